@@ -1,0 +1,2 @@
+//! Decode throughput benchmarks (being written).
+fn main() {}

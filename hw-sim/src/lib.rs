@@ -1,0 +1,1 @@
+//! custos-sim: simulated reader hardware (being written).

@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", custos_server::USAGE);
+}
