@@ -650,7 +650,8 @@ pub struct BufferRecord {
     /// The EPC.
     pub epc: Epc,
     /// The tag's own CRC-16 (CRC-16/GENIBUS over PC and EPC) as the reader sent it. The decoder
-    /// does not verify it; the daemon can, with `crate::epc::gen2`.
+    /// does not verify it; the daemon can compare it with `epc::gen2::tag_crc(pc, &epc)`, and a
+    /// simulator fills it in the same way.
     pub crc: u16,
     /// The raw RSSI byte (bit 7: antenna group, bits 6..0: value), as in [`TagRecord`].
     pub rssi_byte: u8,
