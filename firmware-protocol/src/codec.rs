@@ -39,7 +39,10 @@ impl<F, E> Decoded<F, E> {
     /// Maps the frame of a [`Decoded::Frame`], leaving the other outcomes as they are.
     pub fn map<G>(self, f: impl FnOnce(F) -> G) -> Decoded<G, E> {
         match self {
-            Decoded::Frame { frame, len } => Decoded::Frame { frame: f(frame), len },
+            Decoded::Frame { frame, len } => Decoded::Frame {
+                frame: f(frame),
+                len,
+            },
             Decoded::NeedMore => Decoded::NeedMore,
             Decoded::Invalid { error, skip } => Decoded::Invalid { error, skip },
         }
@@ -75,7 +78,13 @@ impl<F, E> StreamDecoder<F, E> {
     /// [`Decoded::NeedMore`] on a full buffer has its first byte dropped and counted.
     pub fn new(decode: fn(&[u8]) -> Decoded<F, E>, capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Self { decode, buf: Vec::with_capacity(capacity), start: 0, capacity, dropped: 0 }
+        Self {
+            decode,
+            buf: Vec::with_capacity(capacity),
+            start: 0,
+            capacity,
+            dropped: 0,
+        }
     }
 
     /// Appends bytes from the link; returns how many were taken.
@@ -156,12 +165,21 @@ mod tests {
                 let payload = &rest[..n];
                 let sum = payload.iter().fold(0u8, |a, b| a.wrapping_add(*b));
                 if sum == rest[n] {
-                    Decoded::Frame { frame: payload.to_vec(), len: n + 3 }
+                    Decoded::Frame {
+                        frame: payload.to_vec(),
+                        len: n + 3,
+                    }
                 } else {
-                    Decoded::Invalid { error: "checksum", skip: 1 }
+                    Decoded::Invalid {
+                        error: "checksum",
+                        skip: 1,
+                    }
                 }
             }
-            _ => Decoded::Invalid { error: "head", skip: 1 },
+            _ => Decoded::Invalid {
+                error: "head",
+                skip: 1,
+            },
         }
     }
 

@@ -39,7 +39,10 @@ impl Epc {
         }
         let mut out = [0u8; MAX_EPC_BYTES];
         out[..bytes.len()].copy_from_slice(bytes);
-        Ok(Self { len: bytes.len() as u8, bytes: out })
+        Ok(Self {
+            len: bytes.len() as u8,
+            bytes: out,
+        })
     }
 
     /// Parses hex digits (either case, no separators) into an EPC.
@@ -55,7 +58,10 @@ impl Epc {
         for (i, pair) in digits.chunks_exact(2).enumerate() {
             out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
         }
-        Ok(Self { len: (digits.len() / 2) as u8, bytes: out })
+        Ok(Self {
+            len: (digits.len() / 2) as u8,
+            bytes: out,
+        })
     }
 
     /// The EPC bytes.
