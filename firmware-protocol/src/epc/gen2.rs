@@ -111,7 +111,11 @@ pub fn verify(block: &[u8]) -> Result<TagBlock, Gen2Error> {
     if computed != received {
         return Err(Gen2Error::CrcMismatch { computed, received });
     }
-    Ok(TagBlock { pc, epc: Epc::new(epc_bytes)?, crc: received })
+    Ok(TagBlock {
+        pc,
+        epc: Epc::new(epc_bytes)?,
+        crc: received,
+    })
 }
 
 /// Writes `PC | EPC | CRC` for this PC word and EPC into `out`; returns the length written.
@@ -154,7 +158,14 @@ mod tests {
         let epc = Epc::from_hex(REAL_EPC).unwrap();
         assert_eq!(tag_crc(PcWord(REAL_PC), &epc), REAL_CRC);
         let block = verify(&REAL_BLOCK).unwrap();
-        assert_eq!(block, TagBlock { pc: PcWord(REAL_PC), epc, crc: REAL_CRC });
+        assert_eq!(
+            block,
+            TagBlock {
+                pc: PcWord(REAL_PC),
+                epc,
+                crc: REAL_CRC
+            }
+        );
         assert!(crc_matches(&REAL_BLOCK));
         let mut out = [0u8; 16];
         assert_eq!(encode_block(PcWord(REAL_PC), &epc, &mut out), Ok(16));
@@ -167,16 +178,25 @@ mod tests {
         bad[15] ^= 0x01;
         assert_eq!(
             verify(&bad),
-            Err(Gen2Error::CrcMismatch { computed: REAL_CRC, received: REAL_CRC ^ 1 })
+            Err(Gen2Error::CrcMismatch {
+                computed: REAL_CRC,
+                received: REAL_CRC ^ 1
+            })
         );
         assert!(!crc_matches(&bad));
-        assert_eq!(verify(&REAL_BLOCK[..3]), Err(Gen2Error::TooShort { len: 3 }));
+        assert_eq!(
+            verify(&REAL_BLOCK[..3]),
+            Err(Gen2Error::TooShort { len: 3 })
+        );
         // PC 0x3800 announces 14 EPC bytes; the block has 12.
         let mut wrong_len = REAL_BLOCK;
         wrong_len[0] = 0x38;
         assert_eq!(
             verify(&wrong_len),
-            Err(Gen2Error::LengthMismatch { announced: 14, actual: 12 })
+            Err(Gen2Error::LengthMismatch {
+                announced: 14,
+                actual: 12
+            })
         );
         assert!(!crc_matches(&[0x00, 0x00]));
         let epc = Epc::from_hex(REAL_EPC).unwrap();
