@@ -4,7 +4,7 @@
 //! bytes mean a GS1 key: Custos labels its carriers with GIAI-96 EPCs (Global Individual Asset
 //! Identifier), and may meet SGTIN-96, GRAI-96, GDTI-96 and GID-96 tags on the way. This module
 //! turns the 96 bits into a typed [`Identity`] and back, and writes and reads the two URI forms
-//! of TDS §6-§12:
+//! of the TDS:
 //! - tag URI, with the filter value: `urn:epc:tag:sgtin-96:3.0614141.812345.6789`;
 //! - pure-identity URI, the identity alone: `urn:epc:id:sgtin:0614141.812345.6789`.
 //!
@@ -15,10 +15,13 @@
 //! Every scheme but GID-96 is `header(8) | filter(3) | partition(3) | company prefix(M) |
 //! reference(N) | serial(S)`. The partition value `P` gives the GS1 Company Prefix length
 //! `12 - P` digits and how the 44 (SGTIN, GRAI), 41 (GDTI) or 82 (GIAI) bits between it and the
-//! serial are split; value 7 is reserved. The tables below are TDS §14.2 (TDS 1.9-2.0 numbering:
-//! Table 14-2 SGTIN, Table 14-5 GRAI, Table 14-6 GIAI-96, Table 14-9 GDTI partition tables), as
-//! also published machine-readably in GS1 Tag Data Translation 2.0
-//! (`https://ref.gs1.org/standards/tdt/2.0.0/GIAI-96.xml` and siblings). GID-96 is
+//! serial are split; value 7 is reserved. The tables below are the TDS partition tables,
+//! cited by name because their numbers change between releases (TDS 2.3: Table 14-16 "SGTIN
+//! Partition Table", Table 14-19 "GRAI Partition Table", Table 14-23 "GIAI-96 Partition
+//! Table"; and the "GDTI Partition Table"). Every row was cross-checked against the
+//! machine-readable GS1 Tag Data Translation 2.0 files
+//! (`https://ref.gs1.org/standards/tdt/2.0.0/SGTIN-96.xml`, `GRAI-96.xml`, `GIAI-96.xml`,
+//! `GDTI-96.xml`, `GID-96.xml`). GID-96 ("GID-96 coding table") is
 //! `header(8) | general manager(28) | object class(24) | serial(36)`.
 //!
 //! # Range rules applied in both directions
@@ -31,8 +34,8 @@
 //! - serials (SGTIN-96, GRAI-96: 38 bits; GDTI-96: 41 bits), the GIAI-96 individual asset
 //!   reference (42-62 bits by partition) and the GID-96 fields are TDS "Integer" components: in
 //!   a URI, decimal with no leading zeros (except "0" itself), value below 2^bits. A serial such
-//!   as "0123" exists in GS1 but cannot be encoded in a -96 scheme (TDS §14.3.x: it needs the
-//!   -198/-170/-202 alphanumeric schemes), so it is rejected here.
+//!   as "0123" exists in GS1 but cannot be encoded in a -96 scheme (it needs the alphanumeric
+//!   -198/-170/-174 encodings), so it is rejected here.
 //!
 //! Decoding allocates nothing; the URI writers return `String` (not a hot path).
 
@@ -68,7 +71,7 @@ impl Scheme {
         Scheme::Gid96,
     ];
 
-    /// The 8-bit EPC header (TDS §14.2, Table 14-1 "EPC binary headers").
+    /// The 8-bit EPC header (TDS Table 14-1 "EPC Binary Header Values").
     pub const fn header(self) -> u8 {
         match self {
             Scheme::Sgtin96 => 0x30, // 0011 0000
@@ -157,8 +160,8 @@ struct Layout {
     ref_field: &'static str,
 }
 
-/// TDS Table 14-2, SGTIN partition table: company prefix bits/digits, item reference (with
-/// indicator digit) bits/digits. Serial: 38 bits.
+/// TDS "SGTIN Partition Table" (TDS 2.3 Table 14-16): company prefix bits/digits, item
+/// reference (with indicator digit) bits/digits. Serial: 38 bits.
 const SGTIN: Layout = Layout {
     table: [
         row(40, 12, 4, 1),
@@ -173,8 +176,8 @@ const SGTIN: Layout = Layout {
     ref_field: "item reference",
 };
 
-/// TDS Table 14-5, GRAI partition table: company prefix bits/digits, asset type bits/digits.
-/// Serial: 38 bits.
+/// TDS "GRAI Partition Table" (TDS 2.3 Table 14-19): company prefix bits/digits, asset type
+/// bits/digits. Serial: 38 bits.
 const GRAI: Layout = Layout {
     table: [
         row(40, 12, 4, 0),
@@ -189,8 +192,8 @@ const GRAI: Layout = Layout {
     ref_field: "asset type",
 };
 
-/// TDS Table 14-6, GIAI-96 partition table: company prefix bits/digits, individual asset
-/// reference bits/maximum digits. No separate serial.
+/// TDS "GIAI-96 Partition Table" (TDS 2.3 Table 14-23): company prefix bits/digits, individual
+/// asset reference bits/maximum digits. No separate serial.
 const GIAI: Layout = Layout {
     table: [
         row(40, 12, 42, 13),
@@ -205,8 +208,8 @@ const GIAI: Layout = Layout {
     ref_field: "individual asset reference",
 };
 
-/// TDS Table 14-9, GDTI partition table: company prefix bits/digits, document type
-/// bits/digits. Serial: 41 bits.
+/// TDS "GDTI Partition Table" (GDTI-96 rows, as in TDT 2.0 `GDTI-96.xml`): company prefix
+/// bits/digits, document type bits/digits. Serial: 41 bits.
 const GDTI: Layout = Layout {
     table: [
         row(40, 12, 1, 0),
@@ -221,7 +224,7 @@ const GDTI: Layout = Layout {
     ref_field: "document type",
 };
 
-/// GID-96 field widths (TDS §14.6.x, GID-96 coding table).
+/// GID-96 field widths (TDS "GID-96 coding table", TDS 2.3 Table 14-29).
 const GID_MANAGER_BITS: u32 = 28;
 const GID_CLASS_BITS: u32 = 24;
 const GID_SERIAL_BITS: u32 = 36;
@@ -380,8 +383,8 @@ fn fits(value: u64, bits: u32) -> bool {
 /// The identity a 96-bit TDS EPC encodes.
 ///
 /// Every variant holds only values a -96 scheme can carry; [`encode`] checks them against the
-/// partition tables. The filter value (TDS §10.1; e.g. for GIAI 0 = all others, 1 = rail
-/// vehicle) is part of the tag encoding, not of the pure identity.
+/// partition tables. The filter value (TDS filter value tables; for GIAI 0 = all others,
+/// 1 = rail vehicle) is part of the tag encoding, not of the pure identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Identity {
     /// SGTIN-96: `urn:epc:id:sgtin:CompanyPrefix.ItemRefAndIndicator.Serial`.
@@ -667,16 +670,13 @@ pub fn decode(epc: &Epc) -> Result<Option<Identity>, TdsError> {
             doc_type: ref_digits()?,
             serial,
         },
-        Scheme::Giai96 => {
-            // 2^N < 10^digits in every row, so the bit width is the binding limit.
-            ref_digits()?;
-            Identity::Giai {
-                filter,
-                company_prefix,
-                asset_ref: reference,
-            }
-        }
-        Scheme::Gid96 => return Ok(None), // handled above; GID has no layout
+        // GIAI-96, the only other scheme with a layout (GID-96 returned above). 2^N < 10^digits
+        // in every row of its table, so the bit width is the binding limit.
+        _ => Identity::Giai {
+            filter,
+            company_prefix,
+            asset_ref: reference,
+        },
     }))
 }
 
@@ -768,7 +768,7 @@ pub fn encode(id: &Identity) -> Result<Epc, TdsError> {
 ///
 /// `company_prefix` is the GS1 Company Prefix as digits (6-12, leading zeros kept, e.g.
 /// "0614141"); its length selects the partition. Custos tags carriers with filter 0 ("all
-/// others", TDS GIAI filter table; 1 is reserved for rail vehicles).
+/// others" in the TDS GIAI filter values; 1 means rail vehicle).
 pub fn giai96(filter: u8, company_prefix: &str, asset_ref: u64) -> Result<Epc, TdsError> {
     let company_prefix = parse_digits(company_prefix, "company prefix")?;
     encode(&Identity::Giai {
@@ -858,7 +858,7 @@ fn parse_digits(text: &str, field: &'static str) -> Result<Digits, TdsError> {
 }
 
 /// A TDS "Integer" URI component: decimal, no leading zeros except "0", below 2^bits.
-fn parse_integer(text: &str, bits: u32, field: &'static str) -> Result<u64, TdsError> {
+pub(crate) fn parse_integer(text: &str, bits: u32, field: &'static str) -> Result<u64, TdsError> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(TdsError::NotDecimal { field });
     }
@@ -1472,7 +1472,8 @@ mod tests {
 
         /// Arbitrary text never panics the URI parsers.
         #[test]
-        fn uri_parsers_never_panic(s in "urn:epc:(tag|id):[a-z0-9-]{0,9}:[0-9.]{0,40}", f in any::<u8>()) {
+        fn uri_parsers_never_panic(s in "urn:epc:(tag|id):[a-z0-9-]{0,9}:[0-9.]{0,40}",
+                                   f in any::<u8>()) {
             let _ = parse_tag_uri(&s);
             let _ = parse_pure_identity_uri(&s, f);
         }
