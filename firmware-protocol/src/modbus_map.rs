@@ -100,6 +100,9 @@ impl AddressRange {
     }
 
     /// The smallest range holding every address given; `None` for no addresses.
+    ///
+    /// A span of all 65536 addresses does not fit `count` and is reported as 65535; no Modbus
+    /// read is that large, and the maps' `validate` refuse such spans.
     pub fn spanning(addresses: impl IntoIterator<Item = u16>) -> Option<Self> {
         let mut bounds: Option<(u16, u16)> = None;
         for a in addresses {
@@ -108,7 +111,7 @@ impl AddressRange {
                 Some((lo, hi)) => (lo.min(a), hi.max(a)),
             });
         }
-        // hi - lo + 1 <= 0x10000 always; it exceeds u16 only when the span is 0..=0xFFFF.
+        // hi - lo + 1 <= 0x10000; it overflows u16 only for the span 0..=0xFFFF (see above).
         bounds.map(|(lo, hi)| Self {
             start: lo,
             count: (hi - lo).saturating_add(1),
