@@ -28,6 +28,9 @@ use super::{AddressRange, CoilWrite, ModbusMapError, RegisterWrite};
 /// The most card bytes a decoder returns: 32 registers.
 pub const MAX_CARD_BYTES: usize = 64;
 
+/// "Quantity of Registers: 1 to 125 (0x7D)" for one Read Holding Registers request.
+const MAX_READ_REGISTERS: u16 = 0x007D;
+
 /// The most data registers a map may name (`MAX_CARD_BYTES / 2`).
 const MAX_DATA_REGISTERS: u16 = (MAX_CARD_BYTES / 2) as u16;
 
@@ -224,8 +227,9 @@ pub enum MailboxReply {
 }
 
 impl MailboxMap {
-    /// Checks the data run (1..=32 registers, not past 0xFFFF) and that the command, status and
-    /// length registers are distinct and outside the data run.
+    /// Checks the data run (1..=32 registers, not past 0xFFFF), that the command, status and
+    /// length registers are distinct and outside the data run, and that the reply block fits in
+    /// one read (125 registers).
     pub fn validate(&self) -> Result<(), ModbusMapError> {
         check_run("data_registers", self.data_register, self.data_registers)?;
         let data = self.data_run();
@@ -238,6 +242,9 @@ impl MailboxMap {
             if data.offset_of(*a).is_some() || singles[..i].iter().any(|(_, b)| b == a) {
                 return Err(ModbusMapError::DuplicateAddress { field });
             }
+        }
+        if self.reply_block().count > MAX_READ_REGISTERS {
+            return Err(ModbusMapError::BlockSize { field: "reply" });
         }
         Ok(())
     }
@@ -531,6 +538,14 @@ mod tests {
             Err(ModbusMapError::BlockSize {
                 field: "data_registers"
             })
+        );
+        let m = MailboxMap {
+            status_register: 200,
+            ..MailboxMap::default()
+        };
+        assert_eq!(
+            m.validate(),
+            Err(ModbusMapError::BlockSize { field: "reply" })
         );
         // Data before the status register works too.
         let m = MailboxMap {
