@@ -60,7 +60,9 @@ impl FromStr for AimPrefix {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.as_bytes() {
-            [b']', code, modifier] if code.is_ascii_alphabetic() && modifier.is_ascii_alphanumeric() => {
+            [b']', code, modifier]
+                if code.is_ascii_alphabetic() && modifier.is_ascii_alphanumeric() =>
+            {
                 Ok(AimPrefix(text.to_owned()))
             }
             _ => Err(BadAimPrefix),
@@ -128,7 +130,10 @@ fn check_text(text: &str) -> Result<(), ControlError> {
             format!("longer than {MAX_TEXT} bytes"),
         ));
     }
-    if let Some((at, c)) = text.char_indices().find(|&(_, c)| c.is_control() && c != GS) {
+    if let Some((at, c)) = text
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && c != GS)
+    {
         return Err(ControlError::bad_field(
             "text",
             format!(
@@ -229,7 +234,28 @@ mod tests {
         // The common faults work on the scanner too.
         sim.control(ControlOp::Silence { on: true }).unwrap();
         sim.control(scan("A")).unwrap();
-        assert!(sim.take_output().is_empty(), "a silent scanner sends nothing");
+        assert!(
+            sim.take_output().is_empty(),
+            "a silent scanner sends nothing"
+        );
+    }
+
+    proptest::proptest! {
+        /// A text without control characters other than GS is sent byte for byte, followed by
+        /// the terminator; anything else is refused and sends nothing.
+        #[test]
+        fn scans_are_sent_verbatim_or_refused(text in "\\PC{0,40}|[a-z\u{1D}\r\n\t]{0,8}") {
+            let mut sim = VirtualSerial::new(BarcodeScanner::new(Terminator::Lf, None));
+            let clean = !text.is_empty() && text.chars().all(|c| !c.is_control() || c == GS);
+            let result = sim.control(scan(&text));
+            if clean {
+                proptest::prop_assert!(result.is_ok());
+                proptest::prop_assert_eq!(sim.take_output(), format!("{text}\n").into_bytes());
+            } else {
+                proptest::prop_assert!(result.is_err());
+                proptest::prop_assert!(sim.take_output().is_empty());
+            }
+        }
     }
 
     #[test]

@@ -431,7 +431,10 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     async fn next(&mut self) -> io::Result<Option<Line>> {
         let mut buf = Vec::new();
         let limit = MAX_LINE as u64 + 1;
-        let n = (&mut self.inner).take(limit).read_until(b'\n', &mut buf).await?;
+        let n = (&mut self.inner)
+            .take(limit)
+            .read_until(b'\n', &mut buf)
+            .await?;
         if n == 0 {
             return Ok(None);
         }
@@ -441,7 +444,10 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             // Discard the rest of the line.
             loop {
                 buf.clear();
-                let n = (&mut self.inner).take(limit).read_until(b'\n', &mut buf).await?;
+                let n = (&mut self.inner)
+                    .take(limit)
+                    .read_until(b'\n', &mut buf)
+                    .await?;
                 if n == 0 || buf.last() == Some(&b'\n') {
                     break;
                 }
@@ -458,6 +464,8 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
 
     use super::*;
 
@@ -585,6 +593,50 @@ mod tests {
             refused.to_line(),
             "{\"ok\":false,\"error\":\"gate-io does not support op \\\"clear\\\"\"}\n"
         );
+    }
+
+    fn any_op() -> impl Strategy<Value = ControlOp> {
+        let hex = || proptest::collection::vec(any::<u8>(), 0..16).prop_map(HexBytes);
+        let antenna = || (1u8..=255).prop_map(nz);
+        prop_oneof![
+            (antenna(), proptest::collection::vec(hex(), 0..4))
+                .prop_map(|(antenna, tags)| ControlOp::Field { antenna, tags }),
+            Just(ControlOp::Clear {}),
+            antenna().prop_map(|antenna| ControlOp::Disconnect { antenna }),
+            antenna().prop_map(|antenna| ControlOp::Connect { antenna }),
+            any::<bool>().prop_map(|on| ControlOp::Silence { on }),
+            hex().prop_map(|hex| ControlOp::Garbage { hex }),
+            any::<String>().prop_map(|text| ControlOp::Scan { text }),
+            hex().prop_map(|hex| ControlOp::Card { hex }),
+            (any::<u16>(), any::<bool>()).prop_map(|(n, value)| ControlOp::Input { n, value }),
+        ]
+    }
+
+    proptest! {
+        /// Any op serialises to one JSON line that parses back to the same op.
+        #[test]
+        fn ops_round_trip(op in any_op()) {
+            let line = serde_json::to_string(&op).unwrap();
+            prop_assert!(!line.contains('\n'));
+            prop_assert_eq!(parse_op(&line).unwrap(), op);
+        }
+
+        /// Any line is either an op or a Malformed error; parsing never panics.
+        #[test]
+        fn arbitrary_lines_never_panic(line in any::<String>()) {
+            match parse_op(&line) {
+                Ok(_) | Err(ControlError::Malformed(_)) => {}
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+
+        /// Hex text of any bytes parses back to them, in either case.
+        #[test]
+        fn hex_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let upper = HexBytes(bytes.clone()).to_string();
+            prop_assert_eq!(HexBytes::parse(&upper).unwrap().0, bytes.clone());
+            prop_assert_eq!(HexBytes::parse(&upper.to_lowercase()).unwrap().0, bytes);
+        }
     }
 
     #[tokio::test]

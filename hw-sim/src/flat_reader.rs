@@ -202,8 +202,12 @@ impl FlatReader {
     fn answer(&mut self, request: &Request<'_>) -> Result<Response, ExceptionCode> {
         match request {
             Request::ReadCoils(addr, quantity) => {
-                let range =
-                    checked_range(*addr, usize::from(*quantity), MAX_READ_BITS, self.coils.len())?;
+                let range = checked_range(
+                    *addr,
+                    usize::from(*quantity),
+                    MAX_READ_BITS,
+                    self.coils.len(),
+                )?;
                 Ok(Response::ReadCoils(self.coils[range].to_vec()))
             }
             Request::WriteSingleCoil(addr, value) => {
@@ -232,12 +236,8 @@ impl FlatReader {
                 Ok(Response::WriteSingleRegister(*addr, *value))
             }
             Request::WriteMultipleRegisters(addr, values) => {
-                let range = checked_range(
-                    *addr,
-                    values.len(),
-                    MAX_WRITE_REGISTERS,
-                    self.holding.len(),
-                )?;
+                let range =
+                    checked_range(*addr, values.len(), MAX_WRITE_REGISTERS, self.holding.len())?;
                 self.check_writable(range.clone())?;
                 self.holding[range.clone()].copy_from_slice(values);
                 Ok(Response::WriteMultipleRegisters(*addr, quantity(&range)))
@@ -523,7 +523,10 @@ mod tests {
         }
         assert_eq!(reader.uid_registers(), [0; 4]);
         assert_eq!(
-            reader.handle_request(1, &Request::WriteMultipleRegisters(10, Cow::Owned(vec![7, 8]))),
+            reader.handle_request(
+                1,
+                &Request::WriteMultipleRegisters(10, Cow::Owned(vec![7, 8]))
+            ),
             Some(Ok(Response::WriteMultipleRegisters(10, 2)))
         );
     }
@@ -531,7 +534,9 @@ mod tests {
     #[test]
     fn silence_and_garbage() {
         let mut reader = reader();
-        reader.handle_control(ControlOp::Silence { on: true }).unwrap();
+        reader
+            .handle_control(ControlOp::Silence { on: true })
+            .unwrap();
         assert_eq!(reader.handle_request(1, &Request::ReadCoils(0, 1)), None);
         reader
             .handle_control(ControlOp::Garbage {
@@ -541,8 +546,14 @@ mod tests {
         let mut out = Vec::new();
         reader.poll_transmit(&mut out);
         assert_eq!(out, [0xDE, 0xAD], "garbage is sent even while silent");
-        reader.handle_control(ControlOp::Silence { on: false }).unwrap();
-        assert!(reader.handle_request(1, &Request::ReadCoils(0, 1)).is_some());
+        reader
+            .handle_control(ControlOp::Silence { on: false })
+            .unwrap();
+        assert!(
+            reader
+                .handle_request(1, &Request::ReadCoils(0, 1))
+                .is_some()
+        );
     }
 
     #[test]

@@ -138,13 +138,21 @@ impl GateIo {
     pub fn handle_request(&mut self, request: &Request<'_>) -> Result<Response, ExceptionCode> {
         match request {
             Request::ReadCoils(addr, quantity) => {
-                let range =
-                    checked_range(*addr, usize::from(*quantity), MAX_READ_BITS, self.coils.len())?;
+                let range = checked_range(
+                    *addr,
+                    usize::from(*quantity),
+                    MAX_READ_BITS,
+                    self.coils.len(),
+                )?;
                 Ok(Response::ReadCoils(self.coils[range].to_vec()))
             }
             Request::ReadDiscreteInputs(addr, quantity) => {
-                let range =
-                    checked_range(*addr, usize::from(*quantity), MAX_READ_BITS, self.inputs.len())?;
+                let range = checked_range(
+                    *addr,
+                    usize::from(*quantity),
+                    MAX_READ_BITS,
+                    self.inputs.len(),
+                )?;
                 Ok(Response::ReadDiscreteInputs(self.inputs[range].to_vec()))
             }
             Request::WriteSingleCoil(addr, value) => {
@@ -297,7 +305,10 @@ mod tests {
     #[test]
     fn start_state_matches_the_wiring() {
         let gate = GateIo::default();
-        assert_eq!((0..8).map(|n| gate.coil(n).unwrap()).collect::<Vec<_>>(), [false; 8]);
+        assert_eq!(
+            (0..8).map(|n| gate.coil(n).unwrap()).collect::<Vec<_>>(),
+            [false; 8]
+        );
         assert_eq!(
             (0..8).map(|n| gate.input(n).unwrap()).collect::<Vec<_>>(),
             [true, true, true, false, false, false, false, false]
@@ -403,6 +414,53 @@ mod tests {
         }
         assert_eq!(gate.poll_event(), None);
         assert!((0..8).all(|n| gate.coil(n) == Some(false)));
+    }
+
+    fn any_request() -> impl proptest::strategy::Strategy<Value = Request<'static>> {
+        use proptest::prelude::*;
+        let bits = || proptest::collection::vec(any::<bool>(), 0..12);
+        prop_oneof![
+            (0u16..12, 0u16..12).prop_map(|(a, q)| Request::ReadCoils(a, q)),
+            (0u16..12, 0u16..12).prop_map(|(a, q)| Request::ReadDiscreteInputs(a, q)),
+            (0u16..12, any::<bool>()).prop_map(|(a, v)| Request::WriteSingleCoil(a, v)),
+            (0u16..12, bits()).prop_map(|(a, v)| Request::WriteMultipleCoils(a, Cow::Owned(v))),
+            (any::<u16>(), any::<u16>()).prop_map(|(a, v)| Request::WriteSingleRegister(a, v)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any request sequence: coils change only through successful writes, every change is
+        /// reported exactly once, inputs never change, and nothing panics.
+        #[test]
+        fn coil_changes_are_reported_exactly(requests in proptest::collection::vec(any_request(), 0..40)) {
+            let mut gate = GateIo::default();
+            let mut shadow = [false; 8];
+            for request in &requests {
+                let before = shadow;
+                if gate.handle_request(request).is_ok() {
+                    match request {
+                        Request::WriteSingleCoil(a, v) => shadow[usize::from(*a)] = *v,
+                        Request::WriteMultipleCoils(a, values) => {
+                            for (i, v) in values.iter().enumerate() {
+                                shadow[usize::from(*a) + i] = *v;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let mut expected = before;
+                while let Some(change) = gate.poll_event() {
+                    let n = usize::from(change.coil);
+                    proptest::prop_assert_ne!(expected[n], change.value, "a change, not a repeat");
+                    expected[n] = change.value;
+                }
+                proptest::prop_assert_eq!(expected, shadow);
+                for n in 0..8u16 {
+                    proptest::prop_assert_eq!(gate.coil(n), Some(shadow[usize::from(n)]));
+                }
+            }
+            proptest::prop_assert_eq!(gate.input(0), Some(true));
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! ready line on stdout, and runs until SIGINT or SIGTERM, then removes its link and socket.
 //! Stdout carries only the ready line and gate-io's coil changes; logs go to stderr.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -17,7 +18,11 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
-#[command(name = "custos-sim", version, about = "Simulated Custos reader hardware")]
+#[command(
+    name = "custos-sim",
+    version,
+    about = "Simulated Custos reader hardware"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,15 +68,26 @@ enum Command {
     },
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("custos_sim=info")),
         )
         .init();
-    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("custos-sim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let shutdown = Shutdown::install().context("cannot install signal handlers")?;
     match cli.command {
         Command::GateIo { listen, control } => gate_io(&listen, control.as_deref(), shutdown).await,

@@ -90,9 +90,11 @@ impl PtyLink {
             .map_err(|e| SimError::Pty(io::Error::other(e)))?;
         let pty_err = |e: serialport::Error| SimError::Pty(e.into());
         let (master, pair_slave) = serialport::TTYPort::pair().map_err(pty_err)?;
-        let slave_path = PathBuf::from(pair_slave.name().ok_or_else(|| {
-            SimError::Pty(io::Error::other("pty slave has no name"))
-        })?);
+        let slave_path = PathBuf::from(
+            pair_slave
+                .name()
+                .ok_or_else(|| SimError::Pty(io::Error::other("pty slave has no name")))?,
+        );
         // Our own descriptor of the slave, held until drop; serialport's is closed only after it
         // is open so the slave is never without an opener.
         let slave = rustix::fs::open(

@@ -229,7 +229,11 @@ impl<D: SerialDevice> VirtualSerial<D> {
             }
             if at <= self.now {
                 stuck += 1;
-                assert!(stuck < 10_000, "{} asks for timeouts at {at} forever", D::KIND);
+                assert!(
+                    stuck < 10_000,
+                    "{} asks for timeouts at {at} forever",
+                    D::KIND
+                );
             } else {
                 stuck = 0;
             }
@@ -438,12 +442,20 @@ mod tests {
     #[test]
     fn garbage_is_checked_and_unsupported_ops_pass_through() {
         let mut sim = VirtualSerial::new(Ticker::default());
-        let empty = sim.control(ControlOp::Garbage { hex: HexBytes(vec![]) });
-        assert!(matches!(empty, Err(ControlError::BadField { field: "hex", .. })));
+        let empty = sim.control(ControlOp::Garbage {
+            hex: HexBytes(vec![]),
+        });
+        assert!(matches!(
+            empty,
+            Err(ControlError::BadField { field: "hex", .. })
+        ));
         let huge = sim.control(ControlOp::Garbage {
             hex: HexBytes(vec![0; MAX_GARBAGE + 1]),
         });
-        assert!(matches!(huge, Err(ControlError::BadField { field: "hex", .. })));
+        assert!(matches!(
+            huge,
+            Err(ControlError::BadField { field: "hex", .. })
+        ));
         assert!(sim.take_output().is_empty());
         let scan = sim.control(ControlOp::Scan { text: "x".into() });
         assert_eq!(
