@@ -270,13 +270,6 @@ pub struct ControlRequest {
     pub reply: oneshot::Sender<Result<(), ControlError>>,
 }
 
-impl ControlRequest {
-    /// Sends the device's answer back; a client that went away meanwhile is not an error.
-    pub fn answer(self, result: Result<(), ControlError>) {
-        let _ = self.reply.send(result);
-    }
-}
-
 /// A bound control socket. Dropping it removes the socket file.
 #[derive(Debug)]
 pub struct ControlSocket {
@@ -362,6 +355,17 @@ pub async fn serve_optional(
     match control {
         Some(control) => control.serve(ops).await,
         None => std::future::pending().await,
+    }
+}
+
+/// The error to stop a device with when its control socket stopped accepting.
+pub(crate) fn control_failure(control: Option<&ControlSocket>, res: io::Result<()>) -> SimError {
+    let source = res
+        .err()
+        .unwrap_or_else(|| io::Error::other("control socket closed"));
+    SimError::Control {
+        path: control.map(|c| c.path().to_path_buf()).unwrap_or_default(),
+        source,
     }
 }
 

@@ -25,13 +25,15 @@ use tokio::sync::mpsc;
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 
 use crate::SimError;
-use crate::control::{ControlError, ControlOp, ControlRequest, ControlSocket, serve_optional};
+use crate::control::{
+    ControlError, ControlOp, ControlRequest, ControlSocket, control_failure, serve_optional,
+};
 use crate::modbus::{
     MAX_READ_BITS, MAX_READ_REGISTERS, MAX_WRITE_BITS, MAX_WRITE_REGISTERS, checked_index,
     checked_range,
 };
 use crate::pty::PtyLink;
-use crate::serial::{check_garbage, control_failure};
+use crate::serial::check_garbage;
 
 /// Where a flat reader keeps what. Kept as plain data so the shared register map of
 /// `custos_protocol::modbus_map` can be converted into it.

@@ -25,9 +25,10 @@ use tokio::sync::mpsc;
 use tokio_modbus::{ExceptionCode, Request, Response};
 
 use crate::SimError;
-use crate::control::{ControlError, ControlOp, ControlRequest, ControlSocket, serve_optional};
+use crate::control::{
+    ControlError, ControlOp, ControlRequest, ControlSocket, control_failure, serve_optional,
+};
 use crate::modbus::{MAX_READ_BITS, MAX_WRITE_BITS, checked_index, checked_range};
-use crate::serial::control_failure;
 
 /// Coil DO0: the alarm light.
 pub const ALARM_LIGHT_COIL: u16 = 0;

@@ -21,7 +21,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::SimError;
-use crate::control::{ControlError, ControlOp, ControlRequest, ControlSocket, serve_optional};
+use crate::control::{
+    ControlError, ControlOp, ControlRequest, ControlSocket, control_failure, serve_optional,
+};
 use crate::pty::PtyLink;
 use crate::time::Millis;
 
@@ -312,20 +314,6 @@ pub async fn run_serial_device<D: SerialDevice>(
     }
     tracing::info!(device = D::KIND, "serial device stopped");
     Ok(())
-}
-
-pub(crate) fn control_failure(
-    control: Option<&ControlSocket>,
-    res: std::io::Result<()>,
-) -> SimError {
-    let source = match res {
-        Ok(()) => std::io::Error::other("control socket closed"),
-        Err(e) => e,
-    };
-    SimError::Control {
-        path: control.map(|c| c.path().to_path_buf()).unwrap_or_default(),
-        source,
-    }
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
