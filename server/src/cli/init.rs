@@ -6,16 +6,16 @@
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::InitArgs;
+use crate::Clock;
 use crate::auth::capability::AdminCap;
 use crate::auth::{self, AuthError, CreateUser};
 use crate::domain::role::Role;
-use crate::domain::time::Timestamp;
 use crate::domain::user::{PasswordPolicyError, check_password, is_valid_username};
 use crate::keys::{KEY_FILE, KeyError, ServerKey};
 use crate::store::{DB_FILE, Store, StoreError, StoreOptions};
-use crate::{Clock, Settings};
 
 /// Why `init` failed.
 #[derive(Debug, thiserror::Error)]
@@ -128,8 +128,7 @@ async fn fill(
         },
     )
     .await?;
-    let clock = Clock::system();
-    let now: Timestamp = clock.now();
+    let now = Clock::system().now();
     auth::create_user(
         &store,
         &AdminCap::bootstrap(),
@@ -142,12 +141,6 @@ async fn fill(
         now,
     )
     .await?;
-    let state = crate::AppState::with_clock(
-        store,
-        key,
-        Settings::from(&crate::config::Config::default()),
-        clock,
-    );
-    state.sign_audit_head().await?;
+    store.sign_audit_head(Arc::new(key), now).await?;
     Ok(())
 }

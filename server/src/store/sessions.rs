@@ -1,4 +1,8 @@
 //! Login sessions. Only SHA-256 of a token is stored; see `auth::token`.
+//!
+//! Opening and ending a session are audited. Expired sessions are swept at the next login
+//! without an entry of their own: their end is already recorded as `expires_at` in the
+//! `session.create` entry.
 
 use rusqlite::{OptionalExtension, params};
 use serde_json::json;
