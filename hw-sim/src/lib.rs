@@ -57,11 +57,11 @@
 //! {"op":"input","n":0,"value":false}
 //! ```
 //! A device answers ops it does not do with `{"ok":false,"error":"gate-io does not support op
-//! \"scan\""}`. The uhf-reader and em4100 simulators are not part of this crate yet; the ops are
-//! parsed already so their state machines only have to handle them.
+//! \"scan\""}`.
 
 pub mod barcode;
 pub mod control;
+pub mod em4100;
 pub mod flat_reader;
 pub mod gate_io;
 pub mod modbus;

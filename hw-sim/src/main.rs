@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use custos_sim::barcode::{AimPrefix, BarcodeScanner, Terminator};
+use custos_sim::em4100::Em4100Reader;
 use custos_sim::flat_reader::{FlatReader, FlatReaderMap, run_modbus_reader};
 use custos_sim::gate_io::{GateIo, run_gate_io};
 use custos_sim::{ControlSocket, PtyLink, SerialDevice, SimError, ready_line, run_serial_device};
@@ -47,6 +48,15 @@ enum Command {
         /// Modbus unit (slave) address.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=247))]
         unit: u8,
+        /// Unix socket for control ops (JSON lines).
+        #[arg(long, value_name = "SOCK")]
+        control: Option<PathBuf>,
+    },
+    /// 125 kHz EM4100 card module (RDM6300 family) on a pty; `card` ops present a card.
+    Em4100 {
+        /// Symlink to create to the pty the host opens.
+        #[arg(long, value_name = "PATH")]
+        link: PathBuf,
         /// Unix socket for control ops (JSON lines).
         #[arg(long, value_name = "SOCK")]
         control: Option<PathBuf>,
@@ -102,6 +112,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let reader = FlatReader::new(unit, FlatReaderMap::default());
             run_modbus_reader(reader, pty, control, shutdown.wait()).await?;
             Ok(())
+        }
+        Command::Em4100 { link, control } => {
+            serve_serial(Em4100Reader::new(), &link, control.as_deref(), shutdown).await
         }
         Command::Barcode {
             link,
