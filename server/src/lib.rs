@@ -8,6 +8,7 @@
 //! never on the async executor), [`auth`] (passwords, sessions, capability types), [`api`]
 //! (thin axum handlers), [`cli`] (the subcommands).
 
+pub mod alert_hub;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use crate::alert_hub::AlertHub;
 use crate::config::Config;
 use crate::domain::time::Timestamp;
 use crate::keys::ServerKey;
@@ -98,6 +100,7 @@ struct StateInner {
     key: Arc<ServerKey>,
     settings: Settings,
     clock: Clock,
+    alerts: AlertHub,
 }
 
 impl AppState {
@@ -114,6 +117,7 @@ impl AppState {
                 key: Arc::new(key),
                 settings,
                 clock,
+                alerts: AlertHub::new(),
             }),
         }
     }
@@ -121,6 +125,11 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The fan-out of alert changes to live consoles.
+    pub fn alerts(&self) -> &AlertHub {
+        &self.inner.alerts
     }
 
     /// The settings.

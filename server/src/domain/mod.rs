@@ -4,6 +4,7 @@
 //! a fast, deterministic unit test. The edges (`store`, `api`) translate to and from these
 //! types; they never re-implement a rule.
 
+pub mod alert;
 pub mod device;
 pub mod ids;
 pub mod level;

@@ -22,7 +22,7 @@ CREATE TABLE people (
     badge_tag TEXT UNIQUE,
     training_valid_until TEXT,
     commitment_signed_on TEXT,
-    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'departed')),
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'leaving', 'departed')),
     created_at TEXT NOT NULL
 ) STRICT;
 
@@ -93,6 +93,175 @@ BEGIN SELECT RAISE(ABORT, 'signed audit heads are append-only'); END;
 CREATE TRIGGER audit_heads_no_delete BEFORE DELETE ON audit_heads
 BEGIN SELECT RAISE(ABORT, 'signed audit heads are append-only'); END;
 "#,
+    // 2: carriers and their tags, sign-outs, device ingest (epochs, events, status), alerts.
+    // Times that rules compare are INTEGER Unix milliseconds (`*_ms`); times only shown are
+    // RFC 3339 TEXT as in migration 1. Carrier titles live only in `carriers.title`: never in
+    // audit, events, alerts or logs.
+    r#"
+ALTER TABLE people ADD COLUMN leaving_since TEXT;
+ALTER TABLE people ADD COLUMN decommissioning_ends_on TEXT;
+
+CREATE TABLE carriers (
+    id INTEGER PRIMARY KEY,
+    control_no TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('paper', 'magnetic_disk', 'optical_disc', 'flash',
+                                       'hard_disk', 'laptop', 'device')),
+    level TEXT NOT NULL CHECK (level IN ('C', 'S', 'TS')),
+    title TEXT NOT NULL,
+    copy_no INTEGER,
+    copies INTEGER,
+    owner_unit TEXT NOT NULL,
+    home_device TEXT REFERENCES devices (id),
+    state TEXT NOT NULL DEFAULT 'in_storage'
+        CHECK (state IN ('in_storage', 'out', 'missing', 'archived', 'destroyed')),
+    holder INTEGER REFERENCES people (id),
+    missing_since_ms INTEGER,
+    last_seen_device TEXT REFERENCES devices (id),
+    last_seen_at_ms INTEGER,
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX carriers_missing ON carriers (missing_since_ms) WHERE state = 'missing';
+
+-- One row per tag on a carrier; `tag` is the normalised form 'epc:HEX' (upper case),
+-- 'barcode:TEXT' or 'em:HEX' (upper case, 10 digits). A tag belongs to one carrier.
+CREATE TABLE carrier_tags (
+    tag TEXT PRIMARY KEY,
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id)
+) STRICT;
+CREATE INDEX carrier_tags_by_carrier ON carrier_tags (carrier_id);
+
+CREATE TABLE signouts (
+    id INTEGER PRIMARY KEY,
+    requester INTEGER NOT NULL REFERENCES users (id),
+    borrower INTEGER NOT NULL REFERENCES people (id),
+    purpose TEXT NOT NULL,
+    due_at_ms INTEGER NOT NULL,
+    may_leave INTEGER NOT NULL CHECK (may_leave IN (0, 1)),
+    state TEXT NOT NULL DEFAULT 'requested'
+        CHECK (state IN ('requested', 'approved', 'out', 'returned', 'cancelled')),
+    created_at TEXT NOT NULL,
+    issued_at_ms INTEGER,
+    issued_by INTEGER REFERENCES users (id),
+    closed_at_ms INTEGER,
+    -- The overdue sweep: when the last overdue alert or reminder was raised.
+    overdue_notified_at_ms INTEGER
+) STRICT;
+CREATE INDEX signouts_out_by_due ON signouts (due_at_ms) WHERE state = 'out';
+CREATE INDEX signouts_by_state ON signouts (state);
+
+CREATE TABLE signout_carriers (
+    signout_id INTEGER NOT NULL REFERENCES signouts (id),
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    returned_at_ms INTEGER,
+    -- 'user:NAME' for a custodian's return, 'device:ID' for a return seen by a cabinet.
+    returned_by TEXT,
+    PRIMARY KEY (signout_id, carrier_id)
+) STRICT;
+CREATE INDEX signout_carriers_by_carrier ON signout_carriers (carrier_id);
+
+CREATE TABLE signout_approvals (
+    signout_id INTEGER NOT NULL REFERENCES signouts (id),
+    approver INTEGER NOT NULL REFERENCES users (id),
+    at TEXT NOT NULL,
+    PRIMARY KEY (signout_id, approver)
+) STRICT;
+
+-- Per device and boot epoch: the highest contiguous sequence stored, and the heartbeat
+-- counter (a replayed heartbeat must not mask a silenced gate).
+CREATE TABLE device_epochs (
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    epoch INTEGER NOT NULL,
+    acked_through INTEGER NOT NULL DEFAULT 0,
+    hb_seq INTEGER NOT NULL DEFAULT 0,
+    first_seen_ms INTEGER NOT NULL,
+    PRIMARY KEY (device_id, epoch)
+) STRICT;
+
+-- Liveness and health, one row per device (the silence sweep reads it).
+CREATE TABLE device_status (
+    device_id TEXT PRIMARY KEY REFERENCES devices (id),
+    last_heartbeat_ms INTEGER,
+    health_json TEXT,
+    policy_version INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX device_status_by_heartbeat ON device_status (last_heartbeat_ms);
+
+-- Every event a device delivered, exactly once, with the verdict answered for it so a
+-- re-delivered batch gets the same answer.
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    epoch INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('passage', 'cabinet_snapshot', 'scan', 'reader_health', 'device_fault')),
+    body_json TEXT NOT NULL,
+    verdict_json TEXT,
+    UNIQUE (device_id, epoch, seq)
+) STRICT;
+
+-- The carrier history index: which events concern which carrier.
+CREATE TABLE carrier_events (
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    event_id INTEGER NOT NULL REFERENCES events (id),
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('passage', 'cabinet', 'scan')),
+    device_id TEXT NOT NULL,
+    direction TEXT CHECK (direction IN ('in', 'out')),
+    PRIMARY KEY (carrier_id, event_id)
+) STRICT;
+CREATE INDEX carrier_events_by_time ON carrier_events (carrier_id, at_ms);
+
+-- Where each tag was last seen (clone detection compares with the next sighting).
+CREATE TABLE tag_sightings (
+    tag TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+) STRICT;
+
+-- What each cabinet last reported present; removals wait out a grace period here before
+-- they become `cabinet_removal` alerts.
+CREATE TABLE cabinet_contents (
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    since_ms INTEGER NOT NULL,
+    PRIMARY KEY (device_id, carrier_id)
+) STRICT;
+CREATE TABLE pending_removals (
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    removed_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (device_id, carrier_id)
+) STRICT;
+CREATE INDEX pending_removals_by_time ON pending_removals (removed_at_ms);
+
+-- Alerts. `cause` is the deduplication key (e.g. 'unauthorized_removal:carrier:12:device:g1'):
+-- at most one live (open or acknowledged) alert per cause; a repeat bumps `occurrences`.
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+    state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'acknowledged', 'resolved')),
+    cause TEXT NOT NULL,
+    raised_at_ms INTEGER NOT NULL,
+    last_seen_at_ms INTEGER NOT NULL,
+    occurrences INTEGER NOT NULL DEFAULT 1,
+    carrier_id INTEGER REFERENCES carriers (id),
+    device_id TEXT REFERENCES devices (id),
+    person_id INTEGER REFERENCES people (id),
+    detail_json TEXT NOT NULL DEFAULT '{}',
+    acknowledged_by TEXT,
+    acknowledged_at_ms INTEGER,
+    resolved_by TEXT,
+    resolved_at_ms INTEGER,
+    resolution_note TEXT
+) STRICT;
+CREATE UNIQUE INDEX alerts_one_live_per_cause ON alerts (cause) WHERE state != 'resolved';
+CREATE INDEX alerts_by_state ON alerts (state, id);
+CREATE INDEX alerts_by_carrier ON alerts (carrier_id) WHERE carrier_id IS NOT NULL;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -147,11 +316,24 @@ mod tests {
         assert_eq!(
             tables(&conn),
             [
+                "alerts",
                 "audit",
                 "audit_heads",
+                "cabinet_contents",
+                "carrier_events",
+                "carrier_tags",
+                "carriers",
+                "device_epochs",
+                "device_status",
                 "devices",
+                "events",
+                "pending_removals",
                 "people",
                 "sessions",
+                "signout_approvals",
+                "signout_carriers",
+                "signouts",
+                "tag_sightings",
                 "users",
                 "zones"
             ]

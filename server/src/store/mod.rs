@@ -19,6 +19,7 @@
 //! Everything SQLite-specific stays in this module (and in `audit`, which keeps its chain in the
 //! same database); a PostgreSQL backend would replace [`Store`]'s insides, not its callers.
 
+pub mod alerts;
 pub mod devices;
 pub mod migrations;
 pub mod people;
