@@ -1,1 +1,2 @@
 //! custos-sim: simulated reader hardware (being written).
+pub mod reader;
