@@ -1,4 +1,18 @@
-//! custosd: the Custos reader daemon (built in its own issue).
+//! custosd: the reader daemon that runs beside the readers of a gate, cabinet or desk.
+//!
+//! Data flow: `readers` (one async driver per protocol) → `smoothing` (appear/disappear,
+//! passages with direction, cabinet snapshots; pure, time passed in) → `outbox` (SQLite,
+//! synchronous=FULL: on disk before anything else) → `uplink` (Ed25519-signed batches, ack
+//! deletes) and `gate` (the verdict for an exit, with the signed policy as fail-secure
+//! fallback) → `actuators` (alarm coils on the gate I/O module over Modbus).
+
+pub mod actuators;
+pub mod config;
+pub mod model;
+pub mod outbox;
+pub mod readers;
+pub mod smoothing;
+pub mod uplink;
 
 /// Usage text printed by the binary until its subcommands exist.
 pub const USAGE: &str = concat!("custosd ", env!("CARGO_PKG_VERSION"), "\n");

@@ -1,0 +1,54 @@
+//! The values that flow between the daemon's stages: reader drivers produce [`ReaderOutput`]s,
+//! smoothing turns tag reads into movements, and the outbox stores uplink events.
+//!
+//! Time is `i64` Unix milliseconds (UTC), as in the uplink, so the pure stages can be driven by
+//! recorded sequences and a virtual clock.
+
+use std::sync::Arc;
+
+use custos_protocol::epc::Epc;
+use custos_protocol::uplink::{ReaderHealth, ScannedCode};
+
+/// The configured name of a reader (`[[readers]] name`), cheap to clone into every read.
+pub type ReaderName = Arc<str>;
+
+/// One raw read of a UHF tag by a reader, before smoothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagRead {
+    /// When the read was received (Unix ms).
+    pub at_ms: i64,
+    /// The tag's EPC.
+    pub epc: Epc,
+    /// The antenna, 1-based.
+    pub antenna: u8,
+    /// The raw RSSI byte as the reader reports it (higher is stronger).
+    pub rssi: u8,
+}
+
+/// What a reader driver reports on its channel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReaderOutput {
+    /// A UHF tag was read (goes to smoothing).
+    Tag {
+        /// The reader.
+        reader: ReaderName,
+        /// The read.
+        read: TagRead,
+    },
+    /// A barcode or card was scanned (goes straight to the outbox as a scan event).
+    Scan {
+        /// The reader.
+        reader: ReaderName,
+        /// When (Unix ms).
+        at_ms: i64,
+        /// What was scanned.
+        code: ScannedCode,
+    },
+    /// The reader's health changed, or a periodic health report is due.
+    Health {
+        /// The reader.
+        reader: ReaderName,
+        /// Its health now.
+        health: ReaderHealth,
+    },
+}
