@@ -39,6 +39,7 @@
 //!   "the module refused", rather than silence that would look like a dead link.
 
 use custos_protocol::codec::StreamDecoder;
+use custos_protocol::epc::gen2::tag_crc;
 use custos_protocol::epc::{Epc, PcWord};
 use custos_protocol::uhf::{
     BufferRead, BufferRecord, Bytes, Command, ErrorCode, FastSwitch, FastSwitchStats, Inventory,
@@ -533,27 +534,6 @@ fn read_rate(reads: u32, ms: u32) -> u16 {
     u16::try_from(rate).unwrap_or(u16::MAX)
 }
 
-/// The Gen2 tag CRC of the EPC bank's PC and EPC words: CRC-16/GENIBUS (poly 0x1021, init
-/// 0xFFFF, no reflection, final xor 0xFFFF), as stored on the tag and reported in buffer
-/// records.
-///
-/// Local until `custos_protocol::epc::gen2::tag_crc` is on the main branch; checked against
-/// the REAL buffer record of the vector file (CRC 4DD4).
-fn tag_crc(pc: PcWord, epc: &Epc) -> u16 {
-    let mut crc = 0xFFFFu16;
-    for &byte in pc.0.to_be_bytes().iter().chain(epc.as_bytes()) {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    !crc
-}
-
 #[cfg(test)]
 mod tests {
     use custos_protocol::codec::Decoded;
@@ -945,15 +925,21 @@ mod tests {
     }
 
     #[test]
-    fn tag_crc_matches_the_real_buffer_record() {
-        // REAL record: PC 3000, EPC E2003098881900722140369E, tag CRC 4DD4.
-        let record = hex(REAL_BUFFER_RECORD);
-        let crc = u16::from_be_bytes([record[21], record[22]]);
-        assert_eq!(crc, 0x4DD4);
-        assert_eq!(
-            tag_crc(PcWord(0x3000), &epc("E2003098881900722140369E")),
-            crc
-        );
+    fn buffer_record_matches_the_real_capture_up_to_freq_ant() {
+        let mut r = reader();
+        r.model_mut()
+            .set_field(1, vec![epc("E2003098881900722140369E")])
+            .unwrap();
+        ask(&mut r, &host(0x01, 0x80, &[0x01]));
+        let got = ask(&mut r, &host(0x01, 0x90, &[]));
+        let real = hex(REAL_BUFFER_RECORD);
+        // Head, Len, address, command, count 1, DataLen 16, PC 3000, EPC, tag CRC 4DD4 (Gen2
+        // CRC-16/GENIBUS over PC+EPC), RSSI 4B; the real reader had another channel and had
+        // read the tag seven times.
+        assert_eq!(got.len(), real.len());
+        assert_eq!(got[..24], real[..24]);
+        assert_eq!(&got[24..26], &[0x1C, 0x01]);
+        assert_eq!(frames(&got).len(), 1);
     }
 
     #[test]
