@@ -4,6 +4,7 @@
 //! - [`model`]: the reader's world (antennas, the tags in their fields, settings, injected
 //!   faults), shared by every protocol;
 //! - [`a0`]: the 0xA0 protocol (R2000/Indy modules);
+//! - [`chafon`]: the CHAFON protocol in its UHFReader18 and UHFReader288 forms;
 //! - [`SimReader`]: every front-end behind one type, so a driver (pty, socket) needs no
 //!   per-protocol code.
 //!
@@ -26,9 +27,13 @@
 //! [`SimReader::poll`] at [`SimReader::next_poll_ms`] (if any) for unsolicited output.
 
 pub mod a0;
+pub mod chafon;
 pub mod model;
 
+use custos_protocol::chafon::InventoryForm;
+
 pub use a0::A0Reader;
+pub use chafon::ChafonReader;
 pub use model::{
     Antenna, DEFAULT_ANTENNAS, DEFAULT_RSSI, FieldTag, MAX_ANTENNAS, ModelError, ReaderModel,
     ReaderStats,
@@ -39,6 +44,12 @@ pub use model::{
 pub enum Protocol {
     /// The 0xA0 protocol of R2000/Indy modules (`uhf-a0`).
     A0,
+    /// The CHAFON protocol, UHFReader18 inventory form: no antenna, no RSSI
+    /// (`uhf-chafon18`).
+    Chafon18,
+    /// The CHAFON protocol, UHFReader288 inventory form: antenna mask and RSSI
+    /// (`uhf-chafon288`, also accepted as `uhf-chafon`).
+    Chafon288,
 }
 
 impl Protocol {
@@ -46,6 +57,8 @@ impl Protocol {
     pub const fn name(self) -> &'static str {
         match self {
             Self::A0 => "uhf-a0",
+            Self::Chafon18 => "uhf-chafon18",
+            Self::Chafon288 => "uhf-chafon288",
         }
     }
 
@@ -53,6 +66,7 @@ impl Protocol {
     pub const fn max_antennas(self) -> u8 {
         match self {
             Self::A0 => MAX_ANTENNAS,
+            Self::Chafon18 | Self::Chafon288 => DEFAULT_ANTENNAS,
         }
     }
 }
@@ -65,7 +79,9 @@ impl core::fmt::Display for Protocol {
 
 /// A protocol name that is not one of [`Protocol`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown reader protocol {0:?} (expected uhf-a0)")]
+#[error(
+    "unknown reader protocol {0:?} (expected uhf-a0, uhf-chafon, uhf-chafon18 or uhf-chafon288)"
+)]
 pub struct UnknownProtocol(pub String);
 
 impl core::str::FromStr for Protocol {
@@ -74,6 +90,10 @@ impl core::str::FromStr for Protocol {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "uhf-a0" => Ok(Self::A0),
+            "uhf-chafon18" => Ok(Self::Chafon18),
+            // The 288 form carries antenna and RSSI, and the daemon's auto-detecting decoder
+            // prefers it: the default for a configuration that only says "uhf-chafon".
+            "uhf-chafon" | "uhf-chafon288" => Ok(Self::Chafon288),
             other => Err(UnknownProtocol(other.to_owned())),
         }
     }
@@ -97,6 +117,7 @@ pub enum SimReaderError {
 #[derive(Debug, Clone)]
 enum FrontEnd {
     A0(A0Reader),
+    Chafon(ChafonReader),
 }
 
 /// A simulated reader of any [`Protocol`].
@@ -136,6 +157,12 @@ impl SimReader {
     fn front(protocol: Protocol, model: ReaderModel) -> FrontEnd {
         match protocol {
             Protocol::A0 => FrontEnd::A0(A0Reader::new(model)),
+            Protocol::Chafon18 => {
+                FrontEnd::Chafon(ChafonReader::new(model, InventoryForm::Reader18))
+            }
+            Protocol::Chafon288 => {
+                FrontEnd::Chafon(ChafonReader::new(model, InventoryForm::Reader288))
+            }
         }
     }
 
@@ -148,6 +175,7 @@ impl SimReader {
     pub fn handle_input(&mut self, now_ms: u64, input: &[u8], out: &mut Vec<u8>) {
         match &mut self.front {
             FrontEnd::A0(r) => r.handle_input(now_ms, input, out),
+            FrontEnd::Chafon(r) => r.handle_input(now_ms, input, out),
         }
     }
 
@@ -155,6 +183,7 @@ impl SimReader {
     pub fn poll(&mut self, now_ms: u64, out: &mut Vec<u8>) {
         match &mut self.front {
             FrontEnd::A0(r) => r.poll(now_ms, out),
+            FrontEnd::Chafon(r) => r.poll(now_ms, out),
         }
     }
 
@@ -163,6 +192,7 @@ impl SimReader {
     pub fn next_poll_ms(&self) -> Option<u64> {
         match &self.front {
             FrontEnd::A0(_) => None,
+            FrontEnd::Chafon(r) => r.next_poll_ms(),
         }
     }
 
@@ -170,6 +200,7 @@ impl SimReader {
     pub fn model(&self) -> &ReaderModel {
         match &self.front {
             FrontEnd::A0(r) => r.model(),
+            FrontEnd::Chafon(r) => r.model(),
         }
     }
 
@@ -177,11 +208,110 @@ impl SimReader {
     pub fn model_mut(&mut self) -> &mut ReaderModel {
         match &mut self.front {
             FrontEnd::A0(r) => r.model_mut(),
+            FrontEnd::Chafon(r) => r.model_mut(),
         }
     }
 
     /// What the reader has done so far.
     pub fn stats(&self) -> ReaderStats {
         self.model().stats()
+    }
+
+    /// Switches scan mode of a CHAFON reader on or off from the simulator's side (as the host's
+    /// "set work mode" would); returns `false` for protocols without a scan mode.
+    pub fn set_scan(&mut self, now_ms: u64, on: bool) -> bool {
+        match &mut self.front {
+            FrontEnd::A0(_) => false,
+            FrontEnd::Chafon(r) => {
+                r.set_scan(now_ms, on);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names_round_trip() {
+        for p in [Protocol::A0, Protocol::Chafon18, Protocol::Chafon288] {
+            assert_eq!(p.name().parse::<Protocol>(), Ok(p));
+            assert_eq!(p.to_string(), p.name());
+        }
+        assert_eq!("uhf-chafon".parse::<Protocol>(), Ok(Protocol::Chafon288));
+        assert_eq!(
+            "uhf-b0".parse::<Protocol>(),
+            Err(UnknownProtocol("uhf-b0".to_owned()))
+        );
+    }
+
+    #[test]
+    fn every_protocol_answers_through_the_one_type() {
+        let cases: [(Protocol, u8, &[u8], &[u8]); 3] = [
+            // Vector files: A0 firmware version; CHAFON set power 30 (acknowledged with
+            // status 0 and no data).
+            (
+                Protocol::A0,
+                0x01,
+                &[0xA0, 0x03, 0x01, 0x72, 0xEA],
+                &[0xA0, 0x05, 0x01, 0x72, 0x08, 0x01, 0xDF],
+            ),
+            (
+                Protocol::Chafon18,
+                0x00,
+                &[0x05, 0x00, 0x2F, 0x1E, 0x72, 0x34],
+                &[],
+            ),
+            (
+                Protocol::Chafon288,
+                0x00,
+                &[0x05, 0x00, 0x2F, 0x1E, 0x72, 0x34],
+                &[],
+            ),
+        ];
+        for (protocol, address, ask, expected) in cases {
+            let mut r = SimReader::new(protocol, address);
+            assert_eq!(r.protocol(), protocol);
+            let mut out = Vec::new();
+            r.handle_input(0, ask, &mut out);
+            if expected.is_empty() {
+                assert_eq!(&out[..4], &[0x05, 0x00, 0x2F, 0x00], "{protocol}");
+            } else {
+                assert_eq!(out, expected, "{protocol}");
+            }
+            assert_eq!(r.stats().commands, 1);
+            assert_eq!(r.stats().frames_sent, 1);
+            r.model_mut().silence(true);
+            out.clear();
+            r.handle_input(1, ask, &mut out);
+            r.poll(2, &mut out);
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn antenna_limits_per_protocol() {
+        let eight = ReaderModel::new(1, 8).unwrap();
+        assert!(SimReader::with_model(Protocol::A0, eight.clone()).is_ok());
+        assert_eq!(
+            SimReader::with_model(Protocol::Chafon288, eight).err(),
+            Some(SimReaderError::TooManyAntennas {
+                protocol: Protocol::Chafon288,
+                max: 4,
+                asked: 8
+            })
+        );
+    }
+
+    #[test]
+    fn only_chafon_readers_have_a_scan_mode() {
+        let mut a0 = SimReader::new(Protocol::A0, 1);
+        assert!(!a0.set_scan(0, true));
+        assert_eq!(a0.next_poll_ms(), None);
+        let mut chafon = SimReader::new(Protocol::Chafon18, 0);
+        assert!(chafon.set_scan(500, true));
+        assert_eq!(chafon.next_poll_ms(), Some(500));
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! # Faults
 //!
-//! Faults act on the reader's *output*, at frame granularity, in [`ReaderModel::emit_frame`],
+//! Faults act on the reader's *output*, at frame granularity, in `ReaderModel::emit_frame`,
 //! which every front-end uses to write a reply:
 //! - queued garbage bytes are written just before the next frame (they stay queued while the
 //!   reader is silent or has nothing to say);
@@ -57,6 +57,10 @@ pub enum ModelError {
     /// An RSSI above 127 (the 0xA0 family reports seven bits).
     #[error("rssi {0:#04x} above 0x7f")]
     Rssi(u8),
+    /// An EPC that is empty or not a whole number of 16-bit words: a Gen2 PC word cannot
+    /// announce it, so no reader could report it.
+    #[error("epc of {0} bytes is not 1..=31 whole 16-bit words")]
+    EpcLength(usize),
 }
 
 /// A tag in an antenna's field.
@@ -221,7 +225,7 @@ impl ReaderModel {
     }
 
     /// Replaces the field of `antenna` (1-based) with `tags` and their RSSI (0..=127). A tag
-    /// listed twice keeps its first RSSI.
+    /// listed twice keeps its first RSSI. EPCs must be whole 16-bit words, as on a tag.
     pub fn set_field_with_rssi(
         &mut self,
         antenna: u8,
@@ -230,6 +234,12 @@ impl ReaderModel {
         let index = self.index(antenna)?;
         if let Some(&(_, rssi)) = tags.iter().find(|(_, rssi)| *rssi > 0x7F) {
             return Err(ModelError::Rssi(rssi));
+        }
+        if let Some((epc, _)) = tags
+            .iter()
+            .find(|(epc, _)| epc.is_empty() || epc.len() % 2 != 0)
+        {
+            return Err(ModelError::EpcLength(epc.len()));
         }
         let mut field: Vec<FieldTag> = Vec::with_capacity(tags.len());
         for (epc, rssi) in tags {
@@ -449,6 +459,14 @@ mod tests {
             m.set_field_with_rssi(1, vec![(a, 0x80)]),
             Err(ModelError::Rssi(0x80))
         );
+        assert_eq!(m.set_field(1, vec![epc("")]), Err(ModelError::EpcLength(0)));
+        assert_eq!(
+            m.set_field(1, vec![a, epc("E20030")]),
+            Err(ModelError::EpcLength(3))
+        );
+        // A refused field leaves the old one in place.
+        assert!(m.antenna(1).unwrap().field().is_empty());
+        m.set_field(1, vec![epc("3074")]).unwrap();
     }
 
     #[test]
