@@ -1,1 +1,212 @@
-fn main() {}
+//! custos-sim: the command line over the `custos_sim` library.
+//!
+//! Each subcommand opens its endpoint (pty link or TCP listener) and control socket, prints its
+//! ready line on stdout, and runs until SIGINT or SIGTERM, then removes its link and socket.
+//! Stdout carries only the ready line and gate-io's coil changes; logs go to stderr.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use custos_sim::barcode::{AimPrefix, BarcodeScanner, Terminator};
+use custos_sim::em4100::Em4100Reader;
+use custos_sim::flat_reader::{FlatReader, FlatReaderMap, run_modbus_reader};
+use custos_sim::gate_io::{GateIo, run_gate_io};
+use custos_sim::{ControlSocket, PtyLink, SerialDevice, SimError, ready_line, run_serial_device};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "custos-sim",
+    version,
+    about = "Simulated Custos reader hardware"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Gate I/O module (alarm light, sounder, lock, barrier; photo-eyes) as a Modbus TCP server.
+    GateIo {
+        /// Address to listen on; port 0 picks a free port (the ready line shows the real one).
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: String,
+        /// Unix socket for control ops (JSON lines).
+        #[arg(long, value_name = "SOCK")]
+        control: Option<PathBuf>,
+    },
+    /// Flat Modbus RTU card reader (UID in holding registers 6..=9, "new read" coil 0) on a pty.
+    ModbusReader {
+        /// Symlink to create to the pty the host opens.
+        #[arg(long, value_name = "PATH")]
+        link: PathBuf,
+        /// Modbus unit (slave) address.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=247))]
+        unit: u8,
+        /// Unix socket for control ops (JSON lines).
+        #[arg(long, value_name = "SOCK")]
+        control: Option<PathBuf>,
+    },
+    /// 125 kHz EM4100 card module (RDM6300 family) on a pty; `card` ops present a card.
+    Em4100 {
+        /// Symlink to create to the pty the host opens.
+        #[arg(long, value_name = "PATH")]
+        link: PathBuf,
+        /// Unix socket for control ops (JSON lines).
+        #[arg(long, value_name = "SOCK")]
+        control: Option<PathBuf>,
+    },
+    /// Barcode scanner in serial mode on a pty.
+    Barcode {
+        /// Symlink to create to the pty the host opens.
+        #[arg(long, value_name = "PATH")]
+        link: PathBuf,
+        /// Unix socket for control ops (JSON lines).
+        #[arg(long, value_name = "SOCK")]
+        control: Option<PathBuf>,
+        /// What ends each scanned line.
+        #[arg(long, value_enum, default_value_t = Terminator::Cr)]
+        terminator: Terminator,
+        /// AIM symbology identifier sent before each text, e.g. "]C0".
+        #[arg(long, value_name = "PREFIX")]
+        aim: Option<AimPrefix>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("custos_sim=info")),
+        )
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("custos-sim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install().context("cannot install signal handlers")?;
+    match cli.command {
+        Command::GateIo { listen, control } => gate_io(&listen, control.as_deref(), shutdown).await,
+        Command::ModbusReader {
+            link,
+            unit,
+            control,
+        } => {
+            let pty = PtyLink::open(&link)?;
+            let control = bind_control(control.as_deref())?;
+            print_line(&ready_line(FlatReader::KIND, link.display()));
+            let reader = FlatReader::new(unit, FlatReaderMap::default());
+            run_modbus_reader(reader, pty, control, shutdown.wait()).await?;
+            Ok(())
+        }
+        Command::Em4100 { link, control } => {
+            serve_serial(Em4100Reader::new(), &link, control.as_deref(), shutdown).await
+        }
+        Command::Barcode {
+            link,
+            control,
+            terminator,
+            aim,
+        } => {
+            let scanner = BarcodeScanner::new(terminator, aim);
+            serve_serial(scanner, &link, control.as_deref(), shutdown).await
+        }
+    }
+}
+
+/// Opens the pty and control socket, prints the ready line and runs a serial device.
+async fn serve_serial<D: SerialDevice>(
+    device: D,
+    link: &Path,
+    control: Option<&Path>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let pty = PtyLink::open(link)?;
+    let control = bind_control(control)?;
+    print_line(&ready_line(D::KIND, link.display()));
+    run_serial_device(device, pty, control, shutdown.wait()).await?;
+    Ok(())
+}
+
+async fn gate_io(listen: &str, control: Option<&Path>, shutdown: Shutdown) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| SimError::Listen {
+            addr: listen.to_owned(),
+            source,
+        })?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    let control = bind_control(control)?;
+    let (changes_tx, mut changes_rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(change) = changes_rx.recv().await {
+            match serde_json::to_string(&change) {
+                Ok(line) => print_line(&line),
+                Err(e) => tracing::error!("cannot print coil change: {e}"),
+            }
+        }
+    });
+    print_line(&ready_line(GateIo::KIND, addr));
+    let result = run_gate_io(
+        listener,
+        GateIo::default(),
+        control,
+        changes_tx,
+        shutdown.wait(),
+    )
+    .await;
+    // The sender is gone with run_gate_io; the printer prints what is left and ends.
+    printer.await.context("coil printer failed")?;
+    Ok(result?)
+}
+
+fn bind_control(path: Option<&Path>) -> Result<Option<ControlSocket>, SimError> {
+    path.map(ControlSocket::bind).transpose()
+}
+
+/// Prints one line on stdout and flushes it. A closed stdout (the parent stopped reading) is
+/// not a reason to stop simulating, so it is only logged.
+fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        tracing::debug!("stdout closed: {e}");
+    }
+}
+
+/// SIGINT and SIGTERM, installed before the ready line so no signal can kill the process without
+/// its cleanup.
+struct Shutdown {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Shutdown {
+    fn install() -> std::io::Result<Shutdown> {
+        Ok(Shutdown {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        tracing::info!("shutting down");
+    }
+}

@@ -1,4 +1,194 @@
-//! custos-server: the Custos server (built in its own issue).
+//! custos-server: the Custos system of record.
+//!
+//! `main.rs` is a thin shell over this library so that tests (and the simulator's demo) can run
+//! the server in-process: build an [`AppState`] from an opened [`store::Store`] and the
+//! [`keys::ServerKey`], then [`launch`] it on any `TcpListener` (port 0 in tests).
+//!
+//! Layers, from the inside out: [`domain`] (pure rules), [`store`] and [`audit`] (SQLite,
+//! never on the async executor), [`auth`] (passwords, sessions, capability types), [`api`]
+//! (thin axum handlers), [`cli`] (the subcommands).
 
-/// Usage text printed by the binary until its subcommands exist.
-pub const USAGE: &str = concat!("custos-server ", env!("CARGO_PKG_VERSION"), "\n");
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod keys;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::domain::time::Timestamp;
+use crate::keys::ServerKey;
+use crate::store::Store;
+
+/// The source of "now". The domain never reads the clock; the edges ask this.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(Arc::new(|| {
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            // The system clock is between years 1970 and 9999 on any machine that runs this.
+            Timestamp::from_unix(unix).expect("system clock within years 1..=9999")
+        }))
+    }
+
+    /// A clock that answers whatever `now` returns (tests move time with it).
+    pub fn from_fn(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now))
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Timestamp {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// Settings the request path needs, taken from [`Config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Session lifetime in seconds.
+    pub session_ttl_secs: u64,
+    /// Mark the session cookie `Secure`.
+    pub secure_cookies: bool,
+    /// Request body limit in bytes.
+    pub body_limit_bytes: usize,
+    /// Interval between audit head signatures.
+    pub audit_head_interval: Duration,
+}
+
+impl From<&Config> for Settings {
+    fn from(config: &Config) -> Self {
+        Settings {
+            session_ttl_secs: config.session_ttl_secs,
+            secure_cookies: config.secure_cookies,
+            body_limit_bytes: config.body_limit_bytes,
+            audit_head_interval: Duration::from_secs(config.audit_head_interval_secs),
+        }
+    }
+}
+
+/// Everything a request handler can reach: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+#[derive(Debug)]
+struct StateInner {
+    store: Store,
+    key: Arc<ServerKey>,
+    settings: Settings,
+    clock: Clock,
+}
+
+impl AppState {
+    /// Assemble the state with the system clock.
+    pub fn new(store: Store, key: ServerKey, settings: Settings) -> AppState {
+        AppState::with_clock(store, key, settings, Clock::system())
+    }
+
+    /// Assemble the state with a given clock.
+    pub fn with_clock(store: Store, key: ServerKey, settings: Settings, clock: Clock) -> AppState {
+        AppState {
+            inner: Arc::new(StateInner {
+                store,
+                key: Arc::new(key),
+                settings,
+                clock,
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Sign the audit chain head now (no-op if it is already signed).
+    pub async fn sign_audit_head(&self) -> Result<(), store::StoreError> {
+        let signed = self
+            .store()
+            .sign_audit_head(Arc::clone(&self.inner.key), self.now())
+            .await?;
+        if let Some(entry) = signed {
+            tracing::debug!(%entry, "signed audit head");
+        }
+        Ok(())
+    }
+}
+
+/// The HTTP application.
+pub fn app(state: AppState) -> Router {
+    api::router(state)
+}
+
+/// Why [`launch`] stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// Serving failed.
+    #[error("serving failed: {0}")]
+    Serve(#[from] std::io::Error),
+    /// The final audit head could not be signed.
+    #[error("signing the audit head at shutdown failed: {0}")]
+    SignHead(#[from] store::StoreError),
+}
+
+/// Serve `state` on `listener` until `shutdown` resolves, then finish in-flight requests and
+/// sign the audit chain head. While running, the head is also signed every
+/// `audit_head_interval`.
+pub async fn launch(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LaunchError> {
+    let signer = tokio::spawn(sign_heads_periodically(state.clone()));
+    let served = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    signer.abort();
+    let signed = state.sign_audit_head().await;
+    served?;
+    signed?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+async fn sign_heads_periodically(state: AppState) {
+    let mut ticks = tokio::time::interval(state.settings().audit_head_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = state.sign_audit_head().await {
+            tracing::error!(error = %e, "signing the audit head failed");
+        }
+    }
+}

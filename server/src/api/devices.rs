@@ -1,0 +1,86 @@
+//! `POST /devices` (admin), `GET /devices` (admin, security officer).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+
+use super::Created;
+use super::error::ApiError;
+use super::extract::Json;
+use crate::AppState;
+use crate::auth::capability::{AdminCap, DeviceReaderCap};
+use crate::domain::device::{DeviceKind, Placement};
+use crate::domain::ids::{DeviceId, ZoneId};
+use crate::store::devices::{Device, NewDevice};
+
+/// Device registration request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDevice {
+    id: DeviceId,
+    kind: DeviceKind,
+    /// Ed25519 public key, standard base64 of 32 bytes (as `custosd keygen` prints it).
+    public_key: String,
+    #[serde(default)]
+    inside_zone: Option<ZoneId>,
+    #[serde(default)]
+    outside_zone: Option<ZoneId>,
+    #[serde(default)]
+    zone: Option<ZoneId>,
+}
+
+fn public_key(text: &str) -> Result<[u8; 32], ApiError> {
+    STANDARD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest("public_key must be standard base64 of 32 bytes".into())
+        })
+}
+
+/// Register a device.
+pub async fn create(
+    cap: AdminCap,
+    State(state): State<AppState>,
+    Json(body): Json<RegisterDevice>,
+) -> Result<(StatusCode, axum::Json<Created<DeviceId>>), ApiError> {
+    let public_key = public_key(&body.public_key)?;
+    let placement = Placement::new(body.kind, body.inside_zone, body.outside_zone, body.zone)
+        .map_err(|e| ApiError::rule("invalid_placement", e))?;
+    let id = body.id;
+    let device = NewDevice {
+        id: id.clone(),
+        placement,
+        public_key,
+    };
+    state
+        .store()
+        .create_device(&cap, device, state.now())
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(Created { id })))
+}
+
+/// All devices.
+pub async fn list(
+    cap: DeviceReaderCap,
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<Device>>, ApiError> {
+    Ok(axum::Json(state.store().devices(&cap).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_keys_must_be_32_bytes_of_standard_base64() {
+        assert_eq!(public_key(&STANDARD.encode([7; 32])).unwrap(), [7; 32]);
+        assert!(public_key(&STANDARD.encode([7; 31])).is_err());
+        assert!(public_key(&STANDARD.encode([7; 33])).is_err());
+        assert!(public_key("not base64!").is_err());
+        assert!(public_key("").is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! The HTTP API under `/api/v1`: thin handlers that extract (capability, state, JSON), call one
+//! auth/store function, and map its error.
+//!
+//! Every error, including unmatched routes, wrong methods and JSON rejections, answers in the
+//! JSON error format of [`error::ApiError`]. Bodies above `body_limit_bytes` get 413.
+
+pub mod audit;
+pub mod devices;
+pub mod error;
+pub mod extract;
+pub mod people;
+pub mod session;
+pub mod users;
+pub mod zones;
+
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::AppState;
+use error::ApiError;
+
+/// The answer to a creation: the new resource's id.
+#[derive(Debug, Serialize)]
+pub struct Created<T: Serialize> {
+    /// The id.
+    pub id: T,
+}
+
+/// Build the router.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings().body_limit_bytes;
+    let api = Router::new()
+        .route("/session", post(session::login).delete(session::logout))
+        .route("/users", post(users::create).get(users::list))
+        .route("/people", post(people::create).get(people::list))
+        .route("/people/{id}", get(people::one))
+        .route("/zones", post(zones::create).get(zones::list))
+        .route("/devices", post(devices::create).get(devices::list))
+        .route("/audit", get(audit::list));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(trace))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state
+        .store()
+        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await?;
+    Ok(Json(json!({ "status": "ok" })))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// One span per request, named by the matched route (never the raw path with ids, never
+/// headers: they carry tokens).
+async fn trace(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!("request", method = %request.method(), %route);
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "answered"
+        );
+    });
+    response
+}

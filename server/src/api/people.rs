@@ -1,0 +1,64 @@
+//! `POST /people` (security officer), `GET /people`, `GET /people/{id}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::Created;
+use super::error::ApiError;
+use super::extract::Json;
+use crate::AppState;
+use crate::auth::capability::{PeopleReaderCap, SecurityOfficerCap};
+use crate::domain::ids::{PersonId, is_valid_label, is_valid_name};
+use crate::store::people::{NewPerson, Person};
+
+fn check(person: &NewPerson) -> Result<(), ApiError> {
+    if !is_valid_label(&person.name) {
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 200 printable characters".into(),
+        ));
+    }
+    if !is_valid_label(&person.department) {
+        return Err(ApiError::BadRequest(
+            "department must be 1 to 200 printable characters".into(),
+        ));
+    }
+    if person
+        .badge_tag
+        .as_deref()
+        .is_some_and(|t| !is_valid_name(t))
+    {
+        return Err(ApiError::BadRequest(
+            "badge_tag must be 1 to 64 characters of A-Z a-z 0-9 . _ -".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Register a person (status `active`).
+pub async fn create(
+    cap: SecurityOfficerCap,
+    State(state): State<AppState>,
+    Json(body): Json<NewPerson>,
+) -> Result<(StatusCode, axum::Json<Created<PersonId>>), ApiError> {
+    check(&body)?;
+    let id = state.store().create_person(&cap, body, state.now()).await?;
+    Ok((StatusCode::CREATED, axum::Json(Created { id })))
+}
+
+/// The register.
+pub async fn list(
+    cap: PeopleReaderCap,
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<Person>>, ApiError> {
+    Ok(axum::Json(state.store().people(&cap).await?))
+}
+
+/// One person; an id that is not a number cannot exist, so it is a 404 like any unknown id.
+pub async fn one(
+    cap: PeopleReaderCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Person>, ApiError> {
+    let id: PersonId = id.parse().map_err(|_| ApiError::NotFound)?;
+    Ok(axum::Json(state.store().person(&cap, id).await?))
+}

@@ -1,0 +1,71 @@
+//! `POST /session` (login) and `DELETE /session` (logout).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::Json;
+use crate::AppState;
+use crate::auth::extract::{Authenticated, SESSION_COOKIE};
+use crate::auth::{self};
+use crate::domain::role::Roles;
+use crate::domain::time::Timestamp;
+
+/// Login request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    username: String,
+    password: String,
+}
+
+/// Login answer. `token` is for `Authorization: Bearer`; browsers use the cookie set alongside
+/// and send `csrf_token` back in `x-csrf-token` on state-changing requests.
+#[derive(Serialize)]
+pub struct LoginAnswer {
+    token: String,
+    roles: Roles,
+    csrf_token: String,
+    expires_at: Timestamp,
+}
+
+fn cookie(value: &str, max_age: u64, secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// Check the password and open a session.
+pub async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<Login>,
+) -> Result<Response, ApiError> {
+    let grant = auth::login(&state, body.username, body.password).await?;
+    let settings = state.settings();
+    let set_cookie = cookie(
+        &grant.token,
+        settings.session_ttl_secs,
+        settings.secure_cookies,
+    );
+    let answer = LoginAnswer {
+        token: grant.token,
+        roles: grant.roles,
+        csrf_token: grant.csrf,
+        expires_at: grant.expires_at,
+    };
+    Ok(([(SET_COOKIE, set_cookie)], axum::Json(answer)).into_response())
+}
+
+/// End the caller's session and clear the cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Response, ApiError> {
+    state.store().delete_session(&caller, state.now()).await?;
+    let clear = cookie("", 0, state.settings().secure_cookies);
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, clear)]).into_response())
+}

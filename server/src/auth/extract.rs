@@ -1,0 +1,176 @@
+//! The `Authenticated` extractor: who is calling.
+//!
+//! A request is authenticated by `Authorization: Bearer TOKEN` or, for browsers, by the
+//! `custos_session` cookie (HttpOnly, SameSite=Strict). A cookie-authenticated request that can
+//! change state (any method but GET, HEAD, OPTIONS) must also carry `x-csrf-token` equal to the
+//! session's CSRF token: SameSite already stops most cross-site requests, the header stops the
+//! rest. Bearer requests need no CSRF token, since a browser never attaches one by itself.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+
+use super::{Actor, token};
+use crate::AppState;
+use crate::api::error::ApiError;
+use crate::domain::ids::UserId;
+use crate::domain::role::Roles;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "custos_session";
+/// The header carrying the CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A caller with a live session.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    user_id: UserId,
+    username: String,
+    roles: Roles,
+    token_hash: [u8; 32],
+}
+
+impl Authenticated {
+    /// The account.
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// The login name.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The account's roles.
+    pub fn roles(&self) -> Roles {
+        self.roles
+    }
+
+    /// The caller as an audit actor.
+    pub fn actor(&self) -> Actor {
+        Actor::user(&self.username)
+    }
+
+    /// SHA-256 of the session token (identifies the session to end at logout).
+    pub fn token_hash(&self) -> [u8; 32] {
+        self.token_hash
+    }
+}
+
+enum Presented<'a> {
+    Bearer(&'a str),
+    Cookie(&'a str),
+}
+
+fn presented(headers: &HeaderMap) -> Result<Option<Presented<'_>>, ApiError> {
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| ApiError::Unauthenticated)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthenticated)?;
+        return Ok(Some(Presented::Bearer(token)));
+    }
+    for value in headers.get_all(COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            if let Some((name, token)) = pair.trim().split_once('=') {
+                if name == SESSION_COOKIE && !token.is_empty() {
+                    return Ok(Some(Presented::Cookie(token)));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(done) = parts.extensions.get::<Authenticated>() {
+            return Ok(done.clone());
+        }
+        let (token, via_cookie) = match presented(&parts.headers)? {
+            Some(Presented::Bearer(t)) => (t, false),
+            Some(Presented::Cookie(t)) => (t, true),
+            None => return Err(ApiError::Unauthenticated),
+        };
+        let token_hash = token::hash(token);
+        let session = state
+            .store()
+            .session(token_hash, state.now())
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        if via_cookie && changes_state(&parts.method) {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !token::same_secret(sent, &session.csrf) {
+                tracing::info!(user = %session.user_id, "csrf token missing or wrong");
+                return Err(ApiError::CsrfRejected);
+            }
+        }
+        let caller = Authenticated {
+            user_id: session.user_id,
+            username: session.username,
+            roles: session.roles,
+            token_hash,
+        };
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_wins_over_cookie_and_other_schemes_are_refused() {
+        let h = headers(&[
+            ("authorization", "Bearer abc"),
+            ("cookie", "custos_session=def"),
+        ]);
+        assert!(matches!(presented(&h), Ok(Some(Presented::Bearer("abc")))));
+        let h = headers(&[("authorization", "Basic abc")]);
+        assert!(matches!(presented(&h), Err(ApiError::Unauthenticated)));
+        let h = headers(&[("authorization", "Bearer ")]);
+        assert!(matches!(presented(&h), Err(ApiError::Unauthenticated)));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let h = headers(&[("cookie", "theme=dark; custos_session=tok; lang=zh")]);
+        assert!(matches!(presented(&h), Ok(Some(Presented::Cookie("tok")))));
+        let h = headers(&[("cookie", "custos_sessionx=tok")]);
+        assert!(matches!(presented(&h), Ok(None)));
+        assert!(matches!(presented(&HeaderMap::new()), Ok(None)));
+    }
+
+    #[test]
+    fn only_safe_methods_skip_csrf() {
+        assert!(!changes_state(&Method::GET));
+        assert!(!changes_state(&Method::HEAD));
+        assert!(changes_state(&Method::POST));
+        assert!(changes_state(&Method::DELETE));
+    }
+}

@@ -1,0 +1,94 @@
+//! `custos-server serve`: open the data directory, bind, announce, serve until a signal.
+
+use std::io::Write;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::keys::{KEY_FILE, KeyError, ServerKey};
+use crate::store::{DB_FILE, Store, StoreError, StoreOptions};
+use crate::{AppState, LaunchError, Settings, launch};
+
+/// Why `serve` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// `init` has not been run on the data directory.
+    #[error("{0} is not initialised: run `custos-server init` first")]
+    NotInitialised(std::path::PathBuf),
+    /// The signing key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Binding or announcing failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+}
+
+pub(super) async fn run(config: Config) -> Result<(), ServeError> {
+    let db = config.data_dir.join(DB_FILE);
+    let key_path = config.data_dir.join(KEY_FILE);
+    if !db.exists() || !key_path.exists() {
+        return Err(ServeError::NotInitialised(config.data_dir.clone()));
+    }
+    let key = ServerKey::load(&key_path)?;
+    let store = Store::open(
+        &db,
+        StoreOptions {
+            create: false,
+            write_batch_max: config.write_batch_max,
+            read_connections: config.read_connections,
+        },
+    )
+    .await?;
+    let listen = |source| ServeError::Listen {
+        addr: config.listen,
+        source,
+    };
+    let listener = TcpListener::bind(config.listen).await.map_err(listen)?;
+    let addr = listener.local_addr().map_err(listen)?;
+    // The socket is bound and listening: connections queue from here on, so scripts may start.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on http://{addr}").map_err(listen)?;
+    out.flush().map_err(listen)?;
+    drop(out);
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
+    let state = AppState::new(store, key, Settings::from(&config));
+    launch(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,319 @@
+//! Server configuration: one TOML file, every key optional with a documented default.
+//!
+//! Unknown keys are an error (`deny_unknown_fields`): a misspelt setting must stop the server
+//! rather than be silently ignored. A bad file fails with toml's message, which names the line,
+//! the column and the key. `custos-server print-config` prints [`EXAMPLE`], which parses back
+//! to [`Config::default`] (tested).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::person::DecommissioningPolicy;
+
+/// The annotated example configuration printed by `print-config`; every value is the default.
+pub const EXAMPLE: &str = r#"# custos-server configuration (TOML). Every key is optional; shown are the defaults.
+# Unknown keys are an error.
+
+# Directory holding custos.db (SQLite) and server.key (the server's Ed25519 signing key),
+# both created by `custos-server init`.
+data_dir = "/var/lib/custos"
+
+# Address to listen on. Port 0 picks a free port; the real one is printed at start.
+listen = "127.0.0.1:8080"
+
+# Lifetime of a login session, in seconds (8 hours).
+session_ttl_secs = 28800
+
+# Add the Secure attribute to the session cookie. Turn on when served behind HTTPS.
+secure_cookies = false
+
+# Largest accepted request body, in bytes; larger requests get 413.
+body_limit_bytes = 65536
+
+# Log format on stderr: "text" or "json".
+log_format = "text"
+
+# Log filter (tracing EnvFilter syntax); the RUST_LOG environment variable overrides it.
+log_filter = "info"
+
+# How often the audit chain head is signed with the server key, in seconds. The head is also
+# signed at every shutdown.
+audit_head_interval_secs = 60
+
+# How often readers must report before they count as silent, in seconds.
+supervision_interval_secs = 6
+
+# Group commit: at most this many queued write jobs share one SQLite transaction.
+write_batch_max = 64
+
+# Read-only SQLite connections in the pool.
+read_connections = 4
+
+# Decommissioning period (脱密期) after a departure is approved, in whole years (1 to 3).
+[decommissioning]
+core_years = 3
+important_years = 2
+general_years = 1
+"#;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Decommissioning years per person category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Decommissioning {
+    /// Core staff (核心), default 3.
+    pub core_years: u32,
+    /// Important staff (重要), default 2.
+    pub important_years: u32,
+    /// General staff (一般), default 1.
+    pub general_years: u32,
+}
+
+impl Default for Decommissioning {
+    fn default() -> Self {
+        Decommissioning {
+            core_years: 3,
+            important_years: 2,
+            general_years: 1,
+        }
+    }
+}
+
+impl From<Decommissioning> for DecommissioningPolicy {
+    fn from(d: Decommissioning) -> Self {
+        DecommissioningPolicy {
+            core_years: d.core_years,
+            important_years: d.important_years,
+            general_years: d.general_years,
+        }
+    }
+}
+
+/// The whole server configuration. See [`EXAMPLE`] for every key and its default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory of `custos.db` and `server.key`.
+    pub data_dir: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Session lifetime in seconds.
+    pub session_ttl_secs: u64,
+    /// Whether the session cookie carries `Secure`.
+    pub secure_cookies: bool,
+    /// Request body limit in bytes.
+    pub body_limit_bytes: usize,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter directive.
+    pub log_filter: String,
+    /// Seconds between audit head signatures.
+    pub audit_head_interval_secs: u64,
+    /// Seconds after which a silent reader is an alarm.
+    pub supervision_interval_secs: u64,
+    /// Maximum write jobs per transaction.
+    pub write_batch_max: usize,
+    /// Read connections in the pool.
+    pub read_connections: usize,
+    /// Decommissioning periods.
+    pub decommissioning: Decommissioning,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("/var/lib/custos"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            session_ttl_secs: 8 * 3600,
+            secure_cookies: false,
+            body_limit_bytes: 64 * 1024,
+            log_format: LogFormat::Text,
+            log_filter: "info".to_owned(),
+            audit_head_interval_secs: 60,
+            supervision_interval_secs: 6,
+            write_batch_max: 64,
+            read_connections: 4,
+            decommissioning: Decommissioning::default(),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has an unknown key or a wrong type; the message names the
+    /// line and the key.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// Where the text came from.
+        origin: String,
+        /// toml's message (with line, column and key).
+        message: String,
+    },
+    /// A value is out of its allowed range.
+    #[error("{origin}: key `{key}`: {reason}")]
+    Invalid {
+        /// Where the text came from.
+        origin: String,
+        /// The offending key.
+        key: &'static str,
+        /// What is allowed.
+        reason: &'static str,
+    },
+}
+
+impl Config {
+    /// Read and check a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parse and check configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        config
+            .check()
+            .map_err(|(key, reason)| ConfigError::Invalid {
+                origin: origin.to_owned(),
+                key,
+                reason,
+            })?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        if !(60..=7 * 24 * 3600).contains(&self.session_ttl_secs) {
+            return Err(("session_ttl_secs", "must be 60 to 604800"));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.body_limit_bytes) {
+            return Err(("body_limit_bytes", "must be 1024 to 67108864"));
+        }
+        if self.audit_head_interval_secs == 0 {
+            return Err(("audit_head_interval_secs", "must be at least 1"));
+        }
+        if self.supervision_interval_secs == 0 {
+            return Err(("supervision_interval_secs", "must be at least 1"));
+        }
+        if !(1..=10_000).contains(&self.write_batch_max) {
+            return Err(("write_batch_max", "must be 1 to 10000"));
+        }
+        if !(1..=64).contains(&self.read_connections) {
+            return Err(("read_connections", "must be 1 to 64"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_filter).is_err() {
+            return Err(("log_filter", "is not a valid filter directive"));
+        }
+        let d = &self.decommissioning;
+        for (key, years) in [
+            ("decommissioning.core_years", d.core_years),
+            ("decommissioning.important_years", d.important_years),
+            ("decommissioning.general_years", d.general_years),
+        ] {
+            if !(1..=3).contains(&years) {
+                return Err((key, "must be 1 to 3 years"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_example_parses_back_to_the_defaults() {
+        assert_eq!(
+            Config::parse(EXAMPLE, "example").unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn an_empty_file_means_all_defaults() {
+        assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn settings_override_defaults() {
+        let text = "listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\n[decommissioning]\ngeneral_years = 2\n";
+        let config = Config::parse(text, "t").unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.decommissioning.general_years, 2);
+        assert_eq!(config.decommissioning.core_years, 3);
+    }
+
+    #[test]
+    fn an_unknown_key_fails_with_its_line_and_name() {
+        let text = "listen = \"127.0.0.1:1\"\n\nsesion_ttl_secs = 5\n";
+        let err = Config::parse(text, "custos.toml").unwrap_err().to_string();
+        assert!(err.contains("custos.toml"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("sesion_ttl_secs"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_table_is_refused_too() {
+        let err = Config::parse("[decommissioning]\ncore = 3\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("core"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_fails_with_its_line_and_name() {
+        let err = Config::parse("log_format = \"xml\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1") && err.contains("xml"), "{err}");
+        let err = Config::parse("\nlisten = 8080\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key() {
+        for (text, key) in [
+            ("session_ttl_secs = 1", "session_ttl_secs"),
+            ("body_limit_bytes = 0", "body_limit_bytes"),
+            ("read_connections = 0", "read_connections"),
+            (
+                "[decommissioning]\ncore_years = 4",
+                "decommissioning.core_years",
+            ),
+        ] {
+            match Config::parse(text, "t") {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Classification levels (密级) and zone levels.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A classification level. Ordered: `Confidential < Secret < TopSecret` (TS > S > C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Level {
+    /// 秘密, code `C`.
+    #[serde(rename = "C")]
+    Confidential,
+    /// 机密, code `S`.
+    #[serde(rename = "S")]
+    Secret,
+    /// 绝密, code `TS`.
+    #[serde(rename = "TS")]
+    TopSecret,
+}
+
+impl Level {
+    /// The wire and storage code: `TS`, `S` or `C`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Level::Confidential => "C",
+            Level::Secret => "S",
+            Level::TopSecret => "TS",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The level of a zone: a classified level or `public` (the outside of a secure area).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ZoneLevel {
+    /// Not a secure area.
+    #[serde(rename = "public")]
+    Public,
+    /// A secure area cleared for carriers up to this level.
+    #[serde(untagged)]
+    Classified(Level),
+}
+
+impl ZoneLevel {
+    /// The storage code: `public`, `TS`, `S` or `C`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ZoneLevel::Public => "public",
+            ZoneLevel::Classified(level) => level.code(),
+        }
+    }
+
+    /// Parse a storage code.
+    pub fn from_code(code: &str) -> Option<ZoneLevel> {
+        Some(match code {
+            "public" => ZoneLevel::Public,
+            "C" => ZoneLevel::Classified(Level::Confidential),
+            "S" => ZoneLevel::Classified(Level::Secret),
+            "TS" => ZoneLevel::Classified(Level::TopSecret),
+            _ => return None,
+        })
+    }
+
+    /// Whether a carrier of `level` may be kept in this zone.
+    pub fn admits(self, level: Level) -> bool {
+        match self {
+            ZoneLevel::Public => false,
+            ZoneLevel::Classified(zone) => level <= zone,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_ordered_ts_s_c() {
+        assert!(Level::TopSecret > Level::Secret);
+        assert!(Level::Secret > Level::Confidential);
+    }
+
+    #[test]
+    fn zone_level_codes_round_trip_through_serde_and_storage() {
+        for (json, code) in [
+            ("\"public\"", "public"),
+            ("\"TS\"", "TS"),
+            ("\"S\"", "S"),
+            ("\"C\"", "C"),
+        ] {
+            let level: ZoneLevel = serde_json::from_str(json).unwrap();
+            assert_eq!(level.code(), code);
+            assert_eq!(ZoneLevel::from_code(code), Some(level));
+            assert_eq!(serde_json::to_string(&level).unwrap(), json);
+        }
+        assert!(serde_json::from_str::<ZoneLevel>("\"secret\"").is_err());
+        assert_eq!(ZoneLevel::from_code("ts"), None);
+    }
+
+    #[test]
+    fn a_zone_admits_carriers_up_to_its_level() {
+        let s = ZoneLevel::Classified(Level::Secret);
+        assert!(s.admits(Level::Confidential));
+        assert!(s.admits(Level::Secret));
+        assert!(!s.admits(Level::TopSecret));
+        assert!(!ZoneLevel::Public.admits(Level::Confidential));
+    }
+}

@@ -1,0 +1,13 @@
+//! The pure core: plain types and rules as plain functions.
+//!
+//! Nothing in here touches SQL, HTTP or the clock. Time is always an argument, so every rule is
+//! a fast, deterministic unit test. The edges (`store`, `api`) translate to and from these
+//! types; they never re-implement a rule.
+
+pub mod device;
+pub mod ids;
+pub mod level;
+pub mod person;
+pub mod role;
+pub mod time;
+pub mod user;

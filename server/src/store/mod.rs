@@ -1,0 +1,330 @@
+//! Storage: one SQLite file (`custos.db`) behind one owning type, [`Store`].
+//!
+//! # Concurrency
+//! SQLite allows one writer at a time. Rather than let request tasks contend for the write lock,
+//! one dedicated thread owns the only read-write [`rusqlite::Connection`] and takes jobs from a
+//! channel ([`writer`]). It drains up to `write_batch_max` queued jobs into one transaction
+//! (group commit: one fsync for many requests under load), runs each job inside its own
+//! savepoint so that one job's failure (a duplicate name, say) undoes only that job, commits,
+//! and only then answers each job through its oneshot. A caller therefore never sees a result
+//! that is not durable (`synchronous=FULL`).
+//!
+//! Reads go to a small pool of read-only connections ([`reader`]) on tokio's blocking threads,
+//! so no SQLite call ever runs on the async executor. WAL mode lets them read while the writer
+//! writes.
+//!
+//! A state change and the audit entry that describes it are written by the same job, so they
+//! commit or roll back together.
+//!
+//! Everything SQLite-specific stays in this module (and in `audit`, which keeps its chain in the
+//! same database); a PostgreSQL backend would replace [`Store`]'s insides, not its callers.
+
+pub mod devices;
+pub mod migrations;
+pub mod people;
+mod reader;
+pub mod sessions;
+mod sql;
+pub mod users;
+mod writer;
+pub mod zones;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OpenFlags};
+
+use reader::ReadPool;
+use writer::Writer;
+
+/// The database file name inside the data directory.
+pub const DB_FILE: &str = "custos.db";
+
+/// How long a connection waits on a lock held by another process (e.g. `audit verify`).
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A unique key is taken.
+    #[error("{what} already exists")]
+    Duplicate {
+        /// What was duplicated, e.g. `username`.
+        what: &'static str,
+    },
+    /// The request names a row that does not exist (a zone, a person).
+    #[error("unknown {what}")]
+    UnknownReference {
+        /// What was not found.
+        what: &'static str,
+    },
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database was written by a newer server.
+    #[error(
+        "database schema version {found} is newer than this server knows ({known}); refusing to downgrade"
+    )]
+    Downgrade {
+        /// `user_version` in the file.
+        found: i64,
+        /// Number of migrations this build knows.
+        known: usize,
+    },
+    /// The database file does not exist (and was not to be created).
+    #[error("no database at {0}")]
+    Missing(PathBuf),
+    /// A stored value cannot be decoded; the database was edited outside the server.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The write transaction failed as a whole.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+    /// The writer thread has stopped.
+    #[error("the store writer has stopped")]
+    WriterGone,
+    /// A job panicked or a blocking task was cancelled.
+    #[error("storage task failed: {0}")]
+    Task(String),
+    /// JSON encoding of an audit record failed.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Open options.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Create the file if missing (only `init` does).
+    pub create: bool,
+    /// Group commit size.
+    pub write_batch_max: usize,
+    /// Read connections.
+    pub read_connections: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            create: false,
+            write_batch_max: 64,
+            read_connections: 4,
+        }
+    }
+}
+
+/// The storage handle: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Store {
+    writer: Writer,
+    readers: Arc<ReadPool>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Open (or with `options.create`, create) the database at `path`, apply migrations, start
+    /// the writer thread and the reader pool.
+    pub async fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Store::open_blocking(&path, options))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    fn open_blocking(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        if !options.create && !path.exists() {
+            return Err(StoreError::Missing(path.to_owned()));
+        }
+        let mut conn = open_writer_connection(path, options.create)?;
+        migrations::migrate(&mut conn)?;
+        let readers = ReadPool::open(path, options.read_connections.max(1))?;
+        let writer = Writer::spawn(conn, options.write_batch_max.max(1))?;
+        Ok(Store {
+            writer,
+            readers: Arc::new(readers),
+        })
+    }
+
+    /// Run `job` on the writer thread inside the next group transaction; resolves after COMMIT.
+    ///
+    /// If the job returns an error, its own changes are rolled back and the other jobs of the
+    /// group are unaffected.
+    pub async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.submit(job).await
+    }
+
+    /// Run `query` on a pooled read-only connection on a blocking thread.
+    pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.readers.run(query).await
+    }
+}
+
+fn open_writer_connection(path: &Path, create: bool) -> Result<Connection, StoreError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt(format!(
+            "journal_mode is {mode}, not wal"
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    Ok(conn)
+}
+
+/// Map a unique/primary-key violation to [`StoreError::Duplicate`] and a foreign-key violation
+/// to [`StoreError::UnknownReference`]; other errors pass through.
+pub(crate) fn constraint(
+    err: rusqlite::Error,
+    duplicate: &'static str,
+    reference: &'static str,
+) -> StoreError {
+    use rusqlite::ffi;
+    if let rusqlite::Error::SqliteFailure(e, _) = &err {
+        match e.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                return StoreError::Duplicate { what: duplicate };
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                return StoreError::UnknownReference { what: reference };
+            }
+            _ => {}
+        }
+    }
+    StoreError::Sqlite(err)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A store in a fresh temporary directory (kept alive by the returned guard).
+    pub async fn temp_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join(DB_FILE),
+            StoreOptions {
+                create: true,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        (store, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_support::temp_store;
+
+    #[tokio::test]
+    async fn opening_a_missing_file_without_create_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Store::open(&dir.path().join(DB_FILE), StoreOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Missing(_)), "{err}");
+        assert!(!dir.path().join(DB_FILE).exists());
+    }
+
+    #[tokio::test]
+    async fn pragmas_are_set_on_the_writer() {
+        let (store, _dir) = temp_store().await;
+        let (mode, sync, fk) = store
+            .write(|c| {
+                let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                Ok((mode, sync, fk))
+            })
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "synchronous=FULL");
+        assert_eq!(fk, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_rolls_back_only_itself() {
+        let (store, _dir) = temp_store().await;
+        store
+            .write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")?))
+            .await
+            .unwrap();
+        // Queue many jobs at once so that they share transactions; every even one fails after
+        // inserting its row.
+        let mut handles = Vec::new();
+        for i in 0..40_i64 {
+            let store = store.clone();
+            handles.push(tokio::spawn(async move {
+                store
+                    .write(move |c| {
+                        c.execute("INSERT INTO t (x) VALUES (?1)", [i])?;
+                        if i % 2 == 0 {
+                            Err(StoreError::NotFound)
+                        } else {
+                            Ok(i)
+                        }
+                    })
+                    .await
+            }));
+        }
+        for (i, h) in handles.into_iter().enumerate() {
+            let result = h.await.unwrap();
+            assert_eq!(result.is_ok(), i % 2 == 1, "job {i}: {result:?}");
+        }
+        let rows: Vec<i64> = store
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT x FROM t ORDER BY x")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, (0..40).filter(|i| i % 2 == 1).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn readers_cannot_write() {
+        let (store, _dir) = temp_store().await;
+        let err = store
+            .read(|c| Ok(c.execute_batch("CREATE TABLE nope (x)")?))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Sqlite(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_does_not_kill_the_writer() {
+        let (store, _dir) = temp_store().await;
+        let err = store
+            .write(|_| -> Result<(), StoreError> { panic!("boom") })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Task(_)), "{err}");
+        assert_eq!(store.write(|_| Ok(7)).await.unwrap(), 7);
+    }
+}

@@ -1,0 +1,247 @@
+//! Tests of the real `custos-server` binary: init, serve on port 0, login, shutdown, and
+//! `audit verify` exit codes (including a row edited behind the server's back).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use custos_server::config::Config;
+use hyper::Method;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_custos-server");
+const PASSWORD: &str = "cli admin password";
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run custos-server")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn init(data_dir: &Path, password: &str) -> Output {
+    let pw_file = data_dir.with_extension("pw");
+    std::fs::write(&pw_file, format!("{password}\n")).unwrap();
+    run(&[
+        "init",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--admin-user",
+        "root",
+        "--admin-password-file",
+        pw_file.to_str().unwrap(),
+    ])
+}
+
+/// A `serve` child and the address it announced.
+struct Serving {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Serving {
+    fn start(data_dir: &Path) -> Serving {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Wait for the readiness line (bounded so that a broken server fails the test).
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("serve printed its listening line");
+        let addr = line
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Serving { child, addr }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "serve exited with {status}");
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn init_serve_login_shutdown_and_verify() {
+    common::tracing();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+
+    let out = init(&data, PASSWORD);
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let mode = std::fs::metadata(data.join("server.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the signing key is private");
+    assert!(data.join("custos.db").exists());
+
+    let again = init(&data, PASSWORD);
+    assert!(!again.status.success(), "a second init must be refused");
+    assert!(
+        text(&again.stderr).contains("already initialised"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let serving = Serving::start(&data);
+    let health = common::call(serving.addr, Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, 200);
+    let login = common::call(
+        serving.addr,
+        Method::POST,
+        "/api/v1/session",
+        None,
+        Some(json!({"username": "root", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(login.body["roles"], json!(["admin"]));
+    let token = login.body["token"].as_str().unwrap().to_owned();
+    let zone = common::call(
+        serving.addr,
+        Method::POST,
+        "/api/v1/zones",
+        Some(&token),
+        Some(json!({"id": "vault", "name": "Vault", "level": "TS"})),
+    )
+    .await;
+    assert_eq!(zone.status, 201);
+    serving.terminate();
+
+    let out = run(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout} {}", text(&out.stderr));
+    // init's user, the session, the zone; the head was signed at shutdown.
+    assert!(
+        stdout.contains("intact: 3 entries, signed through entry 3"),
+        "{stdout}"
+    );
+
+    // Edit entry 2 with a raw connection, as someone with access to the file could.
+    let conn = rusqlite::Connection::open(data.join("custos.db")).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_update").unwrap();
+    conn.execute("UPDATE audit SET actor = 'someone-else' WHERE id = 2", [])
+        .unwrap();
+    drop(conn);
+    let out = run(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("first bad entry 2 "), "{stdout}");
+}
+
+#[test]
+fn a_failed_init_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = init(&data, "short");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("at least 12 characters"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!data.join("custos.db").exists() && !data.join("server.key").exists());
+    let out = init(&data, PASSWORD);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn serve_refuses_an_uninitialised_directory_and_a_bad_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "serve",
+        "--data-dir",
+        tmp.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not initialised"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let config = tmp.path().join("custos.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nsesion_ttl_secs = 60\n").unwrap();
+    let out = run(&["serve", "--config", config.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("line 2") && stderr.contains("sesion_ttl_secs"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn print_config_parses_back_to_the_defaults() {
+    let out = run(&["print-config"]);
+    assert!(out.status.success());
+    let config = Config::parse(&text(&out.stdout), "print-config").unwrap();
+    assert_eq!(config, Config::default());
+}
+
+#[test]
+fn verify_of_a_missing_directory_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        tmp.path().join("none").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not initialised"),
+        "{}",
+        text(&out.stderr)
+    );
+}
