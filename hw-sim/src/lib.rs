@@ -66,6 +66,7 @@ pub mod flat_reader;
 pub mod gate_io;
 pub mod modbus;
 pub mod pty;
+pub mod reader;
 pub mod serial;
 pub mod time;
 
