@@ -69,6 +69,7 @@ pub mod pty;
 pub mod reader;
 pub mod serial;
 pub mod time;
+pub mod uhf_reader;
 
 use std::io;
 use std::path::PathBuf;

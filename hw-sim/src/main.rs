@@ -14,6 +14,8 @@ use custos_sim::barcode::{AimPrefix, BarcodeScanner, Terminator};
 use custos_sim::em4100::Em4100Reader;
 use custos_sim::flat_reader::{FlatReader, FlatReaderMap, run_modbus_reader};
 use custos_sim::gate_io::{GateIo, run_gate_io};
+use custos_sim::reader::{Protocol, SimReader};
+use custos_sim::uhf_reader::UhfReaderDevice;
 use custos_sim::{ControlSocket, PtyLink, SerialDevice, SimError, ready_line, run_serial_device};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -48,6 +50,21 @@ enum Command {
         /// Modbus unit (slave) address.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=247))]
         unit: u8,
+        /// Unix socket for control ops (JSON lines).
+        #[arg(long, value_name = "SOCK")]
+        control: Option<PathBuf>,
+    },
+    /// UHF RFID reader (0xA0 family or CHAFON) on a pty; `field` ops put tags in its antennas' fields.
+    UhfReader {
+        /// The wire protocol: uhf-a0, uhf-chafon (288 form), uhf-chafon18 or uhf-chafon288.
+        #[arg(long, value_name = "PROTOCOL")]
+        protocol: Protocol,
+        /// Symlink to create to the pty the host opens.
+        #[arg(long, value_name = "PATH")]
+        link: PathBuf,
+        /// The reader's bus address (0xA0 readers default to 1, CHAFON readers to 0).
+        #[arg(long, value_name = "N")]
+        address: Option<u8>,
         /// Unix socket for control ops (JSON lines).
         #[arg(long, value_name = "SOCK")]
         control: Option<PathBuf>,
@@ -112,6 +129,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let reader = FlatReader::new(unit, FlatReaderMap::default());
             run_modbus_reader(reader, pty, control, shutdown.wait()).await?;
             Ok(())
+        }
+        Command::UhfReader {
+            protocol,
+            link,
+            address,
+            control,
+        } => {
+            let address = address.unwrap_or(match protocol {
+                Protocol::A0 => 1,
+                Protocol::Chafon18 | Protocol::Chafon288 => 0,
+            });
+            let device = UhfReaderDevice::new(SimReader::new(protocol, address));
+            serve_serial(device, &link, control.as_deref(), shutdown).await
         }
         Command::Em4100 { link, control } => {
             serve_serial(Em4100Reader::new(), &link, control.as_deref(), shutdown).await
