@@ -113,8 +113,10 @@ where
                 Some(gap) if pending > 0 => Some(Instant::now() + gap),
                 _ => None,
             };
-            // Never read more than the decoder can take, so `push` takes everything.
-            let room = self.codec.capacity - pending;
+            // Never read more than the decoder can take, so `push` takes everything. The
+            // decoder keeps less than its capacity pending; `max(1)` keeps a zero-length read
+            // (which would look like end of file) impossible all the same.
+            let room = self.codec.capacity.saturating_sub(pending).max(1);
             tokio::select! {
                 read = self.io.read(&mut self.buf[..room]) => {
                     let n = match read {

@@ -8,7 +8,7 @@
 //! the fault as [`ReaderOutput::Health`], wait a capped exponential backoff (100 ms doubling up
 //! to `backoff_max`, no jitter) and try again. The backoff starts over once the reader has
 //! answered. A session never ends on garbage: undecodable bytes are dropped and counted (see
-//! [`link`]), so only a silent or vanished reader ends it.
+//! `link.rs`), so only a silent or vanished reader ends it.
 //!
 //! Health goes out when it changes (the reader answered, a fault appeared or cleared) and every
 //! [`HEALTH_INTERVAL`] with the counters `frames_ok`, `checksum_errors`, `dropped_bytes` and
@@ -18,11 +18,11 @@
 //!
 //! | protocol | module | what it does |
 //! |---|---|---|
-//! | `uhf-a0` | [`uhf_a0`] | version, power, then per antenna: set work antenna, real-time inventory |
-//! | `uhf-chafon` | [`uhf_chafon`] | reader info, power, inventory polling; scan-mode pushes any time |
-//! | `em4100` | [`em4100`] | card frames, one scan per card presence |
-//! | `barcode` | [`barcode`] | one scan per line, AIM prefix removed |
-//! | `modbus-flat` | [`modbus_flat`] | Modbus RTU: new-read coil, UID registers, clear the coil |
+//! | `uhf-a0` | `uhf_a0` | version, power, then per antenna: set work antenna, real-time inventory |
+//! | `uhf-chafon` | `uhf_chafon` | reader info, power, inventory polling; scan-mode pushes any time |
+//! | `em4100` | `em4100` | card frames, one scan per card presence |
+//! | `barcode` | `barcode` | one scan per line, AIM prefix removed |
+//! | `modbus-flat` | `modbus_flat` | Modbus RTU: new-read coil, UID registers, clear the coil |
 //!
 //! Every driver is generic over `AsyncRead + AsyncWrite` (tests run them over
 //! `tokio::io::duplex`); only [`open_serial`], used by [`run_reader`] and [`check`], names a

@@ -74,7 +74,8 @@ pub(crate) async fn identify<S>(io: S, settings: &ReaderSettings) -> Result<Read
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    // Nobody reads these reports; the buffer takes the few a check can produce.
+    let (tx, _rx) = tokio::sync::mpsc::channel(16);
     let reporter = Reporter::new(settings.name.clone(), tx, 0);
     let mut link = link(io, settings);
     let (major, minor) = firmware_version(&mut link, settings, &reporter).await?;

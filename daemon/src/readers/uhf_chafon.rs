@@ -21,7 +21,7 @@
 //!
 //! Decoding uses `chafon_form` when configured; otherwise the decoder tells the forms apart
 //! (preferring the UHFReader288 form when a frame fits both). As the protocol has no start
-//! byte, the link flushes pending bytes after 100 ms of silence (see [`super::link`]).
+//! byte, the link flushes pending bytes after 100 ms of silence (see `link.rs`).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -93,7 +93,8 @@ pub(crate) async fn identify<S>(io: S, settings: &ReaderSettings) -> Result<Read
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    // Nobody reads these reports; the buffer takes the few a check can produce.
+    let (tx, _rx) = tokio::sync::mpsc::channel(16);
     let reporter = Reporter::new(settings.name.clone(), tx, 0);
     let mut link = link(io, settings);
     let info = reader_info(&mut link, settings, &reporter).await?;
