@@ -1,0 +1,544 @@
+//! Driver for UHF readers of the CHAFON / UHFReader18 / UHFReader288 family, see
+//! [`custos_protocol::chafon`].
+//!
+//! On connect: get reader information (0x21; the answer proves the link and gives the
+//! reader's power and inventory scan time), and set the power (0x2F) when `power_dbm` is
+//! configured and differs (a refusal degrades the reader, reading goes on).
+//!
+//! Then poll: an inventory (0x01, no parameters: the reader's stored settings, which both
+//! generations accept) every `poll_interval`. Replies with status 0x03 "more data follows" are
+//! followed by more frames of the same round; 0x01/0x02/0x04 end it, and so does the ack
+//! "0xFB no tag". The reader may take its scan time (`scan_time` × 100 ms) before it answers,
+//! so the deadline is `reply_timeout` plus that, from the last frame.
+//!
+//! Scan-mode / real-time-mode pushes (reCmd 0xEE) are accepted at any time, between polls too;
+//! heartbeats only show the reader is alive.
+//!
+//! Tags: the UHFReader288 form names the antenna (from the reply's mask) and the RSSI; for the
+//! UHFReader18 form (or a mask naming several antennas) the antenna is the first configured
+//! one, and the RSSI is 0. An antenna error (0xF8) is `AntennaMissing` for the only configured
+//! antenna, or an `Other` fault when several are configured (the reply does not say which).
+//!
+//! Decoding uses `chafon_form` when configured; otherwise the decoder tells the forms apart
+//! (preferring the UHFReader288 form when a frame fits both). As the protocol has no start
+//! byte, the link flushes pending bytes after 100 ms of silence (see `link.rs`).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use custos_protocol::chafon::{
+    self, ChafonError, Command, CommandFrame, InventoryForm, InventoryReply, InventoryStatus,
+    ReaderInfo as ChafonInfo, Response, ResponseFrame, ScanReport, Status, TagRecord,
+};
+use custos_protocol::codec::Decoded;
+use custos_protocol::uplink::ReaderFault;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use super::health::Reporter;
+use super::link::{Codec, Link};
+use super::{Protocol, ReaderError, ReaderInfo, ReaderSettings, now_ms};
+use crate::model::{ReaderOutput, TagRead};
+
+/// Silence after which pending bytes are decoded to the end: the manual has the bytes of one
+/// block less than 15 ms apart; USB serial adapters add up to 16 ms of latency.
+const LINE_GAP: Duration = Duration::from_millis(100);
+
+type ChafonLink<S> = Link<S, ResponseFrame, ChafonError>;
+
+fn decoder(form: Option<InventoryForm>) -> fn(&[u8]) -> Decoded<ResponseFrame, ChafonError> {
+    match form {
+        Some(InventoryForm::Reader18) => chafon::decode_response_reader18,
+        Some(InventoryForm::Reader288) => chafon::decode_response_reader288,
+        None => chafon::decode_response,
+    }
+}
+
+fn link<S: AsyncRead + AsyncWrite + Unpin>(io: S, settings: &ReaderSettings) -> ChafonLink<S> {
+    Link::new(
+        io,
+        Codec {
+            decode: decoder(settings.chafon_form),
+            capacity: 2 * chafon::MAX_FRAME_LEN,
+            is_checksum: |e| matches!(e, ChafonError::BadCrc { .. }),
+            gap: Some(LINE_GAP),
+        },
+        settings.reply_timeout,
+    )
+}
+
+fn address_matches(configured: u8, from: u8) -> bool {
+    configured == chafon::BROADCAST_ADDRESS || configured == from
+}
+
+/// The antenna a tag without one is attributed to.
+fn default_antenna(settings: &ReaderSettings) -> u8 {
+    settings.inventory_antennas()[0]
+}
+
+/// Runs a session until it fails.
+pub(crate) async fn session<S>(io: S, settings: &ReaderSettings, reporter: &Reporter) -> ReaderError
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut link = link(io, settings);
+    match run(&mut link, settings, reporter).await {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+/// Asks the reader information once (`custosd check`).
+pub(crate) async fn identify<S>(io: S, settings: &ReaderSettings) -> Result<ReaderInfo, ReaderError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Nobody reads these reports; the buffer takes the few a check can produce.
+    let (tx, _rx) = tokio::sync::mpsc::channel(16);
+    let reporter = Reporter::new(settings.name.clone(), tx, 0);
+    let mut link = link(io, settings);
+    let info = reader_info(&mut link, settings, &reporter).await?;
+    Ok(ReaderInfo {
+        protocol: Protocol::UhfChafon,
+        firmware: Some((info.firmware_major, info.firmware_minor)),
+        detail: format!(
+            "reader at address {:#04x} answers: firmware {}, type {:#04x}, power {} dBm, \
+             scan time {} ms",
+            settings.address,
+            info.firmware_version(),
+            info.reader_type,
+            info.power_dbm,
+            u32::from(info.scan_time) * 100
+        ),
+    })
+}
+
+async fn run<S>(
+    link: &mut ChafonLink<S>,
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+) -> Result<Infallible, ReaderError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let info = reader_info(link, settings, reporter).await?;
+    tracing::info!(firmware = %info.firmware_version(), power = info.power_dbm, "chafon reader answers");
+    reporter.answered().await?;
+    if let Some(dbm) = settings.power_dbm {
+        configure_power(link, settings, reporter, &info, dbm).await?;
+    }
+    let round_timeout =
+        link.reply_timeout() + Duration::from_millis(100) * u32::from(info.scan_time);
+    loop {
+        let next_poll = Instant::now() + settings.poll_interval;
+        inventory(link, settings, reporter, round_timeout).await?;
+        // Between polls, take whatever the reader pushes.
+        loop {
+            match link.next_frame_until(reporter, Some(next_poll)).await {
+                Ok(frame) => handle_push(settings, reporter, frame).await?,
+                Err(ReaderError::NoReply(_)) => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+async fn send<S>(
+    link: &mut ChafonLink<S>,
+    settings: &ReaderSettings,
+    command: Command,
+) -> Result<(), ReaderError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = [0u8; chafon::MAX_FRAME_LEN];
+    let frame = CommandFrame {
+        address: settings.address,
+        command,
+    };
+    let len = chafon::encode_command(&frame, &mut buf)?;
+    link.send(&buf[..len]).await
+}
+
+/// Sends `command` and waits for the first reply `accept` takes, handling pushes meanwhile.
+async fn request<S, T>(
+    link: &mut ChafonLink<S>,
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+    command: Command,
+    mut accept: impl FnMut(&Response) -> Option<T>,
+) -> Result<T, ReaderError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    send(link, settings, command).await?;
+    let deadline = Instant::now() + link.reply_timeout();
+    loop {
+        let frame = link.next_frame_until(reporter, Some(deadline)).await?;
+        if !address_matches(settings.address, frame.address) {
+            continue;
+        }
+        if let Some(t) = accept(&frame.response) {
+            return Ok(t);
+        }
+        handle_push(settings, reporter, frame).await?;
+    }
+}
+
+async fn reader_info<S>(
+    link: &mut ChafonLink<S>,
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+) -> Result<ChafonInfo, ReaderError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let reply = request(link, settings, reporter, Command::ReaderInfo, |r| match r {
+        Response::ReaderInfo(info) => Some(Ok(*info)),
+        Response::Ack {
+            command: chafon::CMD_READER_INFO,
+            status,
+        } => Some(Err(*status)),
+        _ => None,
+    })
+    .await?;
+    reply.map_err(|status| ReaderError::Refused {
+        command: "reader information",
+        reason: status.to_string(),
+    })
+}
+
+async fn configure_power<S>(
+    link: &mut ChafonLink<S>,
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+    info: &ChafonInfo,
+    dbm: u8,
+) -> Result<(), ReaderError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if info.power_dbm == dbm {
+        return reporter.other(None).await;
+    }
+    let status = request(
+        link,
+        settings,
+        reporter,
+        Command::SetPower { dbm },
+        |r| match r {
+            Response::Ack {
+                command: chafon::CMD_SET_POWER,
+                status,
+            } => Some(*status),
+            _ => None,
+        },
+    )
+    .await?;
+    if status == Status::Success {
+        tracing::info!(dbm, "output power set");
+        reporter.other(None).await
+    } else {
+        tracing::warn!(dbm, %status, "reader refused the output power");
+        reporter
+            .other(Some(format!("set power {dbm} dBm refused: {status}")))
+            .await
+    }
+}
+
+/// One inventory round: the command, then frames until the round ends.
+async fn inventory<S>(
+    link: &mut ChafonLink<S>,
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+    round_timeout: Duration,
+) -> Result<(), ReaderError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    send(link, settings, Command::Inventory { params: None }).await?;
+    let antenna = default_antenna(settings);
+    loop {
+        let deadline = Instant::now() + round_timeout;
+        let frame = link.next_frame_until(reporter, Some(deadline)).await?;
+        if !address_matches(settings.address, frame.address) {
+            continue;
+        }
+        match &frame.response {
+            Response::Inventory(reply) => {
+                emit_reply(settings, reporter, reply).await?;
+                if reply.status() != InventoryStatus::MoreData {
+                    return reporter.antenna_fault(antenna, None).await;
+                }
+            }
+            Response::Ack {
+                command: chafon::CMD_INVENTORY,
+                status,
+            } => {
+                let fault = match status {
+                    Status::NoTag => None,
+                    Status::AntennaError if settings.inventory_antennas().len() == 1 => {
+                        Some(ReaderFault::AntennaMissing { antenna })
+                    }
+                    other => Some(ReaderFault::Other {
+                        detail: format!("inventory failed: {other}"),
+                    }),
+                };
+                return reporter.antenna_fault(antenna, fault).await;
+            }
+            _ => handle_push(settings, reporter, frame).await?,
+        }
+    }
+}
+
+/// A frame that answers no command: pushes are read, anything else is ignored.
+async fn handle_push(
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+    frame: ResponseFrame,
+) -> Result<(), ReaderError> {
+    if !address_matches(settings.address, frame.address) {
+        return Ok(());
+    }
+    match frame.response {
+        Response::Scan(ScanReport::Tag { tag, .. }) => emit_tag(settings, reporter, &tag).await,
+        Response::Scan(ScanReport::Heartbeat(beat)) => {
+            tracing::trace!(packet = beat.packet_number, "heartbeat");
+            Ok(())
+        }
+        other => {
+            tracing::debug!(?other, "ignored an unsolicited frame");
+            Ok(())
+        }
+    }
+}
+
+async fn emit_reply(
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+    reply: &InventoryReply,
+) -> Result<(), ReaderError> {
+    for tag in reply.tags() {
+        emit_tag(settings, reporter, tag).await?;
+    }
+    Ok(())
+}
+
+async fn emit_tag(
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+    tag: &TagRecord,
+) -> Result<(), ReaderError> {
+    let read = TagRead {
+        at_ms: now_ms(),
+        epc: tag.epc,
+        antenna: tag.antenna.unwrap_or_else(|| default_antenna(settings)),
+        rssi: tag.rssi.unwrap_or(0),
+    };
+    reporter
+        .emit(ReaderOutput::Tag {
+            reader: reporter.name().clone(),
+            read,
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use custos_protocol::codec::StreamDecoder;
+    use custos_protocol::epc::Epc;
+    use custos_protocol::uplink::HealthState;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+    use tokio::sync::mpsc;
+
+    use super::super::run_reader_on;
+    use super::super::testing::{hex, next_non_ok, wait_fault};
+    use super::*;
+
+    const EPC: &str = "000000000000000000000313";
+
+    fn settings() -> ReaderSettings {
+        ReaderSettings {
+            address: 0,
+            ..ReaderSettings::new("cab-1", Protocol::UhfChafon, "/dev/null")
+        }
+    }
+
+    struct FakeReader {
+        io: DuplexStream,
+        commands: StreamDecoder<CommandFrame, ChafonError>,
+    }
+
+    impl FakeReader {
+        fn new(io: DuplexStream) -> Self {
+            Self {
+                io,
+                commands: StreamDecoder::new(chafon::decode_command, chafon::MAX_FRAME_LEN),
+            }
+        }
+
+        async fn raw_command(&mut self) -> Vec<u8> {
+            let mut buf = [0u8; 64];
+            let mut raw = Vec::new();
+            loop {
+                let n = self.io.read(&mut buf).await.expect("read");
+                assert!(n > 0, "driver closed the link");
+                raw.extend_from_slice(&buf[..n]);
+                self.commands.push(&buf[..n]);
+                if let Some(frame) = self.commands.next_frame() {
+                    frame.expect("driver sent a valid frame");
+                    return raw;
+                }
+            }
+        }
+
+        async fn reply(&mut self, response: Response) {
+            let mut buf = [0u8; chafon::MAX_FRAME_LEN];
+            let frame = ResponseFrame {
+                address: 0,
+                response,
+            };
+            let len = chafon::encode_response(&frame, &mut buf).unwrap();
+            self.io.write_all(&buf[..len]).await.unwrap();
+        }
+
+        async fn raw(&mut self, bytes: &[u8]) {
+            self.io.write_all(bytes).await.unwrap();
+        }
+
+        /// Answers the reader-information query with the captured reply of the vector file.
+        async fn info(&mut self) {
+            // uhf-chafon.txt: "04 00 21 D9 6A | host: get reader info, address 0"
+            assert_eq!(self.raw_command().await, hex("04 00 21 D9 6A"));
+            self.raw(&hex(
+                "11 00 21 00 00 16 0C 03 4E 00 1E 0A 01 00 00 00 E6 51",
+            ))
+            .await;
+        }
+    }
+
+    fn start(
+        settings: ReaderSettings,
+    ) -> (
+        mpsc::Receiver<ReaderOutput>,
+        FakeReader,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (host, dev) = tokio::io::duplex(4096);
+        let (out, rx) = mpsc::channel(64);
+        let mut link = Some(host);
+        let connect = move || {
+            let next = link.take().ok_or(ReaderError::Closed);
+            async move { next }
+        };
+        let task = tokio::spawn(run_reader_on(
+            settings,
+            out,
+            std::future::pending(),
+            connect,
+        ));
+        (rx, FakeReader::new(dev), task)
+    }
+
+    fn tag_of(o: ReaderOutput) -> TagRead {
+        match o {
+            ReaderOutput::Tag { read, .. } => read,
+            other => panic!("expected a tag, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_inventory_and_reads_both_forms_and_more_data() {
+        let (mut rx, mut fake, _task) = start(settings());
+        fake.info().await;
+        // uhf-chafon.txt: "04 00 01 DB 4B | host: inventory, address 0"
+        assert_eq!(fake.raw_command().await, hex("04 00 01 DB 4B"));
+        // Status 3 (more data) in the 288 form, then the 18 form, then "done, 0 tags".
+        fake.raw(&hex(
+            "15 00 01 03 01 01 0C 00 00 00 00 00 00 00 00 00 00 03 13 6B B1 A5",
+        ))
+        .await;
+        fake.raw(&hex(
+            "13 00 01 03 01 0C 00 00 00 00 00 00 00 00 00 00 03 13 3F 39",
+        ))
+        .await;
+        fake.raw(&hex("07 00 01 01 01 00 1E 4B")).await;
+
+        let a = tag_of(next_non_ok(&mut rx).await);
+        assert_eq!(a.epc, Epc::from_hex(EPC).unwrap());
+        assert_eq!((a.antenna, a.rssi), (1, 0x6B));
+        let b = tag_of(next_non_ok(&mut rx).await);
+        assert_eq!((b.antenna, b.rssi), (1, 0));
+        // The next poll comes one poll interval after the previous one.
+        let before = Instant::now();
+        assert_eq!(fake.raw_command().await, hex("04 00 01 DB 4B"));
+        assert!(Instant::now() - before <= settings().poll_interval);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pushes_are_taken_between_polls_and_garbage_is_survived() {
+        let (mut rx, mut fake, _task) = start(settings());
+        fake.info().await;
+        fake.raw_command().await;
+        fake.reply(Response::Ack {
+            command: chafon::CMD_INVENTORY,
+            status: Status::NoTag,
+        })
+        .await;
+        // A stray large length byte and a bad CRC, then a scan-mode push (288 form, antenna 2).
+        fake.raw(&hex("FF")).await;
+        fake.raw(&hex(
+            "15 00 01 03 01 01 0C 00 00 00 00 00 00 00 00 00 00 03 13 6B B1 A6",
+        ))
+        .await;
+        let epc = Epc::from_hex(EPC).unwrap();
+        fake.reply(Response::Scan(ScanReport::tag288(0x02, epc, 0x50)))
+            .await;
+        let read = tag_of(next_non_ok(&mut rx).await);
+        assert_eq!((read.epc, read.antenna, read.rssi), (epc, 2, 0x50));
+        // The fake stops answering polls: NoReply, with the counters.
+        let h = wait_fault(&mut rx, &ReaderFault::NoReply).await;
+        assert_eq!(h.state, HealthState::Fault);
+        // The bad frame, and every length byte inside it whose frame fits the buffer.
+        assert!(h.checksum_errors >= 1, "{h:?}");
+        // "FF" and the 22 bytes of the bad frame.
+        assert_eq!(h.dropped_bytes, 1 + 22);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn antenna_error_is_antenna_missing_and_power_is_set() {
+        let (mut rx, mut fake, _task) = start(ReaderSettings {
+            antennas: vec![3],
+            power_dbm: Some(20),
+            ..settings()
+        });
+        fake.info().await;
+        // The reader is at 30 dBm (0x1E): set 20. 05 00 2F 14 + CRC.
+        let set = fake.raw_command().await;
+        assert_eq!(set[..4], hex("05 00 2F 14"));
+        fake.reply(Response::Ack {
+            command: chafon::CMD_SET_POWER,
+            status: Status::Success,
+        })
+        .await;
+        fake.raw_command().await;
+        fake.reply(Response::Ack {
+            command: chafon::CMD_INVENTORY,
+            status: Status::AntennaError,
+        })
+        .await;
+        let h = wait_fault(&mut rx, &ReaderFault::AntennaMissing { antenna: 3 }).await;
+        assert_eq!(h.state, HealthState::Degraded);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn identify_reports_the_reader_information() {
+        let (host, dev) = tokio::io::duplex(1024);
+        let check = tokio::spawn(async move { super::super::check_on(&settings(), host).await });
+        let mut fake = FakeReader::new(dev);
+        fake.info().await;
+        let info = check.await.unwrap().unwrap();
+        assert_eq!(info.firmware, Some((0x00, 0x16)));
+        assert!(info.detail.contains("30 dBm"), "{}", info.detail);
+    }
+}
