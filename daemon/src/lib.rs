@@ -8,6 +8,7 @@
 
 pub mod actuators;
 pub mod config;
+pub mod keys;
 pub mod model;
 pub mod outbox;
 pub mod readers;
