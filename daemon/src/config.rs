@@ -470,22 +470,29 @@ impl Config {
             let (line, column) = e
                 .span()
                 .map_or((0, 0), |span| line_column(text, span.start));
+            let mut message = e.message().trim_end().to_owned();
+            // serde names unknown and missing keys, but not the key of a value of the wrong
+            // type; the key is on the value's line.
+            if let Some(key) = line_key(text, line).filter(|k| !message.contains(k)) {
+                message = format!("{key}: {message}");
+            }
             ConfigError::Syntax {
                 path: path.to_owned(),
                 line,
                 column,
-                message: e.message().trim_end().to_owned(),
+                message,
             }
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
         let mut problems = Problems::default();
         let config = raw.validate(path, base, &mut problems);
-        match config {
-            Some(config) if problems.0.is_empty() => Ok(config),
-            _ => Err(ConfigError::Invalid {
+        if problems.0.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
                 path: path.to_owned(),
                 problems: problems.0,
-            }),
+            })
         }
     }
 
@@ -557,6 +564,17 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[line_start..].chars().count() + 1;
     (line, column)
+}
+
+/// The bare key assigned on 1-based line `line` (`key = value`), if that is what the line is.
+fn line_key(text: &str, line: usize) -> Option<&str> {
+    let (key, _) = text.lines().nth(line.checked_sub(1)?)?.split_once('=')?;
+    let key = key.trim();
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+    bare.then_some(key)
 }
 
 #[derive(Default)]
@@ -691,9 +709,7 @@ fn server_url(server: &str) -> Result<String, String> {
         Some("http") => {}
         Some("https") => {
             return Err(
-                "https is not supported; use http:// (every message is signed; put TLS in front \
-                 of the server if the network needs confidentiality)"
-                    .into(),
+                "https is not supported; use http:// (every message is signed end to end)".into(),
             );
         }
         _ => return Err(format!("{server:?} is not an http:// URL")),
@@ -736,7 +752,7 @@ fn antenna_list(problems: &mut Problems, key: String, list: Vec<u8>) -> Vec<u8> 
 }
 
 impl RawConfig {
-    fn validate(self, path: &Path, base: &Path, problems: &mut Problems) -> Option<Config> {
+    fn validate(self, path: &Path, base: &Path, problems: &mut Problems) -> Config {
         if !is_valid_device_id(&self.device_id) {
             problems.add(
                 "device_id",
@@ -815,7 +831,7 @@ impl RawConfig {
             self.smoothing.passage_gap_ms,
         );
 
-        Some(Config {
+        Config {
             path: path.to_owned(),
             device_id: self.device_id,
             server,
@@ -828,7 +844,7 @@ impl RawConfig {
             outbox: self.outbox,
             alarm: self.alarm,
             smoothing: self.smoothing,
-        })
+        }
     }
 }
 
@@ -1207,6 +1223,13 @@ data_dir = "/var/lib/custosd"
         ))
         .unwrap_err();
         assert!(matches!(err, ConfigError::Syntax { line: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let text = with_reader("protocol = \"uhf-a0\"\nbaud = \"fast\"\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains(":11:8: baud: invalid type"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! fallback) → `actuators` (alarm coils on the gate I/O module over Modbus).
 
 pub mod actuators;
+pub mod app;
 pub mod config;
 pub mod keys;
 pub mod model;

@@ -110,6 +110,10 @@ pub enum OutboxError {
         /// The JSON error.
         source: serde_json::Error,
     },
+    /// An event body breaks the uplink rules; the server would refuse every batch holding it,
+    /// so it is never stored.
+    #[error("event refused: {0}")]
+    Invalid(#[source] custos_protocol::uplink::UplinkError),
     /// An event body could not be serialised.
     #[error("event body does not serialise: {0}")]
     Encode(serde_json::Error),
@@ -160,7 +164,9 @@ pub struct Store {
     max_events: u64,
 }
 
+/// Checks `body` against the uplink rules and serialises it.
 fn encode(body: &EventBody) -> Result<String, OutboxError> {
+    body.validate().map_err(OutboxError::Invalid)?;
     serde_json::to_string(body).map_err(OutboxError::Encode)
 }
 
@@ -585,6 +591,14 @@ mod tests {
             detail: String::new(),
         };
         assert!(matches!(s.append(0, &fault), Err(OutboxError::Full { .. })));
+        let invalid = EventBody::Scan {
+            reader: String::new(),
+            code: ScannedCode::EmCard { id: "1A".into() },
+        };
+        assert!(matches!(
+            s.append(0, &invalid),
+            Err(OutboxError::Invalid(_))
+        ));
         assert_eq!(s.depth(), 3);
         assert_eq!(seqs(&s.pending(10).unwrap().unwrap()), [1, 2, 3]);
         // The refused events took no seq: the next stored one follows on.
