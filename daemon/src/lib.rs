@@ -7,7 +7,9 @@
 //! fallback) → `actuators` (alarm coils on the gate I/O module over Modbus).
 
 pub mod actuators;
+pub mod app;
 pub mod config;
+pub mod keys;
 pub mod model;
 pub mod outbox;
 pub mod readers;
