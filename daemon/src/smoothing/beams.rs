@@ -195,8 +195,9 @@ impl BeamGate {
     fn finish(&mut self, sh: &mut Shared, window: Window) {
         let went_through = match (window.crossed_ms, window.restored_ms) {
             // Both beams restored: through if the last one restored is the far one.
-            (Some(crossed_ms), Some(_)) => (window.last_restored == Some(window.first_side.other()))
-                .then_some(crossed_ms),
+            (Some(crossed_ms), Some(_)) => {
+                (window.last_restored == Some(window.first_side.other())).then_some(crossed_ms)
+            }
             // Still blocked after the linger: report the established direction (fail secure).
             (Some(crossed_ms), None) => Some(crossed_ms),
             (None, _) => None,

@@ -179,8 +179,8 @@ pub struct GateSmoother {
 
 #[derive(Debug)]
 enum Mode {
-    Antennas(AntennaGate),
-    Beams(BeamGate),
+    Antennas(Box<AntennaGate>),
+    Beams(Box<BeamGate>),
 }
 
 impl GateSmoother {
@@ -192,9 +192,9 @@ impl GateSmoother {
             ..config
         };
         let mode = if config.use_beams {
-            Mode::Beams(BeamGate::new(config.smoothing))
+            Mode::Beams(Box::new(BeamGate::new(config.smoothing)))
         } else {
-            Mode::Antennas(AntennaGate::new(&config))
+            Mode::Antennas(Box::new(AntennaGate::new(&config)))
         };
         Self {
             shared: Shared {
@@ -204,7 +204,6 @@ impl GateSmoother {
                 badges: HashSet::new(),
                 next_id: 1,
                 stats: GateStats::default(),
-                max_tags: DEFAULT_MAX_TAGS,
             },
             mode,
         }
@@ -213,7 +212,6 @@ impl GateSmoother {
     /// Sets how many tags are tracked at most per side (default [`DEFAULT_MAX_TAGS`]).
     pub fn with_max_tags(mut self, max_tags: usize) -> Self {
         let max_tags = max_tags.max(1);
-        self.shared.max_tags = max_tags;
         match &mut self.mode {
             Mode::Antennas(gate) => gate.set_max_tags(max_tags),
             Mode::Beams(gate) => gate.set_max_tags(max_tags),
@@ -284,7 +282,6 @@ pub(super) struct Shared {
     badges: HashSet<Epc>,
     next_id: u64,
     pub(super) stats: GateStats,
-    max_tags: usize,
 }
 
 impl Shared {
@@ -627,9 +624,9 @@ impl AntennaGate {
         let shared = &*sh;
         self.tags.retain(|epc, tag| {
             let present = inner.is_present(epc) || outer.is_present(epc);
-            let due = tag.pending.filter(|p| {
-                !present || t.saturating_sub(p.crossed_ms) >= PASSAGE_LINGER_MS
-            });
+            let due = tag
+                .pending
+                .filter(|p| !present || t.saturating_sub(p.crossed_ms) >= PASSAGE_LINGER_MS);
             if let Some(p) = due {
                 verdicts.push((p.passage, *epc, tag.judge()));
             }
@@ -742,4 +739,705 @@ fn join_group(
     let id = group.id;
     groups.push(group);
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const INNER: [u8; 2] = [1, 2];
+    const OUTER: [u8; 2] = [3, 4];
+
+    fn epc(n: u16) -> Epc {
+        Epc::new(&[0x30, 0x34, (n >> 8) as u8, n as u8]).unwrap()
+    }
+
+    fn gate() -> GateSmoother {
+        GateSmoother::new(
+            "gate-1".into(),
+            GateConfig::new(INNER.to_vec(), OUTER.to_vec()),
+        )
+    }
+
+    /// One input of a recorded sequence.
+    #[derive(Debug, Clone, Copy)]
+    enum Ev {
+        /// (at_ms, tag number, antenna)
+        Read(i64, u16, u8),
+        /// (at_ms, side, broken)
+        Beam(i64, Side, bool),
+    }
+
+    impl Ev {
+        fn at(&self) -> i64 {
+            match *self {
+                Ev::Read(t, ..) | Ev::Beam(t, ..) => t,
+            }
+        }
+    }
+
+    /// Feeds a recorded sequence in the given order, polling after every input (at its time)
+    /// and every 50 ms from the first input until `until`: what the daemon does. Returns each
+    /// output with the time of the poll that produced it.
+    fn run(g: &mut GateSmoother, events: &[Ev], until: i64) -> Vec<(i64, Output)> {
+        let mut out = Vec::new();
+        let mut now = events.first().map_or(0, Ev::at);
+        let mut next = 0;
+        loop {
+            while next < events.len() && events[next].at() <= now {
+                let ev = events[next];
+                match ev {
+                    Ev::Read(at_ms, n, antenna) => g.handle_read(TagRead {
+                        at_ms,
+                        epc: epc(n),
+                        antenna,
+                        rssi: 40 + (at_ms % 50) as u8,
+                    }),
+                    Ev::Beam(at_ms, side, broken) => g.handle_beam(at_ms, side, broken),
+                }
+                out.extend(g.poll(ev.at()).into_iter().map(|o| (ev.at(), o)));
+                next += 1;
+            }
+            out.extend(g.poll(now).into_iter().map(|o| (now, o)));
+            if now >= until {
+                return out;
+            }
+            now += 50;
+        }
+    }
+
+    /// A person carrying `tag` walks through the gate from side `from`, starting at `start`:
+    /// read by `from`'s antennas for 600 ms, by both sides for 300 ms, then by the other
+    /// side's for 600 ms; one read per side every 40 ms, alternating the side's two antennas.
+    fn walk(start: i64, tag: u16, from: Side) -> Vec<Ev> {
+        let (near, far) = match from {
+            Side::Inner => (INNER, OUTER),
+            Side::Outer => (OUTER, INNER),
+        };
+        let mut reads = Vec::new();
+        for k in 0..23 {
+            reads.push(Ev::Read(start + k * 40, tag, near[(k % 2) as usize]));
+        }
+        for k in 0..22 {
+            reads.push(Ev::Read(start + 620 + k * 40, tag, far[(k % 2) as usize]));
+        }
+        reads.sort_by_key(Ev::at);
+        reads
+    }
+
+    fn merge(parts: &[Vec<Ev>]) -> Vec<Ev> {
+        let mut all: Vec<Ev> = parts.concat();
+        all.sort_by_key(Ev::at);
+        all
+    }
+
+    /// The final passages: (poll time, id, direction, tags, badges, event at_ms).
+    #[allow(clippy::type_complexity)]
+    fn passages(
+        out: &[(i64, Output)],
+    ) -> Vec<(
+        i64,
+        PassageId,
+        Direction,
+        Vec<TagSighting>,
+        Vec<TagSighting>,
+        i64,
+    )> {
+        out.iter()
+            .filter_map(|(now, o)| match o {
+                Output::Passage {
+                    passage,
+                    event:
+                        NewEvent {
+                            at_ms,
+                            body:
+                                EventBody::Passage {
+                                    reader,
+                                    direction,
+                                    tags,
+                                    badges,
+                                    local_verdict,
+                                },
+                        },
+                } => {
+                    assert_eq!(reader, "gate-1");
+                    assert_eq!(*local_verdict, None);
+                    Some((
+                        *now,
+                        *passage,
+                        *direction,
+                        tags.clone(),
+                        badges.clone(),
+                        *at_ms,
+                    ))
+                }
+                Output::Passage { event, .. } => panic!("not a passage body: {event:?}"),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn crossings(out: &[(i64, Output)]) -> Vec<(i64, Crossing)> {
+        out.iter()
+            .filter_map(|(now, o)| match o {
+                Output::Crossing(c) => Some((*now, c.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn turned_back(out: &[(i64, Output)]) -> Vec<PassageId> {
+        out.iter()
+            .filter_map(|(_, o)| match o {
+                Output::TurnedBack { passage } => Some(*passage),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn epcs(sightings: &[TagSighting]) -> Vec<Epc> {
+        sightings.iter().map(|s| s.epc).collect()
+    }
+
+    /// Walking out, as recorded: inner antennas, both, then outer.
+    const OUT_WALK: &[(i64, u16, u8)] = &[
+        (10_000, 1, 1),
+        (10_040, 1, 2),
+        (10_080, 1, 1),
+        (10_150, 1, 2),
+        (10_190, 1, 1),
+        (10_260, 1, 1),
+        (10_300, 1, 3), // first outer read: one is not enough
+        (10_330, 1, 2),
+        (10_350, 1, 4), // second outer read: crossed
+        (10_400, 1, 1),
+        (10_420, 1, 3),
+        (10_480, 1, 4),
+        (10_520, 1, 3),
+        (10_600, 1, 4),
+    ];
+
+    #[test]
+    fn walking_out_is_announced_at_once_and_final_after_the_holdoff() {
+        let mut g = gate();
+        let events: Vec<Ev> = OUT_WALK
+            .iter()
+            .map(|&(t, n, a)| Ev::Read(t, n, a))
+            .collect();
+        let out = run(&mut g, &events, 15_000);
+
+        let notices = crossings(&out);
+        assert_eq!(notices.len(), 1);
+        let (polled, notice) = &notices[0];
+        assert_eq!(
+            *polled, 10_350,
+            "announced at the poll after the crossing read"
+        );
+        assert_eq!(
+            *notice,
+            Crossing {
+                passage: notice.passage,
+                at_ms: 10_350,
+                direction: Direction::Out,
+                tags: vec![epc(1)],
+                badges: vec![],
+            }
+        );
+
+        let done = passages(&out);
+        assert_eq!(done.len(), 1);
+        let (polled, id, direction, tags, badges, at_ms) = &done[0];
+        assert_eq!(*id, notice.passage);
+        assert_eq!(*direction, Direction::Out);
+        assert_eq!(*at_ms, 10_350);
+        // Final once the last read is more than the hold-off old (10_600 + 1_500) and the
+        // passage's window for companions has passed (10_350 + 2_000): the next poll.
+        assert_eq!(*polled, 12_400);
+        assert!(badges.is_empty());
+        assert_eq!(tags.len(), 1);
+        let s = tags[0];
+        assert_eq!((s.epc, s.antenna_first, s.antenna_last), (epc(1), 1, 4));
+        assert_eq!((s.first_ms, s.last_ms), (10_000, 10_600));
+        assert_eq!(s.reads, OUT_WALK.len() as u32);
+        assert!(turned_back(&out).is_empty());
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn walking_in_is_a_passage_in() {
+        let mut g = gate();
+        let out = run(&mut g, &walk(0, 1, Side::Outer), 6_000);
+        let done = passages(&out);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].2, Direction::In);
+        let s = done[0].3[0];
+        assert!(OUTER.contains(&s.antenna_first) && INNER.contains(&s.antenna_last));
+        assert_eq!((s.first_ms, s.last_ms, s.reads), (0, 620 + 21 * 40, 45));
+        assert_eq!(crossings(&out)[0].1.direction, Direction::In);
+    }
+
+    #[test]
+    fn turning_back_before_the_door_produces_nothing() {
+        let mut g = gate();
+        // Read on the inner side only, for two seconds, then gone.
+        let events: Vec<Ev> = (0..50)
+            .map(|k| Ev::Read(k * 40, 1, INNER[(k % 2) as usize]))
+            .collect();
+        let out = run(&mut g, &events, 20_000);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn turning_back_inside_the_gate_withdraws_the_crossing() {
+        let mut g = gate();
+        // Inner, a step into the outer field (3 outer reads), back to inner, gone.
+        let mut events: Vec<Ev> = (0..15).map(|k| Ev::Read(k * 40, 1, 1)).collect();
+        events.extend([
+            Ev::Read(610, 1, 3),
+            Ev::Read(650, 1, 4),
+            Ev::Read(690, 1, 3),
+        ]);
+        events.extend((0..15).map(|k| Ev::Read(720 + k * 40, 1, 2)));
+        let out = run(&mut g, &events, 20_000);
+        let notices = crossings(&out);
+        assert_eq!(
+            notices.len(),
+            1,
+            "the alarm may sound while they stand in the gate"
+        );
+        assert!(passages(&out).is_empty());
+        assert_eq!(turned_back(&out), vec![notices[0].1.passage]);
+    }
+
+    #[test]
+    fn two_people_five_seconds_apart_make_two_passages() {
+        let mut g = gate();
+        let events = merge(&[walk(0, 1, Side::Inner), walk(5_000, 2, Side::Inner)]);
+        let out = run(&mut g, &events, 12_000);
+        let done = passages(&out);
+        assert_eq!(done.len(), 2);
+        assert_ne!(done[0].1, done[1].1);
+        assert_eq!(epcs(&done[0].3), vec![epc(1)]);
+        assert_eq!(epcs(&done[1].3), vec![epc(2)]);
+        assert_eq!((done[0].5, done[1].5), (660, 5_660));
+    }
+
+    #[test]
+    fn two_tags_crossing_together_make_one_passage() {
+        let mut g = gate();
+        // Two documents in one bag; the second is read a little later.
+        let events = merge(&[walk(0, 1, Side::Inner), walk(300, 2, Side::Inner)]);
+        let out = run(&mut g, &events, 8_000);
+        let done = passages(&out);
+        assert_eq!(done.len(), 1, "{out:?}");
+        assert_eq!(epcs(&done[0].3), vec![epc(1), epc(2)]);
+        // Each was announced as it crossed, under the same passage.
+        let notices = crossings(&out);
+        assert_eq!(notices.len(), 2);
+        assert!(notices.iter().all(|(_, c)| c.passage == done[0].1));
+        assert_eq!(notices[1].1.tags, vec![epc(2)]);
+    }
+
+    #[test]
+    fn people_crossing_opposite_ways_at_once_make_two_passages() {
+        let mut g = gate();
+        let events = merge(&[walk(0, 1, Side::Inner), walk(100, 2, Side::Outer)]);
+        let out = run(&mut g, &events, 8_000);
+        let done = passages(&out);
+        assert_eq!(done.len(), 2);
+        let by_dir = |d| done.iter().find(|p| p.2 == d).map(|p| epcs(&p.3));
+        assert_eq!(by_dir(Direction::Out), Some(vec![epc(1)]));
+        assert_eq!(by_dir(Direction::In), Some(vec![epc(2)]));
+    }
+
+    #[test]
+    fn a_single_stray_read_on_the_far_side_is_no_crossing() {
+        let mut g = gate();
+        // A tag lying inside near the gate, read all the time, with one reflection outside.
+        let mut events: Vec<Ev> = (0..100).map(|k| Ev::Read(k * 50, 1, 2)).collect();
+        events.push(Ev::Read(2_510, 1, 3));
+        events.sort_by_key(Ev::at);
+        let out = run(&mut g, &events, 20_000);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_tag_left_in_the_doorway_is_judged_after_the_linger() {
+        let mut g = gate();
+        // Carried out, then dropped within reach of the outer antennas: read for 30 s.
+        let mut events = walk(0, 1, Side::Inner);
+        events.extend((0..600).map(|k| Ev::Read(1_500 + k * 50, 1, 3)));
+        let out = run(&mut g, &events, 40_000);
+        let done = passages(&out);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].2, Direction::Out);
+        // Judged at the first poll at least the linger after the crossing (polls every 50 ms).
+        assert_eq!(done[0].0, 10_700);
+        // Still present afterwards, but no second passage.
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn a_reflection_burst_from_a_parked_tag_is_withdrawn() {
+        let mut g = gate();
+        let mut events: Vec<Ev> = (0..400).map(|k| Ev::Read(k * 50, 1, 1)).collect();
+        events.extend([Ev::Read(5_010, 1, 4), Ev::Read(5_030, 1, 4)]);
+        events.sort_by_key(Ev::at);
+        let out = run(&mut g, &events, 30_000);
+        assert_eq!(crossings(&out).len(), 1);
+        assert_eq!(turned_back(&out).len(), 1);
+        assert!(passages(&out).is_empty());
+    }
+
+    #[test]
+    fn badges_are_split_from_carriers_and_never_pass_alone() {
+        let mut g = gate();
+        g.set_badges([epc(9), epc(8)].into_iter().collect());
+        // A badge crossing with the carrier, and a badge read on the outer side only.
+        let one_sided: Vec<Ev> = (0..10).map(|k| Ev::Read(900 + k * 40, 8, 3)).collect();
+        let events = merge(&[
+            walk(0, 1, Side::Inner),
+            walk(100, 9, Side::Inner),
+            one_sided,
+        ]);
+        let out = run(&mut g, &events, 8_000);
+        let done = passages(&out);
+        assert_eq!(done.len(), 1);
+        assert_eq!(epcs(&done[0].3), vec![epc(1)]);
+        let mut badges = epcs(&done[0].4);
+        sort_epcs_for_test(&mut badges);
+        assert_eq!(badges, vec![epc(8), epc(9)]);
+        let notices = crossings(&out);
+        assert_eq!(notices.len(), 1, "badges raise no notice");
+        assert_eq!(notices[0].1.tags, vec![epc(1)]);
+        assert!(notices[0].1.badges.contains(&epc(9)));
+
+        // A badge alone makes no passage.
+        let mut g = gate();
+        g.set_badges([epc(9)].into_iter().collect());
+        let out = run(&mut g, &walk(0, 9, Side::Inner), 8_000);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    fn sort_epcs_for_test(epcs: &mut [Epc]) {
+        epcs.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    }
+
+    fn beam_gate() -> GateSmoother {
+        let config = GateConfig {
+            use_beams: true,
+            ..GateConfig::new(INNER.to_vec(), OUTER.to_vec())
+        };
+        GateSmoother::new("gate-1".into(), config)
+    }
+
+    /// A walk past the photo-eyes from `from`: near beam broken 0..900, far beam 700..1600;
+    /// `tags` read (on antenna 5, unlisted: antennas do not matter with beams) every 40 ms
+    /// from 100 to 1500.
+    fn beam_walk(start: i64, from: Side, turn_back: bool, tags: &[u16]) -> Vec<Ev> {
+        let far = from.other();
+        let mut events = vec![
+            Ev::Beam(start, from, true),
+            Ev::Beam(start + 700, far, true),
+        ];
+        if turn_back {
+            events.push(Ev::Beam(start + 900, far, false));
+            events.push(Ev::Beam(start + 1_600, from, false));
+        } else {
+            events.push(Ev::Beam(start + 900, from, false));
+            events.push(Ev::Beam(start + 1_600, far, false));
+        }
+        for &tag in tags {
+            events.extend((0..36).map(|k| Ev::Read(start + 100 + k * 40, tag, 5)));
+        }
+        events.sort_by_key(Ev::at);
+        events
+    }
+
+    #[test]
+    fn beams_give_the_direction() {
+        for (from, direction) in [(Side::Inner, Direction::Out), (Side::Outer, Direction::In)] {
+            let mut g = beam_gate();
+            let out = run(&mut g, &beam_walk(0, from, false, &[1, 2]), 8_000);
+            let notices = crossings(&out);
+            assert_eq!(notices.len(), 1);
+            assert_eq!(notices[0].0, 700, "announced when the far beam breaks");
+            assert_eq!(notices[0].1.direction, direction);
+            assert_eq!(notices[0].1.tags, vec![epc(1), epc(2)]);
+            let done = passages(&out);
+            assert_eq!(done.len(), 1);
+            assert_eq!(done[0].2, direction);
+            assert_eq!(done[0].5, 700);
+            assert_eq!(
+                done[0].0,
+                1_600 + 1_550,
+                "both restored + hold-off, next poll"
+            );
+            assert_eq!(epcs(&done[0].3), vec![epc(1), epc(2)]);
+            assert_eq!(done[0].3[0].reads, 36);
+        }
+    }
+
+    #[test]
+    fn beams_turned_back_or_without_tags_make_no_passage() {
+        let mut g = beam_gate();
+        let out = run(&mut g, &beam_walk(0, Side::Inner, true, &[1]), 8_000);
+        assert_eq!(crossings(&out).len(), 1);
+        assert!(passages(&out).is_empty());
+        assert_eq!(turned_back(&out).len(), 1);
+
+        let mut g = beam_gate();
+        let out = run(&mut g, &beam_walk(0, Side::Inner, false, &[]), 8_000);
+        assert!(out.is_empty());
+
+        // One beam only: nobody went through; tags read nearby do not pass.
+        let mut g = beam_gate();
+        let mut events = vec![
+            Ev::Beam(0, Side::Inner, true),
+            Ev::Beam(800, Side::Inner, false),
+        ];
+        events.extend((0..20).map(|k| Ev::Read(k * 40, 1, 1)));
+        events.sort_by_key(Ev::at);
+        assert!(run(&mut g, &events, 8_000).is_empty());
+    }
+
+    #[test]
+    fn beams_two_people_back_to_back() {
+        let mut g = beam_gate();
+        let events = merge(&[
+            beam_walk(0, Side::Inner, false, &[1]),
+            beam_walk(2_000, Side::Inner, false, &[2]),
+        ]);
+        let out = run(&mut g, &events, 10_000);
+        let done = passages(&out);
+        assert_eq!(done.len(), 2);
+        assert_eq!(epcs(&done[0].3), vec![epc(1)]);
+        // The second person's beam break ends the first passage's tail: tag 2, read after
+        // it, belongs to the second passage only.
+        assert_eq!(epcs(&done[1].3), vec![epc(2)]);
+    }
+
+    #[test]
+    fn out_of_order_timestamps_are_tolerated() {
+        let mut g = gate();
+        // The recorded walk, delivered with jitter: some reads late, a poll stamped early.
+        let mut events: Vec<Ev> = OUT_WALK
+            .iter()
+            .map(|&(t, n, a)| Ev::Read(t, n, a))
+            .collect();
+        events.swap(3, 4);
+        events.swap(9, 11);
+        events.insert(6, Ev::Read(9_990, 1, 2));
+        let mut out = Vec::new();
+        for ev in &events {
+            if let Ev::Read(at_ms, n, antenna) = *ev {
+                g.handle_read(TagRead {
+                    at_ms,
+                    epc: epc(n),
+                    antenna,
+                    rssi: 1,
+                });
+            }
+            out.extend(g.poll(ev.at() - 100).into_iter().map(|o| (0, o)));
+        }
+        for now in (10_600..15_000).step_by(50) {
+            out.extend(g.poll(now).into_iter().map(|o| (now, o)));
+        }
+        let done = passages(&out);
+        assert_eq!(done.len(), 1);
+        let s = done[0].3[0];
+        assert_eq!(done[0].2, Direction::Out);
+        assert_eq!((s.first_ms, s.last_ms), (10_000, 10_600));
+        assert_eq!(s.reads, OUT_WALK.len() as u32 + 1);
+        assert_eq!(g.stats().clock_steps, 0);
+    }
+
+    #[test]
+    fn reads_on_unlisted_antennas_are_ignored() {
+        let mut g = gate();
+        let events: Vec<Ev> = (0..20)
+            .map(|k| Ev::Read(k * 40, 1, 7 + (k % 2) as u8))
+            .collect();
+        assert!(run(&mut g, &events, 5_000).is_empty());
+        assert_eq!(g.stats().ignored_reads, 20);
+    }
+
+    #[test]
+    fn memory_is_capped_and_a_real_crossing_still_found() {
+        let mut g = gate().with_max_tags(16);
+        // 500 stray tags read once each on the inner side, then a real walk.
+        let mut events: Vec<Ev> = (0..500)
+            .map(|n| Ev::Read(i64::from(n), 1_000 + n, 1))
+            .collect();
+        events.extend(walk(1_000, 1, Side::Inner));
+        let out = run(&mut g, &events, 6_000);
+        let done = passages(&out);
+        assert_eq!(done.len(), 1);
+        assert_eq!(epcs(&done[0].3), vec![epc(1)]);
+        // The strays beyond the cap, and one more for the walker's first read (the tracker is
+        // full of candidates still within their window then).
+        assert_eq!(g.stats().evicted, 500 - 16 + 1);
+        // Full of present tags: a new tag's reads are dropped, not the present ones.
+        let mut g = gate().with_max_tags(2);
+        let mut events = merge(&[walk(0, 1, Side::Inner), walk(0, 2, Side::Inner)]);
+        events.extend((0..5).map(|k| Ev::Read(300 + k, 3, 1)));
+        events.sort_by_key(Ev::at);
+        let out = run(&mut g, &events, 6_000);
+        assert_eq!(passages(&out)[0].3.len(), 2);
+        assert_eq!(g.stats().dropped_reads, 5);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Read {
+            dt: i64,
+            tag: u16,
+            antenna: u8,
+            rssi: u8,
+        },
+        Poll {
+            dt: i64,
+        },
+        Beam {
+            dt: i64,
+            inner: bool,
+            broken: bool,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (-50i64..120, 0u16..6, 0u8..7, any::<u8>())
+                .prop_map(|(dt, tag, antenna, rssi)| Op::Read { dt, tag, antenna, rssi }),
+            3 => (0i64..400).prop_map(|dt| Op::Poll { dt }),
+            1 => (0i64..400, any::<bool>(), any::<bool>())
+                .prop_map(|(dt, inner, broken)| Op::Beam { dt, inner, broken }),
+        ]
+    }
+
+    fn side_of(antenna: u8) -> Option<Side> {
+        if INNER.contains(&antenna) {
+            Some(Side::Inner)
+        } else if OUTER.contains(&antenna) {
+            Some(Side::Outer)
+        } else {
+            None
+        }
+    }
+
+    proptest! {
+        /// Arbitrary reads, polls and beam changes, with jittered (out-of-order) times, in both
+        /// modes: never panics; every passage is a valid event with at least one carrier tag,
+        /// only carriers in `tags` and only badges in `badges`; with antenna order, every tag's
+        /// first antenna is on the side its direction comes from and its last antenna on the
+        /// side it goes to; every passage id ends at most once (passage or turned back), a
+        /// turned-back id (and, with antennas, a passage id) was announced first, and once the
+        /// gate is quiet every announced passage has ended.
+        #[test]
+        fn arbitrary_sequences_give_consistent_passages(
+            ops in proptest::collection::vec(op(), 0..400),
+            use_beams in any::<bool>(),
+        ) {
+            let config = GateConfig { use_beams, ..GateConfig::new(INNER.to_vec(), OUTER.to_vec()) };
+            let mut g = GateSmoother::new("gate-1".into(), config).with_max_tags(6);
+            let badges: HashSet<Epc> = [epc(5)].into_iter().collect();
+            g.set_badges(badges.clone());
+            let mut now = 1_000_000i64;
+            let mut out = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Read { dt, tag, antenna, rssi } => {
+                        now += dt;
+                        g.handle_read(TagRead { at_ms: now, epc: epc(tag), antenna, rssi });
+                    }
+                    Op::Poll { dt } => {
+                        now += dt;
+                        out.extend(g.poll(now));
+                    }
+                    Op::Beam { dt, inner, broken } => {
+                        now += dt;
+                        let side = if inner { Side::Inner } else { Side::Outer };
+                        g.handle_beam(now, side, broken);
+                    }
+                }
+            }
+            // Quiet: restore the beams and let every hold-off and linger elapse.
+            g.handle_beam(now, Side::Inner, false);
+            g.handle_beam(now, Side::Outer, false);
+            out.extend(g.poll(now + 60_000));
+            out.extend(g.poll(now + 120_000));
+
+            let mut announced = HashSet::new();
+            let mut ended = HashSet::new();
+            for o in &out {
+                match o {
+                    Output::Crossing(c) => {
+                        prop_assert!(!c.tags.is_empty());
+                        prop_assert!(!ended.contains(&c.passage));
+                        prop_assert!(c.tags.iter().all(|e| !badges.contains(e)));
+                        prop_assert!(c.badges.iter().all(|e| badges.contains(e)));
+                        announced.insert(c.passage);
+                    }
+                    Output::TurnedBack { passage } => {
+                        prop_assert!(announced.contains(passage));
+                        prop_assert!(ended.insert(*passage));
+                    }
+                    Output::Passage { passage, event } => {
+                        prop_assert!(ended.insert(*passage));
+                        prop_assert!(use_beams || announced.contains(passage));
+                        prop_assert_eq!(event.body.validate(), Ok(()));
+                        let EventBody::Passage { direction, tags, badges: bs, .. } = &event.body
+                        else {
+                            return Err(TestCaseError::fail("not a passage"));
+                        };
+                        prop_assert!(!tags.is_empty());
+                        prop_assert!(tags.iter().all(|s| !badges.contains(&s.epc)));
+                        prop_assert!(bs.iter().all(|s| badges.contains(&s.epc)));
+                        if !use_beams {
+                            let (from, to) = match direction {
+                                Direction::Out => (Side::Inner, Side::Outer),
+                                Direction::In => (Side::Outer, Side::Inner),
+                            };
+                            for s in tags {
+                                prop_assert_eq!(side_of(s.antenna_first), Some(from));
+                                prop_assert_eq!(side_of(s.antenna_last), Some(to));
+                            }
+                        }
+                    }
+                }
+            }
+            prop_assert!(announced.is_subset(&ended));
+        }
+
+        /// Reads, polls and beams at arbitrary i64 times (wild clock steps both ways): never
+        /// panics, and every passage is still a valid event.
+        #[test]
+        fn wild_times_never_panic(
+            ops in proptest::collection::vec((any::<i64>(), 0u8..3, 0u16..4, 0u8..6), 0..200),
+            use_beams in any::<bool>(),
+        ) {
+            let config = GateConfig { use_beams, ..GateConfig::new(INNER.to_vec(), OUTER.to_vec()) };
+            let mut g = GateSmoother::new("gate-1".into(), config);
+            for (t, kind, tag, antenna) in ops {
+                let outputs = match kind {
+                    0 => {
+                        g.handle_read(TagRead { at_ms: t, epc: epc(tag), antenna, rssi: 0 });
+                        continue;
+                    }
+                    1 => {
+                        g.handle_beam(t, if tag % 2 == 0 { Side::Inner } else { Side::Outer }, antenna % 2 == 0);
+                        continue;
+                    }
+                    _ => g.poll(t),
+                };
+                for o in outputs {
+                    if let Output::Passage { event, .. } = o {
+                        prop_assert_eq!(event.body.validate(), Ok(()));
+                    }
+                }
+            }
+        }
+    }
 }

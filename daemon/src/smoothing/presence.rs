@@ -555,7 +555,10 @@ mod tests {
         assert_eq!(appeared(&changes), vec![epc(7)]);
         assert!(t.is_present(&epc(7)));
         feed(&mut t, &[(900, 7, 3, 10)]);
-        assert!(t.poll(2_400).is_empty(), "exactly the hold-off: still present");
+        assert!(
+            t.poll(2_400).is_empty(),
+            "exactly the hold-off: still present"
+        );
         let changes = t.poll(2_401);
         assert_eq!(disappeared(&changes), vec![epc(7)]);
         assert_eq!(
@@ -633,7 +636,10 @@ mod tests {
     #[test]
     fn out_of_order_reads_are_clamped_never_backwards() {
         let mut t = PresenceTracker::new(SmoothingConfig::default());
-        feed(&mut t, &[(1_000, 1, 1, 1), (1_200, 1, 2, 1), (900, 1, 3, 1)]);
+        feed(
+            &mut t,
+            &[(1_000, 1, 1, 1), (1_200, 1, 2, 1), (900, 1, 3, 1)],
+        );
         let changes = t.poll(1_100);
         let s = changes[0].summary();
         assert_eq!((s.first_ms, s.last_ms), (1_000, 1_200));
@@ -641,7 +647,10 @@ mod tests {
         assert!(t.poll(2_700).is_empty());
         let gone = t.poll(2_701);
         let s = gone[0].summary();
-        assert_eq!((s.first_ms, s.last_ms, s.reads, s.antenna_last), (1_000, 1_200, 3, 3));
+        assert_eq!(
+            (s.first_ms, s.last_ms, s.reads, s.antenna_last),
+            (1_000, 1_200, 3, 3)
+        );
         assert_eq!(t.stats().clock_steps, 0);
     }
 
