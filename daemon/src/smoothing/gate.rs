@@ -61,7 +61,7 @@
 //! first break until then. If the beam restored last is the one broken first, the person turned
 //! back. A beam sequence without carrier tags yields no passage. A beam still broken
 //! [`PASSAGE_LINGER_MS`] after the first break closes the passage as it stands (fail secure: an
-//! established direction is reported). In this mode reads are never ignored for their antenna.
+//! established direction is reported). In this mode only reads on antenna 0 are ignored.
 
 use std::collections::{HashMap, HashSet};
 
