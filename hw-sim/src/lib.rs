@@ -61,6 +61,7 @@
 
 pub mod barcode;
 pub mod control;
+pub mod demo;
 pub mod em4100;
 pub mod flat_reader;
 pub mod gate_io;

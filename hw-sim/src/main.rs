@@ -54,6 +54,18 @@ enum Command {
         #[arg(long, value_name = "SOCK")]
         control: Option<PathBuf>,
     },
+    /// A simulated site, end to end, with a scenario that plays itself (Ctrl-C stops it).
+    Demo {
+        /// Where links, sockets and data go.
+        #[arg(long, value_name = "DIR", default_value = "custos-demo")]
+        data_dir: PathBuf,
+        /// Scenario speed factor (2 = twice real time).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Leave the site idle for manual play through the control sockets.
+        #[arg(long)]
+        no_scenario: bool,
+    },
     /// UHF RFID reader (0xA0 family or CHAFON) on a pty; `field` ops put tags in its antennas' fields.
     UhfReader {
         /// The wire protocol: uhf-a0, uhf-chafon (288 form), uhf-chafon18 or uhf-chafon288.
@@ -129,6 +141,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let reader = FlatReader::new(unit, FlatReaderMap::default());
             run_modbus_reader(reader, pty, control, shutdown.wait()).await?;
             Ok(())
+        }
+        Command::Demo {
+            data_dir,
+            speed,
+            no_scenario,
+        } => {
+            let options = custos_sim::demo::DemoOptions {
+                dir: data_dir,
+                speed,
+                scenario: !no_scenario,
+            };
+            custos_sim::demo::run(options, shutdown.wait()).await
         }
         Command::UhfReader {
             protocol,

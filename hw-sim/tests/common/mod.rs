@@ -201,6 +201,13 @@ impl SimProcess {
         within("child exit", self.child.wait()).await.unwrap()
     }
 
+    /// Sends SIGINT (Ctrl-C) and waits for the child to exit.
+    pub async fn interrupt(mut self) -> ExitStatus {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+        within("child exit", self.child.wait()).await.unwrap()
+    }
+
     /// Waits for the child to exit on its own.
     pub async fn wait(mut self) -> ExitStatus {
         within("child exit", self.child.wait()).await.unwrap()
