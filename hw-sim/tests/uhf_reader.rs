@@ -122,3 +122,83 @@ async fn answers_a_host_written_from_the_protocol_document() {
     assert!(status.success(), "{status}");
     assert!(std::fs::symlink_metadata(&link).is_err(), "link removed");
 }
+
+/// CRC-16/MCRF4XX (poly 0x8408 reflected, init 0xFFFF, no final xor), from the CHAFON manual.
+fn mcrf4xx(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0xFFFF;
+    for b in bytes {
+        crc ^= u16::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x8408
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+#[tokio::test]
+async fn chafon_reader_answers_reader_info_and_inventory() {
+    init_tracing();
+    let dir = TempDir::new("bin-chafon");
+    let link = dir.join("chafon");
+    let control = dir.join("chafon.sock");
+    let mut sim = SimProcess::spawn(&[
+        "uhf-reader",
+        "--protocol",
+        "uhf-chafon",
+        "--link",
+        link.to_str().unwrap(),
+        "--control",
+        control.to_str().unwrap(),
+    ]);
+    sim.ready("uhf-reader").await;
+    let mut host = open_host(&link);
+    // Get reader info (vector `04 00 21 D9 6A`).
+    host.write_all(&[0x04, 0x00, 0x21, 0xD9, 0x6A])
+        .await
+        .unwrap();
+    let info = within("reader info", read_chafon(&mut host)).await;
+    assert_eq!(
+        (info[1], info[2], info[3]),
+        (0x00, 0x21, 0x00),
+        "address, command, status ok"
+    );
+
+    let mut ctl = ControlClient::connect(&control).await;
+    ctl.ok(r#"{"op":"field","antenna":1,"tags":["000000000000000000000313"]}"#)
+        .await;
+    // Inventory (vector `04 00 01 DB 4B`): the tag comes back in some reply frame.
+    host.write_all(&[0x04, 0x00, 0x01, 0xDB, 0x4B])
+        .await
+        .unwrap();
+    let mut found = false;
+    for _ in 0..8 {
+        let f = within("inventory reply", read_chafon(&mut host)).await;
+        assert_eq!(f[2], 0x01, "inventory reply");
+        found |= f
+            .windows(12)
+            .any(|w| w == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03, 0x13]);
+        if f[3] != 0x03 {
+            break; // status 0x03 = more data follows
+        }
+    }
+    assert!(found, "tag reported");
+    assert!(sim.terminate().await.success());
+}
+
+/// Reads one CHAFON reply (`Len Adr reCmd Status Data.. CRC`) and checks its CRC.
+async fn read_chafon(host: &mut tokio_serial::SerialStream) -> Vec<u8> {
+    let len = read_n(host, 1).await[0];
+    let mut f = vec![len];
+    f.extend(read_n(host, usize::from(len)).await);
+    let n = f.len();
+    assert_eq!(
+        mcrf4xx(&f[..n - 2]).to_le_bytes(),
+        [f[n - 2], f[n - 1]],
+        "crc of {f:02X?}"
+    );
+    f
+}
