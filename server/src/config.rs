@@ -42,8 +42,20 @@ log_filter = "info"
 # signed at every shutdown.
 audit_head_interval_secs = 60
 
-# How often readers must report before they count as silent, in seconds.
+# How often readers must report before they count as silent, in seconds. The sweep raises
+# `reader_silent` for a device quiet for longer (or never heard from since registration).
 supervision_interval_secs = 6
+
+# How often the sweeps run (overdue sign-outs, cabinet removals, leak deadlines, silent
+# readers), in milliseconds (100 to 3600000).
+sweep_interval_ms = 2000
+
+# While a sign-out stays overdue, its alert is repeated this often, in seconds (60 to 604800).
+overdue_reminder_interval_secs = 3600
+
+# How long a carrier may be gone from its cabinet, with no sign-out out for it, before it is a
+# `cabinet_removal` alert and the carrier is marked missing, in milliseconds (0 to 86400000).
+cabinet_removal_grace_ms = 30000
 
 # Group commit: at most this many queued write jobs share one SQLite transaction.
 write_batch_max = 64
@@ -122,6 +134,12 @@ pub struct Config {
     pub audit_head_interval_secs: u64,
     /// Seconds after which a silent reader is an alarm.
     pub supervision_interval_secs: u64,
+    /// Milliseconds between sweeps, default 2000.
+    pub sweep_interval_ms: u64,
+    /// Seconds between reminders of an overdue sign-out, default 3600.
+    pub overdue_reminder_interval_secs: u64,
+    /// Milliseconds a cabinet removal waits for a sign-out before it is an alert, default 30000.
+    pub cabinet_removal_grace_ms: u64,
     /// Maximum write jobs per transaction.
     pub write_batch_max: usize,
     /// Read connections in the pool.
@@ -142,6 +160,9 @@ impl Default for Config {
             log_filter: "info".to_owned(),
             audit_head_interval_secs: 60,
             supervision_interval_secs: 6,
+            sweep_interval_ms: 2000,
+            overdue_reminder_interval_secs: 3600,
+            cabinet_removal_grace_ms: 30_000,
             write_batch_max: 64,
             read_connections: 4,
             decommissioning: Decommissioning::default(),
@@ -219,6 +240,15 @@ impl Config {
         }
         if self.supervision_interval_secs == 0 {
             return Err(("supervision_interval_secs", "must be at least 1"));
+        }
+        if !(100..=3_600_000).contains(&self.sweep_interval_ms) {
+            return Err(("sweep_interval_ms", "must be 100 to 3600000"));
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.overdue_reminder_interval_secs) {
+            return Err(("overdue_reminder_interval_secs", "must be 60 to 604800"));
+        }
+        if self.cabinet_removal_grace_ms > 86_400_000 {
+            return Err(("cabinet_removal_grace_ms", "must be 0 to 86400000"));
         }
         if !(1..=10_000).contains(&self.write_batch_max) {
             return Err(("write_batch_max", "must be 1 to 10000"));
@@ -305,6 +335,15 @@ mod tests {
             ("session_ttl_secs = 1", "session_ttl_secs"),
             ("body_limit_bytes = 0", "body_limit_bytes"),
             ("read_connections = 0", "read_connections"),
+            ("sweep_interval_ms = 10", "sweep_interval_ms"),
+            (
+                "overdue_reminder_interval_secs = 5",
+                "overdue_reminder_interval_secs",
+            ),
+            (
+                "cabinet_removal_grace_ms = 86400001",
+                "cabinet_removal_grace_ms",
+            ),
             (
                 "[decommissioning]\ncore_years = 4",
                 "decommissioning.core_years",

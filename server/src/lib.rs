@@ -15,7 +15,9 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod jobs;
 pub mod keys;
+pub mod metrics;
 pub mod store;
 
 use std::future::Future;
@@ -24,11 +26,14 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 pub use crate::alert_hub::AlertHub;
 use crate::config::Config;
+use crate::domain::sweep::SweepPolicy;
 use crate::domain::time::Timestamp;
 use crate::keys::ServerKey;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// The source of "now". The domain never reads the clock; the edges ask this.
@@ -75,6 +80,10 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// Interval between audit head signatures.
     pub audit_head_interval: Duration,
+    /// Interval between sweeps.
+    pub sweep_interval: Duration,
+    /// The sweeps' timing rules.
+    pub sweep: SweepPolicy,
 }
 
 impl From<&Config> for Settings {
@@ -84,8 +93,19 @@ impl From<&Config> for Settings {
             secure_cookies: config.secure_cookies,
             body_limit_bytes: config.body_limit_bytes,
             audit_head_interval: Duration::from_secs(config.audit_head_interval_secs),
+            sweep_interval: Duration::from_millis(config.sweep_interval_ms),
+            sweep: SweepPolicy {
+                overdue_reminder_ms: ms(config.overdue_reminder_interval_secs.saturating_mul(1000)),
+                cabinet_removal_grace_ms: ms(config.cabinet_removal_grace_ms),
+                supervision_ms: ms(config.supervision_interval_secs.saturating_mul(1000)),
+            },
         }
     }
+}
+
+/// A configured millisecond count as the rules' `i64` (configuration bounds keep it far below).
+fn ms(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// Everything a request handler can reach: cheap to clone.
@@ -101,6 +121,9 @@ struct StateInner {
     settings: Settings,
     clock: Clock,
     alerts: AlertHub,
+    metrics: Metrics,
+    /// Turns true when the server begins to shut down (ends the live streams).
+    stopping: watch::Sender<bool>,
 }
 
 impl AppState {
@@ -118,6 +141,8 @@ impl AppState {
                 settings,
                 clock,
                 alerts: AlertHub::new(),
+                metrics: Metrics::default(),
+                stopping: watch::Sender::new(false),
             }),
         }
     }
@@ -130,6 +155,17 @@ impl AppState {
     /// The fan-out of alert changes to live consoles.
     pub fn alerts(&self) -> &AlertHub {
         &self.inner.alerts
+    }
+
+    /// The in-process metrics (`/metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Watch for shutdown: the value turns `true` when the server stops accepting requests.
+    /// Endless responses (the alert stream) end then, so graceful shutdown can finish.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stopping.subscribe()
     }
 
     /// The settings.
@@ -173,16 +209,23 @@ pub enum LaunchError {
 
 /// Serve `state` on `listener` until `shutdown` resolves, then finish in-flight requests and
 /// sign the audit chain head. While running, the head is also signed every
-/// `audit_head_interval`.
+/// `audit_head_interval`, and the sweeps run every `sweep_interval` ([`jobs`]).
 pub async fn launch(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LaunchError> {
     let signer = tokio::spawn(sign_heads_periodically(state.clone()));
+    let sweeper = tokio::spawn(jobs::sweep_periodically(state.clone()));
+    let stopping = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.inner.stopping.send_replace(true);
+    };
     let served = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
+    sweeper.abort();
     signer.abort();
     let signed = state.sign_audit_head().await;
     served?;

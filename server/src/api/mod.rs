@@ -4,6 +4,7 @@
 //! Every error, including unmatched routes, wrong methods and JSON rejections, answers in the
 //! JSON error format of [`error::ApiError`]. Bodies above `body_limit_bytes` get 413.
 
+pub mod alerts;
 pub mod audit;
 pub mod devices;
 pub mod error;
@@ -44,10 +45,17 @@ pub fn router(state: AppState) -> Router {
         .route("/people/{id}", get(people::one))
         .route("/zones", post(zones::create).get(zones::list))
         .route("/devices", post(devices::create).get(devices::list))
-        .route("/audit", get(audit::list));
+        .route("/audit", get(audit::list))
+        // ALERTS: the alert list and lifecycle, the live stream.
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/stream", get(alerts::stream))
+        .route("/alerts/{id}", get(alerts::one))
+        .route("/alerts/{id}/ack", post(alerts::acknowledge))
+        .route("/alerts/{id}/resolve", post(alerts::resolve));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

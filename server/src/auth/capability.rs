@@ -85,6 +85,25 @@ capability!(
     /// Reading the device list: administrators and security officers.
     DeviceReaderCap: Admin, SecurityOfficer
 );
+capability!(
+    /// Handling alerts (acknowledge, resolve, watch the live stream): guards at the checkpoint
+    /// and security officers.
+    AlertHandlerCap: Guard, SecurityOfficer
+);
+capability!(
+    /// Reading alerts: guards, custodians (whose carriers they concern) and security officers.
+    AlertReaderCap: Guard, Custodian, SecurityOfficer
+);
+
+impl AlertHandlerCap {
+    /// Whoever may handle alerts may read them: every role of [`AlertHandlerCap::ROLES`] is
+    /// among [`AlertReaderCap::ROLES`] (tested).
+    pub fn reader(&self) -> AlertReaderCap {
+        AlertReaderCap {
+            actor: self.actor.clone(),
+        }
+    }
+}
 
 impl AdminCap {
     /// The capability `init` uses to create the first administrator, before any session can
@@ -92,6 +111,22 @@ impl AdminCap {
     pub(crate) fn bootstrap() -> AdminCap {
         AdminCap {
             actor: Actor::system("init"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_handlers_are_alert_readers() {
+        for role in AlertHandlerCap::ROLES {
+            assert!(AlertReaderCap::ROLES.contains(role), "{role}");
+        }
+        for role in [Role::Admin, Role::Auditor] {
+            assert!(!AlertReaderCap::ROLES.contains(&role), "{role}");
+            assert!(!AlertHandlerCap::ROLES.contains(&role), "{role}");
         }
     }
 }

@@ -10,5 +10,6 @@ pub mod ids;
 pub mod level;
 pub mod person;
 pub mod role;
+pub mod sweep;
 pub mod time;
 pub mod user;

@@ -165,6 +165,18 @@ impl Timestamp {
             days: self.unix.div_euclid(86_400),
         }
     }
+
+    /// Milliseconds since the Unix epoch, as the rule columns (`*_ms`) store time.
+    pub fn unix_ms(self) -> i64 {
+        // |unix| < 2^38, so times 1000 stays far inside i64.
+        self.unix * 1000
+    }
+
+    /// The instant of `ms` milliseconds since the Unix epoch, truncated to the whole second
+    /// (towards the past); `None` outside years 1..=9999.
+    pub fn from_unix_ms(ms: i64) -> Option<Timestamp> {
+        Timestamp::from_unix(ms.div_euclid(1000))
+    }
 }
 
 impl FromStr for Timestamp {
@@ -352,5 +364,14 @@ mod tests {
         assert_eq!(d.to_string(), "2030-12-31");
         assert!(serde_json::from_str::<Date>("20301231").is_err());
         assert_eq!(t.plus_secs(-86_400).unix(), 0);
+    }
+
+    #[test]
+    fn milliseconds_convert_truncating_towards_the_past() {
+        let t = Timestamp::from_unix(1_700_000_000).unwrap();
+        assert_eq!(t.unix_ms(), 1_700_000_000_000);
+        assert_eq!(Timestamp::from_unix_ms(1_700_000_000_999), Some(t));
+        assert_eq!(Timestamp::from_unix_ms(-1).unwrap().unix(), -1);
+        assert_eq!(Timestamp::from_unix_ms(i64::MAX), None);
     }
 }

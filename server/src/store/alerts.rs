@@ -60,6 +60,29 @@ pub fn raise(conn: &Connection, alert: &NewAlert) -> Result<Raised, StoreError> 
     Ok(Raised::New(conn.last_insert_rowid()))
 }
 
+/// When an alert of `cause` was last raised or repeated (`last_seen_at_ms`), resolved ones
+/// included; `None` if never. Uses the `alerts_by_cause` index.
+pub fn last_seen_for_cause(conn: &Connection, cause: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT max(last_seen_at_ms) FROM alerts WHERE cause = ?1")?
+        .query_row([cause], |r| r.get(0))?)
+}
+
+/// Replace an alert's detail object (never with a carrier title in it).
+pub fn set_detail(
+    conn: &Connection,
+    id: i64,
+    detail: &serde_json::Value,
+) -> Result<(), StoreError> {
+    let n = conn
+        .prepare_cached("UPDATE alerts SET detail_json = ?2 WHERE id = ?1")?
+        .execute(params![id, serde_json::to_string(detail)?])?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +126,36 @@ mod tests {
         .unwrap();
         let third = raise(&conn, &NewAlert::new(AlertKind::UnknownTag, key, 3_000)).unwrap();
         assert!(matches!(third, Raised::New(id) if id != first.id()));
+    }
+
+    #[test]
+    fn the_last_sighting_of_a_cause_counts_resolved_alerts_too() {
+        let conn = db();
+        let key = cause(AlertKind::ReaderSilent, &[("device", "g1")]);
+        assert_eq!(last_seen_for_cause(&conn, &key).unwrap(), None);
+        let first = raise(
+            &conn,
+            &NewAlert::new(AlertKind::ReaderSilent, key.clone(), 5_000),
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE alerts SET state = 'resolved' WHERE id = ?1",
+            [first.id()],
+        )
+        .unwrap();
+        assert_eq!(last_seen_for_cause(&conn, &key).unwrap(), Some(5_000));
+        set_detail(&conn, first.id(), &serde_json::json!({"resumed_at": "x"})).unwrap();
+        let detail: String = conn
+            .query_row(
+                "SELECT detail_json FROM alerts WHERE id = ?1",
+                [first.id()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(detail, r#"{"resumed_at":"x"}"#);
+        assert!(matches!(
+            set_detail(&conn, 999, &serde_json::json!({})),
+            Err(StoreError::NotFound)
+        ));
     }
 }

@@ -262,6 +262,12 @@ CREATE UNIQUE INDEX alerts_one_live_per_cause ON alerts (cause) WHERE state != '
 CREATE INDEX alerts_by_state ON alerts (state, id);
 CREATE INDEX alerts_by_carrier ON alerts (carrier_id) WHERE carrier_id IS NOT NULL;
 "#,
+    // -- 3 (ALERTS): the sweeps ask "when was this cause last alerted?" for resolved alerts too
+    // (one `reader_silent` per silence episode, one `leak_deadline` per missing episode);
+    // `alerts_one_live_per_cause` only covers live rows.
+    r#"
+CREATE INDEX alerts_by_cause ON alerts (cause, last_seen_at_ms);
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.

@@ -19,6 +19,7 @@
 //! Everything SQLite-specific stays in this module (and in `audit`, which keeps its chain in the
 //! same database); a PostgreSQL backend would replace [`Store`]'s insides, not its callers.
 
+pub mod alert_queries;
 pub mod alerts;
 pub mod devices;
 pub mod migrations;
@@ -26,6 +27,7 @@ pub mod people;
 mod reader;
 pub mod sessions;
 mod sql;
+pub mod sweeps;
 pub mod users;
 mod writer;
 pub mod zones;

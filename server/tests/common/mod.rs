@@ -259,3 +259,59 @@ impl Server {
         self.state.now()
     }
 }
+
+impl Server {
+    /// Like [`Server::start`], but `adjust` edits the configuration first (e.g. to slow the
+    /// background sweeps down so that a test drives them itself).
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
+        tracing();
+        let dir = tempfile::tempdir().unwrap();
+        custos_server::cli::initialise(dir.path(), "admin", ADMIN_PASSWORD.to_owned())
+            .await
+            .expect("init");
+        let mut config = Config {
+            data_dir: dir.path().to_owned(),
+            body_limit_bytes: 16 * 1024,
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let store = Store::open(&dir.path().join(DB_FILE), StoreOptions::default())
+            .await
+            .unwrap();
+        let key = ServerKey::load(&dir.path().join(KEY_FILE)).unwrap();
+        let clock_offset = Arc::new(AtomicI64::new(0));
+        let offset = Arc::clone(&clock_offset);
+        let system = Clock::system();
+        let clock = Clock::from_fn(move || system.now().plus_secs(offset.load(Ordering::SeqCst)));
+        let state = AppState::with_clock(store, key, Settings::from(&config), clock);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(launch(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        Server {
+            addr,
+            state,
+            dir,
+            clock_offset,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Move the server's clock forward by `secs` seconds.
+    pub fn advance(&self, secs: i64) {
+        self.clock_offset.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    /// Run SQL directly on the writer (test set-up only).
+    pub async fn exec(&self, sql: impl Into<String>) {
+        let sql = sql.into();
+        self.state
+            .store()
+            .write(move |c| Ok(c.execute_batch(&sql)?))
+            .await
+            .unwrap_or_else(|e| panic!("set-up SQL failed: {e}"));
+    }
+}

@@ -1,0 +1,367 @@
+//! Alerts: `GET /alerts` and `GET /alerts/{id}` (guard, custodian, security officer),
+//! `POST /alerts/{id}/ack` and `POST /alerts/{id}/resolve {note}` (guard, security officer),
+//! and the live stream `GET /alerts/stream` (guard, security officer).
+//!
+//! # The live stream (Server-Sent Events)
+//! On connect the server subscribes to the alert hub first and only then reads the highest
+//! alert id, which it sends as the first event: `event: hello`, `data: {"max_id":"N"}`. Every
+//! alert raised or changed after that arrives as `event: alert` with the same JSON as a list
+//! item. A console that falls more than [`crate::alert_hub::HUB_CAPACITY`] changes behind gets
+//! `event: resync`, `data: {"missed":N}`: it must re-read the list (`GET /alerts?after=...`
+//! for new ones, or the whole open list), because alerts were skipped. An alert that cannot be
+//! loaded is also answered with `resync` rather than silently dropped. A comment line keeps the
+//! connection alive every 15 s. Browsers authenticate with the session cookie (a GET needs no
+//! CSRF header). The stream ends when the server shuts down.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
+
+use super::error::ApiError;
+use super::extract::{Json, Query};
+use crate::AppState;
+use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
+use crate::domain::alert::{AlertKind, AlertState};
+use crate::domain::ids::is_valid_name;
+use crate::store::alert_queries::{AlertFilter, AlertView, LIST_DEFAULT, LIST_MAX, Refusal};
+
+/// The longest resolution note, in characters.
+pub const NOTE_MAX_CHARS: usize = 2000;
+
+/// Interval of the keep-alive comments on the live stream.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// `GET /alerts` query. Every parameter is optional; an empty value means "no filter".
+/// `after=N` lists ids above N (what is new since a stream's `hello`), `before=N` ids below N
+/// (the next page back); `limit` is 1 to 1000, default 100.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    carrier_id: Option<String>,
+    #[serde(default)]
+    device_id: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    before: Option<String>,
+}
+
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+fn bad(field: &str, expected: &str) -> ApiError {
+    ApiError::BadRequest(format!("{field} must be {expected}"))
+}
+
+fn number(value: &Option<String>, field: &str) -> Result<Option<i64>, ApiError> {
+    present(value)
+        .map(|v| v.parse().map_err(|_| bad(field, "a numeric id")))
+        .transpose()
+}
+
+impl ListQuery {
+    fn filter(&self) -> Result<AlertFilter, ApiError> {
+        let state = present(&self.state)
+            .map(|s| {
+                AlertState::from_name(s)
+                    .ok_or_else(|| bad("state", "open, acknowledged or resolved"))
+            })
+            .transpose()?;
+        let kind = present(&self.kind)
+            .map(|k| AlertKind::from_name(k).ok_or_else(|| bad("kind", "an alert kind")))
+            .transpose()?;
+        let device_id = present(&self.device_id)
+            .map(|d| {
+                if is_valid_name(d) {
+                    Ok(d.to_owned())
+                } else {
+                    Err(bad("device_id", "a device id"))
+                }
+            })
+            .transpose()?;
+        let limit = match present(&self.limit) {
+            None => LIST_DEFAULT,
+            Some(l) => l
+                .parse()
+                .ok()
+                .filter(|l| (1..=LIST_MAX).contains(l))
+                .ok_or_else(|| bad("limit", "1 to 1000"))?,
+        };
+        Ok(AlertFilter {
+            state,
+            kind,
+            carrier_id: number(&self.carrier_id, "carrier_id")?,
+            device_id,
+            after: number(&self.after, "after")?,
+            before: number(&self.before, "before")?,
+            limit,
+        })
+    }
+}
+
+/// `POST /alerts/{id}/resolve` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// What was found and done: required, 1 to 2000 characters, not blank.
+    note: String,
+}
+
+/// The note, trimmed, if acceptable: not blank, at most [`NOTE_MAX_CHARS`], no control
+/// characters other than line breaks and tabs.
+fn checked_note(note: &str) -> Result<String, ApiError> {
+    let note = note.trim();
+    if note.is_empty() {
+        return Err(ApiError::BadRequest("note is required".into()));
+    }
+    if note.chars().count() > NOTE_MAX_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "note must be at most {NOTE_MAX_CHARS} characters"
+        )));
+    }
+    if note
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::BadRequest(
+            "note must not contain control characters".into(),
+        ));
+    }
+    Ok(note.to_owned())
+}
+
+/// An id that is not a number cannot exist: 404 like any unknown id.
+fn alert_id(id: &str) -> Result<i64, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound)
+}
+
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::NotFound => ApiError::NotFound,
+        Refusal::Illegal { from, to } => ApiError::Conflict(format!(
+            "the alert is {}; it cannot become {}",
+            from.as_str(),
+            to.as_str()
+        )),
+    }
+}
+
+/// The alerts, newest first.
+pub async fn list(
+    cap: AlertReaderCap,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Vec<AlertView>>, ApiError> {
+    let filter = query.filter()?;
+    Ok(axum::Json(state.store().alerts(&cap, filter).await?))
+}
+
+/// One alert.
+pub async fn one(
+    cap: AlertReaderCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<AlertView>, ApiError> {
+    let id = alert_id(&id)?;
+    Ok(axum::Json(state.store().alert(&cap, id).await?))
+}
+
+/// open → acknowledged; 409 from any other state.
+pub async fn acknowledge(
+    cap: AlertHandlerCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<AlertView>, ApiError> {
+    let id = alert_id(&id)?;
+    let view = state
+        .store()
+        .acknowledge_alert(&cap, id, state.now())
+        .await?
+        .map_err(refused)?;
+    state.alerts().notify([id]);
+    Ok(axum::Json(view))
+}
+
+/// open or acknowledged → resolved, with a note; 409 if already resolved.
+pub async fn resolve(
+    cap: AlertHandlerCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<ResolveBody>,
+) -> Result<axum::Json<AlertView>, ApiError> {
+    let id = alert_id(&id)?;
+    let note = checked_note(&body.note)?;
+    let view = state
+        .store()
+        .resolve_alert(&cap, id, note, state.now())
+        .await?
+        .map_err(refused)?;
+    state.alerts().notify([id]);
+    Ok(axum::Json(view))
+}
+
+/// What the live stream holds between events.
+struct Feed {
+    state: AppState,
+    reader: AlertReaderCap,
+    changes: broadcast::Receiver<i64>,
+    stopping: watch::Receiver<bool>,
+    hello: Option<i64>,
+}
+
+fn resync(missed: u64) -> Event {
+    Event::default()
+        .event("resync")
+        .data(json!({ "missed": missed }).to_string())
+}
+
+async fn alert_event(feed: &Feed, id: i64) -> Event {
+    match feed.state.store().alert(&feed.reader, id).await {
+        Ok(view) => match Event::default().event("alert").json_data(&view) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(alert = id, error = %e, "cannot encode alert; asking for resync");
+                resync(1)
+            }
+        },
+        Err(e) => {
+            tracing::error!(alert = id, error = %e, "cannot load alert; asking for resync");
+            resync(1)
+        }
+    }
+}
+
+async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)> {
+    if let Some(max) = feed.hello.take() {
+        let hello = Event::default()
+            .event("hello")
+            .data(json!({ "max_id": max.to_string() }).to_string());
+        return Some((Ok(hello), feed));
+    }
+    let got = tokio::select! {
+        biased;
+        _ = feed.stopping.wait_for(|stopping| *stopping) => None,
+        got = feed.changes.recv() => Some(got),
+    };
+    let event = match got {
+        None | Some(Err(RecvError::Closed)) => return None,
+        Some(Err(RecvError::Lagged(missed))) => {
+            tracing::info!(missed, "alert stream lagged; asking for resync");
+            resync(missed)
+        }
+        Some(Ok(id)) => alert_event(&feed, id).await,
+    };
+    Some((Ok(event), feed))
+}
+
+/// The live stream of alert changes.
+pub async fn stream(
+    cap: AlertHandlerCap,
+    State(state): State<AppState>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let reader = cap.reader();
+    // Subscribe before reading the highest id: an alert committed around the connect is then
+    // counted in `max_id` or announced on the stream (perhaps both), never neither.
+    let changes = state.alerts().subscribe();
+    let max = state.store().max_alert_id(&reader).await?;
+    let feed = Feed {
+        stopping: state.stopping(),
+        state,
+        reader,
+        changes,
+        hello: Some(max),
+    };
+    let events = futures_util::stream::unfold(feed, next_event);
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> ListQuery {
+        let text = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        serde_json::from_value(serde_json::Value::Object(pairs_to_object(&text))).unwrap()
+    }
+
+    fn pairs_to_object(text: &str) -> serde_json::Map<String, serde_json::Value> {
+        text.split('&')
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+            .collect()
+    }
+
+    #[test]
+    fn empty_parameters_mean_no_filter() {
+        let f = query(&[("state", ""), ("kind", "")]).filter().unwrap();
+        assert_eq!(
+            f,
+            AlertFilter {
+                limit: LIST_DEFAULT,
+                ..AlertFilter::default()
+            }
+        );
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        let f = query(&[
+            ("state", "open"),
+            ("kind", "overdue"),
+            ("carrier_id", "7"),
+            ("device_id", "gate-1"),
+            ("limit", "5"),
+            ("after", "3"),
+        ])
+        .filter()
+        .unwrap();
+        assert_eq!(f.state, Some(AlertState::Open));
+        assert_eq!(f.kind, Some(AlertKind::Overdue));
+        assert_eq!((f.carrier_id, f.after, f.limit), (Some(7), Some(3), 5));
+        for bad in [
+            ("state", "closed"),
+            ("kind", "fire"),
+            ("carrier_id", "x"),
+            ("device_id", "a b"),
+            ("limit", "0"),
+            ("limit", "1001"),
+            ("after", "-"),
+        ] {
+            assert!(query(&[bad]).filter().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn notes_must_be_present_bounded_and_printable() {
+        assert_eq!(
+            checked_note("  found in safe 3 \n").unwrap(),
+            "found in safe 3"
+        );
+        assert!(checked_note("line one\nline two\ttab").is_ok());
+        for bad in ["", "   \n ", "bell\u{7}"] {
+            assert!(checked_note(bad).is_err(), "{bad:?}");
+        }
+        assert!(checked_note(&"字".repeat(NOTE_MAX_CHARS)).is_ok());
+        assert!(checked_note(&"字".repeat(NOTE_MAX_CHARS + 1)).is_err());
+    }
+}
