@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 
 pub use crate::alert_hub::AlertHub;
 use crate::config::Config;
+use crate::domain::person::DecommissioningPolicy;
 use crate::domain::time::Timestamp;
 use crate::keys::ServerKey;
 use crate::store::Store;
@@ -75,6 +76,8 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// Interval between audit head signatures.
     pub audit_head_interval: Duration,
+    /// Decommissioning period (脱密期) lengths, applied when a departure is approved.
+    pub decommissioning: DecommissioningPolicy,
 }
 
 impl From<&Config> for Settings {
@@ -84,6 +87,7 @@ impl From<&Config> for Settings {
             secure_cookies: config.secure_cookies,
             body_limit_bytes: config.body_limit_bytes,
             audit_head_interval: Duration::from_secs(config.audit_head_interval_secs),
+            decommissioning: config.decommissioning.into(),
         }
     }
 }

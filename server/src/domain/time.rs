@@ -165,6 +165,17 @@ impl Timestamp {
             days: self.unix.div_euclid(86_400),
         }
     }
+
+    /// Milliseconds since the Unix epoch, the unit of the `*_ms` columns rules compare.
+    pub fn unix_ms(self) -> i64 {
+        // In range: |unix| < 2.6e11, times 1000 is far below i64::MAX.
+        self.unix * 1000
+    }
+
+    /// The instant of a `*_ms` value, truncated to the second; `None` outside years 1..=9999.
+    pub fn from_unix_ms(ms: i64) -> Option<Timestamp> {
+        Timestamp::from_unix(ms.div_euclid(1000))
+    }
 }
 
 impl FromStr for Timestamp {
@@ -352,5 +363,14 @@ mod tests {
         assert_eq!(d.to_string(), "2030-12-31");
         assert!(serde_json::from_str::<Date>("20301231").is_err());
         assert_eq!(t.plus_secs(-86_400).unix(), 0);
+    }
+
+    #[test]
+    fn milliseconds_round_trip_truncating_to_the_second() {
+        let t = Timestamp::from_unix(1_700_000_000).unwrap();
+        assert_eq!(t.unix_ms(), 1_700_000_000_000);
+        assert_eq!(Timestamp::from_unix_ms(1_700_000_000_999), Some(t));
+        assert_eq!(Timestamp::from_unix_ms(-1).unwrap().unix(), -1);
+        assert_eq!(Timestamp::from_unix_ms(i64::MAX), None);
     }
 }
