@@ -5,11 +5,13 @@
 //! JSON error format of [`error::ApiError`]. Bodies above `body_limit_bytes` get 413.
 
 pub mod audit;
+pub mod carriers;
 pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod people;
 pub mod session;
+pub mod signouts;
 pub mod users;
 pub mod zones;
 
@@ -44,7 +46,20 @@ pub fn router(state: AppState) -> Router {
         .route("/people/{id}", get(people::one))
         .route("/zones", post(zones::create).get(zones::list))
         .route("/devices", post(devices::create).get(devices::list))
-        .route("/audit", get(audit::list));
+        .route("/audit", get(audit::list))
+        // CUSTODY: carriers, sign-outs, people status.
+        .route("/carriers", post(carriers::create).get(carriers::list))
+        .route("/carriers/by-tag/{tag}", get(carriers::by_tag))
+        .route("/carriers/{id}", get(carriers::one))
+        .route("/carriers/{id}/history", get(carriers::history))
+        .route("/signouts", post(signouts::create).get(signouts::list))
+        .route("/signouts/{id}", get(signouts::one))
+        .route("/signouts/{id}/approve", post(signouts::approve))
+        .route("/signouts/{id}/issue", post(signouts::issue))
+        .route("/signouts/{id}/return", post(signouts::return_carriers))
+        .route("/signouts/{id}/cancel", post(signouts::cancel))
+        .route("/people/{id}/leave", post(people::leave))
+        .route("/people/{id}/depart", post(people::depart));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))

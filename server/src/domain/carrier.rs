@@ -358,8 +358,9 @@ impl CarrierRuleError {
     }
 }
 
-/// A registration, checked for form and for the rules that need no database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A registration, checked for form and for the rules that need no database. `Debug`
+/// redacts the title.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewCarrier {
     /// Control number.
     pub control_no: ControlNo,
@@ -381,8 +382,24 @@ pub struct NewCarrier {
     pub tags: Vec<Tag>,
 }
 
+impl fmt::Debug for NewCarrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewCarrier")
+            .field("control_no", &self.control_no)
+            .field("kind", &self.kind)
+            .field("level", &self.level)
+            .field("title", &"<redacted>")
+            .field("copy_no", &self.copy_no)
+            .field("copies", &self.copies)
+            .field("owner_unit", &self.owner_unit)
+            .field("home_device", &self.home_device)
+            .field("tags", &self.tags)
+            .finish()
+    }
+}
+
 /// The raw fields of a registration request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CarrierFields<'a> {
     /// Control number text.
     pub control_no: &'a str,
@@ -697,5 +714,14 @@ mod tests {
         );
         let own_label = tags(&[&format!("barcode:{}", CarrierLabel::new("A1").unwrap())]);
         assert!(NewCarrier::new(fields("A1", Level::Secret, &own_label)).is_ok());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_title() {
+        let list = tags(&["em:1A00B54E12"]);
+        let carrier = NewCarrier::new(fields("A1", Level::Secret, &list)).unwrap();
+        let shown = format!("{carrier:?}");
+        assert!(!shown.contains("年度计划"), "{shown}");
+        assert!(shown.contains("A1") && shown.contains("<redacted>"), "{shown}");
     }
 }

@@ -20,11 +20,13 @@
 //! same database); a PostgreSQL backend would replace [`Store`]'s insides, not its callers.
 
 pub mod alerts;
+pub mod carriers;
 pub mod devices;
 pub mod migrations;
 pub mod people;
 mod reader;
 pub mod sessions;
+pub mod signouts;
 mod sql;
 pub mod users;
 mod writer;
