@@ -198,7 +198,9 @@ pub async fn list(
     };
     let q = query.q.filter(|q| !q.is_empty());
     if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::BadRequest("q is longer than 200 characters".into()));
+        return Err(ApiError::BadRequest(
+            "q is longer than 200 characters".into(),
+        ));
     }
     let filter = CarrierFilter {
         state: filter_state,

@@ -73,7 +73,10 @@ pub async fn leave(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Person>, CustodyError> {
     let id: PersonId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let person = state.store().person_leaving(&cap, id, state.now()).await??;
+    let person = state
+        .store()
+        .person_leaving(&cap, id, state.now())
+        .await??;
     Ok(axum::Json(person))
 }
 

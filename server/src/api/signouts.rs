@@ -171,7 +171,9 @@ pub async fn create(
 ) -> Result<(StatusCode, AxumJson<Requested>), CustodyError> {
     check_carrier_list(&body.carrier_ids)?;
     if !is_valid_label(&body.purpose) {
-        return Err(ApiError::BadRequest("purpose must be 1 to 200 printable characters".into()).into());
+        return Err(
+            ApiError::BadRequest("purpose must be 1 to 200 printable characters".into()).into(),
+        );
     }
     let new = NewSignout {
         carrier_ids: body.carrier_ids,
@@ -214,10 +216,7 @@ pub async fn issue(
     Path(id): Path<String>,
 ) -> Result<AxumJson<Issued>, CustodyError> {
     let id = signout_id(&id)?;
-    let issued = state
-        .store()
-        .issue_signout(&cap, id, state.now())
-        .await??;
+    let issued = state.store().issue_signout(&cap, id, state.now()).await??;
     Ok(AxumJson(issued))
 }
 
@@ -244,7 +243,9 @@ pub async fn return_carriers(
     };
     if let Some(ids) = &body.carrier_ids {
         if ids.len() > MAX_CARRIERS {
-            return Err(ApiError::BadRequest("carrier_ids lists more than 100 carriers".into()).into());
+            return Err(
+                ApiError::BadRequest("carrier_ids lists more than 100 carriers".into()).into(),
+            );
         }
     }
     let returned = state

@@ -242,9 +242,9 @@ impl Tag {
     /// character) is refused rather than stored as something no scan will ever match.
     pub fn barcode(text: &str) -> Result<Tag, TagError> {
         match CarrierLabel::parse(text) {
-            Ok(CarrierLabel::Control(number)) => Ok(Tag::Barcode(
-                CarrierLabel::Control(number).to_string(),
-            )),
+            Ok(CarrierLabel::Control(number)) => {
+                Ok(Tag::Barcode(CarrierLabel::Control(number).to_string()))
+            }
             Ok(CarrierLabel::Giai(giai)) => Ok(Tag::Barcode(format!("8004{}", giai.as_str()))),
             Err(BarcodeError::NotALabel) => {
                 let raw = text.trim_ascii();
@@ -479,14 +479,18 @@ impl NewCarrier {
         }
         let mut tags: Vec<Tag> = Vec::with_capacity(fields.tags.len());
         for (index, text) in fields.tags.iter().enumerate() {
-            let tag = Tag::parse(text)
-                .map_err(|error| RegistrationError::Input(CarrierInputError::Tag { index, error }))?;
+            let tag = Tag::parse(text).map_err(|error| {
+                RegistrationError::Input(CarrierInputError::Tag { index, error })
+            })?;
             if tags.contains(&tag) {
-                return Err(RegistrationError::Input(CarrierInputError::RepeatedTag { index }));
+                return Err(RegistrationError::Input(CarrierInputError::RepeatedTag {
+                    index,
+                }));
             }
             tags.push(tag);
         }
-        check_copies(fields.level, fields.copy_no, fields.copies).map_err(RegistrationError::Rule)?;
+        check_copies(fields.level, fields.copy_no, fields.copies)
+            .map_err(RegistrationError::Rule)?;
         if tags
             .iter()
             .filter_map(Tag::labelled_control_no)
@@ -565,8 +569,17 @@ mod tests {
         let sgtin = Tag::parse(&format!("EPC:{SGTIN_HEX}")).unwrap();
         assert_eq!(sgtin.pure_identity_uri().as_deref(), Some(SGTIN_URI));
         let factory = Tag::parse("epc:E2801160600002084F5D1A3B").unwrap();
-        assert_eq!(factory.pure_identity_uri(), None, "unknown header stays raw");
-        for bad in ["epc:", "epc:ABC", "epc:XY12", &format!("epc:{}", "00".repeat(63))] {
+        assert_eq!(
+            factory.pure_identity_uri(),
+            None,
+            "unknown header stays raw"
+        );
+        for bad in [
+            "epc:",
+            "epc:ABC",
+            "epc:XY12",
+            &format!("epc:{}", "00".repeat(63)),
+        ] {
             assert!(Tag::parse(bad).is_err(), "{bad}");
         }
     }
@@ -608,7 +621,12 @@ mod tests {
             Tag::parse(&format!("barcode:{wrong}")),
             Err(TagError::Label(BarcodeError::CheckCharacter { .. }))
         ));
-        for bad in ["barcode:", "barcode:   ", "barcode:caf\u{e9}", "barcode:a\tb"] {
+        for bad in [
+            "barcode:",
+            "barcode:   ",
+            "barcode:caf\u{e9}",
+            "barcode:a\tb",
+        ] {
             assert_eq!(Tag::parse(bad), Err(TagError::BarcodeText), "{bad:?}");
         }
         assert_eq!(
@@ -663,7 +681,10 @@ mod tests {
     fn registration_checks_form_then_rules() {
         let list = tags(&[&format!("epc:{GIAI_HEX}"), "em:1A00B54E12"]);
         let ok = NewCarrier::new(fields("2024-0017", Level::TopSecret, &list)).unwrap();
-        assert_eq!(ok.control_no.label(), CarrierLabel::new("2024-0017").unwrap().to_string());
+        assert_eq!(
+            ok.control_no.label(),
+            CarrierLabel::new("2024-0017").unwrap().to_string()
+        );
         assert_eq!(ok.tags.len(), 2);
 
         let input = |r: Result<NewCarrier, RegistrationError>| match r {
@@ -679,13 +700,20 @@ mod tests {
             CarrierInputError::ControlNo(_)
         ));
         assert!(matches!(
-            input(NewCarrier::new(fields(&"A".repeat(25), Level::Secret, &list))),
+            input(NewCarrier::new(fields(
+                &"A".repeat(25),
+                Level::Secret,
+                &list
+            ))),
             CarrierInputError::ControlNo(_)
         ));
         let mut blank = fields("A1", Level::Secret, &list);
         blank.title = " ";
         assert_eq!(input(NewCarrier::new(blank)), CarrierInputError::Title);
-        let repeated = tags(&[&format!("epc:{GIAI_HEX}"), &format!("epc:{}", GIAI_HEX.to_lowercase())]);
+        let repeated = tags(&[
+            &format!("epc:{GIAI_HEX}"),
+            &format!("epc:{}", GIAI_HEX.to_lowercase()),
+        ]);
         assert_eq!(
             input(NewCarrier::new(fields("A1", Level::Secret, &repeated))),
             CarrierInputError::RepeatedTag { index: 1 }
@@ -705,7 +733,9 @@ mod tests {
         uncounted.copy_no = None;
         assert_eq!(
             NewCarrier::new(uncounted),
-            Err(RegistrationError::Rule(CarrierRuleError::CopyNumberRequired))
+            Err(RegistrationError::Rule(
+                CarrierRuleError::CopyNumberRequired
+            ))
         );
         let other_label = tags(&[&format!("barcode:{}", CarrierLabel::new("B2").unwrap())]);
         assert_eq!(
@@ -722,6 +752,9 @@ mod tests {
         let carrier = NewCarrier::new(fields("A1", Level::Secret, &list)).unwrap();
         let shown = format!("{carrier:?}");
         assert!(!shown.contains("年度计划"), "{shown}");
-        assert!(shown.contains("A1") && shown.contains("<redacted>"), "{shown}");
+        assert!(
+            shown.contains("A1") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 }

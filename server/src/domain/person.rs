@@ -277,7 +277,13 @@ mod tests {
             Ok(date("2028-03-10"))
         );
         assert_eq!(
-            depart(PersonStatus::Departed, Category::General, 0, approved, &POLICY),
+            depart(
+                PersonStatus::Departed,
+                Category::General,
+                0,
+                approved,
+                &POLICY
+            ),
             Err(StatusChangeError::AlreadyDeparted)
         );
         assert_eq!(

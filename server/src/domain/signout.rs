@@ -311,7 +311,9 @@ pub fn approve(
     if approvals.iter().any(|a| a.same_human(&approver)) {
         return Err(SignoutRuleError::AlreadyApproved);
     }
-    let have = u32::try_from(approvals.len()).unwrap_or(u32::MAX).saturating_add(1);
+    let have = u32::try_from(approvals.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(1);
     let needed = approvals_required(has_top_secret).saturating_sub(have);
     Ok(ApprovalOutcome {
         state: if needed == 0 {
@@ -345,12 +347,18 @@ pub fn issue_refusals(
             });
         }
     }
-    if !borrower.training_valid_until.is_some_and(|until| until >= today) {
+    if borrower
+        .training_valid_until
+        .is_none_or(|until| until < today)
+    {
         refusals.push(Refusal::TrainingExpired {
             valid_until: borrower.training_valid_until,
         });
     }
-    if !borrower.commitment_signed_on.is_some_and(|signed| signed <= today) {
+    if borrower
+        .commitment_signed_on
+        .is_none_or(|signed| signed > today)
+    {
         refusals.push(Refusal::CommitmentMissing);
     }
     refusals
@@ -366,10 +374,7 @@ pub fn issue(
     if state != SignoutState::Approved {
         return Err(SignoutRuleError::NotApproved(state.as_str()));
     }
-    if let Some(gone) = carriers
-        .iter()
-        .find(|c| c.state != CarrierState::InStorage)
-    {
+    if let Some(gone) = carriers.iter().find(|c| c.state != CarrierState::InStorage) {
         return Err(SignoutRuleError::CarrierUnavailable { carrier: gone.id });
     }
     if refusals.is_empty() {
@@ -647,11 +652,7 @@ mod tests {
     fn a_fit_borrower_passes_every_issue_check() {
         let today = date("2025-06-01");
         assert_eq!(
-            issue_refusals(
-                &fit_borrower(),
-                [Level::Confidential, Level::Secret],
-                today
-            ),
+            issue_refusals(&fit_borrower(), [Level::Confidential, Level::Secret], today),
             []
         );
         // Training valid through today is still valid; a commitment signed today counts.
@@ -817,12 +818,8 @@ mod tests {
         let rest = plan_return(SignoutState::Out, &[CarrierId(1), CarrierId(3)], None).unwrap();
         assert_eq!(rest.returning, [CarrierId(1), CarrierId(3)]);
         assert!(rest.closes);
-        let explicit_rest = plan_return(
-            SignoutState::Out,
-            &[CarrierId(3)],
-            Some(&[CarrierId(3)]),
-        )
-        .unwrap();
+        let explicit_rest =
+            plan_return(SignoutState::Out, &[CarrierId(3)], Some(&[CarrierId(3)])).unwrap();
         assert!(explicit_rest.closes);
     }
 
@@ -854,10 +851,7 @@ mod tests {
 
     #[test]
     fn only_unissued_sign_outs_can_be_cancelled() {
-        assert_eq!(
-            cancel(SignoutState::Requested),
-            Ok(SignoutState::Cancelled)
-        );
+        assert_eq!(cancel(SignoutState::Requested), Ok(SignoutState::Cancelled));
         assert_eq!(cancel(SignoutState::Approved), Ok(SignoutState::Cancelled));
         for state in [
             SignoutState::Out,

@@ -530,7 +530,11 @@ fn history(conn: &Connection, id: CarrierId) -> Result<Vec<HistoryItem>, StoreEr
     };
     for row in rows {
         let (sid, state, created, issued, closed, returned, returned_by) = row?;
-        items.push((created.unix_ms(), 0, signout(created, sid, "requested", None)));
+        items.push((
+            created.unix_ms(),
+            0,
+            signout(created, sid, "requested", None),
+        ));
         if let Some(ms) = issued {
             items.push((ms, 2, signout(at(ms)?, sid, "issued", None)));
         }
@@ -644,17 +648,16 @@ impl Store {
         _cap: &CustodyReader,
         filter: CarrierFilter,
     ) -> Result<Vec<Carrier>, StoreError> {
-        self.read(move |c| {
-            list(c, &filter)?
-                .into_iter()
-                .map(|s| full(c, s))
-                .collect()
-        })
-        .await
+        self.read(move |c| list(c, &filter)?.into_iter().map(|s| full(c, s)).collect())
+            .await
     }
 
     /// The carrier a scanned tag belongs to, with its title (custodians).
-    pub async fn carrier_by_tag(&self, _cap: &CustodianCap, tag: Tag) -> Result<Carrier, StoreError> {
+    pub async fn carrier_by_tag(
+        &self,
+        _cap: &CustodianCap,
+        tag: Tag,
+    ) -> Result<Carrier, StoreError> {
         self.read(move |c| {
             let id = carrier_for_tag(c, &tag)?.ok_or(StoreError::NotFound)?;
             let s = summary(c, id)?.ok_or(StoreError::NotFound)?;

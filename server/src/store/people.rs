@@ -123,8 +123,7 @@ fn depart(
         .prepare_cached("SELECT count(*) FROM carriers WHERE holder = ?1")?
         .query_row([id], |r| r.get(0))?;
     let held = u32::try_from(held).unwrap_or(u32::MAX);
-    let ends_on = match person::depart(before.status, before.category, held, at.date(), policy)
-    {
+    let ends_on = match person::depart(before.status, before.category, held, at.date(), policy) {
         Ok(ends_on) => ends_on,
         Err(rule) => return Ok(Err(rule)),
     };
@@ -241,6 +240,7 @@ impl Store {
         at: Timestamp,
     ) -> StatusChange {
         let actor = cap.actor().name().to_owned();
-        self.write(move |c| depart(c, &actor, id, &policy, at)).await
+        self.write(move |c| depart(c, &actor, id, &policy, at))
+            .await
     }
 }

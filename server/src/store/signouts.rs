@@ -308,12 +308,7 @@ fn set_state(
     Ok(())
 }
 
-fn request(
-    conn: &Connection,
-    actor: &str,
-    new: &NewSignout,
-    at: Timestamp,
-) -> Ruled<SignoutId> {
+fn request(conn: &Connection, actor: &str, new: &NewSignout, at: Timestamp) -> Ruled<SignoutId> {
     let requester = acting_party(conn, actor)?;
     borrower(conn, new.borrower)?;
     let carriers = standings(conn, &new.carrier_ids, None)?;
@@ -335,8 +330,10 @@ fn request(
     ])?;
     let id = SignoutId(conn.last_insert_rowid());
     for carrier in &new.carrier_ids {
-        conn.prepare_cached("INSERT INTO signout_carriers (signout_id, carrier_id) VALUES (?1, ?2)")?
-            .execute(params![id, carrier])?;
+        conn.prepare_cached(
+            "INSERT INTO signout_carriers (signout_id, carrier_id) VALUES (?1, ?2)",
+        )?
+        .execute(params![id, carrier])?;
     }
     audit::append(
         conn,
@@ -689,7 +686,10 @@ fn list(
     ))?;
     let rows = stmt.query_map([state], signout_row)?;
     let found = rows.collect::<Result<Vec<_>, _>>()?;
-    found.into_iter().map(|s| complete(conn, s, today)).collect()
+    found
+        .into_iter()
+        .map(|s| complete(conn, s, today))
+        .collect()
 }
 
 impl Store {
@@ -888,9 +888,11 @@ mod tests {
         assert!(record_cabinet_return(&conn, CarrierId(2), &cab, at_ms + 2000).unwrap());
         assert_eq!(carrier_row(&conn, 2), ("in_storage".into(), None));
         let missing: Option<i64> = conn
-            .query_row("SELECT missing_since_ms FROM carriers WHERE id = 2", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT missing_since_ms FROM carriers WHERE id = 2",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(missing, None);
         assert_eq!(signout_state(&conn, id), "returned");
