@@ -30,6 +30,7 @@ use tokio::sync::watch;
 
 pub use crate::alert_hub::AlertHub;
 use crate::config::Config;
+use crate::domain::person::DecommissioningPolicy;
 use crate::domain::sweep::SweepPolicy;
 use crate::domain::time::Timestamp;
 use crate::keys::ServerKey;
@@ -84,6 +85,8 @@ pub struct Settings {
     pub sweep_interval: Duration,
     /// The sweeps' timing rules.
     pub sweep: SweepPolicy,
+    /// Decommissioning period (脱密期) lengths, applied when a departure is approved.
+    pub decommissioning: DecommissioningPolicy,
 }
 
 impl From<&Config> for Settings {
@@ -99,6 +102,7 @@ impl From<&Config> for Settings {
                 cabinet_removal_grace_ms: ms(config.cabinet_removal_grace_ms),
                 supervision_ms: ms(config.supervision_interval_secs.saturating_mul(1000)),
             },
+            decommissioning: config.decommissioning.into(),
         }
     }
 }

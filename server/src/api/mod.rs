@@ -6,11 +6,13 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod carriers;
 pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod people;
 pub mod session;
+pub mod signouts;
 pub mod users;
 pub mod zones;
 
@@ -51,7 +53,20 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts/stream", get(alerts::stream))
         .route("/alerts/{id}", get(alerts::one))
         .route("/alerts/{id}/ack", post(alerts::acknowledge))
-        .route("/alerts/{id}/resolve", post(alerts::resolve));
+        .route("/alerts/{id}/resolve", post(alerts::resolve))
+        // CUSTODY: carriers, sign-outs, people status.
+        .route("/carriers", post(carriers::create).get(carriers::list))
+        .route("/carriers/by-tag/{tag}", get(carriers::by_tag))
+        .route("/carriers/{id}", get(carriers::one))
+        .route("/carriers/{id}/history", get(carriers::history))
+        .route("/signouts", post(signouts::create).get(signouts::list))
+        .route("/signouts/{id}", get(signouts::one))
+        .route("/signouts/{id}/approve", post(signouts::approve))
+        .route("/signouts/{id}/issue", post(signouts::issue))
+        .route("/signouts/{id}/return", post(signouts::return_carriers))
+        .route("/signouts/{id}/cancel", post(signouts::cancel))
+        .route("/people/{id}/leave", post(people::leave))
+        .route("/people/{id}/depart", post(people::depart));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))

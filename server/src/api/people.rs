@@ -1,4 +1,5 @@
-//! `POST /people` (security officer), `GET /people`, `GET /people/{id}`.
+//! `POST /people` (security officer), `GET /people`, `GET /people/{id}`, and status changes
+//! `POST /people/{id}/leave`, `POST /people/{id}/depart` (security officer).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -6,6 +7,7 @@ use axum::http::StatusCode;
 use super::Created;
 use super::error::ApiError;
 use super::extract::Json;
+use super::signouts::CustodyError;
 use crate::AppState;
 use crate::auth::capability::{PeopleReaderCap, SecurityOfficerCap};
 use crate::domain::ids::{PersonId, is_valid_label, is_valid_name};
@@ -61,4 +63,36 @@ pub async fn one(
 ) -> Result<axum::Json<Person>, ApiError> {
     let id: PersonId = id.parse().map_err(|_| ApiError::NotFound)?;
     Ok(axum::Json(state.store().person(&cap, id).await?))
+}
+
+/// A person starts leaving their post (离岗/离职): status `leaving`; they may no longer be
+/// issued carriers.
+pub async fn leave(
+    cap: SecurityOfficerCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Person>, CustodyError> {
+    let id: PersonId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let person = state
+        .store()
+        .person_leaving(&cap, id, state.now())
+        .await??;
+    Ok(axum::Json(person))
+}
+
+/// Approve a departure: refused with 409 `carriers_outstanding` while the person holds any
+/// carrier (清退 first); otherwise `departed`, with the decommissioning period (脱密期) from
+/// the configuration counted from today.
+pub async fn depart(
+    cap: SecurityOfficerCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Person>, CustodyError> {
+    let id: PersonId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let policy = state.settings().decommissioning;
+    let person = state
+        .store()
+        .person_departed(&cap, id, policy, state.now())
+        .await??;
+    Ok(axum::Json(person))
 }

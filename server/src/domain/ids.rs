@@ -107,6 +107,14 @@ int_id!(
     /// An entry of the audit trail; entries are numbered 1, 2, 3, ... without gaps.
     AuditId
 );
+int_id!(
+    /// A registered carrier (秘密载体).
+    CarrierId
+);
+int_id!(
+    /// A sign-out (a loan of carriers to a borrower).
+    SignoutId
+);
 name_id!(
     /// A zone (secure area or public side), chosen by the administrator.
     ZoneId

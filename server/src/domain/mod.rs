@@ -5,11 +5,13 @@
 //! types; they never re-implement a rule.
 
 pub mod alert;
+pub mod carrier;
 pub mod device;
 pub mod ids;
 pub mod level;
 pub mod person;
 pub mod role;
+pub mod signout;
 pub mod sweep;
 pub mod time;
 pub mod user;

@@ -55,6 +55,9 @@ impl Category {
 pub enum PersonStatus {
     /// In post: the default for a new person.
     Active,
+    /// Leaving the post or the unit (离岗/离职): returning what they hold (清退) before the
+    /// departure is approved. May not sign out carriers.
+    Leaving,
     /// Has left the post; a decommissioning period (脱密期) may be running.
     Departed,
 }
@@ -64,6 +67,7 @@ impl PersonStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             PersonStatus::Active => "active",
+            PersonStatus::Leaving => "leaving",
             PersonStatus::Departed => "departed",
         }
     }
@@ -72,10 +76,76 @@ impl PersonStatus {
     pub fn from_name(name: &str) -> Option<PersonStatus> {
         match name {
             "active" => Some(PersonStatus::Active),
+            "leaving" => Some(PersonStatus::Leaving),
             "departed" => Some(PersonStatus::Departed),
             _ => None,
         }
     }
+}
+
+/// Why a change of a person's status is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StatusChangeError {
+    /// The person is already leaving.
+    #[error("the person is already leaving")]
+    AlreadyLeaving,
+    /// The person has already departed.
+    #[error("the person has already departed")]
+    AlreadyDeparted,
+    /// The person still holds carriers: every one must be returned and verified (清退) first.
+    #[error("the person still holds {held} carrier(s); they must be returned first")]
+    CarriersOutstanding {
+        /// How many carriers name the person as holder.
+        held: u32,
+    },
+    /// The decommissioning period would end beyond the representable calendar.
+    #[error("the decommissioning period ends beyond year 9999")]
+    PeriodOutOfRange,
+}
+
+impl StatusChangeError {
+    /// The machine-readable code the API answers with.
+    pub fn code(self) -> &'static str {
+        match self {
+            StatusChangeError::AlreadyLeaving => "already_leaving",
+            StatusChangeError::AlreadyDeparted => "already_departed",
+            StatusChangeError::CarriersOutstanding { .. } => "carriers_outstanding",
+            StatusChangeError::PeriodOutOfRange => "period_out_of_range",
+        }
+    }
+}
+
+/// Start leaving (离岗/离职): only an active person can; the new status is `Leaving`.
+pub fn leave(status: PersonStatus) -> Result<PersonStatus, StatusChangeError> {
+    match status {
+        PersonStatus::Active => Ok(PersonStatus::Leaving),
+        PersonStatus::Leaving => Err(StatusChangeError::AlreadyLeaving),
+        PersonStatus::Departed => Err(StatusChangeError::AlreadyDeparted),
+    }
+}
+
+/// Approve a departure on `approved_on`: refused while the person holds any carrier
+/// (`carriers_held`, the carriers naming them as holder: 清退 must be verified first). An
+/// active or leaving person may depart. Returns the last day of the decommissioning period
+/// (脱密期), counted from the approval.
+pub fn depart(
+    status: PersonStatus,
+    category: Category,
+    carriers_held: u32,
+    approved_on: Date,
+    policy: &DecommissioningPolicy,
+) -> Result<Date, StatusChangeError> {
+    if status == PersonStatus::Departed {
+        return Err(StatusChangeError::AlreadyDeparted);
+    }
+    if carriers_held > 0 {
+        return Err(StatusChangeError::CarriersOutstanding {
+            held: carriers_held,
+        });
+    }
+    policy
+        .ends_on(category, approved_on)
+        .ok_or(StatusChangeError::PeriodOutOfRange)
 }
 
 /// Length of the decommissioning period (脱密期) per category, in whole years.
@@ -139,7 +209,11 @@ mod tests {
         for c in [Category::Core, Category::Important, Category::General] {
             assert_eq!(Category::from_name(c.as_str()), Some(c));
         }
-        for s in [PersonStatus::Active, PersonStatus::Departed] {
+        for s in [
+            PersonStatus::Active,
+            PersonStatus::Leaving,
+            PersonStatus::Departed,
+        ] {
             assert_eq!(PersonStatus::from_name(s.as_str()), Some(s));
         }
         assert_eq!(Category::from_name("Core"), None);
@@ -164,6 +238,63 @@ mod tests {
         assert_eq!(
             policy.ends_on(Category::General, approved),
             Some(date("2025-02-28"))
+        );
+    }
+
+    const POLICY: DecommissioningPolicy = DecommissioningPolicy {
+        core_years: 3,
+        important_years: 2,
+        general_years: 1,
+    };
+
+    #[test]
+    fn only_an_active_person_can_start_leaving() {
+        assert_eq!(leave(PersonStatus::Active), Ok(PersonStatus::Leaving));
+        assert_eq!(
+            leave(PersonStatus::Leaving),
+            Err(StatusChangeError::AlreadyLeaving)
+        );
+        assert_eq!(
+            leave(PersonStatus::Departed),
+            Err(StatusChangeError::AlreadyDeparted)
+        );
+    }
+
+    #[test]
+    fn departure_waits_for_every_carrier_and_starts_the_period() {
+        let approved = date("2025-03-10");
+        for status in [PersonStatus::Active, PersonStatus::Leaving] {
+            assert_eq!(
+                depart(status, Category::Important, 0, approved, &POLICY),
+                Ok(date("2027-03-10"))
+            );
+            let refused = depart(status, Category::Core, 2, approved, &POLICY).unwrap_err();
+            assert_eq!(refused, StatusChangeError::CarriersOutstanding { held: 2 });
+            assert_eq!(refused.code(), "carriers_outstanding");
+        }
+        assert_eq!(
+            depart(PersonStatus::Leaving, Category::Core, 0, approved, &POLICY),
+            Ok(date("2028-03-10"))
+        );
+        assert_eq!(
+            depart(
+                PersonStatus::Departed,
+                Category::General,
+                0,
+                approved,
+                &POLICY
+            ),
+            Err(StatusChangeError::AlreadyDeparted)
+        );
+        assert_eq!(
+            depart(
+                PersonStatus::Active,
+                Category::Core,
+                0,
+                date("9998-01-01"),
+                &POLICY
+            ),
+            Err(StatusChangeError::PeriodOutOfRange)
         );
     }
 

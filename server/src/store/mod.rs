@@ -21,11 +21,13 @@
 
 pub mod alert_queries;
 pub mod alerts;
+pub mod carriers;
 pub mod devices;
 pub mod migrations;
 pub mod people;
 mod reader;
 pub mod sessions;
+pub mod signouts;
 mod sql;
 pub mod sweeps;
 pub mod users;

@@ -8,7 +8,7 @@ use rusqlite::ToSql;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 
 use crate::domain::device::DeviceKind;
-use crate::domain::ids::{AuditId, DeviceId, PersonId, UserId, ZoneId};
+use crate::domain::ids::{AuditId, CarrierId, DeviceId, PersonId, SignoutId, UserId, ZoneId};
 use crate::domain::level::ZoneLevel;
 use crate::domain::person::{Category, PersonStatus};
 use crate::domain::role::Roles;
@@ -32,7 +32,7 @@ macro_rules! int_sql {
         }
     )*};
 }
-int_sql!(UserId, PersonId, AuditId);
+int_sql!(UserId, PersonId, AuditId, CarrierId, SignoutId);
 
 macro_rules! name_sql {
     ($($ty:ident),*) => {$(

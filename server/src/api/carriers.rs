@@ -1,0 +1,238 @@
+//! `POST /carriers` (custodian); `GET /carriers`, `GET /carriers/{id}`,
+//! `GET /carriers/{id}/history` (custodian, security officer); `GET /carriers/by-tag/{tag}`
+//! (custodian, guard: a guard's answer has no title).
+//!
+//! Some endpoints admit two roles. Rather than add capability types, [`CustodyReader`] and
+//! [`TagReader`] hold one of the existing capabilities (`CustodianCap`, `SecurityOfficerCap`,
+//! `GuardCap`), which can only be obtained through their own role checks; so the checks stay
+//! in one place and the store still cannot be reached without one.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::Created;
+use super::error::ApiError;
+use super::extract::{Json, Query};
+use crate::AppState;
+use crate::auth::Actor;
+use crate::auth::capability::{CustodianCap, GuardCap, SecurityOfficerCap};
+use crate::auth::extract::Authenticated;
+use crate::domain::carrier::{
+    CarrierFields, CarrierKind, CarrierState, NewCarrier, RegistrationError, Tag,
+};
+use crate::domain::ids::{CarrierId, DeviceId};
+use crate::domain::level::Level;
+use crate::domain::role::Role;
+use crate::store::carriers::{Carrier, CarrierFilter, HistoryItem};
+
+/// A custodian or a security officer: reads carriers (with titles), sign-outs and
+/// histories, and cancels sign-outs.
+#[derive(Debug, Clone)]
+pub enum CustodyReader {
+    /// Checked as a custodian.
+    Custodian(CustodianCap),
+    /// Checked as a security officer.
+    SecurityOfficer(SecurityOfficerCap),
+}
+
+impl CustodyReader {
+    /// The checked caller, for the audit trail.
+    pub fn actor(&self) -> &Actor {
+        match self {
+            CustodyReader::Custodian(cap) => cap.actor(),
+            CustodyReader::SecurityOfficer(cap) => cap.actor(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for CustodyReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let session = Authenticated::from_request_parts(parts, state).await?;
+        if session.roles().contains(Role::Custodian) {
+            CustodianCap::from_request_parts(parts, state)
+                .await
+                .map(CustodyReader::Custodian)
+        } else {
+            SecurityOfficerCap::from_request_parts(parts, state)
+                .await
+                .map(CustodyReader::SecurityOfficer)
+        }
+    }
+}
+
+/// A custodian (full answer) or a guard (answer without title): resolves a scanned tag.
+#[derive(Debug, Clone)]
+pub enum TagReader {
+    /// Checked as a custodian.
+    Custodian(CustodianCap),
+    /// Checked as a guard.
+    Guard(GuardCap),
+}
+
+impl FromRequestParts<AppState> for TagReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let session = Authenticated::from_request_parts(parts, state).await?;
+        if session.roles().contains(Role::Custodian) {
+            CustodianCap::from_request_parts(parts, state)
+                .await
+                .map(TagReader::Custodian)
+        } else {
+            GuardCap::from_request_parts(parts, state)
+                .await
+                .map(TagReader::Guard)
+        }
+    }
+}
+
+/// Carrier registration request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterCarrier {
+    control_no: String,
+    kind: CarrierKind,
+    level: Level,
+    title: String,
+    #[serde(default)]
+    copy_no: Option<u32>,
+    #[serde(default)]
+    copies: Option<u32>,
+    owner_unit: String,
+    #[serde(default)]
+    home_device: Option<DeviceId>,
+    tags: Vec<String>,
+}
+
+impl std::fmt::Debug for RegisterCarrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterCarrier")
+            .field("control_no", &self.control_no)
+            .field("level", &self.level)
+            .field("title", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turn a registration refusal into the answer: malformed → 400, a tag repeated within the
+/// request → 409 like a tag already registered, rule → 422 with its code.
+fn registration_error(e: RegistrationError) -> ApiError {
+    use crate::domain::carrier::CarrierInputError;
+    match e {
+        RegistrationError::Input(CarrierInputError::RepeatedTag { index }) => {
+            ApiError::Conflict(format!("tags[{index}] repeats an earlier tag"))
+        }
+        RegistrationError::Input(input) => ApiError::BadRequest(input.to_string()),
+        RegistrationError::Rule(rule) => ApiError::rule(rule.code(), rule),
+    }
+}
+
+/// Register a carrier.
+pub async fn create(
+    cap: CustodianCap,
+    State(state): State<AppState>,
+    Json(body): Json<RegisterCarrier>,
+) -> Result<(StatusCode, axum::Json<Created<CarrierId>>), ApiError> {
+    let carrier = NewCarrier::new(CarrierFields {
+        control_no: &body.control_no,
+        kind: body.kind,
+        level: body.level,
+        title: &body.title,
+        copy_no: body.copy_no,
+        copies: body.copies,
+        owner_unit: &body.owner_unit,
+        home_device: body.home_device,
+        tags: &body.tags,
+    })
+    .map_err(registration_error)?;
+    let id = state
+        .store()
+        .create_carrier(&cap, carrier, state.now())
+        .await?
+        .map_err(|rule| ApiError::rule(rule.code(), rule))?;
+    Ok((StatusCode::CREATED, axum::Json(Created { id })))
+}
+
+fn carrier_id(text: &str) -> Result<CarrierId, ApiError> {
+    text.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// One carrier, with its title.
+pub async fn one(
+    cap: CustodyReader,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Carrier>, ApiError> {
+    let id = carrier_id(&id)?;
+    Ok(axum::Json(state.store().carrier(&cap, id).await?))
+}
+
+/// Filters of `GET /carriers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+}
+
+/// Carriers, optionally in one state and matching `q` (control number or tag substring).
+pub async fn list(
+    cap: CustodyReader,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Vec<Carrier>>, ApiError> {
+    let filter_state = match query.state.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(CarrierState::from_name(name).ok_or_else(|| {
+            ApiError::BadRequest(
+                "state must be in_storage, out, missing, archived or destroyed".into(),
+            )
+        })?),
+    };
+    let q = query.q.filter(|q| !q.is_empty());
+    if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::BadRequest(
+            "q is longer than 200 characters".into(),
+        ));
+    }
+    let filter = CarrierFilter {
+        state: filter_state,
+        q,
+    };
+    Ok(axum::Json(state.store().carriers(&cap, filter).await?))
+}
+
+/// Resolve a scanned tag (`epc:HEX`, `barcode:TEXT`, `em:HEX`, percent-encoded in the path).
+/// Custodians get the carrier with its title; guards get it without.
+pub async fn by_tag(
+    reader: TagReader,
+    State(state): State<AppState>,
+    Path(tag): Path<String>,
+) -> Result<Response, ApiError> {
+    let tag = Tag::parse(&tag).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(match reader {
+        TagReader::Custodian(cap) => {
+            axum::Json(state.store().carrier_by_tag(&cap, tag).await?).into_response()
+        }
+        TagReader::Guard(cap) => {
+            axum::Json(state.store().carrier_summary_by_tag(&cap, tag).await?).into_response()
+        }
+    })
+}
+
+/// A carrier's history, oldest first.
+pub async fn history(
+    cap: CustodyReader,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<HistoryItem>>, ApiError> {
+    let id = carrier_id(&id)?;
+    Ok(axum::Json(state.store().carrier_history(&cap, id).await?))
+}
