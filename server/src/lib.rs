@@ -75,6 +75,10 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// Interval between audit head signatures.
     pub audit_head_interval: Duration,
+    /// The same tag at two devices closer in time than this is a suspected clone (zero = off).
+    pub tag_clone_min_travel: Duration,
+    /// Lifetime of a signed gate policy.
+    pub policy_ttl: Duration,
 }
 
 impl From<&Config> for Settings {
@@ -84,6 +88,8 @@ impl From<&Config> for Settings {
             secure_cookies: config.secure_cookies,
             body_limit_bytes: config.body_limit_bytes,
             audit_head_interval: Duration::from_secs(config.audit_head_interval_secs),
+            tag_clone_min_travel: Duration::from_secs(config.tag_clone_min_travel_secs),
+            policy_ttl: Duration::from_secs(config.policy_ttl_secs),
         }
     }
 }
@@ -130,6 +136,11 @@ impl AppState {
     /// The fan-out of alert changes to live consoles.
     pub fn alerts(&self) -> &AlertHub {
         &self.inner.alerts
+    }
+
+    /// The server's signing key (signs answers to devices and audit heads).
+    pub fn server_key(&self) -> &ServerKey {
+        &self.inner.key
     }
 
     /// The settings.

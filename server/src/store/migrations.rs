@@ -262,6 +262,12 @@ CREATE UNIQUE INDEX alerts_one_live_per_cause ON alerts (cause) WHERE state != '
 CREATE INDEX alerts_by_state ON alerts (state, id);
 CREATE INDEX alerts_by_carrier ON alerts (carrier_id) WHERE carrier_id IS NOT NULL;
 "#,
+    // -- 3 (INGEST): the SHA-256 of the gate policy contents last issued under
+    // `device_status.policy_version`, so the version grows exactly when the contents change
+    // (see store/policy.rs).
+    r#"
+ALTER TABLE device_status ADD COLUMN policy_hash BLOB;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.

@@ -21,8 +21,10 @@
 
 pub mod alerts;
 pub mod devices;
+pub mod ingest;
 pub mod migrations;
 pub mod people;
+pub mod policy;
 mod reader;
 pub mod sessions;
 mod sql;
