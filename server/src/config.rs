@@ -327,7 +327,10 @@ mod tests {
             ("session_ttl_secs = 1", "session_ttl_secs"),
             ("body_limit_bytes = 0", "body_limit_bytes"),
             ("read_connections = 0", "read_connections"),
-            ("tag_clone_min_travel_secs = 90000", "tag_clone_min_travel_secs"),
+            (
+                "tag_clone_min_travel_secs = 90000",
+                "tag_clone_min_travel_secs",
+            ),
             ("policy_ttl_secs = 1", "policy_ttl_secs"),
             (
                 "[decommissioning]\ncore_years = 4",

@@ -117,7 +117,12 @@ impl From<BytesRejection> for DeviceError {
 
 /// Raise `device_auth_failed` (after commit, tell the consoles). A failure to record is logged;
 /// the request is refused either way.
-async fn record_failure(state: &AppState, claimed: &str, failure: AuthFailure, endpoint: &'static str) {
+async fn record_failure(
+    state: &AppState,
+    claimed: &str,
+    failure: AuthFailure,
+    endpoint: &'static str,
+) {
     tracing::warn!(device = %claimed.chars().take(64).collect::<String>(), reason = failure.reason(), endpoint, "device request refused");
     match state
         .store()
@@ -196,13 +201,20 @@ fn names_device(body_device: &str, device: &DeviceAuth) -> Result<(), String> {
 }
 
 /// A JSON answer signed with the server key.
-fn signed<T: Serialize>(state: &AppState, kind: SignedKind, value: &T) -> Result<Response, DeviceError> {
+fn signed<T: Serialize>(
+    state: &AppState,
+    kind: SignedKind,
+    value: &T,
+) -> Result<Response, DeviceError> {
     let body = serde_json::to_vec(value).map_err(|e| DeviceError::Internal(e.to_string()))?;
     let sig = STANDARD.encode(state.server_key().sign(&signing_bytes(kind, &body)));
     let sig = HeaderValue::from_str(&sig).map_err(|e| DeviceError::Internal(e.to_string()))?;
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::HeaderName::from_static(SIGNATURE_HEADER), sig),
         ],
         body,
@@ -264,8 +276,15 @@ pub async fn heartbeats(
 ) -> Result<Response, DeviceError> {
     const ENDPOINT: &str = "heartbeats";
     let body = body?;
-    let device =
-        authenticate(&state, &id, &headers, &body, SignedKind::Heartbeat, ENDPOINT).await?;
+    let device = authenticate(
+        &state,
+        &id,
+        &headers,
+        &body,
+        SignedKind::Heartbeat,
+        ENDPOINT,
+    )
+    .await?;
     let heartbeat: Heartbeat = parse(&state, &device, &body, ENDPOINT, |h: &Heartbeat| {
         h.validate().map_err(|e| e.to_string())?;
         names_device(&h.device_id, &device)?;
@@ -302,8 +321,15 @@ pub async fn policy(
 ) -> Result<Response, DeviceError> {
     const ENDPOINT: &str = "policy";
     let body = body?;
-    let device =
-        authenticate(&state, &id, &headers, &body, SignedKind::PolicyRequest, ENDPOINT).await?;
+    let device = authenticate(
+        &state,
+        &id,
+        &headers,
+        &body,
+        SignedKind::PolicyRequest,
+        ENDPOINT,
+    )
+    .await?;
     let request: PolicyRequest = parse(&state, &device, &body, ENDPOINT, |r: &PolicyRequest| {
         r.validate().map_err(|e| e.to_string())?;
         names_device(&r.device_id, &device)

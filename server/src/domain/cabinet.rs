@@ -156,7 +156,10 @@ fn wrong_cabinet_alert(c: &CabinetCarrier, home: &str, s: &Snapshot<'_>) -> NewA
         AlertKind::WrongCabinet,
         cause(
             AlertKind::WrongCabinet,
-            &[("carrier", &c.carrier_id.to_string()), ("device", s.device_id)],
+            &[
+                ("carrier", &c.carrier_id.to_string()),
+                ("device", s.device_id),
+            ],
         ),
         s.at_ms,
     );
@@ -284,7 +287,10 @@ mod tests {
         assert_eq!(a.cause, "wrong_cabinet:carrier:1:device:cab-1");
         assert_eq!(a.detail["home_device"], "cab-9");
         assert_eq!(a.detail["control_no"], "CUS-1");
-        assert_eq!((a.carrier_id, a.device_id.as_deref()), (Some(1), Some("cab-1")));
+        assert_eq!(
+            (a.carrier_id, a.device_id.as_deref()),
+            (Some(1), Some("cab-1"))
+        );
     }
 
     #[test]

@@ -146,8 +146,8 @@ pub fn removal_check(
             }
             continue;
         }
-        let borrower_present = badges.is_empty()
-            || s.borrower_badge.is_none_or(|b| badges.contains(&b));
+        let borrower_present =
+            badges.is_empty() || s.borrower_badge.is_none_or(|b| badges.contains(&b));
         if borrower_present {
             return Ok(s.signout_id);
         }
@@ -211,7 +211,10 @@ pub fn judge(gate: &Gate<'_>, p: &Passage<'_>) -> Judgement {
                 kind,
                 cause(
                     kind,
-                    &[("carrier", &c.carrier_id.to_string()), ("device", gate.device_id)],
+                    &[
+                        ("carrier", &c.carrier_id.to_string()),
+                        ("device", gate.device_id),
+                    ],
                 ),
                 p.at_ms,
             );
@@ -428,40 +431,88 @@ mod tests {
 
     #[test]
     fn an_authorised_exit_is_allowed() {
-        let c = [carrier(1, Level::Secret, true, vec![signout(5, true, NOW + HOUR, Some(alice()))])];
+        let c = [carrier(
+            1,
+            Level::Secret,
+            true,
+            vec![signout(5, true, NOW + HOUR, Some(alice()))],
+        )];
         let g = gate(S, ZoneLevel::Public);
         // The borrower's badge among others.
-        let j = judge(&g, &passage(Direction::Out, &c, &[bob(), alice()], &[], &[]));
-        assert_eq!(j, Judgement { alerts: vec![], alarm: None });
+        let j = judge(
+            &g,
+            &passage(Direction::Out, &c, &[bob(), alice()], &[], &[]),
+        );
+        assert_eq!(
+            j,
+            Judgement {
+                alerts: vec![],
+                alarm: None
+            }
+        );
         // No badge read at all: no badge check.
         assert_eq!(removal_check(&c[0], &[], NOW), Ok(5));
     }
 
     #[test]
     fn refusals_name_the_nearest_miss() {
-        let c = carrier(1, Level::Secret, true, vec![signout(5, true, NOW + HOUR, Some(alice()))]);
-        assert_eq!(removal_check(&c, &[bob()], NOW), Err(AlarmReason::BorrowerAbsent));
+        let c = carrier(
+            1,
+            Level::Secret,
+            true,
+            vec![signout(5, true, NOW + HOUR, Some(alice()))],
+        );
+        assert_eq!(
+            removal_check(&c, &[bob()], NOW),
+            Err(AlarmReason::BorrowerAbsent)
+        );
         // Due time is exclusive, as in the gate policy.
         let due_now = carrier(1, Level::Secret, true, vec![signout(5, true, NOW, None)]);
         assert_eq!(removal_check(&due_now, &[], NOW - 1), Ok(5));
-        assert_eq!(removal_check(&due_now, &[], NOW), Err(AlarmReason::SignoutExpired));
+        assert_eq!(
+            removal_check(&due_now, &[], NOW),
+            Err(AlarmReason::SignoutExpired)
+        );
         // A sign-out without may_leave does not let it leave.
-        let inside_only = carrier(1, Level::Secret, true, vec![signout(5, false, NOW + HOUR, None)]);
+        let inside_only = carrier(
+            1,
+            Level::Secret,
+            true,
+            vec![signout(5, false, NOW + HOUR, None)],
+        );
         assert_eq!(
             removal_check(&inside_only, &[], NOW),
             Err(AlarmReason::UnauthorizedRemoval)
         );
         // A carrier whose state is not `out` never leaves, whatever rows say.
-        let stale = carrier(1, Level::Secret, false, vec![signout(5, true, NOW + HOUR, None)]);
-        assert_eq!(removal_check(&stale, &[], NOW), Err(AlarmReason::UnauthorizedRemoval));
+        let stale = carrier(
+            1,
+            Level::Secret,
+            false,
+            vec![signout(5, true, NOW + HOUR, None)],
+        );
+        assert_eq!(
+            removal_check(&stale, &[], NOW),
+            Err(AlarmReason::UnauthorizedRemoval)
+        );
         // A borrower without a readable badge is not badge-checked.
-        let no_badge = carrier(1, Level::Secret, true, vec![signout(5, true, NOW + HOUR, None)]);
+        let no_badge = carrier(
+            1,
+            Level::Secret,
+            true,
+            vec![signout(5, true, NOW + HOUR, None)],
+        );
         assert_eq!(removal_check(&no_badge, &[bob()], NOW), Ok(5));
     }
 
     #[test]
     fn wrong_badge_alarms_and_locks() {
-        let c = [carrier(1, Level::Secret, true, vec![signout(5, true, NOW + HOUR, Some(alice()))])];
+        let c = [carrier(
+            1,
+            Level::Secret,
+            true,
+            vec![signout(5, true, NOW + HOUR, Some(alice()))],
+        )];
         let j = judge(
             &gate(S, ZoneLevel::Public),
             &passage(Direction::Out, &c, &[bob()], &[], &[]),
@@ -483,7 +534,10 @@ mod tests {
             &passage(Direction::In, &ts, &[], &[], &[]),
         );
         assert_eq!(j.alarm, Some((AlarmReason::ClearanceViolation, 0)));
-        assert_eq!(j.alerts[0].cause, "clearance_violation:carrier:2:device:gate-1");
+        assert_eq!(
+            j.alerts[0].cause,
+            "clearance_violation:carrier:2:device:gate-1"
+        );
         assert_eq!(j.alerts[0].detail["zone_level"], "S");
         // Out: from a TS vault into an S corridor: both a removal and a violation; the removal
         // is the verdict.
@@ -492,12 +546,24 @@ mod tests {
         assert_eq!(j.alarm, Some((AlarmReason::UnauthorizedRemoval, 0)));
         assert_eq!(j.alerts[1].kind, AlertKind::ClearanceViolation);
         // Carried out on a current sign-out: neither.
-        let signed = [carrier(2, Level::TopSecret, true, vec![signout(5, true, NOW + HOUR, None)])];
-        let j = judge(&gate(TS, S), &passage(Direction::Out, &signed, &[], &[], &[]));
+        let signed = [carrier(
+            2,
+            Level::TopSecret,
+            true,
+            vec![signout(5, true, NOW + HOUR, None)],
+        )];
+        let j = judge(
+            &gate(TS, S),
+            &passage(Direction::Out, &signed, &[], &[], &[]),
+        );
         assert_eq!(j.alarm, None);
         assert!(j.alerts.is_empty());
         // Public is never a clearance violation; an admitting zone neither.
-        assert!(!clearance_violation(ZoneLevel::Public, Level::TopSecret, false));
+        assert!(!clearance_violation(
+            ZoneLevel::Public,
+            Level::TopSecret,
+            false
+        ));
         assert!(!clearance_violation(S, Level::Secret, false));
         assert!(!clearance_violation(S, Level::Confidential, false));
         assert!(clearance_violation(S, Level::TopSecret, false));
@@ -526,14 +592,27 @@ mod tests {
         assert_eq!(j.alerts.len(), 1);
         assert_eq!(j.alerts[0].kind, AlertKind::UnknownTag);
         assert_eq!(j.alerts[0].severity, Severity::Low);
-        assert_eq!(j.alerts[0].cause, "unknown_tag:tag:3474257BF4000000000016EE");
+        assert_eq!(
+            j.alerts[0].cause,
+            "unknown_tag:tag:3474257BF4000000000016EE"
+        );
     }
 
     #[test]
     fn the_first_refused_carrier_is_the_verdict() {
         let cs = [
-            carrier(1, Level::Secret, true, vec![signout(5, true, NOW + HOUR, None)]),
-            carrier(2, Level::Secret, true, vec![signout(6, true, NOW - 1, None)]),
+            carrier(
+                1,
+                Level::Secret,
+                true,
+                vec![signout(5, true, NOW + HOUR, None)],
+            ),
+            carrier(
+                2,
+                Level::Secret,
+                true,
+                vec![signout(6, true, NOW - 1, None)],
+            ),
             carrier(3, Level::Secret, false, vec![]),
         ];
         let j = judge(
@@ -557,7 +636,15 @@ mod tests {
         let keys: Vec<&String> = j.alerts[0].detail.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
-            ["control_no", "direction", "gate", "level", "reader", "reason", "tag"]
+            [
+                "control_no",
+                "direction",
+                "gate",
+                "level",
+                "reader",
+                "reason",
+                "tag"
+            ]
         );
     }
 
@@ -565,11 +652,31 @@ mod tests {
     fn clones_need_two_devices_close_in_time() {
         let min = 30_000;
         assert!(!clone_suspected(None, "gate-1", NOW, min));
-        assert!(!clone_suspected(Some(("gate-1", NOW - 1)), "gate-1", NOW, min));
-        assert!(clone_suspected(Some(("cab-1", NOW - 29_999)), "gate-1", NOW, min));
-        assert!(!clone_suspected(Some(("cab-1", NOW - 30_000)), "gate-1", NOW, min));
+        assert!(!clone_suspected(
+            Some(("gate-1", NOW - 1)),
+            "gate-1",
+            NOW,
+            min
+        ));
+        assert!(clone_suspected(
+            Some(("cab-1", NOW - 29_999)),
+            "gate-1",
+            NOW,
+            min
+        ));
+        assert!(!clone_suspected(
+            Some(("cab-1", NOW - 30_000)),
+            "gate-1",
+            NOW,
+            min
+        ));
         // Out of order: the earlier sighting arrives second.
-        assert!(clone_suspected(Some(("cab-1", NOW + 5_000)), "gate-1", NOW, min));
+        assert!(clone_suspected(
+            Some(("cab-1", NOW + 5_000)),
+            "gate-1",
+            NOW,
+            min
+        ));
         // Disabled.
         assert!(!clone_suspected(Some(("cab-1", NOW)), "gate-1", NOW, 0));
         let a = clone_alert(&epc(1), Some(1), ("cab-1", NOW - 5_000), "gate-1", NOW);

@@ -194,7 +194,9 @@ pub fn clock_in_step(device_at_ms: i64, now_ms: i64) -> bool {
 pub fn is_removal(reason: AlarmReason) -> bool {
     matches!(
         reason,
-        AlarmReason::UnauthorizedRemoval | AlarmReason::SignoutExpired | AlarmReason::BorrowerAbsent
+        AlarmReason::UnauthorizedRemoval
+            | AlarmReason::SignoutExpired
+            | AlarmReason::BorrowerAbsent
     )
 }
 
@@ -209,9 +211,9 @@ pub fn alarm_directives(verdicts: &[Verdict]) -> Vec<Directive> {
             continue;
         };
         let seen = alert_id.is_some()
-            && out.iter().any(|d| {
-                matches!(d, Directive::SoundAlarm { alert_id: a, .. } if a == alert_id)
-            });
+            && out
+                .iter()
+                .any(|d| matches!(d, Directive::SoundAlarm { alert_id: a, .. } if a == alert_id));
         if seen {
             continue;
         }
@@ -304,10 +306,18 @@ pub fn replay_alert(device_id: &str, what: &str, reason: &str, at_ms: i64) -> Ne
 }
 
 /// The `reader_fault` alert for a reader that reports a fault (cause per device and reader).
-pub fn reader_fault_alert(device_id: &str, reader: &str, health: &ReaderHealth, at_ms: i64) -> NewAlert {
+pub fn reader_fault_alert(
+    device_id: &str,
+    reader: &str,
+    health: &ReaderHealth,
+    at_ms: i64,
+) -> NewAlert {
     let mut alert = NewAlert::new(
         AlertKind::ReaderFault,
-        cause(AlertKind::ReaderFault, &[("device", device_id), ("reader", reader)]),
+        cause(
+            AlertKind::ReaderFault,
+            &[("device", device_id), ("reader", reader)],
+        ),
         at_ms,
     );
     alert.device_id = Some(device_id.to_owned());
@@ -316,14 +326,22 @@ pub fn reader_fault_alert(device_id: &str, reader: &str, health: &ReaderHealth, 
 }
 
 /// The `reader_fault` alert for a fault of the daemon itself (cause per device and fault kind).
-pub fn device_fault_alert(device_id: &str, kind: DeviceFaultKind, detail: &str, at_ms: i64) -> NewAlert {
+pub fn device_fault_alert(
+    device_id: &str,
+    kind: DeviceFaultKind,
+    detail: &str,
+    at_ms: i64,
+) -> NewAlert {
     let kind_name = serde_json::to_value(kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| "other".to_owned());
     let mut alert = NewAlert::new(
         AlertKind::ReaderFault,
-        cause(AlertKind::ReaderFault, &[("device", device_id), ("fault", &kind_name)]),
+        cause(
+            AlertKind::ReaderFault,
+            &[("device", device_id), ("fault", &kind_name)],
+        ),
         at_ms,
     );
     alert.device_id = Some(device_id.to_owned());
@@ -336,7 +354,10 @@ pub fn device_fault_alert(device_id: &str, kind: DeviceFaultKind, detail: &str, 
 pub fn clock_skew_alert(device_id: &str, device_at_ms: i64, now_ms: i64) -> NewAlert {
     let mut alert = NewAlert::new(
         AlertKind::ReaderFault,
-        cause(AlertKind::ReaderFault, &[("device", device_id), ("fault", "clock_skew")]),
+        cause(
+            AlertKind::ReaderFault,
+            &[("device", device_id), ("fault", "clock_skew")],
+        ),
         now_ms,
     );
     alert.device_id = Some(device_id.to_owned());
@@ -355,13 +376,19 @@ mod tests {
 
     #[test]
     fn a_fresh_epoch_starts_at_seq_one() {
-        assert_eq!(plan_batch(1, 1, 3, 0, None), Ok(BatchPlan::Store { new_from: 1 }));
+        assert_eq!(
+            plan_batch(1, 1, 3, 0, None),
+            Ok(BatchPlan::Store { new_from: 1 })
+        );
         assert_eq!(
             plan_batch(1, 2, 3, 0, None),
             Err(BatchRefusal::Gap { resend_from: 1 })
         );
         // A new higher epoch while an older one has events: seq 1 again.
-        assert_eq!(plan_batch(5, 1, 1, 0, Some(4)), Ok(BatchPlan::Store { new_from: 1 }));
+        assert_eq!(
+            plan_batch(5, 1, 1, 0, Some(4)),
+            Ok(BatchPlan::Store { new_from: 1 })
+        );
         assert_eq!(
             plan_batch(5, 7, 9, 0, Some(4)),
             Err(BatchRefusal::Gap { resend_from: 1 })
@@ -371,8 +398,14 @@ mod tests {
     #[test]
     fn overlap_is_ignored_and_gaps_are_refused() {
         // Stored through 10.
-        assert_eq!(plan_batch(2, 11, 12, 10, Some(2)), Ok(BatchPlan::Store { new_from: 11 }));
-        assert_eq!(plan_batch(2, 8, 12, 10, Some(2)), Ok(BatchPlan::Store { new_from: 11 }));
+        assert_eq!(
+            plan_batch(2, 11, 12, 10, Some(2)),
+            Ok(BatchPlan::Store { new_from: 11 })
+        );
+        assert_eq!(
+            plan_batch(2, 8, 12, 10, Some(2)),
+            Ok(BatchPlan::Store { new_from: 11 })
+        );
         assert_eq!(
             plan_batch(2, 12, 13, 10, Some(2)),
             Err(BatchRefusal::Gap { resend_from: 11 })
@@ -400,12 +433,18 @@ mod tests {
             Err(BatchRefusal::OldEpoch { newest: 3 })
         );
         // The old epoch's backlog before any newer epoch stored events is fine.
-        assert_eq!(plan_batch(2, 5, 6, 4, Some(2)), Ok(BatchPlan::Store { new_from: 5 }));
+        assert_eq!(
+            plan_batch(2, 5, 6, 4, Some(2)),
+            Ok(BatchPlan::Store { new_from: 5 })
+        );
     }
 
     #[test]
     fn huge_numbers_do_not_overflow() {
-        assert_eq!(plan_batch(1, u64::MAX, u64::MAX, u64::MAX, None), Ok(BatchPlan::Duplicate));
+        assert_eq!(
+            plan_batch(1, u64::MAX, u64::MAX, u64::MAX, None),
+            Ok(BatchPlan::Duplicate)
+        );
         assert!(fits_storage(&[0, i64::MAX as u64]));
         assert!(!fits_storage(&[1, i64::MAX as u64 + 1]));
     }
@@ -511,7 +550,10 @@ mod tests {
     fn faults_alert_on_the_transition_only() {
         assert!(newly_faulty(None, HealthState::Fault));
         assert!(newly_faulty(Some(HealthState::Ok), HealthState::Fault));
-        assert!(newly_faulty(Some(HealthState::Degraded), HealthState::Fault));
+        assert!(newly_faulty(
+            Some(HealthState::Degraded),
+            HealthState::Fault
+        ));
         assert!(!newly_faulty(Some(HealthState::Fault), HealthState::Fault));
         assert!(!newly_faulty(None, HealthState::Degraded));
         assert!(!newly_faulty(Some(HealthState::Fault), HealthState::Ok));
@@ -572,6 +614,9 @@ mod tests {
         assert_eq!(d.detail["detail"], "10000 events");
         let r = replay_alert("gate-1", "batch", "old epoch", 7);
         assert_eq!(r.cause, "replay_rejected:device:gate-1");
-        assert_eq!(clock_skew_alert("g", 0, 9).cause, "reader_fault:device:g:fault:clock_skew");
+        assert_eq!(
+            clock_skew_alert("g", 0, 9).cause,
+            "reader_fault:device:g:fault:clock_skew"
+        );
     }
 }

@@ -28,8 +28,8 @@
 
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
-    Batch, BatchAck, Direction, Directive, Event, EventBody, HealthState, Heartbeat,
-    HeartbeatAck, MAX_ANSWER_ITEMS, NamedHealth, Outcome, ReaderHealth, ScannedCode, Verdict,
+    Batch, BatchAck, Direction, Directive, Event, EventBody, HealthState, Heartbeat, HeartbeatAck,
+    MAX_ANSWER_ITEMS, NamedHealth, Outcome, ReaderHealth, ScannedCode, Verdict,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
@@ -272,7 +272,12 @@ fn active_signouts(conn: &Connection, carrier_id: i64) -> Result<Vec<ActiveSigno
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn insert_event(ctx: &Ctx<'_>, epoch: i64, event: &Event, body_json: &str) -> Result<i64, StoreError> {
+fn insert_event(
+    ctx: &Ctx<'_>,
+    epoch: i64,
+    event: &Event,
+    body_json: &str,
+) -> Result<i64, StoreError> {
     ctx.conn
         .prepare_cached(
             "INSERT INTO events (device_id, epoch, seq, at_ms, received_at_ms, kind, body_json)
@@ -304,7 +309,9 @@ fn carrier_event(
                  (carrier_id, event_id, at_ms, kind, device_id, direction)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![carrier_id, event_id, at_ms, kind, ctx.device, direction])?;
+        .execute(params![
+            carrier_id, event_id, at_ms, kind, ctx.device, direction
+        ])?;
     Ok(())
 }
 
@@ -319,7 +326,12 @@ fn seen(ctx: &Ctx<'_>, carrier_id: i64, at_ms: i64) -> Result<(), StoreError> {
 }
 
 /// Record a sighting of `epc` and raise `tag_clone_suspected` if it cannot be the same tag.
-fn sighting(ctx: &mut Ctx<'_>, epc: &Epc, carrier_id: Option<i64>, at_ms: i64) -> Result<(), StoreError> {
+fn sighting(
+    ctx: &mut Ctx<'_>,
+    epc: &Epc,
+    carrier_id: Option<i64>,
+    at_ms: i64,
+) -> Result<(), StoreError> {
     let tag = rules::epc_tag(epc);
     let previous: Option<(String, i64)> = ctx
         .conn
@@ -420,7 +432,14 @@ fn passage(
         None => Outcome::Allowed,
     };
     for c in &carriers {
-        carrier_event(ctx, c.carrier_id, event_id, event.at_ms, "passage", Some(direction_name(*direction)))?;
+        carrier_event(
+            ctx,
+            c.carrier_id,
+            event_id,
+            event.at_ms,
+            "passage",
+            Some(direction_name(*direction)),
+        )?;
         seen(ctx, c.carrier_id, event.at_ms)?;
         sighting(ctx, &c.epc, Some(c.carrier_id), event.at_ms)?;
     }
@@ -469,16 +488,19 @@ fn cabinet_snapshot(ctx: &mut Ctx<'_>, event: &Event, event_id: i64) -> Result<(
     let mut here_epcs = Vec::new();
     for epc in present {
         if let Some(c) = carrier_by_tag(ctx.conn, &rules::epc_tag(epc))? {
-            if here.iter().all(|known: &CabinetCarrier| known.carrier_id != c.id) {
+            if here
+                .iter()
+                .all(|known: &CabinetCarrier| known.carrier_id != c.id)
+            {
                 here_epcs.push((*epc, c.id));
                 here.push(cabinet_carrier(ctx, c)?);
             }
         }
     }
     let previous_ids: Vec<i64> = {
-        let mut stmt = ctx
-            .conn
-            .prepare_cached("SELECT carrier_id FROM cabinet_contents WHERE device_id = ?1 ORDER BY carrier_id")?;
+        let mut stmt = ctx.conn.prepare_cached(
+            "SELECT carrier_id FROM cabinet_contents WHERE device_id = ?1 ORDER BY carrier_id",
+        )?;
         let rows = stmt.query_map([ctx.device], |r| r.get(0))?;
         rows.collect::<Result<_, _>>()?
     };
@@ -511,8 +533,10 @@ fn cabinet_snapshot(ctx: &mut Ctx<'_>, event: &Event, event_id: i64) -> Result<(
         carrier_event(ctx, *id, event_id, event.at_ms, "cabinet", Some("in"))?;
     }
     for id in &plan.departed {
-        conn.prepare_cached("DELETE FROM cabinet_contents WHERE device_id = ?1 AND carrier_id = ?2")?
-            .execute(params![ctx.device, id])?;
+        conn.prepare_cached(
+            "DELETE FROM cabinet_contents WHERE device_id = ?1 AND carrier_id = ?2",
+        )?
+        .execute(params![ctx.device, id])?;
         carrier_event(ctx, *id, event_id, event.at_ms, "cabinet", Some("out"))?;
     }
     for id in &plan.pending_clear {
@@ -520,8 +544,10 @@ fn cabinet_snapshot(ctx: &mut Ctx<'_>, event: &Event, event_id: i64) -> Result<(
             .execute([id])?;
     }
     for id in &plan.pending_clear_here {
-        conn.prepare_cached("DELETE FROM pending_removals WHERE device_id = ?1 AND carrier_id = ?2")?
-            .execute(params![ctx.device, id])?;
+        conn.prepare_cached(
+            "DELETE FROM pending_removals WHERE device_id = ?1 AND carrier_id = ?2",
+        )?
+        .execute(params![ctx.device, id])?;
     }
     for id in &plan.pending_add {
         conn.prepare_cached(
@@ -643,7 +669,12 @@ fn stored_state(doc: &Value, reader: &str) -> Option<HealthState> {
     serde_json::from_value(doc["readers"][reader]["state"].clone()).ok()
 }
 
-fn reader_health(ctx: &mut Ctx<'_>, reader: &str, health: &ReaderHealth, at_ms: i64) -> Result<(), StoreError> {
+fn reader_health(
+    ctx: &mut Ctx<'_>,
+    reader: &str,
+    health: &ReaderHealth,
+    at_ms: i64,
+) -> Result<(), StoreError> {
     let mut doc = health_doc(ctx.conn, ctx.device)?;
     let previous = stored_state(&doc, reader);
     if !doc["readers"].is_object() {
@@ -659,13 +690,20 @@ fn reader_health(ctx: &mut Ctx<'_>, reader: &str, health: &ReaderHealth, at_ms: 
 }
 
 /// Store one new event and apply its effects; the verdict for a judged passage.
-fn process_event(ctx: &mut Ctx<'_>, epoch: i64, event: &Event) -> Result<Option<Verdict>, StoreError> {
+fn process_event(
+    ctx: &mut Ctx<'_>,
+    epoch: i64,
+    event: &Event,
+) -> Result<Option<Verdict>, StoreError> {
     let body_json = serde_json::to_string(&event.body)?;
     let event_id = insert_event(ctx, epoch, event, &body_json)?;
     match (&event.body, ctx.kind) {
         (EventBody::Passage { .. }, DeviceKind::Gate) => {
             let Some(sides) = ctx.gate else {
-                return Err(StoreError::Corrupt(format!("gate {} without zones", ctx.device)));
+                return Err(StoreError::Corrupt(format!(
+                    "gate {} without zones",
+                    ctx.device
+                )));
             };
             let verdict = passage(ctx, sides, event, event_id)?;
             ctx.conn
@@ -677,7 +715,12 @@ fn process_event(ctx: &mut Ctx<'_>, epoch: i64, event: &Event) -> Result<Option<
             cabinet_snapshot(ctx, event, event_id)?;
         }
         (EventBody::Passage { .. } | EventBody::CabinetSnapshot { .. }, kind) => {
-            tracing::warn!(device = ctx.device, kind = kind.as_str(), event = event_kind(&event.body), "event does not fit the device kind; stored, not judged");
+            tracing::warn!(
+                device = ctx.device,
+                kind = kind.as_str(),
+                event = event_kind(&event.body),
+                "event does not fit the device kind; stored, not judged"
+            );
         }
         (EventBody::Scan { .. }, _) => scan(ctx, event, event_id)?,
         (EventBody::ReaderHealth { reader, health }, _) => {
@@ -691,7 +734,10 @@ fn process_event(ctx: &mut Ctx<'_>, epoch: i64, event: &Event) -> Result<Option<
     Ok(None)
 }
 
-fn gate_sides(conn: &Connection, device: &str) -> Result<Option<(ZoneLevel, ZoneLevel)>, StoreError> {
+fn gate_sides(
+    conn: &Connection,
+    device: &str,
+) -> Result<Option<(ZoneLevel, ZoneLevel)>, StoreError> {
     let row: Option<(String, String)> = conn
         .prepare_cached(
             "SELECT zi.level, zo.level FROM devices d
@@ -704,7 +750,11 @@ fn gate_sides(conn: &Connection, device: &str) -> Result<Option<(ZoneLevel, Zone
         .transpose()
 }
 
-fn epoch_record(conn: &Connection, device: &str, epoch: i64) -> Result<Option<EpochRecord>, StoreError> {
+fn epoch_record(
+    conn: &Connection,
+    device: &str,
+    epoch: i64,
+) -> Result<Option<EpochRecord>, StoreError> {
     let row: Option<(i64, i64)> = conn
         .prepare_cached(
             "SELECT acked_through, hb_seq FROM device_epochs WHERE device_id = ?1 AND epoch = ?2",
@@ -821,17 +871,30 @@ fn batch_job(
             let (answer, reason) = match refusal {
                 BatchRefusal::Gap { resend_from } => (
                     BatchAnswer::Gap { resend_from },
-                    format!("epoch {} seqs {first}..={last}: gap, stored through {acked}", batch.epoch),
+                    format!(
+                        "epoch {} seqs {first}..={last}: gap, stored through {acked}",
+                        batch.epoch
+                    ),
                 ),
                 BatchRefusal::OldEpoch { newest } => {
                     let message = format!(
                         "epoch {} seqs {first}..={last} not stored, and epoch {newest} is newer",
                         batch.epoch
                     );
-                    (BatchAnswer::Replay { message: message.clone() }, message)
+                    (
+                        BatchAnswer::Replay {
+                            message: message.clone(),
+                        },
+                        message,
+                    )
                 }
             };
-            ctx.raise(&rules::replay_alert(dev, "batch refused", &reason, ctx.now_ms))?;
+            ctx.raise(&rules::replay_alert(
+                dev,
+                "batch refused",
+                &reason,
+                ctx.now_ms,
+            ))?;
             return Ok(Ingested {
                 answer,
                 alerts: ctx.alerts,
@@ -847,8 +910,16 @@ fn batch_job(
     let mut verdicts = match stored_verdicts(&ctx, epoch, old)? {
         Ok(v) => v,
         Err(seq) => {
-            let message = format!("epoch {} seq {seq} was stored with other content", batch.epoch);
-            ctx.raise(&rules::replay_alert(dev, "batch refused", &message, ctx.now_ms))?;
+            let message = format!(
+                "epoch {} seq {seq} was stored with other content",
+                batch.epoch
+            );
+            ctx.raise(&rules::replay_alert(
+                dev,
+                "batch refused",
+                &message,
+                ctx.now_ms,
+            ))?;
             return Ok(Ingested {
                 answer: BatchAnswer::Replay { message },
                 alerts: ctx.alerts,
@@ -928,7 +999,12 @@ fn heartbeat_job(
                 hb.hb_seq, hb.epoch
             ),
         };
-        ctx.raise(&rules::replay_alert(dev, "heartbeat refused", &message, ctx.now_ms))?;
+        ctx.raise(&rules::replay_alert(
+            dev,
+            "heartbeat refused",
+            &message,
+            ctx.now_ms,
+        ))?;
         return Ok(Ingested {
             answer: HeartbeatAnswer::Replay { message },
             alerts: ctx.alerts,

@@ -75,7 +75,9 @@ pub(crate) fn allowed_carriers(
 
 /// The SHA-256 of a policy's contents.
 fn content_hash(allowed: &[AllowedCarrier]) -> Result<Vec<u8>, StoreError> {
-    Ok(digest(&SHA256, &serde_json::to_vec(allowed)?).as_ref().to_vec())
+    Ok(digest(&SHA256, &serde_json::to_vec(allowed)?)
+        .as_ref()
+        .to_vec())
 }
 
 /// The version for contents hashing to `hash`, given the version and hash stored last.
@@ -101,16 +103,15 @@ pub(crate) fn current(
     )?
     .execute([device_id])?;
     let (stored_version, stored_hash): (i64, Option<Vec<u8>>) = conn
-        .prepare_cached("SELECT policy_version, policy_hash FROM device_status WHERE device_id = ?1")?
+        .prepare_cached(
+            "SELECT policy_version, policy_hash FROM device_status WHERE device_id = ?1",
+        )?
         .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or((0, None));
     let stored_version = u64::try_from(stored_version)
         .map_err(|_| StoreError::Corrupt(format!("negative policy_version for {device_id}")))?;
-    let version = next_version(
-        stored_hash.as_deref().map(|h| (stored_version, h)),
-        &hash,
-    );
+    let version = next_version(stored_hash.as_deref().map(|h| (stored_version, h)), &hash);
     if version != stored_version || stored_hash.as_deref() != Some(hash.as_slice()) {
         let stored = i64::try_from(version)
             .map_err(|_| StoreError::Corrupt("policy_version overflow".to_owned()))?;
