@@ -63,6 +63,15 @@ write_batch_max = 64
 # Read-only SQLite connections in the pool.
 read_connections = 4
 
+# Tag clone suspicion: the same tag read at two different devices less than this many seconds
+# apart raises `tag_clone_suspected`. Set it to the shortest time anyone can take between the
+# two nearest readers (gate to cabinet); 0 turns the check off.
+tag_clone_min_travel_secs = 30
+
+# Gate policies signed for offline decisions are trusted for this many seconds after issue;
+# gates refresh them before. Short keeps revoked sign-outs from being honoured offline for long.
+policy_ttl_secs = 600
+
 # Decommissioning period (脱密期) after a departure is approved, in whole years (1 to 3).
 [decommissioning]
 core_years = 3
@@ -144,6 +153,11 @@ pub struct Config {
     pub write_batch_max: usize,
     /// Read connections in the pool.
     pub read_connections: usize,
+    /// Minimum travel time between two devices, in seconds, below which the same tag at both
+    /// is a suspected clone (0 = off). Default 30.
+    pub tag_clone_min_travel_secs: u64,
+    /// Lifetime of a signed gate policy, in seconds. Default 600.
+    pub policy_ttl_secs: u64,
     /// Decommissioning periods.
     pub decommissioning: Decommissioning,
 }
@@ -165,6 +179,8 @@ impl Default for Config {
             cabinet_removal_grace_ms: 30_000,
             write_batch_max: 64,
             read_connections: 4,
+            tag_clone_min_travel_secs: 30,
+            policy_ttl_secs: 600,
             decommissioning: Decommissioning::default(),
         }
     }
@@ -256,6 +272,12 @@ impl Config {
         if !(1..=64).contains(&self.read_connections) {
             return Err(("read_connections", "must be 1 to 64"));
         }
+        if self.tag_clone_min_travel_secs > 24 * 3600 {
+            return Err(("tag_clone_min_travel_secs", "must be 0 to 86400"));
+        }
+        if !(10..=7 * 24 * 3600).contains(&self.policy_ttl_secs) {
+            return Err(("policy_ttl_secs", "must be 10 to 604800"));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log_filter).is_err() {
             return Err(("log_filter", "is not a valid filter directive"));
         }
@@ -344,6 +366,11 @@ mod tests {
                 "cabinet_removal_grace_ms = 86400001",
                 "cabinet_removal_grace_ms",
             ),
+            (
+                "tag_clone_min_travel_secs = 90000",
+                "tag_clone_min_travel_secs",
+            ),
+            ("policy_ttl_secs = 1", "policy_ttl_secs"),
             (
                 "[decommissioning]\ncore_years = 4",
                 "decommissioning.core_years",

@@ -87,6 +87,10 @@ pub struct Settings {
     pub sweep: SweepPolicy,
     /// Decommissioning period (脱密期) lengths, applied when a departure is approved.
     pub decommissioning: DecommissioningPolicy,
+    /// The same tag at two devices closer in time than this is a suspected clone (zero = off).
+    pub tag_clone_min_travel: Duration,
+    /// Lifetime of a signed gate policy.
+    pub policy_ttl: Duration,
 }
 
 impl From<&Config> for Settings {
@@ -103,6 +107,8 @@ impl From<&Config> for Settings {
                 supervision_ms: ms(config.supervision_interval_secs.saturating_mul(1000)),
             },
             decommissioning: config.decommissioning.into(),
+            tag_clone_min_travel: Duration::from_secs(config.tag_clone_min_travel_secs),
+            policy_ttl: Duration::from_secs(config.policy_ttl_secs),
         }
     }
 }
@@ -170,6 +176,11 @@ impl AppState {
     /// Endless responses (the alert stream) end then, so graceful shutdown can finish.
     pub fn stopping(&self) -> watch::Receiver<bool> {
         self.inner.stopping.subscribe()
+    }
+
+    /// The server's signing key (signs answers to devices and audit heads).
+    pub fn server_key(&self) -> &ServerKey {
+        &self.inner.key
     }
 
     /// The settings.

@@ -10,6 +10,7 @@ pub mod carriers;
 pub mod devices;
 pub mod error;
 pub mod extract;
+pub mod ingest;
 pub mod people;
 pub mod session;
 pub mod signouts;
@@ -23,6 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use custos_protocol::uplink::MAX_BODY_BYTES;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
@@ -66,7 +68,22 @@ pub fn router(state: AppState) -> Router {
         .route("/signouts/{id}/return", post(signouts::return_carriers))
         .route("/signouts/{id}/cancel", post(signouts::cancel))
         .route("/people/{id}/leave", post(people::leave))
-        .route("/people/{id}/depart", post(people::depart));
+        .route("/people/{id}/depart", post(people::depart))
+        // INGEST: device endpoints (Ed25519-signed by the device, no user session; bodies up
+        // to the uplink limit) and the server's public key for daemons to pin.
+        .route(
+            "/devices/{id}/batches",
+            post(ingest::batches).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route(
+            "/devices/{id}/heartbeats",
+            post(ingest::heartbeats).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route(
+            "/devices/{id}/policy",
+            post(ingest::policy).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route("/server-key", get(ingest::server_key));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))

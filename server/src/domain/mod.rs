@@ -5,9 +5,12 @@
 //! types; they never re-implement a rule.
 
 pub mod alert;
+pub mod cabinet;
 pub mod carrier;
 pub mod device;
+pub mod gate;
 pub mod ids;
+pub mod ingest;
 pub mod level;
 pub mod person;
 pub mod role;

@@ -262,11 +262,17 @@ CREATE UNIQUE INDEX alerts_one_live_per_cause ON alerts (cause) WHERE state != '
 CREATE INDEX alerts_by_state ON alerts (state, id);
 CREATE INDEX alerts_by_carrier ON alerts (carrier_id) WHERE carrier_id IS NOT NULL;
 "#,
-    // -- 3 (ALERTS): the sweeps ask "when was this cause last alerted?" for resolved alerts too
+    // 3: the sweeps ask "when was this cause last alerted?" for resolved alerts too
     // (one `reader_silent` per silence episode, one `leak_deadline` per missing episode);
     // `alerts_one_live_per_cause` only covers live rows.
     r#"
 CREATE INDEX alerts_by_cause ON alerts (cause, last_seen_at_ms);
+"#,
+    // 4: the SHA-256 of the gate policy contents last issued under
+    // `device_status.policy_version`, so the version grows exactly when the contents change
+    // (see store/policy.rs).
+    r#"
+ALTER TABLE device_status ADD COLUMN policy_hash BLOB;
 "#,
 ];
 

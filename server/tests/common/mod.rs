@@ -315,3 +315,59 @@ impl Server {
             .unwrap_or_else(|e| panic!("set-up SQL failed: {e}"));
     }
 }
+
+/// An answer with its raw body bytes (to check a signature over exactly those bytes).
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub bytes: Bytes,
+}
+
+impl RawReply {
+    /// The body as JSON (`Null` if empty).
+    pub fn json(&self) -> Value {
+        if self.bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&self.bytes).expect("JSON answer")
+        }
+    }
+}
+
+/// One request over a fresh connection, keeping the answer's raw bytes.
+pub async fn raw_exchange(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> RawReply {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let request = builder.body(Full::new(Bytes::from(body))).expect("request");
+    let response = sender.send_request(request).await.expect("send");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    RawReply {
+        status,
+        headers,
+        bytes,
+    }
+}

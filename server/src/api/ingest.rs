@@ -1,0 +1,397 @@
+//! Device endpoints: `POST /devices/{id}/batches`, `/heartbeats`, `/policy` (Ed25519-signed by
+//! the device, no user session) and `GET /server-key` (no authentication).
+//!
+//! Each device request is handled in this order (see `custos_protocol::uplink`, "Signatures"):
+//! 1. the raw body is read (at most `MAX_BODY_BYTES`, 413 beyond);
+//! 2. the device is looked up by the path id and the `custos-signature` header is verified
+//!    over `signing_bytes(kind, body)` with its registered key, *before* the body is parsed;
+//! 3. the body is parsed (unknown fields refused), validated, and must name the path's device.
+//!
+//! A failure in 2 answers 401 and in 3 answers 400, and either raises `device_auth_failed`
+//! (deduplicated by cause: one live alert per registered device, one for all unregistered ids
+//! together) in its own write job, so the alert is recorded although the request fails. The
+//! 401 does not say whether the device exists.
+//!
+//! Answers to devices are signed with the server key over
+//! `signing_bytes(BatchAck | HeartbeatAck | Policy, body)`, in the same header; a daemon pins the
+//! key from `GET /server-key`. Refusals are the usual unsigned JSON errors (they carry no
+//! authority): 409 `seq_gap` (with `resend_from`), 409 `replay_rejected`, 409 `clock_skew`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use custos_protocol::uplink::{
+    Batch, Heartbeat, PolicyRequest, SIGNATURE_HEADER, SIGNATURE_LEN, SignedKind, signing_bytes,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::domain::device::DeviceKind;
+use crate::domain::ingest::{AuthFailure, clock_in_step, fits_storage, unix_ms};
+use crate::keys::verify_signature;
+use crate::store::StoreError;
+use crate::store::ingest::{BatchAnswer, DeviceAuth, HeartbeatAnswer, IngestRules};
+
+/// An error answer to a device.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// 401: unknown device, missing or bad signature (deliberately not distinguished).
+    #[error("device authentication failed")]
+    Unauthenticated,
+    /// 400: signed, but malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 409: the batch would leave a gap.
+    #[error("sequence gap: resend from seq {resend_from}")]
+    SeqGap {
+        /// The first seq the server lacks.
+        resend_from: u64,
+    },
+    /// 409: refused as a replay.
+    #[error("{0}")]
+    Replay(String),
+    /// 409: the device clock is too far from the server's.
+    #[error("device clock differs from the server's by more than the allowed skew")]
+    ClockSkew,
+    /// 422: only gates have a gate policy.
+    #[error("only a gate has a gate policy")]
+    NotAGate,
+    /// 413.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 500: logged, not explained.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl DeviceError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            DeviceError::Unauthenticated => (StatusCode::UNAUTHORIZED, "device_auth_failed"),
+            DeviceError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            DeviceError::SeqGap { .. } => (StatusCode::CONFLICT, "seq_gap"),
+            DeviceError::Replay(_) => (StatusCode::CONFLICT, "replay_rejected"),
+            DeviceError::ClockSkew => (StatusCode::CONFLICT, "clock_skew"),
+            DeviceError::NotAGate => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_gate"),
+            DeviceError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            DeviceError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for DeviceError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let DeviceError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let mut body = json!({ "error": code, "message": self.to_string() });
+        if let DeviceError::SeqGap { resend_from } = self {
+            body["resend_from"] = json!(resend_from);
+        }
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for DeviceError {
+    fn from(e: StoreError) -> DeviceError {
+        DeviceError::Internal(e.to_string())
+    }
+}
+
+impl From<BytesRejection> for DeviceError {
+    fn from(rejection: BytesRejection) -> DeviceError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            DeviceError::PayloadTooLarge
+        } else {
+            DeviceError::BadRequest(rejection.body_text())
+        }
+    }
+}
+
+/// Raise `device_auth_failed` (after commit, tell the consoles). A failure to record is logged;
+/// the request is refused either way.
+async fn record_failure(
+    state: &AppState,
+    claimed: &str,
+    failure: AuthFailure,
+    endpoint: &'static str,
+) {
+    tracing::warn!(device = %claimed.chars().take(64).collect::<String>(), reason = failure.reason(), endpoint, "device request refused");
+    match state
+        .store()
+        .record_device_auth_failure(claimed.to_owned(), failure, endpoint, state.now())
+        .await
+    {
+        Ok(ids) => state.alerts().notify(ids),
+        Err(e) => tracing::error!(error = %e, "recording a device authentication failure failed"),
+    }
+}
+
+fn signature(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let text = headers.get(SIGNATURE_HEADER)?.to_str().ok()?;
+    STANDARD
+        .decode(text.trim())
+        .ok()
+        .filter(|s| s.len() == SIGNATURE_LEN)
+}
+
+/// Step 2: the registered device whose key signed `body` as `kind`.
+async fn authenticate(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    kind: SignedKind,
+    endpoint: &'static str,
+) -> Result<DeviceAuth, DeviceError> {
+    let Some(device) = state.store().device_auth(id).await? else {
+        record_failure(state, id, AuthFailure::UnknownDevice, endpoint).await;
+        return Err(DeviceError::Unauthenticated);
+    };
+    let Some(sig) = signature(headers) else {
+        record_failure(state, id, AuthFailure::MissingSignature, endpoint).await;
+        return Err(DeviceError::Unauthenticated);
+    };
+    if !verify_signature(&device.public_key, &signing_bytes(kind, body), &sig) {
+        record_failure(state, id, AuthFailure::BadSignature, endpoint).await;
+        return Err(DeviceError::Unauthenticated);
+    }
+    Ok(device)
+}
+
+/// Step 3: parse and check a signed body; a malformed one is recorded like an auth failure.
+async fn parse<T: DeserializeOwned>(
+    state: &AppState,
+    device: &DeviceAuth,
+    body: &[u8],
+    endpoint: &'static str,
+    check: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, DeviceError> {
+    let parsed = serde_json::from_slice::<T>(body)
+        .map_err(|e| format!("malformed body: {e}"))
+        .and_then(|value| check(&value).map(|()| value));
+    match parsed {
+        Ok(value) => Ok(value),
+        Err(reason) => {
+            record_failure(
+                state,
+                device.id.as_str(),
+                AuthFailure::Malformed(reason.clone()),
+                endpoint,
+            )
+            .await;
+            Err(DeviceError::BadRequest(reason))
+        }
+    }
+}
+
+fn names_device(body_device: &str, device: &DeviceAuth) -> Result<(), String> {
+    if body_device == device.id.as_str() {
+        Ok(())
+    } else {
+        Err("device_id does not match the path".to_owned())
+    }
+}
+
+/// A JSON answer signed with the server key.
+fn signed<T: Serialize>(
+    state: &AppState,
+    kind: SignedKind,
+    value: &T,
+) -> Result<Response, DeviceError> {
+    let body = serde_json::to_vec(value).map_err(|e| DeviceError::Internal(e.to_string()))?;
+    let sig = STANDARD.encode(state.server_key().sign(&signing_bytes(kind, &body)));
+    let sig = HeaderValue::from_str(&sig).map_err(|e| DeviceError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::HeaderName::from_static(SIGNATURE_HEADER), sig),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `POST /devices/{id}/batches`: store a signed batch and answer a signed [`BatchAck`].
+///
+/// [`BatchAck`]: custos_protocol::uplink::BatchAck
+pub async fn batches(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, DeviceError> {
+    const ENDPOINT: &str = "batches";
+    let body = body?;
+    let device = authenticate(&state, &id, &headers, &body, SignedKind::Batch, ENDPOINT).await?;
+    let batch: Batch = parse(&state, &device, &body, ENDPOINT, |b: &Batch| {
+        b.validate().map_err(|e| e.to_string())?;
+        names_device(&b.device_id, &device)?;
+        let last = b.seq_range().map_or(0, |(_, last)| last);
+        if fits_storage(&[b.epoch, last]) {
+            Ok(())
+        } else {
+            Err("epoch or seq beyond 2^63 - 1".to_owned())
+        }
+    })
+    .await?;
+    let rules = IngestRules {
+        min_tag_travel_ms: ms(state.settings().tag_clone_min_travel),
+    };
+    let ingested = state
+        .store()
+        .ingest_batch(device, batch, rules, state.now())
+        .await?;
+    state.alerts().notify(ingested.alerts);
+    match ingested.answer {
+        BatchAnswer::Ack(ack) => signed(&state, SignedKind::BatchAck, &ack),
+        BatchAnswer::Gap { resend_from } => Err(DeviceError::SeqGap { resend_from }),
+        BatchAnswer::Replay { message } => Err(DeviceError::Replay(message)),
+    }
+}
+
+/// `POST /devices/{id}/heartbeats`: record a signed heartbeat and answer a signed
+/// [`HeartbeatAck`].
+///
+/// [`HeartbeatAck`]: custos_protocol::uplink::HeartbeatAck
+pub async fn heartbeats(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, DeviceError> {
+    const ENDPOINT: &str = "heartbeats";
+    let body = body?;
+    let device = authenticate(
+        &state,
+        &id,
+        &headers,
+        &body,
+        SignedKind::Heartbeat,
+        ENDPOINT,
+    )
+    .await?;
+    let heartbeat: Heartbeat = parse(&state, &device, &body, ENDPOINT, |h: &Heartbeat| {
+        h.validate().map_err(|e| e.to_string())?;
+        names_device(&h.device_id, &device)?;
+        if fits_storage(&[h.epoch, h.hb_seq]) {
+            Ok(())
+        } else {
+            Err("epoch or hb_seq beyond 2^63 - 1".to_owned())
+        }
+    })
+    .await?;
+    let ingested = state
+        .store()
+        .ingest_heartbeat(device, heartbeat, state.now())
+        .await?;
+    state.alerts().notify(ingested.alerts);
+    match ingested.answer {
+        HeartbeatAnswer::Ack(ack) => signed(&state, SignedKind::HeartbeatAck, &ack),
+        HeartbeatAnswer::Replay { message } => Err(DeviceError::Replay(message)),
+        HeartbeatAnswer::ClockSkew => Err(DeviceError::ClockSkew),
+    }
+}
+
+/// `POST /devices/{id}/policy`: answer the gate's current signed [`GatePolicy`].
+///
+/// A request whose `at_ms` is further than the allowed clock skew from the server's time is
+/// refused (409 `clock_skew`): a gate with a wrong clock cannot judge a policy's validity.
+///
+/// [`GatePolicy`]: custos_protocol::uplink::GatePolicy
+pub async fn policy(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, DeviceError> {
+    const ENDPOINT: &str = "policy";
+    let body = body?;
+    let device = authenticate(
+        &state,
+        &id,
+        &headers,
+        &body,
+        SignedKind::PolicyRequest,
+        ENDPOINT,
+    )
+    .await?;
+    let request: PolicyRequest = parse(&state, &device, &body, ENDPOINT, |r: &PolicyRequest| {
+        r.validate().map_err(|e| e.to_string())?;
+        names_device(&r.device_id, &device)
+    })
+    .await?;
+    if device.kind != DeviceKind::Gate {
+        return Err(DeviceError::NotAGate);
+    }
+    let now_ms = unix_ms(state.now());
+    if !clock_in_step(request.at_ms, now_ms) {
+        return Err(DeviceError::ClockSkew);
+    }
+    let ttl = ms(state.settings().policy_ttl);
+    let policy = state.store().gate_policy(device.id, now_ms, ttl).await?;
+    signed(&state, SignedKind::Policy, &policy)
+}
+
+/// `GET /server-key`: the server's Ed25519 public key (standard base64), for daemons to pin.
+pub async fn server_key(State(state): State<AppState>) -> axum::Json<Value> {
+    axum::Json(json!({
+        "algorithm": "ed25519",
+        "public_key": STANDARD.encode(state.server_key().public_key()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_must_be_64_bytes_of_base64() {
+        let mut h = HeaderMap::new();
+        assert_eq!(signature(&h), None);
+        h.insert(SIGNATURE_HEADER, HeaderValue::from_static("not base64!"));
+        assert_eq!(signature(&h), None);
+        h.insert(
+            SIGNATURE_HEADER,
+            HeaderValue::from_str(&STANDARD.encode([1; 63])).unwrap(),
+        );
+        assert_eq!(signature(&h), None);
+        h.insert(
+            SIGNATURE_HEADER,
+            HeaderValue::from_str(&STANDARD.encode([1; 64])).unwrap(),
+        );
+        assert_eq!(signature(&h), Some(vec![1; 64]));
+    }
+
+    #[test]
+    fn refusals_have_their_codes() {
+        assert_eq!(
+            DeviceError::Unauthenticated.status_and_code(),
+            (StatusCode::UNAUTHORIZED, "device_auth_failed")
+        );
+        assert_eq!(
+            DeviceError::SeqGap { resend_from: 3 }.status_and_code(),
+            (StatusCode::CONFLICT, "seq_gap")
+        );
+        assert_eq!(
+            DeviceError::Replay(String::new()).status_and_code(),
+            (StatusCode::CONFLICT, "replay_rejected")
+        );
+        let e = DeviceError::from(StoreError::CommitFailed("disk I/O error at /x".into()));
+        assert_eq!(e.to_string(), "internal error");
+    }
+}

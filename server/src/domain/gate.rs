@@ -1,0 +1,747 @@
+//! Gate rules: the verdict on a passage, the alerts it raises, and tag-clone suspicion.
+//!
+//! # Exits ([`removal_check`])
+//! A carrier may leave through a gate (direction `out`) only while it is `out` on a sign-out in
+//! state `out` that has `may_leave`, before that sign-out's due time, and, when badges were
+//! read in the passage, with the borrower's badge among them (a borrower without a badge is not
+//! badge-checked). This is exactly [`GatePolicy::decide`] for one carrier, so the server and a
+//! gate deciding offline with a policy the server signed agree (tested below); in particular a
+//! sign-out allows leaving while `now < due_at` (exclusive, as the policy's `until_ms`). The
+//! reason of a refusal is as precise as the policy's: `unauthorized_removal` (no sign-out that
+//! lets it leave), `signout_expired`, `borrower_absent`; each raises an `unauthorized_removal`
+//! alert (critical) and the gate sounds and locks.
+//!
+//! "Now" is the server's receive time: a passage uploaded late (from an offline backlog) is
+//! judged against the sign-outs as they are when it arrives. Failing secure, a late upload can
+//! only raise an alarm that a timely one would not have; the daemon's own local verdict (with
+//! its signed policy) governed the moment itself.
+//!
+//! # Levels ([`clearance_violation`])
+//! A carrier entering a zone (the inside zone for `in`, the outside zone for `out`) whose level
+//! is classified but below the carrier's raises `clearance_violation` and sounds the gate
+//! (without locking). A public zone is never a clearance violation (leaving to the public side
+//! is what the exit rule judges), and a carrier that is allowed to leave on a current sign-out
+//! is carried under that approval and is exempt.
+//!
+//! # Unknown tags
+//! An EPC that is neither a carrier tag nor a person's badge raises `unknown_tag` (low) and
+//! does not sound the gate: the server cannot tell a foreign tag (a transit card) from an
+//! unregistered carrier, and the guard reviews it.
+//!
+//! # Clones ([`clone_suspected`])
+//! The same tag seen at two different devices closer in time than anyone can walk between them
+//! (`tag_clone_min_travel_secs`, default 30 s) raises `tag_clone_suspected`; device clocks are
+//! assumed synchronised (NTP) to well within that. It does not change the verdict: the server
+//! cannot tell which sighting is the copy.
+//!
+//! No alert detail ever holds a carrier title: control number and level identify the carrier.
+
+use custos_protocol::epc::Epc;
+use custos_protocol::uplink::{AlarmReason, Direction};
+use serde_json::json;
+
+use super::alert::{AlertKind, NewAlert, cause};
+use super::ingest::is_removal;
+use super::level::{Level, ZoneLevel};
+
+/// A sign-out in state `out` that covers a carrier (not yet returned from it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSignout {
+    /// The sign-out.
+    pub signout_id: i64,
+    /// Whether the carrier may leave the secure area on it.
+    pub may_leave: bool,
+    /// Due time (Unix ms).
+    pub due_at_ms: i64,
+    /// The borrower.
+    pub borrower_id: i64,
+    /// The borrower's badge, if they have one a gate can read.
+    pub borrower_badge: Option<Epc>,
+}
+
+/// A carrier whose tag was read at a gate, with what the rules need to know about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierAtGate {
+    /// The carrier.
+    pub carrier_id: i64,
+    /// The tag read.
+    pub epc: Epc,
+    /// Its control number (shown to guards instead of the title).
+    pub control_no: String,
+    /// Its level.
+    pub level: Level,
+    /// Whether the carrier's state is `out`.
+    pub out: bool,
+    /// The sign-outs in state `out` that cover it.
+    pub signouts: Vec<ActiveSignout>,
+}
+
+/// A person whose badge was read in the passage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadgeHolder {
+    /// The person.
+    pub person_id: i64,
+    /// Their name (for the guard).
+    pub name: String,
+}
+
+/// The gate: its device id and the levels of its two sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate<'a> {
+    /// The device id.
+    pub device_id: &'a str,
+    /// The secure side.
+    pub inside: ZoneLevel,
+    /// The other side.
+    pub outside: ZoneLevel,
+}
+
+/// One passage, resolved against the register.
+#[derive(Debug, Clone, Copy)]
+pub struct Passage<'a> {
+    /// The gate's reader name.
+    pub reader: &'a str,
+    /// The direction.
+    pub direction: Direction,
+    /// Carrier tags read (each carrier once).
+    pub carriers: &'a [CarrierAtGate],
+    /// EPCs that are neither a carrier's nor a person's.
+    pub unknown: &'a [Epc],
+    /// Every badge EPC read in the passage.
+    pub badges: &'a [Epc],
+    /// The people those badges belong to.
+    pub holders: &'a [BadgeHolder],
+    /// When the device saw it (Unix ms).
+    pub at_ms: i64,
+    /// When the server judges it (Unix ms).
+    pub now_ms: i64,
+}
+
+/// The outcome of [`judge`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// Alerts to raise, in order.
+    pub alerts: Vec<NewAlert>,
+    /// The alarm of the verdict, if any: its reason and the index in `alerts` of its alert.
+    pub alarm: Option<(AlarmReason, usize)>,
+}
+
+/// Whether `carrier` may leave now, given the badges read: `Ok(signout_id)` of the sign-out
+/// that allows it, or the alarm reason. Same rule as [`GatePolicy::decide`] (see module docs).
+///
+/// [`GatePolicy::decide`]: custos_protocol::uplink::GatePolicy::decide
+pub fn removal_check(
+    carrier: &CarrierAtGate,
+    badges: &[Epc],
+    now_ms: i64,
+) -> Result<i64, AlarmReason> {
+    if !carrier.out {
+        return Err(AlarmReason::UnauthorizedRemoval);
+    }
+    let mut reason = AlarmReason::UnauthorizedRemoval;
+    for s in carrier.signouts.iter().filter(|s| s.may_leave) {
+        if now_ms >= s.due_at_ms {
+            if reason == AlarmReason::UnauthorizedRemoval {
+                reason = AlarmReason::SignoutExpired;
+            }
+            continue;
+        }
+        let borrower_present =
+            badges.is_empty() || s.borrower_badge.is_none_or(|b| badges.contains(&b));
+        if borrower_present {
+            return Ok(s.signout_id);
+        }
+        reason = AlarmReason::BorrowerAbsent;
+    }
+    Err(reason)
+}
+
+/// Whether the carrier is carried under a current sign-out that lets it leave (badges aside).
+fn carried_under_signout(carrier: &CarrierAtGate, now_ms: i64) -> bool {
+    carrier.out
+        && carrier
+            .signouts
+            .iter()
+            .any(|s| s.may_leave && now_ms < s.due_at_ms)
+}
+
+/// The zone a passage enters: the inside for `in`, the outside for `out`.
+pub fn destination(gate: &Gate<'_>, direction: Direction) -> ZoneLevel {
+    match direction {
+        Direction::In => gate.inside,
+        Direction::Out => gate.outside,
+    }
+}
+
+/// Whether a carrier of `level` entering `zone` violates its level: the zone is classified and
+/// below the carrier's level, and the carrier is not carried under a sign-out that lets it
+/// leave.
+pub fn clearance_violation(zone: ZoneLevel, level: Level, carried_under_signout: bool) -> bool {
+    matches!(zone, ZoneLevel::Classified(_)) && !zone.admits(level) && !carried_under_signout
+}
+
+fn direction_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::In => "in",
+        Direction::Out => "out",
+    }
+}
+
+fn reason_name(reason: AlarmReason) -> String {
+    serde_json::to_value(reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "other".to_owned())
+}
+
+/// Judge a passage: the alerts it raises and the verdict's alarm.
+///
+/// The verdict alarms for the first carrier (in the order read) that may not leave; failing
+/// that, for the first clearance violation. Unknown tags raise `unknown_tag` only.
+pub fn judge(gate: &Gate<'_>, p: &Passage<'_>) -> Judgement {
+    let holder_names: Vec<&str> = p.holders.iter().map(|h| h.name.as_str()).collect();
+    let first_holder = p.holders.first().map(|h| h.person_id);
+    let mut alerts = Vec::new();
+    let mut removal: Option<(AlarmReason, usize)> = None;
+    let mut clearance: Option<(AlarmReason, usize)> = None;
+    let dest = destination(gate, p.direction);
+    for c in p.carriers {
+        let base = |kind: AlertKind| {
+            let mut a = NewAlert::new(
+                kind,
+                cause(
+                    kind,
+                    &[
+                        ("carrier", &c.carrier_id.to_string()),
+                        ("device", gate.device_id),
+                    ],
+                ),
+                p.at_ms,
+            );
+            a.carrier_id = Some(c.carrier_id);
+            a.device_id = Some(gate.device_id.to_owned());
+            a
+        };
+        let detail = |extra: serde_json::Value| {
+            let mut d = json!({
+                "control_no": c.control_no,
+                "level": c.level,
+                "direction": direction_name(p.direction),
+                "gate": gate.device_id,
+                "reader": p.reader,
+                "tag": c.epc.to_string(),
+            });
+            if !holder_names.is_empty() {
+                d["badge_holders"] = json!(holder_names);
+            }
+            if let (Some(d), Some(extra)) = (d.as_object_mut(), extra.as_object()) {
+                d.extend(extra.clone());
+            }
+            d
+        };
+        if p.direction == Direction::Out {
+            if let Err(reason) = removal_check(c, p.badges, p.now_ms) {
+                let mut a = base(AlertKind::UnauthorizedRemoval);
+                a.person_id = first_holder.or_else(|| {
+                    c.signouts
+                        .iter()
+                        .find(|s| s.may_leave)
+                        .map(|s| s.borrower_id)
+                });
+                a.detail = detail(json!({ "reason": reason_name(reason) }));
+                alerts.push(a);
+                removal.get_or_insert((reason, alerts.len() - 1));
+            }
+        }
+        if clearance_violation(dest, c.level, carried_under_signout(c, p.now_ms)) {
+            let mut a = base(AlertKind::ClearanceViolation);
+            a.person_id = first_holder;
+            a.detail = detail(json!({ "zone_level": dest.code() }));
+            alerts.push(a);
+            clearance.get_or_insert((AlarmReason::ClearanceViolation, alerts.len() - 1));
+        }
+    }
+    for epc in p.unknown {
+        let hex = epc.to_string();
+        let mut a = NewAlert::new(
+            AlertKind::UnknownTag,
+            cause(AlertKind::UnknownTag, &[("tag", &hex)]),
+            p.at_ms,
+        );
+        a.device_id = Some(gate.device_id.to_owned());
+        a.detail = json!({
+            "tag": hex,
+            "gate": gate.device_id,
+            "reader": p.reader,
+            "direction": direction_name(p.direction),
+        });
+        alerts.push(a);
+    }
+    debug_assert!(removal.is_none_or(|(r, _)| is_removal(r)));
+    Judgement {
+        alerts,
+        alarm: removal.or(clearance),
+    }
+}
+
+/// Whether a tag last seen at `previous` (device, Unix ms) and now seen at `device` at `at_ms`
+/// suggests a clone: a different device, closer in time than `min_travel_ms` (in either
+/// order: uploads from different devices may arrive out of order). `min_travel_ms <= 0`
+/// disables the check.
+pub fn clone_suspected(
+    previous: Option<(&str, i64)>,
+    device: &str,
+    at_ms: i64,
+    min_travel_ms: i64,
+) -> bool {
+    match previous {
+        Some((prev_device, prev_at)) => {
+            prev_device != device
+                && min_travel_ms > 0
+                && prev_at.abs_diff(at_ms) < min_travel_ms.unsigned_abs()
+        }
+        None => false,
+    }
+}
+
+/// The `tag_clone_suspected` alert (one live alert per tag).
+pub fn clone_alert(
+    epc: &Epc,
+    carrier_id: Option<i64>,
+    previous: (&str, i64),
+    device: &str,
+    at_ms: i64,
+) -> NewAlert {
+    let hex = epc.to_string();
+    let mut a = NewAlert::new(
+        AlertKind::TagCloneSuspected,
+        cause(AlertKind::TagCloneSuspected, &[("tag", &hex)]),
+        at_ms,
+    );
+    a.carrier_id = carrier_id;
+    a.device_id = Some(device.to_owned());
+    a.detail = json!({
+        "tag": hex,
+        "previous_device": previous.0,
+        "previous_at_ms": previous.1,
+        "device": device,
+        "at_ms": at_ms,
+        "interval_ms": previous.1.abs_diff(at_ms),
+    });
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use custos_protocol::uplink::{AllowedCarrier, GatePolicy};
+
+    use super::*;
+    use crate::domain::alert::Severity;
+
+    const NOW: i64 = 1_767_225_600_000;
+    const HOUR: i64 = 3_600_000;
+
+    fn epc(n: u8) -> Epc {
+        Epc::new(&[0x34, 0x74, 0x25, 0x7B, 0xF4, 0, 0, 0, 0, 0, 0x16, n]).unwrap()
+    }
+    fn alice() -> Epc {
+        Epc::new(&[0xE2, 0, 0x0A, 0x11]).unwrap()
+    }
+    fn bob() -> Epc {
+        Epc::new(&[0xE2, 0, 0x0B, 0x0B]).unwrap()
+    }
+
+    fn signout(id: i64, may_leave: bool, due: i64, badge: Option<Epc>) -> ActiveSignout {
+        ActiveSignout {
+            signout_id: id,
+            may_leave,
+            due_at_ms: due,
+            borrower_id: 100 + id,
+            borrower_badge: badge,
+        }
+    }
+
+    fn carrier(id: i64, level: Level, out: bool, signouts: Vec<ActiveSignout>) -> CarrierAtGate {
+        CarrierAtGate {
+            carrier_id: id,
+            epc: epc(id as u8),
+            control_no: format!("CUS-{id}"),
+            level,
+            out,
+            signouts,
+        }
+    }
+
+    const S: ZoneLevel = ZoneLevel::Classified(Level::Secret);
+    const TS: ZoneLevel = ZoneLevel::Classified(Level::TopSecret);
+
+    fn gate(inside: ZoneLevel, outside: ZoneLevel) -> Gate<'static> {
+        Gate {
+            device_id: "gate-1",
+            inside,
+            outside,
+        }
+    }
+
+    fn passage<'a>(
+        direction: Direction,
+        carriers: &'a [CarrierAtGate],
+        badges: &'a [Epc],
+        holders: &'a [BadgeHolder],
+        unknown: &'a [Epc],
+    ) -> Passage<'a> {
+        Passage {
+            reader: "uhf-main",
+            direction,
+            carriers,
+            unknown,
+            badges,
+            holders,
+            at_ms: NOW - 500,
+            now_ms: NOW,
+        }
+    }
+
+    #[test]
+    fn a_carrier_without_a_signout_may_not_leave() {
+        let c = [carrier(1, Level::Secret, false, vec![])];
+        let holders = [BadgeHolder {
+            person_id: 7,
+            name: "Li Wei".into(),
+        }];
+        let j = judge(
+            &gate(S, ZoneLevel::Public),
+            &passage(Direction::Out, &c, &[bob()], &holders, &[]),
+        );
+        assert_eq!(j.alarm, Some((AlarmReason::UnauthorizedRemoval, 0)));
+        assert_eq!(j.alerts.len(), 1);
+        let a = &j.alerts[0];
+        assert_eq!(a.kind, AlertKind::UnauthorizedRemoval);
+        assert_eq!(a.severity, Severity::Critical);
+        assert_eq!(a.cause, "unauthorized_removal:carrier:1:device:gate-1");
+        assert_eq!((a.carrier_id, a.person_id), (Some(1), Some(7)));
+        assert_eq!(a.detail["control_no"], "CUS-1");
+        assert_eq!(a.detail["level"], "S");
+        assert_eq!(a.detail["direction"], "out");
+        assert_eq!(a.detail["gate"], "gate-1");
+        assert_eq!(a.detail["badge_holders"], json!(["Li Wei"]));
+        assert_eq!(a.detail["reason"], "unauthorized_removal");
+        assert_eq!(a.at_ms, NOW - 500);
+    }
+
+    #[test]
+    fn an_authorised_exit_is_allowed() {
+        let c = [carrier(
+            1,
+            Level::Secret,
+            true,
+            vec![signout(5, true, NOW + HOUR, Some(alice()))],
+        )];
+        let g = gate(S, ZoneLevel::Public);
+        // The borrower's badge among others.
+        let j = judge(
+            &g,
+            &passage(Direction::Out, &c, &[bob(), alice()], &[], &[]),
+        );
+        assert_eq!(
+            j,
+            Judgement {
+                alerts: vec![],
+                alarm: None
+            }
+        );
+        // No badge read at all: no badge check.
+        assert_eq!(removal_check(&c[0], &[], NOW), Ok(5));
+    }
+
+    #[test]
+    fn refusals_name_the_nearest_miss() {
+        let c = carrier(
+            1,
+            Level::Secret,
+            true,
+            vec![signout(5, true, NOW + HOUR, Some(alice()))],
+        );
+        assert_eq!(
+            removal_check(&c, &[bob()], NOW),
+            Err(AlarmReason::BorrowerAbsent)
+        );
+        // Due time is exclusive, as in the gate policy.
+        let due_now = carrier(1, Level::Secret, true, vec![signout(5, true, NOW, None)]);
+        assert_eq!(removal_check(&due_now, &[], NOW - 1), Ok(5));
+        assert_eq!(
+            removal_check(&due_now, &[], NOW),
+            Err(AlarmReason::SignoutExpired)
+        );
+        // A sign-out without may_leave does not let it leave.
+        let inside_only = carrier(
+            1,
+            Level::Secret,
+            true,
+            vec![signout(5, false, NOW + HOUR, None)],
+        );
+        assert_eq!(
+            removal_check(&inside_only, &[], NOW),
+            Err(AlarmReason::UnauthorizedRemoval)
+        );
+        // A carrier whose state is not `out` never leaves, whatever rows say.
+        let stale = carrier(
+            1,
+            Level::Secret,
+            false,
+            vec![signout(5, true, NOW + HOUR, None)],
+        );
+        assert_eq!(
+            removal_check(&stale, &[], NOW),
+            Err(AlarmReason::UnauthorizedRemoval)
+        );
+        // A borrower without a readable badge is not badge-checked.
+        let no_badge = carrier(
+            1,
+            Level::Secret,
+            true,
+            vec![signout(5, true, NOW + HOUR, None)],
+        );
+        assert_eq!(removal_check(&no_badge, &[bob()], NOW), Ok(5));
+    }
+
+    #[test]
+    fn wrong_badge_alarms_and_locks() {
+        let c = [carrier(
+            1,
+            Level::Secret,
+            true,
+            vec![signout(5, true, NOW + HOUR, Some(alice()))],
+        )];
+        let j = judge(
+            &gate(S, ZoneLevel::Public),
+            &passage(Direction::Out, &c, &[bob()], &[], &[]),
+        );
+        assert_eq!(j.alarm, Some((AlarmReason::BorrowerAbsent, 0)));
+        assert!(is_removal(AlarmReason::BorrowerAbsent));
+        // Without a badge holder, the borrower is the person concerned.
+        assert_eq!(j.alerts[0].person_id, Some(105));
+        assert_eq!(j.alerts[0].detail["reason"], "borrower_absent");
+        assert!(j.alerts[0].detail.get("badge_holders").is_none());
+    }
+
+    #[test]
+    fn entering_a_lower_classified_zone_is_a_clearance_violation() {
+        let ts = [carrier(2, Level::TopSecret, false, vec![])];
+        // In: from the public side into an S zone.
+        let j = judge(
+            &gate(S, ZoneLevel::Public),
+            &passage(Direction::In, &ts, &[], &[], &[]),
+        );
+        assert_eq!(j.alarm, Some((AlarmReason::ClearanceViolation, 0)));
+        assert_eq!(
+            j.alerts[0].cause,
+            "clearance_violation:carrier:2:device:gate-1"
+        );
+        assert_eq!(j.alerts[0].detail["zone_level"], "S");
+        // Out: from a TS vault into an S corridor: both a removal and a violation; the removal
+        // is the verdict.
+        let j = judge(&gate(TS, S), &passage(Direction::Out, &ts, &[], &[], &[]));
+        assert_eq!(j.alerts.len(), 2);
+        assert_eq!(j.alarm, Some((AlarmReason::UnauthorizedRemoval, 0)));
+        assert_eq!(j.alerts[1].kind, AlertKind::ClearanceViolation);
+        // Carried out on a current sign-out: neither.
+        let signed = [carrier(
+            2,
+            Level::TopSecret,
+            true,
+            vec![signout(5, true, NOW + HOUR, None)],
+        )];
+        let j = judge(
+            &gate(TS, S),
+            &passage(Direction::Out, &signed, &[], &[], &[]),
+        );
+        assert_eq!(j.alarm, None);
+        assert!(j.alerts.is_empty());
+        // Public is never a clearance violation; an admitting zone neither.
+        assert!(!clearance_violation(
+            ZoneLevel::Public,
+            Level::TopSecret,
+            false
+        ));
+        assert!(!clearance_violation(S, Level::Secret, false));
+        assert!(!clearance_violation(S, Level::Confidential, false));
+        assert!(clearance_violation(S, Level::TopSecret, false));
+        assert!(!clearance_violation(S, Level::TopSecret, true));
+    }
+
+    #[test]
+    fn an_s_carrier_coming_in_is_fine() {
+        let c = [carrier(1, Level::Secret, false, vec![])];
+        let j = judge(
+            &gate(S, ZoneLevel::Public),
+            &passage(Direction::In, &c, &[], &[], &[]),
+        );
+        assert_eq!(j.alarm, None);
+        assert!(j.alerts.is_empty());
+    }
+
+    #[test]
+    fn unknown_tags_alert_low_without_alarm() {
+        let unknown = [epc(0xEE)];
+        let j = judge(
+            &gate(S, ZoneLevel::Public),
+            &passage(Direction::Out, &[], &[], &[], &unknown),
+        );
+        assert_eq!(j.alarm, None);
+        assert_eq!(j.alerts.len(), 1);
+        assert_eq!(j.alerts[0].kind, AlertKind::UnknownTag);
+        assert_eq!(j.alerts[0].severity, Severity::Low);
+        assert_eq!(
+            j.alerts[0].cause,
+            "unknown_tag:tag:3474257BF4000000000016EE"
+        );
+    }
+
+    #[test]
+    fn the_first_refused_carrier_is_the_verdict() {
+        let cs = [
+            carrier(
+                1,
+                Level::Secret,
+                true,
+                vec![signout(5, true, NOW + HOUR, None)],
+            ),
+            carrier(
+                2,
+                Level::Secret,
+                true,
+                vec![signout(6, true, NOW - 1, None)],
+            ),
+            carrier(3, Level::Secret, false, vec![]),
+        ];
+        let j = judge(
+            &gate(S, ZoneLevel::Public),
+            &passage(Direction::Out, &cs, &[], &[], &[]),
+        );
+        assert_eq!(j.alerts.len(), 2);
+        assert_eq!(j.alarm, Some((AlarmReason::SignoutExpired, 0)));
+        assert_eq!(j.alerts[0].carrier_id, Some(2));
+        assert_eq!(j.alerts[1].carrier_id, Some(3));
+    }
+
+    #[test]
+    fn detail_never_holds_a_title() {
+        // The type has no title to leak; the detail keys are fixed.
+        let c = [carrier(1, Level::Confidential, false, vec![])];
+        let j = judge(
+            &gate(S, ZoneLevel::Public),
+            &passage(Direction::Out, &c, &[], &[], &[]),
+        );
+        let keys: Vec<&String> = j.alerts[0].detail.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "control_no",
+                "direction",
+                "gate",
+                "level",
+                "reader",
+                "reason",
+                "tag"
+            ]
+        );
+    }
+
+    #[test]
+    fn clones_need_two_devices_close_in_time() {
+        let min = 30_000;
+        assert!(!clone_suspected(None, "gate-1", NOW, min));
+        assert!(!clone_suspected(
+            Some(("gate-1", NOW - 1)),
+            "gate-1",
+            NOW,
+            min
+        ));
+        assert!(clone_suspected(
+            Some(("cab-1", NOW - 29_999)),
+            "gate-1",
+            NOW,
+            min
+        ));
+        assert!(!clone_suspected(
+            Some(("cab-1", NOW - 30_000)),
+            "gate-1",
+            NOW,
+            min
+        ));
+        // Out of order: the earlier sighting arrives second.
+        assert!(clone_suspected(
+            Some(("cab-1", NOW + 5_000)),
+            "gate-1",
+            NOW,
+            min
+        ));
+        // Disabled.
+        assert!(!clone_suspected(Some(("cab-1", NOW)), "gate-1", NOW, 0));
+        let a = clone_alert(&epc(1), Some(1), ("cab-1", NOW - 5_000), "gate-1", NOW);
+        assert_eq!(a.cause, "tag_clone_suspected:tag:3474257BF400000000001601");
+        assert_eq!(a.detail["interval_ms"], 5_000);
+        assert_eq!(a.severity, Severity::High);
+    }
+
+    /// The server's exit rule and the signed policy's offline decision agree for every carrier
+    /// that is `out`: same "may leave", same reason. Exhaustive over up to two sign-outs, each
+    /// with or without `may_leave`, due before, at or after now, with no badge or one of two;
+    /// every set of those two badges read. The policy holds exactly the `may_leave` sign-outs,
+    /// as the server issues it.
+    #[test]
+    fn server_rule_agrees_with_the_gate_policy() {
+        let tag = Epc::new(&[0x99]).unwrap();
+        let mut options = Vec::new();
+        for may_leave in [false, true] {
+            for due in [NOW - 1, NOW, NOW + 1] {
+                for badge in [None, Some(alice()), Some(bob())] {
+                    options.push((may_leave, due, badge));
+                }
+            }
+        }
+        let mut cases: Vec<Vec<(bool, i64, Option<Epc>)>> = vec![vec![]];
+        for a in &options {
+            cases.push(vec![*a]);
+            for b in &options {
+                cases.push(vec![*a, *b]);
+            }
+        }
+        let badge_sets = [vec![], vec![alice()], vec![bob()], vec![alice(), bob()]];
+        let mut checked = 0;
+        for rows in &cases {
+            let signouts: Vec<ActiveSignout> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (may_leave, due, badge))| signout(i as i64, *may_leave, *due, *badge))
+                .collect();
+            let c = CarrierAtGate {
+                epc: tag,
+                ..carrier(1, Level::Secret, true, signouts.clone())
+            };
+            let policy = GatePolicy {
+                device_id: "gate-1".into(),
+                version: 1,
+                issued_at_ms: NOW - HOUR,
+                valid_until_ms: NOW + HOUR,
+                allowed: signouts
+                    .iter()
+                    .filter(|s| s.may_leave)
+                    .map(|s| AllowedCarrier {
+                        epc: tag,
+                        until_ms: s.due_at_ms,
+                        borrower_badges: s.borrower_badge.into_iter().collect(),
+                    })
+                    .collect(),
+            };
+            for badges in &badge_sets {
+                let server = removal_check(&c, badges, NOW).err();
+                let offline = policy.decide(&[tag], badges, NOW).carriers[0].alarm;
+                assert_eq!(server, offline, "{rows:?} {badges:?}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, (1 + 18 + 18 * 18) * 4);
+    }
+}

@@ -1,0 +1,176 @@
+//! Gate policies: what the server signs for a gate to decide exits offline.
+//!
+//! # Contents
+//! Every carrier currently allowed to leave: its state is `out`, it is on a sign-out in state
+//! `out` with `may_leave`, not yet returned from it, and that sign-out's due time is still
+//! ahead. One entry per (EPC tag, sign-out), with `until_ms` = the due time and the borrower's
+//! badge (none if the borrower has no badge a gate can read: then the gate does not check
+//! badges, exactly as the server's own rule in `domain::gate`). Sign-outs are not tied to a
+//! gate, so every gate gets the same list; ordered by tag, due time and sign-out id so that the
+//! same state always gives the same list.
+//!
+//! # Version
+//! `version` must only ever grow for a device, and change when the contents change. The server
+//! keeps, per device, the version it last issued and the SHA-256 of that version's contents
+//! (`allowed` as JSON; `issued_at_ms`/`valid_until_ms` are not contents). Computing the policy
+//! compares the hash: equal contents keep the version, different contents get version + 1
+//! (the first policy is version 1). The version is computed whenever a gate sends a batch or a
+//! heartbeat (the answer tells it the newest version) and when it fetches the policy, so a
+//! change to sign-outs reaches every gate within one heartbeat interval; a sign-out expiring
+//! changes the contents too. The check runs inside the caller's write job, so two computations
+//! never race.
+
+use custos_protocol::epc::Epc;
+use custos_protocol::uplink::{AllowedCarrier, GatePolicy, MAX_POLICY_CARRIERS};
+use ring::digest::{SHA256, digest};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Store, StoreError};
+use crate::domain::ids::DeviceId;
+use crate::domain::ingest::badge_epc;
+
+/// The carriers allowed to leave at `now_ms`, in a stable order.
+///
+/// If more than [`MAX_POLICY_CARRIERS`] entries qualify, the list is cut at the limit and an
+/// error is logged: offline gates then alarm on the carriers left out (fail secure).
+pub(crate) fn allowed_carriers(
+    conn: &Connection,
+    now_ms: i64,
+) -> Result<Vec<AllowedCarrier>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ct.tag, s.due_at_ms, p.badge_tag
+         FROM signouts s
+         JOIN signout_carriers sc ON sc.signout_id = s.id AND sc.returned_at_ms IS NULL
+         JOIN carriers c ON c.id = sc.carrier_id AND c.state = 'out'
+         JOIN carrier_tags ct ON ct.carrier_id = c.id
+         JOIN people p ON p.id = s.borrower
+         WHERE s.state = 'out' AND s.may_leave = 1 AND s.due_at_ms > ?1
+           AND substr(ct.tag, 1, 4) = 'epc:'
+         ORDER BY ct.tag, s.due_at_ms, s.id",
+    )?;
+    let mut rows = stmt.query([now_ms])?;
+    let mut allowed = Vec::new();
+    while let Some(row) = rows.next()? {
+        let tag: String = row.get(0)?;
+        let Ok(epc) = Epc::from_hex(&tag[4..]) else {
+            tracing::warn!(%tag, "carrier tag is not a valid EPC; left out of the gate policy");
+            continue;
+        };
+        if allowed.len() == MAX_POLICY_CARRIERS {
+            tracing::error!(
+                max = MAX_POLICY_CARRIERS,
+                "more carriers may leave than a gate policy holds; the rest will alarm"
+            );
+            break;
+        }
+        let badge: Option<String> = row.get(2)?;
+        allowed.push(AllowedCarrier {
+            epc,
+            until_ms: row.get(1)?,
+            borrower_badges: badge.as_deref().and_then(badge_epc).into_iter().collect(),
+        });
+    }
+    Ok(allowed)
+}
+
+/// The SHA-256 of a policy's contents.
+fn content_hash(allowed: &[AllowedCarrier]) -> Result<Vec<u8>, StoreError> {
+    Ok(digest(&SHA256, &serde_json::to_vec(allowed)?)
+        .as_ref()
+        .to_vec())
+}
+
+/// The version for contents hashing to `hash`, given the version and hash stored last.
+pub fn next_version(stored: Option<(u64, &[u8])>, hash: &[u8]) -> u64 {
+    match stored {
+        Some((version, stored_hash)) if version > 0 && stored_hash == hash => version,
+        Some((version, _)) => version.saturating_add(1),
+        None => 1,
+    }
+}
+
+/// The current policy contents for `device_id` and their version, bumping the stored version
+/// if the contents changed. Run inside a write job.
+pub(crate) fn current(
+    conn: &Connection,
+    device_id: &str,
+    now_ms: i64,
+) -> Result<(u64, Vec<AllowedCarrier>), StoreError> {
+    let allowed = allowed_carriers(conn, now_ms)?;
+    let hash = content_hash(&allowed)?;
+    conn.prepare_cached(
+        "INSERT INTO device_status (device_id) VALUES (?1) ON CONFLICT (device_id) DO NOTHING",
+    )?
+    .execute([device_id])?;
+    let (stored_version, stored_hash): (i64, Option<Vec<u8>>) = conn
+        .prepare_cached(
+            "SELECT policy_version, policy_hash FROM device_status WHERE device_id = ?1",
+        )?
+        .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, None));
+    let stored_version = u64::try_from(stored_version)
+        .map_err(|_| StoreError::Corrupt(format!("negative policy_version for {device_id}")))?;
+    let version = next_version(stored_hash.as_deref().map(|h| (stored_version, h)), &hash);
+    if version != stored_version || stored_hash.as_deref() != Some(hash.as_slice()) {
+        let stored = i64::try_from(version)
+            .map_err(|_| StoreError::Corrupt("policy_version overflow".to_owned()))?;
+        conn.prepare_cached(
+            "UPDATE device_status SET policy_version = ?2, policy_hash = ?3 WHERE device_id = ?1",
+        )?
+        .execute(params![device_id, stored, hash])?;
+    }
+    Ok((version, allowed))
+}
+
+impl Store {
+    /// The gate policy for `device` (a gate), issued at `now_ms` and trusted for `ttl_ms`.
+    pub async fn gate_policy(
+        &self,
+        device: DeviceId,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<GatePolicy, StoreError> {
+        self.write(move |c| {
+            let (version, allowed) = current(c, device.as_str(), now_ms)?;
+            Ok(GatePolicy {
+                device_id: device.as_str().to_owned(),
+                version,
+                issued_at_ms: now_ms,
+                valid_until_ms: now_ms.saturating_add(ttl_ms.max(1)),
+                allowed,
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_start_at_one_and_grow_only_on_change() {
+        let a = [1u8; 32];
+        let b = [2u8; 32];
+        assert_eq!(next_version(None, &a), 1);
+        assert_eq!(next_version(Some((1, &a)), &a), 1);
+        assert_eq!(next_version(Some((1, &a)), &b), 2);
+        assert_eq!(next_version(Some((7, &b)), &a), 8);
+        // A row with version 0 (never issued) starts the sequence.
+        assert_eq!(next_version(Some((0, &a)), &a), 1);
+    }
+
+    #[test]
+    fn contents_hash_depends_on_the_entries_only() {
+        let e = |until_ms| AllowedCarrier {
+            epc: Epc::from_hex("3474257BF40000000000162E").unwrap(),
+            until_ms,
+            borrower_badges: vec![],
+        };
+        let h1 = content_hash(&[e(5)]).unwrap();
+        assert_eq!(h1, content_hash(&[e(5)]).unwrap());
+        assert_ne!(h1, content_hash(&[e(6)]).unwrap());
+        assert_ne!(h1, content_hash(&[]).unwrap());
+    }
+}
