@@ -193,13 +193,13 @@ fn render(
                 button #sound-enable type="button" { (t(lang, Key::SoundEnable)) }
             }
             noscript { p.notice { (t(lang, Key::NoScript)) } }
-            section #banners aria-live="assertive" {
+            ul #banners aria-live="assertive" {
                 @for alert in &banners { (alert_item(lang, alert)) }
             }
             div.guard-grid {
                 section #alerts .panel {
                     h2 { (t(lang, Key::LiveAlerts)) }
-                    p #alert-empty hidden[!cards.is_empty()] { (t(lang, Key::NoAlerts)) }
+                    p #alert-empty hidden[!alerts.is_empty()] { (t(lang, Key::NoAlerts)) }
                     ul #alert-list aria-live="polite" {
                         @for alert in &cards { (alert_item(lang, alert)) }
                     }

@@ -55,7 +55,7 @@
 //! Guard console: `#guard[data-poll-ms]`; `#live-status[data-live=on|off]`; `#sound-enable`;
 //! `#banners > .alert-banner[data-kind=unauthorized_removal][data-alert-id][data-state]`;
 //! `#alert-list > .alert-card[data-alert-id][data-kind][data-state][data-severity]`;
-//! `#alert-empty`; inside each alert `.banner-title` (banners), `.alert-kind`, `.severity`,
+//! `#alert-empty` (shown only when no alert is live); inside each alert `.banner-title` (banners), `.alert-kind`, `.severity`,
 //! `.state`, `dl.facts > .fact[data-field=gate|direction|carrier|badge_holder|time|occurrences]`,
 //! `.carrier-no`, `.level[data-level]`, `button.ack[data-alert-id]` (open alerts only),
 //! `textarea.resolve-note[data-alert-id]`, `button.resolve[data-alert-id]`, `.action-error`.

@@ -261,7 +261,7 @@
     }
 
     function find(id) {
-      return root.querySelector('#banners [data-alert-id="' + id + '"], #alert-list [data-alert-id="' + id + '"]');
+      return root.querySelector('#banners > li[data-alert-id="' + id + '"], #alert-list > li[data-alert-id="' + id + '"]');
     }
 
     function containerFor(a) {
@@ -296,7 +296,7 @@
     }
 
     function settle() {
-      empty.hidden = list.children.length > 0;
+      empty.hidden = list.children.length + banners.children.length > 0;
       updateAlarm();
     }
 
@@ -335,8 +335,8 @@
           current[a.id] = true;
           upsert(a, false);
         });
-        Array.prototype.forEach.call(root.querySelectorAll('#banners [data-alert-id], #alert-list [data-alert-id]'), function (node) {
-          if (node.tagName === 'LI' && !current[node.getAttribute('data-alert-id')]) {
+        Array.prototype.forEach.call(root.querySelectorAll('#banners > li[data-alert-id], #alert-list > li[data-alert-id]'), function (node) {
+          if (!current[node.getAttribute('data-alert-id')]) {
             node.parentNode.removeChild(node);
           }
         });
