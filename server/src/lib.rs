@@ -6,7 +6,7 @@
 //!
 //! Layers, from the inside out: [`domain`] (pure rules), [`store`] and [`audit`] (SQLite,
 //! never on the async executor), [`auth`] (passwords, sessions, capability types), [`api`]
-//! (thin axum handlers), [`cli`] (the subcommands).
+//! (thin axum handlers), [`web`] (server-rendered pages), [`cli`] (the subcommands).
 
 pub mod alert_hub;
 pub mod api;
@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod store;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -167,6 +168,11 @@ impl AppState {
         &self.inner.alerts
     }
 
+    /// The server's signing key (signs answers to devices and audit heads).
+    pub fn server_key(&self) -> &ServerKey {
+        &self.inner.key
+    }
+
     /// The in-process metrics (`/metrics`).
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
@@ -208,7 +214,8 @@ impl AppState {
 
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
-    api::router(state)
+    // The API keeps the fallback (JSON 404); the pages add routes only, so the merge is legal.
+    api::router(state.clone()).merge(web::router().with_state(state))
 }
 
 /// Why [`launch`] stopped with an error.

@@ -1,0 +1,769 @@
+//! The administrator's pages: users and roles, devices, zones (role `admin`).
+//!
+//! Each page lists what exists and holds a creation form. A form is validated here first, so
+//! that every problem gets a message in the user's language under its field, and then by the
+//! same auth/store functions the API calls (which check again). A refused form is rendered
+//! again with what was typed (never the password) and a 4xx status; an accepted one redirects
+//! to the list (Post/Redirect/Get), so reloading does not submit again. A form submitted twice
+//! creates one record: ids and usernames are unique, and the second submission is answered
+//! with "already exists"; the script also disables a form's button once it is sent.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use maud::{Markup, html};
+
+use super::form::{FormData, encode};
+use super::i18n::{self, Key, Lang, t};
+use super::layout::{self, csrf_field, field_error, form_errors, invalid};
+use super::session::{Page, WebError, WebForm, WebSession, see_other};
+use crate::AppState;
+use crate::auth::capability::AdminCap;
+use crate::auth::{self, AuthError, CreateUser};
+use crate::domain::device::{DeviceKind, Placement, PlacementError};
+use crate::domain::ids::{DeviceId, PersonId, ZoneId, is_valid_label};
+use crate::domain::level::ZoneLevel;
+use crate::domain::role::{EXCLUSIVE_ROLES, Role, RoleError, check_roles};
+use crate::domain::user::{PasswordPolicyError, check_password, is_valid_username};
+use crate::store::StoreError;
+use crate::store::devices::NewDevice;
+use crate::store::users::User;
+use crate::store::zones::{NewZone, Zone};
+
+/// Field errors of a form: (field name, message).
+type Errors = Vec<(&'static str, Key)>;
+
+/// The `created` query parameter of a list page (set by the redirect after a creation).
+fn created(session: &WebSession) -> Option<String> {
+    let query = session.path().split_once('?').map_or("", |(_, q)| q);
+    FormData::parse(query.as_bytes())
+        .ok()
+        .and_then(|f| f.non_empty("created").map(str::to_owned))
+}
+
+fn flash(lang: Lang, created: Option<&str>) -> Markup {
+    html! {
+        @if let Some(name) = created {
+            p.flash #flash role="status" { (t(lang, Key::Created)) (name) }
+        }
+    }
+}
+
+fn admin_page(session: &WebSession, title: Key, content: Markup) -> Markup {
+    let lang = session.lang;
+    layout::page(
+        lang,
+        Some(session),
+        session.path(),
+        t(lang, title),
+        "admin",
+        content,
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Users
+
+/// What the user form shows: the typed values (never the password) and the errors.
+#[derive(Debug, Default)]
+struct UserForm {
+    username: String,
+    roles: Vec<Role>,
+    person_id: String,
+    errors: Errors,
+}
+
+impl UserForm {
+    fn from(form: &FormData) -> (UserForm, String) {
+        let roles = form.all("roles").filter_map(Role::from_name).collect();
+        (
+            UserForm {
+                username: form.get("username").trim().to_owned(),
+                roles,
+                person_id: form.get("person_id").trim().to_owned(),
+                errors: Vec::new(),
+            },
+            form.get("password").to_owned(),
+        )
+    }
+
+    /// The checks the auth layer makes, field by field, so every message can be shown.
+    fn validate(&mut self, password: &str) -> Option<PersonId> {
+        if !is_valid_username(&self.username) {
+            self.errors.push(("username", Key::ErrUsername));
+        }
+        match check_password(password) {
+            Ok(()) => {}
+            Err(PasswordPolicyError::TooShort) => {
+                self.errors.push(("password", Key::ErrPasswordShort))
+            }
+            Err(PasswordPolicyError::TooLong) => {
+                self.errors.push(("password", Key::ErrPasswordLong))
+            }
+        }
+        if let Err(e) = check_roles(&self.roles) {
+            self.errors.push(("roles", role_error(e)));
+        }
+        if self.person_id.is_empty() {
+            return None;
+        }
+        match self.person_id.parse() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                self.errors.push(("person_id", Key::ErrPersonId));
+                None
+            }
+        }
+    }
+}
+
+fn role_error(e: RoleError) -> Key {
+    match e {
+        RoleError::Empty => Key::ErrRolesEmpty,
+        RoleError::Exclusive(..) => Key::ErrRolesExclusive,
+    }
+}
+
+/// `GET /admin/users`.
+pub async fn users(
+    page: Page<AdminCap>,
+    State(state): State<AppState>,
+) -> Result<Markup, WebError> {
+    let list = state
+        .store()
+        .users(&page.cap)
+        .await
+        .map_err(|e| page.session.internal(e))?;
+    let done = created(&page.session);
+    Ok(users_page(
+        &page.session,
+        &list,
+        &UserForm::default(),
+        done.as_deref(),
+    ))
+}
+
+/// `POST /admin/users`.
+pub async fn create_user(
+    State(state): State<AppState>,
+    submitted: WebForm<AdminCap>,
+) -> Result<Response, WebError> {
+    let WebForm { page, form } = submitted;
+    let (mut user, password) = UserForm::from(&form);
+    let person_id = user.validate(&password);
+    let status = if user.errors.is_empty() {
+        let request = CreateUser {
+            username: user.username.clone(),
+            password,
+            roles: user.roles.clone(),
+            person_id,
+        };
+        match auth::create_user(state.store(), &page.cap, request, state.now()).await {
+            Ok(_) => {
+                let to = format!("/admin/users?created={}", encode(&user.username));
+                return Ok(see_other(&to));
+            }
+            Err(e) => {
+                let (status, field, key) = match e {
+                    AuthError::Store(StoreError::Duplicate { .. }) => {
+                        (StatusCode::CONFLICT, "username", Key::ErrUsernameTaken)
+                    }
+                    AuthError::Store(StoreError::UnknownReference { .. }) => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "person_id",
+                        Key::ErrUnknownPerson,
+                    ),
+                    AuthError::InvalidUsername(_) => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "username",
+                        Key::ErrUsername,
+                    ),
+                    AuthError::Roles(e) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "roles", role_error(e))
+                    }
+                    AuthError::PasswordPolicy(_) => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "password",
+                        Key::ErrPasswordShort,
+                    ),
+                    other => return Err(page.session.internal(other)),
+                };
+                user.errors.push((field, key));
+                status
+            }
+        }
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let list = state
+        .store()
+        .users(&page.cap)
+        .await
+        .map_err(|e| page.session.internal(e))?;
+    Ok((status, users_page(&page.session, &list, &user, None)).into_response())
+}
+
+fn users_page(session: &WebSession, list: &[User], form: &UserForm, done: Option<&str>) -> Markup {
+    let lang = session.lang;
+    let errors = &form.errors;
+    let content = html! {
+        h1 { (t(lang, Key::UsersTitle)) }
+        (flash(lang, done))
+        div.admin-grid {
+            section.panel {
+                table #user-table {
+                    thead { tr {
+                        th { "#" } th { (t(lang, Key::Username)) } th { (t(lang, Key::Roles)) }
+                        th { (t(lang, Key::PersonId)) } th { (t(lang, Key::CreatedAt)) }
+                    } }
+                    tbody {
+                        @for u in list {
+                            tr data-user-id=(u.id) .disabled[u.disabled] {
+                                td { (u.id) }
+                                td.username { (u.username)
+                                    @if u.disabled { " " span.tag { (t(lang, Key::Disabled)) } } }
+                                td { @for r in u.roles.to_vec() {
+                                    span.role-tag data-role=(r.as_str()) { (t(lang, i18n::role(r))) } " "
+                                } }
+                                td { @if let Some(p) = u.person_id { (p) } }
+                                td { (layout::time(u.created_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+            section.panel.form-panel {
+                h2 { (t(lang, Key::CreateUser)) }
+                (form_errors(lang, errors))
+                form #user-form method="post" action="/admin/users" data-once novalidate {
+                    (csrf_field(session))
+                    label for="user-username" { (t(lang, Key::Username)) }
+                    input #user-username type="text" name="username" value=(form.username)
+                        autocomplete="off" autocapitalize="none" spellcheck="false" required
+                        aria-invalid=[invalid(errors, "username")];
+                    (field_error(lang, errors, "username"))
+                    label for="user-password" { (t(lang, Key::Password)) }
+                    input #user-password type="password" name="password" autocomplete="new-password"
+                        required minlength="12" aria-invalid=[invalid(errors, "password")]
+                        aria-describedby="user-password-hint";
+                    p.hint #user-password-hint { (t(lang, Key::PasswordHint)) }
+                    (field_error(lang, errors, "password"))
+                    fieldset #user-roles aria-invalid=[invalid(errors, "roles")] {
+                        legend { (t(lang, Key::Roles)) }
+                        @for role in Role::ALL {
+                            label.check {
+                                input.role id={"user-role-" (role.as_str())} type="checkbox" name="roles"
+                                    value=(role.as_str()) checked[form.roles.contains(&role)]
+                                    data-exclusive[EXCLUSIVE_ROLES.contains(&role)];
+                                span { (t(lang, i18n::role(role))) }
+                            }
+                        }
+                        p.hint #roles-exclusive-hint { (t(lang, Key::ExclusiveHint)) }
+                        p.field-error #roles-conflict role="alert" hidden { (t(lang, Key::ErrRolesExclusive)) }
+                        (field_error(lang, errors, "roles"))
+                    }
+                    label for="user-person-id" { (t(lang, Key::PersonId)) " " span.hint { (t(lang, Key::Optional)) } }
+                    input #user-person-id type="text" name="person_id" value=(form.person_id)
+                        inputmode="numeric" aria-invalid=[invalid(errors, "person_id")];
+                    (field_error(lang, errors, "person_id"))
+                    button #user-submit .primary type="submit" { (t(lang, Key::Create)) }
+                }
+            }
+        }
+    };
+    admin_page(session, Key::UsersTitle, content)
+}
+
+// ---------------------------------------------------------------------------------------
+// Devices
+
+#[derive(Debug, Default)]
+struct DeviceForm {
+    id: String,
+    kind: String,
+    public_key: String,
+    inside_zone: String,
+    outside_zone: String,
+    zone: String,
+    errors: Errors,
+}
+
+impl DeviceForm {
+    fn from(form: &FormData) -> DeviceForm {
+        let field = |name| form.get(name).trim().to_owned();
+        DeviceForm {
+            id: field("id"),
+            kind: field("kind"),
+            public_key: field("public_key"),
+            inside_zone: field("inside_zone"),
+            outside_zone: field("outside_zone"),
+            zone: field("zone"),
+            errors: Vec::new(),
+        }
+    }
+
+    fn zone(&mut self, field: &'static str) -> Option<ZoneId> {
+        let text = match field {
+            "inside_zone" => &self.inside_zone,
+            "outside_zone" => &self.outside_zone,
+            _ => &self.zone,
+        };
+        if text.is_empty() {
+            return None;
+        }
+        match ZoneId::new(text) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                self.errors.push((field, Key::ErrUnknownZone));
+                None
+            }
+        }
+    }
+
+    fn validate(&mut self) -> Option<NewDevice> {
+        let id = DeviceId::new(&self.id).ok();
+        if id.is_none() {
+            self.errors.push(("id", Key::ErrDeviceId));
+        }
+        let kind = DeviceKind::from_name(&self.kind);
+        if kind.is_none() {
+            self.errors.push(("kind", Key::ErrDeviceKind));
+        }
+        let key = STANDARD
+            .decode(&self.public_key)
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+        if key.is_none() {
+            self.errors.push(("public_key", Key::ErrPublicKey));
+        }
+        let inside = self.zone("inside_zone");
+        let outside = self.zone("outside_zone");
+        let zone = self.zone("zone");
+        let placement = match kind.map(|k| Placement::new(k, inside, outside, zone)) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                self.errors.push(placement_error(&e));
+                None
+            }
+            None => None,
+        };
+        if !self.errors.is_empty() {
+            return None;
+        }
+        Some(NewDevice {
+            id: id?,
+            placement: placement?,
+            public_key: key?,
+        })
+    }
+}
+
+fn placement_error(e: &PlacementError) -> (&'static str, Key) {
+    match e {
+        PlacementError::GateNeedsBothSides => ("inside_zone", Key::ErrGateNeedsBothSides),
+        PlacementError::GateSidesEqual => ("outside_zone", Key::ErrGateSidesEqual),
+        PlacementError::CabinetNeedsZone => ("zone", Key::ErrCabinetNeedsZone),
+        PlacementError::NotApplicable { field, .. } => match *field {
+            "inside_zone" => ("inside_zone", Key::ErrNotApplicable),
+            "outside_zone" => ("outside_zone", Key::ErrNotApplicable),
+            _ => ("zone", Key::ErrNotApplicable),
+        },
+    }
+}
+
+/// `GET /admin/devices`.
+pub async fn devices(
+    page: Page<AdminCap>,
+    State(state): State<AppState>,
+) -> Result<Markup, WebError> {
+    let done = created(&page.session);
+    devices_page(&state, &page, &DeviceForm::default(), done.as_deref()).await
+}
+
+/// `POST /admin/devices`.
+pub async fn register_device(
+    State(state): State<AppState>,
+    submitted: WebForm<AdminCap>,
+) -> Result<Response, WebError> {
+    let WebForm { page, form } = submitted;
+    let mut device = DeviceForm::from(&form);
+    let status = match device.validate() {
+        None => StatusCode::UNPROCESSABLE_ENTITY,
+        Some(new) => match state
+            .store()
+            .create_device(&page.cap, new, state.now())
+            .await
+        {
+            Ok(()) => {
+                let to = format!("/admin/devices?created={}", encode(&device.id));
+                return Ok(see_other(&to));
+            }
+            Err(StoreError::Duplicate { .. }) => {
+                device.errors.push(("id", Key::ErrDeviceTaken));
+                StatusCode::CONFLICT
+            }
+            Err(StoreError::UnknownReference { .. }) => {
+                device.errors.push(("zone", Key::ErrUnknownZone));
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Err(e) => return Err(page.session.internal(e)),
+        },
+    };
+    let html = devices_page(&state, &page, &device, None).await?;
+    Ok((status, html).into_response())
+}
+
+fn zone_select(
+    lang: Lang,
+    id: &str,
+    name: &str,
+    zones: &[Zone],
+    selected: &str,
+    errors: &Errors,
+) -> Markup {
+    html! {
+        select id=(id) name=(name) aria-invalid=[invalid(errors, name)] {
+            option value="" selected[selected.is_empty()] { (t(lang, Key::NoneOption)) }
+            @for z in zones {
+                option value=(z.id) selected[z.id.as_str() == selected] {
+                    (z.id) " — " (z.name) " (" (t(lang, i18n::zone_level(z.level))) ")"
+                }
+            }
+        }
+        (field_error(lang, errors, name))
+    }
+}
+
+async fn devices_page(
+    state: &AppState,
+    page: &Page<AdminCap>,
+    form: &DeviceForm,
+    done: Option<&str>,
+) -> Result<Markup, WebError> {
+    let session = &page.session;
+    let lang = session.lang;
+    let list = super::queries::devices(state.store(), &page.cap)
+        .await
+        .map_err(|e| session.internal(e))?;
+    let zones = state
+        .store()
+        .zones(session.caller())
+        .await
+        .map_err(|e| session.internal(e))?;
+    let errors = &form.errors;
+    let content = html! {
+        h1 { (t(lang, Key::DevicesTitle)) }
+        (flash(lang, done))
+        section.panel {
+            table #device-table {
+                thead { tr {
+                    th { (t(lang, Key::DeviceId)) } th { (t(lang, Key::DeviceKind)) }
+                    th { (t(lang, Key::Zone)) } th { (t(lang, Key::PublicKey)) }
+                    th { (t(lang, Key::LastHeartbeat)) } th { (t(lang, Key::CreatedAt)) }
+                } }
+                tbody {
+                    @for d in &list {
+                        tr data-device-id=(d.id) {
+                            td { (d.id) }
+                            td { (t(lang, i18n::device_kind(d.kind))) }
+                            td {
+                                @match (&d.inside_zone, &d.outside_zone, &d.zone) {
+                                    (Some(i), Some(o), _) => { (i) " ⇄ " (o) }
+                                    (_, _, Some(z)) => { (z) }
+                                    _ => {}
+                                }
+                            }
+                            td { code.key { (d.public_key) } }
+                            td { @match d.last_heartbeat {
+                                Some(at) => (layout::time(at)),
+                                None => (t(lang, Key::Never)),
+                            } }
+                            td { (layout::time(d.created_at)) }
+                        }
+                    }
+                }
+            }
+        }
+        section.panel.form-panel {
+            h2 { (t(lang, Key::RegisterDevice)) }
+            (form_errors(lang, errors))
+            form #device-form method="post" action="/admin/devices" data-once novalidate {
+                (csrf_field(session))
+                div.form-grid {
+                    div {
+                        label for="device-id" { (t(lang, Key::DeviceId)) }
+                        input #device-id type="text" name="id" value=(form.id) required
+                            autocomplete="off" spellcheck="false" aria-invalid=[invalid(errors, "id")];
+                        (field_error(lang, errors, "id"))
+                    }
+                    div {
+                        label for="device-kind" { (t(lang, Key::DeviceKind)) }
+                        select #device-kind name="kind" aria-invalid=[invalid(errors, "kind")] {
+                            option value="" selected[form.kind.is_empty()] { (t(lang, Key::NoneOption)) }
+                            @for k in [DeviceKind::Gate, DeviceKind::Cabinet, DeviceKind::Desk] {
+                                option value=(k.as_str()) selected[form.kind == k.as_str()] {
+                                    (t(lang, i18n::device_kind(k)))
+                                }
+                            }
+                        }
+                        (field_error(lang, errors, "kind"))
+                    }
+                    div.wide {
+                        label for="device-public-key" { (t(lang, Key::PublicKey)) }
+                        input #device-public-key type="text" name="public_key" value=(form.public_key)
+                            required autocomplete="off" spellcheck="false"
+                            aria-invalid=[invalid(errors, "public_key")];
+                        p.hint { (t(lang, Key::PublicKeyHint)) }
+                        (field_error(lang, errors, "public_key"))
+                    }
+                    div {
+                        label for="device-inside-zone" { (t(lang, Key::InsideZone)) }
+                        (zone_select(lang, "device-inside-zone", "inside_zone", &zones, &form.inside_zone, errors))
+                    }
+                    div {
+                        label for="device-outside-zone" { (t(lang, Key::OutsideZone)) }
+                        (zone_select(lang, "device-outside-zone", "outside_zone", &zones, &form.outside_zone, errors))
+                    }
+                    div {
+                        label for="device-zone" { (t(lang, Key::Zone)) }
+                        (zone_select(lang, "device-zone", "zone", &zones, &form.zone, errors))
+                    }
+                }
+                button #device-submit .primary type="submit" { (t(lang, Key::Register)) }
+            }
+        }
+    };
+    Ok(admin_page(session, Key::DevicesTitle, content))
+}
+
+// ---------------------------------------------------------------------------------------
+// Zones
+
+#[derive(Debug, Default)]
+struct ZoneForm {
+    id: String,
+    name: String,
+    level: String,
+    errors: Errors,
+}
+
+impl ZoneForm {
+    fn from(form: &FormData) -> ZoneForm {
+        ZoneForm {
+            id: form.get("id").trim().to_owned(),
+            name: form.get("name").trim().to_owned(),
+            level: form.get("level").trim().to_owned(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn validate(&mut self) -> Option<NewZone> {
+        let id = ZoneId::new(&self.id).ok();
+        if id.is_none() {
+            self.errors.push(("id", Key::ErrZoneId));
+        }
+        if !is_valid_label(&self.name) {
+            self.errors.push(("name", Key::ErrZoneName));
+        }
+        let level = ZoneLevel::from_code(&self.level);
+        if level.is_none() {
+            self.errors.push(("level", Key::ErrLevel));
+        }
+        Some(NewZone {
+            id: id?,
+            name: self.name.clone(),
+            level: level?,
+        })
+        .filter(|_| self.errors.is_empty())
+    }
+}
+
+/// `GET /admin/zones`.
+pub async fn zones(
+    page: Page<AdminCap>,
+    State(state): State<AppState>,
+) -> Result<Markup, WebError> {
+    let done = created(&page.session);
+    zones_page(&state, &page.session, &ZoneForm::default(), done.as_deref()).await
+}
+
+/// `POST /admin/zones`.
+pub async fn create_zone(
+    State(state): State<AppState>,
+    submitted: WebForm<AdminCap>,
+) -> Result<Response, WebError> {
+    let WebForm { page, form } = submitted;
+    let mut zone = ZoneForm::from(&form);
+    let status = match zone.validate() {
+        None => StatusCode::UNPROCESSABLE_ENTITY,
+        Some(new) => match state.store().create_zone(&page.cap, new, state.now()).await {
+            Ok(()) => {
+                let to = format!("/admin/zones?created={}", encode(&zone.id));
+                return Ok(see_other(&to));
+            }
+            Err(StoreError::Duplicate { .. }) => {
+                zone.errors.push(("id", Key::ErrZoneTaken));
+                StatusCode::CONFLICT
+            }
+            Err(e) => return Err(page.session.internal(e)),
+        },
+    };
+    let html = zones_page(&state, &page.session, &zone, None).await?;
+    Ok((status, html).into_response())
+}
+
+async fn zones_page(
+    state: &AppState,
+    session: &WebSession,
+    form: &ZoneForm,
+    done: Option<&str>,
+) -> Result<Markup, WebError> {
+    let lang = session.lang;
+    let list = state
+        .store()
+        .zones(session.caller())
+        .await
+        .map_err(|e| session.internal(e))?;
+    let errors = &form.errors;
+    let levels = [
+        ZoneLevel::Public,
+        ZoneLevel::Classified(crate::domain::level::Level::Confidential),
+        ZoneLevel::Classified(crate::domain::level::Level::Secret),
+        ZoneLevel::Classified(crate::domain::level::Level::TopSecret),
+    ];
+    let content = html! {
+        h1 { (t(lang, Key::ZonesTitle)) }
+        (flash(lang, done))
+        div.admin-grid {
+            section.panel {
+                table #zone-table {
+                    thead { tr {
+                        th { (t(lang, Key::ZoneId)) } th { (t(lang, Key::ZoneName)) }
+                        th { (t(lang, Key::Level)) } th { (t(lang, Key::CreatedAt)) }
+                    } }
+                    tbody {
+                        @for z in &list {
+                            tr data-zone-id=(z.id) {
+                                td { (z.id) }
+                                td { (z.name) }
+                                td { span.level data-level=(z.level.code()) { (t(lang, i18n::zone_level(z.level))) } }
+                                td { (layout::time(z.created_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+            section.panel.form-panel {
+                h2 { (t(lang, Key::CreateZone)) }
+                (form_errors(lang, errors))
+                form #zone-form method="post" action="/admin/zones" data-once novalidate {
+                    (csrf_field(session))
+                    label for="zone-id" { (t(lang, Key::ZoneId)) }
+                    input #zone-id type="text" name="id" value=(form.id) required autocomplete="off"
+                        spellcheck="false" aria-invalid=[invalid(errors, "id")];
+                    (field_error(lang, errors, "id"))
+                    label for="zone-name" { (t(lang, Key::ZoneName)) }
+                    input #zone-name type="text" name="name" value=(form.name) required maxlength="200"
+                        aria-invalid=[invalid(errors, "name")];
+                    (field_error(lang, errors, "name"))
+                    label for="zone-level" { (t(lang, Key::Level)) }
+                    select #zone-level name="level" aria-invalid=[invalid(errors, "level")] {
+                        option value="" selected[form.level.is_empty()] { (t(lang, Key::NoneOption)) }
+                        @for l in levels {
+                            option value=(l.code()) selected[form.level == l.code()] {
+                                (t(lang, i18n::zone_level(l)))
+                            }
+                        }
+                    }
+                    (field_error(lang, errors, "level"))
+                    button #zone-submit .primary type="submit" { (t(lang, Key::Create)) }
+                }
+            }
+        }
+    };
+    Ok(admin_page(session, Key::ZonesTitle, content))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(body: &str) -> FormData {
+        FormData::parse(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_user_form_reports_every_problem_and_keeps_the_values() {
+        let (mut user, password) = UserForm::from(&form(
+            "username=bad+name&password=short&roles=admin&roles=auditor&person_id=x",
+        ));
+        assert_eq!(user.validate(&password), None);
+        let fields: Vec<_> = user.errors.iter().map(|(f, k)| (*f, *k)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("username", Key::ErrUsername),
+                ("password", Key::ErrPasswordShort),
+                ("roles", Key::ErrRolesExclusive),
+                ("person_id", Key::ErrPersonId)
+            ]
+        );
+        assert_eq!(user.username, "bad name");
+        assert_eq!(user.roles, [Role::Admin, Role::Auditor]);
+        let (mut ok, password) = UserForm::from(&form(
+            "username=li.wei&password=long+enough+pass&roles=guard&person_id=4",
+        ));
+        assert_eq!(ok.validate(&password), Some(PersonId(4)));
+        assert!(ok.errors.is_empty());
+        let (mut none, password) = UserForm::from(&form("username=a&password=long+enough+pass"));
+        none.validate(&password);
+        assert_eq!(none.errors, [("roles", Key::ErrRolesEmpty)]);
+    }
+
+    #[test]
+    fn the_device_form_checks_placement_and_key() {
+        let key = STANDARD.encode([9u8; 32]);
+        let mut d = DeviceForm::from(&form(&format!(
+            "id=gate-1&kind=gate&public_key={}&inside_zone=in&outside_zone=in",
+            super::super::form::encode(&key)
+        )));
+        assert!(d.validate().is_none());
+        assert_eq!(d.errors, [("outside_zone", Key::ErrGateSidesEqual)]);
+        let mut d = DeviceForm::from(&form("id=a b&kind=robot&public_key=abc"));
+        assert!(d.validate().is_none());
+        assert_eq!(
+            d.errors,
+            [
+                ("id", Key::ErrDeviceId),
+                ("kind", Key::ErrDeviceKind),
+                ("public_key", Key::ErrPublicKey)
+            ]
+        );
+        let mut d = DeviceForm::from(&form(&format!(
+            "id=cab-1&kind=cabinet&public_key={}&zone=vault",
+            super::super::form::encode(&key)
+        )));
+        let new = d.validate().unwrap();
+        assert_eq!(new.public_key, [9; 32]);
+        assert_eq!(new.placement.kind(), DeviceKind::Cabinet);
+    }
+
+    #[test]
+    fn the_zone_form_checks_every_field() {
+        let mut z = ZoneForm::from(&form("id=&name=+&level=secret"));
+        assert!(z.validate().is_none());
+        assert_eq!(
+            z.errors,
+            [
+                ("id", Key::ErrZoneId),
+                ("name", Key::ErrZoneName),
+                ("level", Key::ErrLevel)
+            ]
+        );
+        let mut z = ZoneForm::from(&form("id=lab&name=%E5%AE%9E%E9%AA%8C%E5%AE%A4&level=TS"));
+        let new = z.validate().unwrap();
+        assert_eq!((new.id.as_str(), new.name.as_str()), ("lab", "实验室"));
+    }
+}

@@ -1,0 +1,551 @@
+//! The two languages of the pages: Chinese (the default) and English.
+//!
+//! Every visible string is a [`Key`]; [`t`] looks it up. The table is one macro invocation in
+//! which each key must carry both texts, so a key without a translation does not compile. The
+//! Chinese terms are the ones DOMAIN.md gives (密级 绝密/机密/秘密, 涉密载体, 借出/归还, 未经授权带出,
+//! 清点, 查无下落, 泄密, 审计, 门禁, 智能柜, 保管员, 保密员, 警卫, 审计员, 管理员), so users
+//! read the words they already use.
+//!
+//! The language comes from the `lang` cookie (set by the switch links `/lang/zh`, `/lang/en`),
+//! else from `Accept-Language`, else Chinese.
+
+use axum::http::HeaderMap;
+use axum::http::header::{ACCEPT_LANGUAGE, COOKIE};
+
+use crate::domain::alert::{AlertKind, AlertState, Severity};
+use crate::domain::device::DeviceKind;
+use crate::domain::level::{Level, ZoneLevel};
+use crate::domain::role::Role;
+
+/// The language cookie's name.
+pub const LANG_COOKIE: &str = "lang";
+
+/// A page language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// Simplified Chinese (the default).
+    #[default]
+    Zh,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// Both languages, in switch order.
+    pub const ALL: [Lang; 2] = [Lang::Zh, Lang::En];
+
+    /// The short code used in the cookie and the switch links.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    /// The BCP 47 tag for `<html lang>`.
+    pub fn html_tag(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    /// The language's own name, for the switch.
+    pub fn own_name(self) -> &'static str {
+        match self {
+            Lang::Zh => "中文",
+            Lang::En => "English",
+        }
+    }
+
+    /// Parse a cookie or switch code.
+    pub fn from_code(code: &str) -> Option<Lang> {
+        match code {
+            "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The request's language: cookie, then `Accept-Language`, then Chinese.
+    pub fn of(headers: &HeaderMap) -> Lang {
+        cookie(headers, LANG_COOKIE)
+            .and_then(Lang::from_code)
+            .or_else(|| {
+                headers
+                    .get(ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(from_accept_language)
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The value of cookie `name`, if sent.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, value)| *n == name && !value.is_empty())
+        .map(|(_, value)| value)
+}
+
+/// The preferred of Chinese and English in an `Accept-Language` value: the highest `q`, the
+/// earlier one on a tie; `None` if neither is acceptable.
+fn from_accept_language(value: &str) -> Option<Lang> {
+    let mut best: Option<(Lang, u32)> = None;
+    for item in value.split(',') {
+        let mut parts = item.split(';');
+        let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let lang = if tag == "zh" || tag.starts_with("zh-") {
+            Lang::Zh
+        } else if tag == "en" || tag.starts_with("en-") {
+            Lang::En
+        } else {
+            continue;
+        };
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .map_or(1000, quality);
+        if q > 0 && best.is_none_or(|(_, b)| q > b) {
+            best = Some((lang, q));
+        }
+    }
+    best.map(|(lang, _)| lang)
+}
+
+/// A `q` value in thousandths (`0.8` → 800); malformed values count as 0.
+fn quality(text: &str) -> u32 {
+    let (int, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    let whole = match int {
+        "0" => 0,
+        "1" => 1000,
+        _ => return 0,
+    };
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    let padded = format!("{frac:0<3}");
+    (whole + padded.parse::<u32>().unwrap_or(0)).min(1000)
+}
+
+macro_rules! texts {
+    ($($key:ident: $zh:literal, $en:literal;)+) => {
+        /// A visible string. Each has a Chinese and an English text (see [`t`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[allow(missing_docs)]
+        pub enum Key {
+            $($key,)+
+        }
+
+        impl Key {
+            /// Every key (for the tests).
+            pub const ALL: &'static [Key] = &[$(Key::$key),+];
+        }
+
+        /// The text of `key` in `lang`.
+        pub fn t(lang: Lang, key: Key) -> &'static str {
+            match key {
+                $(Key::$key => match lang {
+                    Lang::Zh => $zh,
+                    Lang::En => $en,
+                },)+
+            }
+        }
+    };
+}
+
+texts! {
+    // The frame.
+    AppName: "Custos 涉密载体管理系统", "Custos classified carrier control";
+    NavGuard: "警卫台", "Guard console";
+    NavUsers: "用户与角色", "Users and roles";
+    NavDevices: "设备", "Devices";
+    NavZones: "区域", "Zones";
+    NavAudit: "审计", "Audit trail";
+    MainNav: "主导航", "Main navigation";
+    SignedInAs: "当前用户", "Signed in as";
+    Logout: "退出登录", "Sign out";
+    Language: "语言", "Language";
+    SkipToContent: "跳到正文", "Skip to content";
+
+    // Sign-in.
+    LoginTitle: "登录", "Sign in";
+    Username: "用户名", "Username";
+    Password: "密码", "Password";
+    LoginButton: "登录", "Sign in";
+    ErrInvalidCredentials: "用户名或密码错误。", "Invalid username or password.";
+    ErrFormExpired: "表单已过期或来源无效，请重新提交。", "The form has expired or did not come from this site; please submit it again.";
+
+    // Error pages.
+    ForbiddenTitle: "无权访问", "Access denied";
+    ForbiddenBody: "您的角色无权访问此页面或执行此操作。", "Your roles do not allow this page or action.";
+    NotFoundTitle: "页面不存在", "Page not found";
+    InternalTitle: "系统错误", "Internal error";
+    InternalBody: "请求未能完成，错误已记录。请稍后重试或联系管理员。", "The request could not be completed; the error has been logged. Try again later or contact the administrator.";
+    TooLargeBody: "提交的内容过大。", "The submitted form is too large.";
+    BadFormBody: "提交的表单无法解析。", "The submitted form could not be read.";
+    BackHome: "返回首页", "Back to the start page";
+
+    // Home.
+    HomeTitle: "首页", "Start";
+    HomeNoPages: "您的角色暂无可用页面。", "No pages are available for your roles yet.";
+
+    // Roles (监管分离).
+    RoleAdmin: "管理员", "Administrator";
+    RoleSecurityOfficer: "保密员", "Security officer";
+    RoleCustodian: "保管员", "Custodian";
+    RoleGuard: "警卫", "Guard";
+    RoleAuditor: "审计员", "Auditor";
+
+    // Levels (密级).
+    Level: "密级", "Level";
+    LevelTopSecret: "绝密", "Top Secret";
+    LevelSecret: "机密", "Secret";
+    LevelConfidential: "秘密", "Confidential";
+    LevelPublic: "非涉密区域", "Public";
+
+    // Device kinds.
+    KindGate: "通道门", "Gate";
+    KindCabinet: "智能柜", "Cabinet";
+    KindDesk: "桌面读写器", "Desk reader";
+
+    // Alert kinds.
+    AlertUnauthorizedRemoval: "未经授权带出", "Unauthorized removal";
+    AlertClearanceViolation: "密级不符带入", "Clearance violation";
+    AlertCabinetRemoval: "智能柜异常取出", "Removed from cabinet";
+    AlertWrongCabinet: "错柜归还", "Wrong cabinet";
+    AlertOverdue: "借出逾期未归还", "Overdue";
+    AlertMissing: "查无下落", "Missing";
+    AlertLeakDeadline: "查无下落超期（按泄密处理）", "Leak deadline passed";
+    AlertReaderSilent: "读写器失联", "Reader silent";
+    AlertReaderFault: "读写器故障", "Reader fault";
+    AlertDeviceAuthFailed: "设备认证失败", "Device authentication failed";
+    AlertReplayRejected: "重放数据被拒绝", "Replay rejected";
+    AlertUnknownTag: "未登记标签", "Unknown tag";
+    AlertTagCloneSuspected: "疑似标签克隆", "Tag clone suspected";
+
+    // Alert states and severities.
+    StateOpen: "未处理", "Open";
+    StateAcknowledged: "已确认", "Acknowledged";
+    StateResolved: "已处理", "Resolved";
+    SeverityCritical: "紧急", "Critical";
+    SeverityHigh: "高", "High";
+    SeverityMedium: "中", "Medium";
+    SeverityLow: "低", "Low";
+
+    // Guard console.
+    GuardTitle: "警卫台", "Guard console";
+    LiveAlerts: "实时告警", "Live alerts";
+    NoAlerts: "当前没有未处理的告警。", "No open alerts.";
+    ReaderStatus: "读写器状态", "Reader status";
+    GatePassages: "门禁通行记录", "Gate passages";
+    NoPassages: "暂无通行记录。", "No passages yet.";
+    NoDevices: "尚未登记设备。", "No devices registered.";
+    Gate: "通道门", "Gate";
+    Direction: "方向", "Direction";
+    DirectionIn: "进入", "In";
+    DirectionOut: "带出", "Out";
+    Carrier: "涉密载体", "Carrier";
+    CarrierControlNo: "载体编号", "Control number";
+    BadgeHolder: "持卡人", "Badge holder";
+    Badges: "工卡", "Badges";
+    Time: "时间", "Time";
+    Occurrences: "次数", "Occurrences";
+    Acknowledge: "确认", "Acknowledge";
+    Resolve: "处理完毕", "Resolve";
+    ResolveNote: "处理说明", "Resolution note";
+    NoteRequired: "请填写处理说明。", "A note is required.";
+    ActionFailed: "操作失败：", "Action failed: ";
+    SoundEnable: "启用警报声音", "Enable alarm sound";
+    SoundOn: "警报声音已启用", "Alarm sound on";
+    LiveConnected: "实时连接正常", "Live";
+    LiveDisconnected: "实时连接中断，正在重连…", "Connection lost; reconnecting…";
+    NoScript: "此页面需要启用 JavaScript 才能实时更新和处理告警。", "This page needs JavaScript for live updates and handling alerts.";
+    UnauthorizedBanner: "警报：未经授权带出涉密载体！", "ALARM: classified carrier removed without authorization!";
+    Device: "设备", "Device";
+    LastHeartbeat: "最后心跳", "Last heartbeat";
+    ReaderOk: "正常", "OK";
+    ReaderSilent: "失联", "Silent";
+    ReaderNever: "从未上报", "Never reported";
+    ReaderFault: "故障", "Fault";
+    ReaderDegraded: "降级", "Degraded";
+    Never: "从未", "never";
+
+    // Forms in general.
+    FormHasErrors: "请更正以下错误。", "Please correct the errors below.";
+    Create: "创建", "Create";
+    Created: "已创建：", "Created: ";
+    CreatedAt: "创建时间", "Created";
+    NoneOption: "（无）", "(none)";
+    Yes: "是", "yes";
+    No: "否", "no";
+
+    // Users.
+    UsersTitle: "用户与角色", "Users and roles";
+    CreateUser: "新建用户", "New user";
+    Roles: "角色", "Roles";
+    PersonId: "人员编号", "Person id";
+    Optional: "（可选）", "(optional)";
+    Disabled: "已停用", "Disabled";
+    ExclusiveHint: "管理员、保密员、审计员三种角色互斥：一个账号最多只能担任其中一种（监管分离）。", "Administrator, security officer and auditor exclude one another: an account may hold at most one of them (separation of duties).";
+    PasswordHint: "至少 12 个字符。", "At least 12 characters.";
+    ErrRolesExclusive: "角色冲突：管理员、保密员、审计员不能由同一账号兼任。", "Role conflict: administrator, security officer and auditor cannot be held by the same account.";
+    ErrRolesEmpty: "请至少选择一个角色。", "Choose at least one role.";
+    ErrUsername: "用户名须为 1–64 个字母、数字或 . _ - 字符。", "The username must be 1 to 64 characters of A–Z a–z 0–9 . _ -.";
+    ErrUsernameTaken: "该用户名已存在。", "That username is already taken.";
+    ErrPasswordShort: "密码至少需要 12 个字符。", "The password must have at least 12 characters.";
+    ErrPasswordLong: "密码不能超过 1024 字节。", "The password must have at most 1024 bytes.";
+    ErrPersonId: "人员编号须为数字。", "The person id must be a number.";
+    ErrUnknownPerson: "人员登记中没有该编号。", "No person on the register has that id.";
+
+    // Devices.
+    DevicesTitle: "设备", "Devices";
+    RegisterDevice: "登记设备", "Register a device";
+    DeviceId: "设备编号", "Device id";
+    DeviceKind: "类型", "Kind";
+    PublicKey: "公钥", "Public key";
+    PublicKeyHint: "custosd keygen 输出的 Ed25519 公钥（base64）。", "The Ed25519 public key printed by custosd keygen (base64).";
+    InsideZone: "内侧区域（涉密区）", "Inside zone (secure side)";
+    OutsideZone: "外侧区域", "Outside zone";
+    Zone: "所在区域", "Zone";
+    Register: "登记", "Register";
+    ErrDeviceId: "设备编号须为 1–64 个字母、数字或 . _ - 字符。", "The device id must be 1 to 64 characters of A–Z a–z 0–9 . _ -.";
+    ErrDeviceKind: "请选择设备类型。", "Choose the device kind.";
+    ErrPublicKey: "公钥须为 32 字节的标准 base64 编码。", "The public key must be standard base64 of 32 bytes.";
+    ErrGateNeedsBothSides: "通道门须同时指定内侧和外侧区域。", "A gate needs both an inside and an outside zone.";
+    ErrGateSidesEqual: "通道门的内侧和外侧区域不能相同。", "A gate's inside and outside zones must differ.";
+    ErrCabinetNeedsZone: "智能柜须指定所在区域。", "A cabinet needs a zone.";
+    ErrNotApplicable: "此类型设备不使用该区域字段。", "This zone field does not apply to this kind of device.";
+    ErrDeviceTaken: "设备编号或公钥已被登记。", "That device id or public key is already registered.";
+    ErrUnknownZone: "区域不存在。", "No such zone.";
+
+    // Zones.
+    ZonesTitle: "区域", "Zones";
+    CreateZone: "新建区域", "New zone";
+    ZoneId: "区域编号", "Zone id";
+    ZoneName: "名称", "Name";
+    ErrZoneId: "区域编号须为 1–64 个字母、数字或 . _ - 字符。", "The zone id must be 1 to 64 characters of A–Z a–z 0–9 . _ -.";
+    ErrZoneName: "名称须为 1–200 个可打印字符。", "The name must be 1 to 200 printable characters.";
+    ErrLevel: "请选择密级。", "Choose a level.";
+    ErrZoneTaken: "该区域编号已存在。", "That zone id already exists.";
+
+    // Audit.
+    AuditTitle: "审计", "Audit trail";
+    Filter: "筛选", "Filter";
+    ClearFilter: "清除", "Clear";
+    Actor: "操作人", "Actor";
+    Action: "操作", "Action";
+    Subject: "对象", "Subject";
+    DateFrom: "起始日期", "From";
+    DateTo: "截止日期", "To";
+    ErrDate: "日期格式须为 YYYY-MM-DD。", "Dates must be YYYY-MM-DD.";
+    Entry: "序号", "Entry";
+    Hash: "哈希", "Hash";
+    PrevHash: "前一条哈希", "Previous hash";
+    Details: "内容", "Details";
+    Older: "更早的记录", "Older entries";
+    Newest: "最新记录", "Newest entries";
+    NoEntries: "没有匹配的审计记录。", "No matching entries.";
+    ChainStatus: "审计链完整性", "Chain integrity";
+    ChainIntact: "审计链完整，未发现篡改。", "The chain is intact: no tampering found.";
+    ChainBroken: "审计链已被破坏！", "The chain is BROKEN!";
+    EntriesChecked: "已校验条目", "Entries checked";
+    SignedThrough: "已签名至条目", "Signed through entry";
+    FirstBadEntry: "首个异常条目", "First bad entry";
+    SignedHeads: "已签名的链头", "Signed chain heads";
+    NoHeads: "尚无签名的链头。", "No signed heads yet.";
+    Signature: "签名", "Signature";
+    ServerKey: "服务器公钥（Ed25519，base64）", "Server public key (Ed25519, base64)";
+    ProblemMissing: "条目缺失", "entry missing";
+    ProblemBrokenLink: "前一哈希不衔接", "previous hash does not link";
+    ProblemHashMismatch: "内容与哈希不符", "content does not match its hash";
+    ProblemBadHeadSignature: "链头签名无效", "signed head has an invalid signature";
+    ProblemHeadMismatch: "链头与审计链不符", "signed head does not match the chain";
+}
+
+/// The name of a role.
+pub fn role(role: Role) -> Key {
+    match role {
+        Role::Admin => Key::RoleAdmin,
+        Role::SecurityOfficer => Key::RoleSecurityOfficer,
+        Role::Custodian => Key::RoleCustodian,
+        Role::Guard => Key::RoleGuard,
+        Role::Auditor => Key::RoleAuditor,
+    }
+}
+
+/// The name of a classification level.
+pub fn level(level: Level) -> Key {
+    match level {
+        Level::TopSecret => Key::LevelTopSecret,
+        Level::Secret => Key::LevelSecret,
+        Level::Confidential => Key::LevelConfidential,
+    }
+}
+
+/// The name of a level given by its code (`TS`, `S`, `C`, `public`); `None` for other text.
+pub fn level_code(code: &str) -> Option<Key> {
+    ZoneLevel::from_code(code).map(zone_level)
+}
+
+/// The name of a zone level.
+pub fn zone_level(zl: ZoneLevel) -> Key {
+    match zl {
+        ZoneLevel::Public => Key::LevelPublic,
+        ZoneLevel::Classified(l) => level(l),
+    }
+}
+
+/// The name of a device kind.
+pub fn device_kind(kind: DeviceKind) -> Key {
+    match kind {
+        DeviceKind::Gate => Key::KindGate,
+        DeviceKind::Cabinet => Key::KindCabinet,
+        DeviceKind::Desk => Key::KindDesk,
+    }
+}
+
+/// The name of an alert kind.
+pub fn alert_kind(kind: AlertKind) -> Key {
+    match kind {
+        AlertKind::UnauthorizedRemoval => Key::AlertUnauthorizedRemoval,
+        AlertKind::ClearanceViolation => Key::AlertClearanceViolation,
+        AlertKind::CabinetRemoval => Key::AlertCabinetRemoval,
+        AlertKind::WrongCabinet => Key::AlertWrongCabinet,
+        AlertKind::Overdue => Key::AlertOverdue,
+        AlertKind::Missing => Key::AlertMissing,
+        AlertKind::LeakDeadline => Key::AlertLeakDeadline,
+        AlertKind::ReaderSilent => Key::AlertReaderSilent,
+        AlertKind::ReaderFault => Key::AlertReaderFault,
+        AlertKind::DeviceAuthFailed => Key::AlertDeviceAuthFailed,
+        AlertKind::ReplayRejected => Key::AlertReplayRejected,
+        AlertKind::UnknownTag => Key::AlertUnknownTag,
+        AlertKind::TagCloneSuspected => Key::AlertTagCloneSuspected,
+    }
+}
+
+/// The name of an alert state.
+pub fn alert_state(state: AlertState) -> Key {
+    match state {
+        AlertState::Open => Key::StateOpen,
+        AlertState::Acknowledged => Key::StateAcknowledged,
+        AlertState::Resolved => Key::StateResolved,
+    }
+}
+
+/// The name of a severity.
+pub fn severity(severity: Severity) -> Key {
+    match severity {
+        Severity::Critical => Key::SeverityCritical,
+        Severity::High => Key::SeverityHigh,
+        Severity::Medium => Key::SeverityMedium,
+        Severity::Low => Key::SeverityLow,
+    }
+}
+
+/// The name of a passage direction given as `in`/`out`; `None` for other text.
+pub fn direction(code: &str) -> Option<Key> {
+    match code {
+        "in" => Some(Key::DirectionIn),
+        "out" => Some(Key::DirectionOut),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn every_key_has_two_distinct_non_empty_texts() {
+        for key in Key::ALL {
+            let (zh, en) = (t(Lang::Zh, *key), t(Lang::En, *key));
+            assert!(!zh.trim().is_empty() && !en.trim().is_empty(), "{key:?}");
+            assert_ne!(zh, en, "{key:?} is not translated");
+            assert!(
+                !en.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{key:?}: Chinese in the English text"
+            );
+        }
+    }
+
+    #[test]
+    fn the_domain_terms_are_used() {
+        let zh = |k| t(Lang::Zh, k);
+        assert_eq!(zh(level(Level::TopSecret)), "绝密");
+        assert_eq!(zh(level(Level::Secret)), "机密");
+        assert_eq!(zh(level(Level::Confidential)), "秘密");
+        assert_eq!(
+            zh(alert_kind(AlertKind::UnauthorizedRemoval)),
+            "未经授权带出"
+        );
+        assert_eq!(zh(alert_kind(AlertKind::Missing)), "查无下落");
+        assert_eq!(zh(device_kind(DeviceKind::Cabinet)), "智能柜");
+        let roles: Vec<_> = Role::ALL.iter().map(|r| zh(role(*r))).collect();
+        assert_eq!(roles, ["管理员", "保密员", "保管员", "警卫", "审计员"]);
+        assert!(zh(Key::Carrier).contains("涉密载体"));
+        assert!(zh(Key::NavAudit).contains("审计"));
+        assert!(zh(Key::GatePassages).contains("门禁"));
+    }
+
+    #[test]
+    fn the_cookie_wins_then_accept_language_then_chinese() {
+        assert_eq!(Lang::of(&headers(&[])), Lang::Zh);
+        assert_eq!(
+            Lang::of(&headers(&[("accept-language", "en-US,en;q=0.9")])),
+            Lang::En
+        );
+        assert_eq!(
+            Lang::of(&headers(&[
+                ("accept-language", "en-US"),
+                ("cookie", "custos_session=x; lang=zh")
+            ])),
+            Lang::Zh
+        );
+        assert_eq!(
+            Lang::of(&headers(&[
+                ("cookie", "lang=fr"),
+                ("accept-language", "en")
+            ])),
+            Lang::En,
+            "an unknown cookie value falls through"
+        );
+        assert_eq!(
+            Lang::of(&headers(&[("accept-language", "fr, de;q=0.5")])),
+            Lang::Zh
+        );
+    }
+
+    #[test]
+    fn accept_language_weighs_quality_and_order() {
+        assert_eq!(
+            from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
+            Some(Lang::Zh)
+        );
+        assert_eq!(from_accept_language("zh;q=0.5, en;q=0.9"), Some(Lang::En));
+        assert_eq!(from_accept_language("en;q=0, zh-TW;q=0.1"), Some(Lang::Zh));
+        assert_eq!(from_accept_language("EN-gb, zh"), Some(Lang::En));
+        assert_eq!(from_accept_language("en;q=0"), None);
+        assert_eq!(from_accept_language("english"), None);
+        assert_eq!(from_accept_language("en;q=bogus, zh;q=0.2"), Some(Lang::Zh));
+        assert_eq!(quality("0.8"), 800);
+        assert_eq!(quality("1"), 1000);
+        assert_eq!(quality("1.000"), 1000);
+        assert_eq!(quality("0.0001"), 0);
+        assert_eq!(quality("2"), 0);
+    }
+}

@@ -1,0 +1,250 @@
+//! Server-rendered pages for the people at the desks and the checkpoint.
+//!
+//! HTML comes from [maud](https://maud.lambda.xyz/) templates, checked at compile time and
+//! escaped by default. The only assets are one stylesheet and one script compiled into the
+//! binary ([`assets`]); nothing is fetched from the internet, there is no Node build step, and
+//! the pages work on a tablet at a guard post. Every text is in Chinese and English
+//! ([`i18n`]).
+//!
+//! # Rules
+//! - Same session and roles as the API ([`session`]): the `custos_session` cookie, the
+//!   capability types. Not signed in → 303 to `/login`; signed in without the role → a 403
+//!   page in the user's language.
+//! - Every form carries the session's CSRF secret in a hidden `csrf` field, checked before the
+//!   handler runs ([`session::WebForm`]); the script sends it as `x-csrf-token` to the API.
+//! - Every answer carries a strict Content-Security-Policy (`'self'` only, no inline script,
+//!   no inline style, no framing), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`,
+//!   `X-Content-Type-Options: nosniff`; pages are `Cache-Control: no-store`.
+//! - Carrier titles are never rendered on these pages (they are not even read): alerts and
+//!   passages show control numbers and levels.
+//!
+//! # Pages
+//! | path | who | what |
+//! |---|---|---|
+//! | `GET /login`, `POST /login` | anyone | sign-in form |
+//! | `POST /logout` | signed in | end the session |
+//! | `GET /lang/{zh,en}?next=` | anyone | language switch |
+//! | `GET /` | signed in | 303 to the first page of [`NAV`] the roles allow (or a note) |
+//! | `GET /guard`, `GET /guard/status.json` | guard, security officer | [`guard`] console |
+//! | `GET/POST /admin/users`, `/admin/devices`, `/admin/zones` | admin | [`admin`] |
+//! | `GET /audit` | auditor | [`audit`] trail, chain status, signed heads |
+//! | `GET /static/custos.css`, `/static/custos.js` | anyone | [`assets`] |
+//!
+//! # Adding a page (custodian and security-officer pages come next)
+//! 1. A module `web/NAME.rs` with thin handlers: take [`session::Page<C>`] for a GET (`C` is
+//!    the capability whose roles may see the page, e.g. `CustodianCap`) or
+//!    [`session::WebForm<C>`] for a POST (CSRF is already checked), call one store/auth
+//!    function, render with maud inside [`layout::page`]. Answer a refused form by rendering
+//!    it again with the typed values and the errors ([`layout::form_errors`],
+//!    [`layout::field_error`]) and a 4xx status; answer success with a 303
+//!    ([`session::see_other`]) back to a list (Post/Redirect/Get). Put any SQL you need in
+//!    [`queries`] (read-only, taking the capability).
+//! 2. Routes in [`router`]; an entry in [`NAV`] with the same capability's `ROLES`.
+//! 3. Texts as new [`i18n::Key`]s (both languages, or it does not compile).
+//! 4. Stable ids and classes for the browser tests, listed below; a test in
+//!    `server/tests/web.rs` that each role gets 200 or the 403 page.
+//!
+//! # Stable DOM hooks (for the browser tests)
+//! Frame: `#main`, `#current-user`, `form.logout` with `#logout-submit`,
+//! `.langswitch a[data-lang=zh|en]`, `meta[name=csrf-token]`, `nav.mainnav a[aria-current=page]`.
+//! Error and note pages: `#message` (with an `h1`).
+//!
+//! Sign-in: `#login-form`, `#login-username`, `#login-password`, `#login-submit`,
+//! `#login-error`.
+//!
+//! Guard console: `#guard[data-poll-ms]`; `#live-status[data-live=on|off]`; `#sound-enable`;
+//! `#banners > .alert-banner[data-kind=unauthorized_removal][data-alert-id][data-state]`;
+//! `#alert-list > .alert-card[data-alert-id][data-kind][data-state][data-severity]`;
+//! `#alert-empty` (shown only when no alert is live); inside each alert `.banner-title` (banners), `.alert-kind`, `.severity`,
+//! `.state`, `dl.facts > .fact[data-field=gate|direction|carrier|badge_holder|time|occurrences]`,
+//! `.carrier-no`, `.level[data-level]`, `button.ack[data-alert-id]` (open alerts only),
+//! `textarea.resolve-note[data-alert-id]`, `button.resolve[data-alert-id]`, `.action-error`.
+//! Readers: `#reader-list > li.reader[data-device-id][data-ok=true|false][data-state]` with
+//! class `reader-ok` or `reader-down`. Passages: `#passage-list > li.passage[data-event-id]`
+//! with `.passage-gate`, `.passage-direction[data-direction]`, `.carrier-no`; `#passage-empty`.
+//!
+//! Admin: `#flash`; `#user-table tr[data-user-id]`, `#user-form`, `#user-username`,
+//! `#user-password`, `#user-role-{admin,security_officer,custodian,guard,auditor}`,
+//! `#roles-conflict` (shown by the script when two exclusive roles are ticked),
+//! `#user-person-id`, `#user-submit`; `#device-table tr[data-device-id]`, `#device-form`,
+//! `#device-id`, `#device-kind`, `#device-public-key`, `#device-inside-zone`,
+//! `#device-outside-zone`, `#device-zone`, `#device-submit`; `#zone-table tr[data-zone-id]`,
+//! `#zone-form`, `#zone-id`, `#zone-name`, `#zone-level`, `#zone-submit`. Errors:
+//! `.form-errors li[data-field]`, `.field-error[data-field]`.
+//!
+//! Audit: `#chain-status[data-intact=true|false]`, `#chain-entries`,
+//! `#chain-signed-through`, `#chain-bad-entry`, `#server-key`, `#head-table tr[data-entry-id]`,
+//! `#audit-filter` (`#audit-actor`, `#audit-action`, `#audit-subject`, `#audit-from`,
+//! `#audit-to`, `#audit-apply`), `#audit-table tr.audit-entry[data-entry-id]`, `#audit-empty`,
+//! `#audit-older`, `#audit-newest`.
+
+pub mod admin;
+pub mod assets;
+pub mod audit;
+pub mod form;
+pub mod guard;
+pub mod i18n;
+pub mod layout;
+pub mod queries;
+pub mod session;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tracing::Instrument;
+
+use crate::AppState;
+use crate::auth::capability::{AdminCap, AlertHandlerCap, AuditorCap};
+use crate::domain::role::Role;
+use i18n::Key;
+use session::{WebSession, see_other};
+
+/// The Content-Security-Policy of every page: this origin only; no inline script or style
+/// (the script and stylesheet are files), no plugins, no framing, forms post here only.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                       connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; \
+                       frame-ancestors 'none'";
+
+/// A navigation entry: a page and the roles that may open it.
+#[derive(Debug)]
+pub struct NavItem {
+    /// The page.
+    pub path: &'static str,
+    /// Its name.
+    pub label: Key,
+    /// The roles of the capability its handler takes (keep them the same).
+    pub roles: &'static [Role],
+}
+
+/// The navigation, in order; `/` sends a user to the first entry their roles allow.
+pub const NAV: &[NavItem] = &[
+    NavItem {
+        path: "/guard",
+        label: Key::NavGuard,
+        roles: AlertHandlerCap::ROLES,
+    },
+    NavItem {
+        path: "/admin/users",
+        label: Key::NavUsers,
+        roles: AdminCap::ROLES,
+    },
+    NavItem {
+        path: "/admin/devices",
+        label: Key::NavDevices,
+        roles: AdminCap::ROLES,
+    },
+    NavItem {
+        path: "/admin/zones",
+        label: Key::NavZones,
+        roles: AdminCap::ROLES,
+    },
+    NavItem {
+        path: "/audit",
+        label: Key::NavAudit,
+        roles: AuditorCap::ROLES,
+    },
+];
+
+/// The pages, to be merged beside the API (they add no fallback of their own).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/lang/{code}", get(session::switch_language))
+        .route("/guard", get(guard::console))
+        .route("/guard/status.json", get(guard::status_json))
+        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route(
+            "/admin/devices",
+            get(admin::devices).post(admin::register_device),
+        )
+        .route("/admin/zones", get(admin::zones).post(admin::create_zone))
+        .route("/audit", get(audit::trail))
+        .route(assets::CSS.path, get(assets::css))
+        .route(assets::JS.path, get(assets::js))
+        .layer(DefaultBodyLimit::max(session::FORM_LIMIT))
+        .layer(middleware::from_fn(protect))
+        .layer(middleware::from_fn(trace))
+}
+
+/// `GET /`: the first page the roles allow, or a note that there is none yet.
+async fn home(session: WebSession) -> Response {
+    match NAV.iter().find(|item| session.may(item.roles)) {
+        Some(item) => see_other(item.path),
+        None => {
+            let lang = session.lang;
+            layout::message_page(
+                lang,
+                Some(&session),
+                Key::HomeTitle,
+                i18n::t(lang, Key::HomeNoPages),
+            )
+            .into_response()
+        }
+    }
+}
+
+/// The security headers of every page and asset.
+async fn protect(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// One span per request, named by the matched route (never the query: it can hold filters;
+/// never headers: they carry the session).
+async fn trace(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!("page", method = %request.method(), %route);
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "answered"
+        );
+    });
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_but_the_custodian_has_a_home_page() {
+        for role in Role::ALL {
+            let home = NAV.iter().find(|item| item.roles.contains(&role));
+            assert_eq!(home.is_none(), role == Role::Custodian, "{role}");
+        }
+    }
+
+    #[test]
+    fn the_policy_allows_nothing_inline_or_foreign() {
+        assert!(!CSP.contains("unsafe"));
+        assert!(!CSP.contains("http"));
+        assert!(CSP.contains("frame-ancestors 'none'"));
+    }
+}

@@ -1,0 +1,494 @@
+/* Custos pages: one plain script, no dependencies, no build step.
+ *
+ * Everywhere: <time datetime> shown in local time; forms marked data-once are sent once; the
+ * user form warns about (and refuses) two exclusive roles.
+ * Guard console (#guard): live alerts over EventSource (/api/v1/alerts/stream), re-read from
+ * /api/v1/alerts on hello and resync; a repeating WebAudio tone while an unauthorized removal
+ * is open; acknowledge and resolve through the JSON API with the x-csrf-token header; readers
+ * and passages polled from /guard/status.json. DOM is built with createElement/textContent
+ * only, mirroring the server's markup (web/guard.rs).
+ */
+(function () {
+  'use strict';
+
+  var LANG = document.documentElement.lang || 'zh-CN';
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute('content') : '';
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      var value = attrs[name];
+      if (value !== null && value !== undefined && value !== false) {
+        node.setAttribute(name, value === true ? '' : String(value));
+      }
+    });
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined) { return; }
+      node.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function localTime(node) {
+    var iso = node.getAttribute('datetime');
+    var date = new Date(iso);
+    if (!isNaN(date.getTime())) {
+      node.textContent = date.toLocaleString(LANG);
+      node.title = iso;
+    }
+  }
+
+  function timeEl(iso) {
+    var node = el('time', { datetime: iso }, [iso]);
+    localTime(node);
+    return node;
+  }
+
+  function localizeTimes(root) {
+    Array.prototype.forEach.call(root.querySelectorAll('time[datetime]'), localTime);
+  }
+
+  /* ---- Forms ---------------------------------------------------------------------- */
+
+  function exclusiveConflict(form) {
+    var ticked = form.querySelectorAll('input[data-exclusive]:checked').length;
+    var message = document.getElementById('roles-conflict');
+    if (message) { message.hidden = ticked < 2; }
+    var fieldset = document.getElementById('user-roles');
+    if (fieldset && ticked >= 2) { fieldset.setAttribute('aria-invalid', 'true'); }
+    return ticked >= 2;
+  }
+
+  document.addEventListener('change', function (event) {
+    var target = event.target;
+    if (target && target.form && target.hasAttribute('data-exclusive')) {
+      exclusiveConflict(target.form);
+    }
+  });
+
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    if (form.id === 'user-form' && exclusiveConflict(form)) {
+      event.preventDefault();
+      var first = form.querySelector('input[data-exclusive]:checked');
+      if (first) { first.focus(); }
+      return;
+    }
+    if (form.hasAttribute('data-once')) {
+      if (form.getAttribute('data-sent') === 'true') {
+        event.preventDefault();
+        return;
+      }
+      form.setAttribute('data-sent', 'true');
+      Array.prototype.forEach.call(form.querySelectorAll('button[type="submit"]'), function (b) {
+        b.disabled = true;
+      });
+    }
+  });
+
+  /* ---- Guard console -------------------------------------------------------------- */
+
+  function startGuard(root) {
+    var texts = JSON.parse(document.getElementById('custos-i18n').textContent);
+    var labels = texts.labels;
+    var banners = document.getElementById('banners');
+    var list = document.getElementById('alert-list');
+    var empty = document.getElementById('alert-empty');
+    var live = document.getElementById('live-status');
+    var soundButton = document.getElementById('sound-enable');
+    var pollMs = parseInt(root.getAttribute('data-poll-ms'), 10) || 5000;
+    var known = {};
+    var audio = null;
+    var alarmTimer = null;
+
+    Array.prototype.forEach.call(root.querySelectorAll('[data-alert-id].alert-banner, [data-alert-id].alert-card'), function (node) {
+      known[node.getAttribute('data-alert-id')] = true;
+    });
+
+    function signIn() {
+      window.location.href = '/login?next=/guard';
+    }
+
+    function setLive(on) {
+      live.setAttribute('data-live', on ? 'on' : 'off');
+      live.textContent = on ? labels.live_on : labels.live_off;
+    }
+
+    /* Sound: browsers start audio only after a tap, hence the button. */
+    function audioReady() {
+      return audio !== null && audio.state === 'running';
+    }
+
+    function showSound() {
+      var on = audioReady();
+      soundButton.setAttribute('data-on', on ? 'true' : 'false');
+      soundButton.textContent = on ? labels.sound_on : labels.sound_enable;
+    }
+
+    function tone(freq, start, length) {
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.type = 'square';
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, start);
+      gain.gain.exponentialRampToValueAtTime(0.25, start + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + length);
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start(start);
+      osc.stop(start + length + 0.05);
+    }
+
+    function siren() {
+      if (!audioReady()) { return; }
+      var now = audio.currentTime;
+      tone(880, now, 0.35);
+      tone(660, now + 0.4, 0.35);
+    }
+
+    function chime() {
+      if (!audioReady()) { return; }
+      tone(990, audio.currentTime, 0.2);
+    }
+
+    function updateAlarm() {
+      var ringing = banners.querySelector('.alert-banner[data-state="open"]') !== null;
+      if (ringing && alarmTimer === null) {
+        siren();
+        alarmTimer = window.setInterval(siren, 1200);
+      } else if (!ringing && alarmTimer !== null) {
+        window.clearInterval(alarmTimer);
+        alarmTimer = null;
+      }
+    }
+
+    function makeAudio() {
+      var Context = window.AudioContext || window.webkitAudioContext;
+      if (!Context) { return; }
+      audio = new Context();
+      audio.onstatechange = showSound;
+    }
+
+    soundButton.addEventListener('click', function () {
+      if (audio === null) { makeAudio(); }
+      if (audio === null) { return; }
+      audio.resume().then(function () {
+        showSound();
+        chime();
+      });
+    });
+    makeAudio();
+    if (audio !== null) { audio.resume().then(showSound, showSound); }
+    showSound();
+
+    /* Alerts. */
+    function fact(field, label, children) {
+      return el('div', { 'class': 'fact', 'data-field': field }, [
+        el('dt', {}, [label]),
+        el('dd', {}, children)
+      ]);
+    }
+
+    function head(a, banner) {
+      return el('div', { 'class': 'alert-head' }, [
+        banner ? el('strong', { 'class': 'banner-title' }, [labels.banner]) : null,
+        el('span', { 'class': 'alert-kind' }, [texts.kinds[a.kind] || a.kind]),
+        el('span', { 'class': 'severity', 'data-severity': a.severity }, [texts.severities[a.severity] || a.severity]),
+        el('span', { 'class': 'state', 'data-state': a.state }, [texts.states[a.state] || a.state])
+      ]);
+    }
+
+    function facts(a, banner) {
+      var d = a.detail || {};
+      var list = el('dl', { 'class': 'facts' });
+      var gate = typeof d.gate === 'string' ? d.gate : a.device_id;
+      if (gate) {
+        list.appendChild(fact('gate', banner ? labels.gate : labels.device, [gate]));
+      }
+      if (typeof d.direction === 'string') {
+        list.appendChild(fact('direction', labels.direction, [
+          el('span', { 'data-direction': d.direction }, [texts.directions[d.direction] || d.direction])
+        ]));
+      }
+      if (a.carrier_control_no) {
+        var carrier = [el('span', { 'class': 'carrier-no' }, [a.carrier_control_no])];
+        if (a.carrier_level) {
+          carrier.push(' ');
+          carrier.push(el('span', { 'class': 'level', 'data-level': a.carrier_level }, [texts.levels[a.carrier_level] || a.carrier_level]));
+        }
+        list.appendChild(fact('carrier', labels.carrier, carrier));
+      }
+      var holders = Array.isArray(d.badge_holders) ? d.badge_holders.filter(function (n) { return typeof n === 'string'; }) : [];
+      if (holders.length > 0) {
+        list.appendChild(fact('badge_holder', labels.badge_holder, [holders.join('、')]));
+      }
+      list.appendChild(fact('time', labels.time, [timeEl(a.raised_at)]));
+      if (a.occurrences > 1) {
+        list.appendChild(fact('occurrences', labels.occurrences, [String(a.occurrences)]));
+      }
+      return list;
+    }
+
+    function ackButton(a) {
+      return el('button', { 'class': 'ack', type: 'button', 'data-alert-id': a.id }, [labels.ack]);
+    }
+
+    function actions(a) {
+      return el('div', { 'class': 'alert-actions' }, [
+        a.state === 'open' ? ackButton(a) : null,
+        el('label', { 'class': 'resolve-label' }, [
+          el('span', {}, [labels.note]),
+          el('textarea', { 'class': 'resolve-note', 'data-alert-id': a.id, rows: '2', maxlength: '2000' })
+        ]),
+        el('button', { 'class': 'resolve', type: 'button', 'data-alert-id': a.id }, [labels.resolve]),
+        el('p', { 'class': 'action-error', role: 'alert', hidden: true })
+      ]);
+    }
+
+    function render(a) {
+      var banner = a.kind === 'unauthorized_removal';
+      return el('li', {
+        'class': banner ? 'alert-banner' : 'alert-card',
+        'data-alert-id': a.id,
+        'data-kind': a.kind,
+        'data-state': a.state,
+        'data-severity': a.severity
+      }, [head(a, banner), facts(a, banner), actions(a)]);
+    }
+
+    function find(id) {
+      return root.querySelector('#banners > li[data-alert-id="' + id + '"], #alert-list > li[data-alert-id="' + id + '"]');
+    }
+
+    function containerFor(a) {
+      return a.kind === 'unauthorized_removal' ? banners : list;
+    }
+
+    /* Update in place, keeping the note being typed (and its focus). */
+    function refresh(node, a) {
+      var banner = a.kind === 'unauthorized_removal';
+      node.setAttribute('data-state', a.state);
+      node.setAttribute('data-severity', a.severity);
+      node.replaceChild(head(a, banner), node.querySelector('.alert-head'));
+      node.replaceChild(facts(a, banner), node.querySelector('.facts'));
+      var ack = node.querySelector('button.ack');
+      if (a.state !== 'open' && ack) { ack.parentNode.removeChild(ack); }
+      if (a.state === 'open' && !ack) {
+        var acts = node.querySelector('.alert-actions');
+        acts.insertBefore(ackButton(a), acts.firstChild);
+      }
+    }
+
+    function numeric(id) { return parseInt(id, 10) || 0; }
+
+    /* Insert newest first without moving existing nodes. */
+    function insert(container, node, id) {
+      var before = null;
+      Array.prototype.some.call(container.children, function (child) {
+        if (numeric(child.getAttribute('data-alert-id')) < numeric(id)) { before = child; return true; }
+        return false;
+      });
+      container.insertBefore(node, before);
+    }
+
+    function settle() {
+      empty.hidden = list.children.length + banners.children.length > 0;
+      updateAlarm();
+    }
+
+    function upsert(a, announce) {
+      var node = find(a.id);
+      if (a.state === 'resolved') {
+        if (node) { node.parentNode.removeChild(node); }
+      } else if (node) {
+        refresh(node, a);
+      } else {
+        insert(containerFor(a), render(a), a.id);
+        if (announce && !known[a.id] && a.kind !== 'unauthorized_removal') { chime(); }
+      }
+      known[a.id] = true;
+      settle();
+    }
+
+    function getJson(url) {
+      return fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } })
+        .then(function (response) {
+          if (response.status === 401 || response.redirected) { signIn(); throw new Error('signed out'); }
+          if (!response.ok) { throw new Error(String(response.status)); }
+          return response.json();
+        });
+    }
+
+    var reading = null;
+    function reread() {
+      if (reading) { return reading; }
+      reading = Promise.all([
+        getJson('/api/v1/alerts?state=open&limit=1000'),
+        getJson('/api/v1/alerts?state=acknowledged&limit=1000')
+      ]).then(function (lists) {
+        var current = {};
+        lists[0].concat(lists[1]).forEach(function (a) {
+          current[a.id] = true;
+          upsert(a, false);
+        });
+        Array.prototype.forEach.call(root.querySelectorAll('#banners > li[data-alert-id], #alert-list > li[data-alert-id]'), function (node) {
+          if (!current[node.getAttribute('data-alert-id')]) {
+            node.parentNode.removeChild(node);
+          }
+        });
+        settle();
+      }).catch(function () { setLive(false); }).then(function () { reading = null; });
+      return reading;
+    }
+
+    var stream = null;
+    function connect() {
+      stream = new EventSource('/api/v1/alerts/stream');
+      stream.addEventListener('hello', function () {
+        setLive(true);
+        reread();
+      });
+      stream.addEventListener('alert', function (event) {
+        try {
+          upsert(JSON.parse(event.data), true);
+        } catch (e) {
+          reread();
+        }
+      });
+      stream.addEventListener('resync', function () { reread(); });
+      stream.onerror = function () {
+        setLive(false);
+        if (stream.readyState === EventSource.CLOSED) {
+          stream.close();
+          window.setTimeout(connect, 5000);
+        }
+      };
+    }
+
+    /* Acknowledge and resolve. */
+    function showError(node, message) {
+      var box = node.querySelector('.action-error');
+      if (box) {
+        box.textContent = message;
+        box.hidden = false;
+      }
+    }
+
+    function post(url, body) {
+      var headers = { accept: 'application/json', 'x-csrf-token': csrfToken() };
+      if (body !== undefined) { headers['content-type'] = 'application/json'; }
+      return fetch(url, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: headers,
+        body: body === undefined ? undefined : JSON.stringify(body)
+      }).then(function (response) {
+        if (response.status === 401) { signIn(); throw new Error('signed out'); }
+        return response.json().catch(function () { return {}; }).then(function (json) {
+          if (!response.ok) { throw new Error(json.message || String(response.status)); }
+          return json;
+        });
+      });
+    }
+
+    root.addEventListener('click', function (event) {
+      var button = event.target.closest ? event.target.closest('button.ack, button.resolve') : null;
+      if (!button) { return; }
+      var id = button.getAttribute('data-alert-id');
+      var node = find(id);
+      if (!node) { return; }
+      var request;
+      if (button.classList.contains('ack')) {
+        request = post('/api/v1/alerts/' + encodeURIComponent(id) + '/ack');
+      } else {
+        var note = node.querySelector('textarea.resolve-note');
+        var text = note ? note.value.trim() : '';
+        if (text === '') {
+          showError(node, labels.note_required);
+          if (note) { note.focus(); }
+          return;
+        }
+        request = post('/api/v1/alerts/' + encodeURIComponent(id) + '/resolve', { note: text });
+      }
+      button.disabled = true;
+      request.then(function (a) {
+        upsert(a, false);
+      }, function (error) {
+        button.disabled = false;
+        showError(node, labels.failed + error.message);
+      });
+    });
+
+    /* Readers and passages. */
+    function renderReader(r) {
+      return el('li', {
+        'class': 'reader ' + (r.ok ? 'reader-ok' : 'reader-down'),
+        'data-device-id': r.device_id,
+        'data-ok': r.ok ? 'true' : 'false',
+        'data-state': r.state
+      }, [
+        el('span', { 'class': 'lamp', 'aria-hidden': 'true' }),
+        el('span', { 'class': 'reader-name' }, [r.device_id]),
+        el('span', { 'class': 'reader-kind' }, [r.kind_label]),
+        el('span', { 'class': 'reader-state' }, [r.state_label + (r.reader ? ' (' + r.reader + ')' : '')]),
+        el('span', { 'class': 'reader-heartbeat' }, [
+          labels.last_heartbeat + ': ',
+          r.last_heartbeat ? timeEl(r.last_heartbeat) : labels.never
+        ])
+      ]);
+    }
+
+    function renderPassage(p) {
+      return el('li', { 'class': 'passage', 'data-event-id': p.event_id }, [
+        el('span', { 'class': 'passage-time' }, [p.at ? timeEl(p.at) : null]),
+        el('span', { 'class': 'passage-gate' }, [p.device_id]),
+        p.direction ? el('span', { 'class': 'passage-direction', 'data-direction': p.direction }, [p.direction_label]) : null,
+        el('span', { 'class': 'passage-carriers' }, p.carriers.map(function (c) {
+          return el('span', { 'class': 'carrier-no', 'data-level': c.level }, [
+            c.control_no + ' ',
+            el('span', { 'class': 'level' }, [c.level_label])
+          ]);
+        })),
+        p.badges > 0 ? el('span', { 'class': 'passage-badges' }, [labels.badges + ' ' + p.badges]) : null
+      ]);
+    }
+
+    function replaceChildren(container, nodes) {
+      while (container.firstChild) { container.removeChild(container.firstChild); }
+      nodes.forEach(function (node) { container.appendChild(node); });
+    }
+
+    function poll() {
+      getJson('/guard/status.json').then(function (status) {
+        replaceChildren(document.getElementById('reader-list'), status.readers.map(renderReader));
+        replaceChildren(document.getElementById('passage-list'), status.passages.map(renderPassage));
+        document.getElementById('passage-empty').hidden = status.passages.length > 0;
+        document.getElementById('readers').removeAttribute('data-stale');
+      }).catch(function () {
+        document.getElementById('readers').setAttribute('data-stale', 'true');
+      });
+    }
+
+    settle();
+    connect();
+    window.setInterval(poll, pollMs);
+  }
+
+  function start() {
+    localizeTimes(document);
+    var user = document.getElementById('user-form');
+    if (user) { exclusiveConflict(user); }
+    var guard = document.getElementById('guard');
+    if (guard) { startGuard(guard); }
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
+  }
+}());
