@@ -184,11 +184,6 @@ impl AppState {
         self.inner.stopping.subscribe()
     }
 
-    /// The server's signing key (signs answers to devices and audit heads).
-    pub fn server_key(&self) -> &ServerKey {
-        &self.inner.key
-    }
-
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings

@@ -274,6 +274,11 @@ CREATE INDEX alerts_by_cause ON alerts (cause, last_seen_at_ms);
     r#"
 ALTER TABLE device_status ADD COLUMN policy_hash BLOB;
 "#,
+    // 5: the guard console lists recent passages by event; without this it scans
+    // carrier_events.
+    r#"
+CREATE INDEX carrier_events_by_event ON carrier_events (event_id);
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
