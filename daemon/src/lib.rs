@@ -9,9 +9,11 @@
 pub mod actuators;
 pub mod app;
 pub mod config;
+pub mod gate;
 pub mod keys;
 pub mod model;
 pub mod outbox;
+pub mod policy;
 pub mod readers;
 pub mod smoothing;
 pub mod uplink;

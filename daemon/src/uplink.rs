@@ -855,7 +855,10 @@ mod tests {
         assert!(state.has_fault(DeviceFaultKind::OutboxFull));
         let readers = state.heartbeat_readers();
         assert_eq!(readers.len(), 2);
-        assert_eq!((readers[0].reader.as_str(), &readers[0].health), ("uhf-main", &ok));
+        assert_eq!(
+            (readers[0].reader.as_str(), &readers[0].health),
+            ("uhf-main", &ok)
+        );
         assert_eq!(readers[1].reader, "custosd.outbox_full");
         assert_eq!(readers[1].health.state, HealthState::Fault);
         assert_eq!(

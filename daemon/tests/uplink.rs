@@ -841,14 +841,9 @@ async fn shipper_makes_one_last_attempt_at_shutdown() {
         let (uplink, stub) = pinned_pair().await;
         let (answers, mut answer_rx) = mpsc::channel(8);
         // Shut down before the first upload: only the last attempt can send them.
-        Shipper::new(
-            outbox.clone(),
-            Arc::new(uplink),
-            shipper_config(2),
-            answers,
-        )
-        .run(std::future::ready(()))
-        .await;
+        Shipper::new(outbox.clone(), Arc::new(uplink), shipper_config(2), answers)
+            .run(std::future::ready(()))
+            .await;
         assert!(matches!(
             answer_rx.recv().await,
             Some(ServerAnswer::Batch {

@@ -363,8 +363,10 @@ impl Shared {
         if tags.is_empty() {
             return None;
         }
-        let mut badges: Vec<(Epc, Tally)> =
-            badges.into_iter().filter(|(e, _)| self.is_badge(e)).collect();
+        let mut badges: Vec<(Epc, Tally)> = badges
+            .into_iter()
+            .filter(|(e, _)| self.is_badge(e))
+            .collect();
         tags.sort_unstable_by(|(a, _), (b, _)| epc_order(a, b));
         tags.dedup_by(|(a, _), (b, _)| a == b);
         badges.sort_unstable_by(|(a, _), (b, _)| epc_order(a, b));
