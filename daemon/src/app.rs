@@ -13,7 +13,13 @@
 //!   provisional passages and final passages are not stored twice), and reader health changes
 //!   (an event only when a reader's state or fault changes; the latest health of every reader
 //!   goes into the heartbeat state). It hands every outward crossing to the gate task. With
-//!   both photo-eyes configured it feeds their changes to the gate smoothers (`use_beams`);
+//!   both photo-eyes configured it feeds their changes to the gate smoothers (`use_beams`),
+//!   before any read that arrives after them. A cabinet smoother is polled only while its
+//!   reader works (it reported a state other than fault, or reads arrive): a silent reader
+//!   would make every tag "disappear", and the first count must not start before the reader
+//!   does. A cabinet reader back from a fault gets a fresh smoother, whose first count lists
+//!   everything present, rather than reporting as removed what it could not read meanwhile.
+//!   Staff badges for the gate smoothers come from the policy (its borrower badges);
 //! - the gate task ([`GateTask`]): server verdict with a deadline, policy fallback, alarm;
 //! - the alarm driver over the gate I/O module (which also reads the photo-eyes every
 //!   [`BEAM_POLL_INTERVAL`]), the policy cache (gates only), the shipper and the heartbeats.
@@ -364,6 +370,7 @@ pub struct Running {
     heartbeat: watch::Receiver<HeartbeatState>,
     policy: CurrentPolicy,
     alarm: Option<AlarmHandle>,
+    gate_inputs: Option<watch::Receiver<Option<GateInputs>>>,
     outbox: Outbox,
     stops: [Stop; 4],
     tasks: [Tasks; 4],
@@ -405,9 +412,14 @@ impl Running {
         self.alarm.clone()
     }
 
-    /// The outbox (to watch its depth).
-    pub fn outbox(&self) -> Outbox {
-        self.outbox.clone()
+    /// The photo-eye readings, when both photo-eyes are configured.
+    pub fn gate_inputs(&self) -> Option<watch::Receiver<Option<GateInputs>>> {
+        self.gate_inputs.clone()
+    }
+
+    /// Events stored and not yet acknowledged by the server.
+    pub async fn outbox_depth(&self) -> Result<u64, OutboxError> {
+        self.outbox.depth().await
     }
 
     /// Stops everything in order (see the module doc) and closes the outbox.
@@ -419,9 +431,10 @@ impl Running {
             outbox,
             reader_input,
             alarm,
+            gate_inputs,
             ..
         } = self;
-        drop((reader_input, alarm));
+        drop((reader_input, alarm, gate_inputs));
         tracing::info!("shutting down");
         for (stop, tasks) in stops.iter().zip(tasks) {
             stop.stop();
@@ -586,6 +599,7 @@ pub async fn start_with(
         policy.clone(),
         uplink.is_pinned(),
     );
+    let gate_inputs = beams.clone();
     let task = pipeline
         .run(reader_rx, beams, pipeline_stop.signal())
         .instrument(tracing::info_span!("pipeline"));
@@ -618,6 +632,7 @@ pub async fn start_with(
         heartbeat: heartbeat_rx,
         policy,
         alarm,
+        gate_inputs,
         outbox,
         stops,
         tasks,
@@ -665,6 +680,21 @@ struct ReaderSlot {
     smoother: Smoother,
     /// The state and fault last stored as an event.
     reported: Option<(HealthState, Option<ReaderFault>)>,
+    /// A tag read has arrived from it.
+    read_seen: bool,
+}
+
+impl ReaderSlot {
+    /// Whether its cabinet smoother may be polled: the reader works (it reported a state other
+    /// than fault, or reads arrive) and is not in fault. A reader that reads nothing would make
+    /// every tag disappear after the hold-off, and the first count must not start before the
+    /// reader does (see `smoothing::cabinet`).
+    fn cabinet_live(&self) -> bool {
+        match &self.reported {
+            Some((state, _)) => *state != HealthState::Fault,
+            None => self.read_seen,
+        }
+    }
 }
 
 /// A fault raised because the outbox refused events.
@@ -680,6 +710,7 @@ struct StorageFault {
 struct Pipeline {
     slots: Vec<ReaderSlot>,
     index: HashMap<ReaderName, usize>,
+    cabinet: CabinetConfig,
     outbox: Outbox,
     exits: mpsc::Sender<Exit>,
     heartbeat: watch::Sender<HeartbeatState>,
@@ -717,6 +748,7 @@ impl Pipeline {
                     name: r.name.clone(),
                     smoother,
                     reported: None,
+                    read_seen: false,
                 }
             })
             .collect();
@@ -728,6 +760,7 @@ impl Pipeline {
         let mut pipeline = Self {
             slots,
             index,
+            cabinet: cabinet_config(&config.smoothing),
             outbox,
             exits,
             heartbeat,
@@ -756,6 +789,15 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 () = &mut stop => break,
+                // Before reads: a beam break opens the window the reads that follow belong to.
+                inputs = changed(&mut beams) => match inputs {
+                    Some(Some(inputs)) => {
+                        self.beams(inputs);
+                        self.poll_all().await;
+                    }
+                    Some(None) => {}
+                    None => beams = None,
+                },
                 output = rx.recv(), if open => match output {
                     Some(output) => {
                         self.take(output).await;
@@ -768,14 +810,6 @@ impl Pipeline {
                         self.poll_all().await;
                     }
                     None => open = false,
-                },
-                inputs = changed(&mut beams) => match inputs {
-                    Some(Some(inputs)) => {
-                        self.beams(inputs);
-                        self.poll_all().await;
-                    }
-                    Some(None) => {}
-                    None => beams = None,
                 },
                 held = changed(&mut policy) => match held {
                     Some(_) => self.policy_changed(),
@@ -795,8 +829,11 @@ impl Pipeline {
         let now = now_ms();
         let mut finals = Vec::new();
         for slot in &mut self.slots {
+            let live = slot.cabinet_live();
             if let Smoother::Cabinet(c) = &mut slot.smoother {
-                finals.extend(c.snapshot(now));
+                if live {
+                    finals.extend(c.snapshot(now));
+                }
             }
         }
         for event in finals {
@@ -810,10 +847,15 @@ impl Pipeline {
         match output {
             ReaderOutput::Tag { reader, read } => {
                 bump(&self.metrics.pipeline.reads);
-                match self.slot(&reader).map(|s| &mut s.smoother) {
-                    Some(Smoother::Gate(g)) => g.handle_read(read),
-                    Some(Smoother::Cabinet(c)) => c.handle_read(read),
-                    Some(Smoother::Scanner) | None => {
+                let Some(slot) = self.slot(&reader) else {
+                    tracing::debug!(%reader, "tag read from an unknown reader; ignored");
+                    return;
+                };
+                slot.read_seen = true;
+                match &mut slot.smoother {
+                    Smoother::Gate(g) => g.handle_read(read),
+                    Smoother::Cabinet(c) => c.handle_read(read),
+                    Smoother::Scanner => {
                         tracing::debug!(%reader, "tag read from a reader without antennas; ignored");
                     }
                 }
@@ -833,11 +875,24 @@ impl Pipeline {
                 self.heartbeat
                     .send_modify(|s| s.set_reader(&reader, health.clone()));
                 let key = (health.state, health.fault.clone());
+                let cabinet = self.cabinet;
                 let Some(slot) = self.slot(&reader) else {
                     return;
                 };
                 if slot.reported.as_ref() == Some(&key) {
                     return;
+                }
+                let was_fault = slot
+                    .reported
+                    .as_ref()
+                    .is_some_and(|(state, _)| *state == HealthState::Fault);
+                if let Smoother::Cabinet(c) = &mut slot.smoother {
+                    if was_fault && health.state != HealthState::Fault {
+                        // Back from a fault: what was not read meanwhile must not count as
+                        // removed. A fresh smoother counts again from scratch (its first
+                        // snapshot lists every tag present).
+                        **c = CabinetSmoother::new(reader.clone(), cabinet);
+                    }
                 }
                 slot.reported = Some(key);
                 tracing::info!(%reader, state = ?health.state, fault = ?health.fault, "reader health changed");
@@ -900,17 +955,13 @@ impl Pipeline {
         let mut gate_outputs = Vec::new();
         let mut snapshots = Vec::new();
         for slot in &mut self.slots {
+            let live = slot.cabinet_live();
             match &mut slot.smoother {
                 Smoother::Gate(g) => {
                     gate_outputs.extend(g.poll(now).into_iter().map(|o| (slot.name.clone(), o)));
                 }
                 Smoother::Cabinet(c) => {
-                    // A reader in fault reads nothing: polling would report every tag gone.
-                    let faulty = slot
-                        .reported
-                        .as_ref()
-                        .is_some_and(|(state, _)| *state == HealthState::Fault);
-                    if !faulty {
+                    if live {
                         snapshots.extend(c.poll(now));
                     }
                 }

@@ -712,6 +712,7 @@ pub struct GateTask {
     coil_waits: Vec<CoilWait>,
     sounding: bool,
     link_lost: bool,
+    warned_untrusted: bool,
 }
 
 impl GateTask {
@@ -723,6 +724,7 @@ impl GateTask {
             coil_waits: Vec::new(),
             sounding: false,
             link_lost: false,
+            warned_untrusted: false,
         }
     }
 
@@ -842,9 +844,14 @@ impl GateTask {
                 }
                 Action::Untrusted => {
                     bump(&metrics.untrusted_answers);
-                    tracing::warn!(
-                        "server answer not authenticated (no server_public_key): verdicts and directives ignored"
-                    );
+                    if std::mem::replace(&mut self.warned_untrusted, true) {
+                        tracing::debug!("unauthenticated server answer ignored");
+                    } else {
+                        tracing::warn!(
+                            "server answers are not authenticated (no server_public_key): \
+                             their verdicts and directives are ignored"
+                        );
+                    }
                 }
             }
         }
