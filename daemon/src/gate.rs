@@ -13,7 +13,8 @@
 //! module as an [`Exit`], with the instant the notice was recognised and the event's id.
 //!
 //! The final passage of the same passage id is *not* stored again: its carriers were announced
-//! and stored already. Only carriers it names that no notice announced (possible with
+//! and stored already (so the server sees the read counts and badges as they stood at the
+//! notice, the same ones the gate decided on; badges read only later are not reported). Only carriers it names that no notice announced (possible with
 //! photo-eyes, when a beam sequence ends between two polls) are stored, as one more passage, and
 //! decided like an exit. A passage that turned back after its notice leaves the provisional
 //! event as the record (the carrier did reach the outer field); nothing more is stored.
@@ -888,7 +889,9 @@ impl GateTask {
             lock_door,
             "ALARM"
         );
-        if before.written.is_some_and(|o| o.alarm_light) {
+        // On already: the driver wants the alarm and has written it (an alarm whose time just
+        // ran out wants idle, and this one's write is still to come).
+        if before.wanted.alarm_light && before.written == Some(before.wanted) {
             bump(&metrics.coil_already_on);
             tracing::info!(seq = cause.event.map(|e| e.seq), "alarm coil already on");
             let _ = self
