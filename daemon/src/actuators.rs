@@ -22,7 +22,15 @@
 //! light and sounder on (and locks the door when asked) for a duration, a second alarm extends
 //! but never shortens it, [`Alarm::silence`] ends it, [`Alarm::poll`] switches everything off
 //! when the duration has passed. [`AlarmDriver`] runs it against a [`GateIo`] and takes
-//! commands through an [`AlarmHandle`].
+//! commands through an [`AlarmHandle`]; its [`AlarmStatus`] says when the coils were last
+//! written (`written_at`), which is how the gate measures the time from a passage to the coil.
+//!
+//! # Inputs
+//!
+//! The driver owns the only link to the module (an RTU module is one serial port), so it also
+//! reads the photo-eyes when asked ([`AlarmDriver::poll_inputs`]): between writes, every poll
+//! period, publishing each reading on a watch channel. A write that becomes due while a read is
+//! in flight waits for that one read (at most `call_timeout`, a few ms on a healthy link).
 
 use std::fmt;
 use std::future::Future;
@@ -409,6 +417,19 @@ pub struct AlarmStatus {
     pub link_up: bool,
     /// How long the last successful write took.
     pub last_write: Option<Duration>,
+    /// When the last successful write completed (the module had acknowledged every coil).
+    pub written_at: Option<Instant>,
+}
+
+impl AlarmStatus {
+    /// The status of a driver that has not written anything yet.
+    pub const INITIAL: AlarmStatus = AlarmStatus {
+        wanted: Outputs::IDLE,
+        written: None,
+        link_up: false,
+        last_write: None,
+        written_at: None,
+    };
 }
 
 /// Sends commands to a running [`AlarmDriver`] and watches its status. Cheap to clone.
@@ -444,6 +465,18 @@ impl AlarmHandle {
     pub fn watch(&self) -> watch::Receiver<AlarmStatus> {
         self.status.clone()
     }
+
+    /// A handle without a driver: the caller receives the commands and publishes the status
+    /// itself (for tests of the gate logic on a virtual clock, and for simulators).
+    pub fn detached() -> (
+        AlarmHandle,
+        mpsc::Receiver<AlarmCommand>,
+        watch::Sender<AlarmStatus>,
+    ) {
+        let (commands, rx) = mpsc::channel(16);
+        let (status_tx, status) = watch::channel(AlarmStatus::INITIAL);
+        (AlarmHandle { commands, status }, rx, status_tx)
+    }
 }
 
 /// Runs an [`Alarm`] against the gate I/O module.
@@ -453,29 +486,36 @@ pub struct AlarmDriver {
     alarm: Alarm,
     commands: mpsc::Receiver<AlarmCommand>,
     status: watch::Sender<AlarmStatus>,
+    inputs: Option<(Duration, watch::Sender<Option<GateInputs>>)>,
 }
 
 impl AlarmDriver {
     /// A driver over `io` and the handle to command it.
     pub fn new(io: GateIo) -> (Self, AlarmHandle) {
         let (tx, rx) = mpsc::channel(16);
-        let (status_tx, status_rx) = watch::channel(AlarmStatus {
-            wanted: Outputs::IDLE,
-            written: None,
-            link_up: false,
-            last_write: None,
-        });
+        let (status_tx, status_rx) = watch::channel(AlarmStatus::INITIAL);
         let driver = Self {
             io,
             alarm: Alarm::new(),
             commands: rx,
             status: status_tx,
+            inputs: None,
         };
         let handle = AlarmHandle {
             commands: tx,
             status: status_rx,
         };
         (driver, handle)
+    }
+
+    /// Also reads the module's inputs every `every` (at least 1 ms) between writes, and
+    /// publishes every successful reading that differs from the last one (`None` until the
+    /// first). A failed read is logged at debug level and retried at the next period (the link's
+    /// backoff decides when a reconnect is attempted).
+    pub fn poll_inputs(&mut self, every: Duration) -> watch::Receiver<Option<GateInputs>> {
+        let (tx, rx) = watch::channel(None);
+        self.inputs = Some((every.max(Duration::from_millis(1)), tx));
+        rx
     }
 
     /// Runs until `shutdown` completes or every handle is dropped. Writes the idle state at
@@ -486,12 +526,20 @@ impl AlarmDriver {
         tokio::pin!(shutdown);
         let mut refresh = tokio::time::interval(REFRESH_INTERVAL);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let inputs = self.inputs.take();
+        let mut input_ticks = tokio::time::interval(
+            inputs
+                .as_ref()
+                .map_or(REFRESH_INTERVAL, |(every, _)| *every),
+        );
+        input_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut written: Option<Outputs> = None;
         loop {
             let wanted = self.alarm.outputs();
             let retry = (written != Some(wanted)).then(|| Instant::now() + RETRY_INTERVAL);
             let mut force = false;
             tokio::select! {
+                biased;
                 () = &mut shutdown => return,
                 command = self.commands.recv() => match command {
                     None => return,
@@ -511,6 +559,20 @@ impl AlarmDriver {
                 }
                 () = crate::readers::link::until(retry) => {}
                 _ = refresh.tick() => force = true,
+                _ = input_ticks.tick(), if inputs.is_some() => {
+                    if let Some((_, publish)) = &inputs {
+                        match self.io.read_inputs().await {
+                            Ok(reading) => {
+                                publish.send_if_modified(|last| {
+                                    let changed = *last != Some(reading);
+                                    *last = Some(reading);
+                                    changed
+                                });
+                            }
+                            Err(e) => tracing::debug!(error = %e, "gate inputs not read"),
+                        }
+                    }
+                }
             }
             let wanted = self.alarm.outputs();
             if !force && written == Some(wanted) {
@@ -519,7 +581,7 @@ impl AlarmDriver {
             let (result, link_up) = match self.io.set_outputs(&wanted).await {
                 Ok(elapsed) => {
                     written = Some(wanted);
-                    (Some(elapsed), true)
+                    (Some((elapsed, Instant::now())), true)
                 }
                 Err(e) => {
                     written = None;
@@ -533,8 +595,9 @@ impl AlarmDriver {
                 s.wanted = wanted;
                 s.written = written;
                 s.link_up = link_up;
-                if result.is_some() {
-                    s.last_write = result;
+                if let Some((elapsed, at)) = result {
+                    s.last_write = Some(elapsed);
+                    s.written_at = Some(at);
                 }
             });
         }
@@ -806,5 +869,54 @@ mod tests {
             .unwrap();
         stop_tx.send(()).unwrap();
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_driver_publishes_input_changes_and_stamps_writes() {
+        let module = Module::default();
+        // Both beams intact, door closed.
+        *module.inputs.lock().unwrap() = [true, true, true, false, false, false, false, false];
+        let addr = serve(module.clone()).await;
+        let io = GateIo::connect(settings(addr)).await.unwrap();
+        let (mut driver, handle) = AlarmDriver::new(io);
+        let mut inputs = driver.poll_inputs(ms(10));
+        let task = tokio::spawn(driver.run(std::future::pending()));
+        let first = *inputs.wait_for(Option::is_some).await.unwrap();
+        assert_eq!(first.unwrap().inner_beam, Some(Beam::Intact));
+        // Someone steps into the outer beam.
+        module.inputs.lock().unwrap()[1] = false;
+        let reading = *inputs
+            .wait_for(|i| i.is_some_and(|i| i.outer_beam == Some(Beam::Broken)))
+            .await
+            .unwrap();
+        assert_eq!(reading.unwrap().inner_beam, Some(Beam::Intact));
+        // A write is stamped with its completion time, after the command was sent.
+        let sent = Instant::now();
+        assert!(handle.sound(ms(5_000), false).await);
+        let status = *handle
+            .watch()
+            .wait_for(|s| s.written == Some(Outputs::alarm(false)))
+            .await
+            .unwrap();
+        assert!(status.written_at.is_some_and(|at| at >= sent));
+        assert!(module.coils.lock().unwrap()[0]);
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_detached_handle_hands_out_commands_and_takes_a_status() {
+        let (handle, mut commands, status) = AlarmHandle::detached();
+        assert!(handle.sound(ms(100), true).await);
+        assert_eq!(
+            commands.recv().await,
+            Some(AlarmCommand::Sound {
+                duration: ms(100),
+                lock_door: true
+            })
+        );
+        status.send_modify(|s| s.link_up = true);
+        assert!(handle.status().link_up);
+        drop(commands);
+        assert!(!handle.silence().await);
     }
 }

@@ -101,10 +101,30 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Validates the file and the key, then opens every device once: one line per device on
+/// stdout, then the summary line; fails if any device failed.
 async fn check(path: &Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
     let key = config.device_key()?;
-    custos_daemon::app::check_readers(&config).await?;
+    let results = custos_daemon::app::check(&config).await;
+    let mut failed = Vec::new();
+    for r in &results {
+        match &r.result {
+            Ok(detail) => println!("{}: ok: {detail}", r.device),
+            Err(error) => {
+                println!("{}: FAILED: {error}", r.device);
+                failed.push(format!("{}: {error}", r.device));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} devices failed: {}",
+            failed.len(),
+            results.len(),
+            failed.join("; ")
+        );
+    }
     println!(
         "ok: device={} role={:?} readers={} public_key={}",
         config.device_id,

@@ -20,16 +20,22 @@
 //! batch as soon as the previous is acknowledged, and capped exponential backoff after a failure.
 //! It sleeps on the outbox's notifier while there is nothing to send, so a passage is on the wire
 //! as soon as it is on disk. [`Heartbeats`] sends a heartbeat every interval. Both report what
-//! the server answered on a channel and stop when their shutdown future completes (an upload in
-//! flight is abandoned; the server ignores the overlap when it is sent again).
+//! the server answered on a channel and stop when their shutdown future completes: an upload in
+//! flight is abandoned (the server ignores the overlap when it is sent again), then the shipper
+//! makes one last attempt (one batch, under the request deadline) so that what the daemon
+//! flushed at shutdown has a chance to reach the server before the process exits.
+//!
+//! A heartbeat has no field for device faults (outbox full, gate I/O lost); they travel as
+//! extra entries of its reader list, see [`HeartbeatState::faults`].
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use custos_protocol::uplink::{
-    self as proto, Batch, BatchAck, Directive, GatePolicy, Heartbeat, HeartbeatAck, MAX_BODY_BYTES,
-    NamedHealth, PolicyRequest, SIGNATURE_HEADER, SignedKind, Verdict,
+    self as proto, Batch, BatchAck, DeviceFaultKind, Directive, GatePolicy, HealthState, Heartbeat,
+    HeartbeatAck, MAX_BODY_BYTES, MAX_READERS, NamedHealth, PolicyRequest, ReaderFault,
+    ReaderHealth, SIGNATURE_HEADER, SignedKind, Verdict,
 };
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
@@ -514,7 +520,7 @@ impl Shipper {
         }
     }
 
-    /// Uploads until `shutdown` completes.
+    /// Uploads until `shutdown` completes, then makes one last attempt (see the module doc).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         tokio::select! {
@@ -522,7 +528,42 @@ impl Shipper {
             () = &mut shutdown => {}
             () = self.ship() => {}
         }
+        self.last_attempt().await;
         tracing::debug!("shipper stopped");
+    }
+
+    /// Uploads one batch of what is pending, if anything, and deletes what the server stored.
+    async fn last_attempt(&self) {
+        let pending = match self.outbox.pending(self.config.batch_max).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the outbox for the last upload failed");
+                return;
+            }
+        };
+        let batch = pending.into_batch(self.uplink.device_id());
+        match self.uplink.send_batch(&batch).await {
+            Ok(ack) => {
+                let (epoch, acked_through) = (ack.epoch, ack.acked_through);
+                report(
+                    &self.answers,
+                    ServerAnswer::Batch {
+                        epoch,
+                        acked_through,
+                        verdicts: ack.verdicts,
+                        directives: ack.directives,
+                        policy_version: ack.policy_version,
+                        authenticated: self.uplink.is_pinned(),
+                    },
+                );
+                match self.outbox.ack(epoch, acked_through).await {
+                    Ok(deleted) => tracing::info!(epoch, acked_through, deleted, "last upload"),
+                    Err(e) => tracing::warn!(error = %e, "deleting acknowledged events failed"),
+                }
+            }
+            Err(e) => tracing::info!(error = %e, "last upload failed; events stay in the outbox"),
+        }
     }
 
     async fn ship(&self) {
@@ -610,6 +651,95 @@ pub struct HeartbeatState {
     pub readers: Vec<NamedHealth>,
     /// The gate policy version held (0 = none).
     pub policy_version: u64,
+    /// Device faults standing now, each with a detail for people (at most one per kind).
+    ///
+    /// The heartbeat message has no field for them, so each is sent as one more entry of
+    /// `readers`: named `custosd.KIND` (`custosd.outbox_full`, see [`fault_reader_name`]), in
+    /// state `fault` with `ReaderFault::Other { detail }` and zero counters. A server that knows
+    /// the convention can tell them from readers; one that does not still sees a faulty
+    /// "reader" on the device and raises `reader_fault`, which is the point. (Reader names are
+    /// chosen by the site; do not name a reader `custosd.*`.) The durable record of a fault is a
+    /// `DeviceFault` event in the outbox, written as soon as the outbox can take it.
+    pub faults: Vec<(DeviceFaultKind, String)>,
+}
+
+impl HeartbeatState {
+    /// Raises (or updates the detail of) the fault `kind`; true if it was not raised before.
+    pub fn raise(&mut self, kind: DeviceFaultKind, detail: impl Into<String>) -> bool {
+        let detail = detail.into();
+        match self.faults.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, d)) => {
+                *d = detail;
+                false
+            }
+            None => {
+                self.faults.push((kind, detail));
+                true
+            }
+        }
+    }
+
+    /// Clears the fault `kind`; true if it was raised.
+    pub fn clear(&mut self, kind: DeviceFaultKind) -> bool {
+        let before = self.faults.len();
+        self.faults.retain(|(k, _)| *k != kind);
+        self.faults.len() != before
+    }
+
+    /// Whether the fault `kind` is raised.
+    pub fn has_fault(&self, kind: DeviceFaultKind) -> bool {
+        self.faults.iter().any(|(k, _)| *k == kind)
+    }
+
+    /// Sets the health of `reader`, adding it if it is not listed yet.
+    pub fn set_reader(&mut self, reader: &str, health: ReaderHealth) {
+        match self.readers.iter_mut().find(|r| r.reader == reader) {
+            Some(r) => r.health = health,
+            None => self.readers.push(NamedHealth {
+                reader: reader.to_owned(),
+                health,
+            }),
+        }
+    }
+
+    /// The reader list of a heartbeat: the readers, then one entry per fault, at most
+    /// [`MAX_READERS`] in all (faults first to go: readers are the heartbeat's purpose).
+    pub fn heartbeat_readers(&self) -> Vec<NamedHealth> {
+        let faults = self.faults.iter().map(|(kind, detail)| NamedHealth {
+            reader: fault_reader_name(*kind),
+            health: ReaderHealth {
+                state: HealthState::Fault,
+                fault: Some(ReaderFault::Other {
+                    detail: detail.chars().take(proto::MAX_TEXT_CHARS).collect(),
+                }),
+                frames_ok: 0,
+                checksum_errors: 0,
+                dropped_bytes: 0,
+                last_read_ms: None,
+            },
+        });
+        self.readers
+            .iter()
+            .cloned()
+            .chain(faults)
+            .take(MAX_READERS)
+            .collect()
+    }
+}
+
+/// The pseudo-reader name a device fault travels under in heartbeats: `custosd.` and the
+/// fault's wire name (`outbox_full`, `storage_error`, `gate_io_lost`, `clock_step`,
+/// `policy_expired`, `other`).
+pub fn fault_reader_name(kind: DeviceFaultKind) -> String {
+    let name = match kind {
+        DeviceFaultKind::OutboxFull => "outbox_full",
+        DeviceFaultKind::StorageError => "storage_error",
+        DeviceFaultKind::GateIoLost => "gate_io_lost",
+        DeviceFaultKind::ClockStep => "clock_step",
+        DeviceFaultKind::PolicyExpired => "policy_expired",
+        DeviceFaultKind::Other => "other",
+    };
+    format!("custosd.{name}")
 }
 
 /// The task that tells the server the device is alive.
@@ -668,7 +798,7 @@ impl Heartbeats {
                 epoch: self.outbox.epoch(),
                 hb_seq,
                 at_ms: now_ms(),
-                readers: state.readers,
+                readers: state.heartbeat_readers(),
                 outbox_depth,
                 policy_version: state.policy_version,
             };
@@ -707,6 +837,56 @@ impl Heartbeats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn faults_ride_along_as_pseudo_readers_after_the_readers() {
+        let mut state = HeartbeatState::default();
+        let ok = ReaderHealth {
+            state: HealthState::Ok,
+            fault: None,
+            frames_ok: 3,
+            checksum_errors: 0,
+            dropped_bytes: 0,
+            last_read_ms: Some(5),
+        };
+        state.set_reader("uhf-main", ok.clone());
+        assert!(state.raise(DeviceFaultKind::OutboxFull, "full"));
+        assert!(!state.raise(DeviceFaultKind::OutboxFull, "still full"));
+        assert!(state.has_fault(DeviceFaultKind::OutboxFull));
+        let readers = state.heartbeat_readers();
+        assert_eq!(readers.len(), 2);
+        assert_eq!(
+            (readers[0].reader.as_str(), &readers[0].health),
+            ("uhf-main", &ok)
+        );
+        assert_eq!(readers[1].reader, "custosd.outbox_full");
+        assert_eq!(readers[1].health.state, HealthState::Fault);
+        assert_eq!(
+            readers[1].health.fault,
+            Some(ReaderFault::Other {
+                detail: "still full".into()
+            })
+        );
+        let hb = Heartbeat {
+            device_id: "gate-1".into(),
+            epoch: 1,
+            hb_seq: 1,
+            at_ms: 0,
+            readers,
+            outbox_depth: 0,
+            policy_version: 0,
+        };
+        assert_eq!(hb.validate(), Ok(()));
+        // Never more than the heartbeat may carry; readers go first.
+        for i in 0..MAX_READERS {
+            state.set_reader(&format!("r{i}"), ok.clone());
+        }
+        let readers = state.heartbeat_readers();
+        assert_eq!(readers.len(), MAX_READERS);
+        assert!(readers.iter().all(|r| !r.reader.starts_with("custosd.")));
+        assert!(state.clear(DeviceFaultKind::OutboxFull));
+        assert!(!state.clear(DeviceFaultKind::OutboxFull));
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_resets() {

@@ -81,20 +81,86 @@ fn write_config(dir: &Path, port: &str, server: &str, extra: &str) -> std::path:
     config
 }
 
+/// A pseudo-terminal standing in for a scanner's serial port: its slave's path. The pair stays
+/// open as long as the returned runtime and streams live.
+fn pty() -> (
+    tokio::runtime::Runtime,
+    (tokio_serial::SerialStream, tokio_serial::SerialStream),
+    String,
+) {
+    use tokio_serial::SerialPort as _;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pair = rt
+        .block_on(async { tokio_serial::SerialStream::pair() })
+        .unwrap();
+    let path = pair.1.name().unwrap();
+    (rt, pair, path)
+}
+
+#[test]
+fn check_opens_every_device_once_and_prints_a_line_for_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, _pair, tty) = pty();
+    let key = dir.path().join("gate-1.key");
+    DeviceKey::generate(&key).unwrap();
+    // Nothing listens on this port: the gate I/O fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gate_io = closed.local_addr().unwrap();
+    drop(closed);
+    let write = |gate: &str| {
+        let config = dir.path().join("custosd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "device_id = \"desk-1\"\nserver = \"http://127.0.0.1:9\"\nkey_file = \"gate-1.key\"\n\
+                 data_dir = \"data\"\n[[readers]]\nname = \"scanner\"\nprotocol = \"barcode\"\n\
+                 port = \"{tty}\"\n{gate}"
+            ),
+        )
+        .unwrap();
+        config
+    };
+    let config = write("");
+    let out = custosd(&["check", "--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("readers[0] (scanner): ok: barcode: ") && lines[0].contains(&tty),
+        "{stdout}"
+    );
+    let public = DeviceKey::load(&key).unwrap().public_key();
+    assert_eq!(
+        lines[1],
+        format!("ok: device=desk-1 role=Desk readers=1 public_key={public}")
+    );
+
+    let config = write(&format!(
+        "[gate_io]\ntransport = \"tcp\"\naddress = \"{gate_io}\"\ncall_timeout_ms = 300\n"
+    ));
+    let out = custosd(&["check", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("readers[0] (scanner): ok: "), "{stdout}");
+    assert!(stdout.contains("gate_io: FAILED: "), "{stdout}");
+    assert!(!stdout.contains("ok: device="), "{stdout}");
+    let err = text(&out.stderr);
+    assert!(err.contains("1 of 2 devices failed: gate_io: "), "{err}");
+}
+
 #[test]
 fn check_validates_file_key_and_ports() {
     let dir = tempfile::tempdir().unwrap();
+    // A regular file is not a serial port: the reader cannot be opened.
     std::fs::write(dir.path().join("tty0"), b"").unwrap();
     let config = write_config(dir.path(), "tty0", "http://127.0.0.1:9", "");
     let out = custosd(&["check", "--config", config.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let key = DeviceKey::load(&dir.path().join("gate-1.key")).unwrap();
-    assert_eq!(
-        text(&out.stdout),
-        format!(
-            "ok: device=gate-1 role=Gate readers=1 public_key={}\n",
-            key.public_key()
-        )
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stdout).starts_with("readers[0] (uhf-main): FAILED: cannot open "),
+        "{}",
+        text(&out.stdout)
     );
 
     let config = write_config(dir.path(), "tty-absent", "http://127.0.0.1:9", "");

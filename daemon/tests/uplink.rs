@@ -797,8 +797,8 @@ async fn heartbeats_advance_hb_seq_and_report_answers() {
         stub.script(&[Mode::Unavailable]);
         let (answers, mut answer_rx) = mpsc::channel(8);
         let (_state, state_rx) = watch::channel(HeartbeatState {
-            readers: vec![],
             policy_version: 3,
+            ..HeartbeatState::default()
         });
         let task = tokio::spawn(
             Heartbeats::new(
@@ -826,6 +826,33 @@ async fn heartbeats_advance_hb_seq_and_report_answers() {
         }
         task.abort();
         assert_eq!(seqs, [2, 3]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shipper_makes_one_last_attempt_at_shutdown() {
+    within(async {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path().to_owned(), 100).await.unwrap();
+        for n in 1..=3 {
+            outbox.append(i64::from(n), &scan(n)).await.unwrap();
+        }
+        let (uplink, stub) = pinned_pair().await;
+        let (answers, mut answer_rx) = mpsc::channel(8);
+        // Shut down before the first upload: only the last attempt can send them.
+        Shipper::new(outbox.clone(), Arc::new(uplink), shipper_config(2), answers)
+            .run(std::future::ready(()))
+            .await;
+        assert!(matches!(
+            answer_rx.recv().await,
+            Some(ServerAnswer::Batch {
+                acked_through: 2,
+                ..
+            })
+        ));
+        assert_eq!(stub.state(|s| s.unique.clone()), [(1, 1), (1, 2)]);
+        assert_eq!(outbox.depth().await.unwrap(), 1, "one batch, not a drain");
     })
     .await;
 }

@@ -157,17 +157,17 @@ impl BeamGate {
             return;
         };
         if let Some(crossed_ms) = window.crossed_ms {
-            let fresh: Vec<(Epc, i64)> = window
+            let fresh: Vec<(Epc, i64, Tally)> = window
                 .seen
                 .iter()
                 .filter(|(e, s)| s.confirmed && !s.notified && !sh.is_badge(e))
-                .map(|(e, _)| (*e, crossed_ms))
+                .map(|(e, s)| (*e, crossed_ms, s.tally))
                 .collect();
             let badges = window
                 .seen
                 .iter()
                 .filter(|(_, s)| s.confirmed)
-                .map(|(e, _)| *e);
+                .map(|(e, s)| (*e, s.tally));
             let direction = window.first_side.direction_from();
             if let Some(notice) = sh.crossing(window.id, direction, fresh, badges) {
                 for epc in &notice.tags {

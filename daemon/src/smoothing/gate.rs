@@ -22,8 +22,11 @@
 //! [`GateSmoother::poll`] emits, for one [`PassageId`]:
 //! 1. [`Output::Crossing`] as soon as carrier tags have crossed (at the first poll after the read
 //!    that established the crossing: latency = the daemon's poll period). It names the carriers
-//!    and the badges seen so far, so the gate can decide with its cached policy and sound the
-//!    alarm at once. It is not an event: nothing is stored for it.
+//!    and the badges seen so far, with their sightings so far (first read on the side they came
+//!    from, reads up to this poll), so the gate can store it at once as a provisional passage
+//!    event (which is how the server's verdict arrives within the gate's deadline), decide with
+//!    its cached policy and sound the alarm. The smoother itself stores nothing; what the daemon
+//!    does with the notice and the final output is documented in its `gate` module.
 //! 2. Then exactly one of: [`Output::Passage`], the event to store and upload (with final read
 //!    counts, peak RSSI and the badges read during the passage), or [`Output::TurnedBack`] when
 //!    every announced carrier went back to the side it came from. A passage is final once every
@@ -130,6 +133,11 @@ pub struct Crossing {
     pub tags: Vec<Epc>,
     /// Every badge read at the gate for this passage so far, by their bytes.
     pub badges: Vec<Epc>,
+    /// What was read of each of `tags` so far, in the same order: the first read on the side it
+    /// came from, the reads up to this notice (the final passage has the complete counts).
+    pub sightings: Vec<TagSighting>,
+    /// What was read of each of `badges` so far, in the same order.
+    pub badge_sightings: Vec<TagSighting>,
 }
 
 /// What [`GateSmoother::poll`] reports.
@@ -334,36 +342,50 @@ impl Shared {
         })
     }
 
-    /// A crossing notice for the carriers among `crossed` (tag, crossing time), if any.
+    /// A crossing notice for the carriers among `crossed` (tag, crossing time, reads so far),
+    /// if any, with the badges among `badges` (tag, reads so far).
     pub(super) fn crossing(
         &self,
         passage: PassageId,
         direction: Direction,
-        crossed: impl IntoIterator<Item = (Epc, i64)>,
-        badges: impl IntoIterator<Item = Epc>,
+        crossed: impl IntoIterator<Item = (Epc, i64, Tally)>,
+        badges: impl IntoIterator<Item = (Epc, Tally)>,
     ) -> Option<Crossing> {
         let mut at_ms = i64::MAX;
-        let mut tags: Vec<Epc> = crossed
+        let mut tags: Vec<(Epc, Tally)> = crossed
             .into_iter()
-            .filter(|(e, _)| !self.is_badge(e))
-            .map(|(e, t)| {
+            .filter(|(e, ..)| !self.is_badge(e))
+            .map(|(e, t, tally)| {
                 at_ms = at_ms.min(t);
-                e
+                (e, tally)
             })
             .collect();
         if tags.is_empty() {
             return None;
         }
-        let mut badges: Vec<Epc> = badges.into_iter().filter(|e| self.is_badge(e)).collect();
-        super::sort_epcs(&mut tags);
-        super::sort_epcs(&mut badges);
-        badges.dedup();
+        let mut badges: Vec<(Epc, Tally)> = badges
+            .into_iter()
+            .filter(|(e, _)| self.is_badge(e))
+            .collect();
+        tags.sort_unstable_by(|(a, _), (b, _)| epc_order(a, b));
+        tags.dedup_by(|(a, _), (b, _)| a == b);
+        badges.sort_unstable_by(|(a, _), (b, _)| epc_order(a, b));
+        badges.dedup_by(|(a, _), (b, _)| a == b);
+        tags.truncate(MAX_TAGS_PER_LIST);
+        badges.truncate(MAX_TAGS_PER_LIST);
+        let sightings = |list: &[(Epc, Tally)]| -> Vec<TagSighting> {
+            list.iter()
+                .map(|(epc, tally)| tally.sighting(*epc, &self.clock))
+                .collect()
+        };
         Some(Crossing {
             passage,
             at_ms: self.clock.wall(at_ms),
             direction,
-            tags,
-            badges,
+            sightings: sightings(&tags),
+            badge_sightings: sightings(&badges),
+            tags: tags.into_iter().map(|(e, _)| e).collect(),
+            badges: badges.into_iter().map(|(e, _)| e).collect(),
         })
     }
 }
@@ -474,8 +496,8 @@ struct Group {
     members: Vec<Epc>,
     unjudged: usize,
     judged: Vec<(Epc, Tally)>,
-    /// Crossed since the last poll: not announced yet.
-    fresh: Vec<(Epc, i64)>,
+    /// Crossed since the last poll: not announced yet (tag, crossing time, reads at crossing).
+    fresh: Vec<(Epc, i64, Tally)>,
     announced: bool,
 }
 
@@ -502,6 +524,20 @@ impl GateTag {
         if held {
             self.last_held[side.index()] = Some((t, antenna));
             self.last_held_side = side;
+        }
+    }
+
+    /// The reads since the tag came from its origin side, as they stand (for a crossing notice):
+    /// from the first read on the origin side to the latest read on any side.
+    fn so_far(&self) -> Tally {
+        let (first_ms, first_antenna) = self.span_first;
+        Tally {
+            first_ms,
+            first_antenna,
+            last_ms: self.life.last_ms.max(first_ms),
+            last_antenna: self.life.last_antenna,
+            reads: self.span_reads.max(1),
+            peak_rssi: self.span_peak,
         }
     }
 
@@ -547,10 +583,10 @@ impl Group {
         }
     }
 
-    fn add(&mut self, epc: Epc, t: i64) {
+    fn add(&mut self, epc: Epc, t: i64, so_far: Tally) {
         self.members.push(epc);
         self.unjudged += 1;
-        self.fresh.push((epc, t));
+        self.fresh.push((epc, t, so_far));
     }
 }
 
@@ -597,7 +633,7 @@ impl AntennaGate {
             let came_onto_side = matches!(outcome, ReadOutcome::Appeared(_));
             if came_onto_side && tag.pending.is_none() && side != tag.origin {
                 let direction = tag.origin.direction_from();
-                let passage = join_group(&mut self.groups, sh, epc, direction, t);
+                let passage = join_group(&mut self.groups, sh, epc, direction, t, tag.so_far());
                 tag.pending = Some(Pending {
                     direction,
                     crossed_ms: t,
@@ -656,9 +692,22 @@ impl AntennaGate {
             if self.groups[i].fresh.is_empty() {
                 continue;
             }
-            let fresh = std::mem::take(&mut self.groups[i].fresh);
+            let id = self.groups[i].id;
+            // The reads so far: the tag's current ones while its crossing is pending, else
+            // those at the crossing.
+            let fresh: Vec<(Epc, i64, Tally)> = std::mem::take(&mut self.groups[i].fresh)
+                .into_iter()
+                .map(|(epc, t, at_crossing)| {
+                    let now = self
+                        .tags
+                        .get(&epc)
+                        .filter(|tag| tag.pending.is_some_and(|p| p.passage == id))
+                        .map_or(at_crossing, GateTag::so_far);
+                    (epc, t, now)
+                })
+                .collect();
             let from = self.groups[i].first_ms.saturating_sub(gap);
-            let badges = self.badges_since(sh, from).into_iter().map(|(e, _)| e);
+            let badges = self.badges_since(sh, from);
             let group = &mut self.groups[i];
             if let Some(notice) = sh.crossing(group.id, group.direction, fresh, badges) {
                 group.announced = true;
@@ -722,6 +771,7 @@ fn join_group(
     epc: Epc,
     direction: Direction,
     t: i64,
+    so_far: Tally,
 ) -> PassageId {
     let gap = sh.config.passage_gap_ms;
     let open = groups.iter_mut().rev().find(|g| {
@@ -731,11 +781,11 @@ fn join_group(
             && !g.members.contains(&epc)
     });
     if let Some(group) = open {
-        group.add(epc, t);
+        group.add(epc, t, so_far);
         return group.id;
     }
     let mut group = Group::new(sh.new_id(), direction, t);
-    group.add(epc, t);
+    group.add(epc, t, so_far);
     let id = group.id;
     groups.push(group);
     id
@@ -943,6 +993,17 @@ mod tests {
                 direction: Direction::Out,
                 tags: vec![epc(1)],
                 badges: vec![],
+                // The reads so far: from the first inner read to the crossing read.
+                sightings: vec![TagSighting {
+                    epc: epc(1),
+                    antenna_first: 1,
+                    antenna_last: 4,
+                    reads: 9,
+                    peak_rssi: 80,
+                    first_ms: 10_000,
+                    last_ms: 10_350,
+                }],
+                badge_sightings: vec![],
             }
         );
 
@@ -1378,6 +1439,20 @@ mod tests {
                         prop_assert!(!ended.contains(&c.passage));
                         prop_assert!(c.tags.iter().all(|e| !badges.contains(e)));
                         prop_assert!(c.badges.iter().all(|e| badges.contains(e)));
+                        // The sightings so far name the same tags, in order, and would make a
+                        // valid passage event on their own (the daemon stores them at once).
+                        let named: Vec<Epc> = c.sightings.iter().map(|s| s.epc).collect();
+                        prop_assert_eq!(&named, &c.tags);
+                        let named: Vec<Epc> = c.badge_sightings.iter().map(|s| s.epc).collect();
+                        prop_assert_eq!(&named, &c.badges);
+                        let provisional = EventBody::Passage {
+                            reader: "gate-1".into(),
+                            direction: c.direction,
+                            tags: c.sightings.clone(),
+                            badges: c.badge_sightings.clone(),
+                            local_verdict: None,
+                        };
+                        prop_assert_eq!(provisional.validate(), Ok(()));
                         announced.insert(c.passage);
                     }
                     Output::TurnedBack { passage } => {
