@@ -1,25 +1,13 @@
-//! Fuzz `custos_protocol::modbus_map::rtu::decode_request`: no input may panic it, and its answers must keep the decoder contract.
+//! Fuzz `modbus_map::rtu::decode_request` against the decoder contract (see `check_decoder`).
 #![no_main]
 
-use custos_protocol::codec::{Decoded, StreamDecoder};
+use custos_protocol::modbus_map;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    match custos_protocol::modbus_map::rtu::decode_request(data) {
-        Decoded::Frame { len, .. } => assert!(len >= 1 && len <= data.len()),
-        Decoded::NeedMore => {}
-        Decoded::Invalid { skip, .. } => assert!(skip >= 1),
-    }
-    // The same bytes through the stream reassembler, split at the first byte's value.
-    let mut stream = StreamDecoder::new(custos_protocol::modbus_map::rtu::decode_request, custos_protocol::modbus_map::rtu::MAX_ADU_LEN);
-    let split = data.first().map_or(0, |b| *b as usize).min(data.len());
-    for part in [&data[..split], &data[split..]] {
-        let mut rest = part;
-        while !rest.is_empty() {
-            let taken = stream.push(rest);
-            rest = &rest[taken..];
-            while stream.next_frame().is_some() {}
-        }
-    }
-    assert!(stream.pending() <= custos_protocol::modbus_map::rtu::MAX_ADU_LEN);
+    custos_protocol_fuzz::check_decoder(
+        modbus_map::rtu::decode_request,
+        modbus_map::rtu::MAX_ADU_LEN,
+        data,
+    );
 });
