@@ -140,39 +140,7 @@ pub struct Server {
 impl Server {
     /// Initialise a data directory with `admin` / [`ADMIN_PASSWORD`] and serve it.
     pub async fn start() -> Server {
-        tracing();
-        let dir = tempfile::tempdir().unwrap();
-        custos_server::cli::initialise(dir.path(), "admin", ADMIN_PASSWORD.to_owned())
-            .await
-            .expect("init");
-        let config = Config {
-            data_dir: dir.path().to_owned(),
-            body_limit_bytes: 16 * 1024,
-            ..Config::default()
-        };
-        let store = Store::open(&dir.path().join(DB_FILE), StoreOptions::default())
-            .await
-            .unwrap();
-        let key = ServerKey::load(&dir.path().join(KEY_FILE)).unwrap();
-        let clock_offset = Arc::new(AtomicI64::new(0));
-        let offset = Arc::clone(&clock_offset);
-        let system = Clock::system();
-        let clock = Clock::from_fn(move || system.now().plus_secs(offset.load(Ordering::SeqCst)));
-        let state = AppState::with_clock(store, key, Settings::from(&config), clock);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(launch(listener, state.clone(), async {
-            let _ = stopped.await;
-        }));
-        Server {
-            addr,
-            state,
-            dir,
-            clock_offset,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        Server::start_with(|_| {}).await
     }
 
     /// Graceful shutdown; returns what `launch` returned.
