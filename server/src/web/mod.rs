@@ -81,11 +81,16 @@
 pub mod admin;
 pub mod assets;
 pub mod audit;
+pub mod custodian;
+pub mod desk;
 pub mod form;
 pub mod guard;
 pub mod i18n;
+pub mod label;
 pub mod layout;
+pub mod officer;
 pub mod queries;
+pub mod replay;
 pub mod session;
 
 use std::time::Instant;
@@ -105,7 +110,9 @@ use tracing::Instrument;
 use crate::AppState;
 use crate::auth::capability::{AdminCap, AlertHandlerCap, AuditorCap};
 use crate::domain::role::Role;
+use custodian::CustodianDesk;
 use i18n::Key;
+use officer::OfficerDesk;
 use session::{WebSession, see_other};
 
 /// The Content-Security-Policy of every page: this origin only; no inline script or style
@@ -131,6 +138,51 @@ pub const NAV: &[NavItem] = &[
         path: "/guard",
         label: Key::NavGuard,
         roles: AlertHandlerCap::ROLES,
+    },
+    NavItem {
+        path: "/desk",
+        label: Key::NavDesk,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/carriers",
+        label: Key::NavCarriers,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/signouts/new",
+        label: Key::NavSignoutNew,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/cabinets",
+        label: Key::NavCabinets,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/approvals",
+        label: Key::NavApprovals,
+        roles: OfficerDesk::ROLES,
+    },
+    NavItem {
+        path: "/people",
+        label: Key::NavPeople,
+        roles: OfficerDesk::ROLES,
+    },
+    NavItem {
+        path: "/overdue",
+        label: Key::NavOverdue,
+        roles: OfficerDesk::ROLES,
+    },
+    NavItem {
+        path: "/missing",
+        label: Key::NavMissing,
+        roles: OfficerDesk::ROLES,
+    },
+    NavItem {
+        path: "/alerts/history",
+        label: Key::NavAlertHistory,
+        roles: OfficerDesk::ROLES,
     },
     NavItem {
         path: "/admin/users",
@@ -170,6 +222,30 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/zones", get(admin::zones).post(admin::create_zone))
         .route("/audit", get(audit::trail))
+        .route("/desk", get(desk::desk))
+        .route("/desk/issue", post(desk::issue))
+        .route("/desk/return", post(desk::return_carrier))
+        .route(
+            "/signouts/new",
+            get(desk::new_signout).post(desk::request_signout),
+        )
+        .route("/carriers", get(custodian::carriers))
+        .route(
+            "/carriers/new",
+            get(custodian::new_carrier).post(custodian::create_carrier),
+        )
+        .route("/carriers/{id}", get(custodian::carrier))
+        .route("/carriers/{id}/label.svg", get(custodian::label))
+        .route("/cabinets", get(custodian::cabinets))
+        .route("/cabinets/{id}", get(custodian::cabinet))
+        .route("/approvals", get(officer::approvals))
+        .route("/approvals/{id}/approve", post(officer::approve))
+        .route("/people", get(officer::people).post(officer::create_person))
+        .route("/people/{id}/leave", post(officer::leave))
+        .route("/people/{id}/depart", post(officer::depart))
+        .route("/overdue", get(officer::overdue))
+        .route("/missing", get(officer::missing))
+        .route("/alerts/history", get(officer::alert_history))
         .route(assets::CSS.path, get(assets::css))
         .route(assets::JS.path, get(assets::js))
         .layer(DefaultBodyLimit::max(session::FORM_LIMIT))
@@ -234,11 +310,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_role_but_the_custodian_has_a_home_page() {
+    fn every_role_has_a_home_page() {
+        let home = |role| {
+            NAV.iter()
+                .find(|item: &&NavItem| item.roles.contains(&role))
+        };
         for role in Role::ALL {
-            let home = NAV.iter().find(|item| item.roles.contains(&role));
-            assert_eq!(home.is_none(), role == Role::Custodian, "{role}");
+            assert!(home(role).is_some(), "{role}");
         }
+        assert_eq!(home(Role::Custodian).unwrap().path, "/desk");
+        assert_eq!(home(Role::SecurityOfficer).unwrap().path, "/guard");
+    }
+
+    #[test]
+    fn the_desk_capabilities_admit_exactly_their_first_role() {
+        use crate::auth::capability::{
+            AlertReaderCap, CustodianCap, PeopleReaderCap, SecurityOfficerCap,
+        };
+        // The composite capabilities check the first, then the readers; every role of the
+        // first must pass the readers, or a page would answer 403 for a role its NAV shows.
+        for role in CustodianCap::ROLES {
+            assert!(PeopleReaderCap::ROLES.contains(role));
+        }
+        for role in SecurityOfficerCap::ROLES {
+            assert!(PeopleReaderCap::ROLES.contains(role));
+            assert!(AlertReaderCap::ROLES.contains(role));
+        }
+        assert_eq!(CustodianDesk::ROLES, CustodianCap::ROLES);
+        assert_eq!(OfficerDesk::ROLES, SecurityOfficerCap::ROLES);
     }
 
     #[test]
