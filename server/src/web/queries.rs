@@ -1,6 +1,7 @@
 //! Read-only queries the pages need and the store does not offer (yet): reader liveness,
 //! recent gate passages, the devices with their last heartbeat, the filtered audit trail and
-//! the signed heads. Each runs on the store's read pool and takes the capability of the page
+//! the signed heads, the cabinets with their expected and reported contents, and the asset
+//! number proposed for the next carrier's EPC. Each runs on the store's read pool and takes the capability of the page
 //! that uses it, like the store's own functions.
 //!
 //! Carrier titles are never selected here: passages show control numbers and levels only.
