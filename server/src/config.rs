@@ -72,6 +72,11 @@ tag_clone_min_travel_secs = 30
 # gates refresh them before. Short keeps revoked sign-outs from being honoured offline for long.
 policy_ttl_secs = 600
 
+# GS1 Company Prefix (6 to 12 digits) for the GIAI-96 EPCs proposed when a carrier is
+# registered: urn:epc:id:giai:PREFIX.ASSET, the asset reference being the carrier's number.
+# The default is GS1's example prefix; replace it with your organisation's own.
+label_company_prefix = "0614141"
+
 # Decommissioning period (脱密期) after a departure is approved, in whole years (1 to 3).
 [decommissioning]
 core_years = 3
@@ -158,6 +163,9 @@ pub struct Config {
     pub tag_clone_min_travel_secs: u64,
     /// Lifetime of a signed gate policy, in seconds. Default 600.
     pub policy_ttl_secs: u64,
+    /// GS1 Company Prefix of proposed carrier EPCs (GIAI-96), 6 to 12 digits. Default
+    /// `0614141` (GS1's example prefix).
+    pub label_company_prefix: String,
     /// Decommissioning periods.
     pub decommissioning: Decommissioning,
 }
@@ -181,6 +189,7 @@ impl Default for Config {
             read_connections: 4,
             tag_clone_min_travel_secs: 30,
             policy_ttl_secs: 600,
+            label_company_prefix: "0614141".to_owned(),
             decommissioning: Decommissioning::default(),
         }
     }
@@ -278,6 +287,10 @@ impl Config {
         if !(10..=7 * 24 * 3600).contains(&self.policy_ttl_secs) {
             return Err(("policy_ttl_secs", "must be 10 to 604800"));
         }
+        let prefix = &self.label_company_prefix;
+        if !(6..=12).contains(&prefix.len()) || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(("label_company_prefix", "must be 6 to 12 digits"));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log_filter).is_err() {
             return Err(("log_filter", "is not a valid filter directive"));
         }
@@ -371,6 +384,8 @@ mod tests {
                 "tag_clone_min_travel_secs",
             ),
             ("policy_ttl_secs = 1", "policy_ttl_secs"),
+            ("label_company_prefix = \"12345\"", "label_company_prefix"),
+            ("label_company_prefix = \"06141A1\"", "label_company_prefix"),
             (
                 "[decommissioning]\ncore_years = 4",
                 "decommissioning.core_years",

@@ -92,6 +92,8 @@ pub struct Settings {
     pub tag_clone_min_travel: Duration,
     /// Lifetime of a signed gate policy.
     pub policy_ttl: Duration,
+    /// GS1 Company Prefix of the GIAI-96 EPCs proposed for new carriers.
+    pub label_company_prefix: String,
 }
 
 impl From<&Config> for Settings {
@@ -110,6 +112,7 @@ impl From<&Config> for Settings {
             decommissioning: config.decommissioning.into(),
             tag_clone_min_travel: Duration::from_secs(config.tag_clone_min_travel_secs),
             policy_ttl: Duration::from_secs(config.policy_ttl_secs),
+            label_company_prefix: config.label_company_prefix.clone(),
         }
     }
 }

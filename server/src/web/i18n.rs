@@ -13,9 +13,12 @@ use axum::http::HeaderMap;
 use axum::http::header::{ACCEPT_LANGUAGE, COOKIE};
 
 use crate::domain::alert::{AlertKind, AlertState, Severity};
+use crate::domain::carrier::{CarrierKind, CarrierState};
 use crate::domain::device::DeviceKind;
 use crate::domain::level::{Level, ZoneLevel};
+use crate::domain::person::{Category, PersonStatus};
 use crate::domain::role::Role;
+use crate::domain::signout::SignoutState;
 
 /// The language cookie's name.
 pub const LANG_COOKIE: &str = "lang";
@@ -365,6 +368,250 @@ texts! {
     ProblemHashMismatch: "内容与哈希不符", "content does not match its hash";
     ProblemBadHeadSignature: "链头签名无效", "signed head has an invalid signature";
     ProblemHeadMismatch: "链头与审计链不符", "signed head does not match the chain";
+
+    // Navigation of the custody pages.
+    NavDesk: "扫码台", "Scan desk";
+    NavCarriers: "载体登记", "Carriers";
+    NavSignoutNew: "借出申请", "Sign-out request";
+    NavCabinets: "智能柜清点", "Cabinet counts";
+    NavApprovals: "借出审批", "Approvals";
+    NavPeople: "涉密人员", "People";
+    NavOverdue: "逾期未还", "Overdue";
+    NavMissing: "查无下落", "Missing";
+    NavAlertHistory: "告警记录", "Alert history";
+
+    // Shared custody words.
+    AnyOption: "（全部）", "(any)";
+    Search: "查询", "Search";
+    Look: "查询", "Look up";
+    Holder: "持有人", "Holder";
+    HomeCabinet: "存放智能柜", "Home cabinet";
+    LastSeen: "最后读到", "Last seen";
+    MissingSince: "查无下落起始时间", "Missing since";
+    Tags: "标签", "Tags";
+    NoTags: "未登记标签。", "No tags registered.";
+    Signout: "借出单", "Sign-out";
+    LiveSignout: "当前借出单", "Current sign-out";
+    Borrower: "借用人", "Borrower";
+    Requester: "申请人（保管员）", "Requested by";
+    Purpose: "用途", "Purpose";
+    DueAt: "应还时间", "Due";
+    MayLeave: "允许带出涉密区域（外带）", "May leave the secure area";
+    DaysUnit: "天", "days";
+    Expired: "已过期", "expired";
+    NoRecord: "无记录", "none on record";
+    UpTo: "最高可持有", "up to";
+    CarrierNotFound: "没有该涉密载体。", "No such carrier.";
+    SignoutNotFound: "没有该借出单。", "No such sign-out.";
+    PersonNotFound: "人员登记中没有该人员。", "No such person on the register.";
+    CabinetNotFound: "没有该智能柜。", "No such cabinet.";
+
+    // Carrier kinds.
+    CarrierKindLabel: "载体类型", "Kind";
+    CarrierKindPaper: "纸质文件资料", "Paper";
+    CarrierKindMagneticDisk: "磁介质（软盘、磁带）", "Magnetic disk or tape";
+    CarrierKindOpticalDisc: "光盘", "Optical disc";
+    CarrierKindFlash: "U盘、存储卡", "Flash media";
+    CarrierKindHardDisk: "硬盘", "Hard disk";
+    CarrierKindLaptop: "笔记本电脑", "Laptop";
+    CarrierKindDevice: "其他设备", "Other device";
+
+    // Carrier states.
+    CarrierStateLabel: "状态", "State";
+    CarrierStateInStorage: "在库", "In storage";
+    CarrierStateOut: "借出", "Out";
+    CarrierStateMissing: "查无下落", "Missing";
+    CarrierStateArchived: "已归档", "Archived";
+    CarrierStateDestroyed: "已销毁", "Destroyed";
+
+    // Sign-out states and steps.
+    SignoutStateRequested: "待审批", "Awaiting approval";
+    SignoutStateApproved: "已批准", "Approved";
+    SignoutStateOut: "已借出", "Out";
+    SignoutStateReturned: "已归还", "Returned";
+    SignoutStateCancelled: "已取消", "Cancelled";
+    HistRequested: "提出借出申请", "Sign-out requested";
+    HistApproved: "借出审批通过", "Sign-out approved";
+    HistIssued: "发放（借出）", "Issued";
+    HistReturned: "归还", "Returned";
+    HistCancelled: "借出申请取消", "Sign-out cancelled";
+    HistPassage: "通过门禁", "Passed gate";
+    HistCabinet: "智能柜读到", "Seen by cabinet";
+    HistScan: "扫码", "Scanned at";
+    HistAlert: "告警", "Alert";
+
+    // Issue refusals (would_refuse).
+    RefusalPersonNotActive: "借用人不在岗（离岗中或已离岗）", "The borrower is not active (leaving or departed)";
+    RefusalClearance: "借用人类别无权持有该密级的载体", "The borrower's category may not hold this level";
+    RefusalTraining: "借用人保密培训已过期或无记录", "The borrower's secrecy training has expired or is not on record";
+    RefusalCommitment: "借用人未签署保密承诺书", "The borrower has not signed a confidentiality commitment";
+    RefusalOther: "不符合借出条件", "The issue rules are not met";
+    WouldRefuse: "如现在发放，将因以下原因被拒绝：", "An issue now would be refused because:";
+    WouldPass: "借用人目前符合发放条件。", "The borrower currently meets the issue rules.";
+
+    // People categories and statuses.
+    Category: "人员类别", "Category";
+    CategoryCore: "核心涉密人员", "Core";
+    CategoryImportant: "重要涉密人员", "Important";
+    CategoryGeneral: "一般涉密人员", "General";
+    PersonStatusLabel: "在岗状态", "Status";
+    PersonActive: "在岗", "Active";
+    PersonLeavingStatus: "离岗中（清退）", "Leaving";
+    PersonDepartedStatus: "已离岗", "Departed";
+
+    // The carrier register.
+    CarriersTitle: "涉密载体登记", "Carrier register";
+    SearchCarrier: "按载体编号或标签查询", "Control number or tag";
+    NoCarriers: "没有匹配的涉密载体。", "No matching carriers.";
+    CarrierTitle: "标题", "Title";
+    ErrSearchTooLong: "查询内容不能超过 200 个字符。", "The search text must be at most 200 characters.";
+    RegisterCarrier: "登记涉密载体", "Register a carrier";
+    ControlNoHint: "1–24 个字符：大写字母、数字、连字符，例如 2024-0017。", "1 to 24 characters of A–Z, 0–9 and -, e.g. 2024-0017.";
+    TitleHint: "标题本身可能涉密：只在本系统保管员和保密员的页面显示，绝不印在标签上。", "Titles can themselves be secret: shown only on custodian and security officer pages, never printed on a label.";
+    CopyNo: "份号", "Copy number";
+    Copies: "份数", "Copies";
+    CopiesHint: "绝密载体必须填写份号和份数（顺序编号）。", "Top Secret carriers need a copy number and the number of copies.";
+    OwnerUnit: "所属单位", "Owning unit";
+    TagsHint: "每行一个：epc:十六进制、barcode:条码内容 或 em:10位十六进制。", "One per line: epc:HEX, barcode:TEXT or em:10 hex digits.";
+    EpcToEncode: "待写入的 EPC", "EPC to encode";
+    EpcHex: "十六进制", "Hex";
+    EpcUri: "纯标识 URI", "Pure-identity URI";
+    EpcHint: "按本单位 GS1 厂商识别代码生成的 GIAI-96，已填入标签栏；写入标签后登记。", "A GIAI-96 from this organisation's GS1 Company Prefix, already in the tags field; encode it on the tag and register.";
+    EpcUnavailable: "无法生成 EPC：请检查配置项 label_company_prefix。", "No EPC can be proposed: check the label_company_prefix setting.";
+    LabelText: "条码标签内容", "Label text";
+    LabelAfterControlNo: "填写载体编号后即可生成。", "Shown once the control number is filled in.";
+    CarrierRegistered: "涉密载体已登记。", "The carrier is registered.";
+    ErrControlNo: "载体编号须为 1–24 个大写字母、数字或连字符。", "The control number must be 1 to 24 characters of A–Z, 0–9 and -.";
+    ErrControlNoTaken: "该载体编号已登记。", "That control number is already registered.";
+    ErrCarrierKind: "请选择载体类型。", "Choose the kind.";
+    ErrCarrierTitle: "标题须为 1–200 个可打印字符。", "The title must be 1 to 200 printable characters.";
+    ErrNumber: "须为正整数。", "Must be a whole number.";
+    ErrOwnerUnit: "所属单位须为 1–200 个可打印字符。", "The owning unit must be 1 to 200 printable characters.";
+    ErrHomeCabinet: "存放位置须为已登记的智能柜。", "The home must be a registered cabinet.";
+    ErrTooManyTags: "最多 16 个标签。", "At most 16 tags.";
+    ErrTagFormat: "标签格式错误：每行须为 epc:十六进制、barcode:条码内容 或 em:10位十六进制。", "A tag line is malformed: use epc:HEX, barcode:TEXT or em:10 hex digits.";
+    ErrTagRepeated: "同一标签填写了两次。", "The same tag is listed twice.";
+    ErrTagTaken: "有标签已登记在其他载体上。", "A tag is already registered to another carrier.";
+    ErrCopyRequired: "绝密载体须填写份号和份数。", "A Top Secret carrier needs a copy number and the number of copies.";
+    ErrCopyRange: "份号须在 1 与份数之间。", "The copy number must be between 1 and the number of copies.";
+    ErrLabelMismatch: "CU 条码标签须与本载体编号一致。", "A CU label tag must carry this carrier's control number.";
+
+    // A carrier's page.
+    Label: "标签", "Label";
+    LabelHint: "标签只印载体编号、密级、份号和条码，不印标题。", "The label shows the control number, level, copy number and barcode — never the title.";
+    LabelPrint: "打开标签以打印", "Open the label to print";
+    History: "流转记录", "History";
+    NoHistory: "暂无记录。", "Nothing recorded yet.";
+
+    // Cabinets.
+    CabinetsTitle: "智能柜清点", "Cabinet counts";
+    NoCabinets: "尚未登记智能柜。", "No cabinets registered.";
+    PresentAsExpected: "在柜（应在且在）", "Present as expected";
+    MissingFromCabinet: "应在未在", "Missing";
+    ExtraInCabinet: "不应在柜", "Not expected here";
+    LastSnapshot: "最后一次上报", "Last report";
+    ExtraWrongCabinet: "错柜，应存放于", "wrong cabinet; its home is";
+    ExtraNoHome: "未指定存放智能柜", "has no home cabinet";
+    ExtraNotInStorage: "登记状态不是在库：", "not in storage on the register:";
+    SeenSince: "读到自", "seen since";
+    BackToCabinets: "返回智能柜列表", "Back to the cabinets";
+
+    // Scan desk.
+    DeskTitle: "扫码台", "Scan desk";
+    ScanPrompt: "扫描或输入条码", "Scan or type a barcode";
+    ScanHint: "扫码枪读取标签后自动回车；也可输入载体编号或标签（epc:…）。", "A scanner types the label and presses Enter; a control number or a tag (epc:…) may be typed too.";
+    UnknownBarcode: "未知条码：", "Unknown barcode:";
+    IssueButton: "发放（借出）", "Issue";
+    ReturnButton: "归还入库", "Return";
+    DeskIssued: "已发放，载体已借出。", "Issued: the carrier is out.";
+    DeskReturned: "已归还入库。", "Returned to storage.";
+    AlreadyIssued: "该借出单已经发放，重复提交未再次发放。", "This sign-out was already issued; the repeated request issued nothing.";
+    AlreadyReturned: "该载体已经归还，重复提交未再次处理。", "This carrier was already returned; the repeated request changed nothing.";
+    NotApprovedYet: "该借出单尚未批准，不能发放。", "This sign-out is not approved; it cannot be issued.";
+    IssueRefused: "不能发放：", "The issue is refused:";
+    CarrierUnavailable: "载体目前不在库，不能发放。", "A carrier is not in storage; it cannot be issued.";
+    AwaitingApproval: "借出单正在等待保密员审批。", "The sign-out is waiting for a security officer's approval.";
+    NoSignoutYet: "该载体没有已批准的借出单。", "This carrier has no approved sign-out.";
+    NoActionNow: "当前没有可执行的操作。", "Nothing can be done with it now.";
+
+    // Sign-out requests.
+    RequestSignout: "借出申请", "Request a sign-out";
+    CarriersToLend: "借出的载体", "Carriers";
+    CarriersHint: "逐个扫描标签（每行一个），也可输入载体编号；或在下方勾选。", "Scan each label (one per line) or type control numbers; or tick them below.";
+    OrChoose: "或选择在库载体", "Or choose carriers in storage";
+    NoFreeCarriers: "没有可借出的在库载体。", "No carriers are free to lend.";
+    DueHint: "按本机时间填写（浏览器未启用脚本时按 UTC）。", "Local time of this browser (UTC when scripts are off).";
+    SubmitRequest: "提交申请", "Submit the request";
+    SignoutRequested: "借出申请已提交，等待保密员审批：", "Sign-out requested, awaiting approval:";
+    LiveSignouts: "进行中的借出单", "Open sign-outs";
+    NoLiveSignouts: "没有进行中的借出单。", "No open sign-outs.";
+    ErrUnknownBarcodes: "以下条码未登记：", "These barcodes are not registered:";
+    ErrNoCarriers: "请至少选择一件载体。", "Choose at least one carrier.";
+    ErrTooManyCarriers: "一次最多借出 100 件载体。", "At most 100 carriers per sign-out.";
+    ErrCarrierBusy: "以下载体不在库或已有借出单：", "This carrier is not in storage or already on a sign-out:";
+    ErrBorrower: "请选择借用人。", "Choose the borrower.";
+    ErrPurpose: "用途须为 1–200 个可打印字符。", "The purpose must be 1 to 200 printable characters.";
+    ErrDue: "请填写应还时间（日期和时间）。", "Enter the due date and time.";
+    ErrDueInPast: "应还时间须晚于现在。", "The due time must be in the future.";
+
+    // Approvals.
+    ApprovalsTitle: "借出审批", "Sign-out approvals";
+    NoApprovals: "没有待审批的借出申请。", "No sign-outs await approval.";
+    ApprovalsSoFar: "已批准", "Approved by";
+    ApprovalsNeeded: "尚需批准人数", "Approvals still needed";
+    ApproveButton: "批准", "Approve";
+    ApprovedDone: "已批准，保管员可以发放。", "Approved: the custodian may issue it.";
+    ApprovedNeedsSecond: "已记录您的批准；绝密载体还需另一位保密员批准。", "Your approval is recorded; a Top Secret sign-out needs a second security officer.";
+    ErrSelfApproval: "不能批准本人提出或本人借用的申请（监管分离）。", "You may not approve a sign-out you requested or borrow (separation of duties).";
+    ErrAlreadyApproved: "您已批准过该申请。", "You have already approved this sign-out.";
+    ErrNotAwaitingApproval: "该申请已不在待审批状态（可能已被批准或取消）。", "This sign-out no longer awaits approval (it may already be approved or cancelled).";
+
+    // People.
+    PeopleTitle: "涉密人员", "People with access";
+    PersonName: "姓名", "Name";
+    Department: "部门", "Department";
+    BadgeTag: "工卡标签", "Badge tag";
+    TrainingValidUntil: "保密培训有效期至", "Training valid until";
+    CommitmentSignedOn: "保密承诺书签署日期", "Commitment signed on";
+    LeavingSince: "离岗开始", "Leaving since";
+    DecommissioningEnds: "脱密期截止", "Decommissioning ends";
+    AddPerson: "登记涉密人员", "Register a person";
+    PersonCreated: "人员已登记。", "The person is registered.";
+    PersonLeaving: "已开始离岗程序：请清退其持有的全部载体。", "Leaving started: every carrier the person holds must be returned.";
+    PersonDeparted: "已批准离岗，脱密期开始计算。", "Departure approved; the decommissioning period has started.";
+    LeaveButton: "开始离岗", "Start leaving";
+    DepartButton: "批准离岗", "Approve departure";
+    DepartHint: "批准离岗前须清退：该人员持有的全部载体须已归还并核验。", "Before a departure is approved, every carrier the person holds must be returned and verified.";
+    ErrPersonName: "姓名须为 1–200 个可打印字符。", "The name must be 1 to 200 printable characters.";
+    ErrDepartment: "部门须为 1–200 个可打印字符。", "The department must be 1 to 200 printable characters.";
+    ErrCategory: "请选择人员类别。", "Choose the category.";
+    ErrBadgeTag: "工卡标签须为 1–64 个字母、数字或 . _ - 字符。", "The badge tag must be 1 to 64 characters of A–Z a–z 0–9 . _ -.";
+    ErrBadgeTaken: "该工卡标签已登记给其他人员。", "That badge tag is already registered to someone.";
+    ErrAlreadyLeaving: "该人员已在离岗程序中。", "The person is already leaving.";
+    ErrAlreadyDeparted: "该人员已离岗。", "The person has already departed.";
+    ErrCarriersOutstanding: "不能批准离岗：该人员仍持有涉密载体，须先清退（全部归还并核验）。持有数量：", "The departure cannot be approved: the person still holds carriers, which must be returned and verified first. Carriers held:";
+    ErrPeriodOutOfRange: "脱密期超出可表示的日期范围。", "The decommissioning period ends beyond the calendar.";
+
+    // Overdue and missing.
+    OverdueTitle: "逾期未还", "Overdue sign-outs";
+    NoOverdue: "没有逾期未还的借出单。", "No sign-outs are overdue.";
+    CarriersOut: "未归还的载体", "Carriers still out";
+    DaysOverdue: "逾期天数", "Days overdue";
+    MissingTitle: "查无下落的载体", "Missing carriers";
+    NoMissing: "没有查无下落的载体。", "No carriers are missing.";
+    LeakDeadline: "泄密认定期限", "Leak deadline";
+    LeakDeadlineHint: "查无下落的载体须立即报告；绝密载体 10 天、机密和秘密载体 60 天内仍未找到的，按泄密事件处理和报告。", "A missing carrier is reported at once; if still not found after 10 days (Top Secret) or 60 days (Secret, Confidential) it is handled and reported as a leak.";
+    DaysLeft: "剩余天数", "Days left";
+    DeadlinePassed: "已超过期限", "deadline passed by";
+
+    // Alert history.
+    AlertHistoryTitle: "告警处理记录", "Alert history";
+    AlertKindLabel: "告警类型", "Kind";
+    AlertStateLabel: "处理状态", "State";
+    NoHandledAlerts: "没有已确认或已处理的告警。", "No acknowledged or resolved alerts.";
+    RaisedAt: "发生时间", "Raised";
+    AcknowledgedBy: "确认人", "Acknowledged by";
+    ResolvedBy: "处理人", "Resolved by";
 }
 
 /// The name of a role.
@@ -456,6 +703,82 @@ pub fn direction(code: &str) -> Option<Key> {
     }
 }
 
+/// The name of a carrier kind.
+pub fn carrier_kind(kind: CarrierKind) -> Key {
+    match kind {
+        CarrierKind::Paper => Key::CarrierKindPaper,
+        CarrierKind::MagneticDisk => Key::CarrierKindMagneticDisk,
+        CarrierKind::OpticalDisc => Key::CarrierKindOpticalDisc,
+        CarrierKind::Flash => Key::CarrierKindFlash,
+        CarrierKind::HardDisk => Key::CarrierKindHardDisk,
+        CarrierKind::Laptop => Key::CarrierKindLaptop,
+        CarrierKind::Device => Key::CarrierKindDevice,
+    }
+}
+
+/// The name of a carrier state.
+pub fn carrier_state(state: CarrierState) -> Key {
+    match state {
+        CarrierState::InStorage => Key::CarrierStateInStorage,
+        CarrierState::Out => Key::CarrierStateOut,
+        CarrierState::Missing => Key::CarrierStateMissing,
+        CarrierState::Archived => Key::CarrierStateArchived,
+        CarrierState::Destroyed => Key::CarrierStateDestroyed,
+    }
+}
+
+/// The name of a sign-out state.
+pub fn signout_state(state: SignoutState) -> Key {
+    match state {
+        SignoutState::Requested => Key::SignoutStateRequested,
+        SignoutState::Approved => Key::SignoutStateApproved,
+        SignoutState::Out => Key::SignoutStateOut,
+        SignoutState::Returned => Key::SignoutStateReturned,
+        SignoutState::Cancelled => Key::SignoutStateCancelled,
+    }
+}
+
+/// The name of a step in a carrier's history of sign-outs (`requested`, `approved`,
+/// `issued`, `returned`, `cancelled`).
+pub fn signout_event(event: &str) -> Key {
+    match event {
+        "requested" => Key::HistRequested,
+        "approved" => Key::HistApproved,
+        "issued" => Key::HistIssued,
+        "returned" => Key::HistReturned,
+        _ => Key::HistCancelled,
+    }
+}
+
+/// The name of a person category.
+pub fn category(category: Category) -> Key {
+    match category {
+        Category::Core => Key::CategoryCore,
+        Category::Important => Key::CategoryImportant,
+        Category::General => Key::CategoryGeneral,
+    }
+}
+
+/// The name of a person's status.
+pub fn person_status(status: PersonStatus) -> Key {
+    match status {
+        PersonStatus::Active => Key::PersonActive,
+        PersonStatus::Leaving => Key::PersonLeavingStatus,
+        PersonStatus::Departed => Key::PersonDepartedStatus,
+    }
+}
+
+/// The reason behind an issue refusal code (`domain::signout::Refusal::code`).
+pub fn refusal(code: &str) -> Key {
+    match code {
+        "person_not_active" => Key::RefusalPersonNotActive,
+        "clearance_insufficient" => Key::RefusalClearance,
+        "training_expired" => Key::RefusalTraining,
+        "commitment_missing" => Key::RefusalCommitment,
+        _ => Key::RefusalOther,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
@@ -500,6 +823,33 @@ mod tests {
         assert!(zh(Key::Carrier).contains("涉密载体"));
         assert!(zh(Key::NavAudit).contains("审计"));
         assert!(zh(Key::GatePassages).contains("门禁"));
+    }
+
+    #[test]
+    fn every_issue_refusal_code_has_its_own_text() {
+        use crate::domain::signout::Refusal;
+        let refusals = [
+            Refusal::PersonNotActive {
+                status: PersonStatus::Leaving,
+            },
+            Refusal::ClearanceInsufficient {
+                needed: Level::TopSecret,
+                allowed: Level::Secret,
+            },
+            Refusal::TrainingExpired { valid_until: None },
+            Refusal::CommitmentMissing,
+        ];
+        let keys: Vec<Key> = refusals.iter().map(|r| refusal(r.code())).collect();
+        assert!(!keys.contains(&Key::RefusalOther));
+        for (i, k) in keys.iter().enumerate() {
+            assert!(!keys[..i].contains(k), "{k:?} repeats");
+        }
+        assert_eq!(refusal("something_new"), Key::RefusalOther);
+        assert_eq!(t(Lang::Zh, category(Category::Core)), "核心涉密人员");
+        assert_eq!(
+            t(Lang::Zh, carrier_state(CarrierState::Missing)),
+            "查无下落"
+        );
     }
 
     #[test]

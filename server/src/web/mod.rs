@@ -15,8 +15,13 @@
 //! - Every answer carries a strict Content-Security-Policy (`'self'` only, no inline script,
 //!   no inline style, no framing), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`,
 //!   `X-Content-Type-Options: nosniff`; pages are `Cache-Control: no-store`.
-//! - Carrier titles are never rendered on these pages (they are not even read): alerts and
-//!   passages show control numbers and levels.
+//! - Carrier titles are rendered only on the carrier register and a carrier's page
+//!   ([`custodian`]: custodians and security officers, who read them through the API too).
+//!   Everywhere else (guard console, desk, approvals, cabinets, missing) carriers are shown by
+//!   control number and level; labels ([`label`]) never carry a title.
+//! - Forms that create records carry a one-time token ([`replay`]); forms whose repeat the
+//!   store refuses by itself (issue, return, approve, leave, depart) answer the repeat with a
+//!   friendly "already done". Either way a second identical POST changes nothing.
 //!
 //! # Pages
 //! | path | who | what |
@@ -28,9 +33,18 @@
 //! | `GET /guard`, `GET /guard/status.json` | guard, security officer | [`guard`] console |
 //! | `GET/POST /admin/users`, `/admin/devices`, `/admin/zones` | admin | [`admin`] |
 //! | `GET /audit` | auditor | [`audit`] trail, chain status, signed heads |
+//! | `GET /desk?scan=`, `POST /desk/issue`, `POST /desk/return` | custodian | [`desk`]: the scan desk |
+//! | `GET/POST /signouts/new` | custodian | [`desk`]: sign-out requests |
+//! | `GET /carriers?q=&state=`, `GET/POST /carriers/new` | custodian | [`custodian`]: register, search, registration |
+//! | `GET /carriers/{id}`, `GET /carriers/{id}/label.svg` | custodian, security officer | [`custodian`]: a carrier's page and printable label |
+//! | `GET /cabinets`, `GET /cabinets/{id}` | custodian | [`custodian`]: cabinet counts (清点) |
+//! | `GET /approvals`, `POST /approvals/{id}/approve` | security officer | [`officer`]: approval queue |
+//! | `GET/POST /people`, `POST /people/{id}/leave`, `POST /people/{id}/depart` | security officer | [`officer`]: people, clearance, training, 清退 |
+//! | `GET /overdue`, `GET /missing` | security officer | [`officer`]: overdue sign-outs, missing carriers and leak deadlines |
+//! | `GET /alerts/history?kind=&state=` | security officer | [`officer`]: handled alerts |
 //! | `GET /static/custos.css`, `/static/custos.js` | anyone | [`assets`] |
 //!
-//! # Adding a page (custodian and security-officer pages come next)
+//! # Adding a page
 //! 1. A module `web/NAME.rs` with thin handlers: take [`session::Page<C>`] for a GET (`C` is
 //!    the capability whose roles may see the page, e.g. `CustodianCap`) or
 //!    [`session::WebForm<C>`] for a POST (CSRF is already checked), call one store/auth
@@ -38,7 +52,8 @@
 //!    it again with the typed values and the errors ([`layout::form_errors`],
 //!    [`layout::field_error`]) and a 4xx status; answer success with a 303
 //!    ([`session::see_other`]) back to a list (Post/Redirect/Get). Put any SQL you need in
-//!    [`queries`] (read-only, taking the capability).
+//!    [`queries`] (read-only, taking the capability). A page that needs several capabilities
+//!    takes a composite one ([`custodian::CustodianDesk`], [`officer::OfficerDesk`]).
 //! 2. Routes in [`router`]; an entry in [`NAV`] with the same capability's `ROLES`.
 //! 3. Texts as new [`i18n::Key`]s (both languages, or it does not compile).
 //! 4. Stable ids and classes for the browser tests, listed below; a test in
@@ -77,15 +92,76 @@
 //! `#audit-filter` (`#audit-actor`, `#audit-action`, `#audit-subject`, `#audit-from`,
 //! `#audit-to`, `#audit-apply`), `#audit-table tr.audit-entry[data-entry-id]`, `#audit-empty`,
 //! `#audit-older`, `#audit-newest`.
+//!
+//! Everywhere in the custody pages: carriers as `a.carrier-no` (link to `/carriers/{id}`) with
+//! `.level[data-level=TS|S|C]`; `.carrier-state[data-state]`, `.signout-state[data-state]`;
+//! issue refusals as `ul.would-refuse > li.refusal[data-code=person_not_active|clearance_insufficient|training_expired|commitment_missing]`;
+//! `#flash` after a creation; the one-time token field `input[name=nonce]`.
+//!
+//! Scan desk: `#scan-form`, `#scan-input` (autofocused; keeps the focus), `#scan-submit`,
+//! `#desk-message[data-kind=issued|returned|already_issued|already_returned|not_approved|refused|carrier_unavailable|not_found]`,
+//! `#scan-result[data-found=true|false]` (found: `[data-carrier-id][data-state]`, `.holder`,
+//! `.signout-box[data-signout-id][data-state]` with `.borrower`), `#scan-unknown` (unknown
+//! barcode), `form#issue-form` with `button#issue[data-signout-id]`, `form#return-form` with
+//! `button#return[data-signout-id]`, `#no-action` (with `#request-link` when nothing is signed
+//! out).
+//!
+//! Sign-out request: `#signout-form`, `#signout-carriers` (scanned lines),
+//! `#signout-unknown li`, `#signout-choose input[name=carrier_id]#signout-carrier-{id}`,
+//! `#signout-borrower`, `#signout-purpose`, `#signout-due`, `#signout-tz`,
+//! `#signout-may-leave`, `#signout-submit`, `#flash[data-signout-id]`,
+//! `#live-signouts li.signout[data-signout-id][data-state]`.
+//!
+//! Carriers: `#carrier-search` (`#carrier-q`, `#carrier-state`, `#carrier-search-submit`),
+//! `#carrier-new`, `#carrier-table tr.carrier[data-carrier-id][data-state][data-level]`,
+//! `#carrier-empty`; registration `#carrier-form` (`#carrier-control-no`, `#carrier-kind`,
+//! `#carrier-level`, `#carrier-title`, `#carrier-copy-no`, `#carrier-copies`,
+//! `#carrier-owner-unit`, `#carrier-home`, `#carrier-tags`, `#carrier-submit`),
+//! `#epc-proposal` with `#epc-hex`, `#epc-uri`, `#label-preview`; a carrier's page
+//! `#carrier-heading[data-carrier-id]`, `#carrier-facts .fact[data-field]`, `#tag-list li.tag-item`
+//! (`.tag-text`, `.tag-uri`), `#label-text`, `#label-image`, `#label-open`,
+//! `#history li.history-item[data-type=passage|cabinet|scan|signout|alert]`. The label SVG:
+//! `#label-level`, `#label-bars`, `#label-text`, `#label-control-no`, `#label-copy`.
+//!
+//! Cabinets: `#cabinet-table tr[data-device-id]` (`.count-present`, `.count-missing`,
+//! `.count-extra`); `#cabinet-heading[data-device-id]`, `#cabinet-snapshot`,
+//! `#cabinet-present`, `#cabinet-missing`, `#cabinet-extra` each with
+//! `li.shelf-carrier[data-carrier-id][data-state]`, extras with
+//! `.extra-reason[data-reason=wrong_cabinet|no_home|not_in_storage]`.
+//!
+//! Approvals: `#approval-message[data-code=approved|approved_partly|self_approval|already_approved|not_requested]`,
+//! `#approval-list > li.approval[data-signout-id][data-approvals-needed]` with `.borrower`,
+//! `.requester`, `.approvals-so-far .approver`, `.approvals-needed`, `.would-pass`,
+//! `form.approve button.approve[data-signout-id]`; `#approval-empty`.
+//!
+//! People: `#people-message[data-code=created|leaving|departed|carriers_outstanding|already_leaving|already_departed]`
+//! (with `.count` for carriers held), `#people-table tr.person[data-person-id][data-status][data-category]`
+//! with `td.training[data-expired]` (class `expired` when expired or missing),
+//! `td.commitment[data-missing]`, `td.decommissioning`, `button.leave[data-person-id]`,
+//! `button.depart[data-person-id]`; `#person-form` (`#person-name`, `#person-department`,
+//! `#person-category`, `#person-badge`, `#person-training`, `#person-commitment`,
+//! `#person-submit`).
+//!
+//! Overdue: `#overdue-table tr.overdue[data-signout-id]` with `.days-overdue[data-days]`,
+//! `#overdue-empty`. Missing: `#missing-table tr.missing[data-carrier-id][data-level][data-passed]`
+//! with `.days-left[data-days]`, `#missing-empty`. Alert history: `#history-filter`
+//! (`#history-kind`, `#history-state`, `#history-apply`),
+//! `#history-table tr.alert-row[data-alert-id][data-kind][data-state]` with `.acknowledged`,
+//! `.resolved`, `.note`; `#history-empty`.
 
 pub mod admin;
 pub mod assets;
 pub mod audit;
+pub mod custodian;
+pub mod desk;
 pub mod form;
 pub mod guard;
 pub mod i18n;
+pub mod label;
 pub mod layout;
+pub mod officer;
 pub mod queries;
+pub mod replay;
 pub mod session;
 
 use std::time::Instant;
@@ -105,7 +181,9 @@ use tracing::Instrument;
 use crate::AppState;
 use crate::auth::capability::{AdminCap, AlertHandlerCap, AuditorCap};
 use crate::domain::role::Role;
+use custodian::CustodianDesk;
 use i18n::Key;
+use officer::OfficerDesk;
 use session::{WebSession, see_other};
 
 /// The Content-Security-Policy of every page: this origin only; no inline script or style
@@ -131,6 +209,51 @@ pub const NAV: &[NavItem] = &[
         path: "/guard",
         label: Key::NavGuard,
         roles: AlertHandlerCap::ROLES,
+    },
+    NavItem {
+        path: "/desk",
+        label: Key::NavDesk,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/carriers",
+        label: Key::NavCarriers,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/signouts/new",
+        label: Key::NavSignoutNew,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/cabinets",
+        label: Key::NavCabinets,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/approvals",
+        label: Key::NavApprovals,
+        roles: OfficerDesk::ROLES,
+    },
+    NavItem {
+        path: "/people",
+        label: Key::NavPeople,
+        roles: OfficerDesk::ROLES,
+    },
+    NavItem {
+        path: "/overdue",
+        label: Key::NavOverdue,
+        roles: OfficerDesk::ROLES,
+    },
+    NavItem {
+        path: "/missing",
+        label: Key::NavMissing,
+        roles: OfficerDesk::ROLES,
+    },
+    NavItem {
+        path: "/alerts/history",
+        label: Key::NavAlertHistory,
+        roles: OfficerDesk::ROLES,
     },
     NavItem {
         path: "/admin/users",
@@ -170,6 +293,30 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/zones", get(admin::zones).post(admin::create_zone))
         .route("/audit", get(audit::trail))
+        .route("/desk", get(desk::desk))
+        .route("/desk/issue", post(desk::issue))
+        .route("/desk/return", post(desk::return_carrier))
+        .route(
+            "/signouts/new",
+            get(desk::new_signout).post(desk::request_signout),
+        )
+        .route("/carriers", get(custodian::carriers))
+        .route(
+            "/carriers/new",
+            get(custodian::new_carrier).post(custodian::create_carrier),
+        )
+        .route("/carriers/{id}", get(custodian::carrier))
+        .route("/carriers/{id}/label.svg", get(custodian::label))
+        .route("/cabinets", get(custodian::cabinets))
+        .route("/cabinets/{id}", get(custodian::cabinet))
+        .route("/approvals", get(officer::approvals))
+        .route("/approvals/{id}/approve", post(officer::approve))
+        .route("/people", get(officer::people).post(officer::create_person))
+        .route("/people/{id}/leave", post(officer::leave))
+        .route("/people/{id}/depart", post(officer::depart))
+        .route("/overdue", get(officer::overdue))
+        .route("/missing", get(officer::missing))
+        .route("/alerts/history", get(officer::alert_history))
         .route(assets::CSS.path, get(assets::css))
         .route(assets::JS.path, get(assets::js))
         .layer(DefaultBodyLimit::max(session::FORM_LIMIT))
@@ -234,11 +381,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_role_but_the_custodian_has_a_home_page() {
+    fn every_role_has_a_home_page() {
+        let home = |role| {
+            NAV.iter()
+                .find(|item: &&NavItem| item.roles.contains(&role))
+        };
         for role in Role::ALL {
-            let home = NAV.iter().find(|item| item.roles.contains(&role));
-            assert_eq!(home.is_none(), role == Role::Custodian, "{role}");
+            assert!(home(role).is_some(), "{role}");
         }
+        assert_eq!(home(Role::Custodian).unwrap().path, "/desk");
+        assert_eq!(home(Role::SecurityOfficer).unwrap().path, "/guard");
+    }
+
+    #[test]
+    fn the_desk_capabilities_admit_exactly_their_first_role() {
+        use crate::auth::capability::{
+            AlertReaderCap, CustodianCap, PeopleReaderCap, SecurityOfficerCap,
+        };
+        // The composite capabilities check the first, then the readers; every role of the
+        // first must pass the readers, or a page would answer 403 for a role its NAV shows.
+        for role in CustodianCap::ROLES {
+            assert!(PeopleReaderCap::ROLES.contains(role));
+        }
+        for role in SecurityOfficerCap::ROLES {
+            assert!(PeopleReaderCap::ROLES.contains(role));
+            assert!(AlertReaderCap::ROLES.contains(role));
+        }
+        assert_eq!(CustodianDesk::ROLES, CustodianCap::ROLES);
+        assert_eq!(OfficerDesk::ROLES, SecurityOfficerCap::ROLES);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Read-only queries the pages need and the store does not offer (yet): reader liveness,
 //! recent gate passages, the devices with their last heartbeat, the filtered audit trail and
-//! the signed heads. Each runs on the store's read pool and takes the capability of the page
+//! the signed heads, the cabinets with their expected and reported contents, and the asset
+//! number proposed for the next carrier's EPC. Each runs on the store's read pool and takes the capability of the page
 //! that uses it, like the store's own functions.
 //!
 //! Carrier titles are never selected here: passages show control numbers and levels only.
@@ -11,10 +12,14 @@ use rusqlite::params;
 use serde::Serialize;
 
 use crate::audit::hex;
-use crate::auth::capability::{AdminCap, AlertHandlerCap, AuditorCap};
+use crate::auth::capability::{AdminCap, AlertHandlerCap, AuditorCap, CustodianCap};
+use crate::domain::carrier::CarrierState;
 use crate::domain::device::DeviceKind;
+use crate::domain::ids::CarrierId;
 use crate::domain::ids::{DeviceId, ZoneId};
+use crate::domain::level::Level;
 use crate::domain::time::{Date, Timestamp};
+use crate::store::carriers::{level_column, ms_column};
 use crate::store::{Store, StoreError};
 
 /// How a device looks from the guard post.
@@ -387,6 +392,125 @@ pub async fn signed_heads(
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+}
+
+/// A cabinet (智能柜) as the custodian's pages list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CabinetRow {
+    /// The device.
+    pub id: DeviceId,
+    /// Its zone.
+    pub zone: Option<ZoneId>,
+    /// When it last reported its contents (a `cabinet_snapshot` event).
+    pub last_snapshot: Option<Timestamp>,
+}
+
+/// Every cabinet, by id, with the time of its last snapshot.
+pub async fn cabinets(store: &Store, _cap: &CustodianCap) -> Result<Vec<CabinetRow>, StoreError> {
+    store
+        .read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT d.id, d.zone,
+                        (SELECT max(e.at_ms) FROM events e
+                         WHERE e.device_id = d.id AND e.kind = 'cabinet_snapshot')
+                 FROM devices d WHERE d.kind = 'cabinet' ORDER BY d.id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(CabinetRow {
+                    id: r.get(0)?,
+                    zone: r.get(1)?,
+                    last_snapshot: ms_column(r, 2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+}
+
+/// A carrier as a cabinet count sees it (no title).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShelfCarrier {
+    /// Id.
+    pub id: CarrierId,
+    /// Control number.
+    pub control_no: String,
+    /// Level.
+    pub level: Level,
+    /// State on the register.
+    pub state: CarrierState,
+    /// Its home cabinet.
+    pub home_device: Option<String>,
+    /// For a reported carrier: since when the cabinet has reported it.
+    pub since: Option<Timestamp>,
+}
+
+/// What a cabinet should hold and what it last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CabinetContents {
+    /// The cabinet.
+    pub cabinet: CabinetRow,
+    /// Carriers whose home is this cabinet and that are in storage.
+    pub expected: Vec<ShelfCarrier>,
+    /// Carriers the cabinet last reported present (`cabinet_contents`).
+    pub reported: Vec<ShelfCarrier>,
+}
+
+/// The expected and reported contents of cabinet `id`; `None` if there is no such cabinet.
+pub async fn cabinet_contents(
+    store: &Store,
+    cap: &CustodianCap,
+    id: DeviceId,
+) -> Result<Option<CabinetContents>, StoreError> {
+    let Some(cabinet) = cabinets(store, cap).await?.into_iter().find(|c| c.id == id) else {
+        return Ok(None);
+    };
+    store
+        .read(move |c| {
+            let shelf = |r: &rusqlite::Row<'_>| {
+                Ok(ShelfCarrier {
+                    id: r.get(0)?,
+                    control_no: r.get(1)?,
+                    level: level_column(r, 2)?,
+                    state: r.get(3)?,
+                    home_device: r.get(4)?,
+                    since: ms_column(r, 5)?,
+                })
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT id, control_no, level, state, home_device, NULL FROM carriers
+                 WHERE home_device = ?1 AND state = 'in_storage' ORDER BY control_no",
+            )?;
+            let expected = stmt
+                .query_map([cabinet.id.as_str()], shelf)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = c.prepare_cached(
+                "SELECT c.id, c.control_no, c.level, c.state, c.home_device, cc.since_ms
+                 FROM cabinet_contents cc JOIN carriers c ON c.id = cc.carrier_id
+                 WHERE cc.device_id = ?1 ORDER BY c.control_no",
+            )?;
+            let reported = stmt
+                .query_map([cabinet.id.as_str()], shelf)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(CabinetContents {
+                cabinet,
+                expected,
+                reported,
+            }))
+        })
+        .await
+}
+
+/// The asset number proposed for the next carrier's GIAI-96 EPC: the id it will most likely
+/// get (one above the highest so far).
+pub async fn next_carrier_number(store: &Store, _cap: &CustodianCap) -> Result<u64, StoreError> {
+    store
+        .read(|c| {
+            let n: i64 = c
+                .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM carriers")?
+                .query_row([], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(1))
         })
         .await
 }

@@ -7,6 +7,10 @@
  * is open; acknowledge and resolve through the JSON API with the x-csrf-token header; readers
  * and passages polled from /guard/status.json. DOM is built with createElement/textContent
  * only, mirroring the server's markup (web/guard.rs).
+ * Scan desk (#scan-input): the input keeps the focus, so a keyboard-wedge scanner's next
+ * label lands there even after a click elsewhere.
+ * Sign-out request (#signout-form): the browser's offset from UTC at the due time is sent
+ * with the local due time (tz_offset, minutes, as Date.getTimezoneOffset()).
  */
 (function () {
   'use strict';
@@ -89,6 +93,33 @@
       });
     }
   });
+
+  /* ---- Scan desk and sign-out requests ---------------------------------------------- */
+
+  function startDesk(input) {
+    input.focus();
+    /* A scanner types into whatever has the focus: bring a typed character back to the scan
+     * field unless the user is typing into another field. */
+    document.addEventListener('keydown', function (event) {
+      var active = document.activeElement;
+      if (active === input || event.ctrlKey || event.metaKey || event.altKey) { return; }
+      var tag = active ? active.tagName : '';
+      if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT') { return; }
+      if (event.key && event.key.length === 1) { input.focus(); }
+    });
+  }
+
+  function dueOffset(form) {
+    var due = form.querySelector('input[name="due"]');
+    var tz = form.querySelector('input[name="tz_offset"]');
+    if (!due || !tz) { return; }
+    var at = due.value ? new Date(due.value) : new Date();
+    tz.value = String(isNaN(at.getTime()) ? new Date().getTimezoneOffset() : at.getTimezoneOffset());
+  }
+
+  document.addEventListener('submit', function (event) {
+    if (event.target && event.target.id === 'signout-form') { dueOffset(event.target); }
+  }, true);
 
   /* ---- Guard console -------------------------------------------------------------- */
 
@@ -484,6 +515,8 @@
     if (user) { exclusiveConflict(user); }
     var guard = document.getElementById('guard');
     if (guard) { startGuard(guard); }
+    var scan = document.getElementById('scan-input');
+    if (scan) { startDesk(scan); }
   }
 
   if (document.readyState === 'loading') {
