@@ -1,0 +1,298 @@
+//! The pages in a real browser: headless Chromium (Debian's `chromium` and `chromium-driver`,
+//! installed by `.ci/run`) driven over W3C WebDriver, against a server started in this
+//! process on 127.0.0.1:0 and seeded through its API.
+//!
+//! - A guard signs in, a gate posts a signed batch with a carrier leaving without a sign-out,
+//!   the unauthorised-removal banner appears on the open console without a reload, and the
+//!   guard acknowledges it.
+//! - A custodian signs in, types a carrier's printed label into the scan desk and presses
+//!   Enter, and issues the approved sign-out.
+//!
+//! Elements are found by the stable ids and classes listed in `server/src/web/mod.rs`. Every
+//! wait polls with a deadline. When a test fails, a PNG of the page it was on is written to
+//! `target/browser-screenshots/<test>.png` and its path printed. Without Chromium the tests
+//! fail and say what to install. `CUSTOS_BROWSER_SCREENSHOTS=1` also keeps a screenshot of
+//! each key moment of a passing run (`<test>-<moment>.png`).
+
+#[path = "browser/scene.rs"]
+mod scene;
+#[path = "browser/webdriver.rs"]
+mod webdriver;
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use hyper::Method;
+use scene::{GATE, PASSWORD, Scene, label};
+use webdriver::{Driver, ENTER, Element, Session, WdResult};
+
+/// How long any one thing may take to show up on the page.
+const WAIT: Duration = Duration::from_secs(10);
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// `<target>/browser-screenshots`, next to the `tmp` directory cargo gives integration tests.
+fn screenshot_dir() -> PathBuf {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent()
+        .map(|target| target.join("browser-screenshots"))
+        .unwrap_or(tmp)
+}
+
+/// Run one browser test: a fresh server, chromedriver and Chromium session; on a panic or a
+/// WebDriver error a screenshot of the current page, then the failure.
+async fn browser_test<F>(name: &str, flow: F)
+where
+    F: AsyncFnOnce(&Scene, &Session) -> WdResult<()>,
+{
+    let scene = Scene::start().await;
+    let driver = Driver::start().await;
+    let session = driver.session().await;
+    let outcome = AssertUnwindSafe(flow(&scene, &session))
+        .catch_unwind()
+        .await;
+    let failure: Option<Box<dyn Any + Send>> = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(Box::new(format!("WebDriver: {e}"))),
+        Err(panic) => Some(panic),
+    };
+    if failure.is_some() {
+        let path = screenshot_dir().join(format!("{name}.png"));
+        let url = session.current_url().await.unwrap_or_default();
+        match session.save_screenshot(&path).await {
+            Ok(()) => eprintln!("screenshot of {url} at failure: {}", path.display()),
+            Err(e) => eprintln!("no screenshot of {url} at failure: {e}"),
+        }
+        eprintln!("chromedriver log (tail):\n{}", driver.log_tail());
+    }
+    let deleted = session.delete().await;
+    drop(driver);
+    scene.stop().await;
+    if let Some(failure) = failure {
+        std::panic::resume_unwind(failure);
+    }
+    deleted.expect("closing the browser session");
+}
+
+/// With `CUSTOS_BROWSER_SCREENSHOTS` set, keep a screenshot of a moment of a passing run.
+async fn moment(session: &Session, test: &str, what: &str) {
+    if std::env::var_os("CUSTOS_BROWSER_SCREENSHOTS").is_some() {
+        let path = screenshot_dir().join(format!("{test}-{what}.png"));
+        session
+            .save_screenshot(&path)
+            .await
+            .unwrap_or_else(|e| panic!("screenshot {}: {e}", path.display()));
+        eprintln!("screenshot: {}", path.display());
+    }
+}
+
+/// Poll `probe` until it gives a value, for at most [`WAIT`]; a lookup that finds nothing
+/// (or an element replaced by a new page) counts as "not yet".
+async fn wait_for<T>(
+    session: &Session,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> WdResult<Option<T>>,
+) -> WdResult<T> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match probe().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(e) if e.is_stale_or_missing() => {}
+            Err(e) => return Err(e),
+        }
+        if Instant::now() >= deadline {
+            let url = session.current_url().await.unwrap_or_default();
+            panic!("gave up after {WAIT:?} waiting for {what} (page {url})");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Wait until an element matching `css` is on the page.
+async fn wait_css(session: &Session, css: &str) -> WdResult<Element> {
+    wait_for(session, css, async || session.find(css).await.map(Some)).await
+}
+
+/// Wait until nothing on the page matches `css`.
+async fn wait_gone(session: &Session, css: &str) -> WdResult<()> {
+    let what = format!("no {css}");
+    wait_for(session, &what, async || {
+        Ok(session.find_all(css).await?.is_empty().then_some(()))
+    })
+    .await
+}
+
+/// Wait until the browser is on `path`.
+async fn wait_path(session: &Session, scene: &Scene, path: &str) -> WdResult<()> {
+    let wanted = scene.url(path);
+    let what = format!("the page {wanted}");
+    wait_for(session, &what, async || {
+        Ok((session.current_url().await? == wanted).then_some(()))
+    })
+    .await
+}
+
+/// The text of the first element matching `css`.
+async fn text_of(session: &Session, css: &str) -> WdResult<String> {
+    let e = session.find(css).await?;
+    session.text(&e).await
+}
+
+/// Sign in through the form, as a person would.
+async fn sign_in(scene: &Scene, session: &Session, username: &str) -> WdResult<()> {
+    session.goto(&scene.url("/login")).await?;
+    let user = wait_css(session, "#login-username").await?;
+    session.send_keys(&user, username).await?;
+    let password = session.find("#login-password").await?;
+    session.send_keys(&password, PASSWORD).await?;
+    let submit = session.find("#login-submit").await?;
+    session.click(&submit).await
+}
+
+/// Whether the page's visible text contains `needle`.
+async fn page_shows(session: &Session, needle: &str) -> WdResult<bool> {
+    let found = session
+        .execute(
+            "return document.body.innerText.includes(arguments[0]);",
+            vec![needle.into()],
+        )
+        .await?;
+    Ok(found == true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_sees_an_unauthorised_removal_live_and_acknowledges_it() {
+    browser_test("guard_console", async |scene: &Scene, session: &Session| {
+        let carrier = scene.carrier("2024-0017", 17).await;
+        sign_in(scene, session, "guard").await?;
+        wait_path(session, scene, "/guard").await?;
+        let user = text_of(session, "#current-user").await?;
+        assert!(user.contains("guard"), "signed in as {user:?}");
+        // The console is connected to the alert stream before anything happens.
+        wait_css(session, r#"#live-status[data-live="on"]"#).await?;
+        assert!(
+            session.find_all("#banners > .alert-banner").await?.is_empty(),
+            "no banner before the passage"
+        );
+
+        // A carrier leaves through the gate without a sign-out: the gate's signed batch.
+        let alert = scene.walk_out_with(17).await;
+        let banner = format!(
+            r#"#banners > .alert-banner[data-kind="unauthorized_removal"][data-alert-id="{alert}"]"#
+        );
+        let shown = wait_css(session, &banner).await?;
+        assert_eq!(
+            session.attr(&shown, "data-state").await?.as_deref(),
+            Some("open")
+        );
+        assert_eq!(
+            text_of(session, &format!("{banner} .carrier-no")).await?,
+            "2024-0017"
+        );
+        let level = session.find(&format!("{banner} .level")).await?;
+        assert_eq!(
+            session.attr(&level, "data-level").await?.as_deref(),
+            Some("TS")
+        );
+        let gate = text_of(session, &format!(r#"{banner} .fact[data-field="gate"]"#)).await?;
+        assert!(gate.contains(GATE), "gate fact {gate:?}");
+        let holder =
+            text_of(session, &format!(r#"{banner} .fact[data-field="badge_holder"]"#)).await?;
+        assert!(holder.contains("Bob"), "badge holder fact {holder:?}");
+        assert!(
+            !page_shows(session, "Reactor drawings").await?,
+            "the guard console never shows a carrier title"
+        );
+        moment(session, "guard_console", "banner").await;
+
+        // Acknowledge on the console.
+        let ack = session
+            .find(&format!(r#"button.ack[data-alert-id="{alert}"]"#))
+            .await?;
+        session.click(&ack).await?;
+        wait_css(session, &format!(r#"{banner}[data-state="acknowledged"]"#)).await?;
+        wait_gone(session, &format!(r#"button.ack[data-alert-id="{alert}"]"#)).await?;
+        let reply = scene
+            .call(Method::GET, &format!("/api/v1/alerts/{alert}"), &scene.guard, None)
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_eq!(reply.body["state"], "acknowledged", "{:?}", reply.body);
+        assert_eq!(reply.body["kind"], "unauthorized_removal");
+        assert_eq!(reply.body["carrier_id"], carrier.as_str());
+        assert_eq!(reply.body["person_id"], scene.walker.as_str());
+        assert!(
+            reply.body["acknowledged_at"].is_string(),
+            "acknowledged_at set: {:?}",
+            reply.body
+        );
+        moment(session, "guard_console", "acknowledged").await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custodian_signs_a_carrier_out_by_typing_its_label() {
+    browser_test("scan_desk", async |scene: &Scene, session: &Session| {
+        let carrier = scene.carrier("2024-0042", 42).await;
+        let signout = scene.approved_sign_out(&carrier).await;
+        sign_in(scene, session, "custodian").await?;
+        wait_path(session, scene, "/desk").await?;
+
+        // The scan field has the focus, as a keyboard-wedge scanner needs.
+        let input = wait_css(session, "#scan-input").await?;
+        let focused = session
+            .execute(
+                "return document.activeElement ? document.activeElement.id : null;",
+                vec![],
+            )
+            .await?;
+        assert_eq!(focused, "scan-input", "the scan field has the focus");
+        session
+            .send_keys(&input, &format!("{}{ENTER}", label("2024-0042")))
+            .await?;
+
+        let result = format!(r#"#scan-result[data-found="true"][data-carrier-id="{carrier}"]"#);
+        wait_css(session, &result).await?;
+        let borrower = text_of(session, "#scan-result .signout-box .borrower").await?;
+        assert!(borrower.contains('林'), "borrower {borrower:?}");
+        assert!(
+            !page_shows(session, "Reactor drawings").await?,
+            "the desk never shows a carrier title"
+        );
+        let issue = session
+            .find(&format!(r#"button#issue[data-signout-id="{signout}"]"#))
+            .await?;
+        moment(session, "scan_desk", "found").await;
+        session.click(&issue).await?;
+
+        wait_css(session, r#"#desk-message[data-kind="issued"]"#).await?;
+        wait_css(session, &format!(r#"{result}[data-state="out"]"#)).await?;
+        session
+            .find(&format!(r#"button#return[data-signout-id="{signout}"]"#))
+            .await?;
+        assert!(
+            session.find_all("button#issue").await?.is_empty(),
+            "nothing left to issue"
+        );
+        moment(session, "scan_desk", "issued").await;
+
+        let reply = scene
+            .call(Method::GET, &format!("/api/v1/signouts/{signout}"), &scene.custodian, None)
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_eq!(reply.body["state"], "out", "{:?}", reply.body);
+        let reply = scene
+            .call(Method::GET, &format!("/api/v1/carriers/{carrier}"), &scene.custodian, None)
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_eq!(reply.body["state"], "out", "{:?}", reply.body);
+        Ok(())
+    })
+    .await;
+}
+
