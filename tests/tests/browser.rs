@@ -10,9 +10,9 @@
 //!
 //! Elements are found by the stable ids and classes listed in `server/src/web/mod.rs`. Every
 //! wait polls with a deadline. When a test fails, a PNG of the page it was on is written to
-//! `target/browser-screenshots/<test>.png` and its path printed. Without Chromium the tests
-//! fail and say what to install. `CUSTOS_BROWSER_SCREENSHOTS=1` also keeps a screenshot of
-//! each key moment of a passing run (`<test>-<moment>.png`).
+//! `target/browser-screenshots/<test>.png`, the driver's log beside it, and the path printed.
+//! Without Chromium the tests fail and say what to install. `CUSTOS_BROWSER_SCREENSHOTS=1`
+//! also keeps a screenshot of each key moment of a passing run (`<test>-<moment>.png`).
 
 #[path = "browser/scene.rs"]
 mod scene;
@@ -66,7 +66,10 @@ where
             Ok(()) => eprintln!("screenshot of {url} at failure: {}", path.display()),
             Err(e) => eprintln!("no screenshot of {url} at failure: {e}"),
         }
-        eprintln!("chromedriver log (tail):\n{}", driver.log_tail());
+        let log = screenshot_dir().join(format!("{name}.chromedriver.log"));
+        if driver.save_log(&log).is_ok() {
+            eprintln!("chromedriver log: {}", log.display());
+        }
     }
     let deleted = session.delete().await;
     drop(driver);
@@ -175,7 +178,10 @@ async fn a_guard_sees_an_unauthorised_removal_live_and_acknowledges_it() {
         // The console is connected to the alert stream before anything happens.
         wait_css(session, r#"#live-status[data-live="on"]"#).await?;
         assert!(
-            session.find_all("#banners > .alert-banner").await?.is_empty(),
+            session
+                .find_all("#banners > .alert-banner")
+                .await?
+                .is_empty(),
             "no banner before the passage"
         );
 
@@ -200,8 +206,11 @@ async fn a_guard_sees_an_unauthorised_removal_live_and_acknowledges_it() {
         );
         let gate = text_of(session, &format!(r#"{banner} .fact[data-field="gate"]"#)).await?;
         assert!(gate.contains(GATE), "gate fact {gate:?}");
-        let holder =
-            text_of(session, &format!(r#"{banner} .fact[data-field="badge_holder"]"#)).await?;
+        let holder = text_of(
+            session,
+            &format!(r#"{banner} .fact[data-field="badge_holder"]"#),
+        )
+        .await?;
         assert!(holder.contains("Bob"), "badge holder fact {holder:?}");
         assert!(
             !page_shows(session, "Reactor drawings").await?,
@@ -217,7 +226,12 @@ async fn a_guard_sees_an_unauthorised_removal_live_and_acknowledges_it() {
         wait_css(session, &format!(r#"{banner}[data-state="acknowledged"]"#)).await?;
         wait_gone(session, &format!(r#"button.ack[data-alert-id="{alert}"]"#)).await?;
         let reply = scene
-            .call(Method::GET, &format!("/api/v1/alerts/{alert}"), &scene.guard, None)
+            .call(
+                Method::GET,
+                &format!("/api/v1/alerts/{alert}"),
+                &scene.guard,
+                None,
+            )
             .await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         assert_eq!(reply.body["state"], "acknowledged", "{:?}", reply.body);
@@ -282,12 +296,22 @@ async fn a_custodian_signs_a_carrier_out_by_typing_its_label() {
         moment(session, "scan_desk", "issued").await;
 
         let reply = scene
-            .call(Method::GET, &format!("/api/v1/signouts/{signout}"), &scene.custodian, None)
+            .call(
+                Method::GET,
+                &format!("/api/v1/signouts/{signout}"),
+                &scene.custodian,
+                None,
+            )
             .await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         assert_eq!(reply.body["state"], "out", "{:?}", reply.body);
         let reply = scene
-            .call(Method::GET, &format!("/api/v1/carriers/{carrier}"), &scene.custodian, None)
+            .call(
+                Method::GET,
+                &format!("/api/v1/carriers/{carrier}"),
+                &scene.custodian,
+                None,
+            )
             .await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         assert_eq!(reply.body["state"], "out", "{:?}", reply.body);
@@ -295,4 +319,3 @@ async fn a_custodian_signs_a_carrier_out_by_typing_its_label() {
     })
     .await;
 }
-

@@ -107,8 +107,13 @@ impl Scene {
             ("officer2", "security_officer"),
         ] {
             created(
-                call(addr, Method::POST, "/api/v1/users", Some(&admin),
-                    Some(json!({"username": name, "password": PASSWORD, "roles": [role]})))
+                call(
+                    addr,
+                    Method::POST,
+                    "/api/v1/users",
+                    Some(&admin),
+                    Some(json!({"username": name, "password": PASSWORD, "roles": [role]})),
+                )
                 .await,
             );
         }
@@ -120,31 +125,55 @@ impl Scene {
         ];
         for (id, name, level) in [("vault", "保密室", "TS"), ("street", "大门外", "public")] {
             created(
-                call(addr, Method::POST, "/api/v1/zones", Some(&admin),
-                    Some(json!({"id": id, "name": name, "level": level})))
+                call(
+                    addr,
+                    Method::POST,
+                    "/api/v1/zones",
+                    Some(&admin),
+                    Some(json!({"id": id, "name": name, "level": level})),
+                )
                 .await,
             );
         }
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("key generation");
         let gate = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("generated key parses");
         created(
-            call(addr, Method::POST, "/api/v1/devices", Some(&admin),
+            call(
+                addr,
+                Method::POST,
+                "/api/v1/devices",
+                Some(&admin),
                 Some(json!({"id": GATE, "kind": "gate", "inside_zone": "vault",
                             "outside_zone": "street",
-                            "public_key": STANDARD.encode(gate.public_key().as_ref())})))
+                            "public_key": STANDARD.encode(gate.public_key().as_ref())})),
+            )
             .await,
         );
         let walker = created(
-            call(addr, Method::POST, "/api/v1/people", Some(&officers[0]),
-                Some(json!({"name": "Bob", "department": "R&D", "category": "core",
-                            "badge_tag": BADGE})))
+            call(
+                addr,
+                Method::POST,
+                "/api/v1/people",
+                Some(&officers[0]),
+                Some(
+                    json!({"name": "Bob", "department": "R&D", "category": "core",
+                            "badge_tag": BADGE}),
+                ),
+            )
             .await,
         );
         let borrower = created(
-            call(addr, Method::POST, "/api/v1/people", Some(&officers[0]),
-                Some(json!({"name": "林",  "department": "研发部", "category": "core",
+            call(
+                addr,
+                Method::POST,
+                "/api/v1/people",
+                Some(&officers[0]),
+                Some(
+                    json!({"name": "林",  "department": "研发部", "category": "core",
                             "training_valid_until": "2099-12-31",
-                            "commitment_signed_on": "2020-01-01"})))
+                            "commitment_signed_on": "2020-01-01"}),
+                ),
+            )
             .await,
         );
         Scene {
@@ -182,12 +211,18 @@ impl Scene {
     /// printed `CU` label as a barcode tag; returns its id.
     pub async fn carrier(&self, control_no: &str, n: u16) -> String {
         created(
-            self.call(Method::POST, "/api/v1/carriers", &self.custodian,
-                Some(json!({"control_no": control_no, "kind": "paper", "level": "TS",
+            self.call(
+                Method::POST,
+                "/api/v1/carriers",
+                &self.custodian,
+                Some(
+                    json!({"control_no": control_no, "kind": "paper", "level": "TS",
                             "title": "Reactor drawings (never shown to guards)",
                             "copy_no": 1, "copies": 1, "owner_unit": "保密办",
                             "tags": [format!("epc:{}", epc(n)),
-                                     format!("barcode:{}", label(control_no))]})))
+                                     format!("barcode:{}", label(control_no))]}),
+                ),
+            )
             .await,
         )
     }
@@ -197,19 +232,33 @@ impl Scene {
     pub async fn approved_sign_out(&self, carrier: &str) -> String {
         let due = self.state.now().plus_secs(86_400).to_string();
         let id = created(
-            self.call(Method::POST, "/api/v1/signouts", &self.custodian,
+            self.call(
+                Method::POST,
+                "/api/v1/signouts",
+                &self.custodian,
                 Some(json!({"carrier_ids": [carrier], "borrower": self.borrower,
-                            "purpose": "review", "due_at": due, "may_leave": false})))
+                            "purpose": "review", "due_at": due, "may_leave": false})),
+            )
             .await,
         );
         for officer in &self.officers {
             let reply = self
-                .call(Method::POST, &format!("/api/v1/signouts/{id}/approve"), officer, None)
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/signouts/{id}/approve"),
+                    officer,
+                    None,
+                )
                 .await;
             assert_eq!(reply.status, 200, "approve: {:?}", reply.body);
         }
         let reply = self
-            .call(Method::GET, &format!("/api/v1/signouts/{id}"), &self.custodian, None)
+            .call(
+                Method::GET,
+                &format!("/api/v1/signouts/{id}"),
+                &self.custodian,
+                None,
+            )
             .await;
         assert_eq!(reply.body["state"], "approved", "{:?}", reply.body);
         id
@@ -253,13 +302,17 @@ impl Scene {
             self.addr,
             Method::POST,
             &format!("/api/v1/devices/{GATE}/batches"),
-            &[("content-type", "application/json"), (SIGNATURE_HEADER, &signature)],
+            &[
+                ("content-type", "application/json"),
+                (SIGNATURE_HEADER, &signature),
+            ],
             body,
         )
         .await;
         assert_eq!(status, 200, "batch: {}", String::from_utf8_lossy(&bytes));
         let ack: BatchAck = serde_json::from_slice(&bytes).expect("a batch ack");
-        ack.check_answers(&batch).expect("the ack answers the batch");
+        ack.check_answers(&batch)
+            .expect("the ack answers the batch");
         let verdict = ack
             .verdicts
             .iter()
@@ -333,7 +386,10 @@ async fn call(
         Value::Null
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!("{path}: non-JSON answer {status}: {}", String::from_utf8_lossy(&bytes))
+            panic!(
+                "{path}: non-JSON answer {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            )
         })
     };
     Reply { status, body }
@@ -347,7 +403,9 @@ async fn exchange(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (u16, Bytes) {
-    let stream = TcpStream::connect(addr).await.expect("connect to the server");
+    let stream = TcpStream::connect(addr)
+        .await
+        .expect("connect to the server");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .expect("HTTP handshake");

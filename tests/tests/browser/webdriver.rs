@@ -5,10 +5,10 @@
 //! session (<https://www.w3.org/TR/webdriver2/>). One request per fresh HTTP/1.1 connection
 //! to `chromedriver` on 127.0.0.1; errors are the driver's `error` and `message`.
 //!
-//! Why not fantoccini: with `default-features = false` it builds without TLS, but it brings
-//! about 70 crates the workspace does not have (the `webdriver` crate with `http` 0.2, `url`
-//! and ICU, `cookie`, `time`, a second `thiserror`), while the ten commands above are a few
-//! JSON requests over the hyper client the workspace already has.
+//! Why not fantoccini: with `default-features = false` it builds without TLS, but it adds 55
+//! crate versions the workspace does not have (the `webdriver` crate with `http` 0.2 and
+//! `thiserror` 1, `url` with ICU, `cookie`, `time`), while the commands above are a few JSON
+//! requests over the hyper client the workspace already has.
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
@@ -190,6 +190,14 @@ impl Driver {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
+    /// Copy the driver's log to `path`.
+    pub fn save_log(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::copy(&self.log, path).map(drop)
+    }
+
     /// A new headless Chromium session with a fresh profile.
     pub async fn session(&self) -> Session {
         let profile = self.dir.path().join("profile");
@@ -276,7 +284,10 @@ async fn exchange(
             serde_json::from_slice(&bytes).map_err(|e| {
                 WebDriverError::transport(
                     &what,
-                    format!("non-JSON answer {status} ({e}): {}", String::from_utf8_lossy(&bytes)),
+                    format!(
+                        "non-JSON answer {status} ({e}): {}",
+                        String::from_utf8_lossy(&bytes)
+                    ),
                 )
             })?
         };
@@ -307,7 +318,10 @@ async fn command(
     }
     Err(WebDriverError {
         command: what,
-        code: value["error"].as_str().unwrap_or("unknown error").to_owned(),
+        code: value["error"]
+            .as_str()
+            .unwrap_or("unknown error")
+            .to_owned(),
         message: value["message"].as_str().unwrap_or_default().to_owned(),
     })
 }
