@@ -898,7 +898,6 @@ impl<'a> Scenario<'a> {
         Ok(list.as_array().cloned().unwrap_or_default())
     }
 
-    #[allow(clippy::too_many_lines)] // one day, read top to bottom
     async fn play_day(&mut self, cast: &Cast) -> anyhow::Result<()> {
         let east = self.gate(0)?;
         let west = self.gate(1)?;
