@@ -69,6 +69,7 @@ pub mod modbus;
 pub mod pty;
 pub mod reader;
 pub mod serial;
+pub mod site;
 pub mod time;
 pub mod uhf_reader;
 

@@ -1,44 +1,183 @@
-//! `custos-sim demo` as a user runs it: the scenario walks carriers through the simulated gate,
-//! an unauthorised exit sets the alarm coils, and Ctrl-C (SIGINT) stops it cleanly.
+//! `custos-sim demo` as a user runs it: it prints the URL and one login per role, the scenario's
+//! first unauthorised exit becomes an open `unauthorized_removal` alert that the guard can list
+//! over HTTP, Ctrl-C (SIGINT) stops it cleanly, and a second start on the same data directory
+//! works.
 
 mod common;
 
-use common::{SimProcess, TempDir, init_tracing};
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use common::{TempDir, init_tracing};
+use custos_sim::site::ApiClient;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// The longest the site may take to start (a debug build on a loaded machine: password hashing,
+/// 130 registrations over HTTP, the cabinets' first counts).
+const START: Duration = Duration::from_secs(90);
+
+/// The longest the scenario may take to reach its first unauthorised exit (at `--speed 20` it
+/// is about ten seconds in; its pauses never drop below what the gate smoothing needs).
+const FIRST_ALARM: Duration = Duration::from_secs(120);
+
+/// The longest a clean stop may take.
+const STOP: Duration = Duration::from_secs(30);
+
+struct Demo {
+    child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    seen: Vec<String>,
+}
+
+impl Demo {
+    fn spawn(data: &Path, extra: &[&str]) -> Demo {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_custos-sim"))
+            .arg("demo")
+            .arg("--data-dir")
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "custos_sim=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        Demo {
+            child,
+            stdout,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one satisfies `want`, for at most `limit`; returns it.
+    async fn line_where(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        want: impl Fn(&str) -> bool,
+    ) -> String {
+        let found = tokio::time::timeout(limit, async {
+            loop {
+                let line = self.stdout.next_line().await.unwrap().unwrap_or_else(|| {
+                    panic!("demo exited before {what}; output: {:#?}", self.seen)
+                });
+                self.seen.push(line.clone());
+                if want(&line) {
+                    return line;
+                }
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no {what} within {limit:?}; output: {:#?}", self.seen))
+    }
+
+    /// Waits for the URL line; returns the server's base URL (`http://127.0.0.1:PORT`).
+    async fn url(&mut self) -> String {
+        let line = self
+            .line_where("URL", START, |l| l.contains("running at http://"))
+            .await;
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap();
+        url.trim_end_matches('/').to_owned()
+    }
+
+    /// Waits for the login line of `role`; returns (username, password).
+    async fn login(&mut self, role: &str) -> (String, String) {
+        let line = self
+            .line_where("login line", START, |l| {
+                l.split_whitespace().next() == Some(role)
+            })
+            .await;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words.len(), 3, "role username password: {line:?}");
+        (words[1].to_owned(), words[2].to_owned())
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits for the exit.
+    async fn interrupt(mut self) -> (ExitStatus, Vec<String>) {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id().unwrap()).unwrap())
+            .unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+        let rest = tokio::time::timeout(STOP, async {
+            while let Some(line) = self.stdout.next_line().await.unwrap() {
+                self.seen.push(line);
+            }
+            self.child.wait().await.unwrap()
+        })
+        .await;
+        let status = rest.unwrap_or_else(|_| panic!("no exit within {STOP:?}: {:#?}", self.seen));
+        (status, self.seen)
+    }
+}
 
 #[tokio::test]
-async fn the_demo_alarms_on_an_unauthorised_exit_and_stops_on_sigint() {
+async fn the_demo_raises_an_alert_the_guard_sees_stops_on_sigint_and_starts_again() {
     init_tracing();
     let dir = TempDir::new("demo");
     let data = dir.join("site");
-    let mut sim = SimProcess::spawn(&[
-        "demo",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--speed",
-        "10",
-    ]);
-    let mut seen = Vec::new();
-    let wanted = [
-        "crossing OUT: signed out: may leave",
-        "crossing in: welcome back",
-        "crossing OUT: NOT signed out: UNAUTHORIZED REMOVAL",
-        "gate I/O: coil 0 -> ON",
-        "alarm on",
-    ];
-    // The scenario reaches its first unauthorised exit after ~8 s of walking (its pauses never
-    // drop below what the gate's smoothing needs); allow for a loaded machine.
-    let walk = tokio::time::timeout(std::time::Duration::from_secs(90), async {
-        while !wanted
-            .iter()
-            .all(|w| seen.iter().any(|l: &String| l.contains(w)))
-        {
-            let line = sim.next_line().await.expect("demo exited early");
-            seen.push(line);
-        }
-    })
-    .await;
-    assert!(walk.is_ok(), "timed out; output so far: {seen:#?}");
-    let status = sim.interrupt().await;
+
+    let mut demo = Demo::spawn(&data, &["--speed", "20"]);
+    let url = demo.url().await;
+    let (user, password) = demo.login("guard").await;
+    let guard = ApiClient::new(&url)
+        .login(&user, &password)
+        .await
+        .expect("the printed guard login works");
+    let alarm = demo
+        .line_where("unauthorized_removal line", FIRST_ALARM, |l| {
+            l.contains("ALERT unauthorized_removal")
+        })
+        .await;
+    assert!(alarm.contains("at gate-"), "{alarm}");
+    assert!(
+        alarm.contains("alarm coil on") || alarm.contains("alarm coil already on"),
+        "the gate sounded: {alarm}"
+    );
+    let open = guard.get("/api/v1/alerts?state=open").await.unwrap();
+    let open = open.as_array().expect("a JSON array");
+    assert!(
+        open.iter()
+            .any(|a| a["kind"] == "unauthorized_removal" && a["state"] == "open"),
+        "open alerts: {open:#?}"
+    );
+    let (status, seen) = demo.interrupt().await;
     assert!(status.success(), "{status}; output: {seen:#?}");
-    assert!(!data.join("gate-uhf").exists(), "pty link removed");
+    assert!(seen.iter().any(|l| l == "demo stopped"), "{seen:#?}");
+    assert!(!data.join("links").exists(), "pty links removed");
+    assert!(!data.join("control").exists(), "control sockets removed");
+    assert!(
+        data.join("server/custos.db").exists(),
+        "the database stays until the next start"
+    );
+
+    // Again, on the same directory: a fresh site, new passwords, the old ones refused.
+    let mut demo = Demo::spawn(&data, &["--no-scenario"]);
+    let url = demo.url().await;
+    let (user, new_password) = demo.login("guard").await;
+    assert!(
+        demo.seen.iter().any(|l| l.contains("wiped")),
+        "says it started afresh: {:#?}",
+        demo.seen
+    );
+    let api = ApiClient::new(&url);
+    let guard = api.login(&user, &new_password).await.expect("new login");
+    let refused = api.login(&user, &password).await.unwrap_err();
+    assert_eq!(refused.status(), Some(401), "{refused}");
+    let open = guard.get("/api/v1/alerts?state=open").await.unwrap();
+    assert!(
+        !open
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "unauthorized_removal"),
+        "the old day is gone: {open}"
+    );
+    let (status, seen) = demo.interrupt().await;
+    assert!(status.success(), "{status}; output: {seen:#?}");
 }
