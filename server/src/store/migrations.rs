@@ -274,6 +274,14 @@ CREATE INDEX alerts_by_cause ON alerts (cause, last_seen_at_ms);
     r#"
 ALTER TABLE device_status ADD COLUMN policy_hash BLOB;
 "#,
+    // 5 (BENCH): gates look badges up by `upper(badge_tag)` (badges are stored as typed, bare
+    // or `epc:`-prefixed, in either case); without this index every badge read at a gate
+    // scanned the whole register of people. `policy_checked_ms`: when the gate policy version
+    // was last checked for the device (batch acks reuse a recent check, see store/policy.rs).
+    r#"
+CREATE INDEX people_by_badge ON people (upper(badge_tag)) WHERE badge_tag IS NOT NULL;
+ALTER TABLE device_status ADD COLUMN policy_checked_ms INTEGER;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
