@@ -30,6 +30,8 @@ impl Checkpointer {
                 | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.busy_timeout(Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))?;
+        // A checkpoint fsyncs the database file before the WAL may be reused.
+        conn.execute_batch("PRAGMA synchronous = FULL;")?;
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("custos-store-checkpoint".to_owned())
