@@ -24,8 +24,9 @@ use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
+use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
 use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::{AlertKind, AlertState};
@@ -41,21 +42,32 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// `GET /alerts` query. Every parameter is optional; an empty value means "no filter".
 /// `after=N` lists ids above N (what is new since a stream's `hello`), `before=N` ids below N
 /// (the next page back); `limit` is 1 to 1000, default 100.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `open`, `acknowledged` or `resolved`.
     #[serde(default)]
+    #[param(value_type = Option<AlertState>)]
     state: Option<String>,
+    /// An alert kind.
     #[serde(default)]
+    #[param(value_type = Option<AlertKind>)]
     kind: Option<String>,
+    /// Alerts about this carrier.
     #[serde(default)]
     carrier_id: Option<String>,
+    /// Alerts about this device.
     #[serde(default)]
     device_id: Option<String>,
+    /// 1 to 1000, default 100.
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// Only ids above this one (what is new since a stream's `hello`).
     #[serde(default)]
     after: Option<String>,
+    /// Only ids below this one (the next page back).
     #[serde(default)]
     before: Option<String>,
 }
@@ -115,10 +127,11 @@ impl ListQuery {
 }
 
 /// `POST /alerts/{id}/resolve` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// What was found and done: required, 1 to 2000 characters, not blank.
+    #[schema(min_length = 1, max_length = 2000)]
     note: String,
 }
 
@@ -161,7 +174,20 @@ fn refused(refusal: Refusal) -> ApiError {
     }
 }
 
-/// The alerts, newest first.
+/// The alerts, newest first (guard, custodian, security officer).
+#[utoipa::path(
+    get,
+    operation_id = "alerts_list",
+    path = "/alerts",
+    tag = "alerts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Matching alerts, newest first", body = Vec<AlertView>),
+        (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn list(
     cap: AlertReaderCap,
     State(state): State<AppState>,
@@ -171,7 +197,20 @@ pub async fn list(
     Ok(axum::Json(state.store().alerts(&cap, filter).await?))
 }
 
-/// One alert.
+/// One alert (guard, custodian, security officer).
+#[utoipa::path(
+    get,
+    operation_id = "alerts_one",
+    path = "/alerts/{id}",
+    tag = "alerts",
+    params(("id" = String, Path, description = "Alert id")),
+    responses(
+        (status = 200, description = "The alert", body = AlertView),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn one(
     cap: AlertReaderCap,
     State(state): State<AppState>,
@@ -181,7 +220,21 @@ pub async fn one(
     Ok(axum::Json(state.store().alert(&cap, id).await?))
 }
 
-/// open → acknowledged; 409 from any other state.
+/// Acknowledge an alert: open → acknowledged (guard, security officer).
+#[utoipa::path(
+    post,
+    operation_id = "alerts_acknowledge",
+    path = "/alerts/{id}/ack",
+    tag = "alerts",
+    params(("id" = String, Path, description = "Alert id")),
+    responses(
+        (status = 200, description = "The alert, now `acknowledged`", body = AlertView),
+        (status = 409, description = "Not open (`conflict`)", body = ErrorBody),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn acknowledge(
     cap: AlertHandlerCap,
     State(state): State<AppState>,
@@ -197,7 +250,23 @@ pub async fn acknowledge(
     Ok(axum::Json(view))
 }
 
-/// open or acknowledged → resolved, with a note; 409 if already resolved.
+/// Resolve an alert with a note: open or acknowledged → resolved (guard, security officer).
+#[utoipa::path(
+    post,
+    operation_id = "alerts_resolve",
+    path = "/alerts/{id}/resolve",
+    tag = "alerts",
+    params(("id" = String, Path, description = "Alert id")),
+    request_body = ResolveBody,
+    responses(
+        (status = 200, description = "The alert, now `resolved`", body = AlertView),
+        (status = 409, description = "Already resolved (`conflict`)", body = ErrorBody),
+        Unknown,
+        InputRefusals,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn resolve(
     cap: AlertHandlerCap,
     State(state): State<AppState>,
@@ -269,7 +338,22 @@ async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)>
     Some((Ok(event), feed))
 }
 
-/// The live stream of alert changes.
+/// The live stream of alert changes, as Server-Sent Events (guard, security officer).
+///
+/// First `event: hello` with `{"max_id": "N"}`; then `event: alert` with an `AlertView` for
+/// every alert raised or changed; `event: resync` with `{"missed": N}` when the console fell
+/// behind and must re-read the list.
+#[utoipa::path(
+    get,
+    operation_id = "alerts_stream",
+    path = "/alerts/stream",
+    tag = "alerts",
+    responses(
+        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn stream(
     cap: AlertHandlerCap,
     State(state): State<AppState>,

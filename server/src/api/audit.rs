@@ -3,8 +3,9 @@
 use axum::extract::State;
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Query;
+use super::openapi::SessionRefusals;
 use crate::AppState;
 use crate::audit::{AuditRecord, PAGE_MAX};
 use crate::auth::capability::AuditorCap;
@@ -12,11 +13,14 @@ use crate::domain::ids::AuditId;
 
 /// Paging: entries with id greater than `after` (default 0), at most `limit` (default and
 /// maximum 1000).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// List entries with an id greater than this (default 0).
     #[serde(default)]
     after: i64,
+    /// At most this many entries (default and maximum 1000).
     #[serde(default = "page_max")]
     limit: u32,
 }
@@ -25,7 +29,20 @@ fn page_max() -> u32 {
     PAGE_MAX
 }
 
-/// Read the trail.
+/// Read the trail, oldest first, with each entry's chain hashes (auditor).
+#[utoipa::path(
+    get,
+    operation_id = "audit_list",
+    path = "/audit",
+    tag = "audit",
+    params(Page),
+    responses(
+        (status = 200, description = "Entries after `after`", body = Vec<AuditRecord>),
+        (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn list(
     cap: AuditorCap,
     State(state): State<AppState>,

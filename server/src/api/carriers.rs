@@ -10,12 +10,12 @@
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Created;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
+use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
 use crate::auth::Actor;
 use crate::auth::capability::{CustodianCap, GuardCap, SecurityOfficerCap};
@@ -26,7 +26,7 @@ use crate::domain::carrier::{
 use crate::domain::ids::{CarrierId, DeviceId};
 use crate::domain::level::Level;
 use crate::domain::role::Role;
-use crate::store::carriers::{Carrier, CarrierFilter, HistoryItem};
+use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem};
 
 /// A custodian or a security officer: reads carriers (with titles), sign-outs and
 /// histories, and cancels sign-outs.
@@ -92,20 +92,31 @@ impl FromRequestParts<AppState> for TagReader {
 }
 
 /// Carrier registration request.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCarrier {
+    /// The control number (编号): 1 to 24 characters of `A-Z`, `0-9`, `-`.
+    #[schema(example = "CU-2026-0001")]
     control_no: String,
+    /// What the carrier physically is.
     kind: CarrierKind,
+    /// Its classification level.
     level: Level,
+    /// The title: shown only to custodians and security officers, never audited or logged.
     title: String,
+    /// Copy number, for numbered copies.
     #[serde(default)]
     copy_no: Option<u32>,
+    /// Number of copies made.
     #[serde(default)]
     copies: Option<u32>,
+    /// The owning unit.
     owner_unit: String,
+    /// The cabinet it lives in.
     #[serde(default)]
     home_device: Option<DeviceId>,
+    /// Its tags: `epc:HEX`, `barcode:TEXT`, `em:HEX`.
+    #[schema(example = json!(["epc:3474257BF40000000000162E"]))]
     tags: Vec<String>,
 }
 
@@ -132,7 +143,22 @@ fn registration_error(e: RegistrationError) -> ApiError {
     }
 }
 
-/// Register a carrier.
+/// Register a carrier with its tags (custodian).
+#[utoipa::path(
+    post,
+    operation_id = "carriers_create",
+    path = "/carriers",
+    tag = "carriers",
+    request_body = RegisterCarrier,
+    responses(
+        (status = 201, description = "Registered", body = Created<CarrierId>),
+        (status = 409, description = "The control number or a tag is taken, or a tag is repeated (`conflict`)", body = ErrorBody),
+        (status = 422, description = "A registration rule says no; the code names it", body = ErrorBody),
+        InputRefusals,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn create(
     cap: CustodianCap,
     State(state): State<AppState>,
@@ -162,7 +188,21 @@ fn carrier_id(text: &str) -> Result<CarrierId, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound)
 }
 
-/// One carrier, with its title.
+/// One carrier, with its title, `state`, `holder` and `last_seen` (custodian, security
+/// officer).
+#[utoipa::path(
+    get,
+    operation_id = "carriers_one",
+    path = "/carriers/{id}",
+    tag = "carriers",
+    params(("id" = String, Path, description = "Carrier id")),
+    responses(
+        (status = 200, description = "The carrier", body = Carrier),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn one(
     cap: CustodyReader,
     State(state): State<AppState>,
@@ -173,16 +213,34 @@ pub async fn one(
 }
 
 /// Filters of `GET /carriers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only carriers in this state.
     #[serde(default)]
+    #[param(value_type = Option<CarrierState>)]
     state: Option<String>,
+    /// A substring of the control number or of a tag (at most 200 characters).
     #[serde(default)]
     q: Option<String>,
 }
 
-/// Carriers, optionally in one state and matching `q` (control number or tag substring).
+/// Carriers, optionally in one state and matching `q` (control number or tag substring)
+/// (custodian, security officer).
+#[utoipa::path(
+    get,
+    operation_id = "carriers_list",
+    path = "/carriers",
+    tag = "carriers",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Matching carriers", body = Vec<Carrier>),
+        (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn list(
     cap: CustodyReader,
     State(state): State<AppState>,
@@ -209,25 +267,63 @@ pub async fn list(
     Ok(axum::Json(state.store().carriers(&cap, filter).await?))
 }
 
+/// What `GET /carriers/by-tag/{tag}` answers: the title only for custodians.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum TagAnswer {
+    /// For a custodian: the carrier with its title.
+    Carrier(Carrier),
+    /// For a guard: the carrier without its title.
+    Summary(CarrierSummary),
+}
+
 /// Resolve a scanned tag (`epc:HEX`, `barcode:TEXT`, `em:HEX`, percent-encoded in the path).
 /// Custodians get the carrier with its title; guards get it without.
+#[utoipa::path(
+    get,
+    operation_id = "carriers_by_tag",
+    path = "/carriers/by-tag/{tag}",
+    tag = "carriers",
+    params(("tag" = String, Path, description = "The tag, percent-encoded", example = "epc:3474257BF40000000000162E")),
+    responses(
+        (status = 200, description = "The carrier (without `title` for a guard)", body = TagAnswer),
+        (status = 400, description = "Not a tag (`bad_request`)", body = ErrorBody),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn by_tag(
     reader: TagReader,
     State(state): State<AppState>,
     Path(tag): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<TagAnswer>, ApiError> {
     let tag = Tag::parse(&tag).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(match reader {
+    Ok(axum::Json(match reader {
         TagReader::Custodian(cap) => {
-            axum::Json(state.store().carrier_by_tag(&cap, tag).await?).into_response()
+            TagAnswer::Carrier(state.store().carrier_by_tag(&cap, tag).await?)
         }
         TagReader::Guard(cap) => {
-            axum::Json(state.store().carrier_summary_by_tag(&cap, tag).await?).into_response()
+            TagAnswer::Summary(state.store().carrier_summary_by_tag(&cap, tag).await?)
         }
-    })
+    }))
 }
 
-/// A carrier's history, oldest first.
+/// A carrier's history, oldest first: passages, cabinet moves, scans, sign-out steps and
+/// alerts (custodian, security officer).
+#[utoipa::path(
+    get,
+    operation_id = "carriers_history",
+    path = "/carriers/{id}/history",
+    tag = "carriers",
+    params(("id" = String, Path, description = "Carrier id")),
+    responses(
+        (status = 200, description = "The history, oldest first", body = Vec<HistoryItem>),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn history(
     cap: CustodyReader,
     State(state): State<AppState>,

@@ -8,10 +8,42 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::auth::AuthError;
 use crate::store::StoreError;
+
+/// The body of every error answer (user and device endpoints alike).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code: `bad_request`, `unauthenticated`, `invalid_credentials`,
+    /// `forbidden`, `csrf`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `payload_too_large`, `unsupported_media_type`, `internal`, a rule's own code (422, such
+    /// as `self_approval`), a state conflict's own code (409, such as `not_approved`), or a
+    /// device refusal (`device_auth_failed`, `seq_gap`, `replay_rejected`, `clock_skew`,
+    /// `not_a_gate`).
+    pub error: String,
+    /// Human-readable reason (never internal details).
+    pub message: String,
+    /// `seq_gap` only: the first sequence number the server lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resend_from: Option<u64>,
+    /// A refused issue only: the code of every reason (`error` is the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<String>>,
+}
+
+impl ErrorBody {
+    /// `{error, message}` without the optional fields.
+    pub fn new(error: &str, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            error: error.to_owned(),
+            message: message.into(),
+            resend_from: None,
+            reasons: None,
+        }
+    }
+}
 
 /// An error answer.
 #[derive(Debug, thiserror::Error)]
@@ -94,11 +126,7 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        (
-            status,
-            Json(json!({ "error": code, "message": self.to_string() })),
-        )
-            .into_response()
+        (status, Json(ErrorBody::new(code, self.to_string()))).into_response()
     }
 }
 

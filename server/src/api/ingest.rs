@@ -29,8 +29,9 @@ use custos_protocol::uplink::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
+use super::error::ErrorBody;
+use super::openapi::{DeviceRefusals, wire};
 use crate::AppState;
 use crate::domain::device::DeviceKind;
 use crate::domain::ingest::{AuthFailure, clock_in_step, fits_storage, unix_ms};
@@ -91,9 +92,9 @@ impl IntoResponse for DeviceError {
         if let DeviceError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        let mut body = json!({ "error": code, "message": self.to_string() });
+        let mut body = ErrorBody::new(code, self.to_string());
         if let DeviceError::SeqGap { resend_from } = self {
-            body["resend_from"] = json!(resend_from);
+            body.resend_from = Some(resend_from);
         }
         (status, axum::Json(body)).into_response()
     }
@@ -226,9 +227,24 @@ fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `POST /devices/{id}/batches`: store a signed batch and answer a signed [`BatchAck`].
-///
-/// [`BatchAck`]: custos_protocol::uplink::BatchAck
+/// Store a signed batch of events and answer a signed ack with a verdict for each passage
+/// (a device). The ack follows the commit: every seq up to `acked_through` is durable. A
+/// re-delivered batch gets the same answer without storing or raising anything again.
+#[utoipa::path(
+    post,
+    operation_id = "ingest_batches",
+    path = "/devices/{id}/batches",
+    tag = "devices",
+    params(("id" = String, Path, description = "The device id (must equal `device_id` in the body)")),
+    request_body = wire::Batch,
+    responses(
+        (status = 200, description = "Stored; signed by the server (`custos-signature`, kind `ack`)", body = wire::BatchAck,
+            headers(("custos-signature" = String, description = "The server's signature"))),
+        (status = 409, description = "A gap (`seq_gap`, with `resend_from`) or a replay (`replay_rejected`)", body = ErrorBody),
+        DeviceRefusals,
+    ),
+    security(("device_signature" = []))
+)]
 pub async fn batches(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -264,10 +280,22 @@ pub async fn batches(
     }
 }
 
-/// `POST /devices/{id}/heartbeats`: record a signed heartbeat and answer a signed
-/// [`HeartbeatAck`].
-///
-/// [`HeartbeatAck`]: custos_protocol::uplink::HeartbeatAck
+/// Record a signed heartbeat and answer a signed ack (a device).
+#[utoipa::path(
+    post,
+    operation_id = "ingest_heartbeats",
+    path = "/devices/{id}/heartbeats",
+    tag = "devices",
+    params(("id" = String, Path, description = "The device id (must equal `device_id` in the body)")),
+    request_body = wire::Heartbeat,
+    responses(
+        (status = 200, description = "Recorded; signed by the server (kind `heartbeat_ack`)", body = wire::HeartbeatAck,
+            headers(("custos-signature" = String, description = "The server's signature"))),
+        (status = 409, description = "Not newer than the last one (`replay_rejected`) or the device clock is off (`clock_skew`)", body = ErrorBody),
+        DeviceRefusals,
+    ),
+    security(("device_signature" = []))
+)]
 pub async fn heartbeats(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -307,12 +335,28 @@ pub async fn heartbeats(
     }
 }
 
-/// `POST /devices/{id}/policy`: answer the gate's current signed [`GatePolicy`].
+/// Answer the gate's current signed gate policy (a gate device).
 ///
 /// A request whose `at_ms` is further than the allowed clock skew from the server's time is
 /// refused (409 `clock_skew`): a gate with a wrong clock cannot judge a policy's validity.
 ///
 /// [`GatePolicy`]: custos_protocol::uplink::GatePolicy
+#[utoipa::path(
+    post,
+    operation_id = "ingest_policy",
+    path = "/devices/{id}/policy",
+    tag = "devices",
+    params(("id" = String, Path, description = "The device id (must equal `device_id` in the body)")),
+    request_body = wire::PolicyRequest,
+    responses(
+        (status = 200, description = "The policy; signed by the server (kind `policy`)", body = wire::GatePolicy,
+            headers(("custos-signature" = String, description = "The server's signature"))),
+        (status = 409, description = "The device clock is off (`clock_skew`)", body = ErrorBody),
+        (status = 422, description = "Not a gate (`not_a_gate`)", body = ErrorBody),
+        DeviceRefusals,
+    ),
+    security(("device_signature" = []))
+)]
 pub async fn policy(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -347,12 +391,29 @@ pub async fn policy(
     signed(&state, SignedKind::Policy, &policy)
 }
 
-/// `GET /server-key`: the server's Ed25519 public key (standard base64), for daemons to pin.
-pub async fn server_key(State(state): State<AppState>) -> axum::Json<Value> {
-    axum::Json(json!({
-        "algorithm": "ed25519",
-        "public_key": STANDARD.encode(state.server_key().public_key()),
-    }))
+/// The server's signing key.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ServerKeyAnswer {
+    /// `ed25519`.
+    #[schema(example = "ed25519")]
+    algorithm: &'static str,
+    /// The 32-byte public key, standard base64.
+    public_key: String,
+}
+
+/// The server's Ed25519 public key (standard base64), for daemons to pin (no authentication).
+#[utoipa::path(
+    get,
+    operation_id = "ingest_server_key",
+    path = "/server-key",
+    tag = "devices",
+    responses((status = 200, description = "The key answers to devices are signed with", body = ServerKeyAnswer))
+)]
+pub async fn server_key(State(state): State<AppState>) -> axum::Json<ServerKeyAnswer> {
+    axum::Json(ServerKeyAnswer {
+        algorithm: "ed25519",
+        public_key: STANDARD.encode(state.server_key().public_key()),
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,11 @@
 //!
 //! Every error, including unmatched routes, wrong methods and JSON rejections, answers in the
 //! JSON error format of [`error::ApiError`]. Bodies above `body_limit_bytes` get 413.
+//!
+//! The routes under `/api/v1` are registered from the handlers' `#[utoipa::path]`
+//! declarations ([`api_routes`]), which also make the OpenAPI document ([`openapi`]): a route
+//! cannot exist without its documentation. Register every API handler there with
+//! `routes!(...)`, never with a plain `.route(...)`.
 
 pub mod alerts;
 pub mod audit;
@@ -11,6 +16,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod openapi;
 pub mod people;
 pub mod session;
 pub mod signouts;
@@ -22,70 +28,75 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use custos_protocol::uplink::MAX_BODY_BYTES;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::AppState;
 use error::ApiError;
 
+/// Where the API lives.
+pub const BASE_PATH: &str = "/api/v1";
+
 /// The answer to a creation: the new resource's id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Created<T: Serialize> {
     /// The id.
     pub id: T,
 }
 
+/// The routes under [`BASE_PATH`], each from its handler's `#[utoipa::path]` (method, path and
+/// documentation in one place; see [`openapi`]).
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    // Device endpoints take bodies up to the uplink limit instead of `body_limit_bytes`.
+    let uplink_limit = DefaultBodyLimit::max(MAX_BODY_BYTES);
+    OpenApiRouter::new()
+        .routes(routes!(session::login, session::logout))
+        .routes(routes!(users::create, users::list))
+        .routes(routes!(people::create, people::list))
+        .routes(routes!(people::one))
+        .routes(routes!(zones::create, zones::list))
+        .routes(routes!(devices::create, devices::list))
+        .routes(routes!(audit::list))
+        .routes(routes!(openapi::serve))
+        // ALERTS: the alert list and lifecycle, the live stream.
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::stream))
+        .routes(routes!(alerts::one))
+        .routes(routes!(alerts::acknowledge))
+        .routes(routes!(alerts::resolve))
+        // CUSTODY: carriers, sign-outs, people status.
+        .routes(routes!(carriers::create, carriers::list))
+        .routes(routes!(carriers::by_tag))
+        .routes(routes!(carriers::one))
+        .routes(routes!(carriers::history))
+        .routes(routes!(signouts::create, signouts::list))
+        .routes(routes!(signouts::one))
+        .routes(routes!(signouts::approve))
+        .routes(routes!(signouts::issue))
+        .routes(routes!(signouts::return_carriers))
+        .routes(routes!(signouts::cancel))
+        .routes(routes!(people::leave))
+        .routes(routes!(people::depart))
+        // INGEST: device endpoints (Ed25519-signed by the device, no user session) and the
+        // server's public key for daemons to pin.
+        .routes(routes!(ingest::batches).layer(uplink_limit))
+        .routes(routes!(ingest::heartbeats).layer(uplink_limit))
+        .routes(routes!(ingest::policy).layer(uplink_limit))
+        .routes(routes!(ingest::server_key))
+}
+
 /// Build the router.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings().body_limit_bytes;
-    let api = Router::new()
-        .route("/session", post(session::login).delete(session::logout))
-        .route("/users", post(users::create).get(users::list))
-        .route("/people", post(people::create).get(people::list))
-        .route("/people/{id}", get(people::one))
-        .route("/zones", post(zones::create).get(zones::list))
-        .route("/devices", post(devices::create).get(devices::list))
-        .route("/audit", get(audit::list))
-        // ALERTS: the alert list and lifecycle, the live stream.
-        .route("/alerts", get(alerts::list))
-        .route("/alerts/stream", get(alerts::stream))
-        .route("/alerts/{id}", get(alerts::one))
-        .route("/alerts/{id}/ack", post(alerts::acknowledge))
-        .route("/alerts/{id}/resolve", post(alerts::resolve))
-        // CUSTODY: carriers, sign-outs, people status.
-        .route("/carriers", post(carriers::create).get(carriers::list))
-        .route("/carriers/by-tag/{tag}", get(carriers::by_tag))
-        .route("/carriers/{id}", get(carriers::one))
-        .route("/carriers/{id}/history", get(carriers::history))
-        .route("/signouts", post(signouts::create).get(signouts::list))
-        .route("/signouts/{id}", get(signouts::one))
-        .route("/signouts/{id}/approve", post(signouts::approve))
-        .route("/signouts/{id}/issue", post(signouts::issue))
-        .route("/signouts/{id}/return", post(signouts::return_carriers))
-        .route("/signouts/{id}/cancel", post(signouts::cancel))
-        .route("/people/{id}/leave", post(people::leave))
-        .route("/people/{id}/depart", post(people::depart))
-        // INGEST: device endpoints (Ed25519-signed by the device, no user session; bodies up
-        // to the uplink limit) and the server's public key for daemons to pin.
-        .route(
-            "/devices/{id}/batches",
-            post(ingest::batches).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-        )
-        .route(
-            "/devices/{id}/heartbeats",
-            post(ingest::heartbeats).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-        )
-        .route(
-            "/devices/{id}/policy",
-            post(ingest::policy).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-        )
-        .route("/server-key", get(ingest::server_key));
+    let (api, _) = api_routes().split_for_parts();
     Router::new()
-        .nest("/api/v1", api)
+        .nest(BASE_PATH, api)
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::serve))
         .fallback(not_found)

@@ -6,8 +6,9 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
+use super::openapi::{InputRefusals, SessionRefusals};
 use crate::AppState;
 use crate::auth::extract::{Authenticated, SESSION_COOKIE};
 use crate::auth::{self};
@@ -15,7 +16,7 @@ use crate::domain::role::Roles;
 use crate::domain::time::Timestamp;
 
 /// Login request.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     username: String,
@@ -24,7 +25,7 @@ pub struct Login {
 
 /// Login answer. `token` is for `Authorization: Bearer`; browsers use the cookie set alongside
 /// and send `csrf_token` back in `x-csrf-token` on state-changing requests.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LoginAnswer {
     token: String,
     roles: Roles,
@@ -39,7 +40,22 @@ fn cookie(value: &str, max_age: u64, secure: bool) -> String {
     )
 }
 
-/// Check the password and open a session.
+/// Log in: check the password and open a session.
+///
+/// Answers the bearer token and sets the same session as an `HttpOnly` cookie.
+#[utoipa::path(
+    post,
+    operation_id = "session_login",
+    path = "/session",
+    tag = "session",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Logged in", body = LoginAnswer,
+            headers(("set-cookie" = String, description = "The session cookie"))),
+        (status = 401, description = "Wrong username or password, or a disabled account (`invalid_credentials`)", body = ErrorBody),
+        InputRefusals,
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     Json(body): Json<Login>,
@@ -60,7 +76,18 @@ pub async fn login(
     Ok(([(SET_COOKIE, set_cookie)], axum::Json(answer)).into_response())
 }
 
-/// End the caller's session and clear the cookie.
+/// Log out: end the caller's session and clear the cookie (any role).
+#[utoipa::path(
+    delete,
+    operation_id = "session_logout",
+    path = "/session",
+    tag = "session",
+    responses(
+        (status = 204, description = "Logged out; the cookie is cleared"),
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Authenticated,

@@ -13,11 +13,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::carriers::CustodyReader;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
+use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
 use crate::auth::capability::{CustodianCap, SecurityOfficerCap};
 use crate::domain::ids::{CarrierId, PersonId, SignoutId, is_valid_label};
@@ -113,16 +113,15 @@ impl IntoResponse for CustodyError {
             CustodyError::Api(e) => e.into_response(),
             CustodyError::Conflict { code, message } => (
                 StatusCode::CONFLICT,
-                AxumJson(json!({"error": code, "message": message})),
+                AxumJson(ErrorBody::new(code, message)),
             )
                 .into_response(),
             CustodyError::Refused { reasons, message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                AxumJson(json!({
-                    "error": reasons.first().copied().unwrap_or("issue_refused"),
-                    "message": message,
-                    "reasons": reasons,
-                })),
+                AxumJson(ErrorBody {
+                    reasons: Some(reasons.iter().map(|r| (*r).to_owned()).collect()),
+                    ..ErrorBody::new(reasons.first().copied().unwrap_or("issue_refused"), message)
+                }),
             )
                 .into_response(),
         }
@@ -134,20 +133,27 @@ fn signout_id(text: &str) -> Result<SignoutId, ApiError> {
 }
 
 /// Sign-out request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestSignout {
+    /// 1 to 100 distinct carriers.
     carrier_ids: Vec<CarrierId>,
+    /// The person who will hold them.
     borrower: PersonId,
+    /// Why (1 to 200 characters).
     purpose: String,
+    /// When they are due back (in the future).
     due_at: Timestamp,
+    /// Whether they may leave the secure area (外带).
     may_leave: bool,
 }
 
 /// The answer to a request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Requested {
+    /// The new sign-out.
     id: SignoutId,
+    /// `requested`.
     state: SignoutState,
 }
 
@@ -163,7 +169,22 @@ fn check_carrier_list(ids: &[CarrierId]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Request a sign-out.
+/// Request a sign-out (custodian).
+#[utoipa::path(
+    post,
+    operation_id = "signouts_create",
+    path = "/signouts",
+    tag = "signouts",
+    request_body = RequestSignout,
+    responses(
+        (status = 201, description = "Requested", body = Requested),
+        (status = 409, description = "A carrier is not available (`carrier_unavailable`)", body = ErrorBody),
+        (status = 422, description = "Due time not in the future (`due_in_past`), or an unknown carrier or borrower (`unknown_reference`)", body = ErrorBody),
+        InputRefusals,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn create(
     cap: CustodianCap,
     State(state): State<AppState>,
@@ -195,7 +216,23 @@ pub async fn create(
     ))
 }
 
-/// Approve a sign-out (a TS sign-out stays `requested` until its second approver).
+/// Approve a sign-out (security officer; never the requester or the borrower). A TS sign-out
+/// stays `requested` until a second, different approver.
+#[utoipa::path(
+    post,
+    operation_id = "signouts_approve",
+    path = "/signouts/{id}/approve",
+    tag = "signouts",
+    params(("id" = String, Path, description = "Sign-out id")),
+    responses(
+        (status = 200, description = "Approved (or still waiting for a second TS approver)", body = Approved),
+        (status = 409, description = "Not awaiting approval, or already approved by this officer; the code names it", body = ErrorBody),
+        (status = 422, description = "The approver is the requester or the borrower (`self_approval`)", body = ErrorBody),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn approve(
     cap: SecurityOfficerCap,
     State(state): State<AppState>,
@@ -209,7 +246,24 @@ pub async fn approve(
     Ok(AxumJson(approved))
 }
 
-/// Hand an approved sign-out's carriers to the borrower.
+/// Hand an approved sign-out's carriers to the borrower (custodian). Refused for a borrower
+/// without clearance for the level, with expired training, without a signed commitment, or
+/// leaving.
+#[utoipa::path(
+    post,
+    operation_id = "signouts_issue",
+    path = "/signouts/{id}/issue",
+    tag = "signouts",
+    params(("id" = String, Path, description = "Sign-out id")),
+    responses(
+        (status = 200, description = "Issued: `out`", body = Issued),
+        (status = 409, description = "Not approved (`not_approved`) or a carrier is not available; the code names it", body = ErrorBody),
+        (status = 422, description = "The borrower may not hold them: `reasons` lists every code, `error` is the first", body = ErrorBody),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn issue(
     cap: CustodianCap,
     State(state): State<AppState>,
@@ -221,14 +275,32 @@ pub async fn issue(
 }
 
 /// Return body; absent or `{}` returns every outstanding carrier.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnCarriers {
+    /// The carriers coming back (at most 100); absent: every outstanding one.
     #[serde(default)]
     carrier_ids: Option<Vec<CarrierId>>,
 }
 
-/// Take carriers back, some or all.
+/// Take carriers back, some or all (custodian). An empty body returns every outstanding
+/// carrier.
+#[utoipa::path(
+    post,
+    operation_id = "signouts_return_carriers",
+    path = "/signouts/{id}/return",
+    tag = "signouts",
+    params(("id" = String, Path, description = "Sign-out id")),
+    request_body(content = Option<ReturnCarriers>, description = "Optional: which carriers"),
+    responses(
+        (status = 200, description = "`returned` once every carrier is back, else still `out`", body = Returned),
+        (status = 400, description = "Malformed body (`bad_request`)", body = ErrorBody),
+        (status = 409, description = "Not out (`not_out`) or a carrier is not out on it (`carrier_not_out`)", body = ErrorBody),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn return_carriers(
     cap: CustodianCap,
     State(state): State<AppState>,
@@ -256,13 +328,29 @@ pub async fn return_carriers(
 }
 
 /// The answer to a cancellation.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Cancelled {
+    /// The sign-out.
     id: SignoutId,
+    /// `cancelled`.
     state: SignoutState,
 }
 
-/// Cancel a sign-out that has not been issued.
+/// Cancel a sign-out that has not been issued (custodian, security officer).
+#[utoipa::path(
+    post,
+    operation_id = "signouts_cancel",
+    path = "/signouts/{id}/cancel",
+    tag = "signouts",
+    params(("id" = String, Path, description = "Sign-out id")),
+    responses(
+        (status = 200, description = "Cancelled", body = Cancelled),
+        (status = 409, description = "Already issued or closed (`not_cancellable`)", body = ErrorBody),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn cancel(
     cap: CustodyReader,
     State(state): State<AppState>,
@@ -280,15 +368,31 @@ pub async fn cancel(
 }
 
 /// Filter of `GET /signouts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only sign-outs in this state.
     #[serde(default)]
+    #[param(value_type = Option<SignoutState>)]
     state: Option<String>,
 }
 
 /// Sign-outs, optionally in one state; requested and approved ones say what an issue would
-/// be refused for today (`would_refuse`).
+/// be refused for today (`would_refuse`) (custodian, security officer).
+#[utoipa::path(
+    get,
+    operation_id = "signouts_list",
+    path = "/signouts",
+    tag = "signouts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Matching sign-outs", body = Vec<Signout>),
+        (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn list(
     cap: CustodyReader,
     State(state): State<AppState>,
@@ -306,7 +410,20 @@ pub async fn list(
     Ok(AxumJson(state.store().signouts(&cap, filter, today).await?))
 }
 
-/// One sign-out.
+/// One sign-out (custodian, security officer).
+#[utoipa::path(
+    get,
+    operation_id = "signouts_one",
+    path = "/signouts/{id}",
+    tag = "signouts",
+    params(("id" = String, Path, description = "Sign-out id")),
+    responses(
+        (status = 200, description = "The sign-out", body = Signout),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn one(
     cap: CustodyReader,
     State(state): State<AppState>,

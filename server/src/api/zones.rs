@@ -4,15 +4,30 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::Created;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
+use super::openapi::{InputRefusals, SessionRefusals};
 use crate::AppState;
 use crate::auth::capability::AdminCap;
 use crate::auth::extract::Authenticated;
 use crate::domain::ids::{ZoneId, is_valid_label};
 use crate::store::zones::{NewZone, Zone};
 
-/// Create a zone.
+/// Create a zone (admin).
+#[utoipa::path(
+    post,
+    operation_id = "zones_create",
+    path = "/zones",
+    tag = "admin",
+    request_body = NewZone,
+    responses(
+        (status = 201, description = "Created", body = Created<ZoneId>),
+        (status = 409, description = "The id is taken (`conflict`)", body = ErrorBody),
+        InputRefusals,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn create(
     cap: AdminCap,
     State(state): State<AppState>,
@@ -28,7 +43,18 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
-/// All zones.
+/// All zones (any role).
+#[utoipa::path(
+    get,
+    operation_id = "zones_list",
+    path = "/zones",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Every zone", body = Vec<Zone>),
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
 pub async fn list(
     caller: Authenticated,
     State(state): State<AppState>,

@@ -195,7 +195,7 @@ pub fn sign_head(
 }
 
 /// One entry as the auditor sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Position in the chain.
     pub id: AuditId,

@@ -83,7 +83,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// A request to create an account (`POST /users`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Login name.

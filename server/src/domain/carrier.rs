@@ -34,7 +34,7 @@ pub const MAX_TAGS: usize = 16;
 pub const MAX_BARCODE_TEXT: usize = 1024;
 
 /// What a carrier physically is (`kind` in the API; the list is fixed by INTERFACES.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CarrierKind {
     /// Paper documents and drawings.
@@ -85,7 +85,7 @@ impl CarrierKind {
 }
 
 /// Where a carrier stands in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CarrierState {
     /// Held by the secrecy office (in a cabinet or the strong room).

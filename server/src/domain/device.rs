@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::ZoneId;
 
 /// What a device is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceKind {
     /// A gate (通道门) between two zones.

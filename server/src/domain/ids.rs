@@ -27,6 +27,18 @@ pub fn is_valid_label(s: &str) -> bool {
     !s.trim().is_empty() && s.chars().count() <= 200 && !s.chars().any(char::is_control)
 }
 
+/// The OpenAPI schema of an id: a string matching `pattern`.
+fn id_schema(
+    pattern: &str,
+    example: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(pattern))
+        .examples([serde_json::Value::from(example)])
+        .into()
+}
+
 macro_rules! int_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -58,6 +70,15 @@ macro_rules! int_id {
                 text.parse().map_err(|_| serde::de::Error::custom("expected a numeric id string"))
             }
         }
+
+        /// In the OpenAPI document: a decimal string, as serialised above.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema("^-?[0-9]+$", "1")
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -92,6 +113,15 @@ macro_rules! name_id {
                 $name::new(&text).map_err(serde::de::Error::custom)
             }
         }
+
+        /// In the OpenAPI document: the name alphabet of [`is_valid_name`].
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema("^[A-Za-z0-9._-]{1,64}$", "gate-1")
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 

@@ -5,7 +5,19 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A classification level. Ordered: `Confidential < Secret < TopSecret` (TS > S > C).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum Level {
     /// 秘密, code `C`.
     #[serde(rename = "C")]
@@ -45,6 +57,19 @@ pub enum ZoneLevel {
     #[serde(untagged)]
     Classified(Level),
 }
+
+/// In the OpenAPI document: one string, as serialised (`Classified` is untagged).
+impl utoipa::PartialSchema for ZoneLevel {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(["public", "C", "S", "TS"]))
+            .description(Some("`public`, or the level a secure area is cleared for"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ZoneLevel {}
 
 impl ZoneLevel {
     /// The storage code: `public`, `TS`, `S` or `C`.

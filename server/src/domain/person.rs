@@ -6,7 +6,7 @@ use super::level::Level;
 use super::time::Date;
 
 /// The category of a person with access to classified carriers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// 核心涉密人员: may hold up to Top Secret.
@@ -50,7 +50,7 @@ impl Category {
 }
 
 /// Where a person stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PersonStatus {
     /// In post: the default for a new person.

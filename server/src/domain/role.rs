@@ -8,7 +8,19 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A role a user account can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// System administrator: users, zones, devices.
@@ -143,6 +155,33 @@ impl fmt::Debug for Roles {
 impl Serialize for Roles {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.to_vec().serialize(serializer)
+    }
+}
+
+/// In the OpenAPI document: an array of distinct roles, as serialised above.
+impl utoipa::PartialSchema for Roles {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(utoipa::openapi::Ref::from_schema_name(
+                <Role as utoipa::ToSchema>::name(),
+            ))
+            .min_items(Some(1))
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Roles {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            <Role as utoipa::ToSchema>::name().into_owned(),
+            <Role as utoipa::PartialSchema>::schema(),
+        ));
     }
 }
 

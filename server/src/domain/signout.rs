@@ -32,7 +32,7 @@ use super::time::{Date, Timestamp};
 pub const MAX_CARRIERS: usize = 100;
 
 /// Where a sign-out stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignoutState {
     /// Waiting for approval.

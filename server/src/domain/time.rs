@@ -264,6 +264,39 @@ macro_rules! serde_via_str {
 serde_via_str!(Date, "a date YYYY-MM-DD");
 serde_via_str!(Timestamp, "an RFC 3339 UTC time");
 
+/// A string of the given OpenAPI `format`, for the OpenAPI document.
+fn string_schema(
+    format: utoipa::openapi::KnownFormat,
+    example: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(format)))
+        .examples([serde_json::Value::from(example)])
+        .into()
+}
+
+/// `YYYY-MM-DD`.
+impl utoipa::PartialSchema for Date {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_schema(utoipa::openapi::KnownFormat::Date, "2026-03-01")
+    }
+}
+
+impl utoipa::ToSchema for Date {}
+
+/// RFC 3339; answers are always UTC with a `Z`.
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_schema(
+            utoipa::openapi::KnownFormat::DateTime,
+            "2026-03-01T08:00:00Z",
+        )
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

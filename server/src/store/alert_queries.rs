@@ -26,7 +26,7 @@ pub const LIST_MAX: u32 = 1000;
 pub const LIST_DEFAULT: u32 = 100;
 
 /// One alert as the API and the live stream show it. Absent optional fields are omitted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlertView {
     /// Id (a decimal string).
     pub id: String,

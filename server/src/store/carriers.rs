@@ -98,7 +98,7 @@ pub(crate) const LIVE_CLAIMS: &str = "SELECT sc.carrier_id, sc.signout_id
         OR (so.state = 'out' AND sc.returned_at_ms IS NULL)";
 
 /// The person holding a carrier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Holder {
     /// Person id.
     pub id: PersonId,
@@ -107,7 +107,7 @@ pub struct Holder {
 }
 
 /// Where and when a reader last saw the carrier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LastSeen {
     /// The device.
     pub device_id: String,
@@ -116,7 +116,7 @@ pub struct LastSeen {
 }
 
 /// The live sign-out claiming a carrier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SignoutBrief {
     /// Sign-out id.
     pub id: SignoutId,
@@ -129,7 +129,7 @@ pub struct SignoutBrief {
 }
 
 /// A tag as shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TagView {
     /// Normalised tag, `epc:HEX`, `barcode:TEXT` or `em:HEX`.
     pub tag: String,
@@ -146,7 +146,7 @@ impl TagView {
 }
 
 /// A carrier without its title: what a guard may see.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CarrierSummary {
     /// Id.
     pub id: CarrierId,
@@ -184,7 +184,7 @@ pub struct CarrierSummary {
 
 /// A carrier with its title: for custodians and security officers only. `Debug` redacts the
 /// title, so a stray log line cannot carry it.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Carrier {
     /// Everything but the title.
     #[serde(flatten)]
@@ -411,7 +411,7 @@ fn list(conn: &Connection, filter: &CarrierFilter) -> Result<Vec<CarrierSummary>
 }
 
 /// One entry of a carrier's history (`GET /carriers/{id}/history`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HistoryItem {
     /// Passed a gate.

@@ -25,7 +25,7 @@ pub struct NewDevice {
 }
 
 /// A device as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Device {
     /// Id.
     pub id: DeviceId,

@@ -231,11 +231,13 @@ fn carrier_by_id(conn: &Connection, id: i64) -> Result<TagCarrier, StoreError> {
     })
 }
 
+/// The person whose badge is `epc`, in either stored form, through `people_by_badge` (an
+/// index on `upper(badge_tag)`; without it every badge read scans the register).
 fn person_by_badge(conn: &Connection, epc: &Epc) -> Result<Option<BadgeHolder>, StoreError> {
     let [prefixed, bare] = rules::badge_forms(epc);
     Ok(conn
         .prepare_cached(
-            "SELECT id, name FROM people
+            "SELECT id, name FROM people INDEXED BY people_by_badge
              WHERE badge_tag IS NOT NULL AND upper(badge_tag) IN (?1, ?2)
              ORDER BY id LIMIT 1",
         )?
@@ -248,10 +250,14 @@ fn person_by_badge(conn: &Connection, epc: &Epc) -> Result<Option<BadgeHolder>, 
         .optional()?)
 }
 
+/// The live sign-outs of one carrier. `INDEXED BY`: without statistics the planner would
+/// rather walk every `out` sign-out (`signouts_by_state`) and probe each for the carrier, a
+/// cost that grows with the sign-outs open on the site; through the carrier's index it reads
+/// only that carrier's few rows.
 fn active_signouts(conn: &Connection, carrier_id: i64) -> Result<Vec<ActiveSignout>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.id, s.may_leave, s.due_at_ms, s.borrower, p.badge_tag
-         FROM signout_carriers sc
+         FROM signout_carriers sc INDEXED BY signout_carriers_by_carrier
          JOIN signouts s ON s.id = sc.signout_id
          JOIN people p ON p.id = s.borrower
          WHERE sc.carrier_id = ?1 AND sc.returned_at_ms IS NULL AND s.state = 'out'
@@ -272,16 +278,19 @@ fn active_signouts(conn: &Connection, carrier_id: i64) -> Result<Vec<ActiveSigno
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Store an event (with the verdict answered for it, if it was judged); its row id.
 fn insert_event(
     ctx: &Ctx<'_>,
     epoch: i64,
     event: &Event,
     body_json: &str,
+    verdict_json: Option<&str>,
 ) -> Result<i64, StoreError> {
     ctx.conn
         .prepare_cached(
-            "INSERT INTO events (device_id, epoch, seq, at_ms, received_at_ms, kind, body_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO events (device_id, epoch, seq, at_ms, received_at_ms, kind, body_json,
+                                 verdict_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             ctx.device,
@@ -291,6 +300,7 @@ fn insert_event(
             ctx.now_ms,
             event_kind(&event.body),
             body_json,
+            verdict_json,
         ])?;
     Ok(ctx.conn.last_insert_rowid())
 }
@@ -325,6 +335,9 @@ fn seen(ctx: &Ctx<'_>, carrier_id: i64, at_ms: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Where a tag was last seen: device and Unix ms.
+type LastSighting = Option<(String, i64)>;
+
 /// Record a sighting of `epc` and raise `tag_clone_suspected` if it cannot be the same tag.
 fn sighting(
     ctx: &mut Ctx<'_>,
@@ -333,11 +346,23 @@ fn sighting(
     at_ms: i64,
 ) -> Result<(), StoreError> {
     let tag = rules::epc_tag(epc);
-    let previous: Option<(String, i64)> = ctx
+    let previous: LastSighting = ctx
         .conn
         .prepare_cached("SELECT device_id, at_ms FROM tag_sightings WHERE tag = ?1")?
         .query_row([&tag], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
+    record_sighting(ctx, epc, tag, carrier_id, at_ms, previous)
+}
+
+/// [`sighting`] with the previous sighting already read (`tag` is `epc`'s stored form).
+fn record_sighting(
+    ctx: &mut Ctx<'_>,
+    epc: &Epc,
+    tag: String,
+    carrier_id: Option<i64>,
+    at_ms: i64,
+    previous: LastSighting,
+) -> Result<(), StoreError> {
     let prev = previous.as_ref().map(|(d, t)| (d.as_str(), *t));
     if gate::clone_suspected(prev, ctx.device, at_ms, ctx.rules.min_tag_travel_ms) {
         if let Some(prev) = prev {
@@ -355,12 +380,62 @@ fn sighting(
     Ok(())
 }
 
-/// Judge and record a passage through a gate; returns the verdict.
+/// A carrier found by a tag read at a gate, with where that tag was seen last (one query for
+/// what a passage needs to know about each tag).
+fn gate_carrier_by_tag(
+    conn: &Connection,
+    tag: &str,
+) -> Result<Option<(TagCarrier, LastSighting)>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT c.id, c.control_no, c.level, c.state, c.home_device, s.device_id, s.at_ms
+             FROM carrier_tags t JOIN carriers c ON c.id = t.carrier_id
+                  LEFT JOIN tag_sightings s ON s.tag = t.tag
+             WHERE t.tag = ?1",
+        )?
+        .query_row([tag], |r| {
+            Ok((
+                (
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ),
+                match (r.get::<_, Option<String>>(5)?, r.get::<_, Option<i64>>(6)?) {
+                    (Some(device), Some(at_ms)) => Some((device, at_ms)),
+                    _ => None,
+                },
+            ))
+        })
+        .optional()?;
+    row.map(|((id, control_no, code, state, home_device), last)| {
+        Ok((
+            TagCarrier {
+                id,
+                control_no,
+                level: level(&code)?,
+                state,
+                home_device,
+            },
+            last,
+        ))
+    })
+    .transpose()
+}
+
+/// Judge a passage through a gate, store it with its verdict and record its effects; returns
+/// the verdict.
+///
+/// A carrier `in_storage` cannot be on a live sign-out (issuing one moves it `out`, returning
+/// it from the last one moves it back), and the rules only consult the sign-outs of a carrier
+/// that is `out`; so its sign-outs are not looked up. Every other state is.
 fn passage(
     ctx: &mut Ctx<'_>,
     (inside, outside): (ZoneLevel, ZoneLevel),
+    epoch: i64,
     event: &Event,
-    event_id: i64,
+    body_json: &str,
 ) -> Result<Verdict, StoreError> {
     let EventBody::Passage {
         reader,
@@ -373,20 +448,28 @@ fn passage(
         return Err(StoreError::Task("passage expected".to_owned()));
     };
     let mut carriers: Vec<CarrierAtGate> = Vec::new();
+    let mut last_seen: Vec<(String, LastSighting)> = Vec::new();
     let mut unknown: Vec<Epc> = Vec::new();
     let mut badge_epcs: Vec<Epc> = badges.iter().map(|b| b.epc).collect();
     let mut holders: Vec<BadgeHolder> = Vec::new();
     for t in tags {
-        if let Some(c) = carrier_by_tag(ctx.conn, &rules::epc_tag(&t.epc))? {
+        let tag = rules::epc_tag(&t.epc);
+        if let Some((c, last)) = gate_carrier_by_tag(ctx.conn, &tag)? {
             if carriers.iter().all(|known| known.carrier_id != c.id) {
+                let signouts = if c.state == "in_storage" {
+                    Vec::new()
+                } else {
+                    active_signouts(ctx.conn, c.id)?
+                };
                 carriers.push(CarrierAtGate {
                     carrier_id: c.id,
                     epc: t.epc,
                     control_no: c.control_no,
                     level: c.level,
                     out: c.state == "out",
-                    signouts: active_signouts(ctx.conn, c.id)?,
+                    signouts,
                 });
+                last_seen.push((tag, last));
             }
         } else if person_by_badge(ctx.conn, &t.epc)?.is_some() {
             // A badge the daemon filed among the carrier tags: it is a badge all the same.
@@ -431,7 +514,9 @@ fn passage(
         },
         None => Outcome::Allowed,
     };
-    for c in &carriers {
+    let verdict_json = serde_json::to_string(&outcome)?;
+    let event_id = insert_event(ctx, epoch, event, body_json, Some(&verdict_json))?;
+    for (c, (tag, last)) in carriers.iter().zip(last_seen) {
         carrier_event(
             ctx,
             c.carrier_id,
@@ -441,7 +526,7 @@ fn passage(
             Some(direction_name(*direction)),
         )?;
         seen(ctx, c.carrier_id, event.at_ms)?;
-        sighting(ctx, &c.epc, Some(c.carrier_id), event.at_ms)?;
+        record_sighting(ctx, &c.epc, tag, Some(c.carrier_id), event.at_ms, last)?;
     }
     for epc in &unknown {
         sighting(ctx, epc, None, event.at_ms)?;
@@ -670,21 +755,18 @@ fn process_event(
     event: &Event,
 ) -> Result<Option<Verdict>, StoreError> {
     let body_json = serde_json::to_string(&event.body)?;
-    let event_id = insert_event(ctx, epoch, event, &body_json)?;
+    if let (EventBody::Passage { .. }, DeviceKind::Gate) = (&event.body, ctx.kind) {
+        let Some(sides) = ctx.gate else {
+            return Err(StoreError::Corrupt(format!(
+                "gate {} without zones",
+                ctx.device
+            )));
+        };
+        return passage(ctx, sides, epoch, event, &body_json).map(Some);
+    }
+    // Everything but a gate's passage: stored first, then its effects (none is judged).
+    let event_id = insert_event(ctx, epoch, event, &body_json, None)?;
     match (&event.body, ctx.kind) {
-        (EventBody::Passage { .. }, DeviceKind::Gate) => {
-            let Some(sides) = ctx.gate else {
-                return Err(StoreError::Corrupt(format!(
-                    "gate {} without zones",
-                    ctx.device
-                )));
-            };
-            let verdict = passage(ctx, sides, event, event_id)?;
-            ctx.conn
-                .prepare_cached("UPDATE events SET verdict_json = ?2 WHERE id = ?1")?
-                .execute(params![event_id, serde_json::to_string(&verdict.outcome)?])?;
-            return Ok(Some(verdict));
-        }
         (EventBody::CabinetSnapshot { .. }, DeviceKind::Cabinet) => {
             cabinet_snapshot(ctx, event, event_id)?;
         }
@@ -804,9 +886,20 @@ fn stored_verdicts(
     Ok(Ok(verdicts))
 }
 
+/// The newest gate policy version, computed now (heartbeats).
 fn policy_version(ctx: &Ctx<'_>) -> Result<u64, StoreError> {
     if ctx.kind == DeviceKind::Gate {
         Ok(policy::current(ctx.conn, ctx.device, ctx.now_ms)?.0)
+    } else {
+        Ok(0)
+    }
+}
+
+/// The gate policy version for a batch ack: a check at most
+/// [`policy::ACK_VERSION_MAX_AGE_MS`] old is reused.
+fn recent_policy_version(ctx: &Ctx<'_>) -> Result<u64, StoreError> {
+    if ctx.kind == DeviceKind::Gate {
+        policy::recent_version(ctx.conn, ctx.device, ctx.now_ms)
     } else {
         Ok(0)
     }
@@ -937,7 +1030,7 @@ fn batch_job(
         acked_through: last,
         verdicts,
         directives,
-        policy_version: policy_version(&ctx)?,
+        policy_version: recent_policy_version(&ctx)?,
     };
     Ok(Ingested {
         answer: BatchAnswer::Ack(ack),

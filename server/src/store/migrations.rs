@@ -279,6 +279,14 @@ ALTER TABLE device_status ADD COLUMN policy_hash BLOB;
     r#"
 CREATE INDEX carrier_events_by_event ON carrier_events (event_id);
 "#,
+    // 6: gates look badges up by `upper(badge_tag)` (badges are stored as typed, bare
+    // or `epc:`-prefixed, in either case); without this index every badge read at a gate
+    // scanned the whole register of people. `policy_checked_ms`: when the gate policy version
+    // was last checked for the device (batch acks reuse a recent check, see store/policy.rs).
+    r#"
+CREATE INDEX people_by_badge ON people (upper(badge_tag)) WHERE badge_tag IS NOT NULL;
+ALTER TABLE device_status ADD COLUMN policy_checked_ms INTEGER;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.

@@ -13,7 +13,7 @@ use crate::domain::person::{
 use crate::domain::time::{Date, Timestamp};
 
 /// A person to register (`POST /people`). New people are `active`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
     /// Full name.
@@ -34,7 +34,7 @@ pub struct NewPerson {
 }
 
 /// A person as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Person {
     /// Id.
     pub id: PersonId,

@@ -19,6 +19,12 @@
 //! change to sign-outs reaches every gate within one heartbeat interval; a sign-out expiring
 //! changes the contents too. The check runs inside the caller's write job, so two computations
 //! never race.
+//!
+//! Computing the contents reads every carrier allowed to leave, which is far more work than a
+//! batch of passages when many sign-outs are open; so a batch ack reuses the version checked
+//! within the last [`ACK_VERSION_MAX_AGE_MS`] for that gate ([`recent_version`], recorded in
+//! `device_status.policy_checked_ms`) and only recomputes when it is older. Heartbeats and
+//! policy fetches always recompute, so the bound above (one heartbeat interval) still holds.
 
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{AllowedCarrier, GatePolicy, MAX_POLICY_CARRIERS};
@@ -89,8 +95,36 @@ pub fn next_version(stored: Option<(u64, &[u8])>, hash: &[u8]) -> u64 {
     }
 }
 
+/// How old a version check may be for a batch ack to reuse it, in ms.
+pub const ACK_VERSION_MAX_AGE_MS: i64 = 1_000;
+
+/// The policy version for a batch ack: the one checked for `device_id` within the last
+/// [`ACK_VERSION_MAX_AGE_MS`] (not in the future), else [`current`]'s. Run inside a write job.
+pub(crate) fn recent_version(
+    conn: &Connection,
+    device_id: &str,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let checked: Option<(i64, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT policy_version, policy_checked_ms FROM device_status WHERE device_id = ?1",
+        )?
+        .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match checked {
+        Some((version, Some(at)))
+            if version > 0 && at <= now_ms && now_ms - at < ACK_VERSION_MAX_AGE_MS =>
+        {
+            u64::try_from(version).map_err(|_| {
+                StoreError::Corrupt(format!("negative policy_version for {device_id}"))
+            })
+        }
+        _ => Ok(current(conn, device_id, now_ms)?.0),
+    }
+}
+
 /// The current policy contents for `device_id` and their version, bumping the stored version
-/// if the contents changed. Run inside a write job.
+/// if the contents changed, and recording when it was checked. Run inside a write job.
 pub(crate) fn current(
     conn: &Connection,
     device_id: &str,
@@ -112,14 +146,13 @@ pub(crate) fn current(
     let stored_version = u64::try_from(stored_version)
         .map_err(|_| StoreError::Corrupt(format!("negative policy_version for {device_id}")))?;
     let version = next_version(stored_hash.as_deref().map(|h| (stored_version, h)), &hash);
-    if version != stored_version || stored_hash.as_deref() != Some(hash.as_slice()) {
-        let stored = i64::try_from(version)
-            .map_err(|_| StoreError::Corrupt("policy_version overflow".to_owned()))?;
-        conn.prepare_cached(
-            "UPDATE device_status SET policy_version = ?2, policy_hash = ?3 WHERE device_id = ?1",
-        )?
-        .execute(params![device_id, stored, hash])?;
-    }
+    let stored = i64::try_from(version)
+        .map_err(|_| StoreError::Corrupt("policy_version overflow".to_owned()))?;
+    conn.prepare_cached(
+        "UPDATE device_status SET policy_version = ?2, policy_hash = ?3, policy_checked_ms = ?4
+         WHERE device_id = ?1",
+    )?
+    .execute(params![device_id, stored, hash, now_ms])?;
     Ok((version, allowed))
 }
 
@@ -172,5 +205,62 @@ mod tests {
         assert_eq!(h1, content_hash(&[e(5)]).unwrap());
         assert_ne!(h1, content_hash(&[e(6)]).unwrap());
         assert_ne!(h1, content_hash(&[]).unwrap());
+    }
+
+    /// A database with gate `g` (no sign-outs yet), in memory.
+    fn gate_db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::migrations::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO zones (id, name, level, created_at) VALUES
+                 ('in', 'in', 'S', 't'), ('out', 'out', 'public', 't');
+             INSERT INTO devices (id, kind, public_key, inside_zone, outside_zone, created_at)
+                 VALUES ('g', 'gate', zeroblob(32), 'in', 'out', 't');
+             INSERT INTO people (id, name, department, category, created_at)
+                 VALUES (1, 'P', 'D', 'core', 't');
+             INSERT INTO users (id, username, password_hash, roles, created_at)
+                 VALUES (1, 'u', 'x', 'custodian', 't');
+             INSERT INTO carriers (id, control_no, kind, level, title, owner_unit, state,
+                                   holder, created_at)
+                 VALUES (1, 'C-1', 'paper', 'S', 'T', 'U', 'out', 1, 't');
+             INSERT INTO carrier_tags (tag, carrier_id) VALUES ('epc:3474257BF40000000000162E', 1);",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn lend(conn: &Connection) {
+        conn.execute_batch(
+            "INSERT INTO signouts (id, requester, borrower, purpose, due_at_ms, may_leave, state,
+                                   created_at)
+                 VALUES (1, 1, 1, 'p', 9000000000000, 1, 'out', 't');
+             INSERT INTO signout_carriers (signout_id, carrier_id) VALUES (1, 1);",
+        )
+        .unwrap();
+    }
+
+    /// A batch ack reuses a version checked less than `ACK_VERSION_MAX_AGE_MS` ago and
+    /// recomputes an older (or future) one; `current` always recomputes.
+    #[test]
+    fn batch_acks_reuse_a_recent_check_only() {
+        let conn = gate_db();
+        let t = 1_767_225_600_000;
+        assert_eq!(recent_version(&conn, "g", t).unwrap(), 1, "first check");
+        lend(&conn);
+        let fresh = t + ACK_VERSION_MAX_AGE_MS - 1;
+        assert_eq!(recent_version(&conn, "g", fresh).unwrap(), 1, "reused");
+        let stale = t + ACK_VERSION_MAX_AGE_MS;
+        assert_eq!(recent_version(&conn, "g", stale).unwrap(), 2, "recomputed");
+        assert_eq!(recent_version(&conn, "g", stale + 1).unwrap(), 2);
+        // A clock that went back does not reuse a check from its future.
+        conn.execute("DELETE FROM signout_carriers", []).unwrap();
+        assert_eq!(recent_version(&conn, "g", t).unwrap(), 3);
+        // `current` never reuses.
+        conn.execute(
+            "INSERT INTO signout_carriers (signout_id, carrier_id) VALUES (1, 1)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(current(&conn, "g", t + 1).unwrap().0, 4);
     }
 }

@@ -47,7 +47,7 @@ pub struct NewSignout {
 }
 
 /// An account as shown on a sign-out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserRef {
     /// Account id.
     pub id: UserId,
@@ -56,7 +56,7 @@ pub struct UserRef {
 }
 
 /// A person as shown on a sign-out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PersonRef {
     /// Person id.
     pub id: PersonId,
@@ -65,7 +65,7 @@ pub struct PersonRef {
 }
 
 /// A carrier on a sign-out (no title).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SignoutCarrier {
     /// Carrier id.
     pub id: CarrierId,
@@ -84,7 +84,7 @@ pub struct SignoutCarrier {
 }
 
 /// One approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Approval {
     /// The approving security officer.
     pub approver: UserRef,
@@ -93,7 +93,7 @@ pub struct Approval {
 }
 
 /// A sign-out as shown (`GET /signouts`, `GET /signouts/{id}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Signout {
     /// Id.
     pub id: SignoutId,
@@ -128,7 +128,7 @@ pub struct Signout {
 }
 
 /// The answer to an issue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Issued {
     /// Sign-out id.
     pub id: SignoutId,
@@ -139,7 +139,7 @@ pub struct Issued {
 }
 
 /// The answer to a return.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Returned {
     /// Sign-out id.
     pub id: SignoutId,
@@ -152,7 +152,7 @@ pub struct Returned {
 }
 
 /// The answer to an approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Approved {
     /// Sign-out id.
     pub id: SignoutId,

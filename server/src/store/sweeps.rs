@@ -57,6 +57,16 @@ const LIVE_SILENT_HEARD: &str = "SELECT a.id, a.detail_json, s.last_heartbeat_ms
      WHERE a.state IN ('open', 'acknowledged') AND a.kind = 'reader_silent'
        AND s.last_heartbeat_ms >= ?1";
 
+/// Every due-set query by name, for inspecting their plans on a real file (the sweep bench
+/// prints them).
+pub const DUE_SET_QUERIES: [(&str, &str); 5] = [
+    ("overdue", OVERDUE_DUE),
+    ("cabinet removals", REMOVALS_DUE),
+    ("leak deadlines", MISSING_DUE),
+    ("silent readers", HEARTBEATS_DUE),
+    ("resumed readers", LIVE_SILENT_HEARD),
+];
+
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepOutcome {

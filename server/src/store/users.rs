@@ -12,7 +12,7 @@ use crate::domain::role::Roles;
 use crate::domain::time::Timestamp;
 
 /// An account as listed (never with its password hash).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Id.
     pub id: UserId,

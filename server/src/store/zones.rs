@@ -12,7 +12,7 @@ use crate::domain::level::ZoneLevel;
 use crate::domain::time::Timestamp;
 
 /// A zone to create (`POST /zones`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewZone {
     /// Id chosen by the administrator.
@@ -24,7 +24,7 @@ pub struct NewZone {
 }
 
 /// A zone as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Zone {
     /// Id.
     pub id: ZoneId,
