@@ -489,7 +489,8 @@ impl Rig {
         })
     }
 
-    /// Events left in the daemon's outbox (`outbox.db`, opened read-only).
+    /// Events left in the daemon's outbox (`outbox.db`, opened read-only). Only while the
+    /// daemon is not running: it holds its outbox exclusively.
     pub fn outbox_depth(&self) -> anyhow::Result<i64> {
         let db = open_read_only(&self.data_dir.join("outbox.db"))?;
         Ok(db.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
@@ -1014,6 +1015,46 @@ impl Site {
         Ok(list.as_array().context("an alert list")?.clone())
     }
 
+    /// The guard console's device status (`GET /guard/status.json`, a page: the session
+    /// travels as the `custos_session` cookie): the entry of `device_id`.
+    pub async fn device_status(&self, device_id: &str) -> anyhow::Result<Value> {
+        let cookie = format!("custos_session={}", self.token("guard")?);
+        let reply = http::request(
+            self.addr,
+            Method::GET,
+            "/guard/status.json",
+            &[("cookie", cookie.as_str())],
+            Vec::new(),
+        )
+        .await?;
+        ensure!(
+            reply.status == 200,
+            "guard status: {} {}",
+            reply.status,
+            reply.text()
+        );
+        let status = reply.json();
+        status["readers"]
+            .as_array()
+            .and_then(|r| r.iter().find(|d| d["device_id"] == device_id))
+            .cloned()
+            .with_context(|| format!("{device_id} not in the guard status: {status}"))
+    }
+
+    /// Waits until the guard console shows `device_id` in `state` (`ok`, `fault`, `silent`, ...).
+    pub async fn wait_device_state(
+        &self,
+        device_id: &str,
+        state: &str,
+        within: Duration,
+    ) -> anyhow::Result<Value> {
+        poll_some(&format!("{device_id} to be {state}"), within, || async move {
+            let status = self.device_status(device_id).await?;
+            Ok((status["state"] == state).then_some(status))
+        })
+        .await
+    }
+
     /// A carrier's history (`GET /carriers/{id}/history`) as the custodian sees it.
     pub async fn history(&self, carrier_id: &str) -> anyhow::Result<Vec<Value>> {
         let list = self
@@ -1078,6 +1119,36 @@ impl Site {
     /// Opens the server's database read-only.
     pub fn server_db(&self) -> anyhow::Result<rusqlite::Connection> {
         open_read_only(&self.server_dir.join("custos.db"))
+    }
+
+    /// What `device_id` last reported in a heartbeat (`device_status.health_json`): its
+    /// outbox depth, readers, held policy version; `None` before its first heartbeat.
+    pub fn reported_status(&self, device_id: &str) -> anyhow::Result<Option<Value>> {
+        let db = self.server_db()?;
+        let mut stmt = db.prepare("SELECT health_json FROM device_status WHERE device_id = ?1")?;
+        let mut rows = stmt.query([device_id])?;
+        match rows.next()? {
+            None => Ok(None),
+            Some(row) => {
+                let text: Option<String> = row.get(0)?;
+                Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+            }
+        }
+    }
+
+    /// Waits until a heartbeat of `device_id` received after now reports an empty outbox.
+    pub async fn wait_outbox_drained(&self, device_id: &str) -> anyhow::Result<()> {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis();
+        let since = i64::try_from(since)?;
+        poll_until(&format!("{device_id} to report an empty outbox"), || async move {
+            let status = self.reported_status(device_id)?;
+            Ok(status.is_some_and(|s| {
+                s["outbox_depth"] == 0 && s["device_at_ms"].as_i64().is_some_and(|t| t >= since)
+            }))
+        })
+        .await
     }
 
     /// Per epoch of `device_id`'s stored events: (epoch, count, min seq, max seq).
