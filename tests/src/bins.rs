@@ -8,12 +8,16 @@
 //! does not). So the first test of each test process runs
 //!
 //! ```text
-//! cargo build --bins -p custos-server -p custos-daemon -p custos-sim
+//! cargo test --workspace --no-run
 //! ```
 //!
 //! with the `cargo` that built the tests (`env!("CARGO")`), into the same target directory and
 //! profile as the running test executable, behind a [`OnceLock`] (one build per process; the
-//! other tests wait for it). When everything is fresh this takes well under a second.
+//! other tests wait for it). It is the build `cargo test --workspace` (the project's test
+//! command) has just done, with the same feature unification (dev-dependencies included), so
+//! there it finds everything fresh and takes about a second; `cargo build --bins -p ...` would
+//! unify features without the dev-dependencies and compile a second copy of the dependency
+//! tree. After `cargo test -p custos-e2e` the first run builds the workspace's tests once.
 //!
 //! The environment variables Cargo sets for a running test (`CARGO_MANIFEST_DIR`,
 //! `CARGO_PKG_*`, ...) are removed for that nested build: some build scripts (ring's) rerun when
@@ -100,20 +104,22 @@ fn build(profile_dir: &Path) {
     let target_dir = profile_dir
         .parent()
         .expect("the profile directory is inside the target directory");
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_owned(),
-        Some(other) => other.to_owned(),
-    };
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let mut command = Command::new(env!("CARGO"));
     command
-        .arg("build")
-        .arg("--manifest-path")
+        .args(["test", "--workspace", "--no-run", "--manifest-path"])
         .arg(&manifest)
         .arg("--target-dir")
-        .arg(target_dir)
-        .args(["--profile", &profile, "--bins"])
-        .args(["-p", "custos-server", "-p", "custos-daemon", "-p", "custos-sim"]);
+        .arg(target_dir);
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => {}
+        Some("release") => {
+            command.arg("--release");
+        }
+        Some(other) => {
+            command.args(["--profile", other]);
+        }
+    }
     let removed: Vec<OsString> = std::env::vars_os()
         .map(|(k, _)| k)
         .filter(|k| k.to_str().is_some_and(set_by_cargo_for_tests))

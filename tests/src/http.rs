@@ -54,7 +54,8 @@ pub async fn request(
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         let mut builder = Request::builder()
             .method(method.clone())
@@ -96,7 +97,10 @@ pub async fn call(
     if body.is_some() {
         headers.push(("content-type", "application/json"));
     }
-    let bytes = body.map(serde_json::to_vec).transpose()?.unwrap_or_default();
+    let bytes = body
+        .map(serde_json::to_vec)
+        .transpose()?
+        .unwrap_or_default();
     request(addr, method, path, &headers, bytes).await
 }
 
@@ -128,7 +132,8 @@ impl AlertStream {
     /// `hello`, after which every new or changed alert is delivered.
     pub async fn connect(addr: SocketAddr, token: &str) -> anyhow::Result<AlertStream> {
         let stream = TcpStream::connect(addr).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         let request = Request::builder()
             .method(Method::GET)
@@ -252,11 +257,9 @@ impl AlertStream {
         mut matches: impl FnMut(&Value) -> bool,
     ) -> anyhow::Result<Value> {
         let event = self
-            .wait(
-                Instant::now() + within,
-                &format!("a {kind} alert"),
-                |e| e.event == "alert" && e.data["kind"] == kind && matches(&e.data),
-            )
+            .wait(Instant::now() + within, &format!("a {kind} alert"), |e| {
+                e.event == "alert" && e.data["kind"] == kind && matches(&e.data)
+            })
             .await?;
         Ok(event.data)
     }

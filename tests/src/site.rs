@@ -351,14 +351,17 @@ impl Rig {
 
     /// Waits until the daemon's cached policy lets `epc` leave (`true`) or not.
     pub async fn wait_policy_allows(&self, epc: Epc, allowed: bool) -> anyhow::Result<()> {
-        poll_until(&format!("the gate policy to allow {epc}: {allowed}"), || {
-            let held = self
-                .cached_policy()
-                .ok()
-                .flatten()
-                .is_some_and(|p| p.allowed.iter().any(|a| a.epc == epc));
-            std::future::ready(Ok(held == allowed))
-        })
+        poll_until(
+            &format!("the gate policy to allow {epc}: {allowed}"),
+            || {
+                let held = self
+                    .cached_policy()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|p| p.allowed.iter().any(|a| a.epc == epc));
+                std::future::ready(Ok(held == allowed))
+            },
+        )
         .await
     }
 
@@ -410,9 +413,12 @@ impl Rig {
         self.control.field(from_antenna, &[]).await?;
         self.control.field(to_antenna, tags).await?;
         let (log_index, entry) = log
-            .wait_json(mark, deadline(STEP), &format!("a crossing {direction}"), |v| {
-                message(v) == "crossing" && fields(v)["direction"] == direction
-            })
+            .wait_json(
+                mark,
+                deadline(STEP),
+                &format!("a crossing {direction}"),
+                |v| message(v) == "crossing" && fields(v)["direction"] == direction,
+            )
             .await?;
         self.control.field(to_antenna, &[]).await?;
         Ok(Crossing {
@@ -477,7 +483,12 @@ impl Rig {
     }
 
     /// Waits until the gate I/O module reports `coil` set to `value` (at any time).
-    pub async fn wait_for_coil(&self, coil: u16, value: bool, within: Duration) -> anyhow::Result<()> {
+    pub async fn wait_for_coil(
+        &self,
+        coil: u16,
+        value: bool,
+        within: Duration,
+    ) -> anyhow::Result<()> {
         self.wait_for_coil_after(0, coil, value, within).await
     }
 
@@ -698,7 +709,11 @@ impl Site {
             users.push("admin".to_owned());
         }
         for user in users {
-            let password = if user == "admin" { ADMIN_PASSWORD } else { PASSWORD };
+            let password = if user == "admin" {
+                ADMIN_PASSWORD
+            } else {
+                PASSWORD
+            };
             self.login(&user, password).await?;
         }
         Ok(())
@@ -1005,7 +1020,11 @@ impl Site {
     }
 
     /// The alerts (newest first) as the guard sees them, filtered by state and kind.
-    pub async fn alerts(&self, state: Option<&str>, kind: Option<&str>) -> anyhow::Result<Vec<Value>> {
+    pub async fn alerts(
+        &self,
+        state: Option<&str>,
+        kind: Option<&str>,
+    ) -> anyhow::Result<Vec<Value>> {
         let path = format!(
             "/api/v1/alerts?limit=1000&state={}&kind={}",
             state.unwrap_or(""),
@@ -1048,17 +1067,24 @@ impl Site {
         state: &str,
         within: Duration,
     ) -> anyhow::Result<Value> {
-        poll_some(&format!("{device_id} to be {state}"), within, || async move {
-            let status = self.device_status(device_id).await?;
-            Ok((status["state"] == state).then_some(status))
-        })
+        poll_some(
+            &format!("{device_id} to be {state}"),
+            within,
+            || async move {
+                let status = self.device_status(device_id).await?;
+                Ok((status["state"] == state).then_some(status))
+            },
+        )
         .await
     }
 
     /// A carrier's history (`GET /carriers/{id}/history`) as the custodian sees it.
     pub async fn history(&self, carrier_id: &str) -> anyhow::Result<Vec<Value>> {
         let list = self
-            .get("custodian", &format!("/api/v1/carriers/{carrier_id}/history"))
+            .get(
+                "custodian",
+                &format!("/api/v1/carriers/{carrier_id}/history"),
+            )
             .await?;
         Ok(list.as_array().context("a history")?.clone())
     }
@@ -1078,7 +1104,9 @@ impl Site {
         may_leave: bool,
         due_in: Duration,
     ) -> anyhow::Result<String> {
-        let id = self.request_signout(carrier_ids, borrower, may_leave, due_in).await?;
+        let id = self
+            .request_signout(carrier_ids, borrower, may_leave, due_in)
+            .await?;
         let path = format!("/api/v1/signouts/{id}/approve");
         let mut state = self.post("officer", &path, json!({}), 200).await?;
         if state["state"] == "requested" {
@@ -1086,7 +1114,12 @@ impl Site {
         }
         ensure!(state["state"] == "approved", "after approval: {state}");
         let issued = self
-            .post("custodian", &format!("/api/v1/signouts/{id}/issue"), json!({}), 200)
+            .post(
+                "custodian",
+                &format!("/api/v1/signouts/{id}/issue"),
+                json!({}),
+                200,
+            )
             .await?;
         ensure!(issued["state"] == "out", "after issue: {issued}");
         Ok(id)
@@ -1142,12 +1175,15 @@ impl Site {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis();
         let since = i64::try_from(since)?;
-        poll_until(&format!("{device_id} to report an empty outbox"), || async move {
-            let status = self.reported_status(device_id)?;
-            Ok(status.is_some_and(|s| {
-                s["outbox_depth"] == 0 && s["device_at_ms"].as_i64().is_some_and(|t| t >= since)
-            }))
-        })
+        poll_until(
+            &format!("{device_id} to report an empty outbox"),
+            || async move {
+                let status = self.reported_status(device_id)?;
+                Ok(status.is_some_and(|s| {
+                    s["outbox_depth"] == 0 && s["device_at_ms"].as_i64().is_some_and(|t| t >= since)
+                }))
+            },
+        )
         .await
     }
 

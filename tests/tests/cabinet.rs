@@ -38,8 +38,8 @@ async fn wait_seen_in_cabinet(site: &Site, carrier_id: &str, device: &str) -> an
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn removal_without_sign_out_goes_missing_and_wrong_cabinet_is_reported()
--> anyhow::Result<()> {
+async fn removal_without_sign_out_goes_missing_and_wrong_cabinet_is_reported() -> anyhow::Result<()>
+{
     let site = Site::start(SiteOptions {
         cabinet: true,
         ..SiteOptions::default()

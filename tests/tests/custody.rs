@@ -14,7 +14,9 @@ async fn a_loan_past_its_due_time_raises_overdue() -> anyhow::Result<()> {
     let due_in = Duration::from_secs(3);
     let issued_at = Instant::now();
     let signout = site.sign_out(&[&carrier.id], BOB, false, due_in).await?;
-    let view = site.get("custodian", &format!("/api/v1/signouts/{signout}")).await?;
+    let view = site
+        .get("custodian", &format!("/api/v1/signouts/{signout}"))
+        .await?;
     assert_eq!(view["state"], "out", "{view}");
 
     // The sweep runs every 200 ms; the due time is at most a second past `due_in` (whole
@@ -34,7 +36,10 @@ async fn a_loan_past_its_due_time_raises_overdue() -> anyhow::Result<()> {
         alert["raised_at"].as_str().unwrap_or(""),
         alert["detail"]["due_at"].as_str().unwrap_or(""),
     );
-    assert!(!due.is_empty() && raised > due, "raised {raised}, due {due}");
+    assert!(
+        !due.is_empty() && raised > due,
+        "raised {raised}, due {due}"
+    );
     let listed = site.alerts(Some("open"), Some("overdue")).await?;
     assert_eq!(listed.len(), 1, "one overdue alert: {listed:?}");
     Ok(())
@@ -58,7 +63,12 @@ async fn top_secret_needs_two_approvers_and_expired_training_refuses_the_issue()
     let early = site.post("custodian", &issue, json!({}), 409).await?;
     assert_eq!(early["error"], "not_approved", "{early}");
     let again = site
-        .call(Some("officer"), hyper::Method::POST, &approve, Some(json!({})))
+        .call(
+            Some("officer"),
+            hyper::Method::POST,
+            &approve,
+            Some(json!({})),
+        )
         .await?;
     assert!(
         again.status == 409 || again.status == 422,
@@ -68,7 +78,12 @@ async fn top_secret_needs_two_approvers_and_expired_training_refuses_the_issue()
     );
     // The requester (a custodian) may not approve at all.
     let reply = site
-        .call(Some("custodian"), hyper::Method::POST, &approve, Some(json!({})))
+        .call(
+            Some("custodian"),
+            hyper::Method::POST,
+            &approve,
+            Some(json!({})),
+        )
         .await?;
     assert_eq!(reply.status, 403, "{}", reply.text());
     let second = site.post("officer2", &approve, json!({}), 200).await?;
@@ -81,10 +96,20 @@ async fn top_secret_needs_two_approvers_and_expired_training_refuses_the_issue()
     let id = site
         .request_signout(&[&s6.id], DAVE, false, Duration::from_secs(3600))
         .await?;
-    site.post("officer", &format!("/api/v1/signouts/{id}/approve"), json!({}), 200)
-        .await?;
+    site.post(
+        "officer",
+        &format!("/api/v1/signouts/{id}/approve"),
+        json!({}),
+        200,
+    )
+    .await?;
     let refused = site
-        .post("custodian", &format!("/api/v1/signouts/{id}/issue"), json!({}), 422)
+        .post(
+            "custodian",
+            &format!("/api/v1/signouts/{id}/issue"),
+            json!({}),
+            422,
+        )
         .await?;
     assert_eq!(refused["error"], "training_expired", "{refused}");
     assert!(
@@ -94,7 +119,9 @@ async fn top_secret_needs_two_approvers_and_expired_training_refuses_the_issue()
         "{refused}"
     );
     assert!(
-        refused["message"].as_str().is_some_and(|m| m.contains("training")),
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("training")),
         "{refused}"
     );
     assert_eq!(site.carrier_view(&s6.id).await?["state"], "in_storage");

@@ -82,12 +82,23 @@ async fn a_forged_batch_is_refused_and_a_replayed_one_is_stored_once() -> anyhow
     let forged = DeviceKey::load(&forger)?.sign(SignedKind::Batch, &body);
     let reply = post_batch(&site, &body, &forged).await?;
     assert_eq!(reply.status, 401, "{}", reply.text());
-    assert_eq!(reply.json()["error"], "device_auth_failed", "{}", reply.text());
-    assert!(reply.headers.get(SIGNATURE_HEADER).is_none(), "refusals are not signed");
+    assert_eq!(
+        reply.json()["error"],
+        "device_auth_failed",
+        "{}",
+        reply.text()
+    );
+    assert!(
+        reply.headers.get(SIGNATURE_HEADER).is_none(),
+        "refusals are not signed"
+    );
     let alert = stream
         .wait_alert("device_auth_failed", STEP, |a| a["device_id"] == GATE)
         .await?;
-    assert_eq!(alert["detail"]["reason"], "signature does not verify", "{alert}");
+    assert_eq!(
+        alert["detail"]["reason"], "signature does not verify",
+        "{alert}"
+    );
     assert_eq!(stored_events(&site)?, 0, "nothing stored");
 
     // Genuine, then replayed byte for byte.
@@ -116,12 +127,17 @@ async fn a_forged_batch_is_refused_and_a_replayed_one_is_stored_once() -> anyhow
         "a removal without sign-out: {ack:?}"
     );
     assert_eq!(stored_events(&site)?, 1, "stored once");
-    let removals = wait_alerts(&site, None, "unauthorized_removal", STEP, |a| !a.is_empty()).await?;
+    let removals =
+        wait_alerts(&site, None, "unauthorized_removal", STEP, |a| !a.is_empty()).await?;
     assert_eq!(removals.len(), 1, "one alert: {removals:?}");
     assert_eq!(removals[0]["occurrences"], 1, "raised once: {removals:?}");
     assert_eq!(removals[0]["carrier_id"], carrier.id);
     let auth_failures = site.alerts(None, Some("device_auth_failed")).await?;
-    assert_eq!(auth_failures.len(), 1, "the replay is no auth failure: {auth_failures:?}");
+    assert_eq!(
+        auth_failures.len(),
+        1,
+        "the replay is no auth failure: {auth_failures:?}"
+    );
     assert_eq!(auth_failures[0]["occurrences"], 1, "{auth_failures:?}");
 
     // A forged copy of the genuine batch (one byte changed, same signature) is refused too.

@@ -55,16 +55,16 @@ async fn authorised_exit_with_the_borrowers_badge_does_not_alarm() -> anyhow::Re
     gate.wait_policy_allows(carrier.epc, true).await?;
 
     let coils = gate.coil_mark();
-    let crossing = gate
-        .walk_out(&[carrier.epc, badge(ALICE_BADGE)])
-        .await?;
+    let crossing = gate.walk_out(&[carrier.epc, badge(ALICE_BADGE)]).await?;
     let decided = gate.exit_decided(&crossing).await?;
     assert_eq!(decided["alarm"], "None", "{decided}");
 
     let passage = wait_passage(&site, &carrier.id, "out").await?;
     assert_eq!(passage["device_id"], GATE);
     assert!(
-        site.alerts(None, Some("unauthorized_removal")).await?.is_empty(),
+        site.alerts(None, Some("unauthorized_removal"))
+            .await?
+            .is_empty(),
         "no removal alert"
     );
     assert_eq!(
@@ -87,7 +87,9 @@ async fn unauthorised_exit_sets_the_alarm_coil_and_alerts_the_guard() -> anyhow:
     let crossing = gate.walk_out(&[carrier.epc]).await?;
     gate.wait_for_coil(0, true, ALARM_WITHIN).await?;
     let alert = stream
-        .wait_alert("unauthorized_removal", STEP, |a| a["carrier_id"] == carrier.id)
+        .wait_alert("unauthorized_removal", STEP, |a| {
+            a["carrier_id"] == carrier.id
+        })
         .await?;
     assert_eq!(alert["device_id"], GATE, "{alert}");
     assert_eq!(alert["state"], "open", "{alert}");
@@ -116,11 +118,17 @@ async fn exit_by_someone_other_than_the_borrower_alarms() -> anyhow::Result<()> 
     let crossing = gate.walk_out(&[carrier.epc, badge(BOB_BADGE)]).await?;
     gate.wait_for_coil(0, true, ALARM_WITHIN).await?;
     let alert = stream
-        .wait_alert("unauthorized_removal", STEP, |a| a["carrier_id"] == carrier.id)
+        .wait_alert("unauthorized_removal", STEP, |a| {
+            a["carrier_id"] == carrier.id
+        })
         .await?;
     assert_eq!(alert["device_id"], GATE, "{alert}");
     assert_eq!(alert["detail"]["reason"], "borrower_absent", "{alert}");
-    assert_eq!(alert["detail"]["badge_holders"], serde_json::json!([BOB]), "{alert}");
+    assert_eq!(
+        alert["detail"]["badge_holders"],
+        serde_json::json!([BOB]),
+        "{alert}"
+    );
     assert_eq!(alert["person_id"], site.person(BOB).id, "{alert}");
     let decided = gate.exit_decided(&crossing).await?;
     assert_ne!(decided["alarm"], "None", "{decided}");
@@ -143,7 +151,9 @@ async fn inward_passage_does_not_alarm_and_is_in_the_history() -> anyhow::Result
 
     assert_eq!(passages(&site, &carrier.id).await?.len(), 1, "one passage");
     assert!(
-        site.alerts(None, Some("unauthorized_removal")).await?.is_empty(),
+        site.alerts(None, Some("unauthorized_removal"))
+            .await?
+            .is_empty(),
         "no removal alert"
     );
     assert_eq!(gate.coil_changes_after(coils, 0, true), 0, "no alarm");

@@ -45,14 +45,20 @@ async fn an_unplugged_reader_and_a_dead_daemon_are_noticed_and_recovery_is_seen(
     assert_eq!(fault["detail"]["reader"], "uhf-main", "{fault}");
     assert_eq!(fault["detail"]["fault"]["type"], "no_reply", "{fault}");
     let status = site
-        .wait_device_state(GATE, "fault", Duration::from_secs(3).saturating_sub(silenced.elapsed()))
+        .wait_device_state(
+            GATE,
+            "fault",
+            Duration::from_secs(3).saturating_sub(silenced.elapsed()),
+        )
         .await?;
     assert_eq!(status["reader"], "uhf-main", "{status}");
 
     // The daemon dies: after the supervision interval (2 s) the gate is a silent reader.
     site.gate_mut().kill_daemon().await?;
     let silent = stream
-        .wait_alert("reader_silent", Duration::from_secs(10), |a| a["device_id"] == GATE)
+        .wait_alert("reader_silent", Duration::from_secs(10), |a| {
+            a["device_id"] == GATE
+        })
         .await?;
     assert_eq!(silent["detail"]["never_reported"], false, "{silent}");
     assert!(silent["detail"]["resumed_at"].is_null(), "{silent}");
