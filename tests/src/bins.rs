@@ -65,11 +65,13 @@ pub fn binaries() -> &'static Binaries {
         if std::env::var_os("CUSTOS_E2E_NO_BUILD").is_none() {
             build(&profile_dir);
         }
-        Binaries {
+        let binaries = Binaries {
             server: locate(&profile_dir, "custos-server"),
             daemon: locate(&profile_dir, "custosd"),
             sim: locate(&profile_dir, "custos-sim"),
-        }
+        };
+        eprintln!("custos-e2e: binaries under test: {binaries:?}");
+        binaries
     })
 }
 

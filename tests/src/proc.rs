@@ -135,6 +135,10 @@ impl Lines {
     }
 }
 
+/// The longest a single step (a start, a request, a condition) may take before a test fails.
+/// Generous: two cores shared with compilers.
+pub const STEP: Duration = Duration::from_secs(20);
+
 /// A deadline `within` from now.
 pub fn deadline(within: Duration) -> Instant {
     Instant::now() + within
@@ -294,5 +298,50 @@ impl Drop for Proc {
             // Reap it now if it is already gone; otherwise tokio reaps the orphan.
             let _ = self.child.try_wait();
         }
+    }
+}
+
+/// Polls `check` every 50 ms until it answers `true`; fails after [`STEP`].
+pub async fn poll_until<F, Fut>(what: &str, check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    poll_within(what, STEP, check).await
+}
+
+/// Polls `check` every 50 ms until it answers `true`; fails after `within`.
+pub async fn poll_within<F, Fut>(what: &str, within: Duration, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let end = Instant::now() + within;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if Instant::now() >= end {
+            bail!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls `check` every 50 ms until it answers `Some`; fails after `within`.
+pub async fn poll_some<T, F, Fut>(what: &str, within: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let end = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if Instant::now() >= end {
+            bail!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
