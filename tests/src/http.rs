@@ -189,6 +189,7 @@ impl AlertStream {
         let stream = AlertStream { received, task };
         stream
             .wait(
+                0,
                 Instant::now() + REQUEST_TIMEOUT,
                 "the stream's hello",
                 |e| e.event == "hello",
@@ -215,9 +216,19 @@ impl AlertStream {
             .collect()
     }
 
-    /// Waits for the first event (received at any time) that `matches`.
+    /// A mark for [`AlertStream::wait`]: how many events were received so far.
+    pub fn mark(&self) -> usize {
+        self.received
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Waits for the first event that `matches` among those received after `mark` (0: any).
     pub async fn wait(
         &self,
+        mark: usize,
         deadline: Instant,
         what: &str,
         mut matches: impl FnMut(&SseEvent) -> bool,
@@ -230,6 +241,7 @@ impl AlertStream {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
+                .skip(mark)
                 .find(|e| matches(e))
             {
                 return Ok(found.clone());
@@ -249,15 +261,28 @@ impl AlertStream {
         }
     }
 
-    /// Waits for an alert of `kind` for which `matches` holds; returns the alert.
+    /// Waits for an alert of `kind` (received at any time) for which `matches` holds; returns
+    /// the alert.
     pub async fn wait_alert(
         &self,
         kind: &str,
         within: Duration,
+        matches: impl FnMut(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        self.wait_alert_after(0, kind, within, matches).await
+    }
+
+    /// Like [`AlertStream::wait_alert`], among the events received after `mark`.
+    pub async fn wait_alert_after(
+        &self,
+        mark: usize,
+        kind: &str,
+        within: Duration,
         mut matches: impl FnMut(&Value) -> bool,
     ) -> anyhow::Result<Value> {
+        let what = format!("a {kind} alert");
         let event = self
-            .wait(Instant::now() + within, &format!("a {kind} alert"), |e| {
+            .wait(mark, Instant::now() + within, &what, |e| {
                 e.event == "alert" && e.data["kind"] == kind && matches(&e.data)
             })
             .await?;

@@ -38,7 +38,7 @@ use tokio::time::Instant;
 
 use crate::bins::binaries;
 use crate::http::{self, AlertStream, Reply};
-use crate::proc::{Proc, STEP, poll_some, poll_until};
+use crate::proc::{Proc, STEP, poll_some};
 use crate::rig::{Control, DaemonTuning, Rig, daemon_config, open_read_only};
 
 /// The first administrator's password.
@@ -738,22 +738,36 @@ impl Site {
         }
     }
 
-    /// Waits until a heartbeat of `device_id` received after now reports an empty outbox.
-    pub async fn wait_outbox_drained(&self, device_id: &str) -> anyhow::Result<()> {
+    /// Waits until `device_id` reports, in a heartbeat sent after this call, a status for
+    /// which `check` holds (see [`Site::reported_status`]); returns that status.
+    pub async fn wait_heartbeat(
+        &self,
+        device_id: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
         let since = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis();
         let since = i64::try_from(since)?;
-        poll_until(
-            &format!("{device_id} to report an empty outbox"),
+        let check = &check;
+        poll_some(
+            &format!("{device_id} to report {what}"),
+            STEP,
             || async move {
-                let status = self.reported_status(device_id)?;
-                Ok(status.is_some_and(|s| {
-                    s["outbox_depth"] == 0 && s["device_at_ms"].as_i64().is_some_and(|t| t >= since)
-                }))
+                Ok(self
+                    .reported_status(device_id)?
+                    .filter(|s| s["device_at_ms"].as_i64().is_some_and(|t| t >= since) && check(s)))
             },
         )
         .await
+    }
+
+    /// Waits until a heartbeat of `device_id` sent after now reports an empty outbox.
+    pub async fn wait_outbox_drained(&self, device_id: &str) -> anyhow::Result<()> {
+        self.wait_heartbeat(device_id, "an empty outbox", |s| s["outbox_depth"] == 0)
+            .await?;
+        Ok(())
     }
 
     /// Per epoch of `device_id`'s stored events: (epoch, count, min seq, max seq).

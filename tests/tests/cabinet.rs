@@ -61,7 +61,7 @@ async fn removal_without_sign_out_goes_missing_and_wrong_cabinet_is_reported() -
     // S-2 is signed out properly (its borrower takes it); S-1 is simply taken.
     site.sign_out(&[&s2.id], ALICE, false, Duration::from_secs(3600))
         .await?;
-    let mark = stream.events().len();
+    let mark = stream.mark();
     cabinet.control.field(1, &[]).await?;
 
     // After the grace period (1.5 s here) S-1's removal is an alert and S-1 is missing.

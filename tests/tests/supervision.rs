@@ -18,30 +18,24 @@ async fn an_unplugged_reader_and_a_dead_daemon_are_noticed_and_recovery_is_seen(
     })
     .await?;
     let stream = site.alert_stream().await?;
+    // A heartbeat sent now says the reader works: the daemon's start (when its reader had not
+    // answered yet) is over, and no report from before can arrive any more.
+    site.wait_heartbeat(GATE, "a working reader", |s| {
+        s["readers"]["uhf-main"]["state"] == "ok"
+    })
+    .await?;
     site.wait_device_state(GATE, "ok", STEP).await?;
 
-    // The reader stops answering (as if unplugged): a reader fault within 3 s.
-    let mark = stream.events().len();
+    // The reader stops answering (as if unplugged): a reader fault within 3 s. (Only alerts
+    // after the silence count: the fault alert may already be live from the daemon's start.)
+    let mark = stream.mark();
     let silenced = Instant::now();
     site.gate().control.silence(true).await?;
     let fault = stream
-        .wait(
-            tokio::time::Instant::now() + Duration::from_secs(3),
-            "a reader_fault alert for the gate",
-            |e| {
-                e.event == "alert"
-                    && e.data["kind"] == "reader_fault"
-                    && e.data["device_id"] == GATE
-                    && e.data["detail"]["state"] == "fault"
-            },
-        )
-        .await;
-    // Only events after the silence count (a daemon starting up may report a fault too).
-    let fresh = stream.events().into_iter().skip(mark).any(|e| {
-        e.event == "alert" && e.data["kind"] == "reader_fault" && e.data["device_id"] == GATE
-    });
-    let fault = fault?.data;
-    assert!(fresh, "a reader_fault after the silence: {fault}");
+        .wait_alert_after(mark, "reader_fault", Duration::from_secs(3), |a| {
+            a["device_id"] == GATE && a["detail"]["state"] == "fault"
+        })
+        .await?;
     assert_eq!(fault["detail"]["reader"], "uhf-main", "{fault}");
     assert_eq!(fault["detail"]["fault"]["type"], "no_reply", "{fault}");
     let status = site
@@ -80,5 +74,26 @@ async fn an_unplugged_reader_and_a_dead_daemon_are_noticed_and_recovery_is_seen(
         .find(|a| a["device_id"] == GATE)
         .expect("the gate's silence alert");
     assert_eq!(alert["state"], "open", "not resolved by itself: {alert}");
+    Ok(())
+}
+
+/// A daemon starting with a working reader is not a reader fault. Today its first heartbeat
+/// can go out before the reader has answered, carrying the initial health (fault, no reply),
+/// and the server raises `reader_fault` for it: every daemon start (or restart) alerts the
+/// guard. Run with `--ignored` once the daemon reports a starting reader differently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known issue: a daemon's first heartbeat reports its reader as faulty"]
+async fn a_daemon_start_with_a_working_reader_raises_no_reader_fault() -> anyhow::Result<()> {
+    let site = Site::start(SiteOptions {
+        gate: true,
+        ..SiteOptions::default()
+    })
+    .await?;
+    site.wait_heartbeat(GATE, "a working reader", |s| {
+        s["readers"]["uhf-main"]["state"] == "ok"
+    })
+    .await?;
+    let faults = site.alerts(None, Some("reader_fault")).await?;
+    assert!(faults.is_empty(), "spurious reader faults: {faults:?}");
     Ok(())
 }
