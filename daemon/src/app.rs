@@ -12,7 +12,9 @@
 //!   snapshots, gate passages (see [`gate`](crate::gate) for how crossing notices become
 //!   provisional passages and final passages are not stored twice), and reader health changes
 //!   (an event only when a reader's state or fault changes; the latest health of every reader
-//!   goes into the heartbeat state). It hands every outward crossing to the gate task. With
+//!   goes into the heartbeat state, which lists a reader from its first report on: one that has
+//!   not reported yet is unknown, not faulty, and its driver reports it as not answering once
+//!   its reply timeout has passed). It hands every outward crossing to the gate task. With
 //!   both photo-eyes configured it feeds their changes to the gate smoothers (`use_beams`),
 //!   before any read that arrives after them. A cabinet smoother is polled only while its
 //!   reader works (it reported a state other than fault, or reads arrive): a silent reader
@@ -54,9 +56,7 @@ use std::time::Duration;
 
 use custos_protocol::epc::Epc;
 use custos_protocol::modbus_map::{Beam, GateInputs};
-use custos_protocol::uplink::{
-    DeviceFaultKind, Direction, EventBody, HealthState, ReaderFault, ReaderHealth,
-};
+use custos_protocol::uplink::{DeviceFaultKind, Direction, EventBody, HealthState, ReaderFault};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -492,11 +492,10 @@ pub async fn start_with(
     let mut tasks: [Tasks; 4] = Default::default();
     let [readers_stop, pipeline_stop, gate_stop, rest_stop] = &stops;
 
-    let mut initial = HeartbeatState::default();
-    for r in &config.readers {
-        initial.set_reader(&r.name, starting_health());
-    }
-    let (heartbeat, heartbeat_rx) = watch::channel(initial);
+    // No reader is listed before its first report: nothing is known about it yet, and a
+    // placeholder health would read as a fault on the server at every start (the driver
+    // reports a reader that does not answer within its reply timeout).
+    let (heartbeat, heartbeat_rx) = watch::channel(HeartbeatState::default());
     let (answers, answer_rx) = mpsc::channel::<ServerAnswer>(ANSWER_CHANNEL);
     let metrics = Arc::new(Metrics::default());
     let (reports, _) = broadcast::channel(REPORT_CHANNEL);
@@ -649,18 +648,6 @@ pub async fn run(
     shutdown.await;
     running.stop().await;
     Ok(())
-}
-
-/// The health of a reader that has not reported yet (as its driver's first report would be).
-fn starting_health() -> ReaderHealth {
-    ReaderHealth {
-        state: HealthState::Fault,
-        fault: Some(ReaderFault::NoReply),
-        frames_ok: 0,
-        checksum_errors: 0,
-        dropped_bytes: 0,
-        last_read_ms: None,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -647,7 +647,10 @@ impl Shipper {
 /// What a heartbeat reports besides the outbox depth, kept current by the rest of the daemon.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeartbeatState {
-    /// Every configured reader's health.
+    /// The latest health of every reader that has reported. A reader is listed from its first
+    /// report on: before it nothing is known, and a placeholder would reach the server as a
+    /// fault (`reader_fault` at every start). A reader that never answers is still listed
+    /// within its reply timeout, when its driver reports `NoReply`.
     pub readers: Vec<NamedHealth>,
     /// The gate policy version held (0 = none).
     pub policy_version: u64,

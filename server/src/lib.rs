@@ -37,6 +37,7 @@ use crate::domain::time::Timestamp;
 use crate::keys::ServerKey;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::web::replay::FormTokens;
 
 /// The source of "now". The domain never reads the clock; the edges ask this.
 #[derive(Clone)]
@@ -135,6 +136,7 @@ struct StateInner {
     settings: Settings,
     clock: Clock,
     alerts: AlertHub,
+    form_tokens: FormTokens,
     metrics: Metrics,
     /// Turns true when the server begins to shut down (ends the live streams).
     stopping: watch::Sender<bool>,
@@ -155,6 +157,7 @@ impl AppState {
                 settings,
                 clock,
                 alerts: AlertHub::new(),
+                form_tokens: FormTokens::new(),
                 metrics: Metrics::default(),
                 stopping: watch::Sender::new(false),
             }),
@@ -169,6 +172,11 @@ impl AppState {
     /// The fan-out of alert changes to live consoles.
     pub fn alerts(&self) -> &AlertHub {
         &self.inner.alerts
+    }
+
+    /// The one-time tokens of the pages' creating forms (a form sent twice creates one record).
+    pub fn form_tokens(&self) -> &FormTokens {
+        &self.inner.form_tokens
     }
 
     /// The server's signing key (signs answers to devices and audit heads).

@@ -326,7 +326,10 @@ impl World {
     }
 
     async fn text(&self, sql: &str) -> Option<String> {
-        let sql = sql.to_owned();
+        self.text_owned(sql.to_owned()).await
+    }
+
+    async fn text_owned(&self, sql: String) -> Option<String> {
         self.server
             .state
             .store()
@@ -1067,8 +1070,24 @@ async fn cabinet_snapshots_track_removals_returns_and_wrong_cabinets() {
     .await;
     assert_eq!(w.server.rows("pending_removals").await, 0);
 
-    // C3 was signed out and comes back to its home cabinet: returned.
+    // C3 was signed out, and comes in through the gate and back to its home cabinet:
+    // returned (seen elsewhere since the issue, it has left the cabinet).
     w.sign_out(c3, w.bob, true, 3_600_000).await;
+    w.ack(
+        &w.gate,
+        &batch(
+            &w.gate,
+            1,
+            vec![passage(
+                1,
+                t + 2 * min + 20_000,
+                Direction::In,
+                &[tag(3)],
+                &[],
+            )],
+        ),
+    )
+    .await;
     w.ack(
         &w.cab1,
         &batch(
@@ -1135,6 +1154,93 @@ async fn cabinet_snapshots_track_removals_returns_and_wrong_cabinets() {
         "arrived in cab-1, arrived in cab-2, left cab-1"
     );
     assert!(w.alerts("tag_clone_suspected").await.is_empty());
+}
+
+/// A carrier signed out while it sits on its shelf is not returned by being seen there: the
+/// first snapshot after a (daemon or server) start lists it as arriving, since the server has
+/// no contents for the cabinet yet, and that must not close the sign-out. Once the cabinet has
+/// seen it leave, seeing it again is a return. A carrier that was already off the shelf when
+/// its sign-out was issued (taken to the desk first) is returned when it comes back.
+#[tokio::test]
+async fn a_signed_out_carrier_still_on_its_shelf_is_not_returned_by_a_first_count() {
+    let w = World::new().await;
+    let c1 = w.carrier(1, "S", Some("cab-1")).await;
+    let c2 = w.carrier(2, "S", Some("cab-1")).await;
+    let t = w.now_ms();
+    let min = 60_000;
+    let signout = w.sign_out(c1, w.alice, true, 3_600_000).await;
+    let carrier_state =
+        |id: i64| w.text_owned(format!("SELECT state FROM carriers WHERE id = {id}"));
+    let signout_state =
+        |id: i64| w.text_owned(format!("SELECT state FROM signouts WHERE id = {id}"));
+
+    // The first count after a start still lists C1: its presence is recorded, nothing else.
+    w.ack(
+        &w.cab1,
+        &batch(&w.cab1, 1, vec![snapshot(1, t + min, &[tag(1), tag(2)])]),
+    )
+    .await;
+    assert_eq!(carrier_state(c1).await.as_deref(), Some("out"));
+    assert_eq!(signout_state(signout).await.as_deref(), Some("out"));
+    assert_eq!(
+        w.int(&format!(
+            "SELECT count(*) FROM cabinet_contents WHERE device_id = 'cab-1' AND carrier_id = {c1}"
+        ))
+        .await,
+        1,
+        "present on the shelf"
+    );
+    assert_eq!(
+        w.int("SELECT count(*) FROM signout_carriers WHERE returned_at_ms IS NOT NULL")
+            .await,
+        0
+    );
+    // The same count again (a restart of the daemon) changes nothing.
+    w.ack(
+        &w.cab1,
+        &batch(
+            &w.cab1,
+            2,
+            vec![snapshot(1, t + 2 * min, &[tag(1), tag(2)])],
+        ),
+    )
+    .await;
+    assert_eq!(signout_state(signout).await.as_deref(), Some("out"));
+
+    // The borrower takes C1; C2 leaves its shelf too and is signed out afterwards (taken to
+    // the desk first).
+    w.ack(
+        &w.cab1,
+        &batch(&w.cab1, 2, vec![snapshot(2, t + 3 * min, &[])]),
+    )
+    .await;
+    assert_eq!(signout_state(signout).await.as_deref(), Some("out"));
+    let signout2 = w.sign_out(c2, w.bob, true, 3_600_000).await;
+
+    // Both come back: returned.
+    w.ack(
+        &w.cab1,
+        &batch(
+            &w.cab1,
+            2,
+            vec![snapshot(3, t + 4 * min, &[tag(1), tag(2)])],
+        ),
+    )
+    .await;
+    for (carrier, signout) in [(c1, signout), (c2, signout2)] {
+        assert_eq!(carrier_state(carrier).await.as_deref(), Some("in_storage"));
+        assert_eq!(signout_state(signout).await.as_deref(), Some("returned"));
+        assert_eq!(
+            w.text(&format!(
+                "SELECT returned_by FROM signout_carriers WHERE carrier_id = {carrier}"
+            ))
+            .await
+            .as_deref(),
+            Some("device:cab-1")
+        );
+    }
+    assert_eq!(w.server.rows("pending_removals").await, 0);
+    assert!(w.alerts("cabinet_removal").await.is_empty());
 }
 
 #[tokio::test]

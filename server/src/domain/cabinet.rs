@@ -11,7 +11,9 @@
 //!   sweep turns it into a `cabinet_removal` alert and marks the carrier missing. A carrier
 //!   that is `out` left legitimately (its borrower took it).
 //! - a carrier that **arrived** (present, not stored):
-//!   - in its home cabinet while `out`: it has been returned (the sign-out is closed for it);
+//!   - in its home cabinet while `out`: it has been returned (the sign-out is closed for it)
+//!     if it had left the cabinet since the sign-out was issued ([`left_since_issue`]);
+//!     otherwise only its presence is recorded;
 //!   - in its home cabinet while `missing`: it has been found (back `in_storage`);
 //!   - in a cabinet other than its home: `wrong_cabinet`.
 //! - every present carrier's pending removals are cleared (it is accounted for), and so are
@@ -20,6 +22,12 @@
 //! Only transitions count: a carrier that sits in its home cabinet while `out` (issued, not yet
 //! picked up) is not "returned" by every snapshot, and a carrier in the wrong cabinet raises
 //! one alert when it arrives, not one per snapshot.
+//!
+//! "Arrived" only means "not in the stored contents". The stored contents can lack a carrier
+//! that never left: the first snapshot a cabinet sends to a new (or freshly seeded) server lists
+//! everything on its shelves as arriving. A carrier signed out while it sat on its shelf is not
+//! returned by being seen there; it is returned once it comes back after having left, which
+//! the server knows from its own records ([`SinceIssue`]).
 
 use std::collections::BTreeSet;
 
@@ -69,6 +77,47 @@ pub struct CabinetCarrier {
     pub custody: Custody,
     /// Whether another cabinet currently holds it (per that cabinet's stored contents).
     pub in_other_cabinet: bool,
+    /// For a carrier that is `out`: what the server recorded of it since its sign-out was
+    /// issued (`None` when it is not `out` on an open sign-out, or was not looked up).
+    pub since_issue: Option<SinceIssue>,
+}
+
+/// What the server has recorded of a signed-out carrier's movements, as far as deciding
+/// whether it left a cabinet since its sign-out was issued. All times are Unix ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinceIssue {
+    /// When its open sign-out was issued (`i64::MIN` if the record lacks the time: then any
+    /// recorded departure counts).
+    pub issued_at_ms: i64,
+    /// The latest removal from this cabinet recorded for it (a snapshot without it, or a
+    /// pending removal here), if any.
+    pub last_removal_here_ms: Option<i64>,
+    /// The latest arrival in this cabinet recorded for it, if any.
+    pub last_arrival_here_ms: Option<i64>,
+    /// The device it was last seen at before this snapshot, and when.
+    pub last_seen: Option<(String, i64)>,
+}
+
+/// Whether a signed-out carrier has left `cabinet` since its sign-out was issued, so that
+/// seeing it there again is a return. It has when the server:
+///
+/// - recorded its removal from this cabinet after the issue; or
+/// - recorded it as removed from this cabinet, and not back since (its latest movement here is
+///   a removal): it was away when the sign-out was issued, or left after; or
+/// - saw it at another device after the issue (a gate, a desk scanner, another cabinet).
+///
+/// Otherwise (the server never saw it leave, e.g. the first snapshot after a start lists a
+/// carrier that was signed out on its shelf and is still there) it has not.
+pub fn left_since_issue(cabinet: &str, s: &SinceIssue) -> bool {
+    let removed_after_issue = s.last_removal_here_ms.is_some_and(|r| r > s.issued_at_ms);
+    let away_since_removal = s
+        .last_removal_here_ms
+        .is_some_and(|r| s.last_arrival_here_ms.is_none_or(|a| a < r));
+    let seen_elsewhere = s
+        .last_seen
+        .as_ref()
+        .is_some_and(|(device, at)| device != cabinet && *at > s.issued_at_ms);
+    removed_after_issue || away_since_removal || seen_elsewhere
 }
 
 /// One snapshot, resolved against the register.
@@ -124,7 +173,14 @@ pub fn reconcile(s: &Snapshot<'_>) -> Reconciliation {
         r.arrived.push(c.carrier_id);
         match c.home_device.as_deref() {
             Some(home) if home == s.device_id => match c.custody {
-                Custody::Out => r.returned.push(c.carrier_id),
+                Custody::Out => {
+                    if c.since_issue
+                        .as_ref()
+                        .is_some_and(|since| left_since_issue(s.device_id, since))
+                    {
+                        r.returned.push(c.carrier_id);
+                    }
+                }
                 Custody::Missing => r.found.push(c.carrier_id),
                 Custody::InStorage | Custody::Retired => {}
             },
@@ -188,6 +244,30 @@ mod tests {
             home_device: home.map(str::to_owned),
             custody,
             in_other_cabinet: false,
+            since_issue: None,
+        }
+    }
+
+    const ISSUED: i64 = AT - 3_600_000;
+
+    fn since(
+        removal: Option<i64>,
+        arrival: Option<i64>,
+        last_seen: Option<(&str, i64)>,
+    ) -> SinceIssue {
+        SinceIssue {
+            issued_at_ms: ISSUED,
+            last_removal_here_ms: removal,
+            last_arrival_here_ms: arrival,
+            last_seen: last_seen.map(|(d, at)| (d.to_owned(), at)),
+        }
+    }
+
+    /// A signed-out carrier of cab-1 with what the server recorded since its issue.
+    fn out(id: i64, since_issue: SinceIssue) -> CabinetCarrier {
+        CabinetCarrier {
+            since_issue: Some(since_issue),
+            ..c(id, Some("cab-1"), Custody::Out)
         }
     }
 
@@ -250,7 +330,7 @@ mod tests {
     #[test]
     fn back_home_while_out_is_a_return_and_while_missing_a_find() {
         let present = [
-            c(1, Some("cab-1"), Custody::Out),
+            out(1, since(Some(ISSUED + 1), Some(ISSUED - 5), None)),
             c(2, Some("cab-1"), Custody::Missing),
             c(3, Some("cab-1"), Custody::InStorage),
         ];
@@ -262,9 +342,100 @@ mod tests {
     }
 
     #[test]
+    fn a_carrier_signed_out_on_its_shelf_is_not_returned_by_a_first_count() {
+        // Never seen leaving: the server has no contents yet (first snapshot after a start).
+        let never = out(1, since(None, None, None));
+        // Seen here before and after the issue, never elsewhere, never removed.
+        let stayed = out(
+            2,
+            since(None, Some(ISSUED - 10), Some(("cab-1", ISSUED + 10))),
+        );
+        // Removed once and back before the issue; seen elsewhere only before it.
+        let before = out(
+            3,
+            since(
+                Some(ISSUED - 20),
+                Some(ISSUED - 10),
+                Some(("gate-1", ISSUED - 15)),
+            ),
+        );
+        let present = [never, stayed, before];
+        let r = reconcile(&snap(&present, &[], &[]));
+        assert_eq!(r.arrived, [1, 2, 3], "their presence is recorded");
+        assert!(r.returned.is_empty(), "{:?}", r.returned);
+        assert!(r.alerts.is_empty() && r.pending_add.is_empty());
+        // Without a record of the sign-out (no open one found) nothing is returned either.
+        let unknown = [c(4, Some("cab-1"), Custody::Out)];
+        assert!(reconcile(&snap(&unknown, &[], &[])).returned.is_empty());
+    }
+
+    #[test]
+    fn a_carrier_that_left_since_the_issue_is_returned() {
+        let present = [
+            // Removed from this cabinet after the issue (the borrower took it).
+            out(1, since(Some(ISSUED + 60_000), Some(ISSUED - 10), None)),
+            // Taken off the shelf before the issue (to the desk), not back since.
+            out(
+                2,
+                since(Some(ISSUED - 60_000), Some(ISSUED - 120_000), None),
+            ),
+            // Never recorded here, but seen at the gate after the issue.
+            out(3, since(None, None, Some(("gate-1", ISSUED + 1)))),
+            // A pending removal here recorded after the issue, no arrival on record.
+            out(
+                4,
+                since(Some(ISSUED + 5), None, Some(("cab-1", ISSUED - 1))),
+            ),
+        ];
+        let r = reconcile(&snap(&present, &[], &[]));
+        assert_eq!(r.arrived, [1, 2, 3, 4]);
+        assert_eq!(r.returned, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn left_since_issue_edges() {
+        let cab = "cab-1";
+        // Seen at another device exactly at the issue, or here after it: not left.
+        assert!(!left_since_issue(
+            cab,
+            &since(None, None, Some(("gate-1", ISSUED)))
+        ));
+        assert!(!left_since_issue(
+            cab,
+            &since(None, None, Some(("cab-1", ISSUED + 9)))
+        ));
+        assert!(left_since_issue(
+            cab,
+            &since(None, None, Some(("cab-2", ISSUED + 9)))
+        ));
+        // A removal exactly at the issue counts only if it was not followed by an arrival.
+        assert!(left_since_issue(cab, &since(Some(ISSUED), None, None)));
+        assert!(!left_since_issue(
+            cab,
+            &since(Some(ISSUED), Some(ISSUED), None)
+        ));
+        assert!(!left_since_issue(
+            cab,
+            &since(Some(ISSUED), Some(ISSUED + 1), None)
+        ));
+        // A removal after the issue counts even if an arrival was recorded after it.
+        assert!(left_since_issue(
+            cab,
+            &since(Some(ISSUED + 1), Some(ISSUED + 2), None)
+        ));
+        // Issue time unknown: any recorded departure counts, a mere sighting here does not.
+        let unknown = |removal, seen: Option<(&str, i64)>| SinceIssue {
+            issued_at_ms: i64::MIN,
+            ..since(removal, Some(0), seen)
+        };
+        assert!(left_since_issue(cab, &unknown(Some(1), None)));
+        assert!(!left_since_issue(cab, &unknown(None, Some(("cab-1", 5)))));
+    }
+
+    #[test]
     fn only_arrivals_count() {
-        // Issued but still on the shelf: not a return on every snapshot.
-        let here = [c(1, Some("cab-1"), Custody::Out)];
+        // Back on the shelf (a return when it arrived): not a return on every snapshot.
+        let here = [out(1, since(Some(ISSUED + 1), None, None))];
         let r = reconcile(&snap(&here, &here, &[]));
         assert!(r.arrived.is_empty() && r.returned.is_empty() && r.departed.is_empty());
         // Staying in the wrong cabinet raises nothing new.

@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 use super::{Store, StoreError, alerts, policy};
 use crate::audit::{self, NewEntry};
 use crate::domain::alert::NewAlert;
-use crate::domain::cabinet::{self, CabinetCarrier, Custody};
+use crate::domain::cabinet::{self, CabinetCarrier, Custody, SinceIssue};
 use crate::domain::device::DeviceKind;
 use crate::domain::gate::{self, ActiveSignout, BadgeHolder, CarrierAtGate, Gate, Passage};
 use crate::domain::ids::{CarrierId, DeviceId};
@@ -552,7 +552,58 @@ fn cabinet_carrier(ctx: &Ctx<'_>, c: TagCarrier) -> Result<CabinetCarrier, Store
         level: c.level,
         home_device: c.home_device,
         in_other_cabinet,
+        since_issue: None,
     })
+}
+
+/// What the server recorded of a signed-out carrier since its open sign-out was issued, as
+/// seen from this cabinet (`None` if it is on no open sign-out). Read before the snapshot's own
+/// effects are written.
+fn since_issue(ctx: &Ctx<'_>, carrier_id: i64) -> Result<Option<SinceIssue>, StoreError> {
+    let issued: Option<Option<i64>> = ctx
+        .conn
+        .prepare_cached(
+            "SELECT max(so.issued_at_ms) FROM signout_carriers sc
+             JOIN signouts so ON so.id = sc.signout_id
+             WHERE sc.carrier_id = ?1 AND sc.returned_at_ms IS NULL AND so.state = 'out'
+             GROUP BY sc.carrier_id",
+        )?
+        .query_row([carrier_id], |r| r.get(0))
+        .optional()?;
+    let Some(issued) = issued else {
+        return Ok(None);
+    };
+    let (removal, arrival): (Option<i64>, Option<i64>) = ctx
+        .conn
+        .prepare_cached(
+            "SELECT max(at_ms) FILTER (WHERE direction = 'out'),
+                    max(at_ms) FILTER (WHERE direction = 'in')
+             FROM carrier_events
+             WHERE carrier_id = ?1 AND device_id = ?2 AND kind = 'cabinet'",
+        )?
+        .query_row(params![carrier_id, ctx.device], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let pending: Option<i64> = ctx
+        .conn
+        .prepare_cached(
+            "SELECT removed_at_ms FROM pending_removals WHERE device_id = ?1 AND carrier_id = ?2",
+        )?
+        .query_row(params![ctx.device, carrier_id], |r| r.get(0))
+        .optional()?;
+    let last_seen: (Option<String>, Option<i64>) = ctx
+        .conn
+        .prepare_cached("SELECT last_seen_device, last_seen_at_ms FROM carriers WHERE id = ?1")?
+        .query_row([carrier_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(Some(SinceIssue {
+        issued_at_ms: issued.unwrap_or(i64::MIN),
+        last_removal_here_ms: removal.max(pending),
+        last_arrival_here_ms: arrival,
+        last_seen: match last_seen {
+            (Some(device), Some(at)) => Some((device, at)),
+            _ => None,
+        },
+    }))
 }
 
 /// Reconcile a cabinet snapshot (see `domain::cabinet`).
@@ -578,7 +629,11 @@ fn cabinet_snapshot(ctx: &mut Ctx<'_>, event: &Event, event_id: i64) -> Result<(
                 .all(|known: &CabinetCarrier| known.carrier_id != c.id)
             {
                 here_epcs.push((*epc, c.id));
-                here.push(cabinet_carrier(ctx, c)?);
+                let mut carrier = cabinet_carrier(ctx, c)?;
+                if carrier.custody == Custody::Out {
+                    carrier.since_issue = since_issue(ctx, carrier.carrier_id)?;
+                }
+                here.push(carrier);
             }
         }
     }

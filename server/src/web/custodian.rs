@@ -439,7 +439,10 @@ pub async fn create_carrier(
 ) -> Result<Response, WebError> {
     let WebForm { page, form } = submitted;
     let mut carrier = CarrierForm::from(&form);
-    let guard = match replay::claim(page.session.username(), &carrier.nonce) {
+    let guard = match state
+        .form_tokens()
+        .claim(page.session.username(), &carrier.nonce)
+    {
         Claim::Replay(to) => return Ok(see_other(&to)),
         Claim::InFlight => return Ok(see_other("/carriers")),
         Claim::Fresh(guard) => Some(guard),

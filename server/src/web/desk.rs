@@ -489,7 +489,7 @@ pub async fn request_signout(
 ) -> Result<Response, WebError> {
     let WebForm { page, form } = submitted;
     let mut f = SignoutForm::from(&form);
-    let guard = match replay::claim(page.session.username(), &f.nonce) {
+    let guard = match state.form_tokens().claim(page.session.username(), &f.nonce) {
         Claim::Replay(to) => return Ok(see_other(&to)),
         Claim::InFlight => return Ok(see_other("/signouts/new")),
         Claim::Fresh(guard) => Some(guard),

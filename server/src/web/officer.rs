@@ -367,7 +367,10 @@ pub async fn create_person(
 ) -> Result<Response, WebError> {
     let WebForm { page, form } = submitted;
     let mut person = PersonForm::from(&form);
-    let guard = match replay::claim(page.session.username(), &person.nonce) {
+    let guard = match state
+        .form_tokens()
+        .claim(page.session.username(), &person.nonce)
+    {
         Claim::Replay(to) => return Ok(see_other(&to)),
         Claim::InFlight => return Ok(see_other("/people")),
         Claim::Fresh(guard) => Some(guard),

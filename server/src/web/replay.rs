@@ -3,8 +3,9 @@
 //! The pages' script disables a form's button once it is sent, but a double click before the
 //! script runs, a flaky network that makes the browser resend, or a user who presses Back and
 //! sends again must not register a person or request a sign-out twice. So each creating form
-//! carries a fresh random [`NONCE_FIELD`] ([`field`]); the handler [`claim`]s it before calling
-//! the store:
+//! carries a fresh random [`NONCE_FIELD`] ([`field`]); the handler claims it
+//! ([`FormTokens::claim`], on the server's [`AppState::form_tokens`](crate::AppState::form_tokens))
+//! before calling the store:
 //! - the first POST gets a [`Guard`]; on success the handler records where it redirected
 //!   ([`Guard::done`]); on a refusal the guard is dropped and the token is free again, so the
 //!   corrected form (which carries the same token) can be sent;
@@ -12,12 +13,12 @@
 //!   without touching the store;
 //! - a POST that arrives while the first is still being processed is sent to the list page.
 //!
-//! Tokens are remembered in memory for [`KEEP`], at most [`MAX_ENTRIES`] of them. Forms whose
-//! repeat the store refuses by itself (an issue, an approval, a status change) do not need
-//! this.
+//! Tokens are remembered in memory for [`KEEP`], at most [`MAX_ENTRIES`] of them, by the
+//! server's [`FormTokens`] (owned by its state, dropped with it). Forms whose repeat the store
+//! refuses by itself (an issue, an approval, a status change) do not need this.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use maud::{Markup, html};
@@ -45,11 +46,18 @@ struct Entry {
 
 type Key = (String, String);
 
-fn table() -> MutexGuard<'static, HashMap<Key, Entry>> {
-    static SEEN: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
-    SEEN.get_or_init(|| Mutex::new(HashMap::new()))
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// The one-time form tokens used recently, per user. Cheap to clone (clones share the tokens).
+#[derive(Debug, Clone)]
+pub struct FormTokens {
+    seen: Arc<Mutex<HashMap<Key, Entry>>>,
+    keep: Duration,
+    max_entries: usize,
+}
+
+impl Default for FormTokens {
+    fn default() -> Self {
+        FormTokens::new()
+    }
 }
 
 /// A fresh token (empty if the random generator fails: the form then works unguarded).
@@ -84,6 +92,7 @@ pub enum Claim {
 /// the token.
 #[derive(Debug)]
 pub struct Guard {
+    tokens: FormTokens,
     key: Option<Key>,
 }
 
@@ -91,7 +100,7 @@ impl Guard {
     /// The form succeeded and redirected to `location`: repeats get the same answer.
     pub fn done(mut self, location: &str) {
         if let Some(key) = self.key.take() {
-            table().insert(
+            self.tokens.table().insert(
                 key,
                 Entry {
                     at: Instant::now(),
@@ -105,7 +114,7 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            table().remove(&key);
+            self.tokens.table().remove(&key);
         }
     }
 }
@@ -117,37 +126,73 @@ fn usable(nonce: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Claim `nonce` for `user` (tokens of different users never meet).
-pub fn claim(user: &str, nonce: &str) -> Claim {
-    if !usable(nonce) {
-        return Claim::Unguarded;
+impl FormTokens {
+    /// No tokens yet; used ones are kept for [`KEEP`], at most [`MAX_ENTRIES`].
+    pub fn new() -> FormTokens {
+        FormTokens::with_limits(KEEP, MAX_ENTRIES)
     }
-    let key = (user.to_owned(), nonce.to_owned());
-    let now = Instant::now();
-    let mut seen = table();
-    seen.retain(|_, e| now.duration_since(e.at) < KEEP);
-    if seen.len() >= MAX_ENTRIES {
-        if let Some(oldest) = seen
-            .iter()
-            .min_by_key(|(_, e)| e.at)
-            .map(|(k, _)| k.clone())
-        {
-            seen.remove(&oldest);
+
+    fn with_limits(keep: Duration, max_entries: usize) -> FormTokens {
+        FormTokens {
+            seen: Arc::new(Mutex::new(HashMap::new())),
+            keep,
+            max_entries,
         }
     }
-    match seen.get(&key).map(|e| e.slot.clone()) {
-        Some(Slot::Done(location)) => Claim::Replay(location),
-        Some(Slot::Pending) => Claim::InFlight,
-        None => {
-            seen.insert(
-                key.clone(),
-                Entry {
-                    at: now,
-                    slot: Slot::Pending,
-                },
-            );
-            Claim::Fresh(Guard { key: Some(key) })
+
+    fn table(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
+        // A panic while holding the lock leaves a usable map behind (entries are plain values).
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Claim `nonce` for `user` (tokens of different users never meet).
+    pub fn claim(&self, user: &str, nonce: &str) -> Claim {
+        if !usable(nonce) {
+            return Claim::Unguarded;
         }
+        let key = (user.to_owned(), nonce.to_owned());
+        let now = Instant::now();
+        let mut seen = self.table();
+        seen.retain(|_, e| now.duration_since(e.at) < self.keep);
+        if seen.len() >= self.max_entries {
+            if let Some(oldest) = seen
+                .iter()
+                .min_by_key(|(_, e)| e.at)
+                .map(|(k, _)| k.clone())
+            {
+                seen.remove(&oldest);
+            }
+        }
+        match seen.get(&key).map(|e| e.slot.clone()) {
+            Some(Slot::Done(location)) => Claim::Replay(location),
+            Some(Slot::Pending) => Claim::InFlight,
+            None => {
+                seen.insert(
+                    key.clone(),
+                    Entry {
+                        at: now,
+                        slot: Slot::Pending,
+                    },
+                );
+                drop(seen);
+                Claim::Fresh(Guard {
+                    tokens: self.clone(),
+                    key: Some(key),
+                })
+            }
+        }
+    }
+
+    /// How many tokens are remembered now (used or in flight).
+    pub fn len(&self) -> usize {
+        self.table().len()
+    }
+
+    /// Whether no token is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -157,17 +202,18 @@ mod tests {
 
     #[test]
     fn a_token_is_used_once_and_a_repeat_gets_the_first_answer() {
+        let tokens = FormTokens::new();
         let nonce = fresh();
-        let Claim::Fresh(guard) = claim("cust", &nonce) else {
+        let Claim::Fresh(guard) = tokens.claim("cust", &nonce) else {
             panic!("first use")
         };
-        assert!(matches!(claim("cust", &nonce), Claim::InFlight));
+        assert!(matches!(tokens.claim("cust", &nonce), Claim::InFlight));
         assert!(
-            matches!(claim("other", &nonce), Claim::Fresh(_)),
+            matches!(tokens.claim("other", &nonce), Claim::Fresh(_)),
             "users do not share tokens"
         );
         guard.done("/people?created=4");
-        match claim("cust", &nonce) {
+        match tokens.claim("cust", &nonce) {
             Claim::Replay(to) => assert_eq!(to, "/people?created=4"),
             other => panic!("{other:?}"),
         }
@@ -175,20 +221,71 @@ mod tests {
 
     #[test]
     fn a_refused_form_frees_its_token() {
+        let tokens = FormTokens::new();
         let nonce = fresh();
-        match claim("cust", &nonce) {
+        match tokens.claim("cust", &nonce) {
             Claim::Fresh(guard) => drop(guard),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(claim("cust", &nonce), Claim::Fresh(_)));
+        assert!(tokens.is_empty(), "the dropped guard removed its entry");
+        assert!(matches!(tokens.claim("cust", &nonce), Claim::Fresh(_)));
     }
 
     #[test]
     fn malformed_tokens_are_not_tracked() {
+        let tokens = FormTokens::new();
         for bad in ["", "short", "has space in it....", &"x".repeat(200)] {
-            assert!(matches!(claim("cust", bad), Claim::Unguarded), "{bad:?}");
+            assert!(
+                matches!(tokens.claim("cust", bad), Claim::Unguarded),
+                "{bad:?}"
+            );
         }
+        assert!(tokens.is_empty());
         assert!(field("").into_string().contains(r#"name="nonce""#));
         assert!(field("abc").into_string().contains(r#"value="abc""#));
+    }
+
+    #[test]
+    fn each_server_has_its_own_tokens() {
+        let (one, two) = (FormTokens::new(), FormTokens::new());
+        let nonce = fresh();
+        let Claim::Fresh(guard) = one.claim("cust", &nonce) else {
+            panic!("first use")
+        };
+        guard.done("/people");
+        assert!(matches!(one.claim("cust", &nonce), Claim::Replay(_)));
+        assert!(matches!(two.claim("cust", &nonce), Claim::Fresh(_)));
+        // Clones share them (the state is cloned into every handler).
+        assert!(matches!(
+            one.clone().claim("cust", &nonce),
+            Claim::Replay(_)
+        ));
+    }
+
+    #[test]
+    fn old_tokens_are_forgotten_and_the_oldest_go_first_when_full() {
+        let tokens = FormTokens::with_limits(KEEP, 2);
+        let nonces: Vec<String> = (0..3).map(|_| fresh()).collect();
+        for nonce in &nonces {
+            match tokens.claim("cust", nonce) {
+                Claim::Fresh(guard) => guard.done("/people"),
+                other => panic!("{other:?}"),
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(tokens.len(), 2);
+        assert!(
+            matches!(tokens.claim("cust", &nonces[2]), Claim::Replay(_)),
+            "the newest is kept"
+        );
+        let expiring = FormTokens::with_limits(Duration::ZERO, MAX_ENTRIES);
+        match expiring.claim("cust", &nonces[0]) {
+            Claim::Fresh(guard) => guard.done("/people"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(expiring.claim("cust", &nonces[0]), Claim::Fresh(_)),
+            "a token older than the keep time is forgotten"
+        );
     }
 }
