@@ -479,6 +479,15 @@ impl AlarmHandle {
     }
 }
 
+/// One change of the gate module's inputs, as read, with the time of the reading (Unix ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputChange {
+    /// The inputs after the change.
+    pub inputs: GateInputs,
+    /// When they were read.
+    pub at_ms: i64,
+}
+
 /// Runs an [`Alarm`] against the gate I/O module.
 #[derive(Debug)]
 pub struct AlarmDriver {
@@ -487,6 +496,7 @@ pub struct AlarmDriver {
     commands: mpsc::Receiver<AlarmCommand>,
     status: watch::Sender<AlarmStatus>,
     inputs: Option<(Duration, watch::Sender<Option<GateInputs>>)>,
+    input_changes: Option<mpsc::UnboundedSender<InputChange>>,
 }
 
 impl AlarmDriver {
@@ -500,6 +510,7 @@ impl AlarmDriver {
             commands: rx,
             status: status_tx,
             inputs: None,
+            input_changes: None,
         };
         let handle = AlarmHandle {
             commands: tx,
@@ -515,6 +526,17 @@ impl AlarmDriver {
     pub fn poll_inputs(&mut self, every: Duration) -> watch::Receiver<Option<GateInputs>> {
         let (tx, rx) = watch::channel(None);
         self.inputs = Some((every.max(Duration::from_millis(1)), tx));
+        rx
+    }
+
+    /// Every change of the inputs found by [`poll_inputs`](Self::poll_inputs), in order and
+    /// stamped with the time it was read. Unlike the watch channel, which keeps only the latest
+    /// reading, this loses no transition: the gate's direction from photo-eyes depends on which
+    /// beam broke first and when, even if its consumer was busy while both broke. Changes come
+    /// at human pace (a poll every few tens of ms at most), so the channel is unbounded.
+    pub fn input_changes(&mut self) -> mpsc::UnboundedReceiver<InputChange> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.input_changes = Some(tx);
         rx
     }
 
@@ -563,11 +585,16 @@ impl AlarmDriver {
                     if let Some((_, publish)) = &inputs {
                         match self.io.read_inputs().await {
                             Ok(reading) => {
-                                publish.send_if_modified(|last| {
+                                let at_ms = crate::uplink::now_ms();
+                                let changed = publish.send_if_modified(|last| {
                                     let changed = *last != Some(reading);
                                     *last = Some(reading);
                                     changed
                                 });
+                                if let (true, Some(tx)) = (changed, &self.input_changes) {
+                                    // A closed receiver only means nobody consumes changes.
+                                    let _ = tx.send(InputChange { inputs: reading, at_ms });
+                                }
                             }
                             Err(e) => tracing::debug!(error = %e, "gate inputs not read"),
                         }

@@ -62,7 +62,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use crate::actuators::{AlarmDriver, AlarmHandle, GateIo, GateIoError, GateIoSettings, Transport};
+use crate::actuators::{
+    AlarmDriver, AlarmHandle, GateIo, GateIoError, GateIoSettings, InputChange, Transport,
+};
 use crate::config::{
     Config, GateIoConfig, GateIoTransport, Placement, ReaderConfig, ReaderProtocol,
     SmoothingConfig as SmoothingSettings,
@@ -502,6 +504,7 @@ pub async fn start_with(
 
     // Alarm driver (and photo-eyes).
     let mut beams = None;
+    let mut beam_changes = None;
     let alarm = match &config.gate_io {
         None => None,
         Some(g) => {
@@ -509,6 +512,7 @@ pub async fn start_with(
             let (mut driver, handle) = AlarmDriver::new(io);
             if uses_beams(&config) {
                 beams = Some(driver.poll_inputs(BEAM_POLL_INTERVAL));
+                beam_changes = Some(driver.input_changes());
             }
             let task = driver
                 .run(rest_stop.signal())
@@ -598,9 +602,9 @@ pub async fn start_with(
         policy.clone(),
         uplink.is_pinned(),
     );
-    let gate_inputs = beams.clone();
+    let gate_inputs = beams;
     let task = pipeline
-        .run(reader_rx, beams, pipeline_stop.signal())
+        .run(reader_rx, beam_changes, pipeline_stop.signal())
         .instrument(tracing::info_span!("pipeline"));
     tasks[1].push(("pipeline", tokio::spawn(task)));
 
@@ -764,7 +768,7 @@ impl Pipeline {
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<ReaderOutput>,
-        mut beams: Option<watch::Receiver<Option<GateInputs>>>,
+        mut beams: Option<mpsc::UnboundedReceiver<InputChange>>,
         stop: impl Future<Output = ()>,
     ) {
         tokio::pin!(stop);
@@ -777,12 +781,11 @@ impl Pipeline {
                 biased;
                 () = &mut stop => break,
                 // Before reads: a beam break opens the window the reads that follow belong to.
-                inputs = changed(&mut beams) => match inputs {
-                    Some(Some(inputs)) => {
-                        self.beams(inputs);
+                change = next_change(&mut beams) => match change {
+                    Some(change) => {
+                        self.beams(change.inputs, change.at_ms);
                         self.poll_all().await;
                     }
-                    Some(None) => {}
                     None => beams = None,
                 },
                 output = rx.recv(), if open => match output {
@@ -900,8 +903,10 @@ impl Pipeline {
     }
 
     /// Feeds a photo-eye reading to every gate smoother.
-    fn beams(&mut self, inputs: GateInputs) {
-        let now = now_ms();
+    /// `at_ms` is when the module was read, so a change the pipeline takes late still counts at
+    /// the moment it happened.
+    fn beams(&mut self, inputs: GateInputs, at_ms: i64) {
+        let now = at_ms;
         for slot in &mut self.slots {
             if let Smoother::Gate(g) = &mut slot.smoother {
                 for (side, beam) in [
@@ -1156,6 +1161,14 @@ impl Pipeline {
 }
 
 /// The next value of a watch, `None` when its sender is gone; never completes without one.
+/// The next photo-eye change, or never when there are no photo-eyes.
+async fn next_change(rx: &mut Option<mpsc::UnboundedReceiver<InputChange>>) -> Option<InputChange> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn changed<T: Clone>(rx: &mut Option<watch::Receiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => match rx.changed().await {
