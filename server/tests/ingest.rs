@@ -468,6 +468,11 @@ async fn an_unauthorised_exit_alarms_once_and_a_redelivery_gets_the_same_answer(
     assert_eq!(w.server.rows("events").await, 1);
     assert_eq!(w.server.rows("carrier_events").await, 1);
     assert_eq!(
+        w.server.state.metrics().events_ingested(),
+        1,
+        "/metrics counts it"
+    );
+    assert_eq!(
         w.text(&format!(
             "SELECT last_seen_device FROM carriers WHERE id = {c1}"
         ))

@@ -252,6 +252,7 @@ pub async fn batches(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, DeviceError> {
     const ENDPOINT: &str = "batches";
+    let started = std::time::Instant::now();
     let body = body?;
     let device = authenticate(&state, &id, &headers, &body, SignedKind::Batch, ENDPOINT).await?;
     let batch: Batch = parse(&state, &device, &body, ENDPOINT, |b: &Batch| {
@@ -268,13 +269,18 @@ pub async fn batches(
     let rules = IngestRules {
         min_tag_travel_ms: ms(state.settings().tag_clone_min_travel),
     };
+    let events = batch.events.len() as u64;
     let ingested = state
         .store()
         .ingest_batch(device, batch, rules, state.now())
         .await?;
     state.alerts().notify(ingested.alerts);
     match ingested.answer {
-        BatchAnswer::Ack(ack) => signed(&state, SignedKind::BatchAck, &ack),
+        BatchAnswer::Ack(ack) => {
+            // Events of acknowledged batches, re-deliveries included (each was answered).
+            state.metrics().observe_ingest(events, started.elapsed());
+            signed(&state, SignedKind::BatchAck, &ack)
+        }
         BatchAnswer::Gap { resend_from } => Err(DeviceError::SeqGap { resend_from }),
         BatchAnswer::Replay { message } => Err(DeviceError::Replay(message)),
     }
