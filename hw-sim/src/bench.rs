@@ -89,6 +89,10 @@ pub struct Machine {
     pub load_average_at_start: Option<[f64; 3]>,
     /// Whether this is a release build (debug figures are not comparable).
     pub release_build: bool,
+    /// The data directory (its file system is where every SQLite commit waits).
+    pub data_dir: String,
+    /// `fsync` latency in the data directory before the benchmark (100 samples).
+    pub fsync: stats::Latency,
 }
 
 /// Runs `custos-sim bench` on its own multi-threaded runtime (the server and daemons use every
@@ -125,11 +129,6 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
         (0.0..=1.0).contains(&options.unauthorised_share),
         "--unauthorised-share must be between 0 and 1"
     );
-    let machine = Machine {
-        cpus: std::thread::available_parallelism().map_or(1, usize::from),
-        load_average_at_start: procfs::load_average(),
-        release_build: !cfg!(debug_assertions),
-    };
     let (root, temporary) = match &options.data_dir {
         Some(dir) => (dir.clone(), false),
         None => (
@@ -138,6 +137,23 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
         ),
     };
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let load_average_at_start = procfs::load_average();
+    let fsync = {
+        let root = root.clone();
+        tokio::task::spawn_blocking(move || procfs::fsync_latency(&root, 100))
+            .await?
+            .context("timing fsync in the data directory")?
+    };
+    let machine = Machine {
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        load_average_at_start,
+        release_build: !cfg!(debug_assertions),
+        data_dir: std::fs::canonicalize(&root)
+            .unwrap_or_else(|_| root.clone())
+            .display()
+            .to_string(),
+        fsync: stats::Latency::of(&fsync),
+    };
     let gates = match (&options.gates, options.daemon) {
         (Some(g), _) => g.clone(),
         (None, true) => Vec::new(),
@@ -145,14 +161,15 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
     };
     let line_rate = (options.site_baud > 0).then(|| LineRate::uart_8n1(options.site_baud));
     let mut site_results = Vec::new();
-    for n in gates {
+    for (i, n) in gates.into_iter().enumerate() {
         anyhow::ensure!(n > 0, "a gate count must be at least 1");
         eprintln!("custos-sim bench: site load with {n} gates ...");
         let result = site_load::run(site_load::SiteLoadOptions {
             gates: n,
             seconds: options.seconds,
             unauthorised_share: options.unauthorised_share,
-            data_dir: root.join("site"),
+            // A directory per run: SQLite in this process may still hold the last run's files.
+            data_dir: root.join(format!("site-{}-{n}-gates", i + 1)),
             line_rate,
         })
         .await
@@ -198,7 +215,8 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "\ncustos-sim bench — {} — {} CPUs, load average at start {}, {} build\n",
+        "\ncustos-sim bench — {} — {} CPUs, load average at start {}, {} build\n\
+         data in {}: fsync p50 / p99 / max {}\n",
         report.date,
         report.machine.cpus,
         report
@@ -212,7 +230,9 @@ pub fn render(report: &Report) -> String {
             "release"
         } else {
             "DEBUG (figures not comparable)"
-        }
+        },
+        report.machine.data_dir,
+        report.machine.fsync.cell(),
     ));
     if !report.site_load.is_empty() {
         out.push_str(&site_load::render(&report.site_load));

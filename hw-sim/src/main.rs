@@ -141,9 +141,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // A benchmark's stderr carries its progress; the simulators' info lines would drown it.
+    // A benchmark's stderr carries its progress; the simulators' info lines and the daemons'
+    // alarm warnings (every unauthorised passage) would drown it.
     let default_filter = match cli.command {
-        Command::Bench { .. } => "warn",
+        Command::Bench { .. } => "error,custos_sim=warn",
         _ => "custos_sim=info",
     };
     tracing_subscriber::fmt()

@@ -179,6 +179,29 @@ impl CpuWindow {
     }
 }
 
+/// How long `fsync` takes in `dir` now: `samples` appends of 100 bytes to a scratch file,
+/// each followed by `sync_all`, 10 ms apart. SQLite commits of the server and the daemons'
+/// outboxes wait for one or more of these.
+///
+/// # Errors
+/// The scratch file could not be written.
+pub fn fsync_latency(dir: &std::path::Path, samples: usize) -> io::Result<Vec<Duration>> {
+    use std::io::Write as _;
+    let path = dir.join(".fsync-probe");
+    let mut file = std::fs::File::create(&path)?;
+    let mut out = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        file.write_all(&[0x55; 100])?;
+        let started = Instant::now();
+        file.sync_all()?;
+        out.push(started.elapsed());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(out)
+}
+
 /// The load averages of `/proc/loadavg` (1, 5, 15 minutes), if readable.
 #[must_use]
 pub fn load_average() -> Option<[f64; 3]> {
@@ -217,5 +240,15 @@ mod tests {
         let threads = threads_cpu().unwrap();
         assert!(threads.values().map(|(n, _)| n).sum::<usize>() >= 1);
         assert!(load_average().is_some());
+    }
+
+    #[test]
+    fn fsync_is_timed_and_the_scratch_file_removed() {
+        let dir = std::env::temp_dir().join(format!("custos-fsync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let samples = fsync_latency(&dir, 3).unwrap();
+        assert_eq!(samples.len(), 3);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir(&dir).unwrap();
     }
 }

@@ -158,6 +158,10 @@ pub struct Alarms {
     pub missed_screen: usize,
     /// `resync` events on the guard's screen (it fell behind).
     pub screen_resyncs: u64,
+    /// Gate alarms the guard acknowledged and resolved (see [`super::sse`]).
+    pub guard_handled: u64,
+    /// Gate alarms the guard could not handle (the request failed).
+    pub guard_failed: u64,
     /// Gate reports or coil changes the benchmark's observers missed (lagged).
     pub observer_lag: u64,
 }
@@ -180,7 +184,9 @@ pub struct Loss {
     pub unrecognised: usize,
     /// Recognised passages without an outbox event (the outbox refused it).
     pub not_appended: usize,
-    /// Recognised passages decided more than once.
+    /// Walked passages decided as two or more crossings (different outbox events). A late
+    /// server verdict on an exit the policy decided is a second report on the same event and
+    /// does not count.
     pub decided_twice: usize,
     /// The server's events against the walk.
     pub server: Reconciled,
@@ -481,7 +487,12 @@ async fn measure(
         }
     }
     let recognised = decided_for.iter().filter(|d| !d.is_empty()).count();
-    let decided_twice = decided_for.iter().filter(|d| d.len() > 1).count();
+    // A late server verdict decides an exit the policy decided already: a second report on the
+    // same event, not a second crossing. Two crossings are two different events.
+    let decided_twice = decided_for
+        .iter()
+        .filter(|d| d.iter().map(|d| d.event).collect::<HashSet<_>>().len() > 1)
+        .count();
     let not_appended = decided_for
         .iter()
         .filter(|d| d.first().is_some_and(|d| d.event.is_none()))
@@ -559,6 +570,8 @@ async fn measure(
             false_alarm,
             missed_screen,
             screen_resyncs: screen.resyncs(),
+            guard_handled: screen.handled().0,
+            guard_failed: screen.handled().1,
             observer_lag: observed.lag,
         },
         ingest: Ingest {
