@@ -1104,8 +1104,14 @@ pub fn render(d: &DaemonResult) -> String {
     ));
     out.push_str(&row("missed coil", cells(&|p| p.missed_coil.to_string())));
     out.push_str(&row(
-        "custosd CPU % of one core",
-        cells(&|p| format!("{:.1}", p.cpu.percent_of_one_core)),
+        "custosd CPU % of one core (kernel %)",
+        cells(&|p| {
+            format!(
+                "{:.1} ({:.1})",
+                p.cpu.percent_of_one_core,
+                p.cpu.system_seconds.unwrap_or(0.0) / p.cpu.wall_seconds.max(1e-9) * 100.0
+            )
+        }),
     ));
     out.push_str(&row(
         "custosd RSS max / VmHWM MiB",

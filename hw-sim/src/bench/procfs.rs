@@ -35,6 +35,11 @@ fn ticks_to_duration(ticks: u64) -> Duration {
 
 /// `utime + stime` in ticks from the text of a `stat` file.
 fn stat_ticks(stat: &str) -> io::Result<u64> {
+    stat_user_system(stat).map(|(u, s)| u + s)
+}
+
+/// `(utime, stime)` in ticks from the text of a `stat` file.
+fn stat_user_system(stat: &str) -> io::Result<(u64, u64)> {
     // The command name (field 2) is in parentheses and may hold spaces or parentheses: the
     // fields after it start after the last ')'. utime and stime are fields 14 and 15, i.e. the
     // 12th and 13th after the name.
@@ -49,7 +54,7 @@ fn stat_ticks(stat: &str) -> io::Result<u64> {
             .and_then(|f| f.parse().ok())
             .ok_or_else(|| io::Error::other("stat field missing"))
     };
-    Ok(field(11)? + field(12)?)
+    Ok((field(11)?, field(12)?))
 }
 
 /// CPU time (user + system) a process has used so far.
@@ -59,6 +64,15 @@ fn stat_ticks(stat: &str) -> io::Result<u64> {
 pub fn cpu(proc: Proc) -> io::Result<Duration> {
     let stat = std::fs::read_to_string(format!("{}/stat", proc.dir()))?;
     stat_ticks(&stat).map(ticks_to_duration)
+}
+
+/// CPU time a process has used so far in the kernel (system time).
+///
+/// # Errors
+/// `/proc` could not be read (the process is gone).
+pub fn system_cpu(proc: Proc) -> io::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("{}/stat", proc.dir()))?;
+    stat_user_system(&stat).map(|(_, s)| ticks_to_duration(s))
 }
 
 /// CPU time used so far by each live thread of this process, summed by thread name.
@@ -119,6 +133,8 @@ pub fn memory(proc: Proc) -> io::Result<Memory> {
 pub struct CpuUse {
     /// CPU seconds (user + system) used in the window.
     pub cpu_seconds: f64,
+    /// Of which in the kernel (system time), when measured.
+    pub system_seconds: Option<f64>,
     /// Wall seconds of the window.
     pub wall_seconds: f64,
     /// `cpu_seconds / wall_seconds` in percent of one core (200 % = both cores of a 2-core
@@ -134,6 +150,7 @@ impl CpuUse {
         let cpu_seconds = cpu.as_secs_f64();
         CpuUse {
             cpu_seconds: round3(cpu_seconds),
+            system_seconds: None,
             wall_seconds: round3(wall_seconds),
             percent_of_one_core: if wall_seconds > 0.0 {
                 (cpu_seconds / wall_seconds * 1000.0).round() / 10.0
@@ -153,6 +170,7 @@ fn round3(v: f64) -> f64 {
 pub struct CpuWindow {
     proc: Proc,
     cpu: Duration,
+    system: Duration,
     at: Instant,
 }
 
@@ -165,6 +183,7 @@ impl CpuWindow {
         Ok(CpuWindow {
             proc,
             cpu: cpu(proc)?,
+            system: system_cpu(proc)?,
             at: Instant::now(),
         })
     }
@@ -175,7 +194,10 @@ impl CpuWindow {
     /// `/proc` could not be read.
     pub fn finish(&self) -> io::Result<CpuUse> {
         let used = cpu(self.proc)?.saturating_sub(self.cpu);
-        Ok(CpuUse::new(used, self.at.elapsed()))
+        let system = system_cpu(self.proc)?.saturating_sub(self.system);
+        let mut out = CpuUse::new(used, self.at.elapsed());
+        out.system_seconds = Some(round3(system.as_secs_f64()));
+        Ok(out)
     }
 }
 
@@ -218,6 +240,7 @@ mod tests {
     fn stat_fields_after_a_tricky_name() {
         let stat = "1234 (a b) c)) S 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 1 0";
         assert_eq!(stat_ticks(stat).unwrap(), 325);
+        assert_eq!(stat_user_system(stat).unwrap(), (250, 75));
         assert!(stat_ticks("1234 no name").is_err());
         assert!(stat_ticks("1 (x) S 1 2").is_err());
     }

@@ -817,8 +817,15 @@ pub fn render(results: &[SiteLoadResult]) -> String {
         }),
     ));
     out.push_str(&row(
-        "process CPU % of one core (all in-process)",
-        cells(&|r| format!("{:.1}", r.cpu.process.percent_of_one_core)),
+        "process CPU % of one core (kernel %)",
+        cells(&|r| {
+            format!(
+                "{:.1} ({:.1})",
+                r.cpu.process.percent_of_one_core,
+                r.cpu.process.system_seconds.unwrap_or(0.0) / r.cpu.process.wall_seconds.max(1e-9)
+                    * 100.0
+            )
+        }),
     ));
     for name in ["custos-store-wr", "custosd-outbox", "custos-bench"] {
         out.push_str(&row(

@@ -40,6 +40,8 @@ pub struct Screen {
     alerts: Mutex<Vec<SeenAlert>>,
     resyncs: Mutex<u64>,
     handled: Mutex<(u64, u64)>,
+    /// Alerts the guard has taken on (each is handled once).
+    taken: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Screen {
@@ -192,22 +194,33 @@ async fn read_stream(
                             alert["kind"].as_str(),
                             Some("unauthorized_removal" | "clearance_violation")
                         );
-                        if gate_alarm && alert["state"] == "open" {
-                            if let Some(id) = alert["id"].as_str() {
-                                let (guard, screen, id) =
-                                    (guard.clone(), screen.clone(), id.to_owned());
-                                tokio::spawn(async move {
-                                    let ok = guard.handle(&id).await;
-                                    if let Err(e) = &ok {
-                                        tracing::warn!("guard could not handle alert {id}: {e}");
-                                    }
-                                    let mut h = screen
-                                        .handled
-                                        .lock()
-                                        .unwrap_or_else(PoisonError::into_inner);
-                                    if ok.is_ok() { h.0 += 1 } else { h.1 += 1 }
-                                });
-                            }
+                        let id = alert["id"].as_str().filter(|id| {
+                            gate_alarm
+                                && alert["state"] == "open"
+                                && screen
+                                    .taken
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .insert((*id).to_owned())
+                        });
+                        if let Some(id) = id {
+                            let (guard, screen, id) =
+                                (guard.clone(), screen.clone(), id.to_owned());
+                            tokio::spawn(async move {
+                                let ok = guard.handle(&id).await;
+                                if let Err(e) = &ok {
+                                    tracing::warn!("guard could not handle alert {id}: {e}");
+                                }
+                                let mut h = screen
+                                    .handled
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner);
+                                if ok.is_ok() {
+                                    h.0 += 1;
+                                } else {
+                                    h.1 += 1;
+                                }
+                            });
                         }
                         screen
                             .alerts

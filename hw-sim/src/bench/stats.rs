@@ -11,6 +11,8 @@ pub struct Latency {
     pub count: usize,
     /// Median, if any sample.
     pub p50_ms: Option<f64>,
+    /// 90th percentile, if any sample.
+    pub p90_ms: Option<f64>,
     /// 99th percentile, if any sample (with fewer than 100 samples it is the largest but one
     /// at most, and often the maximum itself).
     pub p99_ms: Option<f64>,
@@ -28,6 +30,7 @@ impl Latency {
         Latency {
             count: sorted.len(),
             p50_ms: quantile(&sorted, 0.50).map(ms),
+            p90_ms: quantile(&sorted, 0.90).map(ms),
             p99_ms: quantile(&sorted, 0.99).map(ms),
             max_ms: sorted.last().copied().map(ms),
         }
@@ -68,6 +71,7 @@ mod tests {
         let l = Latency::of(&ms(&samples));
         assert_eq!(l.count, 200);
         assert_eq!(l.p50_ms, Some(100.0));
+        assert_eq!(l.p90_ms, Some(180.0));
         assert_eq!(l.p99_ms, Some(198.0));
         assert_eq!(l.max_ms, Some(200.0));
     }
