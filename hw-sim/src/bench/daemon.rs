@@ -953,7 +953,7 @@ fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
-/// `frames_ok` per reader of the device's last heartbeat, with the time the server got it.
+/// `frames_ok` per reader of the device's last heartbeat, with the time the device sent it.
 async fn daemon_frames(site: &Site) -> std::collections::HashMap<String, (i64, u64)> {
     let Ok(status) = super::device_status(site.state()).await else {
         return Default::default();
@@ -965,7 +965,7 @@ async fn daemon_frames(site: &Site) -> std::collections::HashMap<String, (i64, u
         .as_object()
         .into_iter()
         .flatten()
-        .filter_map(|(name, h)| Some((name.clone(), (d.heartbeat_ms, h["frames_ok"].as_u64()?))))
+        .filter_map(|(name, h)| Some((name.clone(), (d.device_at_ms, h["frames_ok"].as_u64()?))))
         .collect()
 }
 
