@@ -60,6 +60,7 @@
 //! \"scan\""}`.
 
 pub mod barcode;
+pub mod bench;
 pub mod control;
 pub mod demo;
 pub mod em4100;

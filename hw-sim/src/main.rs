@@ -90,6 +90,38 @@ enum Command {
         #[arg(long, value_name = "SOCK")]
         control: Option<PathBuf>,
     },
+    /// Load and latency benchmarks of the whole system on simulated hardware (BENCHMARKS.md).
+    ///
+    /// Without --daemon: the site load for each gate count (default 1,10,50). With --daemon:
+    /// the daemon benchmark (the custosd binary next to this one, or --custosd), plus the site
+    /// load if --gates is given.
+    Bench {
+        /// Gate counts of the site load, comma separated.
+        #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+        gates: Option<Vec<usize>>,
+        /// Seconds of steady load per measurement.
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// Share of unauthorised passages in the site load (0 to 1).
+        #[arg(long, default_value_t = 0.2)]
+        unauthorised_share: f64,
+        /// Run the daemon benchmark (custosd out of process, four readers at the wire ceiling).
+        #[arg(long)]
+        daemon: bool,
+        /// Also write the results as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Where the sites and the daemon keep their files (wiped first; default: a temporary
+        /// directory, removed afterwards).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The custosd binary for --daemon (default: next to this executable).
+        #[arg(long, value_name = "PATH")]
+        custosd: Option<PathBuf>,
+        /// Serial line speed of the site's simulated readers, in baud (0: unpaced).
+        #[arg(long, default_value_t = 115_200, value_name = "BAUD")]
+        site_baud: u32,
+    },
     /// Barcode scanner in serial mode on a pty.
     Barcode {
         /// Symlink to create to the pty the host opens.
@@ -109,14 +141,43 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A benchmark's stderr carries its progress; the simulators' info lines and the daemons'
+    // alarm warnings (every unauthorised passage) would drown it.
+    let default_filter = match cli.command {
+        Command::Bench { .. } => "error,custos_sim=warn",
+        _ => "custos_sim=info",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("custos_sim=info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .init();
-    match run(cli) {
+    let result = match cli.command {
+        Command::Bench {
+            gates,
+            seconds,
+            unauthorised_share,
+            daemon,
+            json,
+            data_dir,
+            custosd,
+            site_baud,
+        } => custos_sim::bench::main(custos_sim::bench::BenchOptions {
+            gates,
+            seconds,
+            unauthorised_share,
+            daemon,
+            json,
+            data_dir,
+            custosd,
+            site_baud,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        }),
+        command => run(command),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("custos-sim: {e:#}");
@@ -126,9 +187,10 @@ fn main() -> ExitCode {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<()> {
     let shutdown = Shutdown::install().context("cannot install signal handlers")?;
-    match cli.command {
+    match command {
+        Command::Bench { .. } => anyhow::bail!("bench runs on its own runtime"),
         Command::GateIo { listen, control } => gate_io(&listen, control.as_deref(), shutdown).await,
         Command::ModbusReader {
             link,

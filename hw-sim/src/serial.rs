@@ -13,8 +13,22 @@
 //! The host side of a serial line is not flow-controlled: a device that talks while nobody reads
 //! would fill the pty. The driver keeps at most [`MAX_PENDING_WRITES`] chunks queued for the pty
 //! and drops (with a warning) what does not fit, like a UART overrunning a closed port.
+//!
+//! # Line rate
+//!
+//! A pty carries bytes as fast as both ends can move them; a real serial line does not. With a
+//! [`LineRate`] ([`run_serial_device_with`], or the process-wide [`set_default_line_rate`]) the
+//! driver delivers the device's output no faster than the line would: each piece of output
+//! (at most [`PACED_PIECE`] bytes) is written when its last byte would have left a UART that
+//! started sending as soon as the line was free and the bytes were there. Pieces follow each
+//! other without gaps while output is queued, so a device with a lot to say keeps the line at
+//! exactly its rate (115200 baud 8N1: 11,520 bytes/s), as a reader reporting many tags does.
+//! Only the device-to-host direction is paced; the host's commands are short.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -32,6 +46,69 @@ pub const MAX_GARBAGE: usize = 4096;
 
 /// Chunks of output the driver queues for the pty before it starts dropping them.
 pub const MAX_PENDING_WRITES: usize = 256;
+
+/// The most bytes a paced driver writes at once (about 2.8 ms of a 115200 baud line), so a long
+/// answer reaches the host as a stream, not in one burst at its end.
+pub const PACED_PIECE: usize = 32;
+
+/// The speed of a simulated serial line, in bytes per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LineRate {
+    bytes_per_sec: u32,
+}
+
+impl LineRate {
+    /// A UART at `baud` with 8 data bits, no parity and 1 stop bit: 10 bits per byte on the
+    /// wire (start + 8 + stop), so 115200 baud carries 11,520 bytes/s. At least 1 byte/s.
+    #[must_use]
+    pub const fn uart_8n1(baud: u32) -> LineRate {
+        let bytes = baud / 10;
+        LineRate {
+            bytes_per_sec: if bytes == 0 { 1 } else { bytes },
+        }
+    }
+
+    /// Bytes per second.
+    #[must_use]
+    pub const fn bytes_per_sec(self) -> u32 {
+        self.bytes_per_sec
+    }
+
+    /// How long `bytes` bytes take on the line.
+    #[must_use]
+    pub fn duration_of(self, bytes: usize) -> Duration {
+        Duration::from_secs_f64(bytes as f64 / f64::from(self.bytes_per_sec))
+    }
+}
+
+/// How [`run_serial_device_with`] runs the line.
+#[derive(Debug, Clone, Default)]
+pub struct LineOptions {
+    /// Pace the device's output to this rate (`None`: as fast as the pty takes it).
+    pub rate: Option<LineRate>,
+    /// Counts the bytes written to the host, if given (for benchmarks).
+    pub sent: Option<Arc<AtomicU64>>,
+}
+
+/// The process-wide line rate of drivers started with [`run_serial_device`] (bytes/s; 0: none).
+static DEFAULT_LINE_RATE: AtomicU32 = AtomicU32::new(0);
+
+/// Sets the line rate that [`run_serial_device`] uses from now on, in this whole process
+/// (`None`: unpaced, the default). For a benchmark that builds a whole site
+/// ([`crate::site::Site`]) whose readers should talk at the wire speed of real ones; drivers
+/// already running keep their rate.
+pub fn set_default_line_rate(rate: Option<LineRate>) {
+    DEFAULT_LINE_RATE.store(rate.map_or(0, LineRate::bytes_per_sec), Ordering::Relaxed);
+}
+
+/// The line rate [`run_serial_device`] uses now (see [`set_default_line_rate`]).
+#[must_use]
+pub fn default_line_rate() -> Option<LineRate> {
+    match DEFAULT_LINE_RATE.load(Ordering::Relaxed) {
+        0 => None,
+        bytes_per_sec => Some(LineRate { bytes_per_sec }),
+    }
+}
 
 /// A device on a serial line, as a pure state machine.
 ///
@@ -254,6 +331,7 @@ impl<D: SerialDevice> VirtualSerial<D> {
 
 /// Runs `device` on `link` until `shutdown` completes, taking control ops from `control` if
 /// given. Dropping `link` afterwards (it is consumed) closes the pty and removes its symlink.
+/// The line runs at the process-wide [`default_line_rate`] (unpaced unless set).
 ///
 /// # Errors
 /// [`SimError::Serial`] if the pty fails, [`SimError::Control`] if the control socket cannot
@@ -264,10 +342,28 @@ pub async fn run_serial_device<D: SerialDevice>(
     control: Option<ControlSocket>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SimError> {
+    let options = LineOptions {
+        rate: default_line_rate(),
+        sent: None,
+    };
+    run_serial_device_with(device, link, control, shutdown, options).await
+}
+
+/// [`run_serial_device`] with explicit [`LineOptions`]: a line rate, a byte counter.
+///
+/// # Errors
+/// As [`run_serial_device`].
+pub async fn run_serial_device_with<D: SerialDevice>(
+    device: D,
+    link: PtyLink,
+    control: Option<ControlSocket>,
+    shutdown: impl Future<Output = ()>,
+    options: LineOptions,
+) -> Result<(), SimError> {
     let (mut reader, writer) = tokio::io::split(link.open_stream()?);
     let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(MAX_PENDING_WRITES);
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlRequest>(16);
-    let write_loop = write_all_from(writer, out_rx);
+    let write_loop = write_all_from(writer, out_rx, options);
     let control_loop = serve_optional(control.as_ref(), ctl_tx);
     tokio::pin!(shutdown, write_loop, control_loop);
 
@@ -323,19 +419,42 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-/// Writes every chunk from `chunks` to `writer`; returns the error that ends it (never `Ok`,
-/// the channel's sender lives as long as the driver).
+/// Writes every chunk from `chunks` to `writer`, paced to `options.rate` if set (see the module
+/// docs); returns the error that ends it (never `Ok`, the channel's sender lives as long as the
+/// driver).
 async fn write_all_from<W: tokio::io::AsyncWrite + Unpin>(
     mut writer: W,
     mut chunks: mpsc::Receiver<Vec<u8>>,
+    options: LineOptions,
 ) -> std::io::Error {
+    // When the simulated UART finishes sending what was handed to it so far.
+    let mut line_free = Instant::now();
     while let Some(chunk) = chunks.recv().await {
-        let written = async {
-            writer.write_all(&chunk).await?;
-            writer.flush().await
+        let handed_over = Instant::now();
+        let piece_len = if options.rate.is_some() {
+            PACED_PIECE
+        } else {
+            chunk.len().max(1)
         };
-        if let Err(e) = written.await {
-            return e;
+        for piece in chunk.chunks(piece_len) {
+            if let Some(rate) = options.rate {
+                // The UART starts on the piece once the line is free and the bytes are there;
+                // the host has it when its last byte is through. Timer lateness does not add
+                // up: the next piece starts from when this one was due, not from when it went.
+                let done = line_free.max(handed_over) + rate.duration_of(piece.len());
+                tokio::time::sleep_until(done).await;
+                line_free = done;
+            }
+            let written = async {
+                writer.write_all(piece).await?;
+                writer.flush().await
+            };
+            if let Err(e) = written.await {
+                return e;
+            }
+            if let Some(sent) = &options.sent {
+                sent.fetch_add(piece.len() as u64, Ordering::Relaxed);
+            }
         }
     }
     std::io::Error::other("output channel closed")
@@ -385,6 +504,54 @@ mod tests {
         fn poll_transmit(&mut self, out: &mut Vec<u8>) {
             out.append(&mut self.out);
         }
+    }
+
+    #[test]
+    fn uart_8n1_carries_a_tenth_of_the_baud_rate() {
+        let rate = LineRate::uart_8n1(115_200);
+        assert_eq!(rate.bytes_per_sec(), 11_520);
+        let frame = rate.duration_of(21).as_secs_f64();
+        assert!((frame - 21.0 / 11_520.0).abs() < 1e-9, "{frame}");
+        assert_eq!(LineRate::uart_8n1(5).bytes_per_sec(), 1, "never zero");
+    }
+
+    /// Property: a paced line delivers every byte, in order, and never faster than its rate
+    /// (1,152 bytes at 11,520 bytes/s take at least 100 ms, however they are chunked).
+    #[tokio::test]
+    async fn a_paced_line_is_never_faster_than_its_rate() {
+        let (mut host, sim) = tokio::io::duplex(64 * 1024);
+        let (tx, rx) = mpsc::channel(8);
+        let sent = Arc::new(AtomicU64::new(0));
+        let options = LineOptions {
+            rate: Some(LineRate::uart_8n1(115_200)),
+            sent: Some(sent.clone()),
+        };
+        let started = Instant::now();
+        let writer = tokio::spawn(write_all_from(sim, rx, options));
+        let first: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        tx.send(first.clone()).await.unwrap();
+        tx.send(vec![0xAA; 152]).await.unwrap();
+        let mut got = vec![0u8; 1152];
+        host.read_exact(&mut got).await.unwrap();
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(100), "too fast: {took:?}");
+        assert!(took < Duration::from_secs(5), "far too slow: {took:?}");
+        assert_eq!(&got[..1000], &first[..]);
+        assert!(got[1000..].iter().all(|b| *b == 0xAA));
+        assert_eq!(sent.load(Ordering::Relaxed), 1152);
+        writer.abort();
+    }
+
+    #[tokio::test]
+    async fn an_unpaced_line_passes_chunks_whole() {
+        let (mut host, sim) = tokio::io::duplex(64 * 1024);
+        let (tx, rx) = mpsc::channel(8);
+        let writer = tokio::spawn(write_all_from(sim, rx, LineOptions::default()));
+        tx.send(vec![1, 2, 3]).await.unwrap();
+        let mut got = [0u8; 3];
+        host.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [1, 2, 3]);
+        writer.abort();
     }
 
     #[test]
