@@ -399,8 +399,6 @@ pub async fn stored_passages(state: &AppState) -> anyhow::Result<Vec<StoredPassa
 pub struct DeviceStatus {
     /// When the server received it (Unix ms, whole seconds: the server keeps seconds).
     pub heartbeat_ms: i64,
-    /// When the device sent it (its clock, Unix ms).
-    pub device_at_ms: i64,
     /// The outbox depth it reported.
     pub outbox_depth: u64,
     /// Its readers' health (`{name: {state, frames_ok, ...}}`).
@@ -440,7 +438,6 @@ pub async fn device_status(
             device,
             DeviceStatus {
                 heartbeat_ms,
-                device_at_ms: health["device_at_ms"].as_i64().unwrap_or(heartbeat_ms),
                 outbox_depth: health["outbox_depth"].as_u64().unwrap_or(u64::MAX),
                 readers: health["readers"].clone(),
             },
