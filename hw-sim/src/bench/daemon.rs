@@ -1087,7 +1087,7 @@ pub fn render(d: &DaemonResult) -> String {
         d.dwell_ms
     );
     let row = |label: &str, cells: Vec<String>| {
-        let mut line = format!("{label:<40}");
+        let mut line = format!("{label:<44}");
         for c in cells {
             line.push_str(&format!(" | {c:<32}"));
         }
