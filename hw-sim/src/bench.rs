@@ -154,6 +154,29 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
             .to_string(),
         fsync: stats::Latency::of(&fsync),
     };
+    let measured = measure(options, &root).await;
+    if temporary {
+        if let Err(e) = std::fs::remove_dir_all(&root) {
+            tracing::warn!("cannot remove {}: {e}", root.display());
+        }
+    }
+    let (site_results, daemon_result) = measured?;
+    Ok(Report {
+        command: options.command.clone(),
+        date: custos_server::domain::time::Timestamp::from_unix(unix_ms() / 1000)
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+        machine,
+        site_load: site_results,
+        daemon: daemon_result,
+    })
+}
+
+/// Runs the benchmarks with their files under `root`.
+async fn measure(
+    options: &BenchOptions,
+    root: &std::path::Path,
+) -> anyhow::Result<(Vec<site_load::SiteLoadResult>, Option<daemon::DaemonResult>)> {
     let gates = match (&options.gates, options.daemon) {
         (Some(g), _) => g.clone(),
         (None, true) => Vec::new(),
@@ -194,20 +217,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
     } else {
         None
     };
-    if temporary {
-        if let Err(e) = std::fs::remove_dir_all(&root) {
-            tracing::warn!("cannot remove {}: {e}", root.display());
-        }
-    }
-    Ok(Report {
-        command: options.command.clone(),
-        date: custos_server::domain::time::Timestamp::from_unix(unix_ms() / 1000)
-            .map(|t| t.to_string())
-            .unwrap_or_default(),
-        machine,
-        site_load: site_results,
-        daemon: daemon_result,
-    })
+    Ok((site_results, daemon_result))
 }
 
 /// The report as text tables.
@@ -399,8 +409,6 @@ pub async fn stored_passages(state: &AppState) -> anyhow::Result<Vec<StoredPassa
 pub struct DeviceStatus {
     /// When the server received it (Unix ms, whole seconds: the server keeps seconds).
     pub heartbeat_ms: i64,
-    /// When the device sent it (its clock, Unix ms).
-    pub device_at_ms: i64,
     /// The outbox depth it reported.
     pub outbox_depth: u64,
     /// Its readers' health (`{name: {state, frames_ok, ...}}`).
@@ -440,7 +448,6 @@ pub async fn device_status(
             device,
             DeviceStatus {
                 heartbeat_ms,
-                device_at_ms: health["device_at_ms"].as_i64().unwrap_or(heartbeat_ms),
                 outbox_depth: health["outbox_depth"].as_u64().unwrap_or(u64::MAX),
                 readers: health["readers"].clone(),
             },

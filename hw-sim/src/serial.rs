@@ -331,22 +331,23 @@ impl<D: SerialDevice> VirtualSerial<D> {
 
 /// Runs `device` on `link` until `shutdown` completes, taking control ops from `control` if
 /// given. Dropping `link` afterwards (it is consumed) closes the pty and removes its symlink.
-/// The line runs at the process-wide [`default_line_rate`] (unpaced unless set).
+/// The line runs at the process-wide [`default_line_rate`] as it is when this is called (unpaced
+/// unless set), not when the future is first polled.
 ///
 /// # Errors
 /// [`SimError::Serial`] if the pty fails, [`SimError::Control`] if the control socket cannot
 /// accept, [`SimError::Pty`] if no handle on the pty can be made.
-pub async fn run_serial_device<D: SerialDevice>(
+pub fn run_serial_device<D: SerialDevice>(
     device: D,
     link: PtyLink,
     control: Option<ControlSocket>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), SimError> {
+) -> impl Future<Output = Result<(), SimError>> {
     let options = LineOptions {
         rate: default_line_rate(),
         sent: None,
     };
-    run_serial_device_with(device, link, control, shutdown, options).await
+    run_serial_device_with(device, link, control, shutdown, options)
 }
 
 /// [`run_serial_device`] with explicit [`LineOptions`]: a line rate, a byte counter.

@@ -184,8 +184,12 @@ pub struct ReaderLoad {
     pub frames_per_sec: f64,
     /// Tag frames/s the simulator sent.
     pub tag_frames_per_sec: f64,
-    /// Frames/s the daemon decoded (its `frames_ok`, from heartbeats; `None` without server).
+    /// Frames/s the daemon decoded: its `frames_ok` counter from the heartbeats the server
+    /// stored, over the phase (`None` without the server). Approximate (± about 4 %): the
+    /// counter travels in a health snapshot taken every 2 s, so each end may be up to 2 s old.
     pub daemon_frames_per_sec: Option<f64>,
+    /// Checksum errors and dropped bytes the daemon counted in the phase (same source).
+    pub daemon_decode_errors: Option<u64>,
 }
 
 /// `custosd` in the directory of this executable.
@@ -908,18 +912,21 @@ async fn run_phase(
             let (f1, c1, b1) = counts_after[i];
             let frames = f1.saturating_sub(f0) as f64;
             let commands = c1.saturating_sub(c0) as f64;
-            let daemon_frames = match (frames_before.get(&r.name), frames_after.get(&r.name)) {
-                (Some((t0, n0)), Some((t1, n1))) if t1 > t0 => Some(round1(
-                    n1.saturating_sub(*n0) as f64 * 1000.0 / (t1 - t0) as f64,
-                )),
-                _ => None,
-            };
+            let (daemon_frames, daemon_errors) =
+                match (frames_before.get(&r.name), frames_after.get(&r.name)) {
+                    (Some((n0, e0)), Some((n1, e1))) if setup.reachable => (
+                        Some(round1(n1.saturating_sub(*n0) as f64 / secs)),
+                        Some(e1.saturating_sub(*e0)),
+                    ),
+                    _ => (None, None),
+                };
             ReaderLoad {
                 name: r.name.clone(),
                 wire_bytes_per_sec: round1(b1.saturating_sub(b0) as f64 / secs),
                 frames_per_sec: round1(frames / secs),
                 tag_frames_per_sec: round1((frames - commands).max(0.0) / secs),
-                daemon_frames_per_sec: if setup.reachable { daemon_frames } else { None },
+                daemon_frames_per_sec: daemon_frames,
+                daemon_decode_errors: daemon_errors,
             }
         })
         .collect();
@@ -953,8 +960,8 @@ fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
-/// `frames_ok` per reader of the device's last heartbeat, with the time the device sent it.
-async fn daemon_frames(site: &Site) -> std::collections::HashMap<String, (i64, u64)> {
+/// `frames_ok` and `checksum_errors + dropped_bytes` per reader of the device's last heartbeat.
+async fn daemon_frames(site: &Site) -> std::collections::HashMap<String, (u64, u64)> {
     let Ok(status) = super::device_status(site.state()).await else {
         return Default::default();
     };
@@ -965,7 +972,10 @@ async fn daemon_frames(site: &Site) -> std::collections::HashMap<String, (i64, u
         .as_object()
         .into_iter()
         .flatten()
-        .filter_map(|(name, h)| Some((name.clone(), (d.device_at_ms, h["frames_ok"].as_u64()?))))
+        .filter_map(|(name, h)| {
+            let errors = h["checksum_errors"].as_u64()? + h["dropped_bytes"].as_u64()?;
+            Some((name.clone(), (h["frames_ok"].as_u64()?, errors)))
+        })
         .collect()
 }
 
@@ -1077,7 +1087,7 @@ pub fn render(d: &DaemonResult) -> String {
         d.dwell_ms
     );
     let row = |label: &str, cells: Vec<String>| {
-        let mut line = format!("{label:<40}");
+        let mut line = format!("{label:<44}");
         for c in cells {
             line.push_str(&format!(" | {c:<32}"));
         }
@@ -1134,13 +1144,26 @@ pub fn render(d: &DaemonResult) -> String {
         }),
     ));
     out.push_str(&row(
-        "frames/s decoded per reader (daemon)",
+        "frames/s decoded per reader (daemon, ±4 %)",
         cells(&|p| {
             p.readers
                 .iter()
                 .map(|r| {
                     r.daemon_frames_per_sec
                         .map_or("-".to_owned(), |f| format!("{f:.0}"))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
+    ));
+    out.push_str(&row(
+        "decode errors per reader (daemon)",
+        cells(&|p| {
+            p.readers
+                .iter()
+                .map(|r| {
+                    r.daemon_decode_errors
+                        .map_or("-".to_owned(), |e| e.to_string())
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
