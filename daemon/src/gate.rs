@@ -34,7 +34,19 @@
 //!
 //! Only answers verified against the pinned server key (`authenticated`) count: a verdict or a
 //! directive from an unpinned or unverified server is ignored (counted in
-//! [`GateMetrics::untrusted_answers`]) and the policy decides at the deadline.
+//! [`GateMetrics::untrusted_answers`]) and the policy decides.
+//!
+//! # Not waiting for a server that is not there
+//!
+//! Waiting out the deadline only makes sense while a verdict can come. The core therefore keeps
+//! whether the server is *known down*: it becomes so when an upload or heartbeat fails
+//! ([`ServerAnswer::Failed`]: unreachable, 5xx, garbage, an answer that does not verify), when an
+//! answer is not authenticated, or when an exit's deadline passes with no verdict; it stops being
+//! so at the next authenticated answer (a batch ack or a heartbeat ack). While the server is
+//! known down an exit is decided by the policy the moment it arrives (the deadline counts as
+//! zero), and exits already waiting are decided at once. The exit stays tracked for a late
+//! verdict as always, so a server that comes back and says alarm still sounds it. This keeps
+//! the fallback's passage-to-coil time to the coil write itself instead of the full deadline.
 //!
 //! A server verdict that arrives after the deadline is still applied within
 //! [`LATE_VERDICT_WINDOW`]: if it says alarm while the policy let the carrier go, the alarm
@@ -136,7 +148,8 @@ pub struct AlarmSettings {
 pub enum DecidedBy {
     /// The server's verdict, within the deadline.
     Server,
-    /// The cached policy (or its absence), at the deadline or at once without an event.
+    /// The cached policy (or its absence): at the deadline, or at once when the exit has no
+    /// event or the server is known down.
     Policy,
     /// The server's verdict after the policy had decided.
     LateServer,
@@ -174,6 +187,8 @@ pub struct Decision {
     pub alert_id: Option<String>,
     /// From the notice to the decision.
     pub elapsed: Duration,
+    /// The server was known down when it was decided, so the exit did not wait for a verdict.
+    pub server_down: bool,
 }
 
 /// What an alarm is for, to measure its latency.
@@ -231,6 +246,8 @@ pub struct GateCore {
     early: VecDeque<(EventId, Outcome, Instant)>,
     /// The alerts of the alarm sounding now.
     alerts: HashSet<String>,
+    /// Whether the server is known not to answer in time (see the module doc).
+    server_down: bool,
 }
 
 impl GateCore {
@@ -243,6 +260,21 @@ impl GateCore {
             settled: VecDeque::new(),
             early: VecDeque::new(),
             alerts: HashSet::new(),
+            server_down: false,
+        }
+    }
+
+    /// Whether the server is known down: exits are decided by the policy without waiting.
+    pub fn server_down(&self) -> bool {
+        self.server_down
+    }
+
+    /// How long an exit waits for the server's verdict now.
+    fn wait(&self) -> Duration {
+        if self.server_down {
+            Duration::ZERO
+        } else {
+            self.deadline
         }
     }
 
@@ -263,7 +295,7 @@ impl GateCore {
         let early = self.early.iter().position(|(id, ..)| *id == event);
         if let Some((_, outcome, _)) = early.and_then(|i| self.early.remove(i)) {
             self.decide_by_server(now, exit, outcome, DecidedBy::Server, &mut out);
-        } else if now >= exit.recognised + self.deadline {
+        } else if now >= exit.recognised + self.wait() {
             self.decide_by_policy(now, now_ms, exit, policy, &mut out);
         } else {
             if self.waiting.len() >= MAX_TRACKED {
@@ -278,6 +310,10 @@ impl GateCore {
     }
 
     /// Takes a server answer. `held_version` is the policy version held (0 = none).
+    ///
+    /// A failed exchange or an unauthenticated answer marks the server down: exits waiting are
+    /// then due at once (see [`next_deadline`](Self::next_deadline)); an authenticated answer
+    /// marks it up again.
     pub fn handle_answer(
         &mut self,
         now: Instant,
@@ -286,6 +322,10 @@ impl GateCore {
     ) -> Vec<Action> {
         self.expire(now);
         let (verdicts, epoch, directives, policy_version, authenticated) = match answer {
+            ServerAnswer::Failed => {
+                self.server_down = true;
+                return vec![];
+            }
             ServerAnswer::Batch {
                 epoch,
                 verdicts,
@@ -307,6 +347,7 @@ impl GateCore {
                 ..
             } => (&[][..], 0, directives, *policy_version, *authenticated),
         };
+        self.server_down = !authenticated;
         if !authenticated {
             let acts = !verdicts.is_empty() || !directives.is_empty();
             return if acts {
@@ -390,17 +431,21 @@ impl GateCore {
         }
     }
 
-    /// Decides the exits whose deadline has passed at `now`.
+    /// Decides the exits whose deadline has passed at `now` (all of them while the server is
+    /// known down). A deadline that passed with no verdict marks the server down.
     pub fn poll(&mut self, now: Instant, now_ms: i64, policy: Option<&GatePolicy>) -> Vec<Action> {
         self.expire(now);
         let mut out = Vec::new();
-        let (due, wait): (Vec<Exit>, Vec<Exit>) = std::mem::take(&mut self.waiting)
+        let wait = self.wait();
+        let (due, waiting): (Vec<Exit>, Vec<Exit>) = std::mem::take(&mut self.waiting)
             .into_iter()
-            .partition(|e| now >= e.recognised + self.deadline);
-        self.waiting = wait.into();
+            .partition(|e| now >= e.recognised + wait);
+        self.waiting = waiting.into();
+        let missed = !due.is_empty();
         for exit in due {
             self.decide_by_policy(now, now_ms, exit, policy, &mut out);
         }
+        self.server_down |= missed;
         out
     }
 
@@ -415,10 +460,8 @@ impl GateCore {
 
     /// The next instant [`poll`](Self::poll) has something to decide.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.waiting
-            .iter()
-            .map(|e| e.recognised + self.deadline)
-            .min()
+        let wait = self.wait();
+        self.waiting.iter().map(|e| e.recognised + wait).min()
     }
 
     /// The alarm has ended (its time ran out or it was silenced): its alerts are done.
@@ -466,6 +509,7 @@ impl GateCore {
             policy_version: 0,
             alert_id,
             elapsed: now.saturating_duration_since(exit.recognised),
+            server_down: self.server_down,
         }));
     }
 
@@ -495,6 +539,7 @@ impl GateCore {
             policy_version: decision.policy_version,
             alert_id: None,
             elapsed: now.saturating_duration_since(exit.recognised),
+            server_down: self.server_down,
         }));
         if exit.event.is_some() {
             if self.settled.len() >= MAX_TRACKED {
@@ -748,7 +793,10 @@ impl GateTask {
                 answer = self.io.answers.recv(), if answers_open => match answer {
                     Some(answer) => {
                         let held = self.held_version();
-                        self.core.handle_answer(Instant::now(), &answer, held)
+                        let was_down = self.core.server_down();
+                        let actions = self.core.handle_answer(Instant::now(), &answer, held);
+                        self.log_server_state(was_down);
+                        actions
                     }
                     None => {
                         answers_open = false;
@@ -778,7 +826,10 @@ impl GateTask {
                     self.expire_coil_waits(Instant::now());
                     let policy = self.io.policy.borrow().clone();
                     let policy = policy.as_deref().map(|p| &p.policy);
-                    self.core.poll(Instant::now(), now_ms(), policy)
+                    let was_down = self.core.server_down();
+                    let actions = self.core.poll(Instant::now(), now_ms(), policy);
+                    self.log_server_state(was_down);
+                    actions
                 }
             };
             self.apply(actions).await;
@@ -788,6 +839,16 @@ impl GateTask {
         let actions = self.core.flush(Instant::now(), now_ms(), policy);
         self.apply(actions).await;
         tracing::debug!("gate stopped");
+    }
+
+    fn log_server_state(&self, was_down: bool) {
+        match (was_down, self.core.server_down()) {
+            (false, true) => tracing::warn!(
+                "server not answering in time: exits are decided by the cached policy at once"
+            ),
+            (true, false) => tracing::info!("server answering: exits wait for its verdict again"),
+            _ => {}
+        }
     }
 
     fn held_version(&self) -> u64 {
@@ -820,6 +881,7 @@ impl GateTask {
                         policy_version = d.policy_version,
                         alert_id = d.alert_id.as_deref(),
                         elapsed_ms = d.elapsed.as_millis() as u64,
+                        server_down = d.server_down,
                         "exit decided"
                     );
                     let _ = self.io.reports.send(GateReport::Decided(d));
@@ -1206,22 +1268,93 @@ mod tests {
             .collect();
         assert_eq!(versions, [3, 3]);
         assert_eq!(core.waiting(), 0);
+        // The deadline passed without a verdict: the server counts as down, and the next exits
+        // do not wait.
+        assert!(core.server_down());
 
         // No policy, or an expired one: every carrier alarms.
-        core.handle_exit(t0, now_ms, exit(Some(3), doc(), t0), None);
-        let out = core.poll(t0 + DEADLINE, now_ms, None);
+        let t1 = t0 + DEADLINE;
+        let out = core.handle_exit(t1, now_ms, exit(Some(3), doc(), t1), None);
         assert_eq!(
             decisions(&out),
             [(DecidedBy::Policy, Some(AlarmReason::NoPolicy))]
         );
-        core.handle_exit(t0, now_ms, exit(Some(4), doc(), t0), Some(&p));
         let later = p.valid_until_ms;
-        let out = core.poll(t0 + DEADLINE, later, Some(&p));
+        let out = core.handle_exit(t1, later, exit(Some(4), doc(), t1), Some(&p));
         assert_eq!(
             decisions(&out),
             [(DecidedBy::Policy, Some(AlarmReason::PolicyExpired))]
         );
         assert_eq!(sounds(&out), [Some(DecidedBy::Policy)]);
+    }
+
+    #[test]
+    fn while_the_server_is_down_exits_do_not_wait_for_it() {
+        let now_ms = crate::uplink::now_ms();
+        let p = policy(now_ms);
+        let t0 = Instant::now();
+        let mut core = GateCore::new(DEADLINE, ALARM);
+        assert!(!core.server_down());
+        core.handle_exit(t0, now_ms, exit(Some(1), disk(), t0), Some(&p));
+        assert_eq!(core.next_deadline(), Some(t0 + DEADLINE));
+
+        // The upload fails (connection refused): the waiting exit is due now, not at its deadline.
+        let t1 = t0 + ms(3);
+        assert!(core.handle_answer(t1, &ServerAnswer::Failed, 3).is_empty());
+        assert!(core.server_down());
+        assert_eq!(core.next_deadline(), Some(t0));
+        let out = core.poll(t1, now_ms, Some(&p));
+        assert_eq!(
+            decisions(&out),
+            [(DecidedBy::Policy, Some(AlarmReason::UnauthorizedRemoval))]
+        );
+        assert_eq!(sounds(&out), [Some(DecidedBy::Policy)]);
+
+        // A new exit is decided the moment it arrives, with no time elapsed.
+        let t2 = t0 + ms(500);
+        let out = core.handle_exit(t2, now_ms, exit(Some(2), doc(), t2), Some(&p));
+        assert_eq!(decisions(&out), [(DecidedBy::Policy, None)]);
+        let Some(Action::Decided(d)) = out.first() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(d.elapsed, Duration::ZERO);
+        assert_eq!(core.waiting(), 0);
+
+        // The server returns: its late verdict on the document still sounds the alarm, and its
+        // authenticated answer makes the next exit wait for a verdict again.
+        let t3 = t0 + ms(2_000);
+        let out = core.handle_answer(t3, &ack(&[(2, alarm("A-2"))], vec![], true), 3);
+        assert_eq!(
+            decisions(&out),
+            [(
+                DecidedBy::LateServer,
+                Some(AlarmReason::UnauthorizedRemoval)
+            )]
+        );
+        assert!(!core.server_down());
+        assert!(
+            core.handle_exit(t3, now_ms, exit(Some(3), disk(), t3), Some(&p))
+                .is_empty()
+        );
+        assert_eq!(core.next_deadline(), Some(t3 + DEADLINE));
+
+        // An authenticated heartbeat counts as the server answering; an unauthenticated answer
+        // does not (its verdicts could never be used).
+        let hb = ServerAnswer::Heartbeat {
+            hb_seq: 1,
+            directives: vec![],
+            policy_version: 3,
+            authenticated: true,
+        };
+        core.handle_answer(t3, &ServerAnswer::Failed, 3);
+        assert!(core.server_down());
+        core.handle_answer(t3, &hb, 3);
+        assert!(!core.server_down());
+        assert_eq!(
+            core.handle_answer(t3, &ack(&[], vec![], false), 3),
+            Vec::<Action>::new()
+        );
+        assert!(core.server_down());
     }
 
     #[test]
@@ -1604,7 +1737,9 @@ mod tests {
         assert_eq!(Instant::now() - t0, DEADLINE);
         assert!(h.commands.try_recv().is_err(), "no alarm");
 
-        // An unknown carrier alarms; the coil is written 4 ms after the deadline.
+        // That deadline passed without a verdict, so the server counts as down and the next
+        // exit is decided at once: an unknown carrier alarms, the coil written 4 ms after the
+        // notice.
         let t1 = Instant::now();
         h.exits.send(exit(Some(2), disk(), t1)).await.unwrap();
         assert!(matches!(
@@ -1621,7 +1756,7 @@ mod tests {
             GateReport::CoilWritten {
                 event: Some(id(2)),
                 by: DecidedBy::Policy,
-                passage_to_coil: DEADLINE + ms(4)
+                passage_to_coil: ms(4)
             }
         );
         assert_eq!(GateMetrics::get(&h.metrics.policy_decisions), 2);

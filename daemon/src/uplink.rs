@@ -424,6 +424,9 @@ pub enum ServerAnswer {
         /// Whether the answer was verified with the pinned server key.
         authenticated: bool,
     },
+    /// An upload or a heartbeat got no usable answer: the server was unreachable or too slow,
+    /// answered with an error or garbage, or its answer did not match or verify.
+    Failed,
 }
 
 /// Hands an answer to the gate logic without ever blocking the upload: a full channel drops the
@@ -635,6 +638,7 @@ impl Shipper {
                     tracing::debug!(len, limit, "batch too large; halving");
                 }
                 Err(e) => {
+                    report(&self.answers, ServerAnswer::Failed);
                     let wait = backoff.next_wait();
                     tracing::warn!(error = %e, retry_in = ?wait, epoch = batch.epoch, first, last, "upload failed");
                     tokio::time::sleep(wait).await;
@@ -826,11 +830,14 @@ impl Heartbeats {
                         },
                     );
                 }
-                Err(e) if !failing => {
-                    tracing::warn!(error = %e, "heartbeat failed");
-                    failing = true;
+                Err(e) => {
+                    report(&self.answers, ServerAnswer::Failed);
+                    if std::mem::replace(&mut failing, true) {
+                        tracing::debug!(error = %e, "heartbeat failed");
+                    } else {
+                        tracing::warn!(error = %e, "heartbeat failed");
+                    }
                 }
-                Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
             }
         }
         tracing::debug!("heartbeats stopped");

@@ -677,18 +677,22 @@ async fn with_the_server_down_the_cached_policy_decides_and_events_arrive_later_
             (d.by, d.alarm, d.policy_version),
             (DecidedBy::Policy, None, 4)
         );
-        assert!(d.elapsed >= Duration::from_millis(300), "{:?}", d.elapsed);
         assert!(!coils.borrow()[0], "no alarm for a signed-out carrier");
         until(|| count(&metrics.pipeline.final_passages_dropped) == 1).await;
 
         walk_out(&running, disk()).await;
         let d = reports.decision(disk()).await;
+        // The first exit's upload failed (or its deadline passed): the gate knows the server
+        // is down, and this exit was decided without waiting for a verdict.
         assert_eq!(
-            (d.by, d.alarm),
-            (DecidedBy::Policy, Some(AlarmReason::UnauthorizedRemoval))
+            (d.by, d.alarm, d.server_down),
+            (
+                DecidedBy::Policy,
+                Some(AlarmReason::UnauthorizedRemoval),
+                true
+            )
         );
-        let latency = reports.coil(DecidedBy::Policy).await;
-        assert!(latency >= Duration::from_millis(300), "{latency:?}");
+        reports.coil(DecidedBy::Policy).await;
         coils.wait_for(|c| c[0]).await.unwrap();
         until(|| count(&metrics.pipeline.final_passages_dropped) == 2).await;
         assert!(running.outbox_depth().await.unwrap() >= 2);
