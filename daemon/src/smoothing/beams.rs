@@ -1,14 +1,12 @@
 //! Gate passages driven by the photo-eyes (`use_beams`); see the module docs of
 //! [`gate`](super::gate) for the rules.
 
-use std::collections::HashMap;
-
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::MAX_TAGS_PER_LIST;
 
-use super::Side;
 use super::gate::{Output, PASSAGE_LINGER_MS, PassageId, Shared, Tally};
 use super::presence::{DEFAULT_MAX_TAGS, PresenceTracker, ReadOutcome, SmoothingConfig};
+use super::{EpcMap, Side};
 use crate::model::TagRead;
 
 /// Passages from photo-eye order.
@@ -36,7 +34,7 @@ struct Window {
     /// When both beams were restored.
     restored_ms: Option<i64>,
     /// Tags read since the first break (at most `MAX_TAGS_PER_LIST`).
-    seen: HashMap<Epc, Seen>,
+    seen: EpcMap<Seen>,
     announced: bool,
 }
 
@@ -134,7 +132,7 @@ impl BeamGate {
                         crossed_ms: None,
                         last_restored: None,
                         restored_ms: None,
-                        seen: HashMap::new(),
+                        seen: EpcMap::default(),
                         announced: false,
                     });
                 }

@@ -66,8 +66,6 @@
 //! [`PASSAGE_LINGER_MS`] after the first break closes the passage as it stands (fail secure: an
 //! established direction is reported). In this mode only reads on antenna 0 are ignored.
 
-use std::collections::{HashMap, HashSet};
-
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{Direction, EventBody, MAX_TAGS_PER_LIST, TagSighting};
 
@@ -75,7 +73,7 @@ use super::beams::BeamGate;
 use super::presence::{
     DEFAULT_MAX_TAGS, PresenceTracker, ReadOutcome, SmoothingConfig, TagSummary,
 };
-use super::{Clock, NewEvent, Side, SideMap, destination, epc_order};
+use super::{Clock, EpcMap, EpcSet, NewEvent, Side, SideMap, destination, epc_order};
 use crate::model::{ReaderName, TagRead};
 
 /// Default [`GateConfig::passage_gap_ms`].
@@ -209,7 +207,7 @@ impl GateSmoother {
                 reader: reader.to_string(),
                 config,
                 clock: Clock::default(),
-                badges: HashSet::new(),
+                badges: EpcSet::default(),
                 next_id: 1,
                 stats: GateStats::default(),
             },
@@ -228,8 +226,8 @@ impl GateSmoother {
     }
 
     /// Replaces the set of staff badge EPCs; it applies to every output from the next poll on.
-    pub fn set_badges(&mut self, badges: HashSet<Epc>) {
-        self.shared.badges = badges;
+    pub fn set_badges(&mut self, badges: impl IntoIterator<Item = Epc>) {
+        self.shared.badges = badges.into_iter().collect();
     }
 
     /// Takes one read of the gate's reader.
@@ -287,7 +285,7 @@ pub(super) struct Shared {
     reader: String,
     pub(super) config: GateConfig,
     pub(super) clock: Clock,
-    badges: HashSet<Epc>,
+    badges: EpcSet,
     next_id: u64,
     pub(super) stats: GateStats,
 }
@@ -452,12 +450,15 @@ struct AntennaGate {
     /// Presence per side: index 0 inner, 1 outer (see [`Side::index`]).
     trackers: [PresenceTracker; 2],
     /// Every tag on at least one side, or with a crossing not judged yet.
-    tags: HashMap<Epc, GateTag>,
+    tags: EpcMap<GateTag>,
     /// Passages not final yet, oldest first.
     groups: Vec<Group>,
     /// Badges that left the field recently, kept to be listed in passages.
     recent_badges: Vec<(Epc, Tally)>,
     max_tags: usize,
+    /// No pending crossing reaches [`PASSAGE_LINGER_MS`] before this internal time (a lower
+    /// bound). With it, a poll sweeps `tags` only when a presence ended or a linger may be due.
+    linger_due: i64,
 }
 
 /// One tag at an antenna-order gate.
@@ -596,10 +597,11 @@ impl AntennaGate {
         Self {
             sides: SideMap::new(&config.inner_antennas, &config.outer_antennas),
             trackers: [tracker(), tracker()],
-            tags: HashMap::new(),
+            tags: EpcMap::default(),
             groups: Vec::new(),
             recent_badges: Vec::new(),
             max_tags: DEFAULT_MAX_TAGS,
+            linger_due: i64::MAX,
         }
     }
 
@@ -639,6 +641,7 @@ impl AntennaGate {
                     crossed_ms: t,
                     passage,
                 });
+                self.linger_due = self.linger_due.min(t.saturating_add(PASSAGE_LINGER_MS));
             }
         } else if held {
             if let Some(summary) = tracker.summary(&epc) {
@@ -648,16 +651,30 @@ impl AntennaGate {
     }
 
     fn poll(&mut self, sh: &mut Shared, t: i64, out: &mut Vec<Output>) {
+        let mut ended = false;
         for tracker in &mut self.trackers {
-            tracker.expire(t);
+            ended |= !tracker.expire(t).is_empty();
+        }
+        // Only an ended presence or a linger reached can judge a crossing or forget a tag.
+        if ended || t >= self.linger_due {
+            self.sweep(sh, t);
         }
         let gap = sh.config.passage_gap_ms;
+        let keep_from = t.saturating_sub(gap.saturating_add(PASSAGE_LINGER_MS));
+        self.recent_badges.retain(|(_, b)| b.last_ms >= keep_from);
+        if self.recent_badges.len() > self.max_tags {
+            self.recent_badges.sort_unstable_by_key(|(_, b)| b.last_ms);
+            let excess = self.recent_badges.len() - self.max_tags;
+            self.recent_badges.drain(..excess);
+        }
+        self.emit(sh, t, out);
+    }
 
-        // Judge crossings whose tag left the field, or lingered too long; forget gone tags.
+    /// Judges crossings whose tag left the field, or lingered too long; forgets gone tags.
+    fn sweep(&mut self, sh: &Shared, t: i64) {
         let mut verdicts = Vec::new();
         let [inner, outer] = &self.trackers;
         let recent = &mut self.recent_badges;
-        let shared = &*sh;
         self.tags.retain(|epc, tag| {
             let present = inner.is_present(epc) || outer.is_present(epc);
             let due = tag
@@ -666,18 +683,18 @@ impl AntennaGate {
             if let Some(p) = due {
                 verdicts.push((p.passage, *epc, tag.judge()));
             }
-            if !present && shared.is_badge(epc) {
+            if !present && sh.is_badge(epc) {
                 recent.push((*epc, tag.life));
             }
             present
         });
-        let keep_from = t.saturating_sub(gap.saturating_add(PASSAGE_LINGER_MS));
-        self.recent_badges.retain(|(_, b)| b.last_ms >= keep_from);
-        if self.recent_badges.len() > self.max_tags {
-            self.recent_badges.sort_unstable_by_key(|(_, b)| b.last_ms);
-            let excess = self.recent_badges.len() - self.max_tags;
-            self.recent_badges.drain(..excess);
-        }
+        self.linger_due = self
+            .tags
+            .values()
+            .filter_map(|tag| tag.pending)
+            .map(|p| p.crossed_ms.saturating_add(PASSAGE_LINGER_MS))
+            .min()
+            .unwrap_or(i64::MAX);
         for (id, epc, result) in verdicts {
             if let Some(group) = self.groups.iter_mut().find(|g| g.id == id) {
                 group.unjudged = group.unjudged.saturating_sub(1);
@@ -686,6 +703,11 @@ impl AntennaGate {
                 }
             }
         }
+    }
+
+    /// Announces fresh crossings and closes the passages that are final.
+    fn emit(&mut self, sh: &mut Shared, t: i64, out: &mut Vec<Output>) {
+        let gap = sh.config.passage_gap_ms;
 
         // Announce fresh crossings.
         for i in 0..self.groups.len() {
@@ -1155,7 +1177,7 @@ mod tests {
     #[test]
     fn badges_are_split_from_carriers_and_never_pass_alone() {
         let mut g = gate();
-        g.set_badges([epc(9), epc(8)].into_iter().collect());
+        g.set_badges([epc(9), epc(8)]);
         // A badge crossing with the carrier, and a badge read on the outer side only.
         let one_sided: Vec<Ev> = (0..10).map(|k| Ev::Read(900 + k * 40, 8, 3)).collect();
         let events = merge(&[
@@ -1177,7 +1199,7 @@ mod tests {
 
         // A badge alone makes no passage.
         let mut g = gate();
-        g.set_badges([epc(9)].into_iter().collect());
+        g.set_badges([epc(9)]);
         let out = run(&mut g, &walk(0, 9, Side::Inner), 8_000);
         assert!(out.is_empty(), "{out:?}");
     }
@@ -1403,7 +1425,7 @@ mod tests {
         ) {
             let config = GateConfig { use_beams, ..GateConfig::new(INNER.to_vec(), OUTER.to_vec()) };
             let mut g = GateSmoother::new("gate-1".into(), config).with_max_tags(6);
-            let badges: HashSet<Epc> = [epc(5)].into_iter().collect();
+            let badges: std::collections::HashSet<Epc> = [epc(5)].into_iter().collect();
             g.set_badges(badges.clone());
             let mut now = 1_000_000i64;
             let mut out = Vec::new();
@@ -1430,8 +1452,8 @@ mod tests {
             out.extend(g.poll(now + 60_000));
             out.extend(g.poll(now + 120_000));
 
-            let mut announced = HashSet::new();
-            let mut ended = HashSet::new();
+            let mut announced = std::collections::HashSet::new();
+            let mut ended = std::collections::HashSet::new();
             for o in &out {
                 match o {
                     Output::Crossing(c) => {

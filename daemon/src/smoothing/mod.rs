@@ -42,6 +42,7 @@ pub mod presence;
 mod beams;
 
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{Direction, EventBody};
@@ -56,6 +57,15 @@ pub use presence::{
     MAX_MIN_READS, PresenceChange, PresenceStats, PresenceTracker, SideSeen, SmoothingConfig,
     TagSummary,
 };
+
+/// The smoothers' maps keyed by EPC hash every tag read (thousands a second at a busy gate):
+/// they use foldhash, seeded per process, instead of std's SipHash, which was a fifth of the
+/// daemon's CPU time at the wire ceiling. The maps are bounded (see *Memory*), so colliding
+/// EPCs, even chosen by an attacker with writable tags, can only slow a bounded map.
+pub(crate) type EpcMap<V> = HashMap<Epc, V, foldhash::fast::RandomState>;
+
+/// A set of EPCs with the same hasher as [`EpcMap`].
+pub type EpcSet = HashSet<Epc, foldhash::fast::RandomState>;
 
 /// How far an input may be stamped before the latest time already seen and still count as
 /// jitter (taken as "now"); a larger backward jump is a wall-clock step (10 s).

@@ -11,12 +11,12 @@
 //! RSSI, the first and last antenna and, when the tracker knows the gate's sides, when the tag
 //! was first and last read on each side.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::TagSighting;
 
-use super::{Clock, Side, SideMap, epc_order};
+use super::{Clock, EpcMap, Side, SideMap, epc_order};
 use crate::model::TagRead;
 
 /// Default [`SmoothingConfig::min_reads`].
@@ -244,6 +244,19 @@ struct Track {
     summary: TagSummary,
 }
 
+impl Track {
+    /// The first internal time at which the track expires: a presence more than `holdoff_ms`
+    /// after its last read, a candidate more than `appear_window_ms` after its last read.
+    fn due(&self, config: &SmoothingConfig) -> i64 {
+        let wait = if self.appeared {
+            config.holdoff_ms
+        } else {
+            config.appear_window_ms
+        };
+        self.summary.last_ms.saturating_add(wait).saturating_add(1)
+    }
+}
+
 /// Tracks which tags one reader sees (see the module docs).
 ///
 /// ```
@@ -266,7 +279,11 @@ pub struct PresenceTracker {
     clock: Clock,
     sides: SideMap,
     max_tags: usize,
-    tracks: HashMap<Epc, Track>,
+    tracks: EpcMap<Track>,
+    /// No track can expire before this internal time: a lower bound, lowered by every read
+    /// that sets a track's deadline and recomputed by every full sweep, so `expire` walks the
+    /// tracks only when one may be due (not after every read).
+    next_due: i64,
     /// Appearances not yet returned by `poll` (internal time); at most one per present tag.
     changes: Vec<PresenceChange>,
     stats: PresenceStats,
@@ -280,7 +297,8 @@ impl PresenceTracker {
             clock: Clock::default(),
             sides: SideMap::none(),
             max_tags: DEFAULT_MAX_TAGS,
-            tracks: HashMap::new(),
+            tracks: EpcMap::default(),
+            next_due: i64::MAX,
             changes: Vec::new(),
             stats: PresenceStats::default(),
         }
@@ -372,9 +390,13 @@ impl PresenceTracker {
         } = read;
         let side = self.sides.side(antenna);
         let min_reads = self.config.min_reads as usize;
+        let config = self.config;
+        let next_due = &mut self.next_due;
+        let mut lower_due = |track: &Track| *next_due = (*next_due).min(track.due(&config));
         if let Some(track) = self.tracks.get_mut(&epc) {
             if track.appeared {
                 track.summary.record(t, antenna, rssi, side);
+                lower_due(track);
                 return ReadOutcome::Present;
             }
             let floor = t.saturating_sub(self.config.appear_window_ms);
@@ -391,8 +413,10 @@ impl PresenceTracker {
             if track.window.len() >= min_reads {
                 track.appeared = true;
                 track.window = VecDeque::new();
+                lower_due(track);
                 return ReadOutcome::Appeared(track.summary);
             }
+            lower_due(track);
             return ReadOutcome::Candidate;
         }
         if self.tracks.len() >= self.max_tags && !self.evict_candidate() {
@@ -406,14 +430,13 @@ impl PresenceTracker {
             window.reserve_exact(min_reads);
             window.push_back(t);
         }
-        self.tracks.insert(
-            epc,
-            Track {
-                appeared,
-                window,
-                summary,
-            },
-        );
+        let track = Track {
+            appeared,
+            window,
+            summary,
+        };
+        self.next_due = self.next_due.min(track.due(&config));
+        self.tracks.insert(epc, track);
         if appeared {
             ReadOutcome::Appeared(summary)
         } else {
@@ -424,24 +447,24 @@ impl PresenceTracker {
     /// Ends the presences whose hold-off has elapsed at internal time `t` (returned, by last
     /// read then EPC) and forgets candidates whose reads fell out of the window.
     pub(super) fn expire(&mut self, t: i64) -> Vec<TagSummary> {
-        let SmoothingConfig {
-            appear_window_ms,
-            holdoff_ms,
-            ..
-        } = self.config;
         let mut gone = Vec::new();
+        if t < self.next_due {
+            return gone;
+        }
+        let config = self.config;
+        let mut next_due = i64::MAX;
         self.tracks.retain(|_, track| {
-            let idle = t.saturating_sub(track.summary.last_ms);
-            if track.appeared {
-                if idle > holdoff_ms {
-                    gone.push(track.summary);
-                    return false;
-                }
-                true
-            } else {
-                idle <= appear_window_ms
+            let due = track.due(&config);
+            if t < due {
+                next_due = next_due.min(due);
+                return true;
             }
+            if track.appeared {
+                gone.push(track.summary);
+            }
+            false
         });
+        self.next_due = next_due;
         gone.sort_unstable_by(|a, b| a.last_ms.cmp(&b.last_ms).then(epc_order(&a.epc, &b.epc)));
         gone
     }

@@ -14,10 +14,25 @@ use core::fmt;
 pub const MAX_EPC_BYTES: usize = 62;
 
 /// The EPC bank contents of a tag (without PC and CRC), up to [`MAX_EPC_BYTES`] bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Equality and hashing look at the EPC's own bytes only, not the unused rest of the buffer:
+/// a 96-bit EPC hashes 12 bytes, not 63 (the daemon hashes every read's EPC).
+#[derive(Clone, Copy, Eq)]
 pub struct Epc {
     len: u8,
     bytes: [u8; MAX_EPC_BYTES],
+}
+
+impl PartialEq for Epc {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl core::hash::Hash for Epc {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
 }
 
 /// An EPC could not be built from the given bytes or text.
@@ -160,6 +175,21 @@ mod tests {
         assert_eq!(Epc::from_hex("123"), Err(EpcError::BadHex));
         assert_eq!(Epc::from_hex("zz"), Err(EpcError::BadHex));
         assert_eq!(Epc::new(&[0; 63]), Err(EpcError::TooLong));
+    }
+
+    #[test]
+    fn equality_and_hash_follow_the_epc_bytes_and_length() {
+        use std::hash::BuildHasher;
+        let hasher = std::collections::hash_map::RandomState::new();
+        let a = Epc::new(&[0x30, 0x00]).unwrap();
+        let b = Epc::from_hex("3000").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(hasher.hash_one(a), hasher.hash_one(b));
+        // A trailing zero byte is part of the EPC: a different, longer code.
+        let shorter = Epc::new(&[0x30]).unwrap();
+        assert_ne!(a, shorter);
+        assert_ne!(hasher.hash_one(a), hasher.hash_one(shorter));
+        assert_ne!(a, Epc::new(&[0x30, 0x01]).unwrap());
     }
 
     #[test]
