@@ -301,7 +301,8 @@ pub struct UplinkConfig {
     pub request_timeout_ms: u64,
     /// Heartbeat period (default 2 s).
     pub heartbeat_interval_ms: u64,
-    /// How long an exit waits for the server's verdict before deciding locally (default 300 ms).
+    /// How long an exit waits for the server's verdict before deciding locally (default 300 ms);
+    /// no wait while the server is known down (see `gate`).
     pub verdict_deadline_ms: u64,
     /// The longest time between gate policy fetches (default 60 s).
     pub policy_refresh_ms: u64,
