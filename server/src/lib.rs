@@ -22,7 +22,7 @@ pub mod store;
 pub mod web;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use crate::alert_hub::AlertHub;
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::domain::person::DecommissioningPolicy;
 use crate::domain::sweep::SweepPolicy;
@@ -137,6 +138,7 @@ struct StateInner {
     clock: Clock,
     alerts: AlertHub,
     form_tokens: FormTokens,
+    login_throttle: Mutex<LoginThrottle>,
     metrics: Metrics,
     /// Turns true when the server begins to shut down (ends the live streams).
     stopping: watch::Sender<bool>,
@@ -158,6 +160,7 @@ impl AppState {
                 clock,
                 alerts: AlertHub::new(),
                 form_tokens: FormTokens::new(),
+                login_throttle: Mutex::new(LoginThrottle::new()),
                 metrics: Metrics::default(),
                 stopping: watch::Sender::new(false),
             }),
@@ -177,6 +180,16 @@ impl AppState {
     /// The one-time tokens of the pages' creating forms (a form sent twice creates one record).
     pub fn form_tokens(&self) -> &FormTokens {
         &self.inner.form_tokens
+    }
+
+    /// Runs `f` on the failed sign-in counts (see [`auth::throttle`]).
+    pub fn login_throttle<T>(&self, f: impl FnOnce(&mut LoginThrottle) -> T) -> T {
+        let mut throttle = self
+            .inner
+            .login_throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut throttle)
     }
 
     /// The server's signing key (signs answers to devices and audit heads).

@@ -238,6 +238,64 @@ async fn health_and_login_need_no_session() {
     server.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn repeated_wrong_passwords_block_the_username_without_a_password_check() {
+    let server = Server::start().await;
+    let login = |username: &'static str, password: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .call(
+                    Method::POST,
+                    "/api/v1/session",
+                    None,
+                    Some(json!({"username": username, "password": password})),
+                )
+                .await
+        }
+    };
+    let wrong = "not-the-admin-password";
+    // Five free failures, and a sixth that is still checked (and starts a 1-s block).
+    for n in 1..=6 {
+        let reply = login("admin", wrong).await;
+        assert_eq!(
+            (reply.status, reply.error()),
+            (401, "invalid_credentials"),
+            "try {n}"
+        );
+    }
+    // Now even the right password is refused, under any spelling of the name. The block is
+    // 1 s in whole seconds of the server's clock: Retry-After is 2 (or 1 if a second ticked).
+    let retry_after = |reply: &Reply| -> u64 {
+        reply.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for name in ["admin", "ADMIN"] {
+        let reply = login(name, ADMIN_PASSWORD).await;
+        assert_eq!((reply.status, reply.error()), (429, "too_many_attempts"));
+        assert!((1..=2).contains(&retry_after(&reply)));
+    }
+    // Another account is not affected.
+    assert_eq!(login("guard9", wrong).await.status, 401);
+    // After the block the right password opens a session, and the count starts over.
+    server.advance(2);
+    assert_eq!(login("admin", ADMIN_PASSWORD).await.status, 200);
+    for _ in 1..=6 {
+        assert_eq!(login("admin", wrong).await.status, 401);
+    }
+    assert_eq!(login("admin", wrong).await.status, 429);
+    // A failure after a block doubles the next one.
+    server.advance(2);
+    assert_eq!(login("admin", wrong).await.status, 401);
+    let reply = login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(reply.status, 429);
+    assert!((2..=3).contains(&retry_after(&reply)));
+    server.stop().await.unwrap();
+}
+
 /// Each case: what to send, as whom, what to expect; nothing may change in the database.
 struct BadInput {
     what: &'static str,

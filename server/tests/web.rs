@@ -228,6 +228,21 @@ async fn count(server: &Server, sql: &'static str) -> i64 {
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]
+async fn the_form_says_when_a_username_is_blocked_after_repeated_failures() {
+    let server = start().await;
+    let mut b = Browser::new(&server);
+    for _ in 0..6 {
+        assert_eq!(b.sign_in("admin", "wrong password!").await.status, 401);
+    }
+    let blocked = b.sign_in("admin", ADMIN_PASSWORD).await;
+    assert_eq!(blocked.status, 429);
+    assert!(blocked.body.contains(r#"id="login-error""#));
+    assert!(blocked.body.contains("登录失败次数过多"));
+    assert!(["1", "2"].contains(&blocked.header("retry-after")));
+    assert!(b.cookie("custos_session").is_none());
+}
+
+#[tokio::test]
 async fn signing_in_through_the_form_sets_the_api_cookie_and_redirects() {
     let server = start().await;
     let mut b = Browser::new(&server);

@@ -6,7 +6,8 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -17,7 +18,7 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code: `bad_request`, `unauthenticated`, `invalid_credentials`,
-    /// `forbidden`, `csrf`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `forbidden`, `csrf`, `not_found`, `method_not_allowed`, `conflict`, `too_many_attempts`,
     /// `payload_too_large`, `unsupported_media_type`, `internal`, a rule's own code (422, such
     /// as `self_approval`), a state conflict's own code (409, such as `not_approved`), or a
     /// device refusal (`device_auth_failed`, `seq_gap`, `replay_rejected`, `clock_skew`,
@@ -78,6 +79,12 @@ pub enum ApiError {
     /// 415: not JSON.
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
+    /// 429: too many failed sign-ins for the username; `Retry-After` says when to try again.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
+    TooManyAttempts {
+        /// Seconds until an attempt is taken again.
+        retry_after_secs: u64,
+    },
     /// 422: a rule says no.
     #[error("{message}")]
     Rule {
@@ -114,6 +121,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            ApiError::TooManyAttempts { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
+            }
             ApiError::Rule { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -126,7 +136,13 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        (status, Json(ErrorBody::new(code, self.to_string()))).into_response()
+        let mut response = (status, Json(ErrorBody::new(code, self.to_string()))).into_response();
+        if let ApiError::TooManyAttempts { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
     }
 }
 
@@ -147,6 +163,9 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> ApiError {
         match e {
             AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::Blocked(b) => ApiError::TooManyAttempts {
+                retry_after_secs: b.retry_after_secs,
+            },
             AuthError::InvalidUsername(e) => ApiError::BadRequest(format!("username {e}")),
             AuthError::Roles(e) => ApiError::rule("role_conflict", e),
             AuthError::PasswordPolicy(e) => ApiError::rule("weak_password", e),

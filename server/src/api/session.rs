@@ -53,6 +53,8 @@ fn cookie(value: &str, max_age: u64, secure: bool) -> String {
         (status = 200, description = "Logged in", body = LoginAnswer,
             headers(("set-cookie" = String, description = "The session cookie"))),
         (status = 401, description = "Wrong username or password, or a disabled account (`invalid_credentials`)", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins for this username (`too_many_attempts`): refused without checking the password",
+            body = ErrorBody, headers(("retry-after" = u64, description = "Seconds until an attempt is taken again"))),
         InputRefusals,
     )
 )]

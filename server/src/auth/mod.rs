@@ -12,6 +12,7 @@
 pub mod capability;
 pub mod extract;
 pub mod password;
+pub mod throttle;
 pub mod token;
 
 use serde::Deserialize;
@@ -72,6 +73,9 @@ pub enum AuthError {
     /// A blocking task was lost.
     #[error("hashing task failed")]
     Task,
+    /// Too many failed sign-ins for this username: refused without a password check.
+    #[error("too many failed sign-ins; try again in {} s", .0.retry_after_secs)]
+    Blocked(throttle::Blocked),
 }
 
 async fn blocking<T: Send + 'static>(
@@ -149,7 +153,23 @@ pub async fn login(
     username: String,
     password: String,
 ) -> Result<NewSessionGrant, AuthError> {
-    let credentials = state.store().credentials(username).await?;
+    // Counted per account name as the store matches it (case-insensitively). A name that is
+    // not a valid username can match no account, so guessing under it is not counted.
+    let throttle_key = is_valid_username(&username).then(|| username.to_ascii_lowercase());
+    let block_if_wrong = match &throttle_key {
+        Some(key) => state
+            .login_throttle(|t| t.attempt(key, state.now()))
+            .map_err(|blocked| {
+                tracing::info!(
+                    %username,
+                    retry_after_secs = blocked.retry_after_secs,
+                    "login refused: username blocked"
+                );
+                AuthError::Blocked(blocked)
+            })?,
+        None => None,
+    };
+    let credentials = state.store().credentials(username.clone()).await?;
     let (user, phc) = match credentials {
         Some(c) if !c.disabled => {
             let phc = c.password_hash.clone();
@@ -161,10 +181,20 @@ pub async fn login(
     let user = match user {
         Some(user) if matches => user,
         _ => {
-            tracing::info!("login refused");
+            match block_if_wrong {
+                Some(b) => tracing::warn!(
+                    %username,
+                    blocked_secs = b.retry_after_secs,
+                    "login refused; repeated failures: username blocked"
+                ),
+                None => tracing::info!("login refused"),
+            }
             return Err(AuthError::InvalidCredentials);
         }
     };
+    if let Some(key) = &throttle_key {
+        state.login_throttle(|t| t.succeeded(key));
+    }
     let token = token::generate()?;
     let csrf = token::generate()?;
     let now = state.now();

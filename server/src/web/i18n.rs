@@ -181,6 +181,7 @@ texts! {
     Password: "密码", "Password";
     LoginButton: "登录", "Sign in";
     ErrInvalidCredentials: "用户名或密码错误。", "Invalid username or password.";
+    ErrTooManyAttempts: "该用户名登录失败次数过多，请稍候再试。", "Too many failed sign-ins for this username; please wait a little and try again.";
     ErrFormExpired: "表单已过期或来源无效，请重新提交。", "The form has expired or did not come from this site; please submit it again.";
 
     // Error pages.

@@ -520,6 +520,21 @@ pub async fn login(
             };
             Ok(login_response(StatusCode::UNAUTHORIZED, &view, secure))
         }
+        Err(AuthError::Blocked(blocked)) => {
+            let view = LoginView {
+                lang,
+                token: expected,
+                username,
+                next,
+                error: Some(Key::ErrTooManyAttempts),
+            };
+            let mut response = login_response(StatusCode::TOO_MANY_REQUESTS, &view, secure);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from(blocked.retry_after_secs),
+            );
+            Ok(response)
+        }
         Err(e) => Err(WebError::internal(lang, e)),
     }
 }
