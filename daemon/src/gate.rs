@@ -1117,6 +1117,7 @@ mod tests {
                 until_ms: now_ms + HOUR,
                 borrower_badges: vec![],
             }],
+            badges: vec![],
         }
     }
 

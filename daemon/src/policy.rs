@@ -172,13 +172,14 @@ pub fn supersedes(held: Option<&GatePolicy>, fetched: &GatePolicy) -> bool {
     held.is_none_or(|h| fetched.version > h.version)
 }
 
-/// Every badge the policy names (the borrowers of its allowed carriers): what the gate
-/// smoothers treat as staff badges rather than carriers.
+/// Every badge the policy names (its staff badges and the borrowers of its allowed carriers):
+/// what the gate smoothers treat as staff badges rather than carriers.
 pub fn badges(policy: &GatePolicy) -> HashSet<Epc> {
     policy
         .allowed
         .iter()
         .flat_map(|a| a.borrower_badges.iter().copied())
+        .chain(policy.badges.iter().copied())
         .collect()
 }
 
@@ -345,6 +346,7 @@ mod tests {
                 until_ms: 1_500,
                 borrower_badges: vec![Epc::from_hex("E20000000000000000000A11").unwrap()],
             }],
+            badges: vec![],
         }
     }
 
@@ -428,10 +430,13 @@ mod tests {
     }
 
     #[test]
-    fn badges_are_the_borrowers() {
-        let b = badges(&policy(1));
-        assert_eq!(b.len(), 1);
-        assert!(b.contains(&Epc::from_hex("E20000000000000000000A11").unwrap()));
+    fn badges_are_the_staff_and_the_borrowers() {
+        let borrower = Epc::from_hex("E20000000000000000000A11").unwrap();
+        let staff = Epc::from_hex("E20000000000000000000B0B").unwrap();
+        let mut p = policy(1);
+        assert_eq!(badges(&p), [borrower].into());
+        p.badges = vec![staff, borrower];
+        assert_eq!(badges(&p), [borrower, staff].into());
     }
 
     #[tokio::test]

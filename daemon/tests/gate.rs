@@ -52,6 +52,11 @@ fn disk() -> Epc {
     Epc::from_hex("3474257BF40000000000162F").unwrap()
 }
 
+/// A staff badge (in the policy's staff list; nothing signed out to its holder).
+fn staff() -> Epc {
+    Epc::from_hex("E20000000000000000000B0B").unwrap()
+}
+
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -311,6 +316,7 @@ fn policy() -> GatePolicy {
             until_ms: now + HOUR,
             borrower_badges: vec![],
         }],
+        badges: vec![staff()],
     }
 }
 
@@ -460,22 +466,29 @@ async fn start(config: Config, dir: &Path) -> Running {
 
 /// A person carrying `tag` walks out: read on the inner antennas, then on the outer ones.
 async fn walk_out(running: &Running, tag: Epc) {
+    walk_out_together(running, &[tag]).await;
+}
+
+/// Several tags carried out together (read in turn on each antenna).
+async fn walk_out_together(running: &Running, tags: &[Epc]) {
     let input = running.reader_input();
     let t = now_ms();
     for (i, antenna) in [1u8, 2, 1, 3, 4, 3].into_iter().enumerate() {
-        let read = TagRead {
-            at_ms: t + 20 * i as i64,
-            epc: tag,
-            antenna,
-            rssi: 60,
-        };
-        input
-            .send(ReaderOutput::Tag {
-                reader: "uhf-main".into(),
-                read,
-            })
-            .await
-            .unwrap();
+        for &epc in tags {
+            let read = TagRead {
+                at_ms: t + 20 * i as i64,
+                epc,
+                antenna,
+                rssi: 60,
+            };
+            input
+                .send(ReaderOutput::Tag {
+                    reader: "uhf-main".into(),
+                    read,
+                })
+                .await
+                .unwrap();
+        }
     }
 }
 
@@ -671,11 +684,13 @@ async fn with_the_server_down_the_cached_policy_decides_and_events_arrive_later_
         let mut reports = Reports::new(&running);
         let metrics = running.metrics();
 
-        walk_out(&running, doc()).await;
+        // The document goes out with a member of staff, whose badge the cached policy names:
+        // the badge is a person, not a carrier nobody signed out.
+        walk_out_together(&running, &[doc(), staff()]).await;
         let d = reports.decision(doc()).await;
         assert_eq!(
-            (d.by, d.alarm, d.policy_version),
-            (DecidedBy::Policy, None, 4)
+            (d.by, d.alarm, d.policy_version, d.tags.as_slice()),
+            (DecidedBy::Policy, None, 4, [doc()].as_slice())
         );
         assert!(!coils.borrow()[0], "no alarm for a signed-out carrier");
         until(|| count(&metrics.pipeline.final_passages_dropped) == 1).await;

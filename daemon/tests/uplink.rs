@@ -555,6 +555,7 @@ async fn heartbeat_and_policy_are_signed_both_ways() {
                 until_ms: 1_500,
                 borrower_badges: vec![],
             }],
+            badges: vec![],
         };
         stub.ctx.state.lock().unwrap().policy = Some(policy.clone());
         let signed = uplink.fetch_policy(4, 0).await.unwrap();

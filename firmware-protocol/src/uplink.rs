@@ -129,6 +129,9 @@ pub const MAX_READERS: usize = 64;
 /// The most allowed carriers in one [`GatePolicy`].
 pub const MAX_POLICY_CARRIERS: usize = 10_000;
 
+/// The most staff badges in one [`GatePolicy`].
+pub const MAX_POLICY_BADGES: usize = 10_000;
+
 /// The most verdicts or directives in one answer.
 pub const MAX_ANSWER_ITEMS: usize = MAX_BATCH_EVENTS;
 

@@ -532,6 +532,7 @@ fn protocol_samples() -> Vec<(&'static str, Value)> {
             until_ms: 1_767_229_200_000,
             borrower_badges: vec![epc(2)],
         }],
+        badges: vec![epc(2), epc(3)],
     };
     vec![
         ("Batch", to_json(&batch)),

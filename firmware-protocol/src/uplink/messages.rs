@@ -1237,11 +1237,16 @@ mod tests {
                     until_ms: T0 + 60_000,
                     borrower_badges: vec![epc(9)],
                 }],
+                badges: vec![epc(9), epc(10)],
             };
             round_trip(
                 &policy,
-                r#"{"device_id":"gate-1","version":9,"issued_at_ms":1767225600000,"valid_until_ms":1767229200000,"allowed":[{"epc":"3474257BF400000000001601","until_ms":1767225660000,"borrower_badges":["3474257BF400000000001609"]}]}"#,
+                r#"{"device_id":"gate-1","version":9,"issued_at_ms":1767225600000,"valid_until_ms":1767229200000,"allowed":[{"epc":"3474257BF400000000001601","until_ms":1767225660000,"borrower_badges":["3474257BF400000000001609"]}],"badges":["3474257BF400000000001609","3474257BF40000000000160A"]}"#,
             );
+            // A policy from before the staff badges parses, with none.
+            let old = r#"{"device_id":"gate-1","version":9,"issued_at_ms":1767225600000,"valid_until_ms":1767229200000,"allowed":[]}"#;
+            let parsed: crate::uplink::GatePolicy = serde_json::from_str(old).unwrap();
+            assert!(parsed.badges.is_empty());
         }
 
         #[test]

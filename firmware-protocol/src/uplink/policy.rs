@@ -3,8 +3,8 @@
 use crate::epc::Epc;
 
 use super::{
-    AlarmReason, LocalVerdict, MAX_POLICY_CARRIERS, MAX_TAGS_PER_LIST, UplinkError, check_count,
-    check_id,
+    AlarmReason, LocalVerdict, MAX_POLICY_BADGES, MAX_POLICY_CARRIERS, MAX_TAGS_PER_LIST,
+    UplinkError, check_count, check_id,
 };
 
 /// How far the device clock may lag the server's before a policy counts as "issued in the
@@ -37,6 +37,11 @@ pub struct GatePolicy {
     pub valid_until_ms: i64,
     /// The carriers that may leave (at most [`MAX_POLICY_CARRIERS`]).
     pub allowed: Vec<AllowedCarrier>,
+    /// Every staff badge the server knows (at most [`MAX_POLICY_BADGES`]): a tag among them is
+    /// a person, never a carrier, so a gate deciding offline does not alarm on someone walking
+    /// out with only their badge. Absent in policies from before this field (empty).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub badges: Vec<Epc>,
 }
 
 /// One carrier that may leave, from an issued sign-out with `may_leave`.
@@ -132,6 +137,7 @@ impl GatePolicy {
             });
         }
         check_count("allowed", &self.allowed, MAX_POLICY_CARRIERS)?;
+        check_count("badges", &self.badges, MAX_POLICY_BADGES)?;
         self.allowed
             .iter()
             .try_for_each(|a| check_count("borrower_badges", &a.borrower_badges, MAX_TAGS_PER_LIST))
@@ -159,12 +165,19 @@ impl GatePolicy {
     ///    read. Otherwise it alarms with [`AlarmReason::BorrowerAbsent`] if some entry was still
     ///    in time, else with [`AlarmReason::SignoutExpired`].
     ///
-    /// `tags` are carrier tags only (badges go in `badges`); the policy cannot tell a foreign
-    /// tag from an unregistered carrier, so any tag passed in that it does not allow alarms. No
-    /// tags means no alarm: a person without carriers may always leave.
+    /// `tags` should be carrier tags only (badges go in `badges`); a tag that is one of the
+    /// policy's staff [`badges`](Self::badges) counts as a badge read, not a carrier. The policy
+    /// cannot tell a foreign tag from an unregistered carrier, so any other tag passed in that
+    /// it does not allow alarms. No carrier tags means no alarm: a person without carriers may
+    /// always leave.
     pub fn decide(&self, tags: &[Epc], badges: &[Epc], now_ms: i64) -> PolicyDecision {
+        let (people, tags): (Vec<Epc>, Vec<Epc>) =
+            tags.iter().partition(|epc| self.badges.contains(epc));
+        let mut read = badges.to_vec();
+        read.extend(people);
+        let badges = read.as_slice();
         if let Err(reason) = self.trusted_at(now_ms) {
-            return PolicyDecision::all(self.version, tags, reason);
+            return PolicyDecision::all(self.version, &tags, reason);
         }
         let carriers = tags
             .iter()
@@ -232,6 +245,7 @@ mod tests {
             issued_at_ms: NOW - HOUR,
             valid_until_ms: NOW + HOUR,
             allowed,
+            badges: vec![],
         }
     }
 
@@ -378,6 +392,31 @@ mod tests {
     }
 
     #[test]
+    fn a_staff_badge_is_a_person_not_a_carrier() {
+        // Alice is staff (her badge is in the policy) with nothing signed out; Bob borrowed
+        // the document.
+        let mut p = policy(vec![allow(doc(), NOW + HOUR, &[bob()])]);
+        p.badges = vec![alice(), bob()];
+        // Alice's badge among the tags (a daemon that did not know it): no alarm.
+        assert_eq!(p.decide(&[alice()], &[], NOW).carriers, []);
+        assert!(!p.decide(&[alice()], &[], NOW).alarm());
+        // Bob's badge filed among the tags still counts as his badge read.
+        assert_eq!(reasons(&p.decide(&[doc(), bob()], &[], NOW)), [None]);
+        assert_eq!(reasons(&p.decide(&[doc(), bob()], &[alice()], NOW)), [None]);
+        assert_eq!(
+            reasons(&p.decide(&[doc(), alice()], &[], NOW)),
+            [Some(AlarmReason::BorrowerAbsent)]
+        );
+        // A tag the policy does not know as a badge is still a carrier: fail secure.
+        assert_eq!(
+            reasons(&p.decide(&[disk()], &[], NOW)),
+            [Some(AlarmReason::UnauthorizedRemoval)]
+        );
+        // An expired policy still knows its staff badges.
+        assert!(!p.decide(&[alice()], &[], p.valid_until_ms).alarm());
+    }
+
+    #[test]
     fn validate_policy() {
         let p = policy(vec![allow(doc(), NOW, &[])]);
         assert_eq!(p.validate("gate-1"), Ok(()));
@@ -412,6 +451,17 @@ mod tests {
             Err(UplinkError::TooMany {
                 field: "borrower_badges",
                 max: 1024
+            })
+        );
+        let bad = GatePolicy {
+            badges: vec![alice(); crate::uplink::MAX_POLICY_BADGES + 1],
+            ..p.clone()
+        };
+        assert_eq!(
+            bad.validate("gate-1"),
+            Err(UplinkError::TooMany {
+                field: "badges",
+                max: crate::uplink::MAX_POLICY_BADGES
             })
         );
         let bad = GatePolicy {
@@ -451,6 +501,7 @@ mod tests {
                     .iter()
                     .map(|(e, u, b)| AllowedCarrier { epc: *e, until_ms: NOW + u, borrower_badges: b.clone() })
                     .collect(),
+                badges: vec![],
             };
             let now = NOW + now_offset;
             let d = p.decide(&tags, &badges, now);

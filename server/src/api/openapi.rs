@@ -564,6 +564,8 @@ pub mod wire {
         valid_until_ms: i64,
         /// The carriers that may leave, and until when.
         allowed: Vec<AllowedCarrier>,
+        /// Every staff badge the server knows: such a tag is a person, never a carrier.
+        badges: Vec<Epc>,
     }
 
     /// A carrier a gate may let out.

@@ -734,6 +734,7 @@ mod tests {
                         borrower_badges: s.borrower_badge.into_iter().collect(),
                     })
                     .collect(),
+                badges: vec![],
             };
             for badges in &badge_sets {
                 let server = removal_check(&c, badges, NOW).err();

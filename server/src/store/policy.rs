@@ -9,10 +9,14 @@
 //! gate, so every gate gets the same list; ordered by tag, due time and sign-out id so that the
 //! same state always gives the same list.
 //!
+//! And every staff badge a gate can read (`people.badge_tag` as an EPC), ordered by bytes: a
+//! gate deciding offline must know a badge from a carrier, or everyone walking out with only
+//! their badge would sound the alarm while the server is unreachable.
+//!
 //! # Version
 //! `version` must only ever grow for a device, and change when the contents change. The server
 //! keeps, per device, the version it last issued and the SHA-256 of that version's contents
-//! (`allowed` as JSON; `issued_at_ms`/`valid_until_ms` are not contents). Computing the policy
+//! (`allowed` and `badges` as JSON; `issued_at_ms`/`valid_until_ms` are not contents). Computing the policy
 //! compares the hash: equal contents keep the version, different contents get version + 1
 //! (the first policy is version 1). The version is computed whenever a gate sends a batch or a
 //! heartbeat (the answer tells it the newest version) and when it fetches the policy, so a
@@ -27,7 +31,7 @@
 //! policy fetches always recompute, so the bound above (one heartbeat interval) still holds.
 
 use custos_protocol::epc::Epc;
-use custos_protocol::uplink::{AllowedCarrier, GatePolicy, MAX_POLICY_CARRIERS};
+use custos_protocol::uplink::{AllowedCarrier, GatePolicy, MAX_POLICY_BADGES, MAX_POLICY_CARRIERS};
 use ring::digest::{SHA256, digest};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -79,11 +83,53 @@ pub(crate) fn allowed_carriers(
     Ok(allowed)
 }
 
-/// The SHA-256 of a policy's contents.
-fn content_hash(allowed: &[AllowedCarrier]) -> Result<Vec<u8>, StoreError> {
-    Ok(digest(&SHA256, &serde_json::to_vec(allowed)?)
-        .as_ref()
-        .to_vec())
+/// Every staff badge a gate can read, ordered by bytes, without repeats.
+///
+/// If there are more than [`MAX_POLICY_BADGES`], the list is cut at the limit and an error is
+/// logged: offline gates then take the badges left out for carriers and alarm (fail secure).
+pub(crate) fn staff_badges(conn: &Connection) -> Result<Vec<Epc>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT badge_tag FROM people WHERE badge_tag IS NOT NULL")?;
+    let mut rows = stmt.query([])?;
+    let mut badges = Vec::new();
+    while let Some(row) = rows.next()? {
+        let tag: String = row.get(0)?;
+        badges.extend(badge_epc(&tag));
+    }
+    badges.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    badges.dedup();
+    if badges.len() > MAX_POLICY_BADGES {
+        tracing::error!(
+            max = MAX_POLICY_BADGES,
+            count = badges.len(),
+            "more staff badges than a gate policy holds; offline gates will alarm on the rest"
+        );
+        badges.truncate(MAX_POLICY_BADGES);
+    }
+    Ok(badges)
+}
+
+/// What a policy says, besides its version and validity.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Contents {
+    allowed: Vec<AllowedCarrier>,
+    badges: Vec<Epc>,
+}
+
+impl Contents {
+    fn read(conn: &Connection, now_ms: i64) -> Result<Contents, StoreError> {
+        Ok(Contents {
+            allowed: allowed_carriers(conn, now_ms)?,
+            badges: staff_badges(conn)?,
+        })
+    }
+
+    /// The SHA-256 of the contents.
+    fn hash(&self) -> Result<Vec<u8>, StoreError> {
+        Ok(digest(&SHA256, &serde_json::to_vec(self)?)
+            .as_ref()
+            .to_vec())
+    }
 }
 
 /// The version for contents hashing to `hash`, given the version and hash stored last.
@@ -129,9 +175,9 @@ pub(crate) fn current(
     conn: &Connection,
     device_id: &str,
     now_ms: i64,
-) -> Result<(u64, Vec<AllowedCarrier>), StoreError> {
-    let allowed = allowed_carriers(conn, now_ms)?;
-    let hash = content_hash(&allowed)?;
+) -> Result<(u64, Contents), StoreError> {
+    let contents = Contents::read(conn, now_ms)?;
+    let hash = contents.hash()?;
     conn.prepare_cached(
         "INSERT INTO device_status (device_id) VALUES (?1) ON CONFLICT (device_id) DO NOTHING",
     )?
@@ -153,7 +199,7 @@ pub(crate) fn current(
          WHERE device_id = ?1",
     )?
     .execute(params![device_id, stored, hash, now_ms])?;
-    Ok((version, allowed))
+    Ok((version, contents))
 }
 
 impl Store {
@@ -165,13 +211,14 @@ impl Store {
         ttl_ms: i64,
     ) -> Result<GatePolicy, StoreError> {
         self.write(move |c| {
-            let (version, allowed) = current(c, device.as_str(), now_ms)?;
+            let (version, Contents { allowed, badges }) = current(c, device.as_str(), now_ms)?;
             Ok(GatePolicy {
                 device_id: device.as_str().to_owned(),
                 version,
                 issued_at_ms: now_ms,
                 valid_until_ms: now_ms.saturating_add(ttl_ms.max(1)),
                 allowed,
+                badges,
             })
         })
         .await
@@ -201,10 +248,19 @@ mod tests {
             until_ms,
             borrower_badges: vec![],
         };
-        let h1 = content_hash(&[e(5)]).unwrap();
-        assert_eq!(h1, content_hash(&[e(5)]).unwrap());
-        assert_ne!(h1, content_hash(&[e(6)]).unwrap());
-        assert_ne!(h1, content_hash(&[]).unwrap());
+        let badge = Epc::from_hex("E20000000000000000000A11").unwrap();
+        let hash = |allowed: Vec<AllowedCarrier>, badges: Vec<Epc>| {
+            Contents { allowed, badges }.hash().unwrap()
+        };
+        let h1 = hash(vec![e(5)], vec![]);
+        assert_eq!(h1, hash(vec![e(5)], vec![]));
+        assert_ne!(h1, hash(vec![e(6)], vec![]));
+        assert_ne!(h1, hash(vec![], vec![]));
+        assert_ne!(
+            h1,
+            hash(vec![e(5)], vec![badge]),
+            "a new badge is a new version"
+        );
     }
 
     /// A database with gate `g` (no sign-outs yet), in memory.
@@ -262,5 +318,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(current(&conn, "g", t + 1).unwrap().0, 4);
+    }
+
+    #[test]
+    fn every_readable_staff_badge_is_in_the_policy_once_in_byte_order() {
+        let conn = gate_db();
+        let t = 1_767_225_600_000;
+        let (v1, contents) = current(&conn, "g", t).unwrap();
+        assert_eq!(contents.badges, []);
+        // Badges as typed: prefixed or bare, either case; one that is no EPC (a barcode) cannot
+        // be read by a gate and is left out.
+        conn.execute_batch(
+            "INSERT INTO people (id, name, department, category, badge_tag, created_at) VALUES
+                 (2, 'B', 'D', 'core', 'epc:e2000000000000000000000b', 't'),
+                 (3, 'A', 'D', 'core', 'E2000000000000000000000A', 't'),
+                 (4, 'C', 'D', 'core', 'barcode:XYZ', 't'),
+                 (5, 'D', 'D', 'core', 'epc:3000', 't');",
+        )
+        .unwrap();
+        let (v2, contents) = current(&conn, "g", t).unwrap();
+        assert_eq!(v2, v1 + 1, "new badges are new contents");
+        let hex: Vec<String> = contents.badges.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            hex,
+            [
+                "3000",
+                "E2000000000000000000000A",
+                "E2000000000000000000000B"
+            ]
+        );
+        assert_eq!(current(&conn, "g", t + 1).unwrap().0, v2, "unchanged");
     }
 }
