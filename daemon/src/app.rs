@@ -10,7 +10,9 @@
 //!   reads, polls them after every batch of reads and every [`POLL_INTERVAL`], and stores what
 //!   they produce in the outbox (on disk before anything else happens with it): scans, cabinet
 //!   snapshots, gate passages (see [`gate`](crate::gate) for how crossing notices become
-//!   provisional passages and final passages are not stored twice), and reader health changes
+//!   provisional passages and final passages are not stored twice; carriers of a provisional
+//!   passage that went back where they came from are stored as a `TurnedBack` event naming
+//!   that passage's seq), and reader health changes
 //!   (an event only when a reader's state or fault changes; the latest health of every reader
 //!   goes into the heartbeat state, which lists a reader from its first report on: one that has
 //!   not reported yet is unknown, not faulty, and its driver reports it as not answering once
@@ -290,8 +292,10 @@ pub struct PipelineMetrics {
     pub final_passages_dropped: AtomicU64,
     /// Final passages stored for carriers no notice announced.
     pub final_passages_stored: AtomicU64,
-    /// Announced passages that turned back.
+    /// Announced passages that turned back (every carrier went back).
     pub turned_back: AtomicU64,
+    /// `TurnedBack` events stored (carriers of a provisional passage that did not pass).
+    pub turned_back_stored: AtomicU64,
     /// Reader health changes stored.
     pub health_events: AtomicU64,
 }
@@ -696,6 +700,10 @@ struct StorageFault {
     last_try: Instant,
 }
 
+/// A provisional passage stored for a crossing notice: its event (`None` if the outbox refused
+/// it) and its carrier tags.
+type Provisional = (Option<EventId>, Vec<Epc>);
+
 /// The pipeline task: smoothers, outbox, exits. See the module doc.
 #[derive(Debug)]
 struct Pipeline {
@@ -708,8 +716,9 @@ struct Pipeline {
     metrics: Arc<Metrics>,
     policy: CurrentPolicy,
     pinned: bool,
-    /// Carrier tags announced per passage, until the passage's final output.
-    announced: HashMap<(ReaderName, PassageId), HashSet<Epc>>,
+    /// The provisional passages stored per passage (event, its carrier tags), until the
+    /// passage's final output.
+    announced: HashMap<(ReaderName, PassageId), Vec<Provisional>>,
     fault: Option<StorageFault>,
 }
 
@@ -974,10 +983,6 @@ impl Pipeline {
         match output {
             Output::Crossing(c) => {
                 bump(&self.metrics.pipeline.crossings);
-                self.announced
-                    .entry((reader.clone(), c.passage))
-                    .or_default()
-                    .extend(c.tags.iter().copied());
                 let body = EventBody::Passage {
                     reader: reader.to_string(),
                     direction: c.direction,
@@ -986,6 +991,10 @@ impl Pipeline {
                     local_verdict: None,
                 };
                 let event = self.store(c.at_ms, body).await;
+                self.announced
+                    .entry((reader.clone(), c.passage))
+                    .or_default()
+                    .push((event, c.tags.clone()));
                 tracing::info!(
                     %reader,
                     passage = c.passage.0,
@@ -1008,7 +1017,10 @@ impl Pipeline {
                 }
             }
             Output::Passage { passage, event } => {
-                let announced = self.announced.remove(&(reader.clone(), passage));
+                let announced = self
+                    .announced
+                    .remove(&(reader.clone(), passage))
+                    .unwrap_or_default();
                 let EventBody::Passage {
                     direction,
                     tags,
@@ -1019,9 +1031,12 @@ impl Pipeline {
                     tracing::error!(%reader, "gate smoother produced a non-passage event");
                     return;
                 };
+                let passed: HashSet<Epc> = tags.iter().map(|s| s.epc).collect();
+                self.went_back(&reader, passage, event.at_ms, &announced, &passed)
+                    .await;
                 let fresh: Vec<_> = tags
                     .into_iter()
-                    .filter(|s| announced.as_ref().is_none_or(|a| !a.contains(&s.epc)))
+                    .filter(|s| !announced.iter().any(|(_, a)| a.contains(&s.epc)))
                     .collect();
                 if fresh.is_empty() {
                     bump(&self.metrics.pipeline.final_passages_dropped);
@@ -1054,9 +1069,58 @@ impl Pipeline {
                 }
             }
             Output::TurnedBack { passage } => {
-                self.announced.remove(&(reader.clone(), passage));
+                let announced = self
+                    .announced
+                    .remove(&(reader.clone(), passage))
+                    .unwrap_or_default();
                 bump(&self.metrics.pipeline.turned_back);
                 tracing::info!(%reader, passage = passage.0, "carriers turned back after their crossing was stored");
+                self.went_back(&reader, passage, now_ms(), &announced, &HashSet::new())
+                    .await;
+            }
+        }
+    }
+
+    /// Stores, for each provisional passage of `passage`, a `TurnedBack` event with its
+    /// carriers that are not among `passed` (they went back where they came from). A
+    /// provisional passage that was not stored (outbox refused it) has nothing to correct.
+    async fn went_back(
+        &mut self,
+        reader: &ReaderName,
+        passage: PassageId,
+        at_ms: i64,
+        announced: &[Provisional],
+        passed: &HashSet<Epc>,
+    ) {
+        let epoch = self.outbox.epoch();
+        for (event, tags) in announced {
+            let Some(event) = event.filter(|e| e.epoch == epoch) else {
+                continue;
+            };
+            let tags: Vec<Epc> = tags
+                .iter()
+                .filter(|t| !passed.contains(t))
+                .copied()
+                .collect();
+            if tags.is_empty() {
+                continue;
+            }
+            let count = tags.len();
+            let body = EventBody::TurnedBack {
+                reader: reader.to_string(),
+                passage_seq: event.seq,
+                tags,
+            };
+            if let Some(stored) = self.store(at_ms, body).await {
+                bump(&self.metrics.pipeline.turned_back_stored);
+                tracing::info!(
+                    %reader,
+                    passage = passage.0,
+                    passage_seq = event.seq,
+                    seq = stored.seq,
+                    tags = count,
+                    "carriers went back: did not pass"
+                );
             }
         }
     }

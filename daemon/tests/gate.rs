@@ -471,9 +471,14 @@ async fn walk_out(running: &Running, tag: Epc) {
 
 /// Several tags carried out together (read in turn on each antenna).
 async fn walk_out_together(running: &Running, tags: &[Epc]) {
+    walk(running, tags, &[1, 2, 1, 3, 4, 3]).await;
+}
+
+/// Tags carried past `antennas` in turn, one read each 20 ms apart.
+async fn walk(running: &Running, tags: &[Epc], antennas: &[u8]) {
     let input = running.reader_input();
     let t = now_ms();
-    for (i, antenna) in [1u8, 2, 1, 3, 4, 3].into_iter().enumerate() {
+    for (i, &antenna) in antennas.iter().enumerate() {
         for &epc in tags {
             let read = TagRead {
                 at_ms: t + 20 * i as i64,
@@ -649,6 +654,62 @@ async fn the_server_verdict_sounds_the_coil_and_final_passages_are_not_stored_tw
         // Every stored event once, seqs consecutive from 1.
         let seqs: Vec<u64> = stub.with(|s| s.events.iter().map(|(_, e)| e.seq).collect());
         assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carriers_that_turn_back_are_reported_as_not_passed() {
+    init_tracing();
+    within(async {
+        let dir = tempfile::tempdir().unwrap();
+        let stub = Stub::start(key(dir.path()).public_key()).await;
+        stub.with(|s| {
+            s.policy = Some(policy());
+            s.forbidden = [disk()].into();
+        });
+        let (module, _coils) = module().await;
+        let running = start(config(dir.path(), &stub, module, 300, ""), dir.path()).await;
+        let metrics = running.metrics();
+        let mut reports = Reports::new(&running);
+        // The document and the disk reach the outer field together; the document goes out,
+        // the disk is carried back in (within the hold-off, whenever the gate decides). The
+        // crossing was announced all the same, and decided: the disk alarms.
+        walk(&running, &[doc(), disk()], &[1, 2, 1, 3, 4, 3]).await;
+        walk(&running, &[disk()], &[2, 1, 2]).await;
+        let d = reports.decision(disk()).await;
+        assert!(d.alarm.is_some());
+        until(|| count(&metrics.pipeline.turned_back_stored) == 1).await;
+        until(|| count(&metrics.pipeline.final_passages_dropped) == 1).await;
+        running.stop().await;
+
+        let events: Vec<Event> = stub.with(|s| s.events.iter().map(|(_, e)| e.clone()).collect());
+        let moves: Vec<(u64, String)> = events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::Passage {
+                    direction, tags, ..
+                } => Some((e.seq, format!("{direction:?} {}", tags.len()))),
+                EventBody::TurnedBack {
+                    passage_seq, tags, ..
+                } => Some((e.seq, format!("back from {passage_seq}: {:?}", tags))),
+                _ => None,
+            })
+            .collect();
+        let (passage_seq, _) = moves[0];
+        assert_eq!(
+            moves,
+            [
+                (passage_seq, "Out 2".to_owned()),
+                (
+                    moves[1].0,
+                    format!("back from {passage_seq}: {:?}", [disk()])
+                ),
+            ],
+            "the provisional passage of both, then the disk's turning back; the final passage \
+             (the document alone) is not stored again"
+        );
+        assert!(moves[1].0 > passage_seq);
     })
     .await;
 }

@@ -212,6 +212,14 @@ pub enum UplinkError {
         /// The batch's last seq.
         last: u64,
     },
+    /// A `turned_back` event names a passage that is not an earlier event of its epoch.
+    #[error("turned_back at seq {seq} names passage seq {passage_seq}, not an earlier event")]
+    TurnedBackOrder {
+        /// The `turned_back` event's seq.
+        seq: u64,
+        /// The passage it names.
+        passage_seq: u64,
+    },
     /// A verdict names a seq the batch did not carry.
     #[error("verdict for seq {seq} outside the batch")]
     VerdictOutsideBatch {

@@ -500,6 +500,99 @@ async fn an_unauthorised_exit_alarms_once_and_a_redelivery_gets_the_same_answer(
 }
 
 #[tokio::test]
+async fn a_turned_back_records_that_the_carriers_did_not_pass() {
+    let w = World::new().await;
+    let c1 = w.carrier(1, "S", Some("cab-1")).await;
+    let c2 = w.carrier(2, "S", Some("cab-1")).await;
+    let t = w.now_ms();
+    // Both reach the outer field: the provisional passage alarms. Then carrier 1 goes back.
+    let out = batch(
+        &w.gate,
+        1,
+        vec![passage(1, t, Direction::Out, &[tag(1), tag(2)], &[])],
+    );
+    assert!(alarm_of(&w.ack(&w.gate, &out).await, 1).is_some());
+    let turned = |seq: u64, passage_seq: u64, tags: &[Epc]| Event {
+        seq,
+        at_ms: t + 2_000,
+        body: EventBody::TurnedBack {
+            reader: "uhf-main".into(),
+            passage_seq,
+            tags: tags.to_vec(),
+        },
+    };
+    // A tag of no carrier (9) is ignored.
+    let back = batch(&w.gate, 1, vec![turned(2, 1, &[tag(1), tag(9)])]);
+    let ack = w.ack(&w.gate, &back).await;
+    assert_eq!((ack.acked_through, ack.verdicts.len()), (2, 0));
+    // The attempt happened: its alert stays open.
+    let alerts = w.alerts("unauthorized_removal").await;
+    assert!(alerts.iter().all(|a| a["state"] == "open"), "{alerts:?}");
+
+    let admin = w.server.login("admin", ADMIN_PASSWORD).await;
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"username": "keeper", "password": PASSWORD, "roles": ["custodian"]})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let keeper = w.server.login("keeper", PASSWORD).await;
+    let movements = |carrier: i64| {
+        let (server, keeper) = (&w.server, &keeper);
+        async move {
+            let reply = server
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/carriers/{carrier}/history"),
+                    Some(keeper),
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{:?}", reply.body);
+            reply
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["type"] != "alert")
+                .map(|i| {
+                    format!(
+                        "{} {} {}",
+                        i["type"].as_str().unwrap(),
+                        i["device_id"].as_str().unwrap(),
+                        i["direction"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        movements(c1).await,
+        ["passage gate-1 out", "turned_back gate-1 out"]
+    );
+    assert_eq!(movements(c2).await, ["passage gate-1 out"]);
+
+    // Delivered again: the same answer, nothing new.
+    let rows = w.server.rows("carrier_events").await;
+    assert_eq!(w.ack(&w.gate, &back).await, ack);
+    assert_eq!(w.server.rows("carrier_events").await, rows);
+    // One naming an event that is not a passage (seq 2 is the turned-back itself) is stored
+    // and acknowledged, with no history; one naming a later seq is refused whole.
+    let stray = batch(&w.gate, 1, vec![turned(3, 2, &[tag(2)])]);
+    assert_eq!(w.ack(&w.gate, &stray).await.acked_through, 3);
+    assert_eq!(w.server.rows("carrier_events").await, rows);
+    assert_eq!(w.server.rows("events").await, 3);
+    assert_eq!(movements(c2).await, ["passage gate-1 out"]);
+    let forward = batch(&w.gate, 1, vec![turned(4, 4, &[tag(2)])]);
+    assert_eq!(w.send_batch(&w.gate, &forward).await.status, 400);
+    assert_eq!(w.server.rows("events").await, 3);
+}
+
+#[tokio::test]
 async fn an_authorised_exit_is_allowed_and_the_wrong_badge_alarms() {
     let w = World::new().await;
     let c1 = w.carrier(1, "S", Some("cab-1")).await;

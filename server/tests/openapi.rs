@@ -421,6 +421,11 @@ fn protocol_samples() -> Vec<(&'static str, Value)> {
                 Some(ReaderFault::Other { detail: "x".into() }),
             ),
         },
+        EventBody::TurnedBack {
+            reader: "uhf-main".into(),
+            passage_seq: 1,
+            tags: vec![epc(1)],
+        },
     ]
     .into_iter()
     .chain(

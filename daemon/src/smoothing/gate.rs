@@ -152,7 +152,7 @@ pub enum Output {
         event: NewEvent,
     },
     /// Final: the passage announced by earlier crossing notices did not happen (the carriers
-    /// went back). Nothing is stored.
+    /// went back). The daemon records that its provisional passage did not complete.
     TurnedBack {
         /// The passage.
         passage: PassageId,

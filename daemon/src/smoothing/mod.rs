@@ -64,7 +64,7 @@ pub use presence::{
 /// EPCs, even chosen by an attacker with writable tags, can only slow a bounded map.
 pub(crate) type EpcMap<V> = HashMap<Epc, V, foldhash::fast::RandomState>;
 
-/// A set of EPCs with the same hasher as [`EpcMap`].
+/// A set of EPCs with the same (foldhash) hasher as the smoothers' EPC maps.
 pub type EpcSet = HashSet<Epc, foldhash::fast::RandomState>;
 
 /// How far an input may be stamped before the latest time already seen and still count as

@@ -85,6 +85,19 @@ pub enum EventBody {
         /// Its health now.
         health: ReaderHealth,
     },
+    /// Carriers of an earlier (provisional) `Passage` of this epoch went back to the side they
+    /// came from: they reached the far side's field but did not pass (a person who stepped
+    /// into the outer field and turned back, perhaps at the alarm). The passage event stays as
+    /// it was, with whatever it raised; this records that these carriers are back where they
+    /// started.
+    TurnedBack {
+        /// The gate's reader name.
+        reader: String,
+        /// The seq of that passage event, in this event's epoch (before this event's seq).
+        passage_seq: u64,
+        /// Its carrier tags that went back (1..=[`MAX_TAGS_PER_LIST`]).
+        tags: Vec<Epc>,
+    },
     /// The daemon itself has a problem.
     DeviceFault {
         /// What kind of problem.
@@ -448,7 +461,7 @@ pub struct HeartbeatAck {
 impl Batch {
     /// Checks the batch: a valid device id; 1..=[`MAX_BATCH_EVENTS`] events; seqs starting at
     /// 1 or later and consecutive; and each event's own rules (ids, list sizes, EM card ids,
-    /// sighting times, local verdicts).
+    /// sighting times, local verdicts, a turned-back naming an earlier seq).
     pub fn validate(&self) -> Result<(), UplinkError> {
         check_id("device_id", &self.device_id)?;
         let first = self
@@ -472,6 +485,14 @@ impl Batch {
                 });
             }
             event.body.validate()?;
+            if let EventBody::TurnedBack { passage_seq, .. } = event.body {
+                if passage_seq >= event.seq {
+                    return Err(UplinkError::TurnedBackOrder {
+                        seq: event.seq,
+                        passage_seq,
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -521,6 +542,22 @@ impl EventBody {
             EventBody::ReaderHealth { reader, health } => {
                 check_id("reader", reader)?;
                 health.validate()
+            }
+            EventBody::TurnedBack {
+                reader,
+                passage_seq,
+                tags,
+            } => {
+                check_id("reader", reader)?;
+                if *passage_seq == 0 {
+                    return Err(UplinkError::Zero {
+                        field: "passage_seq",
+                    });
+                }
+                if tags.is_empty() {
+                    return Err(UplinkError::Empty { field: "tags" });
+                }
+                check_count("tags", tags, MAX_TAGS_PER_LIST)
             }
             EventBody::DeviceFault { kind: _, detail } => check_text("detail", detail),
         }
@@ -781,6 +818,49 @@ mod tests {
             })
         );
         assert_eq!(batch([1, 2]).seq_range(), Some((1, 2)));
+    }
+
+    #[test]
+    fn a_turned_back_names_an_earlier_passage_and_some_tags() {
+        let turned = |passage_seq: u64, tags: Vec<Epc>| EventBody::TurnedBack {
+            reader: "uhf-main".into(),
+            passage_seq,
+            tags,
+        };
+        assert_eq!(turned(3, vec![epc(1)]).validate(), Ok(()));
+        assert_eq!(
+            turned(0, vec![epc(1)]).validate(),
+            Err(UplinkError::Zero {
+                field: "passage_seq"
+            })
+        );
+        assert_eq!(
+            turned(3, vec![]).validate(),
+            Err(UplinkError::Empty { field: "tags" })
+        );
+        assert_eq!(
+            turned(3, vec![epc(1); MAX_TAGS_PER_LIST + 1]).validate(),
+            Err(UplinkError::TooMany {
+                field: "tags",
+                max: MAX_TAGS_PER_LIST
+            })
+        );
+        // In a batch, the passage must come before: an earlier seq of the epoch.
+        let mut b = batch([4, 5]);
+        b.events[1].body = turned(4, vec![epc(1)]);
+        assert_eq!(b.validate(), Ok(()));
+        b.events[1].body = turned(1, vec![epc(1)]);
+        assert_eq!(b.validate(), Ok(()), "from an earlier batch");
+        for later in [5, 6] {
+            b.events[1].body = turned(later, vec![epc(1)]);
+            assert_eq!(
+                b.validate(),
+                Err(UplinkError::TurnedBackOrder {
+                    seq: 5,
+                    passage_seq: later
+                })
+            );
+        }
     }
 
     #[test]
@@ -1156,6 +1236,14 @@ mod tests {
                 r#"{"type":"silence_alarm","alert_id":"al-1"}"#,
             );
             round_trip(
+                &EventBody::TurnedBack {
+                    reader: "uhf-main".into(),
+                    passage_seq: 41,
+                    tags: vec![epc(1)],
+                },
+                r#"{"type":"turned_back","reader":"uhf-main","passage_seq":41,"tags":["3474257BF400000000001601"]}"#,
+            );
+            round_trip(
                 &EventBody::DeviceFault {
                     kind: DeviceFaultKind::OutboxFull,
                     detail: "10000 events".into(),
@@ -1462,6 +1550,13 @@ mod tests {
                 }),
                 (".{0,12}", health_strategy())
                     .prop_map(|(reader, health)| EventBody::ReaderHealth { reader, health }),
+                (".{0,12}", any::<u64>(), epcs()).prop_map(|(reader, passage_seq, tags)| {
+                    EventBody::TurnedBack {
+                        reader,
+                        passage_seq,
+                        tags,
+                    }
+                }),
                 (
                     proptest::sample::select(vec![
                         DeviceFaultKind::OutboxFull,

@@ -264,6 +264,15 @@ pub mod wire {
             /// Its health now.
             health: ReaderHealth,
         },
+        /// Carriers of an earlier passage of this epoch went back where they came from.
+        TurnedBack {
+            /// The gate's reader name.
+            reader: String,
+            /// The seq of that passage event (same epoch, earlier).
+            passage_seq: u64,
+            /// Its carrier tags that went back.
+            tags: Vec<Epc>,
+        },
         /// The daemon itself has a problem.
         DeviceFault {
             /// What kind of problem.

@@ -423,6 +423,16 @@ pub enum HistoryItem {
         /// `in` or `out` of the secure area.
         direction: Option<String>,
     },
+    /// Reached the far side of a gate in a passage (the `passage` entry just before) and went
+    /// back where it came from: it did not pass.
+    TurnedBack {
+        /// When it was back.
+        at: Timestamp,
+        /// The gate.
+        device_id: String,
+        /// The direction of the passage it did not complete: `in` or `out`.
+        direction: Option<String>,
+    },
     /// Seen arriving in or leaving a cabinet.
     Cabinet {
         /// When.
@@ -494,6 +504,11 @@ fn history(conn: &Connection, id: CarrierId) -> Result<Vec<HistoryItem>, StoreEr
         let t = at(ms)?;
         let item = match kind.as_str() {
             "passage" => HistoryItem::Passage {
+                at: t,
+                device_id,
+                direction,
+            },
+            "turned_back" => HistoryItem::TurnedBack {
                 at: t,
                 device_id,
                 direction,

@@ -133,6 +133,7 @@ fn event_kind(body: &EventBody) -> &'static str {
         EventBody::Scan { .. } => "scan",
         EventBody::ReaderHealth { .. } => "reader_health",
         EventBody::DeviceFault { .. } => "device_fault",
+        EventBody::TurnedBack { .. } => "turned_back",
     }
 }
 
@@ -825,7 +826,15 @@ fn process_event(
         (EventBody::CabinetSnapshot { .. }, DeviceKind::Cabinet) => {
             cabinet_snapshot(ctx, event, event_id)?;
         }
-        (EventBody::Passage { .. } | EventBody::CabinetSnapshot { .. }, kind) => {
+        (EventBody::TurnedBack { .. }, DeviceKind::Gate) => {
+            turned_back(ctx, epoch, event, event_id)?;
+        }
+        (
+            EventBody::Passage { .. }
+            | EventBody::CabinetSnapshot { .. }
+            | EventBody::TurnedBack { .. },
+            kind,
+        ) => {
             tracing::warn!(
                 device = ctx.device,
                 kind = kind.as_str(),
@@ -843,6 +852,66 @@ fn process_event(
         }
     }
     Ok(None)
+}
+
+/// Carriers of an earlier passage of this gate went back where they came from: a
+/// `turned_back` history entry (with the passage's direction) for each named carrier that the
+/// passage recorded. The passage, its verdict and its alerts stay as they are: the attempt
+/// happened. A passage that is not there (or names none of the tags) gets nothing; the event is
+/// stored all the same, so its batch is acknowledged.
+fn turned_back(ctx: &Ctx<'_>, epoch: i64, event: &Event, event_id: i64) -> Result<(), StoreError> {
+    let EventBody::TurnedBack {
+        passage_seq, tags, ..
+    } = &event.body
+    else {
+        return Err(StoreError::Task("turned_back expected".to_owned()));
+    };
+    let passage: Option<i64> = ctx
+        .conn
+        .prepare_cached(
+            "SELECT id FROM events
+             WHERE device_id = ?1 AND epoch = ?2 AND seq = ?3 AND kind = 'passage'",
+        )?
+        .query_row(
+            params![ctx.device, epoch, to_i64(*passage_seq, "passage_seq")?],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(passage_id) = passage else {
+        tracing::warn!(
+            device = ctx.device,
+            epoch,
+            passage_seq,
+            "turned_back names no passage of this device; stored, no history"
+        );
+        return Ok(());
+    };
+    for epc in tags {
+        let Some(carrier) = carrier_by_tag(ctx.conn, &rules::epc_tag(epc))? else {
+            continue;
+        };
+        let direction: Option<Option<String>> = ctx
+            .conn
+            .prepare_cached(
+                "SELECT direction FROM carrier_events
+                 WHERE carrier_id = ?1 AND event_id = ?2 AND kind = 'passage'",
+            )?
+            .query_row(params![carrier.id, passage_id], |r| r.get(0))
+            .optional()?;
+        let Some(direction) = direction else {
+            continue;
+        };
+        carrier_event(
+            ctx,
+            carrier.id,
+            event_id,
+            event.at_ms,
+            "turned_back",
+            direction.as_deref(),
+        )?;
+        seen(ctx, carrier.id, event.at_ms)?;
+    }
+    Ok(())
 }
 
 fn gate_sides(

@@ -5,6 +5,12 @@
 //! or the new one, never half. A file whose `user_version` is beyond this list was written by a
 //! newer server and is refused (no downgrades). A released migration is never edited: a change
 //! is a new entry at the end.
+//!
+//! SQLite cannot change a table's CHECK constraint in place, so such a migration rebuilds the
+//! table (create the new one, copy, drop the old, rename: the procedure of SQLite's
+//! "ALTER TABLE" documentation). Migrations therefore run with foreign-key enforcement off
+//! (dropping a parent table would otherwise cascade into its children), and
+//! `PRAGMA foreign_key_check` must find nothing before the transaction commits.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -287,6 +293,47 @@ CREATE INDEX carrier_events_by_event ON carrier_events (event_id);
 CREATE INDEX people_by_badge ON people (upper(badge_tag)) WHERE badge_tag IS NOT NULL;
 ALTER TABLE device_status ADD COLUMN policy_checked_ms INTEGER;
 "#,
+    // 7: `turned_back` events (carriers of a provisional passage that went back where they
+    // came from) and their carrier history entries: both kind CHECKs widen, so both tables
+    // are rebuilt with the same columns, rows and indexes.
+    r#"
+CREATE TABLE events_v7 (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    epoch INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('passage', 'cabinet_snapshot', 'scan', 'reader_health', 'device_fault',
+                        'turned_back')),
+    body_json TEXT NOT NULL,
+    verdict_json TEXT,
+    UNIQUE (device_id, epoch, seq)
+) STRICT;
+INSERT INTO events_v7 (id, device_id, epoch, seq, at_ms, received_at_ms, kind, body_json,
+                       verdict_json)
+    SELECT id, device_id, epoch, seq, at_ms, received_at_ms, kind, body_json, verdict_json
+    FROM events;
+DROP TABLE events;
+ALTER TABLE events_v7 RENAME TO events;
+
+CREATE TABLE carrier_events_v7 (
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    event_id INTEGER NOT NULL REFERENCES events (id),
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('passage', 'cabinet', 'scan', 'turned_back')),
+    device_id TEXT NOT NULL,
+    direction TEXT CHECK (direction IN ('in', 'out')),
+    PRIMARY KEY (carrier_id, event_id)
+) STRICT;
+INSERT INTO carrier_events_v7 (carrier_id, event_id, at_ms, kind, device_id, direction)
+    SELECT carrier_id, event_id, at_ms, kind, device_id, direction FROM carrier_events;
+DROP TABLE carrier_events;
+ALTER TABLE carrier_events_v7 RENAME TO carrier_events;
+CREATE INDEX carrier_events_by_time ON carrier_events (carrier_id, at_ms);
+CREATE INDEX carrier_events_by_event ON carrier_events (event_id);
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -295,6 +342,15 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
+    // `foreign_keys` cannot change inside a transaction: set it around it.
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = apply(conn, migrations);
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    result
+}
+
+fn apply(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
     let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = migrations.len();
@@ -308,6 +364,14 @@ fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreE
     for (i, sql) in migrations.iter().enumerate().skip(applied) {
         tracing::info!(version = i + 1, "applying schema migration");
         tx.execute_batch(sql)?;
+    }
+    let dangling: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if dangling > 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{dangling} rows break a foreign key after migrating"
+        )));
     }
     tx.pragma_update(None, "user_version", known)?;
     tx.commit()?;
@@ -412,6 +476,91 @@ mod tests {
             tables(&conn),
             ["a"],
             "the half-applied migration was rolled back"
+        );
+    }
+
+    /// Migration 7 rebuilds `events` and `carrier_events`: rows, indexes and foreign keys
+    /// survive, the new kinds are taken, and enforcement is back on afterwards.
+    #[test]
+    fn rebuilding_a_table_keeps_its_rows_indexes_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("db")).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        migrate_with(&mut conn, &MIGRATIONS[..6]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO zones (id, name, level, created_at) VALUES ('z', 'Z', 'S', 't');
+             INSERT INTO devices (id, kind, public_key, zone, created_at)
+                 VALUES ('d', 'cabinet', zeroblob(32), 'z', 't');
+             INSERT INTO carriers (id, control_no, kind, level, title, owner_unit, created_at)
+                 VALUES (1, 'C-1', 'paper', 'S', 'T', 'U', 't');
+             INSERT INTO events (id, device_id, epoch, seq, at_ms, received_at_ms, kind, body_json)
+                 VALUES (7, 'd', 1, 1, 5, 6, 'scan', '{}');
+             INSERT INTO carrier_events (carrier_id, event_id, at_ms, kind, device_id)
+                 VALUES (1, 7, 5, 'scan', 'd');",
+        )
+        .unwrap();
+        assert!(
+            conn.execute(
+                "INSERT INTO events (device_id, epoch, seq, at_ms, received_at_ms, kind, body_json)
+                 VALUES ('d', 1, 2, 5, 6, 'turned_back', '{}')",
+                [],
+            )
+            .is_err(),
+            "version 6 refuses the new kind"
+        );
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn), MIGRATIONS.len() as i64);
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1, "enforcement restored");
+        let row: (i64, String, i64) = conn
+            .query_row(
+                "SELECT e.id, ce.kind, ce.carrier_id FROM events e
+                 JOIN carrier_events ce ON ce.event_id = e.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (7, "scan".to_owned(), 1));
+        conn.execute_batch(
+            "INSERT INTO events (id, device_id, epoch, seq, at_ms, received_at_ms, kind, body_json)
+                 VALUES (8, 'd', 1, 2, 5, 6, 'turned_back', '{}');
+             INSERT INTO carrier_events (carrier_id, event_id, at_ms, kind, device_id, direction)
+                 VALUES (1, 8, 5, 'turned_back', 'd', 'out');",
+        )
+        .unwrap();
+        // Still unique per (device, epoch, seq), and still checked against its parents.
+        assert!(
+            conn.execute(
+                "INSERT INTO events (device_id, epoch, seq, at_ms, received_at_ms, kind, body_json)
+                 VALUES ('d', 1, 2, 5, 6, 'scan', '{}')",
+                [],
+            )
+            .is_err()
+        );
+        assert!(
+            conn.execute(
+                "INSERT INTO carrier_events (carrier_id, event_id, at_ms, kind, device_id)
+                 VALUES (1, 99, 5, 'scan', 'd')",
+                [],
+            )
+            .is_err(),
+            "no such event"
+        );
+        let indexes: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'carrier_events'
+                 AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            ["carrier_events_by_event", "carrier_events_by_time"]
         );
     }
 

@@ -744,6 +744,7 @@ pub async fn carrier(
 fn history_item(lang: Lang, item: &HistoryItem) -> Markup {
     let (kind, at) = match item {
         HistoryItem::Passage { at, .. } => ("passage", at),
+        HistoryItem::TurnedBack { at, .. } => ("turned_back", at),
         HistoryItem::Cabinet { at, .. } => ("cabinet", at),
         HistoryItem::Scan { at, .. } => ("scan", at),
         HistoryItem::Signout { at, .. } => ("signout", at),
@@ -757,6 +758,12 @@ fn history_item(lang: Lang, item: &HistoryItem) -> Markup {
                 @match item {
                     HistoryItem::Passage { device_id, direction, .. } => {
                         (t(lang, Key::HistPassage)) " " strong { (device_id) }
+                        @if let Some(key) = direction.as_deref().and_then(i18n::direction) {
+                            " " span.passage-direction data-direction=[direction.as_deref()] { (t(lang, key)) }
+                        }
+                    }
+                    HistoryItem::TurnedBack { device_id, direction, .. } => {
+                        (t(lang, Key::HistTurnedBack)) " " strong { (device_id) }
                         @if let Some(key) = direction.as_deref().and_then(i18n::direction) {
                             " " span.passage-direction data-direction=[direction.as_deref()] { (t(lang, key)) }
                         }

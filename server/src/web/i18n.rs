@@ -437,6 +437,7 @@ texts! {
     HistReturned: "归还", "Returned";
     HistCancelled: "借出申请取消", "Sign-out cancelled";
     HistPassage: "通过门禁", "Passed gate";
+    HistTurnedBack: "在门禁处折返（未通过）", "Turned back at gate (did not pass)";
     HistCabinet: "智能柜读到", "Seen by cabinet";
     HistScan: "扫码", "Scanned at";
     HistAlert: "告警", "Alert";
