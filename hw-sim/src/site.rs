@@ -944,6 +944,15 @@ impl Endpoint {
     }
 }
 
+/// The antenna a person walking `direction` meets first, and the one on the far side: inner
+/// antennas are 1–2, outer 3–4.
+fn gate_sides(direction: Direction) -> (u8, u8) {
+    match direction {
+        Direction::Out => (1, 3),
+        Direction::In => (4, 2),
+    }
+}
+
 /// The field op for one antenna.
 fn field(antenna: u8, tags: &[Epc]) -> ControlOp {
     ControlOp::Field {
@@ -1061,6 +1070,33 @@ impl SiteDevice {
         tags: &[Epc],
         dwell: Duration,
     ) -> Result<(), SiteError> {
+        let (first, second) = gate_sides(direction);
+        self.walk_fields(&[first, second], tags, dwell).await
+    }
+
+    /// Carries `tags` from the side `direction` starts on into the other side's field, and back
+    /// again: a person who turned back (at the alarm, say). The daemon announces (and decides)
+    /// the crossing, then reports that the carriers did not pass.
+    ///
+    /// # Errors
+    /// [`SiteError::NoSuchDevice`] if this is not a gate; control socket errors.
+    pub async fn turn_back(
+        &self,
+        direction: Direction,
+        tags: &[Epc],
+        dwell: Duration,
+    ) -> Result<(), SiteError> {
+        let (first, second) = gate_sides(direction);
+        self.walk_fields(&[first, second, first], tags, dwell).await
+    }
+
+    /// Puts `tags` in each antenna's field in turn for `dwell`, after the previous passage's gap.
+    async fn walk_fields(
+        &self,
+        antennas: &[u8],
+        tags: &[Epc],
+        dwell: Duration,
+    ) -> Result<(), SiteError> {
         if self.role != DeviceRole::Gate {
             return Err(SiteError::NoSuchDevice(format!(
                 "{} is not a gate",
@@ -1072,17 +1108,13 @@ impl SiteDevice {
             tokio::time::sleep_until((ended + PASSAGE_GAP).into()).await;
         }
         let dwell = dwell.max(MIN_DWELL);
-        let (first, second) = match direction {
-            Direction::Out => (1, 3),
-            Direction::In => (4, 2),
-        };
         let result = async {
-            self.reader_op(&field(first, tags)).await?;
-            tokio::time::sleep(dwell).await;
-            self.reader_op(&field(first, &[])).await?;
-            self.reader_op(&field(second, tags)).await?;
-            tokio::time::sleep(dwell).await;
-            self.reader_op(&field(second, &[])).await
+            for &antenna in antennas {
+                self.reader_op(&field(antenna, tags)).await?;
+                tokio::time::sleep(dwell).await;
+                self.reader_op(&field(antenna, &[])).await?;
+            }
+            Ok(())
         }
         .await;
         *last = Some(Instant::now());

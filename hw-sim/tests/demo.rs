@@ -146,6 +146,16 @@ async fn the_demo_raises_an_alert_the_guard_sees_stops_on_sigint_and_starts_agai
             .any(|a| a["kind"] == "unauthorized_removal" && a["state"] == "open"),
         "open alerts: {open:#?}"
     );
+    // Someone turns back at the alarm: the carrier's history, as the server keeps it, says so.
+    let turned = demo
+        .line_where("the turned-back carrier's history", FIRST_ALARM, |l| {
+            l.contains("the custodian looks up")
+        })
+        .await;
+    assert!(
+        turned.contains("passage out at gate-west, then turned back at gate-west (did not pass)"),
+        "{turned}"
+    );
     let (status, seen) = demo.interrupt().await;
     assert!(status.success(), "{status}; output: {seen:#?}");
     assert!(seen.iter().any(|l| l == "demo stopped"), "{seen:#?}");
