@@ -371,6 +371,15 @@ fn category_text(c: Category) -> &'static str {
     }
 }
 
+/// The tags a person carries through a gate (the carriers' and their badge), and the
+/// carriers' control numbers.
+fn carried<'a>(p: &SeedPerson, carriers: &[&'a SeedCarrier]) -> (Vec<Epc>, Vec<&'a str>) {
+    let mut tags: Vec<Epc> = carriers.iter().map(|c| c.epc).collect();
+    tags.extend(p.badge);
+    let names = carriers.iter().map(|c| c.control_no.as_str()).collect();
+    (tags, names)
+}
+
 fn carrier_label(c: &SeedCarrier) -> String {
     format!(
         "{} ({}/{})",
@@ -870,9 +879,7 @@ impl<'a> Scenario<'a> {
         carriers: &[&SeedCarrier],
         note: &str,
     ) -> anyhow::Result<()> {
-        let mut tags: Vec<Epc> = carriers.iter().map(|c| c.epc).collect();
-        tags.extend(p.badge);
-        let names: Vec<&str> = carriers.iter().map(|c| c.control_no.as_str()).collect();
+        let (tags, names) = carried(p, carriers);
         let way = match direction {
             Direction::Out => "out through",
             Direction::In => "back in through",
@@ -888,9 +895,13 @@ impl<'a> Scenario<'a> {
                 ""
             }
         ));
-        let dwell = Duration::from_secs_f64((1.0 / self.speed).min(1.0));
-        gate.pass(direction, &tags, dwell.max(MIN_DWELL)).await?;
+        gate.pass(direction, &tags, self.dwell()).await?;
         Ok(())
+    }
+
+    /// How long someone stands in each antenna's field at this speed.
+    fn dwell(&self) -> Duration {
+        Duration::from_secs_f64((1.0 / self.speed).min(1.0)).max(MIN_DWELL)
     }
 
     /// Someone steps into a gate's outer field with `carriers`, hears the alarm and turns back.
@@ -901,18 +912,14 @@ impl<'a> Scenario<'a> {
         carriers: &[&SeedCarrier],
         note: &str,
     ) -> anyhow::Result<()> {
-        let mut tags: Vec<Epc> = carriers.iter().map(|c| c.epc).collect();
-        tags.extend(p.badge);
-        let names: Vec<&str> = carriers.iter().map(|c| c.control_no.as_str()).collect();
+        let (tags, names) = carried(p, carriers);
         self.say(format!(
             "{} steps into the outer field of {} with {}{note}, hears the alarm and turns back",
             p.name,
             gate.id,
             names.join(", "),
         ));
-        let dwell = Duration::from_secs_f64((1.0 / self.speed).min(1.0));
-        gate.turn_back(Direction::Out, &tags, dwell.max(MIN_DWELL))
-            .await?;
+        gate.turn_back(Direction::Out, &tags, self.dwell()).await?;
         Ok(())
     }
 

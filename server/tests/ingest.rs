@@ -15,6 +15,7 @@ use custos_protocol::uplink::{
     ReaderFault, ReaderHealth, SIGNATURE_HEADER, ScannedCode, SignedKind, TagSighting,
     signing_bytes,
 };
+use custos_server::domain::role::Role;
 use hyper::Method;
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
@@ -529,18 +530,7 @@ async fn a_turned_back_records_that_the_carriers_did_not_pass() {
     let alerts = w.alerts("unauthorized_removal").await;
     assert!(alerts.iter().all(|a| a["state"] == "open"), "{alerts:?}");
 
-    let admin = w.server.login("admin", ADMIN_PASSWORD).await;
-    let reply = w
-        .server
-        .call(
-            Method::POST,
-            "/api/v1/users",
-            Some(&admin),
-            Some(json!({"username": "keeper", "password": PASSWORD, "roles": ["custodian"]})),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{:?}", reply.body);
-    let keeper = w.server.login("keeper", PASSWORD).await;
+    let keeper = w.server.tokens_per_role().await[&Role::Custodian].clone();
     let movements = |carrier: i64| {
         let (server, keeper) = (&w.server, &keeper);
         async move {
