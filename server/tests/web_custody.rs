@@ -1177,6 +1177,33 @@ async fn missing_carriers_show_the_days_left_and_overdue_sign_outs_their_days() 
 }
 
 #[tokio::test]
+async fn a_carrier_page_shows_a_turned_back_after_its_passage() {
+    let fx = Fx::new().await;
+    let id = fx.carrier("A-7", "S", Some("cab-1")).await;
+    let t = fx.server.now().unix_ms();
+    fx.server
+        .exec(format!(
+            "INSERT INTO events (id, device_id, epoch, seq, at_ms, received_at_ms, kind, body_json)
+                 VALUES (901, 'cab-1', 1, 1, {t}, {t}, 'passage', '{{}}'),
+                        (902, 'cab-1', 1, 2, {t} + 2000, {t}, 'turned_back', '{{}}');
+             INSERT INTO carrier_events (carrier_id, event_id, at_ms, kind, device_id, direction)
+                 VALUES ({id}, 901, {t}, 'passage', 'cab-1', 'out'),
+                        ({id}, 902, {t} + 2000, 'turned_back', 'cab-1', 'out');"
+        ))
+        .await;
+    let mut b = fx.browser(Role::Custodian).await;
+    let (page, _) = b.page(&format!("/carriers/{id}")).await;
+    let panel = page.element("history-panel");
+    let passage = panel.find(r#"data-type="passage""#).expect("the passage");
+    let back = panel
+        .find(r#"data-type="turned_back""#)
+        .expect("the turning back");
+    assert!(passage < back, "oldest first: {panel}");
+    assert!(panel[back..].contains("在门禁处折返（未通过）"), "{panel}");
+    fx.server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_cabinet_count_lists_present_missing_and_extra_carriers() {
     let fx = Fx::new().await;
     let a = fx.carrier("A-1", "S", Some("cab-1")).await;
