@@ -201,6 +201,33 @@ fn names_device(body_device: &str, device: &DeviceAuth) -> Result<(), String> {
     }
 }
 
+/// A device endpoint: its name (for logs and `device_auth_failed` alerts) and what its
+/// requests are signed as.
+struct Endpoint {
+    name: &'static str,
+    kind: SignedKind,
+}
+
+/// Steps 2 and 3 of every device endpoint: the registered device whose key signed `body`, and
+/// the body parsed, passing `check` and naming that device (`device_of`) as in the path.
+async fn signed_request<T: DeserializeOwned>(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    endpoint: Endpoint,
+    device_of: fn(&T) -> &str,
+    check: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<(DeviceAuth, T), DeviceError> {
+    let device = authenticate(state, id, headers, body, endpoint.kind, endpoint.name).await?;
+    let value = parse(state, &device, body, endpoint.name, |value: &T| {
+        check(value)?;
+        names_device(device_of(value), &device)
+    })
+    .await?;
+    Ok((device, value))
+}
+
 /// A JSON answer signed with the server key.
 fn signed<T: Serialize>(
     state: &AppState,
@@ -251,20 +278,29 @@ pub async fn batches(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, DeviceError> {
-    const ENDPOINT: &str = "batches";
+    let endpoint = Endpoint {
+        name: "batches",
+        kind: SignedKind::Batch,
+    };
     let started = std::time::Instant::now();
     let body = body?;
-    let device = authenticate(&state, &id, &headers, &body, SignedKind::Batch, ENDPOINT).await?;
-    let batch: Batch = parse(&state, &device, &body, ENDPOINT, |b: &Batch| {
-        b.validate().map_err(|e| e.to_string())?;
-        names_device(&b.device_id, &device)?;
-        let last = b.seq_range().map_or(0, |(_, last)| last);
-        if fits_storage(&[b.epoch, last]) {
-            Ok(())
-        } else {
-            Err("epoch or seq beyond 2^63 - 1".to_owned())
-        }
-    })
+    let (device, batch) = signed_request(
+        &state,
+        &id,
+        &headers,
+        &body,
+        endpoint,
+        |b: &Batch| &b.device_id,
+        |b| {
+            b.validate().map_err(|e| e.to_string())?;
+            let last = b.seq_range().map_or(0, |(_, last)| last);
+            if fits_storage(&[b.epoch, last]) {
+                Ok(())
+            } else {
+                Err("epoch or seq beyond 2^63 - 1".to_owned())
+            }
+        },
+    )
     .await?;
     let rules = IngestRules {
         min_tag_travel_ms: ms(state.settings().tag_clone_min_travel),
@@ -308,26 +344,27 @@ pub async fn heartbeats(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, DeviceError> {
-    const ENDPOINT: &str = "heartbeats";
+    let endpoint = Endpoint {
+        name: "heartbeats",
+        kind: SignedKind::Heartbeat,
+    };
     let body = body?;
-    let device = authenticate(
+    let (device, heartbeat) = signed_request(
         &state,
         &id,
         &headers,
         &body,
-        SignedKind::Heartbeat,
-        ENDPOINT,
+        endpoint,
+        |h: &Heartbeat| &h.device_id,
+        |h| {
+            h.validate().map_err(|e| e.to_string())?;
+            if fits_storage(&[h.epoch, h.hb_seq]) {
+                Ok(())
+            } else {
+                Err("epoch or hb_seq beyond 2^63 - 1".to_owned())
+            }
+        },
     )
-    .await?;
-    let heartbeat: Heartbeat = parse(&state, &device, &body, ENDPOINT, |h: &Heartbeat| {
-        h.validate().map_err(|e| e.to_string())?;
-        names_device(&h.device_id, &device)?;
-        if fits_storage(&[h.epoch, h.hb_seq]) {
-            Ok(())
-        } else {
-            Err("epoch or hb_seq beyond 2^63 - 1".to_owned())
-        }
-    })
     .await?;
     let ingested = state
         .store()
@@ -369,21 +406,20 @@ pub async fn policy(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, DeviceError> {
-    const ENDPOINT: &str = "policy";
+    let endpoint = Endpoint {
+        name: "policy",
+        kind: SignedKind::PolicyRequest,
+    };
     let body = body?;
-    let device = authenticate(
+    let (device, request) = signed_request(
         &state,
         &id,
         &headers,
         &body,
-        SignedKind::PolicyRequest,
-        ENDPOINT,
+        endpoint,
+        |r: &PolicyRequest| &r.device_id,
+        |r| r.validate().map_err(|e| e.to_string()),
     )
-    .await?;
-    let request: PolicyRequest = parse(&state, &device, &body, ENDPOINT, |r: &PolicyRequest| {
-        r.validate().map_err(|e| e.to_string())?;
-        names_device(&r.device_id, &device)
-    })
     .await?;
     if device.kind != DeviceKind::Gate {
         return Err(DeviceError::NotAGate);
