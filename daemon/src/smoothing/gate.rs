@@ -1438,6 +1438,20 @@ mod tests {
                     Op::Poll { dt } => {
                         now += dt;
                         out.extend(g.poll(now));
+                        // What a full sweep after every poll guaranteed still holds with the
+                        // sweep skipped: every tag kept is present on a side, no pending
+                        // crossing has lingered past its limit, and the skip bound is a bound.
+                        if let Mode::Antennas(gate) = &g.mode {
+                            let t = g.shared.clock.latest.unwrap_or(i64::MIN);
+                            let [inner, outer] = &gate.trackers;
+                            for (e, tag) in &gate.tags {
+                                prop_assert!(inner.is_present(e) || outer.is_present(e));
+                                if let Some(p) = tag.pending {
+                                    prop_assert!(t.saturating_sub(p.crossed_ms) < PASSAGE_LINGER_MS);
+                                    prop_assert!(gate.linger_due <= p.crossed_ms + PASSAGE_LINGER_MS);
+                                }
+                            }
+                        }
                     }
                     Op::Beam { dt, inner, broken } => {
                         now += dt;

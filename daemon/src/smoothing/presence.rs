@@ -391,12 +391,11 @@ impl PresenceTracker {
         let side = self.sides.side(antenna);
         let min_reads = self.config.min_reads as usize;
         let config = self.config;
-        let next_due = &mut self.next_due;
-        let mut lower_due = |track: &Track| *next_due = (*next_due).min(track.due(&config));
+        // A read moves its track's due time later, except when a candidate appears (a hold-off
+        // shorter than the window) or a track is new: only those can lower the skip bound.
         if let Some(track) = self.tracks.get_mut(&epc) {
             if track.appeared {
                 track.summary.record(t, antenna, rssi, side);
-                lower_due(track);
                 return ReadOutcome::Present;
             }
             let floor = t.saturating_sub(self.config.appear_window_ms);
@@ -413,10 +412,9 @@ impl PresenceTracker {
             if track.window.len() >= min_reads {
                 track.appeared = true;
                 track.window = VecDeque::new();
-                lower_due(track);
+                self.next_due = self.next_due.min(track.due(&config));
                 return ReadOutcome::Appeared(track.summary);
             }
-            lower_due(track);
             return ReadOutcome::Candidate;
         }
         if self.tracks.len() >= self.max_tags && !self.evict_candidate() {
@@ -779,6 +777,13 @@ mod tests {
                             PresenceChange::Disappeared(_) => prop_assert!(present.remove(&s.epc)),
                         }
                     }
+                    // As if every track were swept at every poll: none is kept past its due
+                    // time, and the skip bound is never later than the earliest due time.
+                    let internal = t.clock.latest.unwrap_or(i64::MIN);
+                    let config = t.config;
+                    let earliest = t.tracks.values().map(|tr| tr.due(&config)).min();
+                    prop_assert!(earliest.is_none_or(|due| internal < due));
+                    prop_assert!(t.next_due <= earliest.unwrap_or(i64::MAX));
                 }
                 prop_assert!(t.tracked() <= 8);
             }
