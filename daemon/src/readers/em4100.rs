@@ -61,10 +61,8 @@ pub(crate) async fn session<S>(io: S, settings: &ReaderSettings, reporter: &Repo
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    match run(io, settings, reporter).await {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
+    let Err(e) = run(io, settings, reporter).await;
+    e
 }
 
 async fn run<S>(

@@ -453,10 +453,13 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     settings.validate()?;
+    // Nobody reads these reports; the buffer takes the few a check can produce.
+    let (tx, _rx) = tokio::sync::mpsc::channel(16);
+    let reporter = Reporter::new(settings.name.clone(), tx, 0);
     match settings.protocol {
-        Protocol::UhfA0 => uhf_a0::identify(io, settings).await,
-        Protocol::UhfChafon => uhf_chafon::identify(io, settings).await,
-        Protocol::ModbusFlat => modbus_flat::identify(io, settings).await,
+        Protocol::UhfA0 => uhf_a0::identify(io, settings, &reporter).await,
+        Protocol::UhfChafon => uhf_chafon::identify(io, settings, &reporter).await,
+        Protocol::ModbusFlat => modbus_flat::identify(io, settings, &reporter).await,
         Protocol::Em4100 | Protocol::Barcode => Ok(ReaderInfo {
             protocol: settings.protocol,
             firmware: None,

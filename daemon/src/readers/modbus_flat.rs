@@ -217,18 +217,19 @@ async fn poll(
 }
 
 /// Reads the UID registers once (`custosd check`).
-pub(crate) async fn identify<S>(io: S, settings: &ReaderSettings) -> Result<ReaderInfo, ReaderError>
+pub(crate) async fn identify<S>(
+    io: S,
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+) -> Result<ReaderInfo, ReaderError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Nobody reads these reports; the buffer takes the few a check can produce.
-    let (tx, _rx) = tokio::sync::mpsc::channel(16);
-    let reporter = Reporter::new(settings.name.clone(), tx, 0);
     let mut ctx = attach(io, settings);
     let block = FlatReaderMap::default().uid_block();
     let registers = call(
         settings,
-        &reporter,
+        reporter,
         "read uid registers",
         ctx.read_holding_registers(block.start, block.count),
     )

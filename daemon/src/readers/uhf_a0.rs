@@ -63,23 +63,22 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut link = link(io, settings);
-    match run(&mut link, settings, reporter).await {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
+    let Err(e) = run(&mut link, settings, reporter).await;
+    e
 }
 
 /// Asks the firmware version and output power once (`custosd check`).
-pub(crate) async fn identify<S>(io: S, settings: &ReaderSettings) -> Result<ReaderInfo, ReaderError>
+pub(crate) async fn identify<S>(
+    io: S,
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+) -> Result<ReaderInfo, ReaderError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // Nobody reads these reports; the buffer takes the few a check can produce.
-    let (tx, _rx) = tokio::sync::mpsc::channel(16);
-    let reporter = Reporter::new(settings.name.clone(), tx, 0);
     let mut link = link(io, settings);
-    let (major, minor) = firmware_version(&mut link, settings, &reporter).await?;
-    let power = output_power(&mut link, settings, &reporter).await?;
+    let (major, minor) = firmware_version(&mut link, settings, reporter).await?;
+    let power = output_power(&mut link, settings, reporter).await?;
     let power = match power {
         Some(p) => format!("output power {:?} dBm", p.as_bytes()),
         None => "output power unknown".to_owned(),
