@@ -5,18 +5,14 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use common::browser::Browser;
 use common::{ADMIN_PASSWORD, PASSWORD, Server};
 use custos_server::domain::role::Role;
 use custos_server::web::form::encode;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{HeaderMap, Method, Request};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::Method;
 
 /// A carrier title that must never reach the guard console.
 const TITLE: &str = "XYZZY 绝密 reactor drawings";
@@ -24,175 +20,6 @@ const TITLE: &str = "XYZZY 绝密 reactor drawings";
 /// A server whose background sweeps stay out of the way (tests seed alerts themselves).
 async fn start() -> Server {
     Server::start_with(|c| c.sweep_interval_ms = 3_600_000).await
-}
-
-/// An answer, with the body as text.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    fn location(&self) -> &str {
-        self.header("location")
-    }
-
-    fn set_cookies(&self) -> Vec<&str> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect()
-    }
-
-    fn is_html(&self) -> bool {
-        self.header("content-type").starts_with("text/html")
-    }
-
-    /// The value of the first `name="..."` attribute after `marker`.
-    fn attr_after(&self, marker: &str, name: &str) -> Option<String> {
-        let at = self.body.find(marker)?;
-        let rest = &self.body[at..];
-        let start = rest.find(&format!("{name}=\""))? + name.len() + 2;
-        let end = rest[start..].find('"')?;
-        Some(rest[start..start + end].to_owned())
-    }
-}
-
-/// A browser without script: keeps cookies, posts forms.
-struct Browser {
-    addr: SocketAddr,
-    jar: HashMap<String, String>,
-    extra: Vec<(String, String)>,
-}
-
-impl Browser {
-    fn new(server: &Server) -> Browser {
-        Browser {
-            addr: server.addr,
-            jar: HashMap::new(),
-            extra: Vec::new(),
-        }
-    }
-
-    fn with_header(mut self, name: &str, value: &str) -> Browser {
-        self.extra.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    fn cookie(&self, name: &str) -> Option<&str> {
-        self.jar.get(name).map(String::as_str)
-    }
-
-    async fn send(
-        &mut self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<String>,
-    ) -> Answer {
-        let stream = TcpStream::connect(self.addr).await.expect("connect");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(conn);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string());
-        if !self.jar.is_empty() {
-            let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            builder = builder.header("cookie", cookies.join("; "));
-        }
-        for (k, v) in &self.extra {
-            builder = builder.header(k.as_str(), v.as_str());
-        }
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        let request = builder
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .expect("request");
-        let response = sender.send_request(request).await.expect("send");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let answer = Answer {
-            status,
-            headers,
-            body: String::from_utf8(bytes.to_vec()).expect("UTF-8 body"),
-        };
-        for set in answer.set_cookies() {
-            let pair = set.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || set.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        answer
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        self.send(Method::GET, path, &[], None).await
-    }
-
-    async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let body = fields
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        self.send(
-            Method::POST,
-            path,
-            &[("content-type", "application/x-www-form-urlencoded")],
-            Some(body),
-        )
-        .await
-    }
-
-    /// Sign in through the form; returns the answer to the POST.
-    async fn sign_in(&mut self, username: &str, password: &str) -> Answer {
-        let form = self.get("/login").await;
-        assert_eq!(form.status, 200, "{}", form.body);
-        let token = form
-            .attr_after(r#"name="csrf""#, "value")
-            .expect("sign-in token");
-        self.post_form(
-            "/login",
-            &[
-                ("csrf", &token),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
-    }
-
-    /// The CSRF secret rendered into a page's `<meta name="csrf-token">`.
-    async fn csrf(&mut self, page: &str) -> String {
-        let answer = self.get(page).await;
-        assert_eq!(answer.status, 200, "{page}: {}", answer.body);
-        answer
-            .attr_after(r#"name="csrf-token""#, "content")
-            .expect("csrf meta")
-    }
 }
 
 fn password(role: Role) -> &'static str {

@@ -6,224 +6,21 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use common::browser::Browser;
 use common::{ADMIN_PASSWORD, PASSWORD, Server};
 use custos_protocol::barcode::CarrierLabel;
 use custos_server::domain::role::Role;
 use custos_server::web::form::encode;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{HeaderMap, Method, Request};
-use hyper_util::rt::TokioIo;
+use hyper::Method;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 
 /// A title that must never appear on a label (or on the desk).
 const TITLE: &str = "XYZZY 绝密 reactor drawings";
 const DAY_MS: i64 = 86_400_000;
-
-// ---------------------------------------------------------------------------------------
-// A browser without script
-
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    fn location(&self) -> &str {
-        self.header("location")
-    }
-
-    fn is_html(&self) -> bool {
-        self.header("content-type").starts_with("text/html")
-    }
-
-    /// The value of the first `name="..."` attribute after `marker`.
-    fn attr_after(&self, marker: &str, name: &str) -> Option<String> {
-        let at = self.body.find(marker)?;
-        let rest = &self.body[at..];
-        let start = rest.find(&format!("{name}=\""))? + name.len() + 2;
-        let end = rest[start..].find('"')?;
-        Some(rest[start..start + end].to_owned())
-    }
-
-    /// Every start tag containing `needle`.
-    fn tags(&self, needle: &str) -> Vec<&str> {
-        let mut out = Vec::new();
-        let mut from = 0;
-        while let Some(at) = self.body[from..].find(needle) {
-            let at = from + at;
-            let start = self.body[..at].rfind('<').unwrap_or(0);
-            let end = at + self.body[at..].find('>').unwrap_or(0);
-            out.push(&self.body[start..=end]);
-            from = end + 1;
-        }
-        out
-    }
-
-    /// The start tag containing `needle` (there must be exactly one).
-    fn tag(&self, needle: &str) -> &str {
-        let tags = self.tags(needle);
-        assert_eq!(tags.len(), 1, "{needle}: {tags:?}\n{}", self.body);
-        tags[0]
-    }
-
-    /// The markup of the element with `id`, up to its matching closing tag.
-    fn element(&self, id: &str) -> &str {
-        let needle = format!("id=\"{id}\"");
-        let at = self
-            .body
-            .find(&needle)
-            .unwrap_or_else(|| panic!("no #{id} in\n{}", self.body));
-        let start = self.body[..at].rfind('<').unwrap();
-        let name: String = self.body[start + 1..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
-        let (open, close) = (format!("<{name}"), format!("</{name}>"));
-        let mut depth = 0usize;
-        let mut i = start;
-        loop {
-            let next_open = self.body[i..]
-                .match_indices(&open)
-                .map(|(o, _)| i + o)
-                .find(|&o| {
-                    matches!(
-                        self.body.as_bytes().get(o + open.len()),
-                        Some(b' ' | b'>' | b'/')
-                    )
-                });
-            let next_close = i + self.body[i..].find(&close).expect("closing tag");
-            match next_open {
-                Some(o) if o < next_close => {
-                    depth += 1;
-                    i = o + open.len();
-                }
-                _ => {
-                    depth -= 1;
-                    i = next_close + close.len();
-                    if depth == 0 {
-                        return &self.body[start..i];
-                    }
-                }
-            }
-        }
-    }
-}
-
-struct Browser {
-    addr: SocketAddr,
-    jar: HashMap<String, String>,
-}
-
-impl Browser {
-    fn new(server: &Server) -> Browser {
-        Browser {
-            addr: server.addr,
-            jar: HashMap::new(),
-        }
-    }
-
-    async fn send(&mut self, method: Method, path: &str, body: Option<String>) -> Answer {
-        let stream = TcpStream::connect(self.addr).await.expect("connect");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(conn);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string());
-        if !self.jar.is_empty() {
-            let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            builder = builder.header("cookie", cookies.join("; "));
-        }
-        if body.is_some() {
-            builder = builder.header("content-type", "application/x-www-form-urlencoded");
-        }
-        let request = builder
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .expect("request");
-        let response = sender.send_request(request).await.expect("send");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let answer = Answer {
-            status,
-            headers,
-            body: String::from_utf8(bytes.to_vec()).expect("UTF-8 body"),
-        };
-        for set in answer.headers.get_all("set-cookie") {
-            let set = set.to_str().unwrap();
-            let pair = set.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || set.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        answer
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        self.send(Method::GET, path, None).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let body = fields
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        self.send(Method::POST, path, Some(body)).await
-    }
-
-    async fn sign_in(&mut self, username: &str, password: &str) {
-        let form = self.get("/login").await;
-        let token = form.attr_after(r#"name="csrf""#, "value").unwrap();
-        let answer = self
-            .post(
-                "/login",
-                &[
-                    ("csrf", &token),
-                    ("username", username),
-                    ("password", password),
-                ],
-            )
-            .await;
-        assert_eq!(answer.status, 303, "sign in {username}: {}", answer.body);
-    }
-
-    /// The page and its CSRF secret.
-    async fn page(&mut self, path: &str) -> (Answer, String) {
-        let answer = self.get(path).await;
-        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
-        let csrf = answer
-            .attr_after(r#"name="csrf-token""#, "content")
-            .expect("csrf meta");
-        (answer, csrf)
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The scene
@@ -340,7 +137,12 @@ impl Fx {
         } else {
             PASSWORD
         };
-        b.sign_in(role.as_str(), password).await;
+        let signed_in = b.sign_in(role.as_str(), password).await;
+        assert_eq!(
+            signed_in.status, 303,
+            "sign in {role:?}: {}",
+            signed_in.body
+        );
         b
     }
 
@@ -502,7 +304,9 @@ async fn every_new_page_answers_each_role_with_the_page_or_a_403_page() {
     let guard = browsers.get_mut(&Guard).unwrap();
     let (_, csrf) = guard.page("/guard").await;
     for path in ["/people", "/carriers/new", "/signouts/new", "/desk/issue"] {
-        let answer = guard.post(path, &[("csrf", &csrf), ("name", "x")]).await;
+        let answer = guard
+            .post_form(path, &[("csrf", &csrf), ("name", "x")])
+            .await;
         assert_eq!(answer.status, 403, "{path}: {}", answer.body);
         assert!(answer.body.contains("无权访问"));
     }
@@ -531,7 +335,7 @@ async fn every_new_page_answers_each_role_with_the_page_or_a_403_page() {
         assert_eq!(answer.status, 303, "{path}");
         assert_eq!(answer.location(), format!("/login?next={}", encode(path)));
     }
-    let answer = anonymous.post("/people", &[("name", "x")]).await;
+    let answer = anonymous.post_form("/people", &[("name", "x")]).await;
     assert_eq!((answer.status, answer.location()), (303, "/login"));
     fx.server.stop().await.unwrap();
 }
@@ -558,7 +362,7 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
 
     // Errors: messages in Chinese under their fields, the typed values kept, status 422.
     let bad = b
-        .post(
+        .post_form(
             "/carriers/new",
             &[
                 ("csrf", &csrf),
@@ -607,7 +411,7 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
     };
     let mut no_copy = fields("");
     no_copy.extend([("csrf", csrf.as_str()), ("nonce", nonce.as_str())]);
-    let refused = b.post("/carriers/new", &no_copy).await;
+    let refused = b.post_form("/carriers/new", &no_copy).await;
     assert_eq!(refused.status, 422);
     assert!(refused.body.contains("绝密载体须填写份号和份数"));
 
@@ -619,7 +423,7 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
         ("nonce", nonce.as_str()),
         ("tags", tags.as_str()),
     ]);
-    let created = b.post("/carriers/new", &ok).await;
+    let created = b.post_form("/carriers/new", &ok).await;
     assert_eq!(created.status, 303, "{}", created.body);
     let location = created.location().to_owned();
     assert!(location.starts_with("/carriers/") && location.ends_with("?created=1"));
@@ -629,7 +433,7 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
         .to_owned();
 
     // The same form sent again: the same answer, nothing registered twice.
-    let again = b.post("/carriers/new", &ok).await;
+    let again = b.post_form("/carriers/new", &ok).await;
     assert_eq!((again.status, again.location()), (303, location.as_str()));
     assert_eq!(fx.count("SELECT count(*) FROM carriers").await, 1);
 
@@ -689,7 +493,7 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
     b.jar.insert("lang".into(), "en".into());
     let (_, csrf) = b.page("/carriers/new").await;
     let bad = b
-        .post(
+        .post_form(
             "/carriers/new",
             &[("csrf", &csrf), ("control_no", "2024-0017")],
         )
@@ -746,7 +550,7 @@ async fn the_desk_resolves_scans_and_a_double_issue_issues_once() {
         .unwrap()
         .to_owned();
     let refused = b
-        .post(
+        .post_form(
             "/signouts/new",
             &[
                 ("csrf", &csrf),
@@ -777,13 +581,13 @@ async fn the_desk_resolves_scans_and_a_double_issue_issues_once() {
         ("due", due.as_str()),
         ("tz_offset", "0"),
     ];
-    let requested = b.post("/signouts/new", &fields).await;
+    let requested = b.post_form("/signouts/new", &fields).await;
     assert_eq!(requested.status, 303, "{}", requested.body);
     let location = requested.location().to_owned();
     let signout = location
         .trim_start_matches("/signouts/new?requested=")
         .to_owned();
-    let twice = b.post("/signouts/new", &fields).await;
+    let twice = b.post_form("/signouts/new", &fields).await;
     assert_eq!((twice.status, twice.location()), (303, location.as_str()));
     assert_eq!(fx.count("SELECT count(*) FROM signouts").await, 1);
     let (page, _) = b.page(&location).await;
@@ -812,13 +616,13 @@ async fn the_desk_resolves_scans_and_a_double_issue_issues_once() {
         ("signout", signout.as_str()),
         ("scan", label.as_str()),
     ];
-    let first = b.post("/desk/issue", &issue).await;
+    let first = b.post_form("/desk/issue", &issue).await;
     assert_eq!(first.status, 303, "{}", first.body);
     assert_eq!(
         first.location(),
         format!("/desk?scan={}&done=issued", encode(&label))
     );
-    let second = b.post("/desk/issue", &issue).await;
+    let second = b.post_form("/desk/issue", &issue).await;
     assert_eq!(second.status, 409, "{}", second.body);
     assert!(
         second
@@ -858,9 +662,9 @@ async fn the_desk_resolves_scans_and_a_double_issue_issues_once() {
         ("carrier", carrier.as_str()),
         ("scan", "2024-0042"),
     ];
-    let first = b.post("/desk/return", &back).await;
+    let first = b.post_form("/desk/return", &back).await;
     assert_eq!(first.status, 303, "{}", first.body);
-    let second = b.post("/desk/return", &back).await;
+    let second = b.post_form("/desk/return", &back).await;
     assert_eq!(second.status, 409);
     assert!(
         second
@@ -880,7 +684,7 @@ async fn the_desk_resolves_scans_and_a_double_issue_issues_once() {
 
     // A form without the CSRF field changes nothing.
     let forged = b
-        .post("/desk/issue", &[("signout", &signout), ("scan", &label)])
+        .post_form("/desk/issue", &[("signout", &signout), ("scan", &label)])
         .await;
     assert_eq!(forged.status, 403);
     fx.server.stop().await.unwrap();
@@ -918,7 +722,7 @@ async fn approvals_show_why_an_issue_would_be_refused_and_refuse_self_approval()
 
     // Approving works, and approving again is answered, not repeated.
     let path = format!("/approvals/{signout}/approve");
-    let done = officer.post(&path, &[("csrf", &csrf)]).await;
+    let done = officer.post_form(&path, &[("csrf", &csrf)]).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(
         done.location()
@@ -931,7 +735,7 @@ async fn approvals_show_why_an_issue_would_be_refused_and_refuse_self_approval()
             .contains(r#"data-code="approved""#)
     );
     assert!(after.body.contains(r#"id="approval-empty""#));
-    let again = officer.post(&path, &[("csrf", &csrf)]).await;
+    let again = officer.post_form(&path, &[("csrf", &csrf)]).await;
     assert_eq!(again.status, 409);
     assert!(
         again
@@ -955,12 +759,12 @@ async fn approvals_show_why_an_issue_would_be_refused_and_refuse_self_approval()
     let fit = fx.person("赵强", "core", "2099-12-31").await;
     let other = fx.carrier("2024-0101", "C", Some("cab-1")).await;
     let mut both = Browser::new(&fx.server);
-    both.sign_in("both", PASSWORD).await;
+    assert_eq!(both.sign_in("both", PASSWORD).await.status, 303);
     let (form, csrf) = both.page("/signouts/new").await;
     let nonce = form.attr_after(r#"name="nonce""#, "value").unwrap();
     let due = fx.server.now().plus_secs(86_400).to_string()[..16].to_owned();
     let requested = both
-        .post(
+        .post_form(
             "/signouts/new",
             &[
                 ("csrf", &csrf),
@@ -980,7 +784,7 @@ async fn approvals_show_why_an_issue_would_be_refused_and_refuse_self_approval()
     let (queue, csrf) = both.page("/approvals").await;
     assert!(queue.tag(r#"class="would-pass""#).starts_with("<p"));
     let refused = both
-        .post(&format!("/approvals/{own}/approve"), &[("csrf", &csrf)])
+        .post_form(&format!("/approvals/{own}/approve"), &[("csrf", &csrf)])
         .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
     let message = refused.element("approval-message");
@@ -1003,7 +807,7 @@ async fn people_are_registered_by_form_and_departure_waits_for_every_carrier() {
     let (form, csrf) = b.page("/people").await;
     let nonce = form.attr_after(r#"name="nonce""#, "value").unwrap();
     let bad = b
-        .post(
+        .post_form(
             "/people",
             &[
                 ("csrf", &csrf),
@@ -1035,11 +839,11 @@ async fn people_are_registered_by_form_and_departure_waits_for_every_carrier() {
         ("training_valid_until", "2021-06-30"),
         ("commitment_signed_on", "2020-01-01"),
     ];
-    let created = b.post("/people", &fields).await;
+    let created = b.post_form("/people", &fields).await;
     assert_eq!(created.status, 303, "{}", created.body);
     let location = created.location().to_owned();
     let id = location.trim_start_matches("/people?created=").to_owned();
-    let again = b.post("/people", &fields).await;
+    let again = b.post_form("/people", &fields).await;
     assert_eq!((again.status, again.location()), (303, location.as_str()));
     assert_eq!(fx.count("SELECT count(*) FROM people").await, 1);
 
@@ -1070,7 +874,7 @@ async fn people_are_registered_by_form_and_departure_waits_for_every_carrier() {
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     let refused = b
-        .post(&format!("/people/{fit}/depart"), &[("csrf", &csrf)])
+        .post_form(&format!("/people/{fit}/depart"), &[("csrf", &csrf)])
         .await;
     assert_eq!(refused.status, 409, "{}", refused.body);
     let message = refused.element("people-message");
@@ -1079,14 +883,14 @@ async fn people_are_registered_by_form_and_departure_waits_for_every_carrier() {
 
     // Leaving, then leaving again (answered), then a departure of someone holding nothing.
     let left = b
-        .post(&format!("/people/{id}/leave"), &[("csrf", &csrf)])
+        .post_form(&format!("/people/{id}/leave"), &[("csrf", &csrf)])
         .await;
     assert_eq!(
         (left.status, left.location()),
         (303, format!("/people?left={id}").as_str())
     );
     let twice = b
-        .post(&format!("/people/{id}/leave"), &[("csrf", &csrf)])
+        .post_form(&format!("/people/{id}/leave"), &[("csrf", &csrf)])
         .await;
     assert_eq!(twice.status, 409);
     assert!(
@@ -1095,7 +899,7 @@ async fn people_are_registered_by_form_and_departure_waits_for_every_carrier() {
             .contains(r#"data-code="already_leaving""#)
     );
     let departed = b
-        .post(&format!("/people/{id}/depart"), &[("csrf", &csrf)])
+        .post_form(&format!("/people/{id}/depart"), &[("csrf", &csrf)])
         .await;
     assert_eq!(departed.status, 303);
     let (list, _) = b.page(departed.location()).await;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the fixture.
 
+pub mod browser;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
