@@ -3,32 +3,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Output;
 
+use common::binary::{Serving, run, text};
 use custos_server::config::Config;
 use hyper::Method;
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_custos-server");
 const PASSWORD: &str = "cli admin password";
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run custos-server")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn init(data_dir: &Path, password: &str) -> Output {
     let pw_file = data_dir.with_extension("pw");
@@ -42,69 +26,6 @@ fn init(data_dir: &Path, password: &str) -> Output {
         "--admin-password-file",
         pw_file.to_str().unwrap(),
     ])
-}
-
-/// A `serve` child and the address it announced.
-struct Serving {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Serving {
-    fn start(data_dir: &Path) -> Serving {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        // Wait for the readiness line (bounded so that a broken server fails the test).
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("serve printed its listening line");
-        let addr = line
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
-        Serving { child, addr }
-    }
-
-    /// SIGTERM, then wait for a clean exit.
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "serve exited with {status}");
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]

@@ -11,15 +11,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use common::binary::{Serving, run, text};
 use common::{RawReply, Reply, call, raw_exchange};
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
@@ -31,7 +28,6 @@ use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_custos-server");
 const ADMIN_PASSWORD: &str = "session admin password";
 const PASSWORD: &str = "session user password";
 /// The carrier that leaves without a sign-out.
@@ -39,81 +35,6 @@ const LEAVING_EPC: &str = "3474257BF40000000000162E";
 /// The carrier that is signed out.
 const LENT_EPC: &str = "3474257BF40000000000162F";
 const ALICE_BADGE: &str = "E20000000000000000000A11";
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run custos-server")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A `serve` child and the address it announced.
-struct Serving {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Serving {
-    fn start(data_dir: &Path) -> Serving {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        // Bounded only so that a broken server fails the test instead of hanging it.
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("serve printed its listening line");
-        let addr = line
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
-        Serving { child, addr }
-    }
-
-    /// SIGTERM, then wait for a clean exit (the audit head is signed on the way out).
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "serve exited with {status}");
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// An HTTP session against the served address.
 struct Client {

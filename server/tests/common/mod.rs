@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the fixture.
 
+pub mod binary;
 pub mod browser;
 
 use std::collections::HashMap;
