@@ -1124,6 +1124,17 @@ mod tests {
         }
     }
 
+    /// A fresh core at `t0`, the wall clock now and a policy current at it.
+    fn fixture() -> (GateCore, Instant, i64, GatePolicy) {
+        let now_ms = crate::uplink::now_ms();
+        (
+            GateCore::new(DEADLINE, ALARM),
+            Instant::now(),
+            now_ms,
+            policy(now_ms),
+        )
+    }
+
     fn id(seq: u64) -> EventId {
         EventId { epoch: 1, seq }
     }
@@ -1190,10 +1201,7 @@ mod tests {
 
     #[test]
     fn a_server_verdict_within_the_deadline_decides() {
-        let now_ms = crate::uplink::now_ms();
-        let p = policy(now_ms);
-        let t0 = Instant::now();
-        let mut core = GateCore::new(DEADLINE, ALARM);
+        let (mut core, t0, now_ms, p) = fixture();
         // The policy would alarm on the disk, the server allows it: the server wins.
         assert!(
             core.handle_exit(t0, now_ms, exit(Some(5), disk(), t0), Some(&p))
@@ -1244,10 +1252,7 @@ mod tests {
 
     #[test]
     fn without_a_verdict_the_policy_decides_at_the_deadline() {
-        let now_ms = crate::uplink::now_ms();
-        let p = policy(now_ms);
-        let t0 = Instant::now();
-        let mut core = GateCore::new(DEADLINE, ALARM);
+        let (mut core, t0, now_ms, p) = fixture();
         core.handle_exit(t0, now_ms, exit(Some(1), doc(), t0), Some(&p));
         core.handle_exit(t0, now_ms, exit(Some(2), disk(), t0), Some(&p));
         assert!(
@@ -1294,10 +1299,7 @@ mod tests {
 
     #[test]
     fn while_the_server_is_down_exits_do_not_wait_for_it() {
-        let now_ms = crate::uplink::now_ms();
-        let p = policy(now_ms);
-        let t0 = Instant::now();
-        let mut core = GateCore::new(DEADLINE, ALARM);
+        let (mut core, t0, now_ms, p) = fixture();
         assert!(!core.server_down());
         core.handle_exit(t0, now_ms, exit(Some(1), disk(), t0), Some(&p));
         assert_eq!(core.next_deadline(), Some(t0 + DEADLINE));
@@ -1363,10 +1365,7 @@ mod tests {
 
     #[test]
     fn an_exit_without_an_event_or_past_its_deadline_is_decided_at_once() {
-        let now_ms = crate::uplink::now_ms();
-        let p = policy(now_ms);
-        let t0 = Instant::now();
-        let mut core = GateCore::new(DEADLINE, ALARM);
+        let (mut core, t0, now_ms, p) = fixture();
         // The outbox refused the event: no verdict can come.
         let out = core.handle_exit(t0, now_ms, exit(None, disk(), t0), Some(&p));
         assert_eq!(
@@ -1401,10 +1400,7 @@ mod tests {
 
     #[test]
     fn a_late_alarm_verdict_still_sounds_and_a_late_allow_never_silences() {
-        let now_ms = crate::uplink::now_ms();
-        let p = policy(now_ms);
-        let t0 = Instant::now();
-        let mut core = GateCore::new(DEADLINE, ALARM);
+        let (mut core, t0, now_ms, p) = fixture();
         core.handle_exit(t0, now_ms, exit(Some(1), doc(), t0), Some(&p));
         core.handle_exit(t0, now_ms, exit(Some(2), disk(), t0), Some(&p));
         core.poll(t0 + DEADLINE, now_ms, Some(&p));
@@ -1475,10 +1471,7 @@ mod tests {
 
     #[test]
     fn unauthenticated_answers_are_ignored() {
-        let now_ms = crate::uplink::now_ms();
-        let p = policy(now_ms);
-        let t0 = Instant::now();
-        let mut core = GateCore::new(DEADLINE, ALARM);
+        let (mut core, t0, now_ms, p) = fixture();
         core.handle_exit(t0, now_ms, exit(Some(1), disk(), t0), Some(&p));
         // An unpinned server "allows" the disk and asks to silence and refresh: nothing of it.
         let forged = ack(
