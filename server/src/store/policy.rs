@@ -16,13 +16,13 @@
 //! # Version
 //! `version` must only ever grow for a device, and change when the contents change. The server
 //! keeps, per device, the version it last issued and the SHA-256 of that version's contents
-//! (`allowed` and `badges` as JSON; `issued_at_ms`/`valid_until_ms` are not contents). Computing the policy
-//! compares the hash: equal contents keep the version, different contents get version + 1
-//! (the first policy is version 1). The version is computed whenever a gate sends a batch or a
-//! heartbeat (the answer tells it the newest version) and when it fetches the policy, so a
-//! change to sign-outs reaches every gate within one heartbeat interval; a sign-out expiring
-//! changes the contents too. The check runs inside the caller's write job, so two computations
-//! never race.
+//! (`allowed` and `badges` as JSON; `issued_at_ms`/`valid_until_ms` are not contents).
+//! Computing the policy compares the hash: equal contents keep the version, different contents
+//! get version + 1 (the first policy is version 1). The version is computed whenever a gate
+//! sends a batch or a heartbeat (the answer tells it the newest version) and when it fetches
+//! the policy, so a change to sign-outs or badges reaches every gate within one heartbeat
+//! interval; a sign-out expiring changes the contents too. The check runs inside the caller's
+//! write job, so two computations never race.
 //!
 //! Computing the contents reads every carrier allowed to leave, which is far more work than a
 //! batch of passages when many sign-outs are open; so a batch ack reuses the version checked
