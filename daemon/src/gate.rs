@@ -14,9 +14,9 @@
 //!
 //! The final passage of the same passage id is *not* stored again: its carriers were announced
 //! and stored already (so the server sees the read counts and badges as they stood at the
-//! notice, the same ones the gate decided on; badges read only later are not reported). Only carriers it names that no notice announced (possible with
-//! photo-eyes, when a beam sequence ends between two polls) are stored, as one more passage, and
-//! decided like an exit. Carriers that turned back after their notice (all of a passage, or some
+//! notice, the same ones the gate decided on; badges read only later are not reported). Only
+//! carriers it names that no notice announced (possible with photo-eyes, when a beam sequence
+//! ends between two polls) are stored, as one more passage, and decided like an exit. Carriers that turned back after their notice (all of a passage, or some
 //! of them) keep the provisional event as the record that they reached the far field, and the
 //! pipeline stores a [`EventBody::TurnedBack`] naming its seq, so the server's history shows
 //! that they did not pass. The decision made on the exit stands (a person who turned back at
