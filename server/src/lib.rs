@@ -18,6 +18,7 @@ pub mod domain;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;
+pub mod service;
 pub mod store;
 pub mod web;
 

@@ -7,9 +7,8 @@
 //! `GuardCap`), which can only be obtained through their own role checks; so the checks stay
 //! in one place and the store still cannot be reached without one.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 
 use super::Created;
@@ -17,79 +16,13 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
-use crate::auth::Actor;
-use crate::auth::capability::{CustodianCap, GuardCap, SecurityOfficerCap};
-use crate::auth::extract::Authenticated;
+use crate::auth::capability::{CustodianCap, CustodyReader, TagReader};
 use crate::domain::carrier::{
     CarrierFields, CarrierKind, CarrierState, NewCarrier, RegistrationError, Tag,
 };
 use crate::domain::ids::{CarrierId, DeviceId};
 use crate::domain::level::Level;
-use crate::domain::role::Role;
 use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem};
-
-/// A custodian or a security officer: reads carriers (with titles), sign-outs and
-/// histories, and cancels sign-outs.
-#[derive(Debug, Clone)]
-pub enum CustodyReader {
-    /// Checked as a custodian.
-    Custodian(CustodianCap),
-    /// Checked as a security officer.
-    SecurityOfficer(SecurityOfficerCap),
-}
-
-impl CustodyReader {
-    /// The checked caller, for the audit trail.
-    pub fn actor(&self) -> &Actor {
-        match self {
-            CustodyReader::Custodian(cap) => cap.actor(),
-            CustodyReader::SecurityOfficer(cap) => cap.actor(),
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for CustodyReader {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let session = Authenticated::from_request_parts(parts, state).await?;
-        if session.roles().contains(Role::Custodian) {
-            CustodianCap::from_request_parts(parts, state)
-                .await
-                .map(CustodyReader::Custodian)
-        } else {
-            SecurityOfficerCap::from_request_parts(parts, state)
-                .await
-                .map(CustodyReader::SecurityOfficer)
-        }
-    }
-}
-
-/// A custodian (full answer) or a guard (answer without title): resolves a scanned tag.
-#[derive(Debug, Clone)]
-pub enum TagReader {
-    /// Checked as a custodian.
-    Custodian(CustodianCap),
-    /// Checked as a guard.
-    Guard(GuardCap),
-}
-
-impl FromRequestParts<AppState> for TagReader {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let session = Authenticated::from_request_parts(parts, state).await?;
-        if session.roles().contains(Role::Custodian) {
-            CustodianCap::from_request_parts(parts, state)
-                .await
-                .map(TagReader::Custodian)
-        } else {
-            GuardCap::from_request_parts(parts, state)
-                .await
-                .map(TagReader::Guard)
-        }
-    }
-}
 
 /// Carrier registration request.
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -12,6 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::auth::AuthError;
+use crate::domain::person::StatusChangeError;
+use crate::domain::signout::SignoutRuleError;
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 /// The body of every error answer (user and device endpoints alike).
@@ -85,6 +88,22 @@ pub enum ApiError {
         /// Seconds until an attempt is taken again.
         retry_after_secs: u64,
     },
+    /// 409: the state does not allow the step; the code names why (`not_approved`, ...).
+    #[error("{message}")]
+    StateConflict {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// Human-readable reason.
+        message: String,
+    },
+    /// 422 naming every reason (`reasons`); `error` is the first (a refused issue).
+    #[error("{message}")]
+    Refused {
+        /// Every reason's code.
+        reasons: Vec<&'static str>,
+        /// Every reason in words.
+        message: String,
+    },
     /// 422: a rule says no.
     #[error("{message}")]
     Rule {
@@ -124,6 +143,11 @@ impl ApiError {
             ApiError::TooManyAttempts { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
             }
+            ApiError::StateConflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::Refused { reasons, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                reasons.first().copied().unwrap_or("issue_refused"),
+            ),
             ApiError::Rule { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -136,7 +160,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        let mut response = (status, Json(ErrorBody::new(code, self.to_string()))).into_response();
+        let mut body = ErrorBody::new(code, self.to_string());
+        if let ApiError::Refused { reasons, .. } = &self {
+            body.reasons = Some(reasons.iter().map(|r| (*r).to_owned()).collect());
+        }
+        let mut response = (status, Json(body)).into_response();
         if let ApiError::TooManyAttempts { retry_after_secs } = self {
             response
                 .headers_mut()
@@ -155,6 +183,70 @@ impl From<StoreError> for ApiError {
             }
             StoreError::NotFound => ApiError::NotFound,
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> ApiError {
+        match e {
+            ServiceError::Invalid(_) => ApiError::BadRequest(e.to_string()),
+            ServiceError::NotFound => ApiError::NotFound,
+            ServiceError::UnknownReference { what } => {
+                ApiError::rule("unknown_reference", format!("unknown {what}"))
+            }
+            ServiceError::Duplicate { what } => {
+                ApiError::Conflict(format!("{what} already exists"))
+            }
+            ServiceError::Signout(e) => e.into(),
+            ServiceError::StatusChange(e) => e.into(),
+            ServiceError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SignoutRuleError> for ApiError {
+    fn from(e: SignoutRuleError) -> ApiError {
+        let code = e.code();
+        match e {
+            SignoutRuleError::NoCarriers | SignoutRuleError::NothingToReturn => {
+                ApiError::BadRequest(e.to_string())
+            }
+            SignoutRuleError::DueNotInFuture | SignoutRuleError::SelfApproval => {
+                ApiError::rule(code, e)
+            }
+            SignoutRuleError::Refused(reasons) => ApiError::Refused {
+                message: reasons
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                reasons: reasons.into_iter().map(|r| r.code()).collect(),
+            },
+            SignoutRuleError::CarrierUnavailable { .. }
+            | SignoutRuleError::AlreadyApproved
+            | SignoutRuleError::NotAwaitingApproval(_)
+            | SignoutRuleError::NotApproved(_)
+            | SignoutRuleError::NotOut(_)
+            | SignoutRuleError::CarrierNotOut { .. }
+            | SignoutRuleError::NotCancellable(_) => ApiError::StateConflict {
+                code,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<StatusChangeError> for ApiError {
+    fn from(e: StatusChangeError) -> ApiError {
+        match e {
+            StatusChangeError::PeriodOutOfRange => ApiError::rule(e.code(), e),
+            StatusChangeError::AlreadyLeaving
+            | StatusChangeError::AlreadyDeparted
+            | StatusChangeError::CarriersOutstanding { .. } => ApiError::StateConflict {
+                code: e.code(),
+                message: e.to_string(),
+            },
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod auth;
 pub mod carriers;
 pub mod devices;
 pub mod error;

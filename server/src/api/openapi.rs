@@ -76,7 +76,7 @@ impl Modify for Security {
         components.add_security_scheme(
             COOKIE,
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::auth::extract::SESSION_COOKIE,
+                crate::api::auth::SESSION_COOKIE,
                 "The session cookie set at login. Requests other than GET, HEAD and OPTIONS \
                  must also send the login's `csrf_token` in the `x-csrf-token` header.",
             ))),

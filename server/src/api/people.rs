@@ -8,7 +8,6 @@ use super::Created;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use super::openapi::{InputRefusals, SessionRefusals, Unknown};
-use super::signouts::CustodyError;
 use crate::AppState;
 use crate::auth::capability::{PeopleReaderCap, SecurityOfficerCap};
 use crate::domain::ids::{PersonId, is_valid_label, is_valid_name};
@@ -126,7 +125,7 @@ pub async fn leave(
     cap: SecurityOfficerCap,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<axum::Json<Person>, CustodyError> {
+) -> Result<axum::Json<Person>, ApiError> {
     let id: PersonId = id.parse().map_err(|_| ApiError::NotFound)?;
     let person = state
         .store()
@@ -157,7 +156,7 @@ pub async fn depart(
     cap: SecurityOfficerCap,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<axum::Json<Person>, CustodyError> {
+) -> Result<axum::Json<Person>, ApiError> {
     let id: PersonId = id.parse().map_err(|_| ApiError::NotFound)?;
     let policy = state.settings().decommissioning;
     let person = state

@@ -8,8 +8,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use super::openapi::{InputRefusals, SessionRefusals};
 use crate::AppState;
+use crate::auth::Authenticated;
 use crate::auth::capability::AdminCap;
-use crate::auth::extract::Authenticated;
 use crate::domain::ids::{ZoneId, is_valid_label};
 use crate::store::zones::{NewZone, Zone};
 

@@ -1,19 +1,33 @@
 //! Capability types: proof that the caller holds a role.
 //!
-//! Each type has a private field, so outside this module it can only be obtained through its
-//! `FromRequestParts` implementation, which checks the session's roles (401 without a session,
-//! 403 without the role). Privileged store operations take the capability as an argument and
-//! use it as the audit actor, so a handler that forgets the check does not compile, and the
-//! audit trail always names who was checked. Model: lldap's `get_admin_handler`.
+//! Each type has a private field, so it can only be obtained through [`Capability::grant`],
+//! which checks an [`Authenticated`] caller's roles. Use cases take the capability as an
+//! argument and use it as the audit actor, so a handler that forgets the check does not
+//! compile, and the audit trail always names who was checked. Model: lldap's
+//! `get_admin_handler`.
+//!
+//! Nothing here knows HTTP: `api::auth` turns a request into an [`Authenticated`] caller and
+//! then into a capability, answering 401 or 403.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-
-use super::Actor;
-use super::extract::Authenticated;
-use crate::AppState;
-use crate::api::error::ApiError;
+use super::{Actor, Authenticated};
 use crate::domain::role::Role;
+
+/// The caller lacks every role that grants a capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not allowed for your roles")]
+pub struct Forbidden;
+
+/// A proof of role: obtained only by [`Capability::grant`].
+pub trait Capability: Sized {
+    /// The roles any one of which grants this capability.
+    const ROLES: &'static [Role];
+
+    /// The capability, if `caller` holds one of [`Capability::ROLES`].
+    fn grant(caller: &Authenticated) -> Result<Self, Forbidden>;
+
+    /// The checked caller, for the audit trail.
+    fn actor(&self) -> &Actor;
+}
 
 macro_rules! capability {
     ($(#[$doc:meta])* $name:ident: $($role:ident),+) => {
@@ -31,26 +45,26 @@ macro_rules! capability {
             pub fn actor(&self) -> &Actor {
                 &self.actor
             }
-
-            fn check(session: &Authenticated) -> Result<$name, ApiError> {
-                if session.roles().any_of(Self::ROLES) {
-                    Ok($name { actor: session.actor() })
-                } else {
-                    tracing::info!(user = %session.user_id(), capability = stringify!($name), "forbidden");
-                    Err(ApiError::Forbidden)
-                }
-            }
         }
 
-        impl FromRequestParts<AppState> for $name {
-            type Rejection = ApiError;
+        impl Capability for $name {
+            const ROLES: &'static [Role] = $name::ROLES;
 
-            async fn from_request_parts(
-                parts: &mut Parts,
-                state: &AppState,
-            ) -> Result<Self, Self::Rejection> {
-                let session = Authenticated::from_request_parts(parts, state).await?;
-                $name::check(&session)
+            fn grant(caller: &Authenticated) -> Result<$name, Forbidden> {
+                if caller.roles().any_of(Self::ROLES) {
+                    Ok($name { actor: caller.actor() })
+                } else {
+                    tracing::info!(
+                        user = %caller.user_id(),
+                        capability = stringify!($name),
+                        "forbidden"
+                    );
+                    Err(Forbidden)
+                }
+            }
+
+            fn actor(&self) -> &Actor {
+                &self.actor
             }
         }
     };
@@ -111,6 +125,71 @@ impl AdminCap {
     pub(crate) fn bootstrap() -> AdminCap {
         AdminCap {
             actor: Actor::system("init"),
+        }
+    }
+}
+
+/// A custodian or a security officer: reads carriers (with titles), sign-outs and
+/// histories, and cancels sign-outs. Rather than a capability type of its own, it holds one of
+/// the existing ones, each obtained through its own role check.
+#[derive(Debug, Clone)]
+pub enum CustodyReader {
+    /// Checked as a custodian.
+    Custodian(CustodianCap),
+    /// Checked as a security officer.
+    SecurityOfficer(SecurityOfficerCap),
+}
+
+impl Capability for CustodyReader {
+    const ROLES: &'static [Role] = &[Role::Custodian, Role::SecurityOfficer];
+
+    fn grant(caller: &Authenticated) -> Result<Self, Forbidden> {
+        if caller.roles().contains(Role::Custodian) {
+            CustodianCap::grant(caller).map(CustodyReader::Custodian)
+        } else {
+            SecurityOfficerCap::grant(caller).map(CustodyReader::SecurityOfficer)
+        }
+    }
+
+    fn actor(&self) -> &Actor {
+        match self {
+            CustodyReader::Custodian(cap) => cap.actor(),
+            CustodyReader::SecurityOfficer(cap) => cap.actor(),
+        }
+    }
+}
+
+impl CustodyReader {
+    /// The checked caller, for the audit trail.
+    pub fn actor(&self) -> &Actor {
+        Capability::actor(self)
+    }
+}
+
+/// A custodian (full answer) or a guard (answer without title): resolves a scanned tag.
+#[derive(Debug, Clone)]
+pub enum TagReader {
+    /// Checked as a custodian.
+    Custodian(CustodianCap),
+    /// Checked as a guard.
+    Guard(GuardCap),
+}
+
+impl Capability for TagReader {
+    const ROLES: &'static [Role] = &[Role::Custodian, Role::Guard];
+
+    fn grant(caller: &Authenticated) -> Result<Self, Forbidden> {
+        if caller.roles().contains(Role::Custodian) {
+            CustodianCap::grant(caller).map(TagReader::Custodian)
+        } else {
+            GuardCap::grant(caller).map(TagReader::Guard)
+        }
+    }
+
+    fn actor(&self) -> &Actor {
+        match self {
+            TagReader::Custodian(cap) => cap.actor(),
+            TagReader::Guard(cap) => cap.actor(),
         }
     }
 }

@@ -2,15 +2,15 @@
 //!
 //! - [`password`]: Argon2id hashes, computed on blocking threads.
 //! - [`token`]: random session and CSRF tokens; only their SHA-256 is stored.
-//! - [`extract`]: the [`extract::Authenticated`] extractor (bearer token or cookie + CSRF).
-//! - [`capability`]: `AdminCap`, `SecurityOfficerCap`, ... extractors that exist only after a
-//!   role check; privileged store operations demand one, so a handler that forgets the check
-//!   does not compile.
+//! - [`authenticate`]: a presented session token to an [`Authenticated`] caller.
+//! - [`capability`]: `AdminCap`, `SecurityOfficerCap`, ... that exist only after a role check;
+//!   use cases demand one, so a handler that forgets the check does not compile.
+//!
+//! Nothing here knows HTTP: `api::auth` reads the headers.
 //!
 //! Passwords and tokens are never logged and never written to the audit trail.
 
 pub mod capability;
-pub mod extract;
 pub mod password;
 pub mod throttle;
 pub mod token;
@@ -44,6 +44,69 @@ impl Actor {
     pub fn name(&self) -> &str {
         &self.0
     }
+}
+
+/// A caller with a live session.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    user_id: UserId,
+    username: String,
+    roles: Roles,
+    token_hash: [u8; 32],
+}
+
+impl Authenticated {
+    /// The account.
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// The login name.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The account's roles.
+    pub fn roles(&self) -> Roles {
+        self.roles
+    }
+
+    /// The caller as an audit actor.
+    pub fn actor(&self) -> Actor {
+        Actor::user(&self.username)
+    }
+
+    /// SHA-256 of the session token (identifies the session to end at logout).
+    pub fn token_hash(&self) -> [u8; 32] {
+        self.token_hash
+    }
+}
+
+/// A live session: its caller, and the CSRF secret a cookie-authenticated change must echo.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    /// Who.
+    pub caller: Authenticated,
+    /// The session's CSRF secret.
+    pub csrf: String,
+}
+
+/// The live session of a presented token (`None`: unknown, expired, or the account disabled).
+pub async fn authenticate(
+    store: &Store,
+    token: &str,
+    now: Timestamp,
+) -> Result<Option<LiveSession>, StoreError> {
+    let token_hash = token::hash(token);
+    Ok(store.session(token_hash, now).await?.map(|s| LiveSession {
+        caller: Authenticated {
+            user_id: s.user_id,
+            username: s.username,
+            roles: s.roles,
+            token_hash,
+        },
+        csrf: s.csrf,
+    }))
 }
 
 /// Failures of account and session operations.

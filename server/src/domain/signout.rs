@@ -269,6 +269,11 @@ pub fn check_request(
     {
         return Err(SignoutRuleError::CarrierUnavailable { carrier: busy.id });
     }
+    check_due(due, now)
+}
+
+/// A sign-out's due time must be after `now`.
+pub fn check_due(due: Timestamp, now: Timestamp) -> Result<(), SignoutRuleError> {
     if due <= now {
         return Err(SignoutRuleError::DueNotInFuture);
     }

@@ -18,8 +18,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Store, StoreError, constraint};
-use crate::api::carriers::CustodyReader;
 use crate::audit::{self, NewEntry};
+use crate::auth::capability::CustodyReader;
 use crate::auth::capability::{CustodianCap, GuardCap};
 use crate::domain::carrier::{
     CarrierKind, CarrierRuleError, CarrierState, ControlNo, NewCarrier, Tag, check_home,
@@ -611,6 +611,16 @@ fn history(conn: &Connection, id: CarrierId) -> Result<Vec<HistoryItem>, StoreEr
     // Stable: equal instants keep the order above (sign-out steps in their natural order).
     items.sort_by_key(|(ms, rank, _)| (*ms, *rank));
     Ok(items.into_iter().map(|(_, _, item)| item).collect())
+}
+
+/// Reading and writing carriers.
+pub trait CarrierRows {
+    /// Id, control number, level and kind of each carrier, for audit entries (never the
+    /// title); an unknown id is `UnknownReference { what: "carrier" }`.
+    fn carrier_audit_names(
+        &mut self,
+        ids: &[CarrierId],
+    ) -> Result<Vec<serde_json::Value>, StoreError>;
 }
 
 /// Control numbers and levels of carriers, for audit entries (never titles).

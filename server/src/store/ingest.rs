@@ -700,8 +700,15 @@ fn cabinet_snapshot(ctx: &mut Ctx<'_>, event: &Event, event_id: i64) -> Result<(
         // The device id came from the devices table, so it is a valid name.
         let device = DeviceId::new(ctx.device)
             .map_err(|_| StoreError::Corrupt(format!("device id {:?}", ctx.device)))?;
+        let at = Timestamp::from_unix_ms(event.at_ms)
+            .ok_or_else(|| StoreError::Corrupt(format!("time out of range: {}", event.at_ms)))?;
+        let mut tx = super::sqlite::SqliteTx::new(conn);
         for id in &plan.returned {
-            super::signouts::record_cabinet_return(conn, CarrierId(*id), &device, event.at_ms)?;
+            crate::service::signouts::record_cabinet_return(&mut tx, CarrierId(*id), &device, at)
+                .map_err(|e| match e {
+                crate::service::ServiceError::Store(e) => e,
+                other => StoreError::Corrupt(other.to_string()),
+            })?;
         }
     }
     for id in &plan.found {

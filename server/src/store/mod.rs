@@ -27,6 +27,7 @@
 
 pub mod alert_queries;
 pub mod alerts;
+pub mod audit;
 pub mod carriers;
 mod checkpointer;
 pub mod devices;
@@ -38,6 +39,7 @@ mod reader;
 pub mod sessions;
 pub mod signouts;
 mod sql;
+pub mod sqlite;
 pub mod sweeps;
 pub mod users;
 mod writer;
@@ -50,6 +52,18 @@ use rusqlite::{Connection, OpenFlags};
 
 use reader::ReadPool;
 use writer::Writer;
+
+pub use audit::AuditLog;
+pub use carriers::CarrierRows;
+pub use signouts::SignoutRows;
+
+/// One transaction's view of the stored rows: everything a use case in `service/` may read or
+/// write. A backend implements each area's trait for its transaction type; the union is
+/// implemented for whatever implements them all. Use cases take `&mut dyn Tx`, so they name no
+/// backend.
+pub trait Tx: AuditLog + CarrierRows + SignoutRows {}
+
+impl<T: AuditLog + CarrierRows + SignoutRows + ?Sized> Tx for T {}
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "custos.db";
@@ -73,12 +87,36 @@ const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 /// uses, so statements were compiled again for every batch).
 const WRITER_STATEMENT_CACHE: usize = 256;
 
+/// The database engine's own failure, kept as its source so that no engine type crosses the
+/// persistence interface.
+#[derive(Debug)]
+pub struct BackendError(Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl BackendError {
+    /// Wrap an engine's error.
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> BackendError {
+        BackendError(Box::new(e))
+    }
+}
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite failed.
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The database engine failed.
+    #[error("database: {0}")]
+    Backend(#[source] BackendError),
     /// A unique key is taken.
     #[error("{what} already exists")]
     Duplicate {
@@ -186,10 +224,39 @@ impl Store {
         })
     }
 
-    /// Run `job` on the writer thread inside the next group transaction; resolves after COMMIT.
+    /// Run a use case's `job` in the next group transaction on the writer thread; resolves
+    /// after COMMIT, so a result the caller sees is durable.
     ///
-    /// If the job returns an error, its own changes are rolled back and the other jobs of the
-    /// group are unaffected.
+    /// If the job returns an error (of any type that a [`StoreError`] converts into), its own
+    /// changes are rolled back and the other jobs of the group are unaffected. This is the
+    /// write half of the persistence seam: the job sees only [`Tx`].
+    pub async fn transact<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer
+            .submit(move |conn| job(&mut sqlite::SqliteTx::new(conn)))
+            .await
+    }
+
+    /// Run a read-only `job` on a pooled connection on a blocking thread. The job sees the
+    /// same [`Tx`] as [`Store::transact`]'s, over a connection that refuses writes.
+    pub async fn query<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.readers
+            .run(move |conn| job(&mut sqlite::SqliteTx::new(conn)))
+            .await
+    }
+
+    /// Run `job` on the writer's raw SQLite connection, in the next group transaction: for the
+    /// SQLite implementation's own code, and for tests and benchmarks that set up or inspect
+    /// rows directly. Use cases go through [`Store::transact`].
     pub async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -198,7 +265,8 @@ impl Store {
         self.writer.submit(job).await
     }
 
-    /// Run `query` on a pooled read-only connection on a blocking thread.
+    /// Run `query` on a raw read-only SQLite connection (as [`Store::write`]: the store's own
+    /// code, tests and benchmarks).
     pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -254,28 +322,17 @@ pub(crate) fn constraint(
             _ => {}
         }
     }
-    StoreError::Sqlite(err)
+    StoreError::from(err)
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Backend(BackendError::new(e))
+    }
 }
 
 #[cfg(test)]
-pub(crate) mod test_support {
-    use super::*;
-
-    /// A store in a fresh temporary directory (kept alive by the returned guard).
-    pub async fn temp_store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &dir.path().join(DB_FILE),
-            StoreOptions {
-                create: true,
-                ..StoreOptions::default()
-            },
-        )
-        .await
-        .unwrap();
-        (store, dir)
-    }
-}
+pub(crate) mod test_support;
 
 #[cfg(test)]
 mod tests {
@@ -356,7 +413,7 @@ mod tests {
             .read(|c| Ok(c.execute_batch("CREATE TABLE nope (x)")?))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::Sqlite(_)), "{err}");
+        assert!(matches!(err, StoreError::Backend(_)), "{err}");
     }
 
     #[tokio::test]

@@ -62,10 +62,11 @@ impl ReadPool {
         })
     }
 
-    pub(super) async fn run<T, F>(&self, query: F) -> Result<T, StoreError>
+    pub(super) async fn run<T, E, F>(&self, query: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
@@ -80,7 +81,7 @@ impl ReadPool {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .pop()
-                .ok_or_else(|| StoreError::Task("read pool empty".to_owned()))?;
+                .ok_or_else(|| E::from(StoreError::Task("read pool empty".to_owned())))?;
             let lease = Lease {
                 pool: idle,
                 conn: Some(conn),
@@ -88,6 +89,6 @@ impl ReadPool {
             query(lease.connection())
         })
         .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        .map_err(|e| E::from(StoreError::Task(e.to_string())))?
     }
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Store, StoreError};
 use crate::audit::{self, NewEntry};
 use crate::auth::Actor;
-use crate::auth::extract::Authenticated;
+use crate::auth::Authenticated;
 use crate::domain::ids::UserId;
 use crate::domain::role::Roles;
 use crate::domain::time::Timestamp;

@@ -28,15 +28,16 @@ trait Job: Send {
     fn abort(self: Box<Self>, reason: String);
 }
 
-struct Pending<F, T> {
+struct Pending<F, T, E> {
     job: F,
-    reply: oneshot::Sender<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, E>>,
 }
 
-impl<F, T> Job for Pending<F, T>
+impl<F, T, E> Job for Pending<F, T, E>
 where
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+    F: FnOnce(&Connection) -> Result<T, E> + Send,
     T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> Ran {
         let Pending { job, reply } = *self;
@@ -44,13 +45,13 @@ where
             let reason = e.to_string();
             return Ran {
                 answer: Box::new(move |_| {
-                    let _ = reply.send(Err(StoreError::CommitFailed(reason)));
+                    let _ = reply.send(Err(StoreError::CommitFailed(reason).into()));
                 }),
                 poisoned: true,
             };
         }
         let result = catch_unwind(AssertUnwindSafe(|| job(conn)))
-            .unwrap_or_else(|_| Err(StoreError::Task("write job panicked".to_owned())));
+            .unwrap_or_else(|_| Err(StoreError::Task("write job panicked".to_owned()).into()));
         let end = if result.is_ok() {
             conn.execute_batch("RELEASE job")
         } else {
@@ -60,7 +61,7 @@ where
             answer: Box::new(move |commit| {
                 let _ = reply.send(match commit {
                     Ok(()) => result,
-                    Err(reason) => Err(StoreError::CommitFailed(reason)),
+                    Err(reason) => Err(StoreError::CommitFailed(reason).into()),
                 });
             }),
             poisoned: end.is_err(),
@@ -68,7 +69,9 @@ where
     }
 
     fn abort(self: Box<Self>, reason: String) {
-        let _ = self.reply.send(Err(StoreError::CommitFailed(reason)));
+        let _ = self
+            .reply
+            .send(Err(StoreError::CommitFailed(reason).into()));
     }
 }
 
@@ -88,10 +91,14 @@ impl Writer {
         Ok(Writer { jobs })
     }
 
-    pub(super) async fn submit<T, F>(&self, job: F) -> Result<T, StoreError>
+    /// Queue `job`; resolves with its result once its group has committed (or with the
+    /// job's own error, its changes rolled back). A job's error of any type `E` rolls back
+    /// that job only.
+    pub(super) async fn submit<T, E, F>(&self, job: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         self.jobs

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, constraint};
 use crate::audit::{self, NewEntry};
+use crate::auth::Authenticated;
 use crate::auth::capability::AdminCap;
-use crate::auth::extract::Authenticated;
 use crate::domain::ids::ZoneId;
 use crate::domain::level::ZoneLevel;
 use crate::domain::time::Timestamp;

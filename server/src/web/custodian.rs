@@ -30,8 +30,8 @@ use super::queries::{self, CabinetContents, CabinetRow, ShelfCarrier};
 use super::replay::{self, Claim};
 use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
-use crate::api::carriers::CustodyReader;
 use crate::api::error::ApiError;
+use crate::auth::capability::CustodyReader;
 use crate::auth::capability::{CustodianCap, PeopleReaderCap};
 use crate::domain::carrier::{
     CarrierFields, CarrierInputError, CarrierKind, CarrierRuleError, CarrierState, ControlNo,

@@ -37,10 +37,11 @@ use super::replay::{self, Claim};
 use super::session::{Page, WebError, WebForm, see_other};
 use crate::AppState;
 use crate::domain::carrier::{CarrierState, ControlNo, MAX_BARCODE_TEXT, Tag};
-use crate::domain::ids::{CarrierId, PersonId, SignoutId, is_valid_label};
+use crate::domain::ids::{CarrierId, PersonId, SignoutId};
 use crate::domain::person::PersonStatus;
-use crate::domain::signout::{MAX_CARRIERS, SignoutRuleError, SignoutState};
+use crate::domain::signout::{self, SignoutRuleError, SignoutState};
 use crate::domain::time::Timestamp;
+use crate::service::{Problem, ServiceError, signouts};
 use crate::store::StoreError;
 use crate::store::carriers::{Carrier, CarrierFilter};
 use crate::store::signouts::{NewSignout, Signout};
@@ -167,9 +168,7 @@ async fn desk_page(
     let signout = match found.as_ref().and_then(|c| c.as_ref()) {
         Some(c) => match &c.summary.signout {
             Some(brief) => Some(
-                state
-                    .store()
-                    .signout(&page.cap.reader(), brief.id, state.now().date())
+                signouts::one(state, &page.cap.reader(), brief.id)
                     .await
                     .map_err(|e| session.internal(e))?,
             ),
@@ -321,13 +320,9 @@ pub async fn issue(
         let html = desk_page(&state, &page, &scan, Some(notice)).await?;
         return Ok((StatusCode::NOT_FOUND, html).into_response());
     };
-    let (status, notice) = match state
-        .store()
-        .issue_signout(&page.cap.cap, id, state.now())
-        .await
-    {
-        Ok(Ok(_)) => return Ok(see_other(&desk_location(&scan, "issued"))),
-        Ok(Err(SignoutRuleError::NotApproved(state_name))) => {
+    let (status, notice) = match signouts::issue(&state, &page.cap.cap, id).await {
+        Ok(_) => return Ok(see_other(&desk_location(&scan, "issued"))),
+        Err(ServiceError::Signout(SignoutRuleError::NotApproved(state_name))) => {
             let issued = matches!(state_name, "out" | "returned");
             let notice = if issued {
                 Notice::new("already_issued", Tone::Warn, Key::AlreadyIssued)
@@ -336,20 +331,20 @@ pub async fn issue(
             };
             (StatusCode::CONFLICT, notice)
         }
-        Ok(Err(SignoutRuleError::Refused(reasons))) => {
+        Err(ServiceError::Signout(SignoutRuleError::Refused(reasons))) => {
             let mut notice = Notice::new("refused", Tone::Bad, Key::IssueRefused);
             notice.reasons = reasons.into_iter().map(|r| r.code()).collect();
             (StatusCode::UNPROCESSABLE_ENTITY, notice)
         }
-        Ok(Err(SignoutRuleError::CarrierUnavailable { .. })) => (
+        Err(ServiceError::Signout(SignoutRuleError::CarrierUnavailable { .. })) => (
             StatusCode::CONFLICT,
             Notice::new("carrier_unavailable", Tone::Bad, Key::CarrierUnavailable),
         ),
-        Ok(Err(other)) => (
+        Err(ServiceError::Signout(other)) => (
             StatusCode::CONFLICT,
             Notice::new(other.code(), Tone::Bad, Key::NoActionNow),
         ),
-        Err(StoreError::NotFound) => (
+        Err(ServiceError::NotFound) => (
             StatusCode::NOT_FOUND,
             Notice::new("not_found", Tone::Bad, Key::SignoutNotFound),
         ),
@@ -375,26 +370,25 @@ pub async fn return_carrier(
         let html = desk_page(&state, &page, &scan, Some(notice)).await?;
         return Ok((StatusCode::NOT_FOUND, html).into_response());
     };
-    let (status, notice) = match state
-        .store()
-        .return_signout(&page.cap.cap, id, Some(vec![carrier]), state.now())
-        .await
-    {
-        Ok(Ok(_)) => return Ok(see_other(&desk_location(&scan, "returned"))),
-        Ok(Err(SignoutRuleError::CarrierNotOut { .. } | SignoutRuleError::NotOut(_))) => (
-            StatusCode::CONFLICT,
-            Notice::new("already_returned", Tone::Warn, Key::AlreadyReturned),
-        ),
-        Ok(Err(other)) => (
-            StatusCode::CONFLICT,
-            Notice::new(other.code(), Tone::Bad, Key::NoActionNow),
-        ),
-        Err(StoreError::NotFound) => (
-            StatusCode::NOT_FOUND,
-            Notice::new("not_found", Tone::Bad, Key::SignoutNotFound),
-        ),
-        Err(e) => return Err(page.session.internal(e)),
-    };
+    let (status, notice) =
+        match signouts::return_carriers(&state, &page.cap.cap, id, Some(vec![carrier])).await {
+            Ok(_) => return Ok(see_other(&desk_location(&scan, "returned"))),
+            Err(ServiceError::Signout(
+                SignoutRuleError::CarrierNotOut { .. } | SignoutRuleError::NotOut(_),
+            )) => (
+                StatusCode::CONFLICT,
+                Notice::new("already_returned", Tone::Warn, Key::AlreadyReturned),
+            ),
+            Err(ServiceError::Signout(other)) => (
+                StatusCode::CONFLICT,
+                Notice::new(other.code(), Tone::Bad, Key::NoActionNow),
+            ),
+            Err(ServiceError::NotFound) => (
+                StatusCode::NOT_FOUND,
+                Notice::new("not_found", Tone::Bad, Key::SignoutNotFound),
+            ),
+            Err(e) => return Err(page.session.internal(e)),
+        };
     let html = desk_page(&state, &page, &scan, Some(notice)).await?;
     Ok((status, html).into_response())
 }
@@ -455,6 +449,20 @@ impl SignoutForm {
         }
     }
 
+    /// Show the use case's input problems at their fields (carrier problems only when every
+    /// scanned line was a carrier: an unknown one is said already).
+    fn input_problems(&mut self, problems: &[Problem]) {
+        for p in problems {
+            let error = match (p.field, p.code) {
+                ("purpose", _) => ("purpose", Key::ErrPurpose),
+                _ if !self.unknown.is_empty() => continue,
+                (_, "too_many") => ("carriers", Key::ErrTooManyCarriers),
+                _ => ("carriers", Key::ErrNoCarriers),
+            };
+            self.errors.push(error);
+        }
+    }
+
     fn lines(&self) -> Vec<&str> {
         self.scanned
             .lines()
@@ -495,7 +503,6 @@ pub async fn request_signout(
         Claim::Fresh(guard) => Some(guard),
         Claim::Unguarded => None,
     };
-    let now = state.now();
     // Carriers: the ticked ones, then each scanned line resolved like the desk does.
     let mut ids: Vec<CarrierId> = Vec::new();
     let mut names: Vec<(CarrierId, String)> = Vec::new();
@@ -519,19 +526,14 @@ pub async fn request_signout(
             None => f.unknown.push(line.clone()),
         }
     }
+    // What only the form can get wrong (unreadable fields, labels that are no carrier);
+    // the request's own checks are the use case's.
     if !f.unknown.is_empty() {
         f.errors.push(("carriers", Key::ErrUnknownBarcodes));
-    } else if ids.is_empty() {
-        f.errors.push(("carriers", Key::ErrNoCarriers));
-    } else if ids.len() > MAX_CARRIERS {
-        f.errors.push(("carriers", Key::ErrTooManyCarriers));
     }
     let borrower = f.borrower.parse::<PersonId>().ok();
     if borrower.is_none() {
         f.errors.push(("borrower", Key::ErrBorrower));
-    }
-    if !is_valid_label(&f.purpose) {
-        f.errors.push(("purpose", Key::ErrPurpose));
     }
     let offset = if f.tz_offset.is_empty() {
         Some(0)
@@ -539,10 +541,19 @@ pub async fn request_signout(
         f.tz_offset.parse::<i64>().ok()
     };
     let due = offset.and_then(|o| parse_local(&f.due, o));
-    match due {
-        None => f.errors.push(("due", Key::ErrDue)),
-        Some(due) if due <= now => f.errors.push(("due", Key::ErrDueInPast)),
-        Some(_) => {}
+    if due.is_none() {
+        f.errors.push(("due", Key::ErrDue));
+    }
+    if !f.errors.is_empty() {
+        // Say everything wrong at once: the request's own checks on what could be read.
+        if let Err(ServiceError::Invalid(problems)) =
+            signouts::check_request_input(&ids, &f.purpose)
+        {
+            f.input_problems(&problems);
+        }
+        if due.is_some_and(|due| signout::check_due(due, state.now()).is_err()) {
+            f.errors.push(("due", Key::ErrDueInPast));
+        }
     }
     let status = match (borrower, due) {
         (Some(borrower), Some(due_at)) if f.errors.is_empty() => {
@@ -553,15 +564,15 @@ pub async fn request_signout(
                 due_at,
                 may_leave: f.may_leave,
             };
-            match state.store().request_signout(&page.cap.cap, new, now).await {
-                Ok(Ok(id)) => {
+            match signouts::request(&state, &page.cap.cap, new).await {
+                Ok(id) => {
                     let to = format!("/signouts/new?requested={id}");
                     if let Some(guard) = guard {
                         guard.done(&to);
                     }
                     return Ok(see_other(&to));
                 }
-                Ok(Err(SignoutRuleError::CarrierUnavailable { carrier })) => {
+                Err(ServiceError::Signout(SignoutRuleError::CarrierUnavailable { carrier })) => {
                     f.errors.push(("carriers", Key::ErrCarrierBusy));
                     if let Some((_, name)) = names.iter().find(|(id, _)| *id == carrier) {
                         f.unknown.push(name.clone());
@@ -570,15 +581,19 @@ pub async fn request_signout(
                     }
                     StatusCode::CONFLICT
                 }
-                Ok(Err(SignoutRuleError::DueNotInFuture)) => {
+                Err(ServiceError::Invalid(problems)) => {
+                    f.input_problems(&problems);
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                Err(ServiceError::Signout(SignoutRuleError::DueNotInFuture)) => {
                     f.errors.push(("due", Key::ErrDueInPast));
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
-                Ok(Err(_)) => {
+                Err(ServiceError::Signout(_)) => {
                     f.errors.push(("carriers", Key::ErrNoCarriers));
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
-                Err(StoreError::UnknownReference { what }) => {
+                Err(ServiceError::UnknownReference { what }) => {
                     if what == "borrower" {
                         f.errors.push(("borrower", Key::ErrBorrower));
                     } else {
@@ -622,8 +637,7 @@ async fn signout_page(
         .into_iter()
         .filter(|c| c.summary.signout.is_none() || form.chosen.contains(&c.summary.id))
         .collect();
-    let live: Vec<Signout> = store
-        .signouts(&reader, None, state.now().date())
+    let live: Vec<Signout> = signouts::list(state, &reader, None)
         .await
         .map_err(|e| session.internal(e))?
         .into_iter()

@@ -25,8 +25,8 @@ use super::layout::{self, csrf_field, field_error, form_errors, invalid};
 use super::replay::{self, Claim};
 use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
-use crate::api::carriers::CustodyReader;
 use crate::api::error::ApiError;
+use crate::auth::capability::CustodyReader;
 use crate::auth::capability::{AlertReaderCap, PeopleReaderCap, SecurityOfficerCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::carrier::CarrierState;
@@ -37,6 +37,7 @@ use crate::domain::role::Role;
 use crate::domain::signout::{SignoutRuleError, SignoutState};
 use crate::domain::sweep::{DAY_MS, leak_deadline_ms};
 use crate::domain::time::{Date, Timestamp};
+use crate::service::{ServiceError, signouts};
 use crate::store::StoreError;
 use crate::store::alert_queries::{AlertFilter, AlertView};
 use crate::store::carriers::{Carrier, CarrierFilter};
@@ -149,13 +150,7 @@ async fn approvals_page(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let queue = state
-        .store()
-        .signouts(
-            &page.cap.reader(),
-            Some(SignoutState::Requested),
-            state.now().date(),
-        )
+    let queue = signouts::list(state, &page.cap.reader(), Some(SignoutState::Requested))
         .await
         .map_err(|e| session.internal(e))?;
     let content = html! {
@@ -228,32 +223,28 @@ pub async fn approve(
     let Ok(id) = id.parse::<SignoutId>() else {
         return Ok(not_found(&page.session, Key::SignoutNotFound));
     };
-    let (status, notice) = match state
-        .store()
-        .approve_signout(&page.cap.cap, id, state.now())
-        .await
-    {
-        Ok(Ok(done)) => {
+    let (status, notice) = match signouts::approve(&state, &page.cap.cap, id).await {
+        Ok(done) => {
             let to = format!("/approvals?approved={id}&needed={}", done.approvals_needed);
             return Ok(see_other(&to));
         }
-        Ok(Err(SignoutRuleError::SelfApproval)) => (
+        Err(ServiceError::Signout(SignoutRuleError::SelfApproval)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Notice::bad("self_approval", Key::ErrSelfApproval),
         ),
-        Ok(Err(SignoutRuleError::AlreadyApproved)) => (
+        Err(ServiceError::Signout(SignoutRuleError::AlreadyApproved)) => (
             StatusCode::CONFLICT,
             Notice::bad("already_approved", Key::ErrAlreadyApproved),
         ),
-        Ok(Err(SignoutRuleError::NotAwaitingApproval(_))) => (
+        Err(ServiceError::Signout(SignoutRuleError::NotAwaitingApproval(_))) => (
             StatusCode::CONFLICT,
             Notice::bad("not_requested", Key::ErrNotAwaitingApproval),
         ),
-        Ok(Err(other)) => (
+        Err(ServiceError::Signout(other)) => (
             StatusCode::CONFLICT,
             Notice::bad(other.code(), Key::ErrNotAwaitingApproval),
         ),
-        Err(StoreError::NotFound) => return Ok(not_found(&page.session, Key::SignoutNotFound)),
+        Err(ServiceError::NotFound) => return Ok(not_found(&page.session, Key::SignoutNotFound)),
         Err(e) => return Err(page.session.internal(e)),
     };
     let html = approvals_page(&state, &page, Some(notice)).await?;
@@ -675,14 +666,13 @@ pub async fn overdue(
     let session = &page.session;
     let lang = session.lang;
     let now = state.now();
-    let mut list: Vec<Signout> = state
-        .store()
-        .signouts(&page.cap.reader(), Some(SignoutState::Out), now.date())
-        .await
-        .map_err(|e| session.internal(e))?
-        .into_iter()
-        .filter(|so| so.due_at < now)
-        .collect();
+    let mut list: Vec<Signout> =
+        signouts::list(&state, &page.cap.reader(), Some(SignoutState::Out))
+            .await
+            .map_err(|e| session.internal(e))?
+            .into_iter()
+            .filter(|so| so.due_at < now)
+            .collect();
     list.sort_by_key(|so| so.due_at);
     let content = html! {
         h1 { (t(lang, Key::OverdueTitle)) }

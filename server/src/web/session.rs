@@ -30,8 +30,9 @@ use super::form::{FormData, encode};
 use super::i18n::{Key, LANG_COOKIE, Lang, cookie, t};
 use super::layout;
 use crate::AppState;
+use crate::api::auth::{CSRF_HEADER, SESSION_COOKIE};
 use crate::api::error::ApiError;
-use crate::auth::extract::{Authenticated, CSRF_HEADER, SESSION_COOKIE};
+use crate::auth::Authenticated;
 use crate::auth::{self, AuthError, token};
 use crate::domain::role::{Role, Roles};
 

@@ -1,62 +1,31 @@
-//! The `Authenticated` extractor: who is calling.
+//! Who is calling, from the request: the `Authenticated` caller and the capability extractors.
 //!
 //! A request is authenticated by `Authorization: Bearer TOKEN` or, for browsers, by the
 //! `custos_session` cookie (HttpOnly, SameSite=Strict). A cookie-authenticated request that can
 //! change state (any method but GET, HEAD, OPTIONS) must also carry `x-csrf-token` equal to the
 //! session's CSRF token: SameSite already stops most cross-site requests, the header stops the
 //! rest. Bearer requests need no CSRF token, since a browser never attaches one by itself.
+//!
+//! The session lookup and the role checks are `auth`'s ([`auth::authenticate`],
+//! [`Capability::grant`]); this module only reads headers and answers 401/403.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 
-use super::{Actor, token};
+use super::error::ApiError;
 use crate::AppState;
-use crate::api::error::ApiError;
-use crate::domain::ids::UserId;
-use crate::domain::role::Roles;
+use crate::auth::capability::{
+    AdminCap, AlertHandlerCap, AlertReaderCap, AuditorCap, Capability, CustodianCap, CustodyReader,
+    DeviceReaderCap, GuardCap, PeopleReaderCap, SecurityOfficerCap, TagReader,
+};
+use crate::auth::{self, Authenticated, token};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "custos_session";
 /// The header carrying the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// A caller with a live session.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    user_id: UserId,
-    username: String,
-    roles: Roles,
-    token_hash: [u8; 32],
-}
-
-impl Authenticated {
-    /// The account.
-    pub fn user_id(&self) -> UserId {
-        self.user_id
-    }
-
-    /// The login name.
-    pub fn username(&self) -> &str {
-        &self.username
-    }
-
-    /// The account's roles.
-    pub fn roles(&self) -> Roles {
-        self.roles
-    }
-
-    /// The caller as an audit actor.
-    pub fn actor(&self) -> Actor {
-        Actor::user(&self.username)
-    }
-
-    /// SHA-256 of the session token (identifies the session to end at logout).
-    pub fn token_hash(&self) -> [u8; 32] {
-        self.token_hash
-    }
-}
 
 enum Presented<'a> {
     Bearer(&'a str),
@@ -102,10 +71,7 @@ impl FromRequestParts<AppState> for Authenticated {
             Some(Presented::Cookie(t)) => (t, true),
             None => return Err(ApiError::Unauthenticated),
         };
-        let token_hash = token::hash(token);
-        let session = state
-            .store()
-            .session(token_hash, state.now())
+        let session = auth::authenticate(state.store(), token, state.now())
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         if via_cookie && changes_state(&parts.method) {
@@ -115,20 +81,50 @@ impl FromRequestParts<AppState> for Authenticated {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             if !token::same_secret(sent, &session.csrf) {
-                tracing::info!(user = %session.user_id, "csrf token missing or wrong");
+                tracing::info!(user = %session.caller.user_id(), "csrf token missing or wrong");
                 return Err(ApiError::CsrfRejected);
             }
         }
-        let caller = Authenticated {
-            user_id: session.user_id,
-            username: session.username,
-            roles: session.roles,
-            token_hash,
-        };
-        parts.extensions.insert(caller.clone());
-        Ok(caller)
+        parts.extensions.insert(session.caller.clone());
+        Ok(session.caller)
     }
 }
+
+/// The capability `C` of the authenticated caller: 401 without a session, 403 without the
+/// role.
+async fn capability<C: Capability>(parts: &mut Parts, state: &AppState) -> Result<C, ApiError> {
+    let caller = Authenticated::from_request_parts(parts, state).await?;
+    C::grant(&caller).map_err(|_| ApiError::Forbidden)
+}
+
+macro_rules! capability_extractors {
+    ($($cap:ty),+ $(,)?) => {$(
+        impl FromRequestParts<AppState> for $cap {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
+                capability(parts, state).await
+            }
+        }
+    )+};
+}
+
+capability_extractors!(
+    AdminCap,
+    SecurityOfficerCap,
+    AuditorCap,
+    CustodianCap,
+    GuardCap,
+    PeopleReaderCap,
+    DeviceReaderCap,
+    AlertHandlerCap,
+    AlertReaderCap,
+    CustodyReader,
+    TagReader,
+);
 
 #[cfg(test)]
 mod tests {

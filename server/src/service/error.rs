@@ -1,0 +1,71 @@
+//! [`ServiceError`]: why a use case did not happen. `api::error` maps it to a status and a
+//! JSON body, `web` to a page in the user's language; neither decides anything itself.
+
+use crate::domain::person::StatusChangeError;
+use crate::domain::signout::SignoutRuleError;
+use crate::store::StoreError;
+
+/// One thing wrong with a use case's input, before any rule ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The input field (as the API names it).
+    pub field: &'static str,
+    /// Machine-readable reason, e.g. `empty`, `too_many`, `repeated`, `invalid`.
+    pub code: &'static str,
+    /// The reason in words (English; pages translate by field and code).
+    pub message: &'static str,
+}
+
+/// Why a use case was refused or failed. Nothing was written in either case.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The input is malformed: every problem found, in field order.
+    #[error("{}", .0.iter().map(|p| p.message).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Problem>),
+    /// The thing asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The input names something that does not exist (a carrier, a borrower, a zone).
+    #[error("unknown {what}")]
+    UnknownReference {
+        /// What was not found.
+        what: &'static str,
+    },
+    /// A unique key is taken.
+    #[error("{what} already exists")]
+    Duplicate {
+        /// What was duplicated.
+        what: &'static str,
+    },
+    /// A sign-out rule says no.
+    #[error(transparent)]
+    Signout(#[from] SignoutRuleError),
+    /// A person's status change is refused.
+    #[error(transparent)]
+    StatusChange(#[from] StatusChangeError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl ServiceError {
+    /// One problem with one field.
+    pub fn invalid(field: &'static str, code: &'static str, message: &'static str) -> Self {
+        ServiceError::Invalid(vec![Problem {
+            field,
+            code,
+            message,
+        }])
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> ServiceError {
+        match e {
+            StoreError::NotFound => ServiceError::NotFound,
+            StoreError::UnknownReference { what } => ServiceError::UnknownReference { what },
+            StoreError::Duplicate { what } => ServiceError::Duplicate { what },
+            other => ServiceError::Store(other),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Test databases: a temporary store, and an in-memory database with a custody fixture for
+//! the use cases' tests (their SQL stays here, in the store).
+
+use rusqlite::Connection;
+
+use super::sqlite::SqliteTx;
+use super::{DB_FILE, Store, StoreOptions};
+use crate::audit::{self, AuditRecord};
+use crate::domain::carrier::{CarrierFields, CarrierKind, NewCarrier};
+use crate::domain::ids::{AuditId, DeviceId};
+use crate::domain::level::Level;
+use crate::domain::time::Timestamp;
+
+/// A store in a fresh temporary directory (kept alive by the returned guard).
+pub async fn temp_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &dir.path().join(DB_FILE),
+        StoreOptions {
+            create: true,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    (store, dir)
+}
+
+/// An in-memory database, migrated, with foreign keys on.
+pub struct MemoryDb {
+    conn: Connection,
+}
+
+impl MemoryDb {
+    /// An empty database.
+    pub fn new() -> MemoryDb {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
+        super::migrations::migrate(&mut conn).unwrap();
+        MemoryDb { conn }
+    }
+
+    /// Zone `z` (S), cabinets `cab-1` and `cab-2`, person 1 (core, trained, committed), users
+    /// `cust` (custodian), `so1` and `so2` (security officers), and carriers 1 and 2 (S paper
+    /// titled "secret title", home `cab-1`).
+    pub fn custody(t0: Timestamp) -> MemoryDb {
+        let db = MemoryDb::new();
+        db.conn
+            .execute_batch(
+                "INSERT INTO zones VALUES ('z', 'Z', 'S', 't');
+                 INSERT INTO devices (id, kind, public_key, zone, created_at)
+                     VALUES ('cab-1', 'cabinet', randomblob(32), 'z', 't'),
+                            ('cab-2', 'cabinet', randomblob(32), 'z', 't');
+                 INSERT INTO people (name, department, category, training_valid_until,
+                                     commitment_signed_on, created_at)
+                     VALUES ('Li', 'D', 'core', '2099-01-01', '2020-01-01', 't');
+                 INSERT INTO users (username, password_hash, roles, created_at)
+                     VALUES ('cust', 'x', 'custodian', 't'),
+                            ('so1', 'x', 'security_officer', 't'),
+                            ('so2', 'x', 'security_officer', 't');",
+            )
+            .unwrap();
+        for control_no in ["A1", "A2"] {
+            let tags: [String; 0] = [];
+            let carrier = NewCarrier::new(CarrierFields {
+                control_no,
+                kind: CarrierKind::Paper,
+                level: Level::Secret,
+                title: "secret title",
+                copy_no: None,
+                copies: None,
+                owner_unit: "U",
+                home_device: Some(DeviceId::new("cab-1").unwrap()),
+                tags: &tags,
+            })
+            .unwrap();
+            super::carriers::tests_insert(&db.conn, &carrier, t0);
+        }
+        db
+    }
+
+    /// A transaction's view of the database.
+    pub fn tx(&self) -> SqliteTx<'_> {
+        SqliteTx::new(&self.conn)
+    }
+
+    /// A carrier's `(state, holder, missing_since_ms)`.
+    pub fn carrier_row(&self, id: i64) -> (String, Option<i64>, Option<i64>) {
+        self.conn
+            .query_row(
+                "SELECT state, holder, missing_since_ms FROM carriers WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    }
+
+    /// Mark a carrier missing since `since_ms`.
+    pub fn set_missing(&self, id: i64, since_ms: i64) {
+        self.conn
+            .execute(
+                "UPDATE carriers SET state = 'missing', missing_since_ms = ?2 WHERE id = ?1",
+                [id, since_ms],
+            )
+            .unwrap();
+    }
+
+    /// Every audit entry.
+    pub fn audit(&self) -> Vec<AuditRecord> {
+        audit::list_after(&self.conn, AuditId(0), audit::PAGE_MAX).unwrap()
+    }
+}
