@@ -22,6 +22,15 @@
 //! ([`OutboxError::TooNew`]). A released migration is never edited; the tests pin the SHA-256
 //! of each one's text, so a new migration adds its hash there.
 //!
+//! The server's store follows the same convention with its own runner
+//! (`custos-server`, `store/migrations.rs`), and the two are deliberately not one function:
+//! neither crate may depend on the other, `custos-protocol` may not use rusqlite, and a new
+//! workspace crate for a dozen lines would be a new layer in the architecture. What surrounds
+//! the loop also differs: here the migrations share their transaction with the boot epoch bump
+//! and a locked file is [`OutboxError::InUse`]; the server turns foreign keys off around its
+//! migrations and checks them before committing. The server's module docs give the full
+//! reasoning.
+//!
 //! # Upload order and acknowledgement
 //!
 //! [`Store::pending`] returns the oldest unacknowledged events of the oldest epoch that still

@@ -12,6 +12,18 @@
 //! "ALTER TABLE" documentation). Migrations therefore run with foreign-key enforcement off
 //! (dropping a parent table would otherwise cascade into its children), and
 //! `PRAGMA foreign_key_check` must find nothing before the transaction commits.
+//!
+//! # Why the daemon's outbox has its own runner
+//! The daemon's outbox (`custos-daemon`, `outbox.rs`) applies its migrations by the same
+//! convention, and its loop is the same dozen lines. It is deliberately not shared: neither
+//! crate may depend on the other, `custos-protocol` may not use rusqlite, and a workspace crate
+//! for a dozen lines would be a new layer in the architecture. What each runner does around the
+//! loop differs, too: this one turns foreign-key enforcement off around its transaction and
+//! checks the keys before committing (the outbox has no foreign keys); the outbox bumps its boot
+//! epoch in the same transaction as its migrations (a daemon start must never reuse an epoch)
+//! and reports a locked file as "in use". A shared runner would need hooks for both, more code
+//! than it saves. If a third SQLite file appears, or the loop grows (say, checksums stored in
+//! the database), that is the time to give it a crate of its own.
 
 use rusqlite::{Connection, TransactionBehavior};
 
