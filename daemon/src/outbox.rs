@@ -15,6 +15,22 @@
 //! after. `seq` starts at 1 in every epoch; because the epoch is new at every start, the next seq
 //! lives in memory and is advanced only when a transaction commits.
 //!
+//! # Schema
+//!
+//! `MIGRATIONS` is an append-only list keyed by `PRAGMA user_version`, applied in the exclusive
+//! transaction of [`Store::open`]; a file from a newer daemon is refused
+//! ([`OutboxError::TooNew`]). A released migration is never edited; the tests pin the SHA-256
+//! of each one's text, so a new migration adds its hash there.
+//!
+//! The server's store follows the same convention with its own runner
+//! (`custos-server`, `store/migrations.rs`), and the two are deliberately not one function:
+//! neither crate may depend on the other, `custos-protocol` may not use rusqlite, and a new
+//! workspace crate for a dozen lines would be a new layer in the architecture. What surrounds
+//! the loop also differs: here the migrations share their transaction with the boot epoch bump
+//! and a locked file is [`OutboxError::InUse`]; the server turns foreign keys off around its
+//! migrations and checks them before committing. The server's module docs give the full
+//! reasoning.
+//!
 //! # Upload order and acknowledgement
 //!
 //! [`Store::pending`] returns the oldest unacknowledged events of the oldest epoch that still
@@ -618,6 +634,49 @@ mod tests {
         assert!(matches!(err, OutboxError::InUse { .. }), "{err}");
         drop(s);
         assert_eq!(Store::open(dir.path(), 10).unwrap().epoch(), 2);
+    }
+
+    /// SHA-256 (hex) of every released migration's exact text, in order.
+    ///
+    /// An outbox on some gate may already be at any of these versions, and `user_version` only
+    /// says how many migrations it has, not which text ran; so a released migration is never
+    /// edited (not even its whitespace): the change goes in a new migration at the end, and its
+    /// hash is appended here.
+    const RELEASED: &[&str] = &[
+        // 1
+        "652f5ffaff479c954806745462eff0fb2f33a63f932e2784c1cc8b7620030246",
+    ];
+
+    fn sha256_hex(text: &str) -> String {
+        ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn released_migrations_are_never_edited() {
+        let actual: Vec<String> = MIGRATIONS.iter().map(|sql| sha256_hex(sql)).collect();
+        for (i, (pinned, now)) in RELEASED.iter().zip(&actual).enumerate() {
+            assert_eq!(
+                pinned,
+                now,
+                "outbox migration {} was edited: released migrations are append-only; \
+                 restore its text and put the change in a new migration at the end",
+                i + 1
+            );
+        }
+        assert!(
+            actual.len() >= RELEASED.len(),
+            "a released outbox migration was removed: migrations are append-only"
+        );
+        assert_eq!(
+            &actual[..],
+            RELEASED,
+            "a new outbox migration: append its SHA-256 to RELEASED (migrations are \
+             append-only; once released, its text is frozen)"
+        );
     }
 
     #[test]

@@ -51,7 +51,8 @@
 //!
 //! At an exit the daemon asks the server with a short deadline (by uploading the passage); if
 //! no [`BatchAck`] verdict arrives in time, it decides with the last [`GatePolicy`] the server
-//! signed for it ([`GatePolicy::decide`]) and records that as a [`LocalVerdict`]. A policy that is
+//! signed for it ([`GatePolicy::decide`]) and records that as a [`LocalVerdict`]. That decision
+//! and the server's own verdict apply the same exit rule, [`exit::check`]. A policy that is
 //! missing, for another device, expired, or issued in the device's future alarms on every
 //! carrier tag: fail secure. The daemon keeps the policy's exact bytes and signature and
 //! re-verifies them when it loads them; it never replaces a cached policy by one with a lower
@@ -92,6 +93,7 @@
 //! an unknown value as `other`, so a server that learns a new reason first does not stall older
 //! daemons (and vice versa).
 
+pub mod exit;
 mod messages;
 mod policy;
 mod signing;

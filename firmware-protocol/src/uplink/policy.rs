@@ -2,6 +2,7 @@
 
 use crate::epc::Epc;
 
+use super::exit::{self, Permit};
 use super::{
     AlarmReason, LocalVerdict, MAX_POLICY_BADGES, MAX_POLICY_CARRIERS, MAX_TAGS_PER_LIST,
     UplinkError, check_count, check_id,
@@ -58,6 +59,18 @@ pub struct AllowedCarrier {
     pub until_ms: i64,
     /// The badges of the people it is signed out to; empty = no badge check.
     pub borrower_badges: Vec<Epc>,
+}
+
+impl AllowedCarrier {
+    /// This entry as a permit of the exit rule ([`exit::check`]): until `until_ms`, for its
+    /// borrower badges; it names itself as the permit's id.
+    pub fn permit(&self) -> Permit<'_, &Self> {
+        Permit {
+            id: self,
+            until_ms: self.until_ms,
+            borrower_badges: &self.borrower_badges,
+        }
+    }
 }
 
 /// The policy's decision on one carrier tag.
@@ -159,11 +172,13 @@ impl GatePolicy {
     /// Fail secure, in this order:
     /// 1. a policy not trusted at `now_ms` ([`trusted_at`](Self::trusted_at)) alarms for every
     ///    carrier tag, with [`AlarmReason::PolicyExpired`] or [`AlarmReason::ClockUntrusted`];
-    /// 2. a tag with no entry in `allowed` alarms with [`AlarmReason::UnauthorizedRemoval`];
-    /// 3. a tag may leave if one of its entries has `now_ms < until_ms` and either no badges
-    ///    were read, or the entry has no borrower badges, or one of its borrower badges was
-    ///    read. Otherwise it alarms with [`AlarmReason::BorrowerAbsent`] if some entry was still
-    ///    in time, else with [`AlarmReason::SignoutExpired`].
+    /// 2. otherwise each tag is judged by the exit rule ([`exit::check`], the same function
+    ///    the server judges with) over its entries in `allowed` as permits: it may leave if one
+    ///    of them has `now_ms < until_ms` and either no badges were read, or the entry has no
+    ///    borrower badges, or one of its borrower badges was read. Otherwise it alarms with
+    ///    [`AlarmReason::BorrowerAbsent`] if some entry was still in time, else with
+    ///    [`AlarmReason::SignoutExpired`] if it has any entry, else with
+    ///    [`AlarmReason::UnauthorizedRemoval`].
     ///
     /// `tags` should be carrier tags only (badges go in `badges`); a tag that is one of the
     /// policy's staff [`badges`](Self::badges) counts as a badge read, not a carrier. The policy
@@ -192,24 +207,10 @@ impl GatePolicy {
         }
     }
 
+    /// The exit rule ([`exit::check`]) for one carrier tag, over this policy's entries for it.
     fn decide_one(&self, epc: &Epc, badges: &[Epc], now_ms: i64) -> Option<AlarmReason> {
-        let mut reason = AlarmReason::UnauthorizedRemoval;
-        for entry in self.allowed.iter().filter(|a| a.epc == *epc) {
-            if now_ms >= entry.until_ms {
-                if reason == AlarmReason::UnauthorizedRemoval {
-                    reason = AlarmReason::SignoutExpired;
-                }
-                continue;
-            }
-            let borrower_present = badges.is_empty()
-                || entry.borrower_badges.is_empty()
-                || entry.borrower_badges.iter().any(|b| badges.contains(b));
-            if borrower_present {
-                return None;
-            }
-            reason = AlarmReason::BorrowerAbsent;
-        }
-        Some(reason)
+        let entries = self.allowed.iter().filter(|a| a.epc == *epc);
+        exit::check(entries.map(AllowedCarrier::permit), badges, now_ms).err()
     }
 }
 

@@ -4,12 +4,14 @@
 //! A carrier may leave through a gate (direction `out`) only while it is `out` on a sign-out in
 //! state `out` that has `may_leave`, before that sign-out's due time, and, when badges were
 //! read in the passage, with the borrower's badge among them (a borrower without a badge is not
-//! badge-checked). This is exactly [`GatePolicy::decide`] for one carrier, so the server and a
-//! gate deciding offline with a policy the server signed agree (tested below); in particular a
-//! sign-out allows leaving while `now < due_at` (exclusive, as the policy's `until_ms`). The
-//! reason of a refusal is as precise as the policy's: `unauthorized_removal` (no sign-out that
-//! lets it leave), `signout_expired`, `borrower_absent`; each raises an `unauthorized_removal`
-//! alert (critical) and the gate sounds and locks.
+//! badge-checked). The rule itself is [`exit::check`] in `custos-protocol`, the same function a
+//! gate deciding offline applies to the policy the server signed ([`GatePolicy::decide`]);
+//! here each sign-out with `may_leave` of a carrier that is `out` is one permit
+//! ([`ActiveSignout::permit`]), just as the policy lists it, so the server and the gate agree
+//! (tested below); in particular a sign-out allows leaving while `now < due_at` (exclusive).
+//! The reason of a refusal: `unauthorized_removal` (no sign-out that lets it leave),
+//! `signout_expired`, `borrower_absent`; each raises an `unauthorized_removal` alert (critical)
+//! and the gate sounds and locks.
 //!
 //! "Now" is the server's receive time: a passage uploaded late (from an offline backlog) is
 //! judged against the sign-outs as they are when it arrives. Failing secure, a late upload can
@@ -35,8 +37,11 @@
 //! cannot tell which sighting is the copy.
 //!
 //! No alert detail ever holds a carrier title: control number and level identify the carrier.
+//!
+//! [`GatePolicy::decide`]: custos_protocol::uplink::GatePolicy::decide
 
 use custos_protocol::epc::Epc;
+use custos_protocol::uplink::exit::{self, Permit};
 use custos_protocol::uplink::{AlarmReason, Direction};
 use serde_json::json;
 
@@ -57,6 +62,19 @@ pub struct ActiveSignout {
     pub borrower_id: i64,
     /// The borrower's badge, if they have one a gate can read.
     pub borrower_badge: Option<Epc>,
+}
+
+impl ActiveSignout {
+    /// This sign-out as a permit of the exit rule: until its due time, for the borrower's badge
+    /// (no badge check if they have none). Whether it counts at all is [`CarrierAtGate`]'s
+    /// business (see `permits`).
+    pub fn permit(&self) -> Permit<'_, i64> {
+        Permit {
+            id: self.signout_id,
+            until_ms: self.due_at_ms,
+            borrower_badges: self.borrower_badge.as_slice(),
+        }
+    }
 }
 
 /// A carrier whose tag was read at a gate, with what the rules need to know about it.
@@ -126,43 +144,30 @@ pub struct Judgement {
     pub alarm: Option<(AlarmReason, usize)>,
 }
 
+/// The permits of the exit rule `carrier` holds: its sign-outs with `may_leave`, and none at
+/// all unless the carrier's state is `out` (a carrier not `out` never leaves, whatever rows
+/// say). These are the sign-outs the gate policy lists for it (`store::policy`).
+fn permits(carrier: &CarrierAtGate) -> impl Iterator<Item = Permit<'_, i64>> {
+    carrier
+        .signouts
+        .iter()
+        .filter(|s| carrier.out && s.may_leave)
+        .map(ActiveSignout::permit)
+}
+
 /// Whether `carrier` may leave now, given the badges read: `Ok(signout_id)` of the sign-out
-/// that allows it, or the alarm reason. Same rule as [`GatePolicy::decide`] (see module docs).
-///
-/// [`GatePolicy::decide`]: custos_protocol::uplink::GatePolicy::decide
+/// that allows it, or the alarm reason: [`exit::check`] over the carrier's permits.
 pub fn removal_check(
     carrier: &CarrierAtGate,
     badges: &[Epc],
     now_ms: i64,
 ) -> Result<i64, AlarmReason> {
-    if !carrier.out {
-        return Err(AlarmReason::UnauthorizedRemoval);
-    }
-    let mut reason = AlarmReason::UnauthorizedRemoval;
-    for s in carrier.signouts.iter().filter(|s| s.may_leave) {
-        if now_ms >= s.due_at_ms {
-            if reason == AlarmReason::UnauthorizedRemoval {
-                reason = AlarmReason::SignoutExpired;
-            }
-            continue;
-        }
-        let borrower_present =
-            badges.is_empty() || s.borrower_badge.is_none_or(|b| badges.contains(&b));
-        if borrower_present {
-            return Ok(s.signout_id);
-        }
-        reason = AlarmReason::BorrowerAbsent;
-    }
-    Err(reason)
+    exit::check(permits(carrier), badges, now_ms)
 }
 
 /// Whether the carrier is carried under a current sign-out that lets it leave (badges aside).
 fn carried_under_signout(carrier: &CarrierAtGate, now_ms: i64) -> bool {
-    carrier.out
-        && carrier
-            .signouts
-            .iter()
-            .any(|s| s.may_leave && now_ms < s.due_at_ms)
+    permits(carrier).any(|p| p.is_current(now_ms))
 }
 
 /// The zone a passage enters: the inside for `in`, the outside for `out`.
@@ -685,11 +690,14 @@ mod tests {
         assert_eq!(a.severity, Severity::High);
     }
 
-    /// The server's exit rule and the signed policy's offline decision agree for every carrier
-    /// that is `out`: same "may leave", same reason. Exhaustive over up to two sign-outs, each
-    /// with or without `may_leave`, due before, at or after now, with no badge or one of two;
-    /// every set of those two badges read. The policy holds exactly the `may_leave` sign-outs,
-    /// as the server issues it.
+    /// Both sides call the one exit rule ([`exit::check`]); what could still differ is how each
+    /// maps its records to permits. This checks that the server's mapping of sign-outs
+    /// ([`permits`]) and the policy's mapping of its entries (`AllowedCarrier::permit`) agree
+    /// for every carrier that is `out`: same "may leave", same reason. Exhaustive over up to two
+    /// sign-outs, each with or without `may_leave`, due before, at or after now, with no badge
+    /// or one of two; every set of those two badges read. The policy holds exactly the
+    /// `may_leave` sign-outs with their due time and borrower badge, as `store::policy` issues
+    /// it.
     #[test]
     fn server_rule_agrees_with_the_gate_policy() {
         let tag = Epc::new(&[0x99]).unwrap();

@@ -135,9 +135,18 @@ pub fn removal_outcome(on_signout: bool, standing: CarrierStanding) -> RemovalOu
     }
 }
 
-/// When the current silence of a device began, if it is silent at `now_ms`: its last heartbeat,
-/// or its registration if it never sent one; silent once that is more than `supervision_ms`
-/// ago.
+/// Whether a device last heard from at `heard_ms` is silent at `now_ms`: that was more than
+/// `supervision_ms` ago (exactly `supervision_ms` ago is not yet silent).
+///
+/// The one silence rule: the sweep raises `reader_silent` by it ([`silent_since`]) and the
+/// guard console shows a device as silent by it (`web::queries::liveness`), so the two never
+/// disagree about a device.
+pub fn is_silent(heard_ms: i64, now_ms: i64, supervision_ms: i64) -> bool {
+    now_ms.saturating_sub(heard_ms) > supervision_ms
+}
+
+/// When the current silence of a device began, if it is silent at `now_ms` ([`is_silent`]):
+/// its last heartbeat, or its registration if it never sent one.
 pub fn silent_since(
     last_heartbeat_ms: Option<i64>,
     registered_ms: i64,
@@ -145,7 +154,7 @@ pub fn silent_since(
     supervision_ms: i64,
 ) -> Option<i64> {
     let since = last_heartbeat_ms.unwrap_or(registered_ms);
-    (now_ms.saturating_sub(since) > supervision_ms).then_some(since)
+    is_silent(since, now_ms, supervision_ms).then_some(since)
 }
 
 /// Whether a silence episode that began at `since_ms` already has its alert: the last alert of
@@ -278,6 +287,19 @@ mod tests {
             Some(CarrierStanding::Retired)
         );
         assert_eq!(CarrierStanding::from_state("lost"), None);
+    }
+
+    #[test]
+    fn silent_only_after_more_than_the_supervision_interval() {
+        let sup = 6_000;
+        assert!(!is_silent(T, T, sup));
+        assert!(!is_silent(T, T + sup, sup));
+        assert!(is_silent(T, T + sup + 1, sup));
+        // A heartbeat stamped after `now` (clock skew) is not silence.
+        assert!(!is_silent(T + 1, T, sup));
+        // No wrap-around at the ends of time.
+        assert!(is_silent(i64::MIN, i64::MAX, sup));
+        assert!(!is_silent(i64::MAX, i64::MIN, sup));
     }
 
     #[test]

@@ -4,13 +4,26 @@
 //! EXCLUSIVE transaction together with the new `user_version`, so a crash leaves the old schema
 //! or the new one, never half. A file whose `user_version` is beyond this list was written by a
 //! newer server and is refused (no downgrades). A released migration is never edited: a change
-//! is a new entry at the end.
+//! is a new entry at the end. The tests pin the SHA-256 of every released migration's text, so
+//! editing one fails them; a new migration adds its hash there.
 //!
 //! SQLite cannot change a table's CHECK constraint in place, so such a migration rebuilds the
 //! table (create the new one, copy, drop the old, rename: the procedure of SQLite's
 //! "ALTER TABLE" documentation). Migrations therefore run with foreign-key enforcement off
 //! (dropping a parent table would otherwise cascade into its children), and
 //! `PRAGMA foreign_key_check` must find nothing before the transaction commits.
+//!
+//! # Why the daemon's outbox has its own runner
+//! The daemon's outbox (`custos-daemon`, `outbox.rs`) applies its migrations by the same
+//! convention, and its loop is the same dozen lines. It is deliberately not shared: neither
+//! crate may depend on the other, `custos-protocol` may not use rusqlite, and a workspace crate
+//! for a dozen lines would be a new layer in the architecture. What each runner does around the
+//! loop differs, too: this one turns foreign-key enforcement off around its transaction and
+//! checks the keys before committing (the outbox has no foreign keys); the outbox bumps its boot
+//! epoch in the same transaction as its migrations (a daemon start must never reuse an epoch)
+//! and reports a locked file as "in use". A shared runner would need hooks for both, more code
+//! than it saves. If a third SQLite file appears, or the loop grows (say, checksums stored in
+//! the database), that is the time to give it a crate of its own.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -395,6 +408,61 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    /// SHA-256 (hex) of every released migration's exact text, in order.
+    ///
+    /// A database somewhere may already be at any of these versions, and `user_version` only
+    /// says how many migrations it has, not which text ran; so a released migration is never
+    /// edited (not even its whitespace or comments): the change goes in a new migration at the
+    /// end, and its hash is appended here.
+    const RELEASED: &[&str] = &[
+        // 1
+        "8a21005344e1a9a95edc25bed4d8459ec09b1a352dc40410a92f752e0820e836",
+        // 2
+        "d5181d0339580e0a5752762e3daf24d814f0a8bd873900b0d74e50c37d389c42",
+        // 3
+        "82f28dcf003e2a1ddb5d7d3f69711bb57a6bbb5f5b95d3a69da0f2ab7dfe1383",
+        // 4
+        "729e2cf3a7caf16bb0caefeaeaa04d3eba3df06c5d89bafec0a3cdefe35d134c",
+        // 5
+        "abdddd78af053ef07b5ed3499d446c8f0f76713d8eb6655443995fe26e5077c1",
+        // 6
+        "adae7ff4e880ff1422475d516bf4b7b1f25327221daf0f9643cb20423a78e406",
+        // 7
+        "4c80608cb451a7ad1504f13de2a0bd175ba7636982704647ad87dd4c11808471",
+    ];
+
+    fn sha256_hex(text: &str) -> String {
+        ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn released_migrations_are_never_edited() {
+        let actual: Vec<String> = MIGRATIONS.iter().map(|sql| sha256_hex(sql)).collect();
+        for (i, (pinned, now)) in RELEASED.iter().zip(&actual).enumerate() {
+            assert_eq!(
+                pinned,
+                now,
+                "migration {} was edited: released migrations are append-only; \
+                 restore its text and put the change in a new migration at the end",
+                i + 1
+            );
+        }
+        assert!(
+            actual.len() >= RELEASED.len(),
+            "a released migration was removed: migrations are append-only"
+        );
+        assert_eq!(
+            &actual[..],
+            RELEASED,
+            "a new migration: append its SHA-256 to RELEASED (migrations are append-only; \
+             once released, its text is frozen)"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::domain::device::DeviceKind;
 use crate::domain::ids::CarrierId;
 use crate::domain::ids::{DeviceId, ZoneId};
 use crate::domain::level::Level;
+use crate::domain::sweep::is_silent;
 use crate::domain::time::{Date, Timestamp};
 use crate::store::carriers::{level_column, ms_column};
 use crate::store::{Store, StoreError};
@@ -52,8 +53,12 @@ impl Liveness {
 }
 
 /// Judge a device from its last heartbeat (server receive time, Unix ms) and its health
-/// document (`{"readers": {"name": {"state": "ok|degraded|fault", ...}}, ...}`): silent when
-/// the heartbeat is older than `supervision_ms`, else the worst reader state.
+/// document (`{"readers": {"name": {"state": "ok|degraded|fault", ...}}, ...}`): silent by the
+/// sweep's own rule ([`is_silent`], the rule that raises `reader_silent`), else the worst
+/// reader state.
+///
+/// A device that never sent a heartbeat is [`Liveness::Never`] (never green), whether or not
+/// the sweep already counts it silent since its registration.
 pub fn liveness(
     last_heartbeat_ms: Option<i64>,
     health_json: Option<&str>,
@@ -63,7 +68,7 @@ pub fn liveness(
     let Some(last) = last_heartbeat_ms else {
         return Liveness::Never;
     };
-    if now_ms.saturating_sub(last) > supervision_ms {
+    if is_silent(last, now_ms, supervision_ms) {
         return Liveness::Silent;
     }
     let Some(text) = health_json else {
@@ -534,6 +539,19 @@ mod tests {
         );
         assert!(liveness(Some(4_000), None, 10_000, SUPERVISION).is_ok());
         assert!(!liveness(None, None, 10_000, SUPERVISION).is_ok());
+    }
+
+    /// The console shows a device that reported as silent exactly when the sweep counts it
+    /// silent (and would raise `reader_silent`), on both sides of the boundary.
+    #[test]
+    fn the_console_and_the_sweep_agree_on_silence() {
+        use crate::domain::sweep::silent_since;
+        let last = 10_000;
+        for now in last - 1..=last + SUPERVISION + 2 {
+            let console = liveness(Some(last), None, now, SUPERVISION) == Liveness::Silent;
+            let sweep = silent_since(Some(last), 0, now, SUPERVISION).is_some();
+            assert_eq!(console, sweep, "now = {now}");
+        }
     }
 
     #[test]
