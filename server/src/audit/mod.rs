@@ -71,10 +71,7 @@ pub struct NewEntry {
     pub after: Option<Value>,
 }
 
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::keys::hex;
 
 /// The text fields of an entry exactly as stored, which is what the hash covers.
 struct Fields<'a> {
