@@ -1164,7 +1164,7 @@ impl Pipeline {
                 fault.kind = kind;
                 let detail = format!("{e}; {} new events refused", fault.refused);
                 self.heartbeat.send_modify(|s| {
-                    s.raise(kind, detail);
+                    s.raise(kind, detail, now_ms());
                 });
                 None
             }
@@ -1207,16 +1207,17 @@ impl Pipeline {
         if !self.pinned {
             return;
         }
+        let now = now_ms();
         let expired = self.policy.borrow().as_ref().and_then(|p| {
             p.policy
-                .trusted_at(now_ms())
+                .trusted_at(now)
                 .err()
                 .map(|reason| format!("gate policy v{}: {reason:?}", p.policy.version))
         });
         self.heartbeat.send_if_modified(|s| match &expired {
             Some(detail) if !s.has_fault(DeviceFaultKind::PolicyExpired) => {
                 tracing::error!(%detail, "gate policy no longer trusted: every exit alarms");
-                s.raise(DeviceFaultKind::PolicyExpired, detail.clone())
+                s.raise(DeviceFaultKind::PolicyExpired, detail.clone(), now)
             }
             Some(_) => false,
             None => s.clear(DeviceFaultKind::PolicyExpired),
