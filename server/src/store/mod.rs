@@ -254,6 +254,15 @@ impl Store {
             .await
     }
 
+    /// Whether the database answers a query (the health check).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(drop)?)
+        })
+        .await
+    }
+
     /// Run `job` on the writer's raw SQLite connection, in the next group transaction: for the
     /// SQLite implementation's own code, and for tests and benchmarks that set up or inspect
     /// rows directly. Use cases go through [`Store::transact`].

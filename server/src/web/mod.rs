@@ -74,7 +74,7 @@ pub mod label;
 pub mod layout;
 pub mod officer;
 pub mod queries;
-pub mod replay;
+pub use crate::replay;
 pub mod session;
 
 use std::time::Instant;
