@@ -73,7 +73,7 @@ use crate::config::{
 };
 use crate::gate::{AlarmSettings, Exit, GateChannels, GateCore, GateMetrics, GateReport, GateTask};
 use crate::keys::DeviceKey;
-use crate::model::{ReaderName, ReaderOutput};
+use crate::model::{ReaderName, ReaderOutput, now_ms};
 use crate::outbox::{EventId, Outbox, OutboxError};
 use crate::policy::{self, CurrentPolicy, PolicyCache};
 use crate::readers::{self, ReaderSettings};
@@ -82,7 +82,7 @@ use crate::smoothing::{
     Output, PassageId, Side,
 };
 use crate::uplink::{
-    HeartbeatState, Heartbeats, ServerAnswer, Shipper, ShipperConfig, Uplink, UplinkError, now_ms,
+    HeartbeatState, Heartbeats, ServerAnswer, Shipper, ShipperConfig, Uplink, UplinkError,
 };
 
 /// How often the pipeline polls the smoothers when no reads arrive.

@@ -103,11 +103,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::actuators::{AlarmHandle, AlarmStatus};
-use crate::model::ReaderName;
+use crate::model::{ReaderName, now_ms};
 use crate::outbox::{EventId, Outbox};
 use crate::policy::{CurrentPolicy, PolicyRequests};
 use crate::smoothing::PassageId;
-use crate::uplink::{HeartbeatState, ServerAnswer, now_ms};
+use crate::uplink::{HeartbeatState, ServerAnswer};
 
 /// How long after its notice an exit still takes a late server verdict (60 s).
 pub const LATE_VERDICT_WINDOW: Duration = Duration::from_secs(60);
@@ -1127,7 +1127,7 @@ mod tests {
 
     /// A fresh core at `t0`, the wall clock now and a policy current at it.
     fn fixture() -> (GateCore, Instant, i64, GatePolicy) {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         (
             GateCore::new(DEADLINE, ALARM),
             Instant::now(),
@@ -1383,7 +1383,7 @@ mod tests {
 
     #[test]
     fn a_verdict_before_its_exit_is_kept_for_it() {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         let t0 = Instant::now();
         let mut core = GateCore::new(DEADLINE, ALARM);
         // The shipper uploaded the event and got the ack before the pipeline's hand-over.
@@ -1437,7 +1437,7 @@ mod tests {
 
     #[test]
     fn the_policy_alarm_takes_the_alert_of_the_late_verdict() {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         let t0 = Instant::now();
         let mut core = GateCore::new(DEADLINE, ALARM);
         core.handle_exit(t0, now_ms, exit(Some(1), disk(), t0), None);
@@ -1552,7 +1552,7 @@ mod tests {
 
     #[test]
     fn flush_decides_what_still_waits() {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         let t0 = Instant::now();
         let mut core = GateCore::new(DEADLINE, ALARM);
         core.handle_exit(t0, now_ms, exit(Some(1), doc(), t0), None);
@@ -1720,7 +1720,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_task_falls_back_to_the_policy_at_the_deadline() {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         let mut h = harness(Some(policy(now_ms))).await;
         let t0 = Instant::now();
         h.exits.send(exit(Some(1), doc(), t0)).await.unwrap();
@@ -1763,7 +1763,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_task_sounds_on_a_late_alarm_and_ignores_untrusted_answers() {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         let mut h = harness(Some(policy(now_ms))).await;
         let t0 = Instant::now();
         h.exits.send(exit(Some(1), doc(), t0)).await.unwrap();

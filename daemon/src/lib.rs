@@ -9,6 +9,7 @@
 
 pub mod actuators;
 pub mod app;
+pub mod backoff;
 pub mod config;
 pub mod gate;
 pub mod keys;
