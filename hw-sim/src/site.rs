@@ -1015,7 +1015,6 @@ pub struct SiteDevice {
     /// The daemon's configuration file.
     pub config_path: PathBuf,
     reader: Endpoint,
-    io: Option<Endpoint>,
     coils: Option<broadcast::Sender<CoilChange>>,
     /// A cabinet's shelves: the tags in each antenna's field.
     shelves: Mutex<Vec<Vec<Epc>>>,
@@ -1035,20 +1034,6 @@ impl SiteDevice {
     /// [`SiteError::Control`] or [`SiteError::ControlRefused`].
     pub async fn reader_op(&self, op: &ControlOp) -> Result<(), SiteError> {
         self.reader.op(op).await
-    }
-
-    /// Sends a control op to its gate I/O module.
-    ///
-    /// # Errors
-    /// [`SiteError::NoSuchDevice`] for a device without one, else as [`SiteDevice::reader_op`].
-    pub async fn io_op(&self, op: &ControlOp) -> Result<(), SiteError> {
-        match &self.io {
-            Some(io) => io.op(op).await,
-            None => Err(SiteError::NoSuchDevice(format!(
-                "{} has no gate I/O module",
-                self.id
-            ))),
-        }
     }
 
     /// Every coil change of its gate I/O module from now on (`None` for a device without one).
@@ -1557,7 +1542,6 @@ impl Site {
                 outside_zone,
                 zone,
                 reader: Endpoint::new(hw.reader_control.clone()),
-                io: io_control.clone().map(Endpoint::new),
                 reader_link: hw.reader_link,
                 reader_control: hw.reader_control,
                 io_addr,
