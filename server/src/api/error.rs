@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::auth::AuthError;
+use crate::domain::carrier::{CarrierInputError, RegistrationError};
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
 use crate::service::ServiceError;
@@ -198,10 +199,32 @@ impl From<ServiceError> for ApiError {
             ServiceError::Duplicate { what } => {
                 ApiError::Conflict(format!("{what} already exists"))
             }
+            ServiceError::Registration(errors) => registration_error(errors),
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),
             ServiceError::Store(e) => e.into(),
         }
+    }
+}
+
+/// A refused registration, by its first problem: malformed → 400 (every form problem named), a
+/// tag repeated within the request → 409 like a tag already registered, a rule → 422 with its
+/// code.
+fn registration_error(errors: Vec<RegistrationError>) -> ApiError {
+    let message = |errors: &[RegistrationError]| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match errors.first() {
+        Some(RegistrationError::Input(CarrierInputError::RepeatedTag { .. })) => {
+            ApiError::Conflict(errors[0].to_string())
+        }
+        Some(RegistrationError::Input(_)) => ApiError::BadRequest(message(&errors)),
+        Some(RegistrationError::Rule(rule)) => ApiError::rule(rule.code(), message(&errors)),
+        None => ApiError::BadRequest("invalid registration".into()),
     }
 }
 

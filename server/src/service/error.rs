@@ -1,6 +1,7 @@
 //! [`ServiceError`]: why a use case did not happen. `api::error` maps it to a status and a
 //! JSON body, `web` to a page in the user's language; neither decides anything itself.
 
+use crate::domain::carrier::RegistrationError;
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
 use crate::store::StoreError;
@@ -37,6 +38,10 @@ pub enum ServiceError {
         /// What was duplicated.
         what: &'static str,
     },
+    /// A carrier registration is malformed or breaks a rule: every problem found, form
+    /// problems (in field order) before rules.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Registration(Vec<RegistrationError>),
     /// A sign-out rule says no.
     #[error(transparent)]
     Signout(#[from] SignoutRuleError),

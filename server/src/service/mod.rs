@@ -13,6 +13,7 @@
 //!
 //! [`AppState`]: crate::AppState
 
+pub mod carriers;
 mod error;
 pub mod signouts;
 

@@ -122,3 +122,9 @@ impl Store {
         .await
     }
 }
+
+/// Reading and writing devices.
+pub trait DeviceRows {
+    /// The kind of device `id`, if it is registered.
+    fn device_kind(&mut self, id: &DeviceId) -> Result<Option<DeviceKind>, StoreError>;
+}

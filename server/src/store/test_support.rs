@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 use super::sqlite::SqliteTx;
-use super::{DB_FILE, Store, StoreOptions};
+use super::{CarrierRows, DB_FILE, Store, StoreOptions};
 use crate::audit::{self, AuditRecord};
 use crate::domain::carrier::{CarrierFields, CarrierKind, NewCarrier};
 use crate::domain::ids::{AuditId, DeviceId};
@@ -74,9 +74,20 @@ impl MemoryDb {
                 tags: &tags,
             })
             .unwrap();
-            super::carriers::tests_insert(&db.conn, &carrier, t0);
+            db.tx().insert_carrier(&carrier, t0).unwrap();
         }
         db
+    }
+
+    /// Register gate `id` (between zone `z` and the outside).
+    pub fn add_gate(&self, id: &str) {
+        self.conn
+            .execute(
+                "INSERT INTO devices (id, kind, public_key, inside_zone, created_at)
+                 VALUES (?1, 'gate', randomblob(32), 'z', 't')",
+                [id],
+            )
+            .unwrap();
     }
 
     /// A transaction's view of the database.

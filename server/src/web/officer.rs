@@ -37,7 +37,7 @@ use crate::domain::role::Role;
 use crate::domain::signout::{SignoutRuleError, SignoutState};
 use crate::domain::sweep::{DAY_MS, leak_deadline_ms};
 use crate::domain::time::{Date, Timestamp};
-use crate::service::{ServiceError, signouts};
+use crate::service::{ServiceError, carriers, signouts};
 use crate::store::StoreError;
 use crate::store::alert_queries::{AlertFilter, AlertView};
 use crate::store::carriers::{Carrier, CarrierFilter};
@@ -729,9 +729,7 @@ pub async fn missing(
         state: Some(CarrierState::Missing),
         q: None,
     };
-    let list: Vec<Carrier> = state
-        .store()
-        .carriers(&page.cap.reader(), filter)
+    let list: Vec<Carrier> = carriers::list(&state, &page.cap.reader(), filter)
         .await
         .map_err(|e| session.internal(e))?;
     let mut rows: Vec<(&Carrier, Option<LeakClock>)> = list

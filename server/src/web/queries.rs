@@ -19,7 +19,7 @@ use crate::domain::ids::CarrierId;
 use crate::domain::ids::{DeviceId, ZoneId};
 use crate::domain::level::Level;
 use crate::domain::time::{Date, Timestamp};
-use crate::store::carriers::{level_column, ms_column};
+use crate::store::sqlite::{level_column, ms_column};
 use crate::store::{Store, StoreError};
 
 /// How a device looks from the guard post.
