@@ -15,6 +15,7 @@
 
 pub mod carriers;
 mod error;
+pub mod people;
 pub mod signouts;
 
 pub use error::{Problem, ServiceError};

@@ -53,11 +53,11 @@ impl MemoryDb {
                             ('cab-2', 'cabinet', randomblob(32), 'z', 't');
                  INSERT INTO people (name, department, category, training_valid_until,
                                      commitment_signed_on, created_at)
-                     VALUES ('Li', 'D', 'core', '2099-01-01', '2020-01-01', 't');
+                     VALUES ('Li', 'D', 'core', '2099-01-01', '2020-01-01', '2025-01-01T00:00:00Z');
                  INSERT INTO users (username, password_hash, roles, created_at)
-                     VALUES ('cust', 'x', 'custodian', 't'),
-                            ('so1', 'x', 'security_officer', 't'),
-                            ('so2', 'x', 'security_officer', 't');",
+                     VALUES ('cust', 'x', 'custodian', '2025-01-01T00:00:00Z'),
+                            ('so1', 'x', 'security_officer', '2025-01-01T00:00:00Z'),
+                            ('so2', 'x', 'security_officer', '2025-01-01T00:00:00Z');",
             )
             .unwrap();
         for control_no in ["A1", "A2"] {
@@ -112,6 +112,16 @@ impl MemoryDb {
             .execute(
                 "UPDATE carriers SET state = 'missing', missing_since_ms = ?2 WHERE id = ?1",
                 [id, since_ms],
+            )
+            .unwrap();
+    }
+
+    /// Make person `person` the holder of carrier `id` (out).
+    pub fn set_holder(&self, id: i64, person: i64) {
+        self.conn
+            .execute(
+                "UPDATE carriers SET state = 'out', holder = ?2 WHERE id = ?1",
+                [id, person],
             )
             .unwrap();
     }

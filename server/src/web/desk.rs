@@ -41,7 +41,7 @@ use crate::domain::ids::{CarrierId, PersonId, SignoutId};
 use crate::domain::person::PersonStatus;
 use crate::domain::signout::{self, SignoutRuleError, SignoutState};
 use crate::domain::time::Timestamp;
-use crate::service::{Problem, ServiceError, carriers, signouts};
+use crate::service::{Problem, ServiceError, carriers, people, signouts};
 use crate::store::carriers::{Carrier, CarrierFilter};
 use crate::store::signouts::{NewSignout, Signout};
 
@@ -610,10 +610,8 @@ async fn signout_page(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let store = state.store();
     let reader = page.cap.reader();
-    let people = store
-        .people(&page.cap.people)
+    let people = people::list(state, &page.cap.people)
         .await
         .map_err(|e| session.internal(e))?;
     let in_storage = CarrierFilter {

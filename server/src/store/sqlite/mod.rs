@@ -38,6 +38,7 @@ impl AuditLog for SqliteTx<'_> {
 }
 mod carriers;
 mod devices;
+mod people;
 mod signouts;
 
 /// The sign-outs that still claim a carrier: requested or approved ones, and out ones the
