@@ -11,10 +11,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::auth::AuthError;
 use crate::domain::carrier::{CarrierInputError, RegistrationError};
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
+use crate::domain::user::AccountError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
 
@@ -200,6 +200,17 @@ impl From<ServiceError> for ApiError {
                 ApiError::Conflict(format!("{what} already exists"))
             }
             ServiceError::Registration(errors) => registration_error(errors),
+            ServiceError::Account(errors) => match errors.into_iter().next() {
+                Some(AccountError::Roles(e)) => ApiError::rule("role_conflict", e),
+                Some(AccountError::Password(e)) => ApiError::rule("weak_password", e),
+                Some(e @ AccountError::Username) => ApiError::BadRequest(e.to_string()),
+                None => ApiError::BadRequest("invalid account".into()),
+            },
+            ServiceError::InvalidCredentials => ApiError::InvalidCredentials,
+            ServiceError::LoginBlocked(b) => ApiError::TooManyAttempts {
+                retry_after_secs: b.retry_after_secs,
+            },
+            ServiceError::Auth(e) => ApiError::Internal(e.to_string()),
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),
             ServiceError::Store(e) => e.into(),
@@ -270,22 +281,6 @@ impl From<StatusChangeError> for ApiError {
                 code: e.code(),
                 message: e.to_string(),
             },
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> ApiError {
-        match e {
-            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
-            AuthError::Blocked(b) => ApiError::TooManyAttempts {
-                retry_after_secs: b.retry_after_secs,
-            },
-            AuthError::InvalidUsername(e) => ApiError::BadRequest(format!("username {e}")),
-            AuthError::Roles(e) => ApiError::rule("role_conflict", e),
-            AuthError::PasswordPolicy(e) => ApiError::rule("weak_password", e),
-            AuthError::Store(e) => e.into(),
-            other => ApiError::Internal(other.to_string()),
         }
     }
 }

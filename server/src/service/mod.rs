@@ -13,6 +13,7 @@
 //!
 //! [`AppState`]: crate::AppState
 
+pub mod accounts;
 pub mod carriers;
 mod error;
 pub mod people;

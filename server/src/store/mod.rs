@@ -57,15 +57,31 @@ pub use audit::AuditLog;
 pub use carriers::CarrierRows;
 pub use devices::DeviceRows;
 pub use people::PeopleRows;
+pub use sessions::SessionRows;
 pub use signouts::SignoutRows;
+pub use users::UserRows;
 
 /// One transaction's view of the stored rows: everything a use case in `service/` may read or
 /// write. A backend implements each area's trait for its transaction type; the union is
 /// implemented for whatever implements them all. Use cases take `&mut dyn Tx`, so they name no
 /// backend.
-pub trait Tx: AuditLog + CarrierRows + DeviceRows + PeopleRows + SignoutRows {}
+pub trait Tx:
+    AuditLog + CarrierRows + DeviceRows + PeopleRows + SessionRows + SignoutRows + UserRows
+{
+}
 
-impl<T: AuditLog + CarrierRows + DeviceRows + PeopleRows + SignoutRows + ?Sized> Tx for T {}
+impl<
+    T: AuditLog
+        + CarrierRows
+        + DeviceRows
+        + PeopleRows
+        + SessionRows
+        + SignoutRows
+        + UserRows
+        + ?Sized,
+> Tx for T
+{
+}
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "custos.db";

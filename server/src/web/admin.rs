@@ -21,12 +21,13 @@ use super::layout::{self, csrf_field, field_error, form_errors, invalid};
 use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
 use crate::auth::capability::AdminCap;
-use crate::auth::{self, AuthError, CreateUser};
 use crate::domain::device::{DeviceKind, Placement, PlacementError};
 use crate::domain::ids::{DeviceId, PersonId, ZoneId, is_valid_label};
 use crate::domain::level::ZoneLevel;
-use crate::domain::role::{EXCLUSIVE_ROLES, Role, RoleError, check_roles};
-use crate::domain::user::{PasswordPolicyError, check_password, is_valid_username};
+use crate::domain::role::{EXCLUSIVE_ROLES, Role, RoleError};
+use crate::domain::user::{AccountError, PasswordPolicyError};
+use crate::service::ServiceError;
+use crate::service::accounts::{self, CreateUser};
 use crate::store::StoreError;
 use crate::store::devices::NewDevice;
 use crate::store::users::User;
@@ -89,22 +90,13 @@ impl UserForm {
         )
     }
 
-    /// The checks the auth layer makes, field by field, so every message can be shown.
+    /// The account checked by the use case's check ([`accounts::check_new_user`], the API's),
+    /// every problem at its field; the person id, which only the form has as text, parsed here.
     fn validate(&mut self, password: &str) -> Option<PersonId> {
-        if !is_valid_username(&self.username) {
-            self.errors.push(("username", Key::ErrUsername));
-        }
-        match check_password(password) {
-            Ok(()) => {}
-            Err(PasswordPolicyError::TooShort) => {
-                self.errors.push(("password", Key::ErrPasswordShort))
-            }
-            Err(PasswordPolicyError::TooLong) => {
-                self.errors.push(("password", Key::ErrPasswordLong))
-            }
-        }
-        if let Err(e) = check_roles(&self.roles) {
-            self.errors.push(("roles", role_error(e)));
+        if let Err(ServiceError::Account(errors)) =
+            accounts::check_new_user(&self.username, password, &self.roles)
+        {
+            self.account_errors(&errors);
         }
         if self.person_id.is_empty() {
             return None;
@@ -114,6 +106,29 @@ impl UserForm {
             Err(_) => {
                 self.errors.push(("person_id", Key::ErrPersonId));
                 None
+            }
+        }
+    }
+}
+
+impl UserForm {
+    /// Show a refused account's problems at their fields, in the form's order.
+    fn account_errors(&mut self, errors: &[AccountError]) {
+        for field in ["username", "password", "roles"] {
+            for e in errors {
+                let error = match e {
+                    AccountError::Username => ("username", Key::ErrUsername),
+                    AccountError::Password(PasswordPolicyError::TooShort) => {
+                        ("password", Key::ErrPasswordShort)
+                    }
+                    AccountError::Password(PasswordPolicyError::TooLong) => {
+                        ("password", Key::ErrPasswordLong)
+                    }
+                    AccountError::Roles(e) => ("roles", role_error(*e)),
+                };
+                if error.0 == field {
+                    self.errors.push(error);
+                }
             }
         }
     }
@@ -131,9 +146,7 @@ pub async fn users(
     page: Page<AdminCap>,
     State(state): State<AppState>,
 ) -> Result<Markup, WebError> {
-    let list = state
-        .store()
-        .users(&page.cap)
+    let list = accounts::users(&state, &page.cap)
         .await
         .map_err(|e| page.session.internal(e))?;
     let done = created(&page.session);
@@ -160,46 +173,29 @@ pub async fn create_user(
             roles: user.roles.clone(),
             person_id,
         };
-        match auth::create_user(state.store(), &page.cap, request, state.now()).await {
+        match accounts::create_user(&state, &page.cap, request).await {
             Ok(_) => {
                 let to = format!("/admin/users?created={}", encode(&user.username));
                 return Ok(see_other(&to));
             }
-            Err(e) => {
-                let (status, field, key) = match e {
-                    AuthError::Store(StoreError::Duplicate { .. }) => {
-                        (StatusCode::CONFLICT, "username", Key::ErrUsernameTaken)
-                    }
-                    AuthError::Store(StoreError::UnknownReference { .. }) => (
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "person_id",
-                        Key::ErrUnknownPerson,
-                    ),
-                    AuthError::InvalidUsername(_) => (
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "username",
-                        Key::ErrUsername,
-                    ),
-                    AuthError::Roles(e) => {
-                        (StatusCode::UNPROCESSABLE_ENTITY, "roles", role_error(e))
-                    }
-                    AuthError::PasswordPolicy(_) => (
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "password",
-                        Key::ErrPasswordShort,
-                    ),
-                    other => return Err(page.session.internal(other)),
-                };
-                user.errors.push((field, key));
-                status
+            Err(ServiceError::Duplicate { .. }) => {
+                user.errors.push(("username", Key::ErrUsernameTaken));
+                StatusCode::CONFLICT
             }
+            Err(ServiceError::UnknownReference { .. }) => {
+                user.errors.push(("person_id", Key::ErrUnknownPerson));
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Err(ServiceError::Account(errors)) => {
+                user.account_errors(&errors);
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Err(other) => return Err(page.session.internal(other)),
         }
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let list = state
-        .store()
-        .users(&page.cap)
+    let list = accounts::users(&state, &page.cap)
         .await
         .map_err(|e| page.session.internal(e))?;
     Ok((status, users_page(&page.session, &list, &user, None)).into_response())

@@ -39,7 +39,9 @@ impl AuditLog for SqliteTx<'_> {
 mod carriers;
 mod devices;
 mod people;
+mod sessions;
 mod signouts;
+mod users;
 
 /// The sign-outs that still claim a carrier: requested or approved ones, and out ones the
 /// carrier has not come back from. (Columns: `carrier_id`, `signout_id`.)
