@@ -211,6 +211,7 @@ impl From<ServiceError> for ApiError {
                 retry_after_secs: b.retry_after_secs,
             },
             ServiceError::Auth(e) => ApiError::Internal(e.to_string()),
+            ServiceError::Placement(e) => ApiError::rule("invalid_placement", e),
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),
             ServiceError::Store(e) => e.into(),

@@ -4,6 +4,7 @@
 use crate::auth::AuthError;
 use crate::auth::throttle::Blocked;
 use crate::domain::carrier::RegistrationError;
+use crate::domain::device::PlacementError;
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
 use crate::domain::user::AccountError;
@@ -54,6 +55,9 @@ pub enum ServiceError {
     /// Too many failed sign-ins for this username: refused without a password check.
     #[error("too many failed sign-ins; try again in {} s", .0.retry_after_secs)]
     LoginBlocked(Blocked),
+    /// A device's zones do not fit its kind.
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
     /// A sign-out rule says no.
     #[error(transparent)]
     Signout(#[from] SignoutRuleError),

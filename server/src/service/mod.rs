@@ -15,8 +15,10 @@
 
 pub mod accounts;
 pub mod carriers;
+pub mod devices;
 mod error;
 pub mod people;
 pub mod signouts;
+pub mod zones;
 
 pub use error::{Problem, ServiceError};

@@ -60,17 +60,18 @@ pub use people::PeopleRows;
 pub use sessions::SessionRows;
 pub use signouts::SignoutRows;
 pub use users::UserRows;
+pub use zones::ZoneRows;
 
 /// One transaction's view of the stored rows: everything a use case in `service/` may read or
 /// write. A backend implements each area's trait for its transaction type; the union is
 /// implemented for whatever implements them all. Use cases take `&mut dyn Tx`, so they name no
 /// backend.
 pub trait Tx:
-    AuditLog + CarrierRows + DeviceRows + PeopleRows + SessionRows + SignoutRows + UserRows
+    AuditLog + CarrierRows + DeviceRows + PeopleRows + SessionRows + SignoutRows + UserRows + ZoneRows
 {
 }
 
-impl<
+impl<T> Tx for T where
     T: AuditLog
         + CarrierRows
         + DeviceRows
@@ -78,8 +79,8 @@ impl<
         + SessionRows
         + SignoutRows
         + UserRows
-        + ?Sized,
-> Tx for T
+        + ZoneRows
+        + ?Sized
 {
 }
 

@@ -42,6 +42,7 @@ mod people;
 mod sessions;
 mod signouts;
 mod users;
+mod zones;
 
 /// The sign-outs that still claim a carrier: requested or approved ones, and out ones the
 /// carrier has not come back from. (Columns: `carrier_id`, `signout_id`.)
