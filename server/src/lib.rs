@@ -219,12 +219,14 @@ impl AppState {
         self.inner.clock.now()
     }
 
+    /// The server's signing key, shared (for a job that signs on the store's thread).
+    pub fn server_key_arc(&self) -> Arc<ServerKey> {
+        Arc::clone(&self.inner.key)
+    }
+
     /// Sign the audit chain head now (no-op if it is already signed).
-    pub async fn sign_audit_head(&self) -> Result<(), store::StoreError> {
-        let signed = self
-            .store()
-            .sign_audit_head(Arc::clone(&self.inner.key), self.now())
-            .await?;
+    pub async fn sign_audit_head(&self) -> Result<(), service::ServiceError> {
+        let signed = service::audit::sign_head(self).await?;
         if let Some(entry) = signed {
             tracing::debug!(%entry, "signed audit head");
         }
@@ -246,7 +248,7 @@ pub enum LaunchError {
     Serve(#[from] std::io::Error),
     /// The final audit head could not be signed.
     #[error("signing the audit head at shutdown failed: {0}")]
-    SignHead(#[from] store::StoreError),
+    SignHead(#[from] service::ServiceError),
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves, then finish in-flight requests and

@@ -48,6 +48,9 @@ pub enum InitError {
     /// The admin account is refused (its username or password), or creating it failed.
     #[error(transparent)]
     Account(#[from] ServiceError),
+    /// Signing the first audit head failed.
+    #[error("signing the audit head failed: {0}")]
+    SignHead(ServiceError),
 }
 
 pub(super) async fn run(args: InitArgs) -> Result<(), InitError> {
@@ -137,6 +140,6 @@ async fn fill(
         },
     )
     .await?;
-    app.sign_audit_head().await?;
+    app.sign_audit_head().await.map_err(InitError::SignHead)?;
     Ok(())
 }

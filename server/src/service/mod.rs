@@ -14,6 +14,7 @@
 //! [`AppState`]: crate::AppState
 
 pub mod accounts;
+pub mod audit;
 pub mod carriers;
 pub mod devices;
 mod error;

@@ -3,9 +3,10 @@
 
 use rusqlite::Connection;
 
+use super::AuditLog;
+use super::audit::AuditRecord;
 use super::sqlite::SqliteTx;
 use super::{CarrierRows, DB_FILE, Store, StoreOptions};
-use crate::audit::{self, AuditRecord};
 use crate::domain::carrier::{CarrierFields, CarrierKind, NewCarrier};
 use crate::domain::ids::{AuditId, DeviceId};
 use crate::domain::level::Level;
@@ -128,6 +129,18 @@ impl MemoryDb {
 
     /// Every audit entry.
     pub fn audit(&self) -> Vec<AuditRecord> {
-        audit::list_after(&self.conn, AuditId(0), audit::PAGE_MAX).unwrap()
+        self.tx().audit_after(AuditId(0), u32::MAX).unwrap()
+    }
+
+    /// Run `sql` with the audit trail's append-only triggers removed, as an attacker with file
+    /// access would.
+    pub fn tamper(&self, sql: &str) {
+        self.conn
+            .execute_batch(&format!(
+                "PRAGMA foreign_keys = OFF; DROP TRIGGER audit_no_update;
+                 DROP TRIGGER audit_no_delete; DROP TRIGGER audit_heads_no_update;
+                 DROP TRIGGER audit_heads_no_delete; {sql}"
+            ))
+            .unwrap();
     }
 }

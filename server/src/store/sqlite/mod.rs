@@ -7,10 +7,7 @@
 
 use rusqlite::{Connection, Row};
 
-use super::{AuditLog, StoreError};
-use crate::audit::{self, NewEntry};
 use crate::domain::carrier::level_from_code;
-use crate::domain::ids::AuditId;
 use crate::domain::level::Level;
 use crate::domain::time::Timestamp;
 
@@ -31,11 +28,7 @@ impl<'c> SqliteTx<'c> {
     }
 }
 
-impl AuditLog for SqliteTx<'_> {
-    fn append_audit(&mut self, entry: &NewEntry) -> Result<AuditId, StoreError> {
-        audit::append(self.conn, entry)
-    }
-}
+pub(crate) mod audit;
 mod carriers;
 mod devices;
 mod people;
