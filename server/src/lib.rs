@@ -46,7 +46,7 @@ pub enum LaunchError {
     Serve(#[from] std::io::Error),
     /// The final audit head could not be signed.
     #[error("signing the audit head at shutdown failed: {0}")]
-    SignHead(#[from] store::StoreError),
+    SignHead(#[from] service::ServiceError),
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves, then finish in-flight requests and

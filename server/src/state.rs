@@ -17,7 +17,7 @@ use crate::domain::time::Timestamp;
 use crate::keys::ServerKey;
 use crate::metrics::Metrics;
 use crate::replay::FormTokens;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// The source of "now". The domain never reads the clock; the edges ask this.
 #[derive(Clone)]
@@ -202,12 +202,14 @@ impl AppState {
         self.inner.clock.now()
     }
 
+    /// The server's signing key, shared (for a job that signs on the store's thread).
+    pub fn server_key_arc(&self) -> Arc<ServerKey> {
+        Arc::clone(&self.inner.key)
+    }
+
     /// Sign the audit chain head now (no-op if it is already signed).
-    pub async fn sign_audit_head(&self) -> Result<(), StoreError> {
-        let signed = self
-            .store()
-            .sign_audit_head(Arc::clone(&self.inner.key), self.now())
-            .await?;
+    pub async fn sign_audit_head(&self) -> Result<(), crate::service::ServiceError> {
+        let signed = crate::service::audit::sign_head(self).await?;
         if let Some(entry) = signed {
             tracing::debug!(%entry, "signed audit head");
         }

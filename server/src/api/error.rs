@@ -11,9 +11,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::auth::AuthError;
+use crate::domain::carrier::{CarrierInputError, RegistrationError};
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
+use crate::domain::user::AccountError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
 
@@ -198,10 +199,44 @@ impl From<ServiceError> for ApiError {
             ServiceError::Duplicate { what } => {
                 ApiError::Conflict(format!("{what} already exists"))
             }
+            ServiceError::Registration(errors) => registration_error(errors),
+            ServiceError::Account(errors) => match errors.into_iter().next() {
+                Some(AccountError::Roles(e)) => ApiError::rule("role_conflict", e),
+                Some(AccountError::Password(e)) => ApiError::rule("weak_password", e),
+                Some(e @ AccountError::Username) => ApiError::BadRequest(e.to_string()),
+                None => ApiError::BadRequest("invalid account".into()),
+            },
+            ServiceError::InvalidCredentials => ApiError::InvalidCredentials,
+            ServiceError::LoginBlocked(b) => ApiError::TooManyAttempts {
+                retry_after_secs: b.retry_after_secs,
+            },
+            ServiceError::Auth(e) => ApiError::Internal(e.to_string()),
+            ServiceError::Placement(e) => ApiError::rule("invalid_placement", e),
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),
             ServiceError::Store(e) => e.into(),
         }
+    }
+}
+
+/// A refused registration, by its first problem: malformed → 400 (every form problem named), a
+/// tag repeated within the request → 409 like a tag already registered, a rule → 422 with its
+/// code.
+fn registration_error(errors: Vec<RegistrationError>) -> ApiError {
+    let message = |errors: &[RegistrationError]| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match errors.first() {
+        Some(RegistrationError::Input(CarrierInputError::RepeatedTag { .. })) => {
+            ApiError::Conflict(errors[0].to_string())
+        }
+        Some(RegistrationError::Input(_)) => ApiError::BadRequest(message(&errors)),
+        Some(RegistrationError::Rule(rule)) => ApiError::rule(rule.code(), message(&errors)),
+        None => ApiError::BadRequest("invalid registration".into()),
     }
 }
 
@@ -247,22 +282,6 @@ impl From<StatusChangeError> for ApiError {
                 code: e.code(),
                 message: e.to_string(),
             },
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> ApiError {
-        match e {
-            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
-            AuthError::Blocked(b) => ApiError::TooManyAttempts {
-                retry_after_secs: b.retry_after_secs,
-            },
-            AuthError::InvalidUsername(e) => ApiError::BadRequest(format!("username {e}")),
-            AuthError::Roles(e) => ApiError::rule("role_conflict", e),
-            AuthError::PasswordPolicy(e) => ApiError::rule("weak_password", e),
-            AuthError::Store(e) => e.into(),
-            other => ApiError::Internal(other.to_string()),
         }
     }
 }

@@ -13,7 +13,13 @@
 //!
 //! [`AppState`]: crate::AppState
 
+pub mod accounts;
+pub mod audit;
+pub mod carriers;
+pub mod devices;
 mod error;
+pub mod people;
 pub mod signouts;
+pub mod zones;
 
 pub use error::{Problem, ServiceError};

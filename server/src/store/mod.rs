@@ -22,8 +22,9 @@
 //! A state change and the audit entry that describes it are written by the same job, so they
 //! commit or roll back together.
 //!
-//! Everything SQLite-specific stays in this module (and in `audit`, which keeps its chain in the
-//! same database); a PostgreSQL backend would replace [`Store`]'s insides, not its callers.
+//! Everything SQLite-specific stays in this module (the audit chain's rows included: `audit`
+//! holds only the chain's logic); a PostgreSQL backend would replace [`Store`]'s insides and
+//! [`sqlite`], not their callers.
 
 pub mod alert_queries;
 pub mod alerts;
@@ -55,15 +56,34 @@ use writer::Writer;
 
 pub use audit::AuditLog;
 pub use carriers::CarrierRows;
+pub use devices::DeviceRows;
+pub use people::PeopleRows;
+pub use sessions::SessionRows;
 pub use signouts::SignoutRows;
+pub use users::UserRows;
+pub use zones::ZoneRows;
 
 /// One transaction's view of the stored rows: everything a use case in `service/` may read or
 /// write. A backend implements each area's trait for its transaction type; the union is
 /// implemented for whatever implements them all. Use cases take `&mut dyn Tx`, so they name no
 /// backend.
-pub trait Tx: AuditLog + CarrierRows + SignoutRows {}
+pub trait Tx:
+    AuditLog + CarrierRows + DeviceRows + PeopleRows + SessionRows + SignoutRows + UserRows + ZoneRows
+{
+}
 
-impl<T: AuditLog + CarrierRows + SignoutRows + ?Sized> Tx for T {}
+impl<T> Tx for T where
+    T: AuditLog
+        + CarrierRows
+        + DeviceRows
+        + PeopleRows
+        + SessionRows
+        + SignoutRows
+        + UserRows
+        + ZoneRows
+        + ?Sized
+{
+}
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "custos.db";
@@ -242,7 +262,9 @@ impl Store {
     }
 
     /// Run a read-only `job` on a pooled connection on a blocking thread. The job sees the
-    /// same [`Tx`] as [`Store::transact`]'s, over a connection that refuses writes.
+    /// same [`Tx`] as [`Store::transact`]'s, over a connection that refuses writes, inside one
+    /// read transaction: all its reads see the same snapshot (a verification of the audit
+    /// chain cannot see half of a concurrent append).
     pub async fn query<T, E, F>(&self, job: F) -> Result<T, E>
     where
         F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
@@ -250,7 +272,14 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         self.readers
-            .run(move |conn| job(&mut sqlite::SqliteTx::new(conn)))
+            .run(move |conn| {
+                let snapshot = conn.unchecked_transaction().map_err(StoreError::from)?;
+                let result = job(&mut sqlite::SqliteTx::new(&snapshot));
+                // Read-only: ending the transaction (commit or the rollback of drop) changes
+                // nothing.
+                drop(snapshot);
+                result
+            })
             .await
     }
 

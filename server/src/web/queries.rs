@@ -8,19 +8,17 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use rusqlite::params;
 use serde::Serialize;
 
-use crate::audit::hex;
-use crate::auth::capability::{AdminCap, AlertHandlerCap, AuditorCap, CustodianCap};
+use crate::auth::capability::{AdminCap, AlertHandlerCap, CustodianCap};
 use crate::domain::carrier::CarrierState;
 use crate::domain::device::DeviceKind;
 use crate::domain::ids::CarrierId;
 use crate::domain::ids::{DeviceId, ZoneId};
 use crate::domain::level::Level;
 use crate::domain::sweep::is_silent;
-use crate::domain::time::{Date, Timestamp};
-use crate::store::carriers::{level_column, ms_column};
+use crate::domain::time::Timestamp;
+use crate::store::sqlite::{level_column, ms_column};
 use crate::store::{Store, StoreError};
 
 /// How a device looks from the guard post.
@@ -273,147 +271,6 @@ pub async fn devices(store: &Store, _cap: &AdminCap) -> Result<Vec<DeviceRow>, S
         .await
 }
 
-/// Which audit entries to show. Text filters match a prefix of the column (`device:` finds
-/// every device entry); `actor` matches exactly. Dates are UTC days, both ends included.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    /// Exact actor.
-    pub actor: Option<String>,
-    /// Action prefix, e.g. `user.`.
-    pub action: Option<String>,
-    /// Subject prefix, e.g. `device:gate-1`.
-    pub subject: Option<String>,
-    /// First day.
-    pub from: Option<Date>,
-    /// Last day.
-    pub to: Option<Date>,
-    /// Only entries with an id below this (the next page back).
-    pub before: Option<i64>,
-}
-
-/// One audit entry as the auditor's page shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRow {
-    /// Position in the chain.
-    pub id: i64,
-    /// When, as stored (RFC 3339).
-    pub at: String,
-    /// Who.
-    pub actor: String,
-    /// What.
-    pub action: String,
-    /// To what.
-    pub subject: String,
-    /// State before, JSON text.
-    pub before: Option<String>,
-    /// State after, JSON text.
-    pub after: Option<String>,
-    /// The previous entry's hash, hex.
-    pub prev_hash: String,
-    /// This entry's hash, hex.
-    pub hash: String,
-}
-
-/// `text` as a `LIKE` prefix pattern (with `\` as the escape character).
-fn prefix_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-/// Entries matching `filter`, newest first, at most `limit`.
-pub async fn audit_entries(
-    store: &Store,
-    _cap: &AuditorCap,
-    filter: AuditFilter,
-    limit: u32,
-) -> Result<Vec<AuditRow>, StoreError> {
-    store
-        .read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, at, actor, action, subject, before_json, after_json, prev_hash, hash
-                 FROM audit
-                 WHERE (?1 IS NULL OR actor = ?1)
-                   AND (?2 IS NULL OR action LIKE ?2 ESCAPE '\\')
-                   AND (?3 IS NULL OR subject LIKE ?3 ESCAPE '\\')
-                   AND (?4 IS NULL OR substr(at, 1, 10) >= ?4)
-                   AND (?5 IS NULL OR substr(at, 1, 10) <= ?5)
-                   AND (?6 IS NULL OR id < ?6)
-                 ORDER BY id DESC LIMIT ?7",
-            )?;
-            let rows = stmt.query_map(
-                params![
-                    filter.actor,
-                    filter.action.as_deref().map(prefix_pattern),
-                    filter.subject.as_deref().map(prefix_pattern),
-                    filter.from.map(|d| d.to_string()),
-                    filter.to.map(|d| d.to_string()),
-                    filter.before,
-                    limit
-                ],
-                |r| {
-                    Ok(AuditRow {
-                        id: r.get(0)?,
-                        at: r.get(1)?,
-                        actor: r.get(2)?,
-                        action: r.get(3)?,
-                        subject: r.get(4)?,
-                        before: r.get(5)?,
-                        after: r.get(6)?,
-                        prev_hash: hex(&r.get::<_, Vec<u8>>(7)?),
-                        hash: hex(&r.get::<_, Vec<u8>>(8)?),
-                    })
-                },
-            )?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-}
-
-/// A signed chain head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedHead {
-    /// The entry signed.
-    pub entry_id: i64,
-    /// Its hash, hex.
-    pub hash: String,
-    /// The Ed25519 signature, hex.
-    pub signature: String,
-    /// When it was signed (RFC 3339).
-    pub at: String,
-}
-
-/// The latest `limit` signed heads, newest first.
-pub async fn signed_heads(
-    store: &Store,
-    _cap: &AuditorCap,
-    limit: u32,
-) -> Result<Vec<SignedHead>, StoreError> {
-    store
-        .read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT entry_id, hash, signature, at FROM audit_heads
-                 ORDER BY entry_id DESC LIMIT ?1",
-            )?;
-            let rows = stmt.query_map([limit], |r| {
-                Ok(SignedHead {
-                    entry_id: r.get(0)?,
-                    hash: hex(&r.get::<_, Vec<u8>>(1)?),
-                    signature: hex(&r.get::<_, Vec<u8>>(2)?),
-                    at: r.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-}
-
 /// A cabinet (智能柜) as the custodian's pages list it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CabinetRow {
@@ -610,11 +467,5 @@ mod tests {
             Liveness::Silent,
             "stale health does not count"
         );
-    }
-
-    #[test]
-    fn prefix_patterns_escape_wildcards() {
-        assert_eq!(prefix_pattern("user."), "user.%");
-        assert_eq!(prefix_pattern("a%b_c\\"), "a\\%b\\_c\\\\%");
     }
 }
