@@ -200,6 +200,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),
+            ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
             ServiceError::Store(e) => e.into(),
         }
     }

@@ -1,6 +1,7 @@
 //! [`ServiceError`]: why a use case did not happen. `api::error` maps it to a status and a
 //! JSON body, `web` to a page in the user's language; neither decides anything itself.
 
+use crate::domain::alert::IllegalTransition;
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
 use crate::store::StoreError;
@@ -43,6 +44,9 @@ pub enum ServiceError {
     /// A person's status change is refused.
     #[error(transparent)]
     StatusChange(#[from] StatusChangeError),
+    /// An alert's lifecycle does not allow the move.
+    #[error(transparent)]
+    AlertTransition(#[from] IllegalTransition),
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),

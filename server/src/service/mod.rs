@@ -13,7 +13,10 @@
 //!
 //! [`AppState`]: crate::AppState
 
+pub mod alerts;
+pub mod console;
 mod error;
 pub mod signouts;
+pub mod sweep;
 
 pub use error::{Problem, ServiceError};

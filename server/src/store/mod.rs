@@ -25,11 +25,11 @@
 //! Everything SQLite-specific stays in this module (and in `audit`, which keeps its chain in the
 //! same database); a PostgreSQL backend would replace [`Store`]'s insides, not its callers.
 
-pub mod alert_queries;
 pub mod alerts;
 pub mod audit;
 pub mod carriers;
 mod checkpointer;
+pub mod console;
 pub mod devices;
 pub mod ingest;
 pub mod migrations;
@@ -53,17 +53,23 @@ use rusqlite::{Connection, OpenFlags};
 use reader::ReadPool;
 use writer::Writer;
 
+pub use alerts::AlertRows;
 pub use audit::AuditLog;
 pub use carriers::CarrierRows;
+pub use console::ConsoleRows;
 pub use signouts::SignoutRows;
+pub use sweeps::SweepRows;
 
 /// One transaction's view of the stored rows: everything a use case in `service/` may read or
 /// write. A backend implements each area's trait for its transaction type; the union is
 /// implemented for whatever implements them all. Use cases take `&mut dyn Tx`, so they name no
 /// backend.
-pub trait Tx: AuditLog + CarrierRows + SignoutRows {}
+pub trait Tx: AlertRows + AuditLog + CarrierRows + ConsoleRows + SignoutRows + SweepRows {}
 
-impl<T: AuditLog + CarrierRows + SignoutRows + ?Sized> Tx for T {}
+impl<T> Tx for T where
+    T: AlertRows + AuditLog + CarrierRows + ConsoleRows + SignoutRows + SweepRows + ?Sized
+{
+}
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "custos.db";

@@ -33,5 +33,8 @@ impl AuditLog for SqliteTx<'_> {
         audit::append(self.conn, entry)
     }
 }
+mod alerts;
 mod carriers;
+mod console;
 mod signouts;
+pub(crate) mod sweeps;
