@@ -68,7 +68,7 @@ use crate::actuators::{
     AlarmDriver, AlarmHandle, GateIo, GateIoError, GateIoSettings, InputChange, Transport,
 };
 use crate::config::{
-    Config, GateIoConfig, GateIoTransport, Placement, ReaderConfig, ReaderProtocol,
+    Config, GateIoConfig, GateIoTransport, Placement, ReaderConfig,
     SmoothingConfig as SmoothingSettings,
 };
 use crate::gate::{AlarmSettings, Exit, GateChannels, GateCore, GateMetrics, GateReport, GateTask};
@@ -76,7 +76,7 @@ use crate::keys::DeviceKey;
 use crate::model::{ReaderName, ReaderOutput};
 use crate::outbox::{EventId, Outbox, OutboxError};
 use crate::policy::{self, CurrentPolicy, PolicyCache};
-use crate::readers::{self, Protocol, ReaderSettings};
+use crate::readers::{self, ReaderSettings};
 use crate::smoothing::{
     self, CabinetConfig, CabinetSmoother, DEFAULT_APPEAR_WINDOW_MS, GateConfig, GateSmoother,
     Output, PassageId, Side,
@@ -121,23 +121,12 @@ pub enum RunError {
 // ---------------------------------------------------------------------------------------------
 // Configuration → the settings of each part.
 
-/// The driver protocol of a configured reader protocol.
-pub fn protocol(p: ReaderProtocol) -> Protocol {
-    match p {
-        ReaderProtocol::UhfA0 => Protocol::UhfA0,
-        ReaderProtocol::UhfChafon => Protocol::UhfChafon,
-        ReaderProtocol::Em4100 => Protocol::Em4100,
-        ReaderProtocol::Barcode => Protocol::Barcode,
-        ReaderProtocol::ModbusFlat => Protocol::ModbusFlat,
-    }
-}
-
 /// The driver settings of a `[[readers]]` entry (antennas in inventory order: a gate's inner
 /// then outer ones).
 pub fn reader_settings(r: &ReaderConfig) -> ReaderSettings {
     ReaderSettings {
         name: r.name.clone(),
-        protocol: protocol(r.protocol),
+        protocol: r.protocol,
         port: r.port.clone(),
         baud: r.baud,
         address: r.address,
@@ -1164,7 +1153,7 @@ impl Pipeline {
                 fault.kind = kind;
                 let detail = format!("{e}; {} new events refused", fault.refused);
                 self.heartbeat.send_modify(|s| {
-                    s.raise(kind, detail);
+                    s.raise(kind, detail, now_ms());
                 });
                 None
             }
@@ -1207,16 +1196,17 @@ impl Pipeline {
         if !self.pinned {
             return;
         }
+        let now = now_ms();
         let expired = self.policy.borrow().as_ref().and_then(|p| {
             p.policy
-                .trusted_at(now_ms())
+                .trusted_at(now)
                 .err()
                 .map(|reason| format!("gate policy v{}: {reason:?}", p.policy.version))
         });
         self.heartbeat.send_if_modified(|s| match &expired {
             Some(detail) if !s.has_fault(DeviceFaultKind::PolicyExpired) => {
                 tracing::error!(%detail, "gate policy no longer trusted: every exit alarms");
-                s.raise(DeviceFaultKind::PolicyExpired, detail.clone())
+                s.raise(DeviceFaultKind::PolicyExpired, detail.clone(), now)
             }
             Some(_) => false,
             None => s.clear(DeviceFaultKind::PolicyExpired),
@@ -1251,6 +1241,7 @@ mod tests {
 
     use super::*;
     use crate::config::EXAMPLE_GATE;
+    use crate::readers::Protocol;
 
     fn example() -> Config {
         Config::parse(EXAMPLE_GATE, Path::new("/etc/custosd/gate.toml")).unwrap()
@@ -1270,15 +1261,6 @@ mod tests {
         assert_eq!(s.poll_interval, Duration::from_millis(50));
         assert_eq!(s.backoff_max, Duration::from_secs(5));
         assert!(s.validate().is_ok());
-        for p in [
-            ReaderProtocol::UhfA0,
-            ReaderProtocol::UhfChafon,
-            ReaderProtocol::Em4100,
-            ReaderProtocol::Barcode,
-            ReaderProtocol::ModbusFlat,
-        ] {
-            assert_eq!(protocol(p).as_str(), p.name());
-        }
         let cabinet = Config::parse(
             include_str!("../examples/cabinet.toml"),
             Path::new("cabinet.toml"),

@@ -33,6 +33,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::keys::{DeviceKey, KeyError, PublicKey};
 use crate::model::ReaderName;
+use crate::readers::Protocol;
 
 /// The annotated example configuration of a gate that `custosd print-config` prints. It parses
 /// (tested) and its daemon sections spell out the defaults.
@@ -126,66 +127,6 @@ pub enum Role {
     Desk,
 }
 
-/// The reader protocols (`[[readers]] protocol`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReaderProtocol {
-    /// `uhf-a0`: UHF readers of the 0xA0 family (R2000 / Indy modules).
-    UhfA0,
-    /// `uhf-chafon`: CHAFON UHFReader18 / UHFReader288 family.
-    UhfChafon,
-    /// `em4100`: 125 kHz card readers sending EM4100 ids.
-    Em4100,
-    /// `barcode`: serial barcode scanners.
-    Barcode,
-    /// `modbus-flat`: Modbus RTU card readers with a flat register map.
-    ModbusFlat,
-}
-
-impl ReaderProtocol {
-    /// The name used in the configuration file.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ReaderProtocol::UhfA0 => "uhf-a0",
-            ReaderProtocol::UhfChafon => "uhf-chafon",
-            ReaderProtocol::Em4100 => "em4100",
-            ReaderProtocol::Barcode => "barcode",
-            ReaderProtocol::ModbusFlat => "modbus-flat",
-        }
-    }
-
-    /// Whether it reads UHF tags with antennas (and so takes antennas and power).
-    pub const fn is_uhf(self) -> bool {
-        matches!(self, ReaderProtocol::UhfA0 | ReaderProtocol::UhfChafon)
-    }
-
-    /// The default serial speed: the factory setting of the usual hardware (0xA0 modules 115200,
-    /// UHFReader18/288 57600, card readers, scanners and Modbus RTU readers 9600).
-    pub const fn default_baud(self) -> u32 {
-        match self {
-            ReaderProtocol::UhfA0 => 115_200,
-            ReaderProtocol::UhfChafon => 57_600,
-            ReaderProtocol::Em4100 | ReaderProtocol::Barcode | ReaderProtocol::ModbusFlat => 9_600,
-        }
-    }
-
-    /// The default bus address, `None` for protocols without one: 0xA0 modules ship as 1 (the
-    /// INTERFACES.md example), CHAFON readers as 0, flat Modbus readers as unit 1.
-    pub const fn default_address(self) -> Option<u8> {
-        match self {
-            ReaderProtocol::UhfA0 | ReaderProtocol::ModbusFlat => Some(1),
-            ReaderProtocol::UhfChafon => Some(0),
-            ReaderProtocol::Em4100 | ReaderProtocol::Barcode => None,
-        }
-    }
-}
-
-impl fmt::Display for ReaderProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// Where a reader's antennas point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
@@ -211,12 +152,12 @@ pub struct ReaderConfig {
     /// The reader's name (unique in the file; appears in every event).
     pub name: ReaderName,
     /// Its protocol.
-    pub protocol: ReaderProtocol,
+    pub protocol: Protocol,
     /// The serial device (resolved against the configuration file's directory).
     pub port: PathBuf,
     /// Serial speed.
     pub baud: u32,
-    /// Bus address (0 for protocols without one; see [`ReaderProtocol::default_address`]).
+    /// Bus address (0 for protocols without one; see [`Protocol::default_address`]).
     pub address: u8,
     /// Its antennas and their sides.
     pub placement: Placement,
@@ -620,7 +561,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawReader {
     name: String,
-    protocol: ReaderProtocol,
+    protocol: Protocol,
     port: PathBuf,
     baud: Option<u32>,
     address: Option<u8>,
@@ -902,7 +843,7 @@ impl RawReader {
             (None, None) => 0,
             (Some(default), given) => {
                 let address = given.unwrap_or(default);
-                if protocol == ReaderProtocol::ModbusFlat && !(1..=247).contains(&address) {
+                if protocol == Protocol::ModbusFlat && !(1..=247).contains(&address) {
                     problems.add(key("address"), "a Modbus RTU unit must be in 1..=247");
                 }
                 address
@@ -975,7 +916,7 @@ impl RawReader {
             }
         }
         let chafon_form = self.chafon_form.map(|f| f.0);
-        if chafon_form.is_some() && protocol != ReaderProtocol::UhfChafon {
+        if chafon_form.is_some() && protocol != Protocol::UhfChafon {
             problems.add(key("chafon_form"), "only for uhf-chafon readers");
         }
 
@@ -1125,7 +1066,7 @@ data_dir = "/var/lib/custosd"
         assert_eq!(c.server_public_key, None);
         let r = &c.readers[0];
         assert_eq!(&*r.name, "uhf-main");
-        assert_eq!(r.protocol, ReaderProtocol::UhfA0);
+        assert_eq!(r.protocol, Protocol::UhfA0);
         assert_eq!((r.baud, r.address), (115_200, 1));
         assert_eq!(r.antennas_in_order(), [1, 2, 3, 4]);
         assert_eq!(

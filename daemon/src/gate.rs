@@ -990,16 +990,17 @@ impl GateTask {
         if lost {
             tracing::error!("gate i/o module not answering: alarms cannot sound");
             let detail = "gate i/o module not answering".to_owned();
+            let at_ms = now_ms();
             let raised = self
                 .io
                 .heartbeat
-                .send_if_modified(|s| s.raise(DeviceFaultKind::GateIoLost, detail.clone()));
+                .send_if_modified(|s| s.raise(DeviceFaultKind::GateIoLost, detail.clone(), at_ms));
             if raised {
                 let body = EventBody::DeviceFault {
                     kind: DeviceFaultKind::GateIoLost,
                     detail,
                 };
-                if let Err(e) = self.io.outbox.append(now_ms(), &body).await {
+                if let Err(e) = self.io.outbox.append(at_ms, &body).await {
                     tracing::error!(error = %e, "gate_io_lost fault not stored");
                 }
             }

@@ -24,18 +24,15 @@
 //! flight is abandoned (the server ignores the overlap when it is sent again), then the shipper
 //! makes one last attempt (one batch, under the request deadline) so that what the daemon
 //! flushed at shutdown has a chance to reach the server before the process exits.
-//!
-//! A heartbeat has no field for device faults (outbox full, gate I/O lost); they travel as
-//! extra entries of its reader list, see [`HeartbeatState::faults`].
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use custos_protocol::uplink::{
-    self as proto, Batch, BatchAck, DeviceFaultKind, Directive, GatePolicy, HealthState, Heartbeat,
-    HeartbeatAck, MAX_BODY_BYTES, MAX_READERS, NamedHealth, PolicyRequest, ReaderFault,
-    ReaderHealth, SIGNATURE_HEADER, SignedKind, Verdict,
+    self as proto, Batch, BatchAck, DeviceFault, DeviceFaultKind, Directive, GatePolicy, Heartbeat,
+    HeartbeatAck, MAX_BODY_BYTES, MAX_READERS, NamedHealth, PolicyRequest, ReaderHealth,
+    SIGNATURE_HEADER, SignedKind, Verdict,
 };
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
@@ -658,29 +655,32 @@ pub struct HeartbeatState {
     pub readers: Vec<NamedHealth>,
     /// The gate policy version held (0 = none).
     pub policy_version: u64,
-    /// Device faults standing now, each with a detail for people (at most one per kind).
-    ///
-    /// The heartbeat message has no field for them, so each is sent as one more entry of
-    /// `readers`: named `custosd.KIND` (`custosd.outbox_full`, see [`fault_reader_name`]), in
-    /// state `fault` with `ReaderFault::Other { detail }` and zero counters. A server that knows
-    /// the convention can tell them from readers; one that does not still sees a faulty
-    /// "reader" on the device and raises `reader_fault`, which is the point. (Reader names are
-    /// chosen by the site; do not name a reader `custosd.*`.) The durable record of a fault is a
-    /// `DeviceFault` event in the outbox, written as soon as the outbox can take it.
-    pub faults: Vec<(DeviceFaultKind, String)>,
+    /// The daemon's own faults standing now, at most one per kind, sent in every heartbeat.
+    /// The durable record of a fault is a `DeviceFault` event in the outbox, written as soon
+    /// as the outbox can take it.
+    pub faults: Vec<DeviceFault>,
 }
 
 impl HeartbeatState {
-    /// Raises (or updates the detail of) the fault `kind`; true if it was not raised before.
-    pub fn raise(&mut self, kind: DeviceFaultKind, detail: impl Into<String>) -> bool {
-        let detail = detail.into();
-        match self.faults.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, d)) => {
-                *d = detail;
+    /// Raises the fault `kind` at `at_ms` with a detail for people (clipped to the protocol's
+    /// limit), or updates the detail of the raised one (which keeps its `since_ms`); true if
+    /// it was not raised before.
+    pub fn raise(&mut self, kind: DeviceFaultKind, detail: impl Into<String>, at_ms: i64) -> bool {
+        let mut detail = detail.into();
+        if let Some((cut, _)) = detail.char_indices().nth(proto::MAX_TEXT_CHARS) {
+            detail.truncate(cut);
+        }
+        match self.faults.iter_mut().find(|f| f.kind == kind) {
+            Some(f) => {
+                f.detail = detail;
                 false
             }
             None => {
-                self.faults.push((kind, detail));
+                self.faults.push(DeviceFault {
+                    kind,
+                    since_ms: at_ms,
+                    detail,
+                });
                 true
             }
         }
@@ -689,13 +689,13 @@ impl HeartbeatState {
     /// Clears the fault `kind`; true if it was raised.
     pub fn clear(&mut self, kind: DeviceFaultKind) -> bool {
         let before = self.faults.len();
-        self.faults.retain(|(k, _)| *k != kind);
+        self.faults.retain(|f| f.kind != kind);
         self.faults.len() != before
     }
 
     /// Whether the fault `kind` is raised.
     pub fn has_fault(&self, kind: DeviceFaultKind) -> bool {
-        self.faults.iter().any(|(k, _)| *k == kind)
+        self.faults.iter().any(|f| f.kind == kind)
     }
 
     /// Sets the health of `reader`, adding it if it is not listed yet.
@@ -709,44 +709,10 @@ impl HeartbeatState {
         }
     }
 
-    /// The reader list of a heartbeat: the readers, then one entry per fault, at most
-    /// [`MAX_READERS`] in all (faults first to go: readers are the heartbeat's purpose).
+    /// The reader list of a heartbeat: the readers, at most [`MAX_READERS`].
     pub fn heartbeat_readers(&self) -> Vec<NamedHealth> {
-        let faults = self.faults.iter().map(|(kind, detail)| NamedHealth {
-            reader: fault_reader_name(*kind),
-            health: ReaderHealth {
-                state: HealthState::Fault,
-                fault: Some(ReaderFault::Other {
-                    detail: detail.chars().take(proto::MAX_TEXT_CHARS).collect(),
-                }),
-                frames_ok: 0,
-                checksum_errors: 0,
-                dropped_bytes: 0,
-                last_read_ms: None,
-            },
-        });
-        self.readers
-            .iter()
-            .cloned()
-            .chain(faults)
-            .take(MAX_READERS)
-            .collect()
+        self.readers.iter().take(MAX_READERS).cloned().collect()
     }
-}
-
-/// The pseudo-reader name a device fault travels under in heartbeats: `custosd.` and the
-/// fault's wire name (`outbox_full`, `storage_error`, `gate_io_lost`, `clock_step`,
-/// `policy_expired`, `other`).
-pub fn fault_reader_name(kind: DeviceFaultKind) -> String {
-    let name = match kind {
-        DeviceFaultKind::OutboxFull => "outbox_full",
-        DeviceFaultKind::StorageError => "storage_error",
-        DeviceFaultKind::GateIoLost => "gate_io_lost",
-        DeviceFaultKind::ClockStep => "clock_step",
-        DeviceFaultKind::PolicyExpired => "policy_expired",
-        DeviceFaultKind::Other => "other",
-    };
-    format!("custosd.{name}")
 }
 
 /// The task that tells the server the device is alive.
@@ -808,6 +774,7 @@ impl Heartbeats {
                 readers: state.heartbeat_readers(),
                 outbox_depth,
                 policy_version: state.policy_version,
+                faults: state.faults,
             };
             let result = tokio::select! {
                 biased;
@@ -849,10 +816,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn faults_ride_along_as_pseudo_readers_after_the_readers() {
+    fn faults_travel_in_their_own_field_one_per_kind() {
         let mut state = HeartbeatState::default();
         let ok = ReaderHealth {
-            state: HealthState::Ok,
+            state: proto::HealthState::Ok,
             fault: None,
             frames_ok: 3,
             checksum_errors: 0,
@@ -860,23 +827,26 @@ mod tests {
             last_read_ms: Some(5),
         };
         state.set_reader("uhf-main", ok.clone());
-        assert!(state.raise(DeviceFaultKind::OutboxFull, "full"));
-        assert!(!state.raise(DeviceFaultKind::OutboxFull, "still full"));
+        assert!(state.raise(DeviceFaultKind::OutboxFull, "full", 10));
+        assert!(!state.raise(DeviceFaultKind::OutboxFull, "still full", 20));
         assert!(state.has_fault(DeviceFaultKind::OutboxFull));
         let readers = state.heartbeat_readers();
-        assert_eq!(readers.len(), 2);
+        assert_eq!(readers.len(), 1);
         assert_eq!(
             (readers[0].reader.as_str(), &readers[0].health),
             ("uhf-main", &ok)
         );
-        assert_eq!(readers[1].reader, "custosd.outbox_full");
-        assert_eq!(readers[1].health.state, HealthState::Fault);
+        // The detail follows the latest report; `since_ms` stays at the first.
         assert_eq!(
-            readers[1].health.fault,
-            Some(ReaderFault::Other {
-                detail: "still full".into()
-            })
+            state.faults,
+            [DeviceFault {
+                kind: DeviceFaultKind::OutboxFull,
+                since_ms: 10,
+                detail: "still full".into(),
+            }]
         );
+        // A detail longer than the protocol allows is clipped, not refused by the server.
+        assert!(state.raise(DeviceFaultKind::GateIoLost, "é".repeat(2000), 30));
         let hb = Heartbeat {
             device_id: "gate-1".into(),
             epoch: 1,
@@ -885,17 +855,17 @@ mod tests {
             readers,
             outbox_depth: 0,
             policy_version: 0,
+            faults: state.faults.clone(),
         };
         assert_eq!(hb.validate(), Ok(()));
-        // Never more than the heartbeat may carry; readers go first.
+        // Never more readers than the heartbeat may carry.
         for i in 0..MAX_READERS {
             state.set_reader(&format!("r{i}"), ok.clone());
         }
-        let readers = state.heartbeat_readers();
-        assert_eq!(readers.len(), MAX_READERS);
-        assert!(readers.iter().all(|r| !r.reader.starts_with("custosd.")));
+        assert_eq!(state.heartbeat_readers().len(), MAX_READERS);
         assert!(state.clear(DeviceFaultKind::OutboxFull));
         assert!(!state.clear(DeviceFaultKind::OutboxFull));
+        assert!(!state.has_fault(DeviceFaultKind::OutboxFull));
     }
 
     #[test]

@@ -856,8 +856,13 @@ async fn a_full_outbox_raises_a_fault_and_the_gate_still_alarms() {
             .wait_for(|s| s.has_fault(DeviceFaultKind::OutboxFull))
             .await
             .unwrap();
-        let readers = heartbeat.borrow().heartbeat_readers();
-        assert!(readers.iter().any(|r| r.reader == "custosd.outbox_full"));
+        let faults = heartbeat.borrow().faults.clone();
+        assert!(
+            faults
+                .iter()
+                .any(|f| f.kind == DeviceFaultKind::OutboxFull && f.detail.contains("refused")),
+            "{faults:?}"
+        );
         assert!(count(&metrics.pipeline.events_refused) >= 1);
 
         // The server comes back: the outbox drains, the fault is recorded and cleared.

@@ -21,9 +21,9 @@ use custos_daemon::uplink::{
 };
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
-    AllowedCarrier, Batch, BatchAck, Direction, EventBody, GatePolicy, Heartbeat, HeartbeatAck,
-    MAX_BODY_BYTES, Outcome, PolicyRequest, SIGNATURE_HEADER, ScannedCode, SignedKind, Verdict,
-    signing_bytes,
+    AllowedCarrier, Batch, BatchAck, DeviceFault, DeviceFaultKind, Direction, EventBody,
+    GatePolicy, Heartbeat, HeartbeatAck, MAX_BODY_BYTES, Outcome, PolicyRequest, SIGNATURE_HEADER,
+    ScannedCode, SignedKind, Verdict, signing_bytes,
 };
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
@@ -541,6 +541,11 @@ async fn heartbeat_and_policy_are_signed_both_ways() {
             readers: vec![],
             outbox_depth: 0,
             policy_version: 0,
+            faults: vec![DeviceFault {
+                kind: DeviceFaultKind::GateIoLost,
+                since_ms: 1_767_225_500_000,
+                detail: "gate i/o module not answering".into(),
+            }],
         };
         let ack = uplink.send_heartbeat(&hb).await.unwrap();
         assert_eq!((ack.epoch, ack.hb_seq, ack.policy_version), (4, 9, 7));

@@ -45,7 +45,8 @@
 //! heartbeat whose `(epoch, hb_seq)` is not newer than the last one it accepted from the device,
 //! and one whose `at_ms` is far from its own clock, so a recorded heartbeat replayed by an
 //! attacker cannot hide a gate that went quiet. The [`HeartbeatAck`] repeats `epoch` and `hb_seq`
-//! so the daemon can match it to the heartbeat it answers.
+//! so the daemon can match it to the heartbeat it answers. Besides its readers, a heartbeat
+//! lists the daemon's own faults standing now ([`DeviceFault`]: outbox full, gate I/O lost).
 //!
 //! # Offline decisions and fail-secure policy
 //!
@@ -99,9 +100,9 @@ mod policy;
 mod signing;
 
 pub use messages::{
-    AlarmReason, Batch, BatchAck, DeviceFaultKind, Direction, Directive, Event, EventBody,
-    HealthState, Heartbeat, HeartbeatAck, LocalVerdict, NamedHealth, Outcome, PolicyRequest,
-    ReaderFault, ReaderHealth, ScannedCode, TagSighting, Verdict,
+    AlarmReason, Batch, BatchAck, DeviceFault, DeviceFaultKind, Direction, Directive, Event,
+    EventBody, HealthState, Heartbeat, HeartbeatAck, LocalVerdict, NamedHealth, Outcome,
+    PolicyRequest, ReaderFault, ReaderHealth, ScannedCode, TagSighting, Verdict,
 };
 pub use policy::{AllowedCarrier, CarrierDecision, GatePolicy, MAX_CLOCK_SKEW_MS, PolicyDecision};
 pub use signing::{SIGNATURE_HEADER, SIGNATURE_LEN, SignedKind, signing_bytes};
@@ -127,6 +128,9 @@ pub const MAX_TEXT_CHARS: usize = 1024;
 
 /// The most readers in one [`Heartbeat`].
 pub const MAX_READERS: usize = 64;
+
+/// The most device faults in one [`Heartbeat`] (room for kinds this version does not know).
+pub const MAX_DEVICE_FAULTS: usize = 16;
 
 /// The most allowed carriers in one [`GatePolicy`].
 pub const MAX_POLICY_CARRIERS: usize = 10_000;

@@ -10,10 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 use common::{ADMIN_PASSWORD, PASSWORD, RawReply, Server, raw_exchange};
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
-    AlarmReason, Batch, BatchAck, DeviceFaultKind, Direction, Directive, Event, EventBody,
-    GatePolicy, HealthState, Heartbeat, HeartbeatAck, NamedHealth, Outcome, PolicyRequest,
-    ReaderFault, ReaderHealth, SIGNATURE_HEADER, ScannedCode, SignedKind, TagSighting,
-    signing_bytes,
+    AlarmReason, Batch, BatchAck, DeviceFault, DeviceFaultKind, Direction, Directive, Event,
+    EventBody, GatePolicy, HealthState, Heartbeat, HeartbeatAck, NamedHealth, Outcome,
+    PolicyRequest, ReaderFault, ReaderHealth, SIGNATURE_HEADER, ScannedCode, SignedKind,
+    TagSighting, signing_bytes,
 };
 use custos_server::domain::role::Role;
 use hyper::Method;
@@ -772,6 +772,7 @@ async fn forged_signatures_and_unknown_devices_are_refused_and_alerted() {
         readers: vec![],
         outbox_depth: 0,
         policy_version: 0,
+        faults: vec![],
     };
     let hb_body = serde_json::to_vec(&hb).unwrap();
     let reply = post_signed(
@@ -984,6 +985,7 @@ async fn heartbeats_refuse_replays_without_refreshing_liveness() {
         }],
         outbox_depth: 0,
         policy_version: 0,
+        faults: vec![],
     };
     let first = hb(1, w.now_ms(), HealthState::Ok);
     let sent_at = w.now_ms();
@@ -1062,6 +1064,60 @@ async fn heartbeats_refuse_replays_without_refreshing_liveness() {
             .iter()
             .any(|a| a["cause"] == "reader_fault:device:gate-1:fault:clock_skew")
     );
+}
+
+#[tokio::test]
+async fn heartbeat_device_faults_raise_reader_faults_once_per_kind() {
+    let w = World::new().await;
+    let hb = |hb_seq: u64, faults: &[DeviceFaultKind]| Heartbeat {
+        device_id: "gate-1".into(),
+        epoch: 1,
+        hb_seq,
+        at_ms: w.now_ms(),
+        readers: vec![NamedHealth {
+            reader: "uhf-main".into(),
+            health: health(HealthState::Ok, None),
+        }],
+        outbox_depth: 0,
+        policy_version: 0,
+        faults: faults
+            .iter()
+            .map(|&kind| DeviceFault {
+                kind,
+                since_ms: w.now_ms() - 1_000,
+                detail: "gate i/o module not answering".into(),
+            })
+            .collect(),
+    };
+    let gate_io = [DeviceFaultKind::GateIoLost];
+    for (seq, faults) in [(1, &gate_io[..]), (2, &gate_io[..])] {
+        assert_eq!(w.heartbeat(&w.gate, &hb(seq, faults)).await.status, 200);
+    }
+    // Standing over two heartbeats: one alert, under the cause its `device_fault` event uses.
+    let faults = w.alerts("reader_fault").await;
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(
+        faults[0]["cause"],
+        "reader_fault:device:gate-1:fault:gate_io_lost"
+    );
+    assert_eq!(faults[0]["occurrences"], 1);
+    assert_eq!(
+        faults[0]["detail"]["detail"],
+        "gate i/o module not answering"
+    );
+    let health = w
+        .text("SELECT health_json FROM device_status WHERE device_id = 'gate-1'")
+        .await
+        .unwrap();
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["faults"][0]["kind"], "gate_io_lost");
+    assert!(health["readers"].get("uhf-main").is_some());
+    // Cleared, then raised again: raised again.
+    assert_eq!(w.heartbeat(&w.gate, &hb(3, &[])).await.status, 200);
+    assert_eq!(w.heartbeat(&w.gate, &hb(4, &gate_io)).await.status, 200);
+    let faults = w.alerts("reader_fault").await;
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(faults[0]["occurrences"], 2);
 }
 
 #[tokio::test]
@@ -1497,6 +1553,7 @@ async fn the_gate_policy_lists_who_may_leave_and_is_signed() {
         readers: vec![],
         outbox_depth: 0,
         policy_version: after.version,
+        faults: vec![],
     };
     let ack: HeartbeatAck = open(
         &w.heartbeat(&w.gate, &hb).await,
@@ -1566,6 +1623,7 @@ async fn a_guard_acknowledgement_silences_the_gate() {
         readers: vec![],
         outbox_depth: 0,
         policy_version: 0,
+        faults: vec![],
     };
     let answer: HeartbeatAck = open(
         &w.heartbeat(&w.gate, &hb).await,

@@ -15,9 +15,10 @@ use base64::engine::general_purpose::STANDARD;
 use common::{PASSWORD, Server, raw_request};
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
-    AlarmReason, AllowedCarrier, Batch, BatchAck, DeviceFaultKind, Direction, Directive, Event,
-    EventBody, GatePolicy, HealthState, Heartbeat, HeartbeatAck, LocalVerdict, NamedHealth,
-    Outcome, PolicyRequest, ReaderFault, ReaderHealth, ScannedCode, TagSighting, Verdict,
+    AlarmReason, AllowedCarrier, Batch, BatchAck, DeviceFault, DeviceFaultKind, Direction,
+    Directive, Event, EventBody, GatePolicy, HealthState, Heartbeat, HeartbeatAck, LocalVerdict,
+    NamedHealth, Outcome, PolicyRequest, ReaderFault, ReaderHealth, ScannedCode, TagSighting,
+    Verdict,
 };
 use hyper::Method;
 use ring::rand::SystemRandom;
@@ -513,6 +514,11 @@ fn protocol_samples() -> Vec<(&'static str, Value)> {
         }],
         outbox_depth: 0,
         policy_version: 2,
+        faults: vec![DeviceFault {
+            kind: DeviceFaultKind::GateIoLost,
+            since_ms: 1_767_225_500_000,
+            detail: "detail".into(),
+        }],
     };
     let hb_ack = HeartbeatAck {
         device_id: "gate-1".into(),
@@ -576,6 +582,11 @@ async fn the_device_message_mirror_matches_the_protocol() {
     let mut variant = batch;
     variant["events"][0]["body"]["type"] = json!("teleport");
     assert!(check(&doc, &batch_schema, &variant, "Batch").is_err());
+    // A heartbeat without faults (an older daemon's, or one with none) is documented too.
+    let (_, mut heartbeat) = protocol_samples().remove(2);
+    heartbeat.as_object_mut().unwrap().remove("faults");
+    let heartbeat_schema = json!({ "$ref": "#/components/schemas/Heartbeat" });
+    check(&doc, &heartbeat_schema, &heartbeat, "Heartbeat").unwrap_or_else(|e| panic!("{e}"));
     server.stop().await.unwrap();
 }
 

@@ -102,8 +102,13 @@ impl Protocol {
         }
     }
 
-    /// The usual factory baud rate of such readers: 115200 for 0xA0 modules, 57600 for
-    /// CHAFON readers, 9600 for EM4100 modules, scanners and Modbus card readers.
+    /// Whether it reads UHF tags with antennas (and so takes antennas and power).
+    pub const fn is_uhf(self) -> bool {
+        matches!(self, Protocol::UhfA0 | Protocol::UhfChafon)
+    }
+
+    /// The default serial speed: the factory setting of the usual hardware (0xA0 modules 115200,
+    /// UHFReader18/288 57600, card readers, scanners and Modbus RTU readers 9600).
     pub const fn default_baud(self) -> u32 {
         match self {
             Protocol::UhfA0 => 115_200,
@@ -112,13 +117,15 @@ impl Protocol {
         }
     }
 
-    /// The default bus address: the public address 0xFF that every 0xA0 or CHAFON reader
-    /// answers, unit 1 for Modbus; EM4100 modules and scanners have none (0 is unused).
-    pub const fn default_address(self) -> u8 {
+    /// The default bus address, `None` for protocols without one: 0xA0 modules ship as 1 (the
+    /// INTERFACES.md example), CHAFON readers as 0, flat Modbus readers as unit 1. (0xA0 and
+    /// CHAFON readers also answer the public address 0xFF, which makes the driver accept
+    /// frames from any address.)
+    pub const fn default_address(self) -> Option<u8> {
         match self {
-            Protocol::UhfA0 | Protocol::UhfChafon => 0xFF,
-            Protocol::ModbusFlat => 1,
-            Protocol::Em4100 | Protocol::Barcode => 0,
+            Protocol::UhfA0 | Protocol::ModbusFlat => Some(1),
+            Protocol::UhfChafon => Some(0),
+            Protocol::Em4100 | Protocol::Barcode => None,
         }
     }
 }
@@ -186,7 +193,8 @@ pub struct ReaderSettings {
 }
 
 impl ReaderSettings {
-    /// Settings with every default: the protocol's usual baud rate and address, antenna 1,
+    /// Settings with every default: the protocol's usual baud rate and address (as a
+    /// `[[readers]]` entry without `baud` and `address`; 0 where there is none), antenna 1,
     /// power untouched, the `DEFAULT_*` times.
     pub fn new(name: impl Into<ReaderName>, protocol: Protocol, port: impl Into<PathBuf>) -> Self {
         Self {
@@ -194,7 +202,7 @@ impl ReaderSettings {
             protocol,
             port: port.into(),
             baud: protocol.default_baud(),
-            address: protocol.default_address(),
+            address: protocol.default_address().unwrap_or(0),
             antennas: vec![1],
             power_dbm: None,
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
@@ -565,7 +573,7 @@ mod tests {
     #[test]
     fn defaults_and_validation() {
         let s = ReaderSettings::new("uhf-main", Protocol::UhfA0, "/dev/ttyUSB0");
-        assert_eq!((s.baud, s.address), (115_200, 0xFF));
+        assert_eq!((s.baud, s.address), (115_200, 1));
         assert_eq!(s.reply_timeout, Duration::from_millis(500));
         assert!(s.validate().is_ok());
         let none = ReaderSettings {

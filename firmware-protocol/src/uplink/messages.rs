@@ -3,8 +3,8 @@
 use crate::epc::Epc;
 
 use super::{
-    MAX_ANSWER_ITEMS, MAX_BATCH_EVENTS, MAX_READERS, MAX_TAGS_PER_LIST, UplinkError, check_count,
-    check_id, check_text,
+    MAX_ANSWER_ITEMS, MAX_BATCH_EVENTS, MAX_DEVICE_FAULTS, MAX_READERS, MAX_TAGS_PER_LIST,
+    UplinkError, check_count, check_id, check_text,
 };
 
 /// Signed by the device: a run of consecutive events from its outbox.
@@ -205,6 +205,41 @@ pub enum DeviceFaultKind {
     Other,
 }
 
+impl DeviceFaultKind {
+    /// The wire name (`outbox_full`, `storage_error`, `gate_io_lost`, `clock_step`,
+    /// `policy_expired`, `other`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceFaultKind::OutboxFull => "outbox_full",
+            DeviceFaultKind::StorageError => "storage_error",
+            DeviceFaultKind::GateIoLost => "gate_io_lost",
+            DeviceFaultKind::ClockStep => "clock_step",
+            DeviceFaultKind::PolicyExpired => "policy_expired",
+            DeviceFaultKind::Other => "other",
+        }
+    }
+}
+
+/// A fault of the daemon itself that stands when a [`Heartbeat`] is sent.
+///
+/// The durable record of a fault is a [`EventBody::DeviceFault`] event, written when the
+/// outbox can take it; the heartbeat says what stands *now*, so a fault that keeps the event
+/// from being stored (a full outbox) still reaches the server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
+pub struct DeviceFault {
+    /// What kind of problem (the daemon lists each kind at most once).
+    pub kind: DeviceFaultKind,
+    /// When the daemon raised it (its clock).
+    pub since_ms: i64,
+    /// Human-readable detail (at most 1024 characters; no carrier titles or secrets).
+    pub detail: String,
+}
+
 /// The health of one reader.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(
@@ -303,6 +338,14 @@ pub struct Heartbeat {
     pub outbox_depth: u64,
     /// The version of the gate policy the daemon holds (0 = none).
     pub policy_version: u64,
+    /// The daemon's own faults standing now (at most [`MAX_DEVICE_FAULTS`]). Absent when
+    /// there are none, so such a heartbeat is also one a server from before this field
+    /// accepts; a heartbeat without it (an older daemon) reads as having none.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub faults: Vec<DeviceFault>,
 }
 
 /// Signed by the device: "send me my current gate policy".
@@ -630,13 +673,18 @@ impl ReaderHealth {
 }
 
 impl Heartbeat {
-    /// Checks: a valid device id, at most [`MAX_READERS`] readers with valid names and health.
+    /// Checks: a valid device id, at most [`MAX_READERS`] readers with valid names and health,
+    /// at most [`MAX_DEVICE_FAULTS`] faults with valid details.
     pub fn validate(&self) -> Result<(), UplinkError> {
         check_id("device_id", &self.device_id)?;
         check_count("readers", &self.readers, MAX_READERS)?;
         for r in &self.readers {
             check_id("reader", &r.reader)?;
             r.health.validate()?;
+        }
+        check_count("faults", &self.faults, MAX_DEVICE_FAULTS)?;
+        for f in &self.faults {
+            check_text("detail", &f.detail)?;
         }
         Ok(())
     }
@@ -1021,8 +1069,38 @@ mod tests {
             }],
             outbox_depth: 0,
             policy_version: 9,
+            faults: vec![DeviceFault {
+                kind: DeviceFaultKind::OutboxFull,
+                since_ms: T0,
+                detail: "full".into(),
+            }],
         };
         assert_eq!(hb.validate(), Ok(()));
+        let long_detail = Heartbeat {
+            faults: vec![DeviceFault {
+                detail: "x".repeat(1025),
+                ..hb.faults[0].clone()
+            }],
+            ..hb.clone()
+        };
+        assert_eq!(
+            long_detail.validate(),
+            Err(UplinkError::TooLong {
+                field: "detail",
+                max: 1024
+            })
+        );
+        let too_many_faults = Heartbeat {
+            faults: vec![hb.faults[0].clone(); MAX_DEVICE_FAULTS + 1],
+            ..hb.clone()
+        };
+        assert_eq!(
+            too_many_faults.validate(),
+            Err(UplinkError::TooMany {
+                field: "faults",
+                max: MAX_DEVICE_FAULTS
+            })
+        );
         let too_many = Heartbeat {
             readers: vec![
                 NamedHealth {
@@ -1200,6 +1278,16 @@ mod tests {
             round_trip(&Direction::In, r#""in""#);
             round_trip(&HealthState::Degraded, r#""degraded""#);
             round_trip(&DeviceFaultKind::GateIoLost, r#""gate_io_lost""#);
+            for kind in [
+                DeviceFaultKind::OutboxFull,
+                DeviceFaultKind::StorageError,
+                DeviceFaultKind::GateIoLost,
+                DeviceFaultKind::ClockStep,
+                DeviceFaultKind::PolicyExpired,
+                DeviceFaultKind::Other,
+            ] {
+                round_trip(&kind, &format!("\"{}\"", kind.as_str()));
+            }
             round_trip(&AlarmReason::SignoutExpired, r#""signout_expired""#);
             round_trip(&ReaderFault::NoReply, r#"{"type":"no_reply"}"#);
             round_trip(
@@ -1289,10 +1377,25 @@ mod tests {
                 }],
                 outbox_depth: 3,
                 policy_version: 9,
+                faults: vec![],
             };
+            // Without faults the field is left out: the heartbeat of a daemon from before it.
             round_trip(
                 &hb,
                 r#"{"device_id":"gate-1","epoch":2,"hb_seq":8,"at_ms":1767225600000,"readers":[{"reader":"uhf-main","health":{"state":"ok","fault":null,"frames_ok":10,"checksum_errors":0,"dropped_bytes":0,"last_read_ms":1767225600000}}],"outbox_depth":3,"policy_version":9}"#,
+            );
+            let faulty = Heartbeat {
+                readers: vec![],
+                faults: vec![DeviceFault {
+                    kind: DeviceFaultKind::GateIoLost,
+                    since_ms: T0,
+                    detail: "no answer".into(),
+                }],
+                ..hb.clone()
+            };
+            round_trip(
+                &faulty,
+                r#"{"device_id":"gate-1","epoch":2,"hb_seq":8,"at_ms":1767225600000,"readers":[],"outbox_depth":3,"policy_version":9,"faults":[{"kind":"gate_io_lost","since_ms":1767225600000,"detail":"no answer"}]}"#,
             );
             let hack = HeartbeatAck {
                 device_id: "gate-1".into(),

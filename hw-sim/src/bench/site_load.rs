@@ -608,12 +608,8 @@ async fn wait_ready(gates: &[&SiteDevice], leaving: &HashSet<Epc>) -> anyhow::Re
                 let readers_ok = {
                     let hb = r.heartbeat_state();
                     let hb = hb.borrow();
-                    let readers: Vec<_> = hb
-                        .readers
-                        .iter()
-                        .filter(|n| !n.reader.starts_with("custosd."))
-                        .collect();
-                    !readers.is_empty() && readers.iter().all(|n| n.health.state == HealthState::Ok)
+                    !hb.readers.is_empty()
+                        && hb.readers.iter().all(|n| n.health.state == HealthState::Ok)
                 };
                 let policy = r.policy();
                 let policy = policy.borrow();

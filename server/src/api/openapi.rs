@@ -436,6 +436,21 @@ pub mod wire {
         outbox_depth: u64,
         /// The policy version held (0 = none).
         policy_version: u64,
+        /// The daemon's own faults standing now; left out when there are none.
+        #[serde(default)]
+        faults: Vec<DeviceFault>,
+    }
+
+    /// A fault of the daemon itself, standing when the heartbeat was sent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct DeviceFault {
+        /// What kind of problem.
+        kind: DeviceFaultKind,
+        /// When the daemon raised it, Unix ms.
+        since_ms: i64,
+        /// Detail (at most 1024 characters).
+        detail: String,
     }
 
     /// Signed by the device: "send me my current gate policy".

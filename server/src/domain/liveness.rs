@@ -15,9 +15,10 @@ pub enum Liveness {
     Never,
     /// No heartbeat for longer than the supervision interval.
     Silent,
-    /// A reader reports `fault` (or the health document is unreadable: `reader` is `None`).
+    /// A reader reports `fault`, or the device reports a fault of its own (or the health
+    /// document is unreadable: `reader` is `None`).
     Fault {
-        /// The faulty reader's name.
+        /// The faulty reader's name, or the device fault's kind (`outbox_full`).
         reader: Option<String>,
     },
     /// A reader reports `degraded`.
@@ -35,9 +36,10 @@ impl Liveness {
 }
 
 /// Judge a device from its last heartbeat (server receive time, Unix ms) and its health
-/// document (`{"readers": {"name": {"state": "ok|degraded|fault", ...}}, ...}`): silent by the
-/// sweep's own rule ([`is_silent`], the rule that raises `reader_silent`), else the worst
-/// reader state.
+/// document (`{"readers": {"name": {"state": "ok|degraded|fault", ...}}, "faults": [{"kind":
+/// "outbox_full", ...}], ...}`): silent by the sweep's own rule ([`is_silent`], the rule that
+/// raises `reader_silent`), else the worst reader state, a standing device fault counting as a
+/// faulty reader.
 ///
 /// A device that never sent a heartbeat is [`Liveness::Never`] (never green), whether or not
 /// the sweep already counts it silent since its registration.
@@ -59,9 +61,11 @@ pub fn liveness(
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(text) else {
         return Liveness::Fault { reader: None };
     };
-    let Some(readers) = doc.get("readers").and_then(|r| r.as_object()) else {
-        return Liveness::Ok;
-    };
+    let empty = serde_json::Map::new();
+    let readers = doc
+        .get("readers")
+        .and_then(|r| r.as_object())
+        .unwrap_or(&empty);
     let state = |name: &str| readers[name].get("state").and_then(|s| s.as_str());
     if let Some(name) = readers
         .keys()
@@ -69,6 +73,15 @@ pub fn liveness(
     {
         return Liveness::Fault {
             reader: Some(name.clone()),
+        };
+    }
+    if let Some(fault) = doc
+        .get("faults")
+        .and_then(|f| f.as_array())
+        .and_then(|f| f.first())
+    {
+        return Liveness::Fault {
+            reader: Some(fault["kind"].as_str().unwrap_or("other").to_owned()),
         };
     }
     if let Some(name) = readers.keys().find(|n| state(n) == Some("degraded")) {
@@ -141,6 +154,16 @@ mod tests {
         );
         assert_eq!(at("not json"), Liveness::Fault { reader: None });
         assert_eq!(at(r#"{"readers":{}}"#), Liveness::Ok);
+        assert_eq!(at(r#"{"readers":{},"faults":[]}"#), Liveness::Ok);
+        let device_fault =
+            r#"{"readers":{"a":{"state":"degraded"}},"faults":[{"kind":"outbox_full"}]}"#;
+        assert_eq!(
+            at(device_fault),
+            Liveness::Fault {
+                reader: Some("outbox_full".into())
+            },
+            "a device fault is worse than a degraded reader"
+        );
         assert_eq!(
             liveness(Some(0), Some(&doc("ok", "ok")), 10_000, SUPERVISION),
             Liveness::Silent,

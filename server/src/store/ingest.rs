@@ -16,11 +16,14 @@
 //! # `device_status.health_json`
 //! ```json
 //! {"readers": {"uhf-main": <ReaderHealth as on the wire>}, "outbox_depth": 0,
-//!  "held_policy_version": 9, "device_at_ms": 1767225600000}
+//!  "held_policy_version": 9, "device_at_ms": 1767225600000,
+//!  "faults": [<DeviceFault as on the wire>]}
 //! ```
-//! Heartbeats replace `readers` wholesale (they carry every configured reader); a
-//! `reader_health` event replaces its own reader's entry. `last_heartbeat_ms` is the server's
-//! receive time of the last *accepted* heartbeat.
+//! Heartbeats replace `readers` and `faults` wholesale (they carry every configured reader and
+//! every standing device fault); a `reader_health` event replaces its own reader's entry.
+//! `last_heartbeat_ms` is the server's receive time of the last *accepted* heartbeat. A device
+//! fault newly listed by a heartbeat raises the same `reader_fault` alert as its
+//! `device_fault` event (one cause per device and fault kind).
 //!
 //! Heartbeats are not audited: they change only liveness telemetry, and one entry per device
 //! every few seconds would bury the trail. Each batch that stores events writes one
@@ -28,8 +31,9 @@
 
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
-    Batch, BatchAck, Direction, Directive, Event, EventBody, HealthState, Heartbeat, HeartbeatAck,
-    MAX_ANSWER_ITEMS, NamedHealth, Outcome, ReaderHealth, ScannedCode, Verdict,
+    Batch, BatchAck, DeviceFault, DeviceFaultKind, Direction, Directive, Event, EventBody,
+    HealthState, Heartbeat, HeartbeatAck, MAX_ANSWER_ITEMS, NamedHealth, Outcome, ReaderHealth,
+    ScannedCode, Verdict,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
@@ -793,6 +797,13 @@ fn stored_state(doc: &Value, reader: &str) -> Option<HealthState> {
     serde_json::from_value(doc["readers"][reader]["state"].clone()).ok()
 }
 
+/// The device faults the last accepted heartbeat listed (none before the first).
+fn stored_faults(doc: &Value) -> Vec<DeviceFaultKind> {
+    serde_json::from_value::<Vec<DeviceFault>>(doc["faults"].clone())
+        .map(|faults| faults.into_iter().map(|f| f.kind).collect())
+        .unwrap_or_default()
+}
+
 fn reader_health(
     ctx: &mut Ctx<'_>,
     reader: &str,
@@ -1237,6 +1248,7 @@ fn heartbeat_job(
         "outbox_depth": hb.outbox_depth,
         "held_policy_version": hb.policy_version,
         "device_at_ms": hb.at_ms,
+        "faults": hb.faults,
     });
     conn.prepare_cached(
         "INSERT INTO device_status (device_id, last_heartbeat_ms, health_json) VALUES (?1, ?2, ?3)
@@ -1248,6 +1260,11 @@ fn heartbeat_job(
         if rules::newly_faulty(stored_state(&previous, reader), health.state) {
             ctx.raise(&rules::reader_fault_alert(dev, reader, health, ctx.now_ms))?;
         }
+    }
+    let standing = stored_faults(&previous);
+    for fault in hb.faults.iter().filter(|f| !standing.contains(&f.kind)) {
+        let alert = rules::device_fault_alert(dev, fault.kind, &fault.detail, ctx.now_ms);
+        ctx.raise(&alert)?;
     }
     let version = policy_version(&ctx)?;
     let mut directives = Vec::new();

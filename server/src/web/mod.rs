@@ -47,107 +47,20 @@
 //! # Adding a page
 //! 1. A module `web/NAME.rs` with thin handlers: take [`session::Page<C>`] for a GET (`C` is
 //!    the capability whose roles may see the page, e.g. `CustodianCap`) or
-//!    [`session::WebForm<C>`] for a POST (CSRF is already checked), call one store/auth
-//!    function, render with maud inside [`layout::page`]. Answer a refused form by rendering
-//!    it again with the typed values and the errors ([`layout::form_errors`],
+//!    [`session::WebForm<C>`] for a POST (CSRF is already checked), call the same
+//!    [`crate::service`] use case as the API (never SQL, never a rule of its own), render with
+//!    maud inside [`layout::page`]. Answer a refused form by rendering it again with the typed
+//!    values and the errors the use case named ([`layout::form_errors`],
 //!    [`layout::field_error`]) and a 4xx status; answer success with a 303
-//!    ([`session::see_other`]) back to a list (Post/Redirect/Get). Put any SQL you need in
-//!    [`queries`] (read-only, taking the capability). A page that needs several capabilities
-//!    takes a composite one ([`custodian::CustodianDesk`], [`officer::OfficerDesk`]).
+//!    ([`session::see_other`]) back to a list (Post/Redirect/Get). A page that needs several
+//!    capabilities takes a composite one ([`custodian::CustodianDesk`], [`officer::OfficerDesk`]).
 //! 2. Routes in [`router`]; an entry in [`NAV`] with the same capability's `ROLES`.
 //! 3. Texts as new [`i18n::Key`]s (both languages, or it does not compile).
 //! 4. Stable ids and classes for the browser tests, listed below; a test in
 //!    `server/tests/web.rs` that each role gets 200 or the 403 page.
 //!
-//! # Stable DOM hooks (for the browser tests)
-//! Frame: `#main`, `#current-user`, `form.logout` with `#logout-submit`,
-//! `.langswitch a[data-lang=zh|en]`, `meta[name=csrf-token]`, `nav.mainnav a[aria-current=page]`.
-//! Error and note pages: `#message` (with an `h1`).
-//!
-//! Sign-in: `#login-form`, `#login-username`, `#login-password`, `#login-submit`,
-//! `#login-error`.
-//!
-//! Guard console: `#guard[data-poll-ms]`; `#live-status[data-live=on|off]`; `#sound-enable`;
-//! `#banners > .alert-banner[data-kind=unauthorized_removal][data-alert-id][data-state]`;
-//! `#alert-list > .alert-card[data-alert-id][data-kind][data-state][data-severity]`;
-//! `#alert-empty` (shown only when no alert is live); inside each alert `.banner-title` (banners), `.alert-kind`, `.severity`,
-//! `.state`, `dl.facts > .fact[data-field=gate|direction|carrier|badge_holder|time|occurrences]`,
-//! `.carrier-no`, `.level[data-level]`, `button.ack[data-alert-id]` (open alerts only),
-//! `textarea.resolve-note[data-alert-id]`, `button.resolve[data-alert-id]`, `.action-error`.
-//! Readers: `#reader-list > li.reader[data-device-id][data-ok=true|false][data-state]` with
-//! class `reader-ok` or `reader-down`. Passages: `#passage-list > li.passage[data-event-id]`
-//! with `.passage-gate`, `.passage-direction[data-direction]`, `.carrier-no`; `#passage-empty`.
-//!
-//! Admin: `#flash`; `#user-table tr[data-user-id]`, `#user-form`, `#user-username`,
-//! `#user-password`, `#user-role-{admin,security_officer,custodian,guard,auditor}`,
-//! `#roles-conflict` (shown by the script when two exclusive roles are ticked),
-//! `#user-person-id`, `#user-submit`; `#device-table tr[data-device-id]`, `#device-form`,
-//! `#device-id`, `#device-kind`, `#device-public-key`, `#device-inside-zone`,
-//! `#device-outside-zone`, `#device-zone`, `#device-submit`; `#zone-table tr[data-zone-id]`,
-//! `#zone-form`, `#zone-id`, `#zone-name`, `#zone-level`, `#zone-submit`. Errors:
-//! `.form-errors li[data-field]`, `.field-error[data-field]`.
-//!
-//! Audit: `#chain-status[data-intact=true|false]`, `#chain-entries`,
-//! `#chain-signed-through`, `#chain-bad-entry`, `#server-key`, `#head-table tr[data-entry-id]`,
-//! `#audit-filter` (`#audit-actor`, `#audit-action`, `#audit-subject`, `#audit-from`,
-//! `#audit-to`, `#audit-apply`), `#audit-table tr.audit-entry[data-entry-id]`, `#audit-empty`,
-//! `#audit-older`, `#audit-newest`.
-//!
-//! Everywhere in the custody pages: carriers as `a.carrier-no` (link to `/carriers/{id}`) with
-//! `.level[data-level=TS|S|C]`; `.carrier-state[data-state]`, `.signout-state[data-state]`;
-//! issue refusals as `ul.would-refuse > li.refusal[data-code=person_not_active|clearance_insufficient|training_expired|commitment_missing]`;
-//! `#flash` after a creation; the one-time token field `input[name=nonce]`.
-//!
-//! Scan desk: `#scan-form`, `#scan-input` (autofocused; keeps the focus), `#scan-submit`,
-//! `#desk-message[data-kind=issued|returned|already_issued|already_returned|not_approved|refused|carrier_unavailable|not_found]`,
-//! `#scan-result[data-found=true|false]` (found: `[data-carrier-id][data-state]`, `.holder`,
-//! `.signout-box[data-signout-id][data-state]` with `.borrower`), `#scan-unknown` (unknown
-//! barcode), `form#issue-form` with `button#issue[data-signout-id]`, `form#return-form` with
-//! `button#return[data-signout-id]`, `#no-action` (with `#request-link` when nothing is signed
-//! out).
-//!
-//! Sign-out request: `#signout-form`, `#signout-carriers` (scanned lines),
-//! `#signout-unknown li`, `#signout-choose input[name=carrier_id]#signout-carrier-{id}`,
-//! `#signout-borrower`, `#signout-purpose`, `#signout-due`, `#signout-tz`,
-//! `#signout-may-leave`, `#signout-submit`, `#flash[data-signout-id]`,
-//! `#live-signouts li.signout[data-signout-id][data-state]`.
-//!
-//! Carriers: `#carrier-search` (`#carrier-q`, `#carrier-state`, `#carrier-search-submit`),
-//! `#carrier-new`, `#carrier-table tr.carrier[data-carrier-id][data-state][data-level]`,
-//! `#carrier-empty`; registration `#carrier-form` (`#carrier-control-no`, `#carrier-kind`,
-//! `#carrier-level`, `#carrier-title`, `#carrier-copy-no`, `#carrier-copies`,
-//! `#carrier-owner-unit`, `#carrier-home`, `#carrier-tags`, `#carrier-submit`),
-//! `#epc-proposal` with `#epc-hex`, `#epc-uri`, `#label-preview`; a carrier's page
-//! `#carrier-heading[data-carrier-id]`, `#carrier-facts .fact[data-field]`, `#tag-list li.tag-item`
-//! (`.tag-text`, `.tag-uri`), `#label-text`, `#label-image`, `#label-open`,
-//! `#history li.history-item[data-type=passage|cabinet|scan|signout|alert]`. The label SVG:
-//! `#label-level`, `#label-bars`, `#label-text`, `#label-control-no`, `#label-copy`.
-//!
-//! Cabinets: `#cabinet-table tr[data-device-id]` (`.count-present`, `.count-missing`,
-//! `.count-extra`); `#cabinet-heading[data-device-id]`, `#cabinet-snapshot`,
-//! `#cabinet-present`, `#cabinet-missing`, `#cabinet-extra` each with
-//! `li.shelf-carrier[data-carrier-id][data-state]`, extras with
-//! `.extra-reason[data-reason=wrong_cabinet|no_home|not_in_storage]`.
-//!
-//! Approvals: `#approval-message[data-code=approved|approved_partly|self_approval|already_approved|not_requested]`,
-//! `#approval-list > li.approval[data-signout-id][data-approvals-needed]` with `.borrower`,
-//! `.requester`, `.approvals-so-far .approver`, `.approvals-needed`, `.would-pass`,
-//! `form.approve button.approve[data-signout-id]`; `#approval-empty`.
-//!
-//! People: `#people-message[data-code=created|leaving|departed|carriers_outstanding|already_leaving|already_departed]`
-//! (with `.count` for carriers held), `#people-table tr.person[data-person-id][data-status][data-category]`
-//! with `td.training[data-expired]` (class `expired` when expired or missing),
-//! `td.commitment[data-missing]`, `td.decommissioning`, `button.leave[data-person-id]`,
-//! `button.depart[data-person-id]`; `#person-form` (`#person-name`, `#person-department`,
-//! `#person-category`, `#person-badge`, `#person-training`, `#person-commitment`,
-//! `#person-submit`).
-//!
-//! Overdue: `#overdue-table tr.overdue[data-signout-id]` with `.days-overdue[data-days]`,
-//! `#overdue-empty`. Missing: `#missing-table tr.missing[data-carrier-id][data-level][data-passed]`
-//! with `.days-left[data-days]`, `#missing-empty`. Alert history: `#history-filter`
-//! (`#history-kind`, `#history-state`, `#history-apply`),
-//! `#history-table tr.alert-row[data-alert-id][data-kind][data-state]` with `.acknowledged`,
-//! `.resolved`, `.note`; `#history-empty`.
+//! The ids, classes and data attributes the browser tests rely on are listed in
+//! `web/DOM_HOOKS.md`.
 
 pub mod admin;
 pub mod assets;
