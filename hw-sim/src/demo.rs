@@ -36,7 +36,7 @@ use custos_daemon::gate::{DecidedBy, GateReport};
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::Direction;
 use custos_server::AppState;
-use custos_server::store::alert_queries::{self, AlertView};
+use custos_server::store::alerts::AlertView;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast};
 
@@ -406,11 +406,7 @@ async fn print_alerts(mut rx: broadcast::Receiver<i64>, state: AppState, shared:
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let view = match state
-            .store()
-            .read(move |conn| alert_queries::one(conn, id))
-            .await
-        {
+        let view = match state.store().query(move |tx| tx.alert(id)).await {
             Ok(Some(view)) => view,
             Ok(None) => continue,
             Err(e) => {

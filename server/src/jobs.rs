@@ -1,33 +1,20 @@
-//! Periodic jobs: the sweep (overdue sign-outs, cabinet removals after their grace period,
-//! leak deadlines of missing carriers, silent readers).
-//!
-//! A sweep is ONE store write job ([`crate::store::sweeps::run`]): it commits whole or not at
-//! all, and it holds the writer only for indexed reads of the few rows that are due. Once it
-//! has committed, the ids of the alerts it raised or changed go to the alert hub, so live
-//! consoles hear of them. The rules themselves are pure functions in
-//! [`crate::domain::sweep`].
+//! Periodic jobs: the sweep ([`crate::service::sweep`]) on its timer.
 //!
 //! [`sweep_periodically`] runs a sweep every `sweep_interval`, starting one interval after
 //! launch; if a sweep takes longer than the interval, the next one waits (no pile-up). A failed
 //! sweep is logged and the next one tries again: every rule works from the database, so nothing
-//! is lost by a failure.
+//! is lost by a failure. This module only keeps time: what a sweep does is the use case's.
 
 use std::time::Instant;
 
 use crate::AppState;
-use crate::store::StoreError;
-use crate::store::sweeps::{self, SweepOutcome};
+use crate::service::ServiceError;
+use crate::service::sweep::{self, SweepOutcome};
 
-/// Run one sweep now (tests call this directly, with a clock they move).
-pub async fn sweep_once(state: &AppState) -> Result<SweepOutcome, StoreError> {
+/// Run one sweep now and time it (tests call this directly, with a clock they move).
+pub async fn sweep_once(state: &AppState) -> Result<SweepOutcome, ServiceError> {
     let started = Instant::now();
-    let at = state.now();
-    let policy = state.settings().sweep;
-    let outcome = state
-        .store()
-        .write(move |conn| sweeps::run(conn, at, policy))
-        .await?;
-    state.alerts().notify(outcome.changed.iter().copied());
+    let outcome = sweep::sweep(state).await?;
     let took = started.elapsed();
     state.metrics().observe_sweep(took);
     if !outcome.changed.is_empty() {

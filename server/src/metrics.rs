@@ -1,25 +1,17 @@
-//! Prometheus metrics at `GET /metrics` (text exposition format 0.0.4, written by hand).
+//! Prometheus metrics (text exposition format 0.0.4, written by hand); `api::metrics` serves
+//! them at `GET /metrics`.
 //!
 //! In-process counters live in [`Metrics`] (atomics, no locks): events ingested, the ingest
 //! latency histogram, the last sweep's duration. Alert figures are read from the database at
 //! scrape time, so they are exact and survive restarts:
 //! `custos_alerts_raised_total{kind}` counts alert rows ever raised per kind (a counter: rows
 //! are never deleted), `custos_open_alerts{kind}` the live (open or acknowledged) ones.
-//!
-//! `/metrics` needs no session (scrapers do not log in) and shows only counts, never ids,
-//! titles or names; serve it on an internal network.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{IntoResponse, Response};
-
-use crate::AppState;
-use crate::api::error::ApiError;
-use crate::store::alert_queries::AlertCounts;
+use crate::store::alerts::AlertCounts;
 
 /// Upper bounds (seconds) of the ingest latency histogram buckets; `+Inf` is implied.
 pub const LATENCY_BUCKETS: [f64; 12] = [
@@ -29,7 +21,7 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
 /// The content type of the text exposition format.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// In-process counters, shared through [`AppState::metrics`].
+/// In-process counters, shared through [`crate::AppState::metrics`].
 #[derive(Debug, Default)]
 pub struct Metrics {
     events_ingested: AtomicU64,
@@ -171,13 +163,6 @@ impl Metrics {
             seconds(self.last_sweep_nanos.load(Ordering::Relaxed))
         )
     }
-}
-
-/// `GET /metrics`.
-pub async fn serve(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let alerts = state.store().alert_counts().await?;
-    let text = state.metrics().render(&alerts);
-    Ok(([(CONTENT_TYPE, CONTENT_TYPE_TEXT)], text).into_response())
 }
 
 #[cfg(test)]

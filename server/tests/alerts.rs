@@ -14,7 +14,6 @@ use custos_server::domain::alert::{AlertKind, NewAlert, cause};
 use custos_server::domain::role::Role;
 use custos_server::jobs::sweep_once;
 use custos_server::store::StoreError;
-use custos_server::store::alerts::raise;
 use http_body_util::{BodyExt, Empty};
 use hyper::Method;
 use hyper::body::{Bytes, Incoming};
@@ -49,7 +48,7 @@ async fn raise_alert(server: &Server, kind: AlertKind, key: &str, carrier_id: Op
     let id = server
         .state
         .store()
-        .write(move |c| Ok(raise(c, &alert)?.id()))
+        .transact(move |tx| Ok::<_, StoreError>(tx.raise_alert(&alert)?.id()))
         .await
         .unwrap();
     server.state.alerts().notify([id]);
@@ -690,11 +689,13 @@ async fn a_lagging_subscriber_is_told_to_resync() {
     let ids = server
         .state
         .store()
-        .write(move |c| {
+        .transact(move |tx| {
             (0..n)
                 .map(|i| {
                     let key = cause(AlertKind::UnknownTag, &[("lag", &i.to_string())]);
-                    Ok(raise(c, &NewAlert::new(AlertKind::UnknownTag, key, now_ms))?.id())
+                    Ok(tx
+                        .raise_alert(&NewAlert::new(AlertKind::UnknownTag, key, now_ms))?
+                        .id())
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         })

@@ -31,10 +31,8 @@ use crate::AppState;
 use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::ids::is_valid_name;
-use crate::store::alert_queries::{AlertFilter, AlertView, LIST_DEFAULT, LIST_MAX, Refusal};
-
-/// The longest resolution note, in characters.
-pub const NOTE_MAX_CHARS: usize = 2000;
+use crate::service::alerts;
+use crate::store::alerts::{AlertFilter, AlertView, LIST_DEFAULT, LIST_MAX};
 
 /// Interval of the keep-alive comments on the live stream.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -135,43 +133,9 @@ pub struct ResolveBody {
     note: String,
 }
 
-/// The note, trimmed, if acceptable: not blank, at most [`NOTE_MAX_CHARS`], no control
-/// characters other than line breaks and tabs.
-fn checked_note(note: &str) -> Result<String, ApiError> {
-    let note = note.trim();
-    if note.is_empty() {
-        return Err(ApiError::BadRequest("note is required".into()));
-    }
-    if note.chars().count() > NOTE_MAX_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "note must be at most {NOTE_MAX_CHARS} characters"
-        )));
-    }
-    if note
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ApiError::BadRequest(
-            "note must not contain control characters".into(),
-        ));
-    }
-    Ok(note.to_owned())
-}
-
 /// An id that is not a number cannot exist: 404 like any unknown id.
 fn alert_id(id: &str) -> Result<i64, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound)
-}
-
-fn refused(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::NotFound => ApiError::NotFound,
-        Refusal::Illegal { from, to } => ApiError::Conflict(format!(
-            "the alert is {}; it cannot become {}",
-            from.as_str(),
-            to.as_str()
-        )),
-    }
 }
 
 /// The alerts, newest first (guard, custodian, security officer).
@@ -194,7 +158,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Vec<AlertView>>, ApiError> {
     let filter = query.filter()?;
-    Ok(axum::Json(state.store().alerts(&cap, filter).await?))
+    Ok(axum::Json(alerts::list(&state, &cap, filter).await?))
 }
 
 /// One alert (guard, custodian, security officer).
@@ -217,7 +181,7 @@ pub async fn one(
     Path(id): Path<String>,
 ) -> Result<axum::Json<AlertView>, ApiError> {
     let id = alert_id(&id)?;
-    Ok(axum::Json(state.store().alert(&cap, id).await?))
+    Ok(axum::Json(alerts::one(&state, &cap, id).await?))
 }
 
 /// Acknowledge an alert: open → acknowledged (guard, security officer).
@@ -241,13 +205,7 @@ pub async fn acknowledge(
     Path(id): Path<String>,
 ) -> Result<axum::Json<AlertView>, ApiError> {
     let id = alert_id(&id)?;
-    let view = state
-        .store()
-        .acknowledge_alert(&cap, id, state.now())
-        .await?
-        .map_err(refused)?;
-    state.alerts().notify([id]);
-    Ok(axum::Json(view))
+    Ok(axum::Json(alerts::acknowledge(&state, &cap, id).await?))
 }
 
 /// Resolve an alert with a note: open or acknowledged → resolved (guard, security officer).
@@ -274,14 +232,9 @@ pub async fn resolve(
     Json(body): Json<ResolveBody>,
 ) -> Result<axum::Json<AlertView>, ApiError> {
     let id = alert_id(&id)?;
-    let note = checked_note(&body.note)?;
-    let view = state
-        .store()
-        .resolve_alert(&cap, id, note, state.now())
-        .await?
-        .map_err(refused)?;
-    state.alerts().notify([id]);
-    Ok(axum::Json(view))
+    Ok(axum::Json(
+        alerts::resolve(&state, &cap, id, &body.note).await?,
+    ))
 }
 
 /// What the live stream holds between events.
@@ -300,7 +253,7 @@ fn resync(missed: u64) -> Event {
 }
 
 async fn alert_event(feed: &Feed, id: i64) -> Event {
-    match feed.state.store().alert(&feed.reader, id).await {
+    match alerts::one(&feed.state, &feed.reader, id).await {
         Ok(view) => match Event::default().event("alert").json_data(&view) {
             Ok(event) => event,
             Err(e) => {
@@ -362,7 +315,7 @@ pub async fn stream(
     // Subscribe before reading the highest id: an alert committed around the connect is then
     // counted in `max_id` or announced on the stream (perhaps both), never neither.
     let changes = state.alerts().subscribe();
-    let max = state.store().max_alert_id(&reader).await?;
+    let max = alerts::max_id(&state, &reader).await?;
     let feed = Feed {
         stopping: state.stopping(),
         state,
@@ -433,19 +386,5 @@ mod tests {
         ] {
             assert!(query(&[bad]).filter().is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn notes_must_be_present_bounded_and_printable() {
-        assert_eq!(
-            checked_note("  found in safe 3 \n").unwrap(),
-            "found in safe 3"
-        );
-        assert!(checked_note("line one\nline two\ttab").is_ok());
-        for bad in ["", "   \n ", "bell\u{7}"] {
-            assert!(checked_note(bad).is_err(), "{bad:?}");
-        }
-        assert!(checked_note(&"字".repeat(NOTE_MAX_CHARS)).is_ok());
-        assert!(checked_note(&"字".repeat(NOTE_MAX_CHARS + 1)).is_err());
     }
 }

@@ -214,6 +214,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Placement(e) => ApiError::rule("invalid_placement", e),
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),
+            ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
             ServiceError::Store(e) => e.into(),
         }
     }

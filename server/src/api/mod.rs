@@ -17,6 +17,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod metrics;
 pub mod openapi;
 pub mod people;
 pub mod session;
@@ -99,7 +100,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest(BASE_PATH, api)
         .route("/healthz", get(healthz))
-        .route("/metrics", get(crate::metrics::serve))
+        .route("/metrics", get(metrics::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

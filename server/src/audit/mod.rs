@@ -37,8 +37,6 @@ pub use crate::store::audit::{AuditRecord, NewEntry};
 /// Appending and counting on a raw connection, for the store modules that still write with
 /// SQL of their own (ingest, sweeps, alerts) until their use cases move to `service/`.
 pub(crate) use crate::store::sqlite::audit::append;
-#[cfg(test)]
-pub(crate) use crate::store::sqlite::audit::count;
 
 const HEAD_TAG: &[u8] = b"custos-audit-head-v1";
 

@@ -199,6 +199,28 @@ impl AlertState {
                 | (AlertState::Acknowledged, AlertState::Resolved)
         )
     }
+
+    /// Move to `next` if the lifecycle allows it ([`AlertState::can_become`]).
+    pub fn transition_to(self, next: AlertState) -> Result<AlertState, IllegalTransition> {
+        if self.can_become(next) {
+            Ok(next)
+        } else {
+            Err(IllegalTransition {
+                from: self,
+                to: next,
+            })
+        }
+    }
+}
+
+/// A lifecycle move the rules refuse (resolving a resolved alert, acknowledging twice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the alert is {}; it cannot become {}", .from.as_str(), .to.as_str())]
+pub struct IllegalTransition {
+    /// The alert's state.
+    pub from: AlertState,
+    /// The state asked for.
+    pub to: AlertState,
 }
 
 /// An alert a rule wants raised. Rules build these; the store deduplicates by `cause`.

@@ -13,6 +13,7 @@ pub mod gate;
 pub mod ids;
 pub mod ingest;
 pub mod level;
+pub mod liveness;
 pub mod person;
 pub mod role;
 pub mod signout;

@@ -139,7 +139,7 @@ pub fn removal_outcome(on_signout: bool, standing: CarrierStanding) -> RemovalOu
 /// `supervision_ms` ago (exactly `supervision_ms` ago is not yet silent).
 ///
 /// The one silence rule: the sweep raises `reader_silent` by it ([`silent_since`]) and the
-/// guard console shows a device as silent by it (`web::queries::liveness`), so the two never
+/// guard console shows a device as silent by it (`domain::liveness::liveness`), so the two never
 /// disagree about a device.
 pub fn is_silent(heard_ms: i64, now_ms: i64, supervision_ms: i64) -> bool {
     now_ms.saturating_sub(heard_ms) > supervision_ms

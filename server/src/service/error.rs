@@ -3,6 +3,7 @@
 
 use crate::auth::AuthError;
 use crate::auth::throttle::Blocked;
+use crate::domain::alert::IllegalTransition;
 use crate::domain::carrier::RegistrationError;
 use crate::domain::device::PlacementError;
 use crate::domain::person::StatusChangeError;
@@ -64,6 +65,9 @@ pub enum ServiceError {
     /// A person's status change is refused.
     #[error(transparent)]
     StatusChange(#[from] StatusChangeError),
+    /// An alert's lifecycle does not allow the move.
+    #[error(transparent)]
+    AlertTransition(#[from] IllegalTransition),
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),

@@ -14,12 +14,15 @@
 //! [`AppState`]: crate::AppState
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod carriers;
+pub mod console;
 pub mod devices;
 mod error;
 pub mod people;
 pub mod signouts;
+pub mod sweep;
 pub mod zones;
 
 pub use error::{Problem, ServiceError};

@@ -1,16 +1,29 @@
-//! Raising alerts inside a write job, deduplicated by cause.
+//! Alert rows: raising (deduplicated by cause), reading, and the lifecycle columns.
 //!
-//! [`raise`] runs inside the same transaction as the change that caused the alert (an ingested
-//! batch, a sweep), so an alert exists exactly when its cause was committed. After the job has
-//! committed, the caller passes the returned ids to [`crate::AlertHub::notify`] so that live
-//! consoles hear about them.
+//! Plain types and one trait, [`AlertRows`]; the SQLite implementation is in
+//! [`super::sqlite`]. A rule raises an alert inside the same transaction as the change that
+//! caused it (an ingested batch, a sweep), so an alert exists exactly when its cause was
+//! committed; after commit the use case passes the ids to [`crate::AlertHub::notify`] so that
+//! live consoles hear of them. Which transition is legal is [`AlertState::can_become`]'s
+//! business, in the use case ([`crate::service::alerts`]).
+//!
+//! An alert as a console sees it ([`AlertView`]) carries the carrier's control number and
+//! level, never its title: guards must see what to look for, and titles can themselves be
+//! secret (DOMAIN.md). No implementation selects the title.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::StoreError;
-use crate::domain::alert::NewAlert;
+use crate::domain::alert::{AlertKind, AlertState, NewAlert, Severity};
+use crate::domain::time::Timestamp;
 
-/// What [`raise`] did.
+/// The most alerts one list answer holds.
+pub const LIST_MAX: u32 = 1000;
+/// The list size when none is asked for.
+pub const LIST_DEFAULT: u32 = 100;
+
+/// What [`AlertRows::raise_alert`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Raised {
     /// A new alert with this id.
@@ -28,134 +41,127 @@ impl Raised {
     }
 }
 
-/// Raise `alert`, or count another occurrence of the live alert with the same cause.
-pub fn raise(conn: &Connection, alert: &NewAlert) -> Result<Raised, StoreError> {
-    let live: Option<i64> = conn
-        .prepare_cached("SELECT id FROM alerts WHERE cause = ?1 AND state != 'resolved'")?
-        .query_row([&alert.cause], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = live {
-        conn.prepare_cached(
-            "UPDATE alerts SET occurrences = occurrences + 1,
-                 last_seen_at_ms = max(last_seen_at_ms, ?2) WHERE id = ?1",
-        )?
-        .execute(params![id, alert.at_ms])?;
-        return Ok(Raised::Repeated(id));
-    }
-    conn.prepare_cached(
-        "INSERT INTO alerts (kind, severity, cause, raised_at_ms, last_seen_at_ms,
-                             carrier_id, device_id, person_id, detail_json)
-         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        alert.kind.as_str(),
-        alert.severity.as_str(),
-        alert.cause,
-        alert.at_ms,
-        alert.carrier_id,
-        alert.device_id,
-        alert.person_id,
-        serde_json::to_string(&alert.detail)?,
-    ])?;
-    Ok(Raised::New(conn.last_insert_rowid()))
+/// One alert as the API and the live stream show it. Absent optional fields are omitted.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AlertView {
+    /// Id (a decimal string).
+    pub id: String,
+    /// Kind.
+    pub kind: AlertKind,
+    /// Severity.
+    pub severity: Severity,
+    /// Lifecycle state.
+    pub state: AlertState,
+    /// When it was first raised.
+    pub raised_at: Timestamp,
+    /// When it last occurred.
+    pub last_seen_at: Timestamp,
+    /// How often its cause occurred while it was live.
+    pub occurrences: i64,
+    /// The carrier concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carrier_id: Option<String>,
+    /// The carrier's control number (编号), for the guard to look for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carrier_control_no: Option<String>,
+    /// The carrier's level: `TS`, `S` or `C`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carrier_level: Option<String>,
+    /// The device concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// The person concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<String>,
+    /// Extra facts, a JSON object.
+    pub detail: Value,
+    /// Who acknowledged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+    /// When.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<Timestamp>,
+    /// Who resolved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    /// When.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<Timestamp>,
+    /// The resolution note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
-/// When an alert of `cause` was last raised or repeated (`last_seen_at_ms`), resolved ones
-/// included; `None` if never. Uses the `alerts_by_cause` index.
-pub fn last_seen_for_cause(conn: &Connection, cause: &str) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT max(last_seen_at_ms) FROM alerts WHERE cause = ?1")?
-        .query_row([cause], |r| r.get(0))?)
+/// Which alerts to list. Newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    /// Only this state.
+    pub state: Option<AlertState>,
+    /// Only this kind.
+    pub kind: Option<AlertKind>,
+    /// Only this carrier.
+    pub carrier_id: Option<i64>,
+    /// Only this device.
+    pub device_id: Option<String>,
+    /// Only ids greater than this (what is new since a stream's `hello`).
+    pub after: Option<i64>,
+    /// Only ids smaller than this (the next page back in time).
+    pub before: Option<i64>,
+    /// At most this many (capped at [`LIST_MAX`]).
+    pub limit: u32,
 }
 
-/// Replace an alert's detail object (never with a carrier title in it).
-pub fn set_detail(
-    conn: &Connection,
-    id: i64,
-    detail: &serde_json::Value,
-) -> Result<(), StoreError> {
-    let n = conn
-        .prepare_cached("UPDATE alerts SET detail_json = ?2 WHERE id = ?1")?
-        .execute(params![id, serde_json::to_string(detail)?])?;
-    if n == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+/// Alert counts per kind, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertCounts {
+    /// Alerts ever raised (rows), per kind.
+    pub raised: Vec<(AlertKind, i64)>,
+    /// Live (open or acknowledged) alerts, per kind.
+    pub live: Vec<(AlertKind, i64)>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::alert::{AlertKind, cause};
+/// The alerts of one transaction.
+pub trait AlertRows {
+    /// Raise `alert`, or count another occurrence of the live alert with the same cause.
+    fn raise_alert(&mut self, alert: &NewAlert) -> Result<Raised, StoreError>;
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
-        super::super::migrations::migrate(&mut conn).unwrap();
-        conn
-    }
+    /// When an alert of `cause` was last raised or repeated (`last_seen_at_ms`), resolved
+    /// ones included; `None` if never.
+    fn alert_last_seen(&mut self, cause: &str) -> Result<Option<i64>, StoreError>;
 
-    #[test]
-    fn one_live_alert_per_cause_and_a_fresh_one_after_resolution() {
-        let conn = db();
-        let key = cause(AlertKind::UnknownTag, &[("tag", "E200")]);
-        let first = raise(
-            &conn,
-            &NewAlert::new(AlertKind::UnknownTag, key.clone(), 1_000),
-        )
-        .unwrap();
-        let again = raise(
-            &conn,
-            &NewAlert::new(AlertKind::UnknownTag, key.clone(), 2_000),
-        )
-        .unwrap();
-        assert!(matches!(first, Raised::New(_)));
-        assert_eq!(again, Raised::Repeated(first.id()));
-        let (n, last): (i64, i64) = conn
-            .query_row(
-                "SELECT occurrences, last_seen_at_ms FROM alerts WHERE id = ?1",
-                [first.id()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!((n, last), (2, 2_000));
-        conn.execute(
-            "UPDATE alerts SET state = 'resolved' WHERE id = ?1",
-            [first.id()],
-        )
-        .unwrap();
-        let third = raise(&conn, &NewAlert::new(AlertKind::UnknownTag, key, 3_000)).unwrap();
-        assert!(matches!(third, Raised::New(id) if id != first.id()));
-    }
+    /// Replace an alert's detail object (never with a carrier title in it); `NotFound` if
+    /// there is no such alert.
+    fn set_alert_detail(&mut self, id: i64, detail: &Value) -> Result<(), StoreError>;
 
-    #[test]
-    fn the_last_sighting_of_a_cause_counts_resolved_alerts_too() {
-        let conn = db();
-        let key = cause(AlertKind::ReaderSilent, &[("device", "g1")]);
-        assert_eq!(last_seen_for_cause(&conn, &key).unwrap(), None);
-        let first = raise(
-            &conn,
-            &NewAlert::new(AlertKind::ReaderSilent, key.clone(), 5_000),
-        )
-        .unwrap();
-        conn.execute(
-            "UPDATE alerts SET state = 'resolved' WHERE id = ?1",
-            [first.id()],
-        )
-        .unwrap();
-        assert_eq!(last_seen_for_cause(&conn, &key).unwrap(), Some(5_000));
-        set_detail(&conn, first.id(), &serde_json::json!({"resumed_at": "x"})).unwrap();
-        let detail: String = conn
-            .query_row(
-                "SELECT detail_json FROM alerts WHERE id = ?1",
-                [first.id()],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(detail, r#"{"resumed_at":"x"}"#);
-        assert!(matches!(
-            set_detail(&conn, 999, &serde_json::json!({})),
-            Err(StoreError::NotFound)
-        ));
-    }
+    /// The alerts matching `filter`, newest first.
+    fn alerts(&mut self, filter: &AlertFilter) -> Result<Vec<AlertView>, StoreError>;
+
+    /// One alert.
+    fn alert(&mut self, id: i64) -> Result<Option<AlertView>, StoreError>;
+
+    /// The highest alert id (0 if there is none).
+    fn max_alert_id(&mut self) -> Result<i64, StoreError>;
+
+    /// An alert's lifecycle state, if it exists.
+    fn alert_state(&mut self, id: i64) -> Result<Option<AlertState>, StoreError>;
+
+    /// Mark an alert acknowledged by `by` at `at`.
+    fn set_alert_acknowledged(
+        &mut self,
+        id: i64,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Mark an alert resolved by `by` at `at` with `note`.
+    fn set_alert_resolved(
+        &mut self,
+        id: i64,
+        by: &str,
+        note: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Alerts per kind, every kind listed (zero where there are none).
+    fn alert_counts(&mut self) -> Result<AlertCounts, StoreError>;
 }

@@ -38,7 +38,9 @@ use custos_protocol::uplink::{
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
-use super::{Store, StoreError, alerts, policy};
+use super::alerts::AlertRows;
+use super::sqlite::SqliteTx;
+use super::{Store, StoreError, policy};
 use crate::audit::{self, NewEntry};
 use crate::domain::alert::NewAlert;
 use crate::domain::cabinet::{self, CabinetCarrier, Custody, SinceIssue};
@@ -171,7 +173,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn raise(&mut self, alert: &NewAlert) -> Result<i64, StoreError> {
-        let id = alerts::raise(self.conn, alert)?.id();
+        let id = SqliteTx::new(self.conn).raise_alert(alert)?.id();
         if !self.alerts.contains(&id) {
             self.alerts.push(id);
         }
@@ -706,7 +708,7 @@ fn cabinet_snapshot(ctx: &mut Ctx<'_>, event: &Event, event_id: i64) -> Result<(
             .map_err(|_| StoreError::Corrupt(format!("device id {:?}", ctx.device)))?;
         let at = Timestamp::from_unix_ms(event.at_ms)
             .ok_or_else(|| StoreError::Corrupt(format!("time out of range: {}", event.at_ms)))?;
-        let mut tx = super::sqlite::SqliteTx::new(conn);
+        let mut tx = SqliteTx::new(conn);
         for id in &plan.returned {
             crate::service::signouts::record_cabinet_return(&mut tx, CarrierId(*id), &device, at)
                 .map_err(|e| match e {
@@ -1318,7 +1320,7 @@ fn auth_failure_job(
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM devices WHERE id = ?1)")?
         .query_row([claimed], |r| r.get(0))?;
     let alert = rules::auth_failed_alert(claimed, registered, failure, endpoint, now_ms);
-    Ok(vec![alerts::raise(conn, &alert)?.id()])
+    Ok(vec![SqliteTx::new(conn).raise_alert(&alert)?.id()])
 }
 
 impl Store {

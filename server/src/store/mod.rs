@@ -26,11 +26,11 @@
 //! holds only the chain's logic); a PostgreSQL backend would replace [`Store`]'s insides and
 //! [`sqlite`], not their callers.
 
-pub mod alert_queries;
 pub mod alerts;
 pub mod audit;
 pub mod carriers;
 mod checkpointer;
+pub mod console;
 pub mod devices;
 pub mod ingest;
 pub mod migrations;
@@ -54,12 +54,15 @@ use rusqlite::{Connection, OpenFlags};
 use reader::ReadPool;
 use writer::Writer;
 
+pub use alerts::AlertRows;
 pub use audit::AuditLog;
 pub use carriers::CarrierRows;
+pub use console::ConsoleRows;
 pub use devices::DeviceRows;
 pub use people::PeopleRows;
 pub use sessions::SessionRows;
 pub use signouts::SignoutRows;
+pub use sweeps::SweepRows;
 pub use users::UserRows;
 pub use zones::ZoneRows;
 
@@ -68,17 +71,30 @@ pub use zones::ZoneRows;
 /// implemented for whatever implements them all. Use cases take `&mut dyn Tx`, so they name no
 /// backend.
 pub trait Tx:
-    AuditLog + CarrierRows + DeviceRows + PeopleRows + SessionRows + SignoutRows + UserRows + ZoneRows
+    AlertRows
+    + AuditLog
+    + CarrierRows
+    + ConsoleRows
+    + DeviceRows
+    + PeopleRows
+    + SessionRows
+    + SignoutRows
+    + SweepRows
+    + UserRows
+    + ZoneRows
 {
 }
 
 impl<T> Tx for T where
-    T: AuditLog
+    T: AlertRows
+        + AuditLog
         + CarrierRows
+        + ConsoleRows
         + DeviceRows
         + PeopleRows
         + SessionRows
         + SignoutRows
+        + SweepRows
         + UserRows
         + ZoneRows
         + ?Sized

@@ -50,8 +50,8 @@ impl MemoryDb {
             .execute_batch(
                 "INSERT INTO zones VALUES ('z', 'Z', 'S', 't');
                  INSERT INTO devices (id, kind, public_key, zone, created_at)
-                     VALUES ('cab-1', 'cabinet', randomblob(32), 'z', 't'),
-                            ('cab-2', 'cabinet', randomblob(32), 'z', 't');
+                     VALUES ('cab-1', 'cabinet', randomblob(32), 'z', '2025-01-01T00:00:00Z'),
+                            ('cab-2', 'cabinet', randomblob(32), 'z', '2025-01-01T00:00:00Z');
                  INSERT INTO people (name, department, category, training_valid_until,
                                      commitment_signed_on, created_at)
                      VALUES ('Li', 'D', 'core', '2099-01-01', '2020-01-01', '2025-01-01T00:00:00Z');
@@ -123,6 +123,81 @@ impl MemoryDb {
             .execute(
                 "UPDATE carriers SET state = 'out', holder = ?2 WHERE id = ?1",
                 [id, person],
+            )
+            .unwrap();
+    }
+
+    /// The plan SQLite chooses for `sql` (its parameters unbound), one line per step.
+    pub fn query_plan(&self, sql: &str) -> Vec<String> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let mut rows = stmt.raw_query();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            plan.push(row.get(3).unwrap());
+        }
+        plan
+    }
+
+    /// Carrier `carrier` out to person 1 on a new sign-out (requested by `cust`) due at
+    /// `due_ms`; the sign-out's id.
+    pub fn signed_out(&self, carrier: i64, due_ms: i64) -> i64 {
+        self.conn
+            .execute(
+                "INSERT INTO signouts (requester, borrower, purpose, due_at_ms, may_leave, state,
+                                       created_at, issued_at_ms)
+                 VALUES (1, 1, 'work', ?1, 0, 'out', 't', ?1 - 86400000)",
+                [due_ms],
+            )
+            .unwrap();
+        let id = self.conn.last_insert_rowid();
+        self.conn
+            .execute(
+                "INSERT INTO signout_carriers (signout_id, carrier_id) VALUES (?1, ?2)",
+                [id, carrier],
+            )
+            .unwrap();
+        self.conn
+            .execute(
+                "UPDATE carriers SET state = 'out', holder = 1 WHERE id = ?1",
+                [carrier],
+            )
+            .unwrap();
+        id
+    }
+
+    /// Cabinet `device` saw `carrier` go at `at_ms`, not yet accounted for.
+    pub fn pending_removal(&self, device: &str, carrier: i64, at_ms: i64) {
+        self.conn
+            .execute(
+                "INSERT INTO pending_removals (device_id, carrier_id, removed_at_ms)
+                 VALUES (?1, ?2, ?3)",
+                rusqlite::params![device, carrier, at_ms],
+            )
+            .unwrap();
+    }
+
+    /// The pending removals, as `(device, carrier)`.
+    pub fn pending_removals(&self) -> Vec<(String, i64)> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT device_id, carrier_id FROM pending_removals ORDER BY carrier_id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Device `device`'s last accepted heartbeat was at `at_ms`.
+    pub fn heartbeat(&self, device: &str, at_ms: i64) {
+        self.conn
+            .execute(
+                "INSERT INTO device_status (device_id, last_heartbeat_ms) VALUES (?1, ?2)
+                 ON CONFLICT (device_id) DO UPDATE SET last_heartbeat_ms = excluded.last_heartbeat_ms",
+                rusqlite::params![device, at_ms],
             )
             .unwrap();
     }

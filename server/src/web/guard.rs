@@ -20,14 +20,17 @@ use serde_json::{Value, json};
 
 use super::i18n::{self, Key, Lang, t};
 use super::layout::{self, json_block};
-use super::queries::{self, DeviceLiveness, Liveness, Passage};
 use super::session::{Page, WebError};
 use crate::AppState;
 use crate::auth::capability::AlertHandlerCap;
 use crate::domain::alert::{AlertKind, AlertState, Severity};
 use crate::domain::level::Level;
+use crate::domain::liveness::Liveness;
 use crate::domain::time::Timestamp;
-use crate::store::alert_queries::{AlertFilter, AlertView};
+use crate::service::alerts;
+use crate::service::console::{self, DeviceLiveness};
+use crate::store::alerts::{AlertFilter, AlertView};
+use crate::store::console::Passage;
 
 /// How many passages the console lists.
 pub const PASSAGES_SHOWN: u32 = 15;
@@ -122,16 +125,17 @@ fn passage_view(lang: Lang, p: Passage) -> PassageView {
 
 async fn status(state: &AppState, page: &Page<AlertHandlerCap>) -> Result<GuardStatus, WebError> {
     let lang = page.session.lang;
-    let supervision_ms = state.settings().sweep.supervision_ms;
-    let devices = queries::device_liveness(state.store(), &page.cap, state.now(), supervision_ms)
-        .await
-        .map_err(|e| page.session.internal(e))?;
-    let passages = queries::recent_passages(state.store(), &page.cap, PASSAGES_SHOWN)
+    let site = console::status(state, &page.cap, PASSAGES_SHOWN)
         .await
         .map_err(|e| page.session.internal(e))?;
     Ok(GuardStatus {
-        readers: devices.into_iter().map(|d| reader_view(lang, d)).collect(),
-        passages: passages
+        readers: site
+            .devices
+            .into_iter()
+            .map(|d| reader_view(lang, d))
+            .collect(),
+        passages: site
+            .passages
             .into_iter()
             .map(|p| passage_view(lang, p))
             .collect(),
@@ -159,9 +163,7 @@ pub async fn console(
             limit: ALERTS_LOADED,
             ..AlertFilter::default()
         };
-        let mut some = state
-            .store()
-            .alerts(&reader, filter)
+        let mut some = alerts::list(&state, &reader, filter)
             .await
             .map_err(|e| page.session.internal(e))?;
         alerts.append(&mut some);

@@ -38,7 +38,7 @@ use crate::domain::signout::{SignoutRuleError, SignoutState};
 use crate::domain::sweep::{DAY_MS, leak_deadline_ms};
 use crate::domain::time::{Date, Timestamp};
 use crate::service::{Problem, ServiceError, carriers, people, signouts};
-use crate::store::alert_queries::{AlertFilter, AlertView};
+use crate::store::alerts::{AlertFilter, AlertView};
 use crate::store::carriers::{Carrier, CarrierFilter};
 use crate::store::people::{NewPerson, Person};
 use crate::store::signouts::Signout;
@@ -827,9 +827,7 @@ pub async fn alert_history(
             limit: HISTORY_SHOWN,
             ..AlertFilter::default()
         };
-        let mut some = state
-            .store()
-            .alerts(&page.cap.alerts, filter)
+        let mut some = crate::service::alerts::list(&state, &page.cap.alerts, filter)
             .await
             .map_err(|e| session.internal(e))?;
         list.append(&mut some);

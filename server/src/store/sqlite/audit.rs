@@ -56,12 +56,6 @@ pub(crate) fn append(conn: &Connection, entry: &NewEntry) -> Result<AuditId, Sto
     SqliteTx::new(conn).append_audit(entry)
 }
 
-/// Number of entries, on a raw connection (as [`append`]; tests of those modules).
-#[cfg(test)]
-pub(crate) fn count(conn: &Connection) -> Result<i64, StoreError> {
-    SqliteTx::new(conn).audit_count()
-}
-
 impl AuditLog for SqliteTx<'_> {
     fn last_audit_entry(&mut self) -> Result<Option<(AuditId, Vec<u8>)>, StoreError> {
         Ok(self

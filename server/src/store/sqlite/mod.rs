@@ -28,12 +28,15 @@ impl<'c> SqliteTx<'c> {
     }
 }
 
+mod alerts;
 pub(crate) mod audit;
 mod carriers;
+mod console;
 mod devices;
 mod people;
 mod sessions;
 mod signouts;
+pub(crate) mod sweeps;
 mod users;
 mod zones;
 

@@ -1,0 +1,222 @@
+//! Alerts: the lists and views the consoles read, and the lifecycle a guard or security
+//! officer moves an alert through (acknowledge, resolve with a note).
+//!
+//! A transition checks [`AlertState::transition_to`], changes the row and appends the audit
+//! entry in one transaction, so the change and its record commit together; a refused one
+//! changes nothing. After commit the live consoles hear of the change through the alert hub.
+
+use serde_json::json;
+
+use super::{Problem, ServiceError};
+use crate::AppState;
+use crate::audit::NewEntry;
+use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
+use crate::domain::alert::AlertState;
+use crate::domain::time::Timestamp;
+use crate::store::Tx;
+use crate::store::alerts::{AlertCounts, AlertFilter, AlertView};
+
+/// The longest resolution note, in characters.
+pub const NOTE_MAX_CHARS: usize = 2000;
+
+/// The note, trimmed, if acceptable: not blank, at most [`NOTE_MAX_CHARS`], no control
+/// characters other than line breaks and tabs.
+pub fn check_note(note: &str) -> Result<String, ServiceError> {
+    let note = note.trim();
+    let problem = |code, message| {
+        Err(ServiceError::Invalid(vec![Problem {
+            field: "note",
+            code,
+            message,
+        }]))
+    };
+    if note.is_empty() {
+        return problem("empty", "note is required");
+    }
+    if note.chars().count() > NOTE_MAX_CHARS {
+        return problem("too_long", "note must be at most 2000 characters");
+    }
+    if note
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return problem("invalid", "note must not contain control characters");
+    }
+    Ok(note.to_owned())
+}
+
+/// The alerts matching `filter`, newest first.
+pub async fn list(
+    app: &AppState,
+    _cap: &AlertReaderCap,
+    filter: AlertFilter,
+) -> Result<Vec<AlertView>, ServiceError> {
+    app.store().query(move |tx| Ok(tx.alerts(&filter)?)).await
+}
+
+/// One alert.
+pub async fn one(
+    app: &AppState,
+    _cap: &AlertReaderCap,
+    id: i64,
+) -> Result<AlertView, ServiceError> {
+    app.store()
+        .query(move |tx| tx.alert(id)?.ok_or(ServiceError::NotFound))
+        .await
+}
+
+/// The highest alert id (0 if none): where a live stream starts.
+pub async fn max_id(app: &AppState, _cap: &AlertReaderCap) -> Result<i64, ServiceError> {
+    app.store().query(|tx| Ok(tx.max_alert_id()?)).await
+}
+
+/// Alerts per kind. Counts only (no ids, kinds or names beyond the kind), so `/metrics` may
+/// serve them without a session.
+pub async fn counts(app: &AppState) -> Result<AlertCounts, ServiceError> {
+    app.store().query(|tx| Ok(tx.alert_counts()?)).await
+}
+
+/// open → acknowledged, audited; the consoles are told after commit.
+pub async fn acknowledge(
+    app: &AppState,
+    cap: &AlertHandlerCap,
+    id: i64,
+) -> Result<AlertView, ServiceError> {
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    let view = app
+        .store()
+        .transact(move |tx| transition_in(tx, id, AlertState::Acknowledged, &actor, None, at))
+        .await?;
+    app.alerts().notify([id]);
+    Ok(view)
+}
+
+/// open or acknowledged → resolved with `note` (checked by [`check_note`]), audited; the
+/// consoles are told after commit.
+pub async fn resolve(
+    app: &AppState,
+    cap: &AlertHandlerCap,
+    id: i64,
+    note: &str,
+) -> Result<AlertView, ServiceError> {
+    let note = check_note(note)?;
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    let view = app
+        .store()
+        .transact(move |tx| transition_in(tx, id, AlertState::Resolved, &actor, Some(&note), at))
+        .await?;
+    app.alerts().notify([id]);
+    Ok(view)
+}
+
+/// Move alert `id` to `to` as `actor`, with the audit entry; `note` is for resolving.
+fn transition_in(
+    tx: &mut dyn Tx,
+    id: i64,
+    to: AlertState,
+    actor: &str,
+    note: Option<&str>,
+    at: Timestamp,
+) -> Result<AlertView, ServiceError> {
+    let from = tx.alert_state(id)?.ok_or(ServiceError::NotFound)?;
+    let (action, after) = match (from.transition_to(to)?, note) {
+        (AlertState::Acknowledged, _) => {
+            tx.set_alert_acknowledged(id, actor, at)?;
+            ("alert.acknowledge", json!({ "state": to }))
+        }
+        (AlertState::Resolved, Some(note)) => {
+            tx.set_alert_resolved(id, actor, note, at)?;
+            ("alert.resolve", json!({ "state": to, "note": note }))
+        }
+        // Nothing leads back to open, and resolving always has a note.
+        (AlertState::Open | AlertState::Resolved, _) => {
+            return Err(ServiceError::invalid("note", "empty", "note is required"));
+        }
+    };
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action,
+        subject: format!("alert:{id}"),
+        before: Some(json!({ "state": from })),
+        after: Some(after),
+    })?;
+    tx.alert(id)?.ok_or(ServiceError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::alert::{AlertKind, IllegalTransition, NewAlert, cause};
+    use crate::store::alerts::AlertRows;
+    use crate::store::test_support::MemoryDb;
+
+    fn at(unix: i64) -> Timestamp {
+        Timestamp::from_unix(unix).unwrap()
+    }
+
+    fn raised(db: &MemoryDb) -> i64 {
+        let key = cause(AlertKind::UnknownTag, &[("n", "1")]);
+        db.tx()
+            .raise_alert(&NewAlert::new(AlertKind::UnknownTag, key, 1_000))
+            .unwrap()
+            .id()
+    }
+
+    #[test]
+    fn transitions_follow_the_lifecycle_and_are_audited() {
+        let db = MemoryDb::new();
+        let id = raised(&db);
+        let tx = &mut db.tx();
+        let view = transition_in(tx, id, AlertState::Acknowledged, "g", None, at(10)).unwrap();
+        assert_eq!(view.state, AlertState::Acknowledged);
+        assert_eq!(view.acknowledged_by.as_deref(), Some("g"));
+        assert_eq!(view.acknowledged_at, Some(at(10)));
+        assert!(matches!(
+            transition_in(tx, id, AlertState::Acknowledged, "g", None, at(11)),
+            Err(ServiceError::AlertTransition(IllegalTransition {
+                from: AlertState::Acknowledged,
+                to: AlertState::Acknowledged
+            }))
+        ));
+        let view =
+            transition_in(tx, id, AlertState::Resolved, "s", Some("found it"), at(12)).unwrap();
+        assert_eq!(view.state, AlertState::Resolved);
+        assert_eq!(view.note.as_deref(), Some("found it"));
+        assert!(matches!(
+            transition_in(tx, id, AlertState::Resolved, "s", Some("x"), at(13)),
+            Err(ServiceError::AlertTransition(IllegalTransition {
+                from: AlertState::Resolved,
+                to: AlertState::Resolved
+            }))
+        ));
+        assert!(matches!(
+            transition_in(tx, 999, AlertState::Resolved, "s", Some("x"), at(13)),
+            Err(ServiceError::NotFound)
+        ));
+        let entries = db.audit();
+        let actions: Vec<_> = entries.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            ["alert.acknowledge", "alert.resolve"],
+            "one per change"
+        );
+        assert_eq!(entries[1].after.as_ref().unwrap()["note"], "found it");
+    }
+
+    #[test]
+    fn notes_must_be_present_bounded_and_printable() {
+        assert_eq!(
+            check_note("  found in safe 3 \n").unwrap(),
+            "found in safe 3"
+        );
+        assert!(check_note("line one\nline two\ttab").is_ok());
+        for bad in ["", "   \n ", "bell\u{7}"] {
+            assert!(check_note(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_note(&"字".repeat(NOTE_MAX_CHARS)).is_ok());
+        assert!(check_note(&"字".repeat(NOTE_MAX_CHARS + 1)).is_err());
+    }
+}
