@@ -15,6 +15,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod cabinets;
 pub mod carriers;
 pub mod devices;
 mod error;
