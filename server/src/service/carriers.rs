@@ -249,6 +249,12 @@ pub async fn summary_by_tag(
         .await
 }
 
+/// The asset number proposed for the next carrier's GIAI-96 EPC: the id it will most likely
+/// get.
+pub async fn next_number(app: &AppState, _cap: &CustodianCap) -> Result<u64, ServiceError> {
+    app.store().query(|tx| Ok(tx.next_carrier_number()?)).await
+}
+
 /// A carrier's history, oldest first.
 pub async fn history(
     app: &AppState,

@@ -16,7 +16,7 @@ use crate::domain::device::{DeviceKind, Placement};
 use crate::domain::ids::{DeviceId, ZoneId};
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
-use crate::store::devices::{Device, NewDevice};
+use crate::store::devices::{Device, DeviceRow, NewDevice};
 
 /// A device registration as submitted.
 #[derive(Debug, Clone)]
@@ -116,6 +116,16 @@ fn register_in(
         })),
     })?;
     Ok(device.id.clone())
+}
+
+/// Every device with its last heartbeat, by id (the administrator's page).
+pub async fn list_with_heartbeat(
+    app: &AppState,
+    _cap: &AdminCap,
+) -> Result<Vec<DeviceRow>, ServiceError> {
+    app.store()
+        .query(|tx| Ok(tx.devices_with_heartbeat()?))
+        .await
 }
 
 /// Every device, by id.

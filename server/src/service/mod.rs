@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod alerts;
 pub mod audit;
+pub mod cabinets;
 pub mod carriers;
 pub mod console;
 pub mod devices;

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::StoreError;
 use crate::domain::carrier::{CarrierKind, CarrierState, NewCarrier, Tag};
-use crate::domain::ids::{CarrierId, PersonId, SignoutId};
+use crate::domain::ids::{CarrierId, DeviceId, PersonId, SignoutId};
 use crate::domain::level::Level;
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
@@ -202,6 +202,23 @@ pub enum HistoryItem {
     },
 }
 
+/// A carrier as a cabinet count sees it (no title).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShelfCarrier {
+    /// Id.
+    pub id: CarrierId,
+    /// Control number.
+    pub control_no: String,
+    /// Level.
+    pub level: Level,
+    /// State on the register.
+    pub state: CarrierState,
+    /// Its home cabinet.
+    pub home_device: Option<String>,
+    /// For a reported carrier: since when the cabinet has reported it.
+    pub since: Option<Timestamp>,
+}
+
 /// Reading and writing carriers.
 pub trait CarrierRows {
     /// Id, control number, level and kind of each carrier, for audit entries (never the
@@ -232,4 +249,10 @@ pub trait CarrierRows {
     /// Carrier `id`'s history, oldest first (equal instants in the order: sign-out steps,
     /// reader events, alerts); `NotFound` if there is no such carrier.
     fn carrier_history(&mut self, id: CarrierId) -> Result<Vec<HistoryItem>, StoreError>;
+    /// The carriers whose home is `cabinet` and that are in storage, by control number.
+    fn carriers_at_home(&mut self, cabinet: &DeviceId) -> Result<Vec<ShelfCarrier>, StoreError>;
+    /// The carriers `cabinet` last reported present, with since when, by control number.
+    fn carriers_reported(&mut self, cabinet: &DeviceId) -> Result<Vec<ShelfCarrier>, StoreError>;
+    /// The id the next carrier will most likely get: one above the highest so far.
+    fn next_carrier_number(&mut self) -> Result<u64, StoreError>;
 }

@@ -41,6 +41,38 @@ pub struct Device {
     pub created_at: Timestamp,
 }
 
+/// A device as the administrator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// Id.
+    pub id: DeviceId,
+    /// Kind.
+    pub kind: DeviceKind,
+    /// Ed25519 public key, standard base64.
+    pub public_key: String,
+    /// Secure side of a gate.
+    pub inside_zone: Option<ZoneId>,
+    /// Other side of a gate.
+    pub outside_zone: Option<ZoneId>,
+    /// Zone of a cabinet or desk.
+    pub zone: Option<ZoneId>,
+    /// Registered at.
+    pub created_at: Timestamp,
+    /// The last accepted heartbeat.
+    pub last_heartbeat: Option<Timestamp>,
+}
+
+/// A cabinet (智能柜) as the custodian's pages list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CabinetRow {
+    /// The device.
+    pub id: DeviceId,
+    /// Its zone.
+    pub zone: Option<ZoneId>,
+    /// When it last reported its contents (a `cabinet_snapshot` event).
+    pub last_snapshot: Option<Timestamp>,
+}
+
 /// Reading and writing devices.
 pub trait DeviceRows {
     /// The kind of device `id`, if it is registered.
@@ -50,4 +82,8 @@ pub trait DeviceRows {
     fn insert_device(&mut self, device: &NewDevice, at: Timestamp) -> Result<(), StoreError>;
     /// Every device, by id.
     fn devices(&mut self) -> Result<Vec<Device>, StoreError>;
+    /// Every device with its last heartbeat, by id.
+    fn devices_with_heartbeat(&mut self) -> Result<Vec<DeviceRow>, StoreError>;
+    /// Every cabinet with the time of its last snapshot, by id.
+    fn cabinets(&mut self) -> Result<Vec<CabinetRow>, StoreError>;
 }

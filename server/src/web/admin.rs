@@ -439,7 +439,7 @@ async fn devices_page(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let list = super::queries::devices(state.store(), &page.cap)
+    let list = devices::list_with_heartbeat(state, &page.cap)
         .await
         .map_err(|e| session.internal(e))?;
     let zones = zones::list(state, session.caller())

@@ -26,7 +26,6 @@ use super::form::{FormData, encode};
 use super::i18n::{self, Key, Lang, t};
 use super::label::{LabelFacts, label_svg};
 use super::layout::{self, csrf_field, field_error, form_errors, invalid};
-use super::queries::{self, CabinetContents, CabinetRow, ShelfCarrier};
 use super::replay::{self, Claim};
 use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
@@ -42,8 +41,10 @@ use crate::domain::level::Level;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::service::ServiceError;
+use crate::service::cabinets::{self, CabinetContents};
 use crate::service::carriers::{self, CarrierRegistration};
-use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem};
+use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem, ShelfCarrier};
+use crate::store::devices::CabinetRow;
 
 /// Field errors of a form: (field name, message).
 pub(super) type Errors = Vec<(&'static str, Key)>;
@@ -442,7 +443,7 @@ async fn proposal(
     state: &AppState,
     page: &Page<CustodianDesk>,
 ) -> Result<Option<EpcProposal>, WebError> {
-    let next = queries::next_carrier_number(state.store(), &page.cap.cap)
+    let next = carriers::next_number(state, &page.cap.cap)
         .await
         .map_err(|e| page.session.internal(e))?;
     Ok(propose_epc(&state.settings().label_company_prefix, next))
@@ -511,7 +512,7 @@ async fn new_carrier_page(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let cabinets = queries::cabinets(state.store(), &page.cap.cap)
+    let cabinets = cabinets::list(state, &page.cap.cap)
         .await
         .map_err(|e| session.internal(e))?;
     let errors = &form.errors;
@@ -907,12 +908,12 @@ pub async fn cabinets(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let list = queries::cabinets(state.store(), &page.cap.cap)
+    let list = cabinets::list(&state, &page.cap.cap)
         .await
         .map_err(|e| session.internal(e))?;
     let mut counts = Vec::with_capacity(list.len());
     for cabinet in &list {
-        let contents = queries::cabinet_contents(state.store(), &page.cap.cap, cabinet.id.clone())
+        let contents = cabinets::contents(&state, &page.cap.cap, cabinet.id.clone())
             .await
             .map_err(|e| session.internal(e))?;
         counts.push(contents.map(|c| {
@@ -995,7 +996,7 @@ pub async fn cabinet(
     let Ok(device) = DeviceId::new(&id) else {
         return Ok(not_found(session, Key::CabinetNotFound));
     };
-    let Some(contents) = queries::cabinet_contents(state.store(), &page.cap.cap, device)
+    let Some(contents) = cabinets::contents(&state, &page.cap.cap, device)
         .await
         .map_err(|e| session.internal(e))?
     else {

@@ -73,7 +73,6 @@ pub mod i18n;
 pub mod label;
 pub mod layout;
 pub mod officer;
-pub mod queries;
 pub use crate::replay;
 pub mod session;
 

@@ -5,12 +5,12 @@ use serde_json::json;
 
 use super::{LIVE_CLAIMS, SqliteTx, level_column, ms_column, required_ms_column};
 use crate::domain::carrier::{ControlNo, NewCarrier, Tag};
-use crate::domain::ids::{CarrierId, PersonId, SignoutId};
+use crate::domain::ids::{CarrierId, DeviceId, PersonId, SignoutId};
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
 use crate::store::carriers::{
-    CarrierFilter, CarrierRows, CarrierSummary, HistoryItem, Holder, LastSeen, SignoutBrief,
-    TagView,
+    CarrierFilter, CarrierRows, CarrierSummary, HistoryItem, Holder, LastSeen, ShelfCarrier,
+    SignoutBrief, TagView,
 };
 use crate::store::{StoreError, constraint};
 
@@ -360,4 +360,42 @@ impl CarrierRows for SqliteTx<'_> {
     fn carrier_history(&mut self, id: CarrierId) -> Result<Vec<HistoryItem>, StoreError> {
         history(self.conn(), id)
     }
+
+    fn carriers_at_home(&mut self, cabinet: &DeviceId) -> Result<Vec<ShelfCarrier>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id, control_no, level, state, home_device, NULL FROM carriers
+             WHERE home_device = ?1 AND state = 'in_storage' ORDER BY control_no",
+        )?;
+        let rows = stmt.query_map([cabinet], shelf_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn carriers_reported(&mut self, cabinet: &DeviceId) -> Result<Vec<ShelfCarrier>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT c.id, c.control_no, c.level, c.state, c.home_device, cc.since_ms
+             FROM cabinet_contents cc JOIN carriers c ON c.id = cc.carrier_id
+             WHERE cc.device_id = ?1 ORDER BY c.control_no",
+        )?;
+        let rows = stmt.query_map([cabinet], shelf_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn next_carrier_number(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM carriers")?
+            .query_row([], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(1))
+    }
+}
+
+fn shelf_row(r: &Row<'_>) -> rusqlite::Result<ShelfCarrier> {
+    Ok(ShelfCarrier {
+        id: r.get(0)?,
+        control_no: r.get(1)?,
+        level: level_column(r, 2)?,
+        state: r.get(3)?,
+        home_device: r.get(4)?,
+        since: ms_column(r, 5)?,
+    })
 }

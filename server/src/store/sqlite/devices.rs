@@ -4,11 +4,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::SqliteTx;
+use super::{SqliteTx, ms_column};
 use crate::domain::device::DeviceKind;
 use crate::domain::ids::DeviceId;
 use crate::domain::time::Timestamp;
-use crate::store::devices::{Device, DeviceRows, NewDevice};
+use crate::store::devices::{CabinetRow, Device, DeviceRow, DeviceRows, NewDevice};
 use crate::store::{StoreError, constraint};
 
 fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
@@ -59,6 +59,45 @@ impl DeviceRows for SqliteTx<'_> {
              FROM devices ORDER BY id",
         )?;
         let rows = stmt.query_map([], device_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn devices_with_heartbeat(&mut self) -> Result<Vec<DeviceRow>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT d.id, d.kind, d.public_key, d.inside_zone, d.outside_zone, d.zone,
+                    d.created_at, s.last_heartbeat_ms
+             FROM devices d LEFT JOIN device_status s ON s.device_id = d.id ORDER BY d.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let last: Option<i64> = r.get(7)?;
+            Ok(DeviceRow {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                public_key: STANDARD.encode(r.get::<_, Vec<u8>>(2)?),
+                inside_zone: r.get(3)?,
+                outside_zone: r.get(4)?,
+                zone: r.get(5)?,
+                created_at: r.get(6)?,
+                last_heartbeat: last.and_then(Timestamp::from_unix_ms),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn cabinets(&mut self) -> Result<Vec<CabinetRow>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT d.id, d.zone,
+                    (SELECT max(e.at_ms) FROM events e
+                     WHERE e.device_id = d.id AND e.kind = 'cabinet_snapshot')
+             FROM devices d WHERE d.kind = 'cabinet' ORDER BY d.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(CabinetRow {
+                id: r.get(0)?,
+                zone: r.get(1)?,
+                last_snapshot: ms_column(r, 2)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
