@@ -69,7 +69,7 @@ pub async fn launch(
         .await;
     sweeper.abort();
     signer.abort();
-    let signed = state.sign_audit_head().await;
+    let signed = service::audit::sign_head(&state).await;
     served?;
     signed?;
     tracing::info!("server stopped");
@@ -81,7 +81,7 @@ async fn sign_heads_periodically(state: AppState) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(e) = state.sign_audit_head().await {
+        if let Err(e) = service::audit::sign_head(&state).await {
             tracing::error!(error = %e, "signing the audit head failed");
         }
     }

@@ -206,13 +206,4 @@ impl AppState {
     pub fn server_key_arc(&self) -> Arc<ServerKey> {
         Arc::clone(&self.inner.key)
     }
-
-    /// Sign the audit chain head now (no-op if it is already signed).
-    pub async fn sign_audit_head(&self) -> Result<(), crate::service::ServiceError> {
-        let signed = crate::service::audit::sign_head(self).await?;
-        if let Some(entry) = signed {
-            tracing::debug!(%entry, "signed audit head");
-        }
-        Ok(())
-    }
 }

@@ -140,6 +140,8 @@ async fn fill(
         },
     )
     .await?;
-    app.sign_audit_head().await.map_err(InitError::SignHead)?;
+    crate::service::audit::sign_head(&app)
+        .await
+        .map_err(InitError::SignHead)?;
     Ok(())
 }

@@ -115,9 +115,14 @@ pub async fn heads(
 pub async fn sign_head(app: &AppState) -> Result<Option<AuditId>, ServiceError> {
     let key = app.server_key_arc();
     let at = app.now();
-    app.store()
-        .transact(move |tx| Ok(audit::sign_head(tx, &key, at)?))
-        .await
+    let signed = app
+        .store()
+        .transact(move |tx| -> Result<_, ServiceError> { Ok(audit::sign_head(tx, &key, at)?) })
+        .await?;
+    if let Some(entry) = signed {
+        tracing::debug!(%entry, "signed audit head");
+    }
+    Ok(signed)
 }
 
 /// Verify the whole chain against the server's own key, for an auditor.
