@@ -16,6 +16,8 @@
 pub mod alerts;
 pub mod console;
 mod error;
+pub mod ingest;
+pub mod policy;
 pub mod signouts;
 pub mod sweep;
 

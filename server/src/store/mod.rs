@@ -57,6 +57,8 @@ pub use alerts::AlertRows;
 pub use audit::AuditLog;
 pub use carriers::CarrierRows;
 pub use console::ConsoleRows;
+pub use ingest::IngestRows;
+pub use policy::PolicyRows;
 pub use signouts::SignoutRows;
 pub use sweeps::SweepRows;
 
@@ -64,10 +66,21 @@ pub use sweeps::SweepRows;
 /// write. A backend implements each area's trait for its transaction type; the union is
 /// implemented for whatever implements them all. Use cases take `&mut dyn Tx`, so they name no
 /// backend.
-pub trait Tx: AlertRows + AuditLog + CarrierRows + ConsoleRows + SignoutRows + SweepRows {}
+pub trait Tx:
+    AlertRows + AuditLog + CarrierRows + ConsoleRows + IngestRows + PolicyRows + SignoutRows + SweepRows
+{
+}
 
 impl<T> Tx for T where
-    T: AlertRows + AuditLog + CarrierRows + ConsoleRows + SignoutRows + SweepRows + ?Sized
+    T: AlertRows
+        + AuditLog
+        + CarrierRows
+        + ConsoleRows
+        + IngestRows
+        + PolicyRows
+        + SignoutRows
+        + SweepRows
+        + ?Sized
 {
 }
 

@@ -36,5 +36,7 @@ impl AuditLog for SqliteTx<'_> {
 mod alerts;
 mod carriers;
 mod console;
+mod ingest;
+mod policy;
 mod signouts;
 pub(crate) mod sweeps;
