@@ -20,7 +20,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -30,91 +30,14 @@ use custos_protocol::uplink::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::error::ErrorBody;
+use super::error::{DeviceError, ErrorBody};
 use super::openapi::{DeviceRefusals, wire};
 use crate::AppState;
-use crate::domain::device::DeviceKind;
-use crate::domain::ingest::{AuthFailure, clock_in_step, fits_storage, unix_ms};
+use crate::domain::ingest::{AuthFailure, fits_storage};
 use crate::keys::verify_signature;
-use crate::store::StoreError;
-use crate::store::ingest::{BatchAnswer, DeviceAuth, HeartbeatAnswer, IngestRules};
-
-/// An error answer to a device.
-#[derive(Debug, thiserror::Error)]
-pub enum DeviceError {
-    /// 401: unknown device, missing or bad signature (deliberately not distinguished).
-    #[error("device authentication failed")]
-    Unauthenticated,
-    /// 400: signed, but malformed.
-    #[error("{0}")]
-    BadRequest(String),
-    /// 409: the batch would leave a gap.
-    #[error("sequence gap: resend from seq {resend_from}")]
-    SeqGap {
-        /// The first seq the server lacks.
-        resend_from: u64,
-    },
-    /// 409: refused as a replay.
-    #[error("{0}")]
-    Replay(String),
-    /// 409: the device clock is too far from the server's.
-    #[error("device clock differs from the server's by more than the allowed skew")]
-    ClockSkew,
-    /// 422: only gates have a gate policy.
-    #[error("only a gate has a gate policy")]
-    NotAGate,
-    /// 413.
-    #[error("request body too large")]
-    PayloadTooLarge,
-    /// 500: logged, not explained.
-    #[error("internal error")]
-    Internal(String),
-}
-
-impl DeviceError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            DeviceError::Unauthenticated => (StatusCode::UNAUTHORIZED, "device_auth_failed"),
-            DeviceError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            DeviceError::SeqGap { .. } => (StatusCode::CONFLICT, "seq_gap"),
-            DeviceError::Replay(_) => (StatusCode::CONFLICT, "replay_rejected"),
-            DeviceError::ClockSkew => (StatusCode::CONFLICT, "clock_skew"),
-            DeviceError::NotAGate => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_gate"),
-            DeviceError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            DeviceError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        }
-    }
-}
-
-impl IntoResponse for DeviceError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        if let DeviceError::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
-        }
-        let mut body = ErrorBody::new(code, self.to_string());
-        if let DeviceError::SeqGap { resend_from } = self {
-            body.resend_from = Some(resend_from);
-        }
-        (status, axum::Json(body)).into_response()
-    }
-}
-
-impl From<StoreError> for DeviceError {
-    fn from(e: StoreError) -> DeviceError {
-        DeviceError::Internal(e.to_string())
-    }
-}
-
-impl From<BytesRejection> for DeviceError {
-    fn from(rejection: BytesRejection) -> DeviceError {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            DeviceError::PayloadTooLarge
-        } else {
-            DeviceError::BadRequest(rejection.body_text())
-        }
-    }
-}
+use crate::service::ingest::{self, BatchAnswer, HeartbeatAnswer};
+use crate::service::policy::{self, PolicyAnswer};
+use crate::store::ingest::DeviceAuth;
 
 /// Raise `device_auth_failed` (after commit, tell the consoles). A failure to record is logged;
 /// the request is refused either way.
@@ -125,13 +48,9 @@ async fn record_failure(
     endpoint: &'static str,
 ) {
     tracing::warn!(device = %claimed.chars().take(64).collect::<String>(), reason = failure.reason(), endpoint, "device request refused");
-    match state
-        .store()
-        .record_device_auth_failure(claimed.to_owned(), failure, endpoint, state.now())
-        .await
+    if let Err(e) = ingest::record_auth_failure(state, claimed.to_owned(), failure, endpoint).await
     {
-        Ok(ids) => state.alerts().notify(ids),
-        Err(e) => tracing::error!(error = %e, "recording a device authentication failure failed"),
+        tracing::error!(error = %e, "recording a device authentication failure failed");
     }
 }
 
@@ -152,7 +71,7 @@ async fn authenticate(
     kind: SignedKind,
     endpoint: &'static str,
 ) -> Result<DeviceAuth, DeviceError> {
-    let Some(device) = state.store().device_auth(id).await? else {
+    let Some(device) = ingest::device(state, id).await? else {
         record_failure(state, id, AuthFailure::UnknownDevice, endpoint).await;
         return Err(DeviceError::Unauthenticated);
     };
@@ -250,10 +169,6 @@ fn signed<T: Serialize>(
         .into_response())
 }
 
-fn ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// Store a signed batch of events and answer a signed ack with a verdict for each passage
 /// (a device). The ack follows the commit: every seq up to `acked_through` is durable. A
 /// re-delivered batch gets the same answer without storing or raising anything again.
@@ -302,16 +217,8 @@ pub async fn batches(
         },
     )
     .await?;
-    let rules = IngestRules {
-        min_tag_travel_ms: ms(state.settings().tag_clone_min_travel),
-    };
     let events = batch.events.len() as u64;
-    let ingested = state
-        .store()
-        .ingest_batch(device, batch, rules, state.now())
-        .await?;
-    state.alerts().notify(ingested.alerts);
-    match ingested.answer {
+    match ingest::batch(&state, device, batch).await? {
         BatchAnswer::Ack(ack) => {
             // Events of acknowledged batches, re-deliveries included (each was answered).
             state.metrics().observe_ingest(events, started.elapsed());
@@ -366,12 +273,7 @@ pub async fn heartbeats(
         },
     )
     .await?;
-    let ingested = state
-        .store()
-        .ingest_heartbeat(device, heartbeat, state.now())
-        .await?;
-    state.alerts().notify(ingested.alerts);
-    match ingested.answer {
+    match ingest::heartbeat(&state, device, heartbeat).await? {
         HeartbeatAnswer::Ack(ack) => signed(&state, SignedKind::HeartbeatAck, &ack),
         HeartbeatAnswer::Replay { message } => Err(DeviceError::Replay(message)),
         HeartbeatAnswer::ClockSkew => Err(DeviceError::ClockSkew),
@@ -421,16 +323,11 @@ pub async fn policy(
         |r| r.validate().map_err(|e| e.to_string()),
     )
     .await?;
-    if device.kind != DeviceKind::Gate {
-        return Err(DeviceError::NotAGate);
+    match policy::gate_policy(&state, &device, &request).await? {
+        PolicyAnswer::Policy(policy) => signed(&state, SignedKind::Policy, &policy),
+        PolicyAnswer::NotAGate => Err(DeviceError::NotAGate),
+        PolicyAnswer::ClockSkew => Err(DeviceError::ClockSkew),
     }
-    let now_ms = unix_ms(state.now());
-    if !clock_in_step(request.at_ms, now_ms) {
-        return Err(DeviceError::ClockSkew);
-    }
-    let ttl = ms(state.settings().policy_ttl);
-    let policy = state.store().gate_policy(device.id, now_ms, ttl).await?;
-    signed(&state, SignedKind::Policy, &policy)
 }
 
 /// The server's signing key.
@@ -478,23 +375,5 @@ mod tests {
             HeaderValue::from_str(&STANDARD.encode([1; 64])).unwrap(),
         );
         assert_eq!(signature(&h), Some(vec![1; 64]));
-    }
-
-    #[test]
-    fn refusals_have_their_codes() {
-        assert_eq!(
-            DeviceError::Unauthenticated.status_and_code(),
-            (StatusCode::UNAUTHORIZED, "device_auth_failed")
-        );
-        assert_eq!(
-            DeviceError::SeqGap { resend_from: 3 }.status_and_code(),
-            (StatusCode::CONFLICT, "seq_gap")
-        );
-        assert_eq!(
-            DeviceError::Replay(String::new()).status_and_code(),
-            (StatusCode::CONFLICT, "replay_rejected")
-        );
-        let e = DeviceError::from(StoreError::CommitFailed("disk I/O error at /x".into()));
-        assert_eq!(e.to_string(), "internal error");
     }
 }

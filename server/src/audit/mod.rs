@@ -34,9 +34,6 @@ use crate::store::{AuditLog, StoreError};
 
 pub use crate::domain::audit::hex;
 pub use crate::store::audit::{AuditRecord, NewEntry};
-/// Appending and counting on a raw connection, for the store modules that still write with
-/// SQL of their own (ingest, sweeps, alerts) until their use cases move to `service/`.
-pub(crate) use crate::store::sqlite::audit::append;
 
 const HEAD_TAG: &[u8] = b"custos-audit-head-v1";
 

@@ -376,7 +376,7 @@ mod tests {
     #[test]
     fn an_overdue_sign_out_is_alerted_once_per_reminder_interval() {
         let db = MemoryDb::custody(at_ms(T0_MS));
-        let signout = db.signed_out(1, T0_MS - 1_000);
+        let signout = db.signed_out(1, T0_MS - 1_000, false);
         let first = sweep_at(&db, T0_MS);
         let [alert] = &alerts_of(&db, AlertKind::Overdue)[..] else {
             panic!("one overdue alert");
@@ -403,7 +403,7 @@ mod tests {
         let removed = T0_MS - 120_000;
         db.pending_removal("cab-1", 1, removed);
         // Carrier 2 left on a sign-out: the removal was the hand-over.
-        db.signed_out(2, T0_MS + DAY_MS);
+        db.signed_out(2, T0_MS + DAY_MS, false);
         db.pending_removal("cab-1", 2, removed);
         // Within the grace period: not judged yet.
         db.pending_removal("cab-2", 1, T0_MS - 1_000);

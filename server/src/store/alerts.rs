@@ -164,4 +164,13 @@ pub trait AlertRows {
 
     /// Alerts per kind, every kind listed (zero where there are none).
     fn alert_counts(&mut self) -> Result<AlertCounts, StoreError>;
+
+    /// The ids of `device`'s gate alarms (`unauthorized_removal`, `clearance_violation`) that
+    /// were acknowledged or resolved at or after `since_ms`, at most `max`, by id.
+    fn silenced_gate_alarms(
+        &mut self,
+        device: &str,
+        since_ms: i64,
+        max: usize,
+    ) -> Result<Vec<i64>, StoreError>;
 }

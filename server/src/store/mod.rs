@@ -59,7 +59,9 @@ pub use audit::AuditLog;
 pub use carriers::CarrierRows;
 pub use console::ConsoleRows;
 pub use devices::DeviceRows;
+pub use ingest::IngestRows;
 pub use people::PeopleRows;
+pub use policy::PolicyRows;
 pub use sessions::SessionRows;
 pub use signouts::SignoutRows;
 pub use sweeps::SweepRows;
@@ -76,7 +78,9 @@ pub trait Tx:
     + CarrierRows
     + ConsoleRows
     + DeviceRows
+    + IngestRows
     + PeopleRows
+    + PolicyRows
     + SessionRows
     + SignoutRows
     + SweepRows
@@ -91,7 +95,9 @@ impl<T> Tx for T where
         + CarrierRows
         + ConsoleRows
         + DeviceRows
+        + IngestRows
         + PeopleRows
+        + PolicyRows
         + SessionRows
         + SignoutRows
         + SweepRows

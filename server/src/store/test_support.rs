@@ -1,6 +1,7 @@
 //! Test databases: a temporary store, and an in-memory database with a custody fixture for
 //! the use cases' tests (their SQL stays here, in the store).
 
+use custos_protocol::epc::Epc;
 use rusqlite::Connection;
 
 use super::AuditLog;
@@ -25,6 +26,16 @@ pub async fn temp_store() -> (Store, tempfile::TempDir) {
     .await
     .unwrap();
     (store, dir)
+}
+
+/// The EPC on carrier `n`'s tag in [`MemoryDb::gate_site`].
+pub fn carrier_epc(n: i64) -> Epc {
+    Epc::from_hex(&format!("3074257BF7{n:014X}")).unwrap()
+}
+
+/// The EPC of person `n`'s badge in [`MemoryDb::gate_site`].
+pub fn badge_epc(n: i64) -> Epc {
+    Epc::from_hex(&format!("E2000000{n:016X}")).unwrap()
 }
 
 /// An in-memory database, migrated, with foreign keys on.
@@ -91,6 +102,99 @@ impl MemoryDb {
             .unwrap();
     }
 
+    /// [`MemoryDb::custody`], plus zone `street` (public), gate `gate-1` (inside `z`, outside
+    /// `street`), tags [`carrier_epc`] 1 and 2 on carriers 1 and 2, and person 1's badge
+    /// [`badge_epc`] 1.
+    pub fn gate_site(t0: Timestamp) -> MemoryDb {
+        let db = MemoryDb::custody(t0);
+        db.conn
+            .execute_batch(
+                "INSERT INTO zones VALUES ('street', 'Street', 'public', 't');
+                 INSERT INTO devices (id, kind, public_key, inside_zone, outside_zone, created_at)
+                     VALUES ('gate-1', 'gate', randomblob(32), 'z', 'street',
+                             '2025-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        for carrier in [1, 2] {
+            db.conn
+                .execute(
+                    "INSERT INTO carrier_tags (tag, carrier_id) VALUES (?1, ?2)",
+                    rusqlite::params![format!("epc:{}", carrier_epc(carrier)), carrier],
+                )
+                .unwrap();
+        }
+        db.set_badge(1, &format!("epc:{}", badge_epc(1)));
+        db
+    }
+
+    /// Person `person`'s badge tag, as typed by an officer.
+    pub fn set_badge(&self, person: i64, badge_tag: &str) {
+        self.conn
+            .execute(
+                "UPDATE people SET badge_tag = ?2 WHERE id = ?1",
+                rusqlite::params![person, badge_tag],
+            )
+            .unwrap();
+    }
+
+    /// A new person (core, trained) with badge tag `badge_tag`; their id.
+    pub fn person_with_badge(&self, name: &str, badge_tag: &str) -> i64 {
+        self.conn
+            .execute(
+                "INSERT INTO people (name, department, category, badge_tag, created_at)
+                 VALUES (?1, 'D', 'core', ?2, 't')",
+                [name, badge_tag],
+            )
+            .unwrap();
+        self.conn.last_insert_rowid()
+    }
+
+    /// Every carrier is back from every sign-out (the sign-outs' rows stay as they are).
+    pub fn unlend_all(&self) {
+        self.conn
+            .execute("DELETE FROM signout_carriers", [])
+            .unwrap();
+    }
+
+    /// The stored events, as `(kind, seq, verdict_json)`, in order.
+    pub fn events(&self) -> Vec<(String, i64, Option<String>)> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, seq, verdict_json FROM events ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A carrier's history, as `(kind, direction)`, in order.
+    pub fn history(&self, carrier: i64) -> Vec<(String, Option<String>)> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT kind, direction FROM carrier_events WHERE carrier_id = ?1
+                 ORDER BY event_id, kind",
+            )
+            .unwrap();
+        stmt.query_map([carrier], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// The carriers cabinet `device` holds, by id.
+    pub fn cabinet_contents(&self, device: &str) -> Vec<i64> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT carrier_id FROM cabinet_contents WHERE device_id = ?1 ORDER BY 1")
+            .unwrap();
+        stmt.query_map([device], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     /// A transaction's view of the database.
     pub fn tx(&self) -> SqliteTx<'_> {
         SqliteTx::new(&self.conn)
@@ -142,14 +246,14 @@ impl MemoryDb {
     }
 
     /// Carrier `carrier` out to person 1 on a new sign-out (requested by `cust`) due at
-    /// `due_ms`; the sign-out's id.
-    pub fn signed_out(&self, carrier: i64, due_ms: i64) -> i64 {
+    /// `due_ms`, allowed to leave the secure area or not; the sign-out's id.
+    pub fn signed_out(&self, carrier: i64, due_ms: i64, may_leave: bool) -> i64 {
         self.conn
             .execute(
                 "INSERT INTO signouts (requester, borrower, purpose, due_at_ms, may_leave, state,
                                        created_at, issued_at_ms)
-                 VALUES (1, 1, 'work', ?1, 0, 'out', 't', ?1 - 86400000)",
-                [due_ms],
+                 VALUES (1, 1, 'work', ?1, ?2, 'out', 't', ?1 - 86400000)",
+                rusqlite::params![due_ms, may_leave],
             )
             .unwrap();
         let id = self.conn.last_insert_rowid();

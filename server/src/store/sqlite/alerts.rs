@@ -275,6 +275,25 @@ impl AlertRows for SqliteTx<'_> {
             )?,
         })
     }
+
+    fn silenced_gate_alarms(
+        &mut self,
+        device: &str,
+        since_ms: i64,
+        max: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id FROM alerts
+             WHERE device_id = ?1 AND kind IN ('unauthorized_removal', 'clearance_violation')
+               AND state != 'open' AND coalesce(acknowledged_at_ms, resolved_at_ms) >= ?2
+             ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![device, since_ms, i64::try_from(max).unwrap_or(i64::MAX)],
+            |r| r.get::<_, i64>(0),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 use serde_json::Value;
 
 use super::SqliteTx;
@@ -11,7 +11,7 @@ use crate::domain::audit::hex;
 use crate::domain::ids::AuditId;
 use crate::domain::time::Timestamp;
 use crate::store::StoreError;
-use crate::store::audit::{AuditFilter, AuditLog, AuditRecord, NewEntry, SignedHead, StoredEntry};
+use crate::store::audit::{AuditFilter, AuditLog, AuditRecord, SignedHead, StoredEntry};
 
 const ENTRY_COLUMNS: &str =
     "id, at, actor, action, subject, before_json, after_json, prev_hash, hash";
@@ -47,13 +47,6 @@ fn prefix_pattern(text: &str) -> String {
     }
     pattern.push('%');
     pattern
-}
-
-/// Append an entry on a raw connection, in the transaction of the change: for the store
-/// modules that still write with SQL of their own (ingest, sweeps, alerts); use cases call
-/// [`AuditLog::append_audit`] on their transaction.
-pub(crate) fn append(conn: &Connection, entry: &NewEntry) -> Result<AuditId, StoreError> {
-    SqliteTx::new(conn).append_audit(entry)
 }
 
 impl AuditLog for SqliteTx<'_> {
