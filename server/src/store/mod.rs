@@ -1,58 +1,57 @@
-//! Storage: one SQLite file (`custos.db`) behind one owning type, [`Store`].
+//! Storage: persistence only, behind [`Tx`] (the union of one small trait per area, each in
+//! `store/<area>.rs` with its plain row types) and one owning handle, [`Store`]. The SQLite
+//! implementation, one file `custos.db`, is [`sqlite`]: every SQL statement and every
+//! `rusqlite` type is there (`ARCHITECTURE-NOTES.md` says what a second backend implements).
 //!
 //! # Concurrency
 //! SQLite allows one writer at a time. Rather than let request tasks contend for the write lock,
 //! one dedicated thread owns the only read-write [`rusqlite::Connection`] and takes jobs from a
-//! channel ([`writer`]). It drains up to `write_batch_max` queued jobs into one transaction
+//! channel (`sqlite/writer.rs`). It drains up to `write_batch_max` queued jobs into one transaction
 //! (group commit: one fsync for many requests under load), runs each job inside its own
 //! savepoint so that one job's failure (a duplicate name, say) undoes only that job, commits,
 //! and only then answers each job through its oneshot. A caller therefore never sees a result
 //! that is not durable (`synchronous=FULL`).
 //!
-//! Reads go to a small pool of read-only connections ([`reader`]) on tokio's blocking threads,
+//! Reads go to a small pool of read-only connections (`sqlite/reader.rs`) on tokio's blocking threads,
 //! so no SQLite call ever runs on the async executor. WAL mode lets them read while the writer
 //! writes.
 //!
 //! Checkpoints (copying committed WAL frames back into the database file) run on a thread of
-//! their own ([`checkpointer`]) every [`CHECKPOINT_INTERVAL`], so the writer does not pay for
+//! their own (`sqlite/checkpointer.rs`) every [`CHECKPOINT_INTERVAL`], so the writer does not pay for
 //! them inside a COMMIT; the writer's automatic checkpoint stays as a backstop at
-//! [`WRITER_AUTOCHECKPOINT_PAGES`]. Checkpoints do not bear on durability: a transaction is
+//! 64 MiB of WAL. Checkpoints do not bear on durability: a transaction is
 //! durable once its WAL frames are fsync'ed at COMMIT.
 //!
 //! A state change and the audit entry that describes it are written by the same job, so they
 //! commit or roll back together.
 //!
-//! Everything SQLite-specific stays in this module (the audit chain's rows included: `audit`
-//! holds only the chain's logic); a PostgreSQL backend would replace [`Store`]'s insides and
-//! [`sqlite`], not their callers.
+//! The audit chain's rows are the store's too: `audit` holds only the chain's logic. A
+//! PostgreSQL backend would replace [`Store`]'s insides and [`sqlite`], not their callers.
 
 pub mod alerts;
 pub mod audit;
 pub mod carriers;
-mod checkpointer;
 pub mod console;
 pub mod devices;
 pub mod ingest;
-pub mod migrations;
 pub mod people;
 pub mod policy;
-mod reader;
 pub mod sessions;
 pub mod signouts;
-mod sql;
 pub mod sqlite;
 pub mod sweeps;
 pub mod users;
-mod writer;
 pub mod zones;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-use reader::ReadPool;
-use writer::Writer;
+use sqlite::checkpointer::Checkpointer;
+pub use sqlite::migrations;
+use sqlite::reader::ReadPool;
+use sqlite::writer::Writer;
 
 pub use alerts::AlertRows;
 pub use audit::AuditLog;
@@ -110,24 +109,8 @@ impl<T> Tx for T where
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "custos.db";
 
-/// How long a connection waits on a lock held by another process (e.g. `audit verify`).
-const BUSY_TIMEOUT_MS: u32 = 5_000;
-
-/// The writer's page cache, in KiB (SQLite's default is 2 MiB): the pages ingest touches
-/// (carriers, tags, sign-outs, the tails of `events` and its indexes) stay in memory instead of
-/// being read back from the file for every batch.
-const WRITER_CACHE_KIB: i64 = 64 * 1024;
-
 /// How often the checkpointer thread copies the WAL back into the database file.
 pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// WAL pages after which the writer checkpoints by itself (if the checkpointer fell behind):
-/// 64 MiB of 4 KiB pages.
-const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_384;
-
-/// Prepared statements the writer keeps (rusqlite's default of 16 is fewer than one batch job
-/// uses, so statements were compiled again for every batch).
-const WRITER_STATEMENT_CACHE: usize = 256;
 
 /// The database engine's own failure, kept as its source so that no engine type crosses the
 /// persistence interface.
@@ -231,7 +214,7 @@ pub struct Store {
     writer: Writer,
     readers: Arc<ReadPool>,
     /// Stops the checkpointer thread when the last clone is dropped.
-    _checkpointer: Arc<checkpointer::Checkpointer>,
+    _checkpointer: Arc<Checkpointer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -254,10 +237,10 @@ impl Store {
         if !options.create && !path.exists() {
             return Err(StoreError::Missing(path.to_owned()));
         }
-        let mut conn = open_writer_connection(path, options.create)?;
+        let mut conn = sqlite::open_writer_connection(path, options.create)?;
         migrations::migrate(&mut conn)?;
         let readers = ReadPool::open(path, options.read_connections.max(1))?;
-        let checkpointer = checkpointer::Checkpointer::spawn(path, CHECKPOINT_INTERVAL)?;
+        let checkpointer = Checkpointer::spawn(path, CHECKPOINT_INTERVAL)?;
         let writer = Writer::spawn(conn, options.write_batch_max.max(1))?;
         Ok(Store {
             writer,
@@ -333,61 +316,6 @@ impl Store {
         T: Send + 'static,
     {
         self.readers.run(query).await
-    }
-}
-
-fn open_writer_connection(path: &Path, create: bool) -> Result<Connection, StoreError> {
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    if create {
-        flags |= OpenFlags::SQLITE_OPEN_CREATE;
-    }
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Corrupt(format!(
-            "journal_mode is {mode}, not wal"
-        )));
-    }
-    // temp_store = MEMORY keeps the per-job savepoint journals (see `writer`) off the disk:
-    // they only serve to roll one job back inside its group transaction; durability comes
-    // from the WAL, fsync'ed at every COMMIT (synchronous = FULL).
-    conn.execute_batch(&format!(
-        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -{WRITER_CACHE_KIB};
-         PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};"
-    ))?;
-    conn.set_prepared_statement_cache_capacity(WRITER_STATEMENT_CACHE);
-    Ok(conn)
-}
-
-/// Map a unique/primary-key violation to [`StoreError::Duplicate`] and a foreign-key violation
-/// to [`StoreError::UnknownReference`]; other errors pass through.
-pub(crate) fn constraint(
-    err: rusqlite::Error,
-    duplicate: &'static str,
-    reference: &'static str,
-) -> StoreError {
-    use rusqlite::ffi;
-    if let rusqlite::Error::SqliteFailure(e, _) = &err {
-        match e.extended_code {
-            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                return StoreError::Duplicate { what: duplicate };
-            }
-            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
-                return StoreError::UnknownReference { what: reference };
-            }
-            _ => {}
-        }
-    }
-    StoreError::from(err)
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> StoreError {
-        StoreError::Backend(BackendError::new(e))
     }
 }
 

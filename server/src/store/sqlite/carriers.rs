@@ -3,16 +3,17 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::json;
 
+use super::constraint;
 use super::{LIVE_CLAIMS, SqliteTx, level_column, ms_column, required_ms_column};
 use crate::domain::carrier::{ControlNo, NewCarrier, Tag};
 use crate::domain::ids::{CarrierId, DeviceId, PersonId, SignoutId};
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
+use crate::store::StoreError;
 use crate::store::carriers::{
     CarrierFilter, CarrierRows, CarrierSummary, HistoryItem, Holder, LastSeen, ShelfCarrier,
     SignoutBrief, TagView,
 };
-use crate::store::{StoreError, constraint};
 
 const SUMMARY_SELECT: &str = "SELECT c.id, c.control_no, c.kind, c.level, c.copy_no, c.copies,
         c.owner_unit, c.home_device, c.state, c.holder, p.name, c.missing_since_ms,

@@ -4,12 +4,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::constraint;
 use super::{SqliteTx, ms_column};
 use crate::domain::device::DeviceKind;
 use crate::domain::ids::DeviceId;
 use crate::domain::time::Timestamp;
+use crate::store::StoreError;
 use crate::store::devices::{CabinetRow, Device, DeviceRow, DeviceRows, NewDevice};
-use crate::store::{StoreError, constraint};
 
 fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
     Ok(Device {

@@ -5,11 +5,14 @@
 //! ([`super::Store::query`]). Each area's trait is implemented in the module of that area's
 //! rows; everything `rusqlite` stays under `store/`.
 
-use rusqlite::{Connection, Row};
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, Row};
 
 use crate::domain::carrier::level_from_code;
 use crate::domain::level::Level;
 use crate::domain::time::Timestamp;
+use crate::store::{BackendError, StoreError};
 
 /// One transaction over a SQLite connection.
 pub struct SqliteTx<'c> {
@@ -31,15 +34,20 @@ impl<'c> SqliteTx<'c> {
 mod alerts;
 pub(crate) mod audit;
 mod carriers;
+pub(super) mod checkpointer;
 mod console;
 mod devices;
 mod ingest;
+pub mod migrations;
 mod people;
 mod policy;
+pub(super) mod reader;
 mod sessions;
 mod signouts;
+mod sql;
 pub(crate) mod sweeps;
 mod users;
+pub(super) mod writer;
 mod zones;
 
 /// The sign-outs that still claim a carrier: requested or approved ones, and out ones the
@@ -87,4 +95,75 @@ pub(crate) fn required_ms_column(r: &Row<'_>, idx: usize) -> rusqlite::Result<Ti
         "NULL time".to_owned(),
         rusqlite::types::Type::Null,
     ))
+}
+
+/// The writer's page cache, in KiB (SQLite's default is 2 MiB): the pages ingest touches
+/// (carriers, tags, sign-outs, the tails of `events` and its indexes) stay in memory instead of
+/// being read back from the file for every batch.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+/// WAL pages after which the writer checkpoints by itself (if the checkpointer fell behind):
+/// 64 MiB of 4 KiB pages.
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+
+/// Prepared statements the writer keeps (rusqlite's default of 16 is fewer than one batch job
+/// uses, so statements were compiled again for every batch).
+const WRITER_STATEMENT_CACHE: usize = 256;
+
+/// How long a connection waits on a lock held by another process (e.g. `audit verify`).
+pub(crate) const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+pub(super) fn open_writer_connection(path: &Path, create: bool) -> Result<Connection, StoreError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt(format!(
+            "journal_mode is {mode}, not wal"
+        )));
+    }
+    // temp_store = MEMORY keeps the per-job savepoint journals (see `writer`) off the disk:
+    // they only serve to roll one job back inside its group transaction; durability comes
+    // from the WAL, fsync'ed at every COMMIT (synchronous = FULL).
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -{WRITER_CACHE_KIB};
+         PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(WRITER_STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Map a unique/primary-key violation to [`StoreError::Duplicate`] and a foreign-key violation
+/// to [`StoreError::UnknownReference`]; other errors pass through.
+pub(crate) fn constraint(
+    err: rusqlite::Error,
+    duplicate: &'static str,
+    reference: &'static str,
+) -> StoreError {
+    use rusqlite::ffi;
+    if let rusqlite::Error::SqliteFailure(e, _) = &err {
+        match e.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                return StoreError::Duplicate { what: duplicate };
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                return StoreError::UnknownReference { what: reference };
+            }
+            _ => {}
+        }
+    }
+    StoreError::from(err)
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Backend(BackendError::new(e))
+    }
 }

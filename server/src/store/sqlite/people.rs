@@ -3,11 +3,12 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteTx;
+use super::constraint;
 use crate::domain::ids::PersonId;
 use crate::domain::person::PersonStatus;
 use crate::domain::time::{Date, Timestamp};
+use crate::store::StoreError;
 use crate::store::people::{NewPerson, PeopleRows, Person};
-use crate::store::{StoreError, constraint};
 
 const COLUMNS: &str = "id, name, department, category, badge_tag, training_valid_until, \
                        commitment_signed_on, status, created_at, leaving_since, \

@@ -3,10 +3,11 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteTx;
+use super::constraint;
 use crate::domain::ids::UserId;
 use crate::domain::time::Timestamp;
+use crate::store::StoreError;
 use crate::store::users::{Credentials, NewUser, User, UserRows};
-use crate::store::{StoreError, constraint};
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {

@@ -3,9 +3,10 @@
 use rusqlite::{Row, params};
 
 use super::SqliteTx;
+use super::constraint;
 use crate::domain::time::Timestamp;
+use crate::store::StoreError;
 use crate::store::zones::{NewZone, Zone, ZoneRows};
-use crate::store::{StoreError, constraint};
 
 fn zone_row(r: &Row<'_>) -> rusqlite::Result<Zone> {
     Ok(Zone {

@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Jobs that can wait in the queue before callers are made to wait for room.
 const QUEUE_DEPTH: usize = 1024;
@@ -77,12 +77,15 @@ where
 
 /// Handle to the writer thread.
 #[derive(Clone)]
-pub(super) struct Writer {
+pub(in crate::store) struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl Writer {
-    pub(super) fn spawn(conn: Connection, batch_max: usize) -> Result<Writer, StoreError> {
+    pub(in crate::store) fn spawn(
+        conn: Connection,
+        batch_max: usize,
+    ) -> Result<Writer, StoreError> {
         let (jobs, rx) = mpsc::channel(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("custos-store-writer".to_owned())
@@ -94,7 +97,7 @@ impl Writer {
     /// Queue `job`; resolves with its result once its group has committed (or with the
     /// job's own error, its changes rolled back). A job's error of any type `E` rolls back
     /// that job only.
-    pub(super) async fn submit<T, E, F>(&self, job: F) -> Result<T, E>
+    pub(in crate::store) async fn submit<T, E, F>(&self, job: F) -> Result<T, E>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
-use super::{BUSY_TIMEOUT_MS, StoreError};
+use super::BUSY_TIMEOUT_MS;
+use crate::store::StoreError;
 
-pub(super) struct ReadPool {
+pub(in crate::store) struct ReadPool {
     idle: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
 }
@@ -43,7 +44,7 @@ impl Drop for Lease {
 }
 
 impl ReadPool {
-    pub(super) fn open(path: &Path, size: usize) -> Result<ReadPool, StoreError> {
+    pub(in crate::store) fn open(path: &Path, size: usize) -> Result<ReadPool, StoreError> {
         let mut conns = Vec::with_capacity(size);
         for _ in 0..size {
             let conn = Connection::open_with_flags(
@@ -62,7 +63,7 @@ impl ReadPool {
         })
     }
 
-    pub(super) async fn run<T, E, F>(&self, query: F) -> Result<T, E>
+    pub(in crate::store) async fn run<T, E, F>(&self, query: F) -> Result<T, E>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,

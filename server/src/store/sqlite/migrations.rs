@@ -27,7 +27,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// The migrations, in order. Index `i` takes the schema from version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[

@@ -5,7 +5,7 @@
 //! PASSIVE never waits for the writer or for readers; it copies what it can and the next round
 //! continues. If it fails (a busy database, a full disk), the failure is logged and the writer's
 //! own automatic checkpoint, at a higher threshold, still bounds the WAL. The thread ends when
-//! [`Checkpointer`] is dropped (with the last [`super::Store`] clone).
+//! [`Checkpointer`] is dropped (with the last [`crate::store::Store`] clone).
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -13,16 +13,20 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BUSY_TIMEOUT_MS, StoreError};
+use super::BUSY_TIMEOUT_MS;
+use crate::store::StoreError;
 
 /// Owns the checkpointer thread; dropping it stops the thread.
-pub(super) struct Checkpointer {
+pub(in crate::store) struct Checkpointer {
     _stop: mpsc::Sender<()>,
 }
 
 impl Checkpointer {
     /// Start checkpointing the database at `path` every `interval`.
-    pub(super) fn spawn(path: &Path, interval: Duration) -> Result<Checkpointer, StoreError> {
+    pub(in crate::store) fn spawn(
+        path: &Path,
+        interval: Duration,
+    ) -> Result<Checkpointer, StoreError> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -61,8 +65,8 @@ fn run(conn: &Connection, stopped: &mpsc::Receiver<()>, interval: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::temp_store;
-    use super::super::{CHECKPOINT_INTERVAL, DB_FILE};
+    use crate::store::test_support::temp_store;
+    use crate::store::{CHECKPOINT_INTERVAL, DB_FILE};
 
     /// Committed frames reach the database file without the writer checkpointing: 1 MiB
     /// written is far below the writer's own threshold, yet the file grows to hold it.
