@@ -13,8 +13,11 @@
 //! directives derived from them, nothing stored or raised again. If a re-delivered event's
 //! content differs from what is stored under its seq, the batch is refused as a replay.
 //!
+//! Each event body is encoded to JSON once, before the transaction is queued
+//! ([`EncodedBatch`]): the store's single writer thread only stores and compares that text.
+//!
 //! # One passage
-//! [`Ingest::passage`] reads as the rule: load what the register knows of every tag and badge
+//! `Ingest::passage` reads as the rule: load what the register knows of every tag and badge
 //! read ([`crate::store::IngestRows`]), ask [`gate::judge`], then write its alerts, the event
 //! with its verdict, each carrier's history line, `last_seen` and tag sighting. Cabinet
 //! snapshots follow the same three steps with [`cabinet::reconcile`].
@@ -38,6 +41,7 @@ use crate::AppState;
 use crate::audit::NewEntry;
 use crate::domain::alert::NewAlert;
 use crate::domain::cabinet::{self, CabinetCarrier, Custody};
+use crate::domain::carrier::CarrierState;
 use crate::domain::device::DeviceKind;
 use crate::domain::gate::{self, BadgeHolder, CarrierAtGate, Gate, Passage};
 use crate::domain::ids::{CarrierId, DeviceId};
@@ -168,11 +172,6 @@ impl EncodedBatch {
             .collect::<Result<_, _>>()
             .map_err(StoreError::from)?;
         Ok(EncodedBatch { batch, bodies })
-    }
-
-    /// The batch.
-    pub fn batch(&self) -> &Batch {
-        &self.batch
     }
 }
 
@@ -501,7 +500,7 @@ impl<'a> Ingest<'a> {
 
     /// A carrier read at the gate, with the sign-outs the rules consult.
     fn at_gate(&mut self, c: TagCarrier, epc: Epc) -> Result<CarrierAtGate, ServiceError> {
-        let in_storage = c.state == crate::domain::carrier::CarrierState::InStorage;
+        let in_storage = c.state == CarrierState::InStorage;
         let signouts = if in_storage {
             Vec::new()
         } else {
@@ -512,7 +511,7 @@ impl<'a> Ingest<'a> {
             epc,
             control_no: c.control_no,
             level: c.level,
-            out: c.state == crate::domain::carrier::CarrierState::Out,
+            out: c.state == CarrierState::Out,
             signouts,
         })
     }
