@@ -46,7 +46,7 @@ use tokio_modbus::prelude::{rtu, tcp};
 use tokio_modbus::{ExceptionCode, Slave};
 use tokio_serial::SerialPortBuilderExt;
 
-use crate::readers::Backoff;
+use crate::backoff::Backoff;
 
 /// Default for [`GateIoSettings::call_timeout`].
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_millis(200);
@@ -585,7 +585,7 @@ impl AlarmDriver {
                     if let Some((_, publish)) = &inputs {
                         match self.io.read_inputs().await {
                             Ok(reading) => {
-                                let at_ms = crate::uplink::now_ms();
+                                let at_ms = crate::model::now_ms();
                                 let changed = publish.send_if_modified(|last| {
                                     let changed = *last != Some(reading);
                                     *last = Some(reading);

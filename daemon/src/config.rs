@@ -340,7 +340,8 @@ pub struct SmoothingConfig {
     pub min_reads: u32,
     /// A tag unseen this long has gone (default 1500 ms).
     pub holdoff_ms: u64,
-    /// Reads further apart than this belong to separate passages (default 2000 ms).
+    /// Tags crossing a gate within this long of a passage's first crossing join that passage;
+    /// later ones start another (default 2000 ms).
     pub passage_gap_ms: u64,
 }
 
@@ -351,17 +352,6 @@ impl Default for SmoothingConfig {
             holdoff_ms: 1_500,
             passage_gap_ms: 2_000,
         }
-    }
-}
-
-impl SmoothingConfig {
-    /// `holdoff_ms` as a duration.
-    pub fn holdoff(&self) -> Duration {
-        Duration::from_millis(self.holdoff_ms)
-    }
-    /// `passage_gap_ms` as a duration.
-    pub fn passage_gap(&self) -> Duration {
-        Duration::from_millis(self.passage_gap_ms)
     }
 }
 

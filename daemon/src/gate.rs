@@ -1,93 +1,53 @@
 //! The gate's decision on an exit: ask the server with a short deadline, fall back to the signed
 //! policy, fail secure, and drive the alarm.
 //!
-//! # How the server's verdict arrives within the deadline
+//! # Getting the server's verdict in time
 //!
-//! The smoother announces carriers that crossed with an early
-//! [`Crossing`](crate::smoothing::Crossing) notice, long before its final passage (which waits
-//! for the tags to leave the field, `holdoff_ms` and more). The daemon's pipeline (see `app`)
-//! stores each notice at once as a *provisional* [`EventBody::Passage`] with the sightings so far
-//! (`local_verdict: None`): on disk first, then the shipper, which wakes on every new event,
-//! uploads it, and the server's [`BatchAck`](custos_protocol::uplink::BatchAck) carries the
-//! verdict for its seq, typically within milliseconds. The pipeline then hands the exit to this
-//! module as an [`Exit`], with the instant the notice was recognised and the event's id.
+//! The smoother's final passage waits for the tags to leave the field, far too late for an
+//! alarm at the door. So the pipeline (`app`) stores each early
+//! [`Crossing`](crate::smoothing::Crossing) notice at once as a *provisional*
+//! [`EventBody::Passage`] (sightings so far, `local_verdict: None`); the shipper wakes on it and
+//! the server's batch ack carries the verdict for its seq, typically within milliseconds. The
+//! final passage is not stored again (the server judges what the gate decided on; badges read
+//! later are not reported), except for carriers no notice announced (photo-eyes, when a beam
+//! sequence ends between two polls), which are stored as one more passage and decided like an
+//! exit. Carriers that went back after their notice get a [`EventBody::TurnedBack`] naming the
+//! provisional event; the decision made on the exit stands (whoever turned back at the alarm
+//! still tried). Inward crossings are stored the same way but not decided here: the server
+//! judges them and sends `SoundAlarm` if needed.
 //!
-//! The final passage of the same passage id is *not* stored again: its carriers were announced
-//! and stored already (so the server sees the read counts and badges as they stood at the
-//! notice, the same ones the gate decided on; badges read only later are not reported). Only
-//! carriers it names that no notice announced (possible with photo-eyes, when a beam sequence
-//! ends between two polls) are stored, as one more passage, and decided like an exit. Carriers that turned back after their notice (all of a passage, or some
-//! of them) keep the provisional event as the record that they reached the far field, and the
-//! pipeline stores a [`EventBody::TurnedBack`] naming its seq, so the server's history shows
-//! that they did not pass. The decision made on the exit stands (a person who turned back at
-//! the alarm still tried).
+//! # Decision and failure modes
 //!
-//! # Decision
-//!
-//! [`GateCore`] is the pure decision core (time passed in: a monotonic [`Instant`] for
-//! deadlines, wall-clock ms for the policy). For each outward exit:
-//! 1. if the server's verdict for the exit's event arrives within `verdict_deadline` of the
-//!    notice (`uplink.verdict_deadline_ms`, default 300 ms), it decides: `Allowed` → no alarm,
-//!    `Alarm` → sound;
-//! 2. otherwise, at the deadline, the cached signed policy decides
-//!    ([`GatePolicy::decide`]: carrier tags, badges, now); no policy, an expired one or one
-//!    issued in the device's future alarms for every carrier (fail secure);
-//! 3. an exit whose event could not be stored (outbox full or failing) cannot get a verdict: the
-//!    policy decides at once.
-//!
-//! Only answers verified against the pinned server key (`authenticated`) count: a verdict or a
-//! directive from an unpinned or unverified server is ignored (counted in
+//! [`GateCore`] is pure (a monotonic [`Instant`] for deadlines, wall-clock ms for the policy).
+//! An outward exit is decided by the server's verdict if it arrives within `verdict_deadline`
+//! of the notice (`uplink.verdict_deadline_ms`, default 300 ms); otherwise, at the deadline, by
+//! the cached signed policy ([`GatePolicy::decide`]), which alarms on every carrier when there
+//! is no policy, or it has expired or was issued in the device's future (fail secure). An exit
+//! whose event the outbox refused can get no verdict and is decided by the policy at once. Only
+//! answers verified with the pinned server key count; others are ignored (counted in
 //! [`GateMetrics::untrusted_answers`]) and the policy decides.
 //!
-//! # Not waiting for a server that is not there
+//! The server is *known down* after a failed upload or heartbeat, an unauthenticated answer, or
+//! a deadline passed without a verdict, until the next authenticated ack. Meanwhile exits do not
+//! wait out a deadline no verdict will meet: the policy decides at once, so the fallback's
+//! passage-to-coil time is the coil write alone. Every exit stays tracked for
+//! [`LATE_VERDICT_WINDOW`]: a late verdict of alarm still sounds it, a late "allowed" never
+//! silences an alarm the policy raised (the guard does, through `SilenceAlarm`).
 //!
-//! Waiting out the deadline only makes sense while a verdict can come. The core therefore keeps
-//! whether the server is *known down*: it becomes so when an upload or heartbeat fails
-//! ([`ServerAnswer::Failed`]: unreachable, 5xx, garbage, an answer that does not verify), when an
-//! answer is not authenticated, or when an exit's deadline passes with no verdict; it stops being
-//! so at the next authenticated answer (a batch ack or a heartbeat ack). While the server is
-//! known down an exit is decided by the policy the moment it arrives (the deadline counts as
-//! zero), and exits already waiting are decided at once. The exit stays tracked for a late
-//! verdict as always, so a server that comes back and says alarm still sounds it. This keeps
-//! the fallback's passage-to-coil time to the coil write itself instead of the full deadline.
+//! A policy decision is logged (`decided_by=policy`, version, reason) and counted, not stored:
+//! the provisional event is on disk *before* the decision (the alarm may cut the power), a
+//! stored event is never changed (it may be on the server already), and a follow-up event would
+//! duplicate the passage. The server makes its own decision on the passage anyway.
 //!
-//! A server verdict that arrives after the deadline is still applied within
-//! [`LATE_VERDICT_WINDOW`]: if it says alarm while the policy let the carrier go, the alarm
-//! sounds then. A late "allowed" never silences an alarm the policy raised; the guard (through
-//! the server's `SilenceAlarm`) does.
+//! # Directives and the alarm
 //!
-//! Inward crossings are stored the same way but not decided here: the server still judges
-//! them, and sends a `SoundAlarm` directive if they need one.
-//!
-//! # The local verdict is logged, not stored
-//!
-//! The provisional passage event is stored *before* the decision (durability first: the alarm
-//! may cut the power, the event must already be on disk), so it cannot carry the local verdict,
-//! and an event cannot be changed once stored (it may already be on the server). A follow-up
-//! event would duplicate the passage. So `local_verdict` stays `None`, and a decision made from
-//! the policy is logged (`decided_by=policy`, with the policy version and the reason) and
-//! counted; the server, which receives the passage anyway, makes its own decision on it.
-//!
-//! # Directives
-//!
-//! From authenticated answers (batch acks and heartbeat acks): `SoundAlarm` sounds (even if the
-//! exit was allowed) for its duration, locking the door if asked; `SilenceAlarm { alert_id }`
-//! silences the alarm when that alert is one of the current alarm's (from a verdict's or a
-//! directive's `alert_id`), and is ignored otherwise (an alarm the server does not know about is
-//! not silenced by a stale acknowledgement); `RefreshPolicy`, and any answer naming a newer
-//! policy version than the one held, make the policy cache fetch now.
-//!
-//! # Alarm and latency
-//!
-//! An alarm asks the [`AlarmDriver`](crate::actuators::AlarmDriver) (through its
-//! [`AlarmHandle`]) to sound for `[alarm] duration_ms`, locking the door if `[alarm] lock_door`.
-//! The time from the crossing notice being recognised to the driver's completed coil write
-//! ([`AlarmStatus::written_at`]) is logged as `passage_to_coil_ms` and recorded in
-//! [`GateMetrics::passage_to_coil`]. An alarm already sounding needs no write (counted in
-//! `coil_already_on`); a coil not written within [`COIL_WAIT_MAX`] is counted in
-//! `coil_not_written` and logged as an error. The gate I/O link going down raises the
-//! `gate_io_lost` device fault (heartbeat and a `DeviceFault` event) until a write succeeds
-//! again.
+//! `SoundAlarm` sounds even for an allowed exit; `SilenceAlarm` silences only an alarm raised
+//! for that alert (a stale acknowledgement does not silence an alarm the server does not know
+//! of); `RefreshPolicy`, or any answer naming a newer policy version, makes the cache fetch now.
+//! The time from notice to completed coil write is logged as `passage_to_coil_ms` and recorded
+//! in [`GateMetrics::passage_to_coil`]; a coil not written within [`COIL_WAIT_MAX`] is counted
+//! and logged as an error. A lost gate I/O link raises the `gate_io_lost` device fault
+//! (heartbeat and a `DeviceFault` event) until a write succeeds again.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
@@ -103,11 +63,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::actuators::{AlarmHandle, AlarmStatus};
-use crate::model::ReaderName;
+use crate::model::{ReaderName, now_ms};
 use crate::outbox::{EventId, Outbox};
 use crate::policy::{CurrentPolicy, PolicyRequests};
 use crate::smoothing::PassageId;
-use crate::uplink::{HeartbeatState, ServerAnswer, now_ms};
+use crate::uplink::{HeartbeatState, ServerAnswer};
 
 /// How long after its notice an exit still takes a late server verdict (60 s).
 pub const LATE_VERDICT_WINDOW: Duration = Duration::from_secs(60);
@@ -1127,7 +1087,7 @@ mod tests {
 
     /// A fresh core at `t0`, the wall clock now and a policy current at it.
     fn fixture() -> (GateCore, Instant, i64, GatePolicy) {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         (
             GateCore::new(DEADLINE, ALARM),
             Instant::now(),
@@ -1383,7 +1343,7 @@ mod tests {
 
     #[test]
     fn a_verdict_before_its_exit_is_kept_for_it() {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         let t0 = Instant::now();
         let mut core = GateCore::new(DEADLINE, ALARM);
         // The shipper uploaded the event and got the ack before the pipeline's hand-over.
@@ -1437,7 +1397,7 @@ mod tests {
 
     #[test]
     fn the_policy_alarm_takes_the_alert_of_the_late_verdict() {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         let t0 = Instant::now();
         let mut core = GateCore::new(DEADLINE, ALARM);
         core.handle_exit(t0, now_ms, exit(Some(1), disk(), t0), None);
@@ -1552,7 +1512,7 @@ mod tests {
 
     #[test]
     fn flush_decides_what_still_waits() {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         let t0 = Instant::now();
         let mut core = GateCore::new(DEADLINE, ALARM);
         core.handle_exit(t0, now_ms, exit(Some(1), doc(), t0), None);
@@ -1720,7 +1680,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_task_falls_back_to_the_policy_at_the_deadline() {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         let mut h = harness(Some(policy(now_ms))).await;
         let t0 = Instant::now();
         h.exits.send(exit(Some(1), doc(), t0)).await.unwrap();
@@ -1763,7 +1723,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_task_sounds_on_a_late_alarm_and_ignores_untrusted_answers() {
-        let now_ms = crate::uplink::now_ms();
+        let now_ms = crate::model::now_ms();
         let mut h = harness(Some(policy(now_ms))).await;
         let t0 = Instant::now();
         h.exits.send(exit(Some(1), doc(), t0)).await.unwrap();

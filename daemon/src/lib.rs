@@ -9,6 +9,7 @@
 
 pub mod actuators;
 pub mod app;
+pub mod backoff;
 pub mod config;
 pub mod gate;
 pub mod keys;
@@ -18,6 +19,3 @@ pub mod policy;
 pub mod readers;
 pub mod smoothing;
 pub mod uplink;
-
-/// Usage text printed by the binary until its subcommands exist.
-pub const USAGE: &str = concat!("custosd ", env!("CARGO_PKG_VERSION"), "\n");

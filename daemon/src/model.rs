@@ -5,9 +5,18 @@
 //! recorded sequences and a virtual clock.
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{ReaderHealth, ScannedCode};
+
+/// The wall clock now as Unix milliseconds (0 if the clock is before 1970): the time stamp of
+/// reads, scans and events. Only the edges read it; the stages take time as an argument.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// The configured name of a reader (`[[readers]] name`), cheap to clone into every read.
 pub type ReaderName = Arc<str>;

@@ -46,8 +46,8 @@ use custos_protocol::uplink::GatePolicy;
 use hyper::body::Bytes;
 use tokio::sync::{Notify, watch};
 
+use crate::backoff::Backoff;
 use crate::keys::PublicKey;
-use crate::readers::Backoff;
 use crate::uplink::{SignedPolicy, Uplink, UplinkError};
 
 /// The cache file's name inside the data directory.

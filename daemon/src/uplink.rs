@@ -27,7 +27,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use custos_protocol::uplink::{
     self as proto, Batch, BatchAck, DeviceFault, DeviceFaultKind, Directive, GatePolicy, Heartbeat,
@@ -44,8 +44,10 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::backoff::Backoff;
 use crate::config::UplinkConfig;
 use crate::keys::{DeviceKey, PublicKey, SignatureError};
+use crate::model::now_ms;
 use crate::outbox::Outbox;
 
 /// The default deadline of one exchange (request and answer).
@@ -120,13 +122,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// The current wall-clock time as Unix milliseconds (0 if the clock is before 1970).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A gate policy together with the exact bytes and signature it arrived with, so a cached copy
@@ -438,35 +433,6 @@ fn report(answers: &mpsc::Sender<ServerAnswer>, answer: ServerAnswer) {
     }
 }
 
-/// Capped exponential backoff.
-#[derive(Debug, Clone)]
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new(min: Duration, max: Duration) -> Self {
-        Backoff {
-            min,
-            max,
-            next: min,
-        }
-    }
-
-    /// The wait before the next attempt; doubles the one after, up to `max`.
-    fn next_wait(&mut self) -> Duration {
-        let wait = self.next;
-        self.next = (self.next * 2).min(self.max);
-        wait
-    }
-
-    fn reset(&mut self) {
-        self.next = self.min;
-    }
-}
-
 /// The shipper's settings (see `[uplink]` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShipperConfig {
@@ -578,7 +544,7 @@ impl Shipper {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "reading the outbox failed");
-                    tokio::time::sleep(backoff.next_wait()).await;
+                    tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
             };
@@ -609,7 +575,7 @@ impl Shipper {
                             acked_through,
                             "server stored none of the batch"
                         );
-                        tokio::time::sleep(backoff.next_wait()).await;
+                        tokio::time::sleep(backoff.next_delay()).await;
                         continue;
                     }
                     backoff.reset();
@@ -626,7 +592,7 @@ impl Shipper {
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "deleting acknowledged events failed");
-                            tokio::time::sleep(backoff.next_wait()).await;
+                            tokio::time::sleep(backoff.next_delay()).await;
                         }
                     }
                 }
@@ -636,7 +602,7 @@ impl Shipper {
                 }
                 Err(e) => {
                     report(&self.answers, ServerAnswer::Failed);
-                    let wait = backoff.next_wait();
+                    let wait = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in = ?wait, epoch = batch.epoch, first, last, "upload failed");
                     tokio::time::sleep(wait).await;
                 }
@@ -866,15 +832,6 @@ mod tests {
         assert!(state.clear(DeviceFaultKind::OutboxFull));
         assert!(!state.clear(DeviceFaultKind::OutboxFull));
         assert!(!state.has_fault(DeviceFaultKind::OutboxFull));
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
-        let waits: Vec<u128> = (0..5).map(|_| b.next_wait().as_millis()).collect();
-        assert_eq!(waits, [100, 200, 350, 350, 350]);
-        b.reset();
-        assert_eq!(b.next_wait(), Duration::from_millis(100));
     }
 
     #[test]

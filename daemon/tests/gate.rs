@@ -20,8 +20,9 @@ use custos_daemon::app::{self, Running, StartOptions};
 use custos_daemon::config::Config;
 use custos_daemon::gate::{DecidedBy, Decision, GateReport};
 use custos_daemon::keys::{DeviceKey, PublicKey};
+use custos_daemon::model::now_ms;
 use custos_daemon::model::{ReaderOutput, TagRead};
-use custos_daemon::uplink::{SignedPolicy, now_ms};
+use custos_daemon::uplink::SignedPolicy;
 use custos_protocol::epc::Epc;
 use custos_protocol::modbus_map::{Beam, GateInputs};
 use custos_protocol::uplink::{

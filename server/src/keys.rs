@@ -11,11 +11,6 @@ use std::path::{Path, PathBuf};
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
-/// Lowercase hex of `bytes` (key fingerprints, hashes in the audit trail).
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The key file name inside the data directory.
 pub const KEY_FILE: &str = "server.key";
 
@@ -54,7 +49,7 @@ pub struct ServerKey {
 impl std::fmt::Debug for ServerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerKey")
-            .field("public", &hex(&self.public_key()))
+            .field("public", &crate::domain::audit::hex(&self.public_key()))
             .finish_non_exhaustive()
     }
 }

@@ -11,6 +11,7 @@ use common::{ADMIN_PASSWORD, PASSWORD, Reply, Server, raw_request};
 use custos_server::audit::Verdict;
 use custos_server::domain::ids::AuditId;
 use custos_server::domain::role::Role;
+use custos_server::service::audit::verify_chain;
 use hyper::Method;
 use serde_json::{Value, json};
 
@@ -1029,10 +1030,7 @@ async fn concurrent_writes_share_transactions_and_keep_the_chain_intact() {
     );
     assert_eq!(server.audit_count().await, before + 32);
     assert_eq!(server.rows("zones").await, 32);
-    let verdict = server
-        .state
-        .store()
-        .verify_audit(server.public_key())
+    let verdict = verify_chain(server.state.store(), server.public_key())
         .await
         .unwrap();
     assert!(matches!(verdict, Verdict::Intact { .. }), "{verdict:?}");
@@ -1048,7 +1046,7 @@ async fn shutdown_signs_the_chain_head() {
     let key = server.public_key();
     server.stop().await.unwrap();
     assert_eq!(
-        store.verify_audit(key).await.unwrap(),
+        verify_chain(&store, key).await.unwrap(),
         Verdict::Intact {
             entries: last,
             signed_through: Some(AuditId(last))

@@ -1955,13 +1955,12 @@ async fn the_audit_trail_never_holds_a_title() {
     let trail = fx.get(Role::Auditor, "/api/v1/audit").await.to_string();
     assert!(!trail.contains("机密标题") && !trail.contains("年度计划"));
     assert!(trail.contains("AUD-1") && trail.contains("\"level\":\"TS\""));
-    let verdict = fx
-        .server
-        .state
-        .store()
-        .verify_audit(fx.server.public_key())
-        .await
-        .unwrap();
+    let verdict = custos_server::service::audit::verify_chain(
+        fx.server.state.store(),
+        fx.server.public_key(),
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(verdict, custos_server::audit::Verdict::Intact { .. }),
         "{verdict:?}"

@@ -740,7 +740,9 @@ async fn pages_carry_the_security_headers_and_assets_are_served() {
 async fn the_auditor_sees_the_trail_filters_the_chain_status_and_signed_heads() {
     let server = start().await;
     let mut browsers = browsers(&server).await;
-    server.state.sign_audit_head().await.unwrap();
+    custos_server::service::audit::sign_head(&server.state)
+        .await
+        .unwrap();
     let auditor = browsers.get_mut(&Role::Auditor).unwrap();
     let page = auditor.get("/audit").await;
     assert_eq!(page.status, 200);

@@ -16,8 +16,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::health::Reporter;
 use super::link::{Codec, Link};
-use super::{ReaderError, ReaderSettings, now_ms};
-use crate::model::ReaderOutput;
+use super::{ReaderError, ReaderSettings};
+use crate::model::{ReaderOutput, now_ms};
 
 /// Runs a session until the port fails.
 pub(crate) async fn session<S>(io: S, settings: &ReaderSettings, reporter: &Reporter) -> ReaderError

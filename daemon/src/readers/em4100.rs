@@ -17,8 +17,8 @@ use tokio::time::Instant;
 
 use super::health::Reporter;
 use super::link::{Codec, Link};
-use super::{ReaderError, ReaderSettings, now_ms};
-use crate::model::ReaderOutput;
+use super::{ReaderError, ReaderSettings};
+use crate::model::{ReaderOutput, now_ms};
 
 /// How long a card must be out of the field before it counts as presented again.
 pub(crate) const ABSENCE: Duration = Duration::from_secs(1);

@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use custos_protocol::uplink::{HealthState, ReaderFault, ReaderHealth};
 use tokio::sync::mpsc;
@@ -261,41 +260,6 @@ impl Reporter {
     }
 }
 
-/// Capped exponential backoff without jitter: `first`, doubling, at most `max`.
-///
-/// Jitter spreads reconnects of many clients against one server; here each reader has its own
-/// port, so a fixed sequence costs nothing and keeps tests deterministic.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    first: Duration,
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    /// A backoff starting at `first` and doubling up to `max` (`max` wins if smaller).
-    pub fn new(first: Duration, max: Duration) -> Self {
-        let first = first.min(max);
-        Self {
-            first,
-            next: first,
-            max,
-        }
-    }
-
-    /// The delay before the next attempt; each call doubles the following one, up to the cap.
-    pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = self.next.saturating_mul(2).min(self.max);
-        delay
-    }
-
-    /// Back to the first delay (after a success).
-    pub fn reset(&mut self) {
-        self.next = self.first;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,18 +274,6 @@ mod tests {
             ReaderOutput::Health { health, .. } => health,
             other => panic!("expected health, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn backoff_doubles_to_the_cap_and_resets() {
-        let ms = Duration::from_millis;
-        let mut b = Backoff::new(ms(100), ms(500));
-        let seq: Vec<_> = (0..5).map(|_| b.next_delay()).collect();
-        assert_eq!(seq, [ms(100), ms(200), ms(400), ms(500), ms(500)]);
-        b.reset();
-        assert_eq!(b.next_delay(), ms(100));
-        let mut tiny = Backoff::new(ms(100), ms(30));
-        assert_eq!(tiny.next_delay(), ms(30));
     }
 
     #[tokio::test]

@@ -42,6 +42,7 @@ use tokio::sync::mpsc;
 use tokio_serial::SerialPortBuilderExt;
 use tracing::Instrument;
 
+use crate::backoff::Backoff;
 use crate::model::{ReaderName, ReaderOutput};
 
 pub(crate) mod barcode;
@@ -52,7 +53,6 @@ pub(crate) mod modbus_flat;
 pub(crate) mod uhf_a0;
 pub(crate) mod uhf_chafon;
 
-pub use health::Backoff;
 use health::Reporter;
 
 /// Default for [`ReaderSettings::reply_timeout`].
@@ -333,14 +333,6 @@ pub fn open_serial(port: &Path, baud: u32) -> Result<tokio_serial::SerialStream,
             port: port.to_owned(),
             source,
         })
-}
-
-/// Now as Unix milliseconds (the time stamp of reads and scans).
-pub(crate) fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Runs one reader until `shutdown` completes or the receiver of `out` is dropped: opens

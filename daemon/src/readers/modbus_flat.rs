@@ -34,8 +34,8 @@ use tokio_modbus::prelude::rtu;
 use tokio_modbus::{ExceptionCode, Slave};
 
 use super::health::Reporter;
-use super::{Protocol, ReaderError, ReaderInfo, ReaderSettings, now_ms};
-use crate::model::ReaderOutput;
+use super::{Protocol, ReaderError, ReaderInfo, ReaderSettings};
+use crate::model::{ReaderOutput, now_ms};
 
 /// What a UID read from the registers is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,8 +27,8 @@ use tokio::time::Instant;
 
 use super::health::Reporter;
 use super::link::{Codec, Link};
-use super::{Protocol, ReaderError, ReaderInfo, ReaderSettings, now_ms};
-use crate::model::{ReaderOutput, TagRead};
+use super::{Protocol, ReaderError, ReaderInfo, ReaderSettings};
+use crate::model::{ReaderOutput, TagRead, now_ms};
 
 /// Inventory rounds per 0x89 command: one, so antennas alternate quickly at a gate.
 pub(crate) const INVENTORY_REPEAT: u8 = 1;

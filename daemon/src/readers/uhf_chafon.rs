@@ -37,8 +37,8 @@ use tokio::time::Instant;
 
 use super::health::Reporter;
 use super::link::{Codec, Link};
-use super::{Protocol, ReaderError, ReaderInfo, ReaderSettings, now_ms};
-use crate::model::{ReaderOutput, TagRead};
+use super::{Protocol, ReaderError, ReaderInfo, ReaderSettings};
+use crate::model::{ReaderOutput, TagRead, now_ms};
 
 /// Silence after which pending bytes are decoded to the end: the manual has the bytes of one
 /// block less than 15 ms apart; USB serial adapters add up to 16 ms of latency.

@@ -300,13 +300,6 @@ impl ReaderModel {
         (self.faults.garbage.len(), self.faults.corrupt_frames)
     }
 
-    /// Sets the output power of `antenna` (1-based), in dBm.
-    pub fn set_power(&mut self, antenna: u8, dbm: u8) -> Result<(), ModelError> {
-        let index = self.index(antenna)?;
-        self.antennas[index].power_dbm = dbm;
-        Ok(())
-    }
-
     /// Sets the output power of antenna 1, 2, .. to `dbm[0]`, `dbm[1]`, ..; values past the
     /// last antenna are ignored.
     pub fn set_powers(&mut self, dbm: &[u8]) {

@@ -10,6 +10,7 @@ use crate::AppState;
 use crate::audit::{AuditRecord, PAGE_MAX};
 use crate::auth::capability::AuditorCap;
 use crate::domain::ids::AuditId;
+use crate::service::audit;
 
 /// Paging: entries with id greater than `after` (default 0), at most `limit` (default and
 /// maximum 1000).
@@ -48,9 +49,6 @@ pub async fn list(
     State(state): State<AppState>,
     Query(page): Query<Page>,
 ) -> Result<axum::Json<Vec<AuditRecord>>, ApiError> {
-    let entries = state
-        .store()
-        .audit_after(&cap, AuditId(page.after), page.limit)
-        .await?;
+    let entries = audit::entries(&state, &cap, AuditId(page.after), page.limit).await?;
     Ok(axum::Json(entries))
 }

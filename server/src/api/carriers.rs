@@ -5,7 +5,7 @@
 //! Some endpoints admit two roles. Rather than add capability types, [`CustodyReader`] and
 //! [`TagReader`] hold one of the existing capabilities (`CustodianCap`, `SecurityOfficerCap`,
 //! `GuardCap`), which can only be obtained through their own role checks; so the checks stay
-//! in one place and the store still cannot be reached without one.
+//! in one place and the use cases still cannot be reached without one.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,11 +17,10 @@ use super::extract::{Json, Query};
 use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
 use crate::auth::capability::{CustodianCap, CustodyReader, TagReader};
-use crate::domain::carrier::{
-    CarrierFields, CarrierKind, CarrierState, NewCarrier, RegistrationError, Tag,
-};
+use crate::domain::carrier::{CarrierKind, CarrierState, Tag};
 use crate::domain::ids::{CarrierId, DeviceId};
 use crate::domain::level::Level;
+use crate::service::carriers::{self, CarrierRegistration};
 use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem};
 
 /// Carrier registration request.
@@ -63,19 +62,6 @@ impl std::fmt::Debug for RegisterCarrier {
     }
 }
 
-/// Turn a registration refusal into the answer: malformed → 400, a tag repeated within the
-/// request → 409 like a tag already registered, rule → 422 with its code.
-fn registration_error(e: RegistrationError) -> ApiError {
-    use crate::domain::carrier::CarrierInputError;
-    match e {
-        RegistrationError::Input(CarrierInputError::RepeatedTag { index }) => {
-            ApiError::Conflict(format!("tags[{index}] repeats an earlier tag"))
-        }
-        RegistrationError::Input(input) => ApiError::BadRequest(input.to_string()),
-        RegistrationError::Rule(rule) => ApiError::rule(rule.code(), rule),
-    }
-}
-
 /// Register a carrier with its tags (custodian).
 #[utoipa::path(
     post,
@@ -97,23 +83,18 @@ pub async fn create(
     State(state): State<AppState>,
     Json(body): Json<RegisterCarrier>,
 ) -> Result<(StatusCode, axum::Json<Created<CarrierId>>), ApiError> {
-    let carrier = NewCarrier::new(CarrierFields {
-        control_no: &body.control_no,
+    let input = CarrierRegistration {
+        control_no: body.control_no,
         kind: body.kind,
         level: body.level,
-        title: &body.title,
+        title: body.title,
         copy_no: body.copy_no,
         copies: body.copies,
-        owner_unit: &body.owner_unit,
+        owner_unit: body.owner_unit,
         home_device: body.home_device,
-        tags: &body.tags,
-    })
-    .map_err(registration_error)?;
-    let id = state
-        .store()
-        .create_carrier(&cap, carrier, state.now())
-        .await?
-        .map_err(|rule| ApiError::rule(rule.code(), rule))?;
+        tags: body.tags,
+    };
+    let id = carriers::register(&state, &cap, input).await?;
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
@@ -142,7 +123,7 @@ pub async fn one(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Carrier>, ApiError> {
     let id = carrier_id(&id)?;
-    Ok(axum::Json(state.store().carrier(&cap, id).await?))
+    Ok(axum::Json(carriers::one(&state, &cap, id).await?))
 }
 
 /// Filters of `GET /carriers`.
@@ -187,17 +168,11 @@ pub async fn list(
             )
         })?),
     };
-    let q = query.q.filter(|q| !q.is_empty());
-    if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::BadRequest(
-            "q is longer than 200 characters".into(),
-        ));
-    }
     let filter = CarrierFilter {
         state: filter_state,
-        q,
+        q: query.q,
     };
-    Ok(axum::Json(state.store().carriers(&cap, filter).await?))
+    Ok(axum::Json(carriers::list(&state, &cap, filter).await?))
 }
 
 /// What `GET /carriers/by-tag/{tag}` answers: the title only for custodians.
@@ -233,11 +208,9 @@ pub async fn by_tag(
 ) -> Result<axum::Json<TagAnswer>, ApiError> {
     let tag = Tag::parse(&tag).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok(axum::Json(match reader {
-        TagReader::Custodian(cap) => {
-            TagAnswer::Carrier(state.store().carrier_by_tag(&cap, tag).await?)
-        }
+        TagReader::Custodian(cap) => TagAnswer::Carrier(carriers::by_tag(&state, &cap, tag).await?),
         TagReader::Guard(cap) => {
-            TagAnswer::Summary(state.store().carrier_summary_by_tag(&cap, tag).await?)
+            TagAnswer::Summary(carriers::summary_by_tag(&state, &cap, tag).await?)
         }
     }))
 }
@@ -263,5 +236,5 @@ pub async fn history(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<HistoryItem>>, ApiError> {
     let id = carrier_id(&id)?;
-    Ok(axum::Json(state.store().carrier_history(&cap, id).await?))
+    Ok(axum::Json(carriers::history(&state, &cap, id).await?))
 }

@@ -2,8 +2,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use super::Created;
@@ -12,9 +10,10 @@ use super::extract::Json;
 use super::openapi::{InputRefusals, SessionRefusals};
 use crate::AppState;
 use crate::auth::capability::{AdminCap, DeviceReaderCap};
-use crate::domain::device::{DeviceKind, Placement};
+use crate::domain::device::DeviceKind;
 use crate::domain::ids::{DeviceId, ZoneId};
-use crate::store::devices::{Device, NewDevice};
+use crate::service::devices::{self, DeviceRegistration};
+use crate::store::devices::Device;
 
 /// Device registration request.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -35,16 +34,6 @@ pub struct RegisterDevice {
     /// The zone of a cabinet or desk.
     #[serde(default)]
     zone: Option<ZoneId>,
-}
-
-fn public_key(text: &str) -> Result<[u8; 32], ApiError> {
-    STANDARD
-        .decode(text)
-        .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-        .ok_or_else(|| {
-            ApiError::BadRequest("public_key must be standard base64 of 32 bytes".into())
-        })
 }
 
 /// Register a device with its Ed25519 public key (admin).
@@ -68,19 +57,15 @@ pub async fn create(
     State(state): State<AppState>,
     Json(body): Json<RegisterDevice>,
 ) -> Result<(StatusCode, axum::Json<Created<DeviceId>>), ApiError> {
-    let public_key = public_key(&body.public_key)?;
-    let placement = Placement::new(body.kind, body.inside_zone, body.outside_zone, body.zone)
-        .map_err(|e| ApiError::rule("invalid_placement", e))?;
-    let id = body.id;
-    let device = NewDevice {
-        id: id.clone(),
-        placement,
-        public_key,
+    let input = DeviceRegistration {
+        id: body.id,
+        kind: body.kind,
+        public_key: body.public_key,
+        inside_zone: body.inside_zone,
+        outside_zone: body.outside_zone,
+        zone: body.zone,
     };
-    state
-        .store()
-        .create_device(&cap, device, state.now())
-        .await?;
+    let id = devices::register(&state, &cap, input).await?;
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
@@ -100,19 +85,5 @@ pub async fn list(
     cap: DeviceReaderCap,
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<Device>>, ApiError> {
-    Ok(axum::Json(state.store().devices(&cap).await?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn public_keys_must_be_32_bytes_of_standard_base64() {
-        assert_eq!(public_key(&STANDARD.encode([7; 32])).unwrap(), [7; 32]);
-        assert!(public_key(&STANDARD.encode([7; 31])).is_err());
-        assert!(public_key(&STANDARD.encode([7; 33])).is_err());
-        assert!(public_key("not base64!").is_err());
-        assert!(public_key("").is_err());
-    }
+    Ok(axum::Json(devices::list(&state, &cap).await?))
 }

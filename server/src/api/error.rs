@@ -11,9 +11,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::auth::AuthError;
+use crate::domain::carrier::{CarrierInputError, RegistrationError};
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
+use crate::domain::user::AccountError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
 
@@ -112,6 +113,25 @@ pub enum ApiError {
         /// Human-readable reason.
         message: String,
     },
+    /// 401 to a device: unknown device, missing or bad signature (deliberately not
+    /// distinguished).
+    #[error("device authentication failed")]
+    DeviceUnauthenticated,
+    /// 409 to a device: the batch would leave a gap; `resend_from` says where to resume.
+    #[error("sequence gap: resend from seq {resend_from}")]
+    SeqGap {
+        /// The first seq the server lacks.
+        resend_from: u64,
+    },
+    /// 409 to a device: refused as a replay.
+    #[error("{0}")]
+    Replay(String),
+    /// 409 to a device: its clock is too far from the server's.
+    #[error("device clock differs from the server's by more than the allowed skew")]
+    ClockSkew,
+    /// 422 to a device: only gates have a gate policy.
+    #[error("only a gate has a gate policy")]
+    NotAGate,
     /// 500: logged, not explained.
     #[error("internal error")]
     Internal(String),
@@ -149,6 +169,11 @@ impl ApiError {
                 reasons.first().copied().unwrap_or("issue_refused"),
             ),
             ApiError::Rule { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::DeviceUnauthenticated => (StatusCode::UNAUTHORIZED, "device_auth_failed"),
+            ApiError::SeqGap { .. } => (StatusCode::CONFLICT, "seq_gap"),
+            ApiError::Replay(_) => (StatusCode::CONFLICT, "replay_rejected"),
+            ApiError::ClockSkew => (StatusCode::CONFLICT, "clock_skew"),
+            ApiError::NotAGate => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_gate"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -163,6 +188,9 @@ impl IntoResponse for ApiError {
         let mut body = ErrorBody::new(code, self.to_string());
         if let ApiError::Refused { reasons, .. } = &self {
             body.reasons = Some(reasons.iter().map(|r| (*r).to_owned()).collect());
+        }
+        if let ApiError::SeqGap { resend_from } = &self {
+            body.resend_from = Some(*resend_from);
         }
         let mut response = (status, Json(body)).into_response();
         if let ApiError::TooManyAttempts { retry_after_secs } = self {
@@ -198,11 +226,45 @@ impl From<ServiceError> for ApiError {
             ServiceError::Duplicate { what } => {
                 ApiError::Conflict(format!("{what} already exists"))
             }
+            ServiceError::Registration(errors) => registration_error(errors),
+            ServiceError::Account(errors) => match errors.into_iter().next() {
+                Some(AccountError::Roles(e)) => ApiError::rule("role_conflict", e),
+                Some(AccountError::Password(e)) => ApiError::rule("weak_password", e),
+                Some(e @ AccountError::Username) => ApiError::BadRequest(e.to_string()),
+                None => ApiError::BadRequest("invalid account".into()),
+            },
+            ServiceError::InvalidCredentials => ApiError::InvalidCredentials,
+            ServiceError::LoginBlocked(b) => ApiError::TooManyAttempts {
+                retry_after_secs: b.retry_after_secs,
+            },
+            ServiceError::Auth(e) => ApiError::Internal(e.to_string()),
+            ServiceError::Placement(e) => ApiError::rule("invalid_placement", e),
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),
             ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
             ServiceError::Store(e) => e.into(),
         }
+    }
+}
+
+/// A refused registration, by its first problem: malformed → 400 (every form problem named), a
+/// tag repeated within the request → 409 like a tag already registered, a rule → 422 with its
+/// code.
+fn registration_error(errors: Vec<RegistrationError>) -> ApiError {
+    let message = |errors: &[RegistrationError]| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match errors.first() {
+        Some(RegistrationError::Input(CarrierInputError::RepeatedTag { .. })) => {
+            ApiError::Conflict(errors[0].to_string())
+        }
+        Some(RegistrationError::Input(_)) => ApiError::BadRequest(message(&errors)),
+        Some(RegistrationError::Rule(rule)) => ApiError::rule(rule.code(), message(&errors)),
+        None => ApiError::BadRequest("invalid registration".into()),
     }
 }
 
@@ -252,22 +314,6 @@ impl From<StatusChangeError> for ApiError {
     }
 }
 
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> ApiError {
-        match e {
-            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
-            AuthError::Blocked(b) => ApiError::TooManyAttempts {
-                retry_after_secs: b.retry_after_secs,
-            },
-            AuthError::InvalidUsername(e) => ApiError::BadRequest(format!("username {e}")),
-            AuthError::Roles(e) => ApiError::rule("role_conflict", e),
-            AuthError::PasswordPolicy(e) => ApiError::rule("weak_password", e),
-            AuthError::Store(e) => e.into(),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
         match rejection.status() {
@@ -286,79 +332,12 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// An error answer to a device (the device endpoints of `api::ingest`).
-#[derive(Debug, thiserror::Error)]
-pub enum DeviceError {
-    /// 401: unknown device, missing or bad signature (deliberately not distinguished).
-    #[error("device authentication failed")]
-    Unauthenticated,
-    /// 400: signed, but malformed.
-    #[error("{0}")]
-    BadRequest(String),
-    /// 409: the batch would leave a gap.
-    #[error("sequence gap: resend from seq {resend_from}")]
-    SeqGap {
-        /// The first seq the server lacks.
-        resend_from: u64,
-    },
-    /// 409: refused as a replay.
-    #[error("{0}")]
-    Replay(String),
-    /// 409: the device clock is too far from the server's.
-    #[error("device clock differs from the server's by more than the allowed skew")]
-    ClockSkew,
-    /// 422: only gates have a gate policy.
-    #[error("only a gate has a gate policy")]
-    NotAGate,
-    /// 413.
-    #[error("request body too large")]
-    PayloadTooLarge,
-    /// 500: logged, not explained.
-    #[error("internal error")]
-    Internal(String),
-}
-
-impl DeviceError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            DeviceError::Unauthenticated => (StatusCode::UNAUTHORIZED, "device_auth_failed"),
-            DeviceError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            DeviceError::SeqGap { .. } => (StatusCode::CONFLICT, "seq_gap"),
-            DeviceError::Replay(_) => (StatusCode::CONFLICT, "replay_rejected"),
-            DeviceError::ClockSkew => (StatusCode::CONFLICT, "clock_skew"),
-            DeviceError::NotAGate => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_gate"),
-            DeviceError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            DeviceError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        }
-    }
-}
-
-impl IntoResponse for DeviceError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        if let DeviceError::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
-        }
-        let mut body = ErrorBody::new(code, self.to_string());
-        if let DeviceError::SeqGap { resend_from } = self {
-            body.resend_from = Some(resend_from);
-        }
-        (status, Json(body)).into_response()
-    }
-}
-
-impl From<ServiceError> for DeviceError {
-    fn from(e: ServiceError) -> DeviceError {
-        DeviceError::Internal(e.to_string())
-    }
-}
-
-impl From<BytesRejection> for DeviceError {
-    fn from(rejection: BytesRejection) -> DeviceError {
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            DeviceError::PayloadTooLarge
+            ApiError::PayloadTooLarge
         } else {
-            DeviceError::BadRequest(rejection.body_text())
+            ApiError::BadRequest(rejection.body_text())
         }
     }
 }
@@ -389,18 +368,18 @@ mod tests {
     #[test]
     fn refusals_have_their_codes() {
         assert_eq!(
-            DeviceError::Unauthenticated.status_and_code(),
+            ApiError::DeviceUnauthenticated.status_and_code(),
             (StatusCode::UNAUTHORIZED, "device_auth_failed")
         );
         assert_eq!(
-            DeviceError::SeqGap { resend_from: 3 }.status_and_code(),
+            ApiError::SeqGap { resend_from: 3 }.status_and_code(),
             (StatusCode::CONFLICT, "seq_gap")
         );
         assert_eq!(
-            DeviceError::Replay(String::new()).status_and_code(),
+            ApiError::Replay(String::new()).status_and_code(),
             (StatusCode::CONFLICT, "replay_rejected")
         );
-        let e = DeviceError::from(ServiceError::Store(StoreError::CommitFailed(
+        let e = ApiError::from(ServiceError::Store(StoreError::CommitFailed(
             "disk I/O error at /x".into(),
         )));
         assert_eq!(e.to_string(), "internal error");

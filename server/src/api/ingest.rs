@@ -30,7 +30,7 @@ use custos_protocol::uplink::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::error::{DeviceError, ErrorBody};
+use super::error::{ApiError, ErrorBody};
 use super::openapi::{DeviceRefusals, wire};
 use crate::AppState;
 use crate::domain::ingest::{AuthFailure, fits_storage};
@@ -70,18 +70,18 @@ async fn authenticate(
     body: &[u8],
     kind: SignedKind,
     endpoint: &'static str,
-) -> Result<DeviceAuth, DeviceError> {
+) -> Result<DeviceAuth, ApiError> {
     let Some(device) = ingest::device(state, id).await? else {
         record_failure(state, id, AuthFailure::UnknownDevice, endpoint).await;
-        return Err(DeviceError::Unauthenticated);
+        return Err(ApiError::DeviceUnauthenticated);
     };
     let Some(sig) = signature(headers) else {
         record_failure(state, id, AuthFailure::MissingSignature, endpoint).await;
-        return Err(DeviceError::Unauthenticated);
+        return Err(ApiError::DeviceUnauthenticated);
     };
     if !verify_signature(&device.public_key, &signing_bytes(kind, body), &sig) {
         record_failure(state, id, AuthFailure::BadSignature, endpoint).await;
-        return Err(DeviceError::Unauthenticated);
+        return Err(ApiError::DeviceUnauthenticated);
     }
     Ok(device)
 }
@@ -93,7 +93,7 @@ async fn parse<T: DeserializeOwned>(
     body: &[u8],
     endpoint: &'static str,
     check: impl FnOnce(&T) -> Result<(), String>,
-) -> Result<T, DeviceError> {
+) -> Result<T, ApiError> {
     let parsed = serde_json::from_slice::<T>(body)
         .map_err(|e| format!("malformed body: {e}"))
         .and_then(|value| check(&value).map(|()| value));
@@ -107,7 +107,7 @@ async fn parse<T: DeserializeOwned>(
                 endpoint,
             )
             .await;
-            Err(DeviceError::BadRequest(reason))
+            Err(ApiError::BadRequest(reason))
         }
     }
 }
@@ -137,7 +137,7 @@ async fn signed_request<T: DeserializeOwned>(
     endpoint: Endpoint,
     device_of: fn(&T) -> &str,
     check: impl FnOnce(&T) -> Result<(), String>,
-) -> Result<(DeviceAuth, T), DeviceError> {
+) -> Result<(DeviceAuth, T), ApiError> {
     let device = authenticate(state, id, headers, body, endpoint.kind, endpoint.name).await?;
     let value = parse(state, &device, body, endpoint.name, |value: &T| {
         check(value)?;
@@ -152,10 +152,10 @@ fn signed<T: Serialize>(
     state: &AppState,
     kind: SignedKind,
     value: &T,
-) -> Result<Response, DeviceError> {
-    let body = serde_json::to_vec(value).map_err(|e| DeviceError::Internal(e.to_string()))?;
+) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.to_string()))?;
     let sig = STANDARD.encode(state.server_key().sign(&signing_bytes(kind, &body)));
-    let sig = HeaderValue::from_str(&sig).map_err(|e| DeviceError::Internal(e.to_string()))?;
+    let sig = HeaderValue::from_str(&sig).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((
         [
             (
@@ -192,7 +192,7 @@ pub async fn batches(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, DeviceError> {
+) -> Result<Response, ApiError> {
     let endpoint = Endpoint {
         name: "batches",
         kind: SignedKind::Batch,
@@ -224,8 +224,8 @@ pub async fn batches(
             state.metrics().observe_ingest(events, started.elapsed());
             signed(&state, SignedKind::BatchAck, &ack)
         }
-        BatchAnswer::Gap { resend_from } => Err(DeviceError::SeqGap { resend_from }),
-        BatchAnswer::Replay { message } => Err(DeviceError::Replay(message)),
+        BatchAnswer::Gap { resend_from } => Err(ApiError::SeqGap { resend_from }),
+        BatchAnswer::Replay { message } => Err(ApiError::Replay(message)),
     }
 }
 
@@ -250,7 +250,7 @@ pub async fn heartbeats(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, DeviceError> {
+) -> Result<Response, ApiError> {
     let endpoint = Endpoint {
         name: "heartbeats",
         kind: SignedKind::Heartbeat,
@@ -275,8 +275,8 @@ pub async fn heartbeats(
     .await?;
     match ingest::heartbeat(&state, device, heartbeat).await? {
         HeartbeatAnswer::Ack(ack) => signed(&state, SignedKind::HeartbeatAck, &ack),
-        HeartbeatAnswer::Replay { message } => Err(DeviceError::Replay(message)),
-        HeartbeatAnswer::ClockSkew => Err(DeviceError::ClockSkew),
+        HeartbeatAnswer::Replay { message } => Err(ApiError::Replay(message)),
+        HeartbeatAnswer::ClockSkew => Err(ApiError::ClockSkew),
     }
 }
 
@@ -307,7 +307,7 @@ pub async fn policy(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, DeviceError> {
+) -> Result<Response, ApiError> {
     let endpoint = Endpoint {
         name: "policy",
         kind: SignedKind::PolicyRequest,
@@ -325,8 +325,8 @@ pub async fn policy(
     .await?;
     match policy::gate_policy(&state, &device, &request).await? {
         PolicyAnswer::Policy(policy) => signed(&state, SignedKind::Policy, &policy),
-        PolicyAnswer::NotAGate => Err(DeviceError::NotAGate),
-        PolicyAnswer::ClockSkew => Err(DeviceError::ClockSkew),
+        PolicyAnswer::NotAGate => Err(ApiError::NotAGate),
+        PolicyAnswer::ClockSkew => Err(ApiError::ClockSkew),
     }
 }
 

@@ -109,10 +109,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state
-        .store()
-        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await?;
+    state.store().ping().await?;
     Ok(Json(json!({ "status": "ok" })))
 }
 

@@ -10,31 +10,9 @@ use super::extract::Json;
 use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
 use crate::auth::capability::{PeopleReaderCap, SecurityOfficerCap};
-use crate::domain::ids::{PersonId, is_valid_label, is_valid_name};
+use crate::domain::ids::PersonId;
+use crate::service::people;
 use crate::store::people::{NewPerson, Person};
-
-fn check(person: &NewPerson) -> Result<(), ApiError> {
-    if !is_valid_label(&person.name) {
-        return Err(ApiError::BadRequest(
-            "name must be 1 to 200 printable characters".into(),
-        ));
-    }
-    if !is_valid_label(&person.department) {
-        return Err(ApiError::BadRequest(
-            "department must be 1 to 200 printable characters".into(),
-        ));
-    }
-    if person
-        .badge_tag
-        .as_deref()
-        .is_some_and(|t| !is_valid_name(t))
-    {
-        return Err(ApiError::BadRequest(
-            "badge_tag must be 1 to 64 characters of A-Z a-z 0-9 . _ -".into(),
-        ));
-    }
-    Ok(())
-}
 
 /// Register a person, status `active` (security officer).
 #[utoipa::path(
@@ -56,8 +34,7 @@ pub async fn create(
     State(state): State<AppState>,
     Json(body): Json<NewPerson>,
 ) -> Result<(StatusCode, axum::Json<Created<PersonId>>), ApiError> {
-    check(&body)?;
-    let id = state.store().create_person(&cap, body, state.now()).await?;
+    let id = people::register(&state, &cap, body).await?;
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
@@ -77,7 +54,7 @@ pub async fn list(
     cap: PeopleReaderCap,
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<Person>>, ApiError> {
-    Ok(axum::Json(state.store().people(&cap).await?))
+    Ok(axum::Json(people::list(&state, &cap).await?))
 }
 
 /// One person (security officer, custodian, admin).
@@ -102,7 +79,7 @@ pub async fn one(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Person>, ApiError> {
     let id: PersonId = id.parse().map_err(|_| ApiError::NotFound)?;
-    Ok(axum::Json(state.store().person(&cap, id).await?))
+    Ok(axum::Json(people::one(&state, &cap, id).await?))
 }
 
 /// A person starts leaving their post (离岗/离职): status `leaving`; they may no longer be
@@ -127,11 +104,7 @@ pub async fn leave(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Person>, ApiError> {
     let id: PersonId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let person = state
-        .store()
-        .person_leaving(&cap, id, state.now())
-        .await??;
-    Ok(axum::Json(person))
+    Ok(axum::Json(people::leave(&state, &cap, id).await?))
 }
 
 /// Approve a departure: refused with 409 `carriers_outstanding` while the person holds any
@@ -158,10 +131,5 @@ pub async fn depart(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Person>, ApiError> {
     let id: PersonId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let policy = state.settings().decommissioning;
-    let person = state
-        .store()
-        .person_departed(&cap, id, policy, state.now())
-        .await??;
-    Ok(axum::Json(person))
+    Ok(axum::Json(people::depart(&state, &cap, id).await?))
 }

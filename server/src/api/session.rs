@@ -12,9 +12,9 @@ use super::openapi::{InputRefusals, SessionRefusals};
 use crate::AppState;
 use crate::api::auth::SESSION_COOKIE;
 use crate::auth::Authenticated;
-use crate::auth::{self};
 use crate::domain::role::Roles;
 use crate::domain::time::Timestamp;
+use crate::service::accounts;
 
 /// Login request.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -63,7 +63,7 @@ pub async fn login(
     State(state): State<AppState>,
     Json(body): Json<Login>,
 ) -> Result<Response, ApiError> {
-    let grant = auth::login(&state, body.username, body.password).await?;
+    let grant = accounts::login(&state, body.username, body.password).await?;
     let settings = state.settings();
     let set_cookie = cookie(
         &grant.token,
@@ -95,7 +95,7 @@ pub async fn logout(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
-    state.store().delete_session(&caller, state.now()).await?;
+    accounts::logout(&state, &caller).await?;
     let clear = cookie("", 0, state.settings().secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, clear)]).into_response())
 }

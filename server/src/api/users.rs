@@ -9,8 +9,8 @@ use super::extract::Json;
 use super::openapi::{InputRefusals, SessionRefusals};
 use crate::AppState;
 use crate::auth::capability::AdminCap;
-use crate::auth::{self, CreateUser};
 use crate::domain::ids::UserId;
+use crate::service::accounts::{self, CreateUser};
 use crate::store::users::User;
 
 /// Create an account (admin).
@@ -34,7 +34,7 @@ pub async fn create(
     State(state): State<AppState>,
     Json(body): Json<CreateUser>,
 ) -> Result<(StatusCode, axum::Json<Created<UserId>>), ApiError> {
-    let id = auth::create_user(state.store(), &cap, body, state.now()).await?;
+    let id = accounts::create_user(&state, &cap, body).await?;
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
@@ -54,5 +54,5 @@ pub async fn list(
     cap: AdminCap,
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<User>>, ApiError> {
-    Ok(axum::Json(state.store().users(&cap).await?))
+    Ok(axum::Json(accounts::users(&state, &cap).await?))
 }

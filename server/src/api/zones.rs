@@ -10,7 +10,8 @@ use super::openapi::{InputRefusals, SessionRefusals};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::auth::capability::AdminCap;
-use crate::domain::ids::{ZoneId, is_valid_label};
+use crate::domain::ids::ZoneId;
+use crate::service::zones;
 use crate::store::zones::{NewZone, Zone};
 
 /// Create a zone (admin).
@@ -33,13 +34,7 @@ pub async fn create(
     State(state): State<AppState>,
     Json(body): Json<NewZone>,
 ) -> Result<(StatusCode, axum::Json<Created<ZoneId>>), ApiError> {
-    if !is_valid_label(&body.name) {
-        return Err(ApiError::BadRequest(
-            "name must be 1 to 200 printable characters".into(),
-        ));
-    }
-    let id = body.id.clone();
-    state.store().create_zone(&cap, body, state.now()).await?;
+    let id = zones::create(&state, &cap, body).await?;
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
@@ -59,5 +54,5 @@ pub async fn list(
     caller: Authenticated,
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<Zone>>, ApiError> {
-    Ok(axum::Json(state.store().zones(&caller).await?))
+    Ok(axum::Json(zones::list(&state, &caller).await?))
 }

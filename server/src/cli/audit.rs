@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use crate::audit::Verdict;
 use crate::keys::{KEY_FILE, KeyError, ServerKey};
+use crate::service::{self, ServiceError};
 use crate::store::{DB_FILE, Store, StoreError, StoreOptions};
 
 /// Why verification could not run at all (a broken chain is not an error: it is exit 1).
@@ -16,9 +17,12 @@ pub enum VerifyError {
     /// The key could not be loaded.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// The database could not be read.
+    /// The database could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The chain could not be read.
+    #[error(transparent)]
+    Read(#[from] ServiceError),
 }
 
 pub(super) async fn verify(data_dir: &Path) -> Result<ExitCode, VerifyError> {
@@ -36,7 +40,7 @@ pub(super) async fn verify(data_dir: &Path) -> Result<ExitCode, VerifyError> {
         },
     )
     .await?;
-    match store.verify_audit(public_key).await? {
+    match service::audit::verify_chain(&store, public_key).await? {
         Verdict::Intact {
             entries,
             signed_through,

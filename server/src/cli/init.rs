@@ -6,16 +6,16 @@
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::InitArgs;
-use crate::Clock;
 use crate::auth::capability::AdminCap;
-use crate::auth::{self, AuthError, CreateUser};
+use crate::config::Config;
 use crate::domain::role::Role;
-use crate::domain::user::{PasswordPolicyError, check_password, is_valid_username};
 use crate::keys::{KEY_FILE, KeyError, ServerKey};
+use crate::service::ServiceError;
+use crate::service::accounts::{self, CreateUser};
 use crate::store::{DB_FILE, Store, StoreError, StoreOptions};
+use crate::{AppState, Clock, Settings};
 
 /// Why `init` failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,12 +31,6 @@ pub enum InitError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The username is not acceptable.
-    #[error("invalid admin username: must be 1 to 64 characters of A-Z a-z 0-9 . _ -")]
-    Username,
-    /// The password breaks the policy.
-    #[error(transparent)]
-    Password(#[from] PasswordPolicyError),
     /// The data directory could not be created.
     #[error("cannot create {path}: {source}")]
     DataDir {
@@ -51,9 +45,12 @@ pub enum InitError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Creating the account failed.
+    /// The admin account is refused (its username or password), or creating it failed.
     #[error(transparent)]
-    Auth(#[from] AuthError),
+    Account(#[from] ServiceError),
+    /// Signing the first audit head failed.
+    #[error("signing the audit head failed: {0}")]
+    SignHead(ServiceError),
 }
 
 pub(super) async fn run(args: InitArgs) -> Result<(), InitError> {
@@ -80,10 +77,8 @@ pub async fn initialise(
     admin_user: &str,
     password: String,
 ) -> Result<(), InitError> {
-    if !is_valid_username(admin_user) {
-        return Err(InitError::Username);
-    }
-    check_password(&password)?;
+    // The use case checks again; checked first here so that nothing is created for nothing.
+    accounts::check_new_user(admin_user, &password, &[Role::Admin])?;
     let db = data_dir.join(DB_FILE);
     let key_path = data_dir.join(KEY_FILE);
     for path in [&db, &key_path] {
@@ -128,9 +123,14 @@ async fn fill(
         },
     )
     .await?;
-    let now = Clock::system().now();
-    auth::create_user(
-        &store,
+    let app = AppState::with_clock(
+        store,
+        key,
+        Settings::from(&Config::default()),
+        Clock::system(),
+    );
+    accounts::create_user(
+        &app,
         &AdminCap::bootstrap(),
         CreateUser {
             username: admin_user.to_owned(),
@@ -138,9 +138,10 @@ async fn fill(
             roles: vec![Role::Admin],
             person_id: None,
         },
-        now,
     )
     .await?;
-    store.sign_audit_head(Arc::new(key), now).await?;
+    crate::service::audit::sign_head(&app)
+        .await
+        .map_err(InitError::SignHead)?;
     Ok(())
 }

@@ -454,49 +454,85 @@ pub fn check_home(kind: DeviceKind) -> Result<(), CarrierRuleError> {
 }
 
 /// Form errors first (400), then the rules that need no database (422).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrationError {
     /// Malformed.
+    #[error(transparent)]
     Input(CarrierInputError),
     /// Breaks a rule.
+    #[error(transparent)]
     Rule(CarrierRuleError),
 }
 
-impl NewCarrier {
-    /// Check a registration request. The home device's kind is checked by the store (it needs
-    /// the device row) with [`check_home`].
-    pub fn new(fields: CarrierFields<'_>) -> Result<NewCarrier, RegistrationError> {
-        let control_no = ControlNo::new(fields.control_no)
-            .map_err(|e| RegistrationError::Input(CarrierInputError::ControlNo(e)))?;
-        if !is_valid_label(fields.title) {
-            return Err(RegistrationError::Input(CarrierInputError::Title));
-        }
-        if !is_valid_label(fields.owner_unit) {
-            return Err(RegistrationError::Input(CarrierInputError::OwnerUnit));
-        }
-        if fields.tags.len() > MAX_TAGS {
-            return Err(RegistrationError::Input(CarrierInputError::TooManyTags));
-        }
-        let mut tags: Vec<Tag> = Vec::with_capacity(fields.tags.len());
-        for (index, text) in fields.tags.iter().enumerate() {
-            let tag = Tag::parse(text).map_err(|error| {
-                RegistrationError::Input(CarrierInputError::Tag { index, error })
-            })?;
-            if tags.contains(&tag) {
-                return Err(RegistrationError::Input(CarrierInputError::RepeatedTag {
-                    index,
-                }));
+/// Every form problem of a registration's free-text fields, each field checked on its own, in
+/// field order: the control number, the title, the owning unit, then the tags (too many, or
+/// each malformed or repeated one). With none, the control number and the normalised tags.
+pub fn check_texts(
+    control_no: &str,
+    title: &str,
+    owner_unit: &str,
+    tags: &[String],
+) -> Result<(ControlNo, Vec<Tag>), Vec<CarrierInputError>> {
+    let mut errors = Vec::new();
+    let control_no = ControlNo::new(control_no)
+        .map_err(|e| errors.push(CarrierInputError::ControlNo(e)))
+        .ok();
+    if !is_valid_label(title) {
+        errors.push(CarrierInputError::Title);
+    }
+    if !is_valid_label(owner_unit) {
+        errors.push(CarrierInputError::OwnerUnit);
+    }
+    let mut parsed: Vec<Tag> = Vec::with_capacity(tags.len().min(MAX_TAGS));
+    if tags.len() > MAX_TAGS {
+        errors.push(CarrierInputError::TooManyTags);
+    } else {
+        for (index, text) in tags.iter().enumerate() {
+            match Tag::parse(text) {
+                Ok(tag) if parsed.contains(&tag) => {
+                    errors.push(CarrierInputError::RepeatedTag { index });
+                }
+                Ok(tag) => parsed.push(tag),
+                Err(error) => errors.push(CarrierInputError::Tag { index, error }),
             }
-            tags.push(tag);
         }
-        check_copies(fields.level, fields.copy_no, fields.copies)
-            .map_err(RegistrationError::Rule)?;
+    }
+    match control_no {
+        Some(control_no) if errors.is_empty() => Ok((control_no, parsed)),
+        _ => Err(errors),
+    }
+}
+
+impl NewCarrier {
+    /// Check a registration request: every form problem ([`check_texts`]); or, if there is
+    /// none, every rule that needs no database it breaks (copy numbering, a label of another
+    /// carrier). The home device's kind is checked by the use case (it needs the device row)
+    /// with [`check_home`].
+    pub fn check(fields: CarrierFields<'_>) -> Result<NewCarrier, Vec<RegistrationError>> {
+        let (control_no, tags) = check_texts(
+            fields.control_no,
+            fields.title,
+            fields.owner_unit,
+            fields.tags,
+        )
+        .map_err(|e| {
+            e.into_iter()
+                .map(RegistrationError::Input)
+                .collect::<Vec<_>>()
+        })?;
+        let mut rules = Vec::new();
+        if let Err(rule) = check_copies(fields.level, fields.copy_no, fields.copies) {
+            rules.push(RegistrationError::Rule(rule));
+        }
         if tags
             .iter()
             .filter_map(Tag::labelled_control_no)
             .any(|labelled| labelled != control_no.as_str())
         {
-            return Err(RegistrationError::Rule(CarrierRuleError::LabelMismatch));
+            rules.push(RegistrationError::Rule(CarrierRuleError::LabelMismatch));
+        }
+        if !rules.is_empty() {
+            return Err(rules);
         }
         Ok(NewCarrier {
             control_no,
@@ -509,6 +545,11 @@ impl NewCarrier {
             home_device: fields.home_device,
             tags,
         })
+    }
+
+    /// [`NewCarrier::check`], answering its first problem only.
+    pub fn new(fields: CarrierFields<'_>) -> Result<NewCarrier, RegistrationError> {
+        NewCarrier::check(fields).map_err(|mut errors| errors.swap_remove(0))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Account rules: usernames and the password policy.
 
+use super::role::{Role, RoleError, Roles};
+
 /// Minimum password length in characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Maximum password length in bytes (bounds the hashing work an attacker can ask for).
@@ -30,6 +32,43 @@ pub fn check_password(password: &str) -> Result<(), PasswordPolicyError> {
 /// Whether a username is acceptable: 1..=64 of `[A-Za-z0-9._-]` (unique without regard to case).
 pub fn is_valid_username(name: &str) -> bool {
     super::ids::is_valid_name(name)
+}
+
+/// Why a new account is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// The username breaks the alphabet or length rule.
+    #[error("username must be 1 to 64 characters of A-Z a-z 0-9 . _ -")]
+    Username,
+    /// The roles break the separation-of-duties rule.
+    #[error(transparent)]
+    Roles(RoleError),
+    /// The password breaks the policy.
+    #[error(transparent)]
+    Password(PasswordPolicyError),
+}
+
+/// Check a new account: every problem, in the order username, roles, password. With none,
+/// the roles as a set.
+pub fn check_new_account(
+    username: &str,
+    password: &str,
+    roles: &[Role],
+) -> Result<Roles, Vec<AccountError>> {
+    let mut errors = Vec::new();
+    if !is_valid_username(username) {
+        errors.push(AccountError::Username);
+    }
+    let roles = Roles::new(roles)
+        .map_err(|e| errors.push(AccountError::Roles(e)))
+        .ok();
+    if let Err(e) = check_password(password) {
+        errors.push(AccountError::Password(e));
+    }
+    match roles {
+        Some(roles) if errors.is_empty() => Ok(roles),
+        _ => Err(errors),
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,14 @@
 //! [`ServiceError`]: why a use case did not happen. `api::error` maps it to a status and a
 //! JSON body, `web` to a page in the user's language; neither decides anything itself.
 
+use crate::auth::AuthError;
+use crate::auth::throttle::Blocked;
 use crate::domain::alert::IllegalTransition;
+use crate::domain::carrier::RegistrationError;
+use crate::domain::device::PlacementError;
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
+use crate::domain::user::AccountError;
 use crate::store::StoreError;
 
 /// One thing wrong with a use case's input, before any rule ran.
@@ -38,6 +43,22 @@ pub enum ServiceError {
         /// What was duplicated.
         what: &'static str,
     },
+    /// A carrier registration is malformed or breaks a rule: every problem found, form
+    /// problems (in field order) before rules.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Registration(Vec<RegistrationError>),
+    /// A new account is refused: every problem found (username, roles, password).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Account(Vec<AccountError>),
+    /// Unknown user, wrong password or disabled account (deliberately not distinguished).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// Too many failed sign-ins for this username: refused without a password check.
+    #[error("too many failed sign-ins; try again in {} s", .0.retry_after_secs)]
+    LoginBlocked(Blocked),
+    /// A device's zones do not fit its kind.
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
     /// A sign-out rule says no.
     #[error(transparent)]
     Signout(#[from] SignoutRuleError),
@@ -50,6 +71,9 @@ pub enum ServiceError {
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),
+    /// Hashing a password or drawing a token failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 impl ServiceError {

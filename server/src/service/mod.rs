@@ -13,12 +13,19 @@
 //!
 //! [`AppState`]: crate::AppState
 
+pub mod accounts;
 pub mod alerts;
+pub mod audit;
+pub mod cabinets;
+pub mod carriers;
 pub mod console;
+pub mod devices;
 mod error;
 pub mod ingest;
+pub mod people;
 pub mod policy;
 pub mod signouts;
 pub mod sweep;
+pub mod zones;
 
 pub use error::{Problem, ServiceError};

@@ -22,8 +22,9 @@
 //! A state change and the audit entry that describes it are written by the same job, so they
 //! commit or roll back together.
 //!
-//! Everything SQLite-specific stays in this module (and in `audit`, which keeps its chain in the
-//! same database); a PostgreSQL backend would replace [`Store`]'s insides, not its callers.
+//! Everything SQLite-specific stays in this module (the audit chain's rows included: `audit`
+//! holds only the chain's logic); a PostgreSQL backend would replace [`Store`]'s insides and
+//! [`sqlite`], not their callers.
 
 pub mod alerts;
 pub mod audit;
@@ -57,17 +58,34 @@ pub use alerts::AlertRows;
 pub use audit::AuditLog;
 pub use carriers::CarrierRows;
 pub use console::ConsoleRows;
+pub use devices::DeviceRows;
 pub use ingest::IngestRows;
+pub use people::PeopleRows;
 pub use policy::PolicyRows;
+pub use sessions::SessionRows;
 pub use signouts::SignoutRows;
 pub use sweeps::SweepRows;
+pub use users::UserRows;
+pub use zones::ZoneRows;
 
 /// One transaction's view of the stored rows: everything a use case in `service/` may read or
 /// write. A backend implements each area's trait for its transaction type; the union is
 /// implemented for whatever implements them all. Use cases take `&mut dyn Tx`, so they name no
 /// backend.
 pub trait Tx:
-    AlertRows + AuditLog + CarrierRows + ConsoleRows + IngestRows + PolicyRows + SignoutRows + SweepRows
+    AlertRows
+    + AuditLog
+    + CarrierRows
+    + ConsoleRows
+    + DeviceRows
+    + IngestRows
+    + PeopleRows
+    + PolicyRows
+    + SessionRows
+    + SignoutRows
+    + SweepRows
+    + UserRows
+    + ZoneRows
 {
 }
 
@@ -76,10 +94,15 @@ impl<T> Tx for T where
         + AuditLog
         + CarrierRows
         + ConsoleRows
+        + DeviceRows
         + IngestRows
+        + PeopleRows
         + PolicyRows
+        + SessionRows
         + SignoutRows
         + SweepRows
+        + UserRows
+        + ZoneRows
         + ?Sized
 {
 }
@@ -261,7 +284,9 @@ impl Store {
     }
 
     /// Run a read-only `job` on a pooled connection on a blocking thread. The job sees the
-    /// same [`Tx`] as [`Store::transact`]'s, over a connection that refuses writes.
+    /// same [`Tx`] as [`Store::transact`]'s, over a connection that refuses writes, inside one
+    /// read transaction: all its reads see the same snapshot (a verification of the audit
+    /// chain cannot see half of a concurrent append).
     pub async fn query<T, E, F>(&self, job: F) -> Result<T, E>
     where
         F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
@@ -269,8 +294,24 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         self.readers
-            .run(move |conn| job(&mut sqlite::SqliteTx::new(conn)))
+            .run(move |conn| {
+                let snapshot = conn.unchecked_transaction().map_err(StoreError::from)?;
+                let result = job(&mut sqlite::SqliteTx::new(&snapshot));
+                // Read-only: ending the transaction (commit or the rollback of drop) changes
+                // nothing.
+                drop(snapshot);
+                result
+            })
             .await
+    }
+
+    /// Whether the database answers a query (the health check).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(drop)?)
+        })
+        .await
     }
 
     /// Run `job` on the writer's raw SQLite connection, in the next group transaction: for the

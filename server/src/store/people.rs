@@ -1,18 +1,18 @@
-//! The register of people (涉密人员).
+//! The register of people (涉密人员): what the people use cases ([`crate::service::people`])
+//! read and write.
+//!
+//! Plain types and one trait, [`PeopleRows`]; the SQLite implementation is in
+//! [`super::sqlite`].
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, constraint};
-use crate::audit::{self, NewEntry};
-use crate::auth::capability::{PeopleReaderCap, SecurityOfficerCap};
+use super::StoreError;
 use crate::domain::ids::PersonId;
-use crate::domain::person::{
-    self, Category, DecommissioningPolicy, PersonStatus, StatusChangeError,
-};
+use crate::domain::person::{Category, PersonStatus};
 use crate::domain::time::{Date, Timestamp};
 
-/// A person to register (`POST /people`). New people are `active`.
+/// A person to register (`POST /people`). New people are `active`. Its name, department and
+/// badge tag are checked by [`crate::service::people::register`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
@@ -60,187 +60,29 @@ pub struct Person {
     pub created_at: Timestamp,
 }
 
-const COLUMNS: &str = "id, name, department, category, badge_tag, training_valid_until, \
-                       commitment_signed_on, status, created_at, leaving_since, \
-                       decommissioning_ends_on";
-
-fn person_row(r: &Row<'_>) -> rusqlite::Result<Person> {
-    Ok(Person {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        department: r.get(2)?,
-        category: r.get(3)?,
-        badge_tag: r.get(4)?,
-        training_valid_until: r.get(5)?,
-        commitment_signed_on: r.get(6)?,
-        status: r.get(7)?,
-        leaving_since: r.get(9)?,
-        decommissioning_ends_on: r.get(10)?,
-        created_at: r.get(8)?,
-    })
-}
-
-fn one(conn: &Connection, id: PersonId) -> Result<Person, StoreError> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM people WHERE id = ?1"))?
-        .query_row([id], person_row)
-        .optional()?
-        .ok_or(StoreError::NotFound)
-}
-
-type StatusChange = Result<Result<Person, StatusChangeError>, StoreError>;
-
-fn leave(conn: &Connection, actor: &str, id: PersonId, at: Timestamp) -> StatusChange {
-    let before = one(conn, id)?;
-    let status = match person::leave(before.status) {
-        Ok(status) => status,
-        Err(rule) => return Ok(Err(rule)),
-    };
-    conn.prepare_cached("UPDATE people SET status = ?2, leaving_since = ?3 WHERE id = ?1")?
-        .execute(params![id, status, at])?;
-    audit::append(
-        conn,
-        &NewEntry {
-            at,
-            actor: actor.to_owned(),
-            action: "person.leave",
-            subject: format!("person:{id}"),
-            before: Some(serde_json::json!({"status": before.status})),
-            after: Some(serde_json::json!({"status": status, "leaving_since": at})),
-        },
-    )?;
-    one(conn, id).map(Ok)
-}
-
-fn depart(
-    conn: &Connection,
-    actor: &str,
-    id: PersonId,
-    policy: &DecommissioningPolicy,
-    at: Timestamp,
-) -> StatusChange {
-    let before = one(conn, id)?;
-    let held: i64 = conn
-        .prepare_cached("SELECT count(*) FROM carriers WHERE holder = ?1")?
-        .query_row([id], |r| r.get(0))?;
-    let held = u32::try_from(held).unwrap_or(u32::MAX);
-    let ends_on = match person::depart(before.status, before.category, held, at.date(), policy) {
-        Ok(ends_on) => ends_on,
-        Err(rule) => return Ok(Err(rule)),
-    };
-    let status = PersonStatus::Departed;
-    conn.prepare_cached(
-        "UPDATE people SET status = ?2, decommissioning_ends_on = ?3 WHERE id = ?1",
-    )?
-    .execute(params![id, status, ends_on])?;
-    audit::append(
-        conn,
-        &NewEntry {
-            at,
-            actor: actor.to_owned(),
-            action: "person.depart",
-            subject: format!("person:{id}"),
-            before: Some(serde_json::json!({"status": before.status})),
-            after: Some(serde_json::json!({
-                "status": status,
-                "approved_on": at.date(),
-                "decommissioning_ends_on": ends_on,
-            })),
-        },
-    )?;
-    one(conn, id).map(Ok)
-}
-
-fn insert(
-    conn: &Connection,
-    actor: &str,
-    person: &NewPerson,
-    at: Timestamp,
-) -> Result<PersonId, StoreError> {
-    let status = PersonStatus::Active;
-    conn.prepare_cached(
-        "INSERT INTO people (name, department, category, badge_tag, training_valid_until,
-                             commitment_signed_on, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        person.name,
-        person.department,
-        person.category,
-        person.badge_tag,
-        person.training_valid_until,
-        person.commitment_signed_on,
-        status,
-        at
-    ])
-    .map_err(|e| constraint(e, "badge_tag", "person"))?;
-    let id = PersonId(conn.last_insert_rowid());
-    let mut after = serde_json::to_value(person)?;
-    after["id"] = serde_json::to_value(id)?;
-    after["status"] = serde_json::to_value(status)?;
-    audit::append(
-        conn,
-        &NewEntry {
-            at,
-            actor: actor.to_owned(),
-            action: "person.create",
-            subject: format!("person:{id}"),
-            before: None,
-            after: Some(after),
-        },
-    )?;
-    Ok(id)
-}
-
-impl Store {
-    /// Register a person, with the audit entry.
-    pub async fn create_person(
-        &self,
-        cap: &SecurityOfficerCap,
-        person: NewPerson,
-        at: Timestamp,
-    ) -> Result<PersonId, StoreError> {
-        let actor = cap.actor().name().to_owned();
-        self.write(move |c| insert(c, &actor, &person, at)).await
-    }
-
+/// Reading and writing the register of people.
+pub trait PeopleRows {
+    /// Person `id`; `NotFound` if there is none.
+    fn person(&mut self, id: PersonId) -> Result<Person, StoreError>;
     /// Everyone on the register, by id.
-    pub async fn people(&self, _cap: &PeopleReaderCap) -> Result<Vec<Person>, StoreError> {
-        self.read(|c| {
-            let mut stmt =
-                c.prepare_cached(&format!("SELECT {COLUMNS} FROM people ORDER BY id"))?;
-            let rows = stmt.query_map([], person_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
-    /// One person.
-    pub async fn person(&self, _cap: &PeopleReaderCap, id: PersonId) -> Result<Person, StoreError> {
-        self.read(move |c| one(c, id)).await
-    }
-
-    /// A person starts leaving their post or the unit (离岗/离职): status `leaving`.
-    pub async fn person_leaving(
-        &self,
-        cap: &SecurityOfficerCap,
-        id: PersonId,
+    fn people(&mut self) -> Result<Vec<Person>, StoreError>;
+    /// Write a new person with `status`; their id. A taken badge tag is
+    /// `Duplicate { what: "badge_tag" }`.
+    fn insert_person(
+        &mut self,
+        person: &NewPerson,
+        status: PersonStatus,
         at: Timestamp,
-    ) -> StatusChange {
-        let actor = cap.actor().name().to_owned();
-        self.write(move |c| leave(c, &actor, id, at)).await
-    }
-
-    /// Approve a person's departure on `at`'s date: refused while they hold any carrier;
-    /// otherwise status `departed` and the decommissioning period (脱密期) set by `policy`.
-    pub async fn person_departed(
-        &self,
-        cap: &SecurityOfficerCap,
+    ) -> Result<PersonId, StoreError>;
+    /// Person `id` starts leaving at `at`, now in `status`.
+    fn set_leaving(
+        &mut self,
         id: PersonId,
-        policy: DecommissioningPolicy,
+        status: PersonStatus,
         at: Timestamp,
-    ) -> StatusChange {
-        let actor = cap.actor().name().to_owned();
-        self.write(move |c| depart(c, &actor, id, &policy, at))
-            .await
-    }
+    ) -> Result<(), StoreError>;
+    /// Person `id` departed, their decommissioning period ending on `ends_on`.
+    fn set_departed(&mut self, id: PersonId, ends_on: Date) -> Result<(), StoreError>;
+    /// How many carriers name person `id` as their holder.
+    fn carriers_held(&mut self, id: PersonId) -> Result<u32, StoreError>;
 }

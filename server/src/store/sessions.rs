@@ -1,16 +1,11 @@
-//! Login sessions. Only SHA-256 of a token is stored; see `auth::token`.
+//! Login sessions: what the session use cases ([`crate::service::accounts`]) and
+//! [`crate::auth::authenticate`] read and write. Only SHA-256 of a token is stored; see
+//! `auth::token`.
 //!
-//! Opening and ending a session are audited. Expired sessions are swept at the next login
-//! without an entry of their own: their end is already recorded as `expires_at` in the
-//! `session.create` entry.
+//! Plain types and one trait, [`SessionRows`]; the SQLite implementation is in
+//! [`super::sqlite`].
 
-use rusqlite::{OptionalExtension, params};
-use serde_json::json;
-
-use super::{Store, StoreError};
-use crate::audit::{self, NewEntry};
-use crate::auth::Actor;
-use crate::auth::Authenticated;
+use super::StoreError;
 use crate::domain::ids::UserId;
 use crate::domain::role::Roles;
 use crate::domain::time::Timestamp;
@@ -19,8 +14,6 @@ use crate::domain::time::Timestamp;
 pub struct NewSession {
     /// The account.
     pub user_id: UserId,
-    /// The account as audit actor.
-    pub actor: Actor,
     /// SHA-256 of the token.
     pub token_hash: [u8; 32],
     /// CSRF token for cookie-authenticated requests.
@@ -44,93 +37,18 @@ pub struct SessionRecord {
     pub csrf: String,
 }
 
-impl Store {
-    /// Open a session (and forget expired ones), with its audit entry.
-    pub async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
-        self.write(move |c| {
-            c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
-                .execute([session.created_at.unix()])?;
-            c.prepare_cached(
-                "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                &session.token_hash[..],
-                session.user_id,
-                session.csrf,
-                session.created_at,
-                session.expires_at.unix()
-            ])?;
-            audit::append(
-                c,
-                &NewEntry {
-                    at: session.created_at,
-                    actor: session.actor.name().to_owned(),
-                    action: "session.create",
-                    subject: format!("user:{}", session.user_id),
-                    before: None,
-                    after: Some(json!({ "expires_at": session.expires_at })),
-                },
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
+/// Reading and writing sessions.
+pub trait SessionRows {
     /// The live session for a token hash at `now`: not expired, account not disabled.
-    pub async fn session(
-        &self,
-        token_hash: [u8; 32],
+    fn session(
+        &mut self,
+        token_hash: &[u8; 32],
         now: Timestamp,
-    ) -> Result<Option<SessionRecord>, StoreError> {
-        self.read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT u.id, u.username, u.roles, s.csrf
-                 FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
-            )?
-            .query_row(params![&token_hash[..], now.unix()], |r| {
-                Ok(SessionRecord {
-                    user_id: r.get(0)?,
-                    username: r.get(1)?,
-                    roles: r.get(2)?,
-                    csrf: r.get(3)?,
-                })
-            })
-            .optional()?)
-        })
-        .await
-    }
-
-    /// End the caller's session, with its audit entry.
-    pub async fn delete_session(
-        &self,
-        caller: &Authenticated,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let token_hash = caller.token_hash();
-        let actor = caller.actor();
-        let user_id = caller.user_id();
-        self.write(move |c| {
-            let deleted = c
-                .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
-                .execute([&token_hash[..]])?;
-            if deleted == 0 {
-                return Err(StoreError::NotFound);
-            }
-            audit::append(
-                c,
-                &NewEntry {
-                    at,
-                    actor: actor.name().to_owned(),
-                    action: "session.delete",
-                    subject: format!("user:{user_id}"),
-                    before: None,
-                    after: None,
-                },
-            )?;
-            Ok(())
-        })
-        .await
-    }
+    ) -> Result<Option<SessionRecord>, StoreError>;
+    /// Forget the sessions expired at `now`.
+    fn delete_expired_sessions(&mut self, now: Timestamp) -> Result<(), StoreError>;
+    /// Write a new session.
+    fn insert_session(&mut self, session: &NewSession) -> Result<(), StoreError>;
+    /// Delete the session of a token hash; whether there was one.
+    fn delete_session(&mut self, token_hash: &[u8; 32]) -> Result<bool, StoreError>;
 }

@@ -7,11 +7,13 @@
 use rusqlite::ToSql;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 
+use crate::domain::carrier::{CarrierKind, CarrierState};
 use crate::domain::device::DeviceKind;
 use crate::domain::ids::{AuditId, CarrierId, DeviceId, PersonId, SignoutId, UserId, ZoneId};
 use crate::domain::level::ZoneLevel;
 use crate::domain::person::{Category, PersonStatus};
 use crate::domain::role::Roles;
+use crate::domain::signout::SignoutState;
 use crate::domain::time::{Date, Timestamp};
 
 fn invalid(what: &str, text: &str) -> FromSqlError {
@@ -79,6 +81,25 @@ text_sql!(
     PersonStatus::from_name
 );
 text_sql!(DeviceKind, |k| k.as_str().to_owned(), DeviceKind::from_name);
+
+macro_rules! static_name_sql {
+    ($ty:ty, $what:literal) => {
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = value.as_str()?;
+                <$ty>::from_name(text).ok_or_else(|| invalid($what, text))
+            }
+        }
+    };
+}
+static_name_sql!(CarrierKind, "carrier kind");
+static_name_sql!(CarrierState, "carrier state");
+static_name_sql!(SignoutState, "sign-out state");
 
 #[cfg(test)]
 mod tests {

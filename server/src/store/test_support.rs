@@ -4,9 +4,10 @@
 use custos_protocol::epc::Epc;
 use rusqlite::Connection;
 
+use super::AuditLog;
+use super::audit::AuditRecord;
 use super::sqlite::SqliteTx;
-use super::{DB_FILE, Store, StoreOptions};
-use crate::audit::{self, AuditRecord};
+use super::{CarrierRows, DB_FILE, Store, StoreOptions};
 use crate::domain::carrier::{CarrierFields, CarrierKind, NewCarrier};
 use crate::domain::ids::{AuditId, DeviceId};
 use crate::domain::level::Level;
@@ -64,11 +65,11 @@ impl MemoryDb {
                             ('cab-2', 'cabinet', randomblob(32), 'z', '2025-01-01T00:00:00Z');
                  INSERT INTO people (name, department, category, training_valid_until,
                                      commitment_signed_on, created_at)
-                     VALUES ('Li', 'D', 'core', '2099-01-01', '2020-01-01', 't');
+                     VALUES ('Li', 'D', 'core', '2099-01-01', '2020-01-01', '2025-01-01T00:00:00Z');
                  INSERT INTO users (username, password_hash, roles, created_at)
-                     VALUES ('cust', 'x', 'custodian', 't'),
-                            ('so1', 'x', 'security_officer', 't'),
-                            ('so2', 'x', 'security_officer', 't');",
+                     VALUES ('cust', 'x', 'custodian', '2025-01-01T00:00:00Z'),
+                            ('so1', 'x', 'security_officer', '2025-01-01T00:00:00Z'),
+                            ('so2', 'x', 'security_officer', '2025-01-01T00:00:00Z');",
             )
             .unwrap();
         for control_no in ["A1", "A2"] {
@@ -85,9 +86,20 @@ impl MemoryDb {
                 tags: &tags,
             })
             .unwrap();
-            super::carriers::tests_insert(&db.conn, &carrier, t0);
+            db.tx().insert_carrier(&carrier, t0).unwrap();
         }
         db
+    }
+
+    /// Register gate `id` (between zone `z` and the outside).
+    pub fn add_gate(&self, id: &str) {
+        self.conn
+            .execute(
+                "INSERT INTO devices (id, kind, public_key, inside_zone, created_at)
+                 VALUES (?1, 'gate', randomblob(32), 'z', 't')",
+                [id],
+            )
+            .unwrap();
     }
 
     /// [`MemoryDb::custody`], plus zone `street` (public), gate `gate-1` (inside `z`, outside
@@ -209,6 +221,16 @@ impl MemoryDb {
             .unwrap();
     }
 
+    /// Make person `person` the holder of carrier `id` (out).
+    pub fn set_holder(&self, id: i64, person: i64) {
+        self.conn
+            .execute(
+                "UPDATE carriers SET state = 'out', holder = ?2 WHERE id = ?1",
+                [id, person],
+            )
+            .unwrap();
+    }
+
     /// The plan SQLite chooses for `sql` (its parameters unbound), one line per step.
     pub fn query_plan(&self, sql: &str) -> Vec<String> {
         let mut stmt = self
@@ -297,6 +319,18 @@ impl MemoryDb {
 
     /// Every audit entry.
     pub fn audit(&self) -> Vec<AuditRecord> {
-        audit::list_after(&self.conn, AuditId(0), audit::PAGE_MAX).unwrap()
+        self.tx().audit_after(AuditId(0), u32::MAX).unwrap()
+    }
+
+    /// Run `sql` with the audit trail's append-only triggers removed, as an attacker with file
+    /// access would.
+    pub fn tamper(&self, sql: &str) {
+        self.conn
+            .execute_batch(&format!(
+                "PRAGMA foreign_keys = OFF; DROP TRIGGER audit_no_update;
+                 DROP TRIGGER audit_no_delete; DROP TRIGGER audit_heads_no_update;
+                 DROP TRIGGER audit_heads_no_delete; {sql}"
+            ))
+            .unwrap();
     }
 }

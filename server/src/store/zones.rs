@@ -1,12 +1,12 @@
-//! Zones: secure areas (with a level) and the public side.
+//! Zones: secure areas (with a level) and the public side; what the zone use cases
+//! ([`crate::service::zones`]) read and write.
+//!
+//! Plain types and one trait, [`ZoneRows`]; the SQLite implementation is in
+//! [`super::sqlite`].
 
-use rusqlite::{Connection, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, constraint};
-use crate::audit::{self, NewEntry};
-use crate::auth::Authenticated;
-use crate::auth::capability::AdminCap;
+use super::StoreError;
 use crate::domain::ids::ZoneId;
 use crate::domain::level::ZoneLevel;
 use crate::domain::time::Timestamp;
@@ -36,53 +36,10 @@ pub struct Zone {
     pub created_at: Timestamp,
 }
 
-fn zone_row(r: &Row<'_>) -> rusqlite::Result<Zone> {
-    Ok(Zone {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        level: r.get(2)?,
-        created_at: r.get(3)?,
-    })
-}
-
-fn insert(conn: &Connection, actor: &str, zone: &NewZone, at: Timestamp) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO zones (id, name, level, created_at) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![zone.id, zone.name, zone.level, at])
-        .map_err(|e| constraint(e, "zone id", "zone"))?;
-    audit::append(
-        conn,
-        &NewEntry {
-            at,
-            actor: actor.to_owned(),
-            action: "zone.create",
-            subject: format!("zone:{}", zone.id),
-            before: None,
-            after: Some(serde_json::to_value(zone)?),
-        },
-    )?;
-    Ok(())
-}
-
-impl Store {
-    /// Create a zone, with the audit entry.
-    pub async fn create_zone(
-        &self,
-        cap: &AdminCap,
-        zone: NewZone,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let actor = cap.actor().name().to_owned();
-        self.write(move |c| insert(c, &actor, &zone, at)).await
-    }
-
-    /// Every zone, by id (any signed-in user: zones are not secret).
-    pub async fn zones(&self, _caller: &Authenticated) -> Result<Vec<Zone>, StoreError> {
-        self.read(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT id, name, level, created_at FROM zones ORDER BY id")?;
-            let rows = stmt.query_map([], zone_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
+/// Reading and writing zones.
+pub trait ZoneRows {
+    /// Write a new zone. A taken id is `Duplicate { what: "zone id" }`.
+    fn insert_zone(&mut self, zone: &NewZone, at: Timestamp) -> Result<(), StoreError>;
+    /// Every zone, by id.
+    fn zones(&mut self) -> Result<Vec<Zone>, StoreError>;
 }

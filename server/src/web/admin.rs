@@ -1,8 +1,9 @@
 //! The administrator's pages: users and roles, devices, zones (role `admin`).
 //!
-//! Each page lists what exists and holds a creation form. A form is validated here first, so
-//! that every problem gets a message in the user's language under its field, and then by the
-//! same auth/store functions the API calls (which check again). A refused form is rendered
+//! Each page lists what exists and holds a creation form. A form parses the fields only it has
+//! as text and asks the use case's own checks (`service::accounts`, `devices`, `zones`: the
+//! API's), so that every problem gets a message in the user's language under its field; then
+//! it calls the same use case the API calls. A refused form is rendered
 //! again with what was typed (never the password) and a 4xx status; an accepted one redirects
 //! to the list (Post/Redirect/Get), so reloading does not submit again. A form submitted twice
 //! creates one record: ids and usernames are unique, and the second submission is answered
@@ -11,8 +12,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use maud::{Markup, html};
 
 use super::form::{FormData, encode};
@@ -21,14 +20,15 @@ use super::layout::{self, csrf_field, field_error, form_errors, invalid};
 use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
 use crate::auth::capability::AdminCap;
-use crate::auth::{self, AuthError, CreateUser};
-use crate::domain::device::{DeviceKind, Placement, PlacementError};
-use crate::domain::ids::{DeviceId, PersonId, ZoneId, is_valid_label};
+use crate::domain::device::{DeviceKind, PlacementError};
+use crate::domain::ids::{DeviceId, PersonId, ZoneId};
 use crate::domain::level::ZoneLevel;
-use crate::domain::role::{EXCLUSIVE_ROLES, Role, RoleError, check_roles};
-use crate::domain::user::{PasswordPolicyError, check_password, is_valid_username};
-use crate::store::StoreError;
-use crate::store::devices::NewDevice;
+use crate::domain::role::{EXCLUSIVE_ROLES, Role, RoleError};
+use crate::domain::user::{AccountError, PasswordPolicyError};
+use crate::service::ServiceError;
+use crate::service::accounts::{self, CreateUser};
+use crate::service::devices::{self, DeviceRegistration};
+use crate::service::zones;
 use crate::store::users::User;
 use crate::store::zones::{NewZone, Zone};
 
@@ -89,22 +89,13 @@ impl UserForm {
         )
     }
 
-    /// The checks the auth layer makes, field by field, so every message can be shown.
+    /// The account checked by the use case's check ([`accounts::check_new_user`], the API's),
+    /// every problem at its field; the person id, which only the form has as text, parsed here.
     fn validate(&mut self, password: &str) -> Option<PersonId> {
-        if !is_valid_username(&self.username) {
-            self.errors.push(("username", Key::ErrUsername));
-        }
-        match check_password(password) {
-            Ok(()) => {}
-            Err(PasswordPolicyError::TooShort) => {
-                self.errors.push(("password", Key::ErrPasswordShort))
-            }
-            Err(PasswordPolicyError::TooLong) => {
-                self.errors.push(("password", Key::ErrPasswordLong))
-            }
-        }
-        if let Err(e) = check_roles(&self.roles) {
-            self.errors.push(("roles", role_error(e)));
+        if let Err(ServiceError::Account(errors)) =
+            accounts::check_new_user(&self.username, password, &self.roles)
+        {
+            self.account_errors(&errors);
         }
         if self.person_id.is_empty() {
             return None;
@@ -114,6 +105,29 @@ impl UserForm {
             Err(_) => {
                 self.errors.push(("person_id", Key::ErrPersonId));
                 None
+            }
+        }
+    }
+}
+
+impl UserForm {
+    /// Show a refused account's problems at their fields, in the form's order.
+    fn account_errors(&mut self, errors: &[AccountError]) {
+        for field in ["username", "password", "roles"] {
+            for e in errors {
+                let error = match e {
+                    AccountError::Username => ("username", Key::ErrUsername),
+                    AccountError::Password(PasswordPolicyError::TooShort) => {
+                        ("password", Key::ErrPasswordShort)
+                    }
+                    AccountError::Password(PasswordPolicyError::TooLong) => {
+                        ("password", Key::ErrPasswordLong)
+                    }
+                    AccountError::Roles(e) => ("roles", role_error(*e)),
+                };
+                if error.0 == field {
+                    self.errors.push(error);
+                }
             }
         }
     }
@@ -131,9 +145,7 @@ pub async fn users(
     page: Page<AdminCap>,
     State(state): State<AppState>,
 ) -> Result<Markup, WebError> {
-    let list = state
-        .store()
-        .users(&page.cap)
+    let list = accounts::users(&state, &page.cap)
         .await
         .map_err(|e| page.session.internal(e))?;
     let done = created(&page.session);
@@ -160,46 +172,29 @@ pub async fn create_user(
             roles: user.roles.clone(),
             person_id,
         };
-        match auth::create_user(state.store(), &page.cap, request, state.now()).await {
+        match accounts::create_user(&state, &page.cap, request).await {
             Ok(_) => {
                 let to = format!("/admin/users?created={}", encode(&user.username));
                 return Ok(see_other(&to));
             }
-            Err(e) => {
-                let (status, field, key) = match e {
-                    AuthError::Store(StoreError::Duplicate { .. }) => {
-                        (StatusCode::CONFLICT, "username", Key::ErrUsernameTaken)
-                    }
-                    AuthError::Store(StoreError::UnknownReference { .. }) => (
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "person_id",
-                        Key::ErrUnknownPerson,
-                    ),
-                    AuthError::InvalidUsername(_) => (
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "username",
-                        Key::ErrUsername,
-                    ),
-                    AuthError::Roles(e) => {
-                        (StatusCode::UNPROCESSABLE_ENTITY, "roles", role_error(e))
-                    }
-                    AuthError::PasswordPolicy(_) => (
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "password",
-                        Key::ErrPasswordShort,
-                    ),
-                    other => return Err(page.session.internal(other)),
-                };
-                user.errors.push((field, key));
-                status
+            Err(ServiceError::Duplicate { .. }) => {
+                user.errors.push(("username", Key::ErrUsernameTaken));
+                StatusCode::CONFLICT
             }
+            Err(ServiceError::UnknownReference { .. }) => {
+                user.errors.push(("person_id", Key::ErrUnknownPerson));
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Err(ServiceError::Account(errors)) => {
+                user.account_errors(&errors);
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Err(other) => return Err(page.session.internal(other)),
         }
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let list = state
-        .store()
-        .users(&page.cap)
+    let list = accounts::users(&state, &page.cap)
         .await
         .map_err(|e| page.session.internal(e))?;
     Ok((status, users_page(&page.session, &list, &user, None)).into_response())
@@ -322,7 +317,8 @@ impl DeviceForm {
         }
     }
 
-    fn validate(&mut self) -> Option<NewDevice> {
+    /// The form's fields parsed, and the registration as the use case takes it.
+    fn validate(&mut self) -> Option<DeviceRegistration> {
         let id = DeviceId::new(&self.id).ok();
         if id.is_none() {
             self.errors.push(("id", Key::ErrDeviceId));
@@ -331,31 +327,34 @@ impl DeviceForm {
         if kind.is_none() {
             self.errors.push(("kind", Key::ErrDeviceKind));
         }
-        let key = STANDARD
-            .decode(&self.public_key)
-            .ok()
-            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+        // The key and the placement: the use case's own checks, each said at its field.
+        let key = devices::public_key(&self.public_key).ok();
         if key.is_none() {
             self.errors.push(("public_key", Key::ErrPublicKey));
         }
         let inside = self.zone("inside_zone");
         let outside = self.zone("outside_zone");
         let zone = self.zone("zone");
-        let placement = match kind.map(|k| Placement::new(k, inside, outside, zone)) {
+        let placement = match kind.map(|k| devices::placement(k, inside, outside, zone)) {
             Some(Ok(p)) => Some(p),
-            Some(Err(e)) => {
+            Some(Err(ServiceError::Placement(e))) => {
                 self.errors.push(placement_error(&e));
                 None
             }
-            None => None,
+            Some(Err(_)) | None => None,
         };
         if !self.errors.is_empty() {
             return None;
         }
-        Some(NewDevice {
+        placement?;
+        key?;
+        Some(DeviceRegistration {
             id: id?,
-            placement: placement?,
-            public_key: key?,
+            kind: kind?,
+            public_key: self.public_key.clone(),
+            inside_zone: self.zone("inside_zone"),
+            outside_zone: self.zone("outside_zone"),
+            zone: self.zone("zone"),
         })
     }
 }
@@ -391,20 +390,16 @@ pub async fn register_device(
     let mut device = DeviceForm::from(&form);
     let status = match device.validate() {
         None => StatusCode::UNPROCESSABLE_ENTITY,
-        Some(new) => match state
-            .store()
-            .create_device(&page.cap, new, state.now())
-            .await
-        {
-            Ok(()) => {
+        Some(new) => match devices::register(&state, &page.cap, new).await {
+            Ok(_) => {
                 let to = format!("/admin/devices?created={}", encode(&device.id));
                 return Ok(see_other(&to));
             }
-            Err(StoreError::Duplicate { .. }) => {
+            Err(ServiceError::Duplicate { .. }) => {
                 device.errors.push(("id", Key::ErrDeviceTaken));
                 StatusCode::CONFLICT
             }
-            Err(StoreError::UnknownReference { .. }) => {
+            Err(ServiceError::UnknownReference { .. }) => {
                 device.errors.push(("zone", Key::ErrUnknownZone));
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -444,12 +439,10 @@ async fn devices_page(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let list = super::queries::devices(state.store(), &page.cap)
+    let list = devices::list_with_heartbeat(state, &page.cap)
         .await
         .map_err(|e| session.internal(e))?;
-    let zones = state
-        .store()
-        .zones(session.caller())
+    let zones = zones::list(state, session.caller())
         .await
         .map_err(|e| session.internal(e))?;
     let errors = &form.errors;
@@ -559,12 +552,13 @@ impl ZoneForm {
         }
     }
 
+    /// The id and level parsed here; the name checked by the use case's check.
     fn validate(&mut self) -> Option<NewZone> {
         let id = ZoneId::new(&self.id).ok();
         if id.is_none() {
             self.errors.push(("id", Key::ErrZoneId));
         }
-        if !is_valid_label(&self.name) {
+        if zones::check_name(&self.name).is_err() {
             self.errors.push(("name", Key::ErrZoneName));
         }
         let level = ZoneLevel::from_code(&self.level);
@@ -598,12 +592,16 @@ pub async fn create_zone(
     let mut zone = ZoneForm::from(&form);
     let status = match zone.validate() {
         None => StatusCode::UNPROCESSABLE_ENTITY,
-        Some(new) => match state.store().create_zone(&page.cap, new, state.now()).await {
-            Ok(()) => {
+        Some(new) => match zones::create(&state, &page.cap, new).await {
+            Ok(_) => {
                 let to = format!("/admin/zones?created={}", encode(&zone.id));
                 return Ok(see_other(&to));
             }
-            Err(StoreError::Duplicate { .. }) => {
+            Err(ServiceError::Invalid(_)) => {
+                zone.errors.push(("name", Key::ErrZoneName));
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Err(ServiceError::Duplicate { .. }) => {
                 zone.errors.push(("id", Key::ErrZoneTaken));
                 StatusCode::CONFLICT
             }
@@ -621,9 +619,7 @@ async fn zones_page(
     done: Option<&str>,
 ) -> Result<Markup, WebError> {
     let lang = session.lang;
-    let list = state
-        .store()
-        .zones(session.caller())
+    let list = zones::list(state, session.caller())
         .await
         .map_err(|e| session.internal(e))?;
     let errors = &form.errors;
@@ -688,6 +684,9 @@ async fn zones_page(
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
     use super::*;
 
     fn form(body: &str) -> FormData {
@@ -745,7 +744,7 @@ mod tests {
             "id=cab-1&kind=cabinet&public_key={}&zone=vault",
             super::super::form::encode(&key)
         )));
-        let new = d.validate().unwrap();
+        let new = devices::check_registration(d.validate().unwrap()).unwrap();
         assert_eq!(new.public_key, [9; 32]);
         assert_eq!(new.placement.kind(), DeviceKind::Cabinet);
     }

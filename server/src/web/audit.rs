@@ -2,7 +2,8 @@
 //! chain's verification status; the signed heads and the server's public key.
 //!
 //! The verdict is the same full recomputation `custos-server audit verify` runs
-//! ([`crate::audit::verify`]): every entry's hash and link, every signed head's signature.
+//! ([`crate::service::audit::verify`]): every entry's hash and link, every signed head's
+//! signature.
 //! It runs on the read pool at each page view; at a few hundred thousand entries that is well
 //! under a second. Filters are GET parameters (`actor`, `action`, `subject`, `from`, `to`,
 //! `before`), so a filtered view can be bookmarked.
@@ -15,12 +16,13 @@ use maud::{Markup, html};
 use super::form::{FormData, encode};
 use super::i18n::{Key, Lang, t};
 use super::layout::{self, field_error, form_errors, invalid};
-use super::queries::{self, AuditFilter, AuditRow, SignedHead};
 use super::session::{Page, WebError};
 use crate::AppState;
 use crate::audit::{Problem, Verdict};
 use crate::auth::capability::AuditorCap;
 use crate::domain::time::Date;
+use crate::service::audit::{self, AuditRow, HeadView};
+use crate::store::audit::AuditFilter;
 
 /// Entries per page.
 pub const PAGE_SIZE: u32 = 50;
@@ -110,7 +112,7 @@ pub async fn trail(
     let (typed, filter) = Filters::from(&query);
     let paged = filter.before.is_some();
     let mut entries = if typed.errors.is_empty() {
-        queries::audit_entries(state.store(), &page.cap, filter, PAGE_SIZE + 1)
+        audit::filtered(&state, &page.cap, filter, PAGE_SIZE + 1)
             .await
             .map_err(|e| session.internal(e))?
     } else {
@@ -119,12 +121,10 @@ pub async fn trail(
     let more = entries.len() > PAGE_SIZE as usize;
     entries.truncate(PAGE_SIZE as usize);
     let public_key = state.server_key().public_key();
-    let verdict = state
-        .store()
-        .verify_audit(public_key)
+    let verdict = audit::verify(&state, &page.cap)
         .await
         .map_err(|e| session.internal(e))?;
-    let heads = queries::signed_heads(state.store(), &page.cap, HEADS_SHOWN)
+    let heads = audit::heads(&state, &page.cap, HEADS_SHOWN)
         .await
         .map_err(|e| session.internal(e))?;
     let view = View {
@@ -145,7 +145,7 @@ struct View<'a> {
     older: Option<i64>,
     paged: bool,
     verdict: Verdict,
-    heads: &'a [SignedHead],
+    heads: &'a [HeadView],
     public_key: String,
 }
 

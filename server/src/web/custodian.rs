@@ -3,7 +3,7 @@
 //! history and printable label, and the cabinet counts (清点). The scan desk and sign-out
 //! requests are in [`super::desk`].
 //!
-//! Every handler calls the store function the API handler calls, with the same capability:
+//! Every handler calls the use case the API handler calls, with the same capability:
 //! [`CustodianDesk`] is the custodian's capability plus the read capability of the register of
 //! people, which every custodian also holds; [`CustodyReader`] (custodian or security
 //! officer) opens a carrier's page and label, as `GET /api/v1/carriers/{id}` does.
@@ -26,7 +26,6 @@ use super::form::{FormData, encode};
 use super::i18n::{self, Key, Lang, t};
 use super::label::{LabelFacts, label_svg};
 use super::layout::{self, csrf_field, field_error, form_errors, invalid};
-use super::queries::{self, CabinetContents, CabinetRow, ShelfCarrier};
 use super::replay::{self, Claim};
 use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
@@ -34,21 +33,22 @@ use crate::api::error::ApiError;
 use crate::auth::capability::CustodyReader;
 use crate::auth::capability::{CustodianCap, PeopleReaderCap};
 use crate::domain::carrier::{
-    CarrierFields, CarrierInputError, CarrierKind, CarrierRuleError, CarrierState, ControlNo,
-    MAX_TAGS, NewCarrier, RegistrationError, Tag, level_from_code,
+    CarrierInputError, CarrierKind, CarrierRuleError, CarrierState, RegistrationError,
+    level_from_code,
 };
-use crate::domain::ids::{CarrierId, DeviceId, is_valid_label};
+use crate::domain::ids::{CarrierId, DeviceId};
 use crate::domain::level::Level;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
-use crate::store::StoreError;
-use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem};
+use crate::service::ServiceError;
+use crate::service::cabinets::{self, CabinetContents};
+use crate::service::carriers::{self, CarrierRegistration};
+use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem, ShelfCarrier};
+use crate::store::devices::CabinetRow;
 
 /// Field errors of a form: (field name, message).
 pub(super) type Errors = Vec<(&'static str, Key)>;
 
-/// The longest search text.
-pub const SEARCH_MAX: usize = 200;
 /// GIAI-96 filter value of carrier tags (TDS: 0, "all others").
 pub const EPC_FILTER: u8 = 0;
 
@@ -152,18 +152,21 @@ pub async fn carriers(
     let text = q.get("q").trim().to_owned();
     let wanted_state = q.get("state").trim().to_owned();
     let mut errors = Errors::new();
-    if text.chars().count() > SEARCH_MAX {
-        errors.push(("q", Key::ErrSearchTooLong));
-    }
-    let filter = CarrierFilter {
+    let reader = page.cap.reader();
+    let mut filter = CarrierFilter {
         state: CarrierState::from_name(&wanted_state),
-        q: (!text.is_empty() && errors.is_empty()).then(|| text.clone()),
+        q: Some(text.clone()),
     };
-    let list = state
-        .store()
-        .carriers(&page.cap.reader(), filter)
-        .await
-        .map_err(|e| session.internal(e))?;
+    let list = match carriers::list(&state, &reader, filter.clone()).await {
+        Err(ServiceError::Invalid(problems)) if problems.iter().any(|p| p.field == "q") => {
+            // Show the register unsearched, with the search text's problem at its field.
+            errors.push(("q", Key::ErrSearchTooLong));
+            filter.q = None;
+            carriers::list(&state, &reader, filter).await
+        }
+        other => other,
+    }
+    .map_err(|e| session.internal(e))?;
     let content = html! {
         div.page-head {
             h1 { (t(lang, Key::CarriersTitle)) }
@@ -292,12 +295,11 @@ impl CarrierForm {
             .collect()
     }
 
-    /// Every field checked on its own, so that every problem gets its message; then the
-    /// domain's registration check ([`NewCarrier::new`]) for the rules across fields.
-    fn validate(&mut self) -> Option<NewCarrier> {
-        if ControlNo::new(&self.control_no).is_err() {
-            self.errors.push(("control_no", Key::ErrControlNo));
-        }
+    /// The fields only the form has (kind, level, copy numbers, home cabinet) parsed here;
+    /// the registration itself checked by the use case's check
+    /// ([`carriers::check_registration`], or with a field unreadable, its text fields alone),
+    /// so that every problem gets its message, one per field, in the form's order.
+    fn validate(&mut self) -> Option<CarrierRegistration> {
         let kind = CarrierKind::from_name(&self.kind);
         if kind.is_none() {
             self.errors.push(("kind", Key::ErrCarrierKind));
@@ -305,9 +307,6 @@ impl CarrierForm {
         let level = level_from_code(&self.level);
         if level.is_none() {
             self.errors.push(("level", Key::ErrLevel));
-        }
-        if !is_valid_label(&self.title) {
-            self.errors.push(("title", Key::ErrCarrierTitle));
         }
         let copy_no = number(&self.copy_no);
         if copy_no.is_err() {
@@ -317,55 +316,73 @@ impl CarrierForm {
         if copies.is_err() {
             self.errors.push(("copies", Key::ErrNumber));
         }
-        if !is_valid_label(&self.owner_unit) {
-            self.errors.push(("owner_unit", Key::ErrOwnerUnit));
-        }
         let home = if self.home_device.is_empty() {
-            None
+            Some(None)
         } else {
             let id = DeviceId::new(&self.home_device).ok();
             if id.is_none() {
                 self.errors.push(("home_device", Key::ErrHomeCabinet));
             }
-            id
+            id.map(Some)
         };
         let tags = self.tag_lines();
-        if tags.len() > MAX_TAGS {
-            self.errors.push(("tags", Key::ErrTooManyTags));
-        } else if tags.iter().any(|t| Tag::parse(t).is_err()) {
-            self.errors.push(("tags", Key::ErrTagFormat));
-        }
-        let (Some(kind), Some(level), Ok(copy_no), Ok(copies)) = (kind, level, copy_no, copies)
-        else {
-            return None;
+        let checked = match (kind, level, copy_no, copies, home) {
+            (Some(kind), Some(level), Ok(copy_no), Ok(copies), Some(home_device)) => {
+                let input = CarrierRegistration {
+                    control_no: self.control_no.clone(),
+                    kind,
+                    level,
+                    title: self.title.clone(),
+                    copy_no,
+                    copies,
+                    owner_unit: self.owner_unit.clone(),
+                    home_device,
+                    tags,
+                };
+                carriers::check_registration(&input).map(|_| Some(input))
+            }
+            _ => {
+                carriers::check_texts_input(&self.control_no, &self.title, &self.owner_unit, &tags)
+                    .map(|()| None)
+            }
         };
-        if !self.errors.is_empty() {
-            return None;
-        }
-        let fields = CarrierFields {
-            control_no: &self.control_no,
-            kind,
-            level,
-            title: &self.title,
-            copy_no,
-            copies,
-            owner_unit: &self.owner_unit,
-            home_device: home,
-            tags: &tags,
-        };
-        match NewCarrier::new(fields) {
-            Ok(new) => Some(new),
-            Err(RegistrationError::Input(e)) => {
-                self.errors.push(input_error(&e));
+        let input = match checked {
+            Ok(input) => input,
+            Err(ServiceError::Registration(errors)) => {
+                self.registration_errors(&errors);
                 None
             }
-            Err(RegistrationError::Rule(rule)) => {
-                self.errors.push(rule_error(rule));
-                None
-            }
+            Err(_) => None,
+        };
+        let order = |field: &str| FIELD_ORDER.iter().position(|f| *f == field);
+        self.errors.sort_by_key(|(field, _)| order(field));
+        self.errors.dedup_by_key(|(field, _)| *field);
+        input.filter(|_| self.errors.is_empty())
+    }
+
+    /// Show a refused registration's problems at their fields.
+    fn registration_errors(&mut self, errors: &[RegistrationError]) {
+        for e in errors {
+            self.errors.push(match e {
+                RegistrationError::Input(input) => input_error(input),
+                RegistrationError::Rule(rule) => rule_error(*rule),
+            });
         }
     }
 }
+
+/// The registration form's fields, in the order their errors are listed.
+const FIELD_ORDER: [&str; 9] = [
+    "control_no",
+    "kind",
+    "level",
+    "title",
+    "copy_no",
+    "copies",
+    "owner_unit",
+    "home_device",
+    "tags",
+];
 
 fn input_error(e: &CarrierInputError) -> (&'static str, Key) {
     match e {
@@ -426,7 +443,7 @@ async fn proposal(
     state: &AppState,
     page: &Page<CustodianDesk>,
 ) -> Result<Option<EpcProposal>, WebError> {
-    let next = queries::next_carrier_number(state.store(), &page.cap.cap)
+    let next = carriers::next_number(state, &page.cap.cap)
         .await
         .map_err(|e| page.session.internal(e))?;
     Ok(propose_epc(&state.settings().label_company_prefix, next))
@@ -450,23 +467,19 @@ pub async fn create_carrier(
     };
     let status = match carrier.validate() {
         None => StatusCode::UNPROCESSABLE_ENTITY,
-        Some(new) => match state
-            .store()
-            .create_carrier(&page.cap.cap, new, state.now())
-            .await
-        {
-            Ok(Ok(id)) => {
+        Some(input) => match carriers::register(&state, &page.cap.cap, input).await {
+            Ok(id) => {
                 let to = format!("/carriers/{id}?created=1");
                 if let Some(guard) = guard {
                     guard.done(&to);
                 }
                 return Ok(see_other(&to));
             }
-            Ok(Err(rule)) => {
-                carrier.errors.push(rule_error(rule));
+            Err(ServiceError::Registration(errors)) => {
+                carrier.registration_errors(&errors);
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Err(StoreError::Duplicate { what }) => {
+            Err(ServiceError::Duplicate { what }) => {
                 let (field, key) = if what == "control_no" {
                     ("control_no", Key::ErrControlNoTaken)
                 } else {
@@ -475,7 +488,7 @@ pub async fn create_carrier(
                 carrier.errors.push((field, key));
                 StatusCode::CONFLICT
             }
-            Err(StoreError::UnknownReference { .. }) => {
+            Err(ServiceError::UnknownReference { .. }) => {
                 carrier.errors.push(("home_device", Key::ErrHomeCabinet));
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -499,7 +512,7 @@ async fn new_carrier_page(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let cabinets = queries::cabinets(state.store(), &page.cap.cap)
+    let cabinets = cabinets::list(state, &page.cap.cap)
         .await
         .map_err(|e| session.internal(e))?;
     let errors = &form.errors;
@@ -649,14 +662,12 @@ pub async fn carrier(
     let Some(id) = parse_id(&id) else {
         return Ok(not_found(session, Key::CarrierNotFound));
     };
-    let carrier = match state.store().carrier(&page.cap, id).await {
+    let carrier = match carriers::one(&state, &page.cap, id).await {
         Ok(c) => c,
-        Err(StoreError::NotFound) => return Ok(not_found(session, Key::CarrierNotFound)),
+        Err(ServiceError::NotFound) => return Ok(not_found(session, Key::CarrierNotFound)),
         Err(e) => return Err(session.internal(e)),
     };
-    let history = state
-        .store()
-        .carrier_history(&page.cap, id)
+    let history = carriers::history(&state, &page.cap, id)
         .await
         .map_err(|e| session.internal(e))?;
     let created = query(session).non_empty("created").is_some();
@@ -814,9 +825,9 @@ pub async fn label(
     let Some(id) = parse_id(&id) else {
         return Ok(not_found(session, Key::CarrierNotFound));
     };
-    let carrier = match state.store().carrier(&page.cap, id).await {
+    let carrier = match carriers::one(&state, &page.cap, id).await {
         Ok(c) => c,
-        Err(StoreError::NotFound) => return Ok(not_found(session, Key::CarrierNotFound)),
+        Err(ServiceError::NotFound) => return Ok(not_found(session, Key::CarrierNotFound)),
         Err(e) => return Err(session.internal(e)),
     };
     // Only the summary goes to the label: it has no title.
@@ -897,12 +908,12 @@ pub async fn cabinets(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let list = queries::cabinets(state.store(), &page.cap.cap)
+    let list = cabinets::list(&state, &page.cap.cap)
         .await
         .map_err(|e| session.internal(e))?;
     let mut counts = Vec::with_capacity(list.len());
     for cabinet in &list {
-        let contents = queries::cabinet_contents(state.store(), &page.cap.cap, cabinet.id.clone())
+        let contents = cabinets::contents(&state, &page.cap.cap, cabinet.id.clone())
             .await
             .map_err(|e| session.internal(e))?;
         counts.push(contents.map(|c| {
@@ -985,7 +996,7 @@ pub async fn cabinet(
     let Ok(device) = DeviceId::new(&id) else {
         return Ok(not_found(session, Key::CabinetNotFound));
     };
-    let Some(contents) = queries::cabinet_contents(state.store(), &page.cap.cap, device)
+    let Some(contents) = cabinets::contents(&state, &page.cap.cap, device)
         .await
         .map_err(|e| session.internal(e))?
     else {
@@ -1027,6 +1038,7 @@ pub async fn cabinet(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::carrier::Tag;
 
     fn form(body: &str) -> FormData {
         FormData::parse(body.as_bytes()).unwrap()

@@ -3,8 +3,8 @@
 //! # The scan desk
 //! One autofocused input, `#scan-input`. A keyboard-wedge scanner types the label text and
 //! presses Enter, which submits the form (`GET /desk?scan=TEXT`); the page resolves the text to
-//! a carrier with the store's tag lookup ([`crate::store::carriers::carrier_for_tag`], through
-//! `Store::carrier_by_tag`) and shows it with the actions possible now: issue the approved
+//! a carrier with the register's tag lookup ([`crate::service::carriers::resolve`], the one
+//! the API's `by-tag` uses) and shows it with the actions possible now: issue the approved
 //! sign-out that contains it (`button#issue`), or take it back if it is out (`button#return`).
 //! Text is tried as a tag (`epc:…`, `barcode:…`, `em:…`), as scanned barcode text (a Custos
 //! label `CU…`, a GS1 GIAI, any registered barcode), and as a typed control number. An unknown
@@ -19,7 +19,7 @@
 //! Carriers are given by scanning or typing into a text area (one per line, resolved like the
 //! desk) and/or by ticking carriers that are free; the borrower is chosen from the register;
 //! the due time is a local date and time (the script adds the browser's offset from UTC; without
-//! the script it is read as UTC). The store decides (`Store::request_signout`, the API's call);
+//! the script it is read as UTC). The use case decides (`service::signouts::request`, the API's call);
 //! the form only reports each problem on its field first. The form carries a one-time token
 //! ([`super::replay`]): sent twice, it requests once.
 
@@ -41,8 +41,7 @@ use crate::domain::ids::{CarrierId, PersonId, SignoutId};
 use crate::domain::person::PersonStatus;
 use crate::domain::signout::{self, SignoutRuleError, SignoutState};
 use crate::domain::time::Timestamp;
-use crate::service::{Problem, ServiceError, signouts};
-use crate::store::StoreError;
+use crate::service::{Problem, ServiceError, carriers, people, signouts};
 use crate::store::carriers::{Carrier, CarrierFilter};
 use crate::store::signouts::{NewSignout, Signout};
 
@@ -81,15 +80,8 @@ async fn resolve(
     state: &AppState,
     desk: &CustodianDesk,
     text: &str,
-) -> Result<Option<Carrier>, StoreError> {
-    for tag in scan_candidates(text) {
-        match state.store().carrier_by_tag(&desk.cap, tag).await {
-            Ok(carrier) => return Ok(Some(carrier)),
-            Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(None)
+) -> Result<Option<Carrier>, ServiceError> {
+    carriers::resolve(state, &desk.cap, scan_candidates(text)).await
 }
 
 fn refusal_list(lang: Lang, codes: &[&'static str]) -> Markup {
@@ -618,20 +610,15 @@ async fn signout_page(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let store = state.store();
     let reader = page.cap.reader();
-    let people = store
-        .people(&page.cap.people)
+    let people = people::list(state, &page.cap.people)
         .await
         .map_err(|e| session.internal(e))?;
-    let free: Vec<Carrier> = store
-        .carriers(
-            &reader,
-            CarrierFilter {
-                state: Some(CarrierState::InStorage),
-                q: None,
-            },
-        )
+    let in_storage = CarrierFilter {
+        state: Some(CarrierState::InStorage),
+        q: None,
+    };
+    let free: Vec<Carrier> = carriers::list(state, &reader, in_storage)
         .await
         .map_err(|e| session.internal(e))?
         .into_iter()

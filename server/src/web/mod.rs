@@ -73,8 +73,7 @@ pub mod i18n;
 pub mod label;
 pub mod layout;
 pub mod officer;
-pub mod queries;
-pub mod replay;
+pub use crate::replay;
 pub mod session;
 
 use std::time::Instant;

@@ -30,15 +30,14 @@ use crate::auth::capability::CustodyReader;
 use crate::auth::capability::{AlertReaderCap, PeopleReaderCap, SecurityOfficerCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::carrier::CarrierState;
-use crate::domain::ids::{PersonId, SignoutId, is_valid_label, is_valid_name};
+use crate::domain::ids::{PersonId, SignoutId};
 use crate::domain::level::Level;
 use crate::domain::person::{Category, PersonStatus, StatusChangeError};
 use crate::domain::role::Role;
 use crate::domain::signout::{SignoutRuleError, SignoutState};
 use crate::domain::sweep::{DAY_MS, leak_deadline_ms};
 use crate::domain::time::{Date, Timestamp};
-use crate::service::{ServiceError, signouts};
-use crate::store::StoreError;
+use crate::service::{Problem, ServiceError, carriers, people, signouts};
 use crate::store::alerts::{AlertFilter, AlertView};
 use crate::store::carriers::{Carrier, CarrierFilter};
 use crate::store::people::{NewPerson, Person};
@@ -296,23 +295,23 @@ impl PersonForm {
         })
     }
 
-    /// The checks `POST /api/v1/people` makes, field by field.
+    /// The fields only the form has (category, dates) parsed here; the rest checked by the
+    /// use case's check ([`people::check_new_person`], the API's), every problem on its field.
     fn validate(&mut self) -> Option<NewPerson> {
-        if !is_valid_label(&self.name) {
-            self.errors.push(("name", Key::ErrPersonName));
-        }
-        if !is_valid_label(&self.department) {
-            self.errors.push(("department", Key::ErrDepartment));
+        let badge_tag = (!self.badge_tag.is_empty()).then(|| self.badge_tag.clone());
+        if let Err(ServiceError::Invalid(problems)) =
+            people::check_new_person(&self.name, &self.department, badge_tag.as_deref())
+        {
+            self.input_problems(&problems);
         }
         let category = Category::from_name(&self.category);
         if category.is_none() {
             self.errors.push(("category", Key::ErrCategory));
         }
-        if !self.badge_tag.is_empty() && !is_valid_name(&self.badge_tag) {
-            self.errors.push(("badge_tag", Key::ErrBadgeTag));
-        }
         let training = self.date("training_valid_until");
         let commitment = self.date("commitment_signed_on");
+        let order = |field: &str| PERSON_FIELDS.iter().position(|f| *f == field);
+        self.errors.sort_by_key(|(field, _)| order(field));
         let (Some(category), Ok(training), Ok(commitment)) = (category, training, commitment)
         else {
             return None;
@@ -321,13 +320,34 @@ impl PersonForm {
             name: self.name.clone(),
             department: self.department.clone(),
             category,
-            badge_tag: (!self.badge_tag.is_empty()).then(|| self.badge_tag.clone()),
+            badge_tag,
             training_valid_until: training,
             commitment_signed_on: commitment,
         })
         .filter(|_| self.errors.is_empty())
     }
+
+    /// Show the use case's input problems at their fields.
+    fn input_problems(&mut self, problems: &[Problem]) {
+        for p in problems {
+            self.errors.push(match p.field {
+                "name" => ("name", Key::ErrPersonName),
+                "department" => ("department", Key::ErrDepartment),
+                _ => ("badge_tag", Key::ErrBadgeTag),
+            });
+        }
+    }
 }
+
+/// The person form's fields, in the order their errors are listed.
+const PERSON_FIELDS: [&str; 6] = [
+    "name",
+    "department",
+    "category",
+    "badge_tag",
+    "training_valid_until",
+    "commitment_signed_on",
+];
 
 /// `GET /people`.
 pub async fn people(
@@ -369,11 +389,7 @@ pub async fn create_person(
     };
     let status = match person.validate() {
         None => StatusCode::UNPROCESSABLE_ENTITY,
-        Some(new) => match state
-            .store()
-            .create_person(&page.cap.cap, new, state.now())
-            .await
-        {
+        Some(new) => match people::register(&state, &page.cap.cap, new).await {
             Ok(id) => {
                 let to = format!("/people?created={id}");
                 if let Some(guard) = guard {
@@ -381,9 +397,13 @@ pub async fn create_person(
                 }
                 return Ok(see_other(&to));
             }
-            Err(StoreError::Duplicate { .. }) => {
+            Err(ServiceError::Duplicate { .. }) => {
                 person.errors.push(("badge_tag", Key::ErrBadgeTaken));
                 StatusCode::CONFLICT
+            }
+            Err(ServiceError::Invalid(problems)) => {
+                person.input_problems(&problems);
+                StatusCode::UNPROCESSABLE_ENTITY
             }
             Err(e) => return Err(page.session.internal(e)),
         },
@@ -426,14 +446,10 @@ pub async fn leave(
     let Ok(id) = id.parse::<PersonId>() else {
         return Ok(not_found(&page.session, Key::PersonNotFound));
     };
-    let (status, notice) = match state
-        .store()
-        .person_leaving(&page.cap.cap, id, state.now())
-        .await
-    {
-        Ok(Ok(_)) => return Ok(see_other(&format!("/people?left={id}"))),
-        Ok(Err(e)) => status_change_notice(e),
-        Err(StoreError::NotFound) => return Ok(not_found(&page.session, Key::PersonNotFound)),
+    let (status, notice) = match people::leave(&state, &page.cap.cap, id).await {
+        Ok(_) => return Ok(see_other(&format!("/people?left={id}"))),
+        Err(ServiceError::StatusChange(e)) => status_change_notice(e),
+        Err(ServiceError::NotFound) => return Ok(not_found(&page.session, Key::PersonNotFound)),
         Err(e) => return Err(page.session.internal(e)),
     };
     let form = PersonForm {
@@ -454,15 +470,10 @@ pub async fn depart(
     let Ok(id) = id.parse::<PersonId>() else {
         return Ok(not_found(&page.session, Key::PersonNotFound));
     };
-    let policy = state.settings().decommissioning;
-    let (status, notice) = match state
-        .store()
-        .person_departed(&page.cap.cap, id, policy, state.now())
-        .await
-    {
-        Ok(Ok(_)) => return Ok(see_other(&format!("/people?departed={id}"))),
-        Ok(Err(e)) => status_change_notice(e),
-        Err(StoreError::NotFound) => return Ok(not_found(&page.session, Key::PersonNotFound)),
+    let (status, notice) = match people::depart(&state, &page.cap.cap, id).await {
+        Ok(_) => return Ok(see_other(&format!("/people?departed={id}"))),
+        Err(ServiceError::StatusChange(e)) => status_change_notice(e),
+        Err(ServiceError::NotFound) => return Ok(not_found(&page.session, Key::PersonNotFound)),
         Err(e) => return Err(page.session.internal(e)),
     };
     let form = PersonForm {
@@ -527,9 +538,7 @@ async fn people_page(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let list = state
-        .store()
-        .people(&page.cap.people)
+    let list = people::list(state, &page.cap.people)
         .await
         .map_err(|e| session.internal(e))?;
     let today = state.now().date();
@@ -729,9 +738,7 @@ pub async fn missing(
         state: Some(CarrierState::Missing),
         q: None,
     };
-    let list: Vec<Carrier> = state
-        .store()
-        .carriers(&page.cap.reader(), filter)
+    let list: Vec<Carrier> = carriers::list(&state, &page.cap.reader(), filter)
         .await
         .map_err(|e| session.internal(e))?;
     let mut rows: Vec<(&Carrier, Option<LeakClock>)> = list

@@ -33,8 +33,10 @@ use crate::AppState;
 use crate::api::auth::{CSRF_HEADER, SESSION_COOKIE};
 use crate::api::error::ApiError;
 use crate::auth::Authenticated;
-use crate::auth::{self, AuthError, token};
+use crate::auth::{self, token};
 use crate::domain::role::{Role, Roles};
+use crate::service::ServiceError;
+use crate::service::accounts;
 
 /// The hidden form field carrying the CSRF secret.
 pub const CSRF_FIELD: &str = "csrf";
@@ -132,9 +134,7 @@ impl FromRequestParts<AppState> for WebSession {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(sign_in);
         };
-        let record = state
-            .store()
-            .session(token::hash(token), state.now())
+        let record = auth::authenticate(state.store(), token, state.now())
             .await
             .map_err(|e| WebError::internal(lang, e))?;
         let Some(record) = record else {
@@ -441,9 +441,7 @@ pub async fn login_page(
 ) -> Result<Response, WebError> {
     let lang = Lang::of(&headers);
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        let live = state
-            .store()
-            .session(token::hash(token), state.now())
+        let live = auth::authenticate(state.store(), token, state.now())
             .await
             .map_err(|e| WebError::internal(lang, e))?;
         if live.is_some() {
@@ -495,7 +493,7 @@ pub async fn login(
         };
         return Ok(login_response(StatusCode::FORBIDDEN, &view, secure));
     }
-    match auth::login(&state, username.to_owned(), form.get("password").to_owned()).await {
+    match accounts::login(&state, username.to_owned(), form.get("password").to_owned()).await {
         Ok(grant) => {
             let ttl = state.settings().session_ttl_secs;
             let response = see_other(next.unwrap_or("/"));
@@ -511,7 +509,7 @@ pub async fn login(
             }
             Ok(response)
         }
-        Err(AuthError::InvalidCredentials) => {
+        Err(ServiceError::InvalidCredentials) => {
             let view = LoginView {
                 lang,
                 token: expected,
@@ -521,7 +519,7 @@ pub async fn login(
             };
             Ok(login_response(StatusCode::UNAUTHORIZED, &view, secure))
         }
-        Err(AuthError::Blocked(blocked)) => {
+        Err(ServiceError::LoginBlocked(blocked)) => {
             let view = LoginView {
                 lang,
                 token: expected,
@@ -546,12 +544,8 @@ pub async fn logout(
     submitted: WebForm<Authenticated>,
 ) -> Result<Response, WebError> {
     let session = &submitted.page.session;
-    match state
-        .store()
-        .delete_session(session.caller(), state.now())
-        .await
-    {
-        Ok(()) | Err(crate::store::StoreError::NotFound) => {}
+    match accounts::logout(&state, session.caller()).await {
+        Ok(()) | Err(ServiceError::NotFound) => {}
         Err(e) => return Err(session.internal(e)),
     }
     let mut response = see_other("/login");

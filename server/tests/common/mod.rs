@@ -204,7 +204,11 @@ impl Server {
 
     /// Number of audit entries.
     pub async fn audit_count(&self) -> i64 {
-        self.state.store().audit_count().await.unwrap()
+        self.state
+            .store()
+            .query(|tx| tx.audit_count())
+            .await
+            .unwrap()
     }
 
     /// Row count of a table, read directly.

@@ -10,10 +10,10 @@ use crate::domain::ids::DeviceId;
 use crate::domain::ingest::{EpochRecord, badge_epc, badge_forms};
 use crate::domain::level::ZoneLevel;
 use crate::store::StoreError;
-use crate::store::carriers::level_column;
 use crate::store::ingest::{
     CarrierEvent, DeviceAuth, IngestRows, NewEvent, Sighting, StoredEvent, TagCarrier,
 };
+use crate::store::sqlite::level_column;
 
 /// The person with a badge in one stored form (see `person_by_badge`).
 const PERSON_BY_BADGE: &str = "SELECT id, name FROM people INDEXED BY people_by_badge

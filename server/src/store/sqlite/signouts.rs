@@ -2,13 +2,12 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::SqliteTx;
+use super::{LIVE_CLAIMS, SqliteTx, level_column, ms_column, required_ms_column};
 use crate::domain::ids::{CarrierId, PersonId, SignoutId, UserId};
 use crate::domain::level::Level;
 use crate::domain::signout::{Borrower, CarrierStanding, Party, SignoutState};
 use crate::domain::time::Timestamp;
 use crate::store::StoreError;
-use crate::store::carriers::{LIVE_CLAIMS, level_column, ms_column, required_ms_column};
 use crate::store::signouts::{
     Approval, NewSignout, OutstandingOn, PersonRef, Signout, SignoutCarrier, SignoutHead,
     SignoutRows, UserRef,

@@ -8,7 +8,7 @@ use crate::domain::carrier::CarrierState;
 use crate::domain::ids::{CarrierId, DeviceId, SignoutId};
 use crate::domain::time::Timestamp;
 use crate::store::StoreError;
-use crate::store::carriers::level_column;
+use crate::store::sqlite::level_column;
 use crate::store::sweeps::{
     HeardDevice, MissingCarrier, OverdueSignout, PendingRemoval, SilentAlertHeard, SweepRows,
 };

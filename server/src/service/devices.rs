@@ -1,0 +1,211 @@
+//! Reader devices: registering one with its Ed25519 public key (administrators) and the list
+//! (administrators, security officers).
+//!
+//! The key's encoding and the placement (which zones a kind of device takes) are checked here
+//! once; the API and the administrator's form call the same checks.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+
+use super::{Problem, ServiceError};
+use crate::AppState;
+use crate::audit::NewEntry;
+use crate::auth::capability::{AdminCap, DeviceReaderCap};
+use crate::domain::device::{DeviceKind, Placement};
+use crate::domain::ids::{DeviceId, ZoneId};
+use crate::domain::time::Timestamp;
+use crate::store::Tx;
+use crate::store::devices::{Device, DeviceRow, NewDevice};
+
+/// A device registration as submitted.
+#[derive(Debug, Clone)]
+pub struct DeviceRegistration {
+    /// The id the daemon uses.
+    pub id: DeviceId,
+    /// What the device is.
+    pub kind: DeviceKind,
+    /// Ed25519 public key as text: standard base64 of 32 bytes.
+    pub public_key: String,
+    /// A gate's secure side.
+    pub inside_zone: Option<ZoneId>,
+    /// A gate's other side.
+    pub outside_zone: Option<ZoneId>,
+    /// The zone of a cabinet or desk.
+    pub zone: Option<ZoneId>,
+}
+
+/// Decode a public key: standard base64 of exactly 32 bytes.
+pub fn public_key(text: &str) -> Result<[u8; 32], ServiceError> {
+    STANDARD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+            ServiceError::Invalid(vec![Problem {
+                field: "public_key",
+                code: "invalid",
+                message: "public_key must be standard base64 of 32 bytes",
+            }])
+        })
+}
+
+/// The placement of a `kind` of device in the zones given ([`ServiceError::Placement`] if they
+/// do not fit the kind).
+pub fn placement(
+    kind: DeviceKind,
+    inside_zone: Option<ZoneId>,
+    outside_zone: Option<ZoneId>,
+    zone: Option<ZoneId>,
+) -> Result<Placement, ServiceError> {
+    Ok(Placement::new(kind, inside_zone, outside_zone, zone)?)
+}
+
+/// Check a registration: the key, then the placement.
+pub fn check_registration(input: DeviceRegistration) -> Result<NewDevice, ServiceError> {
+    let public_key = public_key(&input.public_key)?;
+    let placement = placement(
+        input.kind,
+        input.inside_zone,
+        input.outside_zone,
+        input.zone,
+    )?;
+    Ok(NewDevice {
+        id: input.id,
+        placement,
+        public_key,
+    })
+}
+
+/// Register a device, with the audit entry. A taken id or key is
+/// [`ServiceError::Duplicate`], an unknown zone [`ServiceError::UnknownReference`].
+pub async fn register(
+    app: &AppState,
+    cap: &AdminCap,
+    input: DeviceRegistration,
+) -> Result<DeviceId, ServiceError> {
+    let device = check_registration(input)?;
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| register_in(tx, &actor, &device, at))
+        .await
+}
+
+fn register_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    device: &NewDevice,
+    at: Timestamp,
+) -> Result<DeviceId, ServiceError> {
+    tx.insert_device(device, at)?;
+    let (inside, outside, zone) = device.placement.columns();
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "device.create",
+        subject: format!("device:{}", device.id),
+        before: None,
+        after: Some(json!({
+            "id": device.id,
+            "kind": device.placement.kind(),
+            "public_key": STANDARD.encode(device.public_key),
+            "inside_zone": inside,
+            "outside_zone": outside,
+            "zone": zone,
+        })),
+    })?;
+    Ok(device.id.clone())
+}
+
+/// Every device with its last heartbeat, by id (the administrator's page).
+pub async fn list_with_heartbeat(
+    app: &AppState,
+    _cap: &AdminCap,
+) -> Result<Vec<DeviceRow>, ServiceError> {
+    app.store()
+        .query(|tx| Ok(tx.devices_with_heartbeat()?))
+        .await
+}
+
+/// Every device, by id.
+pub async fn list(app: &AppState, _cap: &DeviceReaderCap) -> Result<Vec<Device>, ServiceError> {
+    app.store().query(|tx| Ok(tx.devices()?)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::device::PlacementError;
+    use crate::store::DeviceRows;
+    use crate::store::test_support::MemoryDb;
+
+    fn zone(id: &str) -> Option<ZoneId> {
+        Some(ZoneId::new(id).unwrap())
+    }
+
+    fn cabinet(id: &str, key: [u8; 32], zone_id: &str) -> DeviceRegistration {
+        DeviceRegistration {
+            id: DeviceId::new(id).unwrap(),
+            kind: DeviceKind::Cabinet,
+            public_key: STANDARD.encode(key),
+            inside_zone: None,
+            outside_zone: None,
+            zone: zone(zone_id),
+        }
+    }
+
+    #[test]
+    fn public_keys_must_be_32_bytes_of_standard_base64() {
+        assert_eq!(public_key(&STANDARD.encode([7; 32])).unwrap(), [7; 32]);
+        assert!(public_key(&STANDARD.encode([7; 31])).is_err());
+        assert!(public_key(&STANDARD.encode([7; 33])).is_err());
+        assert!(public_key("not base64!").is_err());
+        assert!(matches!(
+            public_key(""),
+            Err(ServiceError::Invalid(p)) if p[0].field == "public_key"
+        ));
+    }
+
+    #[test]
+    fn a_device_is_registered_in_known_zones_with_a_key_of_its_own() {
+        let db = MemoryDb::custody(Timestamp::from_unix(1_750_000_000).unwrap());
+        let at = Timestamp::from_unix(1_750_000_001).unwrap();
+        let new = check_registration(cabinet("cab-3", [3; 32], "z")).unwrap();
+        register_in(&mut db.tx(), "root", &new, at).unwrap();
+        let entry = db.audit().pop().unwrap();
+        assert_eq!(
+            (entry.action.as_str(), entry.subject.as_str()),
+            ("device.create", "device:cab-3")
+        );
+        assert_eq!(entry.after.unwrap()["public_key"], STANDARD.encode([3; 32]));
+        assert_eq!(
+            db.tx()
+                .device_kind(&DeviceId::new("cab-3").unwrap())
+                .unwrap(),
+            Some(DeviceKind::Cabinet)
+        );
+        let same_key = check_registration(cabinet("cab-4", [3; 32], "z")).unwrap();
+        assert!(matches!(
+            register_in(&mut db.tx(), "root", &same_key, at),
+            Err(ServiceError::Duplicate { .. })
+        ));
+        let nowhere = check_registration(cabinet("cab-5", [5; 32], "nowhere")).unwrap();
+        assert!(matches!(
+            register_in(&mut db.tx(), "root", &nowhere, at),
+            Err(ServiceError::UnknownReference { what: "zone" })
+        ));
+    }
+
+    #[test]
+    fn a_placement_must_fit_the_kind() {
+        let mut gate = cabinet("gate-1", [1; 32], "z");
+        gate.kind = DeviceKind::Gate;
+        gate.zone = None;
+        gate.inside_zone = zone("z");
+        assert!(matches!(
+            check_registration(gate),
+            Err(ServiceError::Placement(PlacementError::GateNeedsBothSides))
+        ));
+    }
+}

@@ -1,0 +1,209 @@
+//! The application's state: what every use case and handler can reach (store, server key,
+//! settings, clock, alert fan-out, metrics, the pages' form tokens, the sign-in throttle).
+//!
+//! It knows no HTTP; `api/` and `web/` hand it to the use cases in `service/`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::alert_hub::AlertHub;
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Config;
+use crate::domain::person::DecommissioningPolicy;
+use crate::domain::sweep::SweepPolicy;
+use crate::domain::time::Timestamp;
+use crate::keys::ServerKey;
+use crate::metrics::Metrics;
+use crate::replay::FormTokens;
+use crate::store::Store;
+
+/// The source of "now". The domain never reads the clock; the edges ask this.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(Arc::new(|| {
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            // The system clock is between years 1970 and 9999 on any machine that runs this.
+            Timestamp::from_unix(unix).expect("system clock within years 1..=9999")
+        }))
+    }
+
+    /// A clock that answers whatever `now` returns (tests move time with it).
+    pub fn from_fn(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now))
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Timestamp {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// Settings the request path needs, taken from [`Config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Session lifetime in seconds.
+    pub session_ttl_secs: u64,
+    /// Mark the session cookie `Secure`.
+    pub secure_cookies: bool,
+    /// Request body limit in bytes.
+    pub body_limit_bytes: usize,
+    /// Interval between audit head signatures.
+    pub audit_head_interval: Duration,
+    /// Interval between sweeps.
+    pub sweep_interval: Duration,
+    /// The sweeps' timing rules.
+    pub sweep: SweepPolicy,
+    /// Decommissioning period (脱密期) lengths, applied when a departure is approved.
+    pub decommissioning: DecommissioningPolicy,
+    /// The same tag at two devices closer in time than this is a suspected clone (zero = off).
+    pub tag_clone_min_travel: Duration,
+    /// Lifetime of a signed gate policy.
+    pub policy_ttl: Duration,
+    /// GS1 Company Prefix of the GIAI-96 EPCs proposed for new carriers.
+    pub label_company_prefix: String,
+}
+
+impl From<&Config> for Settings {
+    fn from(config: &Config) -> Self {
+        Settings {
+            session_ttl_secs: config.session_ttl_secs,
+            secure_cookies: config.secure_cookies,
+            body_limit_bytes: config.body_limit_bytes,
+            audit_head_interval: Duration::from_secs(config.audit_head_interval_secs),
+            sweep_interval: Duration::from_millis(config.sweep_interval_ms),
+            sweep: SweepPolicy {
+                overdue_reminder_ms: ms(config.overdue_reminder_interval_secs.saturating_mul(1000)),
+                cabinet_removal_grace_ms: ms(config.cabinet_removal_grace_ms),
+                supervision_ms: ms(config.supervision_interval_secs.saturating_mul(1000)),
+            },
+            decommissioning: config.decommissioning.into(),
+            tag_clone_min_travel: Duration::from_secs(config.tag_clone_min_travel_secs),
+            policy_ttl: Duration::from_secs(config.policy_ttl_secs),
+            label_company_prefix: config.label_company_prefix.clone(),
+        }
+    }
+}
+
+/// A configured millisecond count as the rules' `i64` (configuration bounds keep it far below).
+fn ms(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Everything a request handler can reach: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+#[derive(Debug)]
+struct StateInner {
+    store: Store,
+    key: Arc<ServerKey>,
+    settings: Settings,
+    clock: Clock,
+    alerts: AlertHub,
+    form_tokens: FormTokens,
+    login_throttle: Mutex<LoginThrottle>,
+    metrics: Metrics,
+    /// Turns true when the server begins to shut down (ends the live streams).
+    stopping: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// Assemble the state with the system clock.
+    pub fn new(store: Store, key: ServerKey, settings: Settings) -> AppState {
+        AppState::with_clock(store, key, settings, Clock::system())
+    }
+
+    /// Assemble the state with a given clock.
+    pub fn with_clock(store: Store, key: ServerKey, settings: Settings, clock: Clock) -> AppState {
+        AppState {
+            inner: Arc::new(StateInner {
+                store,
+                key: Arc::new(key),
+                settings,
+                clock,
+                alerts: AlertHub::new(),
+                form_tokens: FormTokens::new(),
+                login_throttle: Mutex::new(LoginThrottle::new()),
+                metrics: Metrics::default(),
+                stopping: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The fan-out of alert changes to live consoles.
+    pub fn alerts(&self) -> &AlertHub {
+        &self.inner.alerts
+    }
+
+    /// The one-time tokens of the pages' creating forms (a form sent twice creates one record).
+    pub fn form_tokens(&self) -> &FormTokens {
+        &self.inner.form_tokens
+    }
+
+    /// Runs `f` on the failed sign-in counts (see [`auth::throttle`]).
+    pub fn login_throttle<T>(&self, f: impl FnOnce(&mut LoginThrottle) -> T) -> T {
+        let mut throttle = self
+            .inner
+            .login_throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut throttle)
+    }
+
+    /// The server's signing key (signs answers to devices and audit heads).
+    pub fn server_key(&self) -> &ServerKey {
+        &self.inner.key
+    }
+
+    /// The in-process metrics (`/metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Watch for shutdown: the value turns `true` when the server stops accepting requests.
+    /// Endless responses (the alert stream) end then, so graceful shutdown can finish.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stopping.subscribe()
+    }
+
+    /// Tell the live streams that the server is stopping (see [`AppState::stopping`]).
+    pub(crate) fn stop(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The server's signing key, shared (for a job that signs on the store's thread).
+    pub fn server_key_arc(&self) -> Arc<ServerKey> {
+        Arc::clone(&self.inner.key)
+    }
+}
