@@ -13,8 +13,11 @@
 //! directives derived from them, nothing stored or raised again. If a re-delivered event's
 //! content differs from what is stored under its seq, the batch is refused as a replay.
 //!
+//! Each event body is encoded to JSON once, before the transaction is queued
+//! ([`EncodedBatch`]): the store's single writer thread only stores and compares that text.
+//!
 //! # One passage
-//! [`Ingest::passage`] reads as the rule: load what the register knows of every tag and badge
+//! `Ingest::passage` reads as the rule: load what the register knows of every tag and badge
 //! read ([`crate::store::IngestRows`]), ask [`gate::judge`], then write its alerts, the event
 //! with its verdict, each carrier's history line, `last_seen` and tag sighting. Cabinet
 //! snapshots follow the same three steps with [`cabinet::reconcile`].
@@ -38,6 +41,7 @@ use crate::AppState;
 use crate::audit::NewEntry;
 use crate::domain::alert::NewAlert;
 use crate::domain::cabinet::{self, CabinetCarrier, Custody};
+use crate::domain::carrier::CarrierState;
 use crate::domain::device::DeviceKind;
 use crate::domain::gate::{self, BadgeHolder, CarrierAtGate, Gate, Passage};
 use crate::domain::ids::{CarrierId, DeviceId};
@@ -147,6 +151,30 @@ fn auth_failure_in(
     Ok(vec![tx.raise_alert(&alert)?.id()])
 }
 
+/// A batch with each event's body encoded as the JSON it is stored as.
+///
+/// Encoding happens once per event, here, on the request's task rather than on the store's
+/// single writer thread: the same text is stored in `events.body_json` and, for a
+/// re-delivered event, compared with what is stored.
+#[derive(Debug, Clone)]
+pub struct EncodedBatch {
+    batch: Batch,
+    bodies: Vec<String>,
+}
+
+impl EncodedBatch {
+    /// Encode every event body of `batch`.
+    pub fn new(batch: Batch) -> Result<EncodedBatch, ServiceError> {
+        let bodies = batch
+            .events
+            .iter()
+            .map(|e| serde_json::to_string(&e.body))
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)?;
+        Ok(EncodedBatch { batch, bodies })
+    }
+}
+
 /// Store a batch from an authenticated device (its signature verified, its body parsed,
 /// validated and naming `device`) with every effect, in one transaction; the consoles are
 /// told of its alerts after commit.
@@ -157,6 +185,7 @@ pub async fn batch(
 ) -> Result<BatchAnswer, ServiceError> {
     let rules = IngestRules::of(app);
     let now = app.now();
+    let batch = EncodedBatch::new(batch)?;
     let ingested = app
         .store()
         .transact(move |tx| batch_in(tx, &device, &batch, rules, now))
@@ -330,17 +359,17 @@ impl<'a> Ingest<'a> {
         &mut self,
         epoch: u64,
         event: &Event,
+        body_json: &str,
         gate: Option<(ZoneLevel, ZoneLevel)>,
     ) -> Result<Option<Verdict>, ServiceError> {
-        let body_json = serde_json::to_string(&event.body).map_err(StoreError::from)?;
         let kind = self.device.kind;
         if let (EventBody::Passage { .. }, DeviceKind::Gate) = (&event.body, kind) {
             let sides =
                 gate.ok_or_else(|| corrupt(format!("gate {} without zones", self.dev())))?;
-            return self.passage(sides, epoch, event, &body_json).map(Some);
+            return self.passage(sides, epoch, event, body_json).map(Some);
         }
         // Everything but a gate's passage: stored first, then its effects (none is judged).
-        let event_id = self.store_event(epoch, event, &body_json, None)?;
+        let event_id = self.store_event(epoch, event, body_json, None)?;
         match (&event.body, kind) {
             (EventBody::CabinetSnapshot { .. }, DeviceKind::Cabinet) => {
                 self.cabinet_snapshot(event, event_id)?;
@@ -471,7 +500,7 @@ impl<'a> Ingest<'a> {
 
     /// A carrier read at the gate, with the sign-outs the rules consult.
     fn at_gate(&mut self, c: TagCarrier, epc: Epc) -> Result<CarrierAtGate, ServiceError> {
-        let in_storage = c.state == crate::domain::carrier::CarrierState::InStorage;
+        let in_storage = c.state == CarrierState::InStorage;
         let signouts = if in_storage {
             Vec::new()
         } else {
@@ -482,7 +511,7 @@ impl<'a> Ingest<'a> {
             epc,
             control_no: c.control_no,
             level: c.level,
-            out: c.state == crate::domain::carrier::CarrierState::Out,
+            out: c.state == CarrierState::Out,
             signouts,
         })
     }
@@ -701,15 +730,17 @@ impl<'a> Ingest<'a> {
         Ok(())
     }
 
-    /// The stored verdicts of `events` (already stored), checking that each re-delivered
-    /// event is the one stored. `Err(seq)` names the first that differs.
+    /// The stored verdicts of `events` (already stored; `bodies` their encoded bodies),
+    /// checking that each re-delivered event is the one stored. `Err(seq)` names the first
+    /// that differs.
     fn stored_verdicts(
         &mut self,
         epoch: u64,
         events: &[Event],
+        bodies: &[String],
     ) -> Result<Result<Vec<Verdict>, u64>, ServiceError> {
         let mut verdicts = Vec::new();
-        for event in events {
+        for (event, body_json) in events.iter().zip(bodies) {
             let Some(stored) = self.tx.stored_event(self.dev(), epoch, event.seq)? else {
                 return Err(corrupt(format!(
                     "{} epoch {epoch} seq {} acknowledged but not stored",
@@ -717,8 +748,7 @@ impl<'a> Ingest<'a> {
                     event.seq
                 )));
             };
-            let body_json = serde_json::to_string(&event.body).map_err(StoreError::from)?;
-            if stored.at_ms != event.at_ms || stored.body_json != body_json {
+            if stored.at_ms != event.at_ms || stored.body_json != *body_json {
                 return Ok(Err(event.seq));
             }
             if let Some(v) = stored.verdict_json {
@@ -778,10 +808,11 @@ fn stored_faults(doc: &Value) -> Vec<DeviceFaultKind> {
 pub fn batch_in(
     tx: &mut dyn Tx,
     device: &DeviceAuth,
-    batch: &Batch,
+    encoded: &EncodedBatch,
     rules: IngestRules,
     now: Timestamp,
 ) -> Result<Ingested<BatchAnswer>, ServiceError> {
+    let batch = &encoded.batch;
     let Some((first, last)) = batch.seq_range() else {
         return Err(ServiceError::invalid(
             "events",
@@ -831,7 +862,8 @@ pub fn batch_in(
     };
     let split = batch.events.partition_point(|e| e.seq < new_from);
     let (old, new) = batch.events.split_at(split);
-    let mut verdicts = match ctx.stored_verdicts(batch.epoch, old)? {
+    let (old_bodies, new_bodies) = encoded.bodies.split_at(split);
+    let mut verdicts = match ctx.stored_verdicts(batch.epoch, old, old_bodies)? {
         Ok(v) => v,
         Err(seq) => {
             let message = format!(
@@ -849,8 +881,8 @@ pub fn batch_in(
         } else {
             None
         };
-        for event in new {
-            verdicts.extend(ctx.event(batch.epoch, event, gate)?);
+        for (event, body_json) in new.iter().zip(new_bodies) {
+            verdicts.extend(ctx.event(batch.epoch, event, body_json, gate)?);
         }
         ctx.tx
             .set_acked_through(dev, batch.epoch, last, ctx.now_ms)?;
@@ -1049,7 +1081,8 @@ mod tests {
     }
 
     fn ingest(db: &MemoryDb, device: &DeviceAuth, events: Vec<Event>) -> Ingested<BatchAnswer> {
-        batch_in(&mut db.tx(), device, &batch(device, events), RULES, now()).unwrap()
+        let encoded = EncodedBatch::new(batch(device, events)).unwrap();
+        batch_in(&mut db.tx(), device, &encoded, RULES, now()).unwrap()
     }
 
     fn ack(ingested: &Ingested<BatchAnswer>) -> &BatchAck {

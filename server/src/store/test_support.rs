@@ -306,6 +306,17 @@ impl MemoryDb {
             .unwrap();
     }
 
+    /// The opcodes of the program SQLite compiles `sql` to, in order.
+    pub fn opcodes(&self, sql: &str) -> Vec<String> {
+        let mut stmt = self.conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let mut rows = stmt.raw_query();
+        let mut ops = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            ops.push(row.get(1).unwrap());
+        }
+        ops
+    }
+
     /// Every audit entry.
     pub fn audit(&self) -> Vec<AuditRecord> {
         self.tx().audit_after(AuditId(0), u32::MAX).unwrap()

@@ -15,6 +15,18 @@ use crate::store::ingest::{
 };
 use crate::store::sqlite::level_column;
 
+/// The person with a badge in one stored form (see `person_by_badge`).
+const PERSON_BY_BADGE: &str = "SELECT id, name FROM people INDEXED BY people_by_badge
+     WHERE badge_tag IS NOT NULL AND upper(badge_tag) = ?1
+     ORDER BY id LIMIT 1";
+
+/// The live sign-outs of a carrier (see `active_signouts`).
+const ACTIVE_SIGNOUTS: &str = "SELECT s.id, s.may_leave, s.due_at_ms, s.borrower, p.badge_tag
+     FROM signout_carriers sc INDEXED BY signout_carriers_by_carrier
+     JOIN signouts s ON s.id = sc.signout_id
+     JOIN people p ON p.id = s.borrower
+     WHERE sc.carrier_id = ?1 AND sc.returned_at_ms IS NULL AND s.state = 'out'";
+
 fn to_i64(value: u64, what: &'static str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} beyond i64")))
 }
@@ -303,38 +315,36 @@ impl IngestRows for SqliteTx<'_> {
     }
 
     /// Through `people_by_badge` (an index on `upper(badge_tag)`; without it every badge
-    /// read scans the register).
+    /// read scans the register): one equality probe per stored form, the lower id winning.
+    /// (`IN (?1, ?2)` would build an ephemeral table for the two values at every read.)
     fn person_by_badge(&mut self, epc: &Epc) -> Result<Option<BadgeHolder>, StoreError> {
-        let [prefixed, bare] = badge_forms(epc);
-        Ok(self
-            .conn()
-            .prepare_cached(
-                "SELECT id, name FROM people INDEXED BY people_by_badge
-                 WHERE badge_tag IS NOT NULL AND upper(badge_tag) IN (?1, ?2)
-                 ORDER BY id LIMIT 1",
-            )?
-            .query_row([prefixed, bare], |r| {
-                Ok(BadgeHolder {
-                    person_id: r.get(0)?,
-                    name: r.get(1)?,
+        let mut stmt = self.conn().prepare_cached(PERSON_BY_BADGE)?;
+        let mut found: Option<BadgeHolder> = None;
+        for form in badge_forms(epc) {
+            let holder = stmt
+                .query_row([form], |r| {
+                    Ok(BadgeHolder {
+                        person_id: r.get(0)?,
+                        name: r.get(1)?,
+                    })
                 })
-            })
-            .optional()?)
+                .optional()?;
+            if let Some(h) = holder {
+                if found.as_ref().is_none_or(|f| h.person_id < f.person_id) {
+                    found = Some(h);
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// `INDEXED BY`: without statistics the planner would rather walk every `out` sign-out
     /// (`signouts_by_state`) and probe each for the carrier, a cost that grows with the
     /// sign-outs open on the site; through the carrier's index it reads only that carrier's
-    /// few rows.
+    /// few rows. They are put in sign-out order here rather than by `ORDER BY`, which would
+    /// open a sorter for every carrier read at a gate.
     fn active_signouts(&mut self, carrier: i64) -> Result<Vec<ActiveSignout>, StoreError> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT s.id, s.may_leave, s.due_at_ms, s.borrower, p.badge_tag
-             FROM signout_carriers sc INDEXED BY signout_carriers_by_carrier
-             JOIN signouts s ON s.id = sc.signout_id
-             JOIN people p ON p.id = s.borrower
-             WHERE sc.carrier_id = ?1 AND sc.returned_at_ms IS NULL AND s.state = 'out'
-             ORDER BY s.id",
-        )?;
+        let mut stmt = self.conn().prepare_cached(ACTIVE_SIGNOUTS)?;
         let rows = stmt.query_map([carrier], |r| {
             Ok(ActiveSignout {
                 signout_id: r.get(0)?,
@@ -347,7 +357,9 @@ impl IngestRows for SqliteTx<'_> {
                     .and_then(badge_epc),
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut signouts: Vec<ActiveSignout> = rows.collect::<Result<_, _>>()?;
+        signouts.sort_unstable_by_key(|s| s.signout_id);
+        Ok(signouts)
     }
 
     fn mark_seen(&mut self, carrier: i64, device: &str, at_ms: i64) -> Result<(), StoreError> {
@@ -550,5 +562,31 @@ impl IngestRows for SqliteTx<'_> {
             )?
             .execute(params![device, at_ms, health_json])?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::MemoryDb;
+
+    /// The lookups made for every tag and badge read at a gate run as plain index probes: no
+    /// temporary table, sorter or automatic index per read. (An `IN (?1, ?2)` built an
+    /// ephemeral table at every badge read, an `ORDER BY` a sorter for every carrier out.)
+    #[test]
+    fn the_lookups_of_a_passage_open_no_temporary_structures() {
+        let db = MemoryDb::new();
+        for sql in [PERSON_BY_BADGE, ACTIVE_SIGNOUTS] {
+            let ops = db.opcodes(sql);
+            let temporary: Vec<_> = ops
+                .iter()
+                .filter(|op| {
+                    ["Ephemeral", "Sorter", "Autoindex"]
+                        .iter()
+                        .any(|t| op.contains(t))
+                })
+                .collect();
+            assert!(temporary.is_empty(), "{temporary:?} in {sql}");
+        }
     }
 }
