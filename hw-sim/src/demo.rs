@@ -71,6 +71,8 @@ pub struct DemoOptions {
     pub speed: f64,
     /// Play the scenario (`false`: leave the site idle for manual play).
     pub scenario: bool,
+    /// The server's address (`None`: 127.0.0.1:8080 or the next free port).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs the demo until `shutdown` completes, then stops everything.
@@ -88,6 +90,7 @@ pub async fn run(
     );
     let speed = options.speed;
     let mut site_options = SiteOptions::demo(&options.dir);
+    site_options.listen = options.listen;
     site_options.server.cabinet_removal_grace =
         scale(Duration::from_secs(30), speed).max(Duration::from_secs(3));
     site_options.server.sweep_interval = Duration::from_millis(500);

@@ -65,6 +65,10 @@ enum Command {
         /// Leave the site idle for manual play through the control sockets.
         #[arg(long)]
         no_scenario: bool,
+        /// The server's address (port 0: a free one); default 127.0.0.1:8080 or the next free
+        /// port.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// UHF RFID reader (0xA0 family or CHAFON) on a pty; `field` ops put tags in its antennas' fields.
     UhfReader {
@@ -208,11 +212,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             speed,
             no_scenario,
+            listen,
         } => {
             let options = custos_sim::demo::DemoOptions {
                 dir: data_dir,
                 speed,
                 scenario: !no_scenario,
+                listen,
             };
             custos_sim::demo::run(options, shutdown.wait()).await
         }

@@ -117,7 +117,7 @@ impl Demo {
 }
 
 #[tokio::test]
-async fn the_demo_raises_an_alert_the_guard_sees_stops_on_sigint_and_starts_again() {
+async fn the_demo_raises_an_alert_the_guard_sees_stops_on_sigint_and_starts_again_where_asked() {
     init_tracing();
     let dir = TempDir::new("demo");
     let data = dir.join("site");
@@ -166,9 +166,14 @@ async fn the_demo_raises_an_alert_the_guard_sees_stops_on_sigint_and_starts_agai
         "the database stays until the next start"
     );
 
-    // Again, on the same directory: a fresh site, new passwords, the old ones refused.
-    let mut demo = Demo::spawn(&data, &["--no-scenario"]);
+    // Again, on the same directory and on an address asked for: a fresh site, new passwords,
+    // the old ones refused.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let asked = free.local_addr().unwrap().to_string();
+    drop(free);
+    let mut demo = Demo::spawn(&data, &["--no-scenario", "--listen", &asked]);
     let url = demo.url().await;
+    assert_eq!(url, format!("http://{asked}"), "serves where --listen says");
     let (user, new_password) = demo.login("guard").await;
     assert!(
         demo.seen.iter().any(|l| l.contains("wiped")),

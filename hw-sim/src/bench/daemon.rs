@@ -510,6 +510,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<DaemonResult> {
     let site = Site::build(SiteOptions {
         data_dir: root.join("site"),
         listen_from: 0,
+        listen: None,
         gates: 0,
         cabinets: 0,
         desk: false,

@@ -293,6 +293,7 @@ pub async fn run(options: SiteLoadOptions) -> anyhow::Result<SiteLoadResult> {
     let site = Site::build(SiteOptions {
         data_dir: options.data_dir.clone(),
         listen_from: 0,
+        listen: None,
         gates: n,
         cabinets: 0,
         desk: false,

@@ -130,8 +130,8 @@ pub enum SiteError {
     /// The server's key did not load.
     #[error("cannot load the server's key")]
     ServerKey(#[from] custos_server::keys::KeyError),
-    /// No port to listen on.
-    #[error("cannot listen on 127.0.0.1")]
+    /// No port to listen on (or not the one asked for).
+    #[error("cannot listen there")]
     Listen(#[source] std::io::Error),
     /// A simulated device could not start.
     #[error("a simulated device failed")]
@@ -324,7 +324,12 @@ impl Site {
         .await?;
         let state = AppState::new(store, key, custos_server::Settings::from(&config));
         let alerts = state.alerts().subscribe();
-        let listener = bind_from(options.listen_from).await?;
+        let listener = match options.listen {
+            Some(addr) => tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(SiteError::Listen)?,
+            None => bind_from(options.listen_from).await?,
+        };
         let addr = listener.local_addr().map_err(SiteError::Listen)?;
         let (server_stop, server_stop_rx) = watch::channel(false);
         let server = tokio::spawn(custos_server::launch(listener, state.clone(), async move {

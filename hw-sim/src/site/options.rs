@@ -1,6 +1,7 @@
 //! What [`Site::build`](super::Site::build) is asked to build: sizes, seed and the server's and
 //! daemons' settings. Plain data, apart from the machinery that builds from it.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,8 +11,10 @@ pub struct SiteOptions {
     /// Where everything goes (wiped first; see the [`site`](super) docs).
     pub data_dir: PathBuf,
     /// The first port tried on 127.0.0.1 (then up to 20 more, then any free port); 0 = any
-    /// free port at once.
+    /// free port at once. Ignored when [`SiteOptions::listen`] is given.
     pub listen_from: u16,
+    /// Exactly this address for the server (port 0: a free one), or fail.
+    pub listen: Option<SocketAddr>,
     /// Gates (each a UHF reader, a gate I/O module and a daemon).
     pub gates: usize,
     /// Cabinets (each a UHF reader and a daemon).
@@ -33,6 +36,7 @@ impl SiteOptions {
         SiteOptions {
             data_dir: data_dir.into(),
             listen_from: 8080,
+            listen: None,
             gates: 2,
             cabinets: 2,
             desk: true,
