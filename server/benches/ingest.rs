@@ -460,10 +460,7 @@ fn bare_inserts(
                             |r| r.get(0),
                         )
                         .ok();
-                    let direction = match direction {
-                        Direction::In => "in",
-                        Direction::Out => "out",
-                    };
+                    let direction = direction.as_str();
                     (
                         serde_json::to_string(&e.body).unwrap(),
                         direction.to_owned(),

@@ -121,6 +121,16 @@ pub enum Direction {
     Out,
 }
 
+impl Direction {
+    /// The wire name: `in` or `out`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
 /// One tag as seen during a passage, summarised by the daemon's smoothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(

@@ -185,13 +185,6 @@ pub fn clearance_violation(zone: ZoneLevel, level: Level, carried_under_signout:
     matches!(zone, ZoneLevel::Classified(_)) && !zone.admits(level) && !carried_under_signout
 }
 
-fn direction_name(direction: Direction) -> &'static str {
-    match direction {
-        Direction::In => "in",
-        Direction::Out => "out",
-    }
-}
-
 fn reason_name(reason: AlarmReason) -> String {
     serde_json::to_value(reason)
         .ok()
@@ -231,7 +224,7 @@ pub fn judge(gate: &Gate<'_>, p: &Passage<'_>) -> Judgement {
             let mut d = json!({
                 "control_no": c.control_no,
                 "level": c.level,
-                "direction": direction_name(p.direction),
+                "direction": p.direction.as_str(),
                 "gate": gate.device_id,
                 "reader": p.reader,
                 "tag": c.epc.to_string(),
@@ -278,7 +271,7 @@ pub fn judge(gate: &Gate<'_>, p: &Passage<'_>) -> Judgement {
             "tag": hex,
             "gate": gate.device_id,
             "reader": p.reader,
-            "direction": direction_name(p.direction),
+            "direction": p.direction.as_str(),
         });
         alerts.push(a);
     }

@@ -256,14 +256,8 @@ mod tests {
     use super::*;
     use crate::domain::role::RoleError;
     use crate::domain::user::{AccountError, PasswordPolicyError};
-    use crate::store::test_support::MemoryDb;
+    use crate::store::test_support::{MemoryDb, T0, t};
     use crate::store::{SessionRows, UserRows};
-
-    const T0: i64 = 1_750_000_000;
-
-    fn t(unix: i64) -> Timestamp {
-        Timestamp::from_unix(unix).unwrap()
-    }
 
     fn new_user(username: &str) -> NewUser {
         NewUser {

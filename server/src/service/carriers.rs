@@ -271,13 +271,7 @@ mod tests {
     use super::*;
     use crate::domain::carrier::{CarrierInputError, CarrierRuleError, CarrierState, ControlNo};
     use crate::store::CarrierRows;
-    use crate::store::test_support::MemoryDb;
-
-    const T0: i64 = 1_750_000_000;
-
-    fn t(unix: i64) -> Timestamp {
-        Timestamp::from_unix(unix).unwrap()
-    }
+    use crate::store::test_support::{MemoryDb, T0, t};
 
     fn input(control_no: &str, tags: &[&str]) -> CarrierRegistration {
         CarrierRegistration {

@@ -30,9 +30,9 @@
 
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
-    Batch, BatchAck, DeviceFault, DeviceFaultKind, Direction, Directive, Event, EventBody,
-    HealthState, Heartbeat, HeartbeatAck, MAX_ANSWER_ITEMS, NamedHealth, Outcome, ReaderHealth,
-    ScannedCode, Verdict,
+    Batch, BatchAck, DeviceFault, DeviceFaultKind, Directive, Event, EventBody, HealthState,
+    Heartbeat, HeartbeatAck, MAX_ANSWER_ITEMS, NamedHealth, Outcome, ReaderHealth, ScannedCode,
+    Verdict,
 };
 use serde_json::{Value, json};
 
@@ -221,13 +221,6 @@ fn event_kind(body: &EventBody) -> &'static str {
         EventBody::ReaderHealth { .. } => "reader_health",
         EventBody::DeviceFault { .. } => "device_fault",
         EventBody::TurnedBack { .. } => "turned_back",
-    }
-}
-
-fn direction_name(direction: Direction) -> &'static str {
-    match direction {
-        Direction::In => "in",
-        Direction::Out => "out",
     }
 }
 
@@ -483,7 +476,7 @@ impl<'a> Ingest<'a> {
         };
         let verdict_json = serde_json::to_string(&outcome).map_err(StoreError::from)?;
         let event_id = self.store_event(epoch, event, body_json, Some(&verdict_json))?;
-        let direction = Some(direction_name(*direction));
+        let direction = Some(direction.as_str());
         for (c, (tag, last)) in carriers.iter().zip(last_seen) {
             self.history(c.carrier_id, event_id, event.at_ms, "passage", direction)?;
             self.tx.mark_seen(c.carrier_id, self.dev(), event.at_ms)?;
@@ -1003,14 +996,13 @@ pub fn heartbeat_in(
 
 #[cfg(test)]
 mod tests {
-    use custos_protocol::uplink::{AlarmReason, TagSighting};
+    use custos_protocol::uplink::{AlarmReason, Direction, TagSighting};
 
     use super::*;
     use crate::domain::alert::AlertKind;
     use crate::store::alerts::{AlertFilter, AlertRows, AlertView};
-    use crate::store::test_support::{MemoryDb, badge_epc, carrier_epc};
+    use crate::store::test_support::{MemoryDb, T0, badge_epc, carrier_epc};
 
-    const T0: i64 = 1_750_000_000;
     const T0_MS: i64 = T0 * 1000;
     const RULES: IngestRules = IngestRules {
         min_tag_travel_ms: 0,

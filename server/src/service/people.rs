@@ -190,18 +190,13 @@ mod tests {
     use super::*;
     use crate::domain::person::{Category, StatusChangeError};
     use crate::store::PeopleRows;
-    use crate::store::test_support::MemoryDb;
+    use crate::store::test_support::{MemoryDb, T0, t};
 
-    const T0: i64 = 1_750_000_000;
     const POLICY: DecommissioningPolicy = DecommissioningPolicy {
         core_years: 3,
         important_years: 2,
         general_years: 1,
     };
-
-    fn t(unix: i64) -> Timestamp {
-        Timestamp::from_unix(unix).unwrap()
-    }
 
     fn new(name: &str, badge: Option<&str>) -> NewPerson {
         NewPerson {

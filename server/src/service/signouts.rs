@@ -439,13 +439,7 @@ mod tests {
     use crate::domain::ids::PersonId;
     use crate::domain::signout::SignoutRuleError;
     use crate::store::signouts::SignoutRows;
-    use crate::store::test_support::MemoryDb;
-
-    const T0: i64 = 1_750_000_000;
-
-    fn t(unix: i64) -> Timestamp {
-        Timestamp::from_unix(unix).unwrap()
-    }
+    use crate::store::test_support::{MemoryDb, T0, t};
 
     fn new(carriers: &[i64], purpose: &str) -> NewSignout {
         NewSignout {

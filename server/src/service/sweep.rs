@@ -335,9 +335,8 @@ mod tests {
     use crate::domain::alert::AlertState;
     use crate::domain::sweep::DAY_MS;
     use crate::store::alerts::{AlertFilter, AlertRows, AlertView};
-    use crate::store::test_support::MemoryDb;
+    use crate::store::test_support::{MemoryDb, T0};
 
-    const T0: i64 = 1_750_000_000;
     const T0_MS: i64 = T0 * 1000;
     const POLICY: SweepPolicy = SweepPolicy {
         overdue_reminder_ms: DAY_MS,

@@ -13,6 +13,14 @@ use crate::domain::ids::{AuditId, DeviceId};
 use crate::domain::level::Level;
 use crate::domain::time::Timestamp;
 
+/// The instant the use cases' tests start at (2025-06-15T15:06:40Z).
+pub const T0: i64 = 1_750_000_000;
+
+/// `unix` seconds as a timestamp.
+pub fn t(unix: i64) -> Timestamp {
+    Timestamp::from_unix(unix).unwrap()
+}
+
 /// A store in a fresh temporary directory (kept alive by the returned guard).
 pub async fn temp_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
