@@ -1286,6 +1286,9 @@ mod tests {
         #[test]
         fn enum_shapes() {
             round_trip(&Direction::In, r#""in""#);
+            for direction in [Direction::In, Direction::Out] {
+                round_trip(&direction, &format!("\"{}\"", direction.as_str()));
+            }
             round_trip(&HealthState::Degraded, r#""degraded""#);
             round_trip(&DeviceFaultKind::GateIoLost, r#""gate_io_lost""#);
             for kind in [

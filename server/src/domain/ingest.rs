@@ -332,15 +332,12 @@ pub fn device_fault_alert(
     detail: &str,
     at_ms: i64,
 ) -> NewAlert {
-    let kind_name = serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "other".to_owned());
+    let kind_name = kind.as_str();
     let mut alert = NewAlert::new(
         AlertKind::ReaderFault,
         cause(
             AlertKind::ReaderFault,
-            &[("device", device_id), ("fault", &kind_name)],
+            &[("device", device_id), ("fault", kind_name)],
         ),
         at_ms,
     );
