@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::alert_hub::AlertHub;
 use crate::auth::throttle::LoginThrottle;
@@ -121,7 +121,14 @@ struct StateInner {
     metrics: Metrics,
     /// Turns true when the server begins to shut down (ends the live streams).
     stopping: watch::Sender<bool>,
+    /// The token hashes of sessions that ended before their expiry (logout, revocation, a
+    /// disabled account, a departed person): the live streams of those sessions end.
+    sessions_ended: broadcast::Sender<[u8; 32]>,
 }
+
+/// How many ended sessions a live stream may fall behind before it checks its own session in
+/// the store instead (see [`AppState::sessions_ended`]).
+pub const SESSION_ENDS_CAPACITY: usize = 256;
 
 impl AppState {
     /// Assemble the state with the system clock.
@@ -142,6 +149,7 @@ impl AppState {
                 login_throttle: Mutex::new(LoginThrottle::new()),
                 metrics: Metrics::default(),
                 stopping: watch::Sender::new(false),
+                sessions_ended: broadcast::Sender::new(SESSION_ENDS_CAPACITY),
             }),
         }
     }
@@ -190,6 +198,22 @@ impl AppState {
     /// Tell the live streams that the server is stopping (see [`AppState::stopping`]).
     pub(crate) fn stop(&self) {
         self.inner.stopping.send_replace(true);
+    }
+
+    /// Watch for sessions that end early: each message is the token hash of a session that
+    /// was deleted (after the deletion committed). A receiver that lags
+    /// (`RecvError::Lagged`) must check its session in the store, since it may have missed
+    /// its own end.
+    pub fn sessions_ended(&self) -> broadcast::Receiver<[u8; 32]> {
+        self.inner.sessions_ended.subscribe()
+    }
+
+    /// Announce sessions deleted by a committed transaction (see [`AppState::sessions_ended`]).
+    pub fn end_sessions(&self, token_hashes: &[[u8; 32]]) {
+        for hash in token_hashes {
+            // An error only means no stream is open right now.
+            let _ = self.inner.sessions_ended.send(*hash);
+        }
     }
 
     /// The settings.

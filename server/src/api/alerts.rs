@@ -11,13 +11,16 @@
 //! for new ones, or the whole open list), because alerts were skipped. An alert that cannot be
 //! loaded is also answered with `resync` rather than silently dropped. A comment line keeps the
 //! connection alive every 15 s. Browsers authenticate with the session cookie (a GET needs no
-//! CSRF header). The stream ends when the server shuts down.
+//! CSRF header). The stream ends when the server shuts down, and when its session ends
+//! (logout, expiry, revocation, a disabled account, a departed person:
+//! [`accounts::session_end`]); the session is not only checked at connect.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::StreamExt;
 use futures_util::stream::Stream;
 use serde::Deserialize;
 use serde_json::json;
@@ -28,10 +31,11 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
+use crate::auth::Authenticated;
 use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::ids::is_valid_name;
-use crate::service::alerts;
+use crate::service::{accounts, alerts};
 use crate::store::alerts::{AlertFilter, AlertView, LIST_DEFAULT, LIST_MAX};
 
 /// Interval of the keep-alive comments on the live stream.
@@ -308,9 +312,12 @@ async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)>
     security(("bearer" = []), ("session_cookie" = []))
 )]
 pub async fn stream(
+    caller: Authenticated,
     cap: AlertHandlerCap,
     State(state): State<AppState>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Subscribed now, before anything else: the stream lives as long as its session.
+    let session_end = accounts::session_end(&state, &caller);
     let reader = cap.reader();
     // Subscribe before reading the highest id: an alert committed around the connect is then
     // counted in `max_id` or announced on the stream (perhaps both), never neither.
@@ -323,7 +330,7 @@ pub async fn stream(
         changes,
         hello: Some(max),
     };
-    let events = futures_util::stream::unfold(feed, next_event);
+    let events = futures_util::stream::unfold(feed, next_event).take_until(session_end);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 

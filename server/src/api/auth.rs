@@ -8,6 +8,10 @@
 //!
 //! The session lookup and the role checks are `auth`'s ([`auth::authenticate`],
 //! [`Capability::grant`]); this module only reads headers and answers 401/403.
+//!
+//! An account that must change its password (new, or reset by an administrator) is answered
+//! 403 `password_change_required` by the [`Authenticated`] extractor, hence by every endpoint;
+//! only the handlers that take [`PendingOrSignedIn`] (the change itself, and logout) serve it.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, COOKIE};
@@ -59,12 +63,17 @@ fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-impl FromRequestParts<AppState> for Authenticated {
+/// Any live session, also one whose account must change its password first: only for the
+/// change itself and for logout. Every other handler takes [`Authenticated`] or a capability.
+#[derive(Debug, Clone)]
+pub struct PendingOrSignedIn(pub Authenticated);
+
+impl FromRequestParts<AppState> for PendingOrSignedIn {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(done) = parts.extensions.get::<Authenticated>() {
-            return Ok(done.clone());
+            return Ok(PendingOrSignedIn(done.clone()));
         }
         let (token, via_cookie) = match presented(&parts.headers)? {
             Some(Presented::Bearer(t)) => (t, false),
@@ -86,7 +95,19 @@ impl FromRequestParts<AppState> for Authenticated {
             }
         }
         parts.extensions.insert(session.caller.clone());
-        Ok(session.caller)
+        Ok(PendingOrSignedIn(session.caller))
+    }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let PendingOrSignedIn(caller) = PendingOrSignedIn::from_request_parts(parts, state).await?;
+        if caller.must_change_password() {
+            return Err(ApiError::PasswordChangeRequired);
+        }
+        Ok(caller)
     }
 }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::domain::carrier::{CarrierInputError, RegistrationError};
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
-use crate::domain::user::AccountError;
+use crate::domain::user::{AccountChangeError, AccountError};
 use crate::service::ServiceError;
 use crate::store::StoreError;
 
@@ -22,7 +22,7 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code: `bad_request`, `unauthenticated`, `invalid_credentials`,
-    /// `forbidden`, `csrf`, `not_found`, `method_not_allowed`, `conflict`, `too_many_attempts`,
+    /// `forbidden`, `password_change_required`, `wrong_password`, `csrf`, `not_found`, `method_not_allowed`, `conflict`, `too_many_attempts`,
     /// `payload_too_large`, `unsupported_media_type`, `internal`, a rule's own code (422, such
     /// as `self_approval`), a state conflict's own code (409, such as `not_approved`), or a
     /// device refusal (`device_auth_failed`, `seq_gap`, `replay_rejected`, `clock_skew`,
@@ -65,6 +65,12 @@ pub enum ApiError {
     /// 403: the session lacks the role.
     #[error("not allowed for your roles")]
     Forbidden,
+    /// 403: the account must change its password first (`POST /session/password`).
+    #[error("change your password first (POST /api/v1/session/password)")]
+    PasswordChangeRequired,
+    /// 403: the current password given for a change is wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
     /// 403: cookie-authenticated change without the CSRF header.
     #[error("missing or wrong x-csrf-token")]
     CsrfRejected,
@@ -153,6 +159,8 @@ impl ApiError {
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::CsrfRejected => (StatusCode::FORBIDDEN, "csrf"),
+            ApiError::PasswordChangeRequired => (StatusCode::FORBIDDEN, "password_change_required"),
+            ApiError::WrongPassword => (StatusCode::FORBIDDEN, "wrong_password"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -229,7 +237,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Registration(errors) => registration_error(errors),
             ServiceError::Account(errors) => match errors.into_iter().next() {
                 Some(AccountError::Roles(e)) => ApiError::rule("role_conflict", e),
-                Some(AccountError::Password(e)) => ApiError::rule("weak_password", e),
+                Some(AccountError::Password(e)) => ApiError::rule(e.code(), e),
                 Some(e @ AccountError::Username) => ApiError::BadRequest(e.to_string()),
                 None => ApiError::BadRequest("invalid account".into()),
             },
@@ -238,6 +246,10 @@ impl From<ServiceError> for ApiError {
                 retry_after_secs: b.retry_after_secs,
             },
             ServiceError::Auth(e) => ApiError::Internal(e.to_string()),
+            ServiceError::AccountChange(AccountChangeError::WrongPassword) => {
+                ApiError::WrongPassword
+            }
+            ServiceError::AccountChange(e) => ApiError::rule(e.code(), e),
             ServiceError::Placement(e) => ApiError::rule("invalid_placement", e),
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),

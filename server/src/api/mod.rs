@@ -59,7 +59,12 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     let uplink_limit = DefaultBodyLimit::max(MAX_BODY_BYTES);
     OpenApiRouter::new()
         .routes(routes!(session::login, session::logout))
+        .routes(routes!(session::change_password))
         .routes(routes!(users::create, users::list))
+        .routes(routes!(users::disable))
+        .routes(routes!(users::enable))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(users::sessions, users::revoke_sessions))
         .routes(routes!(people::create, people::list))
         .routes(routes!(people::one))
         .routes(routes!(zones::create, zones::list))

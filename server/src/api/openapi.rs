@@ -140,8 +140,10 @@ pub enum SessionRefusals {
     /// No session, or an expired one (`unauthenticated`).
     #[response(status = 401)]
     Unauthenticated(ErrorBody),
-    /// The session lacks the role (`forbidden`), or a cookie session sent a change without
-    /// `x-csrf-token` (`csrf`).
+    /// The session lacks the role (`forbidden`), a cookie session sent a change without
+    /// `x-csrf-token` (`csrf`), or the account must change its password first
+    /// (`password_change_required`: a new account, or one whose password an administrator
+    /// reset; only `POST /session/password` and `DELETE /session` are answered until then).
     #[response(status = 403)]
     Forbidden(ErrorBody),
 }

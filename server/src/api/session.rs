@@ -1,4 +1,5 @@
-//! `POST /session` (login) and `DELETE /session` (logout).
+//! `POST /session` (login), `DELETE /session` (logout) and `POST /session/password` (change
+//! one's own password).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,11 +11,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use super::openapi::{InputRefusals, SessionRefusals};
 use crate::AppState;
-use crate::api::auth::SESSION_COOKIE;
-use crate::auth::Authenticated;
+use crate::api::auth::{PendingOrSignedIn, SESSION_COOKIE};
 use crate::domain::role::Roles;
 use crate::domain::time::Timestamp;
-use crate::service::accounts;
+use crate::service::accounts::{self, ChangePassword};
 
 /// Login request.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -79,7 +79,8 @@ pub async fn login(
     Ok(([(SET_COOKIE, set_cookie)], axum::Json(answer)).into_response())
 }
 
-/// Log out: end the caller's session and clear the cookie (any role).
+/// Log out: end the caller's session and clear the cookie (any role, also an account that
+/// must change its password). The session's open live streams end with it.
 #[utoipa::path(
     delete,
     operation_id = "session_logout",
@@ -93,9 +94,41 @@ pub async fn login(
 )]
 pub async fn logout(
     State(state): State<AppState>,
-    caller: Authenticated,
+    PendingOrSignedIn(caller): PendingOrSignedIn,
 ) -> Result<Response, ApiError> {
     accounts::logout(&state, &caller).await?;
     let clear = cookie("", 0, state.settings().secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, clear)]).into_response())
+}
+
+/// Change one's own password (any signed-in user; the one call, with logout, that an account
+/// which must change its password may make).
+///
+/// `old` must be the current password (wrong answers count towards the username's sign-in
+/// throttle); `new` must follow the policy and differ from `old`. The caller's session stays
+/// and may act at once; every other session of the account ends.
+#[utoipa::path(
+    post,
+    operation_id = "session_change_password",
+    path = "/session/password",
+    tag = "session",
+    request_body = ChangePassword,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 403, description = "`old` is not the current password (`wrong_password`), or a cookie session sent no `x-csrf-token` (`csrf`)", body = ErrorBody),
+        (status = 422, description = "`new` breaks the policy (`weak_password`: length; `password_one_character`; `password_contains_username`; `password_common`) or equals `old` (`password_unchanged`)", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords for this username (`too_many_attempts`)",
+            body = ErrorBody, headers(("retry-after" = u64, description = "Seconds until an attempt is taken again"))),
+        (status = 401, description = "No session, or an expired one (`unauthenticated`)", body = ErrorBody),
+        InputRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    PendingOrSignedIn(caller): PendingOrSignedIn,
+    Json(body): Json<ChangePassword>,
+) -> Result<StatusCode, ApiError> {
+    accounts::change_password(&state, &caller, body).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

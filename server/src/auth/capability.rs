@@ -12,7 +12,7 @@
 use super::{Actor, Authenticated};
 use crate::domain::role::Role;
 
-/// The caller lacks every role that grants a capability.
+/// The caller lacks every role that grants a capability, or must first change their password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("not allowed for your roles")]
 pub struct Forbidden;
@@ -51,7 +51,16 @@ macro_rules! capability {
             const ROLES: &'static [Role] = $name::ROLES;
 
             fn grant(caller: &Authenticated) -> Result<$name, Forbidden> {
-                if caller.roles().any_of(Self::ROLES) {
+                if caller.must_change_password() {
+                    // Separation of duties: a password the administrator chose (a new
+                    // account, a reset) grants nothing until its holder has replaced it.
+                    tracing::info!(
+                        user = %caller.user_id(),
+                        capability = stringify!($name),
+                        "forbidden until the password is changed"
+                    );
+                    Err(Forbidden)
+                } else if caller.roles().any_of(Self::ROLES) {
                     Ok($name { actor: caller.actor() })
                 } else {
                     tracing::info!(
@@ -126,6 +135,12 @@ impl AdminCap {
         AdminCap {
             actor: Actor::system("init"),
         }
+    }
+
+    /// Whether this is `init`'s capability (the first administrator chooses their own
+    /// password, so their account need not change it).
+    pub(crate) fn is_bootstrap(&self) -> bool {
+        self.actor == Actor::system("init")
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Authenticated {
     username: String,
     roles: Roles,
     token_hash: [u8; 32],
+    expires_at: Timestamp,
+    must_change_password: bool,
 }
 
 impl Authenticated {
@@ -76,6 +78,18 @@ impl Authenticated {
     pub fn token_hash(&self) -> [u8; 32] {
         self.token_hash
     }
+
+    /// When the session ends.
+    pub fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+
+    /// Whether the account must set its own password before anything else: until it does,
+    /// no capability is granted (see [`capability::Capability::grant`]), so an account whose
+    /// password an administrator chose cannot act before its holder has replaced it.
+    pub fn must_change_password(&self) -> bool {
+        self.must_change_password
+    }
 }
 
 /// A live session: its caller, and the CSRF secret a cookie-authenticated change must echo.
@@ -101,6 +115,8 @@ pub async fn authenticate(
             username: s.username,
             roles: s.roles,
             token_hash,
+            expires_at: s.expires_at,
+            must_change_password: s.must_change_password,
         },
         csrf: s.csrf,
     }))

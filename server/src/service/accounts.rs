@@ -1,4 +1,22 @@
-//! Accounts and sessions: creating an account, the account list, logging in and out.
+//! Accounts and sessions: creating an account, the account list, logging in and out,
+//! disabling and enabling an account, resetting and changing a password, and listing and
+//! revoking sessions.
+//!
+//! # Separation of duties: nobody acts with a password someone else chose
+//! An account an administrator creates, and one whose password an administrator resets, must
+//! set its own password at the next sign-in ([`User::must_change_password`]). Until it has,
+//! its session grants no capability (`auth::capability`), and the API answers every call but
+//! the change (and logout) with 403 `password_change_required`. So the administrator, who
+//! typed the first password, cannot approve as a new security officer, and two officers the
+//! administrator created cannot satisfy the two-person rule alone. The new password must
+//! differ from the one the administrator chose. Only the first administrator, who chose
+//! their own password at `init`, is exempt.
+//!
+//! # Ending sessions
+//! Logout, revocation, a reset, a disabled account and a departed person delete sessions in
+//! the same transaction as their audit entry; after the commit their token hashes go to
+//! [`AppState::end_sessions`], and every open live stream of those sessions ends
+//! ([`session_end`]). Changing one's own password ends every other session of the account.
 //!
 //! A new account is checked here once ([`check_new_user`]: username, roles, password); the
 //! API, the administrator's form and `init` call the same functions. Passwords are hashed and
@@ -19,11 +37,14 @@ use crate::audit::NewEntry;
 use crate::auth::capability::AdminCap;
 use crate::auth::{self, Authenticated, password, token};
 use crate::domain::ids::{PersonId, UserId};
+use crate::domain::person::PersonStatus;
 use crate::domain::role::{Role, Roles};
 use crate::domain::time::Timestamp;
-use crate::domain::user::{check_new_account, is_valid_username};
+use crate::domain::user::{
+    AccountChangeError, check_new_account, check_new_password, check_password, is_valid_username,
+};
 use crate::store::Tx;
-use crate::store::sessions::NewSession;
+use crate::store::sessions::{NewSession, SessionInfo};
 use crate::store::users::{NewUser, User};
 
 /// A request to create an account (`POST /users`).
@@ -77,6 +98,7 @@ pub async fn create_user(
         password_hash,
         roles,
         person_id: request.person_id,
+        must_change_password: !cap.is_bootstrap(),
     };
     let actor = cap.actor().name().to_owned();
     let at = app.now();
@@ -91,6 +113,15 @@ fn create_user_in(
     user: &NewUser,
     at: Timestamp,
 ) -> Result<UserId, ServiceError> {
+    if let Some(person) = user.person_id {
+        match tx.person(person) {
+            Ok(p) if p.status == PersonStatus::Departed => {
+                return Err(AccountChangeError::PersonDeparted.into());
+            }
+            Ok(_) | Err(crate::store::StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let id = tx.insert_user(user, at)?;
     tx.append_audit(&NewEntry {
         at,
@@ -103,6 +134,7 @@ fn create_user_in(
             "username": user.username,
             "roles": user.roles,
             "person_id": user.person_id,
+            "must_change_password": user.must_change_password,
         })),
     })?;
     Ok(id)
@@ -248,7 +280,358 @@ pub async fn logout(app: &AppState, caller: &Authenticated) -> Result<(), Servic
             })?;
             Ok(())
         })
+        .await?;
+    app.end_sessions(&[token_hash]);
+    Ok(())
+}
+
+/// What an account change did: its audit entry is written; these sessions were deleted.
+struct Ended(Vec<[u8; 32]>);
+
+/// Delete every session of `user` but `keep`; the count for the audit entry.
+fn end_sessions_in(
+    tx: &mut dyn Tx,
+    user: crate::domain::ids::UserId,
+    keep: Option<&[u8; 32]>,
+    ended: &mut Vec<[u8; 32]>,
+) -> Result<usize, ServiceError> {
+    let hashes = tx.delete_sessions_of(user, keep)?;
+    let count = hashes.len();
+    ended.extend(hashes);
+    Ok(count)
+}
+
+fn account_json(user: &User) -> serde_json::Value {
+    json!({
+        "username": user.username,
+        "disabled": user.disabled,
+        "must_change_password": user.must_change_password,
+    })
+}
+
+/// Disable account `id`: login is refused, and every session and live stream of it ends at
+/// once. An administrator cannot disable their own account
+/// ([`AccountChangeError::DisableSelf`]); disabling a disabled account changes nothing and
+/// writes nothing.
+pub async fn disable_user(app: &AppState, cap: &AdminCap, id: UserId) -> Result<(), ServiceError> {
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    let Ended(ended) = app
+        .store()
+        .transact(move |tx| disable_user_in(tx, &actor, id, at, None))
+        .await?;
+    app.end_sessions(&ended);
+    Ok(())
+}
+
+/// Disable `id` with its audit entry (`why`: the reason when the system does it, such as a
+/// departure).
+fn disable_user_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: UserId,
+    at: Timestamp,
+    why: Option<&str>,
+) -> Result<Ended, ServiceError> {
+    let before = tx.user(id)?;
+    if before.username.eq_ignore_ascii_case(actor) && why.is_none() {
+        return Err(AccountChangeError::DisableSelf.into());
+    }
+    let mut ended = Vec::new();
+    if before.disabled {
+        return Ok(Ended(ended));
+    }
+    tx.set_disabled(id, true)?;
+    let revoked = end_sessions_in(tx, id, None, &mut ended)?;
+    let mut after = account_json(&User {
+        disabled: true,
+        ..before.clone()
+    });
+    after["sessions_revoked"] = json!(revoked);
+    if let Some(why) = why {
+        after["reason"] = json!(why);
+    }
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "user.disable",
+        subject: format!("user:{id}"),
+        before: Some(account_json(&before)),
+        after: Some(after),
+    })?;
+    Ok(Ended(ended))
+}
+
+/// Enable account `id` again. Refused for an account whose person has departed
+/// ([`AccountChangeError::PersonDeparted`]); enabling an enabled account writes nothing.
+pub async fn enable_user(app: &AppState, cap: &AdminCap, id: UserId) -> Result<(), ServiceError> {
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| {
+            let before = tx.user(id)?;
+            if !before.disabled {
+                return Ok(());
+            }
+            if let Some(person) = before.person_id {
+                if tx.person(person)?.status == PersonStatus::Departed {
+                    return Err(AccountChangeError::PersonDeparted.into());
+                }
+            }
+            tx.set_disabled(id, false)?;
+            tx.append_audit(&NewEntry {
+                at,
+                actor,
+                action: "user.enable",
+                subject: format!("user:{id}"),
+                before: Some(account_json(&before)),
+                after: Some(account_json(&User {
+                    disabled: false,
+                    ..before
+                })),
+            })?;
+            Ok(())
+        })
         .await
+}
+
+/// Disable every account of a departed person (called in the departure's transaction); the
+/// sessions ended.
+pub(crate) fn disable_accounts_of_person_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    person: crate::domain::ids::PersonId,
+    at: Timestamp,
+) -> Result<Vec<[u8; 32]>, ServiceError> {
+    let mut ended = Vec::new();
+    for user in tx.users_of_person(person)? {
+        let Ended(hashes) = disable_user_in(tx, actor, user.id, at, Some("person departed"))?;
+        ended.extend(hashes);
+    }
+    Ok(ended)
+}
+
+/// Reset the password of account `id` (administrator): the new one is checked against the
+/// policy and hashed; the account must change it at its next sign-in, and every session of it
+/// ends. The administrator knows this password, never the one the holder then chooses.
+pub async fn reset_password(
+    app: &AppState,
+    cap: &AdminCap,
+    id: UserId,
+    password: String,
+) -> Result<(), ServiceError> {
+    let user = app
+        .store()
+        .query(move |tx| Ok::<_, ServiceError>(tx.user(id)?))
+        .await?;
+    check_password(&password, &user.username)
+        .map_err(|e| ServiceError::Account(vec![crate::domain::user::AccountError::Password(e)]))?;
+    let hash = auth::hash_password(password).await?;
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    let Ended(ended) = app
+        .store()
+        .transact(move |tx| {
+            let before = tx.user(id)?;
+            tx.set_password(id, &hash, true)?;
+            let mut ended = Vec::new();
+            let revoked = end_sessions_in(tx, id, None, &mut ended)?;
+            let mut after = account_json(&User {
+                must_change_password: true,
+                ..before.clone()
+            });
+            after["sessions_revoked"] = json!(revoked);
+            tx.append_audit(&NewEntry {
+                at,
+                actor,
+                action: "user.password_reset",
+                subject: format!("user:{id}"),
+                before: Some(account_json(&before)),
+                after: Some(after),
+            })?;
+            Ok::<_, ServiceError>(Ended(ended))
+        })
+        .await?;
+    app.end_sessions(&ended);
+    Ok(())
+}
+
+/// A change of one's own password (`POST /session/password`).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    /// The current password.
+    pub old: String,
+    /// The new password (the policy applies; it must differ from the current one).
+    pub new: String,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePassword { <redacted> }")
+    }
+}
+
+/// Change the caller's own password (any signed-in user, also one who must change it). The
+/// current password is checked (wrong answers count towards the sign-in throttle of the
+/// username, so a stolen session cannot guess it faster than a login could); the new one
+/// must follow the policy and differ from it. Every other session of the account ends; the
+/// caller's stays, and may act at once.
+pub async fn change_password(
+    app: &AppState,
+    caller: &Authenticated,
+    request: ChangePassword,
+) -> Result<(), ServiceError> {
+    let username = caller.username().to_owned();
+    check_new_password(&username, &request.old, &request.new)?;
+    let key = username.to_ascii_lowercase();
+    let block_if_wrong = app
+        .login_throttle(|t| t.attempt(&key, app.now()))
+        .map_err(ServiceError::LoginBlocked)?;
+    let id = caller.user_id();
+    let phc = app
+        .store()
+        .query(move |tx| Ok::<_, ServiceError>(tx.password_hash(id)?))
+        .await?;
+    if !auth::verify_password(request.old, phc).await? {
+        if let Some(b) = block_if_wrong {
+            tracing::warn!(user = %id, blocked_secs = b.retry_after_secs, "password change refused; repeated failures: username blocked");
+        }
+        return Err(AccountChangeError::WrongPassword.into());
+    }
+    app.login_throttle(|t| t.succeeded(&key));
+    let hash = auth::hash_password(request.new).await?;
+    let keep = caller.token_hash();
+    let actor = caller.actor().name().to_owned();
+    let at = app.now();
+    let Ended(ended) = app
+        .store()
+        .transact(move |tx| {
+            let before = tx.user(id)?;
+            tx.set_password(id, &hash, false)?;
+            let mut ended = Vec::new();
+            let revoked = end_sessions_in(tx, id, Some(&keep), &mut ended)?;
+            let mut after = account_json(&User {
+                must_change_password: false,
+                ..before.clone()
+            });
+            after["other_sessions_revoked"] = json!(revoked);
+            tx.append_audit(&NewEntry {
+                at,
+                actor,
+                action: "user.password_change",
+                subject: format!("user:{id}"),
+                before: Some(account_json(&before)),
+                after: Some(after),
+            })?;
+            Ok::<_, ServiceError>(Ended(ended))
+        })
+        .await?;
+    app.end_sessions(&ended);
+    tracing::info!(user = %id, "password changed");
+    Ok(())
+}
+
+/// The live sessions of account `id` (administrator); [`ServiceError::NotFound`] without one.
+pub async fn sessions(
+    app: &AppState,
+    _cap: &AdminCap,
+    id: UserId,
+) -> Result<Vec<SessionInfo>, ServiceError> {
+    let now = app.now();
+    app.store()
+        .query(move |tx| {
+            tx.user(id)?;
+            Ok(tx.sessions_of(id, now)?)
+        })
+        .await
+}
+
+/// End every session of account `id` (administrator), with its audit entry; how many ended.
+pub async fn revoke_sessions(
+    app: &AppState,
+    cap: &AdminCap,
+    id: UserId,
+) -> Result<usize, ServiceError> {
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    let Ended(ended) = app
+        .store()
+        .transact(move |tx| {
+            tx.user(id)?;
+            let mut ended = Vec::new();
+            let revoked = end_sessions_in(tx, id, None, &mut ended)?;
+            tx.append_audit(&NewEntry {
+                at,
+                actor,
+                action: "session.revoke",
+                subject: format!("user:{id}"),
+                before: None,
+                after: Some(json!({ "sessions_revoked": revoked })),
+            })?;
+            Ok::<_, ServiceError>(Ended(ended))
+        })
+        .await?;
+    app.end_sessions(&ended);
+    Ok(ended.len())
+}
+
+/// Until the server stops (the guard of the watched value is not held across an await).
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stopping| *stopping).await;
+}
+
+/// A future that completes when `caller`'s session ends: logout, revocation, a reset, a
+/// disabled account or a departed person ([`AppState::sessions_ended`]), its expiry, or the
+/// server stopping. A live stream ends with it (`take_until`), so a session's end reaches
+/// every response it opened, not only the next request.
+///
+/// It subscribes before it returns, then checks the session once in the store when first
+/// polled, so an end between the request's authentication and the subscription is not
+/// missed. A subscriber that lags behind the announcements checks its session in the store
+/// again rather than guess. Expiry is a timer set from the session's `expires_at` and the
+/// application clock at connect.
+pub fn session_end(
+    app: &AppState,
+    caller: &Authenticated,
+) -> impl std::future::Future<Output = ()> + Send + use<> {
+    let mut ends = app.sessions_ended();
+    let mut stopping = app.stopping();
+    let app = app.clone();
+    let hash = caller.token_hash();
+    let left = caller.expires_at().unix().saturating_sub(app.now().unix());
+    let expiry = std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0));
+    async move {
+        let live = |app: AppState| async move {
+            let now = app.now();
+            // A store failure ends the stream: it cannot show the session is still live.
+            matches!(
+                app.store().query(move |tx| tx.session(&hash, now)).await,
+                Ok(Some(_))
+            )
+        };
+        if !live(app.clone()).await {
+            return;
+        }
+        let deadline = tokio::time::sleep(expiry);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => return,
+                () = stopped(&mut stopping) => return,
+                ended = ends.recv() => match ended {
+                    Ok(ended) if ended == hash => return,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if !live(app.clone()).await {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -265,6 +648,7 @@ mod tests {
             password_hash: "$argon2id$x".into(),
             roles: Roles::new(&[Role::Guard]).unwrap(),
             person_id: None,
+            must_change_password: true,
         }
     }
 

@@ -8,7 +8,7 @@ use crate::domain::carrier::RegistrationError;
 use crate::domain::device::PlacementError;
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
-use crate::domain::user::AccountError;
+use crate::domain::user::{AccountChangeError, AccountError};
 use crate::store::StoreError;
 
 /// One thing wrong with a use case's input, before any rule ran.
@@ -56,6 +56,9 @@ pub enum ServiceError {
     /// Too many failed sign-ins for this username: refused without a password check.
     #[error("too many failed sign-ins; try again in {} s", .0.retry_after_secs)]
     LoginBlocked(Blocked),
+    /// A change to an existing account is refused.
+    #[error(transparent)]
+    AccountChange(#[from] AccountChangeError),
     /// A device's zones do not fit its kind.
     #[error(transparent)]
     Placement(#[from] PlacementError),

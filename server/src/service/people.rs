@@ -146,6 +146,11 @@ fn leave_in(
 /// Approve a person's departure today: refused while they hold any carrier (清退 first);
 /// otherwise `departed`, with the decommissioning period (脱密期) of the configuration. The
 /// person as now.
+///
+/// Every account linked to the person is disabled in the same transaction (each with its
+/// own `user.disable` entry naming the departure), and their sessions and live streams end
+/// at once: a departed person's token and password stop working with the departure, not
+/// when an administrator remembers to act.
 pub async fn depart(
     app: &AppState,
     cap: &SecurityOfficerCap,
@@ -154,18 +159,22 @@ pub async fn depart(
     let actor = cap.actor().name().to_owned();
     let policy = app.settings().decommissioning;
     let at = app.now();
-    app.store()
+    let (person, ended) = app
+        .store()
         .transact(move |tx| depart_in(tx, &actor, id, &policy, at))
-        .await
+        .await?;
+    app.end_sessions(&ended);
+    Ok(person)
 }
 
+/// The departure; the person as now and the token hashes of the sessions it ended.
 fn depart_in(
     tx: &mut dyn Tx,
     actor: &str,
     id: PersonId,
     policy: &DecommissioningPolicy,
     at: Timestamp,
-) -> Result<Person, ServiceError> {
+) -> Result<(Person, Vec<[u8; 32]>), ServiceError> {
     let before = tx.person(id)?;
     let held = tx.carriers_held(id)?;
     let ends_on = person::depart(before.status, before.category, held, at.date(), policy)?;
@@ -182,7 +191,8 @@ fn depart_in(
             "decommissioning_ends_on": ends_on,
         })),
     })?;
-    Ok(tx.person(id)?)
+    let ended = super::accounts::disable_accounts_of_person_in(tx, actor, id, at)?;
+    Ok((tx.person(id)?, ended))
 }
 
 #[cfg(test)]
@@ -267,7 +277,7 @@ mod tests {
     fn a_departure_sets_the_decommissioning_period() {
         let db = MemoryDb::custody(t(T0));
         let policy = POLICY;
-        let gone = depart_in(&mut db.tx(), "so1", PersonId(1), &policy, t(T0)).unwrap();
+        let (gone, _) = depart_in(&mut db.tx(), "so1", PersonId(1), &policy, t(T0)).unwrap();
         assert_eq!(gone.status, PersonStatus::Departed);
         assert!(gone.decommissioning_ends_on.unwrap() > t(T0).date());
         let entry = db.audit().pop().unwrap();

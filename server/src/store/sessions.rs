@@ -35,6 +35,22 @@ pub struct SessionRecord {
     pub roles: Roles,
     /// CSRF token.
     pub csrf: String,
+    /// When the session ends.
+    pub expires_at: Timestamp,
+    /// The account must set its own password before anything else.
+    pub must_change_password: bool,
+}
+
+/// A live session as the administrator sees it (never its token or CSRF secret).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    /// A handle for the session: the first 16 hex digits of the SHA-256 of its token (the
+    /// token cannot be recovered from it).
+    pub id: String,
+    /// Opened at.
+    pub created_at: Timestamp,
+    /// Ends at.
+    pub expires_at: Timestamp,
 }
 
 /// Reading and writing sessions.
@@ -51,4 +67,14 @@ pub trait SessionRows {
     fn insert_session(&mut self, session: &NewSession) -> Result<(), StoreError>;
     /// Delete the session of a token hash; whether there was one.
     fn delete_session(&mut self, token_hash: &[u8; 32]) -> Result<bool, StoreError>;
+    /// The live sessions of an account at `now`, oldest first.
+    fn sessions_of(&mut self, user: UserId, now: Timestamp)
+    -> Result<Vec<SessionInfo>, StoreError>;
+    /// Delete every session of an account but `keep` (if given); the token hashes of those
+    /// deleted.
+    fn delete_sessions_of(
+        &mut self,
+        user: UserId,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<Vec<[u8; 32]>, StoreError>;
 }

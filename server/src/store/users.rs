@@ -25,6 +25,9 @@ pub struct User {
     pub created_at: Timestamp,
     /// Whether login is refused.
     pub disabled: bool,
+    /// Whether the account must set its own password before anything else (new, or reset by
+    /// an administrator).
+    pub must_change_password: bool,
 }
 
 /// A validated account to insert.
@@ -38,6 +41,9 @@ pub struct NewUser {
     pub roles: Roles,
     /// Linked person.
     pub person_id: Option<PersonId>,
+    /// Must set its own password at the first sign-in (every account an administrator
+    /// creates; not the first administrator, who chose theirs at `init`).
+    pub must_change_password: bool,
 }
 
 /// What login needs to know about an account.
@@ -64,4 +70,20 @@ pub trait UserRows {
     fn users(&mut self) -> Result<Vec<User>, StoreError>;
     /// Login data for `username` (case-insensitive).
     fn credentials(&mut self, username: &str) -> Result<Option<Credentials>, StoreError>;
+    /// One account; `NotFound` if there is none.
+    fn user(&mut self, id: UserId) -> Result<User, StoreError>;
+    /// The stored password hash of an account; `NotFound` if there is none.
+    fn password_hash(&mut self, id: UserId) -> Result<String, StoreError>;
+    /// Disable or enable an account; `NotFound` if there is none.
+    fn set_disabled(&mut self, id: UserId, disabled: bool) -> Result<(), StoreError>;
+    /// Replace an account's password hash and whether it must be changed at the next
+    /// sign-in; `NotFound` if there is none.
+    fn set_password(
+        &mut self,
+        id: UserId,
+        password_hash: &str,
+        must_change: bool,
+    ) -> Result<(), StoreError>;
+    /// The accounts linked to person `id`, by id.
+    fn users_of_person(&mut self, id: PersonId) -> Result<Vec<User>, StoreError>;
 }

@@ -117,12 +117,7 @@ impl UserForm {
             for e in errors {
                 let error = match e {
                     AccountError::Username => ("username", Key::ErrUsername),
-                    AccountError::Password(PasswordPolicyError::TooShort) => {
-                        ("password", Key::ErrPasswordShort)
-                    }
-                    AccountError::Password(PasswordPolicyError::TooLong) => {
-                        ("password", Key::ErrPasswordLong)
-                    }
+                    AccountError::Password(e) => ("password", password_error(*e)),
                     AccountError::Roles(e) => ("roles", role_error(*e)),
                 };
                 if error.0 == field {
@@ -130,6 +125,17 @@ impl UserForm {
                 }
             }
         }
+    }
+}
+
+/// A refused password's message (the account form and the change-password form).
+pub(crate) fn password_error(e: PasswordPolicyError) -> Key {
+    match e {
+        PasswordPolicyError::TooShort => Key::ErrPasswordShort,
+        PasswordPolicyError::TooLong => Key::ErrPasswordLong,
+        PasswordPolicyError::OneCharacter => Key::ErrPasswordOneChar,
+        PasswordPolicyError::ContainsUsername => Key::ErrPasswordUsername,
+        PasswordPolicyError::Common => Key::ErrPasswordCommon,
     }
 }
 

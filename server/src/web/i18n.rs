@@ -296,13 +296,16 @@ texts! {
     Optional: "（可选）", "(optional)";
     Disabled: "已停用", "Disabled";
     ExclusiveHint: "管理员、保密员、审计员三种角色互斥：一个账号最多只能担任其中一种（监管分离）。", "Administrator, security officer and auditor exclude one another: an account may hold at most one of them (separation of duties).";
-    PasswordHint: "至少 12 个字符。", "At least 12 characters.";
+    PasswordHint: "至少 12 个字符；不能包含用户名，不能是常见密码。", "At least 12 characters; not the username, not a common password.";
     ErrRolesExclusive: "角色冲突：管理员、保密员、审计员不能由同一账号兼任。", "Role conflict: administrator, security officer and auditor cannot be held by the same account.";
     ErrRolesEmpty: "请至少选择一个角色。", "Choose at least one role.";
     ErrUsername: "用户名须为 1–64 个字母、数字或 . _ - 字符。", "The username must be 1 to 64 characters of A–Z a–z 0–9 . _ -.";
     ErrUsernameTaken: "该用户名已存在。", "That username is already taken.";
     ErrPasswordShort: "密码至少需要 12 个字符。", "The password must have at least 12 characters.";
     ErrPasswordLong: "密码不能超过 1024 字节。", "The password must have at most 1024 bytes.";
+    ErrPasswordOneChar: "密码不能由同一个字符重复组成。", "The password must not be one character repeated.";
+    ErrPasswordUsername: "密码不能包含用户名。", "The password must not contain the username.";
+    ErrPasswordCommon: "密码过于常见，请换一个。", "The password is too common; choose another.";
     ErrPersonId: "人员编号须为数字。", "The person id must be a number.";
     ErrUnknownPerson: "人员登记中没有该编号。", "No person on the register has that id.";
 

@@ -347,6 +347,14 @@ ALTER TABLE carrier_events_v7 RENAME TO carrier_events;
 CREATE INDEX carrier_events_by_time ON carrier_events (carrier_id, at_ms);
 CREATE INDEX carrier_events_by_event ON carrier_events (event_id);
 "#,
+    // 9 (accounts; numbered 9 in the plan of the second round, after ingest's 8): an account
+    // that must set its own password before anything else (created by an administrator, or
+    // its password reset), and sessions found by account (list and revoke them).
+    r#"
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0
+    CHECK (must_change_password IN (0, 1));
+CREATE INDEX sessions_by_user ON sessions (user_id);
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -431,6 +439,8 @@ mod tests {
         "adae7ff4e880ff1422475d516bf4b7b1f25327221daf0f9643cb20423a78e406",
         // 7
         "4c80608cb451a7ad1504f13de2a0bd175ba7636982704647ad87dd4c11808471",
+        // 9 (accounts)
+        "b3ae0413e755556a6fe29eaedce2b1a2469f6821b82be10b7d9ec90974895f59",
     ];
 
     fn sha256_hex(text: &str) -> String {
