@@ -9,7 +9,7 @@
 //! creates one record: ids and usernames are unique, and the second submission is answered
 //! with "already exists"; the script also disables a form's button once it is sent.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -21,10 +21,11 @@ use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
 use crate::auth::capability::AdminCap;
 use crate::domain::device::{DeviceKind, PlacementError};
+use crate::domain::ids::UserId;
 use crate::domain::ids::{DeviceId, PersonId, ZoneId};
 use crate::domain::level::ZoneLevel;
 use crate::domain::role::{EXCLUSIVE_ROLES, Role, RoleError};
-use crate::domain::user::{AccountError, PasswordPolicyError};
+use crate::domain::user::{AccountChangeError, AccountError, PasswordPolicyError};
 use crate::service::ServiceError;
 use crate::service::accounts::{self, CreateUser};
 use crate::service::devices::{self, DeviceRegistration};
@@ -155,12 +156,193 @@ pub async fn users(
         .await
         .map_err(|e| page.session.internal(e))?;
     let done = created(&page.session);
-    Ok(users_page(
+    let mut html = users_page(&page.session, &list, &UserForm::default(), done.as_deref());
+    if let Some(name) = updated(&page.session) {
+        html = users_page_with(
+            &page.session,
+            &list,
+            &UserForm::default(),
+            None,
+            Some(&name),
+            None,
+        );
+    }
+    Ok(html)
+}
+
+/// The `updated` query parameter of the user list (set after an account action).
+fn updated(session: &WebSession) -> Option<String> {
+    let query = session.path().split_once('?').map_or("", |(_, q)| q);
+    FormData::parse(query.as_bytes())
+        .ok()
+        .and_then(|f| f.non_empty("updated").map(str::to_owned))
+}
+
+/// An account action from the user list: disable, enable, reset the password, end the
+/// sessions. Each calls the API's use case; a refusal renders the list with the reason.
+enum UserAction {
+    Disable,
+    Enable,
+    ResetPassword,
+    RevokeSessions,
+}
+
+async fn user_action(
+    state: &AppState,
+    id: &str,
+    submitted: WebForm<AdminCap>,
+    action: UserAction,
+) -> Result<Response, WebError> {
+    let WebForm { page, form } = submitted;
+    let Ok(id) = id.parse::<UserId>() else {
+        return Ok(not_found_user(&page.session));
+    };
+    let result = match action {
+        UserAction::Disable => accounts::disable_user(state, &page.cap, id).await,
+        UserAction::Enable => accounts::enable_user(state, &page.cap, id).await,
+        UserAction::ResetPassword => {
+            accounts::reset_password(state, &page.cap, id, form.get("password").to_owned()).await
+        }
+        UserAction::RevokeSessions => accounts::revoke_sessions(state, &page.cap, id)
+            .await
+            .map(|_| ()),
+    };
+    let (status, error) = match result {
+        Ok(()) => {
+            let list = accounts::users(state, &page.cap)
+                .await
+                .map_err(|e| page.session.internal(e))?;
+            let name = list
+                .iter()
+                .find(|u| u.id == id)
+                .map_or_else(|| id.to_string(), |u| u.username.clone());
+            return Ok(see_other(&format!(
+                "/admin/users?updated={}",
+                encode(&name)
+            )));
+        }
+        Err(ServiceError::NotFound) => return Ok(not_found_user(&page.session)),
+        Err(ServiceError::AccountChange(AccountChangeError::DisableSelf)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Key::ErrDisableSelf)
+        }
+        Err(ServiceError::AccountChange(AccountChangeError::PersonDeparted)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Key::ErrPersonDeparted)
+        }
+        Err(ServiceError::Account(errors)) => match errors.first() {
+            Some(AccountError::Password(e)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, password_error(*e))
+            }
+            _ => (StatusCode::UNPROCESSABLE_ENTITY, Key::ErrPasswordShort),
+        },
+        Err(e) => return Err(page.session.internal(e)),
+    };
+    let list = accounts::users(state, &page.cap)
+        .await
+        .map_err(|e| page.session.internal(e))?;
+    let html = users_page_with(
         &page.session,
         &list,
         &UserForm::default(),
-        done.as_deref(),
-    ))
+        None,
+        None,
+        Some((id, error)),
+    );
+    Ok((status, html).into_response())
+}
+
+fn not_found_user(session: &WebSession) -> Response {
+    let lang = session.lang;
+    let page = layout::message_page(
+        lang,
+        Some(session),
+        Key::NotFoundTitle,
+        t(lang, Key::UserNotFound),
+    );
+    (StatusCode::NOT_FOUND, page).into_response()
+}
+
+/// `POST /admin/users/{id}/disable`.
+pub async fn disable_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    submitted: WebForm<AdminCap>,
+) -> Result<Response, WebError> {
+    user_action(&state, &id, submitted, UserAction::Disable).await
+}
+
+/// `POST /admin/users/{id}/enable`.
+pub async fn enable_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    submitted: WebForm<AdminCap>,
+) -> Result<Response, WebError> {
+    user_action(&state, &id, submitted, UserAction::Enable).await
+}
+
+/// `POST /admin/users/{id}/password`: a temporary password the holder must replace.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    submitted: WebForm<AdminCap>,
+) -> Result<Response, WebError> {
+    user_action(&state, &id, submitted, UserAction::ResetPassword).await
+}
+
+/// `POST /admin/users/{id}/sessions/revoke`.
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    submitted: WebForm<AdminCap>,
+) -> Result<Response, WebError> {
+    user_action(&state, &id, submitted, UserAction::RevokeSessions).await
+}
+
+/// `GET /admin/users/{id}/sessions`: an account's live sessions, with the button that ends
+/// them.
+pub async fn user_sessions(
+    page: Page<AdminCap>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let Ok(id) = id.parse::<UserId>() else {
+        return Ok(not_found_user(&page.session));
+    };
+    let sessions = match accounts::sessions(&state, &page.cap, id).await {
+        Ok(list) => list,
+        Err(ServiceError::NotFound) => return Ok(not_found_user(&page.session)),
+        Err(e) => return Err(page.session.internal(e)),
+    };
+    let session = &page.session;
+    let lang = session.lang;
+    let content = html! {
+        h1 { (t(lang, Key::SessionsTitle)) " #" (id) }
+        section.panel {
+            @if sessions.is_empty() {
+                p #sessions-empty { (t(lang, Key::NoSessions)) }
+            } @else {
+                table #session-table {
+                    thead { tr {
+                        th { "#" } th { (t(lang, Key::CreatedAt)) } th { (t(lang, Key::ExpiresAt)) }
+                    } }
+                    tbody {
+                        @for s in &sessions {
+                            tr data-session-id=(s.id) {
+                                td { code { (s.id) } }
+                                td { (layout::time(s.created_at)) }
+                                td { (layout::time(s.expires_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+            form.revoke-sessions method="post" action={ "/admin/users/" (id) "/sessions/revoke" } {
+                (csrf_field(session))
+                button #revoke-sessions type="submit" { (t(lang, Key::RevokeSessions)) }
+            }
+            p { a href="/admin/users" { (t(lang, Key::UsersTitle)) } }
+        }
+    };
+    Ok(admin_page(session, Key::SessionsTitle, content).into_response())
 }
 
 /// `POST /admin/users`.
@@ -207,29 +389,69 @@ pub async fn create_user(
 }
 
 fn users_page(session: &WebSession, list: &[User], form: &UserForm, done: Option<&str>) -> Markup {
+    users_page_with(session, list, form, done, None, None)
+}
+
+fn users_page_with(
+    session: &WebSession,
+    list: &[User],
+    form: &UserForm,
+    done: Option<&str>,
+    updated: Option<&str>,
+    action_error: Option<(UserId, Key)>,
+) -> Markup {
     let lang = session.lang;
     let errors = &form.errors;
     let content = html! {
         h1 { (t(lang, Key::UsersTitle)) }
         (flash(lang, done))
+        @if let Some(name) = updated {
+            p.flash #flash role="status" { (t(lang, Key::AccountUpdated)) (name) }
+        }
+        @if let Some((id, key)) = action_error {
+            p.form-errors #user-action-error data-user-id=(id) role="alert" { (t(lang, key)) }
+        }
         div.admin-grid {
             section.panel {
                 table #user-table {
                     thead { tr {
                         th { "#" } th { (t(lang, Key::Username)) } th { (t(lang, Key::Roles)) }
                         th { (t(lang, Key::PersonId)) } th { (t(lang, Key::CreatedAt)) }
+                        th { (t(lang, Key::UserActions)) }
                     } }
                     tbody {
                         @for u in list {
                             tr data-user-id=(u.id) .disabled[u.disabled] {
                                 td { (u.id) }
                                 td.username { (u.username)
-                                    @if u.disabled { " " span.tag { (t(lang, Key::Disabled)) } } }
+                                    @if u.disabled { " " span.tag.disabled-tag { (t(lang, Key::Disabled)) } }
+                                    @if u.must_change_password { " " span.tag.must-change-tag { (t(lang, Key::MustChangePassword)) } } }
                                 td { @for r in u.roles.to_vec() {
                                     span.role-tag data-role=(r.as_str()) { (t(lang, i18n::role(r))) } " "
                                 } }
                                 td { @if let Some(p) = u.person_id { (p) } }
                                 td { (layout::time(u.created_at)) }
+                                td.user-actions {
+                                    @if u.disabled {
+                                        form.user-enable method="post" action={ "/admin/users/" (u.id) "/enable" } {
+                                            (csrf_field(session))
+                                            button type="submit" { (t(lang, Key::EnableUser)) }
+                                        }
+                                    } @else {
+                                        form.user-disable method="post" action={ "/admin/users/" (u.id) "/disable" } {
+                                            (csrf_field(session))
+                                            button type="submit" { (t(lang, Key::DisableUser)) }
+                                        }
+                                    }
+                                    form.user-reset method="post" action={ "/admin/users/" (u.id) "/password" } {
+                                        (csrf_field(session))
+                                        input type="password" name="password" autocomplete="new-password"
+                                            aria-label=(t(lang, Key::TemporaryPassword))
+                                            placeholder=(t(lang, Key::TemporaryPassword)) required minlength="12";
+                                        button type="submit" { (t(lang, Key::ResetPassword)) }
+                                    }
+                                    a.user-sessions href={ "/admin/users/" (u.id) "/sessions" } { (t(lang, Key::Sessions)) }
+                                }
                             }
                         }
                     }

@@ -307,6 +307,30 @@ texts! {
     ErrPasswordUsername: "密码不能包含用户名。", "The password must not contain the username.";
     ErrPasswordCommon: "密码过于常见，请换一个。", "The password is too common; choose another.";
     ErrPersonId: "人员编号须为数字。", "The person id must be a number.";
+    ErrPasswordMismatch: "两次输入的新密码不一致。", "The two new passwords differ.";
+    ErrWrongPassword: "当前密码不正确。", "The current password is wrong.";
+    ErrPasswordUnchanged: "新密码不能与当前密码相同。", "The new password must differ from the current one.";
+    ChangePasswordTitle: "修改密码", "Change password";
+    ChangePasswordButton: "修改密码", "Change password";
+    PasswordChangeRequired: "请先设置您自己的密码：此账号的密码由管理员设定，修改之前不能进行任何操作。", "Set your own password first: an administrator chose this account's password, and nothing else can be done until you replace it.";
+    CurrentPassword: "当前密码", "Current password";
+    NewPassword: "新密码", "New password";
+    ConfirmPassword: "再次输入新密码", "New password again";
+    UserActions: "操作", "Actions";
+    DisableUser: "停用", "Disable";
+    EnableUser: "启用", "Enable";
+    ResetPassword: "重置密码", "Reset password";
+    TemporaryPassword: "临时密码", "Temporary password";
+    Sessions: "会话", "Sessions";
+    RevokeSessions: "注销全部会话", "End all sessions";
+    MustChangePassword: "待改密码", "Must change password";
+    AccountUpdated: "已更新账号：", "Account updated: ";
+    ErrDisableSelf: "不能停用自己的账号。", "You cannot disable your own account.";
+    ErrPersonDeparted: "该账号对应的人员已离职，账号保持停用。", "This account's person has departed; the account stays disabled.";
+    SessionsTitle: "账号的会话", "Sessions of the account";
+    NoSessions: "没有有效会话。", "No live sessions.";
+    UserNotFound: "没有这个账号。", "No such account.";
+    ExpiresAt: "到期时间", "Expires";
     ErrUnknownPerson: "人员登记中没有该编号。", "No person on the register has that id.";
 
     // Devices.

@@ -65,6 +65,8 @@ pub fn page(
                                     }
                                 }
                             }
+                            a #change-password href="/account/password" { (t(lang, Key::ChangePasswordTitle)) }
+                            " "
                             form.logout method="post" action="/logout" {
                                 (csrf_field(session))
                                 button #logout-submit type="submit" { (t(lang, Key::Logout)) }

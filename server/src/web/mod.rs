@@ -28,10 +28,12 @@
 //! |---|---|---|
 //! | `GET /login`, `POST /login` | anyone | sign-in form |
 //! | `POST /logout` | signed in | end the session |
+//! | `GET/POST /account/password` | signed in | [`account`]: change one's own password (the only page until an account whose password an administrator chose has done so) |
 //! | `GET /lang/{zh,en}?next=` | anyone | language switch |
 //! | `GET /` | signed in | 303 to the first page of [`NAV`] the roles allow (or a note) |
 //! | `GET /guard`, `GET /guard/status.json` | guard, security officer | [`guard`] console |
 //! | `GET/POST /admin/users`, `/admin/devices`, `/admin/zones` | admin | [`admin`] |
+//! | `POST /admin/users/{id}/disable`, `/enable`, `/password`, `/sessions/revoke`; `GET /admin/users/{id}/sessions` | admin | [`admin`]: an account's lifecycle |
 //! | `GET /audit` | auditor | [`audit`] trail, chain status, signed heads |
 //! | `GET /desk?scan=`, `POST /desk/issue`, `POST /desk/return` | custodian | [`desk`]: the scan desk |
 //! | `GET/POST /signouts/new` | custodian | [`desk`]: sign-out requests |
@@ -62,6 +64,7 @@
 //! The ids, classes and data attributes the browser tests rely on are listed in
 //! `web/DOM_HOOKS.md`.
 
+pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod audit;
@@ -199,6 +202,18 @@ pub fn router() -> Router<AppState> {
         .route("/guard", get(guard::console))
         .route("/guard/status.json", get(guard::status_json))
         .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/users/{id}/disable", post(admin::disable_user))
+        .route("/admin/users/{id}/enable", post(admin::enable_user))
+        .route("/admin/users/{id}/password", post(admin::reset_password))
+        .route("/admin/users/{id}/sessions", get(admin::user_sessions))
+        .route(
+            "/admin/users/{id}/sessions/revoke",
+            post(admin::revoke_sessions),
+        )
+        .route(
+            account::PASSWORD_PAGE,
+            get(account::password_page).post(account::change_password),
+        )
         .route(
             "/admin/devices",
             get(admin::devices).post(admin::register_device),

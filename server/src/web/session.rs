@@ -9,6 +9,12 @@
 //! `/login` instead of a JSON 401, an HTML page in the user's language instead of a JSON 403.
 //! Pages are cookie-only: an `Authorization` header is ignored here.
 //!
+//! # A password to change first
+//! An account that must change its password (new, or reset by an administrator) gets no page
+//! but the change-password form (`/account/password`): every other page redirects there
+//! ([`WebError::ChangePassword`]), as the API answers 403 `password_change_required`. Only
+//! [`PendingSession`] and [`PendingForm`] (that form, and sign-out) admit such a session.
+//!
 //! # CSRF
 //! Every page renders the session's CSRF secret twice: in `<meta name="csrf-token">` (for the
 //! script, which sends it as `x-csrf-token` to the JSON API) and as the hidden field `csrf` in
@@ -30,7 +36,7 @@ use super::form::{FormData, encode};
 use super::i18n::{Key, LANG_COOKIE, Lang, cookie, t};
 use super::layout;
 use crate::AppState;
-use crate::api::auth::{CSRF_HEADER, SESSION_COOKIE};
+use crate::api::auth::{CSRF_HEADER, PendingOrSignedIn, SESSION_COOKIE};
 use crate::api::error::ApiError;
 use crate::auth::Authenticated;
 use crate::auth::{self, token};
@@ -60,6 +66,11 @@ pub struct WebSession {
     csrf: String,
     path: String,
 }
+
+/// A signed-in browser whose account may still have to change its password: only for the
+/// change-password page and sign-out.
+#[derive(Debug, Clone)]
+pub struct PendingSession(pub WebSession);
 
 impl WebSession {
     /// The login name.
@@ -117,12 +128,12 @@ fn request_path(parts: &Parts) -> String {
         .to_owned()
 }
 
-impl FromRequestParts<AppState> for WebSession {
+impl FromRequestParts<AppState> for PendingSession {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
         if let Some(done) = parts.extensions.get::<WebSession>() {
-            return Ok(done.clone());
+            return Ok(PendingSession(done.clone()));
         }
         let lang = Lang::of(&parts.headers);
         let path = request_path(parts);
@@ -140,8 +151,8 @@ impl FromRequestParts<AppState> for WebSession {
         let Some(record) = record else {
             return Err(sign_in);
         };
-        let caller = match Authenticated::from_request_parts(parts, state).await {
-            Ok(caller) => caller,
+        let caller = match PendingOrSignedIn::from_request_parts(parts, state).await {
+            Ok(PendingOrSignedIn(caller)) => caller,
             Err(ApiError::Unauthenticated) => return Err(sign_in),
             Err(ApiError::CsrfRejected) => return Err(WebError::FormRejected { lang }),
             Err(e) => return Err(WebError::internal(lang, e)),
@@ -153,6 +164,18 @@ impl FromRequestParts<AppState> for WebSession {
             path,
         };
         parts.extensions.insert(session.clone());
+        Ok(PendingSession(session))
+    }
+}
+
+impl FromRequestParts<AppState> for WebSession {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let PendingSession(session) = PendingSession::from_request_parts(parts, state).await?;
+        if session.caller.must_change_password() {
+            return Err(WebError::ChangePassword);
+        }
         Ok(session)
     }
 }
@@ -215,6 +238,35 @@ where
             return Err(WebError::FormRejected { lang });
         }
         Ok(WebForm { page, form })
+    }
+}
+
+/// A form POST of a [`PendingSession`] (the change-password form, sign-out), after the CSRF
+/// check.
+#[derive(Debug)]
+pub struct PendingForm {
+    /// The session.
+    pub session: WebSession,
+    /// The submitted fields.
+    pub form: FormData,
+}
+
+impl FromRequest<AppState> for PendingForm {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, WebError> {
+        let lang = Lang::of(request.headers());
+        let (mut parts, body) = request.into_parts();
+        let form = read_form(&parts.headers, body, lang).await?;
+        parts.headers.remove(CSRF_HEADER);
+        if let Ok(value) = HeaderValue::from_str(form.get(CSRF_FIELD)) {
+            parts.headers.insert(CSRF_HEADER, value);
+        }
+        let PendingSession(session) = PendingSession::from_request_parts(&mut parts, state).await?;
+        if !token::same_secret(form.get(CSRF_FIELD), session.csrf()) {
+            return Err(WebError::FormRejected { lang });
+        }
+        Ok(PendingForm { session, form })
     }
 }
 
@@ -281,6 +333,8 @@ pub enum WebError {
     },
     /// 403: the session lacks the role; the page keeps the navigation.
     Forbidden(Box<WebSession>),
+    /// The account must change its password first: 303 to `/account/password`.
+    ChangePassword,
     /// 403: the form's CSRF field is missing or wrong.
     FormRejected {
         /// The page language.
@@ -327,6 +381,7 @@ impl IntoResponse for WebError {
                 };
                 see_other(&location)
             }
+            WebError::ChangePassword => see_other(super::account::PASSWORD_PAGE),
             WebError::Forbidden(session) => {
                 let lang = session.lang;
                 let page = layout::message_page(
@@ -538,12 +593,13 @@ pub async fn login(
     }
 }
 
-/// `POST /logout`: end the session, clear the cookie, back to the sign-in form.
+/// `POST /logout`: end the session, clear the cookie, back to the sign-in form (also for an
+/// account that must still change its password).
 pub async fn logout(
     State(state): State<AppState>,
-    submitted: WebForm<Authenticated>,
+    submitted: PendingForm,
 ) -> Result<Response, WebError> {
-    let session = &submitted.page.session;
+    let session = &submitted.session;
     match accounts::logout(&state, session.caller()).await {
         Ok(()) | Err(ServiceError::NotFound) => {}
         Err(e) => return Err(session.internal(e)),

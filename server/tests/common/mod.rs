@@ -27,9 +27,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The first administrator's password.
-pub const ADMIN_PASSWORD: &str = "admin password 1";
-/// Every other test account's password.
+pub const ADMIN_PASSWORD: &str = "first operator key 1";
+/// Every other test account's password, once its holder has set it (see [`Server::activate`]).
 pub const PASSWORD: &str = "long enough password";
+/// The password an administrator gives a new test account; its holder must replace it.
+pub const INITIAL_PASSWORD: &str = "temporary passphrase 1";
 
 /// Route tracing output through the test harness so failures show it.
 pub fn tracing() {
@@ -168,6 +170,36 @@ impl Server {
         reply.body["token"].as_str().unwrap().to_owned()
     }
 
+    /// The first sign-in of an account an administrator created with [`INITIAL_PASSWORD`]:
+    /// log in, set [`PASSWORD`] (as its holder must before anything else), return the token.
+    pub async fn activate(&self, username: &str) -> String {
+        let token = self.login(username, INITIAL_PASSWORD).await;
+        let reply = self
+            .call(
+                Method::POST,
+                "/api/v1/session/password",
+                Some(&token),
+                Some(json!({"old": INITIAL_PASSWORD, "new": PASSWORD})),
+            )
+            .await;
+        assert_eq!(reply.status, 204, "activate {username}: {:?}", reply.body);
+        token
+    }
+
+    /// Create an account (as `admin_token`) and activate it; its token.
+    pub async fn account(&self, admin_token: &str, username: &str, roles: &[Role]) -> String {
+        let reply = self
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                Some(admin_token),
+                Some(json!({"username": username, "password": INITIAL_PASSWORD, "roles": roles})),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        self.activate(username).await
+    }
+
     /// A JSON request.
     pub async fn call(
         &self,
@@ -188,16 +220,7 @@ impl Server {
                 tokens.insert(role, admin.clone());
                 continue;
             }
-            let reply = self
-                .call(
-                    Method::POST,
-                    "/api/v1/users",
-                    Some(&admin),
-                    Some(json!({"username": role.as_str(), "password": PASSWORD, "roles": [role]})),
-                )
-                .await;
-            assert_eq!(reply.status, 201, "{:?}", reply.body);
-            tokens.insert(role, self.login(role.as_str(), PASSWORD).await);
+            tokens.insert(role, self.account(&admin, role.as_str(), &[role]).await);
         }
         tokens
     }
