@@ -8,6 +8,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::browser::Browser;
 use common::{ADMIN_PASSWORD, INITIAL_PASSWORD, PASSWORD, Reply, Server};
 use custos_server::domain::role::Role;
 use http_body_util::{BodyExt, Empty};
@@ -594,4 +595,165 @@ async fn a_stream_ends_when_its_user_is_disabled_or_its_sessions_revoked() {
         .await;
     assert_eq!(reply.status, 200);
     ended(body).await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_session_expires() {
+    let server = Server::start_with(|c| c.session_ttl_secs = 8).await;
+    let admin = admin(&server).await;
+    create(
+        &server,
+        &admin,
+        json!({"username": "guard1", "roles": ["guard"]}),
+    )
+    .await;
+    server.activate("guard1").await;
+    let guard = server.login("guard1", PASSWORD).await;
+    let body = stream(server.addr, &guard).await;
+    // Nobody ends the session: its expiry alone closes the stream.
+    ended(body).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn pages_force_the_change_and_give_the_admin_the_account_actions() {
+    let server = Server::start().await;
+    let admin_token = admin(&server).await;
+    let id = create(
+        &server,
+        &admin_token,
+        json!({"username": "guard1", "roles": ["guard"]}),
+    )
+    .await;
+
+    // The new guard sees nothing but the change-password form until it is done.
+    let mut guard = Browser::new(&server).with_header("accept-language", "en");
+    assert_eq!(guard.sign_in("guard1", INITIAL_PASSWORD).await.status, 303);
+    let console = guard.get("/guard").await;
+    assert_eq!(
+        (console.status, console.location()),
+        (303, "/account/password")
+    );
+    let (form, csrf) = guard.page("/account/password").await;
+    assert!(
+        form.body.contains(r#"id="password-required""#),
+        "{}",
+        form.body
+    );
+    let change = |new: &'static str, confirm: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("old", INITIAL_PASSWORD.to_owned()),
+            ("new", new.to_owned()),
+            ("confirm", confirm.to_owned()),
+        ]
+    };
+    for (fields, status, field) in [
+        (
+            change("my own secret words", "other words here"),
+            422,
+            "confirm",
+        ),
+        (change("qwertyqwerty", "qwertyqwerty"), 422, "new"),
+    ] {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let answer = guard.post_form("/account/password", &pairs).await;
+        assert_eq!(answer.status, status, "{}", answer.body);
+        assert!(
+            answer.body.contains(&format!(r#"data-field="{field}""#)),
+            "{}",
+            answer.body
+        );
+    }
+    let fields = change("my own secret words", "my own secret words");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let answer = guard.post_form("/account/password", &pairs).await;
+    assert_eq!(
+        (answer.status, answer.location()),
+        (303, "/"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(guard.get("/guard").await.status, 200);
+
+    // The administrator's list has the actions, in both languages.
+    let mut zh = Browser::new(&server);
+    assert_eq!(zh.sign_in("admin", ADMIN_PASSWORD).await.status, 303);
+    let (list, _) = zh.page("/admin/users").await;
+    assert!(
+        list.body.contains("停用") && list.body.contains("重置密码"),
+        "{}",
+        list.body
+    );
+    let mut en = Browser::new(&server).with_header("accept-language", "en");
+    assert_eq!(en.sign_in("admin", ADMIN_PASSWORD).await.status, 303);
+    let (list, csrf) = en.page("/admin/users").await;
+    for hook in [
+        "form class=\"user-disable\"",
+        "form class=\"user-reset\"",
+        "class=\"user-sessions\"",
+    ] {
+        assert!(list.body.contains(hook), "{hook}: {}", list.body);
+    }
+    assert!(list.body.contains("Disable") && list.body.contains("Reset password"));
+
+    // Refusals: one's own account, a weak temporary password.
+    let answer = en
+        .post_form("/admin/users/1/disable", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(answer.status, 422);
+    assert!(
+        answer.body.contains(r#"id="user-action-error""#),
+        "{}",
+        answer.body
+    );
+    let answer = en
+        .post_form(
+            &format!("/admin/users/{id}/password"),
+            &[("csrf", &csrf), ("password", "password1234")],
+        )
+        .await;
+    assert_eq!(answer.status, 422);
+    assert!(answer.body.contains("too common"), "{}", answer.body);
+
+    let (sessions, _) = en.page(&format!("/admin/users/{id}/sessions")).await;
+    assert_eq!(
+        sessions.tags("data-session-id").len(),
+        1,
+        "{}",
+        sessions.body
+    );
+    let answer = en
+        .post_form(&format!("/admin/users/{id}/disable"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        (answer.status, answer.location()),
+        (303, "/admin/users?updated=guard1")
+    );
+    let (list, _) = en.page("/admin/users").await;
+    assert!(list.body.contains("disabled-tag") && list.body.contains("form class=\"user-enable\""));
+    // The guard's session ended with the account.
+    let console = guard.get("/guard").await;
+    assert_eq!(console.status, 303);
+    assert!(
+        console.location().starts_with("/login"),
+        "{}",
+        console.location()
+    );
+    let answer = en
+        .post_form(&format!("/admin/users/{id}/enable"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(answer.status, 303);
+    let answer = en
+        .post_form(
+            &format!("/admin/users/{id}/password"),
+            &[("csrf", &csrf), ("password", "reset passphrase 7")],
+        )
+        .await;
+    assert_eq!(answer.status, 303);
+    let (list, _) = en.page("/admin/users").await;
+    assert!(list.body.contains("must-change-tag"));
 }

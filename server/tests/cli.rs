@@ -12,7 +12,7 @@ use custos_server::config::Config;
 use hyper::Method;
 use serde_json::json;
 
-const PASSWORD: &str = "cli admin password";
+const PASSWORD: &str = "cli operator secret";
 
 fn init(data_dir: &Path, password: &str) -> Output {
     let pw_file = data_dir.with_extension("pw");

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{PASSWORD, Reply, Server, raw_request};
+use common::{INITIAL_PASSWORD, Reply, Server, raw_request};
 use custos_protocol::barcode::CarrierLabel;
 use custos_server::domain::role::Role;
 use custos_server::domain::time::Timestamp;
@@ -146,13 +146,13 @@ impl Fx {
 
     /// Create an account and log it in.
     async fn user(&self, name: &str, roles: &[&str], person: Option<&str>) -> String {
-        let mut body = json!({"username": name, "password": PASSWORD, "roles": roles});
+        let mut body = json!({"username": name, "password": INITIAL_PASSWORD, "roles": roles});
         if let Some(p) = person {
             body["person_id"] = json!(p);
         }
         self.expect(Role::Admin, Method::POST, "/api/v1/users", Some(body), 201)
             .await;
-        self.server.login(name, PASSWORD).await
+        self.server.activate(name).await
     }
 
     /// Register a carrier homed in `cab-1`; returns the id.

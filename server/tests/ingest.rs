@@ -189,11 +189,11 @@ impl World {
                 Method::POST,
                 "/api/v1/users",
                 Some(&admin),
-                Some(json!({"username": "officer", "password": PASSWORD, "roles": ["security_officer"]})),
+                Some(json!({"username": "officer", "password": common::INITIAL_PASSWORD, "roles": ["security_officer"]})),
             )
             .await;
         assert_eq!(reply.status, 201, "{:?}", reply.body);
-        let officer = server.login("officer", PASSWORD).await;
+        let officer = server.activate("officer").await;
         for (id, level) in [("vault", "S"), ("street", "public"), ("annex", "C")] {
             let reply = server
                 .call(

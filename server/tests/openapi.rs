@@ -12,7 +12,7 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{PASSWORD, Server, raw_request};
+use common::{INITIAL_PASSWORD, Server, raw_request};
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
     AlarmReason, AllowedCarrier, Batch, BatchAck, DeviceFault, DeviceFaultKind, Direction,
@@ -637,7 +637,7 @@ async fn live_answers_match_the_documented_schemas() {
             d,
             a,
             (Method::POST, "/api/v1/users", "/api/v1/users"),
-            Some(json!({"username": name, "password": PASSWORD, "roles": [role]})),
+            Some(json!({"username": name, "password": INITIAL_PASSWORD, "roles": [role]})),
             201,
         )
         .await;
@@ -651,10 +651,10 @@ async fn live_answers_match_the_documented_schemas() {
         200,
     )
     .await;
-    let officer = s.login("officer", PASSWORD).await;
-    let keeper = s.login("keeper", PASSWORD).await;
-    let guard = s.login("guard", PASSWORD).await;
-    let auditor = s.login("auditor", PASSWORD).await;
+    let officer = s.activate("officer").await;
+    let keeper = s.activate("keeper").await;
+    let guard = s.activate("guard").await;
+    let auditor = s.activate("auditor").await;
     let (o, k, g) = (
         Some(officer.as_str()),
         Some(keeper.as_str()),

@@ -28,8 +28,9 @@ use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde_json::{Value, json};
 
-const ADMIN_PASSWORD: &str = "session admin password";
+const ADMIN_PASSWORD: &str = "session operator secret";
 const PASSWORD: &str = "session user password";
+const INITIAL_PASSWORD: &str = "temporary passphrase 1";
 /// The carrier that leaves without a sign-out.
 const LEAVING_EPC: &str = "3474257BF40000000000162E";
 /// The carrier that is signed out.
@@ -76,11 +77,20 @@ impl Client {
         self.expect(
             admin,
             (Method::POST, "/api/v1/users"),
-            Some(json!({"username": username, "password": PASSWORD, "roles": roles})),
+            Some(json!({"username": username, "password": INITIAL_PASSWORD, "roles": roles})),
             201,
         )
         .await;
-        self.login(username, PASSWORD).await
+        // A new account sets its own password before anything else.
+        let token = self.login(username, INITIAL_PASSWORD).await;
+        self.expect(
+            &token,
+            (Method::POST, "/api/v1/session/password"),
+            Some(json!({"old": INITIAL_PASSWORD, "new": PASSWORD})),
+            204,
+        )
+        .await;
+        token
     }
 
     async fn open_alerts(&self, token: &str, kind: &str) -> Vec<Value> {

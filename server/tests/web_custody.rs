@@ -751,11 +751,14 @@ async fn approvals_show_why_an_issue_would_be_refused_and_refuse_self_approval()
             Method::POST,
             "/api/v1/users",
             Some(&fx.tokens[&Role::Admin]),
-            Some(json!({"username": "both", "password": PASSWORD,
-                        "roles": ["custodian", "security_officer"]})),
+            Some(
+                json!({"username": "both", "password": common::INITIAL_PASSWORD,
+                        "roles": ["custodian", "security_officer"]}),
+            ),
         )
         .await;
     assert_eq!(reply.status, 201);
+    fx.server.activate("both").await;
     let fit = fx.person("赵强", "core", "2099-12-31").await;
     let other = fx.carrier("2024-0101", "C", Some("cab-1")).await;
     let mut both = Browser::new(&fx.server);

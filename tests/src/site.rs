@@ -42,9 +42,12 @@ use crate::proc::{Proc, STEP, poll_some};
 use crate::rig::{Control, DaemonTuning, Rig, daemon_config, open_read_only};
 
 /// The first administrator's password.
-pub const ADMIN_PASSWORD: &str = "admin password one";
+pub const ADMIN_PASSWORD: &str = "first operator secret";
 /// Every other account's password.
 pub const PASSWORD: &str = "a long enough password";
+/// The password the administrator gives a new account; its holder replaces it with
+/// [`PASSWORD`] at the first sign-in, as every new account must.
+pub const INITIAL_PASSWORD: &str = "temporary passphrase 1";
 
 /// Alice: important (S), fit to borrow, badge [`ALICE_BADGE`].
 pub const ALICE: &str = "alice";
@@ -380,11 +383,18 @@ impl Site {
             self.post(
                 "admin",
                 "/api/v1/users",
-                json!({"username": user, "password": PASSWORD, "roles": [role]}),
+                json!({"username": user, "password": INITIAL_PASSWORD, "roles": [role]}),
                 201,
             )
             .await?;
-            self.login(user, PASSWORD).await?;
+            self.login(user, INITIAL_PASSWORD).await?;
+            self.post(
+                user,
+                "/api/v1/session/password",
+                json!({"old": INITIAL_PASSWORD, "new": PASSWORD}),
+                204,
+            )
+            .await?;
         }
         for (id, level) in [("inside", "S"), ("outside", "public"), ("vault", "S")] {
             self.post(

@@ -223,4 +223,22 @@ mod tests {
             assert!(!AlertHandlerCap::ROLES.contains(&role), "{role}");
         }
     }
+
+    #[test]
+    fn a_password_to_change_grants_nothing() {
+        let caller = |must_change_password| Authenticated {
+            user_id: crate::domain::ids::UserId(2),
+            username: "officer".into(),
+            roles: crate::domain::role::Roles::new(&[Role::SecurityOfficer]).unwrap(),
+            token_hash: [0; 32],
+            expires_at: crate::domain::time::Timestamp::from_unix(0).unwrap(),
+            must_change_password,
+        };
+        assert!(SecurityOfficerCap::grant(&caller(false)).is_ok());
+        assert_eq!(
+            SecurityOfficerCap::grant(&caller(true)).err(),
+            Some(Forbidden)
+        );
+        assert!(CustodyReader::grant(&caller(true)).is_err());
+    }
 }

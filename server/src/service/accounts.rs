@@ -721,4 +721,70 @@ mod tests {
             ("session.create", "cust")
         );
     }
+
+    fn open(db: &MemoryDb, user: UserId, hash: u8) {
+        let session = NewSession {
+            user_id: user,
+            token_hash: [hash; 32],
+            csrf: "c".into(),
+            created_at: t(T0),
+            expires_at: t(T0 + 60),
+        };
+        open_session_in(&mut db.tx(), "x", &session).unwrap();
+    }
+
+    #[test]
+    fn disabling_ends_every_session_once_and_not_ones_own_account() {
+        let db = MemoryDb::new();
+        let id = create_user_in(&mut db.tx(), "@init", &new_user("zhang"), t(T0)).unwrap();
+        let other = create_user_in(&mut db.tx(), "@init", &new_user("li"), t(T0)).unwrap();
+        open(&db, id, 1);
+        open(&db, id, 2);
+        open(&db, other, 3);
+        assert!(matches!(
+            disable_user_in(&mut db.tx(), "ZHANG", id, t(T0), None),
+            Err(ServiceError::AccountChange(AccountChangeError::DisableSelf))
+        ));
+        let Ended(mut ended) = disable_user_in(&mut db.tx(), "root", id, t(T0), None).unwrap();
+        ended.sort_unstable();
+        assert_eq!(ended, [[1; 32], [2; 32]]);
+        assert!(db.tx().session(&[1; 32], t(T0)).unwrap().is_none());
+        assert!(
+            db.tx().session(&[3; 32], t(T0)).unwrap().is_some(),
+            "others stay"
+        );
+        assert!(db.tx().user(id).unwrap().disabled);
+        let entry = db.audit().pop().unwrap();
+        assert_eq!(
+            (entry.action.as_str(), entry.actor.as_str()),
+            ("user.disable", "root")
+        );
+        assert_eq!(entry.after.unwrap()["sessions_revoked"], 2);
+        let entries = db.audit().len();
+        let Ended(again) = disable_user_in(&mut db.tx(), "root", id, t(T0), None).unwrap();
+        assert!(again.is_empty());
+        assert_eq!(
+            db.audit().len(),
+            entries,
+            "nothing changed, nothing written"
+        );
+    }
+
+    #[test]
+    fn a_departure_disables_the_persons_accounts() {
+        let db = MemoryDb::custody(t(T0));
+        let person = crate::domain::ids::PersonId(1);
+        let mut linked = new_user("linked");
+        linked.person_id = Some(person);
+        let id = create_user_in(&mut db.tx(), "@init", &linked, t(T0)).unwrap();
+        let free = create_user_in(&mut db.tx(), "@init", &new_user("free"), t(T0)).unwrap();
+        open(&db, id, 7);
+        let ended = disable_accounts_of_person_in(&mut db.tx(), "so1", person, t(T0)).unwrap();
+        assert_eq!(ended, [[7; 32]]);
+        assert!(db.tx().user(id).unwrap().disabled);
+        assert!(!db.tx().user(free).unwrap().disabled);
+        let entry = db.audit().pop().unwrap();
+        assert_eq!(entry.subject, format!("user:{id}"));
+        assert_eq!(entry.after.unwrap()["reason"], "person departed");
+    }
 }

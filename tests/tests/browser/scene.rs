@@ -29,7 +29,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The administrator's password (set by `initialise`).
-const ADMIN_PASSWORD: &str = "admin password 1";
+const ADMIN_PASSWORD: &str = "first operator key 1";
+/// What the administrator gives a new account; replaced with [`PASSWORD`] at the first sign-in.
+const INITIAL_PASSWORD: &str = "temporary passphrase 1";
 /// Every other account's password.
 pub const PASSWORD: &str = "long enough password";
 /// The gate between the vault and the street.
@@ -112,10 +114,21 @@ impl Scene {
                     Method::POST,
                     "/api/v1/users",
                     Some(&admin),
-                    Some(json!({"username": name, "password": PASSWORD, "roles": [role]})),
+                    Some(json!({"username": name, "password": INITIAL_PASSWORD, "roles": [role]})),
                 )
                 .await,
             );
+            // A new account sets its own password before anything else.
+            let first = login(addr, name, INITIAL_PASSWORD).await;
+            let changed = call(
+                addr,
+                Method::POST,
+                "/api/v1/session/password",
+                Some(&first),
+                Some(json!({"old": INITIAL_PASSWORD, "new": PASSWORD})),
+            )
+            .await;
+            assert_eq!(changed.status, 204, "{:?}", changed.body);
         }
         let guard = login(addr, "guard", PASSWORD).await;
         let custodian = login(addr, "custodian", PASSWORD).await;
