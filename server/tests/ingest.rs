@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{ADMIN_PASSWORD, PASSWORD, RawReply, Server, raw_exchange};
+use common::{ADMIN_PASSWORD, INITIAL_PASSWORD, RawReply, Server, raw_exchange};
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
     AlarmReason, Batch, BatchAck, DeviceFault, DeviceFaultKind, Direction, Directive, Event,
@@ -189,7 +189,7 @@ impl World {
                 Method::POST,
                 "/api/v1/users",
                 Some(&admin),
-                Some(json!({"username": "officer", "password": common::INITIAL_PASSWORD, "roles": ["security_officer"]})),
+                Some(json!({"username": "officer", "password": INITIAL_PASSWORD, "roles": ["security_officer"]})),
             )
             .await;
         assert_eq!(reply.status, 201, "{:?}", reply.body);
