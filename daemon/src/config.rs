@@ -171,6 +171,13 @@ pub struct ReaderConfig {
     pub backoff_max: Duration,
     /// The CHAFON inventory reply layout, if fixed (`None`: detect per reply).
     pub chafon_form: Option<InventoryForm>,
+    /// A network reader's `host:port` (`protocol = "llrp"`, `address = "host[:port]"`, port
+    /// 5084 by default); `None` for serial readers. A network reader has an empty `port` and
+    /// `baud` 0: the two kinds of transport share this one shape.
+    pub network: Option<String>,
+    /// The keepalive period asked of a network reader (`keepalive_ms`, default 1000); three
+    /// periods without a message from it are a fault.
+    pub keepalive: Duration,
 }
 
 impl ReaderConfig {
@@ -460,6 +467,7 @@ impl Config {
             .readers
             .iter()
             .enumerate()
+            .filter(|(_, r)| r.network.is_none())
             .map(|(i, r)| (format!("readers[{i}].port"), &r.port));
         let gate = self.gate_io.iter().filter_map(|g| match &g.transport {
             GateIoTransport::Rtu { port, .. } => Some(("gate_io.port".to_owned(), port)),
@@ -552,9 +560,10 @@ struct RawConfig {
 struct RawReader {
     name: String,
     protocol: Protocol,
-    port: PathBuf,
+    port: Option<PathBuf>,
     baud: Option<u32>,
-    address: Option<u8>,
+    address: Option<RawAddress>,
+    keepalive_ms: Option<u64>,
     inner_antennas: Option<Vec<u8>>,
     outer_antennas: Option<Vec<u8>>,
     antennas: Option<Vec<u8>>,
@@ -563,6 +572,67 @@ struct RawReader {
     poll_interval_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
     chafon_form: Option<ChafonForm>,
+}
+
+/// A reader's `address`: a bus address (`1`) for serial readers, `"host:port"` for network
+/// readers.
+enum RawAddress {
+    Bus(i64),
+    Host(String),
+}
+
+impl<'de> Deserialize<'de> for RawAddress {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawAddress;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a bus address (0 to 255) or \"host:port\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawAddress, E> {
+                Ok(RawAddress::Host(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawAddress, E> {
+                Ok(RawAddress::Bus(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawAddress, E> {
+                Ok(RawAddress::Bus(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port` with the LLRP port added where missing.
+fn network_address(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if text.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    let default_port = custos_protocol::llrp::DEFAULT_PORT;
+    if text.starts_with('[') && text.ends_with(']') || text.parse::<std::net::IpAddr>().is_ok() {
+        let host = text.trim_start_matches('[').trim_end_matches(']');
+        return match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(std::net::SocketAddr::new(ip, default_port).to_string()),
+            Err(_) => Err(format!("{text:?} is not an IP address")),
+        };
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) => match port.parse::<u16>() {
+            Ok(p) if p > 0 && !host.is_empty() && !host.contains(':') => Ok(text.to_owned()),
+            _ => Err(format!("{text:?} is not host:port")),
+        },
+        None if text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)) =>
+        {
+            Ok(format!("{text}:{default_port}"))
+        }
+        None => Err(format!("{text:?} is not a host name")),
+    }
 }
 
 /// `chafon_form`: `"18"` or `"288"` (a bare integer is accepted too).
@@ -814,15 +884,75 @@ impl RawReader {
             problems.add(key("name"), "must not contain control characters");
         }
 
-        if self.port.as_os_str().is_empty() {
-            problems.add(key("port"), "must not be empty");
+        let mut network = None;
+        let bus_address = if protocol.is_network() {
+            for (field, given) in [("port", self.port.is_some()), ("baud", self.baud.is_some())] {
+                if given {
+                    problems.add(
+                        key(field),
+                        format!("{protocol} readers take address = \"host:port\" instead"),
+                    );
+                }
+            }
+            match self.address {
+                Some(RawAddress::Host(text)) => match network_address(&text) {
+                    Ok(a) => network = Some(a),
+                    Err(e) => problems.add(key("address"), e),
+                },
+                Some(RawAddress::Bus(_)) => problems.add(
+                    key("address"),
+                    format!("{protocol} readers take address = \"host:port\", not a number"),
+                ),
+                None => problems.add(
+                    key("address"),
+                    format!("missing: {protocol} readers need address = \"host:port\""),
+                ),
+            }
+            None
+        } else {
+            match &self.port {
+                None => problems.add(key("port"), "missing: the serial device"),
+                Some(p) if p.as_os_str().is_empty() => {
+                    problems.add(key("port"), "must not be empty")
+                }
+                Some(_) => {}
+            }
+            match self.address {
+                Some(RawAddress::Host(_)) => {
+                    problems.add(
+                        key("address"),
+                        "a serial reader's address is a bus address (a number)",
+                    );
+                    None
+                }
+                Some(RawAddress::Bus(n)) => match u8::try_from(n) {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        problems.add(key("address"), "must be in 0..=255");
+                        None
+                    }
+                },
+                None => None,
+            }
+        };
+        if self.keepalive_ms.is_some() && !protocol.is_network() {
+            problems.add(key("keepalive_ms"), "only for network (llrp) readers");
         }
-        let baud = self.baud.unwrap_or(protocol.default_baud());
-        if baud == 0 {
+        let keepalive = positive_ms(
+            problems,
+            key("keepalive_ms"),
+            self.keepalive_ms.unwrap_or(1_000),
+        );
+        let baud = if protocol.is_network() {
+            0
+        } else {
+            self.baud.unwrap_or(protocol.default_baud())
+        };
+        if baud == 0 && !protocol.is_network() {
             problems.add(key("baud"), "must be at least 1");
         }
 
-        let address = match (protocol.default_address(), self.address) {
+        let address = match (protocol.default_address(), bus_address) {
             (None, Some(_)) => {
                 problems.add(
                     key("address"),
@@ -896,7 +1026,12 @@ impl RawReader {
         };
 
         if let Some(p) = self.power_dbm {
-            if !protocol.is_uhf() {
+            if protocol.is_network() {
+                problems.add(
+                    key("power_dbm"),
+                    format!("not yet set on {protocol} readers; set it on the reader"),
+                );
+            } else if !protocol.is_uhf() {
                 problems.add(
                     key("power_dbm"),
                     format!("{protocol} readers have no power setting"),
@@ -913,7 +1048,7 @@ impl RawReader {
         ReaderConfig {
             name: Arc::from(name),
             protocol,
-            port: base.join(self.port),
+            port: self.port.map(|p| base.join(p)).unwrap_or_default(),
             baud,
             address,
             placement,
@@ -930,6 +1065,8 @@ impl RawReader {
                 self.backoff_max_ms.unwrap_or(5_000),
             ),
             chafon_form,
+            network,
+            keepalive,
         }
     }
 }

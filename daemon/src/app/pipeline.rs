@@ -254,6 +254,9 @@ impl Pipeline {
                 };
                 self.store(at_ms, body).await;
             }
+            ReaderOutput::Input { reader, port, high } => {
+                tracing::debug!(%reader, port, high, "reader input changed");
+            }
             ReaderOutput::Health { reader, health } => {
                 self.heartbeat
                     .send_modify(|s| s.set_reader(&reader, health.clone()));

@@ -24,6 +24,9 @@ pub fn reader_settings(r: &ReaderConfig) -> ReaderSettings {
         poll_interval: r.poll_interval,
         backoff_max: r.backoff_max,
         chafon_form: r.chafon_form,
+        network: r.network.clone(),
+        keepalive: r.keepalive,
+        watchdog: crate::readers::llrp::watchdog_for(r.keepalive),
     }
 }
 
