@@ -175,9 +175,37 @@ pub struct ReaderConfig {
     /// 5084 by default); `None` for serial readers. A network reader has an empty `port` and
     /// `baud` 0: the two kinds of transport share this one shape.
     pub network: Option<String>,
-    /// The keepalive period asked of a network reader (`keepalive_ms`, default 1000); three
-    /// periods without a message from it are a fault.
+    /// The keepalive period asked of a network reader (`keepalive_ms`, default 1000);
+    /// three periods without a message from it are a fault.
     pub keepalive: Duration,
+    /// An LLRP gate reader's own I/O, instead of a `[gate_io]` module: GPOs driving the alarm
+    /// light and sounder, GPIs wired to the photo-eyes (normally closed: high = beam intact).
+    pub reader_io: ReaderIo,
+}
+
+/// `alarm_gpo`, `sounder_gpo`, `inner_beam_gpi`, `outer_beam_gpi` of an LLRP reader (1-based).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReaderIo {
+    /// The GPO of the alarm light.
+    pub alarm_gpo: Option<u16>,
+    /// The GPO of the sounder.
+    pub sounder_gpo: Option<u16>,
+    /// The GPI of the inner (secure side) photo-eye.
+    pub inner_beam_gpi: Option<u16>,
+    /// The GPI of the outer (public side) photo-eye.
+    pub outer_beam_gpi: Option<u16>,
+}
+
+impl ReaderIo {
+    /// Whether the reader drives the alarm.
+    pub fn drives_alarm(&self) -> bool {
+        self.alarm_gpo.is_some() || self.sounder_gpo.is_some()
+    }
+
+    /// Whether both photo-eyes are wired to the reader.
+    pub fn has_beams(&self) -> bool {
+        self.inner_beam_gpi.is_some() && self.outer_beam_gpi.is_some()
+    }
 }
 
 impl ReaderConfig {
@@ -564,6 +592,10 @@ struct RawReader {
     baud: Option<u32>,
     address: Option<RawAddress>,
     keepalive_ms: Option<u64>,
+    alarm_gpo: Option<u16>,
+    sounder_gpo: Option<u16>,
+    inner_beam_gpi: Option<u16>,
+    outer_beam_gpi: Option<u16>,
     inner_antennas: Option<Vec<u8>>,
     outer_antennas: Option<Vec<u8>>,
     antennas: Option<Vec<u8>>,
@@ -808,6 +840,24 @@ impl RawConfig {
             .collect();
 
         let gate_io = self.gate_io.map(|g| g.validate(base, problems));
+        let io_readers: Vec<usize> = readers
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.reader_io.drives_alarm() || r.reader_io.has_beams())
+            .map(|(i, _)| i)
+            .collect();
+        if let (Some(i), true) = (io_readers.first(), gate_io.is_some()) {
+            problems.add(
+                format!("readers[{i}].alarm_gpo"),
+                "a gate uses either a [gate_io] module or its reader's GPOs/GPIs, not both",
+            );
+        }
+        if let Some(i) = io_readers.get(1) {
+            problems.add(
+                format!("readers[{i}].alarm_gpo"),
+                "only one reader may drive the gate's alarm and photo-eyes",
+            );
+        }
         validate_uplink(&self.uplink, problems);
         if self.outbox.max_events == 0 {
             problems.add("outbox.max_events", "must be at least 1");
@@ -938,6 +988,33 @@ impl RawReader {
         if self.keepalive_ms.is_some() && !protocol.is_network() {
             problems.add(key("keepalive_ms"), "only for network (llrp) readers");
         }
+        let reader_io = ReaderIo {
+            alarm_gpo: self.alarm_gpo,
+            sounder_gpo: self.sounder_gpo,
+            inner_beam_gpi: self.inner_beam_gpi,
+            outer_beam_gpi: self.outer_beam_gpi,
+        };
+        for (field, value) in [
+            ("alarm_gpo", reader_io.alarm_gpo),
+            ("sounder_gpo", reader_io.sounder_gpo),
+            ("inner_beam_gpi", reader_io.inner_beam_gpi),
+            ("outer_beam_gpi", reader_io.outer_beam_gpi),
+        ] {
+            match value {
+                Some(_) if !protocol.is_network() => problems.add(
+                    key(field),
+                    "only for llrp readers (use [gate_io] otherwise)",
+                ),
+                Some(0) => problems.add(key(field), "ports are numbered from 1"),
+                _ => {}
+            }
+        }
+        if reader_io.inner_beam_gpi.is_some() != reader_io.outer_beam_gpi.is_some() {
+            problems.add(
+                key("outer_beam_gpi"),
+                "give both inner_beam_gpi and outer_beam_gpi, or neither",
+            );
+        }
         let keepalive = positive_ms(
             problems,
             key("keepalive_ms"),
@@ -1067,6 +1144,7 @@ impl RawReader {
             chafon_form,
             network,
             keepalive,
+            reader_io,
         }
     }
 }
@@ -1443,5 +1521,99 @@ data_dir = "/var/lib/custosd"
         ))
         .unwrap_err();
         assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+    }
+
+    fn with_llrp(reader: &str) -> String {
+        format!("{HEAD}\n[[readers]]\nname = \"portal\"\nprotocol = \"llrp\"\n{reader}")
+    }
+
+    #[test]
+    fn llrp_reader_takes_a_network_address_with_the_default_port() {
+        let c = parse(&with_llrp(
+            "address = \"10.0.0.5\"\ninner_antennas = [1]\nouter_antennas = [2]\n",
+        ))
+        .unwrap();
+        let r = &c.readers[0];
+        assert_eq!(r.network.as_deref(), Some("10.0.0.5:5084"));
+        assert_eq!((r.baud, r.address), (0, 0));
+        assert_eq!(r.keepalive, Duration::from_secs(1));
+        assert_eq!(c.role(), Role::Gate);
+        // A network reader has no serial device to be missing.
+        assert!(c.missing_ports().is_empty());
+        let named = parse(&with_llrp(
+            "address = \"r700.site:14150\"\nkeepalive_ms = 500\n",
+        ))
+        .unwrap();
+        assert_eq!(named.readers[0].network.as_deref(), Some("r700.site:14150"));
+        assert_eq!(named.readers[0].keepalive, Duration::from_millis(500));
+        let v6 = parse(&with_llrp("address = \"[::1]\"\n")).unwrap();
+        assert_eq!(v6.readers[0].network.as_deref(), Some("[::1]:5084"));
+    }
+
+    #[test]
+    fn llrp_and_serial_transports_refuse_each_others_keys() {
+        let keys =
+            |text: &str| -> Vec<String> { problems(text).into_iter().map(|p| p.key).collect() };
+        assert_eq!(
+            keys(&with_llrp(
+                "address = \"10.0.0.5\"\nport = \"/dev/ttyUSB0\"\nbaud = 9600\n"
+            )),
+            ["readers[0].port", "readers[0].baud"]
+        );
+        assert_eq!(keys(&with_llrp("")), ["readers[0].address"]);
+        assert_eq!(keys(&with_llrp("address = 1\n")), ["readers[0].address"]);
+        assert_eq!(
+            keys(&with_llrp("address = \"a b:x\"\n")),
+            ["readers[0].address"]
+        );
+        assert_eq!(
+            keys(&with_reader(
+                "protocol = \"uhf-a0\"\naddress = \"10.0.0.5:5084\"\n"
+            )),
+            ["readers[0].address"]
+        );
+        assert_eq!(
+            keys(&with_reader("protocol = \"uhf-a0\"\nkeepalive_ms = 100\n")),
+            ["readers[0].keepalive_ms"]
+        );
+        let no_port = format!("{HEAD}\n[[readers]]\nname = \"r\"\nprotocol = \"uhf-a0\"\n");
+        assert_eq!(keys(&no_port), ["readers[0].port"]);
+        // A bus address as before.
+        let c = parse(&with_reader("protocol = \"uhf-a0\"\naddress = 7\n")).unwrap();
+        assert_eq!(
+            (c.readers[0].address, c.readers[0].network.as_deref()),
+            (7, None)
+        );
+    }
+
+    #[test]
+    fn llrp_gate_io_on_the_reader_instead_of_a_module() {
+        let c = parse(&with_llrp(
+            "address = \"10.0.0.5\"\ninner_antennas = [1]\nouter_antennas = [2]\n\
+             alarm_gpo = 1\nsounder_gpo = 2\ninner_beam_gpi = 1\nouter_beam_gpi = 2\n",
+        ))
+        .unwrap();
+        let io = c.readers[0].reader_io;
+        assert!(io.drives_alarm() && io.has_beams());
+        assert_eq!((io.alarm_gpo, io.outer_beam_gpi), (Some(1), Some(2)));
+        let keys =
+            |text: &str| -> Vec<String> { problems(text).into_iter().map(|p| p.key).collect() };
+        assert_eq!(
+            keys(&with_reader("protocol = \"uhf-a0\"\nalarm_gpo = 1\n")),
+            ["readers[0].alarm_gpo"]
+        );
+        assert_eq!(
+            keys(&with_llrp("address = \"h\"\ninner_beam_gpi = 1\n")),
+            ["readers[0].outer_beam_gpi"]
+        );
+        assert_eq!(
+            keys(&with_llrp("address = \"h\"\nalarm_gpo = 0\n")),
+            ["readers[0].alarm_gpo"]
+        );
+        let both = format!(
+            "{}\nalarm_gpo = 1\n[gate_io]\ntransport = \"tcp\"\naddress = \"127.0.0.1:502\"\n",
+            with_llrp("address = \"h\"")
+        );
+        assert_eq!(keys(&both), ["readers[0].alarm_gpo"]);
     }
 }

@@ -32,7 +32,7 @@ struct Sim {
     _dir: TempDir,
     addr: SocketAddr,
     control: PathBuf,
-    _gpo: mpsc::UnboundedReceiver<GpoChange>,
+    gpo: mpsc::UnboundedReceiver<GpoChange>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), custos_sim::SimError>>,
 }
@@ -59,7 +59,7 @@ async fn start_sim() -> Sim {
         _dir: dir,
         addr,
         control,
-        _gpo: gpo,
+        gpo,
         stop,
         task,
     }
@@ -214,6 +214,75 @@ async fn antenna_unplugged_is_reported_and_garbage_is_dropped_and_counted() {
         }
     })
     .await;
+    drop(sim.stop);
+}
+
+/// The reader's own I/O instead of a gate I/O module: the gate's alarm (the same pure `Alarm` as
+/// with Modbus, behind its handle) drives the reader's GPOs, and a GPI change arrives as an
+/// input of the reader (the pipeline maps it to a photo-eye).
+#[tokio::test]
+async fn alarm_drives_the_readers_gpos_and_gpi_changes_arrive() {
+    use custos_daemon::actuators::AlarmHandle;
+    use custos_daemon::readers::llrp::{GpoMap, run_gpo_alarm};
+    let mut sim = start_sim().await;
+    let (tx, mut rx) = mpsc::channel(1024);
+    let (gpo_tx, gpo_rx) = mpsc::channel(16);
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(readers::run_reader_with_gpo(
+        settings(&sim.addr.to_string(), vec![1, 2]),
+        tx,
+        async {
+            let _ = stopped.await;
+        },
+        Some(gpo_rx),
+    ));
+    let (handle, commands, status) = AlarmHandle::detached();
+    let map = GpoMap {
+        alarm_light: Some(1),
+        sounder: Some(2),
+    };
+    tokio::spawn(run_gpo_alarm(
+        commands,
+        status,
+        gpo_tx,
+        map,
+        std::future::pending(),
+    ));
+    within("reader ok", wait_ok(&mut rx)).await;
+    assert!(handle.sound(Duration::from_secs(30), false).await);
+    let mut on = std::collections::BTreeSet::new();
+    within("light and sounder on", async {
+        while on.len() < 2 {
+            let c = sim.gpo.recv().await.unwrap();
+            assert!(c.value, "{c:?}");
+            on.insert(c.gpo);
+        }
+    })
+    .await;
+    assert!(handle.silence().await);
+    let mut off = std::collections::BTreeSet::new();
+    within("light and sounder off", async {
+        while off.len() < 2 {
+            let c = sim.gpo.recv().await.unwrap();
+            if !c.value {
+                off.insert(c.gpo);
+            }
+        }
+    })
+    .await;
+    assert_eq!(on, off);
+
+    let mut ctl = ControlClient::connect(&sim.control).await;
+    ctl.ok(r#"{"op":"input","n":2,"value":true}"#).await;
+    let (port, high) = within("gpi input", async {
+        loop {
+            if let ReaderOutput::Input { port, high, .. } = rx.recv().await.unwrap() {
+                return (port, high);
+            }
+        }
+    })
+    .await;
+    assert_eq!((port, high), (2, true));
     drop(sim.stop);
 }
 

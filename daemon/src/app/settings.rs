@@ -88,6 +88,7 @@ pub fn uses_beams(config: &Config) -> bool {
         .gate_io
         .as_ref()
         .is_some_and(|g| g.map.inner_beam_input.is_some() && g.map.outer_beam_input.is_some())
+        || config.readers.iter().any(|r| r.reader_io.has_beams())
 }
 
 #[cfg(test)]

@@ -424,3 +424,81 @@ where
 pub fn watchdog_for(keepalive: Duration) -> Duration {
     (keepalive * 3).max(Duration::from_secs(1))
 }
+
+/// Which GPOs of an LLRP reader drive the gate's alarm light and sounder (1-based ports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpoMap {
+    /// The alarm light's GPO.
+    pub alarm_light: Option<u16>,
+    /// The sounder's GPO.
+    pub sounder: Option<u16>,
+}
+
+/// The alarm on an LLRP reader's GPOs, the alternative to the Modbus gate I/O module: runs the
+/// same pure [`Alarm`](crate::actuators::Alarm) as the Modbus [`AlarmDriver`]
+/// (crate::actuators::AlarmDriver) behind an [`AlarmHandle::detached`]
+/// (crate::actuators::AlarmHandle::detached) handle, and hands every change, and the whole state
+/// every [`REFRESH_INTERVAL`](crate::actuators::REFRESH_INTERVAL) (a reader that reconnected was
+/// reset, its GPOs low), to the reader's session as [`GpoCommand`]s. "Written" in the status
+/// means handed to the session; the reader's answer is checked there. No lock or barrier: a
+/// reader's GPOs are the light and the sounder only.
+pub async fn run_gpo_alarm(
+    mut commands: mpsc::Receiver<crate::actuators::AlarmCommand>,
+    status: tokio::sync::watch::Sender<crate::actuators::AlarmStatus>,
+    gpo: mpsc::Sender<GpoCommand>,
+    map: GpoMap,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use crate::actuators::{Alarm, AlarmCommand, REFRESH_INTERVAL};
+    tokio::pin!(shutdown);
+    let mut alarm = Alarm::new();
+    let mut refresh = tokio::time::interval(REFRESH_INTERVAL);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut written = None;
+    loop {
+        let mut force = false;
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return,
+            command = commands.recv() => match command {
+                None => return,
+                Some(AlarmCommand::Sound { duration, lock_door }) => {
+                    tracing::info!(?duration, "alarm (reader GPO)");
+                    alarm.sound(Instant::now(), duration, lock_door);
+                }
+                Some(AlarmCommand::Silence) => {
+                    alarm.silence();
+                }
+            },
+            () = super::link::until(alarm.deadline()) => {
+                alarm.poll(Instant::now());
+            }
+            _ = refresh.tick() => force = true,
+        }
+        let wanted = alarm.outputs();
+        if !force && written == Some(wanted) {
+            continue;
+        }
+        let mut link_up = true;
+        for (port, high) in [
+            (map.alarm_light, wanted.alarm_light),
+            (map.sounder, wanted.sounder),
+        ] {
+            if let Some(port) = port {
+                // A full queue means the session is down: the refresh sends the state again.
+                link_up &= gpo.try_send(GpoCommand { port, high }).is_ok();
+            }
+        }
+        written = link_up.then_some(wanted);
+        let at = Instant::now();
+        status.send_modify(|s| {
+            s.wanted = wanted;
+            s.written = written;
+            s.link_up = link_up;
+            if link_up {
+                s.last_write = Some(Duration::ZERO);
+                s.written_at = Some(at);
+            }
+        });
+    }
+}

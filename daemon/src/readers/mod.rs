@@ -397,6 +397,17 @@ pub async fn run_reader(
     out: mpsc::Sender<ReaderOutput>,
     shutdown: impl Future<Output = ()>,
 ) {
+    run_reader_with_gpo(settings, out, shutdown, None).await;
+}
+
+/// [`run_reader`] for an LLRP reader whose GPOs drive the gate's alarm light and sounder:
+/// `gpo` carries the commands (see [`llrp::run_gpo_alarm`]); other protocols ignore it.
+pub async fn run_reader_with_gpo(
+    settings: ReaderSettings,
+    out: mpsc::Sender<ReaderOutput>,
+    shutdown: impl Future<Output = ()>,
+    gpo: Option<mpsc::Receiver<llrp::GpoCommand>>,
+) {
     if let Some(address) = settings
         .network
         .clone()
@@ -406,7 +417,7 @@ pub async fn run_reader(
             let address = address.clone();
             async move { connect_tcp(&address).await }
         };
-        run_reader_on(settings, out, shutdown, connect).await;
+        run_reader_inner(settings, out, shutdown, connect, gpo).await;
         return;
     }
     let (port, baud) = (settings.port.clone(), settings.baud);
@@ -424,6 +435,20 @@ pub async fn run_reader_on<S, C, Fut>(
     out: mpsc::Sender<ReaderOutput>,
     shutdown: impl Future<Output = ()>,
     connect: C,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C: FnMut() -> Fut,
+    Fut: Future<Output = Result<S, ReaderError>>,
+{
+    run_reader_inner(settings, out, shutdown, connect, None).await;
+}
+
+async fn run_reader_inner<S, C, Fut>(
+    settings: ReaderSettings,
+    out: mpsc::Sender<ReaderOutput>,
+    shutdown: impl Future<Output = ()>,
+    connect: C,
+    gpo: Option<mpsc::Receiver<llrp::GpoCommand>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: FnMut() -> Fut,
@@ -449,7 +474,7 @@ pub async fn run_reader_on<S, C, Fut>(
             }
         }
     };
-    let work = supervise(&settings, &reporter, connect);
+    let work = supervise(&settings, &reporter, connect, gpo);
     async move {
         tokio::select! {
             () = shutdown => tracing::debug!("reader stopped: shutdown"),
@@ -462,8 +487,12 @@ pub async fn run_reader_on<S, C, Fut>(
 }
 
 /// Session after session with backoff in between, until the outputs close.
-async fn supervise<S, C, Fut>(settings: &ReaderSettings, reporter: &Reporter, mut connect: C)
-where
+async fn supervise<S, C, Fut>(
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+    mut connect: C,
+    mut gpo: Option<mpsc::Receiver<llrp::GpoCommand>>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: FnMut() -> Fut,
     Fut: Future<Output = Result<S, ReaderError>>,
@@ -473,7 +502,7 @@ where
         let error = match settings.validate() {
             Err(e) => e,
             Ok(()) => match connect().await {
-                Ok(io) => session(io, settings, reporter).await,
+                Ok(io) => session(io, settings, reporter, gpo.as_mut()).await,
                 Err(e) => e,
             },
         };
@@ -493,7 +522,12 @@ where
 }
 
 /// One session of the configured protocol; it only ever ends with an error.
-async fn session<S>(io: S, settings: &ReaderSettings, reporter: &Reporter) -> ReaderError
+async fn session<S>(
+    io: S,
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+    gpo: Option<&mut mpsc::Receiver<llrp::GpoCommand>>,
+) -> ReaderError
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -503,7 +537,7 @@ where
         Protocol::Em4100 => em4100::session(io, settings, reporter).await,
         Protocol::Barcode => barcode::session(io, settings, reporter).await,
         Protocol::ModbusFlat => modbus_flat::session(io, settings, reporter).await,
-        Protocol::Llrp => llrp::session(io, settings, reporter, None).await,
+        Protocol::Llrp => llrp::session(io, settings, reporter, gpo).await,
     }
 }
 
