@@ -225,16 +225,16 @@ impl LlrpReader {
                 Body::SetReaderConfigResponse(status)
             }
             Body::AddRoSpec(spec) => {
-                let status = if spec.id == 0 {
-                    error(StatusCode::AInvalid, "ROSpecID 0")
-                } else if self.rospecs.contains_key(&spec.id) {
-                    error(
+                let status = match self.rospecs.entry(spec.id) {
+                    _ if spec.id == 0 => error(StatusCode::AInvalid, "ROSpecID 0"),
+                    std::collections::btree_map::Entry::Occupied(_) => error(
                         StatusCode::AInvalid,
                         format!("ROSpec {} already exists", spec.id),
-                    )
-                } else {
-                    self.rospecs.insert(spec.id, (spec, SpecState::Disabled));
-                    Status::success()
+                    ),
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert((spec, SpecState::Disabled));
+                        Status::success()
+                    }
                 };
                 Body::AddRoSpecResponse(status)
             }
