@@ -171,6 +171,41 @@ pub struct ReaderConfig {
     pub backoff_max: Duration,
     /// The CHAFON inventory reply layout, if fixed (`None`: detect per reply).
     pub chafon_form: Option<InventoryForm>,
+    /// A network reader's `host:port` (`protocol = "llrp"`, `address = "host[:port]"`, port
+    /// 5084 by default); `None` for serial readers. A network reader has an empty `port` and
+    /// `baud` 0: the two kinds of transport share this one shape.
+    pub network: Option<String>,
+    /// The keepalive period asked of a network reader (`keepalive_ms`, default 1000);
+    /// three periods without a message from it are a fault.
+    pub keepalive: Duration,
+    /// An LLRP gate reader's own I/O, instead of a `[gate_io]` module: GPOs driving the alarm
+    /// light and sounder, GPIs wired to the photo-eyes (normally closed: high = beam intact).
+    pub reader_io: ReaderIo,
+}
+
+/// `alarm_gpo`, `sounder_gpo`, `inner_beam_gpi`, `outer_beam_gpi` of an LLRP reader (1-based).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReaderIo {
+    /// The GPO of the alarm light.
+    pub alarm_gpo: Option<u16>,
+    /// The GPO of the sounder.
+    pub sounder_gpo: Option<u16>,
+    /// The GPI of the inner (secure side) photo-eye.
+    pub inner_beam_gpi: Option<u16>,
+    /// The GPI of the outer (public side) photo-eye.
+    pub outer_beam_gpi: Option<u16>,
+}
+
+impl ReaderIo {
+    /// Whether the reader drives the alarm.
+    pub fn drives_alarm(&self) -> bool {
+        self.alarm_gpo.is_some() || self.sounder_gpo.is_some()
+    }
+
+    /// Whether both photo-eyes are wired to the reader.
+    pub fn has_beams(&self) -> bool {
+        self.inner_beam_gpi.is_some() && self.outer_beam_gpi.is_some()
+    }
 }
 
 impl ReaderConfig {
@@ -460,6 +495,7 @@ impl Config {
             .readers
             .iter()
             .enumerate()
+            .filter(|(_, r)| r.network.is_none())
             .map(|(i, r)| (format!("readers[{i}].port"), &r.port));
         let gate = self.gate_io.iter().filter_map(|g| match &g.transport {
             GateIoTransport::Rtu { port, .. } => Some(("gate_io.port".to_owned(), port)),
@@ -552,9 +588,14 @@ struct RawConfig {
 struct RawReader {
     name: String,
     protocol: Protocol,
-    port: PathBuf,
+    port: Option<PathBuf>,
     baud: Option<u32>,
-    address: Option<u8>,
+    address: Option<RawAddress>,
+    keepalive_ms: Option<u64>,
+    alarm_gpo: Option<u16>,
+    sounder_gpo: Option<u16>,
+    inner_beam_gpi: Option<u16>,
+    outer_beam_gpi: Option<u16>,
     inner_antennas: Option<Vec<u8>>,
     outer_antennas: Option<Vec<u8>>,
     antennas: Option<Vec<u8>>,
@@ -563,6 +604,67 @@ struct RawReader {
     poll_interval_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
     chafon_form: Option<ChafonForm>,
+}
+
+/// A reader's `address`: a bus address (`1`) for serial readers, `"host:port"` for network
+/// readers.
+enum RawAddress {
+    Bus(i64),
+    Host(String),
+}
+
+impl<'de> Deserialize<'de> for RawAddress {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawAddress;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a bus address (0 to 255) or \"host:port\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawAddress, E> {
+                Ok(RawAddress::Host(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawAddress, E> {
+                Ok(RawAddress::Bus(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawAddress, E> {
+                Ok(RawAddress::Bus(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port` with the LLRP port added where missing.
+fn network_address(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if text.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    let default_port = custos_protocol::llrp::DEFAULT_PORT;
+    if text.starts_with('[') && text.ends_with(']') || text.parse::<std::net::IpAddr>().is_ok() {
+        let host = text.trim_start_matches('[').trim_end_matches(']');
+        return match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(std::net::SocketAddr::new(ip, default_port).to_string()),
+            Err(_) => Err(format!("{text:?} is not an IP address")),
+        };
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) => match port.parse::<u16>() {
+            Ok(p) if p > 0 && !host.is_empty() && !host.contains(':') => Ok(text.to_owned()),
+            _ => Err(format!("{text:?} is not host:port")),
+        },
+        None if text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)) =>
+        {
+            Ok(format!("{text}:{default_port}"))
+        }
+        None => Err(format!("{text:?} is not a host name")),
+    }
 }
 
 /// `chafon_form`: `"18"` or `"288"` (a bare integer is accepted too).
@@ -738,6 +840,24 @@ impl RawConfig {
             .collect();
 
         let gate_io = self.gate_io.map(|g| g.validate(base, problems));
+        let io_readers: Vec<usize> = readers
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.reader_io.drives_alarm() || r.reader_io.has_beams())
+            .map(|(i, _)| i)
+            .collect();
+        if let (Some(i), true) = (io_readers.first(), gate_io.is_some()) {
+            problems.add(
+                format!("readers[{i}].alarm_gpo"),
+                "a gate uses either a [gate_io] module or its reader's GPOs/GPIs, not both",
+            );
+        }
+        if let Some(i) = io_readers.get(1) {
+            problems.add(
+                format!("readers[{i}].alarm_gpo"),
+                "only one reader may drive the gate's alarm and photo-eyes",
+            );
+        }
         validate_uplink(&self.uplink, problems);
         if self.outbox.max_events == 0 {
             problems.add("outbox.max_events", "must be at least 1");
@@ -814,15 +934,102 @@ impl RawReader {
             problems.add(key("name"), "must not contain control characters");
         }
 
-        if self.port.as_os_str().is_empty() {
-            problems.add(key("port"), "must not be empty");
+        let mut network = None;
+        let bus_address = if protocol.is_network() {
+            for (field, given) in [("port", self.port.is_some()), ("baud", self.baud.is_some())] {
+                if given {
+                    problems.add(
+                        key(field),
+                        format!("{protocol} readers take address = \"host:port\" instead"),
+                    );
+                }
+            }
+            match self.address {
+                Some(RawAddress::Host(text)) => match network_address(&text) {
+                    Ok(a) => network = Some(a),
+                    Err(e) => problems.add(key("address"), e),
+                },
+                Some(RawAddress::Bus(_)) => problems.add(
+                    key("address"),
+                    format!("{protocol} readers take address = \"host:port\", not a number"),
+                ),
+                None => problems.add(
+                    key("address"),
+                    format!("missing: {protocol} readers need address = \"host:port\""),
+                ),
+            }
+            None
+        } else {
+            match &self.port {
+                None => problems.add(key("port"), "missing: the serial device"),
+                Some(p) if p.as_os_str().is_empty() => {
+                    problems.add(key("port"), "must not be empty")
+                }
+                Some(_) => {}
+            }
+            match self.address {
+                Some(RawAddress::Host(_)) => {
+                    problems.add(
+                        key("address"),
+                        "a serial reader's address is a bus address (a number)",
+                    );
+                    None
+                }
+                Some(RawAddress::Bus(n)) => match u8::try_from(n) {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        problems.add(key("address"), "must be in 0..=255");
+                        None
+                    }
+                },
+                None => None,
+            }
+        };
+        if self.keepalive_ms.is_some() && !protocol.is_network() {
+            problems.add(key("keepalive_ms"), "only for network (llrp) readers");
         }
-        let baud = self.baud.unwrap_or(protocol.default_baud());
-        if baud == 0 {
+        let reader_io = ReaderIo {
+            alarm_gpo: self.alarm_gpo,
+            sounder_gpo: self.sounder_gpo,
+            inner_beam_gpi: self.inner_beam_gpi,
+            outer_beam_gpi: self.outer_beam_gpi,
+        };
+        for (field, value) in [
+            ("alarm_gpo", reader_io.alarm_gpo),
+            ("sounder_gpo", reader_io.sounder_gpo),
+            ("inner_beam_gpi", reader_io.inner_beam_gpi),
+            ("outer_beam_gpi", reader_io.outer_beam_gpi),
+        ] {
+            match value {
+                Some(_) if !protocol.is_network() => problems.add(
+                    key(field),
+                    "only for llrp readers (use [gate_io] otherwise)",
+                ),
+                Some(0) => problems.add(key(field), "ports are numbered from 1"),
+                _ => {}
+            }
+        }
+        if reader_io.inner_beam_gpi.is_some() != reader_io.outer_beam_gpi.is_some() {
+            problems.add(
+                key("outer_beam_gpi"),
+                "give both inner_beam_gpi and outer_beam_gpi, or neither",
+            );
+        }
+        let keepalive = positive_ms(
+            problems,
+            key("keepalive_ms"),
+            self.keepalive_ms.unwrap_or(1_000),
+        );
+        let baud = if protocol.is_network() {
+            0
+        } else {
+            self.baud.unwrap_or(protocol.default_baud())
+        };
+        if baud == 0 && !protocol.is_network() {
             problems.add(key("baud"), "must be at least 1");
         }
 
-        let address = match (protocol.default_address(), self.address) {
+        let address = match (protocol.default_address(), bus_address) {
             (None, Some(_)) => {
                 problems.add(
                     key("address"),
@@ -896,7 +1103,12 @@ impl RawReader {
         };
 
         if let Some(p) = self.power_dbm {
-            if !protocol.is_uhf() {
+            if protocol.is_network() {
+                problems.add(
+                    key("power_dbm"),
+                    format!("not yet set on {protocol} readers; set it on the reader"),
+                );
+            } else if !protocol.is_uhf() {
                 problems.add(
                     key("power_dbm"),
                     format!("{protocol} readers have no power setting"),
@@ -913,7 +1125,7 @@ impl RawReader {
         ReaderConfig {
             name: Arc::from(name),
             protocol,
-            port: base.join(self.port),
+            port: self.port.map(|p| base.join(p)).unwrap_or_default(),
             baud,
             address,
             placement,
@@ -930,6 +1142,9 @@ impl RawReader {
                 self.backoff_max_ms.unwrap_or(5_000),
             ),
             chafon_form,
+            network,
+            keepalive,
+            reader_io,
         }
     }
 }
@@ -1306,5 +1521,99 @@ data_dir = "/var/lib/custosd"
         ))
         .unwrap_err();
         assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+    }
+
+    fn with_llrp(reader: &str) -> String {
+        format!("{HEAD}\n[[readers]]\nname = \"portal\"\nprotocol = \"llrp\"\n{reader}")
+    }
+
+    #[test]
+    fn llrp_reader_takes_a_network_address_with_the_default_port() {
+        let c = parse(&with_llrp(
+            "address = \"10.0.0.5\"\ninner_antennas = [1]\nouter_antennas = [2]\n",
+        ))
+        .unwrap();
+        let r = &c.readers[0];
+        assert_eq!(r.network.as_deref(), Some("10.0.0.5:5084"));
+        assert_eq!((r.baud, r.address), (0, 0));
+        assert_eq!(r.keepalive, Duration::from_secs(1));
+        assert_eq!(c.role(), Role::Gate);
+        // A network reader has no serial device to be missing.
+        assert!(c.missing_ports().is_empty());
+        let named = parse(&with_llrp(
+            "address = \"r700.site:14150\"\nkeepalive_ms = 500\n",
+        ))
+        .unwrap();
+        assert_eq!(named.readers[0].network.as_deref(), Some("r700.site:14150"));
+        assert_eq!(named.readers[0].keepalive, Duration::from_millis(500));
+        let v6 = parse(&with_llrp("address = \"[::1]\"\n")).unwrap();
+        assert_eq!(v6.readers[0].network.as_deref(), Some("[::1]:5084"));
+    }
+
+    #[test]
+    fn llrp_and_serial_transports_refuse_each_others_keys() {
+        let keys =
+            |text: &str| -> Vec<String> { problems(text).into_iter().map(|p| p.key).collect() };
+        assert_eq!(
+            keys(&with_llrp(
+                "address = \"10.0.0.5\"\nport = \"/dev/ttyUSB0\"\nbaud = 9600\n"
+            )),
+            ["readers[0].port", "readers[0].baud"]
+        );
+        assert_eq!(keys(&with_llrp("")), ["readers[0].address"]);
+        assert_eq!(keys(&with_llrp("address = 1\n")), ["readers[0].address"]);
+        assert_eq!(
+            keys(&with_llrp("address = \"a b:x\"\n")),
+            ["readers[0].address"]
+        );
+        assert_eq!(
+            keys(&with_reader(
+                "protocol = \"uhf-a0\"\naddress = \"10.0.0.5:5084\"\n"
+            )),
+            ["readers[0].address"]
+        );
+        assert_eq!(
+            keys(&with_reader("protocol = \"uhf-a0\"\nkeepalive_ms = 100\n")),
+            ["readers[0].keepalive_ms"]
+        );
+        let no_port = format!("{HEAD}\n[[readers]]\nname = \"r\"\nprotocol = \"uhf-a0\"\n");
+        assert_eq!(keys(&no_port), ["readers[0].port"]);
+        // A bus address as before.
+        let c = parse(&with_reader("protocol = \"uhf-a0\"\naddress = 7\n")).unwrap();
+        assert_eq!(
+            (c.readers[0].address, c.readers[0].network.as_deref()),
+            (7, None)
+        );
+    }
+
+    #[test]
+    fn llrp_gate_io_on_the_reader_instead_of_a_module() {
+        let c = parse(&with_llrp(
+            "address = \"10.0.0.5\"\ninner_antennas = [1]\nouter_antennas = [2]\n\
+             alarm_gpo = 1\nsounder_gpo = 2\ninner_beam_gpi = 1\nouter_beam_gpi = 2\n",
+        ))
+        .unwrap();
+        let io = c.readers[0].reader_io;
+        assert!(io.drives_alarm() && io.has_beams());
+        assert_eq!((io.alarm_gpo, io.outer_beam_gpi), (Some(1), Some(2)));
+        let keys =
+            |text: &str| -> Vec<String> { problems(text).into_iter().map(|p| p.key).collect() };
+        assert_eq!(
+            keys(&with_reader("protocol = \"uhf-a0\"\nalarm_gpo = 1\n")),
+            ["readers[0].alarm_gpo"]
+        );
+        assert_eq!(
+            keys(&with_llrp("address = \"h\"\ninner_beam_gpi = 1\n")),
+            ["readers[0].outer_beam_gpi"]
+        );
+        assert_eq!(
+            keys(&with_llrp("address = \"h\"\nalarm_gpo = 0\n")),
+            ["readers[0].alarm_gpo"]
+        );
+        let both = format!(
+            "{}\nalarm_gpo = 1\n[gate_io]\ntransport = \"tcp\"\naddress = \"127.0.0.1:502\"\n",
+            with_llrp("address = \"h\"")
+        );
+        assert_eq!(keys(&both), ["readers[0].alarm_gpo"]);
     }
 }

@@ -53,6 +53,16 @@ pub enum ReaderOutput {
         /// What was scanned.
         code: ScannedCode,
     },
+    /// A general-purpose input of the reader changed (LLRP GPIEvent: a photo-eye wired to
+    /// the reader).
+    Input {
+        /// The reader.
+        reader: ReaderName,
+        /// The GPI port, 1-based.
+        port: u16,
+        /// Its new state.
+        high: bool,
+    },
     /// The reader's health changed, or a periodic health report is due.
     Health {
         /// The reader.

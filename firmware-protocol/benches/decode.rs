@@ -127,5 +127,52 @@ fn bench_decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decode);
+/// LLRP: 100,000 RO_ACCESS_REPORTs of one TagReportData each (EPC-96, AntennaID, PeakRSSI,
+/// FirstSeenTimestampUTC: what an Impinj reader sends with N = 1), decoded through
+/// `StreamDecoder` + `llrp::decode` from 64 KiB TCP reads. Throughput in reports per second.
+fn bench_llrp(c: &mut Criterion) {
+    use custos_protocol::llrp::{self, Body, EpcField, Message, TagReport};
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let mut wire = Vec::new();
+    for i in 0..FRAMES {
+        let mut epc = [0u8; 12];
+        epc.iter_mut().for_each(|b| *b = rng.byte());
+        let mut tag = TagReport::new(EpcField::Epc96(epc));
+        tag.antenna = Some(1 + (i % 4) as u16);
+        tag.peak_rssi = Some(-50);
+        tag.first_seen_utc = Some(1_700_000_000_000_000 + i as u64);
+        let m = Message::new(i as u32, Body::RoAccessReport(vec![tag]));
+        llrp::encode(&m, &mut wire).expect("encodes");
+    }
+    let decode_all = |wire: &[u8]| {
+        let mut d = StreamDecoder::new(llrp::decode, 1 << 16);
+        let mut tags = 0usize;
+        for chunk in wire.chunks(1 << 16) {
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                let n = d.push(rest);
+                rest = &rest[n..];
+                while let Some(r) = d.next_frame() {
+                    if let Ok(Message {
+                        body: Body::RoAccessReport(t),
+                        ..
+                    }) = r
+                    {
+                        tags += t.len();
+                    }
+                }
+            }
+        }
+        tags
+    };
+    assert_eq!(decode_all(&wire), FRAMES);
+    let mut group = c.benchmark_group("llrp");
+    group.throughput(Throughput::Elements(FRAMES as u64));
+    group.bench_function("stream_100k_ro_access_reports", |b| {
+        b.iter(|| decode_all(black_box(&wire)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_decode, bench_llrp);
 criterion_main!(benches);

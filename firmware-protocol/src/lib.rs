@@ -10,6 +10,7 @@
 //! - [`codec`]: the decode outcome shared by every decoder and a bounded stream reassembler.
 //! - [`uhf`]: UHF readers of the 0xA0 family (R2000/Indy modules).
 //! - [`chafon`]: UHF readers of the CHAFON / UHFReader18 / UHFReader288 family.
+//! - [`llrp`]: the GS1 Low Level Reader Protocol of fixed UHF readers (LLRP 1.1, TCP 5084).
 //! - [`em4100`]: 125 kHz EM4100 serial card modules (RDM6300 family).
 //! - [`barcode`]: barcode scanner lines and the Custos carrier label.
 //! - [`epc`]: Gen2 PC word and tag CRC, GS1 Tag Data Standard 96-bit schemes.
@@ -22,6 +23,7 @@ pub mod chafon;
 pub mod codec;
 pub mod em4100;
 pub mod epc;
+pub mod llrp;
 pub mod modbus_map;
 pub mod uhf;
 pub mod uplink;

@@ -46,6 +46,10 @@
 //! | `scan` | `text` | barcode | sends `[AIM prefix] text terminator`; control characters other than GS (0x1D) are refused |
 //! | `card` | `hex` (UID) | em4100 (5 bytes), modbus-reader (1 to 8 bytes) | presents a card |
 //! | `input` | `n` (0-based), `value` (bool) | gate-io | sets a discrete input |
+//! | `input` | `n` (1-based GPI port), `value` (bool) | llrp-reader | sets a GPI; a GPIEvent goes to the client |
+//!
+//! `llrp-reader` (a TCP listener, [`llrp_reader`]) also takes `field`, `clear`, `disconnect`,
+//! `connect`, `silence` and `garbage`, and prints every GPO change as `{"gpo":1,"value":true}`.
 //!
 //! Examples:
 //! ```text
@@ -66,6 +70,7 @@ pub mod demo;
 pub mod em4100;
 pub mod flat_reader;
 pub mod gate_io;
+pub mod llrp_reader;
 pub mod modbus;
 pub mod pty;
 pub mod reader;

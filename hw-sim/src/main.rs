@@ -2,7 +2,7 @@
 //!
 //! Each subcommand opens its endpoint (pty link or TCP listener) and control socket, prints its
 //! ready line on stdout, and runs until SIGINT or SIGTERM, then removes its link and socket.
-//! Stdout carries only the ready line and gate-io's coil changes; logs go to stderr.
+//! Stdout carries only the ready line, gate-io's coil changes and llrp-reader's GPO changes; logs go to stderr.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -35,6 +35,15 @@ struct Cli {
 enum Command {
     /// Gate I/O module (alarm light, sounder, lock, barrier; photo-eyes) as a Modbus TCP server.
     GateIo {
+        /// Address to listen on; port 0 picks a free port (the ready line shows the real one).
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: String,
+        /// Unix socket for control ops (JSON lines).
+        #[arg(long, value_name = "SOCK")]
+        control: Option<PathBuf>,
+    },
+    /// LLRP reader (fixed UHF reader, GS1 LLRP 1.1) on a TCP listener; prints GPO changes.
+    LlrpReader {
         /// Address to listen on; port 0 picks a free port (the ready line shows the real one).
         #[arg(long, value_name = "HOST:PORT")]
         listen: String,
@@ -196,6 +205,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Bench { .. } => anyhow::bail!("bench runs on its own runtime"),
         Command::GateIo { listen, control } => gate_io(&listen, control.as_deref(), shutdown).await,
+        Command::LlrpReader { listen, control } => {
+            llrp_reader(&listen, control.as_deref(), shutdown).await
+        }
         Command::ModbusReader {
             link,
             unit,
@@ -293,6 +305,42 @@ async fn gate_io(listen: &str, control: Option<&Path>, shutdown: Shutdown) -> an
     .await;
     // The sender is gone with run_gate_io; the printer prints what is left and ends.
     printer.await.context("coil printer failed")?;
+    Ok(result?)
+}
+
+async fn llrp_reader(
+    listen: &str,
+    control: Option<&Path>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    use custos_sim::llrp_reader::{LlrpReader, run_llrp_reader};
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| SimError::Listen {
+            addr: listen.to_owned(),
+            source,
+        })?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    let control = bind_control(control)?;
+    let (changes_tx, mut changes_rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(change) = changes_rx.recv().await {
+            match serde_json::to_string(&change) {
+                Ok(line) => print_line(&line),
+                Err(e) => tracing::error!("cannot print gpo change: {e}"),
+            }
+        }
+    });
+    print_line(&ready_line(LlrpReader::KIND, addr));
+    let result = run_llrp_reader(
+        listener,
+        LlrpReader::new(),
+        control,
+        changes_tx,
+        shutdown.wait(),
+    )
+    .await;
+    printer.await.context("gpo printer failed")?;
     Ok(result?)
 }
 

@@ -326,8 +326,31 @@ pub async fn start_with(
     // Alarm driver (and photo-eyes).
     let mut beams = None;
     let mut beam_changes = None;
+    let mut reader_gpo = None;
     let alarm = match &config.gate_io {
-        None => None,
+        None => match config
+            .readers
+            .iter()
+            .position(|r| r.reader_io.drives_alarm())
+        {
+            None => None,
+            Some(i) => {
+                // The alarm on an LLRP reader's GPOs instead of a gate I/O module.
+                let io = config.readers[i].reader_io;
+                let (handle, commands, status) = crate::actuators::AlarmHandle::detached();
+                let (gpo_tx, gpo_rx) = mpsc::channel(16);
+                reader_gpo = Some((i, gpo_rx));
+                let map = readers::llrp::GpoMap {
+                    alarm_light: io.alarm_gpo,
+                    sounder: io.sounder_gpo,
+                };
+                let task =
+                    readers::llrp::run_gpo_alarm(commands, status, gpo_tx, map, rest_stop.signal())
+                        .instrument(tracing::info_span!("reader_gpo"));
+                tasks[3].push(("alarm", tokio::spawn(task)));
+                Some(handle)
+            }
+        },
         Some(g) => {
             let io = GateIo::new(gate_io_settings(g))?;
             let (mut driver, handle) = AlarmDriver::new(io);
@@ -431,11 +454,19 @@ pub async fn start_with(
 
     // Readers.
     if options.open_readers {
-        for r in &config.readers {
-            let task = readers::run_reader(
+        for (i, r) in config.readers.iter().enumerate() {
+            let gpo = match reader_gpo.take() {
+                Some((j, rx)) if j == i => Some(rx),
+                other => {
+                    reader_gpo = other;
+                    None
+                }
+            };
+            let task = readers::run_reader_with_gpo(
                 reader_settings(r),
                 reader_input.clone(),
                 readers_stop.signal(),
+                gpo,
             );
             tasks[0].push(("reader", tokio::spawn(task)));
         }

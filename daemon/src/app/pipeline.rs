@@ -61,6 +61,8 @@ struct ReaderSlot {
     reported: Option<(HealthState, Option<ReaderFault>)>,
     /// A tag read has arrived from it.
     read_seen: bool,
+    /// The GPIs of its photo-eyes (inner, outer), for an LLRP reader wired to them.
+    beam_gpis: Option<(u16, u16)>,
 }
 
 impl ReaderSlot {
@@ -133,6 +135,7 @@ impl Pipeline {
                     smoother,
                     reported: None,
                     read_seen: false,
+                    beam_gpis: r.reader_io.inner_beam_gpi.zip(r.reader_io.outer_beam_gpi),
                 }
             })
             .collect();
@@ -253,6 +256,20 @@ impl Pipeline {
                     code,
                 };
                 self.store(at_ms, body).await;
+            }
+            ReaderOutput::Input { reader, port, high } => {
+                tracing::debug!(%reader, port, high, "reader input changed");
+                let Some((inner, outer)) = self.slot(&reader).and_then(|s| s.beam_gpis) else {
+                    return;
+                };
+                // Normally closed, like the gate I/O module's inputs: high = beam intact.
+                let beam = Some(if high { Beam::Intact } else { Beam::Broken });
+                let inputs = GateInputs {
+                    inner_beam: beam.filter(|_| port == inner),
+                    outer_beam: beam.filter(|_| port == outer),
+                    door: None,
+                };
+                self.beams(inputs, now_ms());
             }
             ReaderOutput::Health { reader, health } => {
                 self.heartbeat

@@ -24,6 +24,9 @@ pub fn reader_settings(r: &ReaderConfig) -> ReaderSettings {
         poll_interval: r.poll_interval,
         backoff_max: r.backoff_max,
         chafon_form: r.chafon_form,
+        network: r.network.clone(),
+        keepalive: r.keepalive,
+        watchdog: crate::readers::llrp::watchdog_for(r.keepalive),
     }
 }
 
@@ -85,6 +88,7 @@ pub fn uses_beams(config: &Config) -> bool {
         .gate_io
         .as_ref()
         .is_some_and(|g| g.map.inner_beam_input.is_some() && g.map.outer_beam_input.is_some())
+        || config.readers.iter().any(|r| r.reader_io.has_beams())
 }
 
 #[cfg(test)]

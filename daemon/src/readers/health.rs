@@ -173,7 +173,7 @@ impl Reporter {
         let at_ms = match &output {
             ReaderOutput::Tag { read, .. } => Some(read.at_ms),
             ReaderOutput::Scan { at_ms, .. } => Some(*at_ms),
-            ReaderOutput::Health { .. } => None,
+            ReaderOutput::Health { .. } | ReaderOutput::Input { .. } => None,
         };
         if let Some(at_ms) = at_ms {
             self.lock().last_read_ms = Some(at_ms);

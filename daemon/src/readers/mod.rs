@@ -23,10 +23,12 @@
 //! | `em4100` | `em4100` | card frames, one scan per card presence |
 //! | `barcode` | `barcode` | one scan per line, AIM prefix removed |
 //! | `modbus-flat` | `modbus_flat` | Modbus RTU: new-read coil, UID registers, clear the coil |
+//! | `llrp` | `llrp` | TCP: connection event, reset and configure, ROSpec, tag reports, keepalive watchdog |
 //!
 //! Every driver is generic over `AsyncRead + AsyncWrite` (tests run them over
 //! `tokio::io::duplex`); only [`open_serial`], used by [`run_reader`] and [`check`], names a
-//! serial port, as tokio-modbus' `rtu::attach_slave` does.
+//! serial port, as tokio-modbus' `rtu::attach_slave` does. An `llrp` reader is reached over TCP
+//! instead ([`ReaderSettings::network`]): the same supervisor, backoff and health reports.
 
 use std::fmt;
 use std::future::Future;
@@ -49,6 +51,7 @@ pub(crate) mod barcode;
 pub(crate) mod em4100;
 mod health;
 pub(crate) mod link;
+pub mod llrp;
 pub(crate) mod modbus_flat;
 pub(crate) mod uhf_a0;
 pub(crate) mod uhf_chafon;
@@ -63,6 +66,8 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// The first reconnect delay; it doubles up to `backoff_max`.
 pub const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+/// Default for [`ReaderSettings::keepalive`] (`keepalive_ms`).
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(1);
 /// How often a reader's health is reported even when nothing changed.
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -79,16 +84,19 @@ pub enum Protocol {
     Barcode,
     /// `modbus-flat`: a Modbus RTU card reader with the UID in holding registers.
     ModbusFlat,
+    /// `llrp`: a fixed UHF reader speaking GS1 LLRP over TCP (`address = "host:port"`).
+    Llrp,
 }
 
 impl Protocol {
     /// Every protocol, in the order of the configuration documentation.
-    pub const ALL: [Protocol; 5] = [
+    pub const ALL: [Protocol; 6] = [
         Protocol::UhfA0,
         Protocol::UhfChafon,
         Protocol::Em4100,
         Protocol::Barcode,
         Protocol::ModbusFlat,
+        Protocol::Llrp,
     ];
 
     /// The name used in configuration files.
@@ -99,12 +107,19 @@ impl Protocol {
             Protocol::Em4100 => "em4100",
             Protocol::Barcode => "barcode",
             Protocol::ModbusFlat => "modbus-flat",
+            Protocol::Llrp => "llrp",
         }
     }
 
     /// Whether it reads UHF tags with antennas (and so takes antennas and power).
     pub const fn is_uhf(self) -> bool {
-        matches!(self, Protocol::UhfA0 | Protocol::UhfChafon)
+        matches!(self, Protocol::UhfA0 | Protocol::UhfChafon | Protocol::Llrp)
+    }
+
+    /// Whether the reader is reached over the network (`address = "host:port"`) rather than a
+    /// serial port.
+    pub const fn is_network(self) -> bool {
+        matches!(self, Protocol::Llrp)
     }
 
     /// The default serial speed: the factory setting of the usual hardware (0xA0 modules 115200,
@@ -114,6 +129,7 @@ impl Protocol {
             Protocol::UhfA0 => 115_200,
             Protocol::UhfChafon => 57_600,
             Protocol::Em4100 | Protocol::Barcode | Protocol::ModbusFlat => 9_600,
+            Protocol::Llrp => 0,
         }
     }
 
@@ -125,7 +141,7 @@ impl Protocol {
         match self {
             Protocol::UhfA0 | Protocol::ModbusFlat => Some(1),
             Protocol::UhfChafon => Some(0),
-            Protocol::Em4100 | Protocol::Barcode => None,
+            Protocol::Em4100 | Protocol::Barcode | Protocol::Llrp => None,
         }
     }
 }
@@ -138,7 +154,7 @@ impl fmt::Display for Protocol {
 
 /// A protocol name that is none of [`Protocol::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown reader protocol {0:?} (uhf-a0, uhf-chafon, em4100, barcode or modbus-flat)")]
+#[error("unknown reader protocol {0:?} (uhf-a0, uhf-chafon, em4100, barcode, modbus-flat or llrp)")]
 pub struct UnknownProtocol(pub String);
 
 impl FromStr for Protocol {
@@ -190,6 +206,12 @@ pub struct ReaderSettings {
     pub backoff_max: Duration,
     /// The CHAFON inventory reply form, when known; `None` lets the decoder tell them apart.
     pub chafon_form: Option<InventoryForm>,
+    /// A network reader's `host:port` (`llrp`); `None` for serial readers, which use `port`.
+    pub network: Option<String>,
+    /// The keepalive period asked of a network reader.
+    pub keepalive: Duration,
+    /// A network reader silent this long (no keepalive, report or event) is a NoReply fault.
+    pub watchdog: Duration,
 }
 
 impl ReaderSettings {
@@ -209,6 +231,9 @@ impl ReaderSettings {
             poll_interval: DEFAULT_POLL_INTERVAL,
             backoff_max: DEFAULT_BACKOFF_MAX,
             chafon_form: None,
+            network: None,
+            keepalive: DEFAULT_KEEPALIVE,
+            watchdog: llrp::watchdog_for(DEFAULT_KEEPALIVE),
         }
     }
 
@@ -223,7 +248,14 @@ impl ReaderSettings {
 
     /// Refuses settings no driver can work with.
     pub fn validate(&self) -> Result<(), ReaderError> {
-        if self.baud == 0 {
+        if self.protocol.is_network() {
+            if self.network.as_deref().is_none_or(str::is_empty) {
+                return Err(ReaderError::Settings("a network reader needs host:port"));
+            }
+            if self.keepalive.is_zero() || self.watchdog.is_zero() {
+                return Err(ReaderError::Settings("keepalive must not be 0"));
+            }
+        } else if self.baud == 0 {
             return Err(ReaderError::Settings("baud must not be 0"));
         }
         if self.reply_timeout.is_zero() {
@@ -274,6 +306,15 @@ pub enum ReaderError {
         #[source]
         source: tokio_serial::Error,
     },
+    /// A network reader could not be reached (refused, unreachable, name not resolved).
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        /// The `host:port`.
+        address: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading or writing the port failed.
     #[error("serial i/o failed: {0}")]
     Io(#[from] std::io::Error),
@@ -309,9 +350,10 @@ impl ReaderError {
     /// The fault this error means for the reader's health.
     pub fn fault(&self) -> ReaderFault {
         match self {
-            ReaderError::Open { .. } | ReaderError::Io(_) | ReaderError::Closed => {
-                ReaderFault::SerialLost
-            }
+            ReaderError::Open { .. }
+            | ReaderError::Connect { .. }
+            | ReaderError::Io(_)
+            | ReaderError::Closed => ReaderFault::SerialLost,
             ReaderError::Modbus(tokio_modbus::Error::Transport(_)) => ReaderFault::SerialLost,
             ReaderError::NoReply(_) => ReaderFault::NoReply,
             other => ReaderFault::Other {
@@ -335,6 +377,19 @@ pub fn open_serial(port: &Path, baud: u32) -> Result<tokio_serial::SerialStream,
         })
 }
 
+/// Connects to a network reader (`host:port`; names are resolved).
+pub async fn connect_tcp(address: &str) -> Result<tokio::net::TcpStream, ReaderError> {
+    let stream = tokio::net::TcpStream::connect(address)
+        .await
+        .map_err(|source| ReaderError::Connect {
+            address: address.to_owned(),
+            source,
+        })?;
+    // Reports are small and latency matters more than packing.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 /// Runs one reader until `shutdown` completes or the receiver of `out` is dropped: opens
 /// `settings.port`, drives the reader, reports reads and health, reconnects with backoff.
 pub async fn run_reader(
@@ -342,6 +397,29 @@ pub async fn run_reader(
     out: mpsc::Sender<ReaderOutput>,
     shutdown: impl Future<Output = ()>,
 ) {
+    run_reader_with_gpo(settings, out, shutdown, None).await;
+}
+
+/// [`run_reader`] for an LLRP reader whose GPOs drive the gate's alarm light and sounder:
+/// `gpo` carries the commands (see [`llrp::run_gpo_alarm`]); other protocols ignore it.
+pub async fn run_reader_with_gpo(
+    settings: ReaderSettings,
+    out: mpsc::Sender<ReaderOutput>,
+    shutdown: impl Future<Output = ()>,
+    gpo: Option<mpsc::Receiver<llrp::GpoCommand>>,
+) {
+    if let Some(address) = settings
+        .network
+        .clone()
+        .filter(|_| settings.protocol.is_network())
+    {
+        let connect = move || {
+            let address = address.clone();
+            async move { connect_tcp(&address).await }
+        };
+        run_reader_inner(settings, out, shutdown, connect, gpo).await;
+        return;
+    }
     let (port, baud) = (settings.port.clone(), settings.baud);
     let connect = move || {
         let opened = open_serial(&port, baud);
@@ -357,6 +435,20 @@ pub async fn run_reader_on<S, C, Fut>(
     out: mpsc::Sender<ReaderOutput>,
     shutdown: impl Future<Output = ()>,
     connect: C,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C: FnMut() -> Fut,
+    Fut: Future<Output = Result<S, ReaderError>>,
+{
+    run_reader_inner(settings, out, shutdown, connect, None).await;
+}
+
+async fn run_reader_inner<S, C, Fut>(
+    settings: ReaderSettings,
+    out: mpsc::Sender<ReaderOutput>,
+    shutdown: impl Future<Output = ()>,
+    connect: C,
+    gpo: Option<mpsc::Receiver<llrp::GpoCommand>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: FnMut() -> Fut,
@@ -382,7 +474,7 @@ pub async fn run_reader_on<S, C, Fut>(
             }
         }
     };
-    let work = supervise(&settings, &reporter, connect);
+    let work = supervise(&settings, &reporter, connect, gpo);
     async move {
         tokio::select! {
             () = shutdown => tracing::debug!("reader stopped: shutdown"),
@@ -395,8 +487,12 @@ pub async fn run_reader_on<S, C, Fut>(
 }
 
 /// Session after session with backoff in between, until the outputs close.
-async fn supervise<S, C, Fut>(settings: &ReaderSettings, reporter: &Reporter, mut connect: C)
-where
+async fn supervise<S, C, Fut>(
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+    mut connect: C,
+    mut gpo: Option<mpsc::Receiver<llrp::GpoCommand>>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: FnMut() -> Fut,
     Fut: Future<Output = Result<S, ReaderError>>,
@@ -406,7 +502,7 @@ where
         let error = match settings.validate() {
             Err(e) => e,
             Ok(()) => match connect().await {
-                Ok(io) => session(io, settings, reporter).await,
+                Ok(io) => session(io, settings, reporter, gpo.as_mut()).await,
                 Err(e) => e,
             },
         };
@@ -426,7 +522,12 @@ where
 }
 
 /// One session of the configured protocol; it only ever ends with an error.
-async fn session<S>(io: S, settings: &ReaderSettings, reporter: &Reporter) -> ReaderError
+async fn session<S>(
+    io: S,
+    settings: &ReaderSettings,
+    reporter: &Reporter,
+    gpo: Option<&mut mpsc::Receiver<llrp::GpoCommand>>,
+) -> ReaderError
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -436,6 +537,7 @@ where
         Protocol::Em4100 => em4100::session(io, settings, reporter).await,
         Protocol::Barcode => barcode::session(io, settings, reporter).await,
         Protocol::ModbusFlat => modbus_flat::session(io, settings, reporter).await,
+        Protocol::Llrp => llrp::session(io, settings, reporter, gpo).await,
     }
 }
 
@@ -443,6 +545,10 @@ where
 /// modules, scanners) cannot be asked: for them an open port is all there is to check.
 pub async fn check(settings: &ReaderSettings) -> Result<ReaderInfo, ReaderError> {
     settings.validate()?;
+    if let (true, Some(address)) = (settings.protocol.is_network(), &settings.network) {
+        let io = connect_tcp(address).await?;
+        return check_on(settings, io).await;
+    }
     let io = open_serial(&settings.port, settings.baud)?;
     check_on(settings, io).await
 }
@@ -460,6 +566,7 @@ where
         Protocol::UhfA0 => uhf_a0::identify(io, settings, &reporter).await,
         Protocol::UhfChafon => uhf_chafon::identify(io, settings, &reporter).await,
         Protocol::ModbusFlat => modbus_flat::identify(io, settings, &reporter).await,
+        Protocol::Llrp => llrp::identify(io, settings, &reporter).await,
         Protocol::Em4100 | Protocol::Barcode => Ok(ReaderInfo {
             protocol: settings.protocol,
             firmware: None,
