@@ -6,9 +6,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use custos_protocol::uplink::AuditHead;
 use tokio::sync::watch;
 
 use crate::alert_hub::AlertHub;
+use crate::audit::anchor::AnchorFile;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::domain::person::DecommissioningPolicy;
@@ -121,6 +123,11 @@ struct StateInner {
     metrics: Metrics,
     /// Turns true when the server begins to shut down (ends the live streams).
     stopping: watch::Sender<bool>,
+    /// The latest signed audit head, handed to devices in their acks (set by
+    /// `service::audit::sign_head`).
+    audit_head: Mutex<Option<AuditHead>>,
+    /// The anchor file every signed head is appended to (`[audit] anchor_file`), if any.
+    anchor: Arc<Mutex<Option<AnchorFile>>>,
 }
 
 impl AppState {
@@ -142,6 +149,8 @@ impl AppState {
                 login_throttle: Mutex::new(LoginThrottle::new()),
                 metrics: Metrics::default(),
                 stopping: watch::Sender::new(false),
+                audit_head: Mutex::new(None),
+                anchor: Arc::new(Mutex::new(None)),
             }),
         }
     }
@@ -190,6 +199,38 @@ impl AppState {
     /// Tell the live streams that the server is stopping (see [`AppState::stopping`]).
     pub(crate) fn stop(&self) {
         self.inner.stopping.send_replace(true);
+    }
+
+    /// The latest signed audit head known to this process (none before the first signing).
+    pub fn latest_audit_head(&self) -> Option<AuditHead> {
+        *self
+            .inner
+            .audit_head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remember `head` as the latest signed audit head.
+    pub(crate) fn set_latest_audit_head(&self, head: AuditHead) {
+        *self
+            .inner
+            .audit_head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(head);
+    }
+
+    /// Append every signed head from now on to `anchor` (see [`crate::audit::anchor`]).
+    pub fn set_anchor(&self, anchor: AnchorFile) {
+        *self
+            .inner
+            .anchor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(anchor);
+    }
+
+    /// The anchor file, if one is configured (blocking I/O: use it off the executor).
+    pub(crate) fn anchor(&self) -> Arc<Mutex<Option<AnchorFile>>> {
+        self.inner.anchor.clone()
     }
 
     /// The settings.

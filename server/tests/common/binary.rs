@@ -33,14 +33,19 @@ pub struct Serving {
 
 impl Serving {
     pub fn start(data_dir: &Path) -> Serving {
+        Serving::start_with(&[
+            "serve",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+    }
+
+    /// `custos-server ARGS` (a `serve` command line), once it announced its address.
+    pub fn start_with(args: &[&str]) -> Serving {
         let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
