@@ -164,6 +164,9 @@ pub(crate) fn constraint(
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return StoreError::StorageFull;
+        }
         StoreError::Backend(BackendError::new(e))
     }
 }
