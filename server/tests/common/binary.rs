@@ -44,7 +44,12 @@ impl Serving {
 
     /// `custos-server ARGS` (a `serve` command line), once it announced its address.
     pub fn start_with(args: &[&str]) -> Serving {
-        let mut child = Command::new(BIN)
+        Serving::start_command(BIN, args)
+    }
+
+    /// `PROGRAM ARGS` that execs a `serve`, once it announced its address.
+    pub fn start_command(program: &str, args: &[&str]) -> Serving {
+        let mut child = Command::new(program)
             .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
