@@ -19,3 +19,4 @@ pub mod policy;
 pub mod readers;
 pub mod smoothing;
 pub mod uplink;
+pub mod witness;

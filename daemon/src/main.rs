@@ -55,12 +55,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_tracing(cli.log_format);
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("custosd: {e:#}");
+            eprintln!("custosd: {}", one_line(&chain(&e)));
             ExitCode::FAILURE
         }
     }
@@ -107,23 +110,19 @@ async fn check(path: &Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
     let key = config.device_key()?;
     let results = custos_daemon::app::check(&config).await;
-    let mut failed = Vec::new();
+    let mut failed = 0_usize;
     for r in &results {
         match &r.result {
             Ok(detail) => println!("{}: ok: {detail}", r.device),
             Err(error) => {
                 println!("{}: FAILED: {error}", r.device);
-                failed.push(format!("{}: {error}", r.device));
+                failed += 1;
             }
         }
     }
-    if !failed.is_empty() {
-        anyhow::bail!(
-            "{} of {} devices failed: {}",
-            failed.len(),
-            results.len(),
-            failed.join("; ")
-        );
+    if failed > 0 {
+        // Each failure is on its own line above: named once, not again here.
+        anyhow::bail!("{failed} of {} devices failed (see above)", results.len());
     }
     println!(
         "ok: device={} role={:?} readers={} public_key={}",
@@ -154,4 +153,55 @@ async fn run(path: &Path) -> anyhow::Result<()> {
     };
     custos_daemon::app::run(config, key, shutdown).await?;
     Ok(())
+}
+
+/// Help and version as clap prints them; any other refusal as one line (issue #9: a user
+/// mistake on the command line is one clear line), exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let what: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let what = what.join(" ");
+    let what = what.strip_prefix("error: ").unwrap_or(&what);
+    eprintln!("custosd: {what} (see --help)");
+    ExitCode::from(2)
+}
+
+/// The error and its causes joined with ": ", leaving out a cause the text already holds
+/// (an error that prints its source and also returns it as `source()`).
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// `text` with its line breaks folded, so that an error is one line whatever its source says.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -180,6 +180,42 @@ pub struct Store {
     max_events: u64,
 }
 
+/// The data directory (0700) and the outbox database (0600; SQLite gives its `-wal` and `-shm`
+/// the database's mode) are the daemon's user's alone: they hold the events of classified
+/// carriers (issue #9). Created so, and narrowed if an older version left them more open.
+fn private_files(data_dir: &Path, db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)?;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let narrow = |path: &Path, mode: u32| match std::fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    narrow(data_dir, 0o700)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        narrow(Path::new(&name), 0o600)?;
+    }
+    Ok(())
+}
+
 /// Checks `body` against the uplink rules and serialises it.
 fn encode(body: &EventBody) -> Result<String, OutboxError> {
     body.validate().map_err(OutboxError::Invalid)?;
@@ -189,11 +225,11 @@ fn encode(body: &EventBody) -> Result<String, OutboxError> {
 impl Store {
     /// Opens (creating if needed) the outbox in `data_dir` and starts a new boot epoch.
     pub fn open(data_dir: &Path, max_events: u64) -> Result<Store, OutboxError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| OutboxError::Dir {
+        let path = data_dir.join(FILE_NAME);
+        private_files(data_dir, &path).map_err(|source| OutboxError::Dir {
             path: data_dir.to_owned(),
             source,
         })?;
-        let path = data_dir.join(FILE_NAME);
         let in_use = |e: rusqlite::Error| match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
                 OutboxError::InUse { path: path.clone() }
@@ -624,6 +660,30 @@ mod tests {
         let mut s = Store::open(dir.path(), 3).unwrap();
         assert_eq!(s.depth(), 3, "nothing dropped across a reopen");
         assert_eq!(seqs(&s.pending(10).unwrap().unwrap()), [2, 3, 4]);
+    }
+
+    #[test]
+    fn the_data_directory_and_the_outbox_files_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let mut s = Store::open(&dir, 10).unwrap();
+        s.append(1, &scan(1)).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
+        assert_eq!(mode(&dir.join("outbox.db-wal")), 0o600);
+        // (No -shm: the exclusive locking mode keeps the WAL index in memory.)
+        let shm = dir.join("outbox.db-shm");
+        assert!(!shm.exists() || mode(&shm) == 0o600);
+        drop(s);
+        // Files an older version left readable are narrowed at the next start.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.join(FILE_NAME), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        drop(Store::open(&dir, 10).unwrap());
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
     }
 
     #[test]

@@ -35,6 +35,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::future::Future;
 use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,7 +122,14 @@ pub fn save(path: &Path, policy: &SignedPolicy) -> Result<(), PolicyError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("json.tmp");
     {
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        // 0600: the policy lists the carriers allowed out (issue #9, private data files).
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
         f.write_all(&text).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
     }

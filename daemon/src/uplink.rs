@@ -29,6 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use custos_protocol::uplink::AUDIT_HEAD_HEADER;
 use custos_protocol::uplink::{
     self as proto, Batch, BatchAck, DeviceFault, DeviceFaultKind, Directive, GatePolicy, Heartbeat,
     HeartbeatAck, MAX_BODY_BYTES, MAX_READERS, NamedHealth, PolicyRequest, ReaderHealth,
@@ -49,6 +50,7 @@ use crate::config::UplinkConfig;
 use crate::keys::{DeviceKey, PublicKey, SignatureError};
 use crate::model::now_ms;
 use crate::outbox::Outbox;
+use crate::witness::Witness;
 
 /// The default deadline of one exchange (request and answer).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -164,6 +166,7 @@ fn parse<T: DeserializeOwned>(body: &[u8], what: &'static str) -> Result<T, Upli
 struct RawAnswer {
     body: Bytes,
     signature: Option<HeaderValue>,
+    audit_head: Option<HeaderValue>,
 }
 
 /// The signed HTTP client to the server for one device.
@@ -172,6 +175,7 @@ pub struct Uplink {
     device_id: String,
     key: DeviceKey,
     server_key: Option<PublicKey>,
+    witness: Option<std::sync::Mutex<Witness>>,
     request_timeout: Duration,
     batches: Uri,
     heartbeats: Uri,
@@ -218,6 +222,7 @@ impl Uplink {
             device_id: device_id.to_owned(),
             key,
             server_key: server_public_key,
+            witness: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             batches,
             heartbeats,
@@ -229,6 +234,23 @@ impl Uplink {
     pub fn with_request_timeout(mut self, timeout: Duration) -> Uplink {
         self.request_timeout = timeout;
         self
+    }
+
+    /// Keep the server's audit heads from verified answers in `witness` (see
+    /// [`crate::witness`]; needs a pinned server key to take any).
+    pub fn with_witness(mut self, witness: Witness) -> Uplink {
+        self.witness = Some(std::sync::Mutex::new(witness));
+        self
+    }
+
+    /// The audit trail fork seen, if any: since when (ms) and what (see [`crate::witness`]).
+    pub fn witness_fork(&self) -> Option<(i64, String)> {
+        let witness = self.witness.as_ref()?;
+        witness
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fork()
+            .cloned()
     }
 
     /// The device id this client speaks for.
@@ -307,6 +329,20 @@ impl Uplink {
         if let Some(server_key) = &self.server_key {
             let signature = answer.signature.ok_or(SignatureError::Missing)?;
             server_key.verify(kind, &answer.body, signature.as_bytes())?;
+            if let (Some(witness), Some(head)) = (&self.witness, &answer.audit_head) {
+                let mut witness = witness
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // A head that cannot be taken does not spoil the answer it came with.
+                match head.to_str() {
+                    Ok(line) => {
+                        if let Err(e) = witness.observe(line, now_ms()) {
+                            tracing::warn!(error = %e, "audit head not witnessed");
+                        }
+                    }
+                    Err(_) => tracing::warn!("audit head header is not text"),
+                }
+            }
         }
         parse(&answer.body, what)
     }
@@ -348,6 +384,7 @@ impl Uplink {
             Ok(RawAnswer {
                 body,
                 signature: parts.headers.get(SIGNATURE_HEADER).cloned(),
+                audit_head: parts.headers.get(AUDIT_HEAD_HEADER).cloned(),
             })
         })
         .await
@@ -724,7 +761,19 @@ impl Heartbeats {
                 () = &mut shutdown => break,
                 _ = ticks.tick() => {}
             }
-            let state = self.state.borrow().clone();
+            let mut state = self.state.borrow().clone();
+            if let Some((since_ms, detail)) = self.uplink.witness_fork() {
+                // The fork stands as an `other` fault (one per kind: joined to any standing).
+                let detail = match state
+                    .faults
+                    .iter()
+                    .find(|f| f.kind == DeviceFaultKind::Other)
+                {
+                    Some(f) => format!("{}; {detail}", f.detail),
+                    None => detail,
+                };
+                state.raise(DeviceFaultKind::Other, detail, since_ms);
+            }
             let outbox_depth = match self.outbox.depth().await {
                 Ok(depth) => depth,
                 Err(e) => {

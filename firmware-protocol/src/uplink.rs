@@ -94,11 +94,16 @@
 //! an unknown value as `other`, so a server that learns a new reason first does not stall older
 //! daemons (and vice versa).
 
+mod audit_head;
 pub mod exit;
 mod messages;
 mod policy;
 mod signing;
 
+pub use audit_head::{
+    AUDIT_HASH_LEN, AUDIT_HEAD_HEADER, AuditHead, HeadLineError, Witnessed,
+    signed_message as audit_head_message, witness as witness_audit_head,
+};
 pub use messages::{
     AlarmReason, Batch, BatchAck, DeviceFault, DeviceFaultKind, Direction, Directive, Event,
     EventBody, HealthState, Heartbeat, HeartbeatAck, LocalVerdict, NamedHealth, Outcome,

@@ -153,7 +153,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     // A benchmark's stderr carries its progress; the simulators' info lines and the daemons'
     // alarm warnings (every unauthorised passage) would drown it.
     let default_filter = match cli.command {
@@ -193,7 +196,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("custos-sim: {e:#}");
+            eprintln!("custos-sim: {}", one_line(&chain(&e)));
             ExitCode::FAILURE
         }
     }
@@ -379,4 +382,55 @@ impl Shutdown {
         }
         tracing::info!("shutting down");
     }
+}
+
+/// Help and version as clap prints them; any other refusal as one line (issue #9: a user
+/// mistake on the command line is one clear line), exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let what: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let what = what.join(" ");
+    let what = what.strip_prefix("error: ").unwrap_or(&what);
+    eprintln!("custos-sim: {what} (see --help)");
+    ExitCode::from(2)
+}
+
+/// The error and its causes joined with ": ", leaving out a cause the text already holds
+/// (an error that prints its source and also returns it as `source()`).
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// `text` with its line breaks folded, so that an error is one line whatever its source says.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -82,6 +82,14 @@ label_company_prefix = "0614141"
 core_years = 3
 important_years = 2
 general_years = 1
+
+# The audit trail's signed heads, kept outside the database.
+[audit]
+# Append every signed audit head (one line: seq, hash, signature) to this file, fsynced. Put it
+# on storage the database's administrator does not also control (an append-only file, another
+# disk or host); `custos-server audit verify --anchor FILE` then detects a cut or rewritten
+# trail. Default: none.
+# anchor_file = "/var/lib/custos-anchor/audit-heads"
 "#;
 
 /// Log output format.
@@ -126,6 +134,14 @@ impl From<Decommissioning> for DecommissioningPolicy {
     }
 }
 
+/// The `[audit]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// File every signed audit head is appended to (see `audit::anchor`); default none.
+    pub anchor_file: Option<PathBuf>,
+}
+
 /// The whole server configuration. See [`EXAMPLE`] for every key and its default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -168,6 +184,8 @@ pub struct Config {
     pub label_company_prefix: String,
     /// Decommissioning periods.
     pub decommissioning: Decommissioning,
+    /// Where signed audit heads go besides the database.
+    pub audit: AuditSettings,
 }
 
 impl Default for Config {
@@ -191,6 +209,7 @@ impl Default for Config {
             policy_ttl_secs: 600,
             label_company_prefix: "0614141".to_owned(),
             decommissioning: Decommissioning::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -241,7 +260,7 @@ impl Config {
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
-            message: e.to_string(),
+            message: one_line_message(text, &e),
         })?;
         config
             .check()
@@ -308,6 +327,35 @@ impl Config {
     }
 }
 
+/// toml's error on one line (its `Display` draws the offending line over several):
+/// `line L, column C: KEY: what is wrong`, the key added when the message does not name it
+/// (a value of the wrong type). A command-line error is one line (issue #9).
+fn one_line_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let key = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+        .filter(|k| {
+            !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+                && !message.contains(*k)
+        });
+    match key {
+        Some(key) => format!("line {line}, column {column}: {key}: {message}"),
+        None => format!("line {line}, column {column}: {message}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +381,12 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.decommissioning.general_years, 2);
         assert_eq!(config.decommissioning.core_years, 3);
+        let config = Config::parse("[audit]\nanchor_file = \"/mnt/a/heads\"\n", "t").unwrap();
+        assert_eq!(
+            config.audit.anchor_file.as_deref(),
+            Some(Path::new("/mnt/a/heads"))
+        );
+        assert!(EXAMPLE.contains("[audit]\n") && EXAMPLE.contains("# anchor_file = "));
     }
 
     #[test]
@@ -362,6 +416,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2") && err.contains("listen"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
     }
 
     #[test]

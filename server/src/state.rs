@@ -6,9 +6,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use custos_protocol::uplink::AuditHead;
 use tokio::sync::{broadcast, watch};
 
 use crate::alert_hub::AlertHub;
+use crate::audit::anchor::AnchorFile;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::domain::person::DecommissioningPolicy;
@@ -124,6 +126,11 @@ struct StateInner {
     /// The token hashes of sessions that ended before their expiry (logout, revocation, a
     /// disabled account, a departed person): the live streams of those sessions end.
     sessions_ended: broadcast::Sender<[u8; 32]>,
+    /// The latest signed audit head, handed to devices in their acks (set by
+    /// `service::audit::sign_head`).
+    audit_head: Mutex<Option<AuditHead>>,
+    /// The anchor file every signed head is appended to (`[audit] anchor_file`), if any.
+    anchor: Arc<Mutex<Option<AnchorFile>>>,
 }
 
 /// How many ended sessions a live stream may fall behind before it checks its own session in
@@ -150,6 +157,8 @@ impl AppState {
                 metrics: Metrics::default(),
                 stopping: watch::Sender::new(false),
                 sessions_ended: broadcast::Sender::new(SESSION_ENDS_CAPACITY),
+                audit_head: Mutex::new(None),
+                anchor: Arc::new(Mutex::new(None)),
             }),
         }
     }
@@ -214,6 +223,38 @@ impl AppState {
             // An error only means no stream is open right now.
             let _ = self.inner.sessions_ended.send(*hash);
         }
+    }
+
+    /// The latest signed audit head known to this process (none before the first signing).
+    pub fn latest_audit_head(&self) -> Option<AuditHead> {
+        *self
+            .inner
+            .audit_head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remember `head` as the latest signed audit head.
+    pub(crate) fn set_latest_audit_head(&self, head: AuditHead) {
+        *self
+            .inner
+            .audit_head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(head);
+    }
+
+    /// Append every signed head from now on to `anchor` (see [`crate::audit::anchor`]).
+    pub fn set_anchor(&self, anchor: AnchorFile) {
+        *self
+            .inner
+            .anchor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(anchor);
+    }
+
+    /// The anchor file, if one is configured (blocking I/O: use it off the executor).
+    pub(crate) fn anchor(&self) -> Arc<Mutex<Option<AnchorFile>>> {
+        self.inner.anchor.clone()
     }
 
     /// The settings.

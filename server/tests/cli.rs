@@ -17,6 +17,7 @@ const PASSWORD: &str = "cli operator secret";
 fn init(data_dir: &Path, password: &str) -> Output {
     let pw_file = data_dir.with_extension("pw");
     std::fs::write(&pw_file, format!("{password}\n")).unwrap();
+    std::fs::set_permissions(&pw_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     run(&[
         "init",
         "--data-dir",
@@ -165,4 +166,59 @@ fn verify_of_a_missing_directory_fails() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// Issue #9: under the usual umask 022 the database, its `-wal` and `-shm`, the key and the
+/// anchor file are the server's user's alone (0600), the data directory 0700.
+#[tokio::test]
+async fn data_files_are_private_under_umask_022() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let anchor = tmp.path().join("anchor");
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = tmp.path().join("custos.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\n[audit]\nanchor_file = {:?}\n",
+            data.to_str().unwrap(),
+            anchor.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    // `sh -c 'umask 022; exec BIN ARGS'`: the binary starts with umask 022 whatever ours is.
+    let under_umask = |args: &[&str]| {
+        let mut all = vec!["-c", "umask 022; exec \"$0\" \"$@\"", common::binary::BIN];
+        all.extend_from_slice(args);
+        all.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let out = std::process::Command::new("sh")
+        .args(under_umask(&[
+            "init",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--admin-user",
+            "root",
+            "--admin-password-file",
+            pw.to_str().unwrap(),
+        ]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let args = under_umask(&["serve", "--config", config.to_str().unwrap()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let serving = Serving::start_command("sh", &args);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for name in ["custos.db", "custos.db-wal", "custos.db-shm", "server.key"] {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    assert_eq!(mode(&anchor), 0o600);
+    // Served once: the signal handlers are installed (a SIGTERM right after the listening
+    // line would still find the default action).
+    let health = common::call(serving.addr, Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, 200);
+    serving.terminate();
 }

@@ -159,6 +159,11 @@ async fn the_scripted_session_of_the_issue() {
     let data = tmp.path().join("data");
     let password_file = tmp.path().join("admin.pw");
     std::fs::write(&password_file, format!("{ADMIN_PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(
+        &password_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
 
     // init
     let out = run(&[

@@ -185,6 +185,10 @@ impl Site {
         let server_dir = root.path().join("server");
         let password_file = root.path().join("admin.pw");
         std::fs::write(&password_file, format!("{ADMIN_PASSWORD}\n"))?;
+        std::fs::set_permissions(
+            &password_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )?;
         let init = tokio::process::Command::new(&bins.server)
             .arg("init")
             .arg("--data-dir")

@@ -51,6 +51,7 @@ use crate::readers;
 use crate::uplink::{
     HeartbeatState, Heartbeats, ServerAnswer, Shipper, ShipperConfig, Uplink, UplinkError,
 };
+use crate::witness::Witness;
 use pipeline::Pipeline;
 
 pub use check::{DeviceCheck, check};
@@ -288,15 +289,23 @@ pub async fn start_with(
     }
     let outbox = Outbox::open(config.data_dir.clone(), config.outbox.max_events).await?;
     let epoch = outbox.epoch();
-    let uplink = Arc::new(
-        Uplink::new(
-            &config.server,
-            &config.device_id,
-            key,
-            config.server_public_key,
-        )?
-        .with_request_timeout(config.uplink.request_timeout()),
-    );
+    let mut uplink = Uplink::new(
+        &config.server,
+        &config.device_id,
+        key,
+        config.server_public_key,
+    )?
+    .with_request_timeout(config.uplink.request_timeout());
+    // Keep the server's signed audit heads (see `witness`); only verifiable with a pin.
+    if let Some(server_key) = config.server_public_key {
+        match Witness::open(&config.data_dir, server_key) {
+            Ok(witness) => uplink = uplink.with_witness(witness),
+            Err(e) => {
+                tracing::error!(error = %e, "the audit witness cannot be used; not witnessing")
+            }
+        }
+    }
+    let uplink = Arc::new(uplink);
     if !uplink.is_pinned() {
         tracing::warn!(
             "no server_public_key: server verdicts, directives and policies cannot be trusted"

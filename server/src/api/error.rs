@@ -138,6 +138,9 @@ pub enum ApiError {
     /// 422 to a device: only gates have a gate policy.
     #[error("only a gate has a gate policy")]
     NotAGate,
+    /// 507: the disk is full; nothing was stored. Logged once per refused request.
+    #[error("storage full: the server cannot store anything until disk space is freed")]
+    StorageFull,
     /// 500: logged, not explained.
     #[error("internal error")]
     Internal(String),
@@ -182,6 +185,7 @@ impl ApiError {
             ApiError::Replay(_) => (StatusCode::CONFLICT, "replay_rejected"),
             ApiError::ClockSkew => (StatusCode::CONFLICT, "clock_skew"),
             ApiError::NotAGate => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_gate"),
+            ApiError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -192,6 +196,9 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
+        }
+        if let ApiError::StorageFull = &self {
+            tracing::error!("storage full: a write was refused (free disk space)");
         }
         let mut body = ErrorBody::new(code, self.to_string());
         if let ApiError::Refused { reasons, .. } = &self {
@@ -218,6 +225,7 @@ impl From<StoreError> for ApiError {
                 ApiError::rule("unknown_reference", format!("unknown {what}"))
             }
             StoreError::NotFound => ApiError::NotFound,
+            StoreError::StorageFull => ApiError::StorageFull,
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -25,7 +25,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use custos_protocol::uplink::{
-    Batch, Heartbeat, PolicyRequest, SIGNATURE_HEADER, SIGNATURE_LEN, SignedKind, signing_bytes,
+    AUDIT_HEAD_HEADER, Batch, Heartbeat, PolicyRequest, SIGNATURE_HEADER, SIGNATURE_LEN,
+    SignedKind, signing_bytes,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -156,7 +157,7 @@ fn signed<T: Serialize>(
     let body = serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.to_string()))?;
     let sig = STANDARD.encode(state.server_key().sign(&signing_bytes(kind, &body)));
     let sig = HeaderValue::from_str(&sig).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((
+    let mut response = (
         [
             (
                 header::CONTENT_TYPE,
@@ -166,7 +167,18 @@ fn signed<T: Serialize>(
         ],
         body,
     )
-        .into_response())
+        .into_response();
+    // Acks carry the latest signed audit head so that devices witness it (see
+    // `audit::anchor`); the head is signed on its own, outside the ack's signature.
+    if matches!(kind, SignedKind::BatchAck | SignedKind::HeartbeatAck)
+        && let Some(head) = state.latest_audit_head()
+        && let Ok(value) = HeaderValue::from_str(&head.to_line())
+    {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static(AUDIT_HEAD_HEADER), value);
+    }
+    Ok(response)
 }
 
 /// Store a signed batch of events and answer a signed ack with a verdict for each passage
@@ -181,7 +193,8 @@ fn signed<T: Serialize>(
     request_body = wire::Batch,
     responses(
         (status = 200, description = "Stored; signed by the server (`custos-signature`, kind `ack`)", body = wire::BatchAck,
-            headers(("custos-signature" = String, description = "The server's signature"))),
+            headers(("custos-signature" = String, description = "The server's signature"),
+                ("custos-audit-head" = String, description = "The latest signed audit head, `SEQ HASH SIGNATURE` (decimal, hex, hex; signed over \"custos-audit-head-v1\" || seq u64 BE || hash): the device keeps it as a witness. Absent before the first head is signed."))),
         (status = 409, description = "A gap (`seq_gap`, with `resend_from`) or a replay (`replay_rejected`)", body = ErrorBody),
         DeviceRefusals,
     ),
@@ -239,7 +252,8 @@ pub async fn batches(
     request_body = wire::Heartbeat,
     responses(
         (status = 200, description = "Recorded; signed by the server (kind `heartbeat_ack`)", body = wire::HeartbeatAck,
-            headers(("custos-signature" = String, description = "The server's signature"))),
+            headers(("custos-signature" = String, description = "The server's signature"),
+                ("custos-audit-head" = String, description = "The latest signed audit head, as on batch acks"))),
         (status = 409, description = "Not newer than the last one (`replay_rejected`) or the device clock is off (`clock_skew`)", body = ErrorBody),
         DeviceRefusals,
     ),

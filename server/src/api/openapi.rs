@@ -34,7 +34,9 @@ use super::error::ErrorBody;
         title = "Custos",
         description = "The Custos system of record: carriers (秘密载体), sign-outs, people, \
                        devices, alerts and the audit trail. Every error answer is an \
-                       `ErrorBody`. Times are RFC 3339 UTC strings; ids are strings."
+                       `ErrorBody`. Any request that writes may answer 507 `storage_full` when the \
+                       server's disk is full: nothing of it was stored; send it again once \
+                       space is freed. Times are RFC 3339 UTC strings; ids are strings."
     ),
     modifiers(&Security),
     components(schemas(ErrorBody)),

@@ -23,8 +23,12 @@
 //! This module is the chain's logic over the store's rows ([`crate::store::AuditLog`]): head
 //! signatures and verification. It has no SQL.
 
+pub mod anchor;
+
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
+
+use custos_protocol::uplink::AuditHead;
 
 use crate::domain::audit::{GENESIS, entry_hash};
 use crate::domain::ids::AuditId;
@@ -35,17 +39,31 @@ use crate::store::{AuditLog, StoreError};
 pub use crate::domain::audit::hex;
 pub use crate::store::audit::{AuditRecord, NewEntry};
 
-const HEAD_TAG: &[u8] = b"custos-audit-head-v1";
-
 /// The most entries one `GET /audit` page returns.
 pub const PAGE_MAX: u32 = 1000;
 
+/// The signed bytes of a head (the layout is the protocol crate's, shared with the devices
+/// that witness heads: [`custos_protocol::uplink::audit_head_message`]).
 fn head_message(entry_id: i64, hash: &[u8]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(HEAD_TAG.len() + 8 + hash.len());
-    msg.extend_from_slice(HEAD_TAG);
-    msg.extend_from_slice(&entry_id.to_be_bytes());
-    msg.extend_from_slice(hash);
-    msg
+    // Entry ids are dense from 1: never negative.
+    custos_protocol::uplink::audit_head_message(u64::try_from(entry_id).unwrap_or(0), hash)
+}
+
+/// The latest signed head as the devices and the anchor file get it, if one exists and its
+/// stored hash and signature have the right lengths.
+pub fn latest_head(log: &mut dyn AuditLog) -> Result<Option<AuditHead>, StoreError> {
+    let Some(head) = log.audit_heads(Some(1))?.into_iter().next() else {
+        return Ok(None);
+    };
+    Ok(as_head(&head.hash, &head.signature, head.entry_id))
+}
+
+fn as_head(hash: &[u8], signature: &[u8], entry_id: i64) -> Option<AuditHead> {
+    Some(AuditHead {
+        seq: u64::try_from(entry_id).ok()?,
+        hash: hash.try_into().ok()?,
+        signature: signature.try_into().ok()?,
+    })
 }
 
 /// Sign the current chain head unless it is already signed. Returns the signed entry id.
@@ -78,6 +96,19 @@ pub enum Problem {
     BadHeadSignature,
     /// A correctly signed head for this entry names a different hash.
     HeadMismatch,
+    /// The trail ends before an external signed head (anchor file, witness): every entry
+    /// from this one through `through` is missing (the tail was cut off, or all of it).
+    Truncated {
+        /// The newest external head's entry.
+        through: AuditId,
+    },
+    /// An external signed head for entry `through` names a different hash: the trail was
+    /// rewritten somewhere from this entry (the one after the last external head that
+    /// matched) through `through`.
+    Diverges {
+        /// The external head's entry that does not match.
+        through: AuditId,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -88,6 +119,18 @@ impl std::fmt::Display for Problem {
             Problem::HashMismatch => "content does not match its hash",
             Problem::BadHeadSignature => "signed head has an invalid signature",
             Problem::HeadMismatch => "signed head does not match the chain",
+            Problem::Truncated { through } => {
+                return write!(
+                    f,
+                    "entries missing through {through}, which an external signed head holds"
+                );
+            }
+            Problem::Diverges { through } => {
+                return write!(
+                    f,
+                    "the chain differs, at or before entry {through}, from an external signed head"
+                );
+            }
         })
     }
 }
@@ -111,11 +154,27 @@ pub enum Verdict {
     },
 }
 
-/// Recompute the whole chain and check every signed head against `public_key`.
+/// Recompute the whole chain and check every signed head against `public_key`, and the chain
+/// against `external` heads kept outside the database (anchor file, device witnesses; their
+/// signatures already checked, see [`anchor::read_heads`]): the chain must hold each one's
+/// entry with exactly its hash.
 ///
 /// Call it inside one read transaction ([`crate::store::Store::query`] is one), so a
 /// concurrent append cannot make a consistent chain look broken.
-pub fn verify(log: &mut dyn AuditLog, public_key: &[u8; 32]) -> Result<Verdict, StoreError> {
+pub fn verify(
+    log: &mut dyn AuditLog,
+    public_key: &[u8; 32],
+    external: &[AuditHead],
+) -> Result<Verdict, StoreError> {
+    // Two validly signed external heads with different hashes for one entry are a fork in
+    // themselves: the one the chain does not hold is reported when its entry is reached.
+    let mut outside: BTreeMap<i64, Vec<[u8; 32]>> = BTreeMap::new();
+    for head in external {
+        let seq = i64::try_from(head.seq).unwrap_or(i64::MAX);
+        outside.entry(seq).or_default().push(head.hash);
+    }
+    // The entry after the last external head the chain matched: where a divergence begins.
+    let mut confirmed_through = 0_i64;
     let heads: BTreeMap<i64, (Vec<u8>, Vec<u8>)> = log
         .audit_heads(None)?
         .into_iter()
@@ -148,7 +207,19 @@ pub fn verify(log: &mut dyn AuditLog, public_key: &[u8; 32]) -> Result<Verdict, 
                     Some((head_hash, _)) if head_hash[..] != computed[..] => {
                         Some((id, Problem::HeadMismatch))
                     }
-                    _ => None,
+                    _ => match outside.get(&id) {
+                        Some(hashes) if hashes.iter().any(|h| h[..] != computed[..]) => Some((
+                            confirmed_through + 1,
+                            Problem::Diverges {
+                                through: AuditId(id),
+                            },
+                        )),
+                        Some(_) => {
+                            confirmed_through = id;
+                            None
+                        }
+                        None => None,
+                    },
                 }
             }
         };
@@ -164,6 +235,16 @@ pub fn verify(log: &mut dyn AuditLog, public_key: &[u8; 32]) -> Result<Verdict, 
         return Ok(Verdict::Broken {
             entry: AuditId(id),
             problem,
+        });
+    }
+    // An external head beyond the last entry: the tail (or everything) was cut off, heads
+    // and all.
+    if let Some((&through, _)) = outside.range(expected_id..).next_back() {
+        return Ok(Verdict::Broken {
+            entry: AuditId(expected_id),
+            problem: Problem::Truncated {
+                through: AuditId(through),
+            },
         });
     }
     // A signed head beyond the last entry means the tail was cut off.
@@ -214,7 +295,7 @@ mod tests {
     }
 
     fn verified(db: &MemoryDb, key: &ServerKey) -> Verdict {
-        verify(&mut db.tx(), &key.public_key()).unwrap()
+        verify(&mut db.tx(), &key.public_key(), &[]).unwrap()
     }
 
     fn stored(db: &MemoryDb, id: i64) -> StoredEntry {
@@ -372,6 +453,94 @@ mod tests {
             Verdict::Broken {
                 entry: AuditId(2),
                 problem: Problem::BadHeadSignature
+            }
+        );
+    }
+
+    fn external(db: &MemoryDb) -> Vec<AuditHead> {
+        db.tx()
+            .audit_heads(None)
+            .unwrap()
+            .iter()
+            .filter_map(|h| as_head(&h.hash, &h.signature, h.entry_id))
+            .collect()
+    }
+
+    #[test]
+    fn external_heads_catch_a_cut_tail_an_empty_trail_and_a_rewrite() {
+        let (db, key, _dir) = chain(5);
+        sign_head(&mut db.tx(), &key, t(1)).unwrap();
+        let anchored = external(&db);
+        assert_eq!(
+            latest_head(&mut db.tx()).unwrap(),
+            anchored.first().copied()
+        );
+        let check = |db: &MemoryDb| verify(&mut db.tx(), &key.public_key(), &anchored).unwrap();
+        assert_eq!(
+            check(&db),
+            Verdict::Intact {
+                entries: 5,
+                signed_through: Some(AuditId(5))
+            }
+        );
+        db.tamper(
+            "DELETE FROM audit WHERE id > 2; DELETE FROM audit_heads;
+             CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT 1; END;
+             CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT 1; END;
+             CREATE TRIGGER audit_heads_no_update BEFORE UPDATE ON audit_heads BEGIN SELECT 1; END;
+             CREATE TRIGGER audit_heads_no_delete BEFORE DELETE ON audit_heads BEGIN SELECT 1; END;",
+        );
+        assert_eq!(
+            check(&db),
+            Verdict::Broken {
+                entry: AuditId(3),
+                problem: Problem::Truncated {
+                    through: AuditId(5)
+                }
+            }
+        );
+        db.tamper("DELETE FROM audit");
+        assert_eq!(
+            check(&db),
+            Verdict::Broken {
+                entry: AuditId(1),
+                problem: Problem::Truncated {
+                    through: AuditId(5)
+                }
+            }
+        );
+
+        // A rewrite after a confirmed head names the range from the entry after it.
+        let (db, key, _dir) = chain(3);
+        sign_head(&mut db.tx(), &key, t(1)).unwrap();
+        db.tx().append_audit(&entry(4)).unwrap();
+        db.tx().append_audit(&entry(5)).unwrap();
+        sign_head(&mut db.tx(), &key, t(2)).unwrap();
+        let anchored = external(&db);
+        let prev = stored(&db, 4).hash;
+        let mut fields = stored(&db, 5);
+        fields.actor = "mallory".to_owned();
+        let forged = entry_hash(&prev, 5, &fields.fields());
+        db.tamper(&format!(
+            "UPDATE audit SET actor = 'mallory', hash = X'{}' WHERE id = 5;
+             DELETE FROM audit_heads WHERE entry_id = 5;",
+            hex(&forged)
+        ));
+        assert_eq!(
+            verify(&mut db.tx(), &key.public_key(), &[]).unwrap(),
+            Verdict::Intact {
+                entries: 5,
+                signed_through: Some(AuditId(3))
+            },
+            "without the external heads the rewrite passes"
+        );
+        assert_eq!(
+            verify(&mut db.tx(), &key.public_key(), &anchored).unwrap(),
+            Verdict::Broken {
+                entry: AuditId(4),
+                problem: Problem::Diverges {
+                    through: AuditId(5)
+                }
             }
         );
     }

@@ -4,7 +4,7 @@
 //! is created, and on a later failure the files this run created are removed again, so a failed
 //! `init` can simply be repeated.
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::InitArgs;
@@ -31,6 +31,16 @@ pub enum InitError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The password file can be read by other users: the password may be known already.
+    #[error(
+        "the password file {path} is readable by group or others (mode {mode:o}): run chmod 600 on it"
+    )]
+    PasswordFileOpen {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The data directory could not be created.
     #[error("cannot create {path}: {source}")]
     DataDir {
@@ -54,6 +64,21 @@ pub enum InitError {
 }
 
 pub(super) async fn run(args: InitArgs) -> Result<(), InitError> {
+    let read_error = |source| InitError::PasswordFile {
+        path: args.admin_password_file.clone(),
+        source,
+    };
+    let mode = std::fs::metadata(&args.admin_password_file)
+        .map_err(read_error)?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o044 != 0 {
+        return Err(InitError::PasswordFileOpen {
+            path: args.admin_password_file.clone(),
+            mode,
+        });
+    }
     let text = std::fs::read_to_string(&args.admin_password_file).map_err(|source| {
         InitError::PasswordFile {
             path: args.admin_password_file.clone(),
@@ -90,6 +115,10 @@ pub async fn initialise(
         .recursive(true)
         .mode(0o700)
         .create(data_dir)
+        .and_then(|()| {
+            // An existing directory (made by the operator) is narrowed to the server's user.
+            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+        })
         .map_err(|source| InitError::DataDir {
             path: data_dir.to_owned(),
             source,

@@ -73,6 +73,13 @@ pub enum AuditCommand {
         /// Data directory.
         #[arg(long)]
         data_dir: PathBuf,
+        /// Anchor file (`[audit] anchor_file`): the trail must hold every head in it.
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
+        /// Witness files collected from devices (their data directory's `audit-witness`):
+        /// the trail must hold each one's head.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        witness: Vec<PathBuf>,
     },
 }
 
@@ -133,9 +140,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             print!("{EXAMPLE}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Verify { data_dir }) => {
+        Command::Audit(AuditCommand::Verify {
+            data_dir,
+            anchor,
+            witness,
+        }) => {
             init_tracing(LogFormat::Text, "warn");
-            Ok(audit::verify(&data_dir).await?)
+            let external: Vec<PathBuf> = anchor.into_iter().chain(witness).collect();
+            Ok(audit::verify(&data_dir, &external).await?)
         }
     }
 }
@@ -174,5 +186,23 @@ mod tests {
         assert!(
             Cli::try_parse_from(["custos-server", "audit", "verify", "--data-dir", "d"]).is_ok()
         );
+        let cli = Cli::try_parse_from([
+            "custos-server",
+            "audit",
+            "verify",
+            "--data-dir",
+            "d",
+            "--anchor",
+            "a",
+            "--witness",
+            "w1",
+            "w2",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Audit(AuditCommand::Verify { ref anchor, ref witness, .. })
+                if anchor.as_deref() == Some(std::path::Path::new("a")) && witness.len() == 2
+        ));
     }
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use tokio::net::TcpListener;
 
+use crate::audit::anchor::AnchorFile;
 use crate::config::Config;
 use crate::keys::{KEY_FILE, KeyError, ServerKey};
 use crate::store::{DB_FILE, Store, StoreError, StoreOptions};
@@ -32,6 +33,9 @@ pub enum ServeError {
     /// Serving failed.
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    /// The anchor file (`[audit] anchor_file`) cannot be opened.
+    #[error("audit anchor file: {0}")]
+    Anchor(#[from] crate::audit::anchor::AnchorError),
 }
 
 pub(super) async fn run(config: Config) -> Result<(), ServeError> {
@@ -41,6 +45,14 @@ pub(super) async fn run(config: Config) -> Result<(), ServeError> {
         return Err(ServeError::NotInitialised(config.data_dir.clone()));
     }
     let key = ServerKey::load(&key_path)?;
+    // Opened before anything listens: a configured anchor that cannot be written stops the
+    // server rather than leave the trail unanchored unnoticed.
+    let anchor = config
+        .audit
+        .anchor_file
+        .as_deref()
+        .map(AnchorFile::open)
+        .transpose()?;
     let store = Store::open(
         &db,
         StoreOptions {
@@ -63,6 +75,9 @@ pub(super) async fn run(config: Config) -> Result<(), ServeError> {
     drop(out);
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
     let state = AppState::new(store, key, Settings::from(&config));
+    if let Some(anchor) = anchor {
+        state.set_anchor(anchor);
+    }
     launch(listener, state, shutdown_signal()).await?;
     Ok(())
 }

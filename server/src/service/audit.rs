@@ -3,6 +3,8 @@
 //!
 //! The chain's logic is [`crate::audit`]'s; these run it in one transaction of the store.
 
+use custos_protocol::uplink::AuditHead;
+
 use super::ServiceError;
 use crate::AppState;
 use crate::audit::{self, AuditRecord, PAGE_MAX, Verdict};
@@ -112,29 +114,68 @@ pub async fn heads(
 
 /// Sign the chain head now with the server's key (nothing if it is signed already); the
 /// signed entry.
+///
+/// After the commit the latest head is what devices get in their acks from now on, and it is
+/// appended to the anchor file if one is configured (fsynced; a failure is logged and retried
+/// at the next signing, the head is in the database either way).
 pub async fn sign_head(app: &AppState) -> Result<Option<AuditId>, ServiceError> {
     let key = app.server_key_arc();
     let at = app.now();
-    let signed = app
+    let (signed, latest) = app
         .store()
-        .transact(move |tx| -> Result<_, ServiceError> { Ok(audit::sign_head(tx, &key, at)?) })
+        .transact(move |tx| -> Result<_, ServiceError> {
+            let signed = audit::sign_head(tx, &key, at)?;
+            Ok((signed, audit::latest_head(tx)?))
+        })
         .await?;
     if let Some(entry) = signed {
         tracing::debug!(%entry, "signed audit head");
     }
+    if let Some(head) = latest {
+        app.set_latest_audit_head(head);
+        let anchor = app.anchor();
+        let appended = tokio::task::spawn_blocking(move || {
+            let mut anchor = anchor
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            anchor.as_mut().map(|file| file.append(&head)).transpose()
+        })
+        .await;
+        match appended {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "appending the audit head to the anchor file failed")
+            }
+            Err(e) => tracing::error!(error = %e, "the anchor file task failed"),
+        }
+    }
     Ok(signed)
 }
 
-/// Verify the whole chain against the server's own key, for an auditor.
+/// Verify the whole chain against the server's own key, for an auditor. The latest head this
+/// process signed counts as an external head too: a trail cut back while the server runs
+/// shows.
 pub async fn verify(app: &AppState, _cap: &AuditorCap) -> Result<Verdict, ServiceError> {
-    verify_chain(app.store(), app.server_key().public_key()).await
+    let external: Vec<AuditHead> = app.latest_audit_head().into_iter().collect();
+    verify_chain_with(app.store(), app.server_key().public_key(), external).await
 }
 
-/// Verify the whole chain against `public_key`, in one read transaction: what `custos-server
-/// audit verify` runs with the data directory's files (no session: file access is the
-/// authority there).
+/// Verify the whole chain against `public_key`, in one read transaction, with no external
+/// heads (see [`verify_chain_with`]).
 pub async fn verify_chain(store: &Store, public_key: [u8; 32]) -> Result<Verdict, ServiceError> {
+    verify_chain_with(store, public_key, Vec::new()).await
+}
+
+/// Verify the whole chain against `public_key` and the signed heads kept outside the database
+/// (`external`: anchor file, device witnesses; signatures already checked), in one read
+/// transaction: what `custos-server audit verify` runs with the data directory's files (no
+/// session: file access is the authority there).
+pub async fn verify_chain_with(
+    store: &Store,
+    public_key: [u8; 32],
+    external: Vec<AuditHead>,
+) -> Result<Verdict, ServiceError> {
     store
-        .query(move |tx| Ok(audit::verify(tx, &public_key)?))
+        .query(move |tx| Ok(audit::verify(tx, &public_key, &external)?))
         .await
 }

@@ -176,6 +176,10 @@ pub enum StoreError {
     /// The write transaction failed as a whole.
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    /// The disk (or the database's size limit) is full: nothing of the write was kept, and
+    /// writes keep failing until space is freed; reads still work.
+    #[error("storage full: the database cannot grow")]
+    StorageFull,
     /// The writer thread has stopped.
     #[error("the store writer has stopped")]
     WriterGone,
@@ -263,6 +267,22 @@ impl Store {
     {
         self.writer
             .submit(move |conn| job(&mut sqlite::SqliteTx::new(conn)))
+            .await
+    }
+
+    /// Test support: cap the database at `pages` pages (`PRAGMA max_page_count` on the writer;
+    /// SQLite never sets it below the current size), so that writes fail as on a full disk; a
+    /// large value lifts the cap. Returns the cap in force.
+    #[doc(hidden)]
+    pub async fn cap_pages_for_tests(&self, pages: u64) -> Result<u64, StoreError> {
+        self.writer
+            .submit(move |conn| {
+                Ok(
+                    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
             .await
     }
 

@@ -159,7 +159,8 @@ fn problem(p: Problem) -> Key {
         Problem::BrokenLink => Key::ProblemBrokenLink,
         Problem::HashMismatch => Key::ProblemHashMismatch,
         Problem::BadHeadSignature => Key::ProblemBadHeadSignature,
-        Problem::HeadMismatch => Key::ProblemHeadMismatch,
+        Problem::HeadMismatch | Problem::Diverges { .. } => Key::ProblemHeadMismatch,
+        Problem::Truncated { .. } => Key::ProblemMissing,
     }
 }
 

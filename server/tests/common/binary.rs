@@ -33,14 +33,24 @@ pub struct Serving {
 
 impl Serving {
     pub fn start(data_dir: &Path) -> Serving {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
+        Serving::start_with(&[
+            "serve",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+    }
+
+    /// `custos-server ARGS` (a `serve` command line), once it announced its address.
+    pub fn start_with(args: &[&str]) -> Serving {
+        Serving::start_command(BIN, args)
+    }
+
+    /// `PROGRAM ARGS` that execs a `serve`, once it announced its address.
+    pub fn start_command(program: &str, args: &[&str]) -> Serving {
+        let mut child = Command::new(program)
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -5,7 +5,7 @@
 //! ([`super::Store::query`]). Each area's trait is implemented in the module of that area's
 //! rows; everything `rusqlite` stays under `store/`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, Row};
 
@@ -113,7 +113,44 @@ const WRITER_STATEMENT_CACHE: usize = 256;
 /// How long a connection waits on a lock held by another process (e.g. `audit verify`).
 pub(crate) const BUSY_TIMEOUT_MS: u32 = 5_000;
 
+/// The database, its `-wal` and its `-shm` hold password hashes, titles and people: readable by
+/// the server's user only (issue #9). SQLite creates the `-wal` and `-shm` files with the
+/// database file's mode, so the database is created 0600 here before SQLite opens it, and a
+/// file left more open by an older version is narrowed to 0600.
+fn private_database_files(path: &Path, create: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let text = path.to_string_lossy();
+    if text.starts_with("file:") || text.starts_with(':') {
+        return Ok(()); // a URI or an in-memory database: nothing on disk to protect here
+    }
+    if create {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{text}{suffix}"));
+        match std::fs::metadata(&file) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn open_writer_connection(path: &Path, create: bool) -> Result<Connection, StoreError> {
+    private_database_files(path, create).map_err(|e| StoreError::Backend(BackendError::new(e)))?;
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
@@ -164,6 +201,9 @@ pub(crate) fn constraint(
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return StoreError::StorageFull;
+        }
         StoreError::Backend(BackendError::new(e))
     }
 }

@@ -3,7 +3,11 @@
 //! Loop: block for one job, drain up to `batch_max - 1` more without waiting, `BEGIN
 //! IMMEDIATE`, run each job inside `SAVEPOINT job` (released on success, rolled back on
 //! failure or panic), `COMMIT`, then answer every job. If the transaction itself cannot begin or
-//! commit, every job of the group gets [`StoreError::CommitFailed`] and nothing is kept.
+//! commit, every job of the group gets [`StoreError::CommitFailed`] and nothing is kept (or
+//! its own error, if it failed by itself, and [`StoreError::StorageFull`] when the disk is
+//! full). SQLite may roll a failed transaction back by itself (a full disk, an I/O error): the
+//! writer issues `ROLLBACK` only while a transaction is still open, so a full disk is one log
+//! line, not a second "cannot rollback" error.
 //! The thread ends when the last [`Writer`] handle is dropped.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -19,13 +23,38 @@ const QUEUE_DEPTH: usize = 1024;
 /// What a job leaves behind after running: how to answer its caller once the group's fate is
 /// known, and whether it left the transaction in an unknown state.
 struct Ran {
-    answer: Box<dyn FnOnce(Result<(), String>) + Send>,
+    answer: Box<dyn FnOnce(Result<(), Failure>) + Send>,
     poisoned: bool,
+}
+
+/// Why a group did not commit.
+#[derive(Debug, Clone)]
+struct Failure {
+    reason: String,
+    /// The disk (or the size limit) is full.
+    full: bool,
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error) -> Failure {
+        Failure {
+            reason: e.to_string(),
+            full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+        }
+    }
+
+    fn into_error(self) -> StoreError {
+        if self.full {
+            StoreError::StorageFull
+        } else {
+            StoreError::CommitFailed(self.reason)
+        }
+    }
 }
 
 trait Job: Send {
     fn run(self: Box<Self>, conn: &Connection) -> Ran;
-    fn abort(self: Box<Self>, reason: String);
+    fn abort(self: Box<Self>, failure: Failure);
 }
 
 struct Pending<F, T, E> {
@@ -42,10 +71,10 @@ where
     fn run(self: Box<Self>, conn: &Connection) -> Ran {
         let Pending { job, reply } = *self;
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-            let reason = e.to_string();
+            let failure = Failure::of(&e);
             return Ran {
                 answer: Box::new(move |_| {
-                    let _ = reply.send(Err(StoreError::CommitFailed(reason).into()));
+                    let _ = reply.send(Err(failure.into_error().into()));
                 }),
                 poisoned: true,
             };
@@ -59,19 +88,20 @@ where
         };
         Ran {
             answer: Box::new(move |commit| {
-                let _ = reply.send(match commit {
-                    Ok(()) => result,
-                    Err(reason) => Err(StoreError::CommitFailed(reason).into()),
+                let _ = reply.send(match (commit, result) {
+                    (Ok(()), result) => result,
+                    // The job's own error says more than the group's (e.g. its write is the
+                    // one that found the disk full).
+                    (Err(_), Err(own)) => Err(own),
+                    (Err(failure), Ok(_)) => Err(failure.into_error().into()),
                 });
             }),
             poisoned: end.is_err(),
         }
     }
 
-    fn abort(self: Box<Self>, reason: String) {
-        let _ = self
-            .reply
-            .send(Err(StoreError::CommitFailed(reason).into()));
+    fn abort(self: Box<Self>, failure: Failure) {
+        let _ = self.reply.send(Err(failure.into_error().into()));
     }
 }
 
@@ -130,21 +160,35 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, batch_max: usize)
 fn commit_group(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin write transaction");
+        let failure = Failure::of(&e);
         for job in batch.drain(..) {
-            job.abort(e.to_string());
+            job.abort(failure.clone());
         }
         return;
     }
     let size = batch.len();
     let ran: Vec<Ran> = batch.drain(..).map(|job| job.run(conn)).collect();
     let outcome = if ran.iter().any(|r| r.poisoned) {
-        Err("a savepoint could not be closed".to_owned())
+        Err(Failure {
+            reason: "a savepoint could not be closed".to_owned(),
+            full: false,
+        })
     } else {
-        conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+        conn.execute_batch("COMMIT").map_err(|e| Failure::of(&e))
     };
-    if let Err(reason) = &outcome {
-        tracing::error!(%reason, size, "write transaction rolled back");
-        if let Err(e) = conn.execute_batch("ROLLBACK") {
+    if let Err(failure) = &outcome {
+        // SQLite ended the transaction itself (a full disk, an I/O error) when a job's
+        // statement failed: that job's own error reports it (api::error logs a `storage full`
+        // refusal once per request), so this is no second error line.
+        let by_engine = conn.is_autocommit();
+        if failure.full || by_engine {
+            tracing::debug!(reason = %failure.reason, size, "write transaction rolled back");
+        } else {
+            tracing::error!(reason = %failure.reason, size, "write transaction rolled back");
+        }
+        // SQLite rolls back by itself after some errors (a full disk): only an open
+        // transaction needs the ROLLBACK.
+        if !by_engine && let Err(e) = conn.execute_batch("ROLLBACK") {
             tracing::error!(error = %e, "rollback failed");
         }
     } else {
