@@ -280,8 +280,9 @@ async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)>
 /// The live stream of alert changes, as Server-Sent Events (guard, security officer).
 ///
 /// First `event: hello` with `{"max_id": "N"}`; then `event: alert` with an `AlertView` for
-/// every alert raised or changed; `event: resync` with `{"missed": N}` when the console fell
-/// behind and must re-read the list.
+/// every alert raised or changed (changes of one alert less than a second apart are sent once,
+/// with its latest state); `event: resync` with `{"missed": N}` when the console fell behind
+/// and must re-read the list.
 #[utoipa::path(
     get,
     operation_id = "alerts_stream",

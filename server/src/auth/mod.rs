@@ -142,8 +142,14 @@ pub enum AuthError {
 /// - beyond that, or past the deadline, the request is refused with [`AuthError::Busy`] (503
 ///   and `Retry-After`) at once, without hashing.
 ///
-/// The slot is held by the blocking task itself, not by the request: a client that hangs up
+/// The slot is held by the hashing job itself, not by the request: a client that hangs up
 /// while its hash is computed does not free the slot before the memory is.
+///
+/// The hashes run on `slots` dedicated threads, not on tokio's blocking pool: the allocator
+/// keeps a freed 19 MiB block in the arena of the thread that used it, and the blocking pool
+/// spreads successive jobs over up to 512 threads, so bounded *concurrency* there still grew
+/// the RSS to a gigabyte (measured: `benches/flood.rs --botnet`). On a fixed set of threads
+/// each reuses its own block.
 ///
 /// Memory is therefore bounded by `slots × 19 MiB` for hashing plus `queue` small waiting
 /// requests, whatever the arrival rate. Refusing when busy is the price: a legitimate user in a
@@ -154,6 +160,37 @@ pub struct HashGate {
     waiting: std::sync::atomic::AtomicUsize,
     queue: usize,
     deadline: std::time::Duration,
+    jobs: std::sync::mpsc::Sender<HashJob>,
+}
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads: each takes the next job; they end when the gate is dropped.
+fn hashing_threads(slots: usize) -> std::sync::mpsc::Sender<HashJob> {
+    let (jobs, queue) = std::sync::mpsc::channel::<HashJob>();
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+    for n in 0..slots {
+        let queue = std::sync::Arc::clone(&queue);
+        let spawned = std::thread::Builder::new()
+            .name(format!("custos-hash-{n}"))
+            .spawn(move || {
+                loop {
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            // Fewer threads only means fewer hashes at once; with none, jobs fail (Task).
+            tracing::error!(error = %e, "cannot start a password hashing thread");
+        }
+    }
+    jobs
 }
 
 /// Requests that may wait for a hashing slot, per slot.
@@ -174,11 +211,13 @@ impl Drop for Waiting<'_> {
 impl HashGate {
     /// A gate of `slots` concurrent hashes (at least one) and `queue` waiting requests.
     pub fn new(slots: usize, queue: usize, deadline: std::time::Duration) -> HashGate {
+        let slots = slots.max(1);
         HashGate {
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
             waiting: std::sync::atomic::AtomicUsize::new(0),
             queue,
             deadline,
+            jobs: hashing_threads(slots),
         }
     }
 
@@ -224,19 +263,23 @@ impl HashGate {
         }
     }
 
-    /// Run `f` on a blocking thread once a slot is free (see the type's doc).
+    /// Run `f` on a hashing thread once a slot is free (see the type's doc).
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
         let permit = self.slot().await?;
-        tokio::task::spawn_blocking(move || {
-            let out = f();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: HashJob = Box::new(move || {
+            // A panic loses this answer (`Task`), not the thread.
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             drop(permit);
-            out
-        })
-        .await
-        .map_err(|_| AuthError::Task)
+            if let Ok(out) = out {
+                let _ = answer.send(out);
+            }
+        });
+        self.jobs.send(job).map_err(|_| AuthError::Task)?;
+        answered.await.map_err(|_| AuthError::Task)
     }
 }
 
