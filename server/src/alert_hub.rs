@@ -58,6 +58,8 @@ pub struct AlertHub {
 
 #[derive(Debug)]
 struct HubInner {
+    /// The bare ids, for in-process observers (the simulator's site).
+    ids: broadcast::Sender<i64>,
     frames: broadcast::Sender<Frame>,
     pending: Mutex<BTreeSet<i64>>,
     wake: Notify,
@@ -74,8 +76,10 @@ impl AlertHub {
     /// A hub with [`HUB_CAPACITY`].
     pub fn new() -> AlertHub {
         let (frames, _) = broadcast::channel(HUB_CAPACITY);
+        let (ids, _) = broadcast::channel(HUB_CAPACITY);
         AlertHub {
             inner: Arc::new(HubInner {
+                ids,
                 frames,
                 pending: Mutex::new(BTreeSet::new()),
                 wake: Notify::new(),
@@ -94,6 +98,13 @@ impl AlertHub {
     /// Tell subscribers that these alerts were raised or changed (after commit). With nobody
     /// listening nothing is kept: a console that connects later reads the list.
     pub fn notify(&self, ids: impl IntoIterator<Item = i64>) {
+        let ids: Vec<i64> = ids.into_iter().collect();
+        if self.inner.ids.receiver_count() > 0 {
+            for id in &ids {
+                // An error only means nobody is listening right now.
+                let _ = self.inner.ids.send(*id);
+            }
+        }
         if self.inner.frames.receiver_count() == 0 {
             return;
         }
@@ -107,9 +118,15 @@ impl AlertHub {
         }
     }
 
-    /// A new subscription; it sees frames sent from now on. The caller makes sure a publisher
-    /// runs ([`AlertHub::claim_publisher`]).
-    pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
+    /// The bare ids of changed alerts from now on, one message per notified id, uncoalesced
+    /// (for in-process observers; the consoles use [`AlertHub::frames`]).
+    pub fn subscribe(&self) -> broadcast::Receiver<i64> {
+        self.inner.ids.subscribe()
+    }
+
+    /// A new subscription to the consoles' frames; it sees frames sent from now on. The caller
+    /// makes sure a publisher runs ([`AlertHub::claim_publisher`]).
+    pub fn frames(&self) -> broadcast::Receiver<Frame> {
         self.inner.frames.subscribe()
     }
 
@@ -218,7 +235,7 @@ mod tests {
     #[tokio::test]
     async fn a_lagging_subscriber_is_told_so() {
         let hub = AlertHub::new();
-        let mut rx = hub.subscribe();
+        let mut rx = hub.frames();
         for id in 0..(HUB_CAPACITY as i64 + 10) {
             hub.send(Frame::Alert {
                 id,
@@ -237,7 +254,14 @@ mod tests {
             hub.take_pending().is_empty(),
             "nobody listening: nothing kept"
         );
-        let _rx = hub.subscribe();
+        let mut ids = hub.subscribe();
+        hub.notify([4]);
+        assert!(
+            hub.take_pending().is_empty(),
+            "an id observer is no console"
+        );
+        assert_eq!(ids.recv().await.unwrap(), 4);
+        let _rx = hub.frames();
         hub.notify([3, 1, 3]);
         hub.notify([1]);
         hub.woken().await;

@@ -77,7 +77,7 @@ pub async fn max_id(app: &AppState, _cap: &AlertReaderCap) -> Result<i64, Servic
 /// none runs. Every subscriber gets the same frames: the stream's callers all hold a
 /// capability that may read every alert.
 pub fn subscribe(app: &AppState, _cap: &AlertReaderCap) -> broadcast::Receiver<Frame> {
-    let frames = app.alerts().subscribe();
+    let frames = app.alerts().frames();
     if let Some(guard) = app.alerts().claim_publisher() {
         tokio::spawn(publish(app.clone(), guard));
     }
