@@ -26,7 +26,8 @@ listen = "127.0.0.1:8080"
 # Lifetime of a login session, in seconds (8 hours).
 session_ttl_secs = 28800
 
-# Add the Secure attribute to the session cookie. Turn on when served behind HTTPS.
+# Add the Secure attribute to the session cookie. Turn on when a TLS proxy is in front of the
+# server; it is on anyway when the server itself serves HTTPS ([tls] below).
 secure_cookies = false
 
 # Largest accepted request body, in bytes; larger requests get 413.
@@ -77,6 +78,21 @@ policy_ttl_secs = 600
 # The default is GS1's example prefix; replace it with your organisation's own.
 label_company_prefix = "0614141"
 
+# Sign-ins are throttled per source address as well as per username. Behind a reverse proxy
+# every client has the proxy's address: name the header the proxy writes the client's address
+# into, and the proxies' own addresses. The header is honoured only from those addresses
+# (anybody else could write it). Off by default.
+# trusted_proxy_header = "X-Forwarded-For"
+trusted_proxies = []
+
+# /metrics (Prometheus text: counts only) is never served unauthenticated on the public port.
+# Either serve it on a separate address (an internal interface):
+# metrics_listen = "127.0.0.1:9090"
+# or on the public port to scrapers presenting `Authorization: Bearer TOKEN` (16 to 256
+# characters); with neither, /metrics is not served. /healthz stays public: it answers only
+# {"status":"ok"} (or 500 when the database cannot be read) and nothing else.
+# metrics_token = "a long random string"
+
 # Decommissioning period (脱密期) after a departure is approved, in whole years (1 to 3).
 [decommissioning]
 core_years = 3
@@ -90,6 +106,13 @@ general_years = 1
 # disk or host); `custos-server audit verify --anchor FILE` then detects a cut or rewritten
 # trail. Default: none.
 # anchor_file = "/var/lib/custos-anchor/audit-heads"
+
+# Serve HTTPS (TLS 1.2 and 1.3, rustls) with this certificate chain and private key, both PEM
+# files (the key PKCS#8, PKCS#1 or SEC1). Without [tls] the server speaks plain HTTP: put it
+# behind a TLS proxy and set secure_cookies = true.
+# [tls]
+# cert_file = "/etc/custos/tls/cert.pem"
+# key_file = "/etc/custos/tls/key.pem"
 "#;
 
 /// Log output format.
@@ -142,6 +165,16 @@ pub struct AuditSettings {
     pub anchor_file: Option<PathBuf>,
 }
 
+/// `[tls]`: the server's certificate chain and key (PEM).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// Private key.
+    pub key_file: PathBuf,
+}
+
 /// The whole server configuration. See [`EXAMPLE`] for every key and its default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -186,6 +219,16 @@ pub struct Config {
     pub decommissioning: Decommissioning,
     /// Where signed audit heads go besides the database.
     pub audit: AuditSettings,
+    /// The header a trusted reverse proxy names the client in (off by default).
+    pub trusted_proxy_header: Option<String>,
+    /// The addresses of the trusted reverse proxies.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A separate listen address for `/metrics` (and `/healthz`).
+    pub metrics_listen: Option<SocketAddr>,
+    /// A bearer token that opens `/metrics` on the public port.
+    pub metrics_token: Option<String>,
+    /// Serve HTTPS with this certificate and key.
+    pub tls: Option<Tls>,
 }
 
 impl Default for Config {
@@ -210,6 +253,11 @@ impl Default for Config {
             label_company_prefix: "0614141".to_owned(),
             decommissioning: Decommissioning::default(),
             audit: AuditSettings::default(),
+            trusted_proxy_header: None,
+            trusted_proxies: Vec::new(),
+            metrics_listen: None,
+            metrics_token: None,
+            tls: None,
         }
     }
 }
@@ -313,6 +361,30 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&self.log_filter).is_err() {
             return Err(("log_filter", "is not a valid filter directive"));
         }
+        let token_char = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if self
+            .trusted_proxy_header
+            .as_ref()
+            .is_some_and(|h| h.is_empty() || !h.bytes().all(token_char))
+        {
+            return Err(("trusted_proxy_header", "must be an HTTP header name"));
+        }
+        if self.trusted_proxy_header.is_some() && self.trusted_proxies.is_empty() {
+            return Err((
+                "trusted_proxies",
+                "must name the proxies' addresses when trusted_proxy_header is set",
+            ));
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| !(16..=256).contains(&t.len()))
+        {
+            return Err(("metrics_token", "must be 16 to 256 characters"));
+        }
+        if self.metrics_listen.is_some_and(|m| m == self.listen) {
+            return Err(("metrics_listen", "must differ from listen"));
+        }
         let d = &self.decommissioning;
         for (key, years) in [
             ("decommissioning.core_years", d.core_years),
@@ -365,6 +437,47 @@ mod tests {
         assert_eq!(
             Config::parse(EXAMPLE, "example").unwrap(),
             Config::default()
+        );
+    }
+
+    #[test]
+    fn the_example_shows_the_commented_keys_and_they_parse() {
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|l| {
+                for key in [
+                    "# trusted_proxy_header",
+                    "# metrics_listen",
+                    "# metrics_token",
+                    "# [tls]",
+                    "# cert_file",
+                    "# key_file",
+                ] {
+                    if l.starts_with(key) {
+                        return l.trim_start_matches("# ").to_owned();
+                    }
+                }
+                l.to_owned()
+            })
+            .map(|l| {
+                if l == "trusted_proxies = []" {
+                    "trusted_proxies = [\"10.0.0.1\"]".to_owned()
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = Config::parse(&uncommented, "example").unwrap();
+        assert_eq!(
+            config.tls.unwrap().cert_file,
+            PathBuf::from("/etc/custos/tls/cert.pem")
+        );
+        assert_eq!(config.metrics_listen.unwrap().port(), 9090);
+        assert!(config.metrics_token.is_some());
+        assert_eq!(
+            config.trusted_proxy_header.as_deref(),
+            Some("X-Forwarded-For")
         );
     }
 
@@ -444,6 +557,15 @@ mod tests {
             (
                 "[decommissioning]\ncore_years = 4",
                 "decommissioning.core_years",
+            ),
+            ("metrics_token = \"short\"", "metrics_token"),
+            (
+                "trusted_proxy_header = \"X-Forwarded-For\"",
+                "trusted_proxies",
+            ),
+            (
+                "trusted_proxy_header = \"bad header\"",
+                "trusted_proxy_header",
             ),
         ] {
             match Config::parse(text, "t") {

@@ -22,12 +22,17 @@ pub mod replay;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod web;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 
 use axum::Router;
 use tokio::net::TcpListener;
+
+use crate::api::client::PeerAddr;
+use crate::tls::TlsListener;
 
 pub use crate::alert_hub::AlertHub;
 pub use crate::state::{AppState, Clock, Settings};
@@ -35,8 +40,34 @@ pub use crate::state::{AppState, Clock, Settings};
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
     // The API keeps the fallback (JSON 404); the pages add routes only, so the merge is legal.
-    api::router(state.clone()).merge(web::router().with_state(state))
+    api::router(state.clone())
+        .merge(web::router().with_state(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            api::client::resolve,
+        ))
 }
+
+/// Where [`launch_with`] serves: the public port (plain or TLS) and, optionally, the separate
+/// metrics port.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The public port.
+    pub public: Public,
+    /// `metrics_listen`: `/metrics` and `/healthz` only, unauthenticated.
+    pub metrics: Option<TcpListener>,
+}
+
+/// The public listener.
+#[derive(Debug)]
+pub enum Public {
+    /// Plain HTTP.
+    Plain(TcpListener),
+    /// HTTPS.
+    Tls(TlsListener),
+}
+
+type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Why [`launch`] stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -57,16 +88,59 @@ pub async fn launch(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LaunchError> {
+    launch_with(
+        Listeners {
+            public: Public::Plain(listener),
+            metrics: None,
+        },
+        state,
+        shutdown,
+    )
+    .await
+}
+
+/// [`launch`] on the given listeners: HTTPS when the public one is TLS, and the metrics port
+/// when there is one (it stops with the server).
+pub async fn launch_with(
+    listeners: Listeners,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LaunchError> {
     let signer = tokio::spawn(sign_heads_periodically(state.clone()));
     let sweeper = tokio::spawn(jobs::sweep_periodically(state.clone()));
     let stopping = state.clone();
-    let shutdown = async move {
+    let shutdown: Shutdown = Box::pin(async move {
         shutdown.await;
         stopping.stop();
+    });
+    let metrics = listeners.metrics.map(|listener| {
+        let mut stopping = state.stopping();
+        let serve = axum::serve(listener, api::metrics_router(state.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            });
+        tokio::spawn(serve.into_future())
+    });
+    let service = app(state.clone()).into_make_service_with_connect_info::<PeerAddr>();
+    let served = match listeners.public {
+        Public::Plain(listener) => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Public::Tls(listener) => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
     };
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    if let Some(metrics) = metrics {
+        match metrics.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "serving metrics failed"),
+            Err(e) => tracing::error!(error = %e, "the metrics server was lost"),
+            Ok(Ok(())) => {}
+        }
+    }
     sweeper.abort();
     signer.abort();
     let signed = service::audit::sign_head(&state).await;

@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::alert_hub::AlertHub;
 use crate::audit::anchor::AnchorFile;
+use crate::auth::source::{FailureBudget, TrustedProxies};
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::domain::person::DecommissioningPolicy;
@@ -77,13 +78,19 @@ pub struct Settings {
     pub policy_ttl: Duration,
     /// GS1 Company Prefix of the GIAI-96 EPCs proposed for new carriers.
     pub label_company_prefix: String,
+    /// Which peers may name the client's address in a header.
+    pub trusted_proxies: TrustedProxies,
+    /// The bearer token opening `/metrics` on the public port (`None`: not served there).
+    pub metrics_token: Option<String>,
 }
 
 impl From<&Config> for Settings {
     fn from(config: &Config) -> Self {
         Settings {
             session_ttl_secs: config.session_ttl_secs,
-            secure_cookies: config.secure_cookies,
+            // Whenever the server speaks TLS itself, or the operator says a TLS proxy is in
+            // front: a cookie sent over plain HTTP once is a stolen session.
+            secure_cookies: config.secure_cookies || config.tls.is_some(),
             body_limit_bytes: config.body_limit_bytes,
             audit_head_interval: Duration::from_secs(config.audit_head_interval_secs),
             sweep_interval: Duration::from_millis(config.sweep_interval_ms),
@@ -96,6 +103,14 @@ impl From<&Config> for Settings {
             tag_clone_min_travel: Duration::from_secs(config.tag_clone_min_travel_secs),
             policy_ttl: Duration::from_secs(config.policy_ttl_secs),
             label_company_prefix: config.label_company_prefix.clone(),
+            trusted_proxies: TrustedProxies {
+                header: config
+                    .trusted_proxy_header
+                    .as_ref()
+                    .map(|h| h.to_ascii_lowercase()),
+                proxies: config.trusted_proxies.clone(),
+            },
+            metrics_token: config.metrics_token.clone(),
         }
     }
 }
@@ -120,6 +135,8 @@ struct StateInner {
     alerts: AlertHub,
     form_tokens: FormTokens,
     login_throttle: Mutex<LoginThrottle>,
+    source_throttle: Mutex<LoginThrottle>,
+    ingest_failures: Mutex<FailureBudget>,
     metrics: Metrics,
     /// Turns true when the server begins to shut down (ends the live streams).
     stopping: watch::Sender<bool>,
@@ -154,6 +171,8 @@ impl AppState {
                 alerts: AlertHub::new(),
                 form_tokens: FormTokens::new(),
                 login_throttle: Mutex::new(LoginThrottle::new()),
+                source_throttle: Mutex::new(LoginThrottle::per_source()),
+                ingest_failures: Mutex::new(FailureBudget::default()),
                 metrics: Metrics::default(),
                 stopping: watch::Sender::new(false),
                 sessions_ended: broadcast::Sender::new(SESSION_ENDS_CAPACITY),
@@ -186,6 +205,27 @@ impl AppState {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut throttle)
+    }
+
+    /// Runs `f` on the failed sign-in counts per source address (see [`auth::throttle`]).
+    pub fn source_throttle<T>(&self, f: impl FnOnce(&mut LoginThrottle) -> T) -> T {
+        let mut throttle = self
+            .inner
+            .source_throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut throttle)
+    }
+
+    /// Runs `f` on the per-source budget of failed device requests (see
+    /// [`auth::source::FailureBudget`]).
+    pub fn ingest_failures<T>(&self, f: impl FnOnce(&mut FailureBudget) -> T) -> T {
+        let mut budget = self
+            .inner
+            .ingest_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut budget)
     }
 
     /// The server's signing key (signs answers to devices and audit heads).

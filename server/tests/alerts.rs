@@ -1,6 +1,7 @@
 //! Alerts against the real router on a real socket: the role matrix, the lifecycle
 //! (acknowledge, resolve, illegal moves change nothing), titles never shown, the SSE stream
-//! (delivery, lag → resync, shutdown), the sweeps on a moved clock, and `/metrics`.
+//! (delivery, lag → resync, shutdown), the sweeps on a moved clock, and `/metrics` (with the
+//! scrapers' token; its refusals are in `load.rs`).
 
 mod common;
 
@@ -135,22 +136,6 @@ async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> hyper::
     }
     let request = builder.body(Empty::<Bytes>::new()).expect("request");
     sender.send_request(request).await.expect("send")
-}
-
-async fn text(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let response = open(addr, path, &[]).await;
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        content_type,
-        String::from_utf8(body.to_vec()).unwrap(),
-    )
 }
 
 /// One Server-Sent Event.
@@ -1057,10 +1042,31 @@ fn samples(text: &str) -> HashMap<String, f64> {
     out
 }
 
+/// The scrapers' token of the metrics tests.
+const METRICS_TOKEN: &str = "metrics token of the tests";
+
+/// `GET /metrics` with the scrapers' bearer token (no session).
+async fn metrics_text(addr: SocketAddr) -> (u16, String, String) {
+    let auth = format!("Bearer {METRICS_TOKEN}");
+    let response = open(addr, "/metrics", &[("authorization", &auth)]).await;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
 #[tokio::test]
 async fn metrics_need_no_session_and_parse() {
-    let server = Server::start().await;
-    let (status, content_type, body) = text(server.addr, "/metrics").await;
+    let server = Server::start_with(|c| c.metrics_token = Some(METRICS_TOKEN.to_owned())).await;
+    let (status, content_type, body) = metrics_text(server.addr).await;
     assert_eq!(status, 200);
     assert!(
         content_type.starts_with("text/plain; version=0.0.4"),
@@ -1090,7 +1096,7 @@ async fn metrics_need_no_session_and_parse() {
     assert_eq!(reply.status, 200);
     sweep_once(&server.state).await.unwrap();
 
-    let (_, _, body) = text(server.addr, "/metrics").await;
+    let (_, _, body) = metrics_text(server.addr).await;
     let after = samples(&body);
     assert_eq!(after["custos_events_ingested_total"], 5.0);
     assert_eq!(after["custos_ingest_latency_seconds_count"], 1.0);

@@ -6,7 +6,9 @@
 //! On connect the server subscribes to the alert hub first and only then reads the highest
 //! alert id, which it sends as the first event: `event: hello`, `data: {"max_id":"N"}`. Every
 //! alert raised or changed after that arrives as `event: alert` with the same JSON as a list
-//! item. A console that falls more than [`crate::alert_hub::HUB_CAPACITY`] changes behind gets
+//! item; changes of one alert less than a second apart are sent once, with its latest state
+//! (see [`crate::alert_hub`]: each event is read and encoded once for all consoles). A console
+//! that falls more than [`crate::alert_hub::HUB_CAPACITY`] events behind gets
 //! `event: resync`, `data: {"missed":N}`: it must re-read the list (`GET /alerts?after=...`
 //! for new ones, or the whole open list), because alerts were skipped. An alert that cannot be
 //! loaded is also answered with `resync` rather than silently dropped. A comment line keeps the
@@ -32,6 +34,7 @@ use super::extract::{Json, Query};
 use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
 use crate::auth::Authenticated;
+use crate::alert_hub::Frame;
 use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::ids::is_valid_name;
@@ -243,9 +246,7 @@ pub async fn resolve(
 
 /// What the live stream holds between events.
 struct Feed {
-    state: AppState,
-    reader: AlertReaderCap,
-    changes: broadcast::Receiver<i64>,
+    changes: broadcast::Receiver<Frame>,
     stopping: watch::Receiver<bool>,
     hello: Option<i64>,
 }
@@ -254,22 +255,6 @@ fn resync(missed: u64) -> Event {
     Event::default()
         .event("resync")
         .data(json!({ "missed": missed }).to_string())
-}
-
-async fn alert_event(feed: &Feed, id: i64) -> Event {
-    match alerts::one(&feed.state, &feed.reader, id).await {
-        Ok(view) => match Event::default().event("alert").json_data(&view) {
-            Ok(event) => event,
-            Err(e) => {
-                tracing::error!(alert = id, error = %e, "cannot encode alert; asking for resync");
-                resync(1)
-            }
-        },
-        Err(e) => {
-            tracing::error!(alert = id, error = %e, "cannot load alert; asking for resync");
-            resync(1)
-        }
-    }
 }
 
 async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)> {
@@ -290,7 +275,8 @@ async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)>
             tracing::info!(missed, "alert stream lagged; asking for resync");
             resync(missed)
         }
-        Some(Ok(id)) => alert_event(&feed, id).await,
+        Some(Ok(Frame::Alert { json, .. })) => Event::default().event("alert").data(&*json),
+        Some(Ok(Frame::Resync)) => resync(1),
     };
     Some((Ok(event), feed))
 }
@@ -298,8 +284,9 @@ async fn next_event(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)>
 /// The live stream of alert changes, as Server-Sent Events (guard, security officer).
 ///
 /// First `event: hello` with `{"max_id": "N"}`; then `event: alert` with an `AlertView` for
-/// every alert raised or changed; `event: resync` with `{"missed": N}` when the console fell
-/// behind and must re-read the list.
+/// every alert raised or changed (changes of one alert less than a second apart are sent once,
+/// with its latest state); `event: resync` with `{"missed": N}` when the console fell behind
+/// and must re-read the list.
 #[utoipa::path(
     get,
     operation_id = "alerts_stream",
@@ -321,12 +308,10 @@ pub async fn stream(
     let reader = cap.reader();
     // Subscribe before reading the highest id: an alert committed around the connect is then
     // counted in `max_id` or announced on the stream (perhaps both), never neither.
-    let changes = state.alerts().subscribe();
+    let changes = alerts::subscribe(&state, &reader);
     let max = alerts::max_id(&state, &reader).await?;
     let feed = Feed {
         stopping: state.stopping(),
-        state,
-        reader,
         changes,
         hello: Some(max),
     };

@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::auth::AuthError;
 use crate::domain::carrier::{CarrierInputError, RegistrationError};
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
@@ -22,7 +23,8 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code: `bad_request`, `unauthenticated`, `invalid_credentials`,
-    /// `forbidden`, `password_change_required`, `wrong_password`, `csrf`, `not_found`, `method_not_allowed`, `conflict`, `too_many_attempts`,
+    /// `forbidden`, `password_change_required`, `wrong_password`, `csrf`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `too_many_attempts`, `too_many_failures`, `busy` (503),
     /// `payload_too_large`, `unsupported_media_type`, `internal`, a rule's own code (422, such
     /// as `self_approval`), a state conflict's own code (409, such as `not_approved`), or a
     /// device refusal (`device_auth_failed`, `seq_gap`, `replay_rejected`, `clock_skew`,
@@ -93,6 +95,20 @@ pub enum ApiError {
     #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
     TooManyAttempts {
         /// Seconds until an attempt is taken again.
+        retry_after_secs: u64,
+    },
+    /// 429: too many failed unauthenticated requests from this source address (devices);
+    /// `Retry-After` says when to try again.
+    #[error("too many failed requests from this address; try again in {retry_after_secs} s")]
+    TooManyFailures {
+        /// Seconds until a request is heard again.
+        retry_after_secs: u64,
+    },
+    /// 503: every password-hashing slot is busy (a sign-in flood); `Retry-After` says when to
+    /// try again.
+    #[error("too many sign-ins at once; try again in {retry_after_secs} s")]
+    Busy {
+        /// Seconds until a retry is reasonable.
         retry_after_secs: u64,
     },
     /// 409: the state does not allow the step; the code names why (`not_approved`, ...).
@@ -174,6 +190,10 @@ impl ApiError {
             ApiError::TooManyAttempts { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
             }
+            ApiError::TooManyFailures { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_failures")
+            }
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::StateConflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::Refused { reasons, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -208,7 +228,10 @@ impl IntoResponse for ApiError {
             body.resend_from = Some(*resend_from);
         }
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::TooManyAttempts { retry_after_secs } = self {
+        if let ApiError::TooManyAttempts { retry_after_secs }
+        | ApiError::TooManyFailures { retry_after_secs }
+        | ApiError::Busy { retry_after_secs } = self
+        {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
@@ -253,6 +276,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::LoginBlocked(b) => ApiError::TooManyAttempts {
                 retry_after_secs: b.retry_after_secs,
             },
+            ServiceError::Auth(AuthError::Busy { retry_after_secs }) => {
+                ApiError::Busy { retry_after_secs }
+            }
             ServiceError::Auth(e) => ApiError::Internal(e.to_string()),
             ServiceError::AccountChange(AccountChangeError::WrongPassword) => {
                 ApiError::WrongPassword

@@ -12,6 +12,12 @@
 //! together) in its own write job, so the alert is recorded although the request fails. The
 //! 401 does not say whether the device exists.
 //!
+//! Each such failure spends one token of its source address's budget
+//! ([`crate::auth::source::FailureBudget`]: a burst of 20, one back every 500 ms). A source
+//! whose budget is spent is refused with 429 `too_many_failures` and `Retry-After` before step
+//! 2: no lookup, no alert, no database work. Without it, anybody who can reach the port made
+//! the server write and every console re-read an alert ~90 times a second.
+//!
 //! Answers to devices are signed with the server key over
 //! `signing_bytes(BatchAck | HeartbeatAck | Policy, body)`, in the same header; a daemon pins the
 //! key from `GET /server-key`. Refusals are the usual unsigned JSON errors (they carry no
@@ -19,6 +25,10 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +44,7 @@ use serde::de::DeserializeOwned;
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{DeviceRefusals, wire};
 use crate::AppState;
+use crate::auth::source::ClientAddr;
 use crate::domain::ingest::{AuthFailure, fits_storage};
 use crate::keys::verify_signature;
 use crate::service::ingest::{self, BatchAnswer, HeartbeatAnswer};
@@ -44,10 +55,14 @@ use crate::store::ingest::DeviceAuth;
 /// the request is refused either way.
 async fn record_failure(
     state: &AppState,
+    source: Option<IpAddr>,
     claimed: &str,
     failure: AuthFailure,
     endpoint: &'static str,
 ) {
+    if let Some(source) = source {
+        state.ingest_failures(|b| b.spend(source, Instant::now()));
+    }
     tracing::warn!(device = %claimed.chars().take(64).collect::<String>(), reason = failure.reason(), endpoint, "device request refused");
     if let Err(e) = ingest::record_auth_failure(state, claimed.to_owned(), failure, endpoint).await
     {
@@ -66,6 +81,7 @@ fn signature(headers: &HeaderMap) -> Option<Vec<u8>> {
 /// Step 2: the registered device whose key signed `body` as `kind`.
 async fn authenticate(
     state: &AppState,
+    source: Option<IpAddr>,
     id: &str,
     headers: &HeaderMap,
     body: &[u8],
@@ -73,15 +89,15 @@ async fn authenticate(
     endpoint: &'static str,
 ) -> Result<DeviceAuth, ApiError> {
     let Some(device) = ingest::device(state, id).await? else {
-        record_failure(state, id, AuthFailure::UnknownDevice, endpoint).await;
+        record_failure(state, source, id, AuthFailure::UnknownDevice, endpoint).await;
         return Err(ApiError::DeviceUnauthenticated);
     };
     let Some(sig) = signature(headers) else {
-        record_failure(state, id, AuthFailure::MissingSignature, endpoint).await;
+        record_failure(state, source, id, AuthFailure::MissingSignature, endpoint).await;
         return Err(ApiError::DeviceUnauthenticated);
     };
     if !verify_signature(&device.public_key, &signing_bytes(kind, body), &sig) {
-        record_failure(state, id, AuthFailure::BadSignature, endpoint).await;
+        record_failure(state, source, id, AuthFailure::BadSignature, endpoint).await;
         return Err(ApiError::DeviceUnauthenticated);
     }
     Ok(device)
@@ -90,6 +106,7 @@ async fn authenticate(
 /// Step 3: parse and check a signed body; a malformed one is recorded like an auth failure.
 async fn parse<T: DeserializeOwned>(
     state: &AppState,
+    source: Option<IpAddr>,
     device: &DeviceAuth,
     body: &[u8],
     endpoint: &'static str,
@@ -103,6 +120,7 @@ async fn parse<T: DeserializeOwned>(
         Err(reason) => {
             record_failure(
                 state,
+                source,
                 device.id.as_str(),
                 AuthFailure::Malformed(reason.clone()),
                 endpoint,
@@ -126,6 +144,8 @@ fn names_device(body_device: &str, device: &DeviceAuth) -> Result<(), String> {
 struct Endpoint {
     name: &'static str,
     kind: SignedKind,
+    /// The client's address (its failures are counted against it).
+    source: Option<IpAddr>,
 }
 
 /// Steps 2 and 3 of every device endpoint: the registered device whose key signed `body`, and
@@ -139,8 +159,31 @@ async fn signed_request<T: DeserializeOwned>(
     device_of: fn(&T) -> &str,
     check: impl FnOnce(&T) -> Result<(), String>,
 ) -> Result<(DeviceAuth, T), ApiError> {
-    let device = authenticate(state, id, headers, body, endpoint.kind, endpoint.name).await?;
-    let value = parse(state, &device, body, endpoint.name, |value: &T| {
+    let source = endpoint.source;
+    if let Some(ip) = source {
+        state
+            .ingest_failures(|b| b.check(ip, Instant::now()))
+            .map_err(|wait| {
+                tracing::info!(
+                    endpoint = endpoint.name,
+                    "device request refused: source over its failure budget"
+                );
+                ApiError::TooManyFailures {
+                    retry_after_secs: wait.as_secs().max(1),
+                }
+            })?;
+    }
+    let device = authenticate(
+        state,
+        source,
+        id,
+        headers,
+        body,
+        endpoint.kind,
+        endpoint.name,
+    )
+    .await?;
+    let value = parse(state, source, &device, body, endpoint.name, |value: &T| {
         check(value)?;
         names_device(device_of(value), &device)
     })
@@ -202,11 +245,13 @@ fn signed<T: Serialize>(
 )]
 pub async fn batches(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let endpoint = Endpoint {
+        source: client.and_then(|c| c.0.0),
         name: "batches",
         kind: SignedKind::Batch,
     };
@@ -261,11 +306,13 @@ pub async fn batches(
 )]
 pub async fn heartbeats(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let endpoint = Endpoint {
+        source: client.and_then(|c| c.0.0),
         name: "heartbeats",
         kind: SignedKind::Heartbeat,
     };
@@ -318,11 +365,13 @@ pub async fn heartbeats(
 )]
 pub async fn policy(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let endpoint = Endpoint {
+        source: client.and_then(|c| c.0.0),
         name: "policy",
         kind: SignedKind::PolicyRequest,
     };

@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod carriers;
+pub mod client;
 pub mod devices;
 pub mod error;
 pub mod extract;
@@ -105,7 +106,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest(BASE_PATH, api)
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics::serve))
+        .route("/metrics", get(metrics::behind_token))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -113,6 +114,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The separate metrics listener (`metrics_listen`): `/metrics` without a token and
+/// `/healthz`, nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::serve))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// `GET /healthz`: public, because load balancers and init systems probe it without
+/// credentials. It answers only `{"status":"ok"}` when the database answers (500 otherwise):
+/// no version, no counts, no names.
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store().ping().await?;
     Ok(Json(json!({ "status": "ok" })))

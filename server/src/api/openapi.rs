@@ -186,6 +186,11 @@ pub enum DeviceRefusals {
     /// The body is over 1 MiB (`payload_too_large`).
     #[response(status = 413)]
     PayloadTooLarge(ErrorBody),
+    /// Too many failed (401/400) requests from this source address lately
+    /// (`too_many_failures`): refused before any other check; `Retry-After` says when to try
+    /// again.
+    #[response(status = 429, headers(("retry-after" = u64, description = "Seconds until a request is heard again")))]
+    TooManyFailures(ErrorBody),
 }
 
 /// Mirrors of the `custos_protocol::uplink` messages (see that module for the rules each

@@ -1,6 +1,7 @@
 //! `POST /session` (login), `DELETE /session` (logout) and `POST /session/password` (change
 //! one's own password).
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
@@ -12,6 +13,7 @@ use super::extract::Json;
 use super::openapi::{InputRefusals, SessionRefusals};
 use crate::AppState;
 use crate::api::auth::{PendingOrSignedIn, SESSION_COOKIE};
+use crate::auth::source::ClientAddr;
 use crate::domain::role::Roles;
 use crate::domain::time::Timestamp;
 use crate::service::accounts::{self, ChangePassword};
@@ -54,16 +56,20 @@ fn cookie(value: &str, max_age: u64, secure: bool) -> String {
         (status = 200, description = "Logged in", body = LoginAnswer,
             headers(("set-cookie" = String, description = "The session cookie"))),
         (status = 401, description = "Wrong username or password, or a disabled account (`invalid_credentials`)", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins for this username (`too_many_attempts`): refused without checking the password",
+        (status = 429, description = "Too many failed sign-ins for this username or from this source address (`too_many_attempts`): refused without checking the password",
             body = ErrorBody, headers(("retry-after" = u64, description = "Seconds until an attempt is taken again"))),
+        (status = 503, description = "Every password-hashing slot is busy and the queue is full or its deadline passed (`busy`): refused without checking the password",
+            body = ErrorBody, headers(("retry-after" = u64, description = "Seconds after which a retry is reasonable"))),
         InputRefusals,
     )
 )]
 pub async fn login(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     Json(body): Json<Login>,
 ) -> Result<Response, ApiError> {
-    let grant = accounts::login(&state, body.username, body.password).await?;
+    let source = client.and_then(|c| c.0.0);
+    let grant = accounts::login(&state, source, body.username, body.password).await?;
     let settings = state.settings();
     let set_cookie = cookie(
         &grant.token,

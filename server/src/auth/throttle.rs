@@ -18,8 +18,18 @@
 //!
 //! An attacker can therefore keep a known username blocked for as long as they keep trying:
 //! the price of not letting them guess. The block is short at first and an administrator can
-//! still sign in under another account. Counting per source address too would not help behind
-//! the reverse proxy a site puts in front of the server, so it is left out.
+//! still sign in under another account.
+//!
+//! # Per source address
+//! The same rules count the failures of every source address too ([`LoginThrottle::per_source`],
+//! keyed by [`source_key`]), with [`SOURCE_FREE_FAILURES`] free failures: a source spraying
+//! many usernames (or names that are no username at all) is blocked although no single name
+//! is. A success takes back only its own attempt ([`LoginThrottle::taken_back`]), so signing
+//! in with one known account between guesses does not reset the count. Behind a reverse proxy
+//! every client has the proxy's address: the server then reads the client's address from the
+//! proxy's header, but only when the request comes from a configured proxy
+//! (`trusted_proxy_header`, `trusted_proxies`); otherwise one blocked "source" would be every
+//! user at once. IPv6 sources count per /64, the block a single host is normally given.
 //!
 //! Time is counted in whole seconds (the server's clock), so a block of N seconds lasts until
 //! the start of the (N + 1)-th second after the failure's: at least N seconds, and
@@ -42,6 +52,24 @@ pub const MAX_BLOCK_SECS: i64 = 15 * 60;
 pub const FORGET_AFTER_SECS: i64 = 15 * 60;
 /// The most usernames counted at once.
 pub const MAX_USERNAMES: usize = 10_000;
+/// Failures allowed per source address before a block (a site's shared terminal may see a few
+/// people mistype).
+pub const SOURCE_FREE_FAILURES: u32 = 20;
+
+/// The key a source address is counted under: the address itself for IPv4 (also when mapped
+/// into IPv6), its /64 prefix for IPv6.
+pub fn source_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => format!("ip:{v4}"),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
 
 /// A sign-in refused without a password check: the username is blocked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,15 +95,34 @@ impl Entry {
 }
 
 /// The failure counts (see the module doc).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginThrottle {
     entries: HashMap<String, Entry>,
+    free_failures: u32,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        LoginThrottle::new()
+    }
 }
 
 impl LoginThrottle {
-    /// An empty throttle.
+    /// An empty throttle of usernames ([`FREE_FAILURES`]).
     pub fn new() -> Self {
-        Self::default()
+        LoginThrottle {
+            entries: HashMap::new(),
+            free_failures: FREE_FAILURES,
+        }
+    }
+
+    /// An empty throttle of source addresses ([`SOURCE_FREE_FAILURES`], keys from
+    /// [`source_key`]).
+    pub fn per_source() -> Self {
+        LoginThrottle {
+            entries: HashMap::new(),
+            free_failures: SOURCE_FREE_FAILURES,
+        }
     }
 
     /// Starts a sign-in attempt for `username` at `now`: refused while the username is blocked;
@@ -117,7 +164,7 @@ impl LoginThrottle {
         }
         entry.failures = entry.failures.saturating_add(1);
         entry.last = now;
-        let over = entry.failures.saturating_sub(FREE_FAILURES);
+        let over = entry.failures.saturating_sub(self.free_failures);
         if over == 0 {
             return None;
         }
@@ -137,6 +184,14 @@ impl LoginThrottle {
         self.entries.remove(username);
     }
 
+    /// The attempt succeeded, but only it is taken back (a source address: one success among
+    /// many failures must not wipe them).
+    pub fn taken_back(&mut self, key: &str) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.failures = entry.failures.saturating_sub(1);
+        }
+    }
+
     /// How many usernames are counted.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -153,7 +208,8 @@ impl LoginThrottle {
             return;
         }
         // Keep the blocked and nearly blocked ones: drop those still within the free failures.
-        self.entries.retain(|_, e| e.failures >= FREE_FAILURES);
+        let free = self.free_failures;
+        self.entries.retain(|_, e| e.failures >= free);
         if self.entries.len() < MAX_USERNAMES {
             return;
         }
@@ -240,6 +296,47 @@ mod tests {
         assert_eq!(results[..5], [Ok(None); 5]);
         assert_eq!(results[5], Ok(Some(blocked(2))));
         assert!(results[6..].iter().all(|r| *r == Err(blocked(2))));
+    }
+
+    #[test]
+    fn a_source_is_blocked_after_its_own_free_failures_across_usernames() {
+        let mut t = LoginThrottle::per_source();
+        let source = source_key("192.0.2.7".parse().unwrap());
+        for _ in 0..SOURCE_FREE_FAILURES {
+            assert_eq!(t.attempt(&source, at(0)), Ok(None));
+        }
+        assert_eq!(t.attempt(&source, at(0)), Ok(Some(blocked(2))));
+        assert_eq!(t.attempt(&source, at(1)), Err(blocked(1)));
+        // Another source is not affected.
+        let other = source_key("192.0.2.8".parse().unwrap());
+        assert_eq!(t.attempt(&other, at(1)), Ok(None));
+    }
+
+    #[test]
+    fn a_success_takes_back_only_its_own_attempt() {
+        let mut t = LoginThrottle::per_source();
+        let source = source_key("198.51.100.1".parse().unwrap());
+        for _ in 1..SOURCE_FREE_FAILURES {
+            // A guess, then the right password of an account the attacker knows.
+            assert_eq!(t.attempt(&source, at(0)), Ok(None));
+            assert_eq!(t.attempt(&source, at(0)), Ok(None));
+            t.taken_back(&source);
+        }
+        assert_eq!(t.attempt(&source, at(0)), Ok(None));
+        assert_eq!(
+            t.attempt(&source, at(0)),
+            Ok(Some(blocked(2))),
+            "interleaved successes do not reset the source"
+        );
+    }
+
+    #[test]
+    fn sources_are_keyed_per_address_and_per_ipv6_64() {
+        let k = |s: &str| source_key(s.parse().unwrap());
+        assert_eq!(k("192.0.2.1"), "ip:192.0.2.1");
+        assert_eq!(k("::ffff:192.0.2.1"), "ip:192.0.2.1");
+        assert_eq!(k("2001:db8:1:2:aaaa::1"), k("2001:db8:1:2:bbbb::2"));
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::audit::anchor::AnchorFile;
 use crate::config::Config;
 use crate::keys::{KEY_FILE, KeyError, ServerKey};
 use crate::store::{DB_FILE, Store, StoreError, StoreOptions};
-use crate::{AppState, LaunchError, Settings, launch};
+use crate::tls::TlsListener;
+use crate::{AppState, LaunchError, Listeners, Public, Settings, launch_with};
 
 /// Why `serve` failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,9 @@ pub enum ServeError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// Serving failed.
     #[error(transparent)]
     Launch(#[from] LaunchError),
@@ -62,23 +66,49 @@ pub(super) async fn run(config: Config) -> Result<(), ServeError> {
         },
     )
     .await?;
+    let tls = match &config.tls {
+        Some(tls) => Some(crate::tls::server_config(&tls.cert_file, &tls.key_file)?),
+        None => None,
+    };
     let listen = |source| ServeError::Listen {
         addr: config.listen,
         source,
     };
     let listener = TcpListener::bind(config.listen).await.map_err(listen)?;
     let addr = listener.local_addr().map_err(listen)?;
+    let metrics = match config.metrics_listen {
+        Some(metrics_addr) => {
+            let metrics_listen = |source| ServeError::Listen {
+                addr: metrics_addr,
+                source,
+            };
+            let metrics = TcpListener::bind(metrics_addr)
+                .await
+                .map_err(metrics_listen)?;
+            let bound = metrics.local_addr().map_err(metrics_listen)?;
+            tracing::info!(addr = %bound, "serving /metrics and /healthz");
+            Some(metrics)
+        }
+        None => None,
+    };
+    let (public, scheme) = match tls {
+        Some(tls) => (
+            Public::Tls(TlsListener::new(listener, tls).map_err(listen)?),
+            "https",
+        ),
+        None => (Public::Plain(listener), "http"),
+    };
     // The socket is bound and listening: connections queue from here on, so scripts may start.
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on http://{addr}").map_err(listen)?;
+    writeln!(out, "listening on {scheme}://{addr}").map_err(listen)?;
     out.flush().map_err(listen)?;
     drop(out);
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
+    tracing::info!(%addr, scheme, data_dir = %config.data_dir.display(), "serving");
     let state = AppState::new(store, key, Settings::from(&config));
     if let Some(anchor) = anchor {
         state.set_anchor(anchor);
     }
-    launch(listener, state, shutdown_signal()).await?;
+    launch_with(Listeners { public, metrics }, state, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -23,10 +23,13 @@
 //! verified by [`crate::auth`] on blocking threads; they are never logged or audited.
 //!
 //! # Logging in
-//! Failed sign-ins are counted per username ([`crate::auth::throttle`]); a blocked username is
-//! refused before any password check. An unknown or disabled account is checked against a
-//! decoy hash, so the answer takes as long and says the same as a wrong password. Opening a
-//! session forgets expired ones and writes `session.create` in the same transaction.
+//! Failed sign-ins are counted per source address and per username
+//! ([`crate::auth::throttle`]); a blocked source or username is refused before any password
+//! check. A name that is not a valid username cannot exist, so it is refused at once, without
+//! hashing (it still counts against its source). An unknown or disabled account with a valid
+//! name is checked against a decoy hash, so the answer takes as long and says the same as a
+//! wrong password. The hashing itself waits for a slot of [`crate::auth::HashGate`] (busy: 503).
+//! Opening a session forgets expired ones and writes `session.create` in the same transaction.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -35,7 +38,7 @@ use super::ServiceError;
 use crate::AppState;
 use crate::audit::NewEntry;
 use crate::auth::capability::AdminCap;
-use crate::auth::{self, Authenticated, password, token};
+use crate::auth::{self, Authenticated, password, throttle, token};
 use crate::domain::ids::{PersonId, UserId};
 use crate::domain::person::PersonStatus;
 use crate::domain::role::{Role, Roles};
@@ -157,29 +160,46 @@ pub struct NewSessionGrant {
     pub expires_at: Timestamp,
 }
 
-/// Check the password and open a session. Refusals: [`ServiceError::LoginBlocked`] (too many
-/// failures for the username, no password check), [`ServiceError::InvalidCredentials`].
+/// Check the password and open a session for a client at `source` (its address as the
+/// server trusts it; `None` when unknown, e.g. in-process callers). Refusals:
+/// [`ServiceError::LoginBlocked`] (too many failures from the source or for the username, no
+/// password check), [`ServiceError::InvalidCredentials`], and busy hashing
+/// ([`auth::AuthError::Busy`] inside [`ServiceError::Auth`]).
 pub async fn login(
     app: &AppState,
+    source: Option<std::net::IpAddr>,
     username: String,
     password: String,
 ) -> Result<NewSessionGrant, ServiceError> {
-    // Counted per account name as the store matches it (case-insensitively). A name that is
-    // not a valid username can match no account, so guessing under it is not counted.
-    let throttle_key = is_valid_username(&username).then(|| username.to_ascii_lowercase());
-    let block_if_wrong = match &throttle_key {
-        Some(key) => app
-            .login_throttle(|t| t.attempt(key, app.now()))
+    let source_key = source.map(throttle::source_key);
+    if let Some(key) = &source_key {
+        app.source_throttle(|t| t.attempt(key, app.now()))
             .map_err(|blocked| {
                 tracing::info!(
-                    %username,
                     retry_after_secs = blocked.retry_after_secs,
-                    "login refused: username blocked"
+                    "login refused: source address blocked"
                 );
                 ServiceError::LoginBlocked(blocked)
-            })?,
-        None => None,
-    };
+            })?;
+    }
+    // A name that is not a valid username can match no account: refused without hashing
+    // (nothing to hide: no such account can exist).
+    if !is_valid_username(&username) {
+        tracing::info!("login refused: malformed username");
+        return Err(ServiceError::InvalidCredentials);
+    }
+    // Counted per account name as the store matches it (case-insensitively).
+    let throttle_key = username.to_ascii_lowercase();
+    let block_if_wrong = app
+        .login_throttle(|t| t.attempt(&throttle_key, app.now()))
+        .map_err(|blocked| {
+            tracing::info!(
+                %username,
+                retry_after_secs = blocked.retry_after_secs,
+                "login refused: username blocked"
+            );
+            ServiceError::LoginBlocked(blocked)
+        })?;
     let name = username.clone();
     let credentials = app
         .store()
@@ -195,7 +215,19 @@ pub async fn login(
             password::decoy().map_err(auth::AuthError::from)?.to_owned(),
         ),
     };
-    let matches = auth::verify_password(password, phc).await?;
+    let matches = match auth::verify_password(password, phc).await {
+        Ok(matches) => matches,
+        Err(busy @ auth::AuthError::Busy { .. }) => {
+            // Not a guess: no password was checked, so neither count keeps the attempt.
+            app.login_throttle(|t| t.taken_back(&throttle_key));
+            if let Some(key) = &source_key {
+                app.source_throttle(|t| t.taken_back(key));
+            }
+            tracing::warn!("login refused: every hashing slot busy");
+            return Err(busy.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let user = match user {
         Some(user) if matches => user,
         _ => {
@@ -210,8 +242,9 @@ pub async fn login(
             return Err(ServiceError::InvalidCredentials);
         }
     };
-    if let Some(key) = &throttle_key {
-        app.login_throttle(|t| t.succeeded(key));
+    app.login_throttle(|t| t.succeeded(&throttle_key));
+    if let Some(key) = &source_key {
+        app.source_throttle(|t| t.taken_back(key));
     }
     let token = token::generate().map_err(auth::AuthError::from)?;
     let csrf = token::generate().map_err(auth::AuthError::from)?;

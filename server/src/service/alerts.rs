@@ -6,15 +6,18 @@
 //! changes nothing. After commit the live consoles hear of the change through the alert hub.
 
 use serde_json::json;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 use super::{Problem, ServiceError};
 use crate::AppState;
+use crate::alert_hub::{Coalescer, Frame, PublisherGuard, REPEAT_INTERVAL};
 use crate::audit::NewEntry;
 use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::AlertState;
 use crate::domain::time::Timestamp;
-use crate::store::Tx;
 use crate::store::alerts::{AlertCounts, AlertFilter, AlertView};
+use crate::store::{StoreError, Tx};
 
 /// The longest resolution note, in characters.
 pub const NOTE_MAX_CHARS: usize = 2000;
@@ -68,6 +71,89 @@ pub async fn one(
 /// The highest alert id (0 if none): where a live stream starts.
 pub async fn max_id(app: &AppState, _cap: &AlertReaderCap) -> Result<i64, ServiceError> {
     app.store().query(|tx| Ok(tx.max_alert_id()?)).await
+}
+
+/// Subscribe to the live alert frames (see [`crate::alert_hub`]), starting the publisher if
+/// none runs. Every subscriber gets the same frames: the stream's callers all hold a
+/// capability that may read every alert.
+pub fn subscribe(app: &AppState, _cap: &AlertReaderCap) -> broadcast::Receiver<Frame> {
+    let frames = app.alerts().frames();
+    if let Some(guard) = app.alerts().claim_publisher() {
+        tokio::spawn(publish(app.clone(), guard));
+    }
+    frames
+}
+
+/// The publisher: takes the notified ids, coalesces repeated changes of one alert
+/// ([`Coalescer`]), reads every due alert in one query and broadcasts each as one shared
+/// frame. Runs until the server stops.
+async fn publish(app: AppState, guard: PublisherGuard) {
+    let hub = app.alerts().clone();
+    let mut coalescer = Coalescer::new(REPEAT_INTERVAL);
+    let mut stopping = app.stopping();
+    loop {
+        let now = Instant::now();
+        coalescer.push(hub.take_pending(), now);
+        let due = coalescer.due(now);
+        if !due.is_empty() {
+            for frame in frames(&app, due).await {
+                hub.send(frame);
+            }
+            continue;
+        }
+        let next = coalescer.next_due();
+        tokio::select! {
+            () = hub.woken() => {}
+            () = sleep_until_or_never(next) => {}
+            _ = stopping.wait_for(|stopping| *stopping) => break,
+        }
+    }
+    drop(guard);
+}
+
+async fn sleep_until_or_never(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The frames of `ids`, read in one query; an alert that cannot be read or encoded becomes a
+/// resync (never a silent gap).
+async fn frames(app: &AppState, ids: Vec<i64>) -> Vec<Frame> {
+    let loaded = app
+        .store()
+        .query(move |tx| {
+            ids.iter()
+                .map(|id| Ok::<_, StoreError>((*id, tx.alert(*id)?)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    let rows = match loaded {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load changed alerts; asking consoles to resync");
+            return vec![Frame::Resync];
+        }
+    };
+    rows.into_iter()
+        .map(|(id, view)| {
+            let Some(view) = view else {
+                tracing::error!(alert = id, "changed alert not found; asking consoles to resync");
+                return Frame::Resync;
+            };
+            match serde_json::to_string(&view) {
+                Ok(json) => Frame::Alert {
+                    id,
+                    json: json.into(),
+                },
+                Err(e) => {
+                    tracing::error!(alert = id, error = %e, "cannot encode alert; asking consoles to resync");
+                    Frame::Resync
+                }
+            }
+        })
+        .collect()
 }
 
 /// Alerts per kind. Counts only (no ids, kinds or names beyond the kind), so `/metrics` may

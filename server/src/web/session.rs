@@ -524,8 +524,10 @@ pub async fn login_page(
 /// cookie and go to `next` (or home). A refusal re-renders the form with the username kept.
 pub async fn login(
     State(state): State<AppState>,
+    client: Option<axum::Extension<crate::auth::source::ClientAddr>>,
     submitted: PlainForm,
 ) -> Result<Response, WebError> {
+    let source = client.and_then(|c| c.0.0);
     let PlainForm {
         lang,
         form,
@@ -548,7 +550,14 @@ pub async fn login(
         };
         return Ok(login_response(StatusCode::FORBIDDEN, &view, secure));
     }
-    match accounts::login(&state, username.to_owned(), form.get("password").to_owned()).await {
+    match accounts::login(
+        &state,
+        source,
+        username.to_owned(),
+        form.get("password").to_owned(),
+    )
+    .await
+    {
         Ok(grant) => {
             let ttl = state.settings().session_ttl_secs;
             let response = see_other(next.unwrap_or("/"));
@@ -586,6 +595,22 @@ pub async fn login(
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 HeaderValue::from(blocked.retry_after_secs),
+            );
+            Ok(response)
+        }
+        Err(ServiceError::Auth(crate::auth::AuthError::Busy { retry_after_secs })) => {
+            // A sign-in flood keeps every hashing slot busy: try again shortly.
+            let view = LoginView {
+                lang,
+                token: expected,
+                username,
+                next,
+                error: Some(Key::ErrTooManyAttempts),
+            };
+            let mut response = login_response(StatusCode::SERVICE_UNAVAILABLE, &view, secure);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs),
             );
             Ok(response)
         }
