@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::alert_hub::AlertHub;
 use crate::auth::throttle::LoginThrottle;
-use crate::config::Config;
+use crate::config::{Config, Notifications, Smtp, Webhook};
 use crate::domain::person::DecommissioningPolicy;
 use crate::domain::sweep::SweepPolicy;
 use crate::domain::time::Timestamp;
@@ -75,6 +75,12 @@ pub struct Settings {
     pub policy_ttl: Duration,
     /// GS1 Company Prefix of the GIAI-96 EPCs proposed for new carriers.
     pub label_company_prefix: String,
+    /// The notifier's timing.
+    pub notifications: Notifications,
+    /// E-mail of alerts.
+    pub smtp: Smtp,
+    /// Webhooks of alerts.
+    pub webhooks: Vec<Webhook>,
 }
 
 impl From<&Config> for Settings {
@@ -94,6 +100,9 @@ impl From<&Config> for Settings {
             tag_clone_min_travel: Duration::from_secs(config.tag_clone_min_travel_secs),
             policy_ttl: Duration::from_secs(config.policy_ttl_secs),
             label_company_prefix: config.label_company_prefix.clone(),
+            notifications: config.notifications,
+            smtp: config.smtp.clone(),
+            webhooks: config.webhooks.clone(),
         }
     }
 }

@@ -231,6 +231,7 @@ texts! {
     AlertReplayRejected: "重放数据被拒绝", "Replay rejected";
     AlertUnknownTag: "未登记标签", "Unknown tag";
     AlertTagCloneSuspected: "疑似标签克隆", "Tag clone suspected";
+    AlertNotificationFailed: "通知发送失败", "Notification failed";
 
     // Alert states and severities.
     StateOpen: "未处理", "Open";
@@ -674,6 +675,7 @@ pub fn alert_kind(kind: AlertKind) -> Key {
         AlertKind::ReplayRejected => Key::AlertReplayRejected,
         AlertKind::UnknownTag => Key::AlertUnknownTag,
         AlertKind::TagCloneSuspected => Key::AlertTagCloneSuspected,
+        AlertKind::NotificationFailed => Key::AlertNotificationFailed,
     }
 }
 

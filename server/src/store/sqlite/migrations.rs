@@ -347,6 +347,38 @@ ALTER TABLE carrier_events_v7 RENAME TO carrier_events;
 CREATE INDEX carrier_events_by_time ON carrier_events (carrier_id, at_ms);
 CREATE INDEX carrier_events_by_event ON carrier_events (event_id);
 "#,
+    // 10 (notify; numbered after the 8 and 9 of the work done beside it): the notification
+    // outbox. `alert_changes` gets one row per raised, acknowledged or resolved alert, in the
+    // transaction that changed it; the notifier routes each into `deliveries` (one e-mail, one
+    // digest line or one webhook POST each) and marks it routed. `reported`: a
+    // `notification_failed` alert has been raised for the delivery.
+    r#"
+CREATE TABLE alert_changes (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    change TEXT NOT NULL CHECK (change IN ('raised', 'acknowledged', 'resolved')),
+    at_ms INTEGER NOT NULL,
+    routed INTEGER NOT NULL DEFAULT 0 CHECK (routed IN (0, 1))
+) STRICT;
+CREATE INDEX alert_changes_unrouted ON alert_changes (id) WHERE routed = 0;
+
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    delivery_id TEXT NOT NULL UNIQUE,
+    change_id INTEGER NOT NULL REFERENCES alert_changes (id),
+    channel TEXT NOT NULL CHECK (channel IN ('email', 'digest', 'webhook')),
+    target TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at_ms INTEGER NOT NULL,
+    due_at_ms INTEGER NOT NULL,
+    last_attempt_at_ms INTEGER,
+    sent_at_ms INTEGER,
+    last_error TEXT,
+    reported INTEGER NOT NULL DEFAULT 0 CHECK (reported IN (0, 1))
+) STRICT;
+CREATE INDEX deliveries_due ON deliveries (due_at_ms) WHERE state = 'pending';
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -431,6 +463,8 @@ mod tests {
         "adae7ff4e880ff1422475d516bf4b7b1f25327221daf0f9643cb20423a78e406",
         // 7
         "4c80608cb451a7ad1504f13de2a0bd175ba7636982704647ad87dd4c11808471",
+        // 10 (notify; after 8 and 9 once merged)
+        "7459d7ca4efb74e24eddfcea4b2fb393c1fd493938073a1e124e8750d8a5e341",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -473,6 +507,7 @@ mod tests {
         assert_eq!(
             tables(&conn),
             [
+                "alert_changes",
                 "alerts",
                 "audit",
                 "audit_heads",
@@ -480,6 +515,7 @@ mod tests {
                 "carrier_events",
                 "carrier_tags",
                 "carriers",
+                "deliveries",
                 "device_epochs",
                 "device_status",
                 "devices",
