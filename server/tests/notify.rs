@@ -327,8 +327,9 @@ async fn the_delivery_list_is_the_security_officers_and_checks_its_query() {
 // ---------------------------------------------------------------------------------------
 
 /// The SMTP server: aiosmtpd's SMTP protocol on port 0, printing `ready PORT` and then one
-/// JSON line per message it accepted. With a certificate it offers STARTTLS (required) and
-/// AUTH (user `custos`, password `mail password`).
+/// JSON line per message it accepted. With `CERT KEY starttls` it requires STARTTLS, with
+/// `CERT KEY implicit` it speaks TLS from the first byte; either way it then requires AUTH
+/// (user `custos`, password `mail password`).
 const SMTP_SINK: &str = r#"
 import asyncio, json, ssl, sys
 from aiosmtpd.smtp import SMTP, AuthResult
@@ -337,7 +338,7 @@ class Handler:
     async def handle_DATA(self, server, session, envelope):
         print(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos,
                           "data": envelope.content.decode("utf-8", "replace"),
-                          "tls": session.ssl is not None,
+                          "tls": server.transport.get_extra_info("sslcontext") is not None,
                           "auth": session.authenticated}), flush=True)
         return "250 OK"
 
@@ -346,14 +347,18 @@ def check(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok)
 
 async def main():
-    kwargs = {}
-    if len(sys.argv) > 2:
+    kwargs, wrap = {}, None
+    if len(sys.argv) > 3:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-        kwargs = dict(tls_context=ctx, require_starttls=True, authenticator=check,
-                      auth_required=True)
+        kwargs = dict(authenticator=check, auth_required=True)
+        if sys.argv[3] == "starttls":
+            kwargs.update(tls_context=ctx, require_starttls=True)
+        else:
+            kwargs.update(auth_require_tls=False)
+            wrap = ctx
     loop = asyncio.get_running_loop()
-    srv = await loop.create_server(lambda: SMTP(Handler(), **kwargs), "127.0.0.1", 0)
+    srv = await loop.create_server(lambda: SMTP(Handler(), **kwargs), "127.0.0.1", 0, ssl=wrap)
     print("ready", srv.sockets[0].getsockname()[1], flush=True)
     await srv.serve_forever()
 
@@ -523,5 +528,136 @@ async fn an_alarm_reaches_every_routed_address_at_once_and_survives_a_restart() 
         2,
         "the overdue reminder waits for the digest: {list:#?}"
     );
+
+    // A day later the digest hour has come: one digest per recipient with the reminder.
+    server.advance(86_400);
+    for _ in 0..2 {
+        let got = sink.next().await;
+        let data = got["data"].as_str().unwrap();
+        let text = readable(data);
+        assert!(text.contains("Custos daily reminders"), "{text}");
+        assert!(
+            text.contains("逾期未还 / Overdue") && text.contains("JM-7"),
+            "{text}"
+        );
+        assert!(!text.contains("Nightjar"));
+    }
+    let officer = server.login("security_officer", common::PASSWORD).await;
+    wait_deliveries(&server, &officer, |l| {
+        l.iter()
+            .filter(|d| d["channel"] == "digest" && d["state"] == "sent")
+            .count()
+            == 2
+    })
+    .await;
     server.stop().await.unwrap();
+}
+
+/// A test CA and a certificate for `localhost` it signed (openssl), in `dir`.
+fn certificates(dir: &std::path::Path) -> (String, String, String) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec[..],
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=custos test CA",
+            "-days",
+            "2",
+        ][..],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec[..],
+        &[
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ][..],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    let path = |f: &str| dir.join(f).display().to_string();
+    (path("ca.pem"), path("leaf.pem"), path("leaf.key"))
+}
+
+async fn tls_and_auth(mode: &str, tls: SmtpTls) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let mut sink = SmtpSink::start(&[&cert, &key, mode]).await;
+    let port = sink.port;
+    let server = Server::start_with(|c| {
+        mail(c, port);
+        c.smtp.host = "localhost".into();
+        c.smtp.tls = tls;
+        c.smtp.ca_file = ca.clone().into();
+        c.smtp.username = "custos".into();
+        c.smtp.password = "mail password".into();
+        c.smtp.roles.clear();
+        c.smtp.routes = vec![MailRoute {
+            kinds: vec![AlertKind::ReaderSilent],
+            to: vec!["guard@site.test".into()],
+        }];
+    })
+    .await;
+    raise(&server, AlertKind::ReaderSilent, "a", None).await;
+    let got = sink.next().await;
+    assert_eq!(got["to"][0], "guard@site.test");
+    assert_eq!(got["tls"], true, "{mode}");
+    assert_eq!(got["auth"], true, "{mode}");
+    assert!(readable(got["data"].as_str().unwrap()).contains("Reader silent"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn mail_goes_over_starttls_with_authentication() {
+    tls_and_auth("starttls", SmtpTls::Starttls).await;
+}
+
+#[tokio::test]
+async fn mail_goes_over_implicit_tls_with_authentication() {
+    tls_and_auth("implicit", SmtpTls::Implicit).await;
 }
