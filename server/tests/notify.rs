@@ -283,6 +283,29 @@ async fn webhooks_are_signed_retried_across_a_restart_and_reported_when_stuck() 
         got.iter()
             .any(|p| p.headers["custos-event"] == "alert.acknowledged")
     );
+
+    // The security officer's page shows the same deliveries; a guard's browser gets 403.
+    let mut browser = common::browser::Browser::new(&server);
+    assert_eq!(
+        browser
+            .sign_in("security_officer", common::PASSWORD)
+            .await
+            .status,
+        303
+    );
+    let page = browser.get("/notifications").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(r#"id="delivery-table""#));
+    assert!(
+        page.body
+            .matches(r#"class="delivery" data-delivery-id="#)
+            .count()
+            >= 4
+    );
+    assert!(page.body.contains(r#"data-state="sent""#));
+    let mut guard = common::browser::Browser::new(&server);
+    assert_eq!(guard.sign_in("guard", common::PASSWORD).await.status, 303);
+    assert_eq!(guard.get("/notifications").await.status, 403);
     server.stop().await.unwrap();
 }
 

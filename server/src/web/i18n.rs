@@ -381,6 +381,7 @@ texts! {
     NavOverdue: "逾期未还", "Overdue";
     NavMissing: "查无下落", "Missing";
     NavAlertHistory: "告警记录", "Alert history";
+    NavNotifications: "通知投递", "Notifications";
 
     // Shared custody words.
     AnyOption: "（全部）", "(any)";
@@ -606,6 +607,19 @@ texts! {
     LeakDeadlineHint: "查无下落的载体须立即报告；绝密载体 10 天、机密和秘密载体 60 天内仍未找到的，按泄密事件处理和报告。", "A missing carrier is reported at once; if still not found after 10 days (Top Secret) or 60 days (Secret, Confidential) it is handled and reported as a leak.";
     DaysLeft: "剩余天数", "Days left";
     DeadlinePassed: "已超过期限", "deadline passed by";
+
+    // Notification deliveries.
+    NotificationsTitle: "告警通知投递", "Alert notifications";
+    NoDeliveries: "还没有通知投递。", "No notifications yet.";
+    DeliveryChannel: "方式", "Channel";
+    DeliveryTarget: "接收方", "Recipient";
+    DeliveryState: "投递状态", "State";
+    DeliveryAttempts: "尝试次数", "Tries";
+    DeliveryLastError: "最近错误", "Last error";
+    DeliveryPending: "待发送", "pending";
+    DeliveryRetrying: "重试中", "retrying";
+    DeliverySent: "已送达", "sent";
+    DeliveryFailed: "已失败", "failed";
 
     // Alert history.
     AlertHistoryTitle: "告警处理记录", "Alert history";
