@@ -577,8 +577,15 @@ impl Config {
         }
         let mut names = std::collections::BTreeSet::new();
         for hook in &self.webhooks {
-            if hook.name.is_empty() || !names.insert(hook.name.as_str()) {
-                return Err(("webhooks.name", "must be present and unique"));
+            let plain = hook
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if hook.name.is_empty() || !plain || !names.insert(hook.name.as_str()) {
+                return Err((
+                    "webhooks.name",
+                    "must be unique letters, digits, '-' or '_'",
+                ));
             }
             if !hook.url.starts_with("http://") || hook.url.parse::<hyper::Uri>().is_err() {
                 return Err(("webhooks.url", "must be an http:// URL"));
@@ -697,6 +704,10 @@ mod tests {
             (
                 "[[webhooks]]\nname = \"a\"\nurl = \"http://x/\"\nsecret = \"short\"",
                 "webhooks.secret",
+            ),
+            (
+                "[[webhooks]]\nname = \"a b\"\nurl = \"http://x/\"\nsecret = \"0123456789abcdef\"",
+                "webhooks.name",
             ),
             (
                 "[notifications]\nretry_initial_ms = 5000\nretry_max_ms = 1000",

@@ -18,6 +18,8 @@ use crate::auth::Actor;
 use crate::auth::capability::SecurityOfficerCap;
 use crate::domain::alert::{AlertKind, NewAlert, cause};
 use crate::domain::notify::{self, HookRoute, PlannedChannel, Route};
+use crate::domain::time::Timestamp;
+use crate::store::Tx;
 use crate::store::alerts::Raised;
 use crate::store::notify::{
     Channel, DeliveryState, DeliveryView, DueDelivery, NewDelivery, Outcome,
@@ -81,42 +83,46 @@ pub async fn route(app: &AppState, routing: &Routing) -> Result<usize, ServiceEr
     let routing = routing.clone();
     let now_ms = app.now().unix_ms();
     app.store()
-        .transact(move |tx| {
-            let changes = tx.unrouted_changes(ROUTE_BATCH)?;
-            for change in &changes {
-                let routes: &[Route] = if routing.mail {
-                    &routing.mail_routes
-                } else {
-                    &[]
-                };
-                let planned = notify::plan(
-                    &change.notice,
-                    now_ms,
-                    routes,
-                    &routing.role_addresses,
-                    routing.digest_hour,
-                    &routing.hooks,
-                );
-                for p in planned {
-                    let channel = match p.channel {
-                        PlannedChannel::Email => Channel::Email,
-                        PlannedChannel::Digest => Channel::Digest,
-                        PlannedChannel::Webhook => Channel::Webhook,
-                    };
-                    tx.add_delivery(&NewDelivery {
-                        delivery_id: format!("{}-{}-{}", change.id, channel.as_str(), p.target),
-                        change_id: change.id,
-                        channel,
-                        target: p.target,
-                        created_at_ms: change.notice.at.unix_ms().min(now_ms),
-                        due_at_ms: p.due_at_ms,
-                    })?;
-                }
-                tx.mark_change_routed(change.id)?;
-            }
-            Ok(changes.len())
-        })
+        .transact(move |tx| route_in(tx, &routing, now_ms))
         .await
+}
+
+/// [`route`]'s transaction: at most [`ROUTE_BATCH`] changes, each planned by
+/// [`notify::plan`], its deliveries created and the change marked routed.
+fn route_in(tx: &mut dyn Tx, routing: &Routing, now_ms: i64) -> Result<usize, ServiceError> {
+    let changes = tx.unrouted_changes(ROUTE_BATCH)?;
+    let routes: &[Route] = if routing.mail {
+        &routing.mail_routes
+    } else {
+        &[]
+    };
+    for change in &changes {
+        let planned = notify::plan(
+            &change.notice,
+            now_ms,
+            routes,
+            &routing.role_addresses,
+            routing.digest_hour,
+            &routing.hooks,
+        );
+        for p in planned {
+            let channel = match p.channel {
+                PlannedChannel::Email => Channel::Email,
+                PlannedChannel::Digest => Channel::Digest,
+                PlannedChannel::Webhook => Channel::Webhook,
+            };
+            tx.add_delivery(&NewDelivery {
+                delivery_id: format!("{}-{}-{}", change.id, channel.as_str(), p.target),
+                change_id: change.id,
+                channel,
+                target: p.target,
+                created_at_ms: now_ms,
+                due_at_ms: p.due_at_ms,
+            })?;
+        }
+        tx.mark_change_routed(change.id)?;
+    }
+    Ok(changes.len())
 }
 
 /// Deliveries due now, at most `max`.
@@ -203,55 +209,64 @@ pub async fn report_stuck(app: &AppState) -> Result<Vec<i64>, ServiceError> {
     let at = app.now();
     let changed = app
         .store()
-        .transact(move |tx| {
-            let now_ms = at.unix_ms();
-            let stuck = tx.stuck_deliveries(now_ms.saturating_sub(after_ms))?;
-            let mut per_target: BTreeMap<(Channel, String), Vec<i64>> = BTreeMap::new();
-            for d in &stuck {
-                per_target
-                    .entry((d.channel, d.target.clone()))
-                    .or_default()
-                    .push(d.id);
-            }
-            let mut changed = Vec::new();
-            for ((channel, target), ids) in per_target {
-                let channel_name = match channel {
-                    Channel::Digest => Channel::Email.as_str(),
-                    other => other.as_str(),
-                };
-                let kind = AlertKind::NotificationFailed;
-                let mut alert = NewAlert::new(
-                    kind,
-                    cause(kind, &[("channel", channel_name), ("target", &target)]),
-                    now_ms,
-                );
-                alert.detail = json!({
-                    "channel": channel_name,
-                    "target": target,
-                    "deliveries": ids.len(),
-                });
-                let raised = tx.raise_alert(&alert)?;
-                if let Raised::New(id) = raised {
-                    tx.append_audit(&NewEntry {
-                        at,
-                        actor: Actor::system("notify").name().to_owned(),
-                        action: "alert.raise",
-                        subject: format!("alert:{id}"),
-                        before: None,
-                        after: Some(json!({
-                            "kind": kind,
-                            "severity": alert.severity,
-                            "cause": alert.cause,
-                        })),
-                    })?;
-                }
-                tx.mark_reported(&ids)?;
-                changed.push(raised.id());
-            }
-            Ok::<_, ServiceError>(changed)
-        })
+        .transact(move |tx| report_stuck_in(tx, at, after_ms))
         .await?;
     app.alerts().notify(changed.iter().copied());
+    Ok(changed)
+}
+
+/// [`report_stuck`]'s transaction at `at`: one `notification_failed` per channel and target
+/// (e-mail and digest count as one channel), audited when new; the deliveries are marked
+/// reported so that they are reported once.
+fn report_stuck_in(
+    tx: &mut dyn Tx,
+    at: Timestamp,
+    after_ms: i64,
+) -> Result<Vec<i64>, ServiceError> {
+    let now_ms = at.unix_ms();
+    let stuck = tx.stuck_deliveries(now_ms.saturating_sub(after_ms))?;
+    let mut per_target: BTreeMap<(&'static str, String), Vec<i64>> = BTreeMap::new();
+    for d in &stuck {
+        let channel = match d.channel {
+            Channel::Digest | Channel::Email => Channel::Email.as_str(),
+            Channel::Webhook => Channel::Webhook.as_str(),
+        };
+        per_target
+            .entry((channel, d.target.clone()))
+            .or_default()
+            .push(d.id);
+    }
+    let mut changed = Vec::new();
+    for ((channel, target), ids) in per_target {
+        let kind = AlertKind::NotificationFailed;
+        let mut alert = NewAlert::new(
+            kind,
+            cause(kind, &[("channel", channel), ("target", &target)]),
+            now_ms,
+        );
+        alert.detail = json!({
+            "channel": channel,
+            "target": target,
+            "deliveries": ids.len(),
+        });
+        let raised = tx.raise_alert(&alert)?;
+        if let Raised::New(id) = raised {
+            tx.append_audit(&NewEntry {
+                at,
+                actor: Actor::system("notify").name().to_owned(),
+                action: "alert.raise",
+                subject: format!("alert:{id}"),
+                before: None,
+                after: Some(json!({
+                    "kind": kind,
+                    "severity": alert.severity,
+                    "cause": alert.cause,
+                })),
+            })?;
+        }
+        tx.mark_reported(&ids)?;
+        changed.push(raised.id());
+    }
     Ok(changed)
 }
 
@@ -267,4 +282,93 @@ pub async fn list(
     app.store()
         .query(move |tx| Ok(tx.deliveries(state, limit)?))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::{MemoryDb, T0, t};
+    use crate::store::{AlertRows, AuditLog, NotifyRows};
+
+    fn routing() -> Routing {
+        Routing {
+            mail_routes: vec![Route {
+                kinds: vec![AlertKind::ReaderSilent],
+                to: vec!["role:guard".into()],
+            }],
+            role_addresses: vec![("guard".into(), "g@x.test".into())],
+            digest_hour: 7,
+            hooks: vec![HookRoute {
+                name: "soc".into(),
+                kinds: vec![],
+            }],
+            mail: true,
+        }
+    }
+
+    fn silent(db: &MemoryDb, device: &str) -> i64 {
+        let kind = AlertKind::ReaderSilent;
+        db.tx()
+            .raise_alert(&NewAlert::new(
+                kind,
+                cause(kind, &[("d", device)]),
+                T0 * 1000,
+            ))
+            .unwrap()
+            .id()
+    }
+
+    #[test]
+    fn routing_creates_each_delivery_once_and_marks_the_change() {
+        let db = MemoryDb::new();
+        silent(&db, "g1");
+        let now = T0 * 1000;
+        assert_eq!(route_in(&mut db.tx(), &routing(), now).unwrap(), 1);
+        assert_eq!(route_in(&mut db.tx(), &routing(), now).unwrap(), 0);
+        let list = db.tx().deliveries(None, 10).unwrap();
+        let mut targets: Vec<_> = list
+            .iter()
+            .map(|d| (d.channel, d.target.as_str()))
+            .collect();
+        targets.sort();
+        assert_eq!(
+            targets,
+            [(Channel::Email, "g@x.test"), (Channel::Webhook, "soc")]
+        );
+        // Without e-mail configured only the webhook is planned.
+        silent(&db, "g2");
+        let no_mail = Routing {
+            mail: false,
+            ..routing()
+        };
+        route_in(&mut db.tx(), &no_mail, now).unwrap();
+        assert_eq!(db.tx().deliveries(None, 10).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn stuck_deliveries_raise_one_audited_alert_per_target_once() {
+        let db = MemoryDb::new();
+        silent(&db, "g1");
+        silent(&db, "g2");
+        route_in(&mut db.tx(), &routing(), T0 * 1000).unwrap();
+        // Not yet stuck.
+        assert!(
+            report_stuck_in(&mut db.tx(), t(T0), 60_000)
+                .unwrap()
+                .is_empty()
+        );
+        let later = t(T0 + 61);
+        let audit_before = db.tx().audit_count().unwrap();
+        let raised = report_stuck_in(&mut db.tx(), later, 60_000).unwrap();
+        assert_eq!(raised.len(), 2, "one for the address, one for the webhook");
+        assert_eq!(db.tx().audit_count().unwrap(), audit_before + 2);
+        let alert = db.tx().alert(raised[0]).unwrap().unwrap();
+        assert_eq!(alert.kind, AlertKind::NotificationFailed);
+        assert_eq!(alert.detail["deliveries"], 2);
+        assert!(
+            report_stuck_in(&mut db.tx(), later, 60_000)
+                .unwrap()
+                .is_empty()
+        );
+    }
 }
