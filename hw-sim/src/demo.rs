@@ -73,6 +73,28 @@ pub struct DemoOptions {
     pub scenario: bool,
     /// The server's address (`None`: 127.0.0.1:8080 or the next free port).
     pub listen: Option<std::net::SocketAddr>,
+    /// Deliver the alert e-mails to a local SMTP sink started here (else print where they
+    /// would go).
+    pub smtp_sink: bool,
+}
+
+/// Where the demo's alert e-mails go: every kind to the security officer and the guard room.
+fn demo_smtp() -> custos_server::config::Smtp {
+    let mut smtp = custos_server::config::Smtp {
+        from: "custos@demo.invalid".into(),
+        ..custos_server::config::Smtp::default()
+    };
+    smtp.roles.insert(
+        "security_officer".into(),
+        vec!["security@demo.invalid".into()],
+    );
+    smtp.roles
+        .insert("guard".into(), vec!["guardroom@demo.invalid".into()]);
+    smtp.routes = vec![custos_server::config::MailRoute {
+        kinds: Vec::new(),
+        to: vec!["role:security_officer".into(), "role:guard".into()],
+    }];
+    smtp
 }
 
 /// Runs the demo until `shutdown` completes, then stops everything.
@@ -97,6 +119,27 @@ pub async fn run(
     // Carriers move from cabinet to gate in seconds here, faster than anyone walks.
     site_options.server.tag_clone_min_travel_secs = 0;
     site_options.daemon.alarm_duration = Duration::from_secs(3);
+    site_options.smtp = demo_smtp();
+    let sink = if options.smtp_sink {
+        let sink = crate::smtp_sink::SmtpSink::start()
+            .await
+            .context("--smtp-sink")?;
+        site_options.smtp.host = "127.0.0.1".into();
+        site_options.smtp.port = sink.port;
+        site_options.smtp.tls = custos_server::config::SmtpTls::None;
+        println!(
+            "E-mail: alerts go to a local SMTP server (aiosmtpd) on 127.0.0.1:{}; each message is printed.",
+            sink.port
+        );
+        Some(sink)
+    } else {
+        println!(
+            "E-mail: no SMTP server (--smtp-sink starts a local one). Alarms would go at once, \
+             reminders in a daily digest, to security@demo.invalid (role security_officer) \
+             and guardroom@demo.invalid (role guard)."
+        );
+        None
+    };
     println!(
         "Custos demo: starting a simulated site in {} ...",
         options.dir.display()
@@ -115,6 +158,13 @@ pub async fn run(
         coils: CoilLog::default(),
     });
     let mut printers = Vec::new();
+    if let Some(mut sink) = sink {
+        printers.push(tokio::spawn(async move {
+            while let Ok(Some(mail)) = sink.next().await {
+                println!("  ✉ e-mail to {}: {}", mail.to.join(", "), mail.subject);
+            }
+        }));
+    }
     printers.push(tokio::spawn(print_alerts(
         alerts,
         site.state().clone(),

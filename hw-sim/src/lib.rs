@@ -76,6 +76,7 @@ pub mod pty;
 pub mod reader;
 pub mod serial;
 pub mod site;
+pub mod smtp_sink;
 pub mod time;
 pub mod uhf_reader;
 

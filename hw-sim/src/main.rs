@@ -78,6 +78,10 @@ enum Command {
         /// port.
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
+        /// Start a local SMTP server (python3-aiosmtpd) and deliver the alert e-mails to it,
+        /// printing each; without it the demo prints where its e-mails would go.
+        #[arg(long)]
+        smtp_sink: bool,
     },
     /// UHF RFID reader (0xA0 family or CHAFON) on a pty; `field` ops put tags in its antennas' fields.
     UhfReader {
@@ -228,12 +232,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             speed,
             no_scenario,
             listen,
+            smtp_sink,
         } => {
             let options = custos_sim::demo::DemoOptions {
                 dir: data_dir,
                 speed,
                 scenario: !no_scenario,
                 listen,
+                smtp_sink,
             };
             custos_sim::demo::run(options, shutdown.wait()).await
         }

@@ -5,12 +5,15 @@
 //! the column and the key. `custos-server print-config` prints [`EXAMPLE`], which parses back
 //! to [`Config::default`] (tested).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::domain::alert::AlertKind;
 use crate::domain::person::DecommissioningPolicy;
+use crate::domain::role::Role;
 
 /// The annotated example configuration printed by `print-config`; every value is the default.
 pub const EXAMPLE: &str = r#"# custos-server configuration (TOML). Every key is optional; shown are the defaults.
@@ -113,6 +116,64 @@ general_years = 1
 # [tls]
 # cert_file = "/etc/custos/tls/cert.pem"
 # key_file = "/etc/custos/tls/key.pem"
+
+# Notifications of alerts by e-mail and webhook. Each alert raised, acknowledged or resolved is
+# stored for notification in the transaction that changed it; deliveries are retried with
+# backoff (across restarts) until they succeed or `give_up_after_secs` passes.
+[notifications]
+# How often the notifier looks for due deliveries when nothing wakes it, in milliseconds.
+poll_interval_ms = 1000
+# Wait after the first failed try, in milliseconds; it doubles with every further failure...
+retry_initial_ms = 1000
+# ...up to this, in milliseconds.
+retry_max_ms = 300000
+# A delivery not done this many seconds after the alert changed raises `notification_failed`.
+failed_alert_after_secs = 900
+# A delivery still failing after this many seconds is given up (state `failed`; 7 days).
+give_up_after_secs = 604800
+
+# E-mail over SMTP. No host: no e-mail. Messages are in Chinese and English and never contain a
+# carrier's title (level, control number and place only). Alarms are sent at once; reminders
+# (overdue sign-outs, low-severity findings) as one daily digest per recipient.
+[smtp]
+host = ""
+# 587 for STARTTLS, 465 for implicit TLS, 25 for plain.
+port = 587
+# "starttls" (required), "implicit" (TLS from the first byte) or "none" (plain, local relays).
+tls = "starttls"
+# PEM file of extra CA certificates to trust (besides the web PKI roots); "" for none.
+ca_file = ""
+# Authentication (PLAIN/LOGIN over the TLS connection); empty username: none.
+username = ""
+password = ""
+# The sender address.
+from = "custos@localhost"
+# The name the server gives in EHLO.
+hello_name = "custos"
+# Seconds to wait for the SMTP server before a try counts as failed.
+timeout_secs = 10
+# Hour of the day (UTC) at which the daily digest of reminders is sent.
+digest_hour_utc = 7
+
+# Addresses of each role, used by routes' "role:NAME" entries.
+[smtp.roles]
+# security_officer = ["security@example.org"]
+# guard = ["guardroom@example.org"]
+
+# Routes: alerts of `kinds` (all when empty) go to `to` (addresses and "role:NAME").
+# [[smtp.routes]]
+# kinds = ["unauthorized_removal", "reader_silent", "reader_fault", "device_auth_failed"]
+# to = ["role:security_officer", "role:guard"]
+
+# Webhooks: each alert change is POSTed as JSON to `url` with the headers `custos-delivery`
+# (a stable id per delivery: de-duplicate by it; delivery is at least once),
+# `custos-event` (alert.raised, alert.acknowledged, alert.resolved) and `custos-signature`
+# (`sha256=` and the hex HMAC-SHA256 of the body under `secret`). None by default.
+# [[webhooks]]
+# name = "soc"                      # shown in the delivery list; unique
+# url = "http://soc.example.org:8080/custos"
+# secret = "a long random string"
+# kinds = []                        # alert kinds sent; empty = all
 "#;
 
 /// Log output format.
@@ -175,6 +236,151 @@ pub struct Tls {
     pub key_file: PathBuf,
 }
 
+/// `[notifications]`: the notifier's timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notifications {
+    /// Milliseconds between looks for due deliveries, default 1000.
+    pub poll_interval_ms: u64,
+    /// First retry wait in milliseconds, default 1000.
+    pub retry_initial_ms: u64,
+    /// Longest retry wait in milliseconds, default 300000.
+    pub retry_max_ms: u64,
+    /// Seconds before an undone delivery raises `notification_failed`, default 900.
+    pub failed_alert_after_secs: u64,
+    /// Seconds before a failing delivery is given up, default 604800.
+    pub give_up_after_secs: u64,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Notifications {
+            poll_interval_ms: 1000,
+            retry_initial_ms: 1000,
+            retry_max_ms: 300_000,
+            failed_alert_after_secs: 900,
+            give_up_after_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+    /// No TLS (a local relay only).
+    None,
+}
+
+/// One `[[smtp.routes]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailRoute {
+    /// Alert kinds; empty = all.
+    #[serde(default)]
+    pub kinds: Vec<AlertKind>,
+    /// Addresses and `role:NAME` entries.
+    pub to: Vec<String>,
+}
+
+/// `[smtp]`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smtp {
+    /// The SMTP server; empty = no e-mail.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// How the connection is secured.
+    pub tls: SmtpTls,
+    /// Extra CA certificates (PEM); empty = none.
+    pub ca_file: PathBuf,
+    /// Login; empty = no authentication.
+    pub username: String,
+    /// Password (redacted in `Debug`).
+    pub password: String,
+    /// Sender address.
+    pub from: String,
+    /// EHLO name.
+    pub hello_name: String,
+    /// Seconds before a try fails.
+    pub timeout_secs: u64,
+    /// Hour (UTC) of the daily digest.
+    pub digest_hour_utc: u32,
+    /// Addresses per role name.
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// Routing rules.
+    pub routes: Vec<MailRoute>,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            host: String::new(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            ca_file: PathBuf::new(),
+            username: String::new(),
+            password: String::new(),
+            from: "custos@localhost".to_owned(),
+            hello_name: "custos".to_owned(),
+            timeout_secs: 10,
+            digest_hour_utc: 7,
+            roles: BTreeMap::new(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("from", &self.from)
+            .field("hello_name", &self.hello_name)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("digest_hour_utc", &self.digest_hour_utc)
+            .field("roles", &self.roles)
+            .field("routes", &self.routes)
+            .finish()
+    }
+}
+
+/// One `[[webhooks]]` entry.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// Unique name (the delivery target shown to the security officer).
+    pub name: String,
+    /// `http://HOST[:PORT]/PATH`.
+    pub url: String,
+    /// HMAC-SHA256 key of the `custos-signature` header (redacted in `Debug`).
+    pub secret: String,
+    /// Alert kinds sent; empty = all.
+    #[serde(default)]
+    pub kinds: Vec<AlertKind>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("kinds", &self.kinds)
+            .finish()
+    }
+}
+
 /// The whole server configuration. See [`EXAMPLE`] for every key and its default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -229,6 +435,12 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Serve HTTPS with this certificate and key.
     pub tls: Option<Tls>,
+    /// The notifier's timing.
+    pub notifications: Notifications,
+    /// E-mail.
+    pub smtp: Smtp,
+    /// Webhooks.
+    pub webhooks: Vec<Webhook>,
 }
 
 impl Default for Config {
@@ -258,6 +470,9 @@ impl Default for Config {
             metrics_listen: None,
             metrics_token: None,
             tls: None,
+            notifications: Notifications::default(),
+            smtp: Smtp::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -395,6 +610,81 @@ impl Config {
                 return Err((key, "must be 1 to 3 years"));
             }
         }
+        self.check_notifications()?;
+        Ok(())
+    }
+
+    fn check_notifications(&self) -> Result<(), (&'static str, &'static str)> {
+        let n = &self.notifications;
+        if !(10..=60_000).contains(&n.poll_interval_ms) {
+            return Err(("notifications.poll_interval_ms", "must be 10 to 60000"));
+        }
+        if !(10..=3_600_000).contains(&n.retry_initial_ms) {
+            return Err(("notifications.retry_initial_ms", "must be 10 to 3600000"));
+        }
+        if n.retry_max_ms < n.retry_initial_ms || n.retry_max_ms > 86_400_000 {
+            return Err((
+                "notifications.retry_max_ms",
+                "must be retry_initial_ms to 86400000",
+            ));
+        }
+        if !(1..=7 * 24 * 3600).contains(&n.failed_alert_after_secs) {
+            return Err((
+                "notifications.failed_alert_after_secs",
+                "must be 1 to 604800",
+            ));
+        }
+        if !(60..=90 * 24 * 3600).contains(&n.give_up_after_secs) {
+            return Err(("notifications.give_up_after_secs", "must be 60 to 7776000"));
+        }
+        let smtp = &self.smtp;
+        if smtp.digest_hour_utc > 23 {
+            return Err(("smtp.digest_hour_utc", "must be 0 to 23"));
+        }
+        if !(1..=600).contains(&smtp.timeout_secs) {
+            return Err(("smtp.timeout_secs", "must be 1 to 600"));
+        }
+        let is_address =
+            |a: &str| a.parse::<lettre::Address>().is_ok() && !a.contains(['\r', '\n']);
+        if !is_address(&smtp.from) {
+            return Err(("smtp.from", "must be an e-mail address"));
+        }
+        for addresses in smtp.roles.values() {
+            if !addresses.iter().all(|a| is_address(a)) {
+                return Err(("smtp.roles", "every entry must be an e-mail address"));
+            }
+        }
+        for route in &smtp.routes {
+            let ok = route.to.iter().all(|to| match to.strip_prefix("role:") {
+                Some(role) => Role::from_name(role).is_some(),
+                None => is_address(to),
+            });
+            if !ok {
+                return Err((
+                    "smtp.routes.to",
+                    "every entry must be an e-mail address or role:NAME of a known role",
+                ));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for hook in &self.webhooks {
+            let plain = hook
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if hook.name.is_empty() || !plain || !names.insert(hook.name.as_str()) {
+                return Err((
+                    "webhooks.name",
+                    "must be unique letters, digits, '-' or '_'",
+                ));
+            }
+            if !hook.url.starts_with("http://") || hook.url.parse::<hyper::Uri>().is_err() {
+                return Err(("webhooks.url", "must be an http:// URL"));
+            }
+            if hook.secret.len() < 16 {
+                return Err(("webhooks.secret", "must be at least 16 characters"));
+            }
+        }
         Ok(())
     }
 }
@@ -482,6 +772,24 @@ mod tests {
     }
 
     #[test]
+    fn notification_settings_parse_and_secrets_are_redacted() {
+        let text = "[smtp]\nhost = \"mail.test\"\npassword = \"hunter2hunter2\"\n\
+            [smtp.roles]\nguard = [\"g@x.test\"]\n\
+            [[smtp.routes]]\nkinds = [\"reader_silent\"]\nto = [\"role:guard\", \"a@x.test\"]\n\
+            [[webhooks]]\nname = \"soc\"\nurl = \"http://127.0.0.1:9/h\"\n\
+            secret = \"s3cret-s3cret-s3cret\"\n";
+        let config = Config::parse(text, "t").unwrap();
+        assert_eq!(config.smtp.routes[0].kinds, [AlertKind::ReaderSilent]);
+        assert_eq!(config.smtp.roles["guard"], ["g@x.test"]);
+        assert_eq!(config.webhooks[0].name, "soc");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn an_empty_file_means_all_defaults() {
         assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
     }
@@ -554,6 +862,25 @@ mod tests {
             ("policy_ttl_secs = 1", "policy_ttl_secs"),
             ("label_company_prefix = \"12345\"", "label_company_prefix"),
             ("label_company_prefix = \"06141A1\"", "label_company_prefix"),
+            ("[smtp]\nfrom = \"nobody\"", "smtp.from"),
+            ("[smtp]\ndigest_hour_utc = 24", "smtp.digest_hour_utc"),
+            ("[[smtp.routes]]\nto = [\"role:janitor\"]", "smtp.routes.to"),
+            (
+                "[[webhooks]]\nname = \"a\"\nurl = \"ftp://x\"\nsecret = \"0123456789abcdef\"",
+                "webhooks.url",
+            ),
+            (
+                "[[webhooks]]\nname = \"a\"\nurl = \"http://x/\"\nsecret = \"short\"",
+                "webhooks.secret",
+            ),
+            (
+                "[[webhooks]]\nname = \"a b\"\nurl = \"http://x/\"\nsecret = \"0123456789abcdef\"",
+                "webhooks.name",
+            ),
+            (
+                "[notifications]\nretry_initial_ms = 5000\nretry_max_ms = 1000",
+                "notifications.retry_max_ms",
+            ),
             (
                 "[decommissioning]\ncore_years = 4",
                 "decommissioning.core_years",

@@ -18,6 +18,7 @@ pub mod domain;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;
+pub mod notify;
 pub mod replay;
 pub mod service;
 pub mod state;
@@ -75,6 +76,9 @@ pub enum LaunchError {
     /// Serving failed.
     #[error("serving failed: {0}")]
     Serve(#[from] std::io::Error),
+    /// The SMTP settings could not be used.
+    #[error("{0}")]
+    Mailer(#[from] notify::MailerError),
     /// The final audit head could not be signed.
     #[error("signing the audit head at shutdown failed: {0}")]
     SignHead(#[from] service::ServiceError),
@@ -108,6 +112,8 @@ pub async fn launch_with(
 ) -> Result<(), LaunchError> {
     let signer = tokio::spawn(sign_heads_periodically(state.clone()));
     let sweeper = tokio::spawn(jobs::sweep_periodically(state.clone()));
+    let notifier = notify::Notifier::new(&state)?;
+    let notifier = tokio::spawn(notify::run(state.clone(), notifier));
     let stopping = state.clone();
     let shutdown: Shutdown = Box::pin(async move {
         shutdown.await;
@@ -142,6 +148,7 @@ pub async fn launch_with(
         }
     }
     sweeper.abort();
+    notifier.abort();
     signer.abort();
     let signed = service::audit::sign_head(&state).await;
     served?;

@@ -13,7 +13,7 @@ use crate::alert_hub::AlertHub;
 use crate::audit::anchor::AnchorFile;
 use crate::auth::source::{FailureBudget, TrustedProxies};
 use crate::auth::throttle::LoginThrottle;
-use crate::config::Config;
+use crate::config::{Config, Notifications, Smtp, Webhook};
 use crate::domain::person::DecommissioningPolicy;
 use crate::domain::sweep::SweepPolicy;
 use crate::domain::time::Timestamp;
@@ -82,6 +82,12 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// The bearer token opening `/metrics` on the public port (`None`: not served there).
     pub metrics_token: Option<String>,
+    /// The notifier's timing.
+    pub notifications: Notifications,
+    /// E-mail of alerts.
+    pub smtp: Smtp,
+    /// Webhooks of alerts.
+    pub webhooks: Vec<Webhook>,
 }
 
 impl From<&Config> for Settings {
@@ -111,6 +117,9 @@ impl From<&Config> for Settings {
                 proxies: config.trusted_proxies.clone(),
             },
             metrics_token: config.metrics_token.clone(),
+            notifications: config.notifications,
+            smtp: config.smtp.clone(),
+            webhooks: config.webhooks.clone(),
         }
     }
 }

@@ -524,6 +524,9 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<DaemonResult> {
             ..ServerTuning::default()
         },
         daemon: crate::site::DaemonTuning::default(),
+        smtp: custos_server::config::Smtp::default(),
+        webhooks: Vec::new(),
+        notifications: custos_server::config::Notifications::default(),
     })
     .await
     .context("building the server")?;

@@ -111,6 +111,10 @@ pub struct SiteLoadResult {
     pub daemon_passage_to_coil: Latency,
     /// Outer-field entry → alert on the guard's screen (SSE).
     pub passage_to_screen: Latency,
+    /// Outer-field entry → the alarm's e-mail accepted by the SMTP server (aiosmtpd).
+    pub passage_to_email: Latency,
+    /// Outer-field entry → the alarm's webhook POST received.
+    pub passage_to_webhook: Latency,
     /// Who decided the exits, and how long after the crossing.
     pub decisions: Decisions,
     /// Alarms where there should be none, and none where there should be.
@@ -289,6 +293,9 @@ pub async fn run(options: SiteLoadOptions) -> anyhow::Result<SiteLoadResult> {
     let per_gate = (options.seconds / cycle.as_secs_f64()).ceil() as usize + 1;
     let unauthorised_per_gate = (per_gate as f64 * options.unauthorised_share).ceil() as usize + 1;
     let built = Instant::now();
+    // The alert notifications' counterparts: a real SMTP server and an HTTP receiver.
+    let arrivals = Arc::new(Mutex::new(Arrivals::default()));
+    let (smtp, webhooks, receivers) = notification_receivers(&arrivals).await?;
     set_default_line_rate(options.line_rate);
     let site = Site::build(SiteOptions {
         data_dir: options.data_dir.clone(),
@@ -310,11 +317,17 @@ pub async fn run(options: SiteLoadOptions) -> anyhow::Result<SiteLoadResult> {
         daemon: DaemonTuning {
             alarm_duration: ALARM,
         },
+        smtp,
+        webhooks,
+        notifications: custos_server::config::Notifications::default(),
     })
     .await;
     set_default_line_rate(None);
     let site = site.context("building the site")?;
-    let result = measure(&site, &options, per_gate, built).await;
+    let result = measure(&site, &options, per_gate, built, &arrivals).await;
+    for r in receivers {
+        r.abort();
+    }
     let stopped = site.shutdown().await;
     let result = result?;
     stopped.context("stopping the site")?;
@@ -326,6 +339,7 @@ async fn measure(
     options: &SiteLoadOptions,
     per_gate: usize,
     built: Instant,
+    arrivals: &Arc<Mutex<Arrivals>>,
 ) -> anyhow::Result<SiteLoadResult> {
     let n = options.gates;
     let leaving = if options.unauthorised_share < 1.0 {
@@ -448,6 +462,8 @@ async fn measure(
             });
     let mut to_coil = Vec::new();
     let mut to_screen = Vec::new();
+    let (mut to_email, mut to_webhook) = (Vec::new(), Vec::new());
+    let arrived = std::mem::take(&mut *lock(arrivals));
     let (mut missed_coil, mut false_alarm, mut missed_screen) = (0, 0, 0);
     for w in &walks {
         let coil = by_gate_coils.get(&w.gate).and_then(|c| {
@@ -469,7 +485,19 @@ async fn measure(
                     && a.alert["carrier_control_no"] == w.control_no.as_str()
             });
             match seen {
-                Some(a) => to_screen.push(a.at.duration_since(w.outer_at)),
+                Some(a) => {
+                    to_screen.push(a.at.duration_since(w.outer_at));
+                    let id = a.alert["id"].as_str().and_then(|id| id.parse::<i64>().ok());
+                    let first = |got: &[(i64, Instant)]| {
+                        got.iter().find(|(i, _)| Some(*i) == id).map(|(_, at)| *at)
+                    };
+                    if let Some(at) = first(&arrived.mail) {
+                        to_email.push(at.saturating_duration_since(w.outer_at));
+                    }
+                    if let Some(at) = first(&arrived.hook) {
+                        to_webhook.push(at.saturating_duration_since(w.outer_at));
+                    }
+                }
                 None => missed_screen += 1,
             }
         }
@@ -555,6 +583,8 @@ async fn measure(
         passage_to_coil: Latency::of(&to_coil),
         daemon_passage_to_coil: Latency::of(&observed.coil_latency),
         passage_to_screen: Latency::of(&to_screen),
+        passage_to_email: Latency::of(&to_email),
+        passage_to_webhook: Latency::of(&to_webhook),
         decisions: Decisions {
             server: decisions
                 .iter()
@@ -595,6 +625,73 @@ async fn measure(
         },
         memory,
     })
+}
+
+/// When each alarm's notifications arrived at their counterparts, by alert id.
+#[derive(Debug, Default)]
+struct Arrivals {
+    mail: Vec<(i64, Instant)>,
+    hook: Vec<(i64, Instant)>,
+}
+
+/// Start a real SMTP server (aiosmtpd, [`crate::smtp_sink`]) and an HTTP receiver, each
+/// noting when the notification of an alert arrives; answers the server's `[smtp]` and
+/// `[[webhooks]]` routing `unauthorized_removal` to them, and the receiving tasks.
+async fn notification_receivers(
+    arrivals: &Arc<Mutex<Arrivals>>,
+) -> anyhow::Result<(
+    custos_server::config::Smtp,
+    Vec<custos_server::config::Webhook>,
+    Vec<JoinHandle<()>>,
+)> {
+    let mut sink = crate::smtp_sink::SmtpSink::start().await?;
+    let mut smtp = custos_server::config::Smtp {
+        host: "127.0.0.1".into(),
+        port: sink.port,
+        tls: custos_server::config::SmtpTls::None,
+        ..custos_server::config::Smtp::default()
+    };
+    smtp.routes = vec![custos_server::config::MailRoute {
+        kinds: vec![custos_server::domain::alert::AlertKind::UnauthorizedRemoval],
+        to: vec!["guardroom@site.invalid".into()],
+    }];
+    let got = arrivals.clone();
+    let mail = tokio::spawn(async move {
+        while let Ok(Some(m)) = sink.next().await {
+            if let Some(id) = m.alert {
+                lock(&got).mail.push((id, Instant::now()));
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let got = arrivals.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let got = got.clone();
+            async move {
+                let at = Instant::now();
+                let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if let Some(id) = body["alert"]["id"].as_str().and_then(|i| i.parse().ok()) {
+                    if body["event"] == "alert.raised" {
+                        lock(&got).hook.push((id, at));
+                    }
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let hook = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let webhooks = vec![custos_server::config::Webhook {
+        name: "bench".into(),
+        url: format!("http://{addr}/hook"),
+        secret: "site load benchmark secret".into(),
+        kinds: vec![custos_server::domain::alert::AlertKind::UnauthorizedRemoval],
+    }];
+    Ok((smtp, webhooks, vec![mail, hook]))
 }
 
 fn round1(v: f64) -> f64 {
@@ -773,6 +870,14 @@ pub fn render(results: &[SiteLoadResult]) -> String {
     out.push_str(&row(
         "outer-field entry → guard screen (SSE)",
         cells(&|r| r.passage_to_screen.cell()),
+    ));
+    out.push_str(&row(
+        "outer-field entry → e-mail accepted (SMTP)",
+        cells(&|r| r.passage_to_email.cell()),
+    ));
+    out.push_str(&row(
+        "outer-field entry → webhook received",
+        cells(&|r| r.passage_to_webhook.cell()),
     ));
     out.push_str(&row(
         "decided by server / policy",

@@ -304,6 +304,9 @@ impl Site {
             u64::try_from(options.server.sweep_interval.as_millis()).unwrap_or(u64::MAX);
         config.tag_clone_min_travel_secs = options.server.tag_clone_min_travel_secs;
         config.supervision_interval_secs = options.server.supervision_interval_secs;
+        config.smtp = options.smtp.clone();
+        config.webhooks = options.webhooks.clone();
+        config.notifications = options.notifications;
         let admin = Login {
             role: "admin",
             username: "admin".into(),

@@ -27,6 +27,12 @@ pub struct SiteOptions {
     pub server: ServerTuning,
     /// Daemon settings that differ from the defaults.
     pub daemon: DaemonTuning,
+    /// Alert notifications: the server's `[smtp]` (no host: no e-mail).
+    pub smtp: custos_server::config::Smtp,
+    /// Alert notifications: the server's `[[webhooks]]`.
+    pub webhooks: Vec<custos_server::config::Webhook>,
+    /// The notifier's timing (`[notifications]`).
+    pub notifications: custos_server::config::Notifications,
 }
 
 impl SiteOptions {
@@ -43,6 +49,9 @@ impl SiteOptions {
             seed: SeedOptions::default(),
             server: ServerTuning::default(),
             daemon: DaemonTuning::default(),
+            smtp: custos_server::config::Smtp::default(),
+            webhooks: Vec::new(),
+            notifications: custos_server::config::Notifications::default(),
         }
     }
 }

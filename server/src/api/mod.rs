@@ -19,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod ingest;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod people;
 pub mod session;
@@ -78,6 +79,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::one))
         .routes(routes!(alerts::acknowledge))
         .routes(routes!(alerts::resolve))
+        .routes(routes!(notifications::list))
         // CUSTODY: carriers, sign-outs, people status.
         .routes(routes!(carriers::create, carriers::list))
         .routes(routes!(carriers::by_tag))

@@ -38,11 +38,13 @@ pub enum AlertKind {
     UnknownTag,
     /// The same tag was seen at two places faster than anyone can walk between them.
     TagCloneSuspected,
+    /// An e-mail or webhook delivery of an alert has not succeeded for the configured time.
+    NotificationFailed,
 }
 
 impl AlertKind {
     /// Every kind, in the order of INTERFACES.md.
-    pub const ALL: [AlertKind; 13] = [
+    pub const ALL: [AlertKind; 14] = [
         AlertKind::UnauthorizedRemoval,
         AlertKind::ClearanceViolation,
         AlertKind::CabinetRemoval,
@@ -56,6 +58,7 @@ impl AlertKind {
         AlertKind::ReplayRejected,
         AlertKind::UnknownTag,
         AlertKind::TagCloneSuspected,
+        AlertKind::NotificationFailed,
     ];
 
     /// The storage and API name.
@@ -74,6 +77,7 @@ impl AlertKind {
             AlertKind::ReplayRejected => "replay_rejected",
             AlertKind::UnknownTag => "unknown_tag",
             AlertKind::TagCloneSuspected => "tag_clone_suspected",
+            AlertKind::NotificationFailed => "notification_failed",
         }
     }
 
@@ -91,7 +95,8 @@ impl AlertKind {
             | AlertKind::Missing
             | AlertKind::ReaderSilent
             | AlertKind::DeviceAuthFailed
-            | AlertKind::TagCloneSuspected => Severity::High,
+            | AlertKind::TagCloneSuspected
+            | AlertKind::NotificationFailed => Severity::High,
             AlertKind::WrongCabinet
             | AlertKind::Overdue
             | AlertKind::ReaderFault

@@ -34,6 +34,7 @@ pub mod carriers;
 pub mod console;
 pub mod devices;
 pub mod ingest;
+pub mod notify;
 pub mod people;
 pub mod policy;
 pub mod sessions;
@@ -59,6 +60,7 @@ pub use carriers::CarrierRows;
 pub use console::ConsoleRows;
 pub use devices::DeviceRows;
 pub use ingest::IngestRows;
+pub use notify::NotifyRows;
 pub use people::PeopleRows;
 pub use policy::PolicyRows;
 pub use sessions::SessionRows;
@@ -78,6 +80,7 @@ pub trait Tx:
     + ConsoleRows
     + DeviceRows
     + IngestRows
+    + NotifyRows
     + PeopleRows
     + PolicyRows
     + SessionRows
@@ -95,6 +98,7 @@ impl<T> Tx for T where
         + ConsoleRows
         + DeviceRows
         + IngestRows
+        + NotifyRows
         + PeopleRows
         + PolicyRows
         + SessionRows

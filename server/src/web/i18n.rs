@@ -231,6 +231,7 @@ texts! {
     AlertReplayRejected: "重放数据被拒绝", "Replay rejected";
     AlertUnknownTag: "未登记标签", "Unknown tag";
     AlertTagCloneSuspected: "疑似标签克隆", "Tag clone suspected";
+    AlertNotificationFailed: "通知发送失败", "Notification failed";
 
     // Alert states and severities.
     StateOpen: "未处理", "Open";
@@ -407,6 +408,7 @@ texts! {
     NavOverdue: "逾期未还", "Overdue";
     NavMissing: "查无下落", "Missing";
     NavAlertHistory: "告警记录", "Alert history";
+    NavNotifications: "通知投递", "Notifications";
 
     // Shared custody words.
     AnyOption: "（全部）", "(any)";
@@ -633,6 +635,19 @@ texts! {
     DaysLeft: "剩余天数", "Days left";
     DeadlinePassed: "已超过期限", "deadline passed by";
 
+    // Notification deliveries.
+    NotificationsTitle: "告警通知投递", "Alert notifications";
+    NoDeliveries: "还没有通知投递。", "No notifications yet.";
+    DeliveryChannel: "方式", "Channel";
+    DeliveryTarget: "接收方", "Recipient";
+    DeliveryState: "投递状态", "State";
+    DeliveryAttempts: "尝试次数", "Tries";
+    DeliveryLastError: "最近错误", "Last error";
+    DeliveryPending: "待发送", "pending";
+    DeliveryRetrying: "重试中", "retrying";
+    DeliverySent: "已送达", "sent";
+    DeliveryFailed: "已失败", "failed";
+
     // Alert history.
     AlertHistoryTitle: "告警处理记录", "Alert history";
     AlertKindLabel: "告警类型", "Kind";
@@ -701,6 +716,7 @@ pub fn alert_kind(kind: AlertKind) -> Key {
         AlertKind::ReplayRejected => Key::AlertReplayRejected,
         AlertKind::UnknownTag => Key::AlertUnknownTag,
         AlertKind::TagCloneSuspected => Key::AlertTagCloneSuspected,
+        AlertKind::NotificationFailed => Key::AlertNotificationFailed,
     }
 }
 

@@ -171,6 +171,11 @@ pub const NAV: &[NavItem] = &[
         roles: OfficerDesk::ROLES,
     },
     NavItem {
+        path: "/notifications",
+        label: Key::NavNotifications,
+        roles: OfficerDesk::ROLES,
+    },
+    NavItem {
         path: "/admin/users",
         label: Key::NavUsers,
         roles: AdminCap::ROLES,
@@ -244,6 +249,7 @@ pub fn router() -> Router<AppState> {
         .route("/overdue", get(officer::overdue))
         .route("/missing", get(officer::missing))
         .route("/alerts/history", get(officer::alert_history))
+        .route("/notifications", get(officer::notifications))
         .route(assets::CSS.path, get(assets::css))
         .route(assets::JS.path, get(assets::js))
         .layer(DefaultBodyLimit::max(session::FORM_LIMIT))

@@ -40,6 +40,7 @@ use crate::domain::time::{Date, Timestamp};
 use crate::service::{Problem, ServiceError, carriers, people, signouts};
 use crate::store::alerts::{AlertFilter, AlertView};
 use crate::store::carriers::{Carrier, CarrierFilter};
+use crate::store::notify::DeliveryState;
 use crate::store::people::{NewPerson, Person};
 use crate::store::signouts::Signout;
 
@@ -882,6 +883,65 @@ pub async fn alert_history(
     Ok(frame(
         session,
         t(lang, Key::AlertHistoryTitle),
+        "officer",
+        content,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Notification deliveries
+
+/// How many deliveries the page shows.
+const DELIVERIES_SHOWN: u32 = 200;
+
+/// `GET /notifications`: the latest e-mail and webhook deliveries of alerts and their state.
+pub async fn notifications(
+    page: Page<OfficerDesk>,
+    State(state): State<AppState>,
+) -> Result<Markup, WebError> {
+    let session = &page.session;
+    let lang = session.lang;
+    let list = crate::service::notify::list(&state, &page.cap.cap, None, DELIVERIES_SHOWN)
+        .await
+        .map_err(|e| session.internal(e))?;
+    let state_key = |s: DeliveryState| match s {
+        DeliveryState::Pending => Key::DeliveryPending,
+        DeliveryState::Retrying => Key::DeliveryRetrying,
+        DeliveryState::Sent => Key::DeliverySent,
+        DeliveryState::Failed => Key::DeliveryFailed,
+    };
+    let content = html! {
+        h1 { (t(lang, Key::NotificationsTitle)) }
+        section.panel.wide-table {
+            @if list.is_empty() {
+                p #delivery-empty .empty { (t(lang, Key::NoDeliveries)) }
+            } @else {
+                table #delivery-table {
+                    thead { tr {
+                        th { "#" } th { (t(lang, Key::DeliveryChannel)) } th { (t(lang, Key::DeliveryTarget)) }
+                        th { (t(lang, Key::DeliveryState)) } th { (t(lang, Key::DeliveryAttempts)) }
+                        th { (t(lang, Key::RaisedAt)) } th { (t(lang, Key::DeliveryLastError)) }
+                    } }
+                    tbody {
+                        @for d in &list {
+                            tr.delivery data-delivery-id=(d.delivery_id) data-state=(d.state.as_str()) data-alert-id=(d.alert_id) {
+                                td { (d.alert_id) " · " (d.change) }
+                                td { (d.channel.as_str()) }
+                                td { (d.target) }
+                                td { span.state data-state=(d.state.as_str()) { (t(lang, state_key(d.state))) } }
+                                td { (d.attempts) }
+                                td { (layout::time(d.created_at)) }
+                                td.error { @if let Some(e) = &d.last_error { (e) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(frame(
+        session,
+        t(lang, Key::NotificationsTitle),
         "officer",
         content,
     ))

@@ -267,6 +267,36 @@ impl Server {
         custos_server::cli::initialise(dir.path(), "admin", ADMIN_PASSWORD.to_owned())
             .await
             .expect("init");
+        Server::serve(dir, adjust, Arc::new(AtomicI64::new(0))).await
+    }
+
+    /// Stop gracefully and serve the same data directory again (same clock offset) with the
+    /// configuration `adjust` makes: a server restart.
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut Config)) -> Server {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task
+            .take()
+            .unwrap()
+            .await
+            .unwrap()
+            .expect("clean stop");
+        let Server {
+            dir,
+            clock_offset,
+            state,
+            ..
+        } = self;
+        drop(state);
+        Server::serve(dir, adjust, clock_offset).await
+    }
+
+    async fn serve(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Config),
+        clock_offset: Arc<AtomicI64>,
+    ) -> Server {
         let mut config = Config {
             data_dir: dir.path().to_owned(),
             body_limit_bytes: 16 * 1024,
@@ -277,7 +307,6 @@ impl Server {
             .await
             .unwrap();
         let key = ServerKey::load(&dir.path().join(KEY_FILE)).unwrap();
-        let clock_offset = Arc::new(AtomicI64::new(0));
         let offset = Arc::clone(&clock_offset);
         let system = Clock::system();
         let clock = Clock::from_fn(move || system.now().plus_secs(offset.load(Ordering::SeqCst)));

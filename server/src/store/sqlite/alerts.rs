@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::SqliteTx;
 use crate::domain::alert::{AlertKind, AlertState, NewAlert, Severity};
+use crate::domain::notify::Change;
 use crate::domain::time::Timestamp;
 use crate::store::StoreError;
 use crate::store::alerts::{AlertCounts, AlertFilter, AlertRows, AlertView, LIST_MAX, Raised};
@@ -126,7 +127,9 @@ impl AlertRows for SqliteTx<'_> {
             alert.person_id,
             serde_json::to_string(&alert.detail)?,
         ])?;
-        Ok(Raised::New(conn.last_insert_rowid()))
+        let id = conn.last_insert_rowid();
+        super::notify::record_change(conn, id, Change::Raised, alert.at_ms)?;
+        Ok(Raised::New(id))
     }
 
     /// Through the `alerts_by_cause` index.
@@ -224,12 +227,16 @@ impl AlertRows for SqliteTx<'_> {
         by: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
+        let changed = self
+            .conn()
             .prepare_cached(
                 "UPDATE alerts SET state = 'acknowledged', acknowledged_by = ?2,
                      acknowledged_at_ms = ?3 WHERE id = ?1",
             )?
             .execute(params![id, by, at.unix_ms()])?;
+        if changed == 1 {
+            super::notify::record_change(self.conn(), id, Change::Acknowledged, at.unix_ms())?;
+        }
         Ok(())
     }
 
@@ -240,12 +247,16 @@ impl AlertRows for SqliteTx<'_> {
         note: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
+        let changed = self
+            .conn()
             .prepare_cached(
                 "UPDATE alerts SET state = 'resolved', resolved_by = ?2, resolved_at_ms = ?3,
                      resolution_note = ?4 WHERE id = ?1",
             )?
             .execute(params![id, by, at.unix_ms(), note])?;
+        if changed == 1 {
+            super::notify::record_change(self.conn(), id, Change::Resolved, at.unix_ms())?;
+        }
         Ok(())
     }
 

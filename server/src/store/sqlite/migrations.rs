@@ -347,13 +347,45 @@ ALTER TABLE carrier_events_v7 RENAME TO carrier_events;
 CREATE INDEX carrier_events_by_time ON carrier_events (carrier_id, at_ms);
 CREATE INDEX carrier_events_by_event ON carrier_events (event_id);
 "#,
-    // 9 (accounts; numbered 9 in the plan of the second round, after ingest's 8): an account
+    // 8 (accounts): an account
     // that must set its own password before anything else (created by an administrator, or
     // its password reset), and sessions found by account (list and revoke them).
     r#"
 ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0
     CHECK (must_change_password IN (0, 1));
 CREATE INDEX sessions_by_user ON sessions (user_id);
+"#,
+    // 9 (notify): the notification
+    // outbox. `alert_changes` gets one row per raised, acknowledged or resolved alert, in the
+    // transaction that changed it; the notifier routes each into `deliveries` (one e-mail, one
+    // digest line or one webhook POST each) and marks it routed. `reported`: a
+    // `notification_failed` alert has been raised for the delivery.
+    r#"
+CREATE TABLE alert_changes (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    change TEXT NOT NULL CHECK (change IN ('raised', 'acknowledged', 'resolved')),
+    at_ms INTEGER NOT NULL,
+    routed INTEGER NOT NULL DEFAULT 0 CHECK (routed IN (0, 1))
+) STRICT;
+CREATE INDEX alert_changes_unrouted ON alert_changes (id) WHERE routed = 0;
+
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    delivery_id TEXT NOT NULL UNIQUE,
+    change_id INTEGER NOT NULL REFERENCES alert_changes (id),
+    channel TEXT NOT NULL CHECK (channel IN ('email', 'digest', 'webhook')),
+    target TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at_ms INTEGER NOT NULL,
+    due_at_ms INTEGER NOT NULL,
+    last_attempt_at_ms INTEGER,
+    sent_at_ms INTEGER,
+    last_error TEXT,
+    reported INTEGER NOT NULL DEFAULT 0 CHECK (reported IN (0, 1))
+) STRICT;
+CREATE INDEX deliveries_due ON deliveries (due_at_ms) WHERE state = 'pending';
 "#,
 ];
 
@@ -439,8 +471,10 @@ mod tests {
         "adae7ff4e880ff1422475d516bf4b7b1f25327221daf0f9643cb20423a78e406",
         // 7
         "4c80608cb451a7ad1504f13de2a0bd175ba7636982704647ad87dd4c11808471",
-        // 9 (accounts)
+        // 8 (accounts)
         "b3ae0413e755556a6fe29eaedce2b1a2469f6821b82be10b7d9ec90974895f59",
+        // 9 (notify)
+        "7459d7ca4efb74e24eddfcea4b2fb393c1fd493938073a1e124e8750d8a5e341",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -483,6 +517,7 @@ mod tests {
         assert_eq!(
             tables(&conn),
             [
+                "alert_changes",
                 "alerts",
                 "audit",
                 "audit_heads",
@@ -490,6 +525,7 @@ mod tests {
                 "carrier_events",
                 "carrier_tags",
                 "carriers",
+                "deliveries",
                 "device_epochs",
                 "device_status",
                 "devices",
