@@ -1637,3 +1637,156 @@ async fn a_guard_acknowledgement_silences_the_gate() {
         "{answer:?}"
     );
 }
+
+/// Finding 1 (High): a signed batch with a poisoned event time (i64 limits, year 10000) is
+/// refused whole with 409 `clock_skew` naming the seq, raises a `reader_fault` (clock_skew)
+/// alert and stores nothing; the same seqs with the event restamped are then stored, so no
+/// later event is lost; and the carrier lists keep answering.
+#[tokio::test]
+async fn a_batch_with_a_poisoned_time_is_refused_and_its_seqs_stay_free() {
+    let w = World::new().await;
+    let id = w.carrier(1, "S", None).await;
+    let now = w.now_ms();
+    let before = w.ingest_counts().await;
+    for (n, bad) in [i64::MAX, i64::MIN, 253_402_300_800_000, 0]
+        .into_iter()
+        .enumerate()
+    {
+        let b = batch(
+            &w.gate,
+            1,
+            vec![
+                passage(1, now, Direction::In, &[tag(1)], &[]),
+                Event {
+                    seq: 2,
+                    at_ms: bad,
+                    body: EventBody::Scan {
+                        reader: "desk".into(),
+                        code: ScannedCode::Barcode { text: "x".into() },
+                    },
+                },
+            ],
+        );
+        let reply = w.send_batch(&w.gate, &b).await;
+        assert_eq!(reply.status, 409, "{bad}");
+        let body = reply.json();
+        assert_eq!(body["error"], "clock_skew", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("seq 2"),
+            "{body}"
+        );
+        assert_eq!(
+            w.ingest_counts().await,
+            before,
+            "attempt {n} stored nothing"
+        );
+    }
+    let faults = w.alerts("reader_fault").await;
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(faults[0]["detail"]["fault"], "clock_skew");
+    assert_eq!(faults[0]["device_id"], "gate-1");
+    // The daemon restamps the event: the same seqs are stored, nothing lost, nothing doubled.
+    let b = batch(
+        &w.gate,
+        1,
+        vec![
+            passage(1, now, Direction::In, &[tag(1)], &[]),
+            passage(2, now + 1, Direction::In, &[tag(1)], &[]),
+        ],
+    );
+    let ack = w.ack(&w.gate, &b).await;
+    assert_eq!(ack.acked_through, 2);
+    assert_eq!(w.server.rows("events").await, 2);
+    let token = w.server.login("officer", PASSWORD).await;
+    for path in [
+        "/api/v1/carriers".to_owned(),
+        format!("/api/v1/carriers/{id}"),
+        format!("/api/v1/carriers/{id}/history"),
+    ] {
+        let reply = w.server.call(Method::GET, &path, Some(&token), None).await;
+        assert_eq!(reply.status, 200, "{path}: {:?}", reply.body);
+    }
+}
+
+/// Finding 1, second half: a time the calendar cannot show, already in the database (written
+/// before the bound existed), shows degraded; no list or page answers 500.
+#[tokio::test]
+async fn an_unreadable_stored_time_degrades_one_row_not_the_list() {
+    let w = World::new().await;
+    let id = w.carrier(1, "S", None).await;
+    let other = w.carrier(2, "S", None).await;
+    let b = batch(
+        &w.gate,
+        1,
+        vec![passage(1, w.now_ms(), Direction::In, &[tag(1)], &[])],
+    );
+    w.ack(&w.gate, &b).await;
+    w.server
+        .state
+        .store()
+        .write(move |c| {
+            c.execute(
+                "UPDATE carriers SET last_seen_at_ms = ?2, missing_since_ms = ?3 WHERE id = ?1",
+                rusqlite::params![id, i64::MAX, i64::MIN],
+            )?;
+            c.execute(
+                "UPDATE carrier_events SET at_ms = ?2 WHERE carrier_id = ?1",
+                rusqlite::params![id, i64::MIN],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let token = w.server.login("officer", PASSWORD).await;
+    let reply = w
+        .server
+        .call(Method::GET, "/api/v1/carriers", Some(&token), None)
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let list = reply.body.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().any(|c| c["id"] == json!(other.to_string())));
+    let row = list
+        .iter()
+        .find(|c| c["id"] == json!(id.to_string()))
+        .unwrap();
+    assert_eq!(row["last_seen"]["at"], "9999-12-31T23:59:59Z", "{row}");
+    for path in [
+        format!("/api/v1/carriers/{id}"),
+        format!("/api/v1/carriers/{id}/history"),
+    ] {
+        let reply = w.server.call(Method::GET, &path, Some(&token), None).await;
+        assert_eq!(reply.status, 200, "{path}: {:?}", reply.body);
+    }
+    let admin = w.server.login("admin", ADMIN_PASSWORD).await;
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"username": "keeper", "password": PASSWORD, "roles": ["custodian"]})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    for (user, pages) in [
+        (
+            "keeper",
+            vec![
+                "/carriers".to_owned(),
+                format!("/carriers/{id}"),
+                "/cabinets".to_owned(),
+                "/cabinets/cab-1".to_owned(),
+                "/signouts/new".to_owned(),
+            ],
+        ),
+        ("officer", vec!["/missing".to_owned()]),
+    ] {
+        let mut browser = common::browser::Browser::new(&w.server);
+        browser.sign_in(user, PASSWORD).await;
+        for page in pages {
+            let answer = browser.get(&page).await;
+            assert_eq!(answer.status, 200, "{user} {page}: {}", answer.body);
+        }
+    }
+}

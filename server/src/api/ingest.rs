@@ -15,7 +15,8 @@
 //! Answers to devices are signed with the server key over
 //! `signing_bytes(BatchAck | HeartbeatAck | Policy, body)`, in the same header; a daemon pins the
 //! key from `GET /server-key`. Refusals are the usual unsigned JSON errors (they carry no
-//! authority): 409 `seq_gap` (with `resend_from`), 409 `replay_rejected`, 409 `clock_skew`.
+//! authority): 409 `seq_gap` (with `resend_from`), 409 `replay_rejected`, 409 `clock_skew`
+//! (a heartbeat's clock, or a batch event's implausible time).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -182,7 +183,7 @@ fn signed<T: Serialize>(
     responses(
         (status = 200, description = "Stored; signed by the server (`custos-signature`, kind `ack`)", body = wire::BatchAck,
             headers(("custos-signature" = String, description = "The server's signature"))),
-        (status = 409, description = "A gap (`seq_gap`, with `resend_from`) or a replay (`replay_rejected`)", body = ErrorBody),
+        (status = 409, description = "A gap (`seq_gap`, with `resend_from`), a replay (`replay_rejected`), or an event time more than 5 minutes ahead of the server or more than 366 days old (`clock_skew`, the message names the seq; nothing stored, a `reader_fault` alert raised)", body = ErrorBody),
         DeviceRefusals,
     ),
     security(("device_signature" = []))
@@ -226,6 +227,7 @@ pub async fn batches(
         }
         BatchAnswer::Gap { resend_from } => Err(ApiError::SeqGap { resend_from }),
         BatchAnswer::Replay { message } => Err(ApiError::Replay(message)),
+        BatchAnswer::ClockSkew { seq, at_ms } => Err(ApiError::EventClockSkew { seq, at_ms }),
     }
 }
 

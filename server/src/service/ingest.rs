@@ -6,6 +6,11 @@
 //! tag sightings, cabinet contents, pending removals, returns, device health), the epoch's
 //! `acked_through` and one `device.batch` audit entry. The answer is given only after that
 //! transaction has committed, so an ack always means "durably stored". Refusals (gap, replay,
+//! clock) are answers too; a batch holding a new event whose time is not plausible
+//! ([`custos_protocol::uplink::event_time_plausible`]: more than the heartbeat skew in the
+//! future, or more than a year old) is refused whole, before anything is stored, with a
+//! `reader_fault` (`clock_skew`) alert: its seqs stay free, the daemon restamps the event and
+//! sends it again, so nothing behind it is lost. Refusals (gap, replay,
 //! clock) are answers too: the transaction returns them with the `replay_rejected` (or
 //! `clock_skew`) alert it raised, so the alert commits even though the device's request fails.
 //!
@@ -32,7 +37,7 @@ use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
     Batch, BatchAck, DeviceFault, DeviceFaultKind, Directive, Event, EventBody, HealthState,
     Heartbeat, HeartbeatAck, MAX_ANSWER_ITEMS, NamedHealth, Outcome, ReaderHealth, ScannedCode,
-    Verdict,
+    Verdict, event_time_plausible,
 };
 use serde_json::{Value, json};
 
@@ -84,6 +89,15 @@ pub enum BatchAnswer {
     Replay {
         /// Why.
         message: String,
+    },
+    /// Refused: a new event's time is outside what the register can hold
+    /// ([`custos_protocol::uplink::event_time_plausible`]); nothing of the batch is stored and
+    /// no seq is consumed, so the device can restamp that event and send the batch again.
+    ClockSkew {
+        /// The first offending event.
+        seq: u64,
+        /// Its time.
+        at_ms: i64,
     },
 }
 
@@ -868,6 +882,19 @@ pub fn batch_in(
             return Ok(ctx.done(BatchAnswer::Replay { message }));
         }
     };
+    // A poisoned time (i64 limits, year 10000, a clock reset to 1970) would be stored in every
+    // table that lists carriers; refuse the batch before anything of it is stored.
+    if let Some(bad) = new
+        .iter()
+        .find(|e| !event_time_plausible(e.at_ms, ctx.now_ms))
+    {
+        let now_ms = ctx.now_ms;
+        ctx.raise(&rules::clock_skew_alert(dev, bad.at_ms, now_ms))?;
+        return Ok(ctx.done(BatchAnswer::ClockSkew {
+            seq: bad.seq,
+            at_ms: bad.at_ms,
+        }));
+    }
     if !new.is_empty() {
         let gate = if device.kind == DeviceKind::Gate {
             ctx.tx.gate_sides(dev)?
