@@ -37,6 +37,19 @@
 //! has any, so a backlog from before a restart goes first and every batch is single-epoch.
 //! [`Store::ack`] deletes exactly the events of that epoch up to `acked_through`.
 //!
+//! # Implausible times
+//!
+//! An event recorded while the wall clock was wrong (an RTC that restarted at 1970, a clock
+//! stepped years ahead) carries a time the server refuses (`clock_skew`, by the shared rule
+//! `custos_protocol::uplink::event_time_plausible`), and it would block every event behind it.
+//! Before a batch is signed the shipper checks its events with the same rule against the
+//! clock now; [`Store::restamp`] gives each implausible event the time now (its seq and body
+//! stay, so nothing is lost or doubled) and appends a `DeviceFault` (`clock_step`) event
+//! naming the seqs and the recorded times, so the server raises a fault and the original
+//! times stay on record. If the server still refuses (its clock and the daemon's disagree),
+//! the batch is retried with backoff like any refusal: the events wait for the clocks to
+//! agree, with the server's `reader_fault` alert open meanwhile, rather than being dropped.
+//!
 //! # Full outbox
 //!
 //! At `max_events` stored, [`Store::append`] refuses with [`OutboxError::Full`] and stores
@@ -345,6 +358,49 @@ impl Store {
         Ok(Some(Pending { epoch, events }))
     }
 
+    /// Gives the events `bad` (`(seq, recorded at_ms)` of `epoch`) the time `now_ms` and
+    /// records the fact in a `DeviceFault` (`clock_step`) event (see "Implausible times").
+    /// The restamp is durable before the next batch is built, so a re-sent batch carries the
+    /// same bytes. A full outbox skips the fault event (logged); the restamp is kept.
+    pub fn restamp(
+        &mut self,
+        epoch: u64,
+        bad: &[(u64, i64)],
+        now_ms: i64,
+    ) -> Result<(), OutboxError> {
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut update =
+                tx.prepare_cached("UPDATE events SET at_ms = ?3 WHERE epoch = ?1 AND seq = ?2")?;
+            for (seq, _) in bad {
+                update.execute(params![epoch, seq, now_ms])?;
+            }
+        }
+        tx.commit()?;
+        let listed: Vec<String> = bad
+            .iter()
+            .take(8)
+            .map(|(seq, at)| format!("{seq}@{at}"))
+            .collect();
+        let detail = format!(
+            "{} event(s) of epoch {epoch} recorded at implausible times restamped to {now_ms}: {}",
+            bad.len(),
+            listed.join(", ")
+        );
+        tracing::warn!(epoch, count = bad.len(), %detail, "events restamped");
+        let fault = EventBody::DeviceFault {
+            kind: custos_protocol::uplink::DeviceFaultKind::ClockStep,
+            detail,
+        };
+        if let Err(e) = self.append(now_ms, &fault) {
+            tracing::warn!(error = %e, "recording the restamp failed; the restamp stands");
+        }
+        Ok(())
+    }
+
     /// Deletes the events of `epoch` with `seq <= acked_through` (the server stores them);
     /// returns how many were deleted.
     pub fn ack(&mut self, epoch: u64, acked_through: u64) -> Result<u64, OutboxError> {
@@ -473,6 +529,16 @@ impl Outbox {
         self.call(move |s| s.pending(limit)).await
     }
 
+    /// See [`Store::restamp`].
+    pub async fn restamp(
+        &self,
+        epoch: u64,
+        bad: Vec<(u64, i64)>,
+        now_ms: i64,
+    ) -> Result<(), OutboxError> {
+        self.call(move |s| s.restamp(epoch, &bad, now_ms)).await
+    }
+
     /// See [`Store::ack`].
     pub async fn ack(&self, epoch: u64, acked_through: u64) -> Result<u64, OutboxError> {
         self.call(move |s| s.ack(epoch, acked_through)).await
@@ -518,6 +584,43 @@ mod tests {
 
     fn seqs(p: &Pending) -> Vec<u64> {
         p.events.iter().map(|e| e.seq).collect()
+    }
+
+    /// An implausible time is replaced by now under the same seq and body, the fact is
+    /// appended as a `clock_step` fault, and the next batch is one the server accepts.
+    #[test]
+    fn restamped_events_keep_seq_and_body_and_the_fault_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), 100).unwrap();
+        let now = 1_767_225_600_000;
+        s.append(now - 10, &scan(1)).unwrap();
+        s.append(0, &scan(2)).unwrap(); // recorded at 1970
+        s.append(now - 5, &scan(3)).unwrap();
+        let p = s.pending(10).unwrap().unwrap();
+        let bad: Vec<(u64, i64)> = p
+            .events
+            .iter()
+            .filter(|e| !custos_protocol::uplink::event_time_plausible(e.at_ms, now))
+            .map(|e| (e.seq, e.at_ms))
+            .collect();
+        assert_eq!(bad, vec![(2, 0)]);
+        s.restamp(p.epoch, &bad, now).unwrap();
+        let p = s.pending(10).unwrap().unwrap();
+        assert_eq!(seqs(&p), vec![1, 2, 3, 4]);
+        assert_eq!(p.events[1].at_ms, now);
+        assert_eq!(p.events[1].body, scan(2));
+        assert!(
+            p.events
+                .iter()
+                .all(|e| custos_protocol::uplink::event_time_plausible(e.at_ms, now))
+        );
+        match &p.events[3].body {
+            EventBody::DeviceFault { kind, detail } => {
+                assert_eq!(*kind, DeviceFaultKind::ClockStep);
+                assert!(detail.contains("2@0"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
