@@ -85,9 +85,7 @@ impl Fx {
 
     fn key(&self) -> String {
         let n = self.keys.fetch_add(1, Ordering::SeqCst);
-        let mut key = [0u8; 32];
-        key[..4].copy_from_slice(&n.to_be_bytes());
-        STANDARD.encode(key)
+        common::device_key_b64(n)
     }
 
     fn token(&self, role: Role) -> &str {

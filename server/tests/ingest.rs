@@ -1790,3 +1790,82 @@ async fn an_unreadable_stored_time_degrades_one_row_not_the_list() {
         }
     }
 }
+
+/// Finding 4 (Medium): small-order device keys. Registration refuses `01 00..00` and all
+/// zeros (400 `bad_request` naming small-order keys); and a device whose weak key
+/// was stored before the check cannot be impersonated: the exact forged batch of the finding
+/// (signature `01 00..00 ‖ 00..00`) answers 401 and raises `device_auth_failed`.
+#[tokio::test]
+async fn small_order_device_keys_are_refused_and_cannot_sign() {
+    let w = World::new().await;
+    let admin = w.server.login("admin", ADMIN_PASSWORD).await;
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let devices_before = w.server.rows("devices").await;
+    for (n, weak) in [identity, [0u8; 32]].into_iter().enumerate() {
+        let reply = w
+            .server
+            .call(
+                Method::POST,
+                "/api/v1/devices",
+                Some(&admin),
+                Some(
+                    json!({"id": format!("weak-{n}"), "kind": "cabinet", "zone": "vault",
+                            "public_key": STANDARD.encode(weak)}),
+                ),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{:?}", reply.body);
+        assert_eq!(reply.body["error"], "bad_request", "{:?}", reply.body);
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("small-order"),
+            "{:?}",
+            reply.body
+        );
+    }
+    assert_eq!(w.server.rows("devices").await, devices_before);
+    // A weak key stored before registration checked keys.
+    w.server
+        .state
+        .store()
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO devices (id, kind, public_key, zone, created_at)
+                 VALUES ('weak-cab', 'cabinet', ?1, 'vault', '2026-01-01T00:00:00Z')",
+                [identity.to_vec()],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let forged = Batch {
+        device_id: "weak-cab".into(),
+        epoch: 1,
+        events: vec![snapshot(1, w.now_ms(), &[])],
+    };
+    let mut sig = [0u8; 64];
+    sig[0] = 1;
+    let before = w.ingest_counts().await;
+    let reply = post_raw(
+        &w.server,
+        "weak-cab",
+        "batches",
+        Some(&STANDARD.encode(sig)),
+        serde_json::to_vec(&forged).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        401,
+        "{}",
+        String::from_utf8_lossy(&reply.bytes)
+    );
+    assert_eq!(reply.json()["error"], "device_auth_failed");
+    assert_eq!(w.ingest_counts().await, before);
+    let failed = w.alerts("device_auth_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["device_id"], "weak-cab");
+}

@@ -23,7 +23,9 @@ pub struct RegisterDevice {
     id: DeviceId,
     /// What the device is.
     kind: DeviceKind,
-    /// Ed25519 public key, standard base64 of 32 bytes (as `custosd keygen` prints it).
+    /// Ed25519 public key, standard base64 of 32 bytes (as `custosd keygen` prints it); the
+    /// canonical encoding of a point of large order: small-order keys (`AQAA…`, all zeros) and
+    /// non-canonical encodings are refused (400), since anyone could sign as such a device.
     public_key: String,
     /// A gate's secure side.
     #[serde(default)]

@@ -15,6 +15,7 @@ use crate::auth::capability::{AdminCap, DeviceReaderCap};
 use crate::domain::device::{DeviceKind, Placement};
 use crate::domain::ids::{DeviceId, ZoneId};
 use crate::domain::time::Timestamp;
+use crate::keys;
 use crate::store::Tx;
 use crate::store::devices::{Device, DeviceRow, NewDevice};
 
@@ -35,9 +36,11 @@ pub struct DeviceRegistration {
     pub zone: Option<ZoneId>,
 }
 
-/// Decode a public key: standard base64 of exactly 32 bytes.
+/// Decode a public key: standard base64 of exactly 32 bytes, the canonical encoding of an
+/// Ed25519 point that is not of small order ([`keys::check_point`]): with a small-order key
+/// (`01 00..00`, all zeros) anyone could sign as the device.
 pub fn public_key(text: &str) -> Result<[u8; 32], ServiceError> {
-    STANDARD
+    let key = STANDARD
         .decode(text)
         .ok()
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
@@ -47,7 +50,15 @@ pub fn public_key(text: &str) -> Result<[u8; 32], ServiceError> {
                 code: "invalid",
                 message: "public_key must be standard base64 of 32 bytes",
             }])
-        })
+        })?;
+    keys::check_point(&key).map_err(|_| {
+        ServiceError::Invalid(vec![Problem {
+            field: "public_key",
+            code: "weak_key",
+            message: "public_key must be a canonical Ed25519 point of large order (small-order and non-canonical keys let anyone sign)",
+        }])
+    })?;
+    Ok(key)
 }
 
 /// The placement of a `kind` of device in the zones given ([`ServiceError::Placement`] if they
@@ -157,7 +168,17 @@ mod tests {
 
     #[test]
     fn public_keys_must_be_32_bytes_of_standard_base64() {
-        assert_eq!(public_key(&STANDARD.encode([7; 32])).unwrap(), [7; 32]);
+        let good = keys::test_key(7);
+        assert_eq!(public_key(&STANDARD.encode(good)).unwrap(), good);
+        // Small-order keys of the finding: the identity `01 00..00` and all zeros.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        for weak in [identity, [0; 32]] {
+            assert!(matches!(
+                public_key(&STANDARD.encode(weak)),
+                Err(ServiceError::Invalid(p)) if p[0].code == "weak_key"
+            ));
+        }
         assert!(public_key(&STANDARD.encode([7; 31])).is_err());
         assert!(public_key(&STANDARD.encode([7; 33])).is_err());
         assert!(public_key("not base64!").is_err());
@@ -171,26 +192,29 @@ mod tests {
     fn a_device_is_registered_in_known_zones_with_a_key_of_its_own() {
         let db = MemoryDb::custody(Timestamp::from_unix(1_750_000_000).unwrap());
         let at = Timestamp::from_unix(1_750_000_001).unwrap();
-        let new = check_registration(cabinet("cab-3", [3; 32], "z")).unwrap();
+        let new = check_registration(cabinet("cab-3", keys::test_key(3), "z")).unwrap();
         register_in(&mut db.tx(), "root", &new, at).unwrap();
         let entry = db.audit().pop().unwrap();
         assert_eq!(
             (entry.action.as_str(), entry.subject.as_str()),
             ("device.create", "device:cab-3")
         );
-        assert_eq!(entry.after.unwrap()["public_key"], STANDARD.encode([3; 32]));
+        assert_eq!(
+            entry.after.unwrap()["public_key"],
+            STANDARD.encode(keys::test_key(3))
+        );
         assert_eq!(
             db.tx()
                 .device_kind(&DeviceId::new("cab-3").unwrap())
                 .unwrap(),
             Some(DeviceKind::Cabinet)
         );
-        let same_key = check_registration(cabinet("cab-4", [3; 32], "z")).unwrap();
+        let same_key = check_registration(cabinet("cab-4", keys::test_key(3), "z")).unwrap();
         assert!(matches!(
             register_in(&mut db.tx(), "root", &same_key, at),
             Err(ServiceError::Duplicate { .. })
         ));
-        let nowhere = check_registration(cabinet("cab-5", [5; 32], "nowhere")).unwrap();
+        let nowhere = check_registration(cabinet("cab-5", keys::test_key(5), "nowhere")).unwrap();
         assert!(matches!(
             register_in(&mut db.tx(), "root", &nowhere, at),
             Err(ServiceError::UnknownReference { what: "zone" })
@@ -199,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_placement_must_fit_the_kind() {
-        let mut gate = cabinet("gate-1", [1; 32], "z");
+        let mut gate = cabinet("gate-1", keys::test_key(1), "z");
         gate.kind = DeviceKind::Gate;
         gate.zone = None;
         gate.inside_zone = zone("z");

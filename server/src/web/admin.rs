@@ -723,7 +723,7 @@ mod tests {
 
     #[test]
     fn the_device_form_checks_placement_and_key() {
-        let key = STANDARD.encode([9u8; 32]);
+        let key = STANDARD.encode(crate::keys::test_key(9));
         let mut d = DeviceForm::from(&form(&format!(
             "id=gate-1&kind=gate&public_key={}&inside_zone=in&outside_zone=in",
             super::super::form::encode(&key)
@@ -745,7 +745,7 @@ mod tests {
             super::super::form::encode(&key)
         )));
         let new = devices::check_registration(d.validate().unwrap()).unwrap();
-        assert_eq!(new.public_key, [9; 32]);
+        assert_eq!(new.public_key, crate::keys::test_key(9));
         assert_eq!(new.placement.kind(), DeviceKind::Cabinet);
     }
 
