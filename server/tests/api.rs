@@ -919,7 +919,8 @@ async fn created_resources_read_back() {
         devices.body,
         json!([{
         "id": "cab-1", "kind": "cabinet", "public_key": key, "inside_zone": null,
-        "outside_zone": null, "zone": "in", "created_at": devices.body[0]["created_at"]}])
+        "outside_zone": null, "zone": "in", "created_at": devices.body[0]["created_at"],
+        "revoked_at": null}])
     );
     let zones = server
         .call(

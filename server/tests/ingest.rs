@@ -1869,3 +1869,161 @@ async fn small_order_device_keys_are_refused_and_cannot_sign() {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["device_id"], "weak-cab");
 }
+
+/// Device lifecycle: a revoked device is refused at every device endpoint with
+/// `device_auth_failed` (alert naming it) and listed as revoked; a rotated key refuses the old
+/// key at once while the backlog the daemon signs with the new key continues the same
+/// sequence. Both are audited; only an administrator may do either.
+#[tokio::test]
+async fn a_revoked_device_is_refused_and_a_rotated_key_replaces_the_old_one() {
+    let w = World::new().await;
+    let admin = w.server.login("admin", ADMIN_PASSWORD).await;
+    let officer = w.server.login("officer", PASSWORD).await;
+    let now = w.now_ms();
+    w.ack(&w.cab1, &batch(&w.cab1, 1, vec![snapshot(1, now, &[])]))
+        .await;
+    // Only an administrator.
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/cab-1/revoke",
+            Some(&officer),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 403, "{:?}", reply.body);
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/nobody/revoke",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 404, "{:?}", reply.body);
+    let audit = w.server.audit_count().await;
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/cab-1/revoke",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert!(reply.body["revoked_at"].is_string(), "{:?}", reply.body);
+    assert_eq!(w.server.audit_count().await, audit + 1);
+    assert_eq!(
+        w.text("SELECT action FROM audit ORDER BY id DESC LIMIT 1")
+            .await
+            .as_deref(),
+        Some("device.revoke")
+    );
+    // Its next batch and heartbeat, correctly signed, are refused and change nothing.
+    let before = w.ingest_counts().await;
+    let reply = w
+        .send_batch(&w.cab1, &batch(&w.cab1, 1, vec![snapshot(2, now, &[])]))
+        .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json()["error"], "device_auth_failed");
+    let hb = Heartbeat {
+        device_id: "cab-1".into(),
+        epoch: 1,
+        hb_seq: 1,
+        at_ms: now,
+        readers: vec![],
+        outbox_depth: 0,
+        policy_version: 0,
+        faults: vec![],
+    };
+    assert_eq!(w.heartbeat(&w.cab1, &hb).await.status, 401);
+    assert_eq!(w.ingest_counts().await, before);
+    let failed = w.alerts("device_auth_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["device_id"], "cab-1");
+    assert_eq!(failed[0]["detail"]["reason"], "device revoked");
+    // Listed as revoked, in the API and on the administrator's page.
+    let list = w
+        .server
+        .call(Method::GET, "/api/v1/devices", Some(&admin), None)
+        .await;
+    let revoked: Vec<&Value> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["revoked_at"].is_string())
+        .collect();
+    assert_eq!(revoked.len(), 1, "{:?}", list.body);
+    assert_eq!(revoked[0]["id"], "cab-1");
+    let mut browser = common::browser::Browser::new(&w.server);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let page = browser.get("/admin/devices").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(r#"data-device-id="cab-1" data-revoked="true""#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"data-device-id="cab-2" data-revoked="false""#)
+    );
+
+    // Rotation: cab-2 delivered seq 1 under its first key, then gets a new one.
+    w.ack(&w.cab2, &batch(&w.cab2, 1, vec![snapshot(1, now, &[])]))
+        .await;
+    let new_key = Dev::new("cab-2");
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/cab-2/key",
+            Some(&admin),
+            Some(json!({"public_key": STANDARD.encode(identity)})),
+        )
+        .await;
+    assert_eq!(weak.status, 400, "{:?}", weak.body);
+    let taken = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/cab-2/key",
+            Some(&admin),
+            Some(json!({"public_key": w.gate.public_b64()})),
+        )
+        .await;
+    assert_eq!(taken.status, 409, "{:?}", taken.body);
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/cab-2/key",
+            Some(&admin),
+            Some(json!({"public_key": new_key.public_b64()})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body["public_key"], new_key.public_b64());
+    assert_eq!(
+        w.text("SELECT action FROM audit ORDER BY id DESC LIMIT 1")
+            .await
+            .as_deref(),
+        Some("device.key_rotate")
+    );
+    // The old key is refused; the backlog signed with the new key continues the sequence.
+    let backlog = batch(
+        &w.cab2,
+        1,
+        vec![snapshot(2, now + 1, &[]), snapshot(3, now + 2, &[])],
+    );
+    assert_eq!(w.send_batch(&w.cab2, &backlog).await.status, 401);
+    let ack = w.ack(&new_key, &backlog).await;
+    assert_eq!(ack.acked_through, 3);
+}

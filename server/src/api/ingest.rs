@@ -7,7 +7,7 @@
 //!    over `signing_bytes(kind, body)` with its registered key, *before* the body is parsed;
 //! 3. the body is parsed (unknown fields refused), validated, and must name the path's device.
 //!
-//! A failure in 2 answers 401 and in 3 answers 400, and either raises `device_auth_failed`
+//! A revoked device fails step 2 whatever it signs. A failure in 2 answers 401 and in 3 answers 400, and either raises `device_auth_failed`
 //! (deduplicated by cause: one live alert per registered device, one for all unregistered ids
 //! together) in its own write job, so the alert is recorded although the request fails. The
 //! 401 does not say whether the device exists.
@@ -76,6 +76,10 @@ async fn authenticate(
         record_failure(state, id, AuthFailure::UnknownDevice, endpoint).await;
         return Err(ApiError::DeviceUnauthenticated);
     };
+    if device.revoked {
+        record_failure(state, id, AuthFailure::Revoked, endpoint).await;
+        return Err(ApiError::DeviceUnauthenticated);
+    }
     let Some(sig) = signature(headers) else {
         record_failure(state, id, AuthFailure::MissingSignature, endpoint).await;
         return Err(ApiError::DeviceUnauthenticated);

@@ -1044,6 +1044,7 @@ mod tests {
             id: DeviceId::new(id).unwrap(),
             kind,
             public_key: [0; 32],
+            revoked: false,
         }
     }
 

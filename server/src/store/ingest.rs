@@ -34,6 +34,8 @@ pub struct DeviceAuth {
     pub kind: DeviceKind,
     /// The Ed25519 key it signs with.
     pub public_key: [u8; 32],
+    /// Revoked by an administrator: every request is refused.
+    pub revoked: bool,
 }
 
 /// A carrier found by one of its tags (no title).

@@ -458,8 +458,13 @@ async fn devices_page(
                 } }
                 tbody {
                     @for d in &list {
-                        tr data-device-id=(d.id) {
-                            td { (d.id) }
+                        tr data-device-id=(d.id) data-revoked=(d.revoked_at.is_some()) {
+                            td {
+                                (d.id)
+                                @if d.revoked_at.is_some() {
+                                    " " span.revoked { (t(lang, Key::DeviceRevoked)) }
+                                }
+                            }
                             td { (t(lang, i18n::device_kind(d.kind))) }
                             td {
                                 @match (&d.inside_zone, &d.outside_zone, &d.zone) {

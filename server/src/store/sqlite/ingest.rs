@@ -58,18 +58,19 @@ fn sighting(device: Option<String>, at_ms: Option<i64>) -> Option<Sighting> {
 
 impl IngestRows for SqliteTx<'_> {
     fn device_auth(&mut self, id: &DeviceId) -> Result<Option<DeviceAuth>, StoreError> {
-        let row: Option<(crate::domain::device::DeviceKind, Vec<u8>)> = self
+        let row: Option<(crate::domain::device::DeviceKind, Vec<u8>, Option<i64>)> = self
             .conn()
-            .prepare_cached("SELECT kind, public_key FROM devices WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached("SELECT kind, public_key, revoked_at_ms FROM devices WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        row.map(|(kind, key)| {
+        row.map(|(kind, key, revoked)| {
             let public_key = <[u8; 32]>::try_from(key)
                 .map_err(|_| StoreError::Corrupt(format!("public key of device {id}")))?;
             Ok(DeviceAuth {
                 id: id.clone(),
                 kind,
                 public_key,
+                revoked: revoked.is_some(),
             })
         })
         .transpose()

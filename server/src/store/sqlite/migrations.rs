@@ -347,6 +347,12 @@ ALTER TABLE carrier_events_v7 RENAME TO carrier_events;
 CREATE INDEX carrier_events_by_time ON carrier_events (carrier_id, at_ms);
 CREATE INDEX carrier_events_by_event ON carrier_events (event_id);
 "#,
+    // 8: device lifecycle: a revoked device is refused at every device endpoint
+    // (`revoked_at_ms`), and a rotated key records when it was last replaced.
+    r#"
+ALTER TABLE devices ADD COLUMN revoked_at_ms INTEGER;
+ALTER TABLE devices ADD COLUMN key_rotated_at_ms INTEGER;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -431,6 +437,8 @@ mod tests {
         "adae7ff4e880ff1422475d516bf4b7b1f25327221daf0f9643cb20423a78e406",
         // 7
         "4c80608cb451a7ad1504f13de2a0bd175ba7636982704647ad87dd4c11808471",
+        // 8
+        "cbd8d1135d49bd76778eb75277533b0b5585a88d95e81394cfcd468ad62dbfc6",
     ];
 
     fn sha256_hex(text: &str) -> String {
