@@ -37,6 +37,19 @@
 //! has any, so a backlog from before a restart goes first and every batch is single-epoch.
 //! [`Store::ack`] deletes exactly the events of that epoch up to `acked_through`.
 //!
+//! # Local verdicts
+//!
+//! A passage is stored (provisionally, `local_verdict: null`) before the gate decides it, so
+//! that the alarm cannot cut the power before the evidence is on disk. When the gate decides
+//! it with its cached policy, [`Store::record_local_verdict`] writes that decision into the
+//! stored passage, so the server learns what the gate did (and does not order the alarm again
+//! for it). That happens only while the event has not been handed out for upload by this
+//! process: once a batch holding it may have reached the server, its bytes are frozen (a
+//! re-delivery with other content is refused as a replay); the gate then still never
+//! re-actuates for it (see `gate`), but the server sees `null`. Offline (the server known
+//! down), the policy decides at once, long before the next upload attempt, so the verdict is
+//! recorded.
+//!
 //! # Implausible times
 //!
 //! An event recorded while the wall clock was wrong (an RTC that restarted at 1970, a clock
@@ -69,7 +82,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use custos_protocol::uplink::{Batch, Event, EventBody};
+use custos_protocol::uplink::{Batch, Event, EventBody, LocalVerdict};
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, TransactionBehavior, params};
 use tokio::sync::{Notify, oneshot, watch};
 
@@ -191,6 +204,9 @@ pub struct Store {
     next_seq: u64,
     depth: u64,
     max_events: u64,
+    /// The newest event [`Store::pending`] has handed out for upload in this process (events
+    /// are handed out oldest first, so every older one was too).
+    handed_out: Option<(u64, u64)>,
 }
 
 /// Checks `body` against the uplink rules and serialises it.
@@ -256,6 +272,7 @@ impl Store {
             next_seq: 1,
             depth,
             max_events,
+            handed_out: None,
         })
     }
 
@@ -355,6 +372,9 @@ impl Store {
             })?;
             events.push(Event { seq, at_ms, body });
         }
+        if let Some(last) = events.last() {
+            self.handed_out = self.handed_out.max(Some((epoch, last.seq)));
+        }
         Ok(Some(Pending { epoch, events }))
     }
 
@@ -399,6 +419,42 @@ impl Store {
             tracing::warn!(error = %e, "recording the restamp failed; the restamp stands");
         }
         Ok(())
+    }
+
+    /// Records the gate's own decision in the passage event `id` (see "Local verdicts"); true
+    /// if recorded, false if the event was handed out for upload already (or is gone, or is
+    /// not a passage), in which case it stays as it is.
+    pub fn record_local_verdict(
+        &mut self,
+        id: EventId,
+        verdict: LocalVerdict,
+    ) -> Result<bool, OutboxError> {
+        if self.handed_out >= Some((id.epoch, id.seq)) {
+            return Ok(false);
+        }
+        let json: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM events WHERE epoch = ?1 AND seq = ?2")?
+            .query_row(params![id.epoch, id.seq], |row| row.get(0))
+            .optional()?;
+        let Some(json) = json else {
+            return Ok(false);
+        };
+        let mut body: EventBody =
+            serde_json::from_str(&json).map_err(|source| OutboxError::Corrupt {
+                epoch: id.epoch,
+                seq: id.seq,
+                source,
+            })?;
+        let EventBody::Passage { local_verdict, .. } = &mut body else {
+            return Ok(false);
+        };
+        *local_verdict = Some(verdict);
+        let json = encode(&body)?;
+        self.conn
+            .prepare_cached("UPDATE events SET body = ?3 WHERE epoch = ?1 AND seq = ?2")?
+            .execute(params![id.epoch, id.seq, json])?;
+        Ok(true)
     }
 
     /// Deletes the events of `epoch` with `seq <= acked_through` (the server stores them);
@@ -539,6 +595,16 @@ impl Outbox {
         self.call(move |s| s.restamp(epoch, &bad, now_ms)).await
     }
 
+    /// See [`Store::record_local_verdict`].
+    pub async fn record_local_verdict(
+        &self,
+        id: EventId,
+        verdict: LocalVerdict,
+    ) -> Result<bool, OutboxError> {
+        self.call(move |s| s.record_local_verdict(id, verdict))
+            .await
+    }
+
     /// See [`Store::ack`].
     pub async fn ack(&self, epoch: u64, acked_through: u64) -> Result<u64, OutboxError> {
         self.call(move |s| s.ack(epoch, acked_through)).await
@@ -584,6 +650,49 @@ mod tests {
 
     fn seqs(p: &Pending) -> Vec<u64> {
         p.events.iter().map(|e| e.seq).collect()
+    }
+
+    fn provisional_passage() -> EventBody {
+        EventBody::Passage {
+            reader: "uhf-main".into(),
+            direction: custos_protocol::uplink::Direction::Out,
+            tags: vec![],
+            badges: vec![],
+            local_verdict: None,
+        }
+    }
+
+    /// A passage decided by the gate before it was handed out carries the local verdict in
+    /// the batch; once handed out, its bytes stay as they were (a re-delivery must match).
+    #[test]
+    fn a_local_verdict_is_recorded_until_the_event_is_handed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), 100).unwrap();
+        let verdict = LocalVerdict {
+            alarm: true,
+            policy_version: 7,
+            reason: Some(custos_protocol::uplink::AlarmReason::UnauthorizedRemoval),
+        };
+        let first = s.append(1, &provisional_passage()).unwrap();
+        assert!(s.record_local_verdict(first, verdict.clone()).unwrap());
+        let p = s.pending(10).unwrap().unwrap();
+        match &p.events[0].body {
+            EventBody::Passage { local_verdict, .. } => {
+                assert_eq!(local_verdict.as_ref(), Some(&verdict));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Handed out by that `pending`: frozen.
+        assert!(!s.record_local_verdict(first, verdict.clone()).unwrap());
+        let second = s.append(2, &provisional_passage()).unwrap();
+        let scan_id = s.append(3, &scan(1)).unwrap();
+        assert!(s.record_local_verdict(second, verdict.clone()).unwrap());
+        assert!(!s.record_local_verdict(scan_id, verdict.clone()).unwrap());
+        let p = s.pending(10).unwrap().unwrap();
+        assert_eq!(seqs(&p), vec![1, 2, 3]);
+        assert_eq!(p.events[2].body, scan(1));
+        s.ack(p.epoch, 3).unwrap();
+        assert!(!s.record_local_verdict(second, verdict).unwrap());
     }
 
     /// An implausible time is replaced by now under the same seq and body, the fact is
