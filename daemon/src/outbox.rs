@@ -43,12 +43,10 @@
 //! that the alarm cannot cut the power before the evidence is on disk. When the gate decides
 //! it with its cached policy, [`Store::record_local_verdict`] writes that decision into the
 //! stored passage, so the server learns what the gate did (and does not order the alarm again
-//! for it). That happens only while the event has not been handed out for upload by this
-//! process: once a batch holding it may have reached the server, its bytes are frozen (a
-//! re-delivery with other content is refused as a replay); the gate then still never
-//! re-actuates for it (see `gate`), but the server sees `null`. Offline (the server known
-//! down), the policy decides at once, long before the next upload attempt, so the verdict is
-//! recorded.
+//! for it). The passage may already have reached the server without it (an upload whose
+//! answer came too late): its re-delivery then differs only by the local verdict, which the
+//! server accepts and records (any other difference is a replay). An acknowledged passage is
+//! gone from the outbox and keeps what the server stored; the gate never re-actuates it anyway.
 //!
 //! # Implausible times
 //!
@@ -204,9 +202,6 @@ pub struct Store {
     next_seq: u64,
     depth: u64,
     max_events: u64,
-    /// The newest event [`Store::pending`] has handed out for upload in this process (events
-    /// are handed out oldest first, so every older one was too).
-    handed_out: Option<(u64, u64)>,
 }
 
 /// Checks `body` against the uplink rules and serialises it.
@@ -272,7 +267,6 @@ impl Store {
             next_seq: 1,
             depth,
             max_events,
-            handed_out: None,
         })
     }
 
@@ -372,9 +366,6 @@ impl Store {
             })?;
             events.push(Event { seq, at_ms, body });
         }
-        if let Some(last) = events.last() {
-            self.handed_out = self.handed_out.max(Some((epoch, last.seq)));
-        }
         Ok(Some(Pending { epoch, events }))
     }
 
@@ -422,16 +413,12 @@ impl Store {
     }
 
     /// Records the gate's own decision in the passage event `id` (see "Local verdicts"); true
-    /// if recorded, false if the event was handed out for upload already (or is gone, or is
-    /// not a passage), in which case it stays as it is.
+    /// if recorded, false if the event is gone (acknowledged) or is not a passage.
     pub fn record_local_verdict(
         &mut self,
         id: EventId,
         verdict: LocalVerdict,
     ) -> Result<bool, OutboxError> {
-        if self.handed_out >= Some((id.epoch, id.seq)) {
-            return Ok(false);
-        }
         let json: Option<String> = self
             .conn
             .prepare_cached("SELECT body FROM events WHERE epoch = ?1 AND seq = ?2")?
@@ -662,10 +649,10 @@ mod tests {
         }
     }
 
-    /// A passage decided by the gate before it was handed out carries the local verdict in
-    /// the batch; once handed out, its bytes stay as they were (a re-delivery must match).
+    /// A passage decided by the gate carries the local verdict in its next upload, whether or
+    /// not it was sent before; an acknowledged one is gone; other events are left alone.
     #[test]
-    fn a_local_verdict_is_recorded_until_the_event_is_handed_out() {
+    fn a_local_verdict_is_recorded_in_the_stored_passage() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(dir.path(), 100).unwrap();
         let verdict = LocalVerdict {
@@ -674,25 +661,22 @@ mod tests {
             reason: Some(custos_protocol::uplink::AlarmReason::UnauthorizedRemoval),
         };
         let first = s.append(1, &provisional_passage()).unwrap();
+        let scan_id = s.append(2, &scan(1)).unwrap();
+        // Sent once without an answer, then decided.
+        s.pending(10).unwrap().unwrap();
         assert!(s.record_local_verdict(first, verdict.clone()).unwrap());
+        assert!(!s.record_local_verdict(scan_id, verdict.clone()).unwrap());
         let p = s.pending(10).unwrap().unwrap();
+        assert_eq!(seqs(&p), vec![1, 2]);
         match &p.events[0].body {
             EventBody::Passage { local_verdict, .. } => {
                 assert_eq!(local_verdict.as_ref(), Some(&verdict));
             }
             other => panic!("{other:?}"),
         }
-        // Handed out by that `pending`: frozen.
-        assert!(!s.record_local_verdict(first, verdict.clone()).unwrap());
-        let second = s.append(2, &provisional_passage()).unwrap();
-        let scan_id = s.append(3, &scan(1)).unwrap();
-        assert!(s.record_local_verdict(second, verdict.clone()).unwrap());
-        assert!(!s.record_local_verdict(scan_id, verdict.clone()).unwrap());
-        let p = s.pending(10).unwrap().unwrap();
-        assert_eq!(seqs(&p), vec![1, 2, 3]);
-        assert_eq!(p.events[2].body, scan(1));
-        s.ack(p.epoch, 3).unwrap();
-        assert!(!s.record_local_verdict(second, verdict).unwrap());
+        assert_eq!(p.events[1].body, scan(1));
+        s.ack(p.epoch, 2).unwrap();
+        assert!(!s.record_local_verdict(first, verdict).unwrap());
     }
 
     /// An implausible time is replaced by now under the same seq and body, the fact is

@@ -2035,3 +2035,92 @@ async fn a_revoked_device_is_refused_and_a_rotated_key_replaces_the_old_one() {
     let ack = w.ack(&new_key, &backlog).await;
     assert_eq!(ack.acked_through, 3);
 }
+
+fn decided_at_gate(mut event: Event, alarm: bool) -> Event {
+    if let EventBody::Passage { local_verdict, .. } = &mut event.body {
+        *local_verdict = Some(custos_protocol::uplink::LocalVerdict {
+            alarm,
+            policy_version: 3,
+            reason: alarm.then_some(AlarmReason::UnauthorizedRemoval),
+        });
+    }
+    event
+}
+
+fn sound_orders(ack: &BatchAck) -> usize {
+    ack.directives
+        .iter()
+        .filter(|d| matches!(d, Directive::SoundAlarm { .. }))
+        .count()
+}
+
+/// Finding 8 (Medium): a passage the gate decided offline carries its local verdict; the
+/// server stores it, raises its alert and answers the verdict, but orders no alarm for it (the
+/// gate re-sounded and re-locked 4-7 s after the passages). A passage first uploaded without
+/// it (its answer came too late) may be re-delivered with it: accepted and recorded, while any
+/// other difference stays a replay.
+#[tokio::test]
+async fn passages_decided_at_the_gate_keep_their_local_verdict_and_get_no_alarm_order() {
+    let w = World::new().await;
+    w.carrier(1, "S", None).await;
+    let now = w.now_ms();
+    // The usual online case: the server orders the alarm.
+    let online = batch(
+        &w.gate,
+        1,
+        vec![passage(1, now, Direction::Out, &[tag(1)], &[])],
+    );
+    let ack = w.ack(&w.gate, &online).await;
+    assert!(alarm_of(&ack, 1).is_some());
+    assert_eq!(sound_orders(&ack), 1);
+    // Decided offline by the policy: verdict and alert, no order.
+    let offline = batch(
+        &w.gate,
+        1,
+        vec![decided_at_gate(
+            passage(2, now + 1_000, Direction::Out, &[tag(1)], &[]),
+            true,
+        )],
+    );
+    let ack = w.ack(&w.gate, &offline).await;
+    assert_eq!(
+        alarm_of(&ack, 2).map(|(r, _)| r),
+        Some(AlarmReason::UnauthorizedRemoval)
+    );
+    assert_eq!(sound_orders(&ack), 0, "{:?}", ack.directives);
+    assert_eq!(
+        w.text(
+            "SELECT json_extract(body_json, '$.local_verdict.reason') FROM events WHERE seq = 2"
+        )
+        .await
+        .as_deref(),
+        Some("unauthorized_removal")
+    );
+    // Uploaded first without it (the answer was late), then re-delivered with it.
+    let first = passage(3, now + 2_000, Direction::Out, &[tag(1)], &[]);
+    w.ack(&w.gate, &batch(&w.gate, 1, vec![first.clone()]))
+        .await;
+    let events = w.server.rows("events").await;
+    let again = batch(&w.gate, 1, vec![decided_at_gate(first.clone(), true)]);
+    let ack = w.ack(&w.gate, &again).await;
+    assert_eq!(ack.acked_through, 3);
+    assert_eq!(sound_orders(&ack), 0, "{:?}", ack.directives);
+    assert_eq!(
+        w.server.rows("events").await,
+        events,
+        "nothing stored twice"
+    );
+    assert_eq!(
+        w.int("SELECT json_extract(body_json, '$.local_verdict.alarm') FROM events WHERE seq = 3")
+            .await,
+        1
+    );
+    assert!(w.alerts("replay_rejected").await.is_empty());
+    // Anything else that differs (here: a recorded verdict changed) is still a replay.
+    let altered = decided_at_gate(first, false);
+    let reply = w
+        .send_batch(&w.gate, &batch(&w.gate, 1, vec![altered]))
+        .await;
+    assert_eq!(reply.status, 409);
+    assert_eq!(reply.json()["error"], "replay_rejected");
+}

@@ -755,8 +755,16 @@ impl<'a> Ingest<'a> {
                     event.seq
                 )));
             };
-            if stored.at_ms != event.at_ms || stored.body_json != *body_json {
+            if stored.at_ms != event.at_ms {
                 return Ok(Err(event.seq));
+            }
+            if stored.body_json != *body_json {
+                if !local_verdict_added(&stored.body_json, &event.body) {
+                    return Ok(Err(event.seq));
+                }
+                // The gate decided this passage after its first upload attempt: record it.
+                self.tx
+                    .set_event_body(self.dev(), epoch, event.seq, body_json)?;
             }
             if let Some(v) = stored.verdict_json {
                 let outcome: Outcome = serde_json::from_str(&v)
@@ -809,6 +817,39 @@ fn stored_faults(doc: &Value) -> Vec<DeviceFaultKind> {
     serde_json::from_value::<Vec<DeviceFault>>(doc["faults"].clone())
         .map(|faults| faults.into_iter().map(|f| f.kind).collect())
         .unwrap_or_default()
+}
+
+/// Whether `new` is the stored passage with only the gate's local verdict recorded since (a
+/// gate decides with its policy when the server's verdict is late, possibly after the
+/// passage's first upload reached the server; its re-delivery then carries the decision).
+/// Any other difference is a replay.
+fn local_verdict_added(stored_json: &str, new: &EventBody) -> bool {
+    let EventBody::Passage {
+        local_verdict: Some(_),
+        ..
+    } = new
+    else {
+        return false;
+    };
+    let Ok(stored) = serde_json::from_str::<EventBody>(stored_json) else {
+        return false;
+    };
+    let mut without = new.clone();
+    if let EventBody::Passage { local_verdict, .. } = &mut without {
+        *local_verdict = None;
+    }
+    stored == without
+}
+
+/// Whether the gate decided this passage itself (its `local_verdict` is recorded).
+fn decided_at_gate(event: &Event) -> bool {
+    matches!(
+        &event.body,
+        EventBody::Passage {
+            local_verdict: Some(_),
+            ..
+        }
+    )
 }
 
 /// A batch, in `tx`: see the module docs.
@@ -922,7 +963,20 @@ pub fn batch_in(
         ctx.tx.append_audit(&entry)?;
     }
     verdicts.truncate(MAX_ANSWER_ITEMS);
-    let directives = rules::alarm_directives(&verdicts);
+    // A passage the gate decided itself (offline, with its policy: `local_verdict` set) gets
+    // its verdict and its alert, but no `SoundAlarm`: the gate must not act on it again
+    // seconds after the person went through (issue 9, finding 8).
+    let to_actuate: Vec<Verdict> = verdicts
+        .iter()
+        .filter(|v| {
+            !batch
+                .events
+                .iter()
+                .any(|e| e.seq == v.seq && decided_at_gate(e))
+        })
+        .cloned()
+        .collect();
+    let directives = rules::alarm_directives(&to_actuate);
     let ack = BatchAck {
         device_id: dev.to_owned(),
         epoch: batch.epoch,

@@ -149,6 +149,16 @@ pub trait IngestRows {
         now_ms: i64,
     ) -> Result<(), StoreError>;
 
+    /// Replace the stored body of event `seq` of `epoch` (a re-delivered passage that now
+    /// records the gate's local verdict; nothing else may differ).
+    fn set_event_body(
+        &mut self,
+        device: &str,
+        epoch: u64,
+        seq: u64,
+        body_json: &str,
+    ) -> Result<(), StoreError>;
+
     /// The stored event `seq` of `epoch`.
     fn stored_event(
         &mut self,

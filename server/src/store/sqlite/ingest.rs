@@ -180,6 +180,27 @@ impl IngestRows for SqliteTx<'_> {
         Ok(())
     }
 
+    fn set_event_body(
+        &mut self,
+        device: &str,
+        epoch: u64,
+        seq: u64,
+        body_json: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE events SET body_json = ?4
+                 WHERE device_id = ?1 AND epoch = ?2 AND seq = ?3",
+            )?
+            .execute(params![
+                device,
+                to_i64(epoch, "epoch")?,
+                to_i64(seq, "seq")?,
+                body_json
+            ])?;
+        Ok(())
+    }
+
     fn stored_event(
         &mut self,
         device: &str,
