@@ -664,8 +664,8 @@ mod tests {
         let scan_id = s.append(2, &scan(1)).unwrap();
         // Sent once without an answer, then decided.
         s.pending(10).unwrap().unwrap();
-        assert!(s.record_local_verdict(first, verdict.clone()).unwrap());
-        assert!(!s.record_local_verdict(scan_id, verdict.clone()).unwrap());
+        assert!(s.record_local_verdict(first, verdict).unwrap());
+        assert!(!s.record_local_verdict(scan_id, verdict).unwrap());
         let p = s.pending(10).unwrap().unwrap();
         assert_eq!(seqs(&p), vec![1, 2]);
         match &p.events[0].body {

@@ -7,8 +7,6 @@ mod common;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use common::{PASSWORD, Reply, Server, raw_request};
 use custos_protocol::barcode::CarrierLabel;
 use custos_server::domain::role::Role;

@@ -8,8 +8,6 @@ mod common;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use common::browser::Browser;
 use common::{ADMIN_PASSWORD, PASSWORD, Server};
 use custos_protocol::barcode::CarrierLabel;
