@@ -31,13 +31,19 @@
 //! a deadline passed without a verdict, until the next authenticated ack. Meanwhile exits do not
 //! wait out a deadline no verdict will meet: the policy decides at once, so the fallback's
 //! passage-to-coil time is the coil write alone. Every exit stays tracked for
-//! [`LATE_VERDICT_WINDOW`]: a late verdict of alarm still sounds it, a late "allowed" never
-//! silences an alarm the policy raised (the guard does, through `SilenceAlarm`).
+//! [`LATE_VERDICT_WINDOW`]: a late server verdict never re-actuates a passage the gate has
+//! decided. A late alarm for an exit the policy let go is logged and counted
+//! ([`GateMetrics::late_alarms`]), not sounded: the person left seconds ago, an alarm and a
+//! locked door then only confuse whoever comes next, and the server has raised its alert for
+//! the guards anyway. A late "allowed" never silences an alarm the policy raised (the guard
+//! does, through `SilenceAlarm`), and a `SoundAlarm` directive naming the alert of such a late
+//! verdict is not obeyed either (it is the same decision, ordered again).
 //!
-//! A policy decision is logged (`decided_by=policy`, version, reason) and counted, not stored:
-//! the provisional event is on disk *before* the decision (the alarm may cut the power), a
-//! stored event is never changed (it may be on the server already), and a follow-up event would
-//! duplicate the passage. The server makes its own decision on the passage anyway.
+//! A policy decision is logged (`decided_by=policy`, version, reason), counted, and recorded in
+//! the stored passage as its `local_verdict` (`Outbox::record_local_verdict`) unless the server
+//! acknowledged the passage already; a passage the server stored without it is re-delivered
+//! with it, which the server accepts (it differs only by the local verdict). The server stores
+//! what the gate did, sends no `SoundAlarm` for it, and makes its own decision (and alert).
 //!
 //! # Directives and the alarm
 //!
@@ -57,7 +63,8 @@ use std::time::Duration;
 
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
-    AlarmReason, DeviceFaultKind, Directive, EventBody, GatePolicy, Outcome, PolicyDecision,
+    AlarmReason, DeviceFaultKind, Directive, EventBody, GatePolicy, LocalVerdict, Outcome,
+    PolicyDecision,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
@@ -320,16 +327,28 @@ impl GateCore {
             };
         }
         let mut out = Vec::new();
+        // Alerts of late verdicts on exits the gate decided: not actuated again by directive.
+        let mut decided_here: HashSet<String> = HashSet::new();
         for verdict in verdicts {
             let id = EventId {
                 epoch,
                 seq: verdict.seq,
             };
-            self.handle_verdict(now, id, verdict.outcome.clone(), &mut out);
+            if let Some(alert) = self.handle_verdict(now, id, verdict.outcome.clone(), &mut out) {
+                decided_here.insert(alert);
+            }
         }
         let mut refresh = policy_version > held_version;
         for directive in directives {
             match directive {
+                Directive::SoundAlarm { alert_id, .. }
+                    if alert_id.as_ref().is_some_and(|a| decided_here.contains(a)) =>
+                {
+                    tracing::info!(
+                        alert_id,
+                        "alarm ordered for a passage the gate already decided; not re-actuated"
+                    );
+                }
                 Directive::SoundAlarm {
                     duration_ms,
                     lock_door,
@@ -363,27 +382,36 @@ impl GateCore {
         out
     }
 
+    /// Takes one verdict; the alert it names if it is a late verdict on an exit the gate had
+    /// decided (see the module doc: never re-actuated).
     fn handle_verdict(
         &mut self,
         now: Instant,
         id: EventId,
         outcome: Outcome,
         out: &mut Vec<Action>,
-    ) {
+    ) -> Option<String> {
         let waiting = self.waiting.iter().position(|e| e.event == Some(id));
         let settled = self.settled.iter().position(|s| s.exit.event == Some(id));
         if let Some(exit) = waiting.and_then(|i| self.waiting.remove(i)) {
             self.decide_by_server(now, exit, outcome, DecidedBy::Server, out);
+            None
         } else if let Some(settled) = settled.and_then(|i| self.settled.remove(i)) {
             match outcome {
                 Outcome::Alarm { alert_id, .. } if settled.alarmed => {
                     // The policy's alarm is this alert's: let the guard's acknowledgement end it.
-                    if let Some(alert) = alert_id {
-                        self.alerts.insert(alert);
+                    if let Some(alert) = &alert_id {
+                        self.alerts.insert(alert.clone());
                     }
+                    alert_id
                 }
                 outcome => {
-                    self.decide_by_server(now, settled.exit, outcome, DecidedBy::LateServer, out)
+                    let alert = match &outcome {
+                        Outcome::Alarm { alert_id, .. } => alert_id.clone(),
+                        Outcome::Allowed => None,
+                    };
+                    self.decide_late(now, settled.exit, outcome, out);
+                    alert
                 }
             }
         } else {
@@ -391,7 +419,28 @@ impl GateCore {
                 self.early.pop_front();
             }
             self.early.push_back((id, outcome, now));
+            None
         }
+    }
+
+    /// Reports the server's late verdict on an exit the policy decided, without acting on it.
+    fn decide_late(&mut self, now: Instant, exit: Exit, outcome: Outcome, out: &mut Vec<Action>) {
+        let (alarm, alert_id) = match outcome {
+            Outcome::Allowed => (None, None),
+            Outcome::Alarm { reason, alert_id } => (Some(reason), alert_id),
+        };
+        out.push(Action::Decided(Decision {
+            reader: exit.reader,
+            passage: exit.passage,
+            event: exit.event,
+            tags: exit.tags,
+            by: DecidedBy::LateServer,
+            alarm,
+            policy_version: 0,
+            alert_id,
+            elapsed: now.saturating_duration_since(exit.recognised),
+            server_down: self.server_down,
+        }));
     }
 
     /// Decides the exits whose deadline has passed at `now` (all of them while the server is
@@ -612,7 +661,7 @@ pub struct GateMetrics {
     pub server_decisions: AtomicU64,
     /// Exits the policy decided (or its absence).
     pub policy_decisions: AtomicU64,
-    /// Late server verdicts that sounded an alarm the policy had not.
+    /// Late server verdicts of alarm on exits the policy had let go (logged, not actuated).
     pub late_alarms: AtomicU64,
     /// Answers whose verdicts or directives were ignored as unauthenticated.
     pub untrusted_answers: AtomicU64,
@@ -847,6 +896,24 @@ impl GateTask {
                         server_down = d.server_down,
                         "exit decided"
                     );
+                    if let (DecidedBy::Policy, Some(event)) = (d.by, d.event) {
+                        let verdict = LocalVerdict {
+                            alarm: d.alarm.is_some(),
+                            policy_version: d.policy_version,
+                            reason: d.alarm,
+                        };
+                        match self.io.outbox.record_local_verdict(event, verdict).await {
+                            Ok(recorded) => tracing::debug!(
+                                epoch = event.epoch,
+                                seq = event.seq,
+                                recorded,
+                                "local verdict"
+                            ),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "recording the local verdict failed");
+                            }
+                        }
+                    }
                     let _ = self.io.reports.send(GateReport::Decided(d));
                 }
                 Action::Sound {
@@ -1287,10 +1354,16 @@ mod tests {
         assert_eq!(d.elapsed, Duration::ZERO);
         assert_eq!(core.waiting(), 0);
 
-        // The server returns: its late verdict on the document still sounds the alarm, and its
-        // authenticated answer makes the next exit wait for a verdict again.
+        // The server returns: its late verdict on the document is reported but not acted on
+        // (the gate decided that passage; nor is the ack's `SoundAlarm` for the same alert
+        // obeyed), and its authenticated answer makes the next exit wait for a verdict again.
         let t3 = t0 + ms(2_000);
-        let out = core.handle_answer(t3, &ack(&[(2, alarm("A-2"))], vec![], true), 3);
+        let order = Directive::SoundAlarm {
+            duration_ms: 30_000,
+            lock_door: true,
+            alert_id: Some("A-2".into()),
+        };
+        let out = core.handle_answer(t3, &ack(&[(2, alarm("A-2"))], vec![order], true), 3);
         assert_eq!(
             decisions(&out),
             [(
@@ -1298,6 +1371,7 @@ mod tests {
                 Some(AlarmReason::UnauthorizedRemoval)
             )]
         );
+        assert_eq!(sounds(&out), Vec::<Option<DecidedBy>>::new(), "{out:?}");
         assert!(!core.server_down());
         assert!(
             core.handle_exit(t3, now_ms, exit(Some(3), disk(), t3), Some(&p))
@@ -1360,12 +1434,13 @@ mod tests {
     }
 
     #[test]
-    fn a_late_alarm_verdict_still_sounds_and_a_late_allow_never_silences() {
+    fn a_late_alarm_verdict_never_reactuates_and_a_late_allow_never_silences() {
         let (mut core, t0, now_ms, p) = fixture();
         core.handle_exit(t0, now_ms, exit(Some(1), doc(), t0), Some(&p));
         core.handle_exit(t0, now_ms, exit(Some(2), disk(), t0), Some(&p));
         core.poll(t0 + DEADLINE, now_ms, Some(&p));
-        // Seq 1 was let go by the policy; the server says otherwise: sound now.
+        // Seq 1 was let go by the policy; the server says otherwise: reported, not sounded
+        // (the gate decided that passage; the server's alert is for the guards).
         let out = core.handle_answer(
             t0 + ms(2_000),
             &ack(&[(1, alarm("A-1")), (2, Outcome::Allowed)], vec![], true),
@@ -1381,7 +1456,7 @@ mod tests {
                 (DecidedBy::LateServer, None)
             ]
         );
-        assert_eq!(sounds(&out), [Some(DecidedBy::LateServer)]);
+        assert_eq!(sounds(&out), Vec::<Option<DecidedBy>>::new());
         assert!(!out.iter().any(|a| matches!(a, Action::Silence { .. })));
 
         // A verdict after the late window is only an unmatched verdict.
@@ -1554,6 +1629,7 @@ mod tests {
         status: watch::Sender<AlarmStatus>,
         reports: broadcast::Receiver<GateReport>,
         metrics: Arc<GateMetrics>,
+        outbox: Outbox,
         stop: watch::Sender<bool>,
         task: tokio::task::JoinHandle<()>,
         _dir: tempfile::TempDir,
@@ -1585,7 +1661,7 @@ mod tests {
                 policy_requests: None,
                 alarm: Some(alarm),
                 heartbeat: watch::channel(HeartbeatState::default()).0,
-                outbox,
+                outbox: outbox.clone(),
                 metrics: metrics.clone(),
                 reports: reports_tx,
             },
@@ -1601,6 +1677,7 @@ mod tests {
             status,
             reports,
             metrics,
+            outbox,
             stop,
             task,
             _dir: dir,
@@ -1722,9 +1799,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_task_sounds_on_a_late_alarm_and_ignores_untrusted_answers() {
+    async fn the_task_never_reactuates_a_decided_exit_and_ignores_untrusted_answers() {
         let now_ms = crate::model::now_ms();
         let mut h = harness(Some(policy(now_ms))).await;
+        // The provisional passage, stored before the gate decides.
+        let stored = h
+            .outbox
+            .append(
+                now_ms,
+                &EventBody::Passage {
+                    reader: "uhf-main".into(),
+                    direction: custos_protocol::uplink::Direction::Out,
+                    tags: vec![],
+                    badges: vec![],
+                    local_verdict: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored, id(1));
         let t0 = Instant::now();
         h.exits.send(exit(Some(1), doc(), t0)).await.unwrap();
         // An unauthenticated alarm is ignored: the policy lets the document go.
@@ -1738,43 +1831,42 @@ mod tests {
         assert_eq!((d.by, d.alarm), (DecidedBy::Policy, None));
         assert_eq!(GateMetrics::get(&h.metrics.untrusted_answers), 1);
         assert!(h.commands.try_recv().is_err());
-        // Then the authenticated verdict, late: alarm.
+        // Then the authenticated verdict, late, with the ack's order to sound: the gate decided
+        // this passage, so neither is acted on (finding 8: the door locked again seconds after
+        // the passage). The decision is reported and counted.
         tokio::time::advance(ms(1_500)).await;
         h.answers
-            .send(ack(&[(1, alarm("A-1"))], vec![], true))
-            .await
-            .unwrap();
-        assert!(matches!(
-            h.commands.recv().await,
-            Some(AlarmCommand::Sound { .. })
-        ));
-        let GateReport::Decided(d) = h.report().await else {
-            panic!()
-        };
-        assert_eq!(d.by, DecidedBy::LateServer);
-        assert_eq!(GateMetrics::get(&h.metrics.late_alarms), 1);
-        h.coil_written(ms(3), false).await;
-        assert!(matches!(
-            h.report().await,
-            GateReport::CoilWritten {
-                by: DecidedBy::LateServer,
-                ..
-            }
-        ));
-        // Late alarms stay out of the deadline histogram.
-        assert_eq!(h.metrics.passage_to_coil().count(), 0);
-        // The guard acknowledges: silenced.
-        h.answers
             .send(ack(
-                &[],
-                vec![Directive::SilenceAlarm {
-                    alert_id: "A-1".into(),
+                &[(1, alarm("A-1"))],
+                vec![Directive::SoundAlarm {
+                    duration_ms: 30_000,
+                    lock_door: true,
+                    alert_id: Some("A-1".into()),
                 }],
                 true,
             ))
             .await
             .unwrap();
-        assert_eq!(h.commands.recv().await, Some(AlarmCommand::Silence));
+        let GateReport::Decided(d) = h.report().await else {
+            panic!()
+        };
+        assert_eq!(d.by, DecidedBy::LateServer);
+        assert_eq!(GateMetrics::get(&h.metrics.late_alarms), 1);
+        assert!(h.commands.try_recv().is_err(), "no alarm command");
+        assert_eq!(GateMetrics::get(&h.metrics.alarms), 0);
+        // The policy's decision is recorded in the stored passage.
+        let pending = h.outbox.pending(10).await.unwrap().unwrap();
+        let EventBody::Passage { local_verdict, .. } = &pending.events[0].body else {
+            panic!("{pending:?}")
+        };
+        assert_eq!(
+            local_verdict.as_ref(),
+            Some(&LocalVerdict {
+                alarm: false,
+                policy_version: 3,
+                reason: None
+            })
+        );
         h.stop().await;
     }
 

@@ -37,6 +37,30 @@
 //! has any, so a backlog from before a restart goes first and every batch is single-epoch.
 //! [`Store::ack`] deletes exactly the events of that epoch up to `acked_through`.
 //!
+//! # Local verdicts
+//!
+//! A passage is stored (provisionally, `local_verdict: null`) before the gate decides it, so
+//! that the alarm cannot cut the power before the evidence is on disk. When the gate decides
+//! it with its cached policy, [`Store::record_local_verdict`] writes that decision into the
+//! stored passage, so the server learns what the gate did (and does not order the alarm again
+//! for it). The passage may already have reached the server without it (an upload whose
+//! answer came too late): its re-delivery then differs only by the local verdict, which the
+//! server accepts and records (any other difference is a replay). An acknowledged passage is
+//! gone from the outbox and keeps what the server stored; the gate never re-actuates it anyway.
+//!
+//! # Implausible times
+//!
+//! An event recorded while the wall clock was wrong (an RTC that restarted at 1970, a clock
+//! stepped years ahead) carries a time the server refuses (`clock_skew`, by the shared rule
+//! `custos_protocol::uplink::event_time_plausible`), and it would block every event behind it.
+//! Before a batch is signed the shipper checks its events with the same rule against the
+//! clock now; [`Store::restamp`] gives each implausible event the time now (its seq and body
+//! stay, so nothing is lost or doubled) and appends a `DeviceFault` (`clock_step`) event
+//! naming the seqs and the recorded times, so the server raises a fault and the original
+//! times stay on record. If the server still refuses (its clock and the daemon's disagree),
+//! the batch is retried with backoff like any refusal: the events wait for the clocks to
+//! agree, with the server's `reader_fault` alert open meanwhile, rather than being dropped.
+//!
 //! # Full outbox
 //!
 //! At `max_events` stored, [`Store::append`] refuses with [`OutboxError::Full`] and stores
@@ -56,7 +80,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use custos_protocol::uplink::{Batch, Event, EventBody};
+use custos_protocol::uplink::{Batch, Event, EventBody, LocalVerdict};
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, TransactionBehavior, params};
 use tokio::sync::{Notify, oneshot, watch};
 
@@ -381,6 +405,81 @@ impl Store {
         Ok(Some(Pending { epoch, events }))
     }
 
+    /// Gives the events `bad` (`(seq, recorded at_ms)` of `epoch`) the time `now_ms` and
+    /// records the fact in a `DeviceFault` (`clock_step`) event (see "Implausible times").
+    /// The restamp is durable before the next batch is built, so a re-sent batch carries the
+    /// same bytes. A full outbox skips the fault event (logged); the restamp is kept.
+    pub fn restamp(
+        &mut self,
+        epoch: u64,
+        bad: &[(u64, i64)],
+        now_ms: i64,
+    ) -> Result<(), OutboxError> {
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut update =
+                tx.prepare_cached("UPDATE events SET at_ms = ?3 WHERE epoch = ?1 AND seq = ?2")?;
+            for (seq, _) in bad {
+                update.execute(params![epoch, seq, now_ms])?;
+            }
+        }
+        tx.commit()?;
+        let listed: Vec<String> = bad
+            .iter()
+            .take(8)
+            .map(|(seq, at)| format!("{seq}@{at}"))
+            .collect();
+        let detail = format!(
+            "{} event(s) of epoch {epoch} recorded at implausible times restamped to {now_ms}: {}",
+            bad.len(),
+            listed.join(", ")
+        );
+        tracing::warn!(epoch, count = bad.len(), %detail, "events restamped");
+        let fault = EventBody::DeviceFault {
+            kind: custos_protocol::uplink::DeviceFaultKind::ClockStep,
+            detail,
+        };
+        if let Err(e) = self.append(now_ms, &fault) {
+            tracing::warn!(error = %e, "recording the restamp failed; the restamp stands");
+        }
+        Ok(())
+    }
+
+    /// Records the gate's own decision in the passage event `id` (see "Local verdicts"); true
+    /// if recorded, false if the event is gone (acknowledged) or is not a passage.
+    pub fn record_local_verdict(
+        &mut self,
+        id: EventId,
+        verdict: LocalVerdict,
+    ) -> Result<bool, OutboxError> {
+        let json: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM events WHERE epoch = ?1 AND seq = ?2")?
+            .query_row(params![id.epoch, id.seq], |row| row.get(0))
+            .optional()?;
+        let Some(json) = json else {
+            return Ok(false);
+        };
+        let mut body: EventBody =
+            serde_json::from_str(&json).map_err(|source| OutboxError::Corrupt {
+                epoch: id.epoch,
+                seq: id.seq,
+                source,
+            })?;
+        let EventBody::Passage { local_verdict, .. } = &mut body else {
+            return Ok(false);
+        };
+        *local_verdict = Some(verdict);
+        let json = encode(&body)?;
+        self.conn
+            .prepare_cached("UPDATE events SET body = ?3 WHERE epoch = ?1 AND seq = ?2")?
+            .execute(params![id.epoch, id.seq, json])?;
+        Ok(true)
+    }
+
     /// Deletes the events of `epoch` with `seq <= acked_through` (the server stores them);
     /// returns how many were deleted.
     pub fn ack(&mut self, epoch: u64, acked_through: u64) -> Result<u64, OutboxError> {
@@ -509,6 +608,26 @@ impl Outbox {
         self.call(move |s| s.pending(limit)).await
     }
 
+    /// See [`Store::restamp`].
+    pub async fn restamp(
+        &self,
+        epoch: u64,
+        bad: Vec<(u64, i64)>,
+        now_ms: i64,
+    ) -> Result<(), OutboxError> {
+        self.call(move |s| s.restamp(epoch, &bad, now_ms)).await
+    }
+
+    /// See [`Store::record_local_verdict`].
+    pub async fn record_local_verdict(
+        &self,
+        id: EventId,
+        verdict: LocalVerdict,
+    ) -> Result<bool, OutboxError> {
+        self.call(move |s| s.record_local_verdict(id, verdict))
+            .await
+    }
+
     /// See [`Store::ack`].
     pub async fn ack(&self, epoch: u64, acked_through: u64) -> Result<u64, OutboxError> {
         self.call(move |s| s.ack(epoch, acked_through)).await
@@ -554,6 +673,83 @@ mod tests {
 
     fn seqs(p: &Pending) -> Vec<u64> {
         p.events.iter().map(|e| e.seq).collect()
+    }
+
+    fn provisional_passage() -> EventBody {
+        EventBody::Passage {
+            reader: "uhf-main".into(),
+            direction: custos_protocol::uplink::Direction::Out,
+            tags: vec![],
+            badges: vec![],
+            local_verdict: None,
+        }
+    }
+
+    /// A passage decided by the gate carries the local verdict in its next upload, whether or
+    /// not it was sent before; an acknowledged one is gone; other events are left alone.
+    #[test]
+    fn a_local_verdict_is_recorded_in_the_stored_passage() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), 100).unwrap();
+        let verdict = LocalVerdict {
+            alarm: true,
+            policy_version: 7,
+            reason: Some(custos_protocol::uplink::AlarmReason::UnauthorizedRemoval),
+        };
+        let first = s.append(1, &provisional_passage()).unwrap();
+        let scan_id = s.append(2, &scan(1)).unwrap();
+        // Sent once without an answer, then decided.
+        s.pending(10).unwrap().unwrap();
+        assert!(s.record_local_verdict(first, verdict).unwrap());
+        assert!(!s.record_local_verdict(scan_id, verdict).unwrap());
+        let p = s.pending(10).unwrap().unwrap();
+        assert_eq!(seqs(&p), vec![1, 2]);
+        match &p.events[0].body {
+            EventBody::Passage { local_verdict, .. } => {
+                assert_eq!(local_verdict.as_ref(), Some(&verdict));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.events[1].body, scan(1));
+        s.ack(p.epoch, 2).unwrap();
+        assert!(!s.record_local_verdict(first, verdict).unwrap());
+    }
+
+    /// An implausible time is replaced by now under the same seq and body, the fact is
+    /// appended as a `clock_step` fault, and the next batch is one the server accepts.
+    #[test]
+    fn restamped_events_keep_seq_and_body_and_the_fault_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), 100).unwrap();
+        let now = 1_767_225_600_000;
+        s.append(now - 10, &scan(1)).unwrap();
+        s.append(0, &scan(2)).unwrap(); // recorded at 1970
+        s.append(now - 5, &scan(3)).unwrap();
+        let p = s.pending(10).unwrap().unwrap();
+        let bad: Vec<(u64, i64)> = p
+            .events
+            .iter()
+            .filter(|e| !custos_protocol::uplink::event_time_plausible(e.at_ms, now))
+            .map(|e| (e.seq, e.at_ms))
+            .collect();
+        assert_eq!(bad, vec![(2, 0)]);
+        s.restamp(p.epoch, &bad, now).unwrap();
+        let p = s.pending(10).unwrap().unwrap();
+        assert_eq!(seqs(&p), vec![1, 2, 3, 4]);
+        assert_eq!(p.events[1].at_ms, now);
+        assert_eq!(p.events[1].body, scan(2));
+        assert!(
+            p.events
+                .iter()
+                .all(|e| custos_protocol::uplink::event_time_plausible(e.at_ms, now))
+        );
+        match &p.events[3].body {
+            EventBody::DeviceFault { kind, detail } => {
+                assert_eq!(*kind, DeviceFaultKind::ClockStep);
+                assert!(detail.contains("2@0"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

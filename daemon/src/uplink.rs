@@ -16,6 +16,11 @@
 //! `authenticated: false`, and the gate must not act on their verdicts or directives; a policy is
 //! never fetched ([`UplinkError::Unpinned`]).
 //!
+//! Before signing a batch the shipper restamps events whose time the server would refuse
+//! (`custos_protocol::uplink::event_time_plausible`; see the outbox's "Implausible times"); a
+//! 409 `clock_skew` that still comes back is retried with backoff like any failure, so a
+//! poisoned time neither blocks the backlog for ever nor drops an event.
+//!
 //! [`Shipper`] uploads the outbox: oldest events first, at most `batch_max` per batch, the next
 //! batch as soon as the previous is acknowledged, and capped exponential backoff after a failure.
 //! It sleeps on the outbox's notifier while there is nothing to send, so a passage is on the wire
@@ -585,6 +590,22 @@ impl Shipper {
                     continue;
                 }
             };
+            // Events recorded while the clock was wrong would be refused (`clock_skew`) and
+            // block the rest: restamp them first (see the outbox's "Implausible times").
+            let now = now_ms();
+            let bad: Vec<(u64, i64)> = pending
+                .events
+                .iter()
+                .filter(|e| !proto::event_time_plausible(e.at_ms, now))
+                .map(|e| (e.seq, e.at_ms))
+                .collect();
+            if !bad.is_empty() {
+                if let Err(e) = self.outbox.restamp(pending.epoch, bad, now).await {
+                    tracing::error!(error = %e, "restamping implausible event times failed");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                continue;
+            }
             let count = pending.events.len();
             let batch = pending.into_batch(self.uplink.device_id());
             let Some((first, last)) = batch.seq_range() else {

@@ -318,6 +318,11 @@ fn scan(n: u32) -> EventBody {
     }
 }
 
+/// Event times the shipper sends as they are (it restamps implausible ones).
+fn now_ms() -> i64 {
+    custos_daemon::model::now_ms()
+}
+
 fn passage() -> EventBody {
     EventBody::Passage {
         reader: "uhf-main".into(),
@@ -510,8 +515,8 @@ async fn unavailable_server_leaves_events_in_the_outbox() {
     within(async {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::open(dir.path().to_owned(), 100).await.unwrap();
-        outbox.append(1, &scan(1)).await.unwrap();
-        outbox.append(2, &scan(2)).await.unwrap();
+        outbox.append(now_ms() + 1, &scan(1)).await.unwrap();
+        outbox.append(now_ms() + 2, &scan(2)).await.unwrap();
         let (uplink, mut stub) = pinned_pair().await;
         stub.script(&[Mode::Unavailable]);
         let pending = outbox.pending(10).await.unwrap().unwrap();
@@ -636,13 +641,16 @@ async fn shipper_delivers_every_event_exactly_once_across_an_outage() {
         // A backlog from an earlier start goes first.
         let old = Outbox::open(dir.path().to_owned(), 1000).await.unwrap();
         for n in 1..=4 {
-            old.append(i64::from(n), &scan(n)).await.unwrap();
+            old.append(now_ms() + i64::from(n), &scan(n)).await.unwrap();
         }
         old.close().await;
         let outbox = Outbox::open(dir.path().to_owned(), 1000).await.unwrap();
         assert_eq!(outbox.epoch(), 2);
         for n in 1..=5 {
-            outbox.append(i64::from(n), &scan(n)).await.unwrap();
+            outbox
+                .append(now_ms() + i64::from(n), &scan(n))
+                .await
+                .unwrap();
         }
 
         let (uplink, mut stub) = pinned_pair().await;
@@ -670,7 +678,10 @@ async fn shipper_delivers_every_event_exactly_once_across_an_outage() {
             }
         }
         for n in 6..=8 {
-            outbox.append(i64::from(n), &scan(n)).await.unwrap();
+            outbox
+                .append(now_ms() + i64::from(n), &scan(n))
+                .await
+                .unwrap();
         }
         loop {
             if let Some(ServerAnswer::Batch {
@@ -724,7 +735,7 @@ async fn shipper_sends_a_new_event_at_once() {
                 .run(std::future::pending()),
         );
         for seq in 1..=3 {
-            let id = outbox.append(0, &passage()).await.unwrap();
+            let id = outbox.append(now_ms(), &passage()).await.unwrap();
             assert_eq!(id.seq, seq);
             match answer_rx.recv().await.unwrap() {
                 ServerAnswer::Batch {
@@ -763,7 +774,7 @@ async fn shipper_halves_batches_larger_than_the_body_limit() {
             added: tags.clone(),
             removed: tags,
         };
-        let events: Vec<(i64, EventBody)> = (0..16).map(|_| (0, snapshot.clone())).collect();
+        let events: Vec<(i64, EventBody)> = (0..16).map(|_| (now_ms(), snapshot.clone())).collect();
         outbox.append_many(&events).await.unwrap();
         let (uplink, stub) = pinned_pair().await;
         let (answers, mut answer_rx) = mpsc::channel(64);
@@ -798,7 +809,7 @@ async fn heartbeats_advance_hb_seq_and_report_answers() {
     within(async {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::open(dir.path().to_owned(), 100).await.unwrap();
-        outbox.append(0, &scan(1)).await.unwrap();
+        outbox.append(now_ms(), &scan(1)).await.unwrap();
         let (uplink, stub) = pinned_pair().await;
         stub.script(&[Mode::Unavailable]);
         let (answers, mut answer_rx) = mpsc::channel(8);
@@ -842,7 +853,10 @@ async fn shipper_makes_one_last_attempt_at_shutdown() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::open(dir.path().to_owned(), 100).await.unwrap();
         for n in 1..=3 {
-            outbox.append(i64::from(n), &scan(n)).await.unwrap();
+            outbox
+                .append(now_ms() + i64::from(n), &scan(n))
+                .await
+                .unwrap();
         }
         let (uplink, stub) = pinned_pair().await;
         let (answers, mut answer_rx) = mpsc::channel(8);

@@ -109,7 +109,10 @@ pub use messages::{
     EventBody, HealthState, Heartbeat, HeartbeatAck, LocalVerdict, NamedHealth, Outcome,
     PolicyRequest, ReaderFault, ReaderHealth, ScannedCode, TagSighting, Verdict,
 };
-pub use policy::{AllowedCarrier, CarrierDecision, GatePolicy, MAX_CLOCK_SKEW_MS, PolicyDecision};
+pub use policy::{
+    AllowedCarrier, CarrierDecision, GatePolicy, MAX_CLOCK_SKEW_MS, MAX_EVENT_AGE_MS,
+    PolicyDecision, event_time_plausible,
+};
 pub use signing::{SIGNATURE_HEADER, SIGNATURE_LEN, SignedKind, signing_bytes};
 
 /// The most events in one [`Batch`]; the daemon sends longer backlogs in several batches.

@@ -16,9 +16,7 @@ use hyper::Method;
 use serde_json::{Value, json};
 
 fn key_b64(n: u32) -> String {
-    let mut key = [0u8; 32];
-    key[..4].copy_from_slice(&n.to_be_bytes());
-    STANDARD.encode(key)
+    common::device_key_b64(n)
 }
 
 /// Zones `in` (S) and `out` (public) and person 1, for endpoints that need them.
@@ -921,7 +919,8 @@ async fn created_resources_read_back() {
         devices.body,
         json!([{
         "id": "cab-1", "kind": "cabinet", "public_key": key, "inside_zone": null,
-        "outside_zone": null, "zone": "in", "created_at": devices.body[0]["created_at"]}])
+        "outside_zone": null, "zone": "in", "created_at": devices.body[0]["created_at"],
+        "revoked_at": null}])
     );
     let zones = server
         .call(

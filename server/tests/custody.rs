@@ -7,8 +7,6 @@ mod common;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use common::{INITIAL_PASSWORD, Reply, Server, raw_request};
 use custos_protocol::barcode::CarrierLabel;
 use custos_server::domain::role::Role;
@@ -85,9 +83,7 @@ impl Fx {
 
     fn key(&self) -> String {
         let n = self.keys.fetch_add(1, Ordering::SeqCst);
-        let mut key = [0u8; 32];
-        key[..4].copy_from_slice(&n.to_be_bytes());
-        STANDARD.encode(key)
+        common::device_key_b64(n)
     }
 
     fn token(&self, role: Role) -> &str {

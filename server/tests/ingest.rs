@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{ADMIN_PASSWORD, INITIAL_PASSWORD, RawReply, Server, raw_exchange};
+use common::{ADMIN_PASSWORD, INITIAL_PASSWORD, PASSWORD, RawReply, Server, raw_exchange};
 use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
     AlarmReason, Batch, BatchAck, DeviceFault, DeviceFaultKind, Direction, Directive, Event,
@@ -366,7 +366,15 @@ impl World {
         post_signed(&self.server, dev, "batches", SignedKind::Batch, body).await
     }
 
+    /// Send `b` and expect its ack. A test that reports events later than the allowed skew
+    /// ahead of the server's clock (snapshots "ten minutes later") moves the clock there
+    /// first, as time would have passed.
     async fn ack(&self, dev: &Dev, b: &Batch) -> BatchAck {
+        let latest = b.events.iter().map(|e| e.at_ms).max().unwrap_or(0);
+        let ahead = latest - self.now_ms();
+        if ahead > custos_protocol::uplink::MAX_CLOCK_SKEW_MS {
+            self.server.advance(ahead.div_euclid(1000));
+        }
         let reply = self.send_batch(dev, b).await;
         let ack: BatchAck = open(&reply, &self.key, SignedKind::BatchAck);
         ack.check_answers(b).expect("the ack answers the batch");
@@ -1636,4 +1644,483 @@ async fn a_guard_acknowledgement_silences_the_gate() {
             .contains(&Directive::SilenceAlarm { alert_id }),
         "{answer:?}"
     );
+}
+
+/// Finding 1 (High): a signed batch with a poisoned event time (i64 limits, year 10000) is
+/// refused whole with 409 `clock_skew` naming the seq, raises a `reader_fault` (clock_skew)
+/// alert and stores nothing; the same seqs with the event restamped are then stored, so no
+/// later event is lost; and the carrier lists keep answering.
+#[tokio::test]
+async fn a_batch_with_a_poisoned_time_is_refused_and_its_seqs_stay_free() {
+    let w = World::new().await;
+    let id = w.carrier(1, "S", None).await;
+    let now = w.now_ms();
+    let before = w.ingest_counts().await;
+    for (n, bad) in [i64::MAX, i64::MIN, 253_402_300_800_000, 0]
+        .into_iter()
+        .enumerate()
+    {
+        let b = batch(
+            &w.gate,
+            1,
+            vec![
+                passage(1, now, Direction::In, &[tag(1)], &[]),
+                Event {
+                    seq: 2,
+                    at_ms: bad,
+                    body: EventBody::Scan {
+                        reader: "desk".into(),
+                        code: ScannedCode::Barcode { text: "x".into() },
+                    },
+                },
+            ],
+        );
+        let reply = w.send_batch(&w.gate, &b).await;
+        assert_eq!(reply.status, 409, "{bad}");
+        let body = reply.json();
+        assert_eq!(body["error"], "clock_skew", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("seq 2"),
+            "{body}"
+        );
+        assert_eq!(
+            w.ingest_counts().await,
+            before,
+            "attempt {n} stored nothing"
+        );
+    }
+    let faults = w.alerts("reader_fault").await;
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(faults[0]["detail"]["fault"], "clock_skew");
+    assert_eq!(faults[0]["device_id"], "gate-1");
+    // The daemon restamps the event: the same seqs are stored, nothing lost, nothing doubled.
+    let b = batch(
+        &w.gate,
+        1,
+        vec![
+            passage(1, now, Direction::In, &[tag(1)], &[]),
+            passage(2, now + 1, Direction::In, &[tag(1)], &[]),
+        ],
+    );
+    let ack = w.ack(&w.gate, &b).await;
+    assert_eq!(ack.acked_through, 2);
+    assert_eq!(w.server.rows("events").await, 2);
+    let token = w.server.login("officer", PASSWORD).await;
+    for path in [
+        "/api/v1/carriers".to_owned(),
+        format!("/api/v1/carriers/{id}"),
+        format!("/api/v1/carriers/{id}/history"),
+    ] {
+        let reply = w.server.call(Method::GET, &path, Some(&token), None).await;
+        assert_eq!(reply.status, 200, "{path}: {:?}", reply.body);
+    }
+}
+
+/// Finding 1, second half: a time the calendar cannot show, already in the database (written
+/// before the bound existed), shows degraded; no list or page answers 500.
+#[tokio::test]
+async fn an_unreadable_stored_time_degrades_one_row_not_the_list() {
+    let w = World::new().await;
+    let id = w.carrier(1, "S", None).await;
+    let other = w.carrier(2, "S", None).await;
+    let b = batch(
+        &w.gate,
+        1,
+        vec![passage(1, w.now_ms(), Direction::In, &[tag(1)], &[])],
+    );
+    w.ack(&w.gate, &b).await;
+    w.server
+        .state
+        .store()
+        .write(move |c| {
+            c.execute(
+                "UPDATE carriers SET last_seen_at_ms = ?2, missing_since_ms = ?3 WHERE id = ?1",
+                rusqlite::params![id, i64::MAX, i64::MIN],
+            )?;
+            c.execute(
+                "UPDATE carrier_events SET at_ms = ?2 WHERE carrier_id = ?1",
+                rusqlite::params![id, i64::MIN],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let token = w.server.login("officer", PASSWORD).await;
+    let reply = w
+        .server
+        .call(Method::GET, "/api/v1/carriers", Some(&token), None)
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let list = reply.body.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().any(|c| c["id"] == json!(other.to_string())));
+    let row = list
+        .iter()
+        .find(|c| c["id"] == json!(id.to_string()))
+        .unwrap();
+    assert_eq!(row["last_seen"]["at"], "9999-12-31T23:59:59Z", "{row}");
+    for path in [
+        format!("/api/v1/carriers/{id}"),
+        format!("/api/v1/carriers/{id}/history"),
+    ] {
+        let reply = w.server.call(Method::GET, &path, Some(&token), None).await;
+        assert_eq!(reply.status, 200, "{path}: {:?}", reply.body);
+    }
+    let admin = w.server.login("admin", ADMIN_PASSWORD).await;
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"username": "keeper", "password": PASSWORD, "roles": ["custodian"]})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    for (user, pages) in [
+        (
+            "keeper",
+            vec![
+                "/carriers".to_owned(),
+                format!("/carriers/{id}"),
+                "/cabinets".to_owned(),
+                "/cabinets/cab-1".to_owned(),
+                "/signouts/new".to_owned(),
+            ],
+        ),
+        ("officer", vec!["/missing".to_owned()]),
+    ] {
+        let mut browser = common::browser::Browser::new(&w.server);
+        browser.sign_in(user, PASSWORD).await;
+        for page in pages {
+            let answer = browser.get(&page).await;
+            assert_eq!(answer.status, 200, "{user} {page}: {}", answer.body);
+        }
+    }
+}
+
+/// Finding 4 (Medium): small-order device keys. Registration refuses `01 00..00` and all
+/// zeros (400 `bad_request` naming small-order keys); and a device whose weak key
+/// was stored before the check cannot be impersonated: the exact forged batch of the finding
+/// (signature `01 00..00 ‖ 00..00`) answers 401 and raises `device_auth_failed`.
+#[tokio::test]
+async fn small_order_device_keys_are_refused_and_cannot_sign() {
+    let w = World::new().await;
+    let admin = w.server.login("admin", ADMIN_PASSWORD).await;
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let devices_before = w.server.rows("devices").await;
+    for (n, weak) in [identity, [0u8; 32]].into_iter().enumerate() {
+        let reply = w
+            .server
+            .call(
+                Method::POST,
+                "/api/v1/devices",
+                Some(&admin),
+                Some(
+                    json!({"id": format!("weak-{n}"), "kind": "cabinet", "zone": "vault",
+                            "public_key": STANDARD.encode(weak)}),
+                ),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{:?}", reply.body);
+        assert_eq!(reply.body["error"], "bad_request", "{:?}", reply.body);
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("small-order"),
+            "{:?}",
+            reply.body
+        );
+    }
+    assert_eq!(w.server.rows("devices").await, devices_before);
+    // A weak key stored before registration checked keys.
+    w.server
+        .state
+        .store()
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO devices (id, kind, public_key, zone, created_at)
+                 VALUES ('weak-cab', 'cabinet', ?1, 'vault', '2026-01-01T00:00:00Z')",
+                [identity.to_vec()],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let forged = Batch {
+        device_id: "weak-cab".into(),
+        epoch: 1,
+        events: vec![snapshot(1, w.now_ms(), &[])],
+    };
+    let mut sig = [0u8; 64];
+    sig[0] = 1;
+    let before = w.ingest_counts().await;
+    let reply = post_raw(
+        &w.server,
+        "weak-cab",
+        "batches",
+        Some(&STANDARD.encode(sig)),
+        serde_json::to_vec(&forged).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        401,
+        "{}",
+        String::from_utf8_lossy(&reply.bytes)
+    );
+    assert_eq!(reply.json()["error"], "device_auth_failed");
+    assert_eq!(w.ingest_counts().await, before);
+    let failed = w.alerts("device_auth_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["device_id"], "weak-cab");
+}
+
+/// Device lifecycle: a revoked device is refused at every device endpoint with
+/// `device_auth_failed` (alert naming it) and listed as revoked; a rotated key refuses the old
+/// key at once while the backlog the daemon signs with the new key continues the same
+/// sequence. Both are audited; only an administrator may do either.
+#[tokio::test]
+async fn a_revoked_device_is_refused_and_a_rotated_key_replaces_the_old_one() {
+    let w = World::new().await;
+    let admin = w.server.login("admin", ADMIN_PASSWORD).await;
+    let officer = w.server.login("officer", PASSWORD).await;
+    let now = w.now_ms();
+    w.ack(&w.cab1, &batch(&w.cab1, 1, vec![snapshot(1, now, &[])]))
+        .await;
+    // Only an administrator.
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/cab-1/revoke",
+            Some(&officer),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 403, "{:?}", reply.body);
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/nobody/revoke",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 404, "{:?}", reply.body);
+    let audit = w.server.audit_count().await;
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/cab-1/revoke",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert!(reply.body["revoked_at"].is_string(), "{:?}", reply.body);
+    assert_eq!(w.server.audit_count().await, audit + 1);
+    assert_eq!(
+        w.text("SELECT action FROM audit ORDER BY id DESC LIMIT 1")
+            .await
+            .as_deref(),
+        Some("device.revoke")
+    );
+    // Its next batch and heartbeat, correctly signed, are refused and change nothing.
+    let before = w.ingest_counts().await;
+    let reply = w
+        .send_batch(&w.cab1, &batch(&w.cab1, 1, vec![snapshot(2, now, &[])]))
+        .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json()["error"], "device_auth_failed");
+    let hb = Heartbeat {
+        device_id: "cab-1".into(),
+        epoch: 1,
+        hb_seq: 1,
+        at_ms: now,
+        readers: vec![],
+        outbox_depth: 0,
+        policy_version: 0,
+        faults: vec![],
+    };
+    assert_eq!(w.heartbeat(&w.cab1, &hb).await.status, 401);
+    assert_eq!(w.ingest_counts().await, before);
+    let failed = w.alerts("device_auth_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["device_id"], "cab-1");
+    assert_eq!(failed[0]["detail"]["reason"], "device revoked");
+    // Listed as revoked, in the API and on the administrator's page.
+    let list = w
+        .server
+        .call(Method::GET, "/api/v1/devices", Some(&admin), None)
+        .await;
+    let revoked: Vec<&Value> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["revoked_at"].is_string())
+        .collect();
+    assert_eq!(revoked.len(), 1, "{:?}", list.body);
+    assert_eq!(revoked[0]["id"], "cab-1");
+    let mut browser = common::browser::Browser::new(&w.server);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let page = browser.get("/admin/devices").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(r#"data-device-id="cab-1" data-revoked="true""#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"data-device-id="cab-2" data-revoked="false""#)
+    );
+
+    // Rotation: cab-2 delivered seq 1 under its first key, then gets a new one.
+    w.ack(&w.cab2, &batch(&w.cab2, 1, vec![snapshot(1, now, &[])]))
+        .await;
+    let new_key = Dev::new("cab-2");
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/cab-2/key",
+            Some(&admin),
+            Some(json!({"public_key": STANDARD.encode(identity)})),
+        )
+        .await;
+    assert_eq!(weak.status, 400, "{:?}", weak.body);
+    let taken = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/cab-2/key",
+            Some(&admin),
+            Some(json!({"public_key": w.gate.public_b64()})),
+        )
+        .await;
+    assert_eq!(taken.status, 409, "{:?}", taken.body);
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/devices/cab-2/key",
+            Some(&admin),
+            Some(json!({"public_key": new_key.public_b64()})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body["public_key"], new_key.public_b64());
+    assert_eq!(
+        w.text("SELECT action FROM audit ORDER BY id DESC LIMIT 1")
+            .await
+            .as_deref(),
+        Some("device.key_rotate")
+    );
+    // The old key is refused; the backlog signed with the new key continues the sequence.
+    let backlog = batch(
+        &w.cab2,
+        1,
+        vec![snapshot(2, now + 1, &[]), snapshot(3, now + 2, &[])],
+    );
+    assert_eq!(w.send_batch(&w.cab2, &backlog).await.status, 401);
+    let ack = w.ack(&new_key, &backlog).await;
+    assert_eq!(ack.acked_through, 3);
+}
+
+fn decided_at_gate(mut event: Event, alarm: bool) -> Event {
+    if let EventBody::Passage { local_verdict, .. } = &mut event.body {
+        *local_verdict = Some(custos_protocol::uplink::LocalVerdict {
+            alarm,
+            policy_version: 3,
+            reason: alarm.then_some(AlarmReason::UnauthorizedRemoval),
+        });
+    }
+    event
+}
+
+fn sound_orders(ack: &BatchAck) -> usize {
+    ack.directives
+        .iter()
+        .filter(|d| matches!(d, Directive::SoundAlarm { .. }))
+        .count()
+}
+
+/// Finding 8 (Medium): a passage the gate decided offline carries its local verdict; the
+/// server stores it, raises its alert and answers the verdict, but orders no alarm for it (the
+/// gate re-sounded and re-locked 4-7 s after the passages). A passage first uploaded without
+/// it (its answer came too late) may be re-delivered with it: accepted and recorded, while any
+/// other difference stays a replay.
+#[tokio::test]
+async fn passages_decided_at_the_gate_keep_their_local_verdict_and_get_no_alarm_order() {
+    let w = World::new().await;
+    w.carrier(1, "S", None).await;
+    let now = w.now_ms();
+    // The usual online case: the server orders the alarm.
+    let online = batch(
+        &w.gate,
+        1,
+        vec![passage(1, now, Direction::Out, &[tag(1)], &[])],
+    );
+    let ack = w.ack(&w.gate, &online).await;
+    assert!(alarm_of(&ack, 1).is_some());
+    assert_eq!(sound_orders(&ack), 1);
+    // Decided offline by the policy: verdict and alert, no order.
+    let offline = batch(
+        &w.gate,
+        1,
+        vec![decided_at_gate(
+            passage(2, now + 1_000, Direction::Out, &[tag(1)], &[]),
+            true,
+        )],
+    );
+    let ack = w.ack(&w.gate, &offline).await;
+    assert_eq!(
+        alarm_of(&ack, 2).map(|(r, _)| r),
+        Some(AlarmReason::UnauthorizedRemoval)
+    );
+    assert_eq!(sound_orders(&ack), 0, "{:?}", ack.directives);
+    assert_eq!(
+        w.text(
+            "SELECT json_extract(body_json, '$.local_verdict.reason') FROM events WHERE seq = 2"
+        )
+        .await
+        .as_deref(),
+        Some("unauthorized_removal")
+    );
+    // Uploaded first without it (the answer was late), then re-delivered with it.
+    let first = passage(3, now + 2_000, Direction::Out, &[tag(1)], &[]);
+    w.ack(&w.gate, &batch(&w.gate, 1, vec![first.clone()]))
+        .await;
+    let events = w.server.rows("events").await;
+    let again = batch(&w.gate, 1, vec![decided_at_gate(first.clone(), true)]);
+    let ack = w.ack(&w.gate, &again).await;
+    assert_eq!(ack.acked_through, 3);
+    assert_eq!(sound_orders(&ack), 0, "{:?}", ack.directives);
+    assert_eq!(
+        w.server.rows("events").await,
+        events,
+        "nothing stored twice"
+    );
+    assert_eq!(
+        w.int("SELECT json_extract(body_json, '$.local_verdict.alarm') FROM events WHERE seq = 3")
+            .await,
+        1
+    );
+    assert!(w.alerts("replay_rejected").await.is_empty());
+    // Anything else that differs (here: a recorded verdict changed) is still a replay.
+    let altered = decided_at_gate(first, false);
+    let reply = w
+        .send_batch(&w.gate, &batch(&w.gate, 1, vec![altered]))
+        .await;
+    assert_eq!(reply.status, 409);
+    assert_eq!(reply.json()["error"], "replay_rejected");
 }

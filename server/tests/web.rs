@@ -499,7 +499,7 @@ async fn devices_are_registered_through_the_form_and_listed_with_their_keys() {
             .await;
         assert_eq!(answer.status, 303);
     }
-    let key = STANDARD.encode([42u8; 32]);
+    let key = common::device_key_b64(42);
     let bad = admin
         .post_form(
             "/admin/devices",

@@ -8,8 +8,6 @@ mod common;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use common::browser::Browser;
 use common::{ADMIN_PASSWORD, PASSWORD, Server};
 use custos_protocol::barcode::CarrierLabel;
@@ -62,9 +60,7 @@ impl Fx {
 
     fn key(&self) -> String {
         let n = self.keys.fetch_add(1, Ordering::SeqCst);
-        let mut key = [7u8; 32];
-        key[..4].copy_from_slice(&n.to_be_bytes());
-        STANDARD.encode(key)
+        common::device_key_b64(n)
     }
 
     /// A POST to the JSON API that must answer 201; returns the `id`.

@@ -67,6 +67,23 @@ async fn passages_while_the_server_is_down_are_decided_locally_and_delivered_onc
         )?;
         assert_eq!(kind, "passage", "seq {seq}");
     }
+    // The gate's own decisions travelled with the passages (issue 9, finding 8).
+    let mut recorded = Vec::new();
+    for seq in seqs {
+        let body: String = db.query_row(
+            "SELECT body_json FROM events WHERE device_id = ?1 AND epoch = ?2 AND seq = ?3",
+            rusqlite::params![GATE, epoch, seq],
+            |r| r.get(0),
+        )?;
+        recorded.push(body);
+    }
+    // The alarmed exit carries the gate's decision. Open: the allowed exit before it (the
+    // first after the server stopped, decided at its deadline) still arrives with `null` here
+    // although the daemon's unit tests record it; not yet explained.
+    assert!(
+        recorded[1].contains(r#""local_verdict":{"alarm":true"#),
+        "{recorded:?}"
+    );
 
     // The server judged the late passages: one removal alert, for the refused carrier only.
     let alerts = wait_alerts(&site, None, "unauthorized_removal", STEP, |a| !a.is_empty()).await?;

@@ -15,6 +15,24 @@ use super::{
 /// sign-out as still valid; this catches it without alarming on ordinary clock drift.
 pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
+/// How old an event may be when it reaches the server (366 days): an outbox holds what a gate
+/// recorded while cut off, which can be days or weeks, never years.
+pub const MAX_EVENT_AGE_MS: i64 = 366 * 24 * 60 * 60 * 1000;
+
+/// Whether an event's `at_ms` is a time the register can hold, judged at `now_ms`: not more
+/// than [`MAX_CLOCK_SKEW_MS`] in the future (the bound heartbeats get) and not older than
+/// [`MAX_EVENT_AGE_MS`].
+///
+/// The server refuses a batch with an event outside this window (`clock_skew`), and the daemon
+/// applies the same rule to its outbox before it signs a batch (an event recorded while its
+/// clock was wrong, e.g. at 1970 after a power loss, is restamped and the fact reported), so a
+/// poisoned time never enters the register and never blocks the events behind it. One rule,
+/// one place.
+pub fn event_time_plausible(at_ms: i64, now_ms: i64) -> bool {
+    at_ms <= now_ms.saturating_add(MAX_CLOCK_SKEW_MS)
+        && at_ms >= now_ms.saturating_sub(MAX_EVENT_AGE_MS)
+}
+
 /// Signed by the server: the carriers allowed to leave through one gate, until when, and by whom.
 ///
 /// A policy is trusted only while `issued_at_ms - MAX_CLOCK_SKEW_MS <= now_ms < valid_until_ms`;
@@ -216,6 +234,24 @@ impl GatePolicy {
 
 #[cfg(test)]
 mod tests {
+
+    /// An event time is plausible exactly inside [now - MAX_EVENT_AGE_MS, now + MAX_CLOCK_SKEW_MS].
+    #[test]
+    fn event_time_plausible_is_bounded_both_ways() {
+        let now = 1_767_225_600_000;
+        assert!(event_time_plausible(now, now));
+        assert!(event_time_plausible(now + MAX_CLOCK_SKEW_MS, now));
+        assert!(!event_time_plausible(now + MAX_CLOCK_SKEW_MS + 1, now));
+        assert!(event_time_plausible(now - MAX_EVENT_AGE_MS, now));
+        assert!(!event_time_plausible(now - MAX_EVENT_AGE_MS - 1, now));
+        // The poisoned times of the finding: i64 limits, the year 10000, the epoch.
+        for bad in [i64::MIN, i64::MAX, 253_402_300_800_000, 0, -1] {
+            assert!(!event_time_plausible(bad, now), "{bad}");
+        }
+        // No overflow at the edges of the clock itself.
+        assert!(event_time_plausible(i64::MAX, i64::MAX));
+        assert!(event_time_plausible(i64::MIN, i64::MIN));
+    }
     use super::*;
     use proptest::prelude::*;
 

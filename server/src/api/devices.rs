@@ -1,13 +1,14 @@
-//! `POST /devices` (admin), `GET /devices` (admin, security officer).
+//! `POST /devices` (admin), `GET /devices` (admin, security officer),
+//! `POST /devices/{id}/revoke` and `POST /devices/{id}/key` (admin).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::Created;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
-use super::openapi::{InputRefusals, SessionRefusals};
+use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
 use crate::auth::capability::{AdminCap, DeviceReaderCap};
 use crate::domain::device::DeviceKind;
@@ -23,7 +24,9 @@ pub struct RegisterDevice {
     id: DeviceId,
     /// What the device is.
     kind: DeviceKind,
-    /// Ed25519 public key, standard base64 of 32 bytes (as `custosd keygen` prints it).
+    /// Ed25519 public key, standard base64 of 32 bytes (as `custosd keygen` prints it); the
+    /// canonical encoding of a point of large order: small-order keys (`AQAA…`, all zeros) and
+    /// non-canonical encodings are refused (400), since anyone could sign as such a device.
     public_key: String,
     /// A gate's secure side.
     #[serde(default)]
@@ -86,4 +89,73 @@ pub async fn list(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<Device>>, ApiError> {
     Ok(axum::Json(devices::list(&state, &cap).await?))
+}
+
+/// A new key for a device.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    /// The new Ed25519 public key, checked like a registration's (standard base64 of 32 bytes,
+    /// canonical, not of small order).
+    public_key: String,
+}
+
+fn device_id(id: &str) -> Result<DeviceId, ApiError> {
+    DeviceId::new(id).map_err(|_| ApiError::NotFound)
+}
+
+/// Revoke a device (admin): from now on every request it signs is refused (401
+/// `device_auth_failed`, with a `device_auth_failed` alert), and lists show it revoked
+/// (`revoked_at`). Final; audited (`device.revoke`). Revoking a revoked device changes nothing.
+#[utoipa::path(
+    post,
+    operation_id = "devices_revoke",
+    path = "/devices/{id}/revoke",
+    tag = "admin",
+    params(("id" = String, Path, description = "The device id")),
+    responses(
+        (status = 200, description = "The device, with `revoked_at`", body = Device),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
+pub async fn revoke(
+    cap: AdminCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Device>, ApiError> {
+    let id = device_id(&id)?;
+    Ok(axum::Json(devices::revoke(&state, &cap, id).await?))
+}
+
+/// Replace a device's public key (admin): from the next request on only the new key verifies.
+/// The daemon signs each batch when it sends it, so restarted with the new key it delivers its
+/// whole backlog. Audited (`device.key_rotate`).
+#[utoipa::path(
+    post,
+    operation_id = "devices_rotate_key",
+    path = "/devices/{id}/key",
+    tag = "admin",
+    params(("id" = String, Path, description = "The device id")),
+    request_body = RotateKey,
+    responses(
+        (status = 200, description = "The device with its new key", body = Device),
+        (status = 409, description = "Another device has this key (`conflict`)", body = ErrorBody),
+        Unknown,
+        InputRefusals,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
+pub async fn rotate_key(
+    cap: AdminCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<RotateKey>,
+) -> Result<axum::Json<Device>, ApiError> {
+    let id = device_id(&id)?;
+    Ok(axum::Json(
+        devices::rotate_key(&state, &cap, id, &body.public_key).await?,
+    ))
 }

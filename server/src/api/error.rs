@@ -151,6 +151,15 @@ pub enum ApiError {
     /// 409 to a device: its clock is too far from the server's.
     #[error("device clock differs from the server's by more than the allowed skew")]
     ClockSkew,
+    /// 409 to a device: an event of its batch has a time the register cannot hold (`seq`
+    /// names it); nothing of the batch was stored.
+    #[error("event seq {seq} has an implausible time ({at_ms} ms): restamp it and resend")]
+    EventClockSkew {
+        /// The first offending event.
+        seq: u64,
+        /// Its time.
+        at_ms: i64,
+    },
     /// 422 to a device: only gates have a gate policy.
     #[error("only a gate has a gate policy")]
     NotAGate,
@@ -203,7 +212,9 @@ impl ApiError {
             ApiError::DeviceUnauthenticated => (StatusCode::UNAUTHORIZED, "device_auth_failed"),
             ApiError::SeqGap { .. } => (StatusCode::CONFLICT, "seq_gap"),
             ApiError::Replay(_) => (StatusCode::CONFLICT, "replay_rejected"),
-            ApiError::ClockSkew => (StatusCode::CONFLICT, "clock_skew"),
+            ApiError::ClockSkew | ApiError::EventClockSkew { .. } => {
+                (StatusCode::CONFLICT, "clock_skew")
+            }
             ApiError::NotAGate => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_gate"),
             ApiError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

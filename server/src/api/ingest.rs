@@ -7,7 +7,7 @@
 //!    over `signing_bytes(kind, body)` with its registered key, *before* the body is parsed;
 //! 3. the body is parsed (unknown fields refused), validated, and must name the path's device.
 //!
-//! A failure in 2 answers 401 and in 3 answers 400, and either raises `device_auth_failed`
+//! A revoked device fails step 2 whatever it signs. A failure in 2 answers 401 and in 3 answers 400, and either raises `device_auth_failed`
 //! (deduplicated by cause: one live alert per registered device, one for all unregistered ids
 //! together) in its own write job, so the alert is recorded although the request fails. The
 //! 401 does not say whether the device exists.
@@ -21,7 +21,8 @@
 //! Answers to devices are signed with the server key over
 //! `signing_bytes(BatchAck | HeartbeatAck | Policy, body)`, in the same header; a daemon pins the
 //! key from `GET /server-key`. Refusals are the usual unsigned JSON errors (they carry no
-//! authority): 409 `seq_gap` (with `resend_from`), 409 `replay_rejected`, 409 `clock_skew`.
+//! authority): 409 `seq_gap` (with `resend_from`), 409 `replay_rejected`, 409 `clock_skew`
+//! (a heartbeat's clock, or a batch event's implausible time).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -92,6 +93,10 @@ async fn authenticate(
         record_failure(state, source, id, AuthFailure::UnknownDevice, endpoint).await;
         return Err(ApiError::DeviceUnauthenticated);
     };
+    if device.revoked {
+        record_failure(state, source, id, AuthFailure::Revoked, endpoint).await;
+        return Err(ApiError::DeviceUnauthenticated);
+    }
     let Some(sig) = signature(headers) else {
         record_failure(state, source, id, AuthFailure::MissingSignature, endpoint).await;
         return Err(ApiError::DeviceUnauthenticated);
@@ -238,7 +243,7 @@ fn signed<T: Serialize>(
         (status = 200, description = "Stored; signed by the server (`custos-signature`, kind `ack`)", body = wire::BatchAck,
             headers(("custos-signature" = String, description = "The server's signature"),
                 ("custos-audit-head" = String, description = "The latest signed audit head, `SEQ HASH SIGNATURE` (decimal, hex, hex; signed over \"custos-audit-head-v1\" || seq u64 BE || hash): the device keeps it as a witness. Absent before the first head is signed."))),
-        (status = 409, description = "A gap (`seq_gap`, with `resend_from`) or a replay (`replay_rejected`)", body = ErrorBody),
+        (status = 409, description = "A gap (`seq_gap`, with `resend_from`), a replay (`replay_rejected`), or an event time more than 5 minutes ahead of the server or more than 366 days old (`clock_skew`, the message names the seq; nothing stored, a `reader_fault` alert raised)", body = ErrorBody),
         DeviceRefusals,
     ),
     security(("device_signature" = []))
@@ -284,6 +289,7 @@ pub async fn batches(
         }
         BatchAnswer::Gap { resend_from } => Err(ApiError::SeqGap { resend_from }),
         BatchAnswer::Replay { message } => Err(ApiError::Replay(message)),
+        BatchAnswer::ClockSkew { seq, at_ms } => Err(ApiError::EventClockSkew { seq, at_ms }),
     }
 }
 

@@ -71,6 +71,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(people::one))
         .routes(routes!(zones::create, zones::list))
         .routes(routes!(devices::create, devices::list))
+        .routes(routes!(devices::revoke))
+        .routes(routes!(devices::rotate_key))
         .routes(routes!(audit::list))
         .routes(routes!(openapi::serve))
         // ALERTS: the alert list and lifecycle, the live stream.

@@ -244,6 +244,8 @@ pub enum AuthFailure {
     MissingSignature,
     /// The signature does not verify with the device's key.
     BadSignature,
+    /// The device was revoked by an administrator.
+    Revoked,
     /// The body is signed correctly but malformed (not JSON of the message, invalid, or for
     /// another device).
     Malformed(String),
@@ -256,6 +258,7 @@ impl AuthFailure {
             AuthFailure::UnknownDevice => "unknown device",
             AuthFailure::MissingSignature => "missing or malformed signature",
             AuthFailure::BadSignature => "signature does not verify",
+            AuthFailure::Revoked => "device revoked",
             AuthFailure::Malformed(reason) => reason,
         }
     }

@@ -177,6 +177,13 @@ impl Timestamp {
     pub fn from_unix_ms(ms: i64) -> Option<Timestamp> {
         Timestamp::from_unix(ms.div_euclid(1000))
     }
+
+    /// Unix milliseconds, clamped into the representable range (0001-01-01 ..= 9999-12-31).
+    pub fn from_unix_ms_saturating(ms: i64) -> Timestamp {
+        Timestamp {
+            unix: ms.div_euclid(1000).clamp(MIN_UNIX, MAX_UNIX),
+        }
+    }
 }
 
 impl FromStr for Timestamp {
@@ -406,5 +413,17 @@ mod tests {
         assert_eq!(Timestamp::from_unix_ms(1_700_000_000_999), Some(t));
         assert_eq!(Timestamp::from_unix_ms(-1).unwrap().unix(), -1);
         assert_eq!(Timestamp::from_unix_ms(i64::MAX), None);
+        assert_eq!(
+            Timestamp::from_unix_ms_saturating(i64::MAX).to_string(),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_ms_saturating(i64::MIN).to_string(),
+            "0001-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_ms_saturating(1_500),
+            Timestamp::from_unix(1).unwrap()
+        );
     }
 }

@@ -1,5 +1,14 @@
 //! Reader devices: registering one with its Ed25519 public key (administrators) and the list
-//! (administrators, security officers).
+//! (administrators, security officers); revoking one and rotating its key (administrators).
+//!
+//! # Lifecycle
+//! A revoked device (a stolen cabinet controller, a gate taken out of service) is refused at
+//! every device endpoint (`device_auth_failed`, with a `device_auth_failed` alert naming it),
+//! and lists show it revoked. Revocation is final: the record stays for the history of what
+//! the device reported, and replacement hardware is registered under a new id. A key rotation
+//! replaces the key at once: from the next request on only the new key verifies. Daemons sign
+//! each batch when they send it, so a daemon restarted with its new key delivers its whole
+//! outbox backlog under it. Both are audited (`device.revoke`, `device.key_rotate`).
 //!
 //! The key's encoding and the placement (which zones a kind of device takes) are checked here
 //! once; the API and the administrator's form call the same checks.
@@ -15,6 +24,7 @@ use crate::auth::capability::{AdminCap, DeviceReaderCap};
 use crate::domain::device::{DeviceKind, Placement};
 use crate::domain::ids::{DeviceId, ZoneId};
 use crate::domain::time::Timestamp;
+use crate::keys;
 use crate::store::Tx;
 use crate::store::devices::{Device, DeviceRow, NewDevice};
 
@@ -35,9 +45,11 @@ pub struct DeviceRegistration {
     pub zone: Option<ZoneId>,
 }
 
-/// Decode a public key: standard base64 of exactly 32 bytes.
+/// Decode a public key: standard base64 of exactly 32 bytes, the canonical encoding of an
+/// Ed25519 point that is not of small order ([`keys::check_point`]): with a small-order key
+/// (`01 00..00`, all zeros) anyone could sign as the device.
 pub fn public_key(text: &str) -> Result<[u8; 32], ServiceError> {
-    STANDARD
+    let key = STANDARD
         .decode(text)
         .ok()
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
@@ -47,7 +59,15 @@ pub fn public_key(text: &str) -> Result<[u8; 32], ServiceError> {
                 code: "invalid",
                 message: "public_key must be standard base64 of 32 bytes",
             }])
-        })
+        })?;
+    keys::check_point(&key).map_err(|_| {
+        ServiceError::Invalid(vec![Problem {
+            field: "public_key",
+            code: "weak_key",
+            message: "public_key must be a canonical Ed25519 point of large order (small-order and non-canonical keys let anyone sign)",
+        }])
+    })?;
+    Ok(key)
 }
 
 /// The placement of a `kind` of device in the zones given ([`ServiceError::Placement`] if they
@@ -118,6 +138,76 @@ fn register_in(
     Ok(device.id.clone())
 }
 
+/// Revoke device `id` (see "Lifecycle"); the device as it is now. Revoking a revoked device
+/// changes nothing and writes no audit entry.
+pub async fn revoke(app: &AppState, cap: &AdminCap, id: DeviceId) -> Result<Device, ServiceError> {
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| revoke_in(tx, &actor, &id, at))
+        .await
+}
+
+fn revoke_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: &DeviceId,
+    at: Timestamp,
+) -> Result<Device, ServiceError> {
+    let before = tx.device(id)?;
+    if before.revoked_at.is_some() {
+        return Ok(before);
+    }
+    tx.revoke_device(id, at.unix().saturating_mul(1000))?;
+    let after = tx.device(id)?;
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "device.revoke",
+        subject: format!("device:{id}"),
+        before: Some(json!({ "revoked_at": null })),
+        after: Some(json!({ "revoked_at": after.revoked_at })),
+    })?;
+    Ok(after)
+}
+
+/// Replace the public key of device `id` with `public_key` (checked like a registration's);
+/// the device as it is now. See "Lifecycle".
+pub async fn rotate_key(
+    app: &AppState,
+    cap: &AdminCap,
+    id: DeviceId,
+    public_key: &str,
+) -> Result<Device, ServiceError> {
+    let key = self::public_key(public_key)?;
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| rotate_key_in(tx, &actor, &id, &key, at))
+        .await
+}
+
+fn rotate_key_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: &DeviceId,
+    key: &[u8; 32],
+    at: Timestamp,
+) -> Result<Device, ServiceError> {
+    let before = tx.device(id)?;
+    tx.set_device_key(id, key, at.unix().saturating_mul(1000))?;
+    let after = tx.device(id)?;
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "device.key_rotate",
+        subject: format!("device:{id}"),
+        before: Some(json!({ "public_key": before.public_key })),
+        after: Some(json!({ "public_key": after.public_key })),
+    })?;
+    Ok(after)
+}
+
 /// Every device with its last heartbeat, by id (the administrator's page).
 pub async fn list_with_heartbeat(
     app: &AppState,
@@ -157,7 +247,17 @@ mod tests {
 
     #[test]
     fn public_keys_must_be_32_bytes_of_standard_base64() {
-        assert_eq!(public_key(&STANDARD.encode([7; 32])).unwrap(), [7; 32]);
+        let good = keys::test_key(7);
+        assert_eq!(public_key(&STANDARD.encode(good)).unwrap(), good);
+        // Small-order keys of the finding: the identity `01 00..00` and all zeros.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        for weak in [identity, [0; 32]] {
+            assert!(matches!(
+                public_key(&STANDARD.encode(weak)),
+                Err(ServiceError::Invalid(p)) if p[0].code == "weak_key"
+            ));
+        }
         assert!(public_key(&STANDARD.encode([7; 31])).is_err());
         assert!(public_key(&STANDARD.encode([7; 33])).is_err());
         assert!(public_key("not base64!").is_err());
@@ -171,26 +271,29 @@ mod tests {
     fn a_device_is_registered_in_known_zones_with_a_key_of_its_own() {
         let db = MemoryDb::custody(Timestamp::from_unix(1_750_000_000).unwrap());
         let at = Timestamp::from_unix(1_750_000_001).unwrap();
-        let new = check_registration(cabinet("cab-3", [3; 32], "z")).unwrap();
+        let new = check_registration(cabinet("cab-3", keys::test_key(3), "z")).unwrap();
         register_in(&mut db.tx(), "root", &new, at).unwrap();
         let entry = db.audit().pop().unwrap();
         assert_eq!(
             (entry.action.as_str(), entry.subject.as_str()),
             ("device.create", "device:cab-3")
         );
-        assert_eq!(entry.after.unwrap()["public_key"], STANDARD.encode([3; 32]));
+        assert_eq!(
+            entry.after.unwrap()["public_key"],
+            STANDARD.encode(keys::test_key(3))
+        );
         assert_eq!(
             db.tx()
                 .device_kind(&DeviceId::new("cab-3").unwrap())
                 .unwrap(),
             Some(DeviceKind::Cabinet)
         );
-        let same_key = check_registration(cabinet("cab-4", [3; 32], "z")).unwrap();
+        let same_key = check_registration(cabinet("cab-4", keys::test_key(3), "z")).unwrap();
         assert!(matches!(
             register_in(&mut db.tx(), "root", &same_key, at),
             Err(ServiceError::Duplicate { .. })
         ));
-        let nowhere = check_registration(cabinet("cab-5", [5; 32], "nowhere")).unwrap();
+        let nowhere = check_registration(cabinet("cab-5", keys::test_key(5), "nowhere")).unwrap();
         assert!(matches!(
             register_in(&mut db.tx(), "root", &nowhere, at),
             Err(ServiceError::UnknownReference { what: "zone" })
@@ -198,8 +301,39 @@ mod tests {
     }
 
     #[test]
+    fn revoking_and_rotating_are_audited_and_checked() {
+        let db = MemoryDb::custody(Timestamp::from_unix(1_750_000_000).unwrap());
+        let at = Timestamp::from_unix(1_750_000_001).unwrap();
+        let new = check_registration(cabinet("cab-3", keys::test_key(3), "z")).unwrap();
+        register_in(&mut db.tx(), "root", &new, at).unwrap();
+        let id = DeviceId::new("cab-3").unwrap();
+        let later = Timestamp::from_unix(1_750_000_100).unwrap();
+        let rotated = rotate_key_in(&mut db.tx(), "root", &id, &keys::test_key(4), later).unwrap();
+        assert_eq!(rotated.public_key, STANDARD.encode(keys::test_key(4)));
+        let entry = db.audit().pop().unwrap();
+        assert_eq!(entry.action, "device.key_rotate");
+        assert_eq!(
+            entry.before.unwrap()["public_key"],
+            STANDARD.encode(keys::test_key(3))
+        );
+        let revoked = revoke_in(&mut db.tx(), "root", &id, later).unwrap();
+        assert_eq!(revoked.revoked_at, Some(later));
+        assert_eq!(db.audit().pop().unwrap().action, "device.revoke");
+        let count = db.audit().len();
+        // Again: no change, no entry; the first time stays.
+        let again = revoke_in(&mut db.tx(), "root", &id, at).unwrap();
+        assert_eq!(again.revoked_at, Some(later));
+        assert_eq!(db.audit().len(), count);
+        let nobody = DeviceId::new("nobody").unwrap();
+        assert!(matches!(
+            revoke_in(&mut db.tx(), "root", &nobody, at),
+            Err(ServiceError::NotFound)
+        ));
+    }
+
+    #[test]
     fn a_placement_must_fit_the_kind() {
-        let mut gate = cabinet("gate-1", [1; 32], "z");
+        let mut gate = cabinet("gate-1", keys::test_key(1), "z");
         gate.kind = DeviceKind::Gate;
         gate.zone = None;
         gate.inside_zone = zone("z");

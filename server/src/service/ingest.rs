@@ -6,6 +6,11 @@
 //! tag sightings, cabinet contents, pending removals, returns, device health), the epoch's
 //! `acked_through` and one `device.batch` audit entry. The answer is given only after that
 //! transaction has committed, so an ack always means "durably stored". Refusals (gap, replay,
+//! clock) are answers too; a batch holding a new event whose time is not plausible
+//! ([`custos_protocol::uplink::event_time_plausible`]: more than the heartbeat skew in the
+//! future, or more than a year old) is refused whole, before anything is stored, with a
+//! `reader_fault` (`clock_skew`) alert: its seqs stay free, the daemon restamps the event and
+//! sends it again, so nothing behind it is lost. Refusals (gap, replay,
 //! clock) are answers too: the transaction returns them with the `replay_rejected` (or
 //! `clock_skew`) alert it raised, so the alert commits even though the device's request fails.
 //!
@@ -32,7 +37,7 @@ use custos_protocol::epc::Epc;
 use custos_protocol::uplink::{
     Batch, BatchAck, DeviceFault, DeviceFaultKind, Directive, Event, EventBody, HealthState,
     Heartbeat, HeartbeatAck, MAX_ANSWER_ITEMS, NamedHealth, Outcome, ReaderHealth, ScannedCode,
-    Verdict,
+    Verdict, event_time_plausible,
 };
 use serde_json::{Value, json};
 
@@ -84,6 +89,15 @@ pub enum BatchAnswer {
     Replay {
         /// Why.
         message: String,
+    },
+    /// Refused: a new event's time is outside what the register can hold
+    /// ([`custos_protocol::uplink::event_time_plausible`]); nothing of the batch is stored and
+    /// no seq is consumed, so the device can restamp that event and send the batch again.
+    ClockSkew {
+        /// The first offending event.
+        seq: u64,
+        /// Its time.
+        at_ms: i64,
     },
 }
 
@@ -741,8 +755,16 @@ impl<'a> Ingest<'a> {
                     event.seq
                 )));
             };
-            if stored.at_ms != event.at_ms || stored.body_json != *body_json {
+            if stored.at_ms != event.at_ms {
                 return Ok(Err(event.seq));
+            }
+            if stored.body_json != *body_json {
+                if !local_verdict_added(&stored.body_json, &event.body) {
+                    return Ok(Err(event.seq));
+                }
+                // The gate decided this passage after its first upload attempt: record it.
+                self.tx
+                    .set_event_body(self.dev(), epoch, event.seq, body_json)?;
             }
             if let Some(v) = stored.verdict_json {
                 let outcome: Outcome = serde_json::from_str(&v)
@@ -795,6 +817,39 @@ fn stored_faults(doc: &Value) -> Vec<DeviceFaultKind> {
     serde_json::from_value::<Vec<DeviceFault>>(doc["faults"].clone())
         .map(|faults| faults.into_iter().map(|f| f.kind).collect())
         .unwrap_or_default()
+}
+
+/// Whether `new` is the stored passage with only the gate's local verdict recorded since (a
+/// gate decides with its policy when the server's verdict is late, possibly after the
+/// passage's first upload reached the server; its re-delivery then carries the decision).
+/// Any other difference is a replay.
+fn local_verdict_added(stored_json: &str, new: &EventBody) -> bool {
+    let EventBody::Passage {
+        local_verdict: Some(_),
+        ..
+    } = new
+    else {
+        return false;
+    };
+    let Ok(stored) = serde_json::from_str::<EventBody>(stored_json) else {
+        return false;
+    };
+    let mut without = new.clone();
+    if let EventBody::Passage { local_verdict, .. } = &mut without {
+        *local_verdict = None;
+    }
+    stored == without
+}
+
+/// Whether the gate decided this passage itself (its `local_verdict` is recorded).
+fn decided_at_gate(event: &Event) -> bool {
+    matches!(
+        &event.body,
+        EventBody::Passage {
+            local_verdict: Some(_),
+            ..
+        }
+    )
 }
 
 /// A batch, in `tx`: see the module docs.
@@ -868,6 +923,19 @@ pub fn batch_in(
             return Ok(ctx.done(BatchAnswer::Replay { message }));
         }
     };
+    // A poisoned time (i64 limits, year 10000, a clock reset to 1970) would be stored in every
+    // table that lists carriers; refuse the batch before anything of it is stored.
+    if let Some(bad) = new
+        .iter()
+        .find(|e| !event_time_plausible(e.at_ms, ctx.now_ms))
+    {
+        let now_ms = ctx.now_ms;
+        ctx.raise(&rules::clock_skew_alert(dev, bad.at_ms, now_ms))?;
+        return Ok(ctx.done(BatchAnswer::ClockSkew {
+            seq: bad.seq,
+            at_ms: bad.at_ms,
+        }));
+    }
     if !new.is_empty() {
         let gate = if device.kind == DeviceKind::Gate {
             ctx.tx.gate_sides(dev)?
@@ -895,7 +963,20 @@ pub fn batch_in(
         ctx.tx.append_audit(&entry)?;
     }
     verdicts.truncate(MAX_ANSWER_ITEMS);
-    let directives = rules::alarm_directives(&verdicts);
+    // A passage the gate decided itself (offline, with its policy: `local_verdict` set) gets
+    // its verdict and its alert, but no `SoundAlarm`: the gate must not act on it again
+    // seconds after the person went through (issue 9, finding 8).
+    let to_actuate: Vec<Verdict> = verdicts
+        .iter()
+        .filter(|v| {
+            !batch
+                .events
+                .iter()
+                .any(|e| e.seq == v.seq && decided_at_gate(e))
+        })
+        .cloned()
+        .collect();
+    let directives = rules::alarm_directives(&to_actuate);
     let ack = BatchAck {
         device_id: dev.to_owned(),
         epoch: batch.epoch,
@@ -1017,6 +1098,7 @@ mod tests {
             id: DeviceId::new(id).unwrap(),
             kind,
             public_key: [0; 32],
+            revoked: false,
         }
     }
 

@@ -39,6 +39,8 @@ pub struct Device {
     pub zone: Option<ZoneId>,
     /// Registered at.
     pub created_at: Timestamp,
+    /// When an administrator revoked it (its requests are refused from then on).
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A device as the administrator sees it.
@@ -60,6 +62,8 @@ pub struct DeviceRow {
     pub created_at: Timestamp,
     /// The last accepted heartbeat.
     pub last_heartbeat: Option<Timestamp>,
+    /// When an administrator revoked it.
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A cabinet (智能柜) as the custodian's pages list it.
@@ -86,4 +90,17 @@ pub trait DeviceRows {
     fn devices_with_heartbeat(&mut self) -> Result<Vec<DeviceRow>, StoreError>;
     /// Every cabinet with the time of its last snapshot, by id.
     fn cabinets(&mut self) -> Result<Vec<CabinetRow>, StoreError>;
+    /// The device `id` (`NotFound` if it is not registered).
+    fn device(&mut self, id: &DeviceId) -> Result<Device, StoreError>;
+    /// Mark `id` revoked at `at_ms` (`NotFound` if not registered; a revoked device keeps its
+    /// first revocation time).
+    fn revoke_device(&mut self, id: &DeviceId, at_ms: i64) -> Result<(), StoreError>;
+    /// Replace the public key of `id` (`NotFound` if not registered, `Duplicate` if another
+    /// device has the key).
+    fn set_device_key(
+        &mut self,
+        id: &DeviceId,
+        key: &[u8; 32],
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
 }

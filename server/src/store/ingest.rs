@@ -34,6 +34,8 @@ pub struct DeviceAuth {
     pub kind: DeviceKind,
     /// The Ed25519 key it signs with.
     pub public_key: [u8; 32],
+    /// Revoked by an administrator: every request is refused.
+    pub revoked: bool,
 }
 
 /// A carrier found by one of its tags (no title).
@@ -145,6 +147,16 @@ pub trait IngestRows {
         epoch: u64,
         hb_seq: u64,
         now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Replace the stored body of event `seq` of `epoch` (a re-delivered passage that now
+    /// records the gate's local verdict; nothing else may differ).
+    fn set_event_body(
+        &mut self,
+        device: &str,
+        epoch: u64,
+        seq: u64,
+        body_json: &str,
     ) -> Result<(), StoreError>;
 
     /// The stored event `seq` of `epoch`.

@@ -686,8 +686,13 @@ async fn devices_page(
                 } }
                 tbody {
                     @for d in &list {
-                        tr data-device-id=(d.id) {
-                            td { (d.id) }
+                        tr data-device-id=(d.id) data-revoked=(d.revoked_at.is_some()) {
+                            td {
+                                (d.id)
+                                @if d.revoked_at.is_some() {
+                                    " " span.revoked { (t(lang, Key::DeviceRevoked)) }
+                                }
+                            }
                             td { (t(lang, i18n::device_kind(d.kind))) }
                             td {
                                 @match (&d.inside_zone, &d.outside_zone, &d.zone) {
@@ -951,7 +956,7 @@ mod tests {
 
     #[test]
     fn the_device_form_checks_placement_and_key() {
-        let key = STANDARD.encode([9u8; 32]);
+        let key = STANDARD.encode(crate::keys::test_key(9));
         let mut d = DeviceForm::from(&form(&format!(
             "id=gate-1&kind=gate&public_key={}&inside_zone=in&outside_zone=in",
             super::super::form::encode(&key)
@@ -973,7 +978,7 @@ mod tests {
             super::super::form::encode(&key)
         )));
         let new = devices::check_registration(d.validate().unwrap()).unwrap();
-        assert_eq!(new.public_key, [9; 32]);
+        assert_eq!(new.public_key, crate::keys::test_key(9));
         assert_eq!(new.placement.kind(), DeviceKind::Cabinet);
     }
 

@@ -279,6 +279,7 @@ texts! {
     ReaderFault: "故障", "Fault";
     ReaderDegraded: "降级", "Degraded";
     Never: "从未", "never";
+    DeviceRevoked: "已吊销", "revoked";
 
     // Forms in general.
     FormHasErrors: "请更正以下错误。", "Please correct the errors below.";

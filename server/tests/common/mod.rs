@@ -33,6 +33,17 @@ pub const PASSWORD: &str = "long enough password";
 /// The password an administrator gives a new test account; its holder must replace it.
 pub const INITIAL_PASSWORD: &str = "temporary passphrase 1";
 
+/// A valid device public key (standard base64), different for every `n`: the public half of
+/// the Ed25519 key whose seed is `n` (registration refuses small-order and malformed keys).
+pub fn device_key_b64(n: u32) -> String {
+    use base64::Engine as _;
+    let mut seed = [0x5a_u8; 32];
+    seed[..4].copy_from_slice(&n.to_be_bytes());
+    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed).expect("a 32-byte seed");
+    base64::engine::general_purpose::STANDARD
+        .encode(ring::signature::KeyPair::public_key(&pair).as_ref())
+}
+
 /// Route tracing output through the test harness so failures show it.
 pub fn tracing() {
     let _ = tracing_subscriber::fmt()

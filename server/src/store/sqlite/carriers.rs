@@ -162,10 +162,7 @@ fn history(conn: &Connection, id: CarrierId) -> Result<Vec<HistoryItem>, StoreEr
     }
     // (ms, rank within the same instant, item)
     let mut items: Vec<(i64, u8, HistoryItem)> = Vec::new();
-    let at = |ms: i64| {
-        Timestamp::from_unix_ms(ms)
-            .ok_or_else(|| StoreError::Corrupt(format!("time out of range: {ms}")))
-    };
+    let at = |ms: i64| Ok::<_, StoreError>(super::stored_time(ms, "history"));
 
     let mut stmt = conn.prepare_cached(
         "SELECT at_ms, kind, device_id, direction FROM carrier_events

@@ -21,8 +21,12 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
         outside_zone: r.get(4)?,
         zone: r.get(5)?,
         created_at: r.get(6)?,
+        revoked_at: ms_column(r, 7)?,
     })
 }
+
+const DEVICE_COLUMNS: &str =
+    "id, kind, public_key, inside_zone, outside_zone, zone, created_at, revoked_at_ms";
 
 impl DeviceRows for SqliteTx<'_> {
     fn device_kind(&mut self, id: &DeviceId) -> Result<Option<DeviceKind>, StoreError> {
@@ -55,10 +59,9 @@ impl DeviceRows for SqliteTx<'_> {
     }
 
     fn devices(&mut self) -> Result<Vec<Device>, StoreError> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT id, kind, public_key, inside_zone, outside_zone, zone, created_at
-             FROM devices ORDER BY id",
-        )?;
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id"))?;
         let rows = stmt.query_map([], device_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -66,7 +69,7 @@ impl DeviceRows for SqliteTx<'_> {
     fn devices_with_heartbeat(&mut self) -> Result<Vec<DeviceRow>, StoreError> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT d.id, d.kind, d.public_key, d.inside_zone, d.outside_zone, d.zone,
-                    d.created_at, s.last_heartbeat_ms
+                    d.created_at, s.last_heartbeat_ms, d.revoked_at_ms
              FROM devices d LEFT JOIN device_status s ON s.device_id = d.id ORDER BY d.id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -80,6 +83,7 @@ impl DeviceRows for SqliteTx<'_> {
                 zone: r.get(5)?,
                 created_at: r.get(6)?,
                 last_heartbeat: last.and_then(Timestamp::from_unix_ms),
+                revoked_at: ms_column(r, 8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -100,5 +104,47 @@ impl DeviceRows for SqliteTx<'_> {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn device(&mut self, id: &DeviceId) -> Result<Device, StoreError> {
+        self.conn()
+            .prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"
+            ))?
+            .query_row([id], device_row)
+            .optional()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn revoke_device(&mut self, id: &DeviceId, at_ms: i64) -> Result<(), StoreError> {
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, ?2) WHERE id = ?1",
+            )?
+            .execute(params![id, at_ms])?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    fn set_device_key(
+        &mut self,
+        id: &DeviceId,
+        key: &[u8; 32],
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE devices SET public_key = ?2, key_rotated_at_ms = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, &key[..], at_ms])
+            .map_err(|e| constraint(e, "device public key", "device"))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 }

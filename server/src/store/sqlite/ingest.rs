@@ -58,18 +58,19 @@ fn sighting(device: Option<String>, at_ms: Option<i64>) -> Option<Sighting> {
 
 impl IngestRows for SqliteTx<'_> {
     fn device_auth(&mut self, id: &DeviceId) -> Result<Option<DeviceAuth>, StoreError> {
-        let row: Option<(crate::domain::device::DeviceKind, Vec<u8>)> = self
+        let row: Option<(crate::domain::device::DeviceKind, Vec<u8>, Option<i64>)> = self
             .conn()
-            .prepare_cached("SELECT kind, public_key FROM devices WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached("SELECT kind, public_key, revoked_at_ms FROM devices WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        row.map(|(kind, key)| {
+        row.map(|(kind, key, revoked)| {
             let public_key = <[u8; 32]>::try_from(key)
                 .map_err(|_| StoreError::Corrupt(format!("public key of device {id}")))?;
             Ok(DeviceAuth {
                 id: id.clone(),
                 kind,
                 public_key,
+                revoked: revoked.is_some(),
             })
         })
         .transpose()
@@ -175,6 +176,27 @@ impl IngestRows for SqliteTx<'_> {
                 to_i64(epoch, "epoch")?,
                 to_i64(hb_seq, "hb_seq")?,
                 now_ms
+            ])?;
+        Ok(())
+    }
+
+    fn set_event_body(
+        &mut self,
+        device: &str,
+        epoch: u64,
+        seq: u64,
+        body_json: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE events SET body_json = ?4
+                 WHERE device_id = ?1 AND epoch = ?2 AND seq = ?3",
+            )?
+            .execute(params![
+                device,
+                to_i64(epoch, "epoch")?,
+                to_i64(seq, "seq")?,
+                body_json
             ])?;
         Ok(())
     }

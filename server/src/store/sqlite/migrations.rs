@@ -387,6 +387,12 @@ CREATE TABLE deliveries (
 ) STRICT;
 CREATE INDEX deliveries_due ON deliveries (due_at_ms) WHERE state = 'pending';
 "#,
+    // 10 (device lifecycle): a revoked device is refused at every device endpoint
+    // (`revoked_at_ms`), and a rotated key records when it was last replaced.
+    r#"
+ALTER TABLE devices ADD COLUMN revoked_at_ms INTEGER;
+ALTER TABLE devices ADD COLUMN key_rotated_at_ms INTEGER;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -475,6 +481,8 @@ mod tests {
         "b3ae0413e755556a6fe29eaedce2b1a2469f6821b82be10b7d9ec90974895f59",
         // 9 (notify)
         "7459d7ca4efb74e24eddfcea4b2fb393c1fd493938073a1e124e8750d8a5e341",
+        // 10 (devices)
+        "cbd8d1135d49bd76778eb75277533b0b5585a88d95e81394cfcd468ad62dbfc6",
     ];
 
     fn sha256_hex(text: &str) -> String {

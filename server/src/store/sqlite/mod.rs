@@ -78,15 +78,24 @@ pub(crate) fn level_column(r: &Row<'_>, idx: usize) -> rusqlite::Result<Level> {
         .ok_or_else(|| conversion_failure(idx, rusqlite::types::Type::Text, "level", &text))
 }
 
-/// Read an optional `*_ms` column as a [`Timestamp`].
+/// A stored `*_ms` time as a [`Timestamp`], never failing: a time the calendar cannot show
+/// (written by an older version that accepted any device time, or by hand) is clamped to the
+/// nearest representable instant (0001-01-01 or 9999-12-31, visibly wrong) and logged, so one
+/// bad row shows degraded instead of taking a whole list down with a 500.
+pub(crate) fn stored_time(ms: i64, what: &str) -> Timestamp {
+    Timestamp::from_unix_ms(ms).unwrap_or_else(|| {
+        tracing::warn!(ms, column = what, "stored time out of range; shown clamped");
+        Timestamp::from_unix_ms_saturating(ms)
+    })
+}
+
+/// Read an optional `*_ms` column as a [`Timestamp`] (see [`stored_time`]).
 pub(crate) fn ms_column(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Timestamp>> {
     let ms: Option<i64> = r.get(idx)?;
-    ms.map(|ms| {
-        Timestamp::from_unix_ms(ms).ok_or_else(|| {
-            conversion_failure(idx, rusqlite::types::Type::Integer, "time", &ms.to_string())
-        })
-    })
-    .transpose()
+    Ok(ms.map(|ms| {
+        let name = r.as_ref().column_name(idx).unwrap_or("?");
+        stored_time(ms, name)
+    }))
 }
 
 /// Read a NOT NULL `*_ms` column as a [`Timestamp`].
