@@ -1767,16 +1767,7 @@ async fn an_unreadable_stored_time_degrades_one_row_not_the_list() {
         assert_eq!(reply.status, 200, "{path}: {:?}", reply.body);
     }
     let admin = w.server.login("admin", ADMIN_PASSWORD).await;
-    let reply = w
-        .server
-        .call(
-            Method::POST,
-            "/api/v1/users",
-            Some(&admin),
-            Some(json!({"username": "keeper", "password": PASSWORD, "roles": ["custodian"]})),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    w.server.account(&admin, "keeper", &[Role::Custodian]).await;
     for (user, pages) in [
         (
             "keeper",
