@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use custos_daemon::config::{Config, EXAMPLE_GATE};
 use custos_daemon::keys::DeviceKey;
+use custos_protocol::cli_text::{causes_line, usage_line};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("custosd: {}", one_line(&chain(&e)));
+            eprintln!("custosd: {}", causes_line(e.chain()));
             ExitCode::FAILURE
         }
     }
@@ -167,41 +168,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ) {
         e.exit();
     }
-    let text = e.render().to_string();
-    let what: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.starts_with("Usage:"))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let what = what.join(" ");
-    let what = what.strip_prefix("error: ").unwrap_or(&what);
-    eprintln!("custosd: {what} (see --help)");
+    eprintln!(
+        "custosd: {} (see --help)",
+        usage_line(&e.render().to_string())
+    );
     ExitCode::from(2)
-}
-
-/// The error and its causes joined with ": ", leaving out a cause the text already holds
-/// (an error that prints its source and also returns it as `source()`).
-fn chain(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if text.contains(&part) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&part);
-    }
-    text
-}
-
-/// `text` with its line breaks folded, so that an error is one line whatever its source says.
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -20,6 +20,7 @@
 
 pub mod barcode;
 pub mod chafon;
+pub mod cli_text;
 pub mod codec;
 pub mod em4100;
 pub mod epc;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use custos_protocol::cli_text::{causes_line, usage_line};
 use custos_sim::barcode::{AimPrefix, BarcodeScanner, Terminator};
 use custos_sim::em4100::Em4100Reader;
 use custos_sim::flat_reader::{FlatReader, FlatReaderMap, run_modbus_reader};
@@ -200,7 +201,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("custos-sim: {}", one_line(&chain(&e)));
+            eprintln!("custos-sim: {}", causes_line(e.chain()));
             ExitCode::FAILURE
         }
     }
@@ -402,41 +403,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ) {
         e.exit();
     }
-    let text = e.render().to_string();
-    let what: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.starts_with("Usage:"))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let what = what.join(" ");
-    let what = what.strip_prefix("error: ").unwrap_or(&what);
-    eprintln!("custos-sim: {what} (see --help)");
+    eprintln!(
+        "custos-sim: {} (see --help)",
+        usage_line(&e.render().to_string())
+    );
     ExitCode::from(2)
-}
-
-/// The error and its causes joined with ": ", leaving out a cause the text already holds
-/// (an error that prints its source and also returns it as `source()`).
-fn chain(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if text.contains(&part) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&part);
-    }
-    text
-}
-
-/// `text` with its line breaks folded, so that an error is one line whatever its source says.
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
+use custos_protocol::cli_text::{one_line, usage_line};
 use custos_server::cli::Cli;
 
 #[tokio::main]
@@ -35,24 +36,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ) {
         e.exit();
     }
-    let text = e.render().to_string();
-    let what: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.starts_with("Usage:"))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let what = what.join(" ");
-    let what = what.strip_prefix("error: ").unwrap_or(&what);
-    eprintln!("custos-server: {what} (see --help)");
+    eprintln!(
+        "custos-server: {} (see --help)",
+        usage_line(&e.render().to_string())
+    );
     ExitCode::from(2)
-}
-
-/// `text` with its line breaks folded, so that an error is one line whatever its source says.
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
