@@ -41,8 +41,10 @@
 //!
 //! A policy decision is logged (`decided_by=policy`, version, reason), counted, and recorded in
 //! the stored passage as its `local_verdict` (`Outbox::record_local_verdict`) unless the server
-//! acknowledged the passage already; a passage the server stored without it is re-delivered
-//! with it, which the server accepts (it differs only by the local verdict). The server stores
+//! acknowledged the passage already; a passage the server stored without it (its upload was
+//! in flight when the deadline passed) is re-delivered with it, even past that upload's ack
+//! (see the outbox's "Local verdicts"), which the server accepts (it differs only by the local
+//! verdict). An exit the server decided in time gets no local verdict. The server stores
 //! what the gate did, sends no `SoundAlarm` for it, and makes its own decision (and alert).
 //!
 //! # Directives and the alarm

@@ -45,8 +45,22 @@
 //! stored passage, so the server learns what the gate did (and does not order the alarm again
 //! for it). The passage may already have reached the server without it (an upload whose
 //! answer came too late): its re-delivery then differs only by the local verdict, which the
-//! server accepts and records (any other difference is a replay). An acknowledged passage is
-//! gone from the outbox and keeps what the server stored; the gate never re-actuates it anyway.
+//! server accepts and records (any other difference is a replay).
+//!
+//! That re-delivery must happen even when the late answer is an ack: a passage handed out for
+//! upload, decided by the policy at its deadline while that upload was still in flight, and
+//! then acknowledged, would otherwise be deleted with the server holding `null` for a passage
+//! the gate decided (the server's verdict is then only a late one). So [`Store::pending`]
+//! remembers the newest event it handed out, a verdict recorded in an event handed out before
+//! marks it *stale* (the copy on its way lacks the verdict), and [`Store::ack`] keeps a stale
+//! passage although the server acknowledged it; the next batch carries it alone (the events
+//! after it are gone, so the batch stops at the gap), the server records the added verdict as
+//! a re-delivery, and its ack deletes it. Only that passage is sent again: re-sending
+//! acknowledged passages the server decided would bring their `SoundAlarm` orders back. A
+//! passage the server decided in time gets no local verdict and is never kept. A verdict
+//! recorded after the ack deleted the passage finds nothing (`false`): the gate processes a
+//! server answer before a deadline due at the same time, so that needs the ack to reach the
+//! outbox between the gate's decision and its recording, a window of one outbox job.
 //!
 //! # Implausible times
 //!
@@ -76,6 +90,7 @@
 //! SQLite call (and no fsync) ever runs on the async executor and no two transactions race. The
 //! thread ends when the last handle is dropped; dropping the connection checkpoints the WAL.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -202,6 +217,12 @@ pub struct Store {
     next_seq: u64,
     depth: u64,
     max_events: u64,
+    /// The newest event [`Store::pending`] has handed out for upload in this process (events
+    /// are handed out oldest first, so every older one was too).
+    handed_out: Option<EventId>,
+    /// Passages whose local verdict was recorded after they were handed out, and not handed
+    /// out since: the copy the server may have lacks it (see "Local verdicts").
+    stale: BTreeSet<EventId>,
 }
 
 /// The data directory (0700) and the outbox database (0600; SQLite gives its `-wal` and `-shm`
@@ -303,6 +324,8 @@ impl Store {
             next_seq: 1,
             depth,
             max_events,
+            handed_out: None,
+            stale: BTreeSet::new(),
         })
     }
 
@@ -391,8 +414,17 @@ impl Store {
             let (seq, at_ms, json) = row?;
             // Acks delete prefixes, so seqs are consecutive; stop at a gap rather than send a
             // batch the server would refuse.
-            if events.last().is_some_and(|e| e.seq + 1 != seq) {
-                tracing::error!(epoch, seq, "gap in the outbox; sending up to it");
+            if let Some(last) = events.last().filter(|e| e.seq + 1 != seq) {
+                let before = EventId {
+                    epoch,
+                    seq: last.seq,
+                };
+                if self.stale.contains(&before) {
+                    // A passage kept past its ack for its local verdict: it goes alone.
+                    tracing::debug!(epoch, seq = last.seq, "re-delivering a local verdict");
+                } else {
+                    tracing::error!(epoch, seq, "gap in the outbox; sending up to it");
+                }
                 break;
             }
             let body = serde_json::from_str(&json).map_err(|source| OutboxError::Corrupt {
@@ -401,6 +433,16 @@ impl Store {
                 source,
             })?;
             events.push(Event { seq, at_ms, body });
+        }
+        if let Some(last) = events.last() {
+            let last = EventId {
+                epoch,
+                seq: last.seq,
+            };
+            self.handed_out = self.handed_out.max(Some(last));
+        }
+        for e in &events {
+            self.stale.remove(&EventId { epoch, seq: e.seq });
         }
         Ok(Some(Pending { epoch, events }))
     }
@@ -477,16 +519,53 @@ impl Store {
         self.conn
             .prepare_cached("UPDATE events SET body = ?3 WHERE epoch = ?1 AND seq = ?2")?
             .execute(params![id.epoch, id.seq, json])?;
+        if self.handed_out >= Some(id) {
+            self.stale.insert(id);
+        }
         Ok(true)
     }
 
-    /// Deletes the events of `epoch` with `seq <= acked_through` (the server stores them);
-    /// returns how many were deleted.
+    /// Deletes the events of `epoch` with `seq <= acked_through` (the server stores them),
+    /// except stale passages (see "Local verdicts"), which stay to be sent again; returns how
+    /// many were deleted.
     pub fn ack(&mut self, epoch: u64, acked_through: u64) -> Result<u64, OutboxError> {
-        let deleted = self
-            .conn
-            .prepare_cached("DELETE FROM events WHERE epoch = ?1 AND seq <= ?2")?
-            .execute(params![epoch, acked_through])? as u64;
+        let keep: Vec<u64> = self
+            .stale
+            .range(
+                EventId { epoch, seq: 0 }..=EventId {
+                    epoch,
+                    seq: acked_through,
+                },
+            )
+            .map(|id| id.seq)
+            .collect();
+        let tx = self.conn.transaction()?;
+        let mut deleted = 0;
+        {
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM events WHERE epoch = ?1 AND seq >= ?2 AND seq <= ?3",
+            )?;
+            let mut from = 0;
+            for kept in keep
+                .iter()
+                .copied()
+                .chain([acked_through.saturating_add(1)])
+            {
+                if kept > from {
+                    deleted += delete.execute(params![epoch, from, kept - 1])? as u64;
+                }
+                from = kept.saturating_add(1);
+            }
+        }
+        tx.commit()?;
+        if !keep.is_empty() {
+            tracing::info!(
+                epoch,
+                acked_through,
+                kept = ?keep,
+                "acknowledged passages kept to deliver their local verdict"
+            );
+        }
         self.depth = self.depth.saturating_sub(deleted);
         Ok(deleted)
     }
@@ -713,6 +792,67 @@ mod tests {
         assert_eq!(p.events[1].body, scan(1));
         s.ack(p.epoch, 2).unwrap();
         assert!(!s.record_local_verdict(first, verdict).unwrap());
+    }
+
+    /// A passage decided while the batch holding it was on its way (the verdict came after
+    /// the deadline) is kept past that batch's ack and sent again, alone, with its local
+    /// verdict; a passage decided before it was handed out, and every other event, goes with
+    /// the ack as before (issue 9, finding 8).
+    #[test]
+    fn a_passage_decided_while_its_batch_was_in_flight_outlives_the_ack() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), 100).unwrap();
+        let verdict = LocalVerdict {
+            alarm: false,
+            policy_version: 3,
+            reason: None,
+        };
+        let early = s.append(1, &provisional_passage()).unwrap();
+        assert!(s.record_local_verdict(early, verdict).unwrap());
+        let late = s.append(2, &provisional_passage()).unwrap();
+        s.append(3, &scan(1)).unwrap();
+        // The batch goes out with both passages; the gate decides the second at its deadline.
+        let sent = s.pending(10).unwrap().unwrap();
+        assert_eq!(seqs(&sent), vec![1, 2, 3]);
+        assert!(s.record_local_verdict(late, verdict).unwrap());
+        s.append(4, &scan(2)).unwrap();
+        // The server stored the batch as it was sent (`null`) and acknowledges it.
+        assert_eq!(s.ack(sent.epoch, 3).unwrap(), 2);
+        assert_eq!(s.depth(), 2);
+        // The decided passage goes again, alone (the events after it were acknowledged).
+        let again = s.pending(10).unwrap().unwrap();
+        assert_eq!(seqs(&again), vec![2]);
+        match &again.events[0].body {
+            EventBody::Passage { local_verdict, .. } => {
+                assert_eq!(local_verdict.as_ref(), Some(&verdict));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.ack(again.epoch, 2).unwrap(), 1);
+        let rest = s.pending(10).unwrap().unwrap();
+        assert_eq!(seqs(&rest), vec![4]);
+        assert_eq!(s.ack(rest.epoch, 4).unwrap(), 1);
+        assert_eq!(s.pending(10).unwrap(), None);
+        assert_eq!(s.depth(), 0);
+    }
+
+    /// A verdict recorded before the batch went out travels with it: nothing is kept.
+    #[test]
+    fn a_passage_decided_before_its_upload_goes_with_its_ack() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), 100).unwrap();
+        let verdict = LocalVerdict {
+            alarm: false,
+            policy_version: 3,
+            reason: None,
+        };
+        // Handed out once (failed upload), decided, then handed out again with the verdict.
+        let id = s.append(1, &provisional_passage()).unwrap();
+        s.pending(10).unwrap().unwrap();
+        assert!(s.record_local_verdict(id, verdict).unwrap());
+        let sent = s.pending(10).unwrap().unwrap();
+        assert_eq!(s.ack(sent.epoch, 1).unwrap(), 1);
+        assert_eq!(s.pending(10).unwrap(), None);
     }
 
     /// An implausible time is replaced by now under the same seq and body, the fact is

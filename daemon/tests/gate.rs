@@ -27,8 +27,8 @@ use custos_protocol::epc::Epc;
 use custos_protocol::modbus_map::{Beam, GateInputs};
 use custos_protocol::uplink::{
     AlarmReason, AllowedCarrier, Batch, BatchAck, DeviceFaultKind, Direction, Directive, Event,
-    EventBody, GatePolicy, HealthState, Heartbeat, HeartbeatAck, Outcome, ReaderFault,
-    ReaderHealth, SIGNATURE_HEADER, ScannedCode, SignedKind, Verdict, signing_bytes,
+    EventBody, GatePolicy, HealthState, Heartbeat, HeartbeatAck, LocalVerdict, Outcome,
+    ReaderFault, ReaderHealth, SIGNATURE_HEADER, ScannedCode, SignedKind, Verdict, signing_bytes,
 };
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
@@ -97,6 +97,8 @@ struct State {
     policy: Option<GatePolicy>,
     /// Every heartbeat received, in order.
     heartbeats: Vec<Heartbeat>,
+    /// How long a batch waits before it is stored and answered (a slow server).
+    batch_delay: Duration,
 }
 
 struct Ctx {
@@ -222,6 +224,13 @@ async fn answer(ctx: &Ctx, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if !verified {
         return api_error(StatusCode::UNAUTHORIZED, "device_auth_failed");
     }
+    if what == "batches" {
+        // A slow server: the batch (sent before this wait) is stored and answered after it.
+        let delay = ctx.state.lock().unwrap().batch_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
     let mut state = ctx.state.lock().unwrap();
     if state.down {
         return api_error(StatusCode::SERVICE_UNAVAILABLE, "down");
@@ -241,6 +250,26 @@ async fn answer(ctx: &Ctx, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 state.deliveries.push((batch.epoch, e.seq));
                 if e.seq > stored {
                     state.events.push((batch.epoch, e.clone()));
+                } else if let EventBody::Passage {
+                    local_verdict: Some(verdict),
+                    ..
+                } = &e.body
+                {
+                    // As the server does: a re-delivery that adds the gate's local verdict.
+                    let kept = state
+                        .events
+                        .iter_mut()
+                        .find(|(epoch, k)| *epoch == batch.epoch && k.seq == e.seq);
+                    if let Some((
+                        _,
+                        Event {
+                            body: EventBody::Passage { local_verdict, .. },
+                            ..
+                        },
+                    )) = kept
+                    {
+                        *local_verdict = Some(*verdict);
+                    }
                 }
                 if let EventBody::Passage {
                     direction: Direction::Out,
@@ -808,6 +837,68 @@ async fn with_the_server_down_the_cached_policy_decides_and_events_arrive_later_
             .map(|(_, s)| *s)
             .collect();
         assert_eq!(second, (1..=second.len() as u64).collect::<Vec<_>>());
+    })
+    .await;
+}
+
+/// A slow server: the passage's upload is on its way when the deadline passes, the policy
+/// decides, and the ack comes after. The server still learns the gate's decision: the
+/// passage outlives that ack and is delivered again with its local verdict (issue 9,
+/// finding 8). Without that, the ack deleted it and the server kept `null`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passage_decided_while_its_upload_was_in_flight_reaches_the_server_with_its_verdict() {
+    init_tracing();
+    within(async {
+        let dir = tempfile::tempdir().unwrap();
+        let stub = Stub::start(key(dir.path()).public_key()).await;
+        stub.with(|s| s.policy = Some(policy()));
+        let (module, coils) = module().await;
+        let running = start(config(dir.path(), &stub, module, 50, ""), dir.path()).await;
+        let mut policy_rx = running.policy();
+        policy_rx.wait_for(Option::is_some).await.unwrap();
+        let mut reports = Reports::new(&running);
+        stub.with(|s| s.batch_delay = Duration::from_millis(500));
+
+        walk_out(&running, doc()).await;
+        let d = reports.decision(doc()).await;
+        assert_eq!(
+            (d.by, d.alarm, d.policy_version),
+            (DecidedBy::Policy, None, 4)
+        );
+        let seq = d.event.expect("stored").seq;
+        let late = reports.decision(doc()).await;
+        assert_eq!((late.by, late.alarm), (DecidedBy::LateServer, None));
+        loop {
+            if running.outbox_depth().await.unwrap() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(!coils.borrow()[0], "no alarm for a signed-out carrier");
+        let epoch = running.epoch();
+        running.stop().await;
+
+        let (stored, deliveries) = stub.with(|s| {
+            let stored = s
+                .events
+                .iter()
+                .find(|(e, ev)| *e == epoch && ev.seq == seq)
+                .map(|(_, ev)| ev.body.clone());
+            let n = s.deliveries.iter().filter(|d| **d == (epoch, seq)).count();
+            (stored, n)
+        });
+        match stored {
+            Some(EventBody::Passage { local_verdict, .. }) => assert_eq!(
+                local_verdict,
+                Some(LocalVerdict {
+                    alarm: false,
+                    policy_version: 4,
+                    reason: None
+                })
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(deliveries, 2, "sent without, then again with the verdict");
     })
     .await;
 }
