@@ -820,6 +820,22 @@ mod tests {
     }
 
     #[test]
+    fn the_gate_badge_rule_is_per_level_with_ts_and_s_by_default() {
+        assert_eq!(
+            Config::default().gate.badge_required,
+            [Level::TopSecret, Level::Secret]
+        );
+        assert!(EXAMPLE.contains("\n[gate]\n"));
+        assert!(EXAMPLE.contains("\nbadge_required = [\"TS\", \"S\"]\n"));
+        let config = Config::parse("[gate]\nbadge_required = [\"TS\"]\n", "t").unwrap();
+        assert_eq!(config.gate.badge_required, [Level::TopSecret]);
+        let config = Config::parse("[gate]\nbadge_required = []\n", "t").unwrap();
+        assert!(config.gate.badge_required.is_empty());
+        let err = Config::parse("[gate]\nbadge_required = [\"X\"]\n", "t").unwrap_err();
+        assert!(err.to_string().contains("badge_required"), "{err}");
+    }
+
+    #[test]
     fn an_empty_file_means_all_defaults() {
         assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
     }
