@@ -1149,6 +1149,7 @@ mod tests {
                 epc: doc(),
                 until_ms: now_ms + HOUR,
                 borrower_badges: vec![],
+                badge_required: false,
             }],
             badges: vec![],
         }
@@ -1227,6 +1228,40 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Security review (issue 9, gate badge rule): with the server silent, the cached policy
+    /// refuses a carrier whose entry requires the borrower's badge when no badge was read
+    /// (`badge_missing`, as the server's verdict would), and lets it go with the badge.
+    #[test]
+    fn the_policy_alone_requires_the_badge_the_server_requires() {
+        let (mut core, t0, now_ms, mut p) = fixture();
+        let alice = Epc::from_hex("E20000000000000000000A11").unwrap();
+        p.allowed[0].borrower_badges = vec![alice];
+        p.allowed[0].badge_required = true;
+        assert!(
+            core.handle_exit(t0, now_ms, exit(Some(5), doc(), t0), Some(&p))
+                .is_empty()
+        );
+        let out = core.poll(t0 + DEADLINE, now_ms, Some(&p));
+        assert_eq!(
+            decisions(&out),
+            [(DecidedBy::Policy, Some(AlarmReason::BadgeMissing))]
+        );
+        assert_eq!(sounds(&out), [Some(DecidedBy::Policy)]);
+
+        let mut core = GateCore::new(DEADLINE, ALARM);
+        let with_badge = Exit {
+            badges: vec![alice],
+            ..exit(Some(6), doc(), t0)
+        };
+        assert!(
+            core.handle_exit(t0, now_ms, with_badge, Some(&p))
+                .is_empty()
+        );
+        let out = core.poll(t0 + DEADLINE, now_ms, Some(&p));
+        assert_eq!(decisions(&out), [(DecidedBy::Policy, None)]);
+        assert!(sounds(&out).is_empty());
     }
 
     #[test]

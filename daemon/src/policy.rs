@@ -353,6 +353,7 @@ mod tests {
                 epc: Epc::from_hex("3474257BF40000000000162E").unwrap(),
                 until_ms: 1_500,
                 borrower_badges: vec![Epc::from_hex("E20000000000000000000A11").unwrap()],
+                badge_required: false,
             }],
             badges: vec![],
         }
@@ -427,6 +428,41 @@ mod tests {
             load(&path, &key, "gate-1"),
             Err(PolicyError::Format { .. })
         ));
+    }
+
+    /// Security review (issue 9, gate badge rule): a cached policy whose entry requires the
+    /// borrower's badge refuses the exit with no badge read, as the server's verdict does
+    /// (`badge_missing`); a cached policy from before the field loads and keeps the old rule.
+    #[test]
+    fn a_cached_policy_requires_the_badge_the_server_requires() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let (pair, key) = server();
+        let doc = Epc::from_hex("3474257BF40000000000162E").unwrap();
+        let alice = Epc::from_hex("E20000000000000000000A11").unwrap();
+        let mut p = policy(5);
+        p.allowed[0].badge_required = true;
+        save(&path, &signed(&pair, &p)).unwrap();
+        let cached = load(&path, &key, "gate-1").unwrap().unwrap().policy;
+        assert!(cached.allowed[0].badge_required);
+        assert_eq!(
+            cached.decide(&[doc], &[], 1_200).reason(),
+            Some(custos_protocol::uplink::AlarmReason::BadgeMissing)
+        );
+        assert!(!cached.decide(&[doc], &[alice], 1_200).alarm());
+
+        // Signed bytes as an older server wrote them, without `badge_required`.
+        let old = br#"{"device_id":"gate-1","version":4,"issued_at_ms":1000,"valid_until_ms":2000,"allowed":[{"epc":"3474257BF40000000000162E","until_ms":1500,"borrower_badges":["E20000000000000000000A11"]}]}"#;
+        let signature = STANDARD.encode(pair.sign(&signing_bytes(SignedKind::Policy, old)));
+        let file = serde_json::json!({
+            "format": 1,
+            "signature": signature,
+            "body": STANDARD.encode(old),
+        });
+        std::fs::write(&path, file.to_string()).unwrap();
+        let cached = load(&path, &key, "gate-1").unwrap().unwrap().policy;
+        assert_eq!(cached, policy(4));
+        assert!(!cached.decide(&[doc], &[], 1_200).alarm());
     }
 
     #[test]

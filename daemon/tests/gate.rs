@@ -345,6 +345,7 @@ fn policy() -> GatePolicy {
             epc: doc(),
             until_ms: now + HOUR,
             borrower_badges: vec![],
+            badge_required: false,
         }],
         badges: vec![staff()],
     }

@@ -564,6 +564,7 @@ async fn heartbeat_and_policy_are_signed_both_ways() {
                 epc: Epc::from_hex("3474257BF40000000000162E").unwrap(),
                 until_ms: 1_500,
                 borrower_badges: vec![],
+                badge_required: false,
             }],
             badges: vec![],
         };

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::domain::alert::AlertKind;
+use crate::domain::level::Level;
 use crate::domain::person::DecommissioningPolicy;
 use crate::domain::role::Role;
 
@@ -95,6 +96,15 @@ trusted_proxies = []
 # characters); with neither, /metrics is not served. /healthz stays public: it answers only
 # {"status":"ok"} (or 500 when the database cannot be read) and nothing else.
 # metrics_token = "a long random string"
+
+# Gates.
+[gate]
+# The carrier levels (TS, S, C) whose exits need the borrower's badge read: with no badge read
+# at all, such a carrier may not leave (alarm, reason `badge_missing`), both in the server's
+# verdict and in the policy a gate decides by offline. Applies to borrowers with a badge a gate
+# can read (a UHF badge_tag: gates read badges with the carrier antennas); [] = the old rule
+# (no badge read gives the benefit of the doubt).
+badge_required = ["TS", "S"]
 
 # Decommissioning period (脱密期) after a departure is approved, in whole years (1 to 3).
 [decommissioning]
@@ -381,6 +391,23 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
+/// `[gate]`: rules of the gates.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateSettings {
+    /// The carrier levels whose exits need the borrower's badge read (default TS and S); see
+    /// `domain::gate`'s badge rule.
+    pub badge_required: Vec<Level>,
+}
+
+impl Default for GateSettings {
+    fn default() -> Self {
+        GateSettings {
+            badge_required: vec![Level::TopSecret, Level::Secret],
+        }
+    }
+}
+
 /// The whole server configuration. See [`EXAMPLE`] for every key and its default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -421,6 +448,8 @@ pub struct Config {
     /// GS1 Company Prefix of proposed carrier EPCs (GIAI-96), 6 to 12 digits. Default
     /// `0614141` (GS1's example prefix).
     pub label_company_prefix: String,
+    /// Gate rules.
+    pub gate: GateSettings,
     /// Decommissioning periods.
     pub decommissioning: Decommissioning,
     /// Where signed audit heads go besides the database.
@@ -463,6 +492,7 @@ impl Default for Config {
             tag_clone_min_travel_secs: 30,
             policy_ttl_secs: 600,
             label_company_prefix: "0614141".to_owned(),
+            gate: GateSettings::default(),
             decommissioning: Decommissioning::default(),
             audit: AuditSettings::default(),
             trusted_proxy_header: None,
@@ -787,6 +817,22 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("s3cret"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn the_gate_badge_rule_is_per_level_with_ts_and_s_by_default() {
+        assert_eq!(
+            Config::default().gate.badge_required,
+            [Level::TopSecret, Level::Secret]
+        );
+        assert!(EXAMPLE.contains("\n[gate]\n"));
+        assert!(EXAMPLE.contains("\nbadge_required = [\"TS\", \"S\"]\n"));
+        let config = Config::parse("[gate]\nbadge_required = [\"TS\"]\n", "t").unwrap();
+        assert_eq!(config.gate.badge_required, [Level::TopSecret]);
+        let config = Config::parse("[gate]\nbadge_required = []\n", "t").unwrap();
+        assert!(config.gate.badge_required.is_empty());
+        let err = Config::parse("[gate]\nbadge_required = [\"X\"]\n", "t").unwrap_err();
+        assert!(err.to_string().contains("badge_required"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::audit::anchor::AnchorFile;
 use crate::auth::source::{FailureBudget, TrustedProxies};
 use crate::auth::throttle::LoginThrottle;
 use crate::config::{Config, Notifications, Smtp, Webhook};
+use crate::domain::level::Level;
 use crate::domain::person::DecommissioningPolicy;
 use crate::domain::sweep::SweepPolicy;
 use crate::domain::time::Timestamp;
@@ -76,6 +77,8 @@ pub struct Settings {
     pub tag_clone_min_travel: Duration,
     /// Lifetime of a signed gate policy.
     pub policy_ttl: Duration,
+    /// The carrier levels whose gate exits need the borrower's badge read.
+    pub badge_required: Vec<Level>,
     /// GS1 Company Prefix of the GIAI-96 EPCs proposed for new carriers.
     pub label_company_prefix: String,
     /// Which peers may name the client's address in a header.
@@ -108,6 +111,7 @@ impl From<&Config> for Settings {
             decommissioning: config.decommissioning.into(),
             tag_clone_min_travel: Duration::from_secs(config.tag_clone_min_travel_secs),
             policy_ttl: Duration::from_secs(config.policy_ttl_secs),
+            badge_required: config.gate.badge_required.clone(),
             label_company_prefix: config.label_company_prefix.clone(),
             trusted_proxies: TrustedProxies {
                 header: config

@@ -386,6 +386,19 @@ impl World {
         post_signed(&self.server, dev, "heartbeats", SignedKind::Heartbeat, body).await
     }
 
+    /// The gate policy `dev` fetches now (signed request, signature checked).
+    async fn policy(&self, dev: &Dev) -> GatePolicy {
+        let request = PolicyRequest {
+            device_id: dev.id.into(),
+            epoch: 1,
+            at_ms: self.now_ms(),
+            have_version: 0,
+        };
+        let body = serde_json::to_vec(&request).unwrap();
+        let reply = post_signed(&self.server, dev, "policy", SignedKind::PolicyRequest, body).await;
+        open(&reply, &self.key, SignedKind::Policy)
+    }
+
     async fn alerts(&self, kind: &str) -> Vec<Value> {
         let kind = kind.to_owned();
         self.server
@@ -590,10 +603,61 @@ async fn a_turned_back_records_that_the_carriers_did_not_pass() {
     assert_eq!(w.server.rows("events").await, 3);
 }
 
+/// Security review (issue 9, gate badge rule): a TS carrier on a sign-out that lets it leave,
+/// carried out with no badge read at all, is refused (`badge_missing`, alarm and locked door),
+/// and the policy the gate decides by offline requires the badge too; with the borrower's
+/// badge it leaves.
+#[tokio::test]
+async fn a_ts_carrier_leaving_with_no_badge_read_alarms() {
+    let w = World::new().await;
+    let c1 = w.carrier(1, "TS", Some("cab-1")).await;
+    w.sign_out(c1, w.alice, true, 3_600_000).await;
+    let t = w.now_ms();
+    let b = batch(
+        &w.gate,
+        1,
+        vec![
+            passage(1, t, Direction::Out, &[tag(1)], &[]),
+            passage(2, t + 1, Direction::Out, &[tag(1)], &[epc(ALICE_BADGE)]),
+        ],
+    );
+    let ack = w.ack(&w.gate, &b).await;
+    assert_eq!(ack.acked_through, 2);
+    assert_eq!(
+        alarm_of(&ack, 1).unwrap().0,
+        AlarmReason::BadgeMissing,
+        "{ack:?}"
+    );
+    assert!(allowed(&ack, 2), "{ack:?}");
+    assert!(
+        matches!(
+            ack.directives[..],
+            [Directive::SoundAlarm {
+                lock_door: true,
+                ..
+            }]
+        ),
+        "{ack:?}"
+    );
+    let removals = w.alerts("unauthorized_removal").await;
+    assert_eq!(removals.len(), 1);
+    assert_eq!(removals[0]["detail"]["reason"], "badge_missing");
+    assert_eq!(removals[0]["person_id"], w.alice);
+    // The gate's policy says the same: the entry requires Alice's badge.
+    let policy = w.policy(&w.gate).await;
+    assert_eq!(policy.allowed.len(), 1);
+    assert!(policy.allowed[0].badge_required, "{policy:?}");
+    assert_eq!(
+        policy.decide(&[tag(1)], &[], t).reason(),
+        Some(AlarmReason::BadgeMissing)
+    );
+}
+
 #[tokio::test]
 async fn an_authorised_exit_is_allowed_and_the_wrong_badge_alarms() {
     let w = World::new().await;
-    let c1 = w.carrier(1, "S", Some("cab-1")).await;
+    // A C carrier: its level needs no badge read by default (`[gate] badge_required`).
+    let c1 = w.carrier(1, "C", Some("cab-1")).await;
     w.sign_out(c1, w.alice, true, 3_600_000).await;
     let t = w.now_ms();
     let stranger = epc("AAAA0000000000000000FFFF");
@@ -609,7 +673,7 @@ async fn an_authorised_exit_is_allowed_and_the_wrong_badge_alarms() {
                 &[tag(1)],
                 &[epc(BOB_BADGE), epc(ALICE_BADGE)],
             ),
-            // Nobody's badge read: no badge check.
+            // Nobody's badge read: no badge check for a C carrier.
             passage(2, t + 1, Direction::Out, &[tag(1)], &[]),
             // Only Bob's badge: the borrower is absent.
             passage(3, t + 2, Direction::Out, &[tag(1)], &[epc(BOB_BADGE)]),

@@ -458,6 +458,7 @@ fn protocol_samples() -> Vec<(&'static str, Value)> {
         AlarmReason::TagCloneSuspected,
         AlarmReason::SignoutExpired,
         AlarmReason::BorrowerAbsent,
+        AlarmReason::BadgeMissing,
         AlarmReason::PolicyExpired,
         AlarmReason::ClockUntrusted,
         AlarmReason::NoPolicy,
@@ -542,6 +543,7 @@ fn protocol_samples() -> Vec<(&'static str, Value)> {
             epc: epc(1),
             until_ms: 1_767_229_200_000,
             borrower_badges: vec![epc(2)],
+            badge_required: true,
         }],
         badges: vec![epc(2), epc(3)],
     };

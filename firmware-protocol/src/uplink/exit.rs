@@ -14,15 +14,23 @@
 //!
 //! # The rule
 //! A permit is *current* while `now_ms < until_ms` (exclusive: at `until_ms` it has expired).
-//! It *admits* the badges read in a passage when no badge was read (the reader missed it, or
-//! the site has no badges), or it names no borrower badge (the borrower has none a gate can
-//! read: no badge check), or one of its borrower badges was read.
+//!
+//! A permit that is `badge_required` *admits* the badges read in a passage only when one of its
+//! borrower badges was read: no badge read at all, or a borrower without a badge a gate can
+//! read, never lets the carrier leave on it. Otherwise (the carrier's level does not require a
+//! badge at this gate) it admits them when no badge was read (the reader missed it, or the site
+//! has no badges), or it names no borrower badge (the borrower has none a gate can read: no
+//! badge check), or one of its borrower badges was read.
+//!
+//! Whether a badge is required is decided by the server alone, per carrier level and gate, and
+//! carried on each permit (`badge_required` of a policy entry; the server's `[gate]` settings),
+//! so the gate and the server apply the same requirement: see `custos-server`'s `domain::gate`.
 //!
 //! A carrier may leave on the first permit, in the order given, that is current and admits the
 //! badges read. Otherwise the refusal names the nearest miss, whatever the order of the permits:
-//! [`AlarmReason::BorrowerAbsent`] if some permit is current, else
-//! [`AlarmReason::SignoutExpired`] if there is any permit, else
-//! [`AlarmReason::UnauthorizedRemoval`].
+//! if some permit is current, [`AlarmReason::BadgeMissing`] when no badge was read at all, else
+//! [`AlarmReason::BorrowerAbsent`]; else [`AlarmReason::SignoutExpired`] if there is any
+//! permit, else [`AlarmReason::UnauthorizedRemoval`].
 //!
 //! [`GatePolicy`]: super::GatePolicy
 //! [`GatePolicy::decide`]: super::GatePolicy::decide
@@ -42,8 +50,12 @@ pub struct Permit<'a, K> {
     pub id: K,
     /// The carrier may leave on it while `now_ms < until_ms`.
     pub until_ms: i64,
-    /// The badges of the people it is for; empty means no badge check.
+    /// The badges of the people it is for; empty means no badge check, unless
+    /// `badge_required`.
     pub borrower_badges: &'a [Epc],
+    /// Whether one of `borrower_badges` must be read for the carrier to leave on this permit
+    /// (no badge read is then a refusal, not the benefit of the doubt).
+    pub badge_required: bool,
 }
 
 impl<K> Permit<'_, K> {
@@ -52,12 +64,12 @@ impl<K> Permit<'_, K> {
         now_ms < self.until_ms
     }
 
-    /// Whether the borrower counts as present given the badges read in the passage: none were
-    /// read, or the permit names no borrower badge, or one of its borrower badges was read.
+    /// Whether the borrower counts as present given the badges read in the passage: one of
+    /// its borrower badges was read; or, unless `badge_required`, none were read or the permit
+    /// names no borrower badge.
     pub fn admits(&self, badges: &[Epc]) -> bool {
-        badges.is_empty()
-            || self.borrower_badges.is_empty()
-            || self.borrower_badges.iter().any(|b| badges.contains(b))
+        let read = self.borrower_badges.iter().any(|b| badges.contains(b));
+        read || (!self.badge_required && (badges.is_empty() || self.borrower_badges.is_empty()))
     }
 }
 
@@ -82,7 +94,11 @@ pub fn check<'a, K>(
         if permit.admits(badges) {
             return Ok(permit.id);
         }
-        reason = AlarmReason::BorrowerAbsent;
+        reason = if badges.is_empty() {
+            AlarmReason::BadgeMissing
+        } else {
+            AlarmReason::BorrowerAbsent
+        };
     }
     Err(reason)
 }
@@ -108,7 +124,45 @@ mod tests {
             id,
             until_ms,
             borrower_badges,
+            badge_required: false,
         }
+    }
+
+    fn required(id: u32, until_ms: i64, borrower_badges: &[Epc]) -> Permit<'_, u32> {
+        Permit {
+            badge_required: true,
+            ..permit(id, until_ms, borrower_badges)
+        }
+    }
+
+    #[test]
+    fn a_required_badge_must_be_read() {
+        let alices = [alice()];
+        // Required and no badge read at all: refused, with its own reason.
+        let p = [required(1, NOW + HOUR, &alices)];
+        assert_eq!(check(p, &[], NOW), Err(AlarmReason::BadgeMissing));
+        // Required and the borrower's badge read: allowed.
+        assert_eq!(check(p, &[alice()], NOW), Ok(1));
+        assert_eq!(check(p, &[bob(), alice()], NOW), Ok(1));
+        // Required and only someone else's badge: the borrower is absent.
+        assert_eq!(check(p, &[bob()], NOW), Err(AlarmReason::BorrowerAbsent));
+        // Required, but the borrower has no badge a gate can read: never admitted.
+        let p = [required(2, NOW + HOUR, &[])];
+        assert_eq!(check(p, &[], NOW), Err(AlarmReason::BadgeMissing));
+        assert_eq!(check(p, &[bob()], NOW), Err(AlarmReason::BorrowerAbsent));
+        // Not required (a C carrier under the default setting): no badge read still leaves.
+        assert_eq!(check([permit(3, NOW + HOUR, &alices)], &[], NOW), Ok(3));
+        // An expired required permit is still just expired.
+        assert_eq!(
+            check([required(4, NOW, &alices)], &[], NOW),
+            Err(AlarmReason::SignoutExpired)
+        );
+        // One permit not requiring the badge is enough.
+        let p = [
+            required(5, NOW + HOUR, &alices),
+            permit(6, NOW + HOUR, &alices),
+        ];
+        assert_eq!(check(p, &[], NOW), Ok(6));
     }
 
     #[test]
@@ -175,10 +229,15 @@ mod tests {
         (0u8..5).prop_map(|n| Epc::new(&[0xE2, n]).unwrap())
     }
 
-    /// Permits as (until offset from now, borrower badges), some current and some not.
-    fn permits() -> impl Strategy<Value = Vec<(i64, Vec<Epc>)>> {
+    /// Permits as (until offset from now, borrower badges, badge required), some current and
+    /// some not.
+    fn permits() -> impl Strategy<Value = Vec<(i64, Vec<Epc>, bool)>> {
         proptest::collection::vec(
-            (-2i64..3, proptest::collection::vec(small_epc(), 0..3)),
+            (
+                -2i64..3,
+                proptest::collection::vec(small_epc(), 0..3),
+                any::<bool>(),
+            ),
             0..6,
         )
     }
@@ -188,13 +247,14 @@ mod tests {
     }
 
     /// The permits of `rows`, numbered by position, at `NOW`.
-    fn to_permits(rows: &[(i64, Vec<Epc>)]) -> Vec<Permit<'_, usize>> {
+    fn to_permits(rows: &[(i64, Vec<Epc>, bool)]) -> Vec<Permit<'_, usize>> {
         rows.iter()
             .enumerate()
-            .map(|(id, (offset, borrowers))| Permit {
+            .map(|(id, (offset, borrowers, required))| Permit {
                 id,
                 until_ms: NOW + offset,
                 borrower_badges: borrowers,
+                badge_required: *required,
             })
             .collect()
     }
@@ -202,9 +262,8 @@ mod tests {
     /// Whether a permit that is current and whose borrower is present lets the carrier leave.
     fn entitles(p: &Permit<'_, usize>, badges: &[Epc]) -> bool {
         NOW < p.until_ms
-            && (badges.is_empty()
-                || p.borrower_badges.is_empty()
-                || p.borrower_badges.iter().any(|b| badges.contains(b)))
+            && (p.borrower_badges.iter().any(|b| badges.contains(b))
+                || (!p.badge_required && (badges.is_empty() || p.borrower_badges.is_empty())))
     }
 
     proptest! {
@@ -221,14 +280,19 @@ mod tests {
             }
         }
 
-        /// A refusal names the nearest miss: `borrower_absent` if some permit is current,
-        /// else `signout_expired` if there is any permit, else `unauthorized_removal`.
+        /// A refusal names the nearest miss: if some permit is current, `badge_missing` when no
+        /// badge was read, else `borrower_absent`; else `signout_expired` if there is any
+        /// permit, else `unauthorized_removal`.
         #[test]
         fn refusals_name_the_nearest_miss(rows in permits(), read in badges()) {
             let ps = to_permits(&rows);
             if let Err(reason) = check(ps.iter().copied(), &read, NOW) {
                 let expected = if ps.iter().any(|p| p.is_current(NOW)) {
-                    AlarmReason::BorrowerAbsent
+                    if read.is_empty() {
+                        AlarmReason::BadgeMissing
+                    } else {
+                        AlarmReason::BorrowerAbsent
+                    }
                 } else if !ps.is_empty() {
                     AlarmReason::SignoutExpired
                 } else {

@@ -454,6 +454,9 @@ pub enum AlarmReason {
     SignoutExpired,
     /// Badges were read, but none of the carrier's borrowers'.
     BorrowerAbsent,
+    /// No badge at all was read, and the carrier's level requires its borrower's badge at this
+    /// gate (the server's `[gate] badge_required` setting, carried by each policy entry).
+    BadgeMissing,
     /// The daemon's policy has expired (`valid_until_ms` passed).
     PolicyExpired,
     /// The daemon's clock is before the policy was issued: its time cannot be trusted.
@@ -1440,6 +1443,7 @@ mod tests {
                     epc: epc(1),
                     until_ms: T0 + 60_000,
                     borrower_badges: vec![epc(9)],
+                    badge_required: false,
                 }],
                 badges: vec![epc(9), epc(10)],
             };
@@ -1575,6 +1579,7 @@ mod tests {
                 AlarmReason::TagCloneSuspected,
                 AlarmReason::SignoutExpired,
                 AlarmReason::BorrowerAbsent,
+                AlarmReason::BadgeMissing,
                 AlarmReason::PolicyExpired,
                 AlarmReason::ClockUntrusted,
                 AlarmReason::NoPolicy,

@@ -75,18 +75,31 @@ pub struct AllowedCarrier {
     pub epc: Epc,
     /// It may leave while `now_ms < until_ms` (the sign-out's due time).
     pub until_ms: i64,
-    /// The badges of the people it is signed out to; empty = no badge check.
+    /// The badges of the people it is signed out to; empty = no badge check, unless
+    /// `badge_required`.
     pub borrower_badges: Vec<Epc>,
+    /// Whether one of `borrower_badges` must be read for it to leave through this gate: set
+    /// by the server from the carrier's level and its `[gate]` settings (by default for TS and
+    /// S), so the gate requires exactly what the server's verdict requires. Absent in policies
+    /// from before this field (`false`: the old rule) and left out of the JSON when `false`, so
+    /// a policy requiring no badge is byte for byte what it was.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "std::ops::Not::not")
+    )]
+    pub badge_required: bool,
 }
 
 impl AllowedCarrier {
     /// This entry as a permit of the exit rule ([`exit::check`]): until `until_ms`, for its
-    /// borrower badges; it names itself as the permit's id.
+    /// borrower badges, requiring one of them if `badge_required`; it names itself as the
+    /// permit's id.
     pub fn permit(&self) -> Permit<'_, &Self> {
         Permit {
             id: self,
             until_ms: self.until_ms,
             borrower_badges: &self.borrower_badges,
+            badge_required: self.badge_required,
         }
     }
 }
@@ -192,9 +205,11 @@ impl GatePolicy {
     ///    carrier tag, with [`AlarmReason::PolicyExpired`] or [`AlarmReason::ClockUntrusted`];
     /// 2. otherwise each tag is judged by the exit rule ([`exit::check`], the same function
     ///    the server judges with) over its entries in `allowed` as permits: it may leave if one
-    ///    of them has `now_ms < until_ms` and either no badges were read, or the entry has no
-    ///    borrower badges, or one of its borrower badges was read. Otherwise it alarms with
-    ///    [`AlarmReason::BorrowerAbsent`] if some entry was still in time, else with
+    ///    of them has `now_ms < until_ms` and one of its borrower badges was read, or, when the
+    ///    entry is not `badge_required`, no badges were read or it has no borrower badges.
+    ///    Otherwise it alarms, if some entry was still in time, with
+    ///    [`AlarmReason::BadgeMissing`] when no badge was read, else
+    ///    [`AlarmReason::BorrowerAbsent`]; else with
     ///    [`AlarmReason::SignoutExpired`] if it has any entry, else with
     ///    [`AlarmReason::UnauthorizedRemoval`].
     ///
@@ -291,7 +306,58 @@ mod tests {
             epc: e,
             until_ms,
             borrower_badges: borrowers.to_vec(),
+            badge_required: false,
         }
+    }
+
+    fn allow_with_badge(e: Epc, until_ms: i64, borrowers: &[Epc]) -> AllowedCarrier {
+        AllowedCarrier {
+            badge_required: true,
+            ..allow(e, until_ms, borrowers)
+        }
+    }
+
+    #[test]
+    fn a_required_badge_must_be_read_offline_too() {
+        // A TS document and a C disk, both signed out to Alice; the server requires her badge
+        // for the document only (the default: TS and S).
+        let p = policy(vec![
+            allow_with_badge(doc(), NOW + HOUR, &[alice()]),
+            allow(disk(), NOW + HOUR, &[alice()]),
+        ]);
+        // No badge read at all: the document alarms, the disk leaves.
+        let d = p.decide(&[doc(), disk()], &[], NOW);
+        assert_eq!(reasons(&d), [Some(AlarmReason::BadgeMissing), None]);
+        assert_eq!(d.local_verdict().reason, Some(AlarmReason::BadgeMissing));
+        // Alice's badge read (as a badge, or filed among the tags): both leave.
+        assert_eq!(
+            reasons(&p.decide(&[doc(), disk()], &[alice()], NOW)),
+            [None, None]
+        );
+        let mut staff = p.clone();
+        staff.badges = vec![alice()];
+        assert_eq!(reasons(&staff.decide(&[doc(), alice()], &[], NOW)), [None]);
+        // Bob's badge only: the borrower is absent.
+        assert_eq!(
+            reasons(&p.decide(&[doc()], &[bob()], NOW)),
+            [Some(AlarmReason::BorrowerAbsent)]
+        );
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn policies_without_badge_required_still_load() {
+        // An entry as cached by a gate before the field existed: no badge required.
+        let old = r#"{"epc":"3474257BF40000000000162E","until_ms":1767229200000,"borrower_badges":["E20000000000000000000A11"]}"#;
+        let entry: AllowedCarrier = serde_json::from_str(old).unwrap();
+        assert_eq!(entry, allow(doc(), NOW + HOUR, &[alice()]));
+        // Written back, an entry not requiring a badge is the same bytes (same content hash,
+        // same signature); one requiring it says so.
+        assert_eq!(serde_json::to_string(&entry).unwrap(), old);
+        let new = allow_with_badge(doc(), NOW + HOUR, &[alice()]);
+        let json = serde_json::to_string(&new).unwrap();
+        assert!(json.ends_with(r#","badge_required":true}"#), "{json}");
+        assert_eq!(serde_json::from_str::<AllowedCarrier>(&json).unwrap(), new);
     }
 
     fn reasons(d: &PolicyDecision) -> Vec<Option<AlarmReason>> {
@@ -536,7 +602,7 @@ mod tests {
                 valid_until_ms: NOW + 2,
                 allowed: entries
                     .iter()
-                    .map(|(e, u, b)| AllowedCarrier { epc: *e, until_ms: NOW + u, borrower_badges: b.clone() })
+                    .map(|(e, u, b)| AllowedCarrier { epc: *e, until_ms: NOW + u, borrower_badges: b.clone(), badge_required: false })
                     .collect(),
                 badges: vec![],
             };

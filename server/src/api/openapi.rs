@@ -535,6 +535,9 @@ pub mod wire {
         SignoutExpired,
         /// None of the borrowers' badges was read.
         BorrowerAbsent,
+        /// No badge at all was read, and the carrier's level requires its borrower's badge at
+        /// gates (`[gate] badge_required`, default TS and S).
+        BadgeMissing,
         /// The daemon's policy expired.
         PolicyExpired,
         /// The daemon's clock is untrustworthy.
@@ -609,7 +612,12 @@ pub mod wire {
         epc: Epc,
         /// Until when, Unix ms.
         until_ms: i64,
-        /// Badges of its borrowers (one must be read with it, if any are listed).
+        /// Badges of its borrowers (one must be read with it, if any are listed and badges were
+        /// read).
         borrower_badges: Vec<Epc>,
+        /// One of `borrower_badges` must be read, even when no badge at all was read (the
+        /// carrier's level is in the server's `[gate] badge_required`). Absent = `false`.
+        #[serde(default)]
+        badge_required: bool,
     }
 }

@@ -10,8 +10,24 @@
 //! ([`ActiveSignout::permit`]), just as the policy lists it, so the server and the gate agree
 //! (tested below); in particular a sign-out allows leaving while `now < due_at` (exclusive).
 //! The reason of a refusal: `unauthorized_removal` (no sign-out that lets it leave),
-//! `signout_expired`, `borrower_absent`; each raises an `unauthorized_removal` alert (critical)
-//! and the gate sounds and locks.
+//! `signout_expired`, `borrower_absent`, `badge_missing`; each raises an `unauthorized_removal`
+//! alert (critical) and the gate sounds and locks.
+//!
+//! # Badges ([`badge_required`])
+//! For the carrier levels in the `[gate] badge_required` setting (default TS and S), "no badge
+//! read" is not the benefit of the doubt: the borrower's badge must be read, or the exit is
+//! refused with `badge_missing` (a borrower hiding or leaving behind their badge while someone
+//! else carries the document out is exactly what this catches). It applies to every sign-out
+//! whose borrower has a badge a gate can read. Why "a gate that has a badge reader" is decided
+//! this way: staff badges are UHF tags read by the very antennas that read the carriers (a
+//! gate has no separate badge reader; EM4100 cards are desk scanners), so every gate reads a
+//! UHF badge; what the server knows is whose badge is gate-readable (`people.badge_tag` as an
+//! EPC). A borrower without one cannot be checked at any gate, so requiring it would make
+//! their sign-outs unusable rather than safer; a site that wants every TS/S exit
+//! badge-checked issues gate-readable badges to everyone cleared for those levels. The flag is
+//! computed here ([`badge_required`]) for both the server's verdict ([`ActiveSignout::permit`])
+//! and each gate policy entry (`service::policy`), and [`exit::check`] applies it on both
+//! sides.
 //!
 //! "Now" is the server's receive time: a passage uploaded late (from an offline backlog) is
 //! judged against the sign-outs as they are when it arrives. Failing secure, a late upload can
@@ -64,15 +80,24 @@ pub struct ActiveSignout {
     pub borrower_badge: Option<Epc>,
 }
 
+/// Whether a permit for a carrier of `level` requires its borrower's badge to be read at a
+/// gate, given the levels that require one (`[gate] badge_required`) and whether the borrower
+/// has a badge a gate can read (see the [module docs](self#badges-badge_required)).
+pub fn badge_required(required_levels: &[Level], level: Level, borrower_has_badge: bool) -> bool {
+    borrower_has_badge && required_levels.contains(&level)
+}
+
 impl ActiveSignout {
-    /// This sign-out as a permit of the exit rule: until its due time, for the borrower's badge
-    /// (no badge check if they have none). Whether it counts at all is [`CarrierAtGate`]'s
-    /// business (see `permits`).
-    pub fn permit(&self) -> Permit<'_, i64> {
+    /// This sign-out as a permit of the exit rule, for a carrier of `level`: until its due
+    /// time, for the borrower's badge (no badge check if they have none), required if
+    /// [`badge_required`] says so. Whether it counts at all is [`CarrierAtGate`]'s business
+    /// (see `permits`).
+    pub fn permit(&self, required_levels: &[Level], level: Level) -> Permit<'_, i64> {
         Permit {
             id: self.signout_id,
             until_ms: self.due_at_ms,
             borrower_badges: self.borrower_badge.as_slice(),
+            badge_required: badge_required(required_levels, level, self.borrower_badge.is_some()),
         }
     }
 }
@@ -112,6 +137,8 @@ pub struct Gate<'a> {
     pub inside: ZoneLevel,
     /// The other side.
     pub outside: ZoneLevel,
+    /// The carrier levels whose exits need the borrower's badge read (`[gate] badge_required`).
+    pub badge_required: &'a [Level],
 }
 
 /// One passage, resolved against the register.
@@ -147,27 +174,32 @@ pub struct Judgement {
 /// The permits of the exit rule `carrier` holds: its sign-outs with `may_leave`, and none at
 /// all unless the carrier's state is `out` (a carrier not `out` never leaves, whatever rows
 /// say). These are the sign-outs the gate policy lists for it (`store::policy`).
-fn permits(carrier: &CarrierAtGate) -> impl Iterator<Item = Permit<'_, i64>> {
+fn permits<'a>(
+    carrier: &'a CarrierAtGate,
+    required_levels: &'a [Level],
+) -> impl Iterator<Item = Permit<'a, i64>> {
     carrier
         .signouts
         .iter()
         .filter(|s| carrier.out && s.may_leave)
-        .map(ActiveSignout::permit)
+        .map(|s| s.permit(required_levels, carrier.level))
 }
 
-/// Whether `carrier` may leave now, given the badges read: `Ok(signout_id)` of the sign-out
-/// that allows it, or the alarm reason: [`exit::check`] over the carrier's permits.
+/// Whether `carrier` may leave now, given the levels that require a badge and the badges read:
+/// `Ok(signout_id)` of the sign-out that allows it, or the alarm reason: [`exit::check`] over
+/// the carrier's permits.
 pub fn removal_check(
     carrier: &CarrierAtGate,
+    required_levels: &[Level],
     badges: &[Epc],
     now_ms: i64,
 ) -> Result<i64, AlarmReason> {
-    exit::check(permits(carrier), badges, now_ms)
+    exit::check(permits(carrier, required_levels), badges, now_ms)
 }
 
 /// Whether the carrier is carried under a current sign-out that lets it leave (badges aside).
 fn carried_under_signout(carrier: &CarrierAtGate, now_ms: i64) -> bool {
-    permits(carrier).any(|p| p.is_current(now_ms))
+    permits(carrier, &[]).any(|p| p.is_current(now_ms))
 }
 
 /// The zone a passage enters: the inside for `in`, the outside for `out`.
@@ -238,7 +270,7 @@ pub fn judge(gate: &Gate<'_>, p: &Passage<'_>) -> Judgement {
             d
         };
         if p.direction == Direction::Out {
-            if let Err(reason) = removal_check(c, p.badges, p.now_ms) {
+            if let Err(reason) = removal_check(c, gate.badge_required, p.badges, p.now_ms) {
                 let mut a = base(AlertKind::UnauthorizedRemoval);
                 a.person_id = first_holder.or_else(|| {
                     c.signouts
@@ -378,6 +410,7 @@ mod tests {
             device_id: "gate-1",
             inside,
             outside,
+            badge_required: &[],
         }
     }
 
@@ -449,7 +482,61 @@ mod tests {
             }
         );
         // No badge read at all: no badge check.
-        assert_eq!(removal_check(&c[0], &[], NOW), Ok(5));
+        assert_eq!(removal_check(&c[0], &[], &[], NOW), Ok(5));
+    }
+
+    #[test]
+    fn a_required_badge_must_be_read_for_ts_and_s() {
+        let levels = [Level::TopSecret, Level::Secret];
+        let g = Gate {
+            badge_required: &levels,
+            ..gate(TS, ZoneLevel::Public)
+        };
+        let alices = [alice()];
+        let holders = [BadgeHolder {
+            person_id: 100,
+            name: "Alice".into(),
+        }];
+        for level in [Level::TopSecret, Level::Secret] {
+            let c = [carrier(
+                1,
+                level,
+                true,
+                vec![signout(5, true, NOW + HOUR, Some(alice()))],
+            )];
+            // Signed out to Alice, no badge read at all: refused, alarm and alert.
+            let j = judge(&g, &passage(Direction::Out, &c, &[], &[], &[]));
+            assert_eq!(j.alarm, Some((AlarmReason::BadgeMissing, 0)), "{level}");
+            assert_eq!(j.alerts[0].kind, AlertKind::UnauthorizedRemoval);
+            assert_eq!(j.alerts[0].detail["reason"], "badge_missing");
+            assert!(is_removal(AlarmReason::BadgeMissing));
+            // Her badge read: allowed.
+            let j = judge(&g, &passage(Direction::Out, &c, &alices, &holders, &[]));
+            assert_eq!(j.alarm, None, "{level}");
+        }
+        // A C carrier is not in the setting: no badge read still leaves.
+        let c = [carrier(
+            1,
+            Level::Confidential,
+            true,
+            vec![signout(5, true, NOW + HOUR, Some(alice()))],
+        )];
+        assert_eq!(
+            judge(&g, &passage(Direction::Out, &c, &[], &[], &[])).alarm,
+            None
+        );
+        // A borrower without a gate-readable badge cannot be badge-checked.
+        let c = carrier(
+            1,
+            Level::TopSecret,
+            true,
+            vec![signout(5, true, NOW + HOUR, None)],
+        );
+        assert_eq!(removal_check(&c, &levels, &[], NOW), Ok(5));
+        assert!(badge_required(&levels, Level::TopSecret, true));
+        assert!(!badge_required(&levels, Level::TopSecret, false));
+        assert!(!badge_required(&levels, Level::Confidential, true));
+        assert!(!badge_required(&[], Level::TopSecret, true));
     }
 
     #[test]
@@ -461,14 +548,14 @@ mod tests {
             vec![signout(5, true, NOW + HOUR, Some(alice()))],
         );
         assert_eq!(
-            removal_check(&c, &[bob()], NOW),
+            removal_check(&c, &[], &[bob()], NOW),
             Err(AlarmReason::BorrowerAbsent)
         );
         // Due time is exclusive, as in the gate policy.
         let due_now = carrier(1, Level::Secret, true, vec![signout(5, true, NOW, None)]);
-        assert_eq!(removal_check(&due_now, &[], NOW - 1), Ok(5));
+        assert_eq!(removal_check(&due_now, &[], &[], NOW - 1), Ok(5));
         assert_eq!(
-            removal_check(&due_now, &[], NOW),
+            removal_check(&due_now, &[], &[], NOW),
             Err(AlarmReason::SignoutExpired)
         );
         // A sign-out without may_leave does not let it leave.
@@ -479,7 +566,7 @@ mod tests {
             vec![signout(5, false, NOW + HOUR, None)],
         );
         assert_eq!(
-            removal_check(&inside_only, &[], NOW),
+            removal_check(&inside_only, &[], &[], NOW),
             Err(AlarmReason::UnauthorizedRemoval)
         );
         // A carrier whose state is not `out` never leaves, whatever rows say.
@@ -490,7 +577,7 @@ mod tests {
             vec![signout(5, true, NOW + HOUR, None)],
         );
         assert_eq!(
-            removal_check(&stale, &[], NOW),
+            removal_check(&stale, &[], &[], NOW),
             Err(AlarmReason::UnauthorizedRemoval)
         );
         // A borrower without a readable badge is not badge-checked.
@@ -500,7 +587,7 @@ mod tests {
             true,
             vec![signout(5, true, NOW + HOUR, None)],
         );
-        assert_eq!(removal_check(&no_badge, &[bob()], NOW), Ok(5));
+        assert_eq!(removal_check(&no_badge, &[], &[bob()], NOW), Ok(5));
     }
 
     #[test]
@@ -690,7 +777,8 @@ mod tests {
     /// sign-outs, each with or without `may_leave`, due before, at or after now, with no badge
     /// or one of two; every set of those two badges read. The policy holds exactly the
     /// `may_leave` sign-outs with their due time and borrower badge, as `store::policy` issues
-    /// it.
+    /// it, and `badge_required` as `service::policy` sets it; with and without the carrier's
+    /// level requiring a badge.
     #[test]
     fn server_rule_agrees_with_the_gate_policy() {
         let tag = Epc::new(&[0x99]).unwrap();
@@ -711,39 +799,46 @@ mod tests {
         }
         let badge_sets = [vec![], vec![alice()], vec![bob()], vec![alice(), bob()]];
         let mut checked = 0;
-        for rows in &cases {
-            let signouts: Vec<ActiveSignout> = rows
-                .iter()
-                .enumerate()
-                .map(|(i, (may_leave, due, badge))| signout(i as i64, *may_leave, *due, *badge))
-                .collect();
-            let c = CarrierAtGate {
-                epc: tag,
-                ..carrier(1, Level::Secret, true, signouts.clone())
-            };
-            let policy = GatePolicy {
-                device_id: "gate-1".into(),
-                version: 1,
-                issued_at_ms: NOW - HOUR,
-                valid_until_ms: NOW + HOUR,
-                allowed: signouts
+        for required in [&[][..], &[Level::Secret][..]] {
+            for rows in &cases {
+                let signouts: Vec<ActiveSignout> = rows
                     .iter()
-                    .filter(|s| s.may_leave)
-                    .map(|s| AllowedCarrier {
-                        epc: tag,
-                        until_ms: s.due_at_ms,
-                        borrower_badges: s.borrower_badge.into_iter().collect(),
-                    })
-                    .collect(),
-                badges: vec![],
-            };
-            for badges in &badge_sets {
-                let server = removal_check(&c, badges, NOW).err();
-                let offline = policy.decide(&[tag], badges, NOW).carriers[0].alarm;
-                assert_eq!(server, offline, "{rows:?} {badges:?}");
-                checked += 1;
+                    .enumerate()
+                    .map(|(i, (may_leave, due, badge))| signout(i as i64, *may_leave, *due, *badge))
+                    .collect();
+                let c = CarrierAtGate {
+                    epc: tag,
+                    ..carrier(1, Level::Secret, true, signouts.clone())
+                };
+                let policy = GatePolicy {
+                    device_id: "gate-1".into(),
+                    version: 1,
+                    issued_at_ms: NOW - HOUR,
+                    valid_until_ms: NOW + HOUR,
+                    allowed: signouts
+                        .iter()
+                        .filter(|s| s.may_leave)
+                        .map(|s| AllowedCarrier {
+                            epc: tag,
+                            until_ms: s.due_at_ms,
+                            borrower_badges: s.borrower_badge.into_iter().collect(),
+                            badge_required: badge_required(
+                                required,
+                                Level::Secret,
+                                s.borrower_badge.is_some(),
+                            ),
+                        })
+                        .collect(),
+                    badges: vec![],
+                };
+                for badges in &badge_sets {
+                    let server = removal_check(&c, required, badges, NOW).err();
+                    let offline = policy.decide(&[tag], badges, NOW).carriers[0].alarm;
+                    assert_eq!(server, offline, "{required:?} {rows:?} {badges:?}");
+                    checked += 1;
+                }
             }
         }
-        assert_eq!(checked, (1 + 18 + 18 * 18) * 4);
+        assert_eq!(checked, (1 + 18 + 18 * 18) * 4 * 2);
     }
 }

@@ -197,6 +197,7 @@ pub fn is_removal(reason: AlarmReason) -> bool {
         AlarmReason::UnauthorizedRemoval
             | AlarmReason::SignoutExpired
             | AlarmReason::BorrowerAbsent
+            | AlarmReason::BadgeMissing
     )
 }
 

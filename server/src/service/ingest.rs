@@ -53,16 +53,18 @@ use crate::domain::ids::{CarrierId, DeviceId};
 use crate::domain::ingest::{
     self as rules, ALARM_DURATION_MS, AuthFailure, BatchPlan, BatchRefusal, HeartbeatRefusal,
 };
-use crate::domain::level::ZoneLevel;
+use crate::domain::level::{Level, ZoneLevel};
 use crate::domain::time::Timestamp;
 use crate::store::ingest::{CarrierEvent, DeviceAuth, NewEvent, Sighting, TagCarrier};
 use crate::store::{StoreError, Tx};
 
 /// Settings of the ingest rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestRules {
     /// The same tag at two devices closer in time than this is a suspected clone (0 = off).
     pub min_tag_travel_ms: i64,
+    /// The carrier levels whose gate exits need the borrower's badge read.
+    pub badge_required: Vec<Level>,
 }
 
 impl IngestRules {
@@ -71,6 +73,7 @@ impl IngestRules {
         IngestRules {
             min_tag_travel_ms: i64::try_from(app.settings().tag_clone_min_travel.as_millis())
                 .unwrap_or(i64::MAX),
+            badge_required: app.settings().badge_required.clone(),
         }
     }
 }
@@ -215,9 +218,10 @@ pub async fn heartbeat(
     heartbeat: Heartbeat,
 ) -> Result<HeartbeatAnswer, ServiceError> {
     let now = app.now();
+    let rules = IngestRules::of(app);
     let ingested = app
         .store()
-        .transact(move |tx| heartbeat_in(tx, &device, &heartbeat, now))
+        .transact(move |tx| heartbeat_in(tx, &device, &heartbeat, rules, now))
         .await?;
     app.alerts().notify(ingested.alerts);
     Ok(ingested.answer)
@@ -464,6 +468,7 @@ impl<'a> Ingest<'a> {
                 device_id: self.dev(),
                 inside,
                 outside,
+                badge_required: &self.rules.badge_required,
             },
             &Passage {
                 reader,
@@ -786,9 +791,9 @@ impl<'a> Ingest<'a> {
         }
         let dev = self.dev();
         Ok(if recent {
-            policy::recent_version(self.tx, dev, self.now_ms)?
+            policy::recent_version(self.tx, dev, &self.rules.badge_required, self.now_ms)?
         } else {
-            policy::current(self.tx, dev, self.now_ms)?.0
+            policy::current(self.tx, dev, &self.rules.badge_required, self.now_ms)?.0
         })
     }
 
@@ -989,20 +994,15 @@ pub fn batch_in(
 }
 
 /// A heartbeat, in `tx`: accepted if newer than the last and in step with the server's clock.
+/// `rules` matter for the policy version it answers (the policy's contents depend on them).
 pub fn heartbeat_in(
     tx: &mut dyn Tx,
     device: &DeviceAuth,
     hb: &Heartbeat,
+    rules: IngestRules,
     now: Timestamp,
 ) -> Result<Ingested<HeartbeatAnswer>, ServiceError> {
-    let mut ctx = Ingest::new(
-        tx,
-        device,
-        now,
-        IngestRules {
-            min_tag_travel_ms: 0,
-        },
-    );
+    let mut ctx = Ingest::new(tx, device, now, rules);
     let dev = ctx.dev();
     let now_ms = ctx.now_ms;
     let newest = ctx.tx.newest_epoch(dev)?;
@@ -1087,6 +1087,7 @@ mod tests {
     const T0_MS: i64 = T0 * 1000;
     const RULES: IngestRules = IngestRules {
         min_tag_travel_ms: 0,
+        badge_required: Vec::new(),
     };
 
     fn now() -> Timestamp {
@@ -1367,7 +1368,7 @@ mod tests {
     }
 
     fn beat(db: &MemoryDb, hb: &Heartbeat) -> Ingested<HeartbeatAnswer> {
-        heartbeat_in(&mut db.tx(), &gate(), hb, now()).unwrap()
+        heartbeat_in(&mut db.tx(), &gate(), hb, RULES, now()).unwrap()
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! Every carrier currently allowed to leave ([`PolicyRows::allowed_carriers`]): one entry per
 //! (EPC tag, sign-out), with `until_ms` = the due time and the borrower's badge (none if the
 //! borrower has no badge a gate can read: then the gate does not check badges, exactly as the
-//! server's own rule in `domain::gate`). Sign-outs are not tied to a gate, so every gate gets
+//! server's own rule in `domain::gate`), and `badge_required` set by the same function the
+//! server's verdict uses ([`gate::badge_required`], from the carrier's level and the `[gate]
+//! badge_required` setting), so an offline gate refuses exactly what the server refuses. Sign-outs are not tied to a gate, so every gate gets
 //! the same list. And every staff badge a gate can read, ordered by bytes: a gate deciding
 //! offline must know a badge from a carrier, or everyone walking out with only their badge
 //! would sound the alarm while the server is unreachable.
@@ -35,8 +37,11 @@ use ring::digest::{SHA256, digest};
 use super::ServiceError;
 use crate::AppState;
 use crate::domain::device::DeviceKind;
+use crate::domain::gate;
 use crate::domain::ingest::{clock_in_step, unix_ms};
+use crate::domain::level::Level;
 use crate::store::ingest::DeviceAuth;
+use crate::store::policy::AllowedRow;
 use crate::store::{StoreError, Tx};
 
 /// How old a version check may be for a batch ack to reuse it, in ms.
@@ -53,8 +58,16 @@ impl Contents {
     /// The contents now. More than [`MAX_POLICY_CARRIERS`] carriers or [`MAX_POLICY_BADGES`]
     /// badges are cut at the limit, with an error logged: offline gates then alarm on what
     /// was left out (fail secure).
-    fn read(tx: &mut dyn Tx, now_ms: i64) -> Result<Contents, StoreError> {
-        let mut allowed = tx.allowed_carriers(now_ms)?;
+    fn read(tx: &mut dyn Tx, badge_levels: &[Level], now_ms: i64) -> Result<Contents, StoreError> {
+        let mut allowed: Vec<AllowedCarrier> = tx
+            .allowed_carriers(now_ms)?
+            .into_iter()
+            .map(|AllowedRow { mut entry, level }| {
+                let has_badge = !entry.borrower_badges.is_empty();
+                entry.badge_required = gate::badge_required(badge_levels, level, has_badge);
+                entry
+            })
+            .collect();
         if allowed.len() > MAX_POLICY_CARRIERS {
             tracing::error!(
                 max = MAX_POLICY_CARRIERS,
@@ -98,6 +111,7 @@ pub fn next_version(stored: Option<(u64, &[u8])>, hash: &[u8]) -> u64 {
 pub(crate) fn recent_version(
     tx: &mut dyn Tx,
     device: &str,
+    badge_levels: &[Level],
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     match tx.policy_check(device)? {
@@ -109,18 +123,20 @@ pub(crate) fn recent_version(
         {
             Ok(check.version)
         }
-        _ => Ok(current(tx, device, now_ms)?.0),
+        _ => Ok(current(tx, device, badge_levels, now_ms)?.0),
     }
 }
 
 /// The current policy contents for `device` and their version, bumping the stored version
-/// if the contents changed, and recording when it was checked.
+/// if the contents changed, and recording when it was checked. `badge_levels`: the carrier
+/// levels whose exits need the borrower's badge (`[gate] badge_required`).
 pub(crate) fn current(
     tx: &mut dyn Tx,
     device: &str,
+    badge_levels: &[Level],
     now_ms: i64,
 ) -> Result<(u64, Contents), StoreError> {
-    let contents = Contents::read(tx, now_ms)?;
+    let contents = Contents::read(tx, badge_levels, now_ms)?;
     let hash = contents.hash()?;
     let stored = tx.policy_check(device)?;
     let version = next_version(
@@ -161,9 +177,11 @@ pub async fn gate_policy(
     }
     let ttl_ms = i64::try_from(app.settings().policy_ttl.as_millis()).unwrap_or(i64::MAX);
     let device = device.id.clone();
+    let badge_levels = app.settings().badge_required.clone();
     app.store()
         .transact(move |tx| {
-            let (version, Contents { allowed, badges }) = current(tx, device.as_str(), now_ms)?;
+            let (version, Contents { allowed, badges }) =
+                current(tx, device.as_str(), &badge_levels, now_ms)?;
             Ok(PolicyAnswer::Policy(GatePolicy {
                 device_id: device.as_str().to_owned(),
                 version,
@@ -202,6 +220,7 @@ mod tests {
             epc: Epc::from_hex("3474257BF40000000000162E").unwrap(),
             until_ms,
             borrower_badges: vec![],
+            badge_required: false,
         };
         let badge = Epc::from_hex("E20000000000000000000A11").unwrap();
         let hash = |allowed: Vec<AllowedCarrier>, badges: Vec<Epc>| {
@@ -224,26 +243,57 @@ mod tests {
     fn batch_acks_reuse_a_recent_check_only() {
         let db = MemoryDb::gate_site(Timestamp::from_unix_ms(T).unwrap());
         let tx = &mut db.tx();
-        assert_eq!(recent_version(tx, "gate-1", T).unwrap(), 1, "first check");
+        assert_eq!(
+            recent_version(tx, "gate-1", &[], T).unwrap(),
+            1,
+            "first check"
+        );
         db.signed_out(1, 9_000_000_000_000, true);
         let fresh = T + ACK_VERSION_MAX_AGE_MS - 1;
-        assert_eq!(recent_version(tx, "gate-1", fresh).unwrap(), 1, "reused");
+        assert_eq!(
+            recent_version(tx, "gate-1", &[], fresh).unwrap(),
+            1,
+            "reused"
+        );
         let stale = T + ACK_VERSION_MAX_AGE_MS;
         assert_eq!(
-            recent_version(tx, "gate-1", stale).unwrap(),
+            recent_version(tx, "gate-1", &[], stale).unwrap(),
             2,
             "recomputed"
         );
-        assert_eq!(recent_version(tx, "gate-1", stale + 1).unwrap(), 2);
+        assert_eq!(recent_version(tx, "gate-1", &[], stale + 1).unwrap(), 2);
         // A clock that went back does not reuse a check from its future.
         db.unlend_all();
-        assert_eq!(recent_version(tx, "gate-1", T).unwrap(), 3);
+        assert_eq!(recent_version(tx, "gate-1", &[], T).unwrap(), 3);
         // `current` never reuses.
         db.signed_out(1, 9_000_000_000_000, true);
-        assert_eq!(current(tx, "gate-1", T + 1).unwrap().0, 4);
-        let (_, contents) = current(tx, "gate-1", T + 2).unwrap();
+        assert_eq!(current(tx, "gate-1", &[], T + 1).unwrap().0, 4);
+        let (_, contents) = current(tx, "gate-1", &[], T + 2).unwrap();
         let allowed: Vec<Epc> = contents.allowed.iter().map(|a| a.epc).collect();
         assert_eq!(allowed, [carrier_epc(1)]);
+    }
+
+    /// Each entry requires the borrower's badge exactly when the carrier's level is in the
+    /// setting and the borrower has a gate-readable badge; changing that is a new version.
+    #[test]
+    fn entries_require_a_badge_for_the_configured_levels() {
+        let db = MemoryDb::gate_site(Timestamp::from_unix_ms(T).unwrap());
+        db.signed_out(1, 9_000_000_000_000, true);
+        let tx = &mut db.tx();
+        let required =
+            |c: &Contents| -> Vec<bool> { c.allowed.iter().map(|a| a.badge_required).collect() };
+        // Carrier 1 is S and person 1 has a badge: required under the default setting.
+        let (v1, contents) = current(tx, "gate-1", &[Level::TopSecret, Level::Secret], T).unwrap();
+        assert_eq!(required(&contents), [true]);
+        // Not for TS only, nor with no levels.
+        let (v2, contents) = current(tx, "gate-1", &[Level::TopSecret], T).unwrap();
+        assert_eq!(required(&contents), [false]);
+        assert_eq!(v2, v1 + 1, "a changed requirement is a new version");
+        // A borrower without a gate-readable badge cannot be required to show one.
+        db.set_badge(1, "barcode:XYZ");
+        let (_, contents) = current(tx, "gate-1", &[Level::Secret], T).unwrap();
+        assert_eq!(required(&contents), [false]);
+        assert!(contents.allowed[0].borrower_badges.is_empty());
     }
 
     #[test]
@@ -251,7 +301,7 @@ mod tests {
         let db = MemoryDb::gate_site(Timestamp::from_unix_ms(T).unwrap());
         db.set_badge(1, "E2000000000000000000000A");
         let tx = &mut db.tx();
-        let (v1, contents) = current(tx, "gate-1", T).unwrap();
+        let (v1, contents) = current(tx, "gate-1", &[], T).unwrap();
         let hex =
             |c: &Contents| -> Vec<String> { c.badges.iter().map(ToString::to_string).collect() };
         assert_eq!(hex(&contents), ["E2000000000000000000000A"]);
@@ -265,7 +315,7 @@ mod tests {
         ] {
             db.person_with_badge(name, badge);
         }
-        let (v2, contents) = current(tx, "gate-1", T).unwrap();
+        let (v2, contents) = current(tx, "gate-1", &[], T).unwrap();
         assert_eq!(v2, v1 + 1, "new badges are new contents");
         assert_eq!(
             hex(&contents),
@@ -275,6 +325,10 @@ mod tests {
                 "E2000000000000000000000B"
             ]
         );
-        assert_eq!(current(tx, "gate-1", T + 1).unwrap().0, v2, "unchanged");
+        assert_eq!(
+            current(tx, "gate-1", &[], T + 1).unwrap().0,
+            v2,
+            "unchanged"
+        );
     }
 }

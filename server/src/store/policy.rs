@@ -6,6 +6,17 @@ use custos_protocol::epc::Epc;
 use custos_protocol::uplink::AllowedCarrier;
 
 use super::StoreError;
+use crate::domain::level::Level;
+
+/// A carrier allowed to leave, as [`PolicyRows::allowed_carriers`] reads it: the policy entry
+/// (with `badge_required` false: the service decides it) and the carrier's level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedRow {
+    /// The entry.
+    pub entry: AllowedCarrier,
+    /// The carrier's level.
+    pub level: Level,
+}
 
 /// The policy version last computed for a gate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +36,7 @@ pub trait PolicyRows {
     /// with the borrower's badge if it is one a gate can read. Ordered by tag, due time and
     /// sign-out id, so that the same state always gives the same list. A tag that is not a
     /// valid EPC is left out (and logged).
-    fn allowed_carriers(&mut self, now_ms: i64) -> Result<Vec<AllowedCarrier>, StoreError>;
+    fn allowed_carriers(&mut self, now_ms: i64) -> Result<Vec<AllowedRow>, StoreError>;
 
     /// Every staff badge a gate can read (`people.badge_tag` as an EPC), in no order.
     fn staff_badges(&mut self) -> Result<Vec<Epc>, StoreError>;

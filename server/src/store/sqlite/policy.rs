@@ -4,15 +4,15 @@ use custos_protocol::epc::Epc;
 use custos_protocol::uplink::AllowedCarrier;
 use rusqlite::{OptionalExtension, params};
 
-use super::SqliteTx;
+use super::{SqliteTx, level_column};
 use crate::domain::ingest::badge_epc;
 use crate::store::StoreError;
-use crate::store::policy::{PolicyCheck, PolicyRows};
+use crate::store::policy::{AllowedRow, PolicyCheck, PolicyRows};
 
 impl PolicyRows for SqliteTx<'_> {
-    fn allowed_carriers(&mut self, now_ms: i64) -> Result<Vec<AllowedCarrier>, StoreError> {
+    fn allowed_carriers(&mut self, now_ms: i64) -> Result<Vec<AllowedRow>, StoreError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT ct.tag, s.due_at_ms, p.badge_tag
+            "SELECT ct.tag, s.due_at_ms, p.badge_tag, c.level
              FROM signouts s
              JOIN signout_carriers sc ON sc.signout_id = s.id AND sc.returned_at_ms IS NULL
              JOIN carriers c ON c.id = sc.carrier_id AND c.state = 'out'
@@ -31,10 +31,14 @@ impl PolicyRows for SqliteTx<'_> {
                 continue;
             };
             let badge: Option<String> = row.get(2)?;
-            allowed.push(AllowedCarrier {
-                epc,
-                until_ms: row.get(1)?,
-                borrower_badges: badge.as_deref().and_then(badge_epc).into_iter().collect(),
+            allowed.push(AllowedRow {
+                entry: AllowedCarrier {
+                    epc,
+                    until_ms: row.get(1)?,
+                    borrower_badges: badge.as_deref().and_then(badge_epc).into_iter().collect(),
+                    badge_required: false,
+                },
+                level: level_column(row, 3)?,
             });
         }
         Ok(allowed)
