@@ -466,6 +466,22 @@ mod tests {
     }
 
     #[test]
+    fn a_revoked_device_is_not_a_silent_reader() {
+        // Revoked on purpose and refused at every device endpoint: its silence is expected,
+        // and a `reader_silent` alarm for it would only teach guards to ignore that kind.
+        let db = MemoryDb::custody(at_ms(T0_MS));
+        db.heartbeat("cab-1", T0_MS - 10_000);
+        for id in ["cab-1", "cab-2"] {
+            let id = crate::domain::ids::DeviceId::new(id).unwrap();
+            crate::store::devices::DeviceRows::revoke_device(&mut db.tx(), &id, T0_MS - 5_000)
+                .unwrap();
+        }
+        sweep_at(&db, T0_MS + 60_000);
+        let silent = alerts_of(&db, AlertKind::ReaderSilent);
+        assert!(silent.is_empty(), "{silent:?}");
+    }
+
+    #[test]
     fn a_missing_carrier_past_its_deadline_is_alerted_once() {
         let db = MemoryDb::custody(at_ms(T0_MS));
         db.set_missing(1, T0_MS - 61 * DAY_MS);

@@ -27,7 +27,9 @@ const MISSING_DUE: &str =
 /// (`device_status_by_heartbeat`).
 const HEARTBEATS_DUE: &str =
     "SELECT device_id, last_heartbeat_ms FROM device_status INDEXED BY device_status_by_heartbeat
-     WHERE last_heartbeat_ms < ?1 ORDER BY last_heartbeat_ms";
+     WHERE last_heartbeat_ms < ?1
+       AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = device_id AND d.revoked_at_ms IS NOT NULL)
+     ORDER BY last_heartbeat_ms";
 /// Live `reader_silent` alerts of devices that are heard again (`alerts_by_state`).
 const LIVE_SILENT_HEARD: &str = "SELECT a.id, a.detail_json, s.last_heartbeat_ms
      FROM alerts a INDEXED BY alerts_by_state JOIN device_status s ON s.device_id = a.device_id
@@ -142,7 +144,7 @@ impl SweepRows for SqliteTx<'_> {
         })?;
         let mut devices: Vec<HeardDevice> = rows.collect::<Result<_, _>>()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT d.id, d.created_at FROM devices d WHERE NOT EXISTS (
+            "SELECT d.id, d.created_at FROM devices d WHERE d.revoked_at_ms IS NULL AND NOT EXISTS (
                  SELECT 1 FROM device_status s
                  WHERE s.device_id = d.id AND s.last_heartbeat_ms IS NOT NULL)
              ORDER BY d.id",
