@@ -444,6 +444,44 @@ pub(crate) fn disable_accounts_of_person_in(
     Ok(ended)
 }
 
+/// How a password is replaced: by an administrator's reset (the holder must change it, every
+/// session ends) or by the holder (their own session stays).
+struct PasswordReplacement {
+    must_change: bool,
+    keep: Option<[u8; 32]>,
+    action: &'static str,
+    revoked_field: &'static str,
+}
+
+/// Store the new hash, end the sessions `how` says, and audit it with the count.
+fn replace_password_in(
+    tx: &mut dyn Tx,
+    how: &PasswordReplacement,
+    id: UserId,
+    hash: &str,
+    at: Timestamp,
+    actor: String,
+) -> Result<Ended, ServiceError> {
+    let before = tx.user(id)?;
+    tx.set_password(id, hash, how.must_change)?;
+    let mut ended = Vec::new();
+    let revoked = end_sessions_in(tx, id, how.keep.as_ref(), &mut ended)?;
+    let mut after = account_json(&User {
+        must_change_password: how.must_change,
+        ..before.clone()
+    });
+    after[how.revoked_field] = json!(revoked);
+    tx.append_audit(&NewEntry {
+        at,
+        actor,
+        action: how.action,
+        subject: format!("user:{id}"),
+        before: Some(account_json(&before)),
+        after: Some(after),
+    })?;
+    Ok(Ended(ended))
+}
+
 /// Reset the password of account `id` (administrator): the new one is checked against the
 /// policy and hashed; the account must change it at its next sign-in, and every session of it
 /// ends. The administrator knows this password, never the one the holder then chooses.
@@ -462,28 +500,15 @@ pub async fn reset_password(
     let hash = auth::hash_password(password).await?;
     let actor = cap.actor().name().to_owned();
     let at = app.now();
+    let replace = PasswordReplacement {
+        must_change: true,
+        keep: None,
+        action: "user.password_reset",
+        revoked_field: "sessions_revoked",
+    };
     let Ended(ended) = app
         .store()
-        .transact(move |tx| {
-            let before = tx.user(id)?;
-            tx.set_password(id, &hash, true)?;
-            let mut ended = Vec::new();
-            let revoked = end_sessions_in(tx, id, None, &mut ended)?;
-            let mut after = account_json(&User {
-                must_change_password: true,
-                ..before.clone()
-            });
-            after["sessions_revoked"] = json!(revoked);
-            tx.append_audit(&NewEntry {
-                at,
-                actor,
-                action: "user.password_reset",
-                subject: format!("user:{id}"),
-                before: Some(account_json(&before)),
-                after: Some(after),
-            })?;
-            Ok::<_, ServiceError>(Ended(ended))
-        })
+        .transact(move |tx| replace_password_in(tx, &replace, id, &hash, at, actor))
         .await?;
     app.end_sessions(&ended);
     Ok(())
@@ -537,28 +562,15 @@ pub async fn change_password(
     let keep = caller.token_hash();
     let actor = caller.actor().name().to_owned();
     let at = app.now();
+    let replace = PasswordReplacement {
+        must_change: false,
+        keep: Some(keep),
+        action: "user.password_change",
+        revoked_field: "other_sessions_revoked",
+    };
     let Ended(ended) = app
         .store()
-        .transact(move |tx| {
-            let before = tx.user(id)?;
-            tx.set_password(id, &hash, false)?;
-            let mut ended = Vec::new();
-            let revoked = end_sessions_in(tx, id, Some(&keep), &mut ended)?;
-            let mut after = account_json(&User {
-                must_change_password: false,
-                ..before.clone()
-            });
-            after["other_sessions_revoked"] = json!(revoked);
-            tx.append_audit(&NewEntry {
-                at,
-                actor,
-                action: "user.password_change",
-                subject: format!("user:{id}"),
-                before: Some(account_json(&before)),
-                after: Some(after),
-            })?;
-            Ok::<_, ServiceError>(Ended(ended))
-        })
+        .transact(move |tx| replace_password_in(tx, &replace, id, &hash, at, actor))
         .await?;
     app.end_sessions(&ended);
     tracing::info!(user = %id, "password changed");
