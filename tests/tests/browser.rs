@@ -22,9 +22,9 @@ mod support;
 mod webdriver;
 
 use hyper::Method;
-use scene::{GATE, PASSWORD, Scene, label};
+use scene::{GATE, Scene, label};
 use support::*;
-use webdriver::{ENTER, Session, WdResult};
+use webdriver::{ENTER, Session};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guard_sees_an_unauthorised_removal_live_and_acknowledges_it() {

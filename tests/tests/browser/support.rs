@@ -9,10 +9,9 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
-use hyper::Method;
 use crate::scene::{PASSWORD, Scene};
 use crate::webdriver::{Driver, Element, Session, WdResult};
+use futures_util::FutureExt;
 
 /// How long any one thing may take to show up on the page.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -151,4 +150,3 @@ pub async fn page_shows(session: &Session, needle: &str) -> WdResult<bool> {
         .await?;
     Ok(found == true)
 }
-
