@@ -85,7 +85,9 @@ pub async fn approve(
         .await
 }
 
-fn approve_in(
+/// [`approve`] inside a caller's transaction (a kind whose approval carries it out at once,
+/// such as a reclassification, adds its own writes after it).
+pub fn approve_in(
     tx: &mut dyn Tx,
     actor: &str,
     kind: RequestKind,
@@ -266,6 +268,14 @@ fn with_needed(mut req: Request) -> Request {
         0
     };
     req
+}
+
+/// A lifecycle rule's refusal as a [`ServiceError`] (422 with its code).
+pub fn rule(code: &'static str, e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Lifecycle {
+        code,
+        message: e.to_string(),
+    }
 }
 
 /// The audit action name `{kind}.{step}` (static: audit actions are fixed strings).

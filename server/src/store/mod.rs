@@ -32,6 +32,7 @@ pub mod alerts;
 pub mod approvals;
 pub mod audit;
 pub mod carriers;
+pub mod changes;
 pub mod console;
 pub mod devices;
 pub mod ingest;
@@ -59,6 +60,7 @@ pub use alerts::AlertRows;
 pub use approvals::ApprovalRows;
 pub use audit::AuditLog;
 pub use carriers::CarrierRows;
+pub use changes::ChangeRows;
 pub use console::ConsoleRows;
 pub use devices::DeviceRows;
 pub use ingest::IngestRows;
@@ -80,6 +82,7 @@ pub trait Tx:
     + ApprovalRows
     + AuditLog
     + CarrierRows
+    + ChangeRows
     + ConsoleRows
     + DeviceRows
     + IngestRows
@@ -99,6 +102,7 @@ impl<T> Tx for T where
         + ApprovalRows
         + AuditLog
         + CarrierRows
+        + ChangeRows
         + ConsoleRows
         + DeviceRows
         + IngestRows

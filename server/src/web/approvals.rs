@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::domain::approval::{RequestKind, RequestState};
 use crate::domain::carrier::level_from_code;
 use crate::domain::ids::{CarrierId, RequestId};
-use crate::service::{ServiceError, approvals};
+use crate::service::{ServiceError, approvals, reclassifications};
 use crate::store::approvals::Request;
 
 /// The reject form: a required reason and a button, posting to `action`.
@@ -144,6 +144,7 @@ fn parse(kind: &str, id: &str) -> Option<(RequestKind, RequestId)> {
 fn refused(e: ServiceError, session: &WebSession) -> Result<Response, WebError> {
     let code = match e {
         ServiceError::Approval(e) => e.code(),
+        ServiceError::Lifecycle { code, .. } => code,
         ServiceError::Invalid(_) => "invalid_reason",
         ServiceError::NotFound => "not_found",
         other => return Err(session.internal(other)),
@@ -161,7 +162,13 @@ pub async fn approve(
     let Some((kind, id)) = parse(&kind, &id) else {
         return Ok(see_other("/approvals?refused=not_found"));
     };
-    match approvals::approve(&state, &page.cap.cap, kind, id).await {
+    let decided = if kind == RequestKind::Reclassification {
+        // Its final approval changes the level at once.
+        reclassifications::approve(&state, &page.cap.cap, id).await
+    } else {
+        approvals::approve(&state, &page.cap.cap, kind, id).await
+    };
+    match decided {
         Ok(done) => Ok(see_other(&format!(
             "/approvals?approved={id}&needed={}",
             done.approvals_needed

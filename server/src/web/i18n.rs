@@ -233,6 +233,7 @@ texts! {
     AlertUnknownTag: "未登记标签", "Unknown tag";
     AlertTagCloneSuspected: "疑似标签克隆", "Tag clone suspected";
     AlertNotificationFailed: "通知发送失败", "Notification failed";
+    AlertDestroyedSeen: "已销毁载体被读到", "Destroyed carrier seen";
 
     // Alert states and severities.
     StateOpen: "未处理", "Open";
@@ -747,6 +748,7 @@ pub fn alert_kind(kind: AlertKind) -> Key {
         AlertKind::UnknownTag => Key::AlertUnknownTag,
         AlertKind::TagCloneSuspected => Key::AlertTagCloneSuspected,
         AlertKind::NotificationFailed => Key::AlertNotificationFailed,
+        AlertKind::DestroyedSeen => Key::AlertDestroyedSeen,
     }
 }
 

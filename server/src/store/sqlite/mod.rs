@@ -35,6 +35,7 @@ mod alerts;
 mod approvals;
 pub(crate) mod audit;
 mod carriers;
+mod changes;
 pub(super) mod checkpointer;
 mod console;
 mod devices;
