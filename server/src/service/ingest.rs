@@ -1476,4 +1476,58 @@ mod tests {
             .collect();
         assert_eq!(causes.len(), 2);
     }
+
+    fn set_state(db: &MemoryDb, carrier: i64, state: CarrierState) {
+        use crate::store::ChangeRows;
+        let mut tx = db.tx();
+        let [facts] = &tx.carrier_facts(&[CarrierId(carrier)]).unwrap()[..] else {
+            panic!("one carrier");
+        };
+        tx.set_level_and_state(CarrierId(carrier), facts.level, state)
+            .unwrap();
+        tx.retire_tags(CarrierId(carrier), now()).unwrap();
+    }
+
+    #[test]
+    fn a_destroyed_carriers_tag_seen_at_a_gate_raises_destroyed_seen() {
+        let db = MemoryDb::gate_site(now());
+        set_state(&db, 1, CarrierState::Destroyed);
+        let gate = gate();
+        ingest(
+            &db,
+            &gate,
+            vec![passage(1, Direction::In, &[carrier_epc(1)], &[])],
+        );
+        let [alert] = &alerts_of(&db, AlertKind::DestroyedSeen)[..] else {
+            panic!("one destroyed_seen");
+        };
+        assert_eq!(
+            (alert.carrier_id.as_deref(), alert.device_id.as_deref()),
+            (Some("1"), Some("gate-1"))
+        );
+        // Seen again: the same live alert, not a second one.
+        ingest(
+            &db,
+            &gate,
+            vec![passage(2, Direction::Out, &[carrier_epc(1)], &[])],
+        );
+        assert_eq!(alerts_of(&db, AlertKind::DestroyedSeen).len(), 1);
+    }
+
+    #[test]
+    fn a_declassified_carrier_passes_a_gate_without_alarm() {
+        let db = MemoryDb::gate_site(now());
+        set_state(&db, 1, CarrierState::Declassified);
+        let ingested = ingest(
+            &db,
+            &gate(),
+            vec![passage(1, Direction::Out, &[carrier_epc(1)], &[])],
+        );
+        assert_eq!(ack(&ingested).verdicts[0].outcome, Outcome::Allowed);
+        assert!(alerts_of(&db, AlertKind::UnauthorizedRemoval).is_empty());
+        assert_eq!(
+            db.history(1),
+            [("passage".to_owned(), Some("out".to_owned()))]
+        );
+    }
 }
