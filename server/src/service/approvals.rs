@@ -261,6 +261,23 @@ pub async fn list(
         .await
 }
 
+/// Every request that names carrier `id`, newest first.
+pub async fn for_carrier(
+    app: &AppState,
+    _cap: &CustodyReader,
+    id: crate::domain::ids::CarrierId,
+) -> Result<Vec<Request>, ServiceError> {
+    app.store()
+        .query(move |tx| {
+            Ok(tx
+                .requests_for_carrier(id)?
+                .into_iter()
+                .map(with_needed)
+                .collect())
+        })
+        .await
+}
+
 fn with_needed(mut req: Request) -> Request {
     req.approvals_needed = if req.state == RequestState::Requested {
         approvals_needed(req.approvals.len(), req.top_secret)

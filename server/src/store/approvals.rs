@@ -143,6 +143,8 @@ pub trait ApprovalRows {
         state: Option<RequestState>,
         limit: u32,
     ) -> Result<Vec<Request>, StoreError>;
+    /// Every request that names `carrier`, newest first.
+    fn requests_for_carrier(&mut self, carrier: CarrierId) -> Result<Vec<Request>, StoreError>;
     /// An open (requested or approved) request of `kind` that names `carrier`, if any.
     fn open_request_for(
         &mut self,

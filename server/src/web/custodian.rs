@@ -737,6 +737,7 @@ pub async fn carrier(
                 p { a.button #label-open href={ "/carriers/" (s.id) "/label.svg" } target="_blank" rel="noopener" { (t(lang, Key::LabelPrint)) } }
             }
         }
+        (super::approvals::carrier_panel(&state, session, &page.cap, id, s.kind).await?)
         section.panel #history-panel {
             h2 { (t(lang, Key::History)) }
             @if history.is_empty() {

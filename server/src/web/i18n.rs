@@ -686,6 +686,29 @@ texts! {
     RequestStateRejected: "已驳回", "Rejected";
     RequestStateDone: "已执行", "Carried out";
     RejectedBecause: "驳回理由", "Rejected because";
+    HistRejected: "借出申请被驳回", "Sign-out rejected";
+    LineageTitle: "复制关系与申请", "Lineage and requests";
+    CopiedFrom: "复制自", "Copied from";
+    LineageRoot: "原件", "First original";
+    CopiesMade: "已复制份", "Copies made";
+    RequestsAboutCarrier: "与本载体有关的申请", "Requests about this carrier";
+    MakeCopies: "制作复制件", "Make the copies";
+    RecordDestruction: "登记销毁", "Record the destruction";
+    NewRequest: "提出申请（复制、销毁、变更密级）", "New request (copy, destruction, reclassification)";
+    CopyCount: "份数", "Number of copies";
+    SendRequest: "提交申请", "Send the request";
+    DestructionMethod: "销毁方式", "Method";
+    Reason: "理由", "Reason";
+    NewLevel: "新密级", "New level";
+    MethodShred: "碎纸", "Shred";
+    MethodIncinerate: "焚毁", "Incinerate";
+    MethodDegauss: "消磁后粉碎", "Degauss, then shred";
+    MethodPhysical: "物理销毁", "Physical destruction";
+    RequestRefused: "申请被拒绝", "Refused";
+    RequestSent: "申请已提交，等待保密员审批。", "Request sent; it awaits a security officer's approval.";
+    Witness: "监销人", "Witness";
+    WitnessRules: "两名不同的监销人，不能是申请人，其中至少一名保密员；清点数量须与申请一致。", "Two different witnesses, neither the requester, at least one a security officer; the count must match the request.";
+    CountedCarriers: "清点数量", "Carriers counted";
     ErrNotApprovedYet: "该申请尚未批准，不能执行。", "This request is not approved yet and cannot be carried out.";
 }
 
@@ -850,6 +873,7 @@ pub fn signout_event(event: &str) -> Key {
         "approved" => Key::HistApproved,
         "issued" => Key::HistIssued,
         "returned" => Key::HistReturned,
+        "rejected" => Key::HistRejected,
         _ => Key::HistCancelled,
     }
 }

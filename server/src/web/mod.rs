@@ -246,6 +246,20 @@ pub fn router() -> Router<AppState> {
         .route("/approvals/{id}/approve", post(officer::approve))
         .route("/approvals/{id}/reject", post(officer::reject))
         .route("/requests/{kind}/{id}/approve", post(approvals::approve))
+        .route("/requests/copies/{id}/make", post(approvals::make_copies))
+        .route("/carriers/{id}/copies", post(approvals::request_copies))
+        .route(
+            "/carriers/{id}/destructions",
+            post(approvals::request_destruction),
+        )
+        .route(
+            "/carriers/{id}/reclassifications",
+            post(approvals::request_reclassification),
+        )
+        .route(
+            "/destructions/{id}/record",
+            get(approvals::record_page).post(approvals::record),
+        )
         .route("/requests/{kind}/{id}/reject", post(approvals::reject))
         .route("/people", get(officer::people).post(officer::create_person))
         .route("/people/{id}/leave", post(officer::leave))

@@ -258,6 +258,20 @@ impl ApprovalRows for SqliteTx<'_> {
         rows.into_iter().map(|r| self.request_parts(r)).collect()
     }
 
+    fn requests_for_carrier(&mut self, carrier: CarrierId) -> Result<Vec<Request>, StoreError> {
+        let rows: Vec<Request> = {
+            let mut stmt = self.conn().prepare_cached(&format!(
+                "{REQUEST_SELECT} WHERE r.id IN
+                    (SELECT request_id FROM request_carriers INDEXED BY request_carriers_by_carrier
+                     WHERE carrier_id = ?1)
+                 ORDER BY r.id DESC"
+            ))?;
+            let rows = stmt.query_map([carrier], request_row)?;
+            rows.collect::<Result<_, _>>()?
+        };
+        rows.into_iter().map(|r| self.request_parts(r)).collect()
+    }
+
     fn open_request_for(
         &mut self,
         kind: RequestKind,
