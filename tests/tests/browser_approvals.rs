@@ -10,7 +10,6 @@
 #[allow(dead_code)]
 #[path = "browser/scene.rs"]
 mod scene;
-#[allow(dead_code)]
 #[path = "browser/support.rs"]
 mod support;
 #[allow(dead_code)]
