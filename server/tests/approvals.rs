@@ -306,6 +306,7 @@ async fn copies_continue_the_series_keep_the_lineage_and_ts_needs_two_approvals(
     assert_eq!(first["control_no"], "DOC-1-2");
     assert_eq!(first["level"], "S");
     assert_eq!(first["copy_no"], 2);
+    assert_eq!(first["original_id"], original.as_str());
     // Done: a second make is refused.
     let again = fx
         .as_role(

@@ -299,7 +299,7 @@ pub async fn list(
         None | Some("") => None,
         Some(name) => Some(SignoutState::from_name(name).ok_or_else(|| {
             ApiError::BadRequest(
-                "state must be requested, approved, out, returned or cancelled".into(),
+                "state must be requested, approved, out, returned, cancelled or rejected".into(),
             )
         })?),
     };
