@@ -1,4 +1,5 @@
-//! The approval model in a real browser (issue #10 A): a security officer rejects a sign-out
+//! The approval model in a real browser (issue #10 A): a security officer who gave the first
+//! of two TS approvals sees that instead of a second approve button, and rejects the sign-out
 //! with a reason on the approval page; a custodian makes approved copies and sees the lineage
 //! both ways on the carrier pages; a custodian records a destruction with two witnesses and
 //! the carrier is destroyed.
@@ -70,11 +71,29 @@ async fn an_officer_rejects_a_sign_out_with_a_reason() {
                 )
                 .await,
             );
+            // Top secret: officer1 gives the first of two approvals.
+            post(
+                scene,
+                &scene.officers[0],
+                &format!("/api/v1/signouts/{signout}/approve"),
+                None,
+                200,
+            )
+            .await;
             sign_in(scene, session, "officer1").await?;
             wait_path(session, scene, "/guard").await?;
             session.goto(&scene.url("/approvals")).await?;
             let item = format!(r#"#approval-list > li.approval[data-signout-id="{signout}"]"#);
             wait_css(session, &item).await?;
+            // Having approved, officer1 sees that instead of a second approve button.
+            wait_css(session, &format!("{item} p.approved-by-you")).await?;
+            assert!(
+                session
+                    .find_all(&format!("{item} button.approve"))
+                    .await?
+                    .is_empty(),
+                "no second approve button for an officer who approved"
+            );
             let reason = session
                 .find(&format!(r#"{item} form.reject textarea[name="reason"]"#))
                 .await?;
