@@ -299,6 +299,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),
             ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
+            ServiceError::Lifecycle(e) if e.is_state_conflict() => ApiError::StateConflict {
+                code: e.code(),
+                message: e.to_string(),
+            },
+            ServiceError::Lifecycle(e) => ApiError::rule(e.code(), e),
             ServiceError::Store(e) => e.into(),
         }
     }

@@ -6,6 +6,7 @@ use crate::auth::throttle::Blocked;
 use crate::domain::alert::IllegalTransition;
 use crate::domain::carrier::RegistrationError;
 use crate::domain::device::PlacementError;
+use crate::domain::lifecycle::LifecycleError;
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
 use crate::domain::user::{AccountChangeError, AccountError};
@@ -71,6 +72,9 @@ pub enum ServiceError {
     /// An alert's lifecycle does not allow the move.
     #[error(transparent)]
     AlertTransition(#[from] IllegalTransition),
+    /// A lifecycle rule says no (correction, missing/found, loan limit).
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),

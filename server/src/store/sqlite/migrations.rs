@@ -393,6 +393,44 @@ CREATE INDEX deliveries_due ON deliveries (due_at_ms) WHERE state = 'pending';
 ALTER TABLE devices ADD COLUMN revoked_at_ms INTEGER;
 ALTER TABLE devices ADD COLUMN key_rotated_at_ms INTEGER;
 "#,
+    // 12 (lifecycle): corrections of the register with their before/after (the old and new
+    // title stay in the database like the title itself, never in the audit trail), and one
+    // incident record per missing episode: what happened, who was told and when, how it ended.
+    // An overdue loan escalates a carrier to missing once per loan (the partial unique index).
+    r#"
+CREATE TABLE carrier_corrections (
+    id INTEGER PRIMARY KEY,
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    before_json TEXT NOT NULL,
+    after_json TEXT NOT NULL
+) STRICT;
+CREATE INDEX carrier_corrections_by_carrier ON carrier_corrections (carrier_id, id);
+
+CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY,
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    cause TEXT NOT NULL
+        CHECK (cause IN ('manual', 'cabinet_removal', 'overdue', 'unauthorized_removal')),
+    missing_since_ms INTEGER NOT NULL,
+    reported_by TEXT NOT NULL,
+    reported_at_ms INTEGER NOT NULL,
+    what_happened TEXT NOT NULL,
+    signout_id INTEGER REFERENCES signouts (id),
+    alert_id INTEGER REFERENCES alerts (id),
+    told TEXT,
+    told_at_ms INTEGER,
+    told_recorded_by TEXT,
+    found_at_ms INTEGER,
+    found_by TEXT,
+    found_note TEXT
+) STRICT;
+CREATE INDEX incidents_by_carrier ON incidents (carrier_id, id);
+CREATE UNIQUE INDEX incidents_overdue_once ON incidents (carrier_id, signout_id)
+    WHERE cause = 'overdue';
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
