@@ -449,8 +449,16 @@ pub fn changed_fields(
         new.insert("title".to_owned(), b);
     }
     let pairs = [
-        ("owner_unit", json!(before.owner_unit), json!(after.owner_unit)),
-        ("home_device", json!(before.home_device), json!(after.home_device)),
+        (
+            "owner_unit",
+            json!(before.owner_unit),
+            json!(after.owner_unit),
+        ),
+        (
+            "home_device",
+            json!(before.home_device),
+            json!(after.home_device),
+        ),
         ("tags", json!(before.tags), json!(after.tags)),
         ("copy_no", json!(before.copy_no), json!(after.copy_no)),
     ];
@@ -562,11 +570,7 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            p.check_loan(
-                [Level::Confidential, Level::Secret],
-                T + 31 * DAY_MS,
-                T
-            ),
+            p.check_loan([Level::Confidential, Level::Secret], T + 31 * DAY_MS, T),
             Err(LifecycleError::LoanTooLong {
                 level: "S",
                 max_days: 30
@@ -610,7 +614,11 @@ mod tests {
             missing_after_ms: [2 * HOUR_MS, 5 * HOUR_MS, HOUR_MS],
         };
         assert_eq!(custom.shortest_missing_after_ms(), HOUR_MS);
-        assert_eq!(p.escalation(Level::TopSecret, i64::MAX - 1, i64::MAX), None);
+        assert_eq!(
+            p.escalation(Level::TopSecret, i64::MAX - 1, i64::MAX - 1),
+            None,
+            "no wrap-around near the end of time"
+        );
     }
 
     #[test]
@@ -711,14 +719,20 @@ mod tests {
         assert!(old.get("tags").is_none(), "unchanged fields are left out");
         let (old, new) = changed_fields(&before, &after, false);
         let text = format!("{old}{new}");
-        assert!(!text.contains("年度计划") && !text.contains("新标题"), "{text}");
+        assert!(
+            !text.contains("年度计划") && !text.contains("新标题"),
+            "{text}"
+        );
         assert_eq!(new["title"], "(changed)");
         assert!(!format!("{before:?}").contains("年度计划"));
     }
 
     #[test]
     fn notes_are_bounded_and_printable() {
-        assert_eq!(check_note("  told the bureau \n").as_deref(), Some("told the bureau"));
+        assert_eq!(
+            check_note("  told the bureau \n").as_deref(),
+            Some("told the bureau")
+        );
         assert_eq!(check_note(" "), None);
         assert_eq!(check_note("a\u{1b}b"), None);
         assert!(check_note(&"字".repeat(NOTE_MAX_CHARS)).is_some());

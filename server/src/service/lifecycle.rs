@@ -150,11 +150,7 @@ pub async fn corrections(
 
 fn note_or_invalid(field: &'static str, text: &str) -> Result<String, ServiceError> {
     check_note(text).ok_or_else(|| {
-        ServiceError::invalid(
-            field,
-            "invalid",
-            "required: 1 to 2000 printable characters",
-        )
+        ServiceError::invalid(field, "invalid", "required: 1 to 2000 printable characters")
     })
 }
 
@@ -511,4 +507,360 @@ pub fn check_issue_loan_in(
     let due = tx.signout_due_ms(id)?;
     policy.check_loan(levels, due, at.unix_ms())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::carrier::CarrierRuleError;
+    use crate::domain::sweep::DAY_MS;
+    use crate::store::alerts::AlertFilter;
+    use crate::store::test_support::{MemoryDb, T0, t};
+    use crate::store::{AlertRows, CarrierRows, LifecycleRows};
+
+    fn alerts_of(db: &MemoryDb, kind: AlertKind) -> Vec<AlertView> {
+        let filter = AlertFilter {
+            kind: Some(kind),
+            limit: 100,
+            ..AlertFilter::default()
+        };
+        db.tx().alerts(&filter).unwrap()
+    }
+
+    fn correction(reason: &str, patch: CorrectionPatch) -> Correction {
+        Correction {
+            reason: reason.into(),
+            patch,
+            ..Correction::default()
+        }
+    }
+
+    #[test]
+    fn a_correction_keeps_before_and_after_and_never_audits_the_title() {
+        let db = MemoryDb::custody(t(T0));
+        let input = correction(
+            "typo in the register",
+            CorrectionPatch {
+                title: Some("corrected title".into()),
+                owner_unit: Some("Office 2".into()),
+                home_device: Some(Some("cab-2".into())),
+                tags: Some(vec!["em:1a00b54e12".into()]),
+                ..CorrectionPatch::default()
+            },
+        );
+        check_correction(&input).unwrap();
+        let after = correct_in(&mut db.tx(), "cust", CarrierId(1), &input, t(T0 + 5)).unwrap();
+        assert_eq!(after.title, "corrected title");
+        assert_eq!(after.summary.owner_unit, "Office 2");
+        assert_eq!(after.summary.home_device.as_deref(), Some("cab-2"));
+        assert_eq!(after.summary.tags[0].tag, "em:1A00B54E12");
+        let [record] = &db.tx().corrections(CarrierId(1)).unwrap()[..] else {
+            panic!("one correction");
+        };
+        assert_eq!(record.reason, "typo in the register");
+        assert_eq!(record.actor, "cust");
+        assert_eq!(record.before["title"], "secret title");
+        assert_eq!(record.after["title"], "corrected title");
+        assert_eq!(record.before["owner_unit"], "U");
+        assert_eq!(record.after["home_device"], "cab-2");
+        let entry = db.audit().pop().unwrap();
+        assert_eq!(entry.action, "carrier.correct");
+        let text = serde_json::to_string(&entry).unwrap();
+        assert!(
+            !text.contains("secret title") && !text.contains("corrected title"),
+            "{text}"
+        );
+        assert!(text.contains("typo in the register"));
+    }
+
+    #[test]
+    fn a_correction_is_refused_for_level_control_number_bad_fields_and_rules() {
+        let level = Correction {
+            level_given: true,
+            ..correction("x", CorrectionPatch::default())
+        };
+        assert!(matches!(
+            check_correction(&level),
+            Err(ServiceError::Lifecycle(LifecycleError::NotEditable(_)))
+        ));
+        let control = Correction {
+            control_no_given: true,
+            ..correction("x", CorrectionPatch::default())
+        };
+        assert!(matches!(
+            check_correction(&control),
+            Err(ServiceError::Lifecycle(LifecycleError::NotEditable(_)))
+        ));
+        let no_reason = correction(
+            " ",
+            CorrectionPatch {
+                title: Some(String::new()),
+                ..CorrectionPatch::default()
+            },
+        );
+        let Err(ServiceError::Invalid(problems)) = check_correction(&no_reason) else {
+            panic!("accepted");
+        };
+        assert_eq!(
+            problems.iter().map(|p| p.field).collect::<Vec<_>>(),
+            ["reason", "title"]
+        );
+
+        let db = MemoryDb::custody(t(T0));
+        db.add_gate("gate-1");
+        let before = db.audit().len();
+        let at_gate = correction(
+            "moved",
+            CorrectionPatch {
+                home_device: Some(Some("gate-1".into())),
+                ..CorrectionPatch::default()
+            },
+        );
+        assert!(matches!(
+            correct_in(&mut db.tx(), "cust", CarrierId(1), &at_gate, t(T0)),
+            Err(ServiceError::Lifecycle(LifecycleError::Register(
+                CarrierRuleError::HomeNotCabinet
+            )))
+        ));
+        let same = correction(
+            "nothing",
+            CorrectionPatch {
+                owner_unit: Some("U".into()),
+                ..CorrectionPatch::default()
+            },
+        );
+        assert!(matches!(
+            correct_in(&mut db.tx(), "cust", CarrierId(1), &same, t(T0)),
+            Err(ServiceError::Lifecycle(LifecycleError::NothingToChange))
+        ));
+        assert!(matches!(
+            correct_in(&mut db.tx(), "cust", CarrierId(9), &same, t(T0)),
+            Err(ServiceError::NotFound)
+        ));
+        assert_eq!(db.audit().len(), before, "nothing audited");
+    }
+
+    #[test]
+    fn missing_by_hand_then_found_even_without_a_home_cabinet() {
+        let db = MemoryDb::custody(t(T0));
+        let homeless = correction(
+            "no cabinet any more",
+            CorrectionPatch {
+                home_device: Some(None),
+                ..CorrectionPatch::default()
+            },
+        );
+        correct_in(&mut db.tx(), "cust", CarrierId(1), &homeless, t(T0)).unwrap();
+        let (carrier, _) = missing_in(
+            &mut db.tx(),
+            "so1",
+            CarrierId(1),
+            "not in the safe",
+            t(T0 + 10),
+        )
+        .unwrap();
+        assert_eq!(carrier.summary.state, CarrierState::Missing);
+        assert_eq!(carrier.summary.missing_since, Some(t(T0 + 10)));
+        assert_eq!(alerts_of(&db, AlertKind::Missing).len(), 1);
+        let [incident] = &db.tx().incidents(CarrierId(1)).unwrap()[..] else {
+            panic!("one incident");
+        };
+        assert_eq!(incident.cause, MissingCause::Manual);
+        assert_eq!(incident.what_happened, "not in the safe");
+        assert!(matches!(
+            missing_in(&mut db.tx(), "so1", CarrierId(1), "again", t(T0 + 11)),
+            Err(ServiceError::Lifecycle(LifecycleError::AlreadyMissing))
+        ));
+        let told = told_in(
+            &mut db.tx(),
+            "so1",
+            incident.id,
+            "secrecy bureau, by phone",
+            t(T0 + 20),
+            t(T0 + 30),
+        )
+        .unwrap();
+        assert_eq!(told.told.as_deref(), Some("secrecy bureau, by phone"));
+        assert_eq!(told.told_at, Some(t(T0 + 20)));
+
+        let found = found_in(
+            &mut db.tx(),
+            "cust",
+            CarrierId(1),
+            "under a desk",
+            t(T0 + 40),
+        )
+        .unwrap();
+        assert_eq!(found.summary.state, CarrierState::InStorage);
+        assert_eq!(found.summary.missing_since, None);
+        let incident = db.tx().incident(incident.id).unwrap().unwrap();
+        assert_eq!(incident.found_at, Some(t(T0 + 40)));
+        assert_eq!(incident.found_by.as_deref(), Some("user:cust"));
+        assert!(matches!(
+            found_in(&mut db.tx(), "cust", CarrierId(1), "again", t(T0 + 41)),
+            Err(ServiceError::Lifecycle(LifecycleError::NotMissing(
+                "in_storage"
+            )))
+        ));
+        let actions: Vec<String> = db.audit().into_iter().map(|e| e.action).collect();
+        for action in [
+            "carrier.missing",
+            "alert.raise",
+            "incident.told",
+            "carrier.found",
+        ] {
+            assert!(actions.iter().any(|a| a == action), "{action}: {actions:?}");
+        }
+    }
+
+    #[test]
+    fn a_carrier_found_while_its_loan_is_out_goes_back_to_the_borrower() {
+        let db = MemoryDb::custody(t(T0));
+        db.signed_out(1, (T0 + 86_400) * 1000, false);
+        missing_in(
+            &mut db.tx(),
+            "cust",
+            CarrierId(1),
+            "borrower lost it",
+            t(T0),
+        )
+        .unwrap();
+        let found = found_in(&mut db.tx(), "cust", CarrierId(1), "in the car", t(T0 + 1)).unwrap();
+        assert_eq!(found.summary.state, CarrierState::Out);
+    }
+
+    #[test]
+    fn overdue_loans_escalate_to_missing_once_after_the_levels_time() {
+        let db = MemoryDb::custody(t(T0));
+        let due_ms = T0 * 1000;
+        let signout = db.signed_out(1, due_ms, false);
+        let policy = LoanPolicy::default(); // S: missing 3 days after due
+        let tx = &mut db.tx();
+        assert!(
+            escalate_in(tx, at(due_ms + 3 * DAY_MS - 1000), &policy)
+                .unwrap()
+                .is_empty()
+        );
+        let changed = escalate_in(tx, at(due_ms + 4 * DAY_MS), &policy).unwrap();
+        assert_eq!(changed.len(), 1);
+        let summary = tx.carrier_summary(CarrierId(1)).unwrap();
+        assert_eq!(summary.state, CarrierState::Missing);
+        assert_eq!(
+            summary.missing_since.map(|m| m.unix_ms()),
+            Some(due_ms + 3 * DAY_MS),
+            "missing since the escalation time"
+        );
+        let [incident] = &tx.incidents(CarrierId(1)).unwrap()[..] else {
+            panic!("one incident");
+        };
+        assert_eq!(incident.cause, MissingCause::Overdue);
+        assert_eq!(incident.signout_id.map(|s| s.0), Some(signout));
+        // Found, back on the loan, still overdue: not escalated again for the same loan.
+        found_in(
+            tx,
+            "cust",
+            CarrierId(1),
+            "borrower had it",
+            at(due_ms + 5 * DAY_MS),
+        )
+        .unwrap();
+        assert!(
+            escalate_in(tx, at(due_ms + 9 * DAY_MS), &policy)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            tx.carrier_summary(CarrierId(1)).unwrap().state,
+            CarrierState::Out
+        );
+    }
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_unix_ms(ms).unwrap()
+    }
+
+    fn removal_alert(db: &MemoryDb, raised_ms: i64) -> AlertView {
+        let mut alert = NewAlert::new(
+            AlertKind::UnauthorizedRemoval,
+            cause(AlertKind::UnauthorizedRemoval, &[("carrier", "1")]),
+            raised_ms,
+        );
+        alert.carrier_id = Some(1);
+        let id = db.tx().raise_alert(&alert).unwrap().id();
+        db.tx().alert(id).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_removal_not_stopped_at_the_gate_marks_the_carrier_missing_since_the_alarm() {
+        let db = MemoryDb::custody(t(T0));
+        let view = removal_alert(&db, T0 * 1000);
+        let tx = &mut db.tx();
+        let none = removal_resolved_in(
+            tx,
+            "guard",
+            &view,
+            Some(RemovalOutcome::StoppedAtGate),
+            "stopped",
+            t(T0 + 60),
+        )
+        .unwrap();
+        assert!(none.is_empty());
+        assert!(
+            removal_resolved_in(tx, "guard", &view, None, "x", t(T0 + 60))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            tx.carrier_summary(CarrierId(1)).unwrap().state,
+            CarrierState::InStorage
+        );
+        let raised = removal_resolved_in(
+            tx,
+            "guard",
+            &view,
+            Some(RemovalOutcome::PersonLeft),
+            "ran off",
+            t(T0 + 60),
+        )
+        .unwrap();
+        assert_eq!(raised.len(), 1);
+        let summary = tx.carrier_summary(CarrierId(1)).unwrap();
+        assert_eq!(summary.state, CarrierState::Missing);
+        assert_eq!(summary.missing_since, Some(t(T0)));
+        let [incident] = &tx.incidents(CarrierId(1)).unwrap()[..] else {
+            panic!("one incident");
+        };
+        assert_eq!(incident.cause, MissingCause::UnauthorizedRemoval);
+        assert_eq!(incident.alert_id, view.id.parse().ok());
+        // An outcome on another kind of alert is malformed input.
+        let mut other = view.clone();
+        other.kind = AlertKind::Overdue;
+        assert!(matches!(
+            removal_resolved_in(tx, "g", &other, Some(RemovalOutcome::BroughtBack), "x", t(T0)),
+            Err(ServiceError::Invalid(p)) if p[0].field == "outcome"
+        ));
+    }
+
+    #[test]
+    fn loans_longer_than_the_level_allows_are_refused_at_request_and_issue() {
+        let db = MemoryDb::custody(t(T0));
+        let policy = LoanPolicy::default();
+        let tx = &mut db.tx();
+        let ids = [CarrierId(1)];
+        assert!(check_loan_in(tx, &policy, &ids, t(T0 + 30 * 86_400), t(T0)).is_ok());
+        assert!(matches!(
+            check_loan_in(tx, &policy, &ids, t(T0 + 31 * 86_400), t(T0)),
+            Err(ServiceError::Lifecycle(LifecycleError::LoanTooLong {
+                level: "S",
+                max_days: 30
+            }))
+        ));
+        let signout = db.signed_out(2, (T0 + 40 * 86_400) * 1000, false);
+        let tx = &mut db.tx();
+        assert!(matches!(
+            check_issue_loan_in(tx, &policy, SignoutId(signout), t(T0)),
+            Err(ServiceError::Lifecycle(LifecycleError::LoanTooLong { .. }))
+        ));
+        assert!(check_issue_loan_in(tx, &policy, SignoutId(signout), t(T0 + 20 * 86_400)).is_ok());
+    }
 }

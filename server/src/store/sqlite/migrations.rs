@@ -521,6 +521,8 @@ mod tests {
         "7459d7ca4efb74e24eddfcea4b2fb393c1fd493938073a1e124e8750d8a5e341",
         // 10 (devices)
         "cbd8d1135d49bd76778eb75277533b0b5585a88d95e81394cfcd468ad62dbfc6",
+        // 12 (lifecycle)
+        "d9780c9936d6ec0c92d0702a686e3807ebc44b8094e779b597c95fae054cddd6",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -568,6 +570,7 @@ mod tests {
                 "audit",
                 "audit_heads",
                 "cabinet_contents",
+                "carrier_corrections",
                 "carrier_events",
                 "carrier_tags",
                 "carriers",
@@ -576,6 +579,7 @@ mod tests {
                 "device_status",
                 "devices",
                 "events",
+                "incidents",
                 "pending_removals",
                 "people",
                 "sessions",
