@@ -501,10 +501,10 @@ async fn loans_are_limited_per_level_at_request_and_at_issue_and_overdue_ones_es
         .unwrap();
     assert_eq!(fx.state_of(&ts).await, "out", "overdue, not yet missing");
     fx.server.advance(3600);
-    let outcome = custos_server::service::sweep::sweep(&fx.server.state)
+    // (The server's own sweep may get there first: either way it is missing now.)
+    custos_server::service::sweep::sweep(&fx.server.state)
         .await
         .unwrap();
-    assert_eq!(outcome.marked_missing, 1);
     assert_eq!(fx.state_of(&ts).await, "missing");
     let incidents = fx
         .get(
