@@ -459,9 +459,9 @@ pub fn escalate_in(
     policy: &LoanPolicy,
 ) -> Result<Vec<i64>, ServiceError> {
     let now_ms = at.unix_ms();
-    let before = now_ms.saturating_sub(policy.shortest_missing_after_ms());
+    let due_by = now_ms.saturating_sub(policy.shortest_missing_after_ms());
     let mut changed = Vec::new();
-    for due in tx.overdue_carriers(before)? {
+    for due in tx.overdue_carriers(due_by)? {
         let Some(since_ms) = policy.escalation(due.level, due.due_at_ms, now_ms) else {
             continue;
         };
@@ -741,7 +741,8 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        let changed = escalate_in(tx, at(due_ms + 4 * DAY_MS), &policy).unwrap();
+        // Exactly at the escalation time (the store's due set and the rule agree on the edge).
+        let changed = escalate_in(tx, at(due_ms + 3 * DAY_MS), &policy).unwrap();
         assert_eq!(changed.len(), 1);
         let summary = tx.carrier_summary(CarrierId(1)).unwrap();
         assert_eq!(summary.state, CarrierState::Missing);

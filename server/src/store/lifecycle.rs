@@ -163,9 +163,9 @@ pub trait LifecycleRows {
         told_at_ms: i64,
         by: &str,
     ) -> Result<(), StoreError>;
-    /// Carriers outstanding on loans that are out and were due before `due_before_ms`, in
+    /// Carriers outstanding on loans that are out and were due at or before `due_by_ms`, in
     /// state `out`, with no overdue incident for that loan yet; by due time.
-    fn overdue_carriers(&mut self, due_before_ms: i64) -> Result<Vec<OverdueCarrier>, StoreError>;
+    fn overdue_carriers(&mut self, due_by_ms: i64) -> Result<Vec<OverdueCarrier>, StoreError>;
     /// The due time of sign-out `id` (Unix ms); `NotFound` if there is none.
     fn signout_due_ms(&mut self, id: SignoutId) -> Result<i64, StoreError>;
 }

@@ -19,7 +19,7 @@ const OVERDUE_CARRIERS: &str = "SELECT so.id, c.id, c.level, so.due_at_ms
      FROM signouts so INDEXED BY signouts_out_by_due
      JOIN signout_carriers sc ON sc.signout_id = so.id AND sc.returned_at_ms IS NULL
      JOIN carriers c ON c.id = sc.carrier_id AND c.state = 'out'
-     WHERE so.state = 'out' AND so.due_at_ms < ?1
+     WHERE so.state = 'out' AND so.due_at_ms <= ?1
        AND NOT EXISTS (SELECT 1 FROM incidents i
                        WHERE i.carrier_id = c.id AND i.signout_id = so.id AND i.cause = 'overdue')
      ORDER BY so.due_at_ms, c.id";
@@ -224,9 +224,9 @@ impl LifecycleRows for SqliteTx<'_> {
         Ok(())
     }
 
-    fn overdue_carriers(&mut self, due_before_ms: i64) -> Result<Vec<OverdueCarrier>, StoreError> {
+    fn overdue_carriers(&mut self, due_by_ms: i64) -> Result<Vec<OverdueCarrier>, StoreError> {
         let mut stmt = self.conn().prepare_cached(OVERDUE_CARRIERS)?;
-        let rows = stmt.query_map([due_before_ms], |r| {
+        let rows = stmt.query_map([due_by_ms], |r| {
             Ok(OverdueCarrier {
                 signout: r.get::<_, SignoutId>(0)?,
                 carrier: r.get(1)?,
