@@ -1,8 +1,9 @@
 //! The lifecycle pages in a real browser (see `browser.rs` for how a test starts a site and a
 //! Chromium session): a custodian corrects a carrier's owning unit with a reason and sees the
 //! before/after in its history, reports the carrier (Top Secret, no home cabinet) missing and
-//! sees the 10-day leak-deadline clock, records on the printable incident record who was told,
-//! and reports the carrier found: it is in storage again and its incident closed.
+//! sees the 10-day leak-deadline clock, records on the printable incident record who was told;
+//! a security officer sees the clock on their home page and reports the carrier found: it is
+//! in storage again and its incident closed.
 
 // Shared helpers: this file uses only some of them.
 #[path = "browser/scene.rs"]
@@ -104,7 +105,24 @@ async fn a_carrier_is_corrected_reported_missing_and_found() {
         .await?;
         moment(session, "lifecycle", "incident").await;
 
-        // Found, although it has no home cabinet to be seen in.
+        // A security officer's home page shows the clock; the officer reports it found,
+        // although it has no home cabinet to be seen in.
+        let logout = session.find("#logout-submit").await?;
+        session.click(&logout).await?;
+        wait_css(session, "#login-username").await?;
+        sign_in(scene, session, "officer1").await?;
+        wait_css(session, "#current-user").await?;
+        // (Until the officer's home page lands, the clocks head the approvals page.)
+        session.goto(&scene.url("/approvals")).await?;
+        let item = format!(
+            r#"#leak-clocks li.leak-clock-item[data-carrier-id="{carrier}"][data-passed="false"]"#
+        );
+        let item = wait_css(session, &item).await?;
+        assert_eq!(
+            session.attr(&item, "data-days-left").await?.as_deref(),
+            Some("10")
+        );
+        moment(session, "lifecycle", "officer_home").await;
         session
             .goto(&scene.url(&format!("/carriers/{carrier}")))
             .await?;

@@ -167,6 +167,56 @@ pub async fn carrier_panel(
     })
 }
 
+/// The leak-deadline clocks of every missing carrier, soonest deadline first, for the security
+/// officer's home page: `#leak-clocks` with
+/// `li.leak-clock-item[data-carrier-id][data-level][data-passed][data-days-left]`, or nothing
+/// when no carrier is missing (the full list is `/missing`).
+pub async fn leak_clocks(
+    state: &AppState,
+    cap: &CustodyReader,
+    session: &WebSession,
+) -> Result<Markup, WebError> {
+    let lang = session.lang;
+    let filter = crate::store::carriers::CarrierFilter {
+        state: Some(CarrierState::Missing),
+        q: None,
+    };
+    let missing = crate::service::carriers::list(state, cap, filter)
+        .await
+        .map_err(|e| session.internal(e))?;
+    let now_ms = state.now().unix_ms();
+    let mut rows: Vec<(&Carrier, LeakClock)> = missing
+        .iter()
+        .filter_map(|c| {
+            let since = c.summary.missing_since?;
+            Some((c, leak_clock(c.summary.level, since.unix_ms(), now_ms)))
+        })
+        .collect();
+    rows.sort_by_key(|(_, clock)| clock.deadline_ms);
+    Ok(html! {
+        @if !rows.is_empty() {
+            section.panel #leak-clocks role="status" {
+                h2 { a href="/missing" { (t(lang, Key::MissingTitle)) } " (" (rows.len()) ")" }
+                ul {
+                    @for (c, k) in &rows {
+                        @let s = &c.summary;
+                        li.leak-clock-item .passed[k.passed] data-carrier-id=(s.id) data-level=(s.level.code())
+                            data-passed=(k.passed) data-days-left=(k.days_left) {
+                            (carrier_link(s.id, &s.control_no)) " " (level_tag(lang, s.level)) " · "
+                            (t(lang, Key::LeakDeadline)) " " (maybe_time(lang, Timestamp::from_unix_ms(k.deadline_ms))) " · "
+                            @if k.passed {
+                                span.flag { (t(lang, Key::DeadlinePassed)) } " " (k.days_over) " " (t(lang, Key::DaysUnit))
+                            } @else {
+                                (t(lang, Key::DaysLeft)) " " (k.days_left) " " (t(lang, Key::DaysUnit))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
 fn json_text(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => "—".to_owned(),
