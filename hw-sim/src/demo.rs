@@ -914,6 +914,39 @@ impl<'a> Scenario<'a> {
         Ok(())
     }
 
+    /// A missing carrier found by hand (`POST /carriers/{id}/found`, as the custodian): it was
+    /// missing since its unexplained removal (or, if the sweep has not judged the removal yet,
+    /// the custodian reports it missing by hand first).
+    async fn found(&self, c: &SeedCarrier) -> anyhow::Result<()> {
+        let path = format!("/api/v1/carriers/{}", c.id);
+        let now = self.custodian.get(&path).await?;
+        if now["state"] != "missing" {
+            self.custodian
+                .post(
+                    &format!("{path}/missing"),
+                    &json!({"note": "not on its shelf at the count"}),
+                )
+                .await?;
+            self.say(format!(
+                "custodian reports {} missing by hand",
+                carrier_label(c)
+            ));
+        }
+        let found = self
+            .custodian
+            .post(
+                &format!("{path}/found"),
+                &json!({"note": "found in the reading room, seal intact"}),
+            )
+            .await?;
+        self.say(format!(
+            "custodian finds {} in the reading room: {} again, its incident record closed",
+            carrier_label(c),
+            found["state"].as_str().unwrap_or("?")
+        ));
+        Ok(())
+    }
+
     async fn put(&self, p: &str, c: &SeedCarrier, cabinet: &SiteDevice) -> anyhow::Result<()> {
         cabinet.shelve(c.epc).await?;
         self.say(format!("{p} puts {} into {}", c.control_no, cabinet.id));
@@ -1216,6 +1249,13 @@ impl<'a> Scenario<'a> {
             desk.start_daemon().await?;
             self.say(format!("the PC of {} is switched back on", desk.id));
         }
+
+        // The carrier gone from its cabinet this morning is found, and put back.
+        self.at(hm(15, 40)).await;
+        self.found(&cast.y).await?;
+        self.at_least(hm(15, 45), SHELF_SETTLE).await;
+        let cabinet = self.home(&cast.y)?;
+        self.put("the custodian", &cast.y, cabinet).await?;
 
         // The authorised borrower comes back and returns the carrier.
         self.at(hm(16, 30)).await;

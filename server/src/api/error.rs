@@ -299,9 +299,14 @@ impl From<ServiceError> for ApiError {
             ServiceError::Placement(e) => ApiError::rule("invalid_placement", e),
             ServiceError::Signout(e) => e.into(),
             ServiceError::Approval(e) => approval_error(e),
-            ServiceError::Lifecycle { code, message } => ApiError::rule(code, message),
+            ServiceError::EndOfLife { code, message } => ApiError::rule(code, message),
             ServiceError::StatusChange(e) => e.into(),
             ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
+            ServiceError::Lifecycle(e) if e.is_state_conflict() => ApiError::StateConflict {
+                code: e.code(),
+                message: e.to_string(),
+            },
+            ServiceError::Lifecycle(e) => ApiError::rule(e.code(), e),
             ServiceError::Store(e) => e.into(),
         }
     }

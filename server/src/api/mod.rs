@@ -19,6 +19,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod lifecycle;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
@@ -88,6 +89,14 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(carriers::by_tag))
         .routes(routes!(carriers::one))
         .routes(routes!(carriers::history))
+        // LIFECYCLE: corrections, missing and found, incident records.
+        .routes(routes!(lifecycle::correct))
+        .routes(routes!(lifecycle::corrections))
+        .routes(routes!(lifecycle::missing))
+        .routes(routes!(lifecycle::found))
+        .routes(routes!(lifecycle::incidents))
+        .routes(routes!(lifecycle::incident))
+        .routes(routes!(lifecycle::told))
         .routes(routes!(signouts::create, signouts::list))
         .routes(routes!(signouts::one))
         .routes(routes!(signouts::approve))

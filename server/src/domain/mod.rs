@@ -16,6 +16,7 @@ pub mod gate;
 pub mod ids;
 pub mod ingest;
 pub mod level;
+pub mod lifecycle;
 pub mod liveness;
 pub mod notify;
 pub mod person;

@@ -289,7 +289,7 @@ fn with_needed(mut req: Request) -> Request {
 
 /// A lifecycle rule's refusal as a [`ServiceError`] (422 with its code).
 pub fn rule(code: &'static str, e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Lifecycle {
+    ServiceError::EndOfLife {
         code,
         message: e.to_string(),
     }

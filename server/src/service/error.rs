@@ -7,6 +7,7 @@ use crate::domain::alert::IllegalTransition;
 use crate::domain::approval::ApprovalError;
 use crate::domain::carrier::RegistrationError;
 use crate::domain::device::PlacementError;
+use crate::domain::lifecycle::LifecycleError;
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
 use crate::domain::user::{AccountChangeError, AccountError};
@@ -69,9 +70,9 @@ pub enum ServiceError {
     /// An approval rule says no (any request kind but sign-outs, which keep their own).
     #[error(transparent)]
     Approval(#[from] ApprovalError),
-    /// A lifecycle rule (copy, reclassification, destruction) says no.
+    /// An end-of-life rule (copy, reclassification, destruction) says no.
     #[error("{message}")]
-    Lifecycle {
+    EndOfLife {
         /// Machine-readable code.
         code: &'static str,
         /// The reason in words.
@@ -83,6 +84,9 @@ pub enum ServiceError {
     /// An alert's lifecycle does not allow the move.
     #[error(transparent)]
     AlertTransition(#[from] IllegalTransition),
+    /// A lifecycle rule says no (correction, missing/found, loan limit).
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),

@@ -25,6 +25,7 @@ pub mod destructions;
 pub mod devices;
 mod error;
 pub mod ingest;
+pub mod lifecycle;
 pub mod notify;
 pub mod people;
 pub mod policy;

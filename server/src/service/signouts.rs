@@ -13,6 +13,7 @@
 use serde::Serialize;
 use serde_json::json;
 
+use super::lifecycle;
 use super::{Problem, ServiceError};
 use crate::AppState;
 use crate::audit::NewEntry;
@@ -107,8 +108,14 @@ pub async fn request(
     check_request_input(&new.carrier_ids, &new.purpose)?;
     let actor = cap.actor().name().to_owned();
     let at = app.now();
+    let loans = app.settings().loans;
     app.store()
-        .transact(move |tx| request_in(tx, &actor, &new, at))
+        .transact(move |tx| {
+            let id = request_in(tx, &actor, &new, at)?;
+            // The loan limit per level (a refusal rolls the request back).
+            lifecycle::check_loan_in(tx, &loans, &new.carrier_ids, new.due_at, at)?;
+            Ok::<_, ServiceError>(id)
+        })
         .await
 }
 
@@ -258,8 +265,14 @@ pub async fn issue(
 ) -> Result<Issued, ServiceError> {
     let actor = cap.actor().name().to_owned();
     let at = app.now();
+    let loans = app.settings().loans;
     app.store()
-        .transact(move |tx| issue_in(tx, &actor, id, at))
+        .transact(move |tx| {
+            let issued = issue_in(tx, &actor, id, at)?;
+            // The loan limit again from the moment of issue (a refusal rolls the issue back).
+            lifecycle::check_issue_loan_in(tx, &loans, id, at)?;
+            Ok::<_, ServiceError>(issued)
+        })
         .await
 }
 

@@ -36,6 +36,7 @@ pub mod changes;
 pub mod console;
 pub mod devices;
 pub mod ingest;
+pub mod lifecycle;
 pub mod notify;
 pub mod people;
 pub mod policy;
@@ -64,6 +65,7 @@ pub use changes::ChangeRows;
 pub use console::ConsoleRows;
 pub use devices::DeviceRows;
 pub use ingest::IngestRows;
+pub use lifecycle::LifecycleRows;
 pub use notify::NotifyRows;
 pub use people::PeopleRows;
 pub use policy::PolicyRows;
@@ -86,6 +88,7 @@ pub trait Tx:
     + ConsoleRows
     + DeviceRows
     + IngestRows
+    + LifecycleRows
     + NotifyRows
     + PeopleRows
     + PolicyRows
@@ -106,6 +109,7 @@ impl<T> Tx for T where
         + ConsoleRows
         + DeviceRows
         + IngestRows
+        + LifecycleRows
         + NotifyRows
         + PeopleRows
         + PolicyRows

@@ -144,7 +144,7 @@ fn parse(kind: &str, id: &str) -> Option<(RequestKind, RequestId)> {
 fn refused(e: ServiceError, session: &WebSession) -> Result<Response, WebError> {
     let code = match e {
         ServiceError::Approval(e) => e.code(),
-        ServiceError::Lifecycle { code, .. } => code,
+        ServiceError::EndOfLife { code, .. } => code,
         ServiceError::Invalid(_) => "invalid_reason",
         ServiceError::NotFound => "not_found",
         other => return Err(session.internal(other)),
@@ -343,7 +343,7 @@ fn refused_at(
 ) -> Result<Response, WebError> {
     let code = match e {
         ServiceError::Approval(e) => e.code(),
-        ServiceError::Lifecycle { code, .. } => code,
+        ServiceError::EndOfLife { code, .. } => code,
         ServiceError::Invalid(problems) => problems.first().map_or("invalid", |p| p.code),
         ServiceError::UnknownReference { .. } => "unknown_reference",
         ServiceError::Duplicate { .. } => "conflict",
@@ -457,7 +457,7 @@ pub async fn make_copies(
         Err(e) => {
             let code = match e {
                 ServiceError::Approval(e) => e.code(),
-                ServiceError::Lifecycle { code, .. } => code,
+                ServiceError::EndOfLife { code, .. } => code,
                 ServiceError::NotFound => "not_found",
                 other => return Err(page.session.internal(other)),
             };
@@ -564,7 +564,7 @@ pub async fn record(
         Err(e) => {
             let code = match e {
                 ServiceError::Approval(e) => e.code(),
-                ServiceError::Lifecycle { code, .. } => code,
+                ServiceError::EndOfLife { code, .. } => code,
                 ServiceError::UnknownReference { .. } => "unknown_reference",
                 ServiceError::Invalid(_) => "invalid",
                 ServiceError::NotFound => "not_found",

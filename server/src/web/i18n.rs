@@ -638,6 +638,51 @@ texts! {
     DaysLeft: "剩余天数", "Days left";
     DeadlinePassed: "已超过期限", "deadline passed by";
 
+    // Lifecycle: corrections, missing and found, incident records.
+    LcTitle: "更正与查无下落", "Corrections, missing and found";
+    LcDone: "已记录。", "Recorded.";
+    LcErrAlreadyMissing: "该载体已登记为查无下落。", "The carrier is already reported missing.";
+    LcErrNotMissing: "该载体未登记为查无下落。", "The carrier is not missing.";
+    LcErrNotInCirculation: "该载体已退出流转（已归档或已销毁）。", "The carrier is out of circulation (archived or destroyed).";
+    LcErrNothingToChange: "没有任何更改。", "Nothing would change.";
+    LcErrDuplicateTag: "某个标签已属于另一载体。", "A tag belongs to another carrier.";
+    LcErrInvalid: "请填写必填项（说明最多 2000 字，更正原因最多 500 字），格式须正确。", "Fill in the required fields correctly (notes up to 2000 characters, a correction reason up to 500).";
+    LcErrRule: "不符合台账规则（份号、存放柜或标签）。", "This breaks a register rule (copy number, home cabinet or label).";
+    LcCauseManual: "人工报告", "reported by hand";
+    LcCauseCabinet: "从智能柜中取走且无借出单", "taken from its cabinet without a sign-out";
+    LcCauseOverdue: "借出逾期未还", "loan overdue";
+    LcCauseRemoval: "未经授权带出，未在门口拦下", "unauthorised removal not stopped at the gate";
+    LcFoundNote: "在何处、如何找到", "Where and how it was found";
+    LcFoundButton: "登记已找到", "Report found";
+    LcMissingNote: "发生了什么（不要写载体标题）", "What happened (never the title)";
+    LcMissingButton: "报告查无下落", "Report missing";
+    LcCorrectLink: "更正登记信息", "Correct the register entry";
+    LcCorrections: "更正记录", "Corrections";
+    LcNoCorrections: "没有更正记录。", "No corrections.";
+    LcIncidents: "事件记录", "Incident records";
+    LcNoIncidents: "没有事件记录。", "No incidents.";
+    LcFoundAt: "找到时间", "Found at";
+    LcFoundBy: "找到人", "Found by";
+    LcOpen: "尚未找到", "not found yet";
+    LcIncidentRecord: "泄密事件报告记录", "Incident record";
+    LcIncidentNotFound: "没有该事件记录。", "No such incident record.";
+    LcField: "项目", "Field";
+    LcBefore: "更正前", "Before";
+    LcAfter: "更正后", "After";
+    LcCorrectTitle: "更正登记信息", "Correct the entry of";
+    LcCorrectHint: "可更正标题、所属单位、存放柜、标签和份号，须写明原因。密级和编号只能通过变更密级流程修改。", "Title, owning unit, home cabinet, tags and copy number can be corrected, with a reason. The level and the control number change only by reclassification.";
+    LcReason: "更正原因", "Reason for the correction";
+    LcCorrectButton: "保存更正", "Save the correction";
+    LcCause: "原因", "Cause";
+    LcReportedBy: "报告人", "Reported by";
+    LcWhatHappened: "经过", "What happened";
+    LcTold: "已报告对象", "Who was told";
+    LcToldAt: "报告时间", "Told at";
+    LcToldWho: "已向谁报告（如保密局、单位领导）", "Who was told (the secrecy bureau, the unit's leader...)";
+    LcDefaultNow: "留空为现在", "empty for now";
+    LcToldButton: "记录报告情况", "Record who was told";
+    LcPrintHint: "用浏览器的打印功能（Ctrl+P）打印本记录，附于向保密行政管理部门的报告。", "Print this record with the browser (Ctrl+P) for the report to the secrecy bureau.";
+
     // Notification deliveries.
     NotificationsTitle: "告警通知投递", "Alert notifications";
     NoDeliveries: "还没有通知投递。", "No notifications yet.";

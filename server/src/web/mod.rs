@@ -76,6 +76,7 @@ pub mod guard;
 pub mod i18n;
 pub mod label;
 pub mod layout;
+pub mod lifecycle;
 pub mod officer;
 pub use crate::replay;
 pub mod session;
@@ -240,6 +241,14 @@ pub fn router() -> Router<AppState> {
         )
         .route("/carriers/{id}", get(custodian::carrier))
         .route("/carriers/{id}/label.svg", get(custodian::label))
+        .route("/carriers/{id}/missing", post(lifecycle::report_missing))
+        .route("/carriers/{id}/found", post(lifecycle::report_found))
+        .route(
+            "/carriers/{id}/correct",
+            get(lifecycle::correct_form).post(lifecycle::correct),
+        )
+        .route("/incidents/{id}", get(lifecycle::incident))
+        .route("/incidents/{id}/told", post(lifecycle::told))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))

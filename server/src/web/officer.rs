@@ -172,7 +172,10 @@ async fn approvals_page(
     let queue = signouts::list(state, &page.cap.reader(), Some(SignoutState::Requested))
         .await
         .map_err(|e| session.internal(e))?;
+    // The officer's home: the leak-deadline clocks of missing carriers come first.
+    let leak_clocks = super::lifecycle::leak_clocks(state, &page.cap.reader(), session).await?;
     let content = html! {
+        (leak_clocks)
         h1 { (t(lang, Key::ApprovalsTitle)) }
         @if let Some(n) = &notice { (n.render(lang, "approval-message")) }
         @if queue.is_empty() {

@@ -499,6 +499,44 @@ CREATE TABLE request_approvals (
     PRIMARY KEY (request_id, approver)
 ) STRICT;
 "#,
+    // 12 (lifecycle): corrections of the register with their before/after (the old and new
+    // title stay in the database like the title itself, never in the audit trail), and one
+    // incident record per missing episode: what happened, who was told and when, how it ended.
+    // An overdue loan escalates a carrier to missing once per loan (the partial unique index).
+    r#"
+CREATE TABLE carrier_corrections (
+    id INTEGER PRIMARY KEY,
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    before_json TEXT NOT NULL,
+    after_json TEXT NOT NULL
+) STRICT;
+CREATE INDEX carrier_corrections_by_carrier ON carrier_corrections (carrier_id, id);
+
+CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY,
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    cause TEXT NOT NULL
+        CHECK (cause IN ('manual', 'cabinet_removal', 'overdue', 'unauthorized_removal')),
+    missing_since_ms INTEGER NOT NULL,
+    reported_by TEXT NOT NULL,
+    reported_at_ms INTEGER NOT NULL,
+    what_happened TEXT NOT NULL,
+    signout_id INTEGER REFERENCES signouts (id),
+    alert_id INTEGER REFERENCES alerts (id),
+    told TEXT,
+    told_at_ms INTEGER,
+    told_recorded_by TEXT,
+    found_at_ms INTEGER,
+    found_by TEXT,
+    found_note TEXT
+) STRICT;
+CREATE INDEX incidents_by_carrier ON incidents (carrier_id, id);
+CREATE UNIQUE INDEX incidents_overdue_once ON incidents (carrier_id, signout_id)
+    WHERE cause = 'overdue';
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -591,6 +629,8 @@ mod tests {
         "cbd8d1135d49bd76778eb75277533b0b5585a88d95e81394cfcd468ad62dbfc6",
         // 11 (approvals)
         "2b0a6a4e3fe01da430e9fe6fab376d9d3b905d13461773075d4a501551f0318a",
+        // 12 (lifecycle)
+        "d9780c9936d6ec0c92d0702a686e3807ebc44b8094e779b597c95fae054cddd6",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -638,6 +678,7 @@ mod tests {
                 "audit",
                 "audit_heads",
                 "cabinet_contents",
+                "carrier_corrections",
                 "carrier_events",
                 "carrier_tags",
                 "carriers",
@@ -646,6 +687,7 @@ mod tests {
                 "device_status",
                 "devices",
                 "events",
+                "incidents",
                 "pending_removals",
                 "people",
                 "request_approvals",

@@ -40,6 +40,7 @@ pub(super) mod checkpointer;
 mod console;
 mod devices;
 mod ingest;
+mod lifecycle;
 pub mod migrations;
 mod notify;
 mod people;
