@@ -73,6 +73,8 @@ pub struct Settings {
     pub sweep: SweepPolicy,
     /// Decommissioning period (脱密期) lengths, applied when a departure is approved.
     pub decommissioning: DecommissioningPolicy,
+    /// Reminder windows and commitment validity of the register of people.
+    pub people: crate::config::PeopleSettings,
     /// The same tag at two devices closer in time than this is a suspected clone (zero = off).
     pub tag_clone_min_travel: Duration,
     /// Lifetime of a signed gate policy.
@@ -109,6 +111,7 @@ impl From<&Config> for Settings {
                 supervision_ms: ms(config.supervision_interval_secs.saturating_mul(1000)),
             },
             decommissioning: config.decommissioning.into(),
+            people: config.people,
             tag_clone_min_travel: Duration::from_secs(config.tag_clone_min_travel_secs),
             policy_ttl: Duration::from_secs(config.policy_ttl_secs),
             badge_required: config.gate.badge_required.clone(),

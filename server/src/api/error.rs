@@ -298,6 +298,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Placement(e) => ApiError::rule("invalid_placement", e),
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),
+            ServiceError::Duty(e) => ApiError::rule(e.code(), e),
+            ServiceError::Travel(e) => ApiError::rule(e.code(), e),
             ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
             ServiceError::Store(e) => e.into(),
         }
@@ -360,9 +362,14 @@ impl From<SignoutRuleError> for ApiError {
 impl From<StatusChangeError> for ApiError {
     fn from(e: StatusChangeError) -> ApiError {
         match e {
-            StatusChangeError::PeriodOutOfRange => ApiError::rule(e.code(), e),
+            StatusChangeError::PeriodOutOfRange | StatusChangeError::PeriodTooShort => {
+                ApiError::rule(e.code(), e)
+            }
             StatusChangeError::AlreadyLeaving
             | StatusChangeError::AlreadyDeparted
+            | StatusChangeError::NotLeaving
+            | StatusChangeError::NotCleared
+            | StatusChangeError::AlreadyCleared
             | StatusChangeError::CarriersOutstanding { .. } => ApiError::StateConflict {
                 code: e.code(),
                 message: e.to_string(),

@@ -68,7 +68,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::reset_password))
         .routes(routes!(users::sessions, users::revoke_sessions))
         .routes(routes!(people::create, people::list))
-        .routes(routes!(people::one))
+        .routes(routes!(people::one, people::edit))
+        .routes(routes!(people::file))
+        .routes(routes!(people::reminders))
         .routes(routes!(zones::create, zones::list))
         .routes(routes!(devices::create, devices::list))
         .routes(routes!(devices::revoke))
@@ -95,6 +97,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(signouts::cancel))
         .routes(routes!(people::leave))
         .routes(routes!(people::depart))
+        .routes(routes!(people::clearance))
         // INGEST: device endpoints (Ed25519-signed by the device, no user session) and the
         // server's public key for daemons to pin.
         .routes(routes!(ingest::batches).layer(uplink_limit))

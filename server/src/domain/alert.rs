@@ -40,11 +40,13 @@ pub enum AlertKind {
     TagCloneSuspected,
     /// An e-mail or webhook delivery of an alert has not succeeded for the configured time.
     NotificationFailed,
+    /// A person whose training or commitment has run out still holds carriers.
+    TrainingExpiredHolding,
 }
 
 impl AlertKind {
     /// Every kind, in the order of INTERFACES.md.
-    pub const ALL: [AlertKind; 14] = [
+    pub const ALL: [AlertKind; 15] = [
         AlertKind::UnauthorizedRemoval,
         AlertKind::ClearanceViolation,
         AlertKind::CabinetRemoval,
@@ -59,6 +61,7 @@ impl AlertKind {
         AlertKind::UnknownTag,
         AlertKind::TagCloneSuspected,
         AlertKind::NotificationFailed,
+        AlertKind::TrainingExpiredHolding,
     ];
 
     /// The storage and API name.
@@ -78,6 +81,7 @@ impl AlertKind {
             AlertKind::UnknownTag => "unknown_tag",
             AlertKind::TagCloneSuspected => "tag_clone_suspected",
             AlertKind::NotificationFailed => "notification_failed",
+            AlertKind::TrainingExpiredHolding => "training_expired_holding",
         }
     }
 
@@ -100,7 +104,8 @@ impl AlertKind {
             AlertKind::WrongCabinet
             | AlertKind::Overdue
             | AlertKind::ReaderFault
-            | AlertKind::ReplayRejected => Severity::Medium,
+            | AlertKind::ReplayRejected
+            | AlertKind::TrainingExpiredHolding => Severity::Medium,
             AlertKind::UnknownTag => Severity::Low,
         }
     }

@@ -5,17 +5,24 @@
 //! ([`check_new_person`]); the API and the officer's form call the same functions. The
 //! status rules are [`crate::domain::person`]'s; a refusal writes nothing.
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::{Problem, ServiceError};
 use crate::AppState;
 use crate::audit::NewEntry;
 use crate::auth::capability::{PeopleReaderCap, SecurityOfficerCap};
+use crate::domain::alert::{AlertKind, NewAlert, cause};
 use crate::domain::ids::{PersonId, is_valid_label, is_valid_name};
-use crate::domain::person::{self, DecommissioningPolicy, PersonStatus};
-use crate::domain::time::Timestamp;
+use crate::domain::level::Level;
+use crate::domain::person::{
+    self, Category, DecommissioningPolicy, Period, PersonDates, PersonStatus, Reminder,
+    StatusChangeError,
+};
+use crate::domain::time::{Date, Timestamp};
 use crate::store::Tx;
-use crate::store::people::{NewPerson, Person};
+use crate::store::alerts::Raised;
+use crate::store::people::{HeldCarrier, NewPerson, Person, PersonChange, PersonRecord};
 
 /// Check a new person's free-text fields, every problem at once, in field order: a name and a
 /// department that are labels, a badge tag (if any) that is a name. (A form that cannot yet
@@ -143,25 +150,95 @@ fn leave_in(
     Ok(tx.person(id)?)
 }
 
-/// Approve a person's departure today: refused while they hold any carrier (清退 first);
-/// otherwise `departed`, with the decommissioning period (脱密期) of the configuration. The
-/// person as now.
-///
-/// Every account linked to the person is disabled in the same transaction (each with its
-/// own `user.disable` entry naming the departure), and their sessions and live streams end
-/// at once: a departed person's token and password stop working with the departure, not
-/// when an administrator remembers to act.
-pub async fn depart(
+/// Certify the return of every carrier (清退) of a leaving person: refused while any carrier
+/// names them as holder. The person as now.
+pub async fn clear(
     app: &AppState,
     cap: &SecurityOfficerCap,
     id: PersonId,
 ) -> Result<Person, ServiceError> {
     let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| clear_in(tx, &actor, id, at))
+        .await
+}
+
+fn clear_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: PersonId,
+    at: Timestamp,
+) -> Result<Person, ServiceError> {
+    let before = tx.person(id)?;
+    let held = tx.carriers_held(id)?;
+    person::clear(before.status, before.cleared_at.is_some(), held)?;
+    tx.set_cleared(id, at)?;
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "person.clear",
+        subject: format!("person:{id}"),
+        before: Some(json!({"status": before.status, "cleared_at": null})),
+        after: Some(json!({"status": before.status, "cleared_at": at, "carriers_held": 0})),
+    })?;
+    Ok(tx.person(id)?)
+}
+
+/// The officer's choice of decommissioning period at a departure (`POST /people/{id}/depart`):
+/// nothing = the site's minimum for the category.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepartInput {
+    /// A longer period in months than the category's minimum (1 to 1200).
+    #[serde(default)]
+    pub months: Option<u32>,
+    /// Lifelong restrictions on travel abroad instead of an end date.
+    #[serde(default)]
+    pub lifelong: bool,
+}
+
+impl DepartInput {
+    fn period(&self) -> Result<Option<Period>, ServiceError> {
+        match (self.months, self.lifelong) {
+            (Some(_), true) => Err(ServiceError::invalid(
+                "months",
+                "invalid",
+                "months and lifelong exclude one another",
+            )),
+            (None, true) => Ok(Some(Period::Lifelong)),
+            (Some(0), false) => Err(ServiceError::invalid(
+                "months",
+                "invalid",
+                "months must be 1 to 1200",
+            )),
+            (m, false) => Ok(m.map(Period::Months)),
+        }
+    }
+}
+
+/// Approve a person's departure today: only after they started leaving and the return of
+/// every carrier was certified (清退); `departed`, with the decommissioning period (脱密期)
+/// of the configuration (or the officer's longer one). The person as now.
+///
+/// Every account linked to the person is disabled in the same transaction (each with its
+/// own `user.disable` entry naming the departure), and their sessions and live streams end
+/// at once: a departed person's token and password stop working with the departure, not
+/// when an administrator remembers to act. Their badge leaves every gate policy (the policy
+/// lists the badges of people who have not departed).
+pub async fn depart(
+    app: &AppState,
+    cap: &SecurityOfficerCap,
+    id: PersonId,
+    input: DepartInput,
+) -> Result<Person, ServiceError> {
+    let requested = input.period()?;
+    let actor = cap.actor().name().to_owned();
     let policy = app.settings().decommissioning;
     let at = app.now();
     let (person, ended) = app
         .store()
-        .transact(move |tx| depart_in(tx, &actor, id, &policy, at))
+        .transact(move |tx| depart_in(tx, &actor, id, &policy, requested, at))
         .await?;
     app.end_sessions(&ended);
     Ok(person)
@@ -173,12 +250,25 @@ fn depart_in(
     actor: &str,
     id: PersonId,
     policy: &DecommissioningPolicy,
+    requested: Option<Period>,
     at: Timestamp,
 ) -> Result<(Person, Vec<[u8; 32]>), ServiceError> {
     let before = tx.person(id)?;
     let held = tx.carriers_held(id)?;
-    let ends_on = person::depart(before.status, before.category, held, at.date(), policy)?;
-    tx.set_departed(id, ends_on)?;
+    let d = person::depart(
+        before.status,
+        before.cleared_at.is_some(),
+        before.category,
+        held,
+        at.date(),
+        policy,
+        requested,
+    )?;
+    let months = match d.period {
+        Period::Months(m) => Some(m),
+        Period::Lifelong => None,
+    };
+    tx.set_departed(id, at.date(), months, d.ends_on)?;
     tx.append_audit(&NewEntry {
         at,
         actor: actor.to_owned(),
@@ -188,11 +278,340 @@ fn depart_in(
         after: Some(json!({
             "status": PersonStatus::Departed,
             "approved_on": at.date(),
-            "decommissioning_ends_on": ends_on,
+            "decommissioning_months": months,
+            "decommissioning_lifelong": months.is_none(),
+            "decommissioning_ends_on": d.ends_on,
         })),
     })?;
     let ended = super::accounts::disable_accounts_of_person_in(tx, actor, id, at)?;
     Ok((tx.person(id)?, ended))
+}
+
+/// An officer's edit of a person (`PATCH /people/{id}`): the fields to change and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonEdit {
+    /// Why (kept in the person's history and the audit trail). Required.
+    pub reason: String,
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New department.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// New category.
+    #[serde(default)]
+    pub category: Option<Category>,
+    /// New clearance, at most the category's level.
+    #[serde(default)]
+    pub clearance: Option<Level>,
+    /// A replacement badge (the old one stops working at the gates at once).
+    #[serde(default)]
+    pub badge_tag: Option<String>,
+    /// Renewed training: its new last valid day.
+    #[serde(default)]
+    pub training_valid_until: Option<Date>,
+    /// A new commitment signed on this day.
+    #[serde(default)]
+    pub commitment_signed_on: Option<Date>,
+    /// Vetting (资格审查) date.
+    #[serde(default)]
+    pub vetted_on: Option<Date>,
+    /// Vetting outcome.
+    #[serde(default)]
+    pub vetting_outcome: Option<String>,
+    /// Periodic assessment (考核) date.
+    #[serde(default)]
+    pub assessed_on: Option<Date>,
+    /// Assessment outcome.
+    #[serde(default)]
+    pub assessment_outcome: Option<String>,
+}
+
+impl PersonEdit {
+    /// The record after the edit; every input problem at once.
+    fn apply(&self, before: &PersonRecord) -> Result<PersonRecord, ServiceError> {
+        let mut after = before.clone();
+        let mut problems = Vec::new();
+        let mut bad = |field, message| {
+            problems.push(Problem {
+                field,
+                code: "invalid",
+                message,
+            })
+        };
+        if !is_valid_label(&self.reason) {
+            bad("reason", "reason must be 1 to 200 printable characters");
+        }
+        let labels = [
+            (&self.name, &mut after.name, "name"),
+            (&self.department, &mut after.department, "department"),
+        ];
+        for (new, slot, field) in labels {
+            if let Some(v) = new {
+                if is_valid_label(v) {
+                    *slot = v.clone();
+                } else {
+                    bad(field, "must be 1 to 200 printable characters");
+                }
+            }
+        }
+        if let Some(b) = &self.badge_tag {
+            if is_valid_name(b) {
+                after.badge_tag = Some(b.clone());
+            } else {
+                bad(
+                    "badge_tag",
+                    "badge_tag must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
+                );
+            }
+        }
+        for (new, slot, field) in [
+            (&self.vetting_outcome, &mut after.vetting_outcome, "vetting_outcome"),
+            (
+                &self.assessment_outcome,
+                &mut after.assessment_outcome,
+                "assessment_outcome",
+            ),
+        ] {
+            if let Some(v) = new {
+                if is_valid_label(v) {
+                    *slot = Some(v.clone());
+                } else {
+                    bad(field, "must be 1 to 200 printable characters");
+                }
+            }
+        }
+        after.category = self.category.unwrap_or(after.category);
+        after.clearance = self.clearance.or(after.clearance);
+        if after.clearance.is_some_and(|c| !after.category.may_hold(c)) {
+            bad("clearance", "clearance must not exceed the category's level");
+        }
+        after.training_valid_until = self.training_valid_until.or(after.training_valid_until);
+        after.commitment_signed_on = self.commitment_signed_on.or(after.commitment_signed_on);
+        after.vetted_on = self.vetted_on.or(after.vetted_on);
+        after.assessed_on = self.assessed_on.or(after.assessed_on);
+        if problems.is_empty() {
+            Ok(after)
+        } else {
+            Err(ServiceError::Invalid(problems))
+        }
+    }
+}
+
+/// Only the fields that differ, as JSON objects (before, after).
+fn changed_fields(
+    before: &PersonRecord,
+    after: &PersonRecord,
+) -> Result<(Value, Value), ServiceError> {
+    let to_map = |r: &PersonRecord| match serde_json::to_value(r) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Ok(serde_json::Map::new()),
+        Err(e) => Err(ServiceError::Store(e.into())),
+    };
+    let (b, a) = (to_map(before)?, to_map(after)?);
+    let mut old = serde_json::Map::new();
+    let mut new = serde_json::Map::new();
+    for (key, value) in &a {
+        if b.get(key) != Some(value) {
+            old.insert(key.clone(), b.get(key).cloned().unwrap_or(Value::Null));
+            new.insert(key.clone(), value.clone());
+        }
+    }
+    Ok((Value::Object(old), Value::Object(new)))
+}
+
+/// Edit a person (security officer): the changed fields go to the person's history and the
+/// audit trail with the reason. A departed person's record is closed (409
+/// `already_departed`); a taken badge is [`ServiceError::Duplicate`]. A replaced badge stops
+/// working at the gates at once: the gate policy is computed from the register.
+pub async fn edit(
+    app: &AppState,
+    cap: &SecurityOfficerCap,
+    id: PersonId,
+    edit: PersonEdit,
+) -> Result<Person, ServiceError> {
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| edit_in(tx, &actor, id, &edit, at))
+        .await
+}
+
+fn edit_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: PersonId,
+    edit: &PersonEdit,
+    at: Timestamp,
+) -> Result<Person, ServiceError> {
+    let person = tx.person(id)?;
+    let before = person.record();
+    let after = edit.apply(&before)?;
+    if person.status == PersonStatus::Departed {
+        return Err(StatusChangeError::AlreadyDeparted.into());
+    }
+    let (old, new) = changed_fields(&before, &after)?;
+    if new.as_object().is_some_and(serde_json::Map::is_empty) {
+        return Ok(person);
+    }
+    tx.update_person(id, &after)?;
+    let change = PersonChange {
+        at,
+        actor: actor.to_owned(),
+        reason: edit.reason.clone(),
+        before: old.clone(),
+        after: new.clone(),
+    };
+    tx.insert_person_change(id, &change)?;
+    let mut audited = new;
+    audited["reason"] = json!(edit.reason);
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "person.edit",
+        subject: format!("person:{id}"),
+        before: Some(old),
+        after: Some(audited),
+    })?;
+    Ok(tx.person(id)?)
+}
+
+/// What the person's page shows beyond the person: the carriers they still hold (to return
+/// before 清退) and their history of edits.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PersonFile {
+    /// The person.
+    pub person: Person,
+    /// Carriers naming them as holder.
+    pub holding: Vec<HeldCarrier>,
+    /// Edits, oldest first.
+    pub history: Vec<PersonChange>,
+}
+
+/// A person with their holdings and history (security officer).
+pub async fn file(
+    app: &AppState,
+    _cap: &SecurityOfficerCap,
+    id: PersonId,
+) -> Result<PersonFile, ServiceError> {
+    app.store()
+        .query(move |tx| {
+            Ok(PersonFile {
+                person: tx.person(id)?,
+                holding: tx.held_carriers(id)?,
+                history: tx.person_changes(id)?,
+            })
+        })
+        .await
+}
+
+/// One reminder for the officer, about one person.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PersonReminder {
+    /// Whom.
+    pub person_id: PersonId,
+    /// Their name.
+    pub name: String,
+    /// What and when.
+    #[serde(flatten)]
+    pub reminder: Reminder,
+}
+
+/// The dates the reminder rules look at, for a person as stored.
+pub fn person_dates(p: &Person, commitment_valid_months: u32) -> PersonDates {
+    PersonDates {
+        status: p.status,
+        training_valid_until: p.training_valid_until,
+        commitment_expires_on: person::commitment_expires_on(
+            p.commitment_signed_on,
+            commitment_valid_months,
+        ),
+        decommissioning_ends_on: p.decommissioning_ends_on,
+    }
+}
+
+/// The reminders due today (security officer): training or commitments running out within
+/// the configured window, decommissioning periods ending within theirs; soonest first.
+pub async fn reminders(
+    app: &AppState,
+    _cap: &SecurityOfficerCap,
+) -> Result<Vec<PersonReminder>, ServiceError> {
+    let settings = app.settings().people;
+    let today = app.now().date();
+    let people = app
+        .store()
+        .query(|tx| Ok::<_, ServiceError>(tx.people()?))
+        .await?;
+    let mut out: Vec<PersonReminder> = people
+        .iter()
+        .flat_map(|p| {
+            let dates = person_dates(p, settings.commitment_valid_months);
+            person::reminders(&dates, today, &settings.windows())
+                .into_iter()
+                .map(|reminder| PersonReminder {
+                    person_id: p.id,
+                    name: p.name.clone(),
+                    reminder,
+                })
+        })
+        .collect();
+    out.sort_by_key(|r| (r.reminder.days_left, r.person_id));
+    Ok(out)
+}
+
+/// At most one `training_expired_holding` alert per person a day, while it lasts.
+const EXPIRED_HOLDING_REPEAT_MS: i64 = 24 * 3600 * 1000;
+
+/// Raise `training_expired_holding` for everyone in post or leaving who still holds carriers
+/// while their training or commitment has run out (at most once a day per person); the ids
+/// of the alerts raised. Part of the sweep (as `@sweep`).
+pub fn expired_holders_in(
+    tx: &mut dyn Tx,
+    at: Timestamp,
+    commitment_valid_months: u32,
+) -> Result<Vec<i64>, ServiceError> {
+    let today = at.date();
+    let now_ms = at.unix_ms();
+    let mut raised = Vec::new();
+    for (id, held) in tx.holders()? {
+        let p = tx.person(id)?;
+        let dates = person_dates(&p, commitment_valid_months);
+        if !person::expired_while_holding(&dates, held, today) {
+            continue;
+        }
+        let cause = cause(
+            AlertKind::TrainingExpiredHolding,
+            &[("person", &id.to_string())],
+        );
+        if tx
+            .alert_last_seen(&cause)?
+            .is_some_and(|seen| now_ms - seen < EXPIRED_HOLDING_REPEAT_MS)
+        {
+            continue;
+        }
+        let mut alert = NewAlert::new(AlertKind::TrainingExpiredHolding, cause, now_ms);
+        alert.person_id = Some(id.0);
+        alert.detail = json!({"carriers_held": held});
+        let r = tx.raise_alert(&alert)?;
+        if let Raised::New(alert_id) = r {
+            tx.append_audit(&NewEntry {
+                at,
+                actor: "@sweep".to_owned(),
+                action: "alert.raise",
+                subject: format!("alert:{alert_id}"),
+                before: None,
+                after: Some(json!({
+                    "kind": alert.kind,
+                    "severity": alert.severity,
+                    "cause": alert.cause,
+                    "person_id": id.to_string(),
+                })),
+            })?;
+        }
+        raised.push(r.id());
+    }
+    Ok(raised)
 }
 
 #[cfg(test)]

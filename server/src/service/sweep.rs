@@ -46,9 +46,15 @@ pub struct SweepOutcome {
 pub async fn sweep(app: &AppState) -> Result<SweepOutcome, ServiceError> {
     let at = app.now();
     let policy = app.settings().sweep;
+    let commitment_months = app.settings().people.commitment_valid_months;
     let outcome = app
         .store()
-        .transact(move |tx| run_in(tx, at, policy))
+        .transact(move |tx| {
+            let mut out = run_in(tx, at, policy)?;
+            let people = super::people::expired_holders_in(tx, at, commitment_months)?;
+            out.changed.extend(people);
+            Ok::<_, ServiceError>(out)
+        })
         .await?;
     app.alerts().notify(outcome.changed.iter().copied());
     Ok(outcome)

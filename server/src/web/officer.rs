@@ -30,7 +30,7 @@ use crate::auth::capability::CustodyReader;
 use crate::auth::capability::{AlertReaderCap, PeopleReaderCap, SecurityOfficerCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::carrier::CarrierState;
-use crate::domain::ids::{PersonId, SignoutId};
+use crate::domain::ids::SignoutId;
 use crate::domain::level::Level;
 use crate::domain::person::{Category, PersonStatus, StatusChangeError};
 use crate::domain::role::Role;
@@ -87,7 +87,7 @@ impl FromRequestParts<AppState> for OfficerDesk {
 
 /// A message at the top of an officer page: `#NAME-message[data-code]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Notice {
+pub(super) struct Notice {
     code: &'static str,
     bad: bool,
     text: Key,
@@ -95,7 +95,7 @@ struct Notice {
 }
 
 impl Notice {
-    fn bad(code: &'static str, text: Key) -> Notice {
+    pub(super) fn bad(code: &'static str, text: Key) -> Notice {
         Notice {
             code,
             bad: true,
@@ -104,7 +104,7 @@ impl Notice {
         }
     }
 
-    fn ok(code: &'static str, text: Key) -> Notice {
+    pub(super) fn ok(code: &'static str, text: Key) -> Notice {
         Notice {
             code,
             bad: false,
@@ -113,7 +113,7 @@ impl Notice {
         }
     }
 
-    fn render(&self, lang: Lang, id: &str) -> Markup {
+    pub(super) fn render(&self, lang: Lang, id: &str) -> Markup {
         html! {
             div id=(id) .page-message .tone-bad[self.bad] .tone-ok[!self.bad]
                 data-code=(self.code) role=(if self.bad { "alert" } else { "status" }) {
@@ -413,7 +413,7 @@ pub async fn create_person(
     Ok((status, html).into_response())
 }
 
-fn status_change_notice(e: StatusChangeError) -> (StatusCode, Notice) {
+pub(super) fn status_change_notice(e: StatusChangeError) -> (StatusCode, Notice) {
     match e {
         StatusChangeError::AlreadyLeaving => (
             StatusCode::CONFLICT,
@@ -434,55 +434,23 @@ fn status_change_notice(e: StatusChangeError) -> (StatusCode, Notice) {
             StatusCode::UNPROCESSABLE_ENTITY,
             Notice::bad("period_out_of_range", Key::ErrPeriodOutOfRange),
         ),
+        StatusChangeError::PeriodTooShort => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Notice::bad("period_too_short", Key::ErrPeriodTooShort),
+        ),
+        StatusChangeError::NotLeaving => (
+            StatusCode::CONFLICT,
+            Notice::bad("not_leaving", Key::ErrNotLeaving),
+        ),
+        StatusChangeError::NotCleared => (
+            StatusCode::CONFLICT,
+            Notice::bad("not_cleared", Key::ErrNotCleared),
+        ),
+        StatusChangeError::AlreadyCleared => (
+            StatusCode::CONFLICT,
+            Notice::bad("already_cleared", Key::ErrAlreadyCleared),
+        ),
     }
-}
-
-/// `POST /people/{id}/leave`: the person starts leaving (离岗/离职).
-pub async fn leave(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    submitted: WebForm<OfficerDesk>,
-) -> Result<Response, WebError> {
-    let page = submitted.page;
-    let Ok(id) = id.parse::<PersonId>() else {
-        return Ok(not_found(&page.session, Key::PersonNotFound));
-    };
-    let (status, notice) = match people::leave(&state, &page.cap.cap, id).await {
-        Ok(_) => return Ok(see_other(&format!("/people?left={id}"))),
-        Err(ServiceError::StatusChange(e)) => status_change_notice(e),
-        Err(ServiceError::NotFound) => return Ok(not_found(&page.session, Key::PersonNotFound)),
-        Err(e) => return Err(page.session.internal(e)),
-    };
-    let form = PersonForm {
-        nonce: replay::fresh(),
-        ..PersonForm::default()
-    };
-    let html = people_page(&state, &page, &form, Some(notice)).await?;
-    Ok((status, html).into_response())
-}
-
-/// `POST /people/{id}/depart`: approve the departure, once every carrier is back (清退).
-pub async fn depart(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    submitted: WebForm<OfficerDesk>,
-) -> Result<Response, WebError> {
-    let page = submitted.page;
-    let Ok(id) = id.parse::<PersonId>() else {
-        return Ok(not_found(&page.session, Key::PersonNotFound));
-    };
-    let (status, notice) = match people::depart(&state, &page.cap.cap, id).await {
-        Ok(_) => return Ok(see_other(&format!("/people?departed={id}"))),
-        Err(ServiceError::StatusChange(e)) => status_change_notice(e),
-        Err(ServiceError::NotFound) => return Ok(not_found(&page.session, Key::PersonNotFound)),
-        Err(e) => return Err(page.session.internal(e)),
-    };
-    let form = PersonForm {
-        nonce: replay::fresh(),
-        ..PersonForm::default()
-    };
-    let html = people_page(&state, &page, &form, Some(notice)).await?;
-    Ok((status, html).into_response())
 }
 
 fn person_row(lang: Lang, session: &WebSession, p: &Person, today: Date) -> Markup {

@@ -393,6 +393,50 @@ CREATE INDEX deliveries_due ON deliveries (due_at_ms) WHERE state = 'pending';
 ALTER TABLE devices ADD COLUMN revoked_at_ms INTEGER;
 ALTER TABLE devices ADD COLUMN key_rotated_at_ms INTEGER;
 "#,
+    // 13 (people): records kept current (clearance, vetting 资格审查 and assessment 考核
+    // with dates and outcomes) with a history of every edit and its reason; the departure
+    // sequence (清退 certified at `cleared_at`, then the departure with its period in months
+    // or lifelong); travel abroad requests (出境审批).
+    r#"
+ALTER TABLE people ADD COLUMN clearance TEXT CHECK (clearance IN ('C', 'S', 'TS'));
+ALTER TABLE people ADD COLUMN vetted_on TEXT;
+ALTER TABLE people ADD COLUMN vetting_outcome TEXT;
+ALTER TABLE people ADD COLUMN assessed_on TEXT;
+ALTER TABLE people ADD COLUMN assessment_outcome TEXT;
+ALTER TABLE people ADD COLUMN cleared_at TEXT;
+ALTER TABLE people ADD COLUMN departed_on TEXT;
+ALTER TABLE people ADD COLUMN decommissioning_months INTEGER;
+ALTER TABLE people ADD COLUMN decommissioning_lifelong INTEGER NOT NULL DEFAULT 0
+    CHECK (decommissioning_lifelong IN (0, 1));
+
+CREATE TABLE person_changes (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people (id),
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    before_json TEXT NOT NULL,
+    after_json TEXT NOT NULL
+) STRICT;
+CREATE INDEX person_changes_by_person ON person_changes (person_id, id);
+
+CREATE TABLE travel_requests (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people (id),
+    destination TEXT NOT NULL,
+    from_on TEXT NOT NULL,
+    until_on TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('requested', 'approved', 'rejected')),
+    approvals_needed INTEGER NOT NULL CHECK (approvals_needed IN (1, 2)),
+    during_decommissioning INTEGER NOT NULL CHECK (during_decommissioning IN (0, 1)),
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    approvers_json TEXT NOT NULL DEFAULT '[]',
+    reject_reason TEXT
+) STRICT;
+CREATE INDEX travel_by_person ON travel_requests (person_id, from_on);
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -483,6 +527,8 @@ mod tests {
         "7459d7ca4efb74e24eddfcea4b2fb393c1fd493938073a1e124e8750d8a5e341",
         // 10 (devices)
         "cbd8d1135d49bd76778eb75277533b0b5585a88d95e81394cfcd468ad62dbfc6",
+        // 13 (people)
+        "5580164dc544771059f624d32bef9a900419834068ddd2001d039909c97758cf",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -540,11 +586,13 @@ mod tests {
                 "events",
                 "pending_removals",
                 "people",
+                "person_changes",
                 "sessions",
                 "signout_approvals",
                 "signout_carriers",
                 "signouts",
                 "tag_sightings",
+                "travel_requests",
                 "users",
                 "zones"
             ]

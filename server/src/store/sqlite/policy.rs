@@ -20,6 +20,8 @@ impl PolicyRows for SqliteTx<'_> {
              JOIN people p ON p.id = s.borrower
              WHERE s.state = 'out' AND s.may_leave = 1 AND s.due_at_ms > ?1
                AND substr(ct.tag, 1, 4) = 'epc:'
+               -- A borrower whose training has run out no longer takes anything out (#12).
+               AND p.training_valid_until >= strftime('%Y-%m-%d', ?1 / 1000, 'unixepoch')
              ORDER BY ct.tag, s.due_at_ms, s.id",
         )?;
         let mut rows = stmt.query([now_ms])?;
@@ -47,7 +49,10 @@ impl PolicyRows for SqliteTx<'_> {
     fn staff_badges(&mut self) -> Result<Vec<Epc>, StoreError> {
         let mut stmt = self
             .conn()
-            .prepare_cached("SELECT badge_tag FROM people WHERE badge_tag IS NOT NULL")?;
+            .prepare_cached(
+                // A departed person's badge leaves every gate policy with the departure.
+                "SELECT badge_tag FROM people WHERE badge_tag IS NOT NULL AND status != 'departed'",
+            )?;
         let mut rows = stmt.query([])?;
         let mut badges = Vec::new();
         while let Some(row) = rows.next()? {
