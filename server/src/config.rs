@@ -125,6 +125,10 @@ certificate_reminder_days = 30
 decommissioning_reminder_days = 60
 # A confidentiality commitment holds this many months from its signing; 0 = until revoked.
 commitment_valid_months = 0
+# Accounts with admin, security_officer or auditor must be linked to a person (POST /users
+# person_id, or new_person to register the holder with the account), and one person holds at
+# most one of the three across all their accounts. The administrator made by `init` is exempt.
+privileged_accounts_need_person = true
 
 # The audit trail's signed heads, kept outside the database.
 [audit]
@@ -253,6 +257,8 @@ pub struct PeopleSettings {
     pub decommissioning_reminder_days: u32,
     /// Months a commitment holds from its signing; 0 (the default) = until revoked.
     pub commitment_valid_months: u32,
+    /// Privileged accounts must be linked to a person; default true.
+    pub privileged_accounts_need_person: bool,
 }
 
 impl Default for PeopleSettings {
@@ -261,6 +267,7 @@ impl Default for PeopleSettings {
             certificate_reminder_days: 30,
             decommissioning_reminder_days: 60,
             commitment_valid_months: 0,
+            privileged_accounts_need_person: true,
         }
     }
 }

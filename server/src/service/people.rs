@@ -80,7 +80,7 @@ pub async fn register(
         .await
 }
 
-fn register_in(
+pub(super) fn register_in(
     tx: &mut dyn Tx,
     actor: &str,
     person: &NewPerson,
@@ -105,6 +105,63 @@ fn register_in(
 /// Everyone on the register, by id.
 pub async fn list(app: &AppState, _cap: &PeopleReaderCap) -> Result<Vec<Person>, ServiceError> {
     app.store().query(|tx| Ok(tx.people()?)).await
+}
+
+/// Which people a list shows (the officer's register page): all fields optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeopleFilter {
+    /// Words found in the name, department or badge tag (case-insensitive).
+    pub q: Option<String>,
+    /// Only this category.
+    pub category: Option<Category>,
+    /// Only this state: `active`, `leaving`, `decommissioning` (departed, period running) or
+    /// `departed` (period over).
+    pub state: Option<String>,
+    /// Only people whose training has run out or runs out within the reminder window.
+    pub expiring: bool,
+}
+
+impl PeopleFilter {
+    /// Whether `p` is shown on `today`, with the certificate reminder window in days.
+    pub fn matches(&self, p: &Person, today: Date, window_days: u32) -> bool {
+        let text_ok = self.q.as_deref().is_none_or(|q| {
+            let q = q.to_lowercase();
+            [Some(&p.name), Some(&p.department), p.badge_tag.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|field| field.to_lowercase().contains(&q))
+        });
+        let decommissioning = person::in_decommissioning(
+            p.status,
+            p.decommissioning_ends_on,
+            p.decommissioning_lifelong,
+            today,
+        );
+        let state_ok = self.state.as_deref().is_none_or(|s| match s {
+            "decommissioning" => decommissioning,
+            "departed" => p.status == PersonStatus::Departed && !decommissioning,
+            other => p.status.as_str() == other,
+        });
+        let expiring_ok = !self.expiring
+            || (p.status != PersonStatus::Departed
+                && p.training_valid_until
+                    .is_none_or(|d| today.days_until(d) <= i64::from(window_days)));
+        text_ok && state_ok && expiring_ok && self.category.is_none_or(|c| c == p.category)
+    }
+}
+
+/// The register filtered, by name.
+pub async fn search(
+    app: &AppState,
+    cap: &PeopleReaderCap,
+    filter: PeopleFilter,
+) -> Result<Vec<Person>, ServiceError> {
+    let today = app.now().date();
+    let window = app.settings().people.certificate_reminder_days;
+    let mut people = list(app, cap).await?;
+    people.retain(|p| filter.matches(p, today, window));
+    people.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.0.cmp(&b.id.0)));
+    Ok(people)
 }
 
 /// One person.

@@ -653,6 +653,14 @@ texts! {
     ReminderTraining: "保密培训即将到期", "Training runs out";
     ReminderCommitment: "保密承诺即将到期", "Commitment runs out";
     ReminderDecommissioning: "脱密期即将结束", "Decommissioning period ends";
+    StateActive: "在岗", "Active";
+    StateLeaving: "离岗中", "Leaving";
+    StateDecommissioning: "脱密期中", "In decommissioning";
+    StateDeparted: "已离岗", "Departed";
+    ExpiringTraining: "培训已过期或即将到期", "Training expired or expiring";
+    NewPersonLegend: "或：同时登记账户持有人", "Or register the account holder with the account";
+    ErrPersonDuties: "管理员、保密员、审计员账户须关联人员，且同一人员只能担任其中一种角色。", "Admin, security officer and auditor accounts must be linked to a person, and one person may hold only one of those roles.";
+    ErrNewPerson: "账户持有人的姓名和部门须为 1–200 个可打印字符。", "The holder's name and department must be 1 to 200 printable characters.";
 
     // Overdue and missing.
     OverdueTitle: "逾期未还", "Overdue sign-outs";

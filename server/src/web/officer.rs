@@ -458,7 +458,7 @@ fn person_row(lang: Lang, session: &WebSession, p: &Person, today: Date) -> Mark
     let commitment_missing = p.commitment_signed_on.is_none_or(|d| d > today);
     html! {
         tr.person data-person-id=(p.id) data-status=(p.status.as_str()) data-category=(p.category.as_str()) {
-            td.person-name { (p.name) }
+            td.person-name { a.person-link href={ "/people/" (p.id) } { (p.name) } }
             td { (p.department) }
             td {
                 (t(lang, i18n::category(p.category))) " "
@@ -488,7 +488,7 @@ fn person_row(lang: Lang, session: &WebSession, p: &Person, today: Date) -> Mark
                         button.leave type="submit" data-person-id=(p.id) { (t(lang, Key::LeaveButton)) }
                     }
                 }
-                @if p.status != PersonStatus::Departed {
+                @if p.status == PersonStatus::Leaving && p.cleared_at.is_some() {
                     form.depart method="post" action={ "/people/" (p.id) "/depart" } data-once {
                         (csrf_field(session))
                         button.depart type="submit" data-person-id=(p.id) { (t(lang, Key::DepartButton)) }
@@ -507,7 +507,17 @@ async fn people_page(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let list = people::list(state, &page.cap.people)
+    let q = query(session);
+    let filter = people::PeopleFilter {
+        q: q.non_empty("q").map(str::to_owned),
+        category: q.non_empty("category").and_then(Category::from_name),
+        state: q.non_empty("state").map(str::to_owned),
+        expiring: q.non_empty("expiring").is_some(),
+    };
+    let list = people::search(state, &page.cap.people, filter.clone())
+        .await
+        .map_err(|e| session.internal(e))?;
+    let reminders = people::reminders(state, &page.cap.cap)
         .await
         .map_err(|e| session.internal(e))?;
     let today = state.now().date();
@@ -516,6 +526,8 @@ async fn people_page(
         h1 { (t(lang, Key::PeopleTitle)) }
         @if let Some(n) = &notice { (n.render(lang, "people-message")) }
         p.hint { (t(lang, Key::DepartHint)) }
+        (super::people::reminder_list(lang, &reminders))
+        (super::people::filter_form(lang, &filter))
         section.panel.wide-table {
             table #people-table {
                 thead { tr {

@@ -20,7 +20,8 @@ use crate::domain::ids::PersonId;
 use crate::domain::level::Level;
 use crate::domain::person::{Category, PersonStatus};
 use crate::domain::time::Date;
-use crate::service::people::{self, DepartInput, PersonEdit, PersonFile};
+use crate::domain::person::ReminderKind;
+use crate::service::people::{self, DepartInput, PersonEdit, PersonFile, PersonReminder};
 use crate::service::ServiceError;
 
 /// `GET /people/{id}`.
@@ -404,6 +405,69 @@ fn edit_form(lang: Lang, session: &WebSession, file: &PersonFile) -> Markup {
                 }
                 button #edit-submit .primary type="submit" { (t(lang, Key::Save)) }
             }
+        }
+    }
+}
+
+/// The reminders due today: `#reminder-list li.reminder[data-kind][data-person-id]`.
+pub(super) fn reminder_list(lang: Lang, reminders: &[PersonReminder]) -> Markup {
+    let kind_key = |k: ReminderKind| match k {
+        ReminderKind::TrainingExpiring => Key::ReminderTraining,
+        ReminderKind::CommitmentExpiring => Key::ReminderCommitment,
+        ReminderKind::DecommissioningEnding => Key::ReminderDecommissioning,
+    };
+    let kind_name = |k: ReminderKind| match k {
+        ReminderKind::TrainingExpiring => "training_expiring",
+        ReminderKind::CommitmentExpiring => "commitment_expiring",
+        ReminderKind::DecommissioningEnding => "decommissioning_ending",
+    };
+    html! {
+        @if !reminders.is_empty() {
+            section.panel #reminders {
+                h2 { (t(lang, Key::Reminders)) }
+                ul #reminder-list {
+                    @for r in reminders {
+                        li.reminder data-kind=(kind_name(r.reminder.kind)) data-person-id=(r.person_id) {
+                            a href={ "/people/" (r.person_id) } { (r.name) } " — "
+                            (t(lang, kind_key(r.reminder.kind))) " "
+                            time datetime=(r.reminder.due_on.to_string()) { (r.reminder.due_on.to_string()) }
+                            " (" span.days-left data-days=(r.reminder.days_left) { (r.reminder.days_left) } " " (t(lang, Key::DaysLeft)) ")"
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The register's search and filters (`GET /people?q=&category=&state=&expiring=1`).
+pub(super) fn filter_form(lang: Lang, f: &people::PeopleFilter) -> Markup {
+    let state = f.state.as_deref().unwrap_or("");
+    html! {
+        form #people-filter method="get" action="/people" {
+            label for="people-q" { (t(lang, Key::Search)) }
+            input #people-q type="search" name="q" value=(f.q.as_deref().unwrap_or(""));
+            label for="people-category" { (t(lang, Key::Category)) }
+            select #people-category name="category" {
+                option value="" { "—" }
+                @for c in [Category::Core, Category::Important, Category::General] {
+                    option value=(c.as_str()) selected[f.category == Some(c)] { (t(lang, i18n::category(c))) }
+                }
+            }
+            label for="people-state" { (t(lang, Key::PersonStatusLabel)) }
+            select #people-state name="state" {
+                option value="" { "—" }
+                @for (value, key) in [
+                    ("active", Key::StateActive),
+                    ("leaving", Key::StateLeaving),
+                    ("decommissioning", Key::StateDecommissioning),
+                    ("departed", Key::StateDeparted),
+                ] {
+                    option value=(value) selected[state == value] { (t(lang, key)) }
+                }
+            }
+            label { input #people-expiring type="checkbox" name="expiring" value="1" checked[f.expiring]; " " (t(lang, Key::ExpiringTraining)) }
+            button #people-filter-apply type="submit" { (t(lang, Key::Search)) }
         }
     }
 }
