@@ -674,14 +674,14 @@ pub fn expired_holders_in(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::person::{Category, StatusChangeError};
+    use crate::domain::person::{MonthRange, StatusChangeError};
     use crate::store::PeopleRows;
     use crate::store::test_support::{MemoryDb, T0, t};
 
     const POLICY: DecommissioningPolicy = DecommissioningPolicy {
-        core_years: 3,
-        important_years: 2,
-        general_years: 1,
+        core: MonthRange { min: 36, max: 60 },
+        important: MonthRange { min: 24, max: 36 },
+        general: MonthRange { min: 12, max: 24 },
     };
 
     fn new(name: &str, badge: Option<&str>) -> NewPerson {
@@ -722,9 +722,14 @@ mod tests {
     }
 
     #[test]
-    fn leaving_then_departing_while_holding_a_carrier_is_refused_and_writes_nothing() {
+    fn the_departure_sequence_refuses_each_step_out_of_order_and_writes_nothing() {
         let db = MemoryDb::custody(t(T0));
         let id = PersonId(1);
+        let depart = |db: &MemoryDb| depart_in(&mut db.tx(), "so1", id, &POLICY, None, t(T0));
+        assert!(matches!(
+            depart(&db),
+            Err(ServiceError::StatusChange(StatusChangeError::NotLeaving))
+        ));
         let left = leave_in(&mut db.tx(), "so1", id, t(T0)).unwrap();
         assert_eq!(
             (left.status, left.leaving_since),
@@ -738,29 +743,135 @@ mod tests {
         ));
         db.set_holder(1, 1);
         let before = db.audit().len();
-        let policy = POLICY;
         assert!(matches!(
-            depart_in(&mut db.tx(), "so1", id, &policy, t(T0)),
+            clear_in(&mut db.tx(), "so1", id, t(T0)),
+            Err(ServiceError::StatusChange(
+                StatusChangeError::CarriersOutstanding { held: 1 }
+            ))
+        ));
+        assert!(matches!(
+            depart(&db),
             Err(ServiceError::StatusChange(
                 StatusChangeError::CarriersOutstanding { held: 1 }
             ))
         ));
         assert_eq!(db.audit().len(), before);
-        assert_eq!(db.tx().person(id).unwrap().status, PersonStatus::Leaving);
+        let held = db.tx().held_carriers(id).unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].control_no, "A1");
+        db.tx()
+            .conn()
+            .execute("UPDATE carriers SET holder = NULL", [])
+            .unwrap();
+        assert!(matches!(
+            depart(&db),
+            Err(ServiceError::StatusChange(StatusChangeError::NotCleared))
+        ));
+        let cleared = clear_in(&mut db.tx(), "so1", id, t(T0)).unwrap();
+        assert_eq!(cleared.cleared_at, Some(t(T0)));
+        assert_eq!(db.audit().pop().unwrap().action, "person.clear");
+        let (gone, _) = depart(&db).unwrap();
+        assert_eq!(gone.status, PersonStatus::Departed);
+        // Core staff: 36 months by default.
+        assert_eq!(gone.decommissioning_ends_on, t(T0).date().add_months(36));
+        assert_eq!(gone.decommissioning_months, Some(36));
+        let entry = db.audit().pop().unwrap();
+        assert_eq!(entry.action, "person.depart");
+        assert_eq!(entry.after.unwrap()["decommissioning_months"], 36);
     }
 
     #[test]
-    fn a_departure_sets_the_decommissioning_period() {
+    fn a_lifelong_period_has_no_end_date() {
         let db = MemoryDb::custody(t(T0));
-        let policy = POLICY;
-        let (gone, _) = depart_in(&mut db.tx(), "so1", PersonId(1), &policy, t(T0)).unwrap();
-        assert_eq!(gone.status, PersonStatus::Departed);
-        assert!(gone.decommissioning_ends_on.unwrap() > t(T0).date());
-        let entry = db.audit().pop().unwrap();
-        assert_eq!(entry.action, "person.depart");
+        let id = PersonId(1);
+        leave_in(&mut db.tx(), "so1", id, t(T0)).unwrap();
+        clear_in(&mut db.tx(), "so1", id, t(T0)).unwrap();
+        let lifelong = Some(Period::Lifelong);
+        let (gone, _) = depart_in(&mut db.tx(), "so1", id, &POLICY, lifelong, t(T0)).unwrap();
+        assert_eq!(
+            (gone.decommissioning_ends_on, gone.decommissioning_lifelong),
+            (None, true)
+        );
         assert!(matches!(
             leave_in(&mut db.tx(), "so1", PersonId(99), t(T0)),
             Err(ServiceError::NotFound)
         ));
+    }
+
+    #[test]
+    fn an_edit_changes_only_the_given_fields_and_keeps_the_history() {
+        let db = MemoryDb::custody(t(T0));
+        let id = PersonId(1);
+        let renew = PersonEdit {
+            reason: "re-examined".into(),
+            training_valid_until: Some("2030-06-30".parse().unwrap()),
+            badge_tag: Some("B-NEW".into()),
+            ..PersonEdit::default()
+        };
+        let p = edit_in(&mut db.tx(), "so1", id, &renew, t(T0)).unwrap();
+        assert_eq!(p.training_valid_until, Some("2030-06-30".parse().unwrap()));
+        assert_eq!(p.badge_tag.as_deref(), Some("B-NEW"));
+        assert_eq!(p.name, "Li");
+        let history = db.tx().person_changes(id).unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].reason, "re-examined");
+        assert_eq!(history[0].after["training_valid_until"], "2030-06-30");
+        assert_eq!(history[0].before["badge_tag"], Value::Null);
+        assert!(history[0].after.get("name").is_none(), "unchanged fields left out");
+        let entry = db.audit().pop().unwrap();
+        assert_eq!(entry.action, "person.edit");
+        assert_eq!(entry.after.unwrap()["reason"], "re-examined");
+
+        let bad = PersonEdit {
+            reason: " ".into(),
+            category: Some(Category::General),
+            clearance: Some(Level::Secret),
+            ..PersonEdit::default()
+        };
+        let Err(ServiceError::Invalid(problems)) = edit_in(&mut db.tx(), "so1", id, &bad, t(T0))
+        else {
+            panic!("accepted");
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["reason", "clearance"]);
+        assert_eq!(db.tx().person_changes(id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn expired_holders_are_alerted_once_a_day() {
+        let db = MemoryDb::custody(t(T0));
+        db.set_holder(1, 1);
+        assert!(expired_holders_in(&mut db.tx(), t(T0), 0).unwrap().is_empty());
+        db.tx()
+            .conn()
+            .execute("UPDATE people SET training_valid_until = '2000-01-01'", [])
+            .unwrap();
+        let raised = expired_holders_in(&mut db.tx(), t(T0), 0).unwrap();
+        assert_eq!(raised.len(), 1);
+        assert_eq!(db.audit().pop().unwrap().action, "alert.raise");
+        let later = t(T0).plus_secs(3600);
+        assert!(expired_holders_in(&mut db.tx(), later, 0).unwrap().is_empty());
+        let next_day = t(T0).plus_secs(25 * 3600);
+        assert_eq!(expired_holders_in(&mut db.tx(), next_day, 0).unwrap(), raised);
+    }
+
+    #[test]
+    fn the_filter_searches_and_tells_decommissioning_from_departed() {
+        let db = MemoryDb::custody(t(T0));
+        let mut p = db.tx().person(PersonId(1)).unwrap();
+        let today = t(T0).date();
+        let f = |q: Option<&str>, state: Option<&str>| PeopleFilter {
+            q: q.map(str::to_owned),
+            state: state.map(str::to_owned),
+            ..PeopleFilter::default()
+        };
+        assert!(f(Some("li"), Some("active")).matches(&p, today, 30));
+        assert!(!f(Some("wang"), None).matches(&p, today, 30));
+        p.status = PersonStatus::Departed;
+        p.decommissioning_ends_on = Some(today.plus_days(10));
+        assert!(f(None, Some("decommissioning")).matches(&p, today, 30));
+        assert!(!f(None, Some("departed")).matches(&p, today, 30));
+        p.decommissioning_ends_on = Some(today.plus_days(-1));
+        assert!(f(None, Some("departed")).matches(&p, today, 30));
     }
 }
