@@ -1262,6 +1262,9 @@ impl Ep {
             }
             Ep::Leave | Ep::Depart => {
                 let person = fx.fit_person(&format!("P{n}"), "general").await;
+                if self == Ep::Depart {
+                    fx.leave_and_clear(&person).await;
+                }
                 let verb = if self == Ep::Leave { "leave" } else { "depart" };
                 (
                     Method::POST,
