@@ -269,7 +269,7 @@ fn facts(lang: Lang, file: &PersonFile) -> Markup {
                         dt { (t(lang, Key::DecommissioningEnds)) }
                         dd {
                             @match p.decommissioning_ends_on {
-                                Some(d) => { time datetime=(d.to_string()) { (d.to_string()) } }
+                                Some(d) => { span.date data-date=(d.to_string()) { (d.to_string()) } }
                                 None => { (t(lang, Key::Lifelong)) }
                             }
                         }
@@ -430,7 +430,7 @@ pub(super) fn reminder_list(lang: Lang, reminders: &[PersonReminder]) -> Markup 
                         li.reminder data-kind=(kind_name(r.reminder.kind)) data-person-id=(r.person_id) {
                             a href={ "/people/" (r.person_id) } { (r.name) } " — "
                             (t(lang, kind_key(r.reminder.kind))) " "
-                            time datetime=(r.reminder.due_on.to_string()) { (r.reminder.due_on.to_string()) }
+                            span.date data-date=(r.reminder.due_on.to_string()) { (r.reminder.due_on.to_string()) }
                             " (" span.days-left data-days=(r.reminder.days_left) { (r.reminder.days_left) } " " (t(lang, Key::DaysLeft)) ")"
                         }
                     }
