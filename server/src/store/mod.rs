@@ -29,6 +29,7 @@
 //! PostgreSQL backend would replace [`Store`]'s insides and [`sqlite`], not their callers.
 
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod carriers;
 pub mod console;
@@ -55,6 +56,7 @@ use sqlite::reader::ReadPool;
 use sqlite::writer::Writer;
 
 pub use alerts::AlertRows;
+pub use approvals::ApprovalRows;
 pub use audit::AuditLog;
 pub use carriers::CarrierRows;
 pub use console::ConsoleRows;
@@ -75,6 +77,7 @@ pub use zones::ZoneRows;
 /// backend.
 pub trait Tx:
     AlertRows
+    + ApprovalRows
     + AuditLog
     + CarrierRows
     + ConsoleRows
@@ -93,6 +96,7 @@ pub trait Tx:
 
 impl<T> Tx for T where
     T: AlertRows
+        + ApprovalRows
         + AuditLog
         + CarrierRows
         + ConsoleRows
