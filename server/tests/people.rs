@@ -369,3 +369,108 @@ async fn a_custodian_cannot_issue_to_themselves() {
     .await;
     fx.server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn travel_abroad_goes_through_the_approval_model() {
+    let fx = Fx::new().await;
+    let admin = &fx.tokens[&Admin];
+    for name in ["so2", "so3"] {
+        fx.server.account(admin, name, &[SecurityOfficer]).await;
+    }
+    let so2 = fx.server.login("so2", common::PASSWORD).await;
+    let so3 = fx.server.login("so3", common::PASSWORD).await;
+    let as_ = |token: &str, path: &str, body: Option<Value>| {
+        let (server, token, path) = (&fx.server, token.to_owned(), path.to_owned());
+        async move { server.call(Method::POST, &path, Some(&token), body).await }
+    };
+    let general = fx.person("出差甲", "general", "2099-01-01").await;
+    let core = fx.person("出差乙", "core", "2099-01-01").await;
+    let today = fx.server.now().date();
+    let trip = |person: &str, from: i64, until: i64| {
+        json!({"person_id": person, "destination": "Geneva", "purpose": "conference",
+            "from": today.plus_days(from).to_string(), "until": today.plus_days(until).to_string()})
+    };
+    let so = SecurityOfficer;
+    let filed = fx
+        .ok(so, Method::POST, "/api/v1/travel", Some(trip(&general, 10, 20)))
+        .await;
+    assert_eq!(
+        (&filed["state"], &filed["approvals_needed"], &filed["during_decommissioning"]),
+        (&json!("requested"), &json!(1), &json!(false))
+    );
+    let id = filed["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fx.refused(so, Method::POST, &format!("/api/v1/travel/{id}/approve"), None)
+            .await,
+        (422, "self_approval".to_owned())
+    );
+    let approved = as_(&so2, &format!("/api/v1/travel/{id}/approve"), None).await;
+    assert_eq!(approved.body["state"], "approved", "{:?}", approved.body);
+
+    // Core personnel: two different officers.
+    let filed = fx
+        .ok(so, Method::POST, "/api/v1/travel", Some(trip(&core, 1, 2)))
+        .await;
+    assert_eq!(filed["approvals_needed"], 2);
+    let id = filed["id"].as_str().unwrap().to_owned();
+    let approve = format!("/api/v1/travel/{id}/approve");
+    let first = as_(&so2, &approve, None).await;
+    assert_eq!(first.body["state"], "requested", "{:?}", first.body);
+    let again = as_(&so2, &approve, None).await;
+    assert_eq!((again.status, again.error()), (409, "already_approved"));
+    let second = as_(&so3, &approve, None).await;
+    assert_eq!(second.body["state"], "approved", "{:?}", second.body);
+
+    // A departed person in their decommissioning period: the trip is marked.
+    let leaver = fx.person("出差丙", "general", "2099-01-01").await;
+    for step in ["leave", "clearance", "depart"] {
+        fx.ok(so, Method::POST, &format!("/api/v1/people/{leaver}/{step}"), None)
+            .await;
+    }
+    let marked = fx
+        .ok(so, Method::POST, "/api/v1/travel", Some(trip(&leaver, 30, 40)))
+        .await;
+    assert_eq!(marked["during_decommissioning"], true);
+    let id = marked["id"].as_str().unwrap().to_owned();
+    let no_reason = as_(&so2, &format!("/api/v1/travel/{id}/reject"), Some(json!({"reason": ""}))).await;
+    assert_eq!(no_reason.status, 400);
+    let rejected = as_(
+        &so2,
+        &format!("/api/v1/travel/{id}/reject"),
+        Some(json!({"reason": "脱密期内不予批准"})),
+    )
+    .await;
+    assert_eq!(rejected.body["state"], "rejected", "{:?}", rejected.body);
+    // After the period the person is no longer restricted.
+    let after = fx
+        .refused(so, Method::POST, "/api/v1/travel", Some(trip(&leaver, 400, 410)))
+        .await;
+    assert_eq!(after, (422, "not_restricted".to_owned()));
+
+    let mut bad_dest = trip(&general, 1, 2);
+    bad_dest["destination"] = json!("");
+    for (role, body, status, code) in [
+        (so, trip(&general, 5, 4), 422, "ends_before_start"),
+        (so, trip("999", 1, 2), 422, "unknown_reference"),
+        (so, bad_dest, 400, "bad_request"),
+        (Custodian, trip(&general, 1, 2), 403, "forbidden"),
+    ] {
+        assert_eq!(
+            fx.refused(role, Method::POST, "/api/v1/travel", Some(body.clone()))
+                .await,
+            (status, code.to_owned()),
+            "{body}"
+        );
+    }
+    let listed = fx.ok(so, Method::GET, "/api/v1/travel", None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    let approved = fx
+        .ok(so, Method::GET, "/api/v1/travel?state=approved", None)
+        .await;
+    assert_eq!(approved.as_array().unwrap().len(), 2);
+    assert_eq!(
+        fx.refused(so, Method::POST, "/api/v1/travel/999/approve", None).await,
+        (404, "not_found".to_owned())
+    );
+    fx.server.stop().await.unwrap();
+}

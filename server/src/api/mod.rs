@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod people;
+pub mod travel;
 pub mod session;
 pub mod signouts;
 pub mod users;
@@ -99,6 +100,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(people::leave))
         .routes(routes!(people::depart))
         .routes(routes!(people::clearance))
+        .routes(routes!(travel::create, travel::list))
+        .routes(routes!(travel::approve))
+        .routes(routes!(travel::reject))
         // INGEST: device endpoints (Ed25519-signed by the device, no user session) and the
         // server's public key for daemons to pin.
         .routes(routes!(ingest::batches).layer(uplink_limit))

@@ -25,6 +25,7 @@ mod error;
 pub mod ingest;
 pub mod notify;
 pub mod people;
+pub mod travel;
 pub mod policy;
 pub mod signouts;
 pub mod sweep;

@@ -501,7 +501,7 @@ CREATE TABLE request_approvals (
     // 13 (people): records kept current (clearance, vetting 资格审查 and assessment 考核
     // with dates and outcomes) with a history of every edit and its reason; the departure
     // sequence (清退 certified at `cleared_at`, then the departure with its period in months
-    // or lifelong); travel abroad requests (出境审批).
+    // or lifelong). Travel abroad (出境审批) uses the approval model's `requests`.
     r#"
 ALTER TABLE people ADD COLUMN clearance TEXT CHECK (clearance IN ('C', 'S', 'TS'));
 ALTER TABLE people ADD COLUMN vetted_on TEXT;
@@ -524,23 +524,6 @@ CREATE TABLE person_changes (
     after_json TEXT NOT NULL
 ) STRICT;
 CREATE INDEX person_changes_by_person ON person_changes (person_id, id);
-
-CREATE TABLE travel_requests (
-    id INTEGER PRIMARY KEY,
-    person_id INTEGER NOT NULL REFERENCES people (id),
-    destination TEXT NOT NULL,
-    from_on TEXT NOT NULL,
-    until_on TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('requested', 'approved', 'rejected')),
-    approvals_needed INTEGER NOT NULL CHECK (approvals_needed IN (1, 2)),
-    during_decommissioning INTEGER NOT NULL CHECK (during_decommissioning IN (0, 1)),
-    requested_by TEXT NOT NULL,
-    requested_at TEXT NOT NULL,
-    approvers_json TEXT NOT NULL DEFAULT '[]',
-    reject_reason TEXT
-) STRICT;
-CREATE INDEX travel_by_person ON travel_requests (person_id, from_on);
 "#,
 ];
 
@@ -635,7 +618,7 @@ mod tests {
         // 11 (approvals)
         "2b0a6a4e3fe01da430e9fe6fab376d9d3b905d13461773075d4a501551f0318a",
         // 13 (people)
-        "5580164dc544771059f624d32bef9a900419834068ddd2001d039909c97758cf",
+        "c0ce2696eb123225adbcb23130c9a1e9fdf4c07e98413d1ed60229d154d5a5be",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -702,7 +685,6 @@ mod tests {
                 "signout_carriers",
                 "signouts",
                 "tag_sightings",
-                "travel_requests",
                 "users",
                 "zones"
             ]
