@@ -498,6 +498,7 @@ CREATE TABLE request_approvals (
     at_ms INTEGER NOT NULL,
     PRIMARY KEY (request_id, approver)
 ) STRICT;
+"#,
     // 13 (people): records kept current (clearance, vetting 资格审查 and assessment 考核
     // with dates and outcomes) with a history of every edit and its reason; the departure
     // sequence (清退 certified at `cleared_at`, then the departure with its period in months
