@@ -282,6 +282,30 @@ impl DecommissioningPolicy {
     }
 }
 
+/// The highest level a person is cleared for: the officer's clearance, at most the category's
+/// level; nothing once departed.
+pub fn effective_clearance(
+    status: PersonStatus,
+    category: Category,
+    clearance: Option<Level>,
+) -> Option<Level> {
+    if status == PersonStatus::Departed {
+        return None;
+    }
+    let max = category.max_level();
+    Some(clearance.map_or(max, |c| c.min(max)))
+}
+
+/// A level from its code (`TS`, `S`, `C`).
+pub fn level_of_code(code: &str) -> Option<Level> {
+    match code {
+        "TS" => Some(Level::TopSecret),
+        "S" => Some(Level::Secret),
+        "C" => Some(Level::Confidential),
+        _ => None,
+    }
+}
+
 /// Whether a person may sign out carriers on `today` as far as training and commitment go:
 /// both must exist, and the training must still be valid on `today`.
 pub fn is_certified(

@@ -20,8 +20,6 @@ impl PolicyRows for SqliteTx<'_> {
              JOIN people p ON p.id = s.borrower
              WHERE s.state = 'out' AND s.may_leave = 1 AND s.due_at_ms > ?1
                AND substr(ct.tag, 1, 4) = 'epc:'
-               -- A borrower whose training has run out no longer takes anything out (#12).
-               AND p.training_valid_until >= strftime('%Y-%m-%d', ?1 / 1000, 'unixepoch')
              ORDER BY ct.tag, s.due_at_ms, s.id",
         )?;
         let mut rows = stmt.query([now_ms])?;
