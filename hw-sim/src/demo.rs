@@ -1256,7 +1256,11 @@ impl<'a> Scenario<'a> {
         let body = json!({"reason": "复训合格 training renewed", "training_valid_until": until});
         let person = self
             .officer1
-            .call(Method::PATCH, &format!("/api/v1/people/{}", p.id), Some(&body))
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/people/{}", p.id),
+                Some(&body),
+            )
             .await?;
         self.say(format!(
             "officer1 records the renewed training of {}: valid until {}",

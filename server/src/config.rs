@@ -693,8 +693,12 @@ impl Config {
             ("decommissioning.important_months", d.important_months),
             ("decommissioning.general_months", d.general_months),
         ] {
-            if !(1..=MAX_PERIOD_MONTHS).contains(&min) || !(min..=MAX_PERIOD_MONTHS).contains(&max) {
-                return Err((key, "must be [shortest, longest] months, 1 <= shortest <= longest <= 1200"));
+            if !(1..=MAX_PERIOD_MONTHS).contains(&min) || !(min..=MAX_PERIOD_MONTHS).contains(&max)
+            {
+                return Err((
+                    key,
+                    "must be [shortest, longest] months, 1 <= shortest <= longest <= 1200",
+                ));
             }
         }
         let p = &self.people;

@@ -45,7 +45,13 @@ impl Fx {
         reply.body
     }
 
-    async fn refused(&self, role: Role, method: Method, path: &str, body: Option<Value>) -> (u16, String) {
+    async fn refused(
+        &self,
+        role: Role,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String) {
         let reply = self.call(role, method, path, body).await;
         (reply.status, reply.error().to_owned())
     }
@@ -66,8 +72,10 @@ impl Fx {
                 Custodian,
                 Method::POST,
                 "/api/v1/carriers",
-                Some(json!({"control_no": control_no, "kind": "paper", "level": "C",
-                    "title": "t", "owner_unit": "U", "tags": []})),
+                Some(
+                    json!({"control_no": control_no, "kind": "paper", "level": "C",
+                    "title": "t", "owner_unit": "U", "tags": []}),
+                ),
             )
             .await["id"]
             .as_str()
@@ -79,16 +87,23 @@ impl Fx {
                 Custodian,
                 Method::POST,
                 "/api/v1/signouts",
-                Some(json!({"carrier_ids": [carrier], "borrower": borrower, "purpose": "p",
-                    "due_at": due, "may_leave": false})),
+                Some(
+                    json!({"carrier_ids": [carrier], "borrower": borrower, "purpose": "p",
+                    "due_at": due, "may_leave": false}),
+                ),
             )
             .await["id"]
             .as_str()
             .unwrap()
             .to_owned();
         let path = format!("/api/v1/signouts/{signout}");
-        self.ok(SecurityOfficer, Method::POST, &format!("{path}/approve"), None)
-            .await;
+        self.ok(
+            SecurityOfficer,
+            Method::POST,
+            &format!("{path}/approve"),
+            None,
+        )
+        .await;
         self.ok(Custodian, Method::POST, &format!("{path}/issue"), None)
             .await;
         (carrier, signout)
@@ -106,8 +121,10 @@ async fn an_edit_renews_training_and_keeps_the_history() {
             SecurityOfficer,
             Method::PATCH,
             &path,
-            Some(json!({"reason": "复训合格", "training_valid_until": "2031-05-31",
-                "badge_tag": "BADGE-9", "vetted_on": "2025-01-02", "vetting_outcome": "合格"})),
+            Some(
+                json!({"reason": "复训合格", "training_valid_until": "2031-05-31",
+                "badge_tag": "BADGE-9", "vetted_on": "2025-01-02", "vetting_outcome": "合格"}),
+            ),
         )
         .await;
     assert_eq!(edited["training_valid_until"], "2031-05-31");
@@ -123,16 +140,53 @@ async fn an_edit_renews_training_and_keeps_the_history() {
     assert_eq!(history[0]["after"]["training_valid_until"], "2031-05-31");
 
     let cases = [
-        (SecurityOfficer, path.clone(), json!({"reason": ""}), 400, "bad_request"),
-        (SecurityOfficer, path.clone(), json!({"reason": "x", "colour": "red"}), 400, "bad_request"),
-        (SecurityOfficer, path.clone(), json!({"reason": "x", "clearance": "TS"}), 400, "bad_request"),
-        (SecurityOfficer, format!("/api/v1/people/{other}"), json!({"reason": "x", "badge_tag": "BADGE-9"}), 409, "conflict"),
-        (SecurityOfficer, "/api/v1/people/999".into(), json!({"reason": "x"}), 404, "not_found"),
-        (Custodian, path.clone(), json!({"reason": "x", "name": "Z"}), 403, "forbidden"),
+        (
+            SecurityOfficer,
+            path.clone(),
+            json!({"reason": ""}),
+            400,
+            "bad_request",
+        ),
+        (
+            SecurityOfficer,
+            path.clone(),
+            json!({"reason": "x", "colour": "red"}),
+            400,
+            "bad_request",
+        ),
+        (
+            SecurityOfficer,
+            path.clone(),
+            json!({"reason": "x", "clearance": "TS"}),
+            400,
+            "bad_request",
+        ),
+        (
+            SecurityOfficer,
+            format!("/api/v1/people/{other}"),
+            json!({"reason": "x", "badge_tag": "BADGE-9"}),
+            409,
+            "conflict",
+        ),
+        (
+            SecurityOfficer,
+            "/api/v1/people/999".into(),
+            json!({"reason": "x"}),
+            404,
+            "not_found",
+        ),
+        (
+            Custodian,
+            path.clone(),
+            json!({"reason": "x", "name": "Z"}),
+            403,
+            "forbidden",
+        ),
     ];
     for (role, p, body, status, code) in cases {
         assert_eq!(
-            fx.refused(role, Method::PATCH, &p, Some(body.clone())).await,
+            fx.refused(role, Method::PATCH, &p, Some(body.clone()))
+                .await,
             (status, code.to_owned()),
             "{p} {body}"
         );
@@ -140,9 +194,14 @@ async fn an_edit_renews_training_and_keeps_the_history() {
     let file = fx
         .ok(SecurityOfficer, Method::GET, &format!("{path}/file"), None)
         .await;
-    assert_eq!(file["history"].as_array().unwrap().len(), 1, "refusals change nothing");
     assert_eq!(
-        fx.refused(Custodian, Method::GET, &format!("{path}/file"), None).await,
+        file["history"].as_array().unwrap().len(),
+        1,
+        "refusals change nothing"
+    );
+    assert_eq!(
+        fx.refused(Custodian, Method::GET, &format!("{path}/file"), None)
+            .await,
         (403, "forbidden".to_owned())
     );
     fx.server.stop().await.unwrap();
@@ -156,14 +215,17 @@ async fn a_departure_runs_leave_return_clearance_depart() {
     let path = format!("/api/v1/people/{id}");
     let so = SecurityOfficer;
     assert_eq!(
-        fx.refused(so, Method::POST, &format!("{path}/clearance"), None).await,
+        fx.refused(so, Method::POST, &format!("{path}/clearance"), None)
+            .await,
         (409, "not_leaving".to_owned())
     );
     assert_eq!(
-        fx.refused(so, Method::POST, &format!("{path}/depart"), None).await,
+        fx.refused(so, Method::POST, &format!("{path}/depart"), None)
+            .await,
         (409, "not_leaving".to_owned())
     );
-    fx.ok(so, Method::POST, &format!("{path}/leave"), None).await;
+    fx.ok(so, Method::POST, &format!("{path}/leave"), None)
+        .await;
     let file = fx.ok(so, Method::GET, &format!("{path}/file"), None).await;
     let holding = file["holding"].as_array().unwrap();
     assert_eq!(holding.len(), 1);
@@ -171,7 +233,8 @@ async fn a_departure_runs_leave_return_clearance_depart() {
     assert_eq!(holding[0]["signout_id"], json!(signout));
     assert!(holding[0].get("title").is_none(), "no titles");
     assert_eq!(
-        fx.refused(so, Method::POST, &format!("{path}/clearance"), None).await,
+        fx.refused(so, Method::POST, &format!("{path}/clearance"), None)
+            .await,
         (409, "carriers_outstanding".to_owned())
     );
     fx.ok(
@@ -182,13 +245,17 @@ async fn a_departure_runs_leave_return_clearance_depart() {
     )
     .await;
     assert_eq!(
-        fx.refused(so, Method::POST, &format!("{path}/depart"), None).await,
+        fx.refused(so, Method::POST, &format!("{path}/depart"), None)
+            .await,
         (409, "not_cleared".to_owned())
     );
-    let cleared = fx.ok(so, Method::POST, &format!("{path}/clearance"), None).await;
+    let cleared = fx
+        .ok(so, Method::POST, &format!("{path}/clearance"), None)
+        .await;
     assert!(cleared["cleared_at"].is_string());
     assert_eq!(
-        fx.refused(so, Method::POST, &format!("{path}/clearance"), None).await,
+        fx.refused(so, Method::POST, &format!("{path}/clearance"), None)
+            .await,
         (409, "already_cleared".to_owned())
     );
     let depart = format!("{path}/depart");
@@ -198,7 +265,8 @@ async fn a_departure_runs_leave_return_clearance_depart() {
         (json!({"years": 2}), 400, "bad_request"),
     ] {
         assert_eq!(
-            fx.refused(so, Method::POST, &depart, Some(body.clone())).await,
+            fx.refused(so, Method::POST, &depart, Some(body.clone()))
+                .await,
             (status, code.to_owned()),
             "{body}"
         );
@@ -219,8 +287,13 @@ async fn a_departure_runs_leave_return_clearance_depart() {
         (409, "already_departed".to_owned())
     );
     assert_eq!(
-        fx.refused(so, Method::PATCH, &path, Some(json!({"reason": "x", "name": "Y"})))
-            .await,
+        fx.refused(
+            so,
+            Method::PATCH,
+            &path,
+            Some(json!({"reason": "x", "name": "Y"}))
+        )
+        .await,
         (409, "already_departed".to_owned())
     );
 
@@ -228,9 +301,15 @@ async fn a_departure_runs_leave_return_clearance_depart() {
     let other = fx.person("终身", "core", "2099-01-01").await;
     let p = format!("/api/v1/people/{other}");
     fx.ok(so, Method::POST, &format!("{p}/leave"), None).await;
-    fx.ok(so, Method::POST, &format!("{p}/clearance"), None).await;
+    fx.ok(so, Method::POST, &format!("{p}/clearance"), None)
+        .await;
     let lifelong = fx
-        .ok(so, Method::POST, &format!("{p}/depart"), Some(json!({"lifelong": true})))
+        .ok(
+            so,
+            Method::POST,
+            &format!("{p}/depart"),
+            Some(json!({"lifelong": true})),
+        )
         .await;
     assert_eq!(lifelong["decommissioning_lifelong"], true);
     assert!(lifelong["decommissioning_ends_on"].is_null());
@@ -245,7 +324,12 @@ async fn reminders_name_expiring_training_within_the_window() {
     let due = fx.person("快到期", "general", &soon).await;
     fx.person("不急", "general", &later).await;
     let list = fx
-        .ok(SecurityOfficer, Method::GET, "/api/v1/people/reminders", None)
+        .ok(
+            SecurityOfficer,
+            Method::GET,
+            "/api/v1/people/reminders",
+            None,
+        )
         .await;
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 1, "{list:?}");
@@ -262,8 +346,7 @@ async fn reminders_name_expiring_training_within_the_window() {
 
 #[tokio::test]
 async fn privileged_accounts_belong_to_one_person_each() {
-    let server =
-        Server::start_with(|c| c.people.privileged_accounts_need_person = true).await;
+    let server = Server::start_with(|c| c.people.privileged_accounts_need_person = true).await;
     let admin = server.login("admin", common::ADMIN_PASSWORD).await;
     let create = |body: Value| {
         let (server, admin) = (&server, admin.clone());
@@ -274,10 +357,16 @@ async fn privileged_accounts_belong_to_one_person_each() {
         }
     };
     let pw = common::INITIAL_PASSWORD;
-    let unlinked = create(json!({"username": "so1", "password": pw, "roles": ["security_officer"]})).await;
-    assert_eq!((unlinked.status, unlinked.error()), (422, "person_required"));
-    let linked = create(json!({"username": "so1", "password": pw, "roles": ["security_officer"],
-        "new_person": {"name": "保密员甲", "department": "保密办", "category": "core"}}))
+    let unlinked =
+        create(json!({"username": "so1", "password": pw, "roles": ["security_officer"]})).await;
+    assert_eq!(
+        (unlinked.status, unlinked.error()),
+        (422, "person_required")
+    );
+    let linked = create(
+        json!({"username": "so1", "password": pw, "roles": ["security_officer"],
+        "new_person": {"name": "保密员甲", "department": "保密办", "category": "core"}}),
+    )
     .await;
     assert_eq!(linked.status, 201, "{:?}", linked.body);
     let so = server.activate("so1").await;
@@ -285,16 +374,25 @@ async fn privileged_accounts_belong_to_one_person_each() {
         .call(Method::GET, "/api/v1/people", Some(&so), None)
         .await;
     let person = people.body[0]["id"].clone();
-    let second = create(json!({"username": "aud1", "password": pw, "roles": ["auditor"],
-        "person_id": person}))
+    let second = create(
+        json!({"username": "aud1", "password": pw, "roles": ["auditor"],
+        "person_id": person}),
+    )
     .await;
-    assert_eq!((second.status, second.error()), (422, "person_roles_exclusive"));
-    let both = create(json!({"username": "x1", "password": pw, "roles": ["custodian"],
-        "person_id": person, "new_person": {"name": "n", "department": "d", "category": "core"}}))
+    assert_eq!(
+        (second.status, second.error()),
+        (422, "person_roles_exclusive")
+    );
+    let both = create(
+        json!({"username": "x1", "password": pw, "roles": ["custodian"],
+        "person_id": person, "new_person": {"name": "n", "department": "d", "category": "core"}}),
+    )
     .await;
     assert_eq!(both.status, 400);
-    let custodian = create(json!({"username": "cust1", "password": pw, "roles": ["custodian"],
-        "person_id": person}))
+    let custodian = create(
+        json!({"username": "cust1", "password": pw, "roles": ["custodian"],
+        "person_id": person}),
+    )
     .await;
     assert_eq!(custodian.status, 201, "{:?}", custodian.body);
     let guard = create(json!({"username": "guard1", "password": pw, "roles": ["guard"]})).await;
@@ -313,8 +411,10 @@ async fn a_custodian_cannot_issue_to_themselves() {
             Method::POST,
             "/api/v1/users",
             Some(admin),
-            Some(json!({"username": "selfcust", "password": common::INITIAL_PASSWORD,
-                "roles": ["custodian"], "person_id": me})),
+            Some(
+                json!({"username": "selfcust", "password": common::INITIAL_PASSWORD,
+                "roles": ["custodian"], "person_id": me}),
+            ),
         )
         .await;
     assert_eq!(reply.status, 201);
@@ -324,8 +424,10 @@ async fn a_custodian_cannot_issue_to_themselves() {
             Custodian,
             Method::POST,
             "/api/v1/carriers",
-            Some(json!({"control_no": "SELF-1", "kind": "paper", "level": "C",
-                "title": "t", "owner_unit": "U", "tags": []})),
+            Some(
+                json!({"control_no": "SELF-1", "kind": "paper", "level": "C",
+                "title": "t", "owner_unit": "U", "tags": []}),
+            ),
         )
         .await["id"]
         .clone();
@@ -335,8 +437,10 @@ async fn a_custodian_cannot_issue_to_themselves() {
             Custodian,
             Method::POST,
             "/api/v1/signouts",
-            Some(json!({"carrier_ids": [carrier], "borrower": me, "purpose": "p",
-                "due_at": due, "may_leave": false})),
+            Some(
+                json!({"carrier_ids": [carrier], "borrower": me, "purpose": "p",
+                "due_at": due, "may_leave": false}),
+            ),
         )
         .await["id"]
         .as_str()
@@ -392,16 +496,30 @@ async fn travel_abroad_goes_through_the_approval_model() {
     };
     let so = SecurityOfficer;
     let filed = fx
-        .ok(so, Method::POST, "/api/v1/travel", Some(trip(&general, 10, 20)))
+        .ok(
+            so,
+            Method::POST,
+            "/api/v1/travel",
+            Some(trip(&general, 10, 20)),
+        )
         .await;
     assert_eq!(
-        (&filed["state"], &filed["approvals_needed"], &filed["during_decommissioning"]),
+        (
+            &filed["state"],
+            &filed["approvals_needed"],
+            &filed["during_decommissioning"]
+        ),
         (&json!("requested"), &json!(1), &json!(false))
     );
     let id = filed["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        fx.refused(so, Method::POST, &format!("/api/v1/travel/{id}/approve"), None)
-            .await,
+        fx.refused(
+            so,
+            Method::POST,
+            &format!("/api/v1/travel/{id}/approve"),
+            None
+        )
+        .await,
         (422, "self_approval".to_owned())
     );
     let approved = as_(&so2, &format!("/api/v1/travel/{id}/approve"), None).await;
@@ -424,15 +542,30 @@ async fn travel_abroad_goes_through_the_approval_model() {
     // A departed person in their decommissioning period: the trip is marked.
     let leaver = fx.person("出差丙", "general", "2099-01-01").await;
     for step in ["leave", "clearance", "depart"] {
-        fx.ok(so, Method::POST, &format!("/api/v1/people/{leaver}/{step}"), None)
-            .await;
+        fx.ok(
+            so,
+            Method::POST,
+            &format!("/api/v1/people/{leaver}/{step}"),
+            None,
+        )
+        .await;
     }
     let marked = fx
-        .ok(so, Method::POST, "/api/v1/travel", Some(trip(&leaver, 30, 40)))
+        .ok(
+            so,
+            Method::POST,
+            "/api/v1/travel",
+            Some(trip(&leaver, 30, 40)),
+        )
         .await;
     assert_eq!(marked["during_decommissioning"], true);
     let id = marked["id"].as_str().unwrap().to_owned();
-    let no_reason = as_(&so2, &format!("/api/v1/travel/{id}/reject"), Some(json!({"reason": ""}))).await;
+    let no_reason = as_(
+        &so2,
+        &format!("/api/v1/travel/{id}/reject"),
+        Some(json!({"reason": ""})),
+    )
+    .await;
     assert_eq!(no_reason.status, 400);
     let rejected = as_(
         &so2,
@@ -443,7 +576,12 @@ async fn travel_abroad_goes_through_the_approval_model() {
     assert_eq!(rejected.body["state"], "rejected", "{:?}", rejected.body);
     // After the period the person is no longer restricted.
     let after = fx
-        .refused(so, Method::POST, "/api/v1/travel", Some(trip(&leaver, 400, 410)))
+        .refused(
+            so,
+            Method::POST,
+            "/api/v1/travel",
+            Some(trip(&leaver, 400, 410)),
+        )
         .await;
     assert_eq!(after, (422, "not_restricted".to_owned()));
 
@@ -469,7 +607,8 @@ async fn travel_abroad_goes_through_the_approval_model() {
         .await;
     assert_eq!(approved.as_array().unwrap().len(), 2);
     assert_eq!(
-        fx.refused(so, Method::POST, "/api/v1/travel/999/approve", None).await,
+        fx.refused(so, Method::POST, "/api/v1/travel/999/approve", None)
+            .await,
         (404, "not_found".to_owned())
     );
     fx.server.stop().await.unwrap();

@@ -22,9 +22,9 @@ pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod people;
-pub mod travel;
 pub mod session;
 pub mod signouts;
+pub mod travel;
 pub mod users;
 pub mod zones;
 

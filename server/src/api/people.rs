@@ -2,8 +2,8 @@
 //! `POST /people/{id}/leave`, `POST /people/{id}/clearance`, `POST /people/{id}/depart`,
 //! `PATCH /people/{id}`, `GET /people/{id}/file`, `GET /people/reminders` (security officer).
 
-use axum::extract::{Path, State};
 use axum::body::Bytes;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use super::Created;

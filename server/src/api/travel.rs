@@ -145,5 +145,7 @@ pub async fn reject(
     Json(body): Json<TravelReject>,
 ) -> Result<axum::Json<Decided>, ApiError> {
     let id = request_id(&id)?;
-    Ok(axum::Json(travel::reject(&state, &cap, id, body.reason).await?))
+    Ok(axum::Json(
+        travel::reject(&state, &cap, id, body.reason).await?,
+    ))
 }

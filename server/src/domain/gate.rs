@@ -518,7 +518,11 @@ mod tests {
         let g = gate(TS, ZoneLevel::Public);
         let j = judge(&g, &passage(Direction::In, &[], &[bob()], &holders, &[]));
         let people: Vec<_> = j.alerts.iter().map(|a| a.person_id).collect();
-        assert_eq!(people, [Some(2), Some(3)], "cleared for less than TS, or departed");
+        assert_eq!(
+            people,
+            [Some(2), Some(3)],
+            "cleared for less than TS, or departed"
+        );
         let a = &j.alerts[0];
         assert_eq!(a.kind, AlertKind::ClearanceViolation);
         assert_eq!(a.cause, "clearance_violation:person:2:device:gate-1");
@@ -529,7 +533,10 @@ mod tests {
         let j = judge(&g, &passage(Direction::Out, &[], &[bob()], &holders, &[]));
         assert!(j.alerts.is_empty());
         let s_zone = gate(S, ZoneLevel::Public);
-        let j = judge(&s_zone, &passage(Direction::In, &[], &[bob()], &holders[..2], &[]));
+        let j = judge(
+            &s_zone,
+            &passage(Direction::In, &[], &[bob()], &holders[..2], &[]),
+        );
         assert!(j.alerts.is_empty());
     }
 

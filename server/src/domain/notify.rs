@@ -163,7 +163,10 @@ pub fn kind_names(kind: AlertKind) -> (&'static str, &'static str) {
         AlertKind::UnknownTag => ("未知标签", "Unknown tag"),
         AlertKind::TagCloneSuspected => ("疑似标签克隆", "Tag clone suspected"),
         AlertKind::NotificationFailed => ("通知发送失败", "Notification failed"),
-        AlertKind::TrainingExpiredHolding => ("培训或承诺过期仍持有载体", "Expired training, still holding"),
+        AlertKind::TrainingExpiredHolding => (
+            "培训或承诺过期仍持有载体",
+            "Expired training, still holding",
+        ),
     }
 }
 

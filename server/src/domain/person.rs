@@ -378,7 +378,9 @@ pub struct ReminderWindows {
 pub fn reminders(p: &PersonDates, today: Date, windows: &ReminderWindows) -> Vec<Reminder> {
     let within = |due: Date, window: u32| {
         let days_left = today.days_until(due);
-        (0..=i64::from(window)).contains(&days_left).then_some(days_left)
+        (0..=i64::from(window))
+            .contains(&days_left)
+            .then_some(days_left)
     };
     let mut out = Vec::new();
     let mut push = |kind, due: Option<Date>, window| {
@@ -609,7 +611,10 @@ mod tests {
             Ok(Period::Lifelong)
         );
         assert_eq!(
-            POLICY.period(Category::General, Some(Period::Months(MAX_PERIOD_MONTHS + 1))),
+            POLICY.period(
+                Category::General,
+                Some(Period::Months(MAX_PERIOD_MONTHS + 1))
+            ),
             Err(StatusChangeError::PeriodOutOfRange)
         );
     }
@@ -748,10 +753,7 @@ mod tests {
         assert!(kinds(&active("2025-05-31")).is_empty(), "already expired");
         let mut committed = active("2030-01-01");
         committed.commitment_expires_on = commitment_expires_on(Some(date("2020-06-15")), 60);
-        assert_eq!(
-            kinds(&committed),
-            [(ReminderKind::CommitmentExpiring, 14)]
-        );
+        assert_eq!(kinds(&committed), [(ReminderKind::CommitmentExpiring, 14)]);
         assert_eq!(commitment_expires_on(Some(date("2020-06-15")), 0), None);
         let departed = dates(PersonStatus::Departed, "2020-01-01", Some("2025-07-31"));
         assert_eq!(
@@ -759,7 +761,10 @@ mod tests {
             [(ReminderKind::DecommissioningEnding, 60)]
         );
         let later = dates(PersonStatus::Departed, "2025-06-10", Some("2025-08-01"));
-        assert!(kinds(&later).is_empty(), "a departed person's training is not reminded");
+        assert!(
+            kinds(&later).is_empty(),
+            "a departed person's training is not reminded"
+        );
     }
 
     #[test]
@@ -811,7 +816,12 @@ mod tests {
             })
         );
         assert_eq!(
-            terms(PersonStatus::Departed, Category::General, Some("2026-01-10"), false),
+            terms(
+                PersonStatus::Departed,
+                Category::General,
+                Some("2026-01-10"),
+                false
+            ),
             Ok(TravelTerms {
                 approvals_needed: 1,
                 during_decommissioning: true
@@ -823,11 +833,23 @@ mod tests {
             Ok(true)
         );
         assert_eq!(
-            terms(PersonStatus::Departed, Category::General, Some("2026-01-09"), false),
+            terms(
+                PersonStatus::Departed,
+                Category::General,
+                Some("2026-01-09"),
+                false
+            ),
             Err(TravelError::NotRestricted)
         );
         assert_eq!(
-            travel_terms(PersonStatus::Active, Category::General, None, false, until, from),
+            travel_terms(
+                PersonStatus::Active,
+                Category::General,
+                None,
+                false,
+                until,
+                from
+            ),
             Err(TravelError::EndsBeforeStart)
         );
         assert!(in_decommissioning(

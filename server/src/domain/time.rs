@@ -111,7 +111,10 @@ impl Date {
     pub fn add_months(self, months: u32) -> Option<Date> {
         let (y, m, d) = self.ymd();
         let index = y * 12 + i64::from(m) - 1 + i64::from(months);
-        let (year, month) = (index.div_euclid(12), u32::try_from(index.rem_euclid(12)).ok()? + 1);
+        let (year, month) = (
+            index.div_euclid(12),
+            u32::try_from(index.rem_euclid(12)).ok()? + 1,
+        );
         if !(1..=9999).contains(&year) {
             return None;
         }

@@ -47,8 +47,8 @@ use crate::domain::user::{
     AccountChangeError, check_new_account, check_new_password, check_password, is_valid_username,
 };
 use crate::store::Tx;
-use crate::store::sessions::{NewSession, SessionInfo};
 use crate::store::people::NewPerson;
+use crate::store::sessions::{NewSession, SessionInfo};
 use crate::store::users::{NewUser, User};
 
 /// A request to create an account (`POST /users`).

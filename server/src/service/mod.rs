@@ -25,10 +25,10 @@ mod error;
 pub mod ingest;
 pub mod notify;
 pub mod people;
-pub mod travel;
 pub mod policy;
 pub mod signouts;
 pub mod sweep;
+pub mod travel;
 pub mod zones;
 
 pub use error::{Problem, ServiceError};

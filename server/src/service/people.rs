@@ -424,7 +424,11 @@ impl PersonEdit {
             }
         }
         for (new, slot, field) in [
-            (&self.vetting_outcome, &mut after.vetting_outcome, "vetting_outcome"),
+            (
+                &self.vetting_outcome,
+                &mut after.vetting_outcome,
+                "vetting_outcome",
+            ),
             (
                 &self.assessment_outcome,
                 &mut after.assessment_outcome,
@@ -442,7 +446,10 @@ impl PersonEdit {
         after.category = self.category.unwrap_or(after.category);
         after.clearance = self.clearance.or(after.clearance);
         if after.clearance.is_some_and(|c| !after.category.may_hold(c)) {
-            bad("clearance", "clearance must not exceed the category's level");
+            bad(
+                "clearance",
+                "clearance must not exceed the category's level",
+            );
         }
         after.training_valid_until = self.training_valid_until.or(after.training_valid_until);
         after.commitment_signed_on = self.commitment_signed_on.or(after.commitment_signed_on);
@@ -817,7 +824,10 @@ mod tests {
         assert_eq!(history[0].reason, "re-examined");
         assert_eq!(history[0].after["training_valid_until"], "2030-06-30");
         assert_eq!(history[0].before["badge_tag"], Value::Null);
-        assert!(history[0].after.get("name").is_none(), "unchanged fields left out");
+        assert!(
+            history[0].after.get("name").is_none(),
+            "unchanged fields left out"
+        );
         let entry = db.audit().pop().unwrap();
         assert_eq!(entry.action, "person.edit");
         assert_eq!(entry.after.unwrap()["reason"], "re-examined");
@@ -841,7 +851,11 @@ mod tests {
     fn expired_holders_are_alerted_once_a_day() {
         let db = MemoryDb::custody(t(T0));
         db.set_holder(1, 1);
-        assert!(expired_holders_in(&mut db.tx(), t(T0), 0).unwrap().is_empty());
+        assert!(
+            expired_holders_in(&mut db.tx(), t(T0), 0)
+                .unwrap()
+                .is_empty()
+        );
         db.tx()
             .conn()
             .execute("UPDATE people SET training_valid_until = '2000-01-01'", [])
@@ -850,9 +864,16 @@ mod tests {
         assert_eq!(raised.len(), 1);
         assert_eq!(db.audit().pop().unwrap().action, "alert.raise");
         let later = t(T0).plus_secs(3600);
-        assert!(expired_holders_in(&mut db.tx(), later, 0).unwrap().is_empty());
+        assert!(
+            expired_holders_in(&mut db.tx(), later, 0)
+                .unwrap()
+                .is_empty()
+        );
         let next_day = t(T0).plus_secs(25 * 3600);
-        assert_eq!(expired_holders_in(&mut db.tx(), next_day, 0).unwrap(), raised);
+        assert_eq!(
+            expired_holders_in(&mut db.tx(), next_day, 0).unwrap(),
+            raised
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use crate::domain::approval::{RequestKind, RequestState};
 use crate::domain::ids::{PersonId, RequestId, is_valid_label};
 use crate::domain::person;
 use crate::domain::time::{Date, Timestamp};
-use crate::store::Tx;
 use crate::store::StoreError;
+use crate::store::Tx;
 use crate::store::approvals::{NewRequest, Request};
 
 /// A travel request (`POST /travel`).
@@ -47,7 +47,10 @@ pub struct TravelFiled {
 
 fn check(input: &NewTravel) -> Result<(), ServiceError> {
     let mut problems = Vec::new();
-    for (field, value) in [("destination", &input.destination), ("purpose", &input.purpose)] {
+    for (field, value) in [
+        ("destination", &input.destination),
+        ("purpose", &input.purpose),
+    ] {
         if !is_valid_label(value) {
             problems.push(Problem {
                 field,

@@ -191,8 +191,11 @@ pub trait PeopleRows {
     /// `Duplicate { what: "badge_tag" }`.
     fn update_person(&mut self, id: PersonId, record: &PersonRecord) -> Result<(), StoreError>;
     /// Record an edit of person `id` in their history.
-    fn insert_person_change(&mut self, id: PersonId, change: &PersonChange)
-    -> Result<(), StoreError>;
+    fn insert_person_change(
+        &mut self,
+        id: PersonId,
+        change: &PersonChange,
+    ) -> Result<(), StoreError>;
     /// Person `id`'s edits, oldest first.
     fn person_changes(&mut self, id: PersonId) -> Result<Vec<PersonChange>, StoreError>;
     /// The carriers naming person `id` as holder, by control number.

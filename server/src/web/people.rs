@@ -18,11 +18,11 @@ use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
 use crate::domain::ids::PersonId;
 use crate::domain::level::Level;
+use crate::domain::person::ReminderKind;
 use crate::domain::person::{Category, PersonStatus};
 use crate::domain::time::Date;
-use crate::domain::person::ReminderKind;
-use crate::service::people::{self, DepartInput, PersonEdit, PersonFile, PersonReminder};
 use crate::service::ServiceError;
+use crate::service::people::{self, DepartInput, PersonEdit, PersonFile, PersonReminder};
 
 /// `GET /people/{id}`.
 pub async fn person(
@@ -70,8 +70,7 @@ async fn step(
             Ok(input) => (people::depart(&state, cap, id, input).await, "departed"),
             Err(()) => {
                 let notice = Notice::bad("invalid_period", Key::ErrPeriodInput);
-                return person_page(&state, &page, id, Some(notice), StatusCode::BAD_REQUEST)
-                    .await;
+                return person_page(&state, &page, id, Some(notice), StatusCode::BAD_REQUEST).await;
             }
         },
     };

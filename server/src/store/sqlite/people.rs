@@ -200,7 +200,11 @@ impl PeopleRows for SqliteTx<'_> {
             let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
                 let text: String = r.get(i)?;
                 serde_json::from_str(&text).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
                 })
             };
             Ok(PersonChange {
