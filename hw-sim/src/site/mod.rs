@@ -765,6 +765,16 @@ impl Site {
     }
 }
 
+/// A new account's body: a privileged account (security officer, auditor) is linked to a
+/// person of its own, registered with the account (separation of duties per person).
+fn account_body(role: &str, username: &str, password: &str) -> serde_json::Value {
+    let mut body = json!({"username": username, "password": password, "roles": [role]});
+    if matches!(role, "admin" | "security_officer" | "auditor") {
+        body["new_person"] = json!({"name": username, "department": "保密办", "category": "core"});
+    }
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -782,14 +792,4 @@ mod tests {
         assert!(!dir.join("precious.txt").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// A new account's body: a privileged account (security officer, auditor) is linked to a
-/// person of its own, registered with the account (separation of duties per person).
-fn account_body(role: &str, username: &str, password: &str) -> serde_json::Value {
-    let mut body = json!({"username": username, "password": password, "roles": [role]});
-    if matches!(role, "admin" | "security_officer" | "auditor") {
-        body["new_person"] = json!({"name": username, "department": "保密办", "category": "core"});
-    }
-    body
 }
