@@ -627,8 +627,8 @@ texts! {
     ErrPeriodOutOfRange: "脱密期超出可表示的日期范围。", "The decommissioning period ends beyond the calendar.";
     ErrPeriodTooShort: "脱密期短于该类别的最短期限。", "The decommissioning period is shorter than the category's minimum.";
     ErrNotLeaving: "此人尚未开始离岗。", "The person has not started leaving.";
-    ErrNotCleared: "尚未出具清退证明：请先核实全部载体已退还。", "The clearance (清退) has not been certified: verify every carrier is back first.";
-    ErrAlreadyCleared: "清退证明已出具。", "The clearance (清退) is already certified.";
+    ErrNotCleared: "尚未出具清退证明：请先核实全部载体已退还。", "The clearance has not been certified: verify every carrier is back first.";
+    ErrAlreadyCleared: "清退证明已出具。", "The clearance is already certified.";
     ErrPeriodInput: "脱密期月数须为 1–1200 的整数，且不能与“终身”同时选择。", "The period must be 1 to 1200 months, and not together with lifelong.";
     ErrEditInput: "请填写修改原因，并检查各项格式（日期、类别、密级不得高于类别）。", "Give the reason and check the fields (dates, category; the clearance may not exceed the category).";
     PersonCleared: "已出具清退证明：全部载体已归还。", "Clearance certified: every carrier is back.";
@@ -643,7 +643,7 @@ texts! {
     CarriersHeld: "仍持有的载体", "Carriers still held";
     NothingHeld: "未持有任何载体。", "Holds no carriers.";
     ReturnOnSignout: "借出单", "sign-out";
-    ClearanceButton: "出具清退证明", "Certify clearance (清退)";
+    ClearanceButton: "出具清退证明", "Certify clearance";
     PeriodMonths: "脱密期（月）", "Decommissioning period (months)";
     PersonHistory: "修改历史", "History of changes";
     EditPerson: "修改人员信息", "Edit the record";
