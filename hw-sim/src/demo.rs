@@ -37,6 +37,7 @@ use custos_protocol::epc::Epc;
 use custos_protocol::uplink::Direction;
 use custos_server::AppState;
 use custos_server::store::alerts::AlertView;
+use hyper::Method;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast};
 
@@ -1265,6 +1266,12 @@ impl<'a> Scenario<'a> {
         let home = self.home(&cast.a)?;
         self.put(&cast.p1.name, &cast.a, home).await?;
 
+        // The register of people kept current: a renewed training, and a departure.
+        self.at(hm(16, 45)).await;
+        self.renew_training(&cast.p7).await?;
+        self.at(hm(16, 50)).await;
+        self.departure().await?;
+
         self.at_least(hm(17, 30), SHELF_SETTLE).await;
         let open = self.open_alerts("state=open").await?;
         let mut kinds: Vec<(String, usize)> = Vec::new();
@@ -1388,6 +1395,26 @@ impl<'a> Scenario<'a> {
         Ok(())
     }
 
+    /// The officer records a renewed training certificate (复训合格): five more years.
+    async fn renew_training(&self, p: &SeedPerson) -> anyhow::Result<()> {
+        let until = self.site.now().date().add_years(5).map(|d| d.to_string());
+        let body = json!({"reason": "复训合格 training renewed", "training_valid_until": until});
+        let person = self
+            .officer1
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/people/{}", p.id),
+                Some(&body),
+            )
+            .await?;
+        self.say(format!(
+            "officer1 records the renewed training of {}: valid until {}",
+            p.name,
+            person["training_valid_until"].as_str().unwrap_or("?")
+        ));
+        Ok(())
+    }
+
     /// A security officer on the register of people, to witness a destruction: a person and
     /// an account of theirs (created by the administrator; it need never sign in). One per day.
     async fn witness_officer(&self) -> anyhow::Result<(String, String)> {
@@ -1414,6 +1441,32 @@ impl<'a> Scenario<'a> {
             )
             .await?;
         Ok((person, name))
+    }
+
+    /// A colleague leaves the unit: start leaving → nothing held, clearance (清退) certified →
+    /// departure approved with the decommissioning period (脱密期) of the category.
+    async fn departure(&self) -> anyhow::Result<()> {
+        let name = format!("离职人员 leaver {}", self.day);
+        let body = json!({"name": name, "department": "研发部", "category": "important",
+            "training_valid_until": "2099-12-31", "commitment_signed_on": "2020-01-01"});
+        let created = self.officer1.post("/api/v1/people", &body).await?;
+        let id = created["id"].as_str().unwrap_or_default().to_owned();
+        let path = format!("/api/v1/people/{id}");
+        self.officer1
+            .post(&format!("{path}/leave"), &json!({}))
+            .await?;
+        self.officer1
+            .post(&format!("{path}/clearance"), &json!({}))
+            .await?;
+        let gone = self
+            .officer1
+            .post(&format!("{path}/depart"), &json!({}))
+            .await?;
+        self.say(format!(
+            "officer1 approves the departure of {name}: nothing held, 清退 certified; 脱密期 until {}",
+            gone["decommissioning_ends_on"].as_str().unwrap_or("lifelong")
+        ));
+        Ok(())
     }
 
     /// The `reader_silent` alerts of a device, with their occurrence counts.

@@ -156,6 +156,22 @@ async fn the_demo_raises_an_alert_the_guard_sees_stops_on_sigint_and_starts_agai
         turned.contains("passage out at gate-west, then turned back at gate-west (did not pass)"),
         "{turned}"
     );
+    // The register is kept current: a renewed training, then a departure with its 脱密期.
+    let renewed = demo
+        .line_where("a renewed training", FIRST_ALARM, |l| {
+            l.contains("records the renewed training of")
+        })
+        .await;
+    assert!(renewed.contains("valid until 20"), "{renewed}");
+    let departed = demo
+        .line_where("a departure", FIRST_ALARM, |l| {
+            l.contains("approves the departure of")
+        })
+        .await;
+    assert!(
+        departed.contains("清退 certified; 脱密期 until 20"),
+        "{departed}"
+    );
     let (status, seen) = demo.interrupt().await;
     assert!(status.success(), "{status}; output: {seen:#?}");
     assert!(seen.iter().any(|l| l == "demo stopped"), "{seen:#?}");

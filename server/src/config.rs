@@ -14,7 +14,9 @@ use serde::Deserialize;
 use crate::domain::alert::AlertKind;
 use crate::domain::level::Level;
 use crate::domain::lifecycle::{HOUR_MS, LoanPolicy};
-use crate::domain::person::DecommissioningPolicy;
+use crate::domain::person::{
+    DecommissioningPolicy, MAX_PERIOD_MONTHS, MonthRange, ReminderWindows,
+};
 use crate::domain::role::Role;
 use crate::domain::sweep::DAY_MS;
 
@@ -108,11 +110,27 @@ trusted_proxies = []
 # (no badge read gives the benefit of the doubt).
 badge_required = ["TS", "S"]
 
-# Decommissioning period (脱密期) after a departure is approved, in whole years (1 to 3).
+# Decommissioning period (脱密期) after a departure is approved, in months: [shortest, longest]
+# per category (today's rules: core 3-5 years, important 2-3, general 1-2; older guidance: 6
+# months to 3 years). A departure gets the shortest unless the officer sets a longer one
+# (beyond the longest, or lifelong, is allowed; shorter is refused).
 [decommissioning]
-core_years = 3
-important_years = 2
-general_years = 1
+core_months = [36, 60]
+important_months = [24, 36]
+general_months = [12, 24]
+
+# The register of people (涉密人员).
+[people]
+# Remind the officer this many days before a training certificate or commitment runs out.
+certificate_reminder_days = 30
+# Remind the officer this many days before a decommissioning period ends.
+decommissioning_reminder_days = 60
+# A confidentiality commitment holds this many months from its signing; 0 = until revoked.
+commitment_valid_months = 0
+# Accounts with admin, security_officer or auditor must be linked to a person (POST /users
+# person_id, or new_person to register the holder with the account), and one person holds at
+# most one of the three across all their accounts. The administrator made by `init` is exempt.
+privileged_accounts_need_person = true
 
 # Loans (sign-outs) per carrier level: the strictest level among a loan's carriers applies.
 [loans]
@@ -211,34 +229,70 @@ pub enum LogFormat {
     Json,
 }
 
-/// Decommissioning years per person category.
+/// Decommissioning period ranges per person category, in months: `[shortest, longest]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Decommissioning {
-    /// Core staff (核心), default 3.
-    pub core_years: u32,
-    /// Important staff (重要), default 2.
-    pub important_years: u32,
-    /// General staff (一般), default 1.
-    pub general_years: u32,
+    /// Core staff (核心), default 36 to 60.
+    pub core_months: [u32; 2],
+    /// Important staff (重要), default 24 to 36.
+    pub important_months: [u32; 2],
+    /// General staff (一般), default 12 to 24.
+    pub general_months: [u32; 2],
 }
 
 impl Default for Decommissioning {
     fn default() -> Self {
         Decommissioning {
-            core_years: 3,
-            important_years: 2,
-            general_years: 1,
+            core_months: [36, 60],
+            important_months: [24, 36],
+            general_months: [12, 24],
         }
     }
 }
 
 impl From<Decommissioning> for DecommissioningPolicy {
     fn from(d: Decommissioning) -> Self {
+        let range = |[min, max]: [u32; 2]| MonthRange { min, max };
         DecommissioningPolicy {
-            core_years: d.core_years,
-            important_years: d.important_years,
-            general_years: d.general_years,
+            core: range(d.core_months),
+            important: range(d.important_months),
+            general: range(d.general_months),
+        }
+    }
+}
+
+/// The `[people]` table: reminders and commitments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeopleSettings {
+    /// Days before a training or commitment runs out that the officer is reminded; 30.
+    pub certificate_reminder_days: u32,
+    /// Days before a decommissioning period ends that the officer is reminded; 60.
+    pub decommissioning_reminder_days: u32,
+    /// Months a commitment holds from its signing; 0 (the default) = until revoked.
+    pub commitment_valid_months: u32,
+    /// Privileged accounts must be linked to a person; default true.
+    pub privileged_accounts_need_person: bool,
+}
+
+impl Default for PeopleSettings {
+    fn default() -> Self {
+        PeopleSettings {
+            certificate_reminder_days: 30,
+            decommissioning_reminder_days: 60,
+            commitment_valid_months: 0,
+            privileged_accounts_need_person: true,
+        }
+    }
+}
+
+impl PeopleSettings {
+    /// The reminder windows of the domain rule.
+    pub fn windows(&self) -> ReminderWindows {
+        ReminderWindows {
+            certificate_days: self.certificate_reminder_days,
+            decommissioning_days: self.decommissioning_reminder_days,
         }
     }
 }
@@ -539,6 +593,8 @@ pub struct Config {
     pub decommissioning: Decommissioning,
     /// Loan limits and overdue escalation per level.
     pub loans: Loans,
+    /// Reminders and commitments of the register of people.
+    pub people: PeopleSettings,
     /// Where signed audit heads go besides the database.
     pub audit: AuditSettings,
     /// The header a trusted reverse proxy names the client in (off by default).
@@ -582,6 +638,7 @@ impl Default for Config {
             gate: GateSettings::default(),
             decommissioning: Decommissioning::default(),
             loans: Loans::default(),
+            people: PeopleSettings::default(),
             audit: AuditSettings::default(),
             trusted_proxy_header: None,
             trusted_proxies: Vec::new(),
@@ -719,16 +776,27 @@ impl Config {
             return Err(("metrics_listen", "must differ from listen"));
         }
         let d = &self.decommissioning;
-        for (key, years) in [
-            ("decommissioning.core_years", d.core_years),
-            ("decommissioning.important_years", d.important_years),
-            ("decommissioning.general_years", d.general_years),
+        for (key, [min, max]) in [
+            ("decommissioning.core_months", d.core_months),
+            ("decommissioning.important_months", d.important_months),
+            ("decommissioning.general_months", d.general_months),
         ] {
-            if !(1..=3).contains(&years) {
-                return Err((key, "must be 1 to 3 years"));
+            if !(1..=MAX_PERIOD_MONTHS).contains(&min) || !(min..=MAX_PERIOD_MONTHS).contains(&max)
+            {
+                return Err((
+                    key,
+                    "must be [shortest, longest] months, 1 <= shortest <= longest <= 1200",
+                ));
             }
         }
         self.loans.check()?;
+        let p = &self.people;
+        if p.certificate_reminder_days > 3660 || p.decommissioning_reminder_days > 3660 {
+            return Err(("people", "reminder windows must be 0 to 3660 days"));
+        }
+        if p.commitment_valid_months > MAX_PERIOD_MONTHS {
+            return Err(("people.commitment_valid_months", "must be 0 to 1200"));
+        }
         self.check_notifications()?;
         Ok(())
     }
@@ -931,12 +999,13 @@ mod tests {
 
     #[test]
     fn settings_override_defaults() {
-        let text = "listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\n[decommissioning]\ngeneral_years = 2\n";
+        let text = "listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\n[decommissioning]\ngeneral_months = [6, 36]\n";
         let config = Config::parse(text, "t").unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.log_format, LogFormat::Json);
-        assert_eq!(config.decommissioning.general_years, 2);
-        assert_eq!(config.decommissioning.core_years, 3);
+        assert_eq!(config.decommissioning.general_months, [6, 36]);
+        assert_eq!(config.decommissioning.core_months, [36, 60]);
+        assert_eq!(config.people, PeopleSettings::default());
         let config = Config::parse("[audit]\nanchor_file = \"/mnt/a/heads\"\n", "t").unwrap();
         assert_eq!(
             config.audit.anchor_file.as_deref(),
@@ -1017,8 +1086,12 @@ mod tests {
                 "notifications.retry_max_ms",
             ),
             (
-                "[decommissioning]\ncore_years = 4",
-                "decommissioning.core_years",
+                "[decommissioning]\ncore_months = [36, 12]",
+                "decommissioning.core_months",
+            ),
+            (
+                "[people]\ncommitment_valid_months = 5000",
+                "people.commitment_valid_months",
             ),
             ("metrics_token = \"short\"", "metrics_token"),
             (

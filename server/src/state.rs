@@ -76,6 +76,8 @@ pub struct Settings {
     pub decommissioning: DecommissioningPolicy,
     /// Loan limits and the overdue-to-missing escalation per level.
     pub loans: LoanPolicy,
+    /// Reminder windows and commitment validity of the register of people.
+    pub people: crate::config::PeopleSettings,
     /// The same tag at two devices closer in time than this is a suspected clone (zero = off).
     pub tag_clone_min_travel: Duration,
     /// Lifetime of a signed gate policy.
@@ -113,6 +115,7 @@ impl From<&Config> for Settings {
             },
             decommissioning: config.decommissioning.into(),
             loans: config.loans.into(),
+            people: config.people,
             tag_clone_min_travel: Duration::from_secs(config.tag_clone_min_travel_secs),
             policy_ttl: Duration::from_secs(config.policy_ttl_secs),
             badge_required: config.gate.badge_required.clone(),

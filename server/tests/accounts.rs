@@ -419,7 +419,7 @@ async fn a_departed_persons_account_stops_working() {
         .await;
     assert_eq!(reply.status, 200);
 
-    for step in ["leave", "depart"] {
+    for step in ["leave", "clearance", "depart"] {
         let reply = post(
             &server,
             officer,

@@ -104,6 +104,20 @@ impl Fx {
         self.call(Some(self.token(role)), method, path, body).await
     }
 
+    /// Start leaving and certify the clearance (清退): what a departure needs first.
+    async fn leave_and_clear(&self, person: &str) {
+        for step in ["leave", "clearance"] {
+            self.expect(
+                Role::SecurityOfficer,
+                Method::POST,
+                &format!("/api/v1/people/{person}/{step}"),
+                None,
+                200,
+            )
+            .await;
+        }
+    }
+
     async fn expect(
         &self,
         role: Role,
@@ -544,6 +558,7 @@ async fn issue_is_refused_for_each_reason() {
         .await;
     let general = fx.fit_person("General", "general").await;
     let departed = fx.fit_person("Departed", "core").await;
+    fx.leave_and_clear(&departed).await;
     fx.expect(
         Role::SecurityOfficer,
         Method::POST,
@@ -840,6 +855,26 @@ async fn departure_waits_until_every_carrier_is_back() {
         200,
     )
     .await;
+    // Everything is back, but the clearance (清退) has not been certified yet.
+    let uncleared = fx
+        .as_role(
+            Role::SecurityOfficer,
+            Method::POST,
+            &format!("/api/v1/people/{person}/depart"),
+            None,
+        )
+        .await;
+    assert_eq!((uncleared.status, uncleared.error()), (409, "not_cleared"));
+    let cleared = fx
+        .expect(
+            Role::SecurityOfficer,
+            Method::POST,
+            &format!("/api/v1/people/{person}/clearance"),
+            None,
+            200,
+        )
+        .await;
+    assert!(cleared["cleared_at"].is_string());
     let departed = fx
         .expect(
             Role::SecurityOfficer,
@@ -873,6 +908,7 @@ async fn departure_waits_until_every_carrier_is_back() {
         .await;
     assert_eq!((twice.status, twice.error()), (409, "already_departed"));
     let general = fx.fit_person("General", "general").await;
+    fx.leave_and_clear(&general).await;
     let gone = fx
         .expect(
             Role::SecurityOfficer,
@@ -1226,6 +1262,9 @@ impl Ep {
             }
             Ep::Leave | Ep::Depart => {
                 let person = fx.fit_person(&format!("P{n}"), "general").await;
+                if self == Ep::Depart {
+                    fx.leave_and_clear(&person).await;
+                }
                 let verb = if self == Ep::Leave { "leave" } else { "depart" };
                 (
                     Method::POST,
@@ -1317,6 +1356,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let busy = fx.carrier("BAD-3", "S", &[]).await;
     let pending = fx.request(&[&busy], &borrower).await;
     let departed = fx.fit_person("Gone", "general").await;
+    fx.leave_and_clear(&departed).await;
     fx.expect(
         SecurityOfficer,
         Method::POST,

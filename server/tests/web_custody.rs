@@ -872,6 +872,10 @@ async fn people_are_registered_by_form_and_departure_waits_for_every_carrier() {
         )
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let leaving = b
+        .post_form(&format!("/people/{fit}/leave"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(leaving.status, 303);
     let refused = b
         .post_form(&format!("/people/{fit}/depart"), &[("csrf", &csrf)])
         .await;
@@ -886,7 +890,7 @@ async fn people_are_registered_by_form_and_departure_waits_for_every_carrier() {
         .await;
     assert_eq!(
         (left.status, left.location()),
-        (303, format!("/people?left={id}").as_str())
+        (303, format!("/people/{id}?done=leaving").as_str())
     );
     let twice = b
         .post_form(&format!("/people/{id}/leave"), &[("csrf", &csrf)])
@@ -897,11 +901,18 @@ async fn people_are_registered_by_form_and_departure_waits_for_every_carrier() {
             .tag(r#"id="people-message""#)
             .contains(r#"data-code="already_leaving""#)
     );
+    let cleared = b
+        .post_form(&format!("/people/{id}/clearance"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        (cleared.status, cleared.location()),
+        (303, format!("/people/{id}?done=cleared").as_str())
+    );
     let departed = b
         .post_form(&format!("/people/{id}/depart"), &[("csrf", &csrf)])
         .await;
     assert_eq!(departed.status, 303);
-    let (list, _) = b.page(departed.location()).await;
+    let (list, _) = b.page("/people").await;
     let row = list.tag(&format!(r#"class="person" data-person-id="{id}""#));
     assert!(row.contains(r#"data-status="departed""#));
     let ends = fx.server.now().date().add_years(2).unwrap().to_string();

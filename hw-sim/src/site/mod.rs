@@ -397,10 +397,7 @@ impl Site {
             // that at once, and keeps only the final password.
             let initial = generate_password();
             admin
-                .post(
-                    "/api/v1/users",
-                    &json!({"username": username, "password": initial, "roles": [role]}),
-                )
+                .post("/api/v1/users", &account_body(role, username, &initial))
                 .await?;
             let login = Login {
                 role,
@@ -766,6 +763,16 @@ impl Site {
         }
         served
     }
+}
+
+/// A new account's body: a privileged account (security officer, auditor) is linked to a
+/// person of its own, registered with the account (separation of duties per person).
+fn account_body(role: &str, username: &str, password: &str) -> serde_json::Value {
+    let mut body = json!({"username": username, "password": password, "roles": [role]});
+    if matches!(role, "admin" | "security_officer" | "auditor") {
+        body["new_person"] = json!({"name": username, "department": "保密办", "category": "core"});
+    }
+    body
 }
 
 #[cfg(test)]

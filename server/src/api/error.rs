@@ -301,6 +301,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Approval(e) => approval_error(e),
             ServiceError::EndOfLife { code, message } => ApiError::rule(code, message),
             ServiceError::StatusChange(e) => e.into(),
+            ServiceError::Duty(e) => ApiError::rule(e.code(), e),
+            ServiceError::Travel(e) => ApiError::rule(e.code(), e),
             ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
             ServiceError::Lifecycle(e) if e.is_state_conflict() => ApiError::StateConflict {
                 code: e.code(),
@@ -384,9 +386,14 @@ impl From<SignoutRuleError> for ApiError {
 impl From<StatusChangeError> for ApiError {
     fn from(e: StatusChangeError) -> ApiError {
         match e {
-            StatusChangeError::PeriodOutOfRange => ApiError::rule(e.code(), e),
+            StatusChangeError::PeriodOutOfRange | StatusChangeError::PeriodTooShort => {
+                ApiError::rule(e.code(), e)
+            }
             StatusChangeError::AlreadyLeaving
             | StatusChangeError::AlreadyDeparted
+            | StatusChangeError::NotLeaving
+            | StatusChangeError::NotCleared
+            | StatusChangeError::AlreadyCleared
             | StatusChangeError::CarriersOutstanding { .. } => ApiError::StateConflict {
                 code: e.code(),
                 message: e.to_string(),

@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod people;
 pub mod session;
 pub mod signouts;
+pub mod travel;
 pub mod users;
 pub mod zones;
 
@@ -70,7 +71,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::reset_password))
         .routes(routes!(users::sessions, users::revoke_sessions))
         .routes(routes!(people::create, people::list))
-        .routes(routes!(people::one))
+        .routes(routes!(people::one, people::edit))
+        .routes(routes!(people::file))
+        .routes(routes!(people::reminders))
         .routes(routes!(zones::create, zones::list))
         .routes(routes!(devices::create, devices::list))
         .routes(routes!(devices::revoke))
@@ -128,6 +131,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approvals::carrier_lineage))
         .routes(routes!(people::leave))
         .routes(routes!(people::depart))
+        .routes(routes!(people::clearance))
+        .routes(routes!(travel::create, travel::list))
+        .routes(routes!(travel::approve))
+        .routes(routes!(travel::reject))
         // INGEST: device endpoints (Ed25519-signed by the device, no user session) and the
         // server's public key for daemons to pin.
         .routes(routes!(ingest::batches).layer(uplink_limit))

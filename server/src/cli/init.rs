@@ -166,6 +166,7 @@ async fn fill(
             password,
             roles: vec![Role::Admin],
             person_id: None,
+            new_person: None,
         },
     )
     .await?;

@@ -43,11 +43,13 @@ pub enum AlertKind {
     /// A destroyed carrier's (retired) tag was read by a reader: the destruction record
     /// and the world disagree.
     DestroyedSeen,
+    /// A person whose training or commitment has run out still holds carriers.
+    TrainingExpiredHolding,
 }
 
 impl AlertKind {
     /// Every kind, in the order of INTERFACES.md.
-    pub const ALL: [AlertKind; 15] = [
+    pub const ALL: [AlertKind; 16] = [
         AlertKind::UnauthorizedRemoval,
         AlertKind::ClearanceViolation,
         AlertKind::CabinetRemoval,
@@ -63,6 +65,7 @@ impl AlertKind {
         AlertKind::TagCloneSuspected,
         AlertKind::NotificationFailed,
         AlertKind::DestroyedSeen,
+        AlertKind::TrainingExpiredHolding,
     ];
 
     /// The storage and API name.
@@ -83,6 +86,7 @@ impl AlertKind {
             AlertKind::TagCloneSuspected => "tag_clone_suspected",
             AlertKind::NotificationFailed => "notification_failed",
             AlertKind::DestroyedSeen => "destroyed_seen",
+            AlertKind::TrainingExpiredHolding => "training_expired_holding",
         }
     }
 
@@ -107,7 +111,8 @@ impl AlertKind {
             AlertKind::WrongCabinet
             | AlertKind::Overdue
             | AlertKind::ReaderFault
-            | AlertKind::ReplayRejected => Severity::Medium,
+            | AlertKind::ReplayRejected
+            | AlertKind::TrainingExpiredHolding => Severity::Medium,
             AlertKind::UnknownTag => Severity::Low,
         }
     }

@@ -126,6 +126,9 @@ pub struct BadgeHolder {
     pub person_id: i64,
     /// Their name (for the guard).
     pub name: String,
+    /// The highest level they are cleared for (their clearance, at most their category's);
+    /// `None` for a person who has departed (cleared for nothing).
+    pub clearance: Option<Level>,
 }
 
 /// The gate: its device id and the levels of its two sides.
@@ -291,6 +294,10 @@ pub fn judge(gate: &Gate<'_>, p: &Passage<'_>) -> Judgement {
             clearance.get_or_insert((AlarmReason::ClearanceViolation, alerts.len() - 1));
         }
     }
+    for (a, _) in person_violations(gate, p) {
+        alerts.push(a);
+        clearance.get_or_insert((AlarmReason::ClearanceViolation, alerts.len() - 1));
+    }
     for epc in p.unknown {
         let hex = epc.to_string();
         let mut a = NewAlert::new(
@@ -312,6 +319,41 @@ pub fn judge(gate: &Gate<'_>, p: &Passage<'_>) -> Judgement {
         alerts,
         alarm: removal.or(clearance),
     }
+}
+
+/// People whose badge was read entering a classified zone above their clearance (#12): one
+/// `clearance_violation` each, naming the person (never a carrier).
+fn person_violations(gate: &Gate<'_>, p: &Passage<'_>) -> Vec<(NewAlert, i64)> {
+    let ZoneLevel::Classified(zone) = destination(gate, p.direction) else {
+        return Vec::new();
+    };
+    if p.direction != Direction::In {
+        return Vec::new();
+    }
+    p.holders
+        .iter()
+        .filter(|h| h.clearance.is_none_or(|c| c < zone))
+        .map(|h| {
+            let kind = AlertKind::ClearanceViolation;
+            let id = h.person_id.to_string();
+            let mut a = NewAlert::new(
+                kind,
+                cause(kind, &[("person", &id), ("device", gate.device_id)]),
+                p.at_ms,
+            );
+            a.person_id = Some(h.person_id);
+            a.device_id = Some(gate.device_id.to_owned());
+            a.detail = json!({
+                "badge_holders": [h.name],
+                "person_clearance": h.clearance,
+                "zone_level": zone.code(),
+                "direction": p.direction.as_str(),
+                "gate": gate.device_id,
+                "reader": p.reader,
+            });
+            (a, h.person_id)
+        })
+        .collect()
 }
 
 /// Whether a tag last seen at `previous` (device, Unix ms) and now seen at `device` at `at_ms`
@@ -439,6 +481,7 @@ mod tests {
         let holders = [BadgeHolder {
             person_id: 7,
             name: "Li Wei".into(),
+            clearance: Some(Level::TopSecret),
         }];
         let j = judge(
             &gate(S, ZoneLevel::Public),
@@ -458,6 +501,43 @@ mod tests {
         assert_eq!(a.detail["badge_holders"], json!(["Li Wei"]));
         assert_eq!(a.detail["reason"], "unauthorized_removal");
         assert_eq!(a.at_ms, NOW - 500);
+    }
+
+    #[test]
+    fn a_person_entering_above_their_clearance_is_a_violation() {
+        let holder = |id, clearance| BadgeHolder {
+            person_id: id,
+            name: format!("P{id}"),
+            clearance,
+        };
+        let holders = [
+            holder(1, Some(Level::TopSecret)),
+            holder(2, Some(Level::Secret)),
+            holder(3, None),
+        ];
+        let g = gate(TS, ZoneLevel::Public);
+        let j = judge(&g, &passage(Direction::In, &[], &[bob()], &holders, &[]));
+        let people: Vec<_> = j.alerts.iter().map(|a| a.person_id).collect();
+        assert_eq!(
+            people,
+            [Some(2), Some(3)],
+            "cleared for less than TS, or departed"
+        );
+        let a = &j.alerts[0];
+        assert_eq!(a.kind, AlertKind::ClearanceViolation);
+        assert_eq!(a.cause, "clearance_violation:person:2:device:gate-1");
+        assert_eq!(a.detail["zone_level"], "TS");
+        assert_eq!(a.carrier_id, None);
+        assert_eq!(j.alarm, Some((AlarmReason::ClearanceViolation, 0)));
+        // Leaving, or entering a zone they are cleared for: nothing.
+        let j = judge(&g, &passage(Direction::Out, &[], &[bob()], &holders, &[]));
+        assert!(j.alerts.is_empty());
+        let s_zone = gate(S, ZoneLevel::Public);
+        let j = judge(
+            &s_zone,
+            &passage(Direction::In, &[], &[bob()], &holders[..2], &[]),
+        );
+        assert!(j.alerts.is_empty());
     }
 
     #[test]
@@ -496,6 +576,7 @@ mod tests {
         let holders = [BadgeHolder {
             person_id: 100,
             name: "Alice".into(),
+            clearance: Some(Level::TopSecret),
         }];
         for level in [Level::TopSecret, Level::Secret] {
             let c = [carrier(

@@ -137,6 +137,9 @@ pub enum Refusal {
     },
     /// No confidentiality commitment signed (on or before today).
     CommitmentMissing,
+    /// The custodian issuing is the borrower (an account of the same person): nobody hands
+    /// carriers to themselves (监管分离).
+    SelfIssue,
 }
 
 impl Refusal {
@@ -147,6 +150,7 @@ impl Refusal {
             Refusal::ClearanceInsufficient { .. } => "clearance_insufficient",
             Refusal::TrainingExpired { .. } => "training_expired",
             Refusal::CommitmentMissing => "commitment_missing",
+            Refusal::SelfIssue => "self_issue",
         }
     }
 }
@@ -170,6 +174,7 @@ impl std::fmt::Display for Refusal {
             Refusal::CommitmentMissing => {
                 f.write_str("the borrower has not signed a confidentiality commitment")
             }
+            Refusal::SelfIssue => f.write_str("a custodian cannot issue carriers to themselves"),
         }
     }
 }

@@ -105,6 +105,33 @@ impl Date {
         let year = y + i64::from(years);
         Date::from_ymd(year, m, d.min(days_in_month(year, m)))
     }
+
+    /// The same day `months` later; a day the target month lacks becomes its last day
+    /// (31 January + 1 month = 28 or 29 February).
+    pub fn add_months(self, months: u32) -> Option<Date> {
+        let (y, m, d) = self.ymd();
+        let index = y * 12 + i64::from(m) - 1 + i64::from(months);
+        let (year, month) = (
+            index.div_euclid(12),
+            u32::try_from(index.rem_euclid(12)).ok()? + 1,
+        );
+        if !(1..=9999).contains(&year) {
+            return None;
+        }
+        Date::from_ymd(year, month, d.min(days_in_month(year, month)))
+    }
+
+    /// The date `days` later (or earlier, when negative).
+    pub fn plus_days(self, days: i64) -> Date {
+        Date {
+            days: self.days + days,
+        }
+    }
+
+    /// Whole days from `self` to `later` (negative when `later` is earlier).
+    pub fn days_until(self, later: Date) -> i64 {
+        later.days - self.days
+    }
 }
 
 impl FromStr for Date {

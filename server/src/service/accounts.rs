@@ -40,13 +40,14 @@ use crate::audit::NewEntry;
 use crate::auth::capability::AdminCap;
 use crate::auth::{self, Authenticated, password, throttle, token};
 use crate::domain::ids::{PersonId, UserId};
-use crate::domain::person::PersonStatus;
+use crate::domain::person::{self, PersonStatus};
 use crate::domain::role::{Role, Roles};
 use crate::domain::time::Timestamp;
 use crate::domain::user::{
     AccountChangeError, check_new_account, check_new_password, check_password, is_valid_username,
 };
 use crate::store::Tx;
+use crate::store::people::NewPerson;
 use crate::store::sessions::{NewSession, SessionInfo};
 use crate::store::users::{NewUser, User};
 
@@ -63,6 +64,11 @@ pub struct CreateUser {
     /// The person on the register this account belongs to.
     #[serde(default)]
     pub person_id: Option<PersonId>,
+    /// Instead of `person_id`: register the account holder on the register of people with
+    /// the account (so the first security officer's account can be linked before anyone
+    /// may register people).
+    #[serde(default)]
+    pub new_person: Option<NewPerson>,
 }
 
 impl std::fmt::Debug for CreateUser {
@@ -72,6 +78,7 @@ impl std::fmt::Debug for CreateUser {
             .field("password", &"<redacted>")
             .field("roles", &self.roles)
             .field("person_id", &self.person_id)
+            .field("new_person", &self.new_person.as_ref().map(|p| &p.name))
             .finish()
     }
 }
@@ -95,6 +102,21 @@ pub async fn create_user(
     request: CreateUser,
 ) -> Result<UserId, ServiceError> {
     let roles = check_new_user(&request.username, &request.password, &request.roles)?;
+    if request.person_id.is_some() && request.new_person.is_some() {
+        return Err(ServiceError::invalid(
+            "new_person",
+            "invalid",
+            "give person_id or new_person, not both",
+        ));
+    }
+    if let Some(p) = &request.new_person {
+        super::people::check_new_person(&p.name, &p.department, p.badge_tag.as_deref())?;
+    }
+    let duties = Duties {
+        person_required: app.settings().people.privileged_accounts_need_person
+            && !cap.is_bootstrap(),
+        new_person: request.new_person,
+    };
     let password_hash = auth::hash_password(request.password).await?;
     let user = NewUser {
         username: request.username,
@@ -106,8 +128,51 @@ pub async fn create_user(
     let actor = cap.actor().name().to_owned();
     let at = app.now();
     app.store()
-        .transact(move |tx| create_user_in(tx, &actor, &user, at))
+        .transact(move |tx| {
+            let mut user = user;
+            if let Some(p) = &duties.new_person {
+                user.person_id = Some(super::people::register_in(tx, &actor, p, at)?);
+            }
+            check_person_duties_in(tx, &user, duties.person_required)?;
+            create_user_in(tx, &actor, &user, at)
+        })
         .await
+}
+
+/// How a new account's person is checked and found.
+struct Duties {
+    /// Privileged roles need a linked person (off for the bootstrap administrator, and by
+    /// `[people] privileged_accounts_need_person = false`).
+    person_required: bool,
+    /// A person to register with the account.
+    new_person: Option<NewPerson>,
+}
+
+/// Separation of duties per person ([`person::check_person_duties`]): the roles of every
+/// other account of the linked person count.
+fn check_person_duties_in(
+    tx: &mut dyn Tx,
+    user: &NewUser,
+    person_required: bool,
+) -> Result<(), ServiceError> {
+    let held_elsewhere: Vec<Role> = match user.person_id {
+        Some(id) => tx
+            .users_of_person(id)?
+            .iter()
+            .flat_map(|u| u.roles.to_vec())
+            .collect(),
+        None => Vec::new(),
+    };
+    let linked = user.person_id.is_some() || !person_required;
+    person::check_person_duties(&user.roles.to_vec(), linked, &held_elsewhere)?;
+    Ok(())
+}
+
+/// The person an account belongs to, if linked: the lookup the approval rules use for "two
+/// different people" and "not the beneficiary" (an account without a person counts as a
+/// person of its own).
+pub fn person_of_in(tx: &mut dyn Tx, user: UserId) -> Result<Option<PersonId>, ServiceError> {
+    Ok(tx.user(user)?.person_id)
 }
 
 fn create_user_in(

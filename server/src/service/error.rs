@@ -81,6 +81,12 @@ pub enum ServiceError {
     /// A person's status change is refused.
     #[error(transparent)]
     StatusChange(#[from] StatusChangeError),
+    /// Separation of duties per person says no.
+    #[error(transparent)]
+    Duty(#[from] crate::domain::person::DutyError),
+    /// A travel request breaks a rule.
+    #[error(transparent)]
+    Travel(#[from] crate::domain::person::TravelError),
     /// An alert's lifecycle does not allow the move.
     #[error(transparent)]
     AlertTransition(#[from] IllegalTransition),

@@ -32,6 +32,7 @@ pub mod policy;
 pub mod reclassifications;
 pub mod signouts;
 pub mod sweep;
+pub mod travel;
 pub mod zones;
 
 pub use error::{Problem, ServiceError};

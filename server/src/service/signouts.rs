@@ -287,7 +287,10 @@ fn issue_in(
     let ids = tx.signout_carriers(id)?;
     let carriers = tx.carrier_standings(&ids, Some(id))?;
     let person = tx.borrower(head.borrower)?;
-    let refusals = issue_refusals(&person, carriers.iter().map(|c| c.level), at.date());
+    let mut refusals = issue_refusals(&person, carriers.iter().map(|c| c.level), at.date());
+    if issuer.person == Some(head.borrower) {
+        refusals.push(signout::Refusal::SelfIssue);
+    }
     signout::issue(head.state, &carriers, refusals)?;
     tx.mark_issued(id, head.borrower, &ids, issuer.user, at)?;
     let carriers = tx.carrier_audit_names(&ids)?;

@@ -47,6 +47,7 @@ pub async fn sweep(app: &AppState) -> Result<SweepOutcome, ServiceError> {
     let at = app.now();
     let policy = app.settings().sweep;
     let loans = app.settings().loans;
+    let commitment_months = app.settings().people.commitment_valid_months;
     let outcome = app
         .store()
         .transact(move |tx| {
@@ -55,6 +56,9 @@ pub async fn sweep(app: &AppState) -> Result<SweepOutcome, ServiceError> {
             let escalated = super::lifecycle::escalate_in(tx, at, &loans)?;
             outcome.marked_missing += escalated.len();
             outcome.changed.extend(escalated);
+            // People whose training or commitment ran out while they hold carriers.
+            let people = super::people::expired_holders_in(tx, at, commitment_months)?;
+            outcome.changed.extend(people);
             Ok::<_, ServiceError>(outcome)
         })
         .await?;

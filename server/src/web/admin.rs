@@ -24,12 +24,14 @@ use crate::domain::device::{DeviceKind, PlacementError};
 use crate::domain::ids::UserId;
 use crate::domain::ids::{DeviceId, PersonId, ZoneId};
 use crate::domain::level::ZoneLevel;
+use crate::domain::person::Category;
 use crate::domain::role::{EXCLUSIVE_ROLES, Role, RoleError};
 use crate::domain::user::{AccountChangeError, AccountError, PasswordPolicyError};
 use crate::service::ServiceError;
 use crate::service::accounts::{self, CreateUser};
 use crate::service::devices::{self, DeviceRegistration};
 use crate::service::zones;
+use crate::store::people::NewPerson;
 use crate::store::users::User;
 use crate::store::zones::{NewZone, Zone};
 
@@ -359,6 +361,7 @@ pub async fn create_user(
             password,
             roles: user.roles.clone(),
             person_id,
+            new_person: new_person(&form, person_id.is_none()),
         };
         match accounts::create_user(&state, &page.cap, request).await {
             Ok(_) => {
@@ -377,6 +380,14 @@ pub async fn create_user(
                 user.account_errors(&errors);
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            Err(ServiceError::Duty(_)) => {
+                user.errors.push(("person_id", Key::ErrPersonDuties));
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Err(ServiceError::Invalid(_)) => {
+                user.errors.push(("person_id", Key::ErrNewPerson));
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Err(other) => return Err(page.session.internal(other)),
         }
     } else {
@@ -386,6 +397,20 @@ pub async fn create_user(
         .await
         .map_err(|e| page.session.internal(e))?;
     Ok((status, users_page(&page.session, &list, &user, None)).into_response())
+}
+
+/// The account holder to register with the account (`person_name`, `person_department`,
+/// `person_category`), when no person id was given and a name was.
+fn new_person(form: &FormData, no_id: bool) -> Option<NewPerson> {
+    let name = form.non_empty("person_name").filter(|_| no_id)?;
+    Some(NewPerson {
+        name: name.to_owned(),
+        department: form.get("person_department").trim().to_owned(),
+        category: Category::from_name(form.get("person_category")).unwrap_or(Category::General),
+        badge_tag: None,
+        training_valid_until: None,
+        commitment_signed_on: None,
+    })
 }
 
 fn users_page(session: &WebSession, list: &[User], form: &UserForm, done: Option<&str>) -> Markup {
@@ -491,6 +516,19 @@ fn users_page_with(
                     input #user-person-id type="text" name="person_id" value=(form.person_id)
                         inputmode="numeric" aria-invalid=[invalid(errors, "person_id")];
                     (field_error(lang, errors, "person_id"))
+                    fieldset #user-new-person {
+                        legend { (t(lang, Key::NewPersonLegend)) " " span.hint { (t(lang, Key::Optional)) } }
+                        label for="user-person-name" { (t(lang, Key::PersonName)) }
+                        input #user-person-name type="text" name="person_name" maxlength="200" autocomplete="off";
+                        label for="user-person-department" { (t(lang, Key::Department)) }
+                        input #user-person-department type="text" name="person_department" maxlength="200";
+                        label for="user-person-category" { (t(lang, Key::Category)) }
+                        select #user-person-category name="person_category" {
+                            @for c in [Category::Core, Category::Important, Category::General] {
+                                option value=(c.as_str()) { (t(lang, i18n::category(c))) }
+                            }
+                        }
+                    }
                     button #user-submit .primary type="submit" { (t(lang, Key::Create)) }
                 }
             }

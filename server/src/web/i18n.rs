@@ -234,6 +234,7 @@ texts! {
     AlertTagCloneSuspected: "疑似标签克隆", "Tag clone suspected";
     AlertNotificationFailed: "通知发送失败", "Notification failed";
     AlertDestroyedSeen: "已销毁载体被读到", "Destroyed carrier seen";
+    AlertTrainingExpiredHolding: "培训或承诺过期仍持有载体", "Training or commitment expired while holding carriers";
 
     // Alert states and severities.
     StateOpen: "未处理", "Open";
@@ -625,6 +626,43 @@ texts! {
     ErrAlreadyDeparted: "该人员已离岗。", "The person has already departed.";
     ErrCarriersOutstanding: "不能批准离岗：该人员仍持有涉密载体，须先清退（全部归还并核验）。持有数量：", "The departure cannot be approved: the person still holds carriers, which must be returned and verified first. Carriers held:";
     ErrPeriodOutOfRange: "脱密期超出可表示的日期范围。", "The decommissioning period ends beyond the calendar.";
+    ErrPeriodTooShort: "脱密期短于该类别的最短期限。", "The decommissioning period is shorter than the category's minimum.";
+    ErrNotLeaving: "此人尚未开始离岗。", "The person has not started leaving.";
+    ErrNotCleared: "尚未出具清退证明：请先核实全部载体已退还。", "The clearance has not been certified: verify every carrier is back first.";
+    ErrAlreadyCleared: "清退证明已出具。", "The clearance is already certified.";
+    ErrPeriodInput: "脱密期月数须为 1–1200 的整数，且不能与“终身”同时选择。", "The period must be 1 to 1200 months, and not together with lifelong.";
+    ErrEditInput: "请填写修改原因，并检查各项格式（日期、类别、密级不得高于类别）。", "Give the reason and check the fields (dates, category; the clearance may not exceed the category).";
+    PersonCleared: "已出具清退证明：全部载体已归还。", "Clearance certified: every carrier is back.";
+    PersonEdited: "人员信息已更新，修改已记入历史。", "The record is updated; the change is in its history.";
+    Clearance: "涉密等级", "Clearance";
+    Vetting: "资格审查", "Vetting";
+    Assessment: "考核", "Assessment";
+    Outcome: "结论", "Outcome";
+    ClearedAt: "清退证明", "Clearance certified";
+    Lifelong: "终身（出境限制）", "Lifelong (travel restrictions)";
+    DepartureSequence: "离岗程序", "Departure";
+    CarriersHeld: "仍持有的载体", "Carriers still held";
+    NothingHeld: "未持有任何载体。", "Holds no carriers.";
+    ReturnOnSignout: "借出单", "sign-out";
+    ClearanceButton: "出具清退证明", "Certify clearance";
+    PeriodMonths: "脱密期（月）", "Decommissioning period (months)";
+    PersonHistory: "修改历史", "History of changes";
+    EditPerson: "修改人员信息", "Edit the record";
+    EditHint: "只填写要修改的项；原因必填。", "Fill in only what changes; the reason is required.";
+    Reason: "原因", "Reason";
+    Save: "保存", "Save";
+    Reminders: "提醒", "Reminders";
+    ReminderTraining: "保密培训即将到期", "Training runs out";
+    ReminderCommitment: "保密承诺即将到期", "Commitment runs out";
+    ReminderDecommissioning: "脱密期即将结束", "Decommissioning period ends";
+    StateActive: "在岗", "Active";
+    StateLeaving: "离岗中", "Leaving";
+    StateDecommissioning: "脱密期中", "In decommissioning";
+    StateDeparted: "已离岗", "Departed";
+    ExpiringTraining: "培训已过期或即将到期", "Training expired or expiring";
+    NewPersonLegend: "或：同时登记账户持有人", "Or register the account holder with the account";
+    ErrPersonDuties: "管理员、保密员、审计员账户须关联人员，且同一人员只能担任其中一种角色。", "Admin, security officer and auditor accounts must be linked to a person, and one person may hold only one of those roles.";
+    ErrNewPerson: "账户持有人的姓名和部门须为 1–200 个可打印字符。", "The holder's name and department must be 1 to 200 printable characters.";
 
     // Overdue and missing.
     OverdueTitle: "逾期未还", "Overdue sign-outs";
@@ -743,7 +781,6 @@ texts! {
     CopyCount: "份数", "Number of copies";
     SendRequest: "提交申请", "Send the request";
     DestructionMethod: "销毁方式", "Method";
-    Reason: "理由", "Reason";
     NewLevel: "新密级", "New level";
     MethodShred: "碎纸", "Shred";
     MethodIncinerate: "焚毁", "Incinerate";
@@ -817,6 +854,7 @@ pub fn alert_kind(kind: AlertKind) -> Key {
         AlertKind::TagCloneSuspected => Key::AlertTagCloneSuspected,
         AlertKind::NotificationFailed => Key::AlertNotificationFailed,
         AlertKind::DestroyedSeen => Key::AlertDestroyedSeen,
+        AlertKind::TrainingExpiredHolding => Key::AlertTrainingExpiredHolding,
     }
 }
 

@@ -41,7 +41,7 @@
 //! | `GET /carriers/{id}`, `GET /carriers/{id}/label.svg` | custodian, security officer | [`custodian`]: a carrier's page and printable label |
 //! | `GET /cabinets`, `GET /cabinets/{id}` | custodian | [`custodian`]: cabinet counts (清点) |
 //! | `GET /approvals`, `POST /approvals/{id}/approve` | security officer | [`officer`]: approval queue |
-//! | `GET/POST /people`, `POST /people/{id}/leave`, `POST /people/{id}/depart` | security officer | [`officer`]: people, clearance, training, 清退 |
+//! | `GET/POST /people`, `GET /people/{id}`, `POST /people/{id}/edit`, `POST /people/{id}/leave`, `POST /people/{id}/clearance`, `POST /people/{id}/depart` | security officer | [`officer`], [`people`]: people, training, the departure sequence, 清退 |
 //! | `GET /overdue`, `GET /missing` | security officer | [`officer`]: overdue sign-outs, missing carriers and leak deadlines |
 //! | `GET /alerts/history?kind=&state=` | security officer | [`officer`]: handled alerts |
 //! | `GET /static/custos.css`, `/static/custos.js` | anyone | [`assets`] |
@@ -78,6 +78,7 @@ pub mod label;
 pub mod layout;
 pub mod lifecycle;
 pub mod officer;
+pub mod people;
 pub use crate::replay;
 pub mod session;
 
@@ -271,8 +272,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/requests/{kind}/{id}/reject", post(approvals::reject))
         .route("/people", get(officer::people).post(officer::create_person))
-        .route("/people/{id}/leave", post(officer::leave))
-        .route("/people/{id}/depart", post(officer::depart))
+        .route("/people/{id}", get(people::person))
+        .route("/people/{id}/edit", post(people::edit))
+        .route("/people/{id}/leave", post(people::leave))
+        .route("/people/{id}/clearance", post(people::clearance))
+        .route("/people/{id}/depart", post(people::depart))
         .route("/overdue", get(officer::overdue))
         .route("/missing", get(officer::missing))
         .route("/alerts/history", get(officer::alert_history))

@@ -30,7 +30,7 @@ use crate::auth::capability::CustodyReader;
 use crate::auth::capability::{AlertReaderCap, PeopleReaderCap, SecurityOfficerCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::carrier::CarrierState;
-use crate::domain::ids::{PersonId, SignoutId};
+use crate::domain::ids::SignoutId;
 use crate::domain::level::Level;
 use crate::domain::person::{Category, PersonStatus, StatusChangeError};
 use crate::domain::role::Role;
@@ -87,7 +87,7 @@ impl FromRequestParts<AppState> for OfficerDesk {
 
 /// A message at the top of an officer page: `#NAME-message[data-code]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Notice {
+pub(super) struct Notice {
     code: &'static str,
     bad: bool,
     text: Key,
@@ -95,7 +95,7 @@ struct Notice {
 }
 
 impl Notice {
-    fn bad(code: &'static str, text: Key) -> Notice {
+    pub(super) fn bad(code: &'static str, text: Key) -> Notice {
         Notice {
             code,
             bad: true,
@@ -104,7 +104,7 @@ impl Notice {
         }
     }
 
-    fn ok(code: &'static str, text: Key) -> Notice {
+    pub(super) fn ok(code: &'static str, text: Key) -> Notice {
         Notice {
             code,
             bad: false,
@@ -113,7 +113,7 @@ impl Notice {
         }
     }
 
-    fn render(&self, lang: Lang, id: &str) -> Markup {
+    pub(super) fn render(&self, lang: Lang, id: &str) -> Markup {
         html! {
             div id=(id) .page-message .tone-bad[self.bad] .tone-ok[!self.bad]
                 data-code=(self.code) role=(if self.bad { "alert" } else { "status" }) {
@@ -473,7 +473,7 @@ pub async fn create_person(
     Ok((status, html).into_response())
 }
 
-fn status_change_notice(e: StatusChangeError) -> (StatusCode, Notice) {
+pub(super) fn status_change_notice(e: StatusChangeError) -> (StatusCode, Notice) {
     match e {
         StatusChangeError::AlreadyLeaving => (
             StatusCode::CONFLICT,
@@ -494,55 +494,23 @@ fn status_change_notice(e: StatusChangeError) -> (StatusCode, Notice) {
             StatusCode::UNPROCESSABLE_ENTITY,
             Notice::bad("period_out_of_range", Key::ErrPeriodOutOfRange),
         ),
+        StatusChangeError::PeriodTooShort => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Notice::bad("period_too_short", Key::ErrPeriodTooShort),
+        ),
+        StatusChangeError::NotLeaving => (
+            StatusCode::CONFLICT,
+            Notice::bad("not_leaving", Key::ErrNotLeaving),
+        ),
+        StatusChangeError::NotCleared => (
+            StatusCode::CONFLICT,
+            Notice::bad("not_cleared", Key::ErrNotCleared),
+        ),
+        StatusChangeError::AlreadyCleared => (
+            StatusCode::CONFLICT,
+            Notice::bad("already_cleared", Key::ErrAlreadyCleared),
+        ),
     }
-}
-
-/// `POST /people/{id}/leave`: the person starts leaving (离岗/离职).
-pub async fn leave(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    submitted: WebForm<OfficerDesk>,
-) -> Result<Response, WebError> {
-    let page = submitted.page;
-    let Ok(id) = id.parse::<PersonId>() else {
-        return Ok(not_found(&page.session, Key::PersonNotFound));
-    };
-    let (status, notice) = match people::leave(&state, &page.cap.cap, id).await {
-        Ok(_) => return Ok(see_other(&format!("/people?left={id}"))),
-        Err(ServiceError::StatusChange(e)) => status_change_notice(e),
-        Err(ServiceError::NotFound) => return Ok(not_found(&page.session, Key::PersonNotFound)),
-        Err(e) => return Err(page.session.internal(e)),
-    };
-    let form = PersonForm {
-        nonce: replay::fresh(),
-        ..PersonForm::default()
-    };
-    let html = people_page(&state, &page, &form, Some(notice)).await?;
-    Ok((status, html).into_response())
-}
-
-/// `POST /people/{id}/depart`: approve the departure, once every carrier is back (清退).
-pub async fn depart(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    submitted: WebForm<OfficerDesk>,
-) -> Result<Response, WebError> {
-    let page = submitted.page;
-    let Ok(id) = id.parse::<PersonId>() else {
-        return Ok(not_found(&page.session, Key::PersonNotFound));
-    };
-    let (status, notice) = match people::depart(&state, &page.cap.cap, id).await {
-        Ok(_) => return Ok(see_other(&format!("/people?departed={id}"))),
-        Err(ServiceError::StatusChange(e)) => status_change_notice(e),
-        Err(ServiceError::NotFound) => return Ok(not_found(&page.session, Key::PersonNotFound)),
-        Err(e) => return Err(page.session.internal(e)),
-    };
-    let form = PersonForm {
-        nonce: replay::fresh(),
-        ..PersonForm::default()
-    };
-    let html = people_page(&state, &page, &form, Some(notice)).await?;
-    Ok((status, html).into_response())
 }
 
 fn person_row(lang: Lang, session: &WebSession, p: &Person, today: Date) -> Markup {
@@ -550,7 +518,7 @@ fn person_row(lang: Lang, session: &WebSession, p: &Person, today: Date) -> Mark
     let commitment_missing = p.commitment_signed_on.is_none_or(|d| d > today);
     html! {
         tr.person data-person-id=(p.id) data-status=(p.status.as_str()) data-category=(p.category.as_str()) {
-            td.person-name { (p.name) }
+            td.person-name { a.person-link href={ "/people/" (p.id) } { (p.name) } }
             td { (p.department) }
             td {
                 (t(lang, i18n::category(p.category))) " "
@@ -580,7 +548,7 @@ fn person_row(lang: Lang, session: &WebSession, p: &Person, today: Date) -> Mark
                         button.leave type="submit" data-person-id=(p.id) { (t(lang, Key::LeaveButton)) }
                     }
                 }
-                @if p.status != PersonStatus::Departed {
+                @if p.status == PersonStatus::Leaving && p.cleared_at.is_some() {
                     form.depart method="post" action={ "/people/" (p.id) "/depart" } data-once {
                         (csrf_field(session))
                         button.depart type="submit" data-person-id=(p.id) { (t(lang, Key::DepartButton)) }
@@ -599,7 +567,17 @@ async fn people_page(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let list = people::list(state, &page.cap.people)
+    let q = query(session);
+    let filter = people::PeopleFilter {
+        q: q.non_empty("q").map(str::to_owned),
+        category: q.non_empty("category").and_then(Category::from_name),
+        state: q.non_empty("state").map(str::to_owned),
+        expiring: q.non_empty("expiring").is_some(),
+    };
+    let list = people::search(state, &page.cap.people, filter.clone())
+        .await
+        .map_err(|e| session.internal(e))?;
+    let reminders = people::reminders(state, &page.cap.cap)
         .await
         .map_err(|e| session.internal(e))?;
     let today = state.now().date();
@@ -608,6 +586,8 @@ async fn people_page(
         h1 { (t(lang, Key::PeopleTitle)) }
         @if let Some(n) = &notice { (n.render(lang, "people-message")) }
         p.hint { (t(lang, Key::DepartHint)) }
+        (super::people::reminder_list(lang, &reminders))
+        (super::people::filter_form(lang, &filter))
         section.panel.wide-table {
             table #people-table {
                 thead { tr {

@@ -9,6 +9,7 @@ use crate::domain::gate::{ActiveSignout, BadgeHolder};
 use crate::domain::ids::DeviceId;
 use crate::domain::ingest::{EpochRecord, badge_epc, badge_forms};
 use crate::domain::level::ZoneLevel;
+use crate::domain::person::{self, Category, PersonStatus, level_of_code};
 use crate::store::StoreError;
 use crate::store::ingest::{
     CarrierEvent, DeviceAuth, IngestRows, NewEvent, Sighting, StoredEvent, TagCarrier,
@@ -16,7 +17,8 @@ use crate::store::ingest::{
 use crate::store::sqlite::level_column;
 
 /// The person with a badge in one stored form (see `person_by_badge`).
-const PERSON_BY_BADGE: &str = "SELECT id, name FROM people INDEXED BY people_by_badge
+const PERSON_BY_BADGE: &str = "SELECT id, name, category, clearance, status
+     FROM people INDEXED BY people_by_badge
      WHERE badge_tag IS NOT NULL AND upper(badge_tag) = ?1
      ORDER BY id LIMIT 1";
 
@@ -345,9 +347,17 @@ impl IngestRows for SqliteTx<'_> {
         for form in badge_forms(epc) {
             let holder = stmt
                 .query_row([form], |r| {
+                    let category: Category = r.get(2)?;
+                    let clearance: Option<String> = r.get(3)?;
+                    let status: PersonStatus = r.get(4)?;
                     Ok(BadgeHolder {
                         person_id: r.get(0)?,
                         name: r.get(1)?,
+                        clearance: person::effective_clearance(
+                            status,
+                            category,
+                            clearance.as_deref().and_then(level_of_code),
+                        ),
                     })
                 })
                 .optional()?;

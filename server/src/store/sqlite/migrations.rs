@@ -508,6 +508,27 @@ CREATE TABLE carrier_corrections (
     id INTEGER PRIMARY KEY,
     carrier_id INTEGER NOT NULL REFERENCES carriers (id),
     at_ms INTEGER NOT NULL,
+"#,
+    // 13 (people): records kept current (clearance, vetting 资格审查 and assessment 考核
+    // with dates and outcomes) with a history of every edit and its reason; the departure
+    // sequence (清退 certified at `cleared_at`, then the departure with its period in months
+    // or lifelong). Travel abroad (出境审批) uses the approval model's `requests`.
+    r#"
+ALTER TABLE people ADD COLUMN clearance TEXT CHECK (clearance IN ('C', 'S', 'TS'));
+ALTER TABLE people ADD COLUMN vetted_on TEXT;
+ALTER TABLE people ADD COLUMN vetting_outcome TEXT;
+ALTER TABLE people ADD COLUMN assessed_on TEXT;
+ALTER TABLE people ADD COLUMN assessment_outcome TEXT;
+ALTER TABLE people ADD COLUMN cleared_at TEXT;
+ALTER TABLE people ADD COLUMN departed_on TEXT;
+ALTER TABLE people ADD COLUMN decommissioning_months INTEGER;
+ALTER TABLE people ADD COLUMN decommissioning_lifelong INTEGER NOT NULL DEFAULT 0
+    CHECK (decommissioning_lifelong IN (0, 1));
+
+CREATE TABLE person_changes (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people (id),
+    at TEXT NOT NULL,
     actor TEXT NOT NULL,
     reason TEXT NOT NULL,
     before_json TEXT NOT NULL,
@@ -536,6 +557,7 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_by_carrier ON incidents (carrier_id, id);
 CREATE UNIQUE INDEX incidents_overdue_once ON incidents (carrier_id, signout_id)
     WHERE cause = 'overdue';
+CREATE INDEX person_changes_by_person ON person_changes (person_id, id);
 "#,
 ];
 
@@ -631,6 +653,8 @@ mod tests {
         "2b0a6a4e3fe01da430e9fe6fab376d9d3b905d13461773075d4a501551f0318a",
         // 12 (lifecycle)
         "d9780c9936d6ec0c92d0702a686e3807ebc44b8094e779b597c95fae054cddd6",
+        // 13 (people)
+        "c0ce2696eb123225adbcb23130c9a1e9fdf4c07e98413d1ed60229d154d5a5be",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -690,6 +714,7 @@ mod tests {
                 "incidents",
                 "pending_removals",
                 "people",
+                "person_changes",
                 "request_approvals",
                 "request_carriers",
                 "requests",

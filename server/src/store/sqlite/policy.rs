@@ -45,9 +45,10 @@ impl PolicyRows for SqliteTx<'_> {
     }
 
     fn staff_badges(&mut self) -> Result<Vec<Epc>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT badge_tag FROM people WHERE badge_tag IS NOT NULL")?;
+        let mut stmt = self.conn().prepare_cached(
+            // A departed person's badge leaves every gate policy with the departure.
+            "SELECT badge_tag FROM people WHERE badge_tag IS NOT NULL AND status != 'departed'",
+        )?;
         let mut rows = stmt.query([])?;
         let mut badges = Vec::new();
         while let Some(row) = rows.next()? {
