@@ -16,6 +16,7 @@ pub mod carriers;
 pub mod client;
 pub mod devices;
 pub mod error;
+pub mod exports;
 pub mod extract;
 pub mod ingest;
 pub mod metrics;
@@ -101,6 +102,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ingest::heartbeats).layer(uplink_limit))
         .routes(routes!(ingest::policy).layer(uplink_limit))
         .routes(routes!(ingest::server_key))
+        // EXPORTS: EPCIS and the CSV registers.
+        .routes(routes!(exports::epcis_events))
+        .routes(routes!(exports::carriers))
+        .routes(routes!(exports::people))
+        .routes(routes!(exports::signouts))
+        .routes(routes!(exports::alerts))
+        .routes(routes!(exports::audit))
 }
 
 /// Build the router.

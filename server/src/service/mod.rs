@@ -21,6 +21,7 @@ pub mod carriers;
 pub mod console;
 pub mod devices;
 mod error;
+pub mod exports;
 pub mod ingest;
 pub mod notify;
 pub mod people;

@@ -33,6 +33,7 @@ pub mod audit;
 pub mod carriers;
 pub mod console;
 pub mod devices;
+pub mod exports;
 pub mod ingest;
 pub mod notify;
 pub mod people;
@@ -59,6 +60,7 @@ pub use audit::AuditLog;
 pub use carriers::CarrierRows;
 pub use console::ConsoleRows;
 pub use devices::DeviceRows;
+pub use exports::ExportRows;
 pub use ingest::IngestRows;
 pub use notify::NotifyRows;
 pub use people::PeopleRows;
@@ -79,6 +81,7 @@ pub trait Tx:
     + CarrierRows
     + ConsoleRows
     + DeviceRows
+    + ExportRows
     + IngestRows
     + NotifyRows
     + PeopleRows
@@ -97,6 +100,7 @@ impl<T> Tx for T where
         + CarrierRows
         + ConsoleRows
         + DeviceRows
+        + ExportRows
         + IngestRows
         + NotifyRows
         + PeopleRows

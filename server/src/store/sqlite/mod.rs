@@ -33,10 +33,12 @@ impl<'c> SqliteTx<'c> {
 
 mod alerts;
 pub(crate) mod audit;
+pub mod backup;
 mod carriers;
 pub(super) mod checkpointer;
 mod console;
 mod devices;
+mod exports;
 mod ingest;
 pub mod migrations;
 mod notify;
