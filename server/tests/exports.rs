@@ -375,3 +375,201 @@ async fn csv_exports_open_in_excel_quote_per_rfc_4180_and_neutralise_formulas() 
     }
     server.stop().await.unwrap();
 }
+
+async fn post_csv(server: &Server, path: &str, token: &str, csv: &str) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let reply = raw_exchange(
+        server.addr,
+        Method::POST,
+        path,
+        &[("authorization", &auth), ("content-type", "text/csv")],
+        csv.as_bytes().to_vec(),
+    )
+    .await;
+    let body = serde_json::from_slice(&reply.bytes)
+        .unwrap_or_else(|_| panic!("JSON answer: {}", String::from_utf8_lossy(&reply.bytes)));
+    (reply.status, body)
+}
+
+/// `(line, column)` of every problem in a report.
+fn problems(report: &Value) -> Vec<(u64, String)> {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["line"].as_u64().unwrap(),
+                p["column"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_people_import_lists_every_problem_then_commits_all_or_nothing() {
+    let server = Server::start().await;
+    let tokens = server.tokens_per_role().await;
+    let officer = &tokens[&Role::SecurityOfficer];
+    let before = server.rows("people").await;
+    let bad = "\u{feff}name,department,category,badge_tag,training_valid_until\r\n\
+               张三,一处,core,B-1,2030-01-01\r\n\
+               李四,一处,boss,,\r\n\
+               王五,,general,B-1,2030-02-30\r\n\
+               \"'=赵六\",二处,general,,\r\n";
+    let (status, report) = post_csv(&server, "/api/v1/import/people", officer, bad).await;
+    assert_eq!(status, 200, "a dry run answers its report: {report}");
+    assert_eq!(report["committed"], false);
+    assert_eq!(report["rows"], 4);
+    let found = problems(&report);
+    assert!(
+        found.iter().any(|(l, _)| *l == 3),
+        "bad category: {found:?}"
+    );
+    assert!(
+        found.contains(&(4, "badge_tag".to_owned())),
+        "repeated badge: {found:?}"
+    );
+    assert!(
+        found.iter().filter(|(l, _)| *l == 4).count() >= 2,
+        "every problem of row 4: {found:?}"
+    );
+    assert!(
+        !found.iter().any(|(l, _)| *l == 2 || *l == 5),
+        "good rows: {found:?}"
+    );
+    assert_eq!(
+        server.rows("people").await,
+        before,
+        "a dry run keeps nothing"
+    );
+
+    let (status, report) =
+        post_csv(&server, "/api/v1/import/people?commit=true", officer, bad).await;
+    assert_eq!(status, 422, "{report}");
+    assert_eq!(report["error"], "import_refused");
+    assert_eq!(
+        server.rows("people").await,
+        before,
+        "a refused commit keeps nothing"
+    );
+
+    let good = "name,department,category,badge_tag\n张三,一处,core,B-1\n\"'=赵六\",二处,general,\n";
+    let (status, report) =
+        post_csv(&server, "/api/v1/import/people?commit=true", officer, good).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["committed"], true);
+    assert_eq!(report["ids"].as_array().unwrap().len(), 2);
+    assert_eq!(server.rows("people").await, before + 2);
+    let exported = text(&get(&server, "/api/v1/export/people.csv", officer).await);
+    assert!(
+        exported.contains("'=赵六"),
+        "neutralised again on the way out"
+    );
+    // The same file again: the badge is now taken in the database.
+    let (status, report) = post_csv(&server, "/api/v1/import/people", officer, good).await;
+    assert_eq!(status, 200);
+    assert_eq!(problems(&report), [(2, "badge_tag".to_owned())], "{report}");
+
+    let (status, _) = post_csv(
+        &server,
+        "/api/v1/import/people",
+        &tokens[&Role::Custodian],
+        good,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, report) = post_csv(
+        &server,
+        "/api/v1/import/people",
+        officer,
+        "nmae,department\nx,y\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        problems(&report),
+        [
+            (1, "nmae".to_owned()),
+            (1, "name".to_owned()),
+            (1, "category".to_owned())
+        ]
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_exported_register_imports_into_a_new_site_and_duplicates_are_named() {
+    let (server, tokens) = site().await;
+    let custodian = &tokens[&Role::Custodian];
+    let exported = text(&get(&server, "/api/v1/export/carriers.csv", custodian).await);
+    // Into the same site: every control number and tag is taken.
+    let (status, report) = post_csv(&server, "/api/v1/import/carriers", custodian, &exported).await;
+    assert_eq!(status, 200, "{report}");
+    assert!(
+        problems(&report).contains(&(2, "control_no".to_owned())),
+        "{report}"
+    );
+    // Into a fresh site: it loads as it is.
+    let other = Server::start().await;
+    let other_tokens = other.tokens_per_role().await;
+    let other_custodian = &other_tokens[&Role::Custodian];
+    let (status, report) = post_csv(
+        &other,
+        "/api/v1/import/carriers",
+        other_custodian,
+        &exported,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["problems"], json!([]), "{report}");
+    assert_eq!(other.rows("carriers").await, 0, "still a dry run");
+    let (status, report) = post_csv(
+        &other,
+        "/api/v1/import/carriers?commit=true",
+        other_custodian,
+        &exported,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(other.rows("carriers").await, 1);
+    let again = text(&get(&other, "/api/v1/export/carriers.csv", other_custodian).await);
+    assert!(again.contains(TITLE) && again.contains(EPC_HEX), "{again}");
+
+    let mixed = "control_no,kind,level,title,owner_unit,tags\n\
+                 N-1,paper,S,一份,一处,barcode:N1\n\
+                 N-2,scroll,Q,二份,一处,\n\
+                 N-1,paper,C,三份,一处,barcode:N1\n";
+    let (status, report) = post_csv(
+        &other,
+        "/api/v1/import/carriers?commit=true",
+        other_custodian,
+        mixed,
+    )
+    .await;
+    assert_eq!(status, 422, "{report}");
+    let found = problems(&report);
+    assert!(
+        found.contains(&(3, "kind".to_owned())) && found.contains(&(3, "level".to_owned())),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(4, "control_no".to_owned())) && found.contains(&(4, "tags".to_owned())),
+        "{found:?}"
+    );
+    assert_eq!(
+        other.rows("carriers").await,
+        1,
+        "all or nothing: N-1 was not kept"
+    );
+    let (status, _) = post_csv(
+        &other,
+        "/api/v1/import/carriers",
+        &other_tokens[&Role::Guard],
+        mixed,
+    )
+    .await;
+    assert_eq!(status, 403);
+    other.stop().await.unwrap();
+    server.stop().await.unwrap();
+}

@@ -60,6 +60,8 @@ pub struct Created<T: Serialize> {
 pub fn api_routes() -> OpenApiRouter<AppState> {
     // Device endpoints take bodies up to the uplink limit instead of `body_limit_bytes`.
     let uplink_limit = DefaultBodyLimit::max(MAX_BODY_BYTES);
+    // CSV imports take a whole register.
+    let import_limit = DefaultBodyLimit::max(exports::IMPORT_MAX_BYTES);
     OpenApiRouter::new()
         .routes(routes!(session::login, session::logout))
         .routes(routes!(session::change_password))
@@ -109,6 +111,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(exports::signouts))
         .routes(routes!(exports::alerts))
         .routes(routes!(exports::audit))
+        .routes(routes!(exports::import_carriers).layer(import_limit))
+        .routes(routes!(exports::import_people).layer(import_limit))
 }
 
 /// Build the router.

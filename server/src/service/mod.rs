@@ -22,6 +22,7 @@ pub mod console;
 pub mod devices;
 mod error;
 pub mod exports;
+pub mod imports;
 pub mod ingest;
 pub mod notify;
 pub mod people;
