@@ -132,12 +132,11 @@ fn columns(
     }
 }
 
+/// A file's data records and the header's column positions.
+type Table = (Vec<Record>, HashMap<String, usize>);
+
 /// The data records of `text` and the header's columns, or the file-level problems.
-fn read(
-    text: &str,
-    known: &[&str],
-    required: &[&str],
-) -> Result<(Vec<Record>, HashMap<String, usize>), Vec<RowProblem>> {
+fn read(text: &str, known: &[&str], required: &[&str]) -> Result<Table, Vec<RowProblem>> {
     let mut records = csv::parse(text).map_err(|e| {
         let line = match e {
             csv::CsvError::Unclosed { line } | csv::CsvError::StrayQuote { line } => line,
