@@ -53,6 +53,7 @@ async fn reports_open_for_custodians_and_officers_only_and_carry_the_print_layou
             assert_eq!(answer.status, 200, "{path} as {role}: {}", answer.body);
             if path == "/reports" {
                 assert!(answer.body.contains(r#"id="report-list""#));
+                assert!(answer.body.contains(r#"data-export="carriers""#));
                 continue;
             }
             let body = &answer.body;
@@ -68,6 +69,15 @@ async fn reports_open_for_custodians_and_officers_only_and_carry_the_print_layou
             );
         }
     }
+    // The CSV links of the report list open with the page session (a cookie).
+    let mut officer = Browser::new(&server);
+    assert_eq!(
+        officer.sign_in("security_officer", PASSWORD).await.status,
+        303
+    );
+    let csv = officer.get("/api/v1/export/carriers.csv").await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.starts_with('\u{feff}') && csv.body.contains(TITLE));
     let mut anonymous = Browser::new(&server);
     let css = anonymous.get("/static/report.css").await;
     assert_eq!(css.status, 200);

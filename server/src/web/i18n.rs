@@ -676,6 +676,12 @@ texts! {
     ReportCarrierTitle: "标题", "Title";
     ReportCopy: "份号", "Copy";
     ReportState: "状态", "State";
+    CsvExportsTitle: "导出 CSV", "CSV exports";
+    CsvExportsHint: "UTF-8（带 BOM，Excel 可直接打开中文），每次导出都记入审计。", "UTF-8 with a BOM (Excel opens Chinese correctly); every export is audited.";
+    CsvCarriers: "载体台账", "Carrier register";
+    CsvPeople: "涉密人员", "People";
+    CsvSignouts: "借出单", "Sign-outs";
+    CsvAlerts: "告警", "Alerts";
 }
 
 /// The name of a role.

@@ -28,8 +28,9 @@ use super::layout;
 use super::officer::{LeakClock, leak_clock, whole_days};
 use super::session::{Page, WebError};
 use crate::AppState;
-use crate::auth::capability::CustodyReader;
+use crate::auth::capability::{AlertReaderCap, Capability, CustodyReader, PeopleReaderCap};
 use crate::domain::carrier::CarrierState;
+use crate::domain::role::Role;
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
 use crate::service::{carriers, signouts};
@@ -138,7 +139,16 @@ pub fn report_document(lang: Lang, report: &Report<'_>) -> Markup {
     }
 }
 
-/// `GET /reports`: the list of printable reports.
+/// The CSV exports offered on the report list: the API's files (the session cookie opens
+/// them), each shown to the roles that may download it.
+const CSV_LINKS: &[(&str, Key, &[Role])] = &[
+    ("carriers", Key::CsvCarriers, CustodyReader::ROLES),
+    ("people", Key::CsvPeople, PeopleReaderCap::ROLES),
+    ("signouts", Key::CsvSignouts, CustodyReader::ROLES),
+    ("alerts", Key::CsvAlerts, AlertReaderCap::ROLES),
+];
+
+/// `GET /reports`: the list of printable reports and the CSV exports.
 pub async fn index(page: Page<CustodyReader>) -> Markup {
     let session = &page.session;
     let lang = session.lang;
@@ -153,6 +163,17 @@ pub async fn index(page: Page<CustodyReader>) -> Markup {
                     ("missing", Key::ReportMissingTitle),
                 ] {
                     li { a.report-link data-report=(id) href={ "/reports/" (id) } { (t(lang, key)) } }
+                }
+            }
+        }
+        section.panel {
+            h2 { (t(lang, Key::CsvExportsTitle)) }
+            p.hint { (t(lang, Key::CsvExportsHint)) }
+            ul #csv-exports {
+                @for (name, key, roles) in CSV_LINKS {
+                    @if session.may(roles) {
+                        li { a.csv-export data-export=(name) href={ "/api/v1/export/" (name) ".csv" } download { (t(lang, *key)) } }
+                    }
                 }
             }
         }
