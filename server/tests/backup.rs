@@ -1,4 +1,5 @@
-//! `custos-server backup` while the server takes writes, then `restore` into an empty data
+//! `custos-server backup` while the server takes writes (people created through the API and
+//! signed device event batches), then `restore` into an empty data
 //! directory: every write acknowledged before the backup began is in the restored database,
 //! and `audit verify` finds the restored trail intact. A backup whose trail was edited is
 //! refused and leaves the target empty.
@@ -9,12 +10,99 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use common::binary::{run, text};
+use common::{ADMIN_PASSWORD, Server, raw_exchange};
+use custos_protocol::uplink::{
+    Batch, Event, EventBody, SIGNATURE_HEADER, SignedKind, signing_bytes,
+};
 use custos_server::domain::role::Role;
 use hyper::Method;
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde_json::json;
 use tokio::sync::Mutex;
+
+/// Register cabinet `cab-1` (in zone `vault`) with a key made here; the key.
+async fn cabinet(server: &Server) -> Ed25519KeyPair {
+    let admin = server.login("admin", ADMIN_PASSWORD).await;
+    let r = server
+        .call(
+            Method::POST,
+            "/api/v1/zones",
+            Some(&admin),
+            Some(json!({"id": "vault", "name": "vault", "level": "S"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+    let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let r = server
+        .call(
+            Method::POST,
+            "/api/v1/devices",
+            Some(&admin),
+            Some(json!({"id": "cab-1", "kind": "cabinet", "zone": "vault",
+                        "public_key": STANDARD.encode(key.public_key().as_ref())})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    key
+}
+
+/// Send cabinet counts (one event per signed batch, sequence 1, 2, ...) until `stop`; the
+/// sequence numbers the server acknowledged (200), in order.
+fn event_load(
+    server: &Server,
+    key: Ed25519KeyPair,
+    acked: Arc<Mutex<Vec<i64>>>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let addr = server.addr;
+    let now_ms = server.now().unix() * 1000;
+    tokio::spawn(async move {
+        let mut seq = 0_u64;
+        while !stop.load(Ordering::SeqCst) {
+            seq += 1;
+            let at_ms = now_ms + i64::try_from(seq).unwrap();
+            let body = serde_json::to_vec(&Batch {
+                device_id: "cab-1".into(),
+                epoch: 1,
+                events: vec![Event {
+                    seq,
+                    at_ms,
+                    body: EventBody::CabinetSnapshot {
+                        reader: "shelves".into(),
+                        present: vec![],
+                        added: vec![],
+                        removed: vec![],
+                    },
+                }],
+            })
+            .unwrap();
+            let sig = STANDARD.encode(key.sign(&signing_bytes(SignedKind::Batch, &body)).as_ref());
+            let reply = raw_exchange(
+                addr,
+                Method::POST,
+                "/api/v1/devices/cab-1/batches",
+                &[
+                    ("content-type", "application/json"),
+                    (SIGNATURE_HEADER, &sig),
+                ],
+                body,
+            )
+            .await;
+            assert_eq!(
+                reply.status,
+                200,
+                "{}",
+                String::from_utf8_lossy(&reply.bytes)
+            );
+            acked.lock().await.push(i64::try_from(seq).unwrap());
+        }
+    })
+}
 
 /// Create people as fast as the server answers until `stop`; the ids of the acknowledged
 /// (201) creations, in order.
@@ -55,9 +143,9 @@ async fn wait_for_acks(acked: &Mutex<Vec<i64>>, at_least: usize) {
     }
 }
 
-fn people_ids(db: &std::path::Path) -> Vec<i64> {
+fn ids(db: &std::path::Path, sql: &str) -> Vec<i64> {
     let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn.prepare("SELECT id FROM people ORDER BY id").unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
     stmt.query_map([], |r| r.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
@@ -72,11 +160,16 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write_and_an_inta
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let load = write_load(&server, officer, Arc::clone(&acked), Arc::clone(&stop));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let key = cabinet(&server).await;
+    let event_task = event_load(&server, key, Arc::clone(&events), Arc::clone(&stop));
     wait_for_acks(&acked, 20).await;
+    wait_for_acks(&events, 20).await;
 
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("custos.backup");
     let before: Vec<i64> = acked.lock().await.clone();
+    let events_before: Vec<i64> = events.lock().await.clone();
     let data = server.dir.path().to_str().unwrap().to_owned();
     let out = file.to_str().unwrap().to_owned();
     let backup =
@@ -89,6 +182,7 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write_and_an_inta
     wait_for_acks(&acked, during + 5).await;
     stop.store(true, Ordering::SeqCst);
     load.await.unwrap();
+    event_task.await.unwrap();
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "a backup holds secrets");
@@ -120,11 +214,22 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write_and_an_inta
         text(&out.stdout)
     );
 
-    let ids = people_ids(&restored.join("custos.db"));
+    let db = restored.join("custos.db");
+    let people = ids(&db, "SELECT id FROM people ORDER BY id");
     for id in &before {
         assert!(
-            ids.contains(id),
+            people.contains(id),
             "acknowledged person {id} missing after restore"
+        );
+    }
+    let seqs = ids(
+        &db,
+        "SELECT seq FROM events WHERE device_id = 'cab-1' ORDER BY seq",
+    );
+    for seq in &events_before {
+        assert!(
+            seqs.contains(seq),
+            "acknowledged event {seq} missing after restore"
         );
     }
     let verify = run(&["audit", "verify", "--data-dir", restored.to_str().unwrap()]);
