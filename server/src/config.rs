@@ -86,6 +86,10 @@ policy_ttl_secs = 600
 # The default is GS1's example prefix; replace it with your organisation's own.
 label_company_prefix = "0614141"
 
+# The unit named in the header of every printed report (register, overdue loans, missing
+# carriers), e.g. "某某单位保密办公室". 1 to 200 characters.
+report_unit = "保密办公室 Secrecy Office"
+
 # Sign-ins are throttled per source address as well as per username. Behind a reverse proxy
 # every client has the proxy's address: name the header the proxy writes the client's address
 # into, and the proxies' own addresses. The header is honoured only from those addresses
@@ -587,6 +591,8 @@ pub struct Config {
     /// GS1 Company Prefix of proposed carrier EPCs (GIAI-96), 6 to 12 digits. Default
     /// `0614141` (GS1's example prefix).
     pub label_company_prefix: String,
+    /// The unit named in printed reports' headers. Default `保密办公室 Secrecy Office`.
+    pub report_unit: String,
     /// Gate rules.
     pub gate: GateSettings,
     /// Decommissioning periods.
@@ -635,6 +641,7 @@ impl Default for Config {
             tag_clone_min_travel_secs: 30,
             policy_ttl_secs: 600,
             label_company_prefix: "0614141".to_owned(),
+            report_unit: "保密办公室 Secrecy Office".to_owned(),
             gate: GateSettings::default(),
             decommissioning: Decommissioning::default(),
             loans: Loans::default(),
@@ -747,6 +754,10 @@ impl Config {
         let prefix = &self.label_company_prefix;
         if !(6..=12).contains(&prefix.len()) || !prefix.bytes().all(|b| b.is_ascii_digit()) {
             return Err(("label_company_prefix", "must be 6 to 12 digits"));
+        }
+        let unit = self.report_unit.chars().count();
+        if !(1..=200).contains(&unit) || self.report_unit.chars().any(char::is_control) {
+            return Err(("report_unit", "must be 1 to 200 printable characters"));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_filter).is_err() {
             return Err(("log_filter", "is not a valid filter directive"));

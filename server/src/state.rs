@@ -86,6 +86,8 @@ pub struct Settings {
     pub badge_required: Vec<Level>,
     /// GS1 Company Prefix of the GIAI-96 EPCs proposed for new carriers.
     pub label_company_prefix: String,
+    /// The unit named in printed reports' headers.
+    pub report_unit: String,
     /// Which peers may name the client's address in a header.
     pub trusted_proxies: TrustedProxies,
     /// The bearer token opening `/metrics` on the public port (`None`: not served there).
@@ -120,6 +122,7 @@ impl From<&Config> for Settings {
             policy_ttl: Duration::from_secs(config.policy_ttl_secs),
             badge_required: config.gate.badge_required.clone(),
             label_company_prefix: config.label_company_prefix.clone(),
+            report_unit: config.report_unit.clone(),
             trusted_proxies: TrustedProxies {
                 header: config
                     .trusted_proxy_header

@@ -22,7 +22,7 @@ use super::error::ApiError;
 use crate::AppState;
 use crate::auth::capability::{
     AdminCap, AlertHandlerCap, AlertReaderCap, AuditorCap, Capability, CustodianCap, CustodyReader,
-    DeviceReaderCap, GuardCap, PeopleReaderCap, SecurityOfficerCap, TagReader,
+    DeviceReaderCap, EventExportCap, GuardCap, PeopleReaderCap, SecurityOfficerCap, TagReader,
 };
 use crate::auth::{self, Authenticated, token};
 
@@ -145,6 +145,7 @@ capability_extractors!(
     AlertReaderCap,
     CustodyReader,
     TagReader,
+    EventExportCap,
 );
 
 #[cfg(test)]

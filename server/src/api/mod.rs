@@ -17,6 +17,7 @@ pub mod carriers;
 pub mod client;
 pub mod devices;
 pub mod error;
+pub mod exports;
 pub mod extract;
 pub mod ingest;
 pub mod lifecycle;
@@ -62,6 +63,8 @@ pub struct Created<T: Serialize> {
 pub fn api_routes() -> OpenApiRouter<AppState> {
     // Device endpoints take bodies up to the uplink limit instead of `body_limit_bytes`.
     let uplink_limit = DefaultBodyLimit::max(MAX_BODY_BYTES);
+    // CSV imports take a whole register.
+    let import_limit = DefaultBodyLimit::max(exports::IMPORT_MAX_BYTES);
     OpenApiRouter::new()
         .routes(routes!(session::login, session::logout))
         .routes(routes!(session::change_password))
@@ -141,6 +144,15 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ingest::heartbeats).layer(uplink_limit))
         .routes(routes!(ingest::policy).layer(uplink_limit))
         .routes(routes!(ingest::server_key))
+        // EXPORTS: EPCIS and the CSV registers.
+        .routes(routes!(exports::epcis_events))
+        .routes(routes!(exports::carriers))
+        .routes(routes!(exports::people))
+        .routes(routes!(exports::signouts))
+        .routes(routes!(exports::alerts))
+        .routes(routes!(exports::audit))
+        .routes(routes!(exports::import_carriers).layer(import_limit))
+        .routes(routes!(exports::import_people).layer(import_limit))
 }
 
 /// Build the router.

@@ -51,6 +51,7 @@ use super::error::ErrorBody;
         (name = "audit", description = "The hash-chained audit trail (auditor)"),
         (name = "devices", description = "Signed device endpoints (Ed25519, no session)"),
         (name = "meta", description = "This document"),
+        (name = "exports", description = "EPCIS 2.0 events, CSV exports and imports"),
     )
 )]
 pub struct ApiDoc;

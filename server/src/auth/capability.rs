@@ -118,6 +118,12 @@ capability!(
     AlertReaderCap: Guard, Custodian, SecurityOfficer
 );
 
+capability!(
+    /// Exporting the movement record (EPCIS): auditors, who review it, and security officers,
+    /// who answer for it.
+    EventExportCap: Auditor, SecurityOfficer
+);
+
 impl AlertHandlerCap {
     /// Whoever may handle alerts may read them: every role of [`AlertHandlerCap::ROLES`] is
     /// among [`AlertReaderCap::ROLES`] (tested).

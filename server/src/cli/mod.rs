@@ -1,6 +1,7 @@
 //! The command line (see INTERFACES.md): `init`, `serve`, `print-config`, `audit verify`.
 
 mod audit;
+mod backup;
 mod init;
 mod serve;
 
@@ -34,6 +35,24 @@ pub enum Command {
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent snapshot of a data directory (the server may be running).
+    Backup {
+        /// Data directory to back up.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The snapshot file to create (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a snapshot into an empty data directory, after verifying its audit chain.
+    Restore {
+        /// The snapshot `backup` wrote.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The data directory to fill (missing or empty).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 /// `init` arguments.
@@ -98,6 +117,9 @@ pub enum CliError {
     /// `audit verify` could not run.
     #[error(transparent)]
     Audit(#[from] audit::VerifyError),
+    /// `backup` or `restore` failed.
+    #[error(transparent)]
+    Backup(#[from] backup::BackupError),
 }
 
 fn init_tracing(format: LogFormat, filter: &str) {
@@ -149,6 +171,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let external: Vec<PathBuf> = anchor.into_iter().chain(witness).collect();
             Ok(audit::verify(&data_dir, &external).await?)
         }
+        Command::Backup { data_dir, out } => {
+            init_tracing(LogFormat::Text, "warn");
+            Ok(backup::backup(&data_dir, &out).await?)
+        }
+        Command::Restore { from, data_dir } => {
+            init_tracing(LogFormat::Text, "warn");
+            Ok(backup::restore(&from, &data_dir).await?)
+        }
     }
 }
 
@@ -185,6 +215,14 @@ mod tests {
         assert!(Cli::try_parse_from(["custos-server", "print-config"]).is_ok());
         assert!(
             Cli::try_parse_from(["custos-server", "audit", "verify", "--data-dir", "d"]).is_ok()
+        );
+        assert!(
+            Cli::try_parse_from(["custos-server", "backup", "--data-dir", "d", "--out", "f"])
+                .is_ok()
+        );
+        assert!(
+            Cli::try_parse_from(["custos-server", "restore", "--from", "f", "--data-dir", "d"])
+                .is_ok()
         );
         let cli = Cli::try_parse_from([
             "custos-server",

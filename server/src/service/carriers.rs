@@ -108,7 +108,7 @@ pub async fn register(
         .await
 }
 
-fn register_in(
+pub(super) fn register_in(
     tx: &mut dyn Tx,
     actor: &str,
     carrier: &NewCarrier,

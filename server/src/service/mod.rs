@@ -24,6 +24,8 @@ pub mod copies;
 pub mod destructions;
 pub mod devices;
 mod error;
+pub mod exports;
+pub mod imports;
 pub mod ingest;
 pub mod lifecycle;
 pub mod notify;

@@ -35,6 +35,7 @@ pub mod carriers;
 pub mod changes;
 pub mod console;
 pub mod devices;
+pub mod exports;
 pub mod ingest;
 pub mod lifecycle;
 pub mod notify;
@@ -64,6 +65,7 @@ pub use carriers::CarrierRows;
 pub use changes::ChangeRows;
 pub use console::ConsoleRows;
 pub use devices::DeviceRows;
+pub use exports::ExportRows;
 pub use ingest::IngestRows;
 pub use lifecycle::LifecycleRows;
 pub use notify::NotifyRows;
@@ -87,6 +89,7 @@ pub trait Tx:
     + ChangeRows
     + ConsoleRows
     + DeviceRows
+    + ExportRows
     + IngestRows
     + LifecycleRows
     + NotifyRows
@@ -108,6 +111,7 @@ impl<T> Tx for T where
         + ChangeRows
         + ConsoleRows
         + DeviceRows
+        + ExportRows
         + IngestRows
         + LifecycleRows
         + NotifyRows

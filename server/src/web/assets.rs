@@ -23,7 +23,11 @@ pub struct Asset {
 }
 
 impl Asset {
-    const fn new(path: &'static str, content_type: &'static str, body: &'static str) -> Asset {
+    pub(super) const fn new(
+        path: &'static str,
+        content_type: &'static str,
+        body: &'static str,
+    ) -> Asset {
         Asset {
             path,
             content_type,

@@ -792,6 +792,31 @@ texts! {
     WitnessRules: "两名不同的监销人，不能是申请人，其中至少一名保密员；清点数量须与申请一致。", "Two different witnesses, neither the requester, at least one a security officer; the count must match the request.";
     CountedCarriers: "清点数量", "Carriers counted";
     ErrNotApprovedYet: "该申请尚未批准，不能执行。", "This request is not approved yet and cannot be carried out.";
+    // Printable reports (web/reports.rs).
+    NavReports: "报表", "Reports";
+    ReportsTitle: "可打印报表", "Printable reports";
+    ReportsHint: "报表按 A4 纸排版，每页重复表头并编页码；用浏览器打印（Ctrl+P）或另存为 PDF。", "Reports are laid out for A4 paper with the header repeated and numbered pages; print them from the browser (Ctrl+P) or save them as PDF.";
+    ReportPrintHint: "打印：Ctrl+P（A4）", "Print: Ctrl+P (A4)";
+    ReportRegisterTitle: "涉密载体台账", "Register of classified carriers";
+    ReportOverdueTitle: "逾期未还借出单", "Overdue loans";
+    ReportMissingTitle: "查无下落载体及泄密期限", "Missing carriers and leak deadlines";
+    ReportMadeAt: "制表时间", "Made at";
+    ReportRows: "条目数", "Entries";
+    ReportNothing: "无记录。", "Nothing to report.";
+    ReportPreparedBy: "制表人", "Prepared by";
+    ReportCheckedBy: "审核人", "Checked by";
+    ReportApprovedBy: "批准人", "Approved by";
+    ReportDate: "日期", "Date";
+    ReportKind: "类型", "Kind";
+    ReportCarrierTitle: "标题", "Title";
+    ReportCopy: "份号", "Copy";
+    ReportState: "状态", "State";
+    CsvExportsTitle: "导出 CSV", "CSV exports";
+    CsvExportsHint: "UTF-8（带 BOM，Excel 可直接打开中文），每次导出都记入审计。", "UTF-8 with a BOM (Excel opens Chinese correctly); every export is audited.";
+    CsvCarriers: "载体台账", "Carrier register";
+    CsvPeople: "涉密人员", "People";
+    CsvSignouts: "借出单", "Sign-outs";
+    CsvAlerts: "告警", "Alerts";
 }
 
 /// The name of a role.

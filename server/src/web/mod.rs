@@ -44,7 +44,8 @@
 //! | `GET/POST /people`, `GET /people/{id}`, `POST /people/{id}/edit`, `POST /people/{id}/leave`, `POST /people/{id}/clearance`, `POST /people/{id}/depart` | security officer | [`officer`], [`people`]: people, training, the departure sequence, 清退 |
 //! | `GET /overdue`, `GET /missing` | security officer | [`officer`]: overdue sign-outs, missing carriers and leak deadlines |
 //! | `GET /alerts/history?kind=&state=` | security officer | [`officer`]: handled alerts |
-//! | `GET /static/custos.css`, `/static/custos.js` | anyone | [`assets`] |
+//! | `GET /reports`, `GET /reports/{register,overdue,missing}` | custodian, security officer | [`reports`]: printable A4 reports |
+//! | `GET /static/custos.css`, `/static/custos.js`, `/static/report.css` | anyone | [`assets`], [`reports`] |
 //!
 //! # Adding a page
 //! 1. A module `web/NAME.rs` with thin handlers: take [`session::Page<C>`] for a GET (`C` is
@@ -79,6 +80,7 @@ pub mod layout;
 pub mod lifecycle;
 pub mod officer;
 pub mod people;
+pub mod reports;
 pub use crate::replay;
 pub mod session;
 
@@ -97,7 +99,7 @@ use axum::routing::{get, post};
 use tracing::Instrument;
 
 use crate::AppState;
-use crate::auth::capability::{AdminCap, AlertHandlerCap, AuditorCap};
+use crate::auth::capability::{AdminCap, AlertHandlerCap, AuditorCap, Capability, CustodyReader};
 use crate::domain::role::Role;
 use custodian::CustodianDesk;
 use i18n::Key;
@@ -177,6 +179,11 @@ pub const NAV: &[NavItem] = &[
         path: "/notifications",
         label: Key::NavNotifications,
         roles: OfficerDesk::ROLES,
+    },
+    NavItem {
+        path: "/reports",
+        label: Key::NavReports,
+        roles: CustodyReader::ROLES,
     },
     NavItem {
         path: "/admin/users",
@@ -283,6 +290,11 @@ pub fn router() -> Router<AppState> {
         .route("/notifications", get(officer::notifications))
         .route(assets::CSS.path, get(assets::css))
         .route(assets::JS.path, get(assets::js))
+        .route("/reports", get(reports::index))
+        .route("/reports/register", get(reports::register))
+        .route("/reports/overdue", get(reports::overdue))
+        .route("/reports/missing", get(reports::missing))
+        .route(reports::REPORT_CSS.path, get(reports::report_css))
         .layer(DefaultBodyLimit::max(session::FORM_LIMIT))
         .layer(middleware::from_fn(protect))
         .layer(middleware::from_fn(trace))

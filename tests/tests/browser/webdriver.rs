@@ -454,6 +454,24 @@ impl Session {
         std::fs::write(path, png).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Print the current page to PDF (W3C `POST /session/{id}/print`, which chromedriver
+    /// runs as Chromium's `Page.printToPDF`) on paper `width_cm` × `height_cm`, honouring the
+    /// page's own CSS page size and margins; the PDF bytes.
+    #[allow(dead_code)] // Only the report tests print.
+    pub async fn print_pdf(&self, width_cm: f64, height_cm: f64) -> WdResult<Vec<u8>> {
+        let body = json!({
+            "page": { "width": width_cm, "height": height_cm },
+            "margin": { "top": 0, "bottom": 0, "left": 0, "right": 0 },
+            "background": true,
+            "shrinkToFit": false,
+        });
+        let value = self.call(Method::POST, "/print", Some(body)).await?;
+        let text = value.as_str().unwrap_or_default();
+        STANDARD
+            .decode(text)
+            .map_err(|e| WebDriverError::transport("POST /print", e))
+    }
+
     /// End the session (Chromium quits).
     pub async fn delete(self) -> WdResult<()> {
         self.call(Method::DELETE, "", None).await.map(drop)

@@ -34,11 +34,13 @@ impl<'c> SqliteTx<'c> {
 mod alerts;
 mod approvals;
 pub(crate) mod audit;
+pub mod backup;
 mod carriers;
 mod changes;
 pub(super) mod checkpointer;
 mod console;
 mod devices;
+mod exports;
 mod ingest;
 mod lifecycle;
 pub mod migrations;
