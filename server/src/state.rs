@@ -81,6 +81,8 @@ pub struct Settings {
     pub badge_required: Vec<Level>,
     /// GS1 Company Prefix of the GIAI-96 EPCs proposed for new carriers.
     pub label_company_prefix: String,
+    /// The site's time zone: every page shows times in it.
+    pub time_zone: jiff::tz::TimeZone,
     /// Which peers may name the client's address in a header.
     pub trusted_proxies: TrustedProxies,
     /// The bearer token opening `/metrics` on the public port (`None`: not served there).
@@ -113,6 +115,7 @@ impl From<&Config> for Settings {
             policy_ttl: Duration::from_secs(config.policy_ttl_secs),
             badge_required: config.gate.badge_required.clone(),
             label_company_prefix: config.label_company_prefix.clone(),
+            time_zone: config.site_zone(),
             trusted_proxies: TrustedProxies {
                 header: config
                     .trusted_proxy_header

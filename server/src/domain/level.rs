@@ -39,6 +39,17 @@ impl Level {
             Level::TopSecret => "TS",
         }
     }
+
+    /// The secrecy period (保密期限) a carrier of this level has when none was set: TS 30
+    /// years, S 20, C 10 (国家秘密保密期限规定: "不作标注的，绝密级三十年、机密级二十年、
+    /// 秘密级十年"). Labels print it as the period mark, e.g. 机密★20年.
+    pub fn default_secrecy_years(self) -> u32 {
+        match self {
+            Level::TopSecret => 30,
+            Level::Secret => 20,
+            Level::Confidential => 10,
+        }
+    }
 }
 
 impl fmt::Display for Level {

@@ -709,7 +709,7 @@ pub async fn carrier(
                     }
                     @if let Some(so) = &s.signout {
                         (fact(Key::LiveSignout, "signout", html! {
-                            "#" (so.id) " · " span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) }
+                            "#" (so.id) " · " span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) } (super::datetime::overdue_mark(lang, so.state, so.due_at))
                             " · " (t(lang, Key::DueAt)) " " (layout::time(so.due_at))
                         }))
                     }
@@ -735,6 +735,11 @@ pub async fn carrier(
                 img #label-image src={ "/carriers/" (s.id) "/label.svg" } alt={ (t(lang, Key::Label)) " " (s.control_no) };
                 p.hint { (t(lang, Key::LabelHint)) }
                 p { a.button #label-open href={ "/carriers/" (s.id) "/label.svg" } target="_blank" rel="noopener" { (t(lang, Key::LabelPrint)) } }
+                p.label-layouts {
+                    a.button #label-sheet href={ "/labels?layout=sheet&ids=" (s.id) } { (t(lang, Key::LabelSheet)) }
+                    " "
+                    a.button #label-roll href={ "/labels?layout=roll&ids=" (s.id) } { (t(lang, Key::LabelRoll)) }
+                }
             }
         }
         section.panel #history-panel {

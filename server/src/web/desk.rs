@@ -241,7 +241,7 @@ fn scan_result(
                 div.signout-box data-signout-id=(so.id) data-state=(so.state.as_str()) {
                     h3 {
                         (t(lang, Key::Signout)) " #" (so.id) " · "
-                        span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) }
+                        span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) } (super::datetime::overdue_mark(lang, so.state, so.due_at))
                     }
                     dl.facts {
                         div.fact { dt { (t(lang, Key::Borrower)) } dd.borrower { (so.borrower.name) } }
@@ -420,6 +420,9 @@ struct SignoutForm {
     nonce: String,
     errors: Errors,
     unknown: Vec<String>,
+    /// Carriers the request refused as not in storage or already on a sign-out, named in the
+    /// error summary (it used to end in an empty "…已有借出单：" list).
+    busy: Vec<String>,
 }
 
 impl SignoutForm {
@@ -438,6 +441,7 @@ impl SignoutForm {
             nonce: form.get(replay::NONCE_FIELD).trim().to_owned(),
             errors: Vec::new(),
             unknown: Vec::new(),
+            busy: Vec::new(),
         }
     }
 
@@ -567,9 +571,9 @@ pub async fn request_signout(
                 Err(ServiceError::Signout(SignoutRuleError::CarrierUnavailable { carrier })) => {
                     f.errors.push(("carriers", Key::ErrCarrierBusy));
                     if let Some((_, name)) = names.iter().find(|(id, _)| *id == carrier) {
-                        f.unknown.push(name.clone());
+                        f.busy.push(name.clone());
                     } else {
-                        f.unknown.push(carrier.to_string());
+                        f.busy.push(carrier.to_string());
                     }
                     StatusCode::CONFLICT
                 }
@@ -640,6 +644,11 @@ async fn signout_page(
         div.admin-grid {
             section.panel.form-panel {
                 (form_errors(lang, errors))
+                @if !form.busy.is_empty() {
+                    ul #signout-busy .form-errors role="alert" {
+                        @for name in &form.busy { li.busy-carrier data-field="carriers" { code { (name) } } }
+                    }
+                }
                 form #signout-form method="post" action="/signouts/new" data-once novalidate {
                     (csrf_field(session))
                     (replay::field(&form.nonce))
@@ -706,7 +715,7 @@ async fn signout_page(
                         @for so in &live {
                             li.signout data-signout-id=(so.id) data-state=(so.state.as_str()) {
                                 strong { "#" (so.id) } " "
-                                span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) }
+                                span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) } (super::datetime::overdue_mark(lang, so.state, so.due_at))
                                 " · " (so.borrower.name) " · "
                                 @for c in &so.carriers { (carrier_link(c.id, &c.control_no)) " " }
                                 " · " (t(lang, Key::DueAt)) " " (layout::time(so.due_at))

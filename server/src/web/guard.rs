@@ -174,6 +174,69 @@ pub async fn console(
     Ok(render(lang, &page, &alerts, &status))
 }
 
+/// Which filter group an alert belongs to: gate alarms (someone at a door), device trouble,
+/// or reminders (everything that is not happening at a door right now: overdue, missing,
+/// cabinets, deadlines, and kinds added later).
+pub fn group(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::UnauthorizedRemoval
+        | AlertKind::ClearanceViolation
+        | AlertKind::UnknownTag
+        | AlertKind::TagCloneSuspected => "gate",
+        AlertKind::ReaderSilent
+        | AlertKind::ReaderFault
+        | AlertKind::DeviceAuthFailed
+        | AlertKind::ReplayRejected
+        | AlertKind::NotificationFailed => "device",
+        _ => "reminder",
+    }
+}
+
+/// The filter groups, in the order of the buttons.
+const GROUPS: [(&str, Key); 4] = [
+    ("all", Key::FilterAll),
+    ("gate", Key::FilterGate),
+    ("reminder", Key::FilterReminder),
+    ("device", Key::FilterDevice),
+];
+
+/// The sticky count of open (unacknowledged) alerts, a link to the newest one. The script
+/// keeps it current and flashes it (and the tab title) on every new alert.
+fn open_count(lang: Lang, alerts: &[AlertView]) -> Markup {
+    let open = alerts
+        .iter()
+        .filter(|a| a.state == AlertState::Open)
+        .count();
+    html! {
+        a #alarm-count href="#alerts" data-open=(open) data-flash="false" {
+            span.count-label { (t(lang, Key::OpenAlarms)) }
+            " "
+            strong.count { (open) }
+        }
+    }
+}
+
+/// The buttons that filter the alerts by group (all, gate alarms, reminders, devices).
+fn filter_bar(lang: Lang) -> Markup {
+    html! {
+        div #alert-filter role="group" aria-label=(t(lang, Key::FilterAlerts)) {
+            @for (group, key) in GROUPS {
+                button.filter type="button" data-group=(group)
+                    aria-pressed=(if group == "all" { "true" } else { "false" }) {
+                    (t(lang, key))
+                    " " span.filter-count data-group=(group) {}
+                }
+            }
+        }
+    }
+}
+
+/// Whether the carriers of a removal turned back at the gate (a later `turned_back` event
+/// marked the alert's detail) rather than leaving.
+fn turned_back(a: &AlertView) -> bool {
+    a.detail.get("turned_back").and_then(Value::as_bool) == Some(true)
+}
+
 fn is_banner(alert: &AlertView) -> bool {
     alert.kind == AlertKind::UnauthorizedRemoval
 }
@@ -191,9 +254,11 @@ fn render(
             (json_block("custos-i18n", &script_texts(lang)))
             div.console-bar {
                 h1 { (t(lang, Key::GuardTitle)) }
+                (open_count(lang, alerts))
                 span #live-status data-live="off" { (t(lang, Key::LiveDisconnected)) }
-                button #sound-enable type="button" { (t(lang, Key::SoundEnable)) }
+                button #sound-enable type="button" data-on="false" { (t(lang, Key::SoundEnable)) }
             }
+            (filter_bar(lang))
             noscript { p.notice { (t(lang, Key::NoScript)) } }
             ul #banners aria-live="assertive" {
                 @for alert in &banners { (alert_item(lang, alert)) }
@@ -267,16 +332,28 @@ pub fn alert_item(lang: Lang, a: &AlertView) -> Markup {
         .map(|names| names.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     let class = if banner { "alert-banner" } else { "alert-card" };
+    let back = turned_back(a);
     html! {
         li class=(class) data-alert-id=(a.id) data-kind=(a.kind.as_str())
-            data-state=(a.state.as_str()) data-severity=(a.severity.as_str()) {
+            data-state=(a.state.as_str()) data-severity=(a.severity.as_str())
+            data-group=(group(a.kind)) data-turned-back=[banner.then_some(back)] {
             div.alert-head {
                 @if banner {
-                    strong.banner-title { (t(lang, Key::UnauthorizedBanner)) }
+                    strong.banner-title {
+                        (t(lang, if back { Key::TurnedBackBanner } else { Key::UnauthorizedBanner }))
+                    }
                 }
                 span.alert-kind { (t(lang, i18n::alert_kind(a.kind))) }
                 span.severity data-severity=(a.severity.as_str()) { (t(lang, i18n::severity(a.severity))) }
                 span.state data-state=(a.state.as_str()) { (t(lang, i18n::alert_state(a.state))) }
+                span.alert-line {
+                    @if let Some(control_no) = &a.carrier_control_no { span.line-carrier { (control_no) } " " }
+                    @if let Some(gate) = gate { span.line-gate { (gate) } " " }
+                    span.line-time { (layout::time(a.raised_at)) }
+                }
+                button.expand type="button" data-alert-id=(a.id) aria-expanded="false" {
+                    (t(lang, Key::ShowDetails))
+                }
             }
             dl.facts {
                 @if let Some(gate) = gate {
@@ -286,6 +363,13 @@ pub fn alert_item(lang: Lang, a: &AlertView) -> Markup {
                     (fact(lang, "direction", Key::Direction, html! {
                         span data-direction=(direction) {
                             (i18n::direction(direction).map_or(direction, |k| t(lang, k)))
+                        }
+                    }))
+                }
+                @if banner {
+                    (fact(lang, "movement", Key::Movement, html! {
+                        span data-movement=(if back { "turned_back" } else { "left" }) {
+                            (t(lang, if back { Key::MovementTurnedBack } else { Key::MovementLeft }))
                         }
                     }))
                 }
@@ -395,7 +479,12 @@ fn script_texts(lang: Lang) -> Value {
             .map(|l| (l.code().to_owned(), json!(t(lang, i18n::level(*l)))))
             .collect();
     let text = |k| json!(t(lang, k));
+    let groups: serde_json::Map<String, Value> = AlertKind::ALL
+        .iter()
+        .map(|k| (k.as_str().to_owned(), json!(group(*k))))
+        .collect();
     json!({
+        "groups": groups,
         "kinds": kinds,
         "states": states,
         "severities": severities,
@@ -403,6 +492,13 @@ fn script_texts(lang: Lang) -> Value {
         "directions": { "in": text(Key::DirectionIn), "out": text(Key::DirectionOut) },
         "labels": {
             "banner": text(Key::UnauthorizedBanner),
+            "banner_turned_back": text(Key::TurnedBackBanner),
+            "movement": text(Key::Movement),
+            "movement_left": text(Key::MovementLeft),
+            "movement_turned_back": text(Key::MovementTurnedBack),
+            "show_details": text(Key::ShowDetails),
+            "hide_details": text(Key::HideDetails),
+            "new_alert": text(Key::NewAlertTitle),
             "gate": text(Key::Gate),
             "device": text(Key::Device),
             "direction": text(Key::Direction),
@@ -465,12 +561,33 @@ mod tests {
             "JM-2025-001",
             "绝密",
             "李伟、&lt;b&gt;",
-            r#"<time datetime="2026-01-01T00:00:00Z">"#,
+            r#"<time datetime="2026-01-01T00:00:00Z""#,
+            r#"data-group="gate""#,
+            r#"data-turned-back="false""#,
+            r#"data-movement="left""#,
             r#"<button class="ack" type="button" data-alert-id="7">确认</button>"#,
             r#"data-field="occurrences""#,
         ] {
             assert!(html.contains(needle), "{needle} missing from {html}");
         }
+    }
+
+    #[test]
+    fn a_removal_whose_carriers_turned_back_says_so() {
+        let mut a = removal();
+        a.detail["turned_back"] = json!(true);
+        let html = alert_item(Lang::En, &a).into_string();
+        assert!(html.contains(r#"data-turned-back="true""#), "{html}");
+        assert!(html.contains(r#"data-movement="turned_back""#), "{html}");
+        assert!(html.contains("turned back"), "{html}");
+    }
+
+    #[test]
+    fn kinds_fall_into_the_filter_groups() {
+        assert_eq!(group(AlertKind::UnauthorizedRemoval), "gate");
+        assert_eq!(group(AlertKind::ReaderSilent), "device");
+        assert_eq!(group(AlertKind::Overdue), "reminder");
+        assert_eq!(group(AlertKind::Missing), "reminder");
     }
 
     #[test]

@@ -31,7 +31,9 @@
 //! | `GET/POST /account/password` | signed in | [`account`]: change one's own password (the only page until an account whose password an administrator chose has done so) |
 //! | `GET /lang/{zh,en}?next=` | anyone | language switch |
 //! | `GET /` | signed in | 303 to the first page of [`NAV`] the roles allow (or a note) |
+//! | `GET /officer` | security officer | [`home`]: what needs the officer now |
 //! | `GET /guard`, `GET /guard/status.json` | guard, security officer | [`guard`] console |
+//! | `GET /admin/start` | admin | [`setup`]: first-run guidance, the administrator's home |
 //! | `GET/POST /admin/users`, `/admin/devices`, `/admin/zones` | admin | [`admin`] |
 //! | `POST /admin/users/{id}/disable`, `/enable`, `/password`, `/sessions/revoke`; `GET /admin/users/{id}/sessions` | admin | [`admin`]: an account's lifecycle |
 //! | `GET /audit` | auditor | [`audit`] trail, chain status, signed heads |
@@ -39,6 +41,7 @@
 //! | `GET/POST /signouts/new` | custodian | [`desk`]: sign-out requests |
 //! | `GET /carriers?q=&state=`, `GET/POST /carriers/new` | custodian | [`custodian`]: register, search, registration |
 //! | `GET /carriers/{id}`, `GET /carriers/{id}/label.svg` | custodian, security officer | [`custodian`]: a carrier's page and printable label |
+//! | `GET /labels?ids=&layout=sheet\|roll` | custodian, security officer | [`labels`]: label print layouts |
 //! | `GET /cabinets`, `GET /cabinets/{id}` | custodian | [`custodian`]: cabinet counts (清点) |
 //! | `GET /approvals`, `POST /approvals/{id}/approve` | security officer | [`officer`]: approval queue |
 //! | `GET/POST /people`, `POST /people/{id}/leave`, `POST /people/{id}/depart` | security officer | [`officer`]: people, clearance, training, 清退 |
@@ -69,15 +72,19 @@ pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod custodian;
+pub mod datetime;
 pub mod desk;
 pub mod form;
 pub mod guard;
+pub mod home;
 pub mod i18n;
 pub mod label;
+pub mod labels;
 pub mod layout;
 pub mod officer;
 pub use crate::replay;
 pub mod session;
+pub mod setup;
 
 use std::time::Instant;
 
@@ -120,6 +127,11 @@ pub struct NavItem {
 
 /// The navigation, in order; `/` sends a user to the first entry their roles allow.
 pub const NAV: &[NavItem] = &[
+    NavItem {
+        path: "/officer",
+        label: Key::NavOfficerHome,
+        roles: OfficerDesk::ROLES,
+    },
     NavItem {
         path: "/guard",
         label: Key::NavGuard,
@@ -176,6 +188,11 @@ pub const NAV: &[NavItem] = &[
         roles: OfficerDesk::ROLES,
     },
     NavItem {
+        path: "/admin/start",
+        label: Key::NavSetup,
+        roles: AdminCap::ROLES,
+    },
+    NavItem {
         path: "/admin/users",
         label: Key::NavUsers,
         roles: AdminCap::ROLES,
@@ -204,8 +221,10 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/lang/{code}", get(session::switch_language))
+        .route("/officer", get(home::officer_home))
         .route("/guard", get(guard::console))
         .route("/guard/status.json", get(guard::status_json))
+        .route("/admin/start", get(setup::start))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/users/{id}/disable", post(admin::disable_user))
         .route("/admin/users/{id}/enable", post(admin::enable_user))
@@ -239,6 +258,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/carriers/{id}", get(custodian::carrier))
         .route("/carriers/{id}/label.svg", get(custodian::label))
+        .route("/labels", get(labels::labels))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))
@@ -323,7 +343,8 @@ mod tests {
             assert!(home(role).is_some(), "{role}");
         }
         assert_eq!(home(Role::Custodian).unwrap().path, "/desk");
-        assert_eq!(home(Role::SecurityOfficer).unwrap().path, "/guard");
+        assert_eq!(home(Role::SecurityOfficer).unwrap().path, "/officer");
+        assert_eq!(home(Role::Guard).unwrap().path, "/guard");
     }
 
     #[test]

@@ -37,11 +37,36 @@
     return node;
   }
 
+  /* The site's one date-time format per language, in the site's zone (<body data-tz>),
+   * the same as the server's (web/datetime.rs): zh "2026-03-01 16:05:09",
+   * en "1 Mar 2026 16:05:09". Times the server wrote (data-zone="site") are left alone. */
+  var SITE_TZ = (document.body && document.body.getAttribute('data-tz')) || undefined;
+  var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+  function siteTime(date) {
+    var parts = {};
+    try {
+      new Intl.DateTimeFormat('en-US', {
+        timeZone: SITE_TZ, year: 'numeric', month: '2-digit', day: '2-digit',
+        hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23'
+      }).formatToParts(date).forEach(function (p) { parts[p.type] = p.value; });
+    } catch (e) {
+      return date.toISOString();
+    }
+    var hms = parts.hour + ':' + parts.minute + ':' + parts.second;
+    if (LANG.indexOf('en') === 0) {
+      return parseInt(parts.day, 10) + ' ' + MONTHS[parseInt(parts.month, 10) - 1] + ' ' + parts.year + ' ' + hms;
+    }
+    return parts.year + '-' + parts.month + '-' + parts.day + ' ' + hms;
+  }
+
   function localTime(node) {
+    if (node.getAttribute('data-zone') === 'site') { return; }
     var iso = node.getAttribute('datetime');
     var date = new Date(iso);
     if (!isNaN(date.getTime())) {
-      node.textContent = date.toLocaleString(LANG);
+      node.textContent = siteTime(date);
+      node.setAttribute('data-zone', 'site');
       node.title = iso;
     }
   }
@@ -224,25 +249,53 @@
       ]);
     }
 
-    function head(a, banner) {
+    function turnedBack(a) {
+      return !!(a.detail && a.detail.turned_back === true);
+    }
+
+    function gateOf(a) {
+      var d = a.detail || {};
+      return typeof d.gate === 'string' ? d.gate : a.device_id;
+    }
+
+    function head(a, banner, expanded) {
+      var line = el('span', { 'class': 'alert-line' }, []);
+      if (a.carrier_control_no) {
+        line.appendChild(el('span', { 'class': 'line-carrier' }, [a.carrier_control_no]));
+        line.appendChild(document.createTextNode(' '));
+      }
+      if (gateOf(a)) {
+        line.appendChild(el('span', { 'class': 'line-gate' }, [gateOf(a)]));
+        line.appendChild(document.createTextNode(' '));
+      }
+      line.appendChild(el('span', { 'class': 'line-time' }, [timeEl(a.raised_at)]));
       return el('div', { 'class': 'alert-head' }, [
-        banner ? el('strong', { 'class': 'banner-title' }, [labels.banner]) : null,
+        banner ? el('strong', { 'class': 'banner-title' }, [turnedBack(a) ? labels.banner_turned_back : labels.banner]) : null,
         el('span', { 'class': 'alert-kind' }, [texts.kinds[a.kind] || a.kind]),
         el('span', { 'class': 'severity', 'data-severity': a.severity }, [texts.severities[a.severity] || a.severity]),
-        el('span', { 'class': 'state', 'data-state': a.state }, [texts.states[a.state] || a.state])
+        el('span', { 'class': 'state', 'data-state': a.state }, [texts.states[a.state] || a.state]),
+        line,
+        el('button', { 'class': 'expand', type: 'button', 'data-alert-id': a.id, 'aria-expanded': expanded ? 'true' : 'false' },
+          [expanded ? labels.hide_details : labels.show_details])
       ]);
     }
 
     function facts(a, banner) {
       var d = a.detail || {};
       var list = el('dl', { 'class': 'facts' });
-      var gate = typeof d.gate === 'string' ? d.gate : a.device_id;
+      var gate = gateOf(a);
       if (gate) {
         list.appendChild(fact('gate', banner ? labels.gate : labels.device, [gate]));
       }
       if (typeof d.direction === 'string') {
         list.appendChild(fact('direction', labels.direction, [
           el('span', { 'data-direction': d.direction }, [texts.directions[d.direction] || d.direction])
+        ]));
+      }
+      if (banner) {
+        var back = turnedBack(a);
+        list.appendChild(fact('movement', labels.movement, [
+          el('span', { 'data-movement': back ? 'turned_back' : 'left' }, [back ? labels.movement_turned_back : labels.movement_left])
         ]));
       }
       if (a.carrier_control_no) {
@@ -287,8 +340,10 @@
         'data-alert-id': a.id,
         'data-kind': a.kind,
         'data-state': a.state,
-        'data-severity': a.severity
-      }, [head(a, banner), facts(a, banner), actions(a)]);
+        'data-severity': a.severity,
+        'data-group': texts.groups[a.kind] || 'reminder',
+        'data-turned-back': banner ? (turnedBack(a) ? 'true' : 'false') : null
+      }, [head(a, banner, false), facts(a, banner), actions(a)]);
     }
 
     function find(id) {
@@ -299,18 +354,27 @@
       return a.kind === 'unauthorized_removal' ? banners : list;
     }
 
-    /* Update in place, keeping the note being typed (and its focus). */
+    /* Update in place, keeping the note being typed and the focus: a focused button that
+     * the update replaces or removes hands the focus to its successor in the same alert. */
     function refresh(node, a) {
       var banner = a.kind === 'unauthorized_removal';
+      var focused = document.activeElement;
+      var hadFocus = focused && node.contains(focused) && focused.tagName === 'BUTTON' ? focused.className : null;
+      var expanded = node.getAttribute('data-expanded') === 'true';
       node.setAttribute('data-state', a.state);
       node.setAttribute('data-severity', a.severity);
-      node.replaceChild(head(a, banner), node.querySelector('.alert-head'));
+      if (banner) { node.setAttribute('data-turned-back', turnedBack(a) ? 'true' : 'false'); }
+      node.replaceChild(head(a, banner, expanded), node.querySelector('.alert-head'));
       node.replaceChild(facts(a, banner), node.querySelector('.facts'));
       var ack = node.querySelector('button.ack');
       if (a.state !== 'open' && ack) { ack.parentNode.removeChild(ack); }
       if (a.state === 'open' && !ack) {
         var acts = node.querySelector('.alert-actions');
         acts.insertBefore(ackButton(a), acts.firstChild);
+      }
+      if (hadFocus && !node.contains(document.activeElement)) {
+        var next = node.querySelector('button.' + hadFocus.split(' ')[0]) || node.querySelector('button.expand');
+        if (next && next.offsetParent !== null) { next.focus(); } else { node.querySelector('button.expand').focus(); }
       }
     }
 
@@ -326,8 +390,75 @@
       container.insertBefore(node, before);
     }
 
+    /* The sticky count of open alarms, per filter group too. */
+    var count = document.getElementById('alarm-count');
+    function updateCount() {
+      var open = root.querySelectorAll('#banners > li[data-state="open"], #alert-list > li[data-state="open"]');
+      count.setAttribute('data-open', String(open.length));
+      count.querySelector('.count').textContent = String(open.length);
+      var per = { all: open.length, gate: 0, reminder: 0, device: 0 };
+      Array.prototype.forEach.call(open, function (n) {
+        var g = n.getAttribute('data-group');
+        if (per[g] !== undefined) { per[g] += 1; }
+      });
+      Array.prototype.forEach.call(root.querySelectorAll('.filter-count'), function (c) {
+        var n = per[c.getAttribute('data-group')] || 0;
+        c.textContent = n > 0 ? '(' + n + ')' : '';
+      });
+    }
+
+    /* Every new alert flashes the count and the tab title until the guard touches the page. */
+    var baseTitle = document.title;
+    var flashTimer = null;
+    var flashOn = false;
+    function stopFlash() {
+      if (flashTimer === null) { return; }
+      window.clearInterval(flashTimer);
+      flashTimer = null;
+      document.title = baseTitle;
+      count.setAttribute('data-flash', 'false');
+      root.setAttribute('data-flashing', 'false');
+    }
+    function flash() {
+      root.setAttribute('data-flashing', 'true');
+      count.setAttribute('data-flash', 'true');
+      if (flashTimer !== null) { return; }
+      flashOn = false;
+      var step = function () {
+        flashOn = !flashOn;
+        var n = count.getAttribute('data-open');
+        document.title = flashOn ? '(' + n + ') ' + labels.new_alert + ' · ' + baseTitle : baseTitle;
+      };
+      step();
+      flashTimer = window.setInterval(step, 800);
+    }
+    ['keydown', 'pointerdown'].forEach(function (type) {
+      document.addEventListener(type, stopFlash, true);
+    });
+
+    /* Bring a new alarm into view unless the guard is typing somewhere (never steal focus or
+     * scroll away from a note). */
+    function reveal(node) {
+      var active = document.activeElement;
+      if (active && (active.tagName === 'TEXTAREA' || active.tagName === 'INPUT')) { return; }
+      if (node.scrollIntoView) { node.scrollIntoView({ block: 'nearest' }); }
+    }
+
+    /* Filter by group; the alerts of other groups are hidden, never removed. */
+    var filterBar = document.getElementById('alert-filter');
+    filterBar.addEventListener('click', function (event) {
+      var button = event.target.closest ? event.target.closest('button.filter') : null;
+      if (!button) { return; }
+      var g = button.getAttribute('data-group');
+      root.setAttribute('data-filter', g);
+      Array.prototype.forEach.call(filterBar.querySelectorAll('button.filter'), function (b) {
+        b.setAttribute('aria-pressed', b === button ? 'true' : 'false');
+      });
+    });
+
     function settle() {
       empty.hidden = list.children.length + banners.children.length > 0;
+      updateCount();
       updateAlarm();
     }
 
@@ -338,8 +469,15 @@
       } else if (node) {
         refresh(node, a);
       } else {
-        insert(containerFor(a), render(a), a.id);
-        if (announce && !known[a.id] && a.kind !== 'unauthorized_removal') { chime(); }
+        var fresh = render(a);
+        insert(containerFor(a), fresh, a.id);
+        if (announce && !known[a.id]) {
+          if (a.kind !== 'unauthorized_removal') { chime(); }
+          known[a.id] = true;
+          settle();
+          flash();
+          if (a.state === 'open') { reveal(fresh); }
+        }
       }
       known[a.id] = true;
       settle();
@@ -427,6 +565,15 @@
     }
 
     root.addEventListener('click', function (event) {
+      var toggle = event.target.closest ? event.target.closest('button.expand') : null;
+      if (toggle) {
+        var item = find(toggle.getAttribute('data-alert-id'));
+        var open = item.getAttribute('data-expanded') !== 'true';
+        item.setAttribute('data-expanded', open ? 'true' : 'false');
+        toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+        toggle.textContent = open ? labels.hide_details : labels.show_details;
+        return;
+      }
       var button = event.target.closest ? event.target.closest('button.ack, button.resolve') : null;
       if (!button) { return; }
       var id = button.getAttribute('data-alert-id');
@@ -517,6 +664,8 @@
     if (guard) { startGuard(guard); }
     var scan = document.getElementById('scan-input');
     if (scan) { startDesk(scan); }
+    var print = document.getElementById('label-print-now');
+    if (print) { print.addEventListener('click', function () { window.print(); }); }
   }
 
   if (document.readyState === 'loading') {
