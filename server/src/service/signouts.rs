@@ -387,6 +387,36 @@ pub async fn cancel(
         .await
 }
 
+/// Every reason an issue of `carriers` to `borrower` would be refused today, by the same rule
+/// as the issue ([`issue_refusals`]): the sign-out form asks before it is submitted, so a
+/// top-secret carrier requested for someone cleared only to C is said at once, not after.
+/// Unknown carriers are left out (the request itself names them).
+pub async fn check(
+    app: &AppState,
+    _cap: &CustodianCap,
+    borrower: crate::domain::ids::PersonId,
+    carriers: Vec<CarrierId>,
+) -> Result<Vec<&'static str>, ServiceError> {
+    let today = app.now().date();
+    app.store()
+        .query(move |tx| {
+            let person = tx.borrower(borrower)?;
+            let mut levels = Vec::new();
+            for id in carriers {
+                match tx.carrier_summary(id) {
+                    Ok(summary) => levels.push(summary.level),
+                    Err(crate::store::StoreError::NotFound) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(issue_refusals(&person, levels, today)
+                .into_iter()
+                .map(|r| r.code())
+                .collect())
+        })
+        .await
+}
+
 /// Add what the rules say about a shown sign-out today: the approvals it still needs, and for
 /// a requested or approved one every reason an issue would be refused.
 fn judged(tx: &mut dyn Tx, mut s: Signout, today: Date) -> Result<Signout, ServiceError> {

@@ -37,8 +37,7 @@ use super::replay::{self, Claim};
 use super::session::{Page, WebError, WebForm, see_other};
 use crate::AppState;
 use crate::domain::carrier::{CarrierState, ControlNo, MAX_BARCODE_TEXT, Tag};
-use crate::domain::ids::{CarrierId, PersonId, SignoutId};
-use crate::domain::person::PersonStatus;
+use crate::domain::ids::{CarrierId, SignoutId};
 use crate::domain::signout::{self, SignoutRuleError, SignoutState};
 use crate::domain::time::Timestamp;
 use crate::service::{Problem, ServiceError, carriers, people, signouts};
@@ -76,7 +75,7 @@ pub fn scan_candidates(text: &str) -> Vec<Tag> {
 }
 
 /// The carrier a scanned text names, if any.
-async fn resolve(
+pub(super) async fn resolve(
     state: &AppState,
     desk: &CustodianDesk,
     text: &str,
@@ -84,7 +83,7 @@ async fn resolve(
     carriers::resolve(state, &desk.cap, scan_candidates(text)).await
 }
 
-fn refusal_list(lang: Lang, codes: &[&'static str]) -> Markup {
+pub(super) fn refusal_list(lang: Lang, codes: &[&'static str]) -> Markup {
     html! {
         ul.would-refuse {
             @for code in codes {
@@ -527,10 +526,20 @@ pub async fn request_signout(
     if !f.unknown.is_empty() {
         f.errors.push(("carriers", Key::ErrUnknownBarcodes));
     }
-    let borrower = f.borrower.parse::<PersonId>().ok();
-    if borrower.is_none() {
-        f.errors.push(("borrower", Key::ErrBorrower));
-    }
+    let everyone = people::list(&state, &page.cap.people)
+        .await
+        .map_err(|e| page.session.internal(e))?;
+    let candidates: Vec<_> = everyone
+        .iter()
+        .map(super::borrower::Candidate::of)
+        .collect();
+    let borrower = match super::borrower::find(&f.borrower, &candidates) {
+        Ok(id) => Some(id),
+        Err(key) => {
+            f.errors.push(("borrower", key));
+            None
+        }
+    };
     let offset = if f.tz_offset.is_empty() {
         Some(0)
     } else {
@@ -681,14 +690,10 @@ async fn signout_page(
                         }
                     }
                     label for="signout-borrower" { (t(lang, Key::Borrower)) }
-                    select #signout-borrower name="borrower" aria-invalid=[invalid(errors, "borrower")] {
-                        option value="" selected[form.borrower.is_empty()] { (t(lang, Key::NoneOption)) }
-                        @for p in people.iter().filter(|p| p.status == PersonStatus::Active || p.id.to_string() == form.borrower) {
-                            option value=(p.id) selected[p.id.to_string() == form.borrower] {
-                                (p.name) " — " (p.department) " (" (t(lang, i18n::category(p.category))) ")"
-                            }
-                        }
-                    }
+                    (super::borrower::field(&form.borrower, &people, invalid(errors, "borrower")))
+                    p.hint #signout-borrower-hint { (t(lang, Key::BorrowerHint)) }
+                    div #signout-check data-state="idle" aria-live="polite"
+                        data-ok-text=(t(lang, Key::CheckPassed)) data-refused-text=(t(lang, Key::CheckRefused)) {}
                     (field_error(lang, errors, "borrower"))
                     label for="signout-purpose" { (t(lang, Key::Purpose)) }
                     input #signout-purpose type="text" name="purpose" value=(form.purpose) required

@@ -257,8 +257,8 @@ fn render(
                 (open_count(lang, alerts))
                 span #live-status data-live="off" { (t(lang, Key::LiveDisconnected)) }
                 button #sound-enable type="button" data-on="false" { (t(lang, Key::SoundEnable)) }
+                (filter_bar(lang))
             }
-            (filter_bar(lang))
             noscript { p.notice { (t(lang, Key::NoScript)) } }
             ul #banners aria-live="assertive" {
                 @for alert in &banners { (alert_item(lang, alert)) }

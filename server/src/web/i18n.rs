@@ -667,7 +667,7 @@ texts! {
     FilterDevice: "设备故障", "Device faults";
     ShowDetails: "展开", "Details";
     HideDetails: "收起", "Hide";
-    Movement: "载体去向", "Carrier";
+    Movement: "载体去向", "Carrier movement";
     MovementLeft: "已带出区域", "left the area";
     MovementTurnedBack: "已折返，未带出", "turned back, not taken out";
     TurnedBackBanner: "警报：有人试图带出涉密载体（已折返）", "ALARM: attempt to remove a classified carrier (turned back)";
@@ -733,6 +733,11 @@ texts! {
     LabelSheet: "标签页（A4，多枚）", "Page of labels (A4)";
     LabelRoll: "单枚标签（标签打印机卷纸 50×30 mm）", "Single label (label printer roll, 50×30 mm)";
     PrintNow: "打印", "Print";
+    CheckPassed: "规则检查通过：可以发放给此人", "Rules checked: these carriers may be issued to this person";
+    CheckRefused: "规则检查：发放时将被拒绝，原因如下", "Rules checked: the issue would be refused because";
+    BorrowerHint: "刷工作证，或输入姓名（输入时显示在岗人员）", "Scan the badge, or type a name (people in post are suggested as you type)";
+    ErrBorrowerAmbiguous: "有多人同名，请从提示中选择或输入更完整的姓名", "Several people match: pick one from the suggestions or type more of the name";
+    ErrBorrowerUnknown: "找不到这个人：请检查姓名或重新刷卡", "Nobody matches: check the name or scan the badge again";
     SetupPeopleCarriers: "之后由保密员登记人员，载体管理员登记载体。", "Then the security officer registers the people and the custodian the carriers.";
 }
 

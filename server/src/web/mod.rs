@@ -39,6 +39,7 @@
 //! | `GET /audit` | auditor | [`audit`] trail, chain status, signed heads |
 //! | `GET /desk?scan=`, `POST /desk/issue`, `POST /desk/return` | custodian | [`desk`]: the scan desk |
 //! | `GET/POST /signouts/new` | custodian | [`desk`]: sign-out requests |
+//! | `GET /signouts/check.json?borrower=&carrier_id=&carriers=` | custodian | [`borrower`]: the issue rules, asked while the sign-out form is filled in |
 //! | `GET /carriers?q=&state=`, `GET/POST /carriers/new` | custodian | [`custodian`]: register, search, registration |
 //! | `GET /carriers/{id}`, `GET /carriers/{id}/label.svg` | custodian, security officer | [`custodian`]: a carrier's page and printable label |
 //! | `GET /labels?ids=&layout=sheet\|roll` | custodian, security officer | [`labels`]: label print layouts |
@@ -71,6 +72,7 @@ pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod audit;
+pub mod borrower;
 pub mod custodian;
 pub mod datetime;
 pub mod desk;
@@ -251,6 +253,7 @@ pub fn router() -> Router<AppState> {
             "/signouts/new",
             get(desk::new_signout).post(desk::request_signout),
         )
+        .route("/signouts/check.json", get(borrower::check_json))
         .route("/carriers", get(custodian::carriers))
         .route(
             "/carriers/new",

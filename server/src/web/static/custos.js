@@ -146,6 +146,60 @@
     if (event.target && event.target.id === 'signout-form') { dueOffset(event.target); }
   }, true);
 
+  /* ---- Sign-out form: the issue rules checked while it is filled in ------------------ */
+
+  function startSignoutCheck(form) {
+    var box = document.getElementById('signout-check');
+    if (!box) { return; }
+    var texts = { ok: box.getAttribute('data-ok-text'), refused: box.getAttribute('data-refused-text') };
+    var timer = null;
+    var asked = 0;
+    function show(state, children) {
+      box.setAttribute('data-state', state);
+      while (box.firstChild) { box.removeChild(box.firstChild); }
+      children.forEach(function (c) { box.appendChild(c); });
+    }
+    function ask() {
+      var params = new URLSearchParams();
+      params.set('borrower', form.querySelector('#signout-borrower').value);
+      params.set('carriers', form.querySelector('#signout-carriers').value);
+      Array.prototype.forEach.call(form.querySelectorAll('input[name="carrier_id"]:checked'), function (c) {
+        params.append('carrier_id', c.value);
+      });
+      if (params.get('borrower').trim() === '') { show('idle', []); return; }
+      var mine = ++asked;
+      fetch('/signouts/check.json?' + params.toString(), { credentials: 'same-origin', headers: { accept: 'application/json' } })
+        .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+        .then(function (answer) {
+          if (mine !== asked) { return; }
+          if (answer.borrower_error) {
+            show('unknown', [el('p', { 'class': 'check-borrower' }, [answer.borrower_error])]);
+          } else if (answer.refusals.length === 0) {
+            show('ok', [el('p', { 'class': 'check-ok' }, [texts.ok])]);
+          } else {
+            show('refused', [
+              el('p', { 'class': 'check-refused' }, [texts.refused]),
+              el('ul', { 'class': 'would-refuse' }, answer.refusals.map(function (r) {
+                return el('li', { 'class': 'refusal', 'data-code': r.code }, [r.text]);
+              }))
+            ]);
+          }
+        })
+        .catch(function () { show('idle', []); });
+    }
+    function later() {
+      if (timer !== null) { window.clearTimeout(timer); }
+      timer = window.setTimeout(ask, 250);
+    }
+    form.addEventListener('input', later);
+    form.addEventListener('change', later);
+    /* A badge reader types the tag and Enter: check, do not submit the half-filled form. */
+    form.querySelector('#signout-borrower').addEventListener('keydown', function (event) {
+      if (event.key === 'Enter') { event.preventDefault(); ask(); }
+    });
+    ask();
+  }
+
   /* ---- Guard console -------------------------------------------------------------- */
 
   function startGuard(root) {
@@ -356,6 +410,7 @@
 
     /* Update in place, keeping the note being typed and the focus: a focused button that
      * the update replaces or removes hands the focus to its successor in the same alert. */
+    var focusAfter = null;
     function refresh(node, a) {
       var banner = a.kind === 'unauthorized_removal';
       var focused = document.activeElement;
@@ -371,6 +426,10 @@
       if (a.state === 'open' && !ack) {
         var acts = node.querySelector('.alert-actions');
         acts.insertBefore(ackButton(a), acts.firstChild);
+      }
+      if (focusAfter === a.id) {
+        focusAfter = null;
+        if (!hadFocus) { hadFocus = 'expand'; }
       }
       if (hadFocus && !node.contains(document.activeElement)) {
         var next = node.querySelector('button.' + hadFocus.split(' ')[0]) || node.querySelector('button.expand');
@@ -465,7 +524,11 @@
     function upsert(a, announce) {
       var node = find(a.id);
       if (a.state === 'resolved') {
-        if (node) { node.parentNode.removeChild(node); }
+        if (node) {
+          var held = node.contains(document.activeElement) || focusAfter === a.id;
+          node.parentNode.removeChild(node);
+          if (held) { focusAfter = null; count.focus(); }
+        }
       } else if (node) {
         refresh(node, a);
       } else {
@@ -592,6 +655,8 @@
         }
         request = post('/api/v1/alerts/' + encodeURIComponent(id) + '/resolve', { note: text });
       }
+      /* Disabling the pressed button drops the focus: the update gives it back. */
+      focusAfter = id;
       button.disabled = true;
       request.then(function (a) {
         upsert(a, false);
@@ -664,6 +729,8 @@
     if (guard) { startGuard(guard); }
     var scan = document.getElementById('scan-input');
     if (scan) { startDesk(scan); }
+    var signout = document.getElementById('signout-form');
+    if (signout) { startSignoutCheck(signout); }
     var print = document.getElementById('label-print-now');
     if (print) { print.addEventListener('click', function () { window.print(); }); }
   }
