@@ -138,6 +138,16 @@ async fn guard_console_flow(scene: &Scene, session: &Session, width: u32) -> WdR
             .as_deref(),
         Some("gate")
     );
+    // Places and people, not ids: the gate's zones, the badge holder's name.
+    let place = text_of(
+        session,
+        &format!(r#"{banner} .fact[data-field="gate"] .place"#),
+    )
+    .await?;
+    assert!(place.contains("保密室"), "gate place {place:?}");
+    let holders = wait_css(session, "#passage-list .badge-holders").await?;
+    let holders = session.text(&holders).await?;
+    assert!(holders.contains("Bob"), "passage badge holders {holders:?}");
     // The newest open alarm is in view, at 800 px too.
     let in_view = eval(
         session,
@@ -325,6 +335,10 @@ async fn signout_form_flow(scene: &Scene, session: &Session, width: u32) -> WdRe
     session.goto(&scene.url("/signouts/new")).await?;
     let tick = wait_css(session, &format!("#signout-carrier-{carrier}")).await?;
     session.click(&tick).await?;
+    // A top-secret carrier proposes the same-day due time of its level.
+    let due = wait_css(session, r#"#signout-due[data-proposed="true"]"#).await?;
+    let proposed = session.attr(&due, "data-default-hours-ts").await?;
+    assert_eq!(proposed.as_deref(), Some("8"));
     // The borrower by typed name, not a list of everyone; the rules answer before submitting:
     // Bob has no training or commitment on record.
     let borrower = session.find("#signout-borrower").await?;
@@ -501,4 +515,118 @@ async fn readme_screenshots() {
         },
     )
     .await;
+}
+
+/// The administrator's first-run steps, then a new auditor reading the trail in words.
+async fn admin_and_auditor_flow(scene: &Scene, session: &Session, width: u32) -> WdResult<()> {
+    session.set_window_size(width, 900).await?;
+    scene.carrier("2024-0017", 17).await;
+    scene.walk_out_with(17).await;
+    sign_in_with(scene, session, "admin", scene::ADMIN_PASSWORD).await?;
+    wait_path(session, scene, "/admin/start").await?;
+    wait_css(
+        session,
+        r#"#setup-steps li.step[data-step="zones"][data-done="true"]"#,
+    )
+    .await?;
+    wait_css(
+        session,
+        r#"#setup-steps li.step[data-step="auditor"][data-done="false"]"#,
+    )
+    .await?;
+    wait_css(
+        session,
+        r#"#next-step[data-step="auditor"] a[href="/admin/users"]"#,
+    )
+    .await?;
+    session.goto(&scene.url("/admin/users")).await?;
+    fill(session, "#user-username", "auditor").await?;
+    fill(session, "#user-password", "temporary passphrase 2").await?;
+    tap(session, "#user-role-auditor").await?;
+    tap(session, "#user-submit").await?;
+    wait_css(session, "#flash").await?;
+    session.goto(&scene.url("/admin/start")).await?;
+    wait_css(session, r#"#first-run[data-complete="true"]"#).await?;
+
+    tap(session, "#logout-submit").await?;
+    wait_css(session, "#login-username").await?;
+    sign_in_with(scene, session, "auditor", "temporary passphrase 2").await?;
+    fill(session, "#password-old", "temporary passphrase 2").await?;
+    fill(session, "#password-new", scene::PASSWORD).await?;
+    fill(session, "#password-confirm", scene::PASSWORD).await?;
+    tap(session, "#password-submit").await?;
+    wait_css(session, "#current-user").await?;
+    session.goto(&scene.url("/audit")).await?;
+    // Actions in words (the code only in the title), subjects by name with a link.
+    let action = wait_css(
+        session,
+        r#"#audit-table span.action[data-action="carrier.create"]"#,
+    )
+    .await?;
+    let words = session.text(&action).await?;
+    assert!(
+        !words.contains('.') && !words.is_empty(),
+        "action {words:?}"
+    );
+    let subject = session
+        .find(r#"#audit-table a.subject[data-subject^="carrier:"]"#)
+        .await?;
+    assert_eq!(session.text(&subject).await?, "2024-0017");
+    assert!(
+        session
+            .attr(&subject, "href")
+            .await?
+            .is_some_and(|h| h.starts_with("/audit?subject=carrier"))
+    );
+    // Device batches are hidden until asked for.
+    let hidden = wait_css(session, "#audit-batches").await?;
+    let n: u32 = session
+        .attr(&hidden, "data-hidden")
+        .await?
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 1, "the gate's batch is hidden");
+    assert!(
+        session
+            .find_all(r#"span.action[data-action="device.batch"]"#)
+            .await?
+            .is_empty()
+    );
+    tap(session, "#audit-show-batches").await?;
+    wait_css(
+        session,
+        r#"#audit-table span.action[data-action="device.batch"]"#,
+    )
+    .await?;
+    // The action filter is a list of named actions.
+    session.goto(&scene.url("/audit")).await?;
+    let option = wait_css(session, r#"#audit-action option[value="carrier.create"]"#).await?;
+    session.click(&option).await?;
+    tap(session, "#audit-apply").await?;
+    wait_css(
+        session,
+        r#"#audit-action option[value="carrier.create"][selected]"#,
+    )
+    .await?;
+    assert!(
+        session
+            .find_all(r#"#audit-table span.action:not([data-action="carrier.create"])"#)
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_is_guided_and_the_auditor_reads_words() {
+    for width in WIDTHS {
+        browser_test(&format!("admin_auditor_{width}"), async |scene, session| {
+            let outcome = admin_and_auditor_flow(scene, session, width).await;
+            if let Err(e) = &outcome {
+                eprintln!("admin_and_auditor_flow at {width} px: {e}");
+            }
+            outcome
+        })
+        .await;
+    }
 }

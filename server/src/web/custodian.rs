@@ -766,8 +766,12 @@ fn history_item(lang: Lang, item: &HistoryItem) -> Markup {
         HistoryItem::Signout { at, .. } => ("signout", at),
         HistoryItem::Alert { at, .. } => ("alert", at),
     };
+    // The moment the register lost track of it: a missing or cabinet-removal alert.
+    let went_missing = matches!(item, HistoryItem::Alert { kind, .. }
+        if kind == "missing" || kind == "cabinet_removal");
     html! {
-        li.history-item data-type=(kind) {
+        li.history-item.went-missing[went_missing] data-type=(kind)
+            data-missing=[went_missing.then_some("true")] {
             span.history-time { (layout::time(*at)) }
             " "
             span.history-what {
@@ -784,8 +788,13 @@ fn history_item(lang: Lang, item: &HistoryItem) -> Markup {
                             " " span.passage-direction data-direction=[direction.as_deref()] { (t(lang, key)) }
                         }
                     }
-                    HistoryItem::Cabinet { device_id, .. } => {
-                        (t(lang, Key::HistCabinet)) " " strong { (device_id) }
+                    HistoryItem::Cabinet { device_id, direction, .. } => {
+                        @let (move_code, key) = match direction.as_deref() {
+                            Some("in") => ("in", Key::HistCabinetIn),
+                            Some("out") => ("out", Key::HistCabinetOut),
+                            _ => ("seen", Key::HistCabinet),
+                        };
+                        span.cabinet-move data-move=(move_code) { (t(lang, key)) } " " strong { (device_id) }
                     }
                     HistoryItem::Scan { device_id, .. } => {
                         (t(lang, Key::HistScan)) " " strong { (device_id) }
@@ -802,6 +811,9 @@ fn history_item(lang: Lang, item: &HistoryItem) -> Markup {
                         }
                         @if let Some(s) = crate::domain::alert::AlertState::from_name(state) {
                             " " span.state data-state=(state) { (t(lang, i18n::alert_state(s))) }
+                        }
+                        @if went_missing {
+                            " " strong.missing-mark { (t(lang, Key::HistWentMissing)) }
                         }
                     }
                 }

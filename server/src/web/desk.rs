@@ -38,6 +38,7 @@ use super::session::{Page, WebError, WebForm, see_other};
 use crate::AppState;
 use crate::domain::carrier::{CarrierState, ControlNo, MAX_BARCODE_TEXT, Tag};
 use crate::domain::ids::{CarrierId, SignoutId};
+use crate::domain::level::Level;
 use crate::domain::signout::{self, SignoutRuleError, SignoutState};
 use crate::domain::time::Timestamp;
 use crate::service::{Problem, ServiceError, carriers, people, signouts};
@@ -682,6 +683,7 @@ async fn signout_page(
                             @for c in &free {
                                 label.check {
                                     input type="checkbox" name="carrier_id" value=(c.summary.id)
+                                        data-level=(c.summary.level.code())
                                         id={ "signout-carrier-" (c.summary.id) }
                                         checked[form.chosen.contains(&c.summary.id)];
                                     span { span.carrier-no { (c.summary.control_no) } " " (level_tag(lang, c.summary.level)) }
@@ -701,7 +703,10 @@ async fn signout_page(
                     (field_error(lang, errors, "purpose"))
                     label for="signout-due" { (t(lang, Key::DueAt)) }
                     input #signout-due type="datetime-local" name="due" value=(form.due) required
-                        aria-invalid=[invalid(errors, "due")] aria-describedby="signout-due-hint";
+                        aria-invalid=[invalid(errors, "due")] aria-describedby="signout-due-hint"
+                        data-default-hours-ts=(Level::TopSecret.default_loan_hours())
+                        data-default-hours-s=(Level::Secret.default_loan_hours())
+                        data-default-hours-c=(Level::Confidential.default_loan_hours());
                     p.hint #signout-due-hint { (t(lang, Key::DueHint)) }
                     (field_error(lang, errors, "due"))
                     label.check {

@@ -12,6 +12,8 @@
 //! number and level, badge holders, time) and sounds a repeating tone while it is open.
 //! Carrier titles never appear: alerts and passages carry control numbers and levels only.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
 use maud::{Markup, html};
@@ -50,6 +52,7 @@ pub struct ReaderView {
     state_label: &'static str,
     reader: Option<String>,
     last_heartbeat: Option<Timestamp>,
+    place: Option<String>,
 }
 
 /// A carrier in a passage, with its level's name.
@@ -70,6 +73,8 @@ pub struct PassageView {
     direction_label: &'static str,
     carriers: Vec<CarrierView>,
     badges: i64,
+    badge_holders: Vec<String>,
+    place: Option<String>,
 }
 
 /// `GET /guard/status.json`: readers and passages, for the console's poll.
@@ -96,6 +101,7 @@ fn reader_view(lang: Lang, d: DeviceLiveness) -> ReaderView {
         state_label: t(lang, key),
         reader,
         last_heartbeat: d.last_heartbeat,
+        place: d.place,
     }
 }
 
@@ -120,6 +126,8 @@ fn passage_view(lang: Lang, p: Passage) -> PassageView {
             })
             .collect(),
         badges: p.badges,
+        badge_holders: p.badge_holders,
+        place: p.place,
     }
 }
 
@@ -249,9 +257,10 @@ fn render(
 ) -> Markup {
     let (banners, cards): (Vec<&AlertView>, Vec<&AlertView>) =
         alerts.iter().partition(|a| is_banner(a));
+    let places = places(status);
     let content = html! {
         div #guard data-poll-ms=(POLL_MS) {
-            (json_block("custos-i18n", &script_texts(lang)))
+            (json_block("custos-i18n", &script_texts(lang, &places)))
             div.console-bar {
                 h1 { (t(lang, Key::GuardTitle)) }
                 (open_count(lang, alerts))
@@ -261,14 +270,14 @@ fn render(
             }
             noscript { p.notice { (t(lang, Key::NoScript)) } }
             ul #banners aria-live="assertive" {
-                @for alert in &banners { (alert_item(lang, alert)) }
+                @for alert in &banners { (alert_item_at(lang, alert, &places)) }
             }
             div.guard-grid {
                 section #alerts .panel {
                     h2 { (t(lang, Key::LiveAlerts)) }
                     p #alert-empty hidden[!alerts.is_empty()] { (t(lang, Key::NoAlerts)) }
                     ul #alert-list aria-live="polite" {
-                        @for alert in &cards { (alert_item(lang, alert)) }
+                        @for alert in &cards { (alert_item_at(lang, alert, &places)) }
                     }
                 }
                 div.side {
@@ -318,6 +327,28 @@ fn level_name(lang: Lang, code: &str) -> &'static str {
 /// One live alert: a banner for an unauthorized removal, a card otherwise. The script builds
 /// the same structure for alerts that arrive later.
 pub fn alert_item(lang: Lang, a: &AlertView) -> Markup {
+    alert_item_at(lang, a, &HashMap::new())
+}
+
+/// Each device's place by zone names, for the alerts' gate facts.
+fn places(status: &GuardStatus) -> HashMap<String, String> {
+    status
+        .readers
+        .iter()
+        .filter_map(|r| r.place.clone().map(|p| (r.device_id.clone(), p)))
+        .collect()
+}
+
+/// A device as the guard knows it: its id and where it is (`gate-1 · 保密室 ⇄ 大门外`).
+fn device_with_place(device: &str, places: &HashMap<String, String>) -> Markup {
+    html! {
+        span.device-id { (device) }
+        @if let Some(place) = places.get(device) { " · " span.place { (place) } }
+    }
+}
+
+/// [`alert_item`] with the devices' places.
+pub fn alert_item_at(lang: Lang, a: &AlertView, places: &HashMap<String, String>) -> Markup {
     let banner = is_banner(a);
     let gate = a
         .detail
@@ -357,7 +388,7 @@ pub fn alert_item(lang: Lang, a: &AlertView) -> Markup {
             }
             dl.facts {
                 @if let Some(gate) = gate {
-                    (fact(lang, "gate", if banner { Key::Gate } else { Key::Device }, html! { (gate) }))
+                    (fact(lang, "gate", if banner { Key::Gate } else { Key::Device }, device_with_place(gate, places)))
                 }
                 @if let Some(direction) = direction {
                     (fact(lang, "direction", Key::Direction, html! {
@@ -385,6 +416,9 @@ pub fn alert_item(lang: Lang, a: &AlertView) -> Markup {
                     (fact(lang, "badge_holder", Key::BadgeHolder, html! { (holders.join("、")) }))
                 }
                 (fact(lang, "time", Key::Time, layout::time(a.raised_at)))
+                @if let Some(resumed) = a.detail.get("resumed_at").and_then(Value::as_str).and_then(|t| t.parse().ok()) {
+                    (fact(lang, "resumed", Key::ReaderResumed, layout::time(resumed)))
+                }
                 @if a.occurrences > 1 {
                     (fact(lang, "occurrences", Key::Occurrences, html! { (a.occurrences) }))
                 }
@@ -410,7 +444,10 @@ pub fn reader_item(lang: Lang, r: &ReaderView) -> Markup {
         li.reader.reader-ok[r.ok].reader-down[!r.ok] data-device-id=(r.device_id)
             data-ok=(r.ok) data-state=(r.state) {
             span.lamp aria-hidden="true" {}
-            span.reader-name { (r.device_id) }
+            span.reader-name {
+                (r.device_id)
+                @if let Some(place) = &r.place { " · " span.place { (place) } }
+            }
             span.reader-kind { (r.kind_label) }
             span.reader-state {
                 (r.state_label)
@@ -434,7 +471,10 @@ pub fn passage_item(lang: Lang, p: &PassageView) -> Markup {
             span.passage-time {
                 @if let Some(at) = p.at { (layout::time(at)) }
             }
-            span.passage-gate { (p.device_id) }
+            span.passage-gate {
+                (p.device_id)
+                @if let Some(place) = &p.place { " · " span.place { (place) } }
+            }
             @if let Some(direction) = &p.direction {
                 span.passage-direction data-direction=(direction) { (p.direction_label) }
             }
@@ -443,7 +483,9 @@ pub fn passage_item(lang: Lang, p: &PassageView) -> Markup {
                     span.carrier-no data-level=(c.level) { (c.control_no) " " span.level { (c.level_label) } }
                 }
             }
-            @if p.badges > 0 {
+            @if !p.badge_holders.is_empty() {
+                span.passage-badges.badge-holders { (t(lang, Key::BadgeHolder)) " " (p.badge_holders.join("、")) }
+            } @else if p.badges > 0 {
                 span.passage-badges { (t(lang, Key::Badges)) " " (p.badges) }
             }
         }
@@ -451,7 +493,7 @@ pub fn passage_item(lang: Lang, p: &PassageView) -> Markup {
 }
 
 /// The words the script needs to build alerts that arrive live, in the page language.
-fn script_texts(lang: Lang) -> Value {
+fn script_texts(lang: Lang, places: &HashMap<String, String>) -> Value {
     let kinds: serde_json::Map<String, Value> = AlertKind::ALL
         .iter()
         .map(|k| (k.as_str().to_owned(), json!(t(lang, i18n::alert_kind(*k)))))
@@ -484,6 +526,7 @@ fn script_texts(lang: Lang) -> Value {
         .map(|k| (k.as_str().to_owned(), json!(group(*k))))
         .collect();
     json!({
+        "places": places,
         "groups": groups,
         "kinds": kinds,
         "states": states,
@@ -499,6 +542,7 @@ fn script_texts(lang: Lang) -> Value {
             "show_details": text(Key::ShowDetails),
             "hide_details": text(Key::HideDetails),
             "new_alert": text(Key::NewAlertTitle),
+            "resumed": text(Key::ReaderResumed),
             "gate": text(Key::Gate),
             "device": text(Key::Device),
             "direction": text(Key::Direction),
@@ -583,6 +627,21 @@ mod tests {
     }
 
     #[test]
+    fn a_recovered_reader_and_a_gate_place_are_shown() {
+        let mut a = removal();
+        a.kind = AlertKind::ReaderSilent;
+        a.detail = json!({"gate": "gate-1", "resumed_at": "2026-01-01T00:05:00Z"});
+        let places = HashMap::from([("gate-1".to_owned(), "保密室 ⇄ 大门外".to_owned())]);
+        let html = alert_item_at(Lang::Zh, &a, &places).into_string();
+        assert!(html.contains(r#"data-field="resumed""#), "{html}");
+        assert!(html.contains("读写器已恢复"), "{html}");
+        assert!(
+            html.contains(r#"<span class="place">保密室 ⇄ 大门外</span>"#),
+            "{html}"
+        );
+    }
+
+    #[test]
     fn kinds_fall_into_the_filter_groups() {
         assert_eq!(group(AlertKind::UnauthorizedRemoval), "gate");
         assert_eq!(group(AlertKind::ReaderSilent), "device");
@@ -612,6 +671,7 @@ mod tests {
             kind: crate::domain::device::DeviceKind::Gate,
             last_heartbeat: None,
             liveness,
+            place: None,
         };
         let ok = reader_view(Lang::En, device(Liveness::Ok));
         let html = reader_item(Lang::En, &ok).into_string();

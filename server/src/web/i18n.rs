@@ -469,6 +469,9 @@ texts! {
     HistPassage: "通过门禁", "Passed gate";
     HistTurnedBack: "在门禁处折返（未通过）", "Turned back at gate (did not pass)";
     HistCabinet: "智能柜读到", "Seen by cabinet";
+    HistCabinetIn: "放入智能柜", "Put into cabinet";
+    HistCabinetOut: "从智能柜取出", "Taken out of cabinet";
+    HistWentMissing: "自此查无下落", "missing from here on";
     HistScan: "扫码", "Scanned at";
     HistAlert: "告警", "Alert";
 
@@ -672,6 +675,7 @@ texts! {
     MovementTurnedBack: "已折返，未带出", "turned back, not taken out";
     TurnedBackBanner: "警报：有人试图带出涉密载体（已折返）", "ALARM: attempt to remove a classified carrier (turned back)";
     NewAlertTitle: "新警报", "New alert";
+    ReaderResumed: "读写器已恢复", "Reader back";
     MinutesUnit: "分钟", "minutes";
     HoursUnit: "小时", "hours";
     OverdueMark: "逾期", "overdue";

@@ -191,6 +191,30 @@
       if (timer !== null) { window.clearTimeout(timer); }
       timer = window.setTimeout(ask, 250);
     }
+    /* The due time proposed for the highest level ticked (the domain's default loan per
+     * level, on the field), until the custodian types one. */
+    var due = form.querySelector('#signout-due');
+    function proposeDue() {
+      if (!due || (due.value !== '' && due.getAttribute('data-proposed') !== 'true')) { return; }
+      var rank = { C: 1, S: 2, TS: 3 };
+      var top = null;
+      Array.prototype.forEach.call(form.querySelectorAll('input[name="carrier_id"]:checked'), function (c) {
+        var level = c.getAttribute('data-level');
+        if (rank[level] && (top === null || rank[level] > rank[top])) { top = level; }
+      });
+      if (top === null) { return; }
+      var hours = parseInt(due.getAttribute('data-default-hours-' + top.toLowerCase()), 10);
+      if (!(hours > 0)) { return; }
+      var at = new Date(Date.now() + hours * 3600 * 1000);
+      var pad = function (n) { return (n < 10 ? '0' : '') + n; };
+      due.value = at.getFullYear() + '-' + pad(at.getMonth() + 1) + '-' + pad(at.getDate()) +
+        'T' + pad(at.getHours()) + ':' + pad(at.getMinutes());
+      due.setAttribute('data-proposed', 'true');
+    }
+    if (due) {
+      due.addEventListener('input', function () { due.setAttribute('data-proposed', 'false'); });
+    }
+    form.addEventListener('change', proposeDue);
     form.addEventListener('input', later);
     form.addEventListener('change', later);
     /* A badge reader types the tag and Enter: check, do not submit the half-filled form. */
@@ -339,7 +363,10 @@
       var list = el('dl', { 'class': 'facts' });
       var gate = gateOf(a);
       if (gate) {
-        list.appendChild(fact('gate', banner ? labels.gate : labels.device, [gate]));
+        var place = (texts.places || {})[gate];
+        list.appendChild(fact('gate', banner ? labels.gate : labels.device, place ?
+          [el('span', { 'class': 'device-id' }, [gate]), ' · ', el('span', { 'class': 'place' }, [place])] :
+          [el('span', { 'class': 'device-id' }, [gate])]));
       }
       if (typeof d.direction === 'string') {
         list.appendChild(fact('direction', labels.direction, [
@@ -365,6 +392,9 @@
         list.appendChild(fact('badge_holder', labels.badge_holder, [holders.join('、')]));
       }
       list.appendChild(fact('time', labels.time, [timeEl(a.raised_at)]));
+      if (typeof d.resumed_at === 'string') {
+        list.appendChild(fact('resumed', labels.resumed, [timeEl(d.resumed_at)]));
+      }
       if (a.occurrences > 1) {
         list.appendChild(fact('occurrences', labels.occurrences, [String(a.occurrences)]));
       }
@@ -675,7 +705,7 @@
         'data-state': r.state
       }, [
         el('span', { 'class': 'lamp', 'aria-hidden': 'true' }),
-        el('span', { 'class': 'reader-name' }, [r.device_id]),
+        el('span', { 'class': 'reader-name' }, r.place ? [r.device_id, ' · ', el('span', { 'class': 'place' }, [r.place])] : [r.device_id]),
         el('span', { 'class': 'reader-kind' }, [r.kind_label]),
         el('span', { 'class': 'reader-state' }, [r.state_label + (r.reader ? ' (' + r.reader + ')' : '')]),
         el('span', { 'class': 'reader-heartbeat' }, [
@@ -688,7 +718,7 @@
     function renderPassage(p) {
       return el('li', { 'class': 'passage', 'data-event-id': p.event_id }, [
         el('span', { 'class': 'passage-time' }, [p.at ? timeEl(p.at) : null]),
-        el('span', { 'class': 'passage-gate' }, [p.device_id]),
+        el('span', { 'class': 'passage-gate' }, p.place ? [p.device_id, ' · ', el('span', { 'class': 'place' }, [p.place])] : [p.device_id]),
         p.direction ? el('span', { 'class': 'passage-direction', 'data-direction': p.direction }, [p.direction_label]) : null,
         el('span', { 'class': 'passage-carriers' }, p.carriers.map(function (c) {
           return el('span', { 'class': 'carrier-no', 'data-level': c.level }, [
@@ -696,7 +726,9 @@
             el('span', { 'class': 'level' }, [c.level_label])
           ]);
         })),
-        p.badges > 0 ? el('span', { 'class': 'passage-badges' }, [labels.badges + ' ' + p.badges]) : null
+        p.badge_holders && p.badge_holders.length > 0 ?
+          el('span', { 'class': 'passage-badges badge-holders' }, [labels.badge_holder + ' ' + p.badge_holders.join('、')]) :
+          (p.badges > 0 ? el('span', { 'class': 'passage-badges' }, [labels.badges + ' ' + p.badges]) : null)
       ]);
     }
 
