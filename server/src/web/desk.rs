@@ -275,6 +275,19 @@ fn scan_result(
                             input type="hidden" name="signout" value=(so.id);
                             input type="hidden" name="carrier" value=(s.id);
                             input type="hidden" name="scan" value=(scan);
+                            fieldset #return-condition {
+                                legend { (t(lang, Key::ConditionCheck)) }
+                                label for="return-seal" { (t(lang, Key::SealLabel)) }
+                                select #return-seal name="seal" {
+                                    option value="" { (t(lang, Key::NotChecked)) }
+                                    option value="intact" { (t(lang, Key::SealIntact)) }
+                                    option value="broken" { (t(lang, Key::SealBroken)) }
+                                }
+                                label for="return-pages" { (t(lang, Key::PagesCounted)) }
+                                input #return-pages type="number" name="pages" min="0" max="100000" inputmode="numeric";
+                                label for="return-note" { (t(lang, Key::ConditionNote)) }
+                                input #return-note type="text" name="condition_note" maxlength="500";
+                            }
                             button #return .primary type="submit" data-signout-id=(so.id) { (t(lang, Key::ReturnButton)) }
                         }
                     }
@@ -362,9 +375,16 @@ pub async fn return_carrier(
         let html = desk_page(&state, &page, &scan, Some(notice)).await?;
         return Ok((StatusCode::NOT_FOUND, html).into_response());
     };
+    let condition = return_condition(&form);
     let (status, notice) =
-        match signouts::return_carriers(&state, &page.cap.cap, id, Some(vec![carrier])).await {
+        match signouts::return_checked(&state, &page.cap.cap, id, Some(vec![carrier]), condition)
+            .await
+        {
             Ok(_) => return Ok(see_other(&desk_location(&scan, "returned"))),
+            Err(ServiceError::Invalid(_)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Notice::new("condition_invalid", Tone::Bad, Key::ConditionInvalid),
+            ),
             Err(ServiceError::Signout(
                 SignoutRuleError::CarrierNotOut { .. } | SignoutRuleError::NotOut(_),
             )) => (
@@ -383,6 +403,27 @@ pub async fn return_carrier(
         };
     let html = desk_page(&state, &page, &scan, Some(notice)).await?;
     Ok((status, html).into_response())
+}
+
+/// The condition check of the return form (`seal` intact|broken, `pages`, `condition_note`);
+/// none when nothing was checked. Unreadable page counts count as not counted.
+fn return_condition(form: &FormData) -> Option<signouts::ReturnCondition> {
+    let seal_intact = match form.get("seal").trim() {
+        "intact" => Some(true),
+        "broken" => Some(false),
+        _ => None,
+    };
+    let pages_counted = form.get("pages").trim().parse().ok();
+    let note = form
+        .non_empty("condition_note")
+        .map(|n| n.trim().to_owned());
+    (seal_intact.is_some() || pages_counted.is_some() || note.is_some()).then_some(
+        signouts::ReturnCondition {
+            seal_intact,
+            pages_counted,
+            note,
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------

@@ -675,6 +675,14 @@ texts! {
     MovementTurnedBack: "已折返，未带出", "turned back, not taken out";
     TurnedBackBanner: "警报：有人试图带出涉密载体（已折返）", "ALARM: attempt to remove a classified carrier (turned back)";
     NewAlertTitle: "新警报", "New alert";
+    ConditionCheck: "归还检查（可选）", "Condition check (optional)";
+    SealLabel: "封条", "Seal";
+    NotChecked: "未检查", "not checked";
+    SealIntact: "完好", "intact";
+    SealBroken: "已破损", "broken";
+    PagesCounted: "清点页数", "Pages counted";
+    ConditionNote: "检查备注", "Note";
+    ConditionInvalid: "归还检查填写有误：页数最多 100000，备注最多 500 字", "The condition check is out of range: at most 100000 pages, a note of at most 500 characters";
     ReaderResumed: "读写器已恢复", "Reader back";
     MinutesUnit: "分钟", "minutes";
     HoursUnit: "小时", "hours";
