@@ -13,6 +13,7 @@ mod webdriver;
 
 use custos_server::domain::alert::{AlertKind, NewAlert};
 use custos_server::store::StoreError;
+use hyper::Method;
 use scene::Scene;
 use serde_json::Value;
 use support::*;
@@ -137,6 +138,21 @@ async fn guard_console_flow(scene: &Scene, session: &Session, width: u32) -> WdR
             .await?
             .as_deref(),
         Some("gate")
+    );
+    // The alert names the person whose badge was read (the banner shows the name).
+    let reply = scene
+        .call(
+            Method::GET,
+            &format!("/api/v1/alerts/{alert}"),
+            &scene.guard,
+            None,
+        )
+        .await;
+    assert_eq!(
+        reply.body["person_id"],
+        scene.walker.as_str(),
+        "{:?}",
+        reply.body
     );
     // Places and people, not ids: the gate's zones, the badge holder's name.
     let place = text_of(

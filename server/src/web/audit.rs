@@ -378,6 +378,7 @@ fn render(page: &Page<AuditorCap>, v: &View<'_>) -> Markup {
             }
         }
         section.panel {
+            p.export { a #audit-export .button href="/api/v1/export/audit.csv" download { (t(lang, Key::AuditExportCsv)) } }
             p #audit-batches data-hidden=(v.hidden) data-shown=(v.show_batches) {
                 @if v.show_batches {
                     a #audit-hide-batches href={ "/audit" @if !filter_query.is_empty() { "?" (filter_query) } } { (t(lang, Key::HideBatches)) }

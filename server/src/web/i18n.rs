@@ -675,6 +675,7 @@ texts! {
     MovementTurnedBack: "已折返，未带出", "turned back, not taken out";
     TurnedBackBanner: "警报：有人试图带出涉密载体（已折返）", "ALARM: attempt to remove a classified carrier (turned back)";
     NewAlertTitle: "新警报", "New alert";
+    AuditExportCsv: "导出 CSV", "Export CSV";
     ConditionCheck: "归还检查（可选）", "Condition check (optional)";
     SealLabel: "封条", "Seal";
     NotChecked: "未检查", "not checked";

@@ -455,6 +455,7 @@ impl Session {
     }
 
     /// Resize the browser window (the tests run at 1400 px and at a tablet's 800 px).
+    #[allow(dead_code)] // not every browser test binary resizes
     pub async fn set_window_size(&self, width: u32, height: u32) -> WdResult<()> {
         self.call(
             Method::POST,
