@@ -298,7 +298,7 @@ async fn officer_home_flow(scene: &Scene, session: &Session, width: u32) -> WdRe
     wait_path(session, scene, "/officer").await?;
     wait_css(
         session,
-        r#"#officer-home section.home-block[data-block="alarms"][data-count="1"]"#,
+        r#"#officer-home section.home-block[data-block="alarms"]:not([data-count="0"])"#,
     )
     .await?;
     for block in ["approvals", "missing", "overdue", "training"] {

@@ -200,6 +200,14 @@ pub fn group(kind: AlertKind) -> &'static str {
     }
 }
 
+/// How an unauthorised removal ended, as the guard records it with the resolution (the
+/// resolve request's `outcome`; any but `stopped_at_gate` makes the carrier missing).
+const OUTCOMES: [(&str, Key); 3] = [
+    ("stopped_at_gate", Key::OutcomeStopped),
+    ("brought_back", Key::OutcomeBroughtBack),
+    ("person_left", Key::OutcomePersonLeft),
+];
+
 /// The filter groups, in the order of the buttons.
 const GROUPS: [(&str, Key); 4] = [
     ("all", Key::FilterAll),
@@ -427,6 +435,17 @@ pub fn alert_item_at(lang: Lang, a: &AlertView, places: &HashMap<String, String>
                 @if a.state == AlertState::Open {
                     button.ack type="button" data-alert-id=(a.id) { (t(lang, Key::Acknowledge)) }
                 }
+                @if banner {
+                    label.outcome-label {
+                        span { (t(lang, Key::OutcomeLabel)) }
+                        select.resolve-outcome data-alert-id=(a.id) {
+                            option value="" { (t(lang, Key::OutcomeNone)) }
+                            @for (code, key) in OUTCOMES {
+                                option value=(code) { (t(lang, key)) }
+                            }
+                        }
+                    }
+                }
                 label.resolve-label {
                     span { (t(lang, Key::ResolveNote)) }
                     textarea.resolve-note data-alert-id=(a.id) rows="2" maxlength="2000" {}
@@ -543,6 +562,9 @@ fn script_texts(lang: Lang, places: &HashMap<String, String>) -> Value {
             "hide_details": text(Key::HideDetails),
             "new_alert": text(Key::NewAlertTitle),
             "resumed": text(Key::ReaderResumed),
+            "outcome": text(Key::OutcomeLabel),
+            "outcome_none": text(Key::OutcomeNone),
+            "outcomes": OUTCOMES.iter().map(|(code, key)| json!([code, text(*key)])).collect::<Vec<_>>(),
             "gate": text(Key::Gate),
             "device": text(Key::Device),
             "direction": text(Key::Direction),
@@ -609,6 +631,8 @@ mod tests {
             r#"data-group="gate""#,
             r#"data-turned-back="false""#,
             r#"data-movement="left""#,
+            r#"<select class="resolve-outcome" data-alert-id="7">"#,
+            r#"<option value="stopped_at_gate">在门口拦下</option>"#,
             r#"<button class="ack" type="button" data-alert-id="7">确认</button>"#,
             r#"data-field="occurrences""#,
         ] {

@@ -684,6 +684,11 @@ texts! {
     PagesCounted: "清点页数", "Pages counted";
     ConditionNote: "检查备注", "Note";
     ConditionInvalid: "归还检查填写有误：页数最多 100000，备注最多 500 字", "The condition check is out of range: at most 100000 pages, a note of at most 500 characters";
+    OutcomeLabel: "结果", "Outcome";
+    OutcomeNone: "（请选择）", "(choose)";
+    OutcomeStopped: "在门口拦下", "stopped at the gate";
+    OutcomeBroughtBack: "载体已带回", "carrier brought back";
+    OutcomePersonLeft: "人员已离开", "person left";
     ReaderResumed: "读写器已恢复", "Reader back";
     MinutesUnit: "分钟", "minutes";
     HoursUnit: "小时", "hours";

@@ -405,9 +405,21 @@
       return el('button', { 'class': 'ack', type: 'button', 'data-alert-id': a.id }, [labels.ack]);
     }
 
+    function outcomeChoice(a) {
+      if (a.kind !== 'unauthorized_removal') { return null; }
+      var select = el('select', { 'class': 'resolve-outcome', 'data-alert-id': a.id }, [
+        el('option', { value: '' }, [labels.outcome_none])
+      ]);
+      (labels.outcomes || []).forEach(function (o) {
+        select.appendChild(el('option', { value: o[0] }, [o[1]]));
+      });
+      return el('label', { 'class': 'outcome-label' }, [el('span', {}, [labels.outcome]), select]);
+    }
+
     function actions(a) {
       return el('div', { 'class': 'alert-actions' }, [
         a.state === 'open' ? ackButton(a) : null,
+        outcomeChoice(a),
         el('label', { 'class': 'resolve-label' }, [
           el('span', {}, [labels.note]),
           el('textarea', { 'class': 'resolve-note', 'data-alert-id': a.id, rows: '2', maxlength: '2000' })
@@ -683,7 +695,11 @@
           if (note) { note.focus(); }
           return;
         }
-        request = post('/api/v1/alerts/' + encodeURIComponent(id) + '/resolve', { note: text });
+        /* The guard's outcome of a removal goes with the resolution (only when chosen). */
+        var chosen = node.querySelector('select.resolve-outcome');
+        var body = { note: text };
+        if (chosen && chosen.value !== '') { body.outcome = chosen.value; }
+        request = post('/api/v1/alerts/' + encodeURIComponent(id) + '/resolve', body);
       }
       /* Disabling the pressed button drops the focus: the update gives it back. */
       focusAfter = id;
