@@ -89,6 +89,10 @@ label_company_prefix = "0614141"
 # The unit named in the header of every printed report (register, overdue loans, missing
 # carriers), e.g. "某某单位保密办公室". 1 to 200 characters.
 report_unit = "保密办公室 Secrecy Office"
+# The site's time zone, an IANA name such as "Asia/Shanghai": every page shows times in it, in
+# one format per language (zh `2026-03-01 16:05:09`, en `1 Mar 2026 16:05:09`). Empty: the
+# machine's zone (TZ, /etc/localtime), UTC when it has none.
+time_zone = ""
 
 # Sign-ins are throttled per source address as well as per username. Behind a reverse proxy
 # every client has the proxy's address: name the header the proxy writes the client's address
@@ -593,6 +597,8 @@ pub struct Config {
     pub label_company_prefix: String,
     /// The unit named in printed reports' headers. Default `保密办公室 Secrecy Office`.
     pub report_unit: String,
+    /// The site's time zone (IANA name) for the pages; empty = the machine's.
+    pub time_zone: String,
     /// Gate rules.
     pub gate: GateSettings,
     /// Decommissioning periods.
@@ -642,6 +648,7 @@ impl Default for Config {
             policy_ttl_secs: 600,
             label_company_prefix: "0614141".to_owned(),
             report_unit: "保密办公室 Secrecy Office".to_owned(),
+            time_zone: String::new(),
             gate: GateSettings::default(),
             decommissioning: Decommissioning::default(),
             loans: Loans::default(),
@@ -692,6 +699,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The site's time zone: `time_zone`, or the machine's zone when it is empty (UTC when
+    /// the machine names none). `check` has refused unknown names already.
+    pub fn site_zone(&self) -> jiff::tz::TimeZone {
+        let name = self.time_zone.trim();
+        if name.is_empty() {
+            return jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
+        }
+        jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
     /// Read and check a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -718,6 +735,14 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        if !self.time_zone.trim().is_empty()
+            && jiff::tz::TimeZone::get(self.time_zone.trim()).is_err()
+        {
+            return Err((
+                "time_zone",
+                "must be an IANA time zone name, e.g. Asia/Shanghai",
+            ));
+        }
         if !(60..=7 * 24 * 3600).contains(&self.session_ttl_secs) {
             return Err(("session_ttl_secs", "must be 60 to 604800"));
         }
@@ -926,6 +951,16 @@ mod tests {
             Config::parse(EXAMPLE, "example").unwrap(),
             Config::default()
         );
+    }
+
+    #[test]
+    fn the_time_zone_is_an_iana_name_or_the_machines() {
+        let beijing = Config::parse("time_zone = \"Asia/Shanghai\"", "t").unwrap();
+        assert_eq!(beijing.site_zone().iana_name(), Some("Asia/Shanghai"));
+        let err = Config::parse("time_zone = \"Mars/Olympus\"", "t").unwrap_err();
+        assert!(err.to_string().contains("time_zone"), "{err}");
+        // Empty: the machine's zone, whatever it is, never an error.
+        let _ = Config::default().site_zone();
     }
 
     #[test]

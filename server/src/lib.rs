@@ -42,7 +42,14 @@ pub use crate::state::{AppState, Clock, Settings};
 pub fn app(state: AppState) -> Router {
     // The API keeps the fallback (JSON 404); the pages add routes only, so the merge is legal.
     api::router(state.clone())
-        .merge(web::router().with_state(state.clone()))
+        .merge(
+            web::router()
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    web::datetime::scope,
+                ))
+                .with_state(state.clone()),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state,
             api::client::resolve,

@@ -88,6 +88,8 @@ pub struct Settings {
     pub label_company_prefix: String,
     /// The unit named in printed reports' headers.
     pub report_unit: String,
+    /// The site's time zone: every page shows times in it.
+    pub time_zone: jiff::tz::TimeZone,
     /// Which peers may name the client's address in a header.
     pub trusted_proxies: TrustedProxies,
     /// The bearer token opening `/metrics` on the public port (`None`: not served there).
@@ -123,6 +125,7 @@ impl From<&Config> for Settings {
             badge_required: config.gate.badge_required.clone(),
             label_company_prefix: config.label_company_prefix.clone(),
             report_unit: config.report_unit.clone(),
+            time_zone: config.site_zone(),
             trusted_proxies: TrustedProxies {
                 header: config
                     .trusted_proxy_header

@@ -156,7 +156,7 @@ async fn signing_in_through_the_form_sets_the_api_cookie_and_redirects() {
 
     // Home sends the administrator to the first page the role allows; /login to home.
     let home = b.get("/").await;
-    assert_eq!((home.status, home.location()), (303, "/admin/users"));
+    assert_eq!((home.status, home.location()), (303, "/admin/start"));
     let again = b.get("/login").await;
     assert_eq!((again.status, again.location()), (303, "/"));
 
@@ -186,7 +186,9 @@ async fn every_page_answers_each_role_with_the_page_or_a_403_page() {
     use Role::*;
     let pages: &[(&str, &[Role])] = &[
         ("/guard", &[Guard, SecurityOfficer]),
+        ("/officer", &[SecurityOfficer]),
         ("/guard/status.json", &[Guard, SecurityOfficer]),
+        ("/admin/start", &[Admin]),
         ("/admin/users", &[Admin]),
         ("/admin/devices", &[Admin]),
         ("/admin/zones", &[Admin]),
@@ -230,8 +232,8 @@ async fn every_page_answers_each_role_with_the_page_or_a_403_page() {
 
     // Home: each role to its first page.
     for (role, home) in [
-        (Admin, "/admin/users"),
-        (SecurityOfficer, "/guard"),
+        (Admin, "/admin/start"),
+        (SecurityOfficer, "/officer"),
         (Guard, "/guard"),
         (Auditor, "/audit"),
         (Custodian, "/desk"),

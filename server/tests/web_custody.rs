@@ -466,7 +466,7 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
     );
     assert!(label.body.contains(">2024-0017</text>"));
     assert!(label.body.contains(&format!(">{label_text}</text>")));
-    assert!(label.body.contains("绝密 Top Secret"));
+    assert!(label.body.contains("绝密★30年 Top Secret"));
     assert!(!label.body.contains(TITLE) && !label.body.contains("XYZZY"));
     assert!(!label.body.contains("style="));
     assert_well_formed_xml(&label.body);

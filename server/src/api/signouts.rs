@@ -191,6 +191,9 @@ pub struct ReturnCarriers {
     /// The carriers coming back (at most 100); absent: every outstanding one.
     #[serde(default)]
     carrier_ids: Option<Vec<CarrierId>>,
+    /// What was checked on return (seal, pages, note); recorded with the return.
+    #[serde(default)]
+    condition: Option<signouts::ReturnCondition>,
 }
 
 /// Take carriers back, some or all (custodian). An empty body returns every outstanding
@@ -204,7 +207,7 @@ pub struct ReturnCarriers {
     request_body(content = Option<ReturnCarriers>, description = "Optional: which carriers"),
     responses(
         (status = 200, description = "`returned` once every carrier is back, else still `out`", body = Returned),
-        (status = 400, description = "Malformed body (`bad_request`)", body = ErrorBody),
+        (status = 400, description = "Malformed body (`bad_request`), or a condition out of range (pages_counted over 100000, a note over 500 characters)", body = ErrorBody),
         (status = 409, description = "Not out (`not_out`) or a carrier is not out on it (`carrier_not_out`)", body = ErrorBody),
         Unknown,
         SessionRefusals,
@@ -223,7 +226,8 @@ pub async fn return_carriers(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
     };
-    let returned = signouts::return_carriers(&state, &cap, id, body.carrier_ids).await?;
+    let returned =
+        signouts::return_checked(&state, &cap, id, body.carrier_ids, body.condition).await?;
     Ok(AxumJson(returned))
 }
 

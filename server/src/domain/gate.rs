@@ -376,6 +376,24 @@ pub fn clone_suspected(
     }
 }
 
+/// The detail of an unauthorised-removal alert once its carrier turned back at the gate
+/// (`None` when it already says so, or is not an object): the attempt stays on record, and
+/// the guard's banner can say the carrier did not leave. `at` is the turn's RFC 3339 time.
+pub fn turned_back_detail(detail: &serde_json::Value, at: &str) -> Option<serde_json::Value> {
+    let object = detail.as_object()?;
+    if object
+        .get("turned_back")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
+    {
+        return None;
+    }
+    let mut marked = object.clone();
+    marked.insert("turned_back".to_owned(), json!(true));
+    marked.insert("turned_back_at".to_owned(), json!(at));
+    Some(serde_json::Value::Object(marked))
+}
+
 /// The `tag_clone_suspected` alert (one live alert per tag).
 pub fn clone_alert(
     epc: &Epc,
@@ -921,5 +939,16 @@ mod tests {
             }
         }
         assert_eq!(checked, (1 + 18 + 18 * 18) * 4 * 2);
+    }
+
+    #[test]
+    fn a_turned_back_removal_keeps_its_facts_and_says_so_once() {
+        let detail = json!({"gate": "gate-1", "direction": "out"});
+        let marked = turned_back_detail(&detail, "2026-03-01T08:00:05Z").unwrap();
+        assert_eq!(marked["gate"], "gate-1");
+        assert_eq!(marked["turned_back"], true);
+        assert_eq!(marked["turned_back_at"], "2026-03-01T08:00:05Z");
+        assert_eq!(turned_back_detail(&marked, "2026-03-01T08:00:09Z"), None);
+        assert_eq!(turned_back_detail(&json!(null), "x"), None);
     }
 }

@@ -39,6 +39,28 @@ impl Level {
             Level::TopSecret => "TS",
         }
     }
+
+    /// The due time a sign-out form proposes for a loan of this level, in hours from now:
+    /// top secret back the same working day (8 h), secret in 3 days, confidential in a week.
+    /// The custodian may change it; the officer approves the time asked for.
+    pub fn default_loan_hours(self) -> i64 {
+        match self {
+            Level::TopSecret => 8,
+            Level::Secret => 3 * 24,
+            Level::Confidential => 7 * 24,
+        }
+    }
+
+    /// The secrecy period (保密期限) a carrier of this level has when none was set: TS 30
+    /// years, S 20, C 10 (国家秘密保密期限规定: "不作标注的，绝密级三十年、机密级二十年、
+    /// 秘密级十年"). Labels print it as the period mark, e.g. 机密★20年.
+    pub fn default_secrecy_years(self) -> u32 {
+        match self {
+            Level::TopSecret => 30,
+            Level::Secret => 20,
+            Level::Confidential => 10,
+        }
+    }
 }
 
 impl fmt::Display for Level {

@@ -51,6 +51,29 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// What the subjects (`KIND:ID`) are called today: control numbers, usernames, device and
+/// zone names, people's names (never carrier titles). Subjects without a name are left out.
+pub async fn subject_labels(
+    app: &AppState,
+    _cap: &AuditorCap,
+    subjects: Vec<String>,
+) -> Result<std::collections::HashMap<String, String>, ServiceError> {
+    app.store()
+        .query(move |tx| {
+            let mut labels = std::collections::HashMap::new();
+            for subject in subjects {
+                let Some((kind, id)) = subject.split_once(':') else {
+                    continue;
+                };
+                if let Some(label) = tx.audit_subject_label(kind, id)? {
+                    labels.insert(subject.clone(), label);
+                }
+            }
+            Ok(labels)
+        })
+        .await
+}
+
 /// Entries matching `filter`, newest first, at most `limit`.
 pub async fn filtered(
     app: &AppState,

@@ -22,6 +22,8 @@ pub struct DeviceLiveness {
     pub last_heartbeat: Option<Timestamp>,
     /// The verdict.
     pub liveness: Liveness,
+    /// Where it is, by zone names (`保密室 ⇄ 大门外`).
+    pub place: Option<String>,
 }
 
 /// What the console shows of the site besides alerts.
@@ -63,6 +65,7 @@ fn status_in(
                 supervision_ms,
             ),
             device_id: d.device_id,
+            place: d.place,
             kind: d.kind,
             last_heartbeat: d.last_heartbeat_ms.and_then(Timestamp::from_unix_ms),
         })

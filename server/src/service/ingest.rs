@@ -769,6 +769,36 @@ impl<'a> Ingest<'a> {
                 direction.as_deref(),
             )?;
             self.tx.mark_seen(carrier.id, dev, event.at_ms)?;
+            self.mark_removal_turned_back(carrier.id, event.at_ms)?;
+        }
+        Ok(())
+    }
+
+    /// The live unauthorised-removal alerts of `carrier` at this gate learn that it turned
+    /// back (the guard's banner then says so); the consoles are told after commit.
+    fn mark_removal_turned_back(&mut self, carrier: i64, at_ms: i64) -> Result<(), ServiceError> {
+        let filter = crate::store::alerts::AlertFilter {
+            kind: Some(crate::domain::alert::AlertKind::UnauthorizedRemoval),
+            carrier_id: Some(carrier),
+            device_id: Some(self.dev().to_owned()),
+            limit: 10,
+            ..Default::default()
+        };
+        let at = Timestamp::from_unix_ms_saturating(at_ms).to_string();
+        for alert in self.tx.alerts(&filter)? {
+            if alert.state == crate::domain::alert::AlertState::Resolved {
+                continue;
+            }
+            let (Ok(id), Some(detail)) = (
+                alert.id.parse::<i64>(),
+                gate::turned_back_detail(&alert.detail, &at),
+            ) else {
+                continue;
+            };
+            self.tx.set_alert_detail(id, &detail)?;
+            if !self.alerts.contains(&id) {
+                self.alerts.push(id);
+            }
         }
         Ok(())
     }

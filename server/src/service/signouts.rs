@@ -320,17 +320,80 @@ pub async fn return_carriers(
     id: SignoutId,
     carriers: Option<Vec<CarrierId>>,
 ) -> Result<Returned, ServiceError> {
+    return_checked(app, cap, id, carriers, None).await
+}
+
+/// What the custodian checked when the carriers came back (optional): the seal, the page
+/// count, a note. Recorded in the return's audit entry, the register's own record of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnCondition {
+    /// The seal was found intact (`false`: broken); absent: not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_intact: Option<bool>,
+    /// Pages counted on return (0 to 100000); absent: not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 100000)]
+    pub pages_counted: Option<u32>,
+    /// What else was seen (at most 500 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500)]
+    pub note: Option<String>,
+}
+
+/// The most pages a return may report, and the longest note.
+const MAX_PAGES: u32 = 100_000;
+const MAX_CONDITION_NOTE: usize = 500;
+
+/// Every problem of a condition check.
+fn check_condition(c: &ReturnCondition) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if c.pages_counted.is_some_and(|p| p > MAX_PAGES) {
+        problems.push(Problem {
+            field: "condition.pages_counted",
+            code: "too_large",
+            message: "pages_counted is at most 100000",
+        });
+    }
+    if c.note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_CONDITION_NOTE)
+    {
+        problems.push(Problem {
+            field: "condition.note",
+            code: "too_long",
+            message: "note is at most 500 characters",
+        });
+    }
+    problems
+}
+
+/// [`return_carriers`] with the condition the custodian found (recorded with the return).
+pub async fn return_checked(
+    app: &AppState,
+    cap: &CustodianCap,
+    id: SignoutId,
+    carriers: Option<Vec<CarrierId>>,
+    condition: Option<ReturnCondition>,
+) -> Result<Returned, ServiceError> {
+    let mut problems = Vec::new();
     if carriers.as_ref().is_some_and(|c| c.len() > MAX_CARRIERS) {
-        return Err(ServiceError::invalid(
-            "carrier_ids",
-            "too_many",
-            "carrier_ids lists more than 100 carriers",
-        ));
+        problems.push(Problem {
+            field: "carrier_ids",
+            code: "too_many",
+            message: "carrier_ids lists more than 100 carriers",
+        });
+    }
+    if let Some(c) = &condition {
+        problems.extend(check_condition(c));
+    }
+    if !problems.is_empty() {
+        return Err(ServiceError::Invalid(problems));
     }
     let actor = cap.actor().name().to_owned();
     let at = app.now();
     app.store()
-        .transact(move |tx| return_in(tx, &actor, id, carriers.as_deref(), at))
+        .transact(move |tx| return_in(tx, &actor, id, carriers.as_deref(), condition.as_ref(), at))
         .await
 }
 
@@ -339,13 +402,14 @@ fn return_in(
     actor: &str,
     id: SignoutId,
     asked: Option<&[CarrierId]>,
+    condition: Option<&ReturnCondition>,
     at: Timestamp,
 ) -> Result<Returned, ServiceError> {
     let head = tx.signout_head(id)?;
     let before = tx.outstanding_carriers(id)?;
     let plan = signout::plan_return(head.state, &before, asked)?;
     let by = format!("user:{actor}");
-    let state = apply_return(tx, id, &plan, actor, &by, at)?;
+    let state = apply_return(tx, id, &plan, actor, &by, condition, at)?;
     let outstanding = before
         .into_iter()
         .filter(|c| !plan.returning.contains(c))
@@ -366,6 +430,7 @@ fn apply_return(
     plan: &ReturnPlan,
     actor: &str,
     by: &str,
+    condition: Option<&ReturnCondition>,
     at: Timestamp,
 ) -> Result<SignoutState, ServiceError> {
     for carrier in &plan.returning {
@@ -384,11 +449,19 @@ fn apply_return(
         action: "signout.return",
         subject: format!("signout:{id}"),
         before: Some(json!({"state": SignoutState::Out})),
-        after: Some(json!({
-            "state": state,
-            "returned": returned,
-            "by": by,
-        })),
+        after: Some(match condition {
+            Some(condition) => json!({
+                "state": state,
+                "returned": returned,
+                "by": by,
+                "condition": condition,
+            }),
+            None => json!({
+                "state": state,
+                "returned": returned,
+                "by": by,
+            }),
+        }),
     })?;
     Ok(state)
 }
@@ -421,7 +494,7 @@ pub fn record_cabinet_return(
         return Ok(false);
     };
     let actor = format!("device:{device_id}");
-    apply_return(tx, on.signout, &plan, &actor, &actor, at)?;
+    apply_return(tx, on.signout, &plan, &actor, &actor, None, at)?;
     Ok(true)
 }
 
@@ -447,6 +520,36 @@ pub async fn cancel(
                 after: Some(json!({"state": state})),
             })?;
             Ok(state)
+        })
+        .await
+}
+
+/// Every reason an issue of `carriers` to `borrower` would be refused today, by the same rule
+/// as the issue ([`issue_refusals`]): the sign-out form asks before it is submitted, so a
+/// top-secret carrier requested for someone cleared only to C is said at once, not after.
+/// Unknown carriers are left out (the request itself names them).
+pub async fn check(
+    app: &AppState,
+    _cap: &CustodianCap,
+    borrower: crate::domain::ids::PersonId,
+    carriers: Vec<CarrierId>,
+) -> Result<Vec<&'static str>, ServiceError> {
+    let today = app.now().date();
+    app.store()
+        .query(move |tx| {
+            let person = tx.borrower(borrower)?;
+            let mut levels = Vec::new();
+            for id in carriers {
+                match tx.carrier_summary(id) {
+                    Ok(summary) => levels.push(summary.level),
+                    Err(crate::store::StoreError::NotFound) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(issue_refusals(&person, levels, today)
+                .into_iter()
+                .map(|r| r.code())
+                .collect())
         })
         .await
 }
@@ -591,11 +694,42 @@ mod tests {
     }
 
     #[test]
+    fn the_condition_checked_on_return_is_recorded_with_it() {
+        let db = MemoryDb::custody(t(T0));
+        let first = issued(&db);
+        let condition = ReturnCondition {
+            seal_intact: Some(false),
+            pages_counted: Some(12),
+            note: Some("corner torn".into()),
+        };
+        let tx = &mut db.tx();
+        return_in(tx, "cust", first, None, Some(&condition), t(T0 + 10)).unwrap();
+        let entries = db.audit();
+        let last = entries.last().unwrap();
+        assert_eq!(last.action, "signout.return");
+        let after = last.after.as_ref().unwrap();
+        assert_eq!(after["condition"]["seal_intact"], false);
+        assert_eq!(after["condition"]["pages_counted"], 12);
+        assert!(check_condition(&condition).is_empty());
+        let too_many = ReturnCondition {
+            pages_counted: Some(MAX_PAGES + 1),
+            note: Some("x".repeat(501)),
+            ..ReturnCondition::default()
+        };
+        assert_eq!(
+            check_condition(&too_many).len(),
+            2,
+            "every problem is named"
+        );
+    }
+
+    #[test]
     fn a_returned_carrier_is_free_for_a_new_request_while_the_rest_is_out() {
         let db = MemoryDb::custody(t(T0));
         let first = issued(&db);
         let tx = &mut db.tx();
-        let returned = return_in(tx, "cust", first, Some(&[CarrierId(1)]), t(T0 + 10)).unwrap();
+        let returned =
+            return_in(tx, "cust", first, Some(&[CarrierId(1)]), None, t(T0 + 10)).unwrap();
         assert_eq!(returned.state, SignoutState::Out);
         assert_eq!(returned.outstanding, [CarrierId(2)]);
         assert!(request_in(tx, "cust", &new(&[1], "again"), t(T0 + 20)).is_ok());

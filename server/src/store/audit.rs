@@ -175,6 +175,10 @@ pub trait AuditLog {
     ) -> Result<Vec<StoredEntry>, StoreError>;
     /// Number of entries.
     fn audit_count(&mut self) -> Result<i64, StoreError>;
+    /// What an entry's subject (`KIND:ID`) is called today, for the auditor's page: a
+    /// carrier's control number, a user's name, a device with its zone's name, a zone's or a
+    /// person's name; `None` for other kinds or unknown ids. Never a carrier title.
+    fn audit_subject_label(&mut self, kind: &str, id: &str) -> Result<Option<String>, StoreError>;
     /// Signed heads, newest first, at most `limit` (`None`: all).
     fn audit_heads(&mut self, limit: Option<u32>) -> Result<Vec<SignedHead>, StoreError>;
     /// Every entry, oldest first, handed to `visit` until it breaks.

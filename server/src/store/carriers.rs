@@ -173,6 +173,8 @@ pub enum HistoryItem {
         at: Timestamp,
         /// The cabinet.
         device_id: String,
+        /// `in` (put in: arrived or returned) or `out` (taken out); none when only seen.
+        direction: Option<String>,
     },
     /// Scanned at a desk or handheld.
     Scan {

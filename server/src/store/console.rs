@@ -20,6 +20,9 @@ pub struct DeviceHealth {
     pub last_heartbeat_ms: Option<i64>,
     /// Its stored health document (see [`crate::store::ingest`]).
     pub health_json: Option<String>,
+    /// Where it is, by zone names: `保密室 ⇄ 大门外` for a gate, the zone of a cabinet or
+    /// desk; none when no zone is set.
+    pub place: Option<String>,
 }
 
 /// A carrier read in a passage: control number and level, never the title.
@@ -46,6 +49,10 @@ pub struct Passage {
     pub carriers: Vec<PassageCarrier>,
     /// How many badges were read.
     pub badges: i64,
+    /// The names of the people whose badges were read (registered badges only).
+    pub badge_holders: Vec<String>,
+    /// The gate's place by zone names (see [`DeviceHealth::place`]).
+    pub place: Option<String>,
 }
 
 /// The console's reads of one transaction.

@@ -8,6 +8,8 @@
 //! under a second. Filters are GET parameters (`actor`, `action`, `subject`, `from`, `to`,
 //! `before`), so a filtered view can be bookmarked.
 
+use std::collections::HashMap;
+
 use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -30,6 +32,64 @@ pub const PAGE_SIZE: u32 = 50;
 pub const HEADS_SHOWN: u32 = 20;
 /// Hash digits shown in the table (the full hash is in the `title`).
 const SHORT: usize = 12;
+
+/// The audited actions the page names in words and offers in the action filter, in the
+/// order of the list. Actions added later show their code until they are named here.
+pub const ACTIONS: &[(&str, Key)] = &[
+    ("session.create", Key::ActSessionCreate),
+    ("session.delete", Key::ActSessionDelete),
+    ("session.revoke", Key::ActSessionRevoke),
+    ("user.create", Key::ActUserCreate),
+    ("user.disable", Key::ActUserDisable),
+    ("user.enable", Key::ActUserEnable),
+    ("user.password_reset", Key::ActUserPasswordReset),
+    ("user.password_change", Key::ActUserPasswordChange),
+    ("zone.create", Key::ActZoneCreate),
+    ("device.create", Key::ActDeviceCreate),
+    ("device.revoke", Key::ActDeviceRevoke),
+    ("device.key_rotate", Key::ActDeviceKeyRotate),
+    ("device.batch", Key::ActDeviceBatch),
+    ("person.create", Key::ActPersonCreate),
+    ("person.leave", Key::ActPersonLeave),
+    ("person.depart", Key::ActPersonDepart),
+    ("carrier.create", Key::ActCarrierCreate),
+    ("carrier.missing", Key::ActCarrierMissing),
+    ("carrier.found", Key::ActCarrierFound),
+    ("signout.request", Key::ActSignoutRequest),
+    ("signout.approve", Key::ActSignoutApprove),
+    ("signout.issue", Key::ActSignoutIssue),
+    ("signout.return", Key::ActSignoutReturn),
+    ("signout.cancel", Key::ActSignoutCancel),
+    ("alert.raise", Key::ActAlertRaise),
+    ("alert.acknowledge", Key::ActAlertAcknowledge),
+    ("alert.resolve", Key::ActAlertResolve),
+    ("alert.reader_resumed", Key::ActAlertReaderResumed),
+    ("delivery.give_up", Key::ActDeliveryGiveUp),
+];
+
+/// The action that device uploads write for every batch: thousands a day, hidden unless asked.
+const BATCH_ACTION: &str = "device.batch";
+/// Entries read per round while skipping batch entries, and the most rounds per page.
+const SKIP_CHUNK: u32 = 200;
+const SKIP_ROUNDS: usize = 10;
+
+/// An action in words (its code when it has none).
+fn action_words(lang: Lang, action: &str) -> Markup {
+    let words = ACTIONS
+        .iter()
+        .find(|(code, _)| *code == action)
+        .map_or(action, |(_, key)| t(lang, *key));
+    html! { span.action data-action=(action) title=(action) { (words) } }
+}
+
+/// A subject as its name today (control number, username, device and zone, person), linked
+/// to the trail filtered by it.
+fn subject_link(subject: &str, labels: &HashMap<String, String>) -> Markup {
+    let label = labels.get(subject).map_or(subject, String::as_str);
+    html! {
+        a.subject href={ "/audit?subject=" (encode(subject)) } data-subject=(subject) title=(subject) { (label) }
+    }
+}
 
 /// The filter fields as typed, and what is wrong with them.
 #[derive(Debug, Default)]
@@ -111,15 +171,20 @@ pub async fn trail(
     let query = FormData::parse(query.as_bytes()).unwrap_or_default();
     let (typed, filter) = Filters::from(&query);
     let paged = filter.before.is_some();
-    let mut entries = if typed.errors.is_empty() {
-        audit::filtered(&state, &page.cap, filter, PAGE_SIZE + 1)
+    let show_batches = query.get("batches") == "1" || typed.action.starts_with(BATCH_ACTION);
+    let (mut entries, hidden) = if typed.errors.is_empty() {
+        page_of(&state, &page.cap, filter, show_batches)
             .await
             .map_err(|e| session.internal(e))?
     } else {
-        Vec::new()
+        (Vec::new(), 0)
     };
     let more = entries.len() > PAGE_SIZE as usize;
     entries.truncate(PAGE_SIZE as usize);
+    let subjects: Vec<String> = entries.iter().map(|e| e.subject.clone()).collect();
+    let labels = audit::subject_labels(&state, &page.cap, subjects)
+        .await
+        .map_err(|e| session.internal(e))?;
     let public_key = state.server_key().public_key();
     let verdict = audit::verify(&state, &page.cap)
         .await
@@ -128,6 +193,9 @@ pub async fn trail(
         .await
         .map_err(|e| session.internal(e))?;
     let view = View {
+        labels: &labels,
+        show_batches,
+        hidden,
         typed: &typed,
         entries: &entries,
         older: more.then(|| entries.last().map(|e| e.id)).flatten(),
@@ -139,7 +207,44 @@ pub async fn trail(
     Ok(render(&page, &view))
 }
 
+/// One page of entries (one more than [`PAGE_SIZE`] when there are more), skipping device
+/// batch entries unless `show_batches`, and how many were skipped. Reads in rounds so that a
+/// page full of batches still shows the entries behind them.
+async fn page_of(
+    state: &AppState,
+    cap: &AuditorCap,
+    mut filter: AuditFilter,
+    show_batches: bool,
+) -> Result<(Vec<AuditRow>, usize), crate::service::ServiceError> {
+    if show_batches {
+        return Ok((audit::filtered(state, cap, filter, PAGE_SIZE + 1).await?, 0));
+    }
+    let (mut shown, mut hidden) = (Vec::new(), 0);
+    for _ in 0..SKIP_ROUNDS {
+        let chunk = audit::filtered(state, cap, filter.clone(), SKIP_CHUNK).await?;
+        let exhausted = chunk.len() < SKIP_CHUNK as usize;
+        filter.before = chunk.last().map(|e| e.id);
+        for entry in chunk {
+            if shown.len() > PAGE_SIZE as usize {
+                break;
+            }
+            if entry.action == BATCH_ACTION {
+                hidden += 1;
+            } else {
+                shown.push(entry);
+            }
+        }
+        if exhausted || shown.len() > PAGE_SIZE as usize {
+            break;
+        }
+    }
+    Ok((shown, hidden))
+}
+
 struct View<'a> {
+    labels: &'a HashMap<String, String>,
+    show_batches: bool,
+    hidden: usize,
     typed: &'a Filters,
     entries: &'a [AuditRow],
     older: Option<i64>,
@@ -221,7 +326,7 @@ fn render(page: &Page<AuditorCap>, v: &View<'_>) -> Markup {
                                     td { (h.entry_id) }
                                     td { (short(&h.hash)) }
                                     td { (short(&h.signature)) }
-                                    td { (h.at) }
+                                    td { (layout::time_text(&h.at)) }
                                 }
                             }
                         }
@@ -233,9 +338,21 @@ fn render(page: &Page<AuditorCap>, v: &View<'_>) -> Markup {
             h2 { (t(lang, Key::Filter)) }
             (form_errors(lang, errors))
             form #audit-filter .filters method="get" action="/audit" {
+                div {
+                    label for="audit-action" { (t(lang, Key::Action)) }
+                    select #audit-action name="action" {
+                        option value="" selected[typed.action.is_empty()] { (t(lang, Key::AllActions)) }
+                        @for (code, key) in ACTIONS {
+                            option value=(code) selected[typed.action == *code] { (t(lang, *key)) }
+                        }
+                        @if !typed.action.is_empty() && !ACTIONS.iter().any(|(c, _)| *c == typed.action) {
+                            option value=(typed.action) selected { (typed.action) }
+                        }
+                    }
+                }
+                @if v.show_batches { input type="hidden" name="batches" value="1"; }
                 @for (id, name, key, value) in [
                     ("audit-actor", "actor", Key::Actor, &typed.actor),
-                    ("audit-action", "action", Key::Action, &typed.action),
                     ("audit-subject", "subject", Key::Subject, &typed.subject),
                 ] {
                     div {
@@ -261,6 +378,15 @@ fn render(page: &Page<AuditorCap>, v: &View<'_>) -> Markup {
             }
         }
         section.panel {
+            p.export { a #audit-export .button href="/api/v1/export/audit.csv" download { (t(lang, Key::AuditExportCsv)) } }
+            p #audit-batches data-hidden=(v.hidden) data-shown=(v.show_batches) {
+                @if v.show_batches {
+                    a #audit-hide-batches href={ "/audit" @if !filter_query.is_empty() { "?" (filter_query) } } { (t(lang, Key::HideBatches)) }
+                } @else {
+                    @if v.hidden > 0 { (v.hidden) " " (t(lang, Key::BatchesHidden)) " · " }
+                    a #audit-show-batches href={ "/audit?batches=1" @if !filter_query.is_empty() { "&" (filter_query) } } { (t(lang, Key::ShowBatches)) }
+                }
+            }
             @if v.entries.is_empty() {
                 p #audit-empty .empty { (t(lang, Key::NoEntries)) }
             } @else {
@@ -275,10 +401,10 @@ fn render(page: &Page<AuditorCap>, v: &View<'_>) -> Markup {
                         @for e in v.entries {
                             tr.audit-entry data-entry-id=(e.id) {
                                 td { (e.id) }
-                                td { (e.at) }
+                                td { (layout::time_text(&e.at)) }
                                 td { (e.actor) }
-                                td { code { (e.action) } }
-                                td { code { (e.subject) } }
+                                td { (action_words(lang, &e.action)) }
+                                td { (subject_link(&e.subject, v.labels)) }
                                 td { (short(&e.hash)) }
                                 td { (short(&e.prev_hash)) }
                                 td {

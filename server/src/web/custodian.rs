@@ -711,7 +711,7 @@ pub async fn carrier(
                     }
                     @if let Some(so) = &s.signout {
                         (fact(Key::LiveSignout, "signout", html! {
-                            "#" (so.id) " · " span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) }
+                            "#" (so.id) " · " span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) } (super::datetime::overdue_mark(lang, so.state, so.due_at))
                             " · " (t(lang, Key::DueAt)) " " (layout::time(so.due_at))
                         }))
                     }
@@ -737,6 +737,11 @@ pub async fn carrier(
                 img #label-image src={ "/carriers/" (s.id) "/label.svg" } alt={ (t(lang, Key::Label)) " " (s.control_no) };
                 p.hint { (t(lang, Key::LabelHint)) }
                 p { a.button #label-open href={ "/carriers/" (s.id) "/label.svg" } target="_blank" rel="noopener" { (t(lang, Key::LabelPrint)) } }
+                p.label-layouts {
+                    a.button #label-sheet href={ "/labels?layout=sheet&ids=" (s.id) } { (t(lang, Key::LabelSheet)) }
+                    " "
+                    a.button #label-roll href={ "/labels?layout=roll&ids=" (s.id) } { (t(lang, Key::LabelRoll)) }
+                }
             }
         }
         (super::approvals::carrier_panel(&state, session, &page.cap, id, s.kind).await?)
@@ -765,8 +770,12 @@ fn history_item(lang: Lang, item: &HistoryItem) -> Markup {
         HistoryItem::Signout { at, .. } => ("signout", at),
         HistoryItem::Alert { at, .. } => ("alert", at),
     };
+    // The moment the register lost track of it: a missing or cabinet-removal alert.
+    let went_missing = matches!(item, HistoryItem::Alert { kind, .. }
+        if kind == "missing" || kind == "cabinet_removal");
     html! {
-        li.history-item data-type=(kind) {
+        li.history-item.went-missing[went_missing] data-type=(kind)
+            data-missing=[went_missing.then_some("true")] {
             span.history-time { (layout::time(*at)) }
             " "
             span.history-what {
@@ -783,8 +792,13 @@ fn history_item(lang: Lang, item: &HistoryItem) -> Markup {
                             " " span.passage-direction data-direction=[direction.as_deref()] { (t(lang, key)) }
                         }
                     }
-                    HistoryItem::Cabinet { device_id, .. } => {
-                        (t(lang, Key::HistCabinet)) " " strong { (device_id) }
+                    HistoryItem::Cabinet { device_id, direction, .. } => {
+                        @let (move_code, key) = match direction.as_deref() {
+                            Some("in") => ("in", Key::HistCabinetIn),
+                            Some("out") => ("out", Key::HistCabinetOut),
+                            _ => ("seen", Key::HistCabinet),
+                        };
+                        span.cabinet-move data-move=(move_code) { (t(lang, key)) } " " strong { (device_id) }
                     }
                     HistoryItem::Scan { device_id, .. } => {
                         (t(lang, Key::HistScan)) " " strong { (device_id) }
@@ -801,6 +815,9 @@ fn history_item(lang: Lang, item: &HistoryItem) -> Markup {
                         }
                         @if let Some(s) = crate::domain::alert::AlertState::from_name(state) {
                             " " span.state data-state=(state) { (t(lang, i18n::alert_state(s))) }
+                        }
+                        @if went_missing {
+                            " " strong.missing-mark { (t(lang, Key::HistWentMissing)) }
                         }
                     }
                 }

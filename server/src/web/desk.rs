@@ -37,8 +37,8 @@ use super::replay::{self, Claim};
 use super::session::{Page, WebError, WebForm, see_other};
 use crate::AppState;
 use crate::domain::carrier::{CarrierState, ControlNo, MAX_BARCODE_TEXT, Tag};
-use crate::domain::ids::{CarrierId, PersonId, SignoutId};
-use crate::domain::person::PersonStatus;
+use crate::domain::ids::{CarrierId, SignoutId};
+use crate::domain::level::Level;
 use crate::domain::signout::{self, SignoutRuleError, SignoutState};
 use crate::domain::time::Timestamp;
 use crate::service::{Problem, ServiceError, carriers, people, signouts};
@@ -76,7 +76,7 @@ pub fn scan_candidates(text: &str) -> Vec<Tag> {
 }
 
 /// The carrier a scanned text names, if any.
-async fn resolve(
+pub(super) async fn resolve(
     state: &AppState,
     desk: &CustodianDesk,
     text: &str,
@@ -84,7 +84,7 @@ async fn resolve(
     carriers::resolve(state, &desk.cap, scan_candidates(text)).await
 }
 
-fn refusal_list(lang: Lang, codes: &[&'static str]) -> Markup {
+pub(super) fn refusal_list(lang: Lang, codes: &[&'static str]) -> Markup {
     html! {
         ul.would-refuse {
             @for code in codes {
@@ -241,7 +241,7 @@ fn scan_result(
                 div.signout-box data-signout-id=(so.id) data-state=(so.state.as_str()) {
                     h3 {
                         (t(lang, Key::Signout)) " #" (so.id) " · "
-                        span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) }
+                        span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) } (super::datetime::overdue_mark(lang, so.state, so.due_at))
                     }
                     dl.facts {
                         div.fact { dt { (t(lang, Key::Borrower)) } dd.borrower { (so.borrower.name) } }
@@ -275,6 +275,19 @@ fn scan_result(
                             input type="hidden" name="signout" value=(so.id);
                             input type="hidden" name="carrier" value=(s.id);
                             input type="hidden" name="scan" value=(scan);
+                            fieldset #return-condition {
+                                legend { (t(lang, Key::ConditionCheck)) }
+                                label for="return-seal" { (t(lang, Key::SealLabel)) }
+                                select #return-seal name="seal" {
+                                    option value="" { (t(lang, Key::NotChecked)) }
+                                    option value="intact" { (t(lang, Key::SealIntact)) }
+                                    option value="broken" { (t(lang, Key::SealBroken)) }
+                                }
+                                label for="return-pages" { (t(lang, Key::PagesCounted)) }
+                                input #return-pages type="number" name="pages" min="0" max="100000" inputmode="numeric";
+                                label for="return-note" { (t(lang, Key::ConditionNote)) }
+                                input #return-note type="text" name="condition_note" maxlength="500";
+                            }
                             button #return .primary type="submit" data-signout-id=(so.id) { (t(lang, Key::ReturnButton)) }
                         }
                     }
@@ -362,9 +375,16 @@ pub async fn return_carrier(
         let html = desk_page(&state, &page, &scan, Some(notice)).await?;
         return Ok((StatusCode::NOT_FOUND, html).into_response());
     };
+    let condition = return_condition(&form);
     let (status, notice) =
-        match signouts::return_carriers(&state, &page.cap.cap, id, Some(vec![carrier])).await {
+        match signouts::return_checked(&state, &page.cap.cap, id, Some(vec![carrier]), condition)
+            .await
+        {
             Ok(_) => return Ok(see_other(&desk_location(&scan, "returned"))),
+            Err(ServiceError::Invalid(_)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Notice::new("condition_invalid", Tone::Bad, Key::ConditionInvalid),
+            ),
             Err(ServiceError::Signout(
                 SignoutRuleError::CarrierNotOut { .. } | SignoutRuleError::NotOut(_),
             )) => (
@@ -383,6 +403,27 @@ pub async fn return_carrier(
         };
     let html = desk_page(&state, &page, &scan, Some(notice)).await?;
     Ok((status, html).into_response())
+}
+
+/// The condition check of the return form (`seal` intact|broken, `pages`, `condition_note`);
+/// none when nothing was checked. Unreadable page counts count as not counted.
+fn return_condition(form: &FormData) -> Option<signouts::ReturnCondition> {
+    let seal_intact = match form.get("seal").trim() {
+        "intact" => Some(true),
+        "broken" => Some(false),
+        _ => None,
+    };
+    let pages_counted = form.get("pages").trim().parse().ok();
+    let note = form
+        .non_empty("condition_note")
+        .map(|n| n.trim().to_owned());
+    (seal_intact.is_some() || pages_counted.is_some() || note.is_some()).then_some(
+        signouts::ReturnCondition {
+            seal_intact,
+            pages_counted,
+            note,
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -420,6 +461,9 @@ struct SignoutForm {
     nonce: String,
     errors: Errors,
     unknown: Vec<String>,
+    /// Carriers the request refused as not in storage or already on a sign-out, named in the
+    /// error summary (it used to end in an empty "…已有借出单：" list).
+    busy: Vec<String>,
 }
 
 impl SignoutForm {
@@ -438,6 +482,7 @@ impl SignoutForm {
             nonce: form.get(replay::NONCE_FIELD).trim().to_owned(),
             errors: Vec::new(),
             unknown: Vec::new(),
+            busy: Vec::new(),
         }
     }
 
@@ -523,10 +568,20 @@ pub async fn request_signout(
     if !f.unknown.is_empty() {
         f.errors.push(("carriers", Key::ErrUnknownBarcodes));
     }
-    let borrower = f.borrower.parse::<PersonId>().ok();
-    if borrower.is_none() {
-        f.errors.push(("borrower", Key::ErrBorrower));
-    }
+    let everyone = people::list(&state, &page.cap.people)
+        .await
+        .map_err(|e| page.session.internal(e))?;
+    let candidates: Vec<_> = everyone
+        .iter()
+        .map(super::borrower::Candidate::of)
+        .collect();
+    let borrower = match super::borrower::find(&f.borrower, &candidates) {
+        Ok(id) => Some(id),
+        Err(key) => {
+            f.errors.push(("borrower", key));
+            None
+        }
+    };
     let offset = if f.tz_offset.is_empty() {
         Some(0)
     } else {
@@ -567,9 +622,9 @@ pub async fn request_signout(
                 Err(ServiceError::Signout(SignoutRuleError::CarrierUnavailable { carrier })) => {
                     f.errors.push(("carriers", Key::ErrCarrierBusy));
                     if let Some((_, name)) = names.iter().find(|(id, _)| *id == carrier) {
-                        f.unknown.push(name.clone());
+                        f.busy.push(name.clone());
                     } else {
-                        f.unknown.push(carrier.to_string());
+                        f.busy.push(carrier.to_string());
                     }
                     StatusCode::CONFLICT
                 }
@@ -640,6 +695,11 @@ async fn signout_page(
         div.admin-grid {
             section.panel.form-panel {
                 (form_errors(lang, errors))
+                @if !form.busy.is_empty() {
+                    ul #signout-busy .form-errors role="alert" {
+                        @for name in &form.busy { li.busy-carrier data-field="carriers" { code { (name) } } }
+                    }
+                }
                 form #signout-form method="post" action="/signouts/new" data-once novalidate {
                     (csrf_field(session))
                     (replay::field(&form.nonce))
@@ -664,6 +724,7 @@ async fn signout_page(
                             @for c in &free {
                                 label.check {
                                     input type="checkbox" name="carrier_id" value=(c.summary.id)
+                                        data-level=(c.summary.level.code())
                                         id={ "signout-carrier-" (c.summary.id) }
                                         checked[form.chosen.contains(&c.summary.id)];
                                     span { span.carrier-no { (c.summary.control_no) } " " (level_tag(lang, c.summary.level)) }
@@ -672,14 +733,10 @@ async fn signout_page(
                         }
                     }
                     label for="signout-borrower" { (t(lang, Key::Borrower)) }
-                    select #signout-borrower name="borrower" aria-invalid=[invalid(errors, "borrower")] {
-                        option value="" selected[form.borrower.is_empty()] { (t(lang, Key::NoneOption)) }
-                        @for p in people.iter().filter(|p| p.status == PersonStatus::Active || p.id.to_string() == form.borrower) {
-                            option value=(p.id) selected[p.id.to_string() == form.borrower] {
-                                (p.name) " — " (p.department) " (" (t(lang, i18n::category(p.category))) ")"
-                            }
-                        }
-                    }
+                    (super::borrower::field(&form.borrower, &people, invalid(errors, "borrower")))
+                    p.hint #signout-borrower-hint { (t(lang, Key::BorrowerHint)) }
+                    div #signout-check data-state="idle" aria-live="polite"
+                        data-ok-text=(t(lang, Key::CheckPassed)) data-refused-text=(t(lang, Key::CheckRefused)) {}
                     (field_error(lang, errors, "borrower"))
                     label for="signout-purpose" { (t(lang, Key::Purpose)) }
                     input #signout-purpose type="text" name="purpose" value=(form.purpose) required
@@ -687,7 +744,10 @@ async fn signout_page(
                     (field_error(lang, errors, "purpose"))
                     label for="signout-due" { (t(lang, Key::DueAt)) }
                     input #signout-due type="datetime-local" name="due" value=(form.due) required
-                        aria-invalid=[invalid(errors, "due")] aria-describedby="signout-due-hint";
+                        aria-invalid=[invalid(errors, "due")] aria-describedby="signout-due-hint"
+                        data-default-hours-ts=(Level::TopSecret.default_loan_hours())
+                        data-default-hours-s=(Level::Secret.default_loan_hours())
+                        data-default-hours-c=(Level::Confidential.default_loan_hours());
                     p.hint #signout-due-hint { (t(lang, Key::DueHint)) }
                     (field_error(lang, errors, "due"))
                     label.check {
@@ -706,7 +766,7 @@ async fn signout_page(
                         @for so in &live {
                             li.signout data-signout-id=(so.id) data-state=(so.state.as_str()) {
                                 strong { "#" (so.id) } " "
-                                span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) }
+                                span.signout-state data-state=(so.state.as_str()) { (t(lang, i18n::signout_state(so.state))) } (super::datetime::overdue_mark(lang, so.state, so.due_at))
                                 " · " (so.borrower.name) " · "
                                 @for c in &so.carriers { (carrier_link(c.id, &c.control_no)) " " }
                                 " · " (t(lang, Key::DueAt)) " " (layout::time(so.due_at))

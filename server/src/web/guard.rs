@@ -12,6 +12,8 @@
 //! number and level, badge holders, time) and sounds a repeating tone while it is open.
 //! Carrier titles never appear: alerts and passages carry control numbers and levels only.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
 use maud::{Markup, html};
@@ -50,6 +52,7 @@ pub struct ReaderView {
     state_label: &'static str,
     reader: Option<String>,
     last_heartbeat: Option<Timestamp>,
+    place: Option<String>,
 }
 
 /// A carrier in a passage, with its level's name.
@@ -70,6 +73,8 @@ pub struct PassageView {
     direction_label: &'static str,
     carriers: Vec<CarrierView>,
     badges: i64,
+    badge_holders: Vec<String>,
+    place: Option<String>,
 }
 
 /// `GET /guard/status.json`: readers and passages, for the console's poll.
@@ -96,6 +101,7 @@ fn reader_view(lang: Lang, d: DeviceLiveness) -> ReaderView {
         state_label: t(lang, key),
         reader,
         last_heartbeat: d.last_heartbeat,
+        place: d.place,
     }
 }
 
@@ -120,6 +126,8 @@ fn passage_view(lang: Lang, p: Passage) -> PassageView {
             })
             .collect(),
         badges: p.badges,
+        badge_holders: p.badge_holders,
+        place: p.place,
     }
 }
 
@@ -174,6 +182,77 @@ pub async fn console(
     Ok(render(lang, &page, &alerts, &status))
 }
 
+/// Which filter group an alert belongs to: gate alarms (someone at a door), device trouble,
+/// or reminders (everything that is not happening at a door right now: overdue, missing,
+/// cabinets, deadlines, and kinds added later).
+pub fn group(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::UnauthorizedRemoval
+        | AlertKind::ClearanceViolation
+        | AlertKind::UnknownTag
+        | AlertKind::TagCloneSuspected => "gate",
+        AlertKind::ReaderSilent
+        | AlertKind::ReaderFault
+        | AlertKind::DeviceAuthFailed
+        | AlertKind::ReplayRejected
+        | AlertKind::NotificationFailed => "device",
+        _ => "reminder",
+    }
+}
+
+/// How an unauthorised removal ended, as the guard records it with the resolution (the
+/// resolve request's `outcome`; any but `stopped_at_gate` makes the carrier missing).
+const OUTCOMES: [(&str, Key); 3] = [
+    ("stopped_at_gate", Key::OutcomeStopped),
+    ("brought_back", Key::OutcomeBroughtBack),
+    ("person_left", Key::OutcomePersonLeft),
+];
+
+/// The filter groups, in the order of the buttons.
+const GROUPS: [(&str, Key); 4] = [
+    ("all", Key::FilterAll),
+    ("gate", Key::FilterGate),
+    ("reminder", Key::FilterReminder),
+    ("device", Key::FilterDevice),
+];
+
+/// The sticky count of open (unacknowledged) alerts, a link to the newest one. The script
+/// keeps it current and flashes it (and the tab title) on every new alert.
+fn open_count(lang: Lang, alerts: &[AlertView]) -> Markup {
+    let open = alerts
+        .iter()
+        .filter(|a| a.state == AlertState::Open)
+        .count();
+    html! {
+        a #alarm-count href="#alerts" data-open=(open) data-flash="false" {
+            span.count-label { (t(lang, Key::OpenAlarms)) }
+            " "
+            strong.count { (open) }
+        }
+    }
+}
+
+/// The buttons that filter the alerts by group (all, gate alarms, reminders, devices).
+fn filter_bar(lang: Lang) -> Markup {
+    html! {
+        div #alert-filter role="group" aria-label=(t(lang, Key::FilterAlerts)) {
+            @for (group, key) in GROUPS {
+                button.filter type="button" data-group=(group)
+                    aria-pressed=(if group == "all" { "true" } else { "false" }) {
+                    (t(lang, key))
+                    " " span.filter-count data-group=(group) {}
+                }
+            }
+        }
+    }
+}
+
+/// Whether the carriers of a removal turned back at the gate (a later `turned_back` event
+/// marked the alert's detail) rather than leaving.
+fn turned_back(a: &AlertView) -> bool {
+    a.detail.get("turned_back").and_then(Value::as_bool) == Some(true)
+}
+
 fn is_banner(alert: &AlertView) -> bool {
     alert.kind == AlertKind::UnauthorizedRemoval
 }
@@ -186,24 +265,27 @@ fn render(
 ) -> Markup {
     let (banners, cards): (Vec<&AlertView>, Vec<&AlertView>) =
         alerts.iter().partition(|a| is_banner(a));
+    let places = places(status);
     let content = html! {
         div #guard data-poll-ms=(POLL_MS) {
-            (json_block("custos-i18n", &script_texts(lang)))
+            (json_block("custos-i18n", &script_texts(lang, &places)))
             div.console-bar {
                 h1 { (t(lang, Key::GuardTitle)) }
+                (open_count(lang, alerts))
                 span #live-status data-live="off" { (t(lang, Key::LiveDisconnected)) }
-                button #sound-enable type="button" { (t(lang, Key::SoundEnable)) }
+                button #sound-enable type="button" data-on="false" { (t(lang, Key::SoundEnable)) }
+                (filter_bar(lang))
             }
             noscript { p.notice { (t(lang, Key::NoScript)) } }
             ul #banners aria-live="assertive" {
-                @for alert in &banners { (alert_item(lang, alert)) }
+                @for alert in &banners { (alert_item_at(lang, alert, &places)) }
             }
             div.guard-grid {
                 section #alerts .panel {
                     h2 { (t(lang, Key::LiveAlerts)) }
                     p #alert-empty hidden[!alerts.is_empty()] { (t(lang, Key::NoAlerts)) }
                     ul #alert-list aria-live="polite" {
-                        @for alert in &cards { (alert_item(lang, alert)) }
+                        @for alert in &cards { (alert_item_at(lang, alert, &places)) }
                     }
                 }
                 div.side {
@@ -253,6 +335,28 @@ fn level_name(lang: Lang, code: &str) -> &'static str {
 /// One live alert: a banner for an unauthorized removal, a card otherwise. The script builds
 /// the same structure for alerts that arrive later.
 pub fn alert_item(lang: Lang, a: &AlertView) -> Markup {
+    alert_item_at(lang, a, &HashMap::new())
+}
+
+/// Each device's place by zone names, for the alerts' gate facts.
+fn places(status: &GuardStatus) -> HashMap<String, String> {
+    status
+        .readers
+        .iter()
+        .filter_map(|r| r.place.clone().map(|p| (r.device_id.clone(), p)))
+        .collect()
+}
+
+/// A device as the guard knows it: its id and where it is (`gate-1 · 保密室 ⇄ 大门外`).
+fn device_with_place(device: &str, places: &HashMap<String, String>) -> Markup {
+    html! {
+        span.device-id { (device) }
+        @if let Some(place) = places.get(device) { " · " span.place { (place) } }
+    }
+}
+
+/// [`alert_item`] with the devices' places.
+pub fn alert_item_at(lang: Lang, a: &AlertView, places: &HashMap<String, String>) -> Markup {
     let banner = is_banner(a);
     let gate = a
         .detail
@@ -267,25 +371,44 @@ pub fn alert_item(lang: Lang, a: &AlertView) -> Markup {
         .map(|names| names.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     let class = if banner { "alert-banner" } else { "alert-card" };
+    let back = turned_back(a);
     html! {
         li class=(class) data-alert-id=(a.id) data-kind=(a.kind.as_str())
-            data-state=(a.state.as_str()) data-severity=(a.severity.as_str()) {
+            data-state=(a.state.as_str()) data-severity=(a.severity.as_str())
+            data-group=(group(a.kind)) data-turned-back=[banner.then_some(back)] {
             div.alert-head {
                 @if banner {
-                    strong.banner-title { (t(lang, Key::UnauthorizedBanner)) }
+                    strong.banner-title {
+                        (t(lang, if back { Key::TurnedBackBanner } else { Key::UnauthorizedBanner }))
+                    }
                 }
                 span.alert-kind { (t(lang, i18n::alert_kind(a.kind))) }
                 span.severity data-severity=(a.severity.as_str()) { (t(lang, i18n::severity(a.severity))) }
                 span.state data-state=(a.state.as_str()) { (t(lang, i18n::alert_state(a.state))) }
+                span.alert-line {
+                    @if let Some(control_no) = &a.carrier_control_no { span.line-carrier { (control_no) } " " }
+                    @if let Some(gate) = gate { span.line-gate { (gate) } " " }
+                    span.line-time { (layout::time(a.raised_at)) }
+                }
+                button.expand type="button" data-alert-id=(a.id) aria-expanded="false" {
+                    (t(lang, Key::ShowDetails))
+                }
             }
             dl.facts {
                 @if let Some(gate) = gate {
-                    (fact(lang, "gate", if banner { Key::Gate } else { Key::Device }, html! { (gate) }))
+                    (fact(lang, "gate", if banner { Key::Gate } else { Key::Device }, device_with_place(gate, places)))
                 }
                 @if let Some(direction) = direction {
                     (fact(lang, "direction", Key::Direction, html! {
                         span data-direction=(direction) {
                             (i18n::direction(direction).map_or(direction, |k| t(lang, k)))
+                        }
+                    }))
+                }
+                @if banner {
+                    (fact(lang, "movement", Key::Movement, html! {
+                        span data-movement=(if back { "turned_back" } else { "left" }) {
+                            (t(lang, if back { Key::MovementTurnedBack } else { Key::MovementLeft }))
                         }
                     }))
                 }
@@ -301,6 +424,9 @@ pub fn alert_item(lang: Lang, a: &AlertView) -> Markup {
                     (fact(lang, "badge_holder", Key::BadgeHolder, html! { (holders.join("、")) }))
                 }
                 (fact(lang, "time", Key::Time, layout::time(a.raised_at)))
+                @if let Some(resumed) = a.detail.get("resumed_at").and_then(Value::as_str).and_then(|t| t.parse().ok()) {
+                    (fact(lang, "resumed", Key::ReaderResumed, layout::time(resumed)))
+                }
                 @if a.occurrences > 1 {
                     (fact(lang, "occurrences", Key::Occurrences, html! { (a.occurrences) }))
                 }
@@ -308,6 +434,17 @@ pub fn alert_item(lang: Lang, a: &AlertView) -> Markup {
             div.alert-actions {
                 @if a.state == AlertState::Open {
                     button.ack type="button" data-alert-id=(a.id) { (t(lang, Key::Acknowledge)) }
+                }
+                @if banner {
+                    label.outcome-label {
+                        span { (t(lang, Key::OutcomeLabel)) }
+                        select.resolve-outcome data-alert-id=(a.id) {
+                            option value="" { (t(lang, Key::OutcomeNone)) }
+                            @for (code, key) in OUTCOMES {
+                                option value=(code) { (t(lang, key)) }
+                            }
+                        }
+                    }
                 }
                 label.resolve-label {
                     span { (t(lang, Key::ResolveNote)) }
@@ -326,7 +463,10 @@ pub fn reader_item(lang: Lang, r: &ReaderView) -> Markup {
         li.reader.reader-ok[r.ok].reader-down[!r.ok] data-device-id=(r.device_id)
             data-ok=(r.ok) data-state=(r.state) {
             span.lamp aria-hidden="true" {}
-            span.reader-name { (r.device_id) }
+            span.reader-name {
+                (r.device_id)
+                @if let Some(place) = &r.place { " · " span.place { (place) } }
+            }
             span.reader-kind { (r.kind_label) }
             span.reader-state {
                 (r.state_label)
@@ -350,7 +490,10 @@ pub fn passage_item(lang: Lang, p: &PassageView) -> Markup {
             span.passage-time {
                 @if let Some(at) = p.at { (layout::time(at)) }
             }
-            span.passage-gate { (p.device_id) }
+            span.passage-gate {
+                (p.device_id)
+                @if let Some(place) = &p.place { " · " span.place { (place) } }
+            }
             @if let Some(direction) = &p.direction {
                 span.passage-direction data-direction=(direction) { (p.direction_label) }
             }
@@ -359,7 +502,9 @@ pub fn passage_item(lang: Lang, p: &PassageView) -> Markup {
                     span.carrier-no data-level=(c.level) { (c.control_no) " " span.level { (c.level_label) } }
                 }
             }
-            @if p.badges > 0 {
+            @if !p.badge_holders.is_empty() {
+                span.passage-badges.badge-holders { (t(lang, Key::BadgeHolder)) " " (p.badge_holders.join("、")) }
+            } @else if p.badges > 0 {
                 span.passage-badges { (t(lang, Key::Badges)) " " (p.badges) }
             }
         }
@@ -367,7 +512,7 @@ pub fn passage_item(lang: Lang, p: &PassageView) -> Markup {
 }
 
 /// The words the script needs to build alerts that arrive live, in the page language.
-fn script_texts(lang: Lang) -> Value {
+fn script_texts(lang: Lang, places: &HashMap<String, String>) -> Value {
     let kinds: serde_json::Map<String, Value> = AlertKind::ALL
         .iter()
         .map(|k| (k.as_str().to_owned(), json!(t(lang, i18n::alert_kind(*k)))))
@@ -395,7 +540,13 @@ fn script_texts(lang: Lang) -> Value {
             .map(|l| (l.code().to_owned(), json!(t(lang, i18n::level(*l)))))
             .collect();
     let text = |k| json!(t(lang, k));
+    let groups: serde_json::Map<String, Value> = AlertKind::ALL
+        .iter()
+        .map(|k| (k.as_str().to_owned(), json!(group(*k))))
+        .collect();
     json!({
+        "places": places,
+        "groups": groups,
         "kinds": kinds,
         "states": states,
         "severities": severities,
@@ -403,6 +554,17 @@ fn script_texts(lang: Lang) -> Value {
         "directions": { "in": text(Key::DirectionIn), "out": text(Key::DirectionOut) },
         "labels": {
             "banner": text(Key::UnauthorizedBanner),
+            "banner_turned_back": text(Key::TurnedBackBanner),
+            "movement": text(Key::Movement),
+            "movement_left": text(Key::MovementLeft),
+            "movement_turned_back": text(Key::MovementTurnedBack),
+            "show_details": text(Key::ShowDetails),
+            "hide_details": text(Key::HideDetails),
+            "new_alert": text(Key::NewAlertTitle),
+            "resumed": text(Key::ReaderResumed),
+            "outcome": text(Key::OutcomeLabel),
+            "outcome_none": text(Key::OutcomeNone),
+            "outcomes": OUTCOMES.iter().map(|(code, key)| json!([code, text(*key)])).collect::<Vec<_>>(),
             "gate": text(Key::Gate),
             "device": text(Key::Device),
             "direction": text(Key::Direction),
@@ -465,12 +627,50 @@ mod tests {
             "JM-2025-001",
             "绝密",
             "李伟、&lt;b&gt;",
-            r#"<time datetime="2026-01-01T00:00:00Z">"#,
+            r#"<time datetime="2026-01-01T00:00:00Z""#,
+            r#"data-group="gate""#,
+            r#"data-turned-back="false""#,
+            r#"data-movement="left""#,
+            r#"<select class="resolve-outcome" data-alert-id="7">"#,
+            r#"<option value="stopped_at_gate">在门口拦下</option>"#,
             r#"<button class="ack" type="button" data-alert-id="7">确认</button>"#,
             r#"data-field="occurrences""#,
         ] {
             assert!(html.contains(needle), "{needle} missing from {html}");
         }
+    }
+
+    #[test]
+    fn a_removal_whose_carriers_turned_back_says_so() {
+        let mut a = removal();
+        a.detail["turned_back"] = json!(true);
+        let html = alert_item(Lang::En, &a).into_string();
+        assert!(html.contains(r#"data-turned-back="true""#), "{html}");
+        assert!(html.contains(r#"data-movement="turned_back""#), "{html}");
+        assert!(html.contains("turned back"), "{html}");
+    }
+
+    #[test]
+    fn a_recovered_reader_and_a_gate_place_are_shown() {
+        let mut a = removal();
+        a.kind = AlertKind::ReaderSilent;
+        a.detail = json!({"gate": "gate-1", "resumed_at": "2026-01-01T00:05:00Z"});
+        let places = HashMap::from([("gate-1".to_owned(), "保密室 ⇄ 大门外".to_owned())]);
+        let html = alert_item_at(Lang::Zh, &a, &places).into_string();
+        assert!(html.contains(r#"data-field="resumed""#), "{html}");
+        assert!(html.contains("读写器已恢复"), "{html}");
+        assert!(
+            html.contains(r#"<span class="place">保密室 ⇄ 大门外</span>"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn kinds_fall_into_the_filter_groups() {
+        assert_eq!(group(AlertKind::UnauthorizedRemoval), "gate");
+        assert_eq!(group(AlertKind::ReaderSilent), "device");
+        assert_eq!(group(AlertKind::Overdue), "reminder");
+        assert_eq!(group(AlertKind::Missing), "reminder");
     }
 
     #[test]
@@ -495,6 +695,7 @@ mod tests {
             kind: crate::domain::device::DeviceKind::Gate,
             last_heartbeat: None,
             liveness,
+            place: None,
         };
         let ok = reader_view(Lang::En, device(Liveness::Ok));
         let html = reader_item(Lang::En, &ok).into_string();

@@ -472,6 +472,9 @@ texts! {
     HistPassage: "通过门禁", "Passed gate";
     HistTurnedBack: "在门禁处折返（未通过）", "Turned back at gate (did not pass)";
     HistCabinet: "智能柜读到", "Seen by cabinet";
+    HistCabinetIn: "放入智能柜", "Put into cabinet";
+    HistCabinetOut: "从智能柜取出", "Taken out of cabinet";
+    HistWentMissing: "自此查无下落", "missing from here on";
     HistScan: "扫码", "Scanned at";
     HistAlert: "告警", "Alert";
 
@@ -583,7 +586,7 @@ texts! {
     ErrUnknownBarcodes: "以下条码未登记：", "These barcodes are not registered:";
     ErrNoCarriers: "请至少选择一件载体。", "Choose at least one carrier.";
     ErrTooManyCarriers: "一次最多借出 100 件载体。", "At most 100 carriers per sign-out.";
-    ErrCarrierBusy: "以下载体不在库或已有借出单：", "This carrier is not in storage or already on a sign-out:";
+    ErrCarrierBusy: "下列载体不在库或已有借出单（见下）", "A carrier below is not in storage or already on a sign-out";
     ErrBorrower: "请选择借用人。", "Choose the borrower.";
     ErrPurpose: "用途须为 1–200 个可打印字符。", "The purpose must be 1 to 200 printable characters.";
     ErrDue: "请填写应还时间（日期和时间）。", "Enter the due date and time.";
@@ -817,6 +820,102 @@ texts! {
     CsvPeople: "涉密人员", "People";
     CsvSignouts: "借出单", "Sign-outs";
     CsvAlerts: "告警", "Alerts";
+    // Guard console, second round (issue 15).
+    OpenAlarms: "未确认警报", "Open alarms";
+    FilterAlerts: "按类型筛选警报", "Filter alerts by kind";
+    FilterAll: "全部", "All";
+    FilterGate: "通道门警报", "Gate alarms";
+    FilterReminder: "提醒（逾期、丢失等）", "Reminders (overdue, missing…)";
+    FilterDevice: "设备故障", "Device faults";
+    ShowDetails: "展开", "Details";
+    HideDetails: "收起", "Hide";
+    Movement: "载体去向", "Carrier movement";
+    MovementLeft: "已带出区域", "left the area";
+    MovementTurnedBack: "已折返，未带出", "turned back, not taken out";
+    TurnedBackBanner: "警报：有人试图带出涉密载体（已折返）", "ALARM: attempt to remove a classified carrier (turned back)";
+    NewAlertTitle: "新警报", "New alert";
+    AuditExportCsv: "导出 CSV", "Export CSV";
+    ConditionCheck: "归还检查（可选）", "Condition check (optional)";
+    SealLabel: "封条", "Seal";
+    NotChecked: "未检查", "not checked";
+    SealIntact: "完好", "intact";
+    SealBroken: "已破损", "broken";
+    PagesCounted: "清点页数", "Pages counted";
+    ConditionNote: "检查备注", "Note";
+    ConditionInvalid: "归还检查填写有误：页数最多 100000，备注最多 500 字", "The condition check is out of range: at most 100000 pages, a note of at most 500 characters";
+    OutcomeLabel: "结果", "Outcome";
+    OutcomeNone: "（请选择）", "(choose)";
+    OutcomeStopped: "在门口拦下", "stopped at the gate";
+    OutcomeBroughtBack: "载体已带回", "carrier brought back";
+    OutcomePersonLeft: "人员已离开", "person left";
+    ReaderResumed: "读写器已恢复", "Reader back";
+    MinutesUnit: "分钟", "minutes";
+    HoursUnit: "小时", "hours";
+    OverdueMark: "逾期", "overdue";
+    Lateness: "逾期时长", "Late by";
+    NavOfficerHome: "待办", "To do";
+    OfficerHomeTitle: "现在需要我处理的事", "What needs me now";
+    NeedsApproval: "待审批的借出申请", "Sign-outs awaiting approval";
+    TrainingExpiring: "培训已过期或即将过期", "Training expired or expiring";
+    NothingNow: "目前没有。", "Nothing now.";
+
+    // Audit actions in words (the code stays in the title).
+    ActSessionCreate: "登录", "Signed in";
+    ActSessionDelete: "退出登录", "Signed out";
+    ActSessionRevoke: "撤销会话", "Sessions revoked";
+    ActUserCreate: "创建账户", "Account created";
+    ActUserDisable: "停用账户", "Account disabled";
+    ActUserEnable: "启用账户", "Account enabled";
+    ActUserPasswordReset: "重置密码", "Password reset";
+    ActUserPasswordChange: "修改密码", "Password changed";
+    ActZoneCreate: "创建区域", "Zone created";
+    ActDeviceCreate: "登记设备", "Device registered";
+    ActDeviceRevoke: "吊销设备", "Device revoked";
+    ActDeviceKeyRotate: "更换设备密钥", "Device key rotated";
+    ActDeviceBatch: "设备上报批次", "Device batch";
+    ActPersonCreate: "登记人员", "Person registered";
+    ActPersonLeave: "开始离岗", "Leaving started";
+    ActPersonDepart: "批准离岗", "Departure approved";
+    ActCarrierCreate: "登记载体", "Carrier registered";
+    ActCarrierMissing: "载体标记丢失", "Carrier marked missing";
+    ActCarrierFound: "载体找回", "Carrier found";
+    ActSignoutRequest: "申请借出", "Sign-out requested";
+    ActSignoutApprove: "批准借出", "Sign-out approved";
+    ActSignoutIssue: "发放载体", "Carriers issued";
+    ActSignoutReturn: "归还载体", "Carriers returned";
+    ActSignoutCancel: "取消借出单", "Sign-out cancelled";
+    ActAlertRaise: "产生告警", "Alert raised";
+    ActAlertAcknowledge: "确认告警", "Alert acknowledged";
+    ActAlertResolve: "处理告警", "Alert resolved";
+    ActAlertReaderResumed: "读写器恢复", "Reader recovered";
+    ActDeliveryGiveUp: "放弃通知投递", "Notification given up";
+    AllActions: "全部操作", "All actions";
+    BatchesHidden: "条设备上报批次已隐藏", "device batch entries hidden";
+    ShowBatches: "显示设备上报批次", "Show device batches";
+    HideBatches: "隐藏设备上报批次", "Hide device batches";
+
+    // First-run guidance for the administrator.
+    NavSetup: "开始", "Start";
+    SetupTitle: "系统设置步骤", "Setting up Custos";
+    SetupNext: "下一步：", "Next:";
+    SetupDone: "基本设置已完成。", "The basic setup is done.";
+    StepZones: "建立区域（涉密区域及其密级）", "Create the zones (secure areas and their levels)";
+    StepDevices: "登记设备（通道门、智能柜、桌面读写器）", "Register the devices (gates, cabinets, desks)";
+    StepOfficer: "创建保密员账户（登记人员、审批）", "Create a security officer account (registers people, approves)";
+    StepCustodian: "创建载体管理员账户（登记载体、借出归还）", "Create a custodian account (registers carriers, signs them out)";
+    StepGuard: "创建警卫账户（警卫台）", "Create a guard account (guard console)";
+    StepAuditor: "创建审计员账户", "Create an auditor account";
+    StepDone: "已完成", "done";
+    StepTodo: "待完成", "to do";
+    LabelSheet: "标签页（A4，多枚）", "Page of labels (A4)";
+    LabelRoll: "单枚标签（标签打印机卷纸 50×30 mm）", "Single label (label printer roll, 50×30 mm)";
+    PrintNow: "打印", "Print";
+    CheckPassed: "规则检查通过：可以发放给此人", "Rules checked: these carriers may be issued to this person";
+    CheckRefused: "规则检查：发放时将被拒绝，原因如下", "Rules checked: the issue would be refused because";
+    BorrowerHint: "刷工作证，或输入姓名（输入时显示在岗人员）", "Scan the badge, or type a name (people in post are suggested as you type)";
+    ErrBorrowerAmbiguous: "有多人同名，请从提示中选择或输入更完整的姓名", "Several people match: pick one from the suggestions or type more of the name";
+    ErrBorrowerUnknown: "找不到这个人：请检查姓名或重新刷卡", "Nobody matches: check the name or scan the badge again";
+    SetupPeopleCarriers: "之后由保密员登记人员，载体管理员登记载体。", "Then the security officer registers the people and the custodian the carriers.";
 }
 
 /// The name of a role.

@@ -163,9 +163,11 @@ pub fn label_svg(facts: &LabelFacts<'_>) -> Result<String, Code128Error> {
     let (bars, width) = bars(&symbols);
     let top = 16;
     let height = top + BAR_HEIGHT + 34;
+    // The level with its secrecy period mark (机密★20年), then the English name.
     let level = format!(
-        "{} {}",
+        "{}★{}年 {}",
         t(Lang::Zh, i18n::level(facts.level)),
+        facts.level.default_secrecy_years(),
         t(Lang::En, i18n::level(facts.level))
     );
     let mm = |modules: u32| {
@@ -321,7 +323,7 @@ mod tests {
         assert!(svg.starts_with("<?xml"));
         assert!(svg.contains(">2024-0017</text>"));
         assert!(svg.contains(">CU2024-0017X</text>"));
-        assert!(svg.contains("绝密 Top Secret"));
+        assert!(svg.contains("绝密★30年 Top Secret"));
         assert!(svg.contains("№ 1/3"));
         assert!(!svg.contains("style="), "no inline styles under the CSP");
         assert_eq!(svg.matches("<svg").count(), 1);

@@ -5,6 +5,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::NAV;
 use super::assets;
+use super::datetime;
 use super::form::encode;
 use super::i18n::{self, Key, Lang, t};
 use super::session::{CSRF_FIELD, WebSession};
@@ -20,6 +21,7 @@ pub fn page(
     body_class: &str,
     content: Markup,
 ) -> Markup {
+    let face = datetime::current();
     html! {
         (DOCTYPE)
         html lang=(lang.html_tag()) {
@@ -34,7 +36,7 @@ pub fn page(
                 link rel="stylesheet" href=(assets::CSS.href());
                 script src=(assets::JS.href()) defer {}
             }
-            body class=(body_class) {
+            body class=(body_class) data-tz=[datetime::zone_name(&face.zone)] {
                 a.skip href="#main" { (t(lang, Key::SkipToContent)) }
                 header.topbar {
                     a.brand href="/" { "Custos" }
@@ -117,10 +119,22 @@ pub fn csrf_field(session: &WebSession) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(session.csrf()); }
 }
 
-/// A UTC instant as `<time>`; the script shows it in the browser's time zone.
+/// An instant as `<time>`, in the site's zone and the page language's one format
+/// ([`datetime`]); `datetime` keeps the exact UTC instant, `data-zone="site"` tells the script
+/// the text is final.
 pub fn time(at: Timestamp) -> Markup {
-    let text = at.to_string();
-    html! { time datetime=(text) { (text.replace('T', " ").replace('Z', " UTC")) } }
+    html! {
+        time datetime=(at.to_string()) data-zone="site" { (datetime::format_current(at)) }
+    }
+}
+
+/// A stored RFC 3339 text (audit entries, signed heads) as [`time`]; kept as it is when it
+/// does not parse (the trail shows what it holds).
+pub fn time_text(text: &str) -> Markup {
+    match text.parse::<Timestamp>() {
+        Ok(at) => time(at),
+        Err(_) => html! { (text) },
+    }
 }
 
 /// The error summary of a form (nothing if there are no errors).

@@ -31,14 +31,18 @@
 //! | `GET/POST /account/password` | signed in | [`account`]: change one's own password (the only page until an account whose password an administrator chose has done so) |
 //! | `GET /lang/{zh,en}?next=` | anyone | language switch |
 //! | `GET /` | signed in | 303 to the first page of [`NAV`] the roles allow (or a note) |
+//! | `GET /officer` | security officer | [`home`]: what needs the officer now |
 //! | `GET /guard`, `GET /guard/status.json` | guard, security officer | [`guard`] console |
+//! | `GET /admin/start` | admin | [`setup`]: first-run guidance, the administrator's home |
 //! | `GET/POST /admin/users`, `/admin/devices`, `/admin/zones` | admin | [`admin`] |
 //! | `POST /admin/users/{id}/disable`, `/enable`, `/password`, `/sessions/revoke`; `GET /admin/users/{id}/sessions` | admin | [`admin`]: an account's lifecycle |
 //! | `GET /audit` | auditor | [`audit`] trail, chain status, signed heads |
 //! | `GET /desk?scan=`, `POST /desk/issue`, `POST /desk/return` | custodian | [`desk`]: the scan desk |
 //! | `GET/POST /signouts/new` | custodian | [`desk`]: sign-out requests |
+//! | `GET /signouts/check.json?borrower=&carrier_id=&carriers=` | custodian | [`borrower`]: the issue rules, asked while the sign-out form is filled in |
 //! | `GET /carriers?q=&state=`, `GET/POST /carriers/new` | custodian | [`custodian`]: register, search, registration |
 //! | `GET /carriers/{id}`, `GET /carriers/{id}/label.svg` | custodian, security officer | [`custodian`]: a carrier's page and printable label |
+//! | `GET /labels?ids=&layout=sheet\|roll` | custodian, security officer | [`labels`]: label print layouts |
 //! | `GET /cabinets`, `GET /cabinets/{id}` | custodian | [`custodian`]: cabinet counts (清点) |
 //! | `GET /approvals`, `POST /approvals/{id}/approve` | security officer | [`officer`]: approval queue |
 //! | `GET/POST /people`, `GET /people/{id}`, `POST /people/{id}/edit`, `POST /people/{id}/leave`, `POST /people/{id}/clearance`, `POST /people/{id}/depart` | security officer | [`officer`], [`people`]: people, training, the departure sequence, 清退 |
@@ -70,12 +74,16 @@ pub mod admin;
 pub mod approvals;
 pub mod assets;
 pub mod audit;
+pub mod borrower;
 pub mod custodian;
+pub mod datetime;
 pub mod desk;
 pub mod form;
 pub mod guard;
+pub mod home;
 pub mod i18n;
 pub mod label;
+pub mod labels;
 pub mod layout;
 pub mod lifecycle;
 pub mod officer;
@@ -83,6 +91,7 @@ pub mod people;
 pub mod reports;
 pub use crate::replay;
 pub mod session;
+pub mod setup;
 
 use std::time::Instant;
 
@@ -125,6 +134,11 @@ pub struct NavItem {
 
 /// The navigation, in order; `/` sends a user to the first entry their roles allow.
 pub const NAV: &[NavItem] = &[
+    NavItem {
+        path: "/officer",
+        label: Key::NavOfficerHome,
+        roles: OfficerDesk::ROLES,
+    },
     NavItem {
         path: "/guard",
         label: Key::NavGuard,
@@ -186,6 +200,11 @@ pub const NAV: &[NavItem] = &[
         roles: CustodyReader::ROLES,
     },
     NavItem {
+        path: "/admin/start",
+        label: Key::NavSetup,
+        roles: AdminCap::ROLES,
+    },
+    NavItem {
         path: "/admin/users",
         label: Key::NavUsers,
         roles: AdminCap::ROLES,
@@ -214,8 +233,10 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/lang/{code}", get(session::switch_language))
+        .route("/officer", get(home::officer_home))
         .route("/guard", get(guard::console))
         .route("/guard/status.json", get(guard::status_json))
+        .route("/admin/start", get(setup::start))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/users/{id}/disable", post(admin::disable_user))
         .route("/admin/users/{id}/enable", post(admin::enable_user))
@@ -242,6 +263,7 @@ pub fn router() -> Router<AppState> {
             "/signouts/new",
             get(desk::new_signout).post(desk::request_signout),
         )
+        .route("/signouts/check.json", get(borrower::check_json))
         .route("/carriers", get(custodian::carriers))
         .route(
             "/carriers/new",
@@ -257,6 +279,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/incidents/{id}", get(lifecycle::incident))
         .route("/incidents/{id}/told", post(lifecycle::told))
+        .route("/labels", get(labels::labels))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))
@@ -366,7 +389,8 @@ mod tests {
             assert!(home(role).is_some(), "{role}");
         }
         assert_eq!(home(Role::Custodian).unwrap().path, "/desk");
-        assert_eq!(home(Role::SecurityOfficer).unwrap().path, "/guard");
+        assert_eq!(home(Role::SecurityOfficer).unwrap().path, "/officer");
+        assert_eq!(home(Role::Guard).unwrap().path, "/guard");
     }
 
     #[test]

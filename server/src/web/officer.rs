@@ -747,8 +747,10 @@ pub async fn overdue(
                                     }
                                 }
                                 td { (layout::time(so.due_at)) }
-                                td.days-overdue data-days=(whole_days(so.due_at.unix_ms(), now.unix_ms())) {
-                                    (days(lang, whole_days(so.due_at.unix_ms(), now.unix_ms())))
+                                td.days-overdue data-days=(whole_days(so.due_at.unix_ms(), now.unix_ms()))
+                                    data-hours=(now.unix_ms().saturating_sub(so.due_at.unix_ms()) / 3_600_000) {
+                                    span.overdue-mark { (t(lang, Key::OverdueMark)) } " "
+                                    span.lateness { (super::datetime::lateness(lang, now.unix_ms().saturating_sub(so.due_at.unix_ms()))) }
                                 }
                                 td { (t(lang, if so.may_leave { Key::Yes } else { Key::No })) }
                             }

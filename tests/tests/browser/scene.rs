@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The administrator's password (set by `initialise`).
-const ADMIN_PASSWORD: &str = "first operator key 1";
+pub const ADMIN_PASSWORD: &str = "first operator key 1";
 /// What the administrator gives a new account; replaced with [`PASSWORD`] at the first sign-in.
 const INITIAL_PASSWORD: &str = "temporary passphrase 1";
 /// Every other account's password.

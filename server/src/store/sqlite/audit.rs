@@ -49,7 +49,33 @@ fn prefix_pattern(text: &str) -> String {
     pattern
 }
 
+/// The query naming one kind of audit subject (`?1` its id), if the kind has a name.
+fn subject_label_sql(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "carrier" => "SELECT control_no FROM carriers WHERE id = ?1",
+        "user" => "SELECT username FROM users WHERE id = ?1",
+        "person" => "SELECT name FROM people WHERE id = ?1",
+        "zone" => "SELECT name FROM zones WHERE id = ?1",
+        "device" => {
+            "SELECT d.id || coalesce(' (' || z.name || ')', '') FROM devices d \
+             LEFT JOIN zones z ON z.id = coalesce(d.inside_zone, d.zone) WHERE d.id = ?1"
+        }
+        _ => return None,
+    })
+}
+
 impl AuditLog for SqliteTx<'_> {
+    fn audit_subject_label(&mut self, kind: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let Some(sql) = subject_label_sql(kind) else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn()
+            .prepare_cached(sql)?
+            .query_row([id], |r| r.get::<_, String>(0))
+            .optional()?)
+    }
+
     fn last_audit_entry(&mut self) -> Result<Option<(AuditId, Vec<u8>)>, StoreError> {
         Ok(self
             .conn()

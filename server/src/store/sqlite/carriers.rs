@@ -191,7 +191,11 @@ fn history(conn: &Connection, id: CarrierId) -> Result<Vec<HistoryItem>, StoreEr
                 device_id,
                 direction,
             },
-            "cabinet" => HistoryItem::Cabinet { at: t, device_id },
+            "cabinet" => HistoryItem::Cabinet {
+                at: t,
+                device_id,
+                direction,
+            },
             "scan" => HistoryItem::Scan { at: t, device_id },
             other => return Err(StoreError::Corrupt(format!("carrier event kind {other:?}"))),
         };
