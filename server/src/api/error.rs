@@ -298,6 +298,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Placement(e) => ApiError::rule("invalid_placement", e),
             ServiceError::Signout(e) => e.into(),
             ServiceError::StatusChange(e) => e.into(),
+            ServiceError::Moves(e) if e.is_state_conflict() => ApiError::StateConflict {
+                code: e.code(),
+                message: e.to_string(),
+            },
+            ServiceError::Moves(e) => ApiError::rule(e.code(), e),
             ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
             ServiceError::Store(e) => e.into(),
         }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod ingest;
 pub mod metrics;
+pub mod moves;
 pub mod notifications;
 pub mod openapi;
 pub mod people;
@@ -95,6 +96,16 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(signouts::cancel))
         .routes(routes!(people::leave))
         .routes(routes!(people::depart))
+        .routes(routes!(moves::create_stocktake, moves::list_stocktakes))
+        .routes(routes!(moves::one_stocktake))
+        .routes(routes!(moves::scan))
+        .routes(routes!(moves::close_stocktake))
+        .routes(routes!(moves::resolve))
+        .routes(routes!(moves::create_collection, moves::list_collections))
+        .routes(routes!(moves::one_collection))
+        .routes(routes!(moves::close_item))
+        .routes(routes!(moves::set_retention))
+        .routes(routes!(moves::retention_review))
         // INGEST: device endpoints (Ed25519-signed by the device, no user session) and the
         // server's public key for daemons to pin.
         .routes(routes!(ingest::batches).layer(uplink_limit))

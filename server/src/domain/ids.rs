@@ -145,6 +145,14 @@ int_id!(
     /// A sign-out (a loan of carriers to a borrower).
     SignoutId
 );
+int_id!(
+    /// A stocktake (清点): one counting session.
+    StocktakeId
+);
+int_id!(
+    /// A year-end collection (年底收缴).
+    CollectionId
+);
 name_id!(
     /// A zone (secure area or public side), chosen by the administrator.
     ZoneId

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod ingest;
 pub mod level;
 pub mod liveness;
+pub mod moves;
 pub mod notify;
 pub mod person;
 pub mod role;

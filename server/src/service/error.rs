@@ -65,6 +65,9 @@ pub enum ServiceError {
     /// A sign-out rule says no.
     #[error(transparent)]
     Signout(#[from] SignoutRuleError),
+    /// A stocktake, collection or retention rule says no.
+    #[error(transparent)]
+    Moves(#[from] crate::domain::moves::MoveRuleError),
     /// A person's status change is refused.
     #[error(transparent)]
     StatusChange(#[from] StatusChangeError),

@@ -34,6 +34,7 @@ pub mod carriers;
 pub mod console;
 pub mod devices;
 pub mod ingest;
+pub mod moves;
 pub mod notify;
 pub mod people;
 pub mod policy;
@@ -60,6 +61,7 @@ pub use carriers::CarrierRows;
 pub use console::ConsoleRows;
 pub use devices::DeviceRows;
 pub use ingest::IngestRows;
+pub use moves::MoveRows;
 pub use notify::NotifyRows;
 pub use people::PeopleRows;
 pub use policy::PolicyRows;
@@ -80,6 +82,7 @@ pub trait Tx:
     + ConsoleRows
     + DeviceRows
     + IngestRows
+    + MoveRows
     + NotifyRows
     + PeopleRows
     + PolicyRows
@@ -98,6 +101,7 @@ impl<T> Tx for T where
         + ConsoleRows
         + DeviceRows
         + IngestRows
+        + MoveRows
         + NotifyRows
         + PeopleRows
         + PolicyRows

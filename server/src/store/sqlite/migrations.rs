@@ -393,6 +393,74 @@ CREATE INDEX deliveries_due ON deliveries (due_at_ms) WHERE state = 'pending';
 ALTER TABLE devices ADD COLUMN revoked_at_ms INTEGER;
 ALTER TABLE devices ADD COLUMN key_rotated_at_ms INTEGER;
 "#,
+    // 16 (moves): stocktakes (清点) with what they expected and what they scanned, year-end
+    // collections (年底收缴) with every carrier they called in, and each carrier's retention
+    // date (保管期限) and distribution scope (发放范围).
+    r#"
+ALTER TABLE carriers ADD COLUMN retention_until TEXT;
+ALTER TABLE carriers ADD COLUMN distribution_scope TEXT;
+
+CREATE TABLE stocktakes (
+    id INTEGER PRIMARY KEY,
+    scope_kind TEXT NOT NULL CHECK (scope_kind IN ('device', 'zone', 'custodian')),
+    scope_ref TEXT NOT NULL,
+    desk_device TEXT REFERENCES devices (id),
+    opened_by TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    opened_at_ms INTEGER NOT NULL,
+    closed_by TEXT,
+    closed_at TEXT
+) STRICT;
+
+-- The carriers a stocktake expected, fixed when it opened.
+CREATE TABLE stocktake_expected (
+    stocktake_id INTEGER NOT NULL REFERENCES stocktakes (id),
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    PRIMARY KEY (stocktake_id, carrier_id)
+) STRICT;
+
+-- What a stocktake scanned: tags as read or typed, with the carrier each names.
+CREATE TABLE stocktake_scans (
+    stocktake_id INTEGER NOT NULL REFERENCES stocktakes (id),
+    tag TEXT NOT NULL,
+    carrier_id INTEGER REFERENCES carriers (id),
+    scanned_by TEXT NOT NULL,
+    scanned_at TEXT NOT NULL,
+    PRIMARY KEY (stocktake_id, tag)
+) STRICT;
+
+-- How each missing carrier of a closed stocktake was settled.
+CREATE TABLE stocktake_resolutions (
+    stocktake_id INTEGER NOT NULL REFERENCES stocktakes (id),
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    resolution TEXT NOT NULL CHECK (resolution IN ('missing', 'correction')),
+    note TEXT NOT NULL,
+    resolved_by TEXT NOT NULL,
+    resolved_at TEXT NOT NULL,
+    PRIMARY KEY (stocktake_id, carrier_id)
+) STRICT;
+
+CREATE TABLE collections (
+    id INTEGER PRIMARY KEY,
+    year INTEGER NOT NULL UNIQUE,
+    opened_by TEXT NOT NULL,
+    opened_at TEXT NOT NULL
+) STRICT;
+
+-- Every carrier a collection called in: the loan, its holder and their department as they
+-- were when it opened, and how the carrier was closed.
+CREATE TABLE collection_items (
+    collection_id INTEGER NOT NULL REFERENCES collections (id),
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    signout_id INTEGER REFERENCES signouts (id),
+    holder INTEGER REFERENCES people (id),
+    department TEXT NOT NULL,
+    outcome TEXT CHECK (outcome IN ('kept', 'archived', 'destroyed')),
+    closed_by TEXT,
+    closed_at TEXT,
+    PRIMARY KEY (collection_id, carrier_id)
+) STRICT;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -483,6 +551,8 @@ mod tests {
         "7459d7ca4efb74e24eddfcea4b2fb393c1fd493938073a1e124e8750d8a5e341",
         // 10 (devices)
         "cbd8d1135d49bd76778eb75277533b0b5585a88d95e81394cfcd468ad62dbfc6",
+        // 16 (moves)
+        "c30d1fb3ca0d298022b21ca97047855626f130db5c2e2d2022610bb22e51de1a",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -533,6 +603,8 @@ mod tests {
                 "carrier_events",
                 "carrier_tags",
                 "carriers",
+                "collection_items",
+                "collections",
                 "deliveries",
                 "device_epochs",
                 "device_status",
@@ -544,6 +616,10 @@ mod tests {
                 "signout_approvals",
                 "signout_carriers",
                 "signouts",
+                "stocktake_expected",
+                "stocktake_resolutions",
+                "stocktake_scans",
+                "stocktakes",
                 "tag_sightings",
                 "users",
                 "zones"

@@ -39,6 +39,7 @@ mod console;
 mod devices;
 mod ingest;
 pub mod migrations;
+mod moves;
 mod notify;
 mod people;
 mod policy;

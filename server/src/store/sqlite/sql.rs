@@ -10,6 +10,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRe
 use crate::domain::carrier::{CarrierKind, CarrierState};
 use crate::domain::device::DeviceKind;
 use crate::domain::ids::{AuditId, CarrierId, DeviceId, PersonId, SignoutId, UserId, ZoneId};
+use crate::domain::ids::{CollectionId, StocktakeId};
 use crate::domain::level::ZoneLevel;
 use crate::domain::person::{Category, PersonStatus};
 use crate::domain::role::Roles;
@@ -35,6 +36,7 @@ macro_rules! int_sql {
     )*};
 }
 int_sql!(UserId, PersonId, AuditId, CarrierId, SignoutId);
+int_sql!(StocktakeId, CollectionId);
 
 macro_rules! name_sql {
     ($($ty:ident),*) => {$(
@@ -100,6 +102,9 @@ macro_rules! static_name_sql {
 static_name_sql!(CarrierKind, "carrier kind");
 static_name_sql!(CarrierState, "carrier state");
 static_name_sql!(SignoutState, "sign-out state");
+static_name_sql!(crate::domain::moves::ScopeKind, "stocktake scope");
+static_name_sql!(crate::domain::moves::Resolution, "stocktake resolution");
+static_name_sql!(crate::domain::moves::Outcome, "collection outcome");
 
 #[cfg(test)]
 mod tests {
