@@ -146,6 +146,11 @@ int_id!(
     SignoutId
 );
 int_id!(
+    /// A request that officers approve (copy, destruction, transfer, dispatch,
+    /// reclassification, travel): see [`crate::domain::approval`].
+    RequestId
+);
+int_id!(
     /// A stocktake (清点): one counting session.
     StocktakeId
 );

@@ -5,6 +5,7 @@
 //! types; they never re-implement a rule.
 
 pub mod alert;
+pub mod approval;
 pub mod audit;
 pub mod cabinet;
 pub mod carrier;

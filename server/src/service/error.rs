@@ -4,6 +4,7 @@
 use crate::auth::AuthError;
 use crate::auth::throttle::Blocked;
 use crate::domain::alert::IllegalTransition;
+use crate::domain::approval::ApprovalError;
 use crate::domain::carrier::RegistrationError;
 use crate::domain::device::PlacementError;
 use crate::domain::person::StatusChangeError;
@@ -65,6 +66,17 @@ pub enum ServiceError {
     /// A sign-out rule says no.
     #[error(transparent)]
     Signout(#[from] SignoutRuleError),
+    /// An approval rule says no (any request kind but sign-outs, which keep their own).
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
+    /// A lifecycle rule (copy, reclassification, destruction) says no.
+    #[error("{message}")]
+    Lifecycle {
+        /// Machine-readable code.
+        code: &'static str,
+        /// The reason in words.
+        message: String,
+    },
     /// A stocktake, collection or retention rule says no.
     #[error(transparent)]
     Moves(#[from] crate::domain::moves::MoveRuleError),

@@ -15,6 +15,7 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod cabinets;
 pub mod carriers;

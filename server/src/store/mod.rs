@@ -29,6 +29,7 @@
 //! PostgreSQL backend would replace [`Store`]'s insides and [`sqlite`], not their callers.
 
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod carriers;
 pub mod console;
@@ -56,6 +57,7 @@ use sqlite::reader::ReadPool;
 use sqlite::writer::Writer;
 
 pub use alerts::AlertRows;
+pub use approvals::ApprovalRows;
 pub use audit::AuditLog;
 pub use carriers::CarrierRows;
 pub use console::ConsoleRows;
@@ -77,6 +79,7 @@ pub use zones::ZoneRows;
 /// backend.
 pub trait Tx:
     AlertRows
+    + ApprovalRows
     + AuditLog
     + CarrierRows
     + ConsoleRows
@@ -96,6 +99,7 @@ pub trait Tx:
 
 impl<T> Tx for T where
     T: AlertRows
+        + ApprovalRows
         + AuditLog
         + CarrierRows
         + ConsoleRows

@@ -13,6 +13,7 @@ use axum::http::HeaderMap;
 use axum::http::header::{ACCEPT_LANGUAGE, COOKIE};
 
 use crate::domain::alert::{AlertKind, AlertState, Severity};
+use crate::domain::approval::{RequestKind, RequestState};
 use crate::domain::carrier::{CarrierKind, CarrierState};
 use crate::domain::device::DeviceKind;
 use crate::domain::level::{Level, ZoneLevel};
@@ -657,6 +658,34 @@ texts! {
     RaisedAt: "发生时间", "Raised";
     AcknowledgedBy: "确认人", "Acknowledged by";
     ResolvedBy: "处理人", "Resolved by";
+
+    // Approvals, one model (issue #10 A): reject with a reason, requests of every kind.
+    SignoutStateRejected: "已驳回", "Rejected";
+    CarrierStateInTransfer: "移交中", "In transfer";
+    CarrierStateDispatched: "机要传递中", "Dispatched";
+    CarrierStateDeclassified: "已解密", "Declassified";
+    RejectButton: "驳回", "Reject";
+    RejectReason: "驳回理由", "Reason for rejecting";
+    RejectedDone: "已驳回，申请人将看到理由。", "Rejected: the requester sees the reason.";
+    YouApprovedAlready: "您已批准，等待另一位保密员。", "You have approved; waiting for another security officer.";
+    ErrReason: "理由须为 1–200 个可打印字符。", "The reason must be 1 to 200 printable characters.";
+    RequestNotFound: "没有该申请。", "No such request.";
+    RequestsTitle: "其他待审批申请", "Other requests awaiting approval";
+    NoRequests: "没有其他待审批的申请。", "No other requests await approval.";
+    RequestKindLabel: "申请类型", "Request";
+    RequestKindSignout: "借出", "Sign-out";
+    RequestKindCopy: "复制", "Copy";
+    RequestKindDestruction: "销毁", "Destruction";
+    RequestKindTransfer: "移交", "Transfer";
+    RequestKindDispatch: "机要传递", "Dispatch";
+    RequestKindReclassification: "变更密级/解密", "Reclassification";
+    RequestKindTravel: "出境", "Travel abroad";
+    RequestStateRequested: "待审批", "Awaiting approval";
+    RequestStateApproved: "已批准", "Approved";
+    RequestStateRejected: "已驳回", "Rejected";
+    RequestStateDone: "已执行", "Carried out";
+    RejectedBecause: "驳回理由", "Rejected because";
+    ErrNotApprovedYet: "该申请尚未批准，不能执行。", "This request is not approved yet and cannot be carried out.";
 }
 
 /// The name of a role.
@@ -770,6 +799,32 @@ pub fn carrier_state(state: CarrierState) -> Key {
         CarrierState::Missing => Key::CarrierStateMissing,
         CarrierState::Archived => Key::CarrierStateArchived,
         CarrierState::Destroyed => Key::CarrierStateDestroyed,
+        CarrierState::InTransfer => Key::CarrierStateInTransfer,
+        CarrierState::Dispatched => Key::CarrierStateDispatched,
+        CarrierState::Declassified => Key::CarrierStateDeclassified,
+    }
+}
+
+/// The name of a request kind.
+pub fn request_kind(kind: RequestKind) -> Key {
+    match kind {
+        RequestKind::Signout => Key::RequestKindSignout,
+        RequestKind::Copy => Key::RequestKindCopy,
+        RequestKind::Destruction => Key::RequestKindDestruction,
+        RequestKind::Transfer => Key::RequestKindTransfer,
+        RequestKind::Dispatch => Key::RequestKindDispatch,
+        RequestKind::Reclassification => Key::RequestKindReclassification,
+        RequestKind::Travel => Key::RequestKindTravel,
+    }
+}
+
+/// The name of a request state.
+pub fn request_state(state: RequestState) -> Key {
+    match state {
+        RequestState::Requested => Key::RequestStateRequested,
+        RequestState::Approved => Key::RequestStateApproved,
+        RequestState::Rejected => Key::RequestStateRejected,
+        RequestState::Done => Key::RequestStateDone,
     }
 }
 
@@ -781,6 +836,7 @@ pub fn signout_state(state: SignoutState) -> Key {
         SignoutState::Out => Key::SignoutStateOut,
         SignoutState::Returned => Key::SignoutStateReturned,
         SignoutState::Cancelled => Key::SignoutStateCancelled,
+        SignoutState::Rejected => Key::SignoutStateRejected,
     }
 }
 

@@ -66,6 +66,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod approvals;
 pub mod assets;
 pub mod audit;
 pub mod custodian;
@@ -243,6 +244,9 @@ pub fn router() -> Router<AppState> {
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))
         .route("/approvals/{id}/approve", post(officer::approve))
+        .route("/approvals/{id}/reject", post(officer::reject))
+        .route("/requests/{kind}/{id}/approve", post(approvals::approve))
+        .route("/requests/{kind}/{id}/reject", post(approvals::reject))
         .route("/people", get(officer::people).post(officer::create_person))
         .route("/people/{id}/leave", post(officer::leave))
         .route("/people/{id}/depart", post(officer::depart))

@@ -236,6 +236,9 @@ fn history(conn: &Connection, id: CarrierId) -> Result<Vec<HistoryItem>, StoreEr
         if let (SignoutState::Cancelled, Some(ms)) = (state, closed) {
             items.push((ms, 4, signout(at(ms)?, sid, "cancelled", None)));
         }
+        if let (SignoutState::Rejected, Some(ms)) = (state, closed) {
+            items.push((ms, 4, signout(at(ms)?, sid, "rejected", None)));
+        }
     }
 
     let mut stmt = conn.prepare_cached(

@@ -32,6 +32,7 @@ impl<'c> SqliteTx<'c> {
 }
 
 mod alerts;
+mod approvals;
 pub(crate) mod audit;
 mod carriers;
 pub(super) mod checkpointer;

@@ -7,9 +7,12 @@
 use rusqlite::ToSql;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 
+use crate::domain::approval::{RequestKind, RequestState};
 use crate::domain::carrier::{CarrierKind, CarrierState};
 use crate::domain::device::DeviceKind;
-use crate::domain::ids::{AuditId, CarrierId, DeviceId, PersonId, SignoutId, UserId, ZoneId};
+use crate::domain::ids::{
+    AuditId, CarrierId, DeviceId, PersonId, RequestId, SignoutId, UserId, ZoneId,
+};
 use crate::domain::ids::{CollectionId, StocktakeId};
 use crate::domain::level::ZoneLevel;
 use crate::domain::person::{Category, PersonStatus};
@@ -35,7 +38,7 @@ macro_rules! int_sql {
         }
     )*};
 }
-int_sql!(UserId, PersonId, AuditId, CarrierId, SignoutId);
+int_sql!(UserId, PersonId, AuditId, CarrierId, SignoutId, RequestId);
 int_sql!(StocktakeId, CollectionId);
 
 macro_rules! name_sql {
@@ -102,6 +105,8 @@ macro_rules! static_name_sql {
 static_name_sql!(CarrierKind, "carrier kind");
 static_name_sql!(CarrierState, "carrier state");
 static_name_sql!(SignoutState, "sign-out state");
+static_name_sql!(RequestKind, "request kind");
+static_name_sql!(RequestState, "request state");
 static_name_sql!(crate::domain::moves::ScopeKind, "stocktake scope");
 static_name_sql!(crate::domain::moves::Resolution, "stocktake resolution");
 static_name_sql!(crate::domain::moves::Outcome, "collection outcome");
