@@ -53,6 +53,27 @@ pub enum MoveRuleError {
     /// Closing as destroyed needs the destruction workflow to have destroyed it first.
     #[error("the carrier has not been destroyed through the destruction workflow")]
     NotDestroyed,
+    /// A carrier to transfer or dispatch is not in storage (on loan, missing, already moving).
+    #[error("a carrier is not in storage")]
+    CarrierUnavailable,
+    /// The step needs an approved request whose carriers were not handed over yet.
+    #[error("the request is not approved, or its carriers were handed over already")]
+    NotReadyToHandOver,
+    /// Receipt (or delivery) needs the carriers handed over (or sent) first.
+    #[error("the carriers have not been handed over")]
+    NotHandedOver,
+    /// The receipt (or delivery) was recorded already.
+    #[error("the receipt is recorded already")]
+    AlreadyReceived,
+    /// Whoever handed the carriers over cannot also sign for them.
+    #[error("the person who handed the carriers over cannot sign for them")]
+    SelfReceipt,
+    /// The transfer names a receiving custodian, and this is someone else.
+    #[error("the transfer is for another custodian")]
+    WrongReceiver,
+    /// A dispatch window must end in the future.
+    #[error("the dispatch window must end in the future")]
+    WindowInPast,
 }
 
 impl MoveRuleError {
@@ -69,6 +90,13 @@ impl MoveRuleError {
             MoveRuleError::AlreadyClosed => "already_closed",
             MoveRuleError::StillOnLoan => "still_on_loan",
             MoveRuleError::NotDestroyed => "not_destroyed",
+            MoveRuleError::CarrierUnavailable => "carrier_unavailable",
+            MoveRuleError::NotReadyToHandOver => "not_ready",
+            MoveRuleError::NotHandedOver => "not_handed_over",
+            MoveRuleError::AlreadyReceived => "already_received",
+            MoveRuleError::SelfReceipt => "self_receipt",
+            MoveRuleError::WrongReceiver => "wrong_receiver",
+            MoveRuleError::WindowInPast => "window_in_past",
         }
     }
 
@@ -77,7 +105,11 @@ impl MoveRuleError {
     pub fn is_state_conflict(self) -> bool {
         !matches!(
             self,
-            MoveRuleError::NotADiscrepancy | MoveRuleError::NotCollected
+            MoveRuleError::NotADiscrepancy
+                | MoveRuleError::NotCollected
+                | MoveRuleError::SelfReceipt
+                | MoveRuleError::WrongReceiver
+                | MoveRuleError::WindowInPast
         )
     }
 }
@@ -348,6 +380,94 @@ pub fn is_complete(items: &[CalledIn]) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Transfer (移交/签收) and dispatch (机要传递)
+//
+// Both are requests of the one approval model (`domain::approval`): requested, approved (or
+// rejected), then carried out in two steps recorded by different people. A transfer is handed
+// over (its carriers become `in_transfer`, custody unchanged) and then received by the
+// receiving custodian, and only that receipt changes custody. A dispatch is sent (carriers
+// `dispatched`, allowed through gates until its window ends) and its delivery recorded by hand.
+
+/// Carriers may start moving only from storage.
+pub fn check_movable(states: &[CarrierState]) -> Result<(), MoveRuleError> {
+    if states.iter().all(|s| *s == CarrierState::InStorage) {
+        Ok(())
+    } else {
+        Err(MoveRuleError::CarrierUnavailable)
+    }
+}
+
+/// Handing over (a transfer) or sending (a dispatch) needs an approved request not yet handed
+/// over; the carriers then take `moving` (`in_transfer` or `dispatched`) and nothing else of
+/// their custody changes.
+pub fn hand_over(
+    approved: bool,
+    handed_over: bool,
+    moving: CarrierState,
+) -> Result<CarrierState, MoveRuleError> {
+    if approved && !handed_over {
+        Ok(moving)
+    } else {
+        Err(MoveRuleError::NotReadyToHandOver)
+    }
+}
+
+/// What a receipt does to each carrier's custody.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustodyChange {
+    /// The carriers' state after it.
+    pub state: CarrierState,
+    /// Their owning unit after it.
+    pub owner_unit: String,
+}
+
+/// Sign for a transfer: only after the hand-over, never by whoever handed over (nor another
+/// account of the same person), and by the named custodian when the transfer names one. Only
+/// then does custody change: the carriers are in storage again, owned by `to_unit`.
+pub fn receive(
+    handed_over_by: Option<(i64, Option<i64>)>,
+    received: bool,
+    receiver: (i64, Option<i64>),
+    to_custodian: Option<i64>,
+    to_unit: &str,
+) -> Result<CustodyChange, MoveRuleError> {
+    let Some(sender) = handed_over_by else {
+        return Err(MoveRuleError::NotHandedOver);
+    };
+    if received {
+        return Err(MoveRuleError::AlreadyReceived);
+    }
+    if sender.0 == receiver.0 || (sender.1.is_some() && sender.1 == receiver.1) {
+        return Err(MoveRuleError::SelfReceipt);
+    }
+    if to_custodian.is_some() && to_custodian != receiver.1 {
+        return Err(MoveRuleError::WrongReceiver);
+    }
+    Ok(CustodyChange {
+        state: CarrierState::InStorage,
+        owner_unit: to_unit.to_owned(),
+    })
+}
+
+/// A dispatch window must end after `now_ms`.
+pub fn check_window(window_until_ms: i64, now_ms: i64) -> Result<(), MoveRuleError> {
+    if window_until_ms > now_ms {
+        Ok(())
+    } else {
+        Err(MoveRuleError::WindowInPast)
+    }
+}
+
+/// Recording a dispatch's delivery needs it sent and not yet delivered.
+pub fn check_delivery(sent: bool, delivered: bool) -> Result<(), MoveRuleError> {
+    match (sent, delivered) {
+        (false, _) => Err(MoveRuleError::NotHandedOver),
+        (true, true) => Err(MoveRuleError::AlreadyReceived),
+        (true, false) => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Retention (保管期限)
 
 /// Whether a carrier is past its retention on `today`: the retention date has passed, and the
@@ -492,6 +612,69 @@ mod tests {
         items[1] = item("R&D", false, Some(Outcome::Destroyed));
         assert!(is_complete(&items));
         assert!(is_complete(&[]));
+    }
+
+    #[test]
+    fn custody_changes_only_at_receipt_by_someone_else() {
+        // Hand-over: only the state changes, and only for an approved request, once.
+        assert_eq!(
+            hand_over(true, false, CarrierState::InTransfer),
+            Ok(CarrierState::InTransfer)
+        );
+        assert_eq!(
+            hand_over(false, false, CarrierState::InTransfer),
+            Err(MoveRuleError::NotReadyToHandOver)
+        );
+        assert_eq!(
+            hand_over(true, true, CarrierState::InTransfer),
+            Err(MoveRuleError::NotReadyToHandOver)
+        );
+        // Receipt before hand-over, by the sender or another account of theirs, by the wrong
+        // custodian, twice: refused.
+        let sender = (1, Some(10));
+        assert_eq!(
+            receive(None, false, (2, Some(20)), None, "B"),
+            Err(MoveRuleError::NotHandedOver)
+        );
+        assert_eq!(
+            receive(Some(sender), false, (1, Some(10)), None, "B"),
+            Err(MoveRuleError::SelfReceipt)
+        );
+        assert_eq!(
+            receive(Some(sender), false, (3, Some(10)), None, "B"),
+            Err(MoveRuleError::SelfReceipt)
+        );
+        assert_eq!(
+            receive(Some(sender), false, (2, Some(20)), Some(30), "B"),
+            Err(MoveRuleError::WrongReceiver)
+        );
+        assert_eq!(
+            receive(Some(sender), true, (2, Some(20)), None, "B"),
+            Err(MoveRuleError::AlreadyReceived)
+        );
+        assert_eq!(
+            receive(Some(sender), false, (2, Some(20)), Some(20), "B"),
+            Ok(CustodyChange {
+                state: CarrierState::InStorage,
+                owner_unit: "B".into()
+            })
+        );
+    }
+
+    #[test]
+    fn only_carriers_in_storage_move_and_a_window_ends_in_the_future() {
+        assert!(check_movable(&[CarrierState::InStorage, CarrierState::InStorage]).is_ok());
+        for s in [CarrierState::Out, CarrierState::Missing, CarrierState::InTransfer] {
+            assert_eq!(
+                check_movable(&[CarrierState::InStorage, s]),
+                Err(MoveRuleError::CarrierUnavailable)
+            );
+        }
+        assert!(check_window(1_001, 1_000).is_ok());
+        assert_eq!(check_window(1_000, 1_000), Err(MoveRuleError::WindowInPast));
+        assert_eq!(check_delivery(false, false), Err(MoveRuleError::NotHandedOver));
+        assert_eq!(check_delivery(true, true), Err(MoveRuleError::AlreadyReceived));
+        assert!(check_delivery(true, false).is_ok());
     }
 
     #[test]

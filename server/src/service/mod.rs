@@ -29,6 +29,7 @@ pub mod people;
 pub mod policy;
 pub mod signouts;
 pub mod sweep;
+pub mod transfers;
 pub mod zones;
 
 pub use error::{Problem, ServiceError};

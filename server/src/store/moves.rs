@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use super::StoreError;
 use crate::domain::carrier::CarrierState;
-use crate::domain::ids::{CarrierId, CollectionId, DeviceId, PersonId, SignoutId, StocktakeId};
+use crate::domain::ids::{
+    CarrierId, CollectionId, DeviceId, PersonId, RequestId, SignoutId, StocktakeId, UserId,
+};
+use crate::store::policy::AllowedRow;
 use crate::domain::level::Level;
 use crate::domain::moves::{CountedScan, Outcome, Resolution, ScopeKind};
 use crate::domain::time::{Date, Timestamp};
@@ -135,6 +138,23 @@ pub struct RetentionLine {
     pub distribution_scope: Option<String>,
 }
 
+/// A step of carrying out a transfer or dispatch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StepRow {
+    /// `handed_over`, `received`, `sent` or `delivered`.
+    pub step: String,
+    /// The account that recorded it.
+    pub by_user: UserId,
+    /// Its login name.
+    pub by_username: String,
+    /// The person the account belongs to.
+    pub by_person: Option<PersonId>,
+    /// When.
+    pub at: Timestamp,
+    /// A note (who received a dispatch).
+    pub note: Option<String>,
+}
+
 /// Reading and writing stocktakes, collections and retention.
 pub trait MoveRows {
     /// The carriers a new stocktake of this scope expects: for a cabinet, those at home there
@@ -236,4 +256,37 @@ pub trait MoveRows {
     /// Carriers whose retention date is before `today` and that are neither archived nor
     /// destroyed, oldest date first.
     fn retention_due(&mut self, today: Date) -> Result<Vec<RetentionLine>, StoreError>;
+
+    /// The steps recorded for request `id`, in order.
+    fn request_steps(&mut self, id: RequestId) -> Result<Vec<StepRow>, StoreError>;
+    /// Record a step of request `id` (a repeat is `Duplicate { what: "step" }`).
+    fn insert_request_step(
+        &mut self,
+        id: RequestId,
+        step: &str,
+        by: UserId,
+        note: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The carriers of a unit that are still kept (not archived, destroyed or declassified).
+    fn unit_carriers(&mut self, unit: &str) -> Result<Vec<CarrierLine>, StoreError>;
+    /// Set a carrier's state and its dispatch window (`None` clears it).
+    fn set_moving(
+        &mut self,
+        id: CarrierId,
+        state: CarrierState,
+        dispatch_until_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
+    /// Set a carrier's state and owning unit (a transfer received).
+    fn set_custody(
+        &mut self,
+        id: CarrierId,
+        state: CarrierState,
+        owner_unit: &str,
+    ) -> Result<(), StoreError>;
+    /// A dispatched carrier's window end (Unix ms), if it is dispatched.
+    fn dispatch_window(&mut self, id: CarrierId) -> Result<Option<i64>, StoreError>;
+    /// Every EPC tag of a dispatched carrier whose window ends after `now_ms`, as gate policy
+    /// entries (no badges), by tag.
+    fn dispatch_allowed(&mut self, now_ms: i64) -> Result<Vec<AllowedRow>, StoreError>;
 }

@@ -505,6 +505,19 @@ CREATE TABLE request_approvals (
     r#"
 ALTER TABLE carriers ADD COLUMN retention_until TEXT;
 ALTER TABLE carriers ADD COLUMN distribution_scope TEXT;
+-- A dispatched carrier may pass gates until then (Unix ms).
+ALTER TABLE carriers ADD COLUMN dispatch_until_ms INTEGER;
+
+-- The steps of carrying out a transfer (handed over, received) or a dispatch (sent,
+-- delivered), each by a different hand.
+CREATE TABLE request_steps (
+    request_id INTEGER NOT NULL REFERENCES requests (id),
+    step TEXT NOT NULL CHECK (step IN ('handed_over', 'received', 'sent', 'delivered')),
+    by_user INTEGER NOT NULL REFERENCES users (id),
+    at TEXT NOT NULL,
+    note TEXT,
+    PRIMARY KEY (request_id, step)
+) STRICT;
 
 CREATE TABLE stocktakes (
     id INTEGER PRIMARY KEY,
@@ -722,6 +735,7 @@ mod tests {
                 "people",
                 "request_approvals",
                 "request_carriers",
+                "request_steps",
                 "requests",
                 "sessions",
                 "signout_approvals",

@@ -4,13 +4,16 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteTx, constraint, level_column};
 use crate::domain::carrier::CarrierState;
-use crate::domain::ids::{CarrierId, CollectionId, DeviceId, PersonId, StocktakeId};
+use crate::domain::ids::{CarrierId, CollectionId, DeviceId, PersonId, RequestId, StocktakeId, UserId};
+use custos_protocol::epc::Epc;
+use custos_protocol::uplink::AllowedCarrier;
+use crate::store::policy::AllowedRow;
 use crate::domain::moves::{CountedScan, Outcome, ScopeKind};
 use crate::domain::time::{Date, Timestamp};
 use crate::store::StoreError;
 use crate::store::moves::{
     CarrierLine, CollectionHead, CollectionItem, Loan, MoveRows, NewStocktake, ResolutionRow,
-    RetentionLine, StocktakeHead,
+    RetentionLine, StepRow, StocktakeHead,
 };
 
 const STOCKTAKE_COLUMNS: &str = "SELECT id, scope_kind, scope_ref, desk_device, opened_by, \
@@ -440,5 +443,118 @@ impl MoveRows for SqliteTx<'_> {
         ))?;
         let rows = stmt.query_map([today], retention_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn request_steps(&mut self, id: RequestId) -> Result<Vec<StepRow>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT s.step, s.by_user, u.username, u.person_id, s.at, s.note
+             FROM request_steps s JOIN users u ON u.id = s.by_user
+             WHERE s.request_id = ?1 ORDER BY s.rowid",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(StepRow {
+                step: r.get(0)?,
+                by_user: r.get(1)?,
+                by_username: r.get(2)?,
+                by_person: r.get(3)?,
+                at: r.get(4)?,
+                note: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_request_step(
+        &mut self,
+        id: RequestId,
+        step: &str,
+        by: UserId,
+        note: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO request_steps (request_id, step, by_user, at, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![id, step, by, at, note])
+            .map_err(|e| constraint(e, "step", "request"))?;
+        Ok(())
+    }
+
+    fn unit_carriers(&mut self, unit: &str) -> Result<Vec<CarrierLine>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id, control_no, level, state, owner_unit FROM carriers
+             WHERE owner_unit = ?1 AND state NOT IN ('archived', 'destroyed', 'declassified')
+             ORDER BY id",
+        )?;
+        let rows = stmt.query_map([unit], |r| line_at(r, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn set_moving(
+        &mut self,
+        id: CarrierId,
+        state: CarrierState,
+        dispatch_until_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("UPDATE carriers SET state = ?2, dispatch_until_ms = ?3 WHERE id = ?1")?
+            .execute(params![id, state, dispatch_until_ms])?;
+        Ok(())
+    }
+
+    fn set_custody(
+        &mut self,
+        id: CarrierId,
+        state: CarrierState,
+        owner_unit: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE carriers SET state = ?2, owner_unit = ?3, dispatch_until_ms = NULL
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, state, owner_unit])?;
+        Ok(())
+    }
+
+    fn dispatch_window(&mut self, id: CarrierId) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT dispatch_until_ms FROM carriers WHERE id = ?1 AND state = 'dispatched'",
+            )?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    fn dispatch_allowed(&mut self, now_ms: i64) -> Result<Vec<AllowedRow>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT ct.tag, c.dispatch_until_ms, c.level
+             FROM carriers c JOIN carrier_tags ct ON ct.carrier_id = c.id
+             WHERE c.state = 'dispatched' AND c.dispatch_until_ms > ?1
+               AND substr(ct.tag, 1, 4) = 'epc:'
+             ORDER BY ct.tag",
+        )?;
+        let mut rows = stmt.query([now_ms])?;
+        let mut allowed = Vec::new();
+        while let Some(row) = rows.next()? {
+            let tag: String = row.get(0)?;
+            let Ok(epc) = Epc::from_hex(&tag[4..]) else {
+                continue;
+            };
+            allowed.push(AllowedRow {
+                entry: AllowedCarrier {
+                    epc,
+                    until_ms: row.get(1)?,
+                    borrower_badges: Vec::new(),
+                    badge_required: false,
+                },
+                level: level_column(row, 2)?,
+            });
+        }
+        Ok(allowed)
     }
 }
