@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{Reply, Server};
+use common::{INITIAL_PASSWORD, Reply, Server};
 use custos_server::domain::role::Role;
 use hyper::Method;
 use serde_json::{Value, json};
@@ -163,6 +163,38 @@ impl Fx {
         )
         .await;
         id
+    }
+
+    /// A second custodian account linked to person `person`; its token.
+    async fn custodian_for(&self, username: &str, person: &str) -> String {
+        let body = json!({
+            "username": username, "password": INITIAL_PASSWORD,
+            "roles": ["custodian"], "person_id": person
+        });
+        self.expect(Role::Admin, Method::POST, "/api/v1/users", Some(body), 201)
+            .await;
+        self.server.activate(username).await
+    }
+
+    async fn with_token(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        self.server.call(method, path, Some(token), body).await
+    }
+
+    async fn carrier_json(&self, carrier: &str) -> Value {
+        self.expect(
+            Role::Custodian,
+            Method::GET,
+            &format!("/api/v1/carriers/{carrier}"),
+            None,
+            200,
+        )
+        .await
     }
 
     async fn state_of(&self, carrier: &str) -> String {
@@ -608,4 +640,312 @@ async fn carriers_past_their_retention_are_listed_for_review() {
         .collect();
     assert_eq!(ids, [old.as_str()]);
     assert_eq!(review[0]["retention_until"], past);
+}
+
+#[tokio::test]
+async fn a_transfer_changes_custody_only_when_the_receiving_custodian_signs() {
+    let fx = Fx::new().await;
+    let wang = fx.person("Wang Wu", "Archive").await;
+    let other = fx.person("Zhao Liu", "Archive").await;
+    let receiver = fx.custodian_for("receiver", &wang).await;
+    let stranger = fx.custodian_for("stranger", &other).await;
+    let a = fx.carrier("TR-1", "cab-1", &[]).await;
+    let b = fx.carrier("TR-2", "cab-1", &[]).await;
+    let lent = fx.carrier("TR-3", "cab-1", &[]).await;
+    fx.lend(&lent, &other).await;
+
+    // Input and availability.
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        "/api/v1/transfers",
+        Some(json!({"carrier_ids": [a, a], "to_unit": "档案室", "reason": "移交"})),
+        400,
+        "bad_request",
+    )
+    .await;
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        "/api/v1/transfers",
+        Some(json!({"carrier_ids": [a, lent], "to_unit": "档案室", "reason": "移交"})),
+        409,
+        "carrier_unavailable",
+    )
+    .await;
+    fx.refused(
+        Role::Guard,
+        Method::POST,
+        "/api/v1/transfers",
+        Some(json!({"carrier_ids": [a], "to_unit": "档案室", "reason": "移交"})),
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let asked = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            "/api/v1/transfers",
+            Some(json!({"carrier_ids": [a, b], "to_unit": "档案室", "to_custodian": wang, "reason": "部门撤并"})),
+            201,
+        )
+        .await;
+    assert_eq!(asked["state"], "requested");
+    let id = asked["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/transfers/{id}");
+    // A carrier on an open transfer cannot be asked for again.
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        "/api/v1/transfers",
+        Some(json!({"carrier_ids": [a], "to_unit": "别处", "reason": "x"})),
+        409,
+        "carrier_unavailable",
+    )
+    .await;
+    // Nothing moves before approval.
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        &format!("{path}/handover"),
+        None,
+        409,
+        "not_ready",
+    )
+    .await;
+    fx.expect(
+        Role::SecurityOfficer,
+        Method::POST,
+        &format!("{path}/approve"),
+        None,
+        200,
+    )
+    .await;
+    fx.refused(
+        Role::SecurityOfficer,
+        Method::POST,
+        &format!("{path}/approve"),
+        None,
+        409,
+        "not_requested",
+    )
+    .await;
+    // Receipt before hand-over is refused.
+    let early = fx
+        .with_token(&receiver, Method::POST, &format!("{path}/receive"), None)
+        .await;
+    assert_eq!((early.status, early.error()), (409, "not_handed_over"));
+
+    let handed = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            &format!("{path}/handover"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(handed["steps"][0]["step"], "handed_over");
+    let moving = fx.carrier_json(&a).await;
+    assert_eq!(moving["state"], "in_transfer");
+    assert_eq!(
+        moving["owner_unit"], "保密办",
+        "custody changes only at receipt"
+    );
+
+    // The sender cannot sign for it, nor a custodian the transfer does not name.
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        &format!("{path}/receive"),
+        None,
+        422,
+        "self_receipt",
+    )
+    .await;
+    let wrong = fx
+        .with_token(&stranger, Method::POST, &format!("{path}/receive"), None)
+        .await;
+    assert_eq!((wrong.status, wrong.error()), (422, "wrong_receiver"));
+
+    let received = fx
+        .with_token(&receiver, Method::POST, &format!("{path}/receive"), None)
+        .await;
+    assert_eq!(received.status, 200, "{:?}", received.body);
+    assert_eq!(received.body["state"], "done");
+    for c in [&a, &b] {
+        let now = fx.carrier_json(c).await;
+        assert_eq!(
+            (now["state"].as_str(), now["owner_unit"].as_str()),
+            (Some("in_storage"), Some("档案室"))
+        );
+    }
+    let again = fx
+        .with_token(&receiver, Method::POST, &format!("{path}/receive"), None)
+        .await;
+    assert_eq!((again.status, again.error()), (409, "already_received"));
+
+    let list = fx
+        .expect(
+            Role::SecurityOfficer,
+            Method::GET,
+            "/api/v1/transfers",
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(list[0]["steps"].as_array().unwrap().len(), 2);
+
+    // A dissolved unit hands over everything it keeps in one transfer.
+    let whole = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            "/api/v1/transfers",
+            Some(json!({"from_unit": "档案室", "to_unit": "总部", "reason": "撤销"})),
+            201,
+        )
+        .await;
+    let whole = fx
+        .expect(
+            Role::Custodian,
+            Method::GET,
+            &format!("/api/v1/transfers/{}", whole["id"].as_str().unwrap()),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(whole["carrier_ids"], json!([a, b]));
+    let rejected = fx
+        .expect(
+            Role::SecurityOfficer,
+            Method::POST,
+            &format!("/api/v1/transfers/{}/reject", whole["id"].as_str().unwrap()),
+            Some(json!({"reason": "尚未批准撤销"})),
+            200,
+        )
+        .await;
+    assert_eq!(rejected["state"], "rejected");
+}
+
+#[tokio::test]
+async fn a_dispatch_is_sent_within_its_window_and_its_delivery_recorded() {
+    let fx = Fx::new().await;
+    let a = fx
+        .carrier("DS-1", "cab-1", &[&format!("epc:{EPC_1}")])
+        .await;
+    let window = fx.server.now().plus_secs(4 * 3600).to_string();
+    let past = fx.server.now().plus_secs(-60).to_string();
+    let body = |w: &str| json!({"carrier_ids": [a], "destination": "上级机关", "courier": "机要交通员 陈", "sealed_by": "保管员 李", "window_until": w});
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        "/api/v1/dispatches",
+        Some(body(&past)),
+        422,
+        "window_in_past",
+    )
+    .await;
+    let mut blank = body(&window);
+    blank["courier"] = json!(" ");
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        "/api/v1/dispatches",
+        Some(blank),
+        400,
+        "bad_request",
+    )
+    .await;
+    let id = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            "/api/v1/dispatches",
+            Some(body(&window)),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/dispatches/{id}");
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        &format!("{path}/send"),
+        None,
+        409,
+        "not_ready",
+    )
+    .await;
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        &format!("{path}/delivered"),
+        Some(json!({"received_by": "王"})),
+        409,
+        "not_handed_over",
+    )
+    .await;
+    fx.expect(
+        Role::SecurityOfficer,
+        Method::POST,
+        &format!("{path}/approve"),
+        None,
+        200,
+    )
+    .await;
+    let sent = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            &format!("{path}/send"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(sent["steps"][0]["step"], "sent");
+    assert_eq!(fx.state_of(&a).await, "dispatched");
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        &format!("{path}/send"),
+        None,
+        409,
+        "not_ready",
+    )
+    .await;
+    let done = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            &format!("{path}/delivered"),
+            Some(json!({"received_by": "上级机关 收发室 王"})),
+            200,
+        )
+        .await;
+    assert_eq!(done["state"], "done");
+    assert_eq!(done["steps"][1]["note"], "上级机关 收发室 王");
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        &format!("{path}/delivered"),
+        Some(json!({"received_by": "again"})),
+        409,
+        "already_received",
+    )
+    .await;
+    let list = fx
+        .expect(
+            Role::Custodian,
+            Method::GET,
+            "/api/v1/dispatches",
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(list[0]["body"]["destination"], "上级机关");
 }

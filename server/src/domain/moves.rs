@@ -664,7 +664,11 @@ mod tests {
     #[test]
     fn only_carriers_in_storage_move_and_a_window_ends_in_the_future() {
         assert!(check_movable(&[CarrierState::InStorage, CarrierState::InStorage]).is_ok());
-        for s in [CarrierState::Out, CarrierState::Missing, CarrierState::InTransfer] {
+        for s in [
+            CarrierState::Out,
+            CarrierState::Missing,
+            CarrierState::InTransfer,
+        ] {
             assert_eq!(
                 check_movable(&[CarrierState::InStorage, s]),
                 Err(MoveRuleError::CarrierUnavailable)
@@ -672,8 +676,14 @@ mod tests {
         }
         assert!(check_window(1_001, 1_000).is_ok());
         assert_eq!(check_window(1_000, 1_000), Err(MoveRuleError::WindowInPast));
-        assert_eq!(check_delivery(false, false), Err(MoveRuleError::NotHandedOver));
-        assert_eq!(check_delivery(true, true), Err(MoveRuleError::AlreadyReceived));
+        assert_eq!(
+            check_delivery(false, false),
+            Err(MoveRuleError::NotHandedOver)
+        );
+        assert_eq!(
+            check_delivery(true, true),
+            Err(MoveRuleError::AlreadyReceived)
+        );
         assert!(check_delivery(true, false).is_ok());
     }
 

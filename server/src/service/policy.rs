@@ -69,7 +69,11 @@ impl Contents {
             })
             // Dispatched carriers (机要传递) within their window: no badge check, as in
             // `domain::gate`.
-            .chain(tx.dispatch_allowed(now_ms)?.into_iter().map(|row| row.entry))
+            .chain(
+                tx.dispatch_allowed(now_ms)?
+                    .into_iter()
+                    .map(|row| row.entry),
+            )
             .collect();
         if allowed.len() > MAX_POLICY_CARRIERS {
             tracing::error!(

@@ -145,7 +145,9 @@ fn movable_in(tx: &mut dyn Tx, ids: &[CarrierId]) -> Result<bool, ServiceError> 
     let mut top_secret = false;
     for id in ids {
         let line = tx.carrier_line(*id).map_err(|e| match e {
-            crate::store::StoreError::NotFound => ServiceError::UnknownReference { what: "carrier" },
+            crate::store::StoreError::NotFound => {
+                ServiceError::UnknownReference { what: "carrier" }
+            }
             other => other.into(),
         })?;
         for kind in [RequestKind::Transfer, RequestKind::Dispatch] {

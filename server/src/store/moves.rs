@@ -12,10 +12,10 @@ use crate::domain::carrier::CarrierState;
 use crate::domain::ids::{
     CarrierId, CollectionId, DeviceId, PersonId, RequestId, SignoutId, StocktakeId, UserId,
 };
-use crate::store::policy::AllowedRow;
 use crate::domain::level::Level;
 use crate::domain::moves::{CountedScan, Outcome, Resolution, ScopeKind};
 use crate::domain::time::{Date, Timestamp};
+use crate::store::policy::AllowedRow;
 
 /// A stocktake as opened: what it counts and where its desk reads come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,10 +4,9 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteTx, constraint, level_column};
 use crate::domain::carrier::CarrierState;
-use crate::domain::ids::{CarrierId, CollectionId, DeviceId, PersonId, RequestId, StocktakeId, UserId};
-use custos_protocol::epc::Epc;
-use custos_protocol::uplink::AllowedCarrier;
-use crate::store::policy::AllowedRow;
+use crate::domain::ids::{
+    CarrierId, CollectionId, DeviceId, PersonId, RequestId, StocktakeId, UserId,
+};
 use crate::domain::moves::{CountedScan, Outcome, ScopeKind};
 use crate::domain::time::{Date, Timestamp};
 use crate::store::StoreError;
@@ -15,6 +14,9 @@ use crate::store::moves::{
     CarrierLine, CollectionHead, CollectionItem, Loan, MoveRows, NewStocktake, ResolutionRow,
     RetentionLine, StepRow, StocktakeHead,
 };
+use crate::store::policy::AllowedRow;
+use custos_protocol::epc::Epc;
+use custos_protocol::uplink::AllowedCarrier;
 
 const STOCKTAKE_COLUMNS: &str = "SELECT id, scope_kind, scope_ref, desk_device, opened_by, \
      opened_at, closed_by, closed_at FROM stocktakes";
