@@ -673,7 +673,7 @@ mod tests {
         // 11 (approvals)
         "2b0a6a4e3fe01da430e9fe6fab376d9d3b905d13461773075d4a501551f0318a",
         // 16 (moves)
-        "c30d1fb3ca0d298022b21ca97047855626f130db5c2e2d2022610bb22e51de1a",
+        "c64eb6e45d0d306ac87b0e8582a0cf6f29ee0b4bb2978ab19ef4d2d981c4be61",
     ];
 
     fn sha256_hex(text: &str) -> String {
