@@ -601,3 +601,30 @@ pub fn scope_of(
         )),
     }
 }
+
+/// The carriers named by scanned or typed texts (tags, label barcodes, control numbers), in
+/// order and without repeats, and the texts that name none (for a form's error).
+pub async fn carriers_by_text(
+    app: &AppState,
+    _cap: &CustodianCap,
+    texts: Vec<String>,
+) -> Result<(Vec<CarrierId>, Vec<String>), ServiceError> {
+    app.store()
+        .query(move |tx| {
+            let mut found = Vec::new();
+            let mut unknown = Vec::new();
+            for text in texts.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+                let id = match scan_tag(text) {
+                    Ok(Some(tag)) => tx.carrier_for_tag(&tag)?,
+                    _ => None,
+                };
+                match id {
+                    Some(id) if !found.contains(&id) => found.push(id),
+                    Some(_) => {}
+                    None => unknown.push(text.to_owned()),
+                }
+            }
+            Ok((found, unknown))
+        })
+        .await
+}

@@ -686,6 +686,52 @@ texts! {
     RequestStateDone: "已执行", "Carried out";
     RejectedBecause: "驳回理由", "Rejected because";
     ErrNotApprovedYet: "该申请尚未批准，不能执行。", "This request is not approved yet and cannot be carried out.";
+
+    // Stocktakes and transfers (web/moves.rs).
+    NavStocktakes: "清点", "Stocktakes";
+    NavTransfers: "移交签收", "Transfers";
+    MovesDone: "已完成。", "Done.";
+    MovesRefused: "未执行：", "Not done:";
+    StocktakesTitle: "载体清点", "Stocktakes";
+    StocktakeTitle: "清点", "Stocktake";
+    StocktakeOpen: "开始清点", "Open a stocktake";
+    StocktakeScope: "清点范围", "Scope";
+    ScopeDevice: "智能柜", "Cabinet";
+    ScopeZone: "区域", "Zone";
+    ScopeCustodian: "持有人", "Holder";
+    StocktakeScopeRef: "智能柜编号、区域编号或人员编号", "Cabinet id, zone id or person id";
+    StocktakeDesk: "扫码台（可选，其读取计入清点）", "Desk (optional; its reads count)";
+    StocktakesNone: "尚无清点记录。", "No stocktakes yet.";
+    StocktakeNotFound: "没有这次清点。", "No such stocktake.";
+    OpenedAt: "开始于", "Opened";
+    StocktakeSignedBy: "清点结束签字", "Closed and signed by";
+    StocktakeExpected: "应有", "Expected";
+    StocktakeSeen: "实有", "Seen";
+    StocktakeMissing: "缺失", "Missing";
+    StocktakeUnexpected: "多出", "Unexpected";
+    StocktakeScanHint: "扫描标签或输入编号（每行一个）", "Scan tags or type control numbers (one per line)";
+    StocktakeScan: "记录扫描", "Record scans";
+    StocktakeClose: "结束清点并签字", "Close and sign";
+    ResolutionLabel: "处理方式", "Settle as";
+    ResolutionMissing: "报告查无下落", "Report missing";
+    ResolutionCorrection: "更正", "Correction";
+    MoveNote: "说明", "Note";
+    ResolveButton: "处理", "Settle";
+    TransfersTitle: "载体移交与签收", "Transfers";
+    TransferNew: "申请移交", "Ask for a transfer";
+    TransferCarriers: "载体编号或标签（每行一个）", "Control numbers or tags (one per line)";
+    TransferFromUnit: "或：撤并单位的全部载体（单位名称）", "Or: every carrier of a dissolved unit (unit name)";
+    TransferToUnit: "接收单位", "Receiving unit";
+    TransferToCustodian: "接收保管员（人员编号，可选）", "Receiving custodian (person id, optional)";
+    MoveReason: "事由", "Reason";
+    TransferSubmit: "提交移交申请", "Ask for the transfer";
+    TransfersNone: "尚无移交。", "No transfers yet.";
+    HandOverButton: "交出（移交中）", "Hand over";
+    ReceiveButton: "签收", "Sign for receipt";
+    StepHandedOver: "交出", "Handed over";
+    StepReceived: "签收", "Received";
+    StepSent: "发出", "Sent";
+    StepDelivered: "送达", "Delivered";
 }
 
 /// The name of a role.

@@ -40,6 +40,8 @@
 //! | `GET /carriers?q=&state=`, `GET/POST /carriers/new` | custodian | [`custodian`]: register, search, registration |
 //! | `GET /carriers/{id}`, `GET /carriers/{id}/label.svg` | custodian, security officer | [`custodian`]: a carrier's page and printable label |
 //! | `GET /cabinets`, `GET /cabinets/{id}` | custodian | [`custodian`]: cabinet counts (清点) |
+//! | `GET/POST /stocktakes`, `/stocktakes/{id}` (+ `/scans`, `/close`, `/resolutions`) | custodian | [`moves`]: stocktakes |
+//! | `GET/POST /transfers`, `POST /transfers/{id}/handover`, `/receive` | custodian | [`moves`]: transfers and receipts |
 //! | `GET /approvals`, `POST /approvals/{id}/approve` | security officer | [`officer`]: approval queue |
 //! | `GET/POST /people`, `POST /people/{id}/leave`, `POST /people/{id}/depart` | security officer | [`officer`]: people, clearance, training, 清退 |
 //! | `GET /overdue`, `GET /missing` | security officer | [`officer`]: overdue sign-outs, missing carriers and leak deadlines |
@@ -76,6 +78,7 @@ pub mod guard;
 pub mod i18n;
 pub mod label;
 pub mod layout;
+pub mod moves;
 pub mod officer;
 pub use crate::replay;
 pub mod session;
@@ -144,6 +147,16 @@ pub const NAV: &[NavItem] = &[
     NavItem {
         path: "/cabinets",
         label: Key::NavCabinets,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/stocktakes",
+        label: Key::NavStocktakes,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/transfers",
+        label: Key::NavTransfers,
         roles: CustodianDesk::ROLES,
     },
     NavItem {
@@ -240,6 +253,20 @@ pub fn router() -> Router<AppState> {
         )
         .route("/carriers/{id}", get(custodian::carrier))
         .route("/carriers/{id}/label.svg", get(custodian::label))
+        .route(
+            "/stocktakes",
+            get(moves::stocktakes).post(moves::open_stocktake),
+        )
+        .route("/stocktakes/{id}", get(moves::stocktake))
+        .route("/stocktakes/{id}/scans", post(moves::scan))
+        .route("/stocktakes/{id}/close", post(moves::close))
+        .route("/stocktakes/{id}/resolutions", post(moves::resolve))
+        .route(
+            "/transfers",
+            get(moves::transfers_page).post(moves::request_transfer),
+        )
+        .route("/transfers/{id}/handover", post(moves::handover))
+        .route("/transfers/{id}/receive", post(moves::receive))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))
