@@ -732,6 +732,23 @@ texts! {
     StepReceived: "签收", "Received";
     StepSent: "发出", "Sent";
     StepDelivered: "送达", "Delivered";
+    NavCollections: "年底收缴", "Year-end collection";
+    NavRetention: "到期载体", "Retention review";
+    CollectionsTitle: "年底收缴", "Year-end collection";
+    CollectionYear: "年度", "Year";
+    CollectionOpen: "开始收缴", "Open the collection";
+    CollectionsNone: "尚无收缴。", "No collections yet.";
+    CollectionNotFound: "没有这次收缴。", "No such collection.";
+    CalledIn: "应收缴", "Called in";
+    Returned: "已交回", "Returned";
+    StillOpen: "未处理", "Open";
+    Outcome: "处理结果", "Outcome";
+    OutcomeKept: "留存", "Kept";
+    OutcomeArchived: "归档", "Archived";
+    OutcomeDestroyed: "销毁", "Destroyed";
+    CloseItem: "确认", "Close";
+    RetentionTitle: "超过保管期限的载体", "Carriers past their retention";
+    RetentionNone: "没有超过保管期限的载体。", "No carrier is past its retention.";
 }
 
 /// The name of a role.

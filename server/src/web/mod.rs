@@ -42,6 +42,8 @@
 //! | `GET /cabinets`, `GET /cabinets/{id}` | custodian | [`custodian`]: cabinet counts (清点) |
 //! | `GET/POST /stocktakes`, `/stocktakes/{id}` (+ `/scans`, `/close`, `/resolutions`) | custodian | [`moves`]: stocktakes |
 //! | `GET/POST /transfers`, `POST /transfers/{id}/handover`, `/receive` | custodian | [`moves`]: transfers and receipts |
+//! | `GET/POST /collections`, `GET /collections/{id}`, `POST /collections/{id}/items/{carrier}` | custodian, security officer | [`moves`]: year-end collections |
+//! | `GET /retention` | custodian, security officer | [`moves`]: retention review |
 //! | `GET /approvals`, `POST /approvals/{id}/approve` | security officer | [`officer`]: approval queue |
 //! | `GET/POST /people`, `POST /people/{id}/leave`, `POST /people/{id}/depart` | security officer | [`officer`]: people, clearance, training, 清退 |
 //! | `GET /overdue`, `GET /missing` | security officer | [`officer`]: overdue sign-outs, missing carriers and leak deadlines |
@@ -98,7 +100,7 @@ use axum::routing::{get, post};
 use tracing::Instrument;
 
 use crate::AppState;
-use crate::auth::capability::{AdminCap, AlertHandlerCap, AuditorCap};
+use crate::auth::capability::{AdminCap, AlertHandlerCap, AuditorCap, Capability, CustodyReader};
 use crate::domain::role::Role;
 use custodian::CustodianDesk;
 use i18n::Key;
@@ -158,6 +160,16 @@ pub const NAV: &[NavItem] = &[
         path: "/transfers",
         label: Key::NavTransfers,
         roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/collections",
+        label: Key::NavCollections,
+        roles: CustodyReader::ROLES,
+    },
+    NavItem {
+        path: "/retention",
+        label: Key::NavRetention,
+        roles: CustodyReader::ROLES,
     },
     NavItem {
         path: "/approvals",
@@ -267,6 +279,16 @@ pub fn router() -> Router<AppState> {
         )
         .route("/transfers/{id}/handover", post(moves::handover))
         .route("/transfers/{id}/receive", post(moves::receive))
+        .route(
+            "/collections",
+            get(moves::collections_page).post(moves::open_collection),
+        )
+        .route("/collections/{id}", get(moves::collection_page))
+        .route(
+            "/collections/{id}/items/{carrier}",
+            post(moves::close_collection_item),
+        )
+        .route("/retention", get(moves::retention_page))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))

@@ -8,6 +8,8 @@
 //! | `GET/POST /stocktakes` | the stocktakes and the form that opens one |
 //! | `GET /stocktakes/{id}`, `POST /stocktakes/{id}/scans`, `/close`, `/resolutions` | one count: scans, expected against seen, close and sign, settle each missing carrier |
 //! | `GET/POST /transfers`, `POST /transfers/{id}/handover`, `/receive` | transfers: ask, hand over, sign for |
+//! | `GET/POST /collections`, `GET /collections/{id}`, `POST /collections/{id}/items/{carrier}` | year-end collections: the officer opens, the custodian closes each carrier |
+//! | `GET /retention` | carriers past their retention |
 //!
 //! After a step the page redirects back with `?done=CODE` or `?refused=CODE`, shown as
 //! `#moves-message[data-code]`.
@@ -19,11 +21,13 @@ use maud::{Markup, html};
 use super::custodian::{CustodianDesk, carrier_link, frame, level_tag, not_found, query};
 use super::i18n::{self, Key, Lang, t};
 use super::layout::{self, csrf_field};
+use super::officer::OfficerDesk;
 use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
+use crate::auth::capability::CustodyReader;
 use crate::domain::approval::{RequestKind, RequestState};
-use crate::domain::ids::{CarrierId, PersonId, RequestId, StocktakeId};
-use crate::domain::moves::{Resolution, ScopeKind};
+use crate::domain::ids::{CarrierId, CollectionId, PersonId, RequestId, StocktakeId};
+use crate::domain::moves::{Outcome, Resolution, ScopeKind};
 use crate::service::ServiceError;
 use crate::service::moves::{self, StocktakeView};
 use crate::service::transfers::{self, Movement, NewTransfer};
@@ -514,4 +518,198 @@ pub async fn receive(
         .await
         .map(|_| "received");
     back(&page.session, "/transfers", result)
+}
+
+// ---------------------------------------------------------------------------------------
+// Year-end collections and the retention review
+
+/// `GET /collections`: every collection; a security officer also gets the form that opens
+/// this year's.
+pub async fn collections_page(
+    page: Page<CustodyReader>,
+    State(state): State<AppState>,
+) -> Result<Markup, WebError> {
+    let session = &page.session;
+    let lang = session.lang;
+    let list = moves::collections(&state, &page.cap)
+        .await
+        .map_err(|e| session.internal(e))?;
+    let officer = matches!(page.cap, CustodyReader::SecurityOfficer(_));
+    let content = html! {
+        h1 { (t(lang, Key::CollectionsTitle)) }
+        (message(lang, session))
+        @if officer {
+            form #collection-form .panel method="post" action="/collections" {
+                (csrf_field(session))
+                label for="collection-year" { (t(lang, Key::CollectionYear)) }
+                input #collection-year name="year" required inputmode="numeric" maxlength="4"
+                    value=(state.now().date().ymd().0);
+                button #collection-submit .primary type="submit" { (t(lang, Key::CollectionOpen)) }
+            }
+        }
+        @if list.is_empty() {
+            p #collection-empty .empty { (t(lang, Key::CollectionsNone)) }
+        }
+        ul #collection-list {
+            @for c in &list {
+                li.collection data-collection-id=(c.id) data-year=(c.year) {
+                    a href={ "/collections/" (c.id) } { (c.year) " " (t(lang, Key::CollectionsTitle)) }
+                    " " (c.opened_by) " " (layout::time(c.opened_at))
+                }
+            }
+        }
+    };
+    Ok(frame(
+        session,
+        t(lang, Key::CollectionsTitle),
+        "custodian",
+        content,
+    ))
+}
+
+/// `POST /collections` (security officer; field `year`).
+pub async fn open_collection(
+    State(state): State<AppState>,
+    submitted: WebForm<OfficerDesk>,
+) -> Result<Response, WebError> {
+    let page = submitted.page;
+    let Ok(year) = submitted.form.get("year").trim().parse::<i64>() else {
+        return Ok(see_other("/collections?refused=invalid"));
+    };
+    match moves::open_collection(&state, &page.cap.cap, year).await {
+        Ok(id) => Ok(see_other(&format!("/collections/{id}?done=opened"))),
+        Err(e) => back(&page.session, "/collections", Err(e)),
+    }
+}
+
+/// `GET /collections/{id}`: progress and report per department, and every carrier called
+/// in; a custodian closes each one here.
+pub async fn collection_page(
+    page: Page<CustodyReader>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let session = &page.session;
+    let lang = session.lang;
+    let Ok(id) = id.parse::<CollectionId>() else {
+        return Ok(not_found(session, Key::CollectionNotFound));
+    };
+    let report = match moves::collection(&state, &page.cap, id).await {
+        Ok(r) => r,
+        Err(ServiceError::NotFound) => return Ok(not_found(session, Key::CollectionNotFound)),
+        Err(e) => return Err(session.internal(e)),
+    };
+    let custodian = matches!(page.cap, CustodyReader::Custodian(_));
+    let title = format!("{} {}", report.head.year, t(lang, Key::CollectionsTitle));
+    let content = html! {
+        h1 #collection-heading data-collection-id=(id) data-complete=(report.complete) { (title) }
+        (message(lang, session))
+        table #department-table {
+            thead { tr {
+                th { (t(lang, Key::Department)) } th { (t(lang, Key::CalledIn)) } th { (t(lang, Key::Returned)) }
+                th { (t(lang, Key::OutcomeKept)) } th { (t(lang, Key::OutcomeArchived)) }
+                th { (t(lang, Key::OutcomeDestroyed)) } th { (t(lang, Key::StillOpen)) }
+            } }
+            tbody {
+                @for d in &report.departments {
+                    tr.department data-department=(d.department) {
+                        td { (d.department) } td.called-in { (d.called_in) } td.returned { (d.returned) }
+                        td.kept { (d.kept) } td.archived { (d.archived) } td.destroyed { (d.destroyed) }
+                        td.open { (d.open) }
+                    }
+                }
+            }
+        }
+        table #collection-items {
+            tbody {
+                @for item in &report.items {
+                    tr.collection-item data-carrier-id=(item.carrier.id)
+                        data-outcome=(item.outcome.map_or("", |o| o.as_str())) {
+                        td { (carrier_link(item.carrier.id, &item.carrier.control_no)) " " (level_tag(lang, item.carrier.level)) }
+                        td { (item.department) } td { (item.holder_name.as_deref().unwrap_or("—")) }
+                        td { span.carrier-state data-state=(item.carrier.state.as_str()) { (t(lang, i18n::carrier_state(item.carrier.state))) } }
+                        td {
+                            @if let Some(o) = item.outcome {
+                                span.outcome data-outcome=(o.as_str()) { (t(lang, outcome_key(o))) }
+                            } @else if custodian {
+                                form.close-item method="post" action={ "/collections/" (id) "/items/" (item.carrier.id) } {
+                                    (csrf_field(session))
+                                    select.outcome-choice name="outcome" aria-label=(t(lang, Key::Outcome)) {
+                                        @for o in Outcome::ALL { option value=(o.as_str()) { (t(lang, outcome_key(o))) } }
+                                    }
+                                    button.close-item-submit type="submit" { (t(lang, Key::CloseItem)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(frame(session, &title, "custodian", content).into_response())
+}
+
+fn outcome_key(o: Outcome) -> Key {
+    match o {
+        Outcome::Kept => Key::OutcomeKept,
+        Outcome::Archived => Key::OutcomeArchived,
+        Outcome::Destroyed => Key::OutcomeDestroyed,
+    }
+}
+
+/// `POST /collections/{id}/items/{carrier_id}` (custodian; field `outcome`).
+pub async fn close_collection_item(
+    State(state): State<AppState>,
+    Path((id, carrier)): Path<(String, String)>,
+    submitted: WebForm<CustodianDesk>,
+) -> Result<Response, WebError> {
+    let page = submitted.page;
+    let (Ok(id), Ok(carrier), Some(outcome)) = (
+        id.parse::<CollectionId>(),
+        carrier.parse::<CarrierId>(),
+        Outcome::from_name(submitted.form.get("outcome")),
+    ) else {
+        return Ok(see_other("/collections?refused=invalid"));
+    };
+    let result = moves::close_item(&state, &page.cap.cap, id, carrier, outcome)
+        .await
+        .map(|_| "closed");
+    back(&page.session, &format!("/collections/{id}"), result)
+}
+
+/// `GET /retention`: carriers past their retention (保管期限), for archive or destruction.
+pub async fn retention_page(
+    page: Page<CustodyReader>,
+    State(state): State<AppState>,
+) -> Result<Markup, WebError> {
+    let session = &page.session;
+    let lang = session.lang;
+    let due = moves::retention_review(&state, &page.cap)
+        .await
+        .map_err(|e| session.internal(e))?;
+    let content = html! {
+        h1 { (t(lang, Key::RetentionTitle)) }
+        @if due.is_empty() {
+            p #retention-empty .empty { (t(lang, Key::RetentionNone)) }
+        } @else {
+            table #retention-table {
+                tbody {
+                    @for l in &due {
+                        tr.retention data-carrier-id=(l.carrier.id) {
+                            td { (carrier_link(l.carrier.id, &l.carrier.control_no)) " " (level_tag(lang, l.carrier.level)) }
+                            td { (l.carrier.owner_unit) }
+                            td.retention-until { (l.retention_until.map(|d| d.to_string()).unwrap_or_default()) }
+                            td.distribution-scope { (l.distribution_scope.as_deref().unwrap_or("—")) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(frame(
+        session,
+        t(lang, Key::RetentionTitle),
+        "custodian",
+        content,
+    ))
 }
