@@ -1257,6 +1257,13 @@ impl<'a> Scenario<'a> {
         self.at_least(hm(15, 45), SHELF_SETTLE).await;
         let cabinet = self.home(&cast.y)?;
         self.put("the custodian", &cast.y, cabinet).await?;
+        // Carriers counted and moved (issue #11): a stocktake, a transfer, a dispatch.
+        self.at(hm(15, 50)).await;
+        self.stocktake(&cast.y).await?;
+        self.at(hm(15, 55)).await;
+        self.transfer().await?;
+        self.at(hm(16, 5)).await;
+        self.dispatch(&cast.p3, west).await?;
 
         // The authorised borrower comes back and returns the carrier.
         self.at(hm(16, 30)).await;
@@ -1465,6 +1472,192 @@ impl<'a> Scenario<'a> {
         self.say(format!(
             "officer1 approves the departure of {name}: nothing held, 清退 certified; 脱密期 until {}",
             gone["decommissioning_ends_on"].as_str().unwrap_or("lifelong")
+        ));
+        Ok(())
+    }
+
+    /// An unused carrier of `level` with a home cabinet that is in storage now; marked used.
+    async fn spare_carrier(&mut self, level: Level) -> anyhow::Result<Option<SeedCarrier>> {
+        let candidates: Vec<SeedCarrier> = self
+            .shared
+            .seeded
+            .carriers
+            .iter()
+            .filter(|c| c.level == level && c.home.is_some() && !self.used.contains(&c.id))
+            .cloned()
+            .collect();
+        for c in candidates {
+            self.used.insert(c.id.clone());
+            let now = self
+                .custodian
+                .get(&format!("/api/v1/carriers/{}", c.id))
+                .await?;
+            if now["state"] == "in_storage" {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The custodian counts by hand (清点) the home cabinet of `taken`, the carrier taken
+    /// without a sign-out this morning: every expected carrier is typed in but that one; the
+    /// count is closed and signed, and each missing carrier reported missing (unless the
+    /// sweep has already done so, and then it is not expected at all).
+    async fn stocktake(&self, taken: &SeedCarrier) -> anyhow::Result<()> {
+        let cabinet = self.home(taken)?;
+        let opened = self
+            .custodian
+            .post(
+                "/api/v1/stocktakes",
+                &json!({"scope": {"device_id": cabinet.id}}),
+            )
+            .await?;
+        let id = opened["id"]
+            .as_str()
+            .context("stocktake without id")?
+            .to_owned();
+        let view = self
+            .custodian
+            .get(&format!("/api/v1/stocktakes/{id}"))
+            .await?;
+        // Everything on the register as at home is on the shelf, except what was taken
+        // without a sign-out this morning.
+        let scans: Vec<String> = view["expected_carriers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["control_no"].as_str())
+            .filter(|no| *no != taken.control_no)
+            .map(str::to_owned)
+            .collect();
+        if !scans.is_empty() {
+            self.custodian
+                .post(
+                    &format!("/api/v1/stocktakes/{id}/scans"),
+                    &json!({"tags": scans}),
+                )
+                .await?;
+        }
+        let result = self
+            .custodian
+            .post(&format!("/api/v1/stocktakes/{id}/close"), &json!({}))
+            .await?;
+        let missing: Vec<String> = result["missing"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str().map(str::to_owned))
+            .collect();
+        self.say(format!(
+            "custodian counts {} (stocktake #{id}): expected {}, seen {}, missing {}; closed and signed",
+            cabinet.id,
+            result["expected"],
+            result["seen"],
+            missing.len()
+        ));
+        for carrier in &missing {
+            let settled = self
+                .custodian
+                .post(
+                    &format!("/api/v1/stocktakes/{id}/resolutions"),
+                    &json!({"carrier_id": carrier, "resolution": "missing",
+                            "note": "not on the shelf at the count"}),
+                )
+                .await;
+            if settled.is_ok() {
+                self.say(format!(
+                    "stocktake #{id}: {} reported missing (查无下落)",
+                    carrier_label(taken)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A transfer (移交/签收): asked for, approved, handed over by the custodian, signed for by
+    /// the second custodian; only the receipt changes the owning unit.
+    async fn transfer(&mut self) -> anyhow::Result<()> {
+        let Some(c) = self.spare_carrier(Level::Confidential).await? else {
+            self.say("(no spare carrier for a transfer today)");
+            return Ok(());
+        };
+        let receiver = self.site.session(&self.site.api(), "custodian2").await?;
+        let asked = self
+            .custodian
+            .post(
+                "/api/v1/transfers",
+                &json!({"carrier_ids": [c.id], "to_unit": "档案室 archive", "reason": "移交归档 hand-over"}),
+            )
+            .await?;
+        let id = asked["id"]
+            .as_str()
+            .context("transfer without id")?
+            .to_owned();
+        self.officer1
+            .post(&format!("/api/v1/transfers/{id}/approve"), &json!({}))
+            .await?;
+        self.custodian
+            .post(&format!("/api/v1/transfers/{id}/handover"), &json!({}))
+            .await?;
+        let done = receiver
+            .post(&format!("/api/v1/transfers/{id}/receive"), &json!({}))
+            .await?;
+        self.say(format!(
+            "transfer #{id}: {} approved by officer1, handed over by custodian, signed for by custodian2 ({}); now owned by 档案室",
+            carrier_label(&c),
+            done["state"].as_str().unwrap_or("?")
+        ));
+        Ok(())
+    }
+
+    /// A dispatch (机要传递): approved, sealed and sent with the courier, who carries it out
+    /// through a gate within its window (no alarm), and its delivery recorded by hand.
+    async fn dispatch(&mut self, courier: &SeedPerson, gate: &SiteDevice) -> anyhow::Result<()> {
+        let Some(c) = self.spare_carrier(Level::Secret).await? else {
+            self.say("(no spare carrier for a dispatch today)");
+            return Ok(());
+        };
+        let window = self.site.now().plus_secs(2 * 3600);
+        let asked = self
+            .custodian
+            .post(
+                "/api/v1/dispatches",
+                &json!({"carrier_ids": [c.id], "destination": "上级机关 head office",
+                        "courier": courier.name, "sealed_by": "custodian",
+                        "window_until": window.to_string()}),
+            )
+            .await?;
+        let id = asked["id"]
+            .as_str()
+            .context("dispatch without id")?
+            .to_owned();
+        self.officer2
+            .post(&format!("/api/v1/dispatches/{id}/approve"), &json!({}))
+            .await?;
+        self.custodian
+            .post(&format!("/api/v1/dispatches/{id}/send"), &json!({}))
+            .await?;
+        self.say(format!(
+            "dispatch #{id}: {} sealed and sent with courier {} to 上级机关, window until {window}",
+            carrier_label(&c),
+            courier.name
+        ));
+        self.walk(
+            courier,
+            gate,
+            Direction::Out,
+            &[&c],
+            " (dispatched: within its window)",
+        )
+        .await?;
+        self.custodian
+            .post(
+                &format!("/api/v1/dispatches/{id}/delivered"),
+                &json!({"received_by": "上级机关 收发室 registry"}),
+            )
+            .await?;
+        self.say(format!(
+            "dispatch #{id}: delivery recorded (上级机关 收发室)"
         ));
         Ok(())
     }

@@ -733,6 +733,58 @@ async fn an_expired_signout_or_one_without_may_leave_alarms() {
 }
 
 #[tokio::test]
+async fn a_dispatched_carrier_passes_within_its_window_and_alarms_after_it() {
+    let w = World::new().await;
+    let c = w.carrier(3, "S", None).await;
+    let until = w.now_ms() + 3_600_000;
+    w.server
+        .state
+        .store()
+        .write(move |conn| {
+            conn.execute(
+                "UPDATE carriers SET state = 'dispatched', dispatch_until_ms = ?2 WHERE id = ?1",
+                rusqlite::params![c, until],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // The policy lets offline gates agree.
+    let policy = w.policy(&w.gate).await;
+    assert!(
+        policy
+            .allowed
+            .iter()
+            .any(|a| a.epc == tag(3) && a.until_ms == until && !a.badge_required)
+    );
+    let t = w.now_ms();
+    let ack = w
+        .ack(
+            &w.gate,
+            &batch(
+                &w.gate,
+                1,
+                vec![passage(1, t, Direction::Out, &[tag(3)], &[])],
+            ),
+        )
+        .await;
+    assert!(allowed(&ack, 1), "within the window");
+    w.server.advance(3_601);
+    let t = w.now_ms();
+    let ack = w
+        .ack(
+            &w.gate,
+            &batch(
+                &w.gate,
+                1,
+                vec![passage(2, t, Direction::Out, &[tag(3)], &[])],
+            ),
+        )
+        .await;
+    assert_eq!(alarm_of(&ack, 2).unwrap().0, AlarmReason::SignoutExpired);
+}
+
+#[tokio::test]
 async fn a_carrier_entering_a_lower_zone_is_a_clearance_violation() {
     let w = World::new().await;
     let ts = w.carrier(9, "TS", None).await;

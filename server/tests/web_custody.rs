@@ -249,6 +249,10 @@ async fn every_new_page_answers_each_role_with_the_page_or_a_403_page() {
         ("/overdue", &[SecurityOfficer]),
         ("/missing", &[SecurityOfficer]),
         ("/alerts/history", &[SecurityOfficer]),
+        ("/stocktakes", &[Custodian]),
+        ("/transfers", &[Custodian]),
+        ("/collections", &[Custodian, SecurityOfficer]),
+        ("/retention", &[Custodian, SecurityOfficer]),
     ];
     let mut browsers = HashMap::new();
     for role in Role::ALL {

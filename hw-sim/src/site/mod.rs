@@ -389,6 +389,8 @@ impl Site {
             ("security_officer", "officer1"),
             ("security_officer", "officer2"),
             ("custodian", "custodian"),
+            // A second custodian: a transfer is signed for by someone other than the sender.
+            ("custodian", "custodian2"),
             ("guard", "guard"),
             ("auditor", "auditor"),
         ] {

@@ -303,6 +303,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::StatusChange(e) => e.into(),
             ServiceError::Duty(e) => ApiError::rule(e.code(), e),
             ServiceError::Travel(e) => ApiError::rule(e.code(), e),
+            ServiceError::Moves(e) if e.is_state_conflict() => ApiError::StateConflict {
+                code: e.code(),
+                message: e.to_string(),
+            },
+            ServiceError::Moves(e) => ApiError::rule(e.code(), e),
             ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
             ServiceError::Lifecycle(e) if e.is_state_conflict() => ApiError::StateConflict {
                 code: e.code(),

@@ -22,12 +22,14 @@ pub mod extract;
 pub mod ingest;
 pub mod lifecycle;
 pub mod metrics;
+pub mod moves;
 pub mod notifications;
 pub mod openapi;
 pub mod people;
 pub mod session;
 pub mod signouts;
 pub mod travel;
+pub mod transfers;
 pub mod users;
 pub mod zones;
 
@@ -138,6 +140,34 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(travel::create, travel::list))
         .routes(routes!(travel::approve))
         .routes(routes!(travel::reject))
+        .routes(routes!(moves::create_stocktake, moves::list_stocktakes))
+        .routes(routes!(moves::one_stocktake))
+        .routes(routes!(moves::scan))
+        .routes(routes!(moves::close_stocktake))
+        .routes(routes!(moves::resolve))
+        .routes(routes!(moves::create_collection, moves::list_collections))
+        .routes(routes!(moves::one_collection))
+        .routes(routes!(moves::close_item))
+        .routes(routes!(moves::set_retention))
+        .routes(routes!(moves::retention_review))
+        .routes(routes!(
+            transfers::create_transfer,
+            transfers::list_transfers
+        ))
+        .routes(routes!(transfers::one_transfer))
+        .routes(routes!(transfers::approve_transfer))
+        .routes(routes!(transfers::reject_transfer))
+        .routes(routes!(transfers::handover))
+        .routes(routes!(transfers::receive))
+        .routes(routes!(
+            transfers::create_dispatch,
+            transfers::list_dispatches
+        ))
+        .routes(routes!(transfers::one_dispatch))
+        .routes(routes!(transfers::approve_dispatch))
+        .routes(routes!(transfers::reject_dispatch))
+        .routes(routes!(transfers::send))
+        .routes(routes!(transfers::delivered))
         // INGEST: device endpoints (Ed25519-signed by the device, no user session) and the
         // server's public key for daemons to pin.
         .routes(routes!(ingest::batches).layer(uplink_limit))

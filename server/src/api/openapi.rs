@@ -48,6 +48,7 @@ use super::error::ErrorBody;
         (name = "signouts", description = "Sign-outs: request, approve, issue, return"),
         (name = "requests", description = "Copies, destructions, reclassifications: request, approve or reject, carry out"),
         (name = "alerts", description = "Alerts and their live stream"),
+        (name = "moves", description = "Stocktakes (清点), year-end collections (年底收缴), retention (保管期限)"),
         (name = "audit", description = "The hash-chained audit trail (auditor)"),
         (name = "devices", description = "Signed device endpoints (Ed25519, no session)"),
         (name = "meta", description = "This document"),

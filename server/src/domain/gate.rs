@@ -117,7 +117,14 @@ pub struct CarrierAtGate {
     pub out: bool,
     /// The sign-outs in state `out` that cover it.
     pub signouts: Vec<ActiveSignout>,
+    /// For a carrier `dispatched` through the courier channel (机要传递): the end of its
+    /// dispatch window (Unix ms). It may pass a gate until then, with no badge check (the
+    /// courier carries it sealed); after it the exit alarms like any other.
+    pub dispatch_until_ms: Option<i64>,
 }
+
+/// The permit id a dispatch window answers with (sign-out ids are positive).
+pub const DISPATCH_PERMIT: i64 = 0;
 
 /// A person whose badge was read in the passage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,11 +188,18 @@ fn permits<'a>(
     carrier: &'a CarrierAtGate,
     required_levels: &'a [Level],
 ) -> impl Iterator<Item = Permit<'a, i64>> {
+    let dispatch = carrier.dispatch_until_ms.map(|until_ms| Permit {
+        id: DISPATCH_PERMIT,
+        until_ms,
+        borrower_badges: &[],
+        badge_required: false,
+    });
     carrier
         .signouts
         .iter()
         .filter(|s| carrier.out && s.may_leave)
         .map(|s| s.permit(required_levels, carrier.level))
+        .chain(dispatch)
 }
 
 /// Whether `carrier` may leave now, given the levels that require a badge and the badges read:
@@ -459,7 +473,29 @@ mod tests {
             level,
             out,
             signouts,
+            dispatch_until_ms: None,
         }
+    }
+
+    #[test]
+    fn a_dispatched_carrier_passes_within_its_window_and_alarms_after() {
+        let dispatched = CarrierAtGate {
+            dispatch_until_ms: Some(NOW + HOUR),
+            ..carrier(1, Level::TopSecret, false, vec![])
+        };
+        assert_eq!(
+            removal_check(&dispatched, &[Level::TopSecret], &[], NOW),
+            Ok(DISPATCH_PERMIT)
+        );
+        assert_eq!(
+            removal_check(&dispatched, &[Level::TopSecret], &[], NOW + HOUR),
+            Err(AlarmReason::SignoutExpired)
+        );
+        let in_storage = carrier(1, Level::TopSecret, false, vec![]);
+        assert_eq!(
+            removal_check(&in_storage, &[], &[], NOW),
+            Err(AlarmReason::UnauthorizedRemoval)
+        );
     }
 
     const S: ZoneLevel = ZoneLevel::Classified(Level::Secret);

@@ -150,6 +150,14 @@ int_id!(
     /// reclassification, travel): see [`crate::domain::approval`].
     RequestId
 );
+int_id!(
+    /// A stocktake (清点): one counting session.
+    StocktakeId
+);
+int_id!(
+    /// A year-end collection (年底收缴).
+    CollectionId
+);
 name_id!(
     /// A zone (secure area or public side), chosen by the administrator.
     ZoneId

@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod level;
 pub mod lifecycle;
 pub mod liveness;
+pub mod moves;
 pub mod notify;
 pub mod person;
 pub mod reclassification;

@@ -78,6 +78,9 @@ pub enum ServiceError {
         /// The reason in words.
         message: String,
     },
+    /// A stocktake, collection or retention rule says no.
+    #[error(transparent)]
+    Moves(#[from] crate::domain::moves::MoveRuleError),
     /// A person's status change is refused.
     #[error(transparent)]
     StatusChange(#[from] StatusChangeError),

@@ -554,6 +554,11 @@ impl<'a> Ingest<'a> {
             level: c.level,
             out: c.state == CarrierState::Out,
             signouts,
+            dispatch_until_ms: if c.state == CarrierState::Dispatched {
+                self.tx.dispatch_window(CarrierId(c.id))?
+            } else {
+                None
+            },
         })
     }
 

@@ -28,6 +28,7 @@ pub mod exports;
 pub mod imports;
 pub mod ingest;
 pub mod lifecycle;
+pub mod moves;
 pub mod notify;
 pub mod people;
 pub mod policy;
@@ -35,6 +36,7 @@ pub mod reclassifications;
 pub mod signouts;
 pub mod sweep;
 pub mod travel;
+pub mod transfers;
 pub mod zones;
 
 pub use error::{Problem, ServiceError};

@@ -67,6 +67,13 @@ impl Contents {
                 entry.badge_required = gate::badge_required(badge_levels, level, has_badge);
                 entry
             })
+            // Dispatched carriers (机要传递) within their window: no badge check, as in
+            // `domain::gate`.
+            .chain(
+                tx.dispatch_allowed(now_ms)?
+                    .into_iter()
+                    .map(|row| row.entry),
+            )
             .collect();
         if allowed.len() > MAX_POLICY_CARRIERS {
             tracing::error!(

@@ -38,6 +38,7 @@ pub mod devices;
 pub mod exports;
 pub mod ingest;
 pub mod lifecycle;
+pub mod moves;
 pub mod notify;
 pub mod people;
 pub mod policy;
@@ -68,6 +69,7 @@ pub use devices::DeviceRows;
 pub use exports::ExportRows;
 pub use ingest::IngestRows;
 pub use lifecycle::LifecycleRows;
+pub use moves::MoveRows;
 pub use notify::NotifyRows;
 pub use people::PeopleRows;
 pub use policy::PolicyRows;
@@ -92,6 +94,7 @@ pub trait Tx:
     + ExportRows
     + IngestRows
     + LifecycleRows
+    + MoveRows
     + NotifyRows
     + PeopleRows
     + PolicyRows
@@ -114,6 +117,7 @@ impl<T> Tx for T where
         + ExportRows
         + IngestRows
         + LifecycleRows
+        + MoveRows
         + NotifyRows
         + PeopleRows
         + PolicyRows

@@ -44,6 +44,10 @@
 //! | `GET /carriers/{id}`, `GET /carriers/{id}/label.svg` | custodian, security officer | [`custodian`]: a carrier's page and printable label |
 //! | `GET /labels?ids=&layout=sheet\|roll` | custodian, security officer | [`labels`]: label print layouts |
 //! | `GET /cabinets`, `GET /cabinets/{id}` | custodian | [`custodian`]: cabinet counts (清点) |
+//! | `GET/POST /stocktakes`, `/stocktakes/{id}` (+ `/scans`, `/close`, `/resolutions`) | custodian | [`moves`]: stocktakes |
+//! | `GET/POST /transfers`, `POST /transfers/{id}/handover`, `/receive` | custodian | [`moves`]: transfers and receipts |
+//! | `GET/POST /collections`, `GET /collections/{id}`, `POST /collections/{id}/items/{carrier}` | custodian, security officer | [`moves`]: year-end collections |
+//! | `GET /retention` | custodian, security officer | [`moves`]: retention review |
 //! | `GET /approvals`, `POST /approvals/{id}/approve` | security officer | [`officer`]: approval queue |
 //! | `GET/POST /people`, `GET /people/{id}`, `POST /people/{id}/edit`, `POST /people/{id}/leave`, `POST /people/{id}/clearance`, `POST /people/{id}/depart` | security officer | [`officer`], [`people`]: people, training, the departure sequence, 清退 |
 //! | `GET /overdue`, `GET /missing` | security officer | [`officer`]: overdue sign-outs, missing carriers and leak deadlines |
@@ -86,6 +90,7 @@ pub mod label;
 pub mod labels;
 pub mod layout;
 pub mod lifecycle;
+pub mod moves;
 pub mod officer;
 pub mod people;
 pub mod reports;
@@ -163,6 +168,26 @@ pub const NAV: &[NavItem] = &[
         path: "/cabinets",
         label: Key::NavCabinets,
         roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/stocktakes",
+        label: Key::NavStocktakes,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/transfers",
+        label: Key::NavTransfers,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/collections",
+        label: Key::NavCollections,
+        roles: CustodyReader::ROLES,
+    },
+    NavItem {
+        path: "/retention",
+        label: Key::NavRetention,
+        roles: CustodyReader::ROLES,
     },
     NavItem {
         path: "/approvals",
@@ -280,6 +305,30 @@ pub fn router() -> Router<AppState> {
         .route("/incidents/{id}", get(lifecycle::incident))
         .route("/incidents/{id}/told", post(lifecycle::told))
         .route("/labels", get(labels::labels))
+        .route(
+            "/stocktakes",
+            get(moves::stocktakes).post(moves::open_stocktake),
+        )
+        .route("/stocktakes/{id}", get(moves::stocktake))
+        .route("/stocktakes/{id}/scans", post(moves::scan))
+        .route("/stocktakes/{id}/close", post(moves::close))
+        .route("/stocktakes/{id}/resolutions", post(moves::resolve))
+        .route(
+            "/transfers",
+            get(moves::transfers_page).post(moves::request_transfer),
+        )
+        .route("/transfers/{id}/handover", post(moves::handover))
+        .route("/transfers/{id}/receive", post(moves::receive))
+        .route(
+            "/collections",
+            get(moves::collections_page).post(moves::open_collection),
+        )
+        .route("/collections/{id}", get(moves::collection_page))
+        .route(
+            "/collections/{id}/items/{carrier}",
+            post(moves::close_collection_item),
+        )
+        .route("/retention", get(moves::retention_page))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))

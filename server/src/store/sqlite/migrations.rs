@@ -559,6 +559,87 @@ CREATE UNIQUE INDEX incidents_overdue_once ON incidents (carrier_id, signout_id)
     WHERE cause = 'overdue';
 CREATE INDEX person_changes_by_person ON person_changes (person_id, id);
 "#,
+    // 16 (moves): stocktakes (清点) with what they expected and what they scanned, year-end
+    // collections (年底收缴) with every carrier they called in, and each carrier's retention
+    // date (保管期限) and distribution scope (发放范围).
+    r#"
+ALTER TABLE carriers ADD COLUMN retention_until TEXT;
+ALTER TABLE carriers ADD COLUMN distribution_scope TEXT;
+-- A dispatched carrier may pass gates until then (Unix ms).
+ALTER TABLE carriers ADD COLUMN dispatch_until_ms INTEGER;
+
+-- The steps of carrying out a transfer (handed over, received) or a dispatch (sent,
+-- delivered), each by a different hand.
+CREATE TABLE request_steps (
+    request_id INTEGER NOT NULL REFERENCES requests (id),
+    step TEXT NOT NULL CHECK (step IN ('handed_over', 'received', 'sent', 'delivered')),
+    by_user INTEGER NOT NULL REFERENCES users (id),
+    at TEXT NOT NULL,
+    note TEXT,
+    PRIMARY KEY (request_id, step)
+) STRICT;
+
+CREATE TABLE stocktakes (
+    id INTEGER PRIMARY KEY,
+    scope_kind TEXT NOT NULL CHECK (scope_kind IN ('device', 'zone', 'custodian')),
+    scope_ref TEXT NOT NULL,
+    desk_device TEXT REFERENCES devices (id),
+    opened_by TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    opened_at_ms INTEGER NOT NULL,
+    closed_by TEXT,
+    closed_at TEXT
+) STRICT;
+
+-- The carriers a stocktake expected, fixed when it opened.
+CREATE TABLE stocktake_expected (
+    stocktake_id INTEGER NOT NULL REFERENCES stocktakes (id),
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    PRIMARY KEY (stocktake_id, carrier_id)
+) STRICT;
+
+-- What a stocktake scanned: tags as read or typed, with the carrier each names.
+CREATE TABLE stocktake_scans (
+    stocktake_id INTEGER NOT NULL REFERENCES stocktakes (id),
+    tag TEXT NOT NULL,
+    carrier_id INTEGER REFERENCES carriers (id),
+    scanned_by TEXT NOT NULL,
+    scanned_at TEXT NOT NULL,
+    PRIMARY KEY (stocktake_id, tag)
+) STRICT;
+
+-- How each missing carrier of a closed stocktake was settled.
+CREATE TABLE stocktake_resolutions (
+    stocktake_id INTEGER NOT NULL REFERENCES stocktakes (id),
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    resolution TEXT NOT NULL CHECK (resolution IN ('missing', 'correction')),
+    note TEXT NOT NULL,
+    resolved_by TEXT NOT NULL,
+    resolved_at TEXT NOT NULL,
+    PRIMARY KEY (stocktake_id, carrier_id)
+) STRICT;
+
+CREATE TABLE collections (
+    id INTEGER PRIMARY KEY,
+    year INTEGER NOT NULL UNIQUE,
+    opened_by TEXT NOT NULL,
+    opened_at TEXT NOT NULL
+) STRICT;
+
+-- Every carrier a collection called in: the loan, its holder and their department as they
+-- were when it opened, and how the carrier was closed.
+CREATE TABLE collection_items (
+    collection_id INTEGER NOT NULL REFERENCES collections (id),
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    signout_id INTEGER REFERENCES signouts (id),
+    holder INTEGER REFERENCES people (id),
+    department TEXT NOT NULL,
+    outcome TEXT CHECK (outcome IN ('kept', 'archived', 'destroyed')),
+    closed_by TEXT,
+    closed_at TEXT,
+    PRIMARY KEY (collection_id, carrier_id)
+) STRICT;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -655,6 +736,8 @@ mod tests {
         "d9780c9936d6ec0c92d0702a686e3807ebc44b8094e779b597c95fae054cddd6",
         // 13 (people)
         "c0ce2696eb123225adbcb23130c9a1e9fdf4c07e98413d1ed60229d154d5a5be",
+        // 16 (moves)
+        "c64eb6e45d0d306ac87b0e8582a0cf6f29ee0b4bb2978ab19ef4d2d981c4be61",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -706,6 +789,8 @@ mod tests {
                 "carrier_events",
                 "carrier_tags",
                 "carriers",
+                "collection_items",
+                "collections",
                 "deliveries",
                 "device_epochs",
                 "device_status",
@@ -717,11 +802,16 @@ mod tests {
                 "person_changes",
                 "request_approvals",
                 "request_carriers",
+                "request_steps",
                 "requests",
                 "sessions",
                 "signout_approvals",
                 "signout_carriers",
                 "signouts",
+                "stocktake_expected",
+                "stocktake_resolutions",
+                "stocktake_scans",
+                "stocktakes",
                 "tag_sightings",
                 "users",
                 "zones"

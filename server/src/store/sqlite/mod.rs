@@ -44,6 +44,7 @@ mod exports;
 mod ingest;
 mod lifecycle;
 pub mod migrations;
+mod moves;
 mod notify;
 mod people;
 mod policy;

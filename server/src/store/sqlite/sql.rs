@@ -13,6 +13,7 @@ use crate::domain::device::DeviceKind;
 use crate::domain::ids::{
     AuditId, CarrierId, DeviceId, PersonId, RequestId, SignoutId, UserId, ZoneId,
 };
+use crate::domain::ids::{CollectionId, StocktakeId};
 use crate::domain::level::ZoneLevel;
 use crate::domain::person::{Category, PersonStatus};
 use crate::domain::role::Roles;
@@ -38,6 +39,7 @@ macro_rules! int_sql {
     )*};
 }
 int_sql!(UserId, PersonId, AuditId, CarrierId, SignoutId, RequestId);
+int_sql!(StocktakeId, CollectionId);
 
 macro_rules! name_sql {
     ($($ty:ident),*) => {$(
@@ -105,6 +107,9 @@ static_name_sql!(CarrierState, "carrier state");
 static_name_sql!(SignoutState, "sign-out state");
 static_name_sql!(RequestKind, "request kind");
 static_name_sql!(RequestState, "request state");
+static_name_sql!(crate::domain::moves::ScopeKind, "stocktake scope");
+static_name_sql!(crate::domain::moves::Resolution, "stocktake resolution");
+static_name_sql!(crate::domain::moves::Outcome, "collection outcome");
 
 #[cfg(test)]
 mod tests {

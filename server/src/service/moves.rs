@@ -1,0 +1,630 @@
+//! Carriers counted and called in: stocktakes (清点), year-end collections (年底收缴) and
+//! retention (保管期限). The rules are in [`crate::domain::moves`]; each use case here checks
+//! its input once and runs one transaction with its audit entry.
+//!
+//! # Scans
+//! A stocktake takes scans two ways: tags or typed control numbers posted to it
+//! ([`scan`]), and, when it names a desk, every carrier that desk's daemon reported scanned
+//! while the stocktake was open (read from the carrier history at each look, so a scan made
+//! before the page reloads counts). Unknown tags are kept as scanned and listed unexpected.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Problem, ServiceError};
+use crate::AppState;
+use crate::audit::NewEntry;
+use crate::auth::capability::{CustodianCap, CustodyReader, SecurityOfficerCap};
+use crate::domain::carrier::{ControlNo, Tag, TagError};
+use crate::domain::ids::{CarrierId, CollectionId, DeviceId, StocktakeId, is_valid_label};
+use crate::domain::moves::{
+    self, CalledIn, CountedScan, DepartmentProgress, Outcome, Reconciliation, Resolution, ScopeKind,
+};
+use crate::domain::time::{Date, Timestamp};
+use crate::store::Tx;
+use crate::store::moves::{
+    CarrierLine, CollectionHead, CollectionItem, NewStocktake, ResolutionRow, RetentionLine,
+    StocktakeHead,
+};
+
+/// The most tags one scan request may carry.
+pub const MAX_SCANS: usize = 500;
+
+fn problems_or(problems: Vec<Problem>) -> Result<(), ServiceError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(problems))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stocktakes
+
+/// A stocktake as shown: what it counts, expected against seen, and how its discrepancies were
+/// settled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StocktakeView {
+    /// The stocktake.
+    #[serde(flatten)]
+    pub head: StocktakeHead,
+    /// `open` or `closed`.
+    pub state: &'static str,
+    /// The carriers it expected.
+    pub expected_carriers: Vec<CarrierLine>,
+    /// Expected against seen.
+    pub result: Reconciliation,
+    /// How its missing carriers were settled.
+    pub resolutions: Vec<ResolutionRow>,
+}
+
+/// Open a stocktake over a cabinet, a zone or a person's holdings; what it expects is fixed
+/// now. An unknown cabinet, zone, person or desk is [`ServiceError::UnknownReference`].
+pub async fn open_stocktake(
+    app: &AppState,
+    cap: &CustodianCap,
+    new: NewStocktake,
+) -> Result<StocktakeId, ServiceError> {
+    if new.scope_ref.is_empty() || new.scope_ref.len() > 64 {
+        return Err(ServiceError::invalid(
+            "scope",
+            "invalid",
+            "scope must name one cabinet, zone or person",
+        ));
+    }
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| open_stocktake_in(tx, &actor, &new, at))
+        .await
+}
+
+fn open_stocktake_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    new: &NewStocktake,
+    at: Timestamp,
+) -> Result<StocktakeId, ServiceError> {
+    let expected = tx.stocktake_scope(new.scope_kind, &new.scope_ref)?;
+    let id = tx.insert_stocktake(new, &expected, actor, at)?;
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "stocktake.open",
+        subject: format!("stocktake:{id}"),
+        before: None,
+        after: Some(json!({
+            "scope": {new.scope_kind.as_str(): new.scope_ref},
+            "desk_device": new.desk_device,
+            "expected": expected,
+        })),
+    })?;
+    Ok(id)
+}
+
+/// A scanned or typed text as a scan: a tag (`epc:`, `barcode:`, `em:`), a bare label barcode
+/// or a typed control number; the carrier is looked up later.
+fn scan_tag(text: &str) -> Result<Option<Tag>, TagError> {
+    let text = text.trim();
+    match Tag::parse(text) {
+        Ok(tag) => Ok(Some(tag)),
+        Err(TagError::UnknownScheme) => match ControlNo::new(text) {
+            Ok(control) => Tag::barcode(&control.label()).map(Some),
+            Err(_) => Ok(None),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Check a scan request: 1 to [`MAX_SCANS`] texts, each printable and at most 200 characters.
+pub fn check_scans(texts: &[String]) -> Result<(), ServiceError> {
+    let mut problems = Vec::new();
+    if texts.is_empty() || texts.len() > MAX_SCANS {
+        problems.push(Problem {
+            field: "tags",
+            code: if texts.is_empty() {
+                "empty"
+            } else {
+                "too_many"
+            },
+            message: "tags must list 1 to 500 scans",
+        });
+    } else if texts
+        .iter()
+        .any(|t| !is_valid_label(t) || scan_tag(t).is_err())
+    {
+        problems.push(Problem {
+            field: "tags",
+            code: "invalid",
+            message: "each scan must be a tag (epc:, barcode:, em:) or a control number",
+        });
+    }
+    problems_or(problems)
+}
+
+/// Record scans in an open stocktake; the stocktake as it stands after them.
+pub async fn scan(
+    app: &AppState,
+    cap: &CustodianCap,
+    id: StocktakeId,
+    texts: Vec<String>,
+) -> Result<StocktakeView, ServiceError> {
+    check_scans(&texts)?;
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| scan_in(tx, &actor, id, &texts, at))
+        .await
+}
+
+fn scan_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: StocktakeId,
+    texts: &[String],
+    at: Timestamp,
+) -> Result<StocktakeView, ServiceError> {
+    let head = tx.stocktake_head(id)?;
+    moves::check_scan(head.closed_at.is_some())?;
+    let mut recorded = Vec::new();
+    for text in texts {
+        let scan = match scan_tag(text) {
+            Ok(Some(tag)) => CountedScan {
+                carrier: tx.carrier_for_tag(&tag)?,
+                tag: tag.to_string(),
+            },
+            _ => CountedScan {
+                tag: text.trim().to_owned(),
+                carrier: None,
+            },
+        };
+        tx.insert_stocktake_scan(id, &scan, actor, at)?;
+        recorded.push(json!({"tag": scan.tag, "carrier": scan.carrier}));
+    }
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "stocktake.scan",
+        subject: format!("stocktake:{id}"),
+        before: None,
+        after: Some(json!({ "scans": recorded })),
+    })?;
+    view_in(tx, id, at)
+}
+
+/// Close and sign a stocktake (the custodian who closes it signs it); expected against seen.
+pub async fn close_stocktake(
+    app: &AppState,
+    cap: &CustodianCap,
+    id: StocktakeId,
+) -> Result<StocktakeView, ServiceError> {
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| close_stocktake_in(tx, &actor, id, at))
+        .await
+}
+
+fn close_stocktake_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: StocktakeId,
+    at: Timestamp,
+) -> Result<StocktakeView, ServiceError> {
+    let head = tx.stocktake_head(id)?;
+    moves::check_scan(head.closed_at.is_some())?;
+    // The desk's reads up to now count: record them as the stocktake's own scans, so the
+    // signed result never changes afterwards.
+    if let Some(desk) = &head.desk_device {
+        for scan in tx.desk_scans(desk, head.opened_at, at)? {
+            tx.insert_stocktake_scan(id, &scan, &format!("device:{desk}"), at)?;
+        }
+    }
+    tx.close_stocktake(id, actor, at)?;
+    let view = view_in(tx, id, at)?;
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "stocktake.close",
+        subject: format!("stocktake:{id}"),
+        before: Some(json!({"state": "open"})),
+        after: Some(json!({"state": "closed", "signed_by": actor, "result": view.result})),
+    })?;
+    Ok(view)
+}
+
+/// Settle one missing carrier of a closed stocktake: report it missing (its state becomes
+/// `missing` now) or record a correction. The note says why.
+pub async fn resolve(
+    app: &AppState,
+    cap: &CustodianCap,
+    id: StocktakeId,
+    carrier: CarrierId,
+    resolution: Resolution,
+    note: String,
+) -> Result<StocktakeView, ServiceError> {
+    if !is_valid_label(&note) {
+        return Err(ServiceError::invalid(
+            "note",
+            "invalid",
+            "note must be 1 to 200 printable characters",
+        ));
+    }
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| resolve_in(tx, &actor, id, carrier, resolution, &note, at))
+        .await
+}
+
+fn resolve_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: StocktakeId,
+    carrier: CarrierId,
+    resolution: Resolution,
+    note: &str,
+    at: Timestamp,
+) -> Result<StocktakeView, ServiceError> {
+    let view = view_in(tx, id, at)?;
+    let line = tx.carrier_line(carrier).map_err(|e| match e {
+        crate::store::StoreError::NotFound => ServiceError::UnknownReference { what: "carrier" },
+        other => other.into(),
+    })?;
+    let already = view.resolutions.iter().any(|r| r.carrier_id == carrier);
+    moves::check_resolution(
+        view.head.closed_at.is_some(),
+        &view.result.missing,
+        carrier,
+        already,
+        resolution,
+        line.state,
+    )?;
+    if resolution == Resolution::Missing {
+        tx.mark_missing(carrier, at.unix_ms())?;
+    }
+    tx.insert_stocktake_resolution(
+        id,
+        &ResolutionRow {
+            carrier_id: carrier,
+            resolution,
+            note: note.to_owned(),
+            resolved_by: actor.to_owned(),
+            resolved_at: at,
+        },
+    )?;
+    let names = tx.carrier_audit_names(&[carrier])?;
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "stocktake.resolve",
+        subject: format!("stocktake:{id}"),
+        before: Some(json!({"carrier": names, "state": line.state})),
+        after: Some(json!({"resolution": resolution, "note": note})),
+    })?;
+    view_in(tx, id, at)
+}
+
+fn view_in(
+    tx: &mut dyn Tx,
+    id: StocktakeId,
+    now: Timestamp,
+) -> Result<StocktakeView, ServiceError> {
+    let head = tx.stocktake_head(id)?;
+    let expected_carriers = tx.stocktake_expected(id)?;
+    let mut scans = tx.stocktake_scans(id)?;
+    if let (Some(desk), None) = (&head.desk_device, head.closed_at) {
+        scans.extend(tx.desk_scans(desk, head.opened_at, now)?);
+    }
+    let expected: Vec<CarrierId> = expected_carriers.iter().map(|c| c.id).collect();
+    let result = moves::reconcile(&expected, &scans);
+    Ok(StocktakeView {
+        state: if head.closed_at.is_some() {
+            "closed"
+        } else {
+            "open"
+        },
+        resolutions: tx.stocktake_resolutions(id)?,
+        head,
+        expected_carriers,
+        result,
+    })
+}
+
+/// One stocktake.
+pub async fn stocktake(
+    app: &AppState,
+    _reader: &CustodyReader,
+    id: StocktakeId,
+) -> Result<StocktakeView, ServiceError> {
+    let now = app.now();
+    app.store().query(move |tx| view_in(tx, id, now)).await
+}
+
+/// Every stocktake, newest first.
+pub async fn stocktakes(
+    app: &AppState,
+    _reader: &CustodyReader,
+) -> Result<Vec<StocktakeHead>, ServiceError> {
+    app.store().query(|tx| Ok(tx.stocktakes()?)).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Year-end collections
+
+/// A collection's report: progress per department and every carrier it called in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CollectionReport {
+    /// The collection.
+    #[serde(flatten)]
+    pub head: CollectionHead,
+    /// Whether every carrier called in is closed.
+    pub complete: bool,
+    /// Progress per department.
+    pub departments: Vec<DepartmentProgress>,
+    /// Every carrier called in.
+    pub items: Vec<CollectionItem>,
+}
+
+/// Open the collection of `year`: every carrier on loan now is called in.
+pub async fn open_collection(
+    app: &AppState,
+    cap: &SecurityOfficerCap,
+    year: i64,
+) -> Result<CollectionId, ServiceError> {
+    if !(2000..=9999).contains(&year) {
+        return Err(ServiceError::invalid(
+            "year",
+            "invalid",
+            "year must be from 2000 to 9999",
+        ));
+    }
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| {
+            let loans = tx.loans()?;
+            let id = tx.insert_collection(year, &loans, &actor, at)?;
+            tx.append_audit(&NewEntry {
+                at,
+                actor: actor.clone(),
+                action: "collection.open",
+                subject: format!("collection:{id}"),
+                before: None,
+                after: Some(json!({
+                    "year": year,
+                    "called_in": loans.iter().map(|l| l.carrier_id).collect::<Vec<_>>(),
+                })),
+            })?;
+            Ok(id)
+        })
+        .await
+}
+
+fn report_in(tx: &mut dyn Tx, id: CollectionId) -> Result<CollectionReport, ServiceError> {
+    let head = tx.collection_head(id)?;
+    let items = tx.collection_items(id)?;
+    let called: Vec<CalledIn> = items
+        .iter()
+        .map(|i| CalledIn {
+            department: i.department.clone(),
+            on_loan: i.carrier.state == crate::domain::carrier::CarrierState::Out,
+            outcome: i.outcome,
+        })
+        .collect();
+    Ok(CollectionReport {
+        head,
+        complete: moves::is_complete(&called),
+        departments: moves::progress(&called),
+        items,
+    })
+}
+
+/// A collection's report.
+pub async fn collection(
+    app: &AppState,
+    _reader: &CustodyReader,
+    id: CollectionId,
+) -> Result<CollectionReport, ServiceError> {
+    app.store().query(move |tx| report_in(tx, id)).await
+}
+
+/// Every collection, newest year first.
+pub async fn collections(
+    app: &AppState,
+    _reader: &CustodyReader,
+) -> Result<Vec<CollectionHead>, ServiceError> {
+    app.store().query(|tx| Ok(tx.collections()?)).await
+}
+
+/// Close one called-in carrier as kept, archived or destroyed (archiving sets its state).
+pub async fn close_item(
+    app: &AppState,
+    cap: &CustodianCap,
+    id: CollectionId,
+    carrier: CarrierId,
+    outcome: Outcome,
+) -> Result<CollectionReport, ServiceError> {
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| close_item_in(tx, &actor, id, carrier, outcome, at))
+        .await
+}
+
+fn close_item_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: CollectionId,
+    carrier: CarrierId,
+    outcome: Outcome,
+    at: Timestamp,
+) -> Result<CollectionReport, ServiceError> {
+    let report = report_in(tx, id)?;
+    let item = report
+        .items
+        .iter()
+        .find(|i| i.carrier.id == carrier)
+        .ok_or(moves::MoveRuleError::NotCollected)?;
+    let new_state = moves::close_item(item.outcome, item.carrier.state, outcome)?;
+    if let Some(state) = new_state {
+        tx.set_carrier_state(carrier, state)?;
+    }
+    tx.close_collection_item(id, carrier, outcome, actor, at)?;
+    let names = tx.carrier_audit_names(&[carrier])?;
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "collection.close_item",
+        subject: format!("collection:{id}"),
+        before: Some(json!({"carrier": names, "state": item.carrier.state})),
+        after: Some(json!({"outcome": outcome, "state": new_state.unwrap_or(item.carrier.state)})),
+    })?;
+    report_in(tx, id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention
+
+/// A carrier's retention date and distribution scope, and why they change.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRetention {
+    /// Kept until (保管期限); `null` for no date.
+    pub retention_until: Option<Date>,
+    /// Distribution scope (发放范围), 1 to 200 characters; `null` for none.
+    pub distribution_scope: Option<String>,
+    /// Why (1 to 200 characters).
+    pub reason: String,
+}
+
+/// Set a carrier's retention date and distribution scope (the previous values stay in the
+/// audit trail).
+pub async fn set_retention(
+    app: &AppState,
+    cap: &CustodianCap,
+    carrier: CarrierId,
+    input: SetRetention,
+) -> Result<RetentionLine, ServiceError> {
+    let mut problems = Vec::new();
+    if input
+        .distribution_scope
+        .as_deref()
+        .is_some_and(|s| !is_valid_label(s))
+    {
+        problems.push(Problem {
+            field: "distribution_scope",
+            code: "invalid",
+            message: "distribution_scope must be 1 to 200 printable characters",
+        });
+    }
+    if !is_valid_label(&input.reason) {
+        problems.push(Problem {
+            field: "reason",
+            code: "invalid",
+            message: "reason must be 1 to 200 printable characters",
+        });
+    }
+    problems_or(problems)?;
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| {
+            let before = tx.retention(carrier)?;
+            tx.set_retention(
+                carrier,
+                input.retention_until,
+                input.distribution_scope.as_deref(),
+            )?;
+            tx.append_audit(&NewEntry {
+                at,
+                actor: actor.clone(),
+                action: "carrier.retention",
+                subject: format!("carrier:{carrier}"),
+                before: Some(json!({
+                    "retention_until": before.retention_until,
+                    "distribution_scope": before.distribution_scope,
+                })),
+                after: Some(json!({
+                    "retention_until": input.retention_until,
+                    "distribution_scope": input.distribution_scope,
+                    "reason": input.reason,
+                })),
+            })?;
+            Ok(tx.retention(carrier)?)
+        })
+        .await
+}
+
+/// The carriers past their retention today, for archive or destruction.
+pub async fn retention_review(
+    app: &AppState,
+    _reader: &CustodyReader,
+) -> Result<Vec<RetentionLine>, ServiceError> {
+    let today = app.now().date();
+    app.store()
+        .query(move |tx| {
+            Ok(tx
+                .retention_due(today)?
+                .into_iter()
+                .filter(|l| moves::past_retention(l.retention_until, l.carrier.state, today))
+                .collect())
+        })
+        .await
+}
+
+/// Whether `device` may be a stocktake's desk is the store's business (an unknown id is
+/// refused by its foreign key); this names the field for the pages.
+pub fn desk_field(device: Option<&str>) -> Result<Option<DeviceId>, ServiceError> {
+    match device.map(str::trim).filter(|d| !d.is_empty()) {
+        None => Ok(None),
+        Some(d) => DeviceId::new(d).map(Some).map_err(|_| {
+            ServiceError::invalid("desk_device", "invalid", "desk_device is not a device id")
+        }),
+    }
+}
+
+/// A scope as the API writes it: exactly one of a cabinet, a zone or a person.
+pub fn scope_of(
+    device_id: Option<String>,
+    zone_id: Option<String>,
+    custodian_id: Option<String>,
+) -> Result<(ScopeKind, String), ServiceError> {
+    match (device_id, zone_id, custodian_id) {
+        (Some(d), None, None) => Ok((ScopeKind::Device, d)),
+        (None, Some(z), None) => Ok((ScopeKind::Zone, z)),
+        (None, None, Some(p)) => Ok((ScopeKind::Custodian, p)),
+        _ => Err(ServiceError::invalid(
+            "scope",
+            "invalid",
+            "scope must name exactly one of device_id, zone_id, custodian_id",
+        )),
+    }
+}
+
+/// The carriers named by scanned or typed texts (tags, label barcodes, control numbers), in
+/// order and without repeats, and the texts that name none (for a form's error).
+pub async fn carriers_by_text(
+    app: &AppState,
+    _cap: &CustodianCap,
+    texts: Vec<String>,
+) -> Result<(Vec<CarrierId>, Vec<String>), ServiceError> {
+    app.store()
+        .query(move |tx| {
+            let mut found = Vec::new();
+            let mut unknown = Vec::new();
+            for text in texts.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+                let id = match scan_tag(text) {
+                    Ok(Some(tag)) => tx.carrier_for_tag(&tag)?,
+                    _ => None,
+                };
+                match id {
+                    Some(id) if !found.contains(&id) => found.push(id),
+                    Some(_) => {}
+                    None => unknown.push(text.to_owned()),
+                }
+            }
+            Ok((found, unknown))
+        })
+        .await
+}

@@ -1,0 +1,231 @@
+//! Carriers moved and counted, in a real browser (issue #11): a transfer asked for and handed
+//! over by one custodian and signed for by another, and a stocktake of a holder's carriers
+//! with one carrier missing, settled as a missing report. See `browser.rs` for the harness.
+
+// The shared harness has helpers these tests do not use (the gate, the guard).
+#[allow(dead_code)]
+#[path = "browser/scene.rs"]
+mod scene;
+#[path = "browser/support.rs"]
+mod support;
+#[allow(dead_code)]
+#[path = "browser/webdriver.rs"]
+mod webdriver;
+
+use hyper::Method;
+use scene::{PASSWORD, Scene};
+use serde_json::{Value, json};
+use support::*;
+use webdriver::Session;
+
+/// The administrator's password (set by `initialise` in the scene).
+const ADMIN_PASSWORD: &str = "first operator key 1";
+const INITIAL_PASSWORD: &str = "temporary passphrase 1";
+
+/// A bearer token for `username`.
+async fn token(scene: &Scene, username: &str, password: &str) -> String {
+    let reply = scene
+        .call(
+            Method::POST,
+            "/api/v1/session",
+            "",
+            Some(json!({"username": username, "password": password})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "login {username}: {:?}", reply.body);
+    reply.body["token"].as_str().expect("token").to_owned()
+}
+
+/// A second custodian account, `receiver`, with the scene's password.
+async fn receiver(scene: &Scene) {
+    let admin = token(scene, "admin", ADMIN_PASSWORD).await;
+    let reply = scene
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            Some(json!({"username": "receiver", "password": INITIAL_PASSWORD, "roles": ["custodian"]})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let first = token(scene, "receiver", INITIAL_PASSWORD).await;
+    let reply = scene
+        .call(
+            Method::POST,
+            "/api/v1/session/password",
+            &first,
+            Some(json!({"old": INITIAL_PASSWORD, "new": PASSWORD})),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+}
+
+async fn carrier_json(scene: &Scene, id: &str) -> Value {
+    let reply = scene
+        .call(
+            Method::GET,
+            &format!("/api/v1/carriers/{id}"),
+            &scene.custodian,
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    reply.body
+}
+
+async fn fill(session: &Session, css: &str, text: &str) -> webdriver::WdResult<()> {
+    let field = wait_css(session, css).await?;
+    session.send_keys(&field, text).await
+}
+
+async fn click(session: &Session, css: &str) -> webdriver::WdResult<()> {
+    let button = wait_css(session, css).await?;
+    session.click(&button).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_is_handed_over_and_signed_for_by_the_receiving_custodian() {
+    browser_test("moves_transfer", async |scene: &Scene, session: &Session| {
+        let carrier = scene.carrier("2024-0101", 101).await;
+        receiver(scene).await;
+
+        sign_in(scene, session, "custodian").await?;
+        wait_path(session, scene, "/desk").await?;
+        session.goto(&scene.url("/transfers")).await?;
+        fill(session, "#transfer-carriers", "2024-0101").await?;
+        fill(session, "#transfer-to-unit", "档案室").await?;
+        fill(session, "#transfer-reason", "部门撤并").await?;
+        click(session, "#transfer-submit").await?;
+        wait_css(session, r#"#moves-message[data-code="requested"]"#).await?;
+        let item = wait_css(session, r#"#transfer-list > li.transfer[data-state="requested"]"#).await?;
+        let id = session
+            .attr(&item, "data-request-id")
+            .await?
+            .expect("request id");
+
+        // Top secret: two security officers approve (on their approval page; here by API).
+        for officer in &scene.officers {
+            let reply = scene
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/transfers/{id}/approve"),
+                    officer,
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{:?}", reply.body);
+        }
+
+        session.goto(&scene.url("/transfers")).await?;
+        click(session, &format!(r#"button.handover[data-id="{id}"]"#)).await?;
+        wait_css(session, r#"#moves-message[data-code="handed_over"]"#).await?;
+        wait_css(
+            session,
+            &format!(r#"li.transfer[data-request-id="{id}"][data-step="handed_over"]"#),
+        )
+        .await?;
+        let moving = carrier_json(scene, &carrier).await;
+        assert_eq!(moving["state"], "in_transfer");
+        assert_eq!(moving["owner_unit"], "保密办", "custody changes only at receipt");
+        moment(session, "moves_transfer", "handed_over").await;
+
+        // The receiving custodian signs for it.
+        click(session, "#logout-submit").await?;
+        wait_css(session, "#login-form").await?;
+        sign_in(scene, session, "receiver").await?;
+        wait_path(session, scene, "/desk").await?;
+        session.goto(&scene.url("/transfers")).await?;
+        click(session, &format!(r#"button.receive[data-id="{id}"]"#)).await?;
+        wait_css(session, r#"#moves-message[data-code="received"]"#).await?;
+        wait_css(
+            session,
+            &format!(r#"li.transfer[data-request-id="{id}"][data-step="received"][data-state="done"]"#),
+        )
+        .await?;
+        let received = carrier_json(scene, &carrier).await;
+        assert_eq!(received["state"], "in_storage");
+        assert_eq!(received["owner_unit"], "档案室");
+        moment(session, "moves_transfer", "received").await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stocktake_finds_one_carrier_missing_and_reports_it() {
+    browser_test(
+        "moves_stocktake",
+        async |scene: &Scene, session: &Session| {
+            let held = scene.carrier("2024-0201", 201).await;
+            let lost = scene.carrier("2024-0202", 202).await;
+            for carrier in [&held, &lost] {
+                let signout = scene.approved_sign_out(carrier).await;
+                let reply = scene
+                    .call(
+                        Method::POST,
+                        &format!("/api/v1/signouts/{signout}/issue"),
+                        &scene.custodian,
+                        None,
+                    )
+                    .await;
+                assert_eq!(reply.status, 200, "{:?}", reply.body);
+            }
+
+            sign_in(scene, session, "custodian").await?;
+            wait_path(session, scene, "/desk").await?;
+            session.goto(&scene.url("/stocktakes")).await?;
+            wait_css(session, "#stocktake-form").await?;
+            session
+                .execute(
+                    "document.querySelector('#stocktake-scope-kind').value = 'custodian';",
+                    vec![],
+                )
+                .await?;
+            fill(session, "#stocktake-scope-ref", &scene.borrower).await?;
+            click(session, "#stocktake-submit").await?;
+            wait_css(session, r#"#stocktake-heading[data-state="open"]"#).await?;
+            assert_eq!(text_of(session, ".count-expected").await?, "2");
+
+            fill(session, "#stocktake-scan-input", "2024-0201").await?;
+            click(session, "#stocktake-scan-submit").await?;
+            wait_css(session, r#"#moves-message[data-code="scanned"]"#).await?;
+            assert_eq!(text_of(session, ".count-seen").await?, "1");
+
+            click(session, "#stocktake-close").await?;
+            wait_css(session, r#"#stocktake-heading[data-state="closed"]"#).await?;
+            let missing =
+                format!(r#"#stocktake-missing li.missing-carrier[data-carrier-id="{lost}"]"#);
+            wait_css(session, &missing).await?;
+            assert_eq!(
+                session
+                    .find_all("#stocktake-missing li.missing-carrier")
+                    .await?
+                    .len(),
+                1,
+                "one discrepancy"
+            );
+            assert!(
+                !page_shows(session, "Reactor drawings").await?,
+                "a stocktake never shows a carrier title"
+            );
+            moment(session, "moves_stocktake", "closed").await;
+
+            fill(
+                session,
+                &format!("{missing} .resolution-note"),
+                "持有人处未找到",
+            )
+            .await?;
+            click(session, &format!("{missing} .resolve-submit")).await?;
+            wait_css(
+                session,
+                &format!(r#"{missing} .resolution[data-resolution="missing"]"#),
+            )
+            .await?;
+            assert_eq!(carrier_json(scene, &lost).await["state"], "missing");
+            assert_eq!(carrier_json(scene, &held).await["state"], "out");
+            Ok(())
+        },
+    )
+    .await;
+}
