@@ -508,27 +508,6 @@ CREATE TABLE carrier_corrections (
     id INTEGER PRIMARY KEY,
     carrier_id INTEGER NOT NULL REFERENCES carriers (id),
     at_ms INTEGER NOT NULL,
-"#,
-    // 13 (people): records kept current (clearance, vetting 资格审查 and assessment 考核
-    // with dates and outcomes) with a history of every edit and its reason; the departure
-    // sequence (清退 certified at `cleared_at`, then the departure with its period in months
-    // or lifelong). Travel abroad (出境审批) uses the approval model's `requests`.
-    r#"
-ALTER TABLE people ADD COLUMN clearance TEXT CHECK (clearance IN ('C', 'S', 'TS'));
-ALTER TABLE people ADD COLUMN vetted_on TEXT;
-ALTER TABLE people ADD COLUMN vetting_outcome TEXT;
-ALTER TABLE people ADD COLUMN assessed_on TEXT;
-ALTER TABLE people ADD COLUMN assessment_outcome TEXT;
-ALTER TABLE people ADD COLUMN cleared_at TEXT;
-ALTER TABLE people ADD COLUMN departed_on TEXT;
-ALTER TABLE people ADD COLUMN decommissioning_months INTEGER;
-ALTER TABLE people ADD COLUMN decommissioning_lifelong INTEGER NOT NULL DEFAULT 0
-    CHECK (decommissioning_lifelong IN (0, 1));
-
-CREATE TABLE person_changes (
-    id INTEGER PRIMARY KEY,
-    person_id INTEGER NOT NULL REFERENCES people (id),
-    at TEXT NOT NULL,
     actor TEXT NOT NULL,
     reason TEXT NOT NULL,
     before_json TEXT NOT NULL,
@@ -557,9 +536,35 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_by_carrier ON incidents (carrier_id, id);
 CREATE UNIQUE INDEX incidents_overdue_once ON incidents (carrier_id, signout_id)
     WHERE cause = 'overdue';
+"#,
+    // 13 (people): records kept current (clearance, vetting 资格审查 and assessment 考核
+    // with dates and outcomes) with a history of every edit and its reason; the departure
+    // sequence (清退 certified at `cleared_at`, then the departure with its period in months
+    // or lifelong). Travel abroad (出境审批) uses the approval model's `requests`.
+    r#"
+ALTER TABLE people ADD COLUMN clearance TEXT CHECK (clearance IN ('C', 'S', 'TS'));
+ALTER TABLE people ADD COLUMN vetted_on TEXT;
+ALTER TABLE people ADD COLUMN vetting_outcome TEXT;
+ALTER TABLE people ADD COLUMN assessed_on TEXT;
+ALTER TABLE people ADD COLUMN assessment_outcome TEXT;
+ALTER TABLE people ADD COLUMN cleared_at TEXT;
+ALTER TABLE people ADD COLUMN departed_on TEXT;
+ALTER TABLE people ADD COLUMN decommissioning_months INTEGER;
+ALTER TABLE people ADD COLUMN decommissioning_lifelong INTEGER NOT NULL DEFAULT 0
+    CHECK (decommissioning_lifelong IN (0, 1));
+
+CREATE TABLE person_changes (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people (id),
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    before_json TEXT NOT NULL,
+    after_json TEXT NOT NULL
+) STRICT;
 CREATE INDEX person_changes_by_person ON person_changes (person_id, id);
 "#,
-    // 16 (moves): stocktakes (清点) with what they expected and what they scanned, year-end
+    // 14 (moves): stocktakes (清点) with what they expected and what they scanned, year-end
     // collections (年底收缴) with every carrier they called in, and each carrier's retention
     // date (保管期限) and distribution scope (发放范围).
     r#"
@@ -728,7 +733,7 @@ mod tests {
         "b3ae0413e755556a6fe29eaedce2b1a2469f6821b82be10b7d9ec90974895f59",
         // 9 (notify)
         "7459d7ca4efb74e24eddfcea4b2fb393c1fd493938073a1e124e8750d8a5e341",
-        // 10 (devices)
+        // 10 (device lifecycle)
         "cbd8d1135d49bd76778eb75277533b0b5585a88d95e81394cfcd468ad62dbfc6",
         // 11 (approvals)
         "2b0a6a4e3fe01da430e9fe6fab376d9d3b905d13461773075d4a501551f0318a",
@@ -736,7 +741,7 @@ mod tests {
         "d9780c9936d6ec0c92d0702a686e3807ebc44b8094e779b597c95fae054cddd6",
         // 13 (people)
         "c0ce2696eb123225adbcb23130c9a1e9fdf4c07e98413d1ed60229d154d5a5be",
-        // 16 (moves)
+        // 14 (moves)
         "c64eb6e45d0d306ac87b0e8582a0cf6f29ee0b4bb2978ab19ef4d2d981c4be61",
     ];
 
