@@ -77,7 +77,9 @@ impl Client {
         self.expect(
             admin,
             (Method::POST, "/api/v1/users"),
-            Some(json!({"username": username, "password": INITIAL_PASSWORD, "roles": roles})),
+            // Privileged accounts must name their holder on the register of people.
+            Some(json!({"username": username, "password": INITIAL_PASSWORD, "roles": roles,
+                "new_person": {"name": username, "department": "保密办", "category": "core"}})),
             201,
         )
         .await;
