@@ -292,12 +292,21 @@ fn the_systemd_unit_uses_the_printed_key_name_and_starts_without_check() {
     let config = Config::parse(EXAMPLE_GATE, Path::new("/etc/custosd/custosd.toml")).unwrap();
     let key = config.key_file.display().to_string();
     assert_eq!(key, "/etc/custosd/gate-1.key");
-    assert!(unit.contains(&format!("custosd keygen --out {key} ")), "{unit}");
-    assert!(unit.contains(&format!("chown custosd:custosd {key} ")), "{unit}");
+    assert!(
+        unit.contains(&format!("custosd keygen --out {key} ")),
+        "{unit}"
+    );
+    assert!(
+        unit.contains(&format!("chown custosd:custosd {key} ")),
+        "{unit}"
+    );
     assert!(unit.contains("custosd print-config > /etc/custosd/custosd.toml"));
     let lines: Vec<&str> = unit.lines().collect();
     assert!(lines.contains(&"ExecStart=/usr/bin/custosd run --config /etc/custosd/custosd.toml"));
-    assert!(!lines.iter().any(|l| l.starts_with("ExecStartPre=")), "{unit}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("ExecStartPre=")),
+        "{unit}"
+    );
     assert!(lines.contains(&format!("ReadWritePaths={}", config.data_dir.display()).as_str()));
 }
 
@@ -315,6 +324,9 @@ fn run_starts_with_an_unplugged_reader() {
     let missing = daemon.wait_for("tty-unplugged");
     assert!(missing.contains("does not exist"), "{missing}");
     let running = daemon.wait_for("custosd running");
-    assert!(!running.contains('\u{1b}') && !missing.contains('\u{1b}'), "{running:?}");
+    assert!(
+        !running.contains('\u{1b}') && !missing.contains('\u{1b}'),
+        "{running:?}"
+    );
     assert!(daemon.terminate().success());
 }

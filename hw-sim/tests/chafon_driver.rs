@@ -142,17 +142,17 @@ async fn a_gate_enables_its_outer_antenna_and_a_dead_one_is_a_fault_naming_it() 
     within("gate antennas", async {
         let sim = start_sim(SimProtocol::Chafon288, 4).await;
         let mut ctl = ControlClient::connect(&sim.control).await;
-        ctl.ok(&format!(
-            r#"{{"op":"field","antenna":2,"tags":["{EPC}"]}}"#
-        ))
-        .await;
+        ctl.ok(&format!(r#"{{"op":"field","antenna":2,"tags":["{EPC}"]}}"#))
+            .await;
         let (mut rx, _stop) = start_driver(gate(&sim.link));
         assert_eq!(read_antenna(&mut rx, EPC).await, 2);
         let mut seen = Vec::new();
         let ok = health_where(&mut rx, &mut seen, |h| h.state == HealthState::Ok).await;
         assert_eq!(ok.fault, None);
         assert!(
-            !seen.iter().any(|h| matches!(h.fault, Some(ReaderFault::AntennaMissing { .. }))),
+            !seen
+                .iter()
+                .any(|h| matches!(h.fault, Some(ReaderFault::AntennaMissing { .. }))),
             "{seen:#?}"
         );
 
@@ -181,7 +181,10 @@ async fn an_antenna_the_reader_does_not_enable_is_a_fault_naming_it() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         while let Ok(o) = rx.try_recv() {
             if let ReaderOutput::Health { health, .. } = o {
-                assert_eq!(health.fault, Some(ReaderFault::AntennaMissing { antenna: 2 }));
+                assert_eq!(
+                    health.fault,
+                    Some(ReaderFault::AntennaMissing { antenna: 2 })
+                );
             }
         }
     })
@@ -231,10 +234,8 @@ async fn a_one_antenna_cabinet_reads_the_factory_reader_as_it_is() {
     within("cabinet", async {
         let sim = start_sim(SimProtocol::Chafon288, 4).await;
         let mut ctl = ControlClient::connect(&sim.control).await;
-        ctl.ok(&format!(
-            r#"{{"op":"field","antenna":1,"tags":["{EPC}"]}}"#
-        ))
-        .await;
+        ctl.ok(&format!(r#"{{"op":"field","antenna":1,"tags":["{EPC}"]}}"#))
+            .await;
         let (mut rx, _stop) = start_driver(cabinet(&sim.link, InventoryForm::Reader288));
         assert_eq!(read_antenna(&mut rx, EPC).await, 1);
         let mut seen = Vec::new();

@@ -107,7 +107,13 @@ mod tests {
         );
         assert_eq!(silence_wait(Some(9_000), 1_000, longest), (longest, false));
         // Due now or already past: a short pause, never a spin.
-        assert_eq!(silence_wait(Some(1_000), 1_000, longest), (SILENCE_MIN_WAIT, true));
-        assert_eq!(silence_wait(Some(0), 1_000, longest), (SILENCE_MIN_WAIT, true));
+        assert_eq!(
+            silence_wait(Some(1_000), 1_000, longest),
+            (SILENCE_MIN_WAIT, true)
+        );
+        assert_eq!(
+            silence_wait(Some(0), 1_000, longest),
+            (SILENCE_MIN_WAIT, true)
+        );
     }
 }

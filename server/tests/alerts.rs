@@ -725,7 +725,8 @@ async fn sweeps_raise_each_alert_once_on_a_moved_clock() {
     let server = Server::start_with(|c| {
         c.sweep_interval_ms = 3_600_000;
         c.silence_watch = false;
-    }).await;
+    })
+    .await;
     let tokens = server.tokens_per_role().await;
     let guard = tokens[&Role::Guard].as_str();
     let t0 = server.now().unix_ms();

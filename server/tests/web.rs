@@ -22,7 +22,8 @@ async fn start() -> Server {
     Server::start_with(|c| {
         c.sweep_interval_ms = 3_600_000;
         c.silence_watch = false;
-    }).await
+    })
+    .await
 }
 
 fn password(role: Role) -> &'static str {

@@ -34,9 +34,10 @@ impl Fx {
     /// `cab-2`.
     async fn new() -> Fx {
         let server = Server::start_with(|c| {
-        c.sweep_interval_ms = 3_600_000;
-        c.silence_watch = false;
-    }).await;
+            c.sweep_interval_ms = 3_600_000;
+            c.silence_watch = false;
+        })
+        .await;
         let tokens = server.tokens_per_role().await;
         let fx = Fx {
             server,

@@ -129,12 +129,17 @@ pub async fn check_server(config: &Config, key: DeviceKey) -> Vec<DeviceCheck> {
     let server = &config.server;
     let server_key = match uplink.fetch_server_key().await {
         Ok(key) => key,
-        Err(e) => return vec![line("server", Err(format!("{server} cannot be reached: {e}")))],
+        Err(e) => {
+            return vec![line(
+                "server",
+                Err(format!("{server} cannot be reached: {e}")),
+            )];
+        }
     };
     let pin = match config.server_public_key {
-        Some(pin) if pin == server_key => {
-            Ok(format!("{server} answers; its key matches server_public_key"))
-        }
+        Some(pin) if pin == server_key => Ok(format!(
+            "{server} answers; its key matches server_public_key"
+        )),
         Some(pin) => Err(format!(
             "{server} answers with key {server_key}, but server_public_key pins {pin}: its \
              verdicts and gate policies would be refused (pin the right key, or point server at \

@@ -19,8 +19,9 @@
 //!   missing;
 //! - the reply form must match `chafon_form` when it is configured: the reader information
 //!   tells the generations apart (the 288 family appends the antenna byte), and a reader of the
-//!   other form is a `ProtocolMismatch`, not an endless "no reply". Bytes that keep arriving
-//!   while nothing decodes until the reply timeout are a mismatch too.
+//!   other form is a `ProtocolMismatch`, not an endless "no reply". Bytes that answer the
+//!   reader information but decode as nothing (another protocol, a wrong baud rate) are a
+//!   mismatch too.
 //!
 //! Then poll every `poll_interval`: with one antenna, an inventory without parameters (0x01,
 //! the configured settings, which both generations accept); with several (a gate, a cabinet

@@ -1320,9 +1320,7 @@ mod tests {
                 r#"{"type":"antenna_missing","antenna":3}"#,
             );
             round_trip(
-                &ReaderFault::ProtocolMismatch {
-                    detail: "x".into(),
-                },
+                &ReaderFault::ProtocolMismatch { detail: "x".into() },
                 r#"{"type":"protocol_mismatch","detail":"x"}"#,
             );
             round_trip(

@@ -726,7 +726,9 @@ mod tests {
         let raw = |data: &[u8]| {
             command(
                 0,
-                Command::Other(custos_protocol::chafon::RawCommand::new(CMD_SET_ANTENNAS, data).unwrap()),
+                Command::Other(
+                    custos_protocol::chafon::RawCommand::new(CMD_SET_ANTENNAS, data).unwrap(),
+                ),
             )
         };
         let ack = |status| {
@@ -744,7 +746,8 @@ mod tests {
         let read: Vec<_> = tags_of(&replies[0]).iter().map(|t| (t.0, t.1)).collect();
         assert_eq!(read, [(Some(2), a)]);
         // A UHFReader18 has no antenna configuration.
-        let mut r18 = ChafonReader::new(ReaderModel::new(0x00, 1).unwrap(), InventoryForm::Reader18);
+        let mut r18 =
+            ChafonReader::new(ReaderModel::new(0x00, 1).unwrap(), InventoryForm::Reader18);
         let refused = responses(&ask(&mut r18, &raw(&[0x01])), InventoryForm::Reader18);
         assert_eq!(refused, ack(Status::IllegalCommand));
     }

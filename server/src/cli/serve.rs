@@ -112,7 +112,12 @@ pub(super) async fn run(config: Config) -> Result<(), ServeError> {
     if let Some(anchor) = anchor {
         state.set_anchor(anchor);
     }
-    launch_with(Listeners { public, metrics }, state, shutdown_signal(terminate)).await?;
+    launch_with(
+        Listeners { public, metrics },
+        state,
+        shutdown_signal(terminate),
+    )
+    .await?;
     Ok(())
 }
 
