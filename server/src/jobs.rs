@@ -8,9 +8,9 @@
 //! [`watch_silence`] (config `silence_watch`, on by default) flags a device that goes quiet at
 //! its own deadline (last heartbeat + supervision interval) instead of at the next sweep tick,
 //! which could add up to a whole `sweep_interval`: a silenced gate is the easiest attack. It
-//! sleeps until the earliest deadline of the devices still heard (at most one sweep interval,
-//! so a device heard for the first time is planned for soon enough), then runs the sweep's
-//! silence rules alone. A heartbeat that arrives meanwhile only makes that check find nothing.
+//! sleeps until the earliest deadline of the devices still heard (at most [`SILENCE_REPLAN`],
+//! so a device heard for the first time is planned for long before its deadline), then runs
+//! the sweep's silence rules alone. A heartbeat that arrives meanwhile only makes that check find nothing.
 
 use std::time::{Duration, Instant};
 
@@ -67,9 +67,14 @@ fn silence_wait(next_ms: Option<i64>, now_ms: i64, longest: Duration) -> (Durati
     }
 }
 
+/// The longest the silence watch sleeps without looking again: a device heard for the first
+/// time (or again after a silence) is planned for within this, long before its deadline. One
+/// indexed read of one row each time.
+const SILENCE_REPLAN: Duration = Duration::from_millis(500);
+
 /// Watch every device's silence deadline until the task is aborted (see the module docs).
 pub(crate) async fn watch_silence(state: AppState) {
-    let longest = state.settings().sweep_interval;
+    let longest = state.settings().sweep_interval.min(SILENCE_REPLAN);
     loop {
         let next = match sweep::next_silence_at(&state).await {
             Ok(next) => next,
