@@ -1121,6 +1121,18 @@ impl RawReader {
         if chafon_form.is_some() && protocol != Protocol::UhfChafon {
             problems.add(key("chafon_form"), "only for uhf-chafon readers");
         }
+        // The UHFReader18 form names no antenna in its replies, so a gate could not tell its
+        // inner from its outer side: every read would look like the first antenna's, and an
+        // exit would never be seen. Fine for a cabinet, where every antenna is "inside".
+        if chafon_form == Some(InventoryForm::Reader18)
+            && matches!(placement, Placement::Gate { .. })
+        {
+            problems.add(
+                key("chafon_form"),
+                "\"18\" replies name no antenna, so a gate cannot tell inner from outer; \
+                 use a UHFReader288-form reader (chafon_form = \"288\") for a gate",
+            );
+        }
 
         ReaderConfig {
             name: Arc::from(name),
@@ -1521,6 +1533,28 @@ data_dir = "/var/lib/custosd"
         ))
         .unwrap_err();
         assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+    }
+
+    /// A UHFReader18-form CHAFON reader is refused for a gate (its replies name no antenna)
+    /// and accepted for a cabinet; the 288 form is fine for both.
+    #[test]
+    fn chafon_form_18_is_refused_for_a_gate_only() {
+        let gate = |form: &str| {
+            with_reader(&format!(
+                "protocol = \"uhf-chafon\"\nchafon_form = {form}\ninner_antennas = [1]\n\
+                 outer_antennas = [2]\n"
+            ))
+        };
+        let refused: Vec<String> = problems(&gate("\"18\""))
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(refused, ["readers[0].chafon_form"]);
+        let err = parse(&gate("18")).unwrap_err().to_string();
+        assert!(err.contains("cannot tell inner from outer"), "{err}");
+        assert!(parse(&gate("\"288\"")).is_ok());
+        let cabinet = with_reader("protocol = \"uhf-chafon\"\nchafon_form = \"18\"\n");
+        assert!(parse(&cabinet).is_ok());
     }
 
     fn with_llrp(reader: &str) -> String {

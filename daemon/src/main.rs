@@ -105,12 +105,15 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Validates the file and the key, then opens every device once: one line per device on
-/// stdout, then the summary line; fails if any device failed.
+/// Validates the file and the key, opens every device once, then asks the server whether it
+/// knows this device and whether its key is the pinned one: one line per device and two for
+/// the server on stdout, then the summary line; fails if any of them failed.
 async fn check(path: &Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
     let key = config.device_key()?;
-    let results = custos_daemon::app::check(&config).await;
+    let public_key = key.public_key();
+    let mut results = custos_daemon::app::check(&config).await;
+    results.extend(custos_daemon::app::check_server(&config, key).await);
     let mut failed = 0_usize;
     for r in &results {
         match &r.result {
@@ -123,14 +126,13 @@ async fn check(path: &Path) -> anyhow::Result<()> {
     }
     if failed > 0 {
         // Each failure is on its own line above: named once, not again here.
-        anyhow::bail!("{failed} of {} devices failed (see above)", results.len());
+        anyhow::bail!("{failed} of {} checks failed (see above)", results.len());
     }
     println!(
-        "ok: device={} role={:?} readers={} public_key={}",
+        "ok: device={} role={} readers={} public_key={public_key}",
         config.device_id,
-        config.role(),
+        custos_daemon::app::role_name(config.role()),
         config.readers.len(),
-        key.public_key()
     );
     Ok(())
 }

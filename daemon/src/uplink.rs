@@ -113,6 +113,9 @@ pub enum UplinkError {
     /// A gate policy was requested but no server key is pinned to verify it.
     #[error("no server_public_key pinned: a policy cannot be verified")]
     Unpinned,
+    /// `GET /server-key` answered something that is not a 32-byte Ed25519 key.
+    #[error("the server's key is not 32 bytes of standard base64")]
+    BadServerKey,
     /// Building the HTTP request failed.
     #[error("building the request: {0}")]
     Http(#[from] hyper::http::Error),
@@ -185,6 +188,19 @@ pub struct Uplink {
     batches: Uri,
     heartbeats: Uri,
     policy: Uri,
+    server_key_uri: Uri,
+}
+
+/// What the server says about this device (`custosd check`, [`Uplink::probe_registration`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// The server knows this device id with this key.
+    Registered,
+    /// The server refused the signature (401): no such device, another key registered for
+    /// it, or the device was revoked. (The server does not say which, by design.)
+    Unknown,
+    /// Registered, but the device's clock is too far from the server's (409 `clock_skew`).
+    ClockSkew,
 }
 
 impl std::fmt::Debug for Uplink {
@@ -213,6 +229,9 @@ impl Uplink {
                 .map_err(|e| UplinkError::BadUrl(format!("{base}: {e}")))
         };
         let (batches, heartbeats, policy) = (uri("batches")?, uri("heartbeats")?, uri("policy")?);
+        let server_key_uri = format!("{base}/api/v1/server-key")
+            .parse::<Uri>()
+            .map_err(|e| UplinkError::BadUrl(format!("{base}: {e}")))?;
         if batches.scheme_str() != Some("http") {
             return Err(UplinkError::BadUrl(format!("{base}: not an http:// URL")));
         }
@@ -232,7 +251,58 @@ impl Uplink {
             batches,
             heartbeats,
             policy,
+            server_key_uri,
         })
+    }
+
+    /// The server's own signing key, as `GET /api/v1/server-key` answers it (no
+    /// authentication): `custosd check` compares it with the pin.
+    pub async fn fetch_server_key(&self) -> Result<PublicKey, UplinkError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            public_key: String,
+        }
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(self.server_key_uri.clone())
+            .body(Full::new(Bytes::new()))?;
+        let answer = self.send(request).await?;
+        let answer: Answer = parse(&answer.body, "server key")?;
+        answer
+            .public_key
+            .parse()
+            .map_err(|_| UplinkError::BadServerKey)
+    }
+
+    /// Whether the server knows this device with this key: a signed policy request (read-only
+    /// on the server; a cabinet or desk is told it is not a gate, which proves the same). An
+    /// unknown device is refused as any unknown signer is, so the server also raises its
+    /// `device_auth_failed` alert: the guard sees the attempt.
+    pub async fn probe_registration(&self) -> Result<Registration, UplinkError> {
+        let request = PolicyRequest {
+            device_id: self.device_id.clone(),
+            epoch: 0,
+            at_ms: now_ms(),
+            have_version: 0,
+        };
+        request.validate().map_err(UplinkError::InvalidRequest)?;
+        let body = to_json(&request)?;
+        match self
+            .exchange(&self.policy, SignedKind::PolicyRequest, body)
+            .await
+        {
+            Ok(_) => Ok(Registration::Registered),
+            Err(UplinkError::Status { status, .. }) if status == StatusCode::UNAUTHORIZED => {
+                Ok(Registration::Unknown)
+            }
+            Err(UplinkError::Status { code: Some(c), .. }) if c == "not_a_gate" => {
+                Ok(Registration::Registered)
+            }
+            Err(UplinkError::Status { code: Some(c), .. }) if c == "clock_skew" => {
+                Ok(Registration::ClockSkew)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Sets the deadline of one exchange (default [`DEFAULT_REQUEST_TIMEOUT`]).
@@ -370,6 +440,11 @@ impl Uplink {
             .header(CONTENT_LENGTH, body.len())
             .header(SIGNATURE_HEADER, signature)
             .body(Full::new(Bytes::from(body)))?;
+        self.send(request).await
+    }
+
+    /// Sends a request and returns the 2xx answer, all under the deadline.
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<RawAnswer, UplinkError> {
         let timeout = self.request_timeout;
         tokio::time::timeout(timeout, async {
             let response = self

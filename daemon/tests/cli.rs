@@ -122,7 +122,9 @@ fn check_opens_every_device_once_and_prints_a_line_for_each() {
     };
     let config = write("");
     let out = custosd(&["check", "--config", config.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Nothing answers at the server's address: the reader is fine, the server is not (a check
+    // against a real server is in the end-to-end tests).
+    assert!(!out.status.success());
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
@@ -130,11 +132,12 @@ fn check_opens_every_device_once_and_prints_a_line_for_each() {
         lines[0].starts_with("readers[0] (scanner): ok: barcode: ") && lines[0].contains(&tty),
         "{stdout}"
     );
-    let public = DeviceKey::load(&key).unwrap().public_key();
-    assert_eq!(
-        lines[1],
-        format!("ok: device=desk-1 role=Desk readers=1 public_key={public}")
+    assert!(
+        lines[1].starts_with("server: FAILED: http://127.0.0.1:9 cannot be reached: "),
+        "{stdout}"
     );
+    assert!(text(&out.stderr).contains("1 of 2 checks failed (see above)"));
+    assert!(key.exists());
 
     let config = write(&format!(
         "[gate_io]\ntransport = \"tcp\"\naddress = \"{gate_io}\"\ncall_timeout_ms = 300\n"
@@ -147,7 +150,7 @@ fn check_opens_every_device_once_and_prints_a_line_for_each() {
     assert!(!stdout.contains("ok: device="), "{stdout}");
     let err = text(&out.stderr);
     // The failure is named once, on its stdout line; the summary only counts.
-    assert!(err.contains("1 of 2 devices failed (see above)"), "{err}");
+    assert!(err.contains("2 of 3 checks failed (see above)"), "{err}");
     assert!(!err.contains("gate_io: FAILED"), "{err}");
 }
 
@@ -276,6 +279,54 @@ fn run_starts_reports_its_epoch_and_stops_on_sigterm() {
     assert_eq!(
         json["fields"]["message"],
         "custosd running device=gate-1 epoch=2 role=Gate readers=1"
+    );
+    assert!(daemon.terminate().success());
+}
+
+/// Issue #14: the unit's key file is the one `print-config` names (relative to the unit's
+/// configuration directory), and the unit does not run `check` before starting: a reader
+/// unplugged at boot must not keep the daemon down.
+#[test]
+fn the_systemd_unit_uses_the_printed_key_name_and_starts_without_check() {
+    let unit = include_str!("../custosd.service");
+    let config = Config::parse(EXAMPLE_GATE, Path::new("/etc/custosd/custosd.toml")).unwrap();
+    let key = config.key_file.display().to_string();
+    assert_eq!(key, "/etc/custosd/gate-1.key");
+    assert!(
+        unit.contains(&format!("custosd keygen --out {key} ")),
+        "{unit}"
+    );
+    assert!(
+        unit.contains(&format!("chown custosd:custosd {key} ")),
+        "{unit}"
+    );
+    assert!(unit.contains("custosd print-config > /etc/custosd/custosd.toml"));
+    let lines: Vec<&str> = unit.lines().collect();
+    assert!(lines.contains(&"ExecStart=/usr/bin/custosd run --config /etc/custosd/custosd.toml"));
+    assert!(
+        !lines.iter().any(|l| l.starts_with("ExecStartPre=")),
+        "{unit}"
+    );
+    assert!(lines.contains(&format!("ReadWritePaths={}", config.data_dir.display()).as_str()));
+}
+
+/// Issue #14: a reader that is unplugged at start does not stop the daemon: it starts (the
+/// missing port is logged) and runs; the reader reports its fault from then on. Text logs off
+/// a terminal carry no colour codes.
+#[test]
+fn run_starts_with_an_unplugged_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let config = write_config(dir.path(), "tty-unplugged", &server, "");
+    let daemon = Running::start(&["run", "--config", config.to_str().unwrap()]);
+    let missing = daemon.wait_for("tty-unplugged");
+    assert!(missing.contains("does not exist"), "{missing}");
+    let running = daemon.wait_for("custosd running");
+    assert!(
+        !running.contains('\u{1b}') && !missing.contains('\u{1b}'),
+        "{running:?}"
     );
     assert!(daemon.terminate().success());
 }

@@ -315,16 +315,28 @@ impl DayClock {
         *self.minute.lock().unwrap_or_else(PoisonError::into_inner) = Some(minute);
     }
 
-    /// `[HH:MM]` of the scenario's day, or `[+MM:SS]` since start without a scenario.
+    /// `[HH:MM | hh:mm:ss UTC]`: the scenario's day (or `+MM:SS` since start without a
+    /// scenario), then the wall clock, which is what the server stamps its rows with: the
+    /// pages show the latter, so a line can be matched to a row.
     fn stamp(&self) -> String {
-        match *self.minute.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some(m) => format!("[{:02}:{:02}]", m / 60 % 24, m % 60),
+        let day = match *self.minute.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(m) => format!("{:02}:{:02}", m / 60 % 24, m % 60),
             None => {
                 let s = self.started.elapsed().as_secs();
-                format!("[+{:02}:{:02}]", s / 60, s % 60)
+                format!("+{:02}:{:02}", s / 60, s % 60)
             }
-        }
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format!("[{day} | {}]", wall_clock(now))
     }
+}
+
+/// `hh:mm:ss UTC` of a Unix time in seconds.
+fn wall_clock(unix_secs: u64) -> String {
+    let s = unix_secs % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// What happened to an alarm's coil.
@@ -1675,5 +1687,17 @@ impl<'a> Scenario<'a> {
                 )
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_clock_is_utc_time_of_day() {
+        // 2026-12-07T14:02:31Z
+        assert_eq!(wall_clock(1_796_652_151), "14:02:31 UTC");
+        assert_eq!(wall_clock(0), "00:00:00 UTC");
     }
 }

@@ -59,6 +59,11 @@ supervision_interval_secs = 6
 # readers), in milliseconds (100 to 3600000).
 sweep_interval_ms = 2000
 
+# Watch each device's own silence deadline (its last heartbeat + supervision_interval_secs)
+# and raise `reader_silent` at that moment rather than at the next sweep tick. Turn off only
+# to drive the sweeps by hand (tests).
+silence_watch = true
+
 # While a sign-out stays overdue, its alert is repeated this often, in seconds (60 to 604800).
 overdue_reminder_interval_secs = 3600
 
@@ -579,6 +584,9 @@ pub struct Config {
     pub supervision_interval_secs: u64,
     /// Milliseconds between sweeps, default 2000.
     pub sweep_interval_ms: u64,
+    /// Raise `reader_silent` at each device's deadline, not only on the sweep timer (default
+    /// on).
+    pub silence_watch: bool,
     /// Seconds between reminders of an overdue sign-out, default 3600.
     pub overdue_reminder_interval_secs: u64,
     /// Milliseconds a cabinet removal waits for a sign-out before it is an alert, default 30000.
@@ -640,6 +648,7 @@ impl Default for Config {
             audit_head_interval_secs: 60,
             supervision_interval_secs: 6,
             sweep_interval_ms: 2000,
+            silence_watch: true,
             overdue_reminder_interval_secs: 3600,
             cabinet_removal_grace_ms: 30_000,
             write_batch_max: 64,
@@ -944,6 +953,14 @@ fn one_line_message(text: &str, e: &toml::de::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn silence_watch_is_on_by_default_and_can_be_turned_off() {
+        assert!(Config::default().silence_watch);
+        assert!(EXAMPLE.contains("\nsilence_watch = true\n"));
+        let off = Config::parse("silence_watch = false\n", "t").unwrap();
+        assert!(!off.silence_watch);
+    }
 
     #[test]
     fn the_printed_example_parses_back_to_the_defaults() {

@@ -119,6 +119,10 @@ pub async fn launch_with(
 ) -> Result<(), LaunchError> {
     let signer = tokio::spawn(sign_heads_periodically(state.clone()));
     let sweeper = tokio::spawn(jobs::sweep_periodically(state.clone()));
+    let silence_watch = state
+        .settings()
+        .silence_watch
+        .then(|| tokio::spawn(jobs::watch_silence(state.clone())));
     let notifier = notify::Notifier::new(&state)?;
     let notifier = tokio::spawn(notify::run(state.clone(), notifier));
     let stopping = state.clone();
@@ -155,6 +159,9 @@ pub async fn launch_with(
         }
     }
     sweeper.abort();
+    if let Some(watch) = silence_watch {
+        watch.abort();
+    }
     notifier.abort();
     signer.abort();
     let signed = service::audit::sign_head(&state).await;

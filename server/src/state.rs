@@ -70,6 +70,8 @@ pub struct Settings {
     pub audit_head_interval: Duration,
     /// Interval between sweeps.
     pub sweep_interval: Duration,
+    /// Whether silence is also watched per device, at each deadline (`jobs::watch_silence`).
+    pub silence_watch: bool,
     /// The sweeps' timing rules.
     pub sweep: SweepPolicy,
     /// Decommissioning period (脱密期) lengths, applied when a departure is approved.
@@ -112,6 +114,7 @@ impl From<&Config> for Settings {
             body_limit_bytes: config.body_limit_bytes,
             audit_head_interval: Duration::from_secs(config.audit_head_interval_secs),
             sweep_interval: Duration::from_millis(config.sweep_interval_ms),
+            silence_watch: config.silence_watch,
             sweep: SweepPolicy {
                 overdue_reminder_ms: ms(config.overdue_reminder_interval_secs.saturating_mul(1000)),
                 cabinet_removal_grace_ms: ms(config.cabinet_removal_grace_ms),

@@ -722,7 +722,11 @@ async fn shutdown_ends_open_streams() {
 #[tokio::test]
 async fn sweeps_raise_each_alert_once_on_a_moved_clock() {
     // The background sweep is slowed down so that the test drives every sweep.
-    let server = Server::start_with(|c| c.sweep_interval_ms = 3_600_000).await;
+    let server = Server::start_with(|c| {
+        c.sweep_interval_ms = 3_600_000;
+        c.silence_watch = false;
+    })
+    .await;
     let tokens = server.tokens_per_role().await;
     let guard = tokens[&Role::Guard].as_str();
     let t0 = server.now().unix_ms();

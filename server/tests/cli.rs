@@ -222,3 +222,98 @@ async fn data_files_are_private_under_umask_022() {
     assert_eq!(health.status, 200);
     serving.terminate();
 }
+
+/// `serve` with stderr captured (not a terminal) until its listening line, then SIGTERM: what
+/// it logged, line by line.
+fn serve_logs(data: &Path, format: Option<&str>) -> Vec<String> {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let mut args: Vec<&str> = Vec::new();
+    if let Some(format) = format {
+        args.extend(["--log-format", format]);
+    }
+    args.extend([
+        "serve",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custos-server"))
+        .args(&args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("listening on http://"), "{first:?}");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let lines: Vec<String> = stderr.lines().map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success());
+    assert!(!lines.is_empty(), "serve logged nothing at info");
+    lines
+}
+
+/// Issue #14: no ANSI colour codes when stderr is not a terminal (a journal, a file), and
+/// `--log-format json` gives one JSON object per line, for journald and ELK.
+#[test]
+fn logs_are_plain_off_a_terminal_and_json_on_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    assert!(init(&data, PASSWORD).status.success());
+    let text_lines = serve_logs(&data, None);
+    for line in &text_lines {
+        assert!(!line.contains('\u{1b}'), "colour code in {line:?}");
+    }
+    let json_lines = serve_logs(&data, Some("json"));
+    for line in &json_lines {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert!(entry["level"].is_string(), "{entry}");
+    }
+    assert!(
+        json_lines.iter().any(|l| l.contains("server stopped")),
+        "{json_lines:?}"
+    );
+}
+
+/// Issue #14: the server's systemd unit, next to the daemon's, is hardened, runs as a
+/// dedicated user in the data directory `print-config` defaults to, and its command line is one
+/// the binary accepts.
+#[test]
+fn the_systemd_unit_is_hardened_and_runs_the_default_data_dir() {
+    use clap::Parser as _;
+    let unit = include_str!("../custos-server.service");
+    let lines: Vec<&str> = unit.lines().map(str::trim).collect();
+    for want in [
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "User=custos",
+        "Group=custos",
+        "StateDirectory=custos",
+        "ReadWritePaths=/var/lib/custos",
+        "CapabilityBoundingSet=",
+        "PrivateDevices=yes",
+    ] {
+        assert!(lines.contains(&want), "{want} missing from the unit");
+    }
+    // StateDirectory=custos is /var/lib/custos: the default data directory.
+    assert_eq!(Config::default().data_dir, Path::new("/var/lib/custos"));
+    let exec = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let args: Vec<&str> = exec.split_whitespace().collect();
+    assert_eq!(args[0], "/usr/bin/custos-server");
+    let cli = custos_server::cli::Cli::try_parse_from(&args).unwrap();
+    assert!(matches!(cli.command, custos_server::cli::Command::Serve(_)));
+}

@@ -19,7 +19,11 @@ const TITLE: &str = "XYZZY 绝密 reactor drawings";
 
 /// A server whose background sweeps stay out of the way (tests seed alerts themselves).
 async fn start() -> Server {
-    Server::start_with(|c| c.sweep_interval_ms = 3_600_000).await
+    Server::start_with(|c| {
+        c.sweep_interval_ms = 3_600_000;
+        c.silence_watch = false;
+    })
+    .await
 }
 
 fn password(role: Role) -> &'static str {

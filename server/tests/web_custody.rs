@@ -33,7 +33,11 @@ impl Fx {
     /// One account per role (named after it), zone `vault` (S), cabinets `cab-1` and
     /// `cab-2`.
     async fn new() -> Fx {
-        let server = Server::start_with(|c| c.sweep_interval_ms = 3_600_000).await;
+        let server = Server::start_with(|c| {
+            c.sweep_interval_ms = 3_600_000;
+            c.silence_watch = false;
+        })
+        .await;
         let tokens = server.tokens_per_role().await;
         let fx = Fx {
             server,

@@ -164,7 +164,8 @@ impl Rig {
             &["--log-format", "json", "run", "--config", &config],
             &[(
                 "RUST_LOG",
-                "custosd=info,custos_daemon=info,custos_daemon::readers::uhf_a0=trace",
+                "custosd=info,custos_daemon=info,custos_daemon::readers::uhf_a0=trace,\
+                 custos_daemon::readers::llrp=trace",
             )],
         )?;
         let running = proc
@@ -332,6 +333,32 @@ impl Rig {
         Ok(fields(&entry).clone())
     }
 
+    /// A mark for [`Rig::wait_for_gpo_after`]: the lines the LLRP reader printed so far.
+    pub fn gpo_mark(&self) -> usize {
+        self.reader.stdout.len()
+    }
+
+    /// Waits until the simulated LLRP reader reports GPO `gpo` (1-based) set to `value`, after
+    /// its stdout line `mark`.
+    pub async fn wait_for_gpo_after(
+        &self,
+        mark: usize,
+        gpo: u16,
+        value: bool,
+        within: Duration,
+    ) -> anyhow::Result<()> {
+        self.reader
+            .stdout
+            .wait_json(
+                mark,
+                deadline(within),
+                &format!("GPO {gpo} -> {value}"),
+                |v| v["gpo"] == gpo && v["value"] == value,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The gate I/O module's stdout (coil changes).
     pub fn coils(&self) -> anyhow::Result<&Lines> {
         Ok(&self.io.as_ref().context("no gate I/O module")?.stdout)
@@ -429,7 +456,36 @@ pub fn daemon_config(
              buzzer_coil = 1\nlock_coil = 2\n\n"
         ));
     }
-    config.push_str(&format!(
+    config.push_str(&tuning(t));
+    config
+}
+
+/// A daemon configuration for an LLRP portal gate: the reader at `reader` (inner antennas
+/// 1-2, outer 3-4), the alarm light on its GPO 1 and the sounder on GPO 2, no gate I/O module.
+pub fn llrp_gate_config(
+    device_id: &str,
+    server: SocketAddr,
+    key_file: &Path,
+    data_dir: &Path,
+    server_key: &str,
+    reader: SocketAddr,
+    t: DaemonTuning,
+) -> String {
+    let mut config = format!(
+        "device_id = \"{device_id}\"\nserver = \"http://{server}\"\nkey_file = {key:?}\n\
+         data_dir = {data:?}\nserver_public_key = \"{server_key}\"\n\n\
+         [[readers]]\nname = \"uhf-main\"\nprotocol = \"llrp\"\naddress = \"{reader}\"\n\
+         inner_antennas = [1, 2]\nouter_antennas = [3, 4]\nalarm_gpo = 1\nsounder_gpo = 2\n\n",
+        key = key_file.display().to_string(),
+        data = data_dir.display().to_string(),
+    );
+    config.push_str(&tuning(t));
+    config
+}
+
+/// The `[uplink]`, `[alarm]` and `[smoothing]` sections of the daemons under test.
+fn tuning(t: DaemonTuning) -> String {
+    format!(
         "[uplink]\nretry_min_ms = 100\nretry_max_ms = 1000\nrequest_timeout_ms = 2000\n\
          heartbeat_interval_ms = {hb}\nverdict_deadline_ms = {vd}\npolicy_refresh_ms = 2000\n\n\
          [alarm]\nduration_ms = {alarm}\n\n\
@@ -440,6 +496,5 @@ pub fn daemon_config(
         mr = t.min_reads,
         ho = t.holdoff_ms,
         gap = t.passage_gap_ms,
-    ));
-    config
+    )
 }

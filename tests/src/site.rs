@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use crate::bins::binaries;
 use crate::http::{self, AlertStream, Reply};
 use crate::proc::{Proc, STEP, poll_some};
-use crate::rig::{Control, DaemonTuning, Rig, daemon_config, open_read_only};
+use crate::rig::{Control, DaemonTuning, Rig, daemon_config, llrp_gate_config, open_read_only};
 
 /// The first administrator's password.
 pub const ADMIN_PASSWORD: &str = "first operator secret";
@@ -108,6 +108,10 @@ pub struct SiteOptions {
     pub daemon: DaemonTuning,
     /// Start the gate (reader, gate I/O, daemon).
     pub gate: bool,
+    /// Make the gate an LLRP portal: `custos-sim llrp-reader` instead of the serial reader and
+    /// the Modbus gate I/O module, the alarm light on the reader's GPO 1 and the sounder on
+    /// GPO 2 (its stdout carries the GPO changes).
+    pub llrp_gate: bool,
     /// Start cabinet `cab-1` (reader, daemon).
     pub cabinet: bool,
 }
@@ -526,6 +530,9 @@ impl Site {
 
     /// Starts the simulated hardware of `device_id` and writes its daemon configuration.
     async fn rig(&self, device_id: &'static str) -> anyhow::Result<Rig> {
+        if device_id == GATE && self.options.llrp_gate {
+            return self.llrp_rig(device_id).await;
+        }
         let bins = binaries();
         let dir = self.root().join(device_id);
         std::fs::create_dir(&dir)?;
@@ -590,6 +597,56 @@ impl Site {
             reader,
             control: Control::new(control),
             io,
+            daemon: None,
+            config,
+            data_dir,
+            epoch: 0,
+        })
+    }
+
+    /// Starts a simulated LLRP reader for `device_id` (a gate whose alarm is on the reader's
+    /// GPOs) and writes its daemon configuration.
+    async fn llrp_rig(&self, device_id: &'static str) -> anyhow::Result<Rig> {
+        let bins = binaries();
+        let dir = self.root().join(device_id);
+        std::fs::create_dir(&dir)?;
+        let control = dir.join("llrp.sock");
+        let reader = Proc::spawn(
+            &format!("llrp-reader {device_id}"),
+            &bins.sim,
+            &[
+                "llrp-reader",
+                "--listen",
+                "127.0.0.1:0",
+                "--control",
+                control.to_str().context("control path")?,
+            ],
+            &[("RUST_LOG", "custos_sim=info")],
+        )?;
+        let addr: SocketAddr = reader
+            .stdout_line("ready llrp-reader ", STEP)
+            .await?
+            .parse()?;
+        let data_dir = dir.join("data");
+        let config = dir.join("custosd.toml");
+        let key_file = self.keys.get(device_id).context("device key")?;
+        std::fs::write(
+            &config,
+            llrp_gate_config(
+                device_id,
+                self.addr,
+                key_file,
+                &data_dir,
+                &self.server_key,
+                addr,
+                self.options.daemon,
+            ),
+        )?;
+        Ok(Rig {
+            device_id,
+            reader,
+            control: Control::new(control),
+            io: None,
             daemon: None,
             config,
             data_dir,

@@ -95,3 +95,37 @@ async fn a_daemon_start_with_a_working_reader_raises_no_reader_fault() -> anyhow
     assert!(faults.is_empty(), "spurious reader faults: {faults:?}");
     Ok(())
 }
+
+/// A daemon that goes quiet is flagged at its own deadline (its last heartbeat + the
+/// supervision interval), not at the next sweep: with sweeps a minute apart, `reader_silent`
+/// still comes within the supervision interval (2 s here) plus one heartbeat interval of the
+/// daemon's death, with a second of slack for the machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_daemon_is_flagged_at_its_own_deadline_not_at_the_next_sweep() -> anyhow::Result<()>
+{
+    let mut site = Site::start(SiteOptions {
+        gate: true,
+        server: ServerTuning {
+            supervision_interval_secs: 2,
+            sweep_interval_ms: 60_000,
+            ..ServerTuning::default()
+        },
+        ..SiteOptions::default()
+    })
+    .await?;
+    let stream = site.alert_stream().await?;
+    site.wait_heartbeat(GATE, "a working reader", |s| {
+        s["readers"]["uhf-main"]["state"] == "ok"
+    })
+    .await?;
+    let heartbeat = Duration::from_millis(site.options().daemon.heartbeat_interval_ms);
+    let bound = Duration::from_secs(2) + heartbeat + Duration::from_secs(1);
+    site.gate_mut().kill_daemon().await?;
+    let killed = Instant::now();
+    let silent = stream
+        .wait_alert("reader_silent", bound, |a| a["device_id"] == GATE)
+        .await?;
+    assert!(killed.elapsed() <= bound, "{:?}", killed.elapsed());
+    assert_eq!(silent["detail"]["never_reported"], false, "{silent}");
+    Ok(())
+}

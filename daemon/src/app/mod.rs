@@ -54,7 +54,7 @@ use crate::uplink::{
 use crate::witness::Witness;
 use pipeline::Pipeline;
 
-pub use check::{DeviceCheck, check};
+pub use check::{DeviceCheck, check, check_server, role_name};
 pub use settings::{
     cabinet_config, gate_config, gate_io_settings, presence_config, reader_settings, uses_beams,
 };

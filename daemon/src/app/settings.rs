@@ -27,6 +27,7 @@ pub fn reader_settings(r: &ReaderConfig) -> ReaderSettings {
         network: r.network.clone(),
         keepalive: r.keepalive,
         watchdog: crate::readers::llrp::watchdog_for(r.keepalive),
+        gate: matches!(r.placement, Placement::Gate { .. }),
     }
 }
 

@@ -8,7 +8,9 @@
 //!
 //! The state is derived, never set directly:
 //! - the link is down (no reply, port lost) → [`HealthState::Fault`] with that fault;
-//! - every configured antenna is missing → `Fault` (the gate is blind);
+//! - every configured antenna is missing → `Fault` (the reader is blind); for a gate's reader
+//!   ([`Reporter::for_gate`]) any missing antenna is: a gate blind on one side cannot tell an
+//!   exit from an entry;
 //! - some antenna has a problem, or the reader refused a setting → [`HealthState::Degraded`];
 //! - otherwise [`HealthState::Ok`].
 //!
@@ -47,6 +49,8 @@ struct Tracker {
     other: Option<String>,
     /// How many antennas the reader inventories; all of them missing is a blind reader.
     antenna_count: usize,
+    /// The reader watches a gate: any missing antenna is a fault.
+    gate: bool,
     /// The state and fault last sent, to report changes only once.
     published: Option<(HealthState, Option<ReaderFault>)>,
     /// Set when the reader answers, taken by the supervisor to reset its backoff.
@@ -65,8 +69,16 @@ impl Tracker {
             .values()
             .filter(|f| matches!(f, ReaderFault::AntennaMissing { .. }))
             .count();
-        if let Some(first) = self.antenna_faults.values().next() {
-            let state = if self.antenna_count > 0 && missing >= self.antenna_count {
+        // A missing antenna says more than another antenna's problem: show it first.
+        let shown = self
+            .antenna_faults
+            .values()
+            .find(|f| matches!(f, ReaderFault::AntennaMissing { .. }))
+            .or_else(|| self.antenna_faults.values().next());
+        if let Some(first) = shown {
+            let blind = (self.antenna_count > 0 && missing >= self.antenna_count)
+                || (self.gate && missing > 0);
+            let state = if blind {
                 HealthState::Fault
             } else {
                 HealthState::Degraded
@@ -124,10 +136,24 @@ impl Reporter {
                 antenna_faults: BTreeMap::new(),
                 other: None,
                 antenna_count,
+                gate: false,
                 published: None,
                 answered: false,
             })),
         }
+    }
+
+    /// Marks the reader as a gate's (see the module docs); call before sharing clones.
+    pub(crate) fn for_gate(self, gate: bool) -> Self {
+        self.lock().gate = gate;
+        self
+    }
+
+    /// Bytes that did not decode so far: dropped bytes plus checksum errors. A rise while no
+    /// frame arrives means the reader speaks, but not what the link expects.
+    pub(crate) fn garbage(&self) -> u64 {
+        let t = self.lock();
+        t.dropped_bytes + t.checksum_errors
     }
 
     fn lock(&self) -> MutexGuard<'_, Tracker> {

@@ -129,6 +129,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         match m.body {
             Body::Keepalive => self.send_as(m.id, Body::KeepaliveAck).await?,
             Body::RoAccessReport(tags) => {
+                // Reads per antenna of this report, traced as the serial drivers trace their
+                // rounds ("round end"): what tests and operators follow a walk by.
+                let mut per_antenna: std::collections::BTreeMap<u8, usize> =
+                    std::collections::BTreeMap::new();
                 for t in tags {
                     let Ok(epc) = Epc::new(t.epc.bytes()) else {
                         continue;
@@ -145,12 +149,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         antenna,
                         rssi,
                     };
+                    *per_antenna.entry(antenna).or_default() += 1;
                     reporter
                         .emit(ReaderOutput::Tag {
                             reader: reporter.name().clone(),
                             read,
                         })
                         .await?;
+                }
+                for (antenna, reads) in per_antenna {
+                    tracing::trace!(antenna, reads, "round end");
                 }
             }
             Body::ReaderEventNotification(data) => {

@@ -212,6 +212,9 @@ pub struct ReaderSettings {
     pub keepalive: Duration,
     /// A network reader silent this long (no keepalive, report or event) is a NoReply fault.
     pub watchdog: Duration,
+    /// The reader watches a gate: one missing antenna blinds a side of it (an exit could not
+    /// be told from an entry), so it is a fault, not a degradation.
+    pub gate: bool,
 }
 
 impl ReaderSettings {
@@ -234,6 +237,7 @@ impl ReaderSettings {
             network: None,
             keepalive: DEFAULT_KEEPALIVE,
             watchdog: llrp::watchdog_for(DEFAULT_KEEPALIVE),
+            gate: false,
         }
     }
 
@@ -324,6 +328,9 @@ pub enum ReaderError {
     /// The reader did not answer within the reply timeout.
     #[error("no reply within {0:?}")]
     NoReply(Duration),
+    /// The reader answers, but not in the configured protocol or reply form.
+    #[error("protocol mismatch: {0}")]
+    ProtocolMismatch(String),
     /// The Modbus transport failed (tokio-modbus).
     #[error("modbus: {0}")]
     Modbus(#[from] tokio_modbus::Error),
@@ -356,6 +363,9 @@ impl ReaderError {
             | ReaderError::Closed => ReaderFault::SerialLost,
             ReaderError::Modbus(tokio_modbus::Error::Transport(_)) => ReaderFault::SerialLost,
             ReaderError::NoReply(_) => ReaderFault::NoReply,
+            ReaderError::ProtocolMismatch(detail) => ReaderFault::ProtocolMismatch {
+                detail: detail.clone(),
+            },
             other => ReaderFault::Other {
                 detail: other.to_string(),
             },
@@ -456,10 +466,10 @@ async fn run_reader_inner<S, C, Fut>(
 {
     let span = tracing::info_span!("reader", name = %settings.name, protocol = %settings.protocol);
     let antenna_count = match settings.protocol {
-        Protocol::UhfA0 => settings.inventory_antennas().len(),
+        Protocol::UhfA0 | Protocol::UhfChafon => settings.inventory_antennas().len(),
         _ => 0,
     };
-    let reporter = Reporter::new(settings.name.clone(), out, antenna_count);
+    let reporter = Reporter::new(settings.name.clone(), out, antenna_count).for_gate(settings.gate);
     let periodic = {
         let reporter = reporter.clone();
         async move {

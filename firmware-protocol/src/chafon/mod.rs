@@ -76,6 +76,10 @@ pub const CMD_INVENTORY: u8 = 0x01;
 pub const CMD_READER_INFO: u8 = 0x21;
 /// Set RF power (Cmd 0x2F, "Pwr: New power ... range is 0~30").
 pub const CMD_SET_POWER: u8 = 0x2F;
+/// Set antenna configuration (Cmd 0x3F, UHFReader288 family): one data byte, the mask of the
+/// antennas the reader uses (bit 0 antenna 1 … bit 3 antenna 4); the reader information's
+/// extension reports it back. Sent as a [`RawCommand`].
+pub const CMD_SET_ANTENNAS: u8 = 0x3F;
 /// Set work mode (Cmd 0x35, UHFReader18 family, six parameter bytes).
 pub const CMD_SET_WORK_MODE: u8 = 0x35;
 /// Get work mode (Cmd 0x36, UHFReader18 family).

@@ -305,6 +305,13 @@ pub enum ReaderFault {
         /// The antenna (1-based).
         antenna: u8,
     },
+    /// The reader answers, but not in the protocol or reply form configured for it (a
+    /// UHFReader288 configured as `chafon_form = "18"`, or bytes that parse as nothing): a
+    /// configuration to fix, not a reader that is gone.
+    ProtocolMismatch {
+        /// What was expected and what was seen (at most 1024 characters).
+        detail: String,
+    },
     /// Anything else.
     Other {
         /// What (at most 1024 characters).
@@ -676,7 +683,9 @@ impl ReaderHealth {
     /// Checks the fault's detail length and antenna number.
     pub fn validate(&self) -> Result<(), UplinkError> {
         match &self.fault {
-            Some(ReaderFault::Other { detail }) => check_text("detail", detail),
+            Some(ReaderFault::Other { detail } | ReaderFault::ProtocolMismatch { detail }) => {
+                check_text("detail", detail)
+            }
             Some(ReaderFault::AntennaMissing { antenna: 0 }) => {
                 Err(UplinkError::Zero { field: "antenna" })
             }
@@ -1311,6 +1320,10 @@ mod tests {
                 r#"{"type":"antenna_missing","antenna":3}"#,
             );
             round_trip(
+                &ReaderFault::ProtocolMismatch { detail: "x".into() },
+                r#"{"type":"protocol_mismatch","detail":"x"}"#,
+            );
+            round_trip(
                 &ScannedCode::Barcode {
                     text: "CUS-1".into(),
                 },
@@ -1594,6 +1607,7 @@ mod tests {
                 Just(Some(ReaderFault::SerialLost)),
                 any::<u8>().prop_map(|antenna| Some(ReaderFault::AntennaMissing { antenna })),
                 ".{0,20}".prop_map(|detail| Some(ReaderFault::Other { detail })),
+                ".{0,20}".prop_map(|detail| Some(ReaderFault::ProtocolMismatch { detail })),
             ];
             let state = proptest::sample::select(vec![
                 HealthState::Ok,

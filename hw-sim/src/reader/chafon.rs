@@ -37,6 +37,13 @@
 //!   UHFReader18 form, type 0x0C and the four extra bytes (antenna mask of the ports, beeper
 //!   on... all as the captured reader) for the UHFReader288 form. A one-antenna 288 reader at
 //!   address 0 answers exactly the captured reply of the vector file.
+//! - Out of the box only antenna 1 is enabled, as the captured reader reports (reader
+//!   information `… 01 00 00 00`: antenna mask 0x01): an inventory without a Target/Ant
+//!   parameter uses the enabled antennas only, and one naming an antenna that is not enabled
+//!   answers 0xF8 "antenna error", so a host that trusts the stored settings never reads
+//!   antennas 2-4. 0x3F "set antenna configuration" (UHFReader288: one byte, the mask of the
+//!   antennas to use) enables them (a mask naming a port the reader lacks, or none: 0xFF); the
+//!   UHFReader18 form has one antenna and answers 0x3F with 0xFE "illegal command".
 //! - 0x2F set power (0..=30 dBm, all antennas; else status 0xFF) and 0x25 set scan time
 //!   (3..=255 × 100 ms; else 0xFF) answer status 0x00 with no data.
 //! - 0x35 set work mode / 0x36 get work mode (UHFReader18 family; accepted in both forms).
@@ -84,6 +91,11 @@ pub const FRAME_GAP_MS: u64 = 15;
 /// §8.4.5).
 const CMD_SET_SCAN_TIME: u8 = 0x25;
 
+pub use custos_protocol::chafon::CMD_SET_ANTENNAS;
+
+/// The antenna mask out of the box: antenna 1 only (the captured reader's `01`).
+pub const FACTORY_ANTENNAS: u8 = 0x01;
+
 /// The frequency bytes of the reader information: band code 0b0100 over DMaxFre/DMinFre bits
 /// 7..6, channels 14 down to 0 (the captured reader's `4E 00`).
 const FREQUENCY_BYTES: (u8, u8) = (0x4E, 0x00);
@@ -99,6 +111,8 @@ pub struct ChafonReader {
     form: InventoryForm,
     decoder: StreamDecoder<CommandFrame, ChafonError>,
     scan_time: u8,
+    /// The mask of enabled antennas (bit 0 antenna 1).
+    enabled: u8,
     work_mode: WorkModeSettings,
     next_scan_ms: Option<u64>,
     last_pushed: HashMap<(u8, Epc), u64>,
@@ -113,6 +127,7 @@ impl ChafonReader {
             form,
             decoder: StreamDecoder::new(decode_command, MAX_FRAME_LEN),
             scan_time: DEFAULT_SCAN_TIME,
+            enabled: FACTORY_ANTENNAS,
             work_mode: WorkModeSettings::ANSWER,
             next_scan_ms: None,
             last_pushed: HashMap::new(),
@@ -138,6 +153,17 @@ impl ChafonReader {
     /// What the reader has done so far.
     pub fn stats(&self) -> ReaderStats {
         self.model.stats()
+    }
+
+    /// The mask of the antennas the reader uses (bit 0 antenna 1).
+    pub fn enabled_antennas(&self) -> u8 {
+        self.enabled
+    }
+
+    /// Enables exactly the antennas of `mask` (ports the reader lacks are ignored), as the
+    /// host's 0x3F would; for tests and set-ups that start from a configured reader.
+    pub fn set_enabled_antennas(&mut self, mask: u8) {
+        self.enabled = mask & self.port_mask();
     }
 
     /// The work-mode settings as last set.
@@ -261,6 +287,14 @@ impl ChafonReader {
                         Status::Success
                     }
                     (CMD_SET_SCAN_TIME, _) => Status::ParameterError,
+                    (CMD_SET_ANTENNAS, _) if self.form == InventoryForm::Reader18 => {
+                        Status::IllegalCommand
+                    }
+                    (CMD_SET_ANTENNAS, [mask]) if *mask != 0 && *mask & !self.port_mask() == 0 => {
+                        self.enabled = *mask;
+                        Status::Success
+                    }
+                    (CMD_SET_ANTENNAS, _) => Status::ParameterError,
                     _ => Status::IllegalCommand,
                 };
                 self.ack(raw.command(), status, out);
@@ -288,7 +322,7 @@ impl ChafonReader {
             InventoryForm::Reader288 => (
                 TYPE_READER288,
                 Some(ReaderInfoExtension {
-                    antenna: self.port_mask(),
+                    antenna: self.enabled,
                     beep: 0x00,
                     output_rep: 0x00,
                     check_antenna: 0x00,
@@ -336,7 +370,11 @@ impl ChafonReader {
         let antennas: Vec<_> = self
             .model
             .antennas()
-            .filter(|(number, antenna)| antenna.is_connected() && only.is_none_or(|n| n == *number))
+            .filter(|(number, antenna)| {
+                antenna.is_connected()
+                    && antenna_mask(*number) & self.enabled != 0
+                    && only.is_none_or(|n| n == *number)
+            })
             .map(|(number, antenna)| {
                 let tags = antenna
                     .readable()
@@ -604,8 +642,11 @@ mod tests {
             .collect()
     }
 
+    /// A reader with every antenna enabled (as a host that configured it).
     fn reader(form: InventoryForm, antennas: u8) -> ChafonReader {
-        ChafonReader::new(ReaderModel::new(0x00, antennas).unwrap(), form)
+        let mut r = ChafonReader::new(ReaderModel::new(0x00, antennas).unwrap(), form);
+        r.set_enabled_antennas(0xFF);
+        r
     }
 
     fn ask(r: &mut ChafonReader, bytes: &[u8]) -> Vec<u8> {
@@ -650,6 +691,65 @@ mod tests {
                 0x00, 0x21, 0x00, 0x00, 0x16, 0x09, 0x03, 0x4E, 0x00, 0x1E, 0x0A
             ])
         );
+    }
+
+    /// Out of the box only antenna 1 is used: an inventory without parameters never reads
+    /// antenna 2, one naming antenna 2 is an antenna error, and the reader information says
+    /// 0x01; 0x3F enables more, which the reader information then reports.
+    #[test]
+    fn out_of_the_box_only_antenna_1_until_0x3f_enables_more() {
+        let mut r = ChafonReader::new(ReaderModel::new(0x00, 4).unwrap(), InventoryForm::Reader288);
+        let a = epc(VECTOR_EPC);
+        r.model_mut().set_field(2, vec![a]).unwrap();
+        let info = ask(&mut r, &hex(READER_INFO_REQUEST));
+        assert_eq!(info[12], FACTORY_ANTENNAS);
+        let plain = command(0, Command::Inventory { params: None });
+        let replies = responses(&ask(&mut r, &plain), InventoryForm::Reader288);
+        assert!(replies.iter().all(|r| tags_of(r).is_empty()), "{replies:?}");
+        let only_2 = command(
+            0,
+            Command::Inventory {
+                params: Some(InventoryParams {
+                    scan: Some(ScanTarget::antenna(2, 10)),
+                    ..InventoryParams::new(0x04, 0x00)
+                }),
+            },
+        );
+        assert_eq!(
+            responses(&ask(&mut r, &only_2), InventoryForm::Reader288),
+            [Response::Ack {
+                command: custos_protocol::chafon::CMD_INVENTORY,
+                status: Status::AntennaError
+            }]
+        );
+        // Enable antennas 1 and 2; a port the reader lacks is refused.
+        let raw = |data: &[u8]| {
+            command(
+                0,
+                Command::Other(
+                    custos_protocol::chafon::RawCommand::new(CMD_SET_ANTENNAS, data).unwrap(),
+                ),
+            )
+        };
+        let ack = |status| {
+            vec![Response::Ack {
+                command: CMD_SET_ANTENNAS,
+                status,
+            }]
+        };
+        let refused = responses(&ask(&mut r, &raw(&[0x10])), InventoryForm::Reader288);
+        assert_eq!(refused, ack(Status::ParameterError));
+        let set = responses(&ask(&mut r, &raw(&[0x03])), InventoryForm::Reader288);
+        assert_eq!(set, ack(Status::Success));
+        assert_eq!(ask(&mut r, &hex(READER_INFO_REQUEST))[12], 0x03);
+        let replies = responses(&ask(&mut r, &only_2), InventoryForm::Reader288);
+        let read: Vec<_> = tags_of(&replies[0]).iter().map(|t| (t.0, t.1)).collect();
+        assert_eq!(read, [(Some(2), a)]);
+        // A UHFReader18 has no antenna configuration.
+        let mut r18 =
+            ChafonReader::new(ReaderModel::new(0x00, 1).unwrap(), InventoryForm::Reader18);
+        let refused = responses(&ask(&mut r18, &raw(&[0x01])), InventoryForm::Reader18);
+        assert_eq!(refused, ack(Status::IllegalCommand));
     }
 
     #[test]

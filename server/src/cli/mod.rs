@@ -18,9 +18,31 @@ pub use init::{InitError, initialise};
 #[derive(Debug, Parser)]
 #[command(name = "custos-server", version, about)]
 pub struct Cli {
+    /// Log format on stderr (overrides the configuration's `log_format`): `json` for journald
+    /// or ELK, one object per line.
+    #[arg(long, value_enum, global = true)]
+    pub log_format: Option<LogFormatArg>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// Human-readable lines; colour only when stderr is a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(arg: LogFormatArg) -> Self {
+        match arg {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
 }
 
 /// Subcommands.
@@ -129,17 +151,21 @@ fn init_tracing(format: LogFormat, filter: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     // A subscriber may already be installed when the CLI runs in-process; keep that one.
+    // Colour codes only for a terminal: in a journal or a file they are noise.
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
 }
 
 /// Run a parsed command line; the exit code tells success (0) or a failed check (1).
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let log_format = cli.log_format.map(LogFormat::from);
     match cli.command {
         Command::Init(args) => {
-            init_tracing(LogFormat::Text, "warn");
+            init_tracing(log_format.unwrap_or(LogFormat::Text), "warn");
             init::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -154,7 +180,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             if let Some(listen) = args.listen {
                 config.listen = listen;
             }
-            init_tracing(config.log_format, &config.log_filter);
+            init_tracing(log_format.unwrap_or(config.log_format), &config.log_filter);
             serve::run(config).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -167,7 +193,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             anchor,
             witness,
         }) => {
-            init_tracing(LogFormat::Text, "warn");
+            init_tracing(log_format.unwrap_or(LogFormat::Text), "warn");
             let external: Vec<PathBuf> = anchor.into_iter().chain(witness).collect();
             Ok(audit::verify(&data_dir, &external).await?)
         }

@@ -98,6 +98,10 @@ pub(super) async fn run(config: Config) -> Result<(), ServeError> {
         ),
         None => (Public::Plain(listener), "http"),
     };
+    // SIGTERM is caught from before the listening line: a script (or systemd) that stops the
+    // server as soon as it announced itself must get the clean shutdown (audit head signed),
+    // not the default action.
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     // The socket is bound and listening: connections queue from here on, so scripts may start.
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {scheme}://{addr}").map_err(listen)?;
@@ -108,12 +112,17 @@ pub(super) async fn run(config: Config) -> Result<(), ServeError> {
     if let Some(anchor) = anchor {
         state.set_anchor(anchor);
     }
-    launch_with(Listeners { public, metrics }, state, shutdown_signal()).await?;
+    launch_with(
+        Listeners { public, metrics },
+        state,
+        shutdown_signal(terminate),
+    )
+    .await?;
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM (`terminate`: the handler, installed early).
+async fn shutdown_signal(terminate: std::io::Result<tokio::signal::unix::Signal>) {
     let interrupt = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
@@ -121,7 +130,7 @@ async fn shutdown_signal() {
         }
     };
     let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        match terminate {
             Ok(mut signal) => {
                 signal.recv().await;
             }

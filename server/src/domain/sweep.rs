@@ -145,6 +145,13 @@ pub fn is_silent(heard_ms: i64, now_ms: i64, supervision_ms: i64) -> bool {
     now_ms.saturating_sub(heard_ms) > supervision_ms
 }
 
+/// The first moment a device last heard from at `heard_ms` is silent ([`is_silent`]): one
+/// millisecond past the supervision interval. The silence watch sleeps until the earliest of
+/// these, so a quiet device is flagged at its own deadline, not at the next sweep tick.
+pub fn silence_deadline(heard_ms: i64, supervision_ms: i64) -> i64 {
+    heard_ms.saturating_add(supervision_ms).saturating_add(1)
+}
+
 /// When the current silence of a device began, if it is silent at `now_ms` ([`is_silent`]):
 /// its last heartbeat, or its registration if it never sent one.
 pub fn silent_since(
@@ -292,6 +299,9 @@ mod tests {
     #[test]
     fn silent_only_after_more_than_the_supervision_interval() {
         let sup = 6_000;
+        let due = silence_deadline(T, sup);
+        assert!(is_silent(T, due, sup) && !is_silent(T, due - 1, sup));
+        assert_eq!(silence_deadline(i64::MAX, sup), i64::MAX);
         assert!(!is_silent(T, T, sup));
         assert!(!is_silent(T, T + sup, sup));
         assert!(is_silent(T, T + sup + 1, sup));

@@ -23,7 +23,7 @@ use crate::domain::alert::{AlertKind, NewAlert, cause};
 use crate::domain::sweep::{
     CarrierStanding, RemovalOutcome, SHORTEST_LEAK_DEADLINE_MS, SweepPolicy, episode_alerted,
     leak_deadline_ms, leak_deadline_passed, overdue_notice_due, removal_grace_over,
-    removal_outcome, resumed_at, silent_since,
+    removal_outcome, resumed_at, silence_deadline, silent_since,
 };
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
@@ -60,6 +60,49 @@ pub async fn sweep(app: &AppState) -> Result<SweepOutcome, ServiceError> {
             let people = super::people::expired_holders_in(tx, at, commitment_months)?;
             outcome.changed.extend(people);
             Ok::<_, ServiceError>(outcome)
+        })
+        .await?;
+    app.alerts().notify(outcome.changed.iter().copied());
+    Ok(outcome)
+}
+
+/// When the next device goes silent unless it is heard from: the earliest
+/// [`silence_deadline`] among the devices heard within the supervision interval (`None` when
+/// none is). A read; the silence watch (`jobs`) sleeps until then.
+pub async fn next_silence_at(app: &AppState) -> Result<Option<i64>, ServiceError> {
+    let now_ms = app.now().unix_ms();
+    let sup = app.settings().sweep.supervision_ms;
+    let heard = app
+        .store()
+        .query(move |tx| {
+            Ok::<_, ServiceError>(tx.earliest_heartbeat_since(now_ms.saturating_sub(sup))?)
+        })
+        .await?;
+    Ok(heard.map(|heard_ms| silence_deadline(heard_ms, sup)))
+}
+
+/// The sweep's silence rules alone (silent readers, readers heard again), in one transaction:
+/// what the silence watch runs at a device's deadline. After commit, the consoles hear of
+/// every alert it changed.
+pub async fn silent_readers(app: &AppState) -> Result<SweepOutcome, ServiceError> {
+    let at = app.now();
+    let policy = app.settings().sweep;
+    let outcome = app
+        .store()
+        .transact(move |tx| {
+            let mut sweep = Sweep {
+                tx,
+                at,
+                now_ms: at.unix_ms(),
+                policy,
+                actor: Actor::system("sweep"),
+                out: SweepOutcome::default(),
+            };
+            sweep.silent_readers()?;
+            sweep.resumed_readers()?;
+            let mut seen = std::collections::HashSet::new();
+            sweep.out.changed.retain(|id| seen.insert(*id));
+            Ok::<_, ServiceError>(sweep.out)
         })
         .await?;
     app.alerts().notify(outcome.changed.iter().copied());

@@ -114,6 +114,10 @@ pub trait SweepRows {
     /// that never sent one, by id.
     fn devices_unheard_since(&mut self, before_ms: i64) -> Result<Vec<HeardDevice>, StoreError>;
 
+    /// The earliest last heartbeat at or after `since_ms` of a device that is not revoked:
+    /// the device that goes silent next (`device_status_by_heartbeat`, first row).
+    fn earliest_heartbeat_since(&mut self, since_ms: i64) -> Result<Option<i64>, StoreError>;
+
     /// Live `reader_silent` alerts of devices with a heartbeat at or after `since_ms`.
     fn silent_alerts_heard_since(
         &mut self,

@@ -30,6 +30,13 @@ const HEARTBEATS_DUE: &str =
      WHERE last_heartbeat_ms < ?1
        AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = device_id AND d.revoked_at_ms IS NOT NULL)
      ORDER BY last_heartbeat_ms";
+/// The next device to go silent: the earliest heartbeat not older than the supervision
+/// interval, of a device not revoked (`device_status_by_heartbeat`, in order, first row).
+const NEXT_SILENT: &str =
+    "SELECT last_heartbeat_ms FROM device_status INDEXED BY device_status_by_heartbeat
+     WHERE last_heartbeat_ms >= ?1
+       AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = device_id AND d.revoked_at_ms IS NOT NULL)
+     ORDER BY last_heartbeat_ms LIMIT 1";
 /// Live `reader_silent` alerts of devices that are heard again (`alerts_by_state`).
 const LIVE_SILENT_HEARD: &str = "SELECT a.id, a.detail_json, s.last_heartbeat_ms
      FROM alerts a INDEXED BY alerts_by_state JOIN device_status s ON s.device_id = a.device_id
@@ -38,12 +45,13 @@ const LIVE_SILENT_HEARD: &str = "SELECT a.id, a.detail_json, s.last_heartbeat_ms
 
 /// Every due-set query by name, for inspecting their plans on a real file (the sweep bench
 /// prints them).
-pub const DUE_SET_QUERIES: [(&str, &str); 5] = [
+pub const DUE_SET_QUERIES: [(&str, &str); 6] = [
     ("overdue", OVERDUE_DUE),
     ("cabinet removals", REMOVALS_DUE),
     ("leak deadlines", MISSING_DUE),
     ("silent readers", HEARTBEATS_DUE),
     ("resumed readers", LIVE_SILENT_HEARD),
+    ("next silent reader", NEXT_SILENT),
 ];
 
 impl SweepRows for SqliteTx<'_> {
@@ -129,6 +137,13 @@ impl SweepRows for SqliteTx<'_> {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn earliest_heartbeat_since(&mut self, since_ms: i64) -> Result<Option<i64>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(NEXT_SILENT)?;
+        let mut rows = stmt.query_map([since_ms], |r| r.get::<_, i64>(0))?;
+        Ok(rows.next().transpose()?)
     }
 
     fn devices_unheard_since(&mut self, before_ms: i64) -> Result<Vec<HeardDevice>, StoreError> {
