@@ -7,8 +7,9 @@
 //! `GuardCap`), which can only be obtained through their own role checks; so the checks stay
 //! in one place and the use cases still cannot be reached without one.
 
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::Created;
@@ -21,7 +22,8 @@ use crate::domain::carrier::{CarrierKind, CarrierState, Tag};
 use crate::domain::ids::{CarrierId, DeviceId};
 use crate::domain::level::Level;
 use crate::service::carriers::{self, CarrierRegistration};
-use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem};
+use crate::service::lists::ListParams;
+use crate::store::carriers::{Carrier, CarrierSummary, HistoryItem};
 
 /// Carrier registration request.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -126,7 +128,7 @@ pub async fn one(
     Ok(axum::Json(carriers::one(&state, &cap, id).await?))
 }
 
-/// Filters of `GET /carriers`.
+/// Filters and paging of `GET /carriers`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -135,13 +137,29 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(value_type = Option<CarrierState>)]
     state: Option<String>,
-    /// A substring of the control number or of a tag (at most 200 characters).
+    /// Search words (split at white space; at most 200 characters): each must be a substring
+    /// (any case) of the control number, the title, the owning unit, the holder's name or
+    /// department, or a tag.
     #[serde(default)]
+    #[param(schema_with = super::paging::q_schema)]
     q: Option<String>,
+    /// Carriers per page: 1 to 500, 100 when absent.
+    #[serde(default)]
+    #[param(schema_with = super::paging::limit_schema)]
+    limit: Option<String>,
+    /// The cursor from the previous page's `Link: rel="next"` header (opaque).
+    #[serde(default)]
+    #[param(schema_with = super::paging::cursor_schema)]
+    cursor: Option<String>,
+    /// The order: a key, or `-key` for descending; `id` (order of registration) when absent.
+    #[serde(default)]
+    #[param(schema_with = super::paging::carrier_sort_schema)]
+    sort: Option<String>,
 }
 
-/// Carriers, optionally in one state and matching `q` (control number or tag substring)
-/// (custodian, security officer).
+/// One page of the register: carriers optionally in one state and matching every word of
+/// `q`, sorted, at most `limit` (custodian, security officer). While more remain, the answer
+/// has a `Link: <…>; rel="next"` header (RFC 8288) whose URI asks for the next page.
 #[utoipa::path(
     get,
     operation_id = "carriers_list",
@@ -149,8 +167,9 @@ pub struct ListQuery {
     tag = "carriers",
     params(ListQuery),
     responses(
-        (status = 200, description = "Matching carriers", body = Vec<Carrier>),
-        (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
+        (status = 200, description = "One page of matching carriers", body = Vec<Carrier>,
+            headers(("link" = String, description = "`<URI>; rel=\"next\"` while more remain"))),
+        (status = 400, description = "A malformed parameter: state, limit, sort, cursor or q (`bad_request`)", body = ErrorBody),
         SessionRefusals,
     ),
     security(("bearer" = []), ("session_cookie" = []))
@@ -158,8 +177,9 @@ pub struct ListQuery {
 pub async fn list(
     cap: CustodyReader,
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<ListQuery>,
-) -> Result<axum::Json<Vec<Carrier>>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter_state = match query.state.as_deref() {
         None | Some("") => None,
         Some(name) => Some(CarrierState::from_name(name).ok_or_else(|| {
@@ -168,11 +188,14 @@ pub async fn list(
             )
         })?),
     };
-    let filter = CarrierFilter {
-        state: filter_state,
+    let params = ListParams {
+        limit: query.limit,
+        cursor: query.cursor,
+        sort: query.sort,
         q: query.q,
     };
-    Ok(axum::Json(carriers::list(&state, &cap, filter).await?))
+    let page = carriers::page(&state, &cap, filter_state, &params).await?;
+    Ok(super::paging::answer(&uri, page))
 }
 
 /// What `GET /carriers/by-tag/{tag}` answers: the title only for custodians.

@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
+pub mod paging;
 pub mod people;
 pub mod session;
 pub mod signouts;

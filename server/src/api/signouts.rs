@@ -9,8 +9,9 @@
 
 use axum::Json as AxumJson;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
@@ -21,6 +22,7 @@ use crate::auth::capability::{CustodianCap, CustodyReader, SecurityOfficerCap};
 use crate::domain::ids::{CarrierId, PersonId, SignoutId};
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
+use crate::service::lists::ListParams;
 use crate::service::signouts::{self, Approved, Issued, Returned};
 use crate::store::signouts::{NewSignout, Signout};
 
@@ -235,6 +237,23 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(value_type = Option<SignoutState>)]
     state: Option<String>,
+    /// Search words (at most 200 characters): each must be a substring of the borrower's
+    /// name, the requester's username, the purpose or a carrier's control number.
+    #[serde(default)]
+    #[param(schema_with = super::paging::q_schema)]
+    q: Option<String>,
+    /// Sign-outs per page: 1 to 500, 100 when absent.
+    #[serde(default)]
+    #[param(schema_with = super::paging::limit_schema)]
+    limit: Option<String>,
+    /// The cursor from the previous page's `Link: rel="next"` header (opaque).
+    #[serde(default)]
+    #[param(schema_with = super::paging::cursor_schema)]
+    cursor: Option<String>,
+    /// The order: a key, or `-key` for descending; `id` when absent.
+    #[serde(default)]
+    #[param(schema_with = super::paging::signout_sort_schema)]
+    sort: Option<String>,
 }
 
 /// Sign-outs, optionally in one state; requested and approved ones say what an issue would
@@ -246,8 +265,9 @@ pub struct ListQuery {
     tag = "signouts",
     params(ListQuery),
     responses(
-        (status = 200, description = "Matching sign-outs", body = Vec<Signout>),
-        (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
+        (status = 200, description = "One page of matching sign-outs", body = Vec<Signout>,
+            headers(("link" = String, description = "`<URI>; rel=\"next\"` while more remain"))),
+        (status = 400, description = "A malformed parameter: state, limit, sort, cursor or q (`bad_request`)", body = ErrorBody),
         SessionRefusals,
     ),
     security(("bearer" = []), ("session_cookie" = []))
@@ -255,8 +275,9 @@ pub struct ListQuery {
 pub async fn list(
     cap: CustodyReader,
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<ListQuery>,
-) -> Result<AxumJson<Vec<Signout>>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = match query.state.as_deref() {
         None | Some("") => None,
         Some(name) => Some(SignoutState::from_name(name).ok_or_else(|| {
@@ -265,7 +286,14 @@ pub async fn list(
             )
         })?),
     };
-    Ok(AxumJson(signouts::list(&state, &cap, filter).await?))
+    let params = ListParams {
+        limit: query.limit,
+        cursor: query.cursor,
+        sort: query.sort,
+        q: query.q,
+    };
+    let page = signouts::page(&state, &cap, filter, &params).await?;
+    Ok(super::paging::answer(&uri, page))
 }
 
 /// One sign-out (custodian, security officer).

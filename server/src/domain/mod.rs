@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod level;
 pub mod liveness;
 pub mod notify;
+pub mod page;
 pub mod person;
 pub mod role;
 pub mod signout;

@@ -22,6 +22,7 @@ pub mod console;
 pub mod devices;
 mod error;
 pub mod ingest;
+pub mod lists;
 pub mod notify;
 pub mod people;
 pub mod policy;

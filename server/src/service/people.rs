@@ -12,8 +12,10 @@ use crate::AppState;
 use crate::audit::NewEntry;
 use crate::auth::capability::{PeopleReaderCap, SecurityOfficerCap};
 use crate::domain::ids::{PersonId, is_valid_label, is_valid_name};
+use crate::domain::page::{Page, Sort, SortKey, SortValue, paginate, search_words, words_match};
 use crate::domain::person::{self, DecommissioningPolicy, PersonStatus};
 use crate::domain::time::Timestamp;
+use crate::service::lists::{ListParams, WORDS_MAX};
 use crate::store::Tx;
 use crate::store::people::{NewPerson, Person};
 
@@ -98,6 +100,50 @@ fn register_in(
 /// Everyone on the register, by id.
 pub async fn list(app: &AppState, _cap: &PeopleReaderCap) -> Result<Vec<Person>, ServiceError> {
     app.store().query(|tx| Ok(tx.people()?)).await
+}
+
+/// The keys the register of people may be sorted by.
+pub const PEOPLE_SORT_KEYS: &[SortKey] = &[
+    SortKey::int("id"),
+    SortKey::text("name"),
+    SortKey::text("department"),
+    SortKey::text("category"),
+    SortKey::text("status"),
+];
+
+/// One page of the register of people: those matching every word of `params.q` in their
+/// name, department or badge tag, in `params.sort` order ([`PEOPLE_SORT_KEYS`], by id when
+/// absent). The register is short (one unit's cleared staff), so it is paged in memory with
+/// the same keyset cursor as the database lists.
+pub async fn page(
+    app: &AppState,
+    cap: &PeopleReaderCap,
+    params: &ListParams,
+) -> Result<Page<Person>, ServiceError> {
+    let default = Sort {
+        key: PEOPLE_SORT_KEYS[0],
+        descending: false,
+    };
+    let checked = params.check(PEOPLE_SORT_KEYS, default)?;
+    let words = search_words(checked.q.as_deref().unwrap_or(""), WORDS_MAX);
+    let everyone = list(app, cap).await?;
+    let matching = everyone
+        .into_iter()
+        .filter(|p| {
+            let badge = p.badge_tag.as_deref().unwrap_or("");
+            words_match(&words, &[&p.name, &p.department, badge])
+        })
+        .collect();
+    Ok(paginate(matching, &checked.page, |p, key| {
+        let value = match key {
+            "name" => SortValue::Text(p.name.clone()),
+            "department" => SortValue::Text(p.department.clone()),
+            "category" => SortValue::Text(p.category.as_str().to_owned()),
+            "status" => SortValue::Text(p.status.as_str().to_owned()),
+            _ => SortValue::Int(p.id.0),
+        };
+        (value, p.id.0)
+    }))
 }
 
 /// One person.

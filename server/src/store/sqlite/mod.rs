@@ -40,6 +40,7 @@ mod devices;
 mod ingest;
 pub mod migrations;
 mod notify;
+mod paging;
 mod people;
 mod policy;
 pub(super) mod reader;
