@@ -20,7 +20,8 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
+use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::StreamExt;
 use futures_util::stream::Stream;
@@ -75,6 +76,14 @@ pub struct ListQuery {
     /// Only ids below this one (the next page back).
     #[serde(default)]
     before: Option<String>,
+    /// The cursor from the previous page's `Link: rel="next"` header (opaque).
+    #[serde(default)]
+    #[param(schema_with = super::paging::cursor_schema)]
+    cursor: Option<String>,
+    /// The order: newest first (`-id`), the only one.
+    #[serde(default)]
+    #[param(schema_with = super::paging::newest_first_schema)]
+    sort: Option<String>,
 }
 
 fn present(value: &Option<String>) -> Option<&str> {
@@ -153,7 +162,8 @@ fn alert_id(id: &str) -> Result<i64, ApiError> {
     tag = "alerts",
     params(ListQuery),
     responses(
-        (status = 200, description = "Matching alerts, newest first", body = Vec<AlertView>),
+        (status = 200, description = "Matching alerts, newest first", body = Vec<AlertView>,
+            headers(("link" = String, description = "`<URI>; rel=\"next\"` while more remain"))),
         (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
         SessionRefusals,
     ),
@@ -162,10 +172,15 @@ fn alert_id(id: &str) -> Result<i64, ApiError> {
 pub async fn list(
     cap: AlertReaderCap,
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<ListQuery>,
-) -> Result<axum::Json<Vec<AlertView>>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = query.filter()?;
-    Ok(axum::Json(alerts::list(&state, &cap, filter).await?))
+    if present(&query.sort).is_some_and(|s| s != "-id") {
+        return Err(bad("sort", "-id"));
+    }
+    let page = alerts::page(&state, &cap, filter, query.cursor.as_deref()).await?;
+    Ok(super::paging::answer(&uri, page))
 }
 
 /// One alert (guard, custodian, security officer).

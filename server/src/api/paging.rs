@@ -84,6 +84,22 @@ pub fn carrier_sort_schema() -> Object {
     sort_schema(CARRIER_SORT_KEYS)
 }
 
+/// `sort` of the lists read newest first only (`GET /alerts`).
+pub fn newest_first_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["-id"]))
+        .build()
+}
+
+/// `sort` of the lists read oldest first only (`GET /audit`).
+pub fn oldest_first_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["id"]))
+        .build()
+}
+
 /// `sort` of `GET /people`.
 pub fn people_sort_schema() -> Object {
     sort_schema(PEOPLE_SORT_KEYS)
