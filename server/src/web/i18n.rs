@@ -657,6 +657,19 @@ texts! {
     RaisedAt: "发生时间", "Raised";
     AcknowledgedBy: "确认人", "Acknowledged by";
     ResolvedBy: "处理人", "Resolved by";
+
+    // Lists: search, sort, pages.
+    SearchCarrierWords: "查询（编号、标题词、持有人、部门、标签）", "Search (number, title words, holder, department, tag)";
+    SortLabel: "排序", "Sort by";
+    SortRegistered: "登记顺序", "Registration order";
+    OrderLabel: "顺序", "Order";
+    OrderAscending: "升序", "Ascending";
+    OrderDescending: "降序", "Descending";
+    Pages: "翻页", "Pages";
+    NextPage: "下一页", "Next page";
+    FirstPage: "回到第一页", "First page";
+    PagingReset: "翻页位置已失效，已显示第一页。", "That page position no longer applies; showing the first page.";
+    TagDetails: "标签详情", "Tag details";
 }
 
 /// The name of a role.

@@ -75,6 +75,7 @@ pub mod guard;
 pub mod i18n;
 pub mod label;
 pub mod layout;
+pub mod lists;
 pub mod officer;
 pub use crate::replay;
 pub mod session;
@@ -232,7 +233,7 @@ pub fn router() -> Router<AppState> {
             "/signouts/new",
             get(desk::new_signout).post(desk::request_signout),
         )
-        .route("/carriers", get(custodian::carriers))
+        .route("/carriers", get(lists::carriers))
         .route(
             "/carriers/new",
             get(custodian::new_carrier).post(custodian::create_carrier),
