@@ -454,6 +454,17 @@ impl Session {
         std::fs::write(path, png).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Resize the browser window (the tests run at 1400 px and at a tablet's 800 px).
+    pub async fn set_window_size(&self, width: u32, height: u32) -> WdResult<()> {
+        self.call(
+            Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await
+        .map(drop)
+    }
+
     /// End the session (Chromium quits).
     pub async fn delete(self) -> WdResult<()> {
         self.call(Method::DELETE, "", None).await.map(drop)
