@@ -60,11 +60,13 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(value_type = Option<AlertKind>)]
     kind: Option<String>,
-    /// Alerts about this carrier.
+    /// Alerts about this carrier (its numeric id).
     #[serde(default)]
+    #[param(pattern = "^(0|-?[1-9][0-9]{0,17})$")]
     carrier_id: Option<String>,
     /// Alerts about this device.
     #[serde(default)]
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     device_id: Option<String>,
     /// 1 to 1000, default 100.
     #[serde(default)]
@@ -72,9 +74,11 @@ pub struct ListQuery {
     limit: Option<String>,
     /// Only ids above this one (what is new since a stream's `hello`).
     #[serde(default)]
+    #[param(pattern = "^(0|-?[1-9][0-9]{0,17})$")]
     after: Option<String>,
     /// Only ids below this one (the next page back).
     #[serde(default)]
+    #[param(pattern = "^(0|-?[1-9][0-9]{0,17})$")]
     before: Option<String>,
     /// The cursor from the previous page's `Link: rel="next"` header (opaque).
     #[serde(default)]
@@ -144,8 +148,13 @@ impl ListQuery {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
-    /// What was found and done: required, 1 to 2000 characters, not blank.
-    #[schema(min_length = 1, max_length = 2000)]
+    /// What was found and done: required, 1 to 2000 characters, not blank, no control
+    /// characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 2000
+    )]
     note: String,
 }
 

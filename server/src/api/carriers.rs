@@ -30,13 +30,24 @@ use crate::store::carriers::{Carrier, CarrierSummary, HistoryItem};
 #[serde(deny_unknown_fields)]
 pub struct RegisterCarrier {
     /// The control number (编号): 1 to 24 characters of `A-Z`, `0-9`, `-`.
-    #[schema(example = "CU-2026-0001")]
+    #[schema(
+        example = "CU-2026-0001",
+        pattern = "^[A-Z0-9-]{1,24}$",
+        min_length = 1,
+        max_length = 24
+    )]
     control_no: String,
     /// What the carrier physically is.
     kind: CarrierKind,
     /// Its classification level.
     level: Level,
-    /// The title: shown only to custodians and security officers, never audited or logged.
+    /// The title: shown only to custodians and security officers, never audited or logged; 1
+    /// to 200 characters, not blank, no control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     title: String,
     /// Copy number, for numbered copies.
     #[serde(default)]
@@ -44,15 +55,43 @@ pub struct RegisterCarrier {
     /// Number of copies made.
     #[serde(default)]
     copies: Option<u32>,
-    /// The owning unit.
+    /// The owning unit: 1 to 200 characters, not blank, no control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     owner_unit: String,
     /// The cabinet it lives in.
     #[serde(default)]
     home_device: Option<DeviceId>,
-    /// Its tags: `epc:HEX`, `barcode:TEXT`, `em:HEX`.
-    #[schema(example = json!(["epc:3474257BF40000000000162E"]))]
+    /// Its tags, at most 16, each once: `epc:HEX` (1 to 62 bytes), `em:HEX` (10 digits) or
+    /// `barcode:TEXT` (printable ASCII; a Custos label `CU…` or a GS1 `(8004)` GIAI is
+    /// checked as such; the pattern declares plain texts that are neither).
+    #[schema(example = json!(["epc:3474257BF40000000000162E"]), max_items = 16, value_type = Vec<TagText>)]
     tags: Vec<String>,
 }
+
+/// A tag as typed, in the OpenAPI document: what [`Tag::parse`] accepts, as a pattern (a
+/// plain barcode text declared by its first character, which cannot start a Custos label
+/// `CU…`, a GS1 `(8004)`/`8004` GIAI, or an AIM prefix `]`).
+pub struct TagText;
+
+/// The pattern of [`TagText`].
+pub const TAG_PATTERN: &str =
+    "^(epc:([0-9A-Fa-f]{2}){1,62}|em:[0-9A-Fa-f]{10}|barcode:[!#-'*-7:-BD-Z^-bd-~][ -~]{0,200})$";
+
+impl utoipa::PartialSchema for TagText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(TAG_PATTERN))
+            .examples([serde_json::Value::from("epc:3474257BF40000000000162E")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TagText {}
 
 impl std::fmt::Debug for RegisterCarrier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,7 +113,7 @@ impl std::fmt::Debug for RegisterCarrier {
     responses(
         (status = 201, description = "Registered", body = Created<CarrierId>),
         (status = 409, description = "The control number or a tag is taken, or a tag is repeated (`conflict`)", body = ErrorBody),
-        (status = 422, description = "A registration rule says no; the code names it", body = ErrorBody),
+        (status = 422, description = "A registration rule says no; the code names it: copies without a copy number (`copy_number_required`), a copy number above the copies (`copy_number_out_of_range`), a home that is not a cabinet (`home_not_cabinet`), a Custos label of another control number (`label_mismatch`), an unknown home device (`unknown_reference`)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
     ),
@@ -215,7 +254,7 @@ pub enum TagAnswer {
     operation_id = "carriers_by_tag",
     path = "/carriers/by-tag/{tag}",
     tag = "carriers",
-    params(("tag" = String, Path, description = "The tag, percent-encoded", example = "epc:3474257BF40000000000162E")),
+    params(("tag" = TagText, Path, description = "The tag, percent-encoded", example = "epc:3474257BF40000000000162E")),
     responses(
         (status = 200, description = "The carrier (without `title` for a guard)", body = TagAnswer),
         (status = 400, description = "Not a tag (`bad_request`)", body = ErrorBody),

@@ -28,6 +28,13 @@ pub struct RegisterDevice {
     /// Ed25519 public key, standard base64 of 32 bytes (as `custosd keygen` prints it); the
     /// canonical encoding of a point of large order: small-order keys (`AQAA…`, all zeros) and
     /// non-canonical encodings are refused (400), since anyone could sign as such a device.
+    /// Format `ed25519-public-key`: such a key; the pattern is its base64 shape.
+    #[schema(
+        format = "ed25519-public-key",
+        pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
+        min_length = 44,
+        max_length = 44
+    )]
     public_key: String,
     /// A gate's secure side.
     #[serde(default)]
@@ -111,7 +118,13 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
     /// The new Ed25519 public key, checked like a registration's (standard base64 of 32 bytes,
-    /// canonical, not of small order).
+    /// canonical, not of small order; format `ed25519-public-key`).
+    #[schema(
+        format = "ed25519-public-key",
+        pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
+        min_length = 44,
+        max_length = 44
+    )]
     public_key: String,
 }
 

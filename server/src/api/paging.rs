@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaFormat, Type};
 
 use crate::domain::page::{CURSOR_MAX, DEFAULT_LIMIT, MAX_LIMIT, Page, Sort, SortKey};
 use crate::service::devices::DEVICE_SORT_KEYS;
@@ -53,11 +53,12 @@ pub fn limit_schema() -> Object {
         .build()
 }
 
-/// The schema of `cursor`: lower-case hex, at most [`CURSOR_MAX`] characters. Only a value
-/// from a `Link` header is a cursor; anything else answers 400.
+/// The schema of `cursor`: lower-case hex, at most [`CURSOR_MAX`] characters, format
+/// `opaque-cursor`: only a value from a `Link` header is a cursor; anything else answers 400.
 pub fn cursor_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom("opaque-cursor".into())))
         .pattern(Some("^([0-9a-f]{2})*$"))
         .max_length(Some(CURSOR_MAX))
         .build()

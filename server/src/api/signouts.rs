@@ -35,15 +35,32 @@ fn signout_id(text: &str) -> Result<SignoutId, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct RequestSignout {
     /// 1 to 100 distinct carriers.
+    #[schema(schema_with = carrier_ids_schema)]
     carrier_ids: Vec<CarrierId>,
     /// The person who will hold them.
     borrower: PersonId,
-    /// Why (1 to 200 characters).
+    /// Why: 1 to 200 characters, not blank, no control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     purpose: String,
     /// When they are due back (in the future).
     due_at: Timestamp,
     /// Whether they may leave the secure area (外带).
     may_leave: bool,
+}
+
+/// `carrier_ids` of a request: 1 to 100 distinct carrier ids.
+fn carrier_ids_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::Ref::from_schema_name("CarrierId"))
+        .min_items(Some(1))
+        .max_items(Some(100))
+        .unique_items(true)
+        .description(Some("1 to 100 distinct carriers."))
+        .build()
 }
 
 /// The answer to a request.
