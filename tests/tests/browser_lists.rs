@@ -130,6 +130,27 @@ async fn register_at(scene: &Scene, session: &Session, width: u32) -> WdResult<(
         share < 0.2,
         "the tag column takes {share:.2} of the table at {width}px"
     );
+    let title = eval(
+        session,
+        "return document.querySelector('#carrier-table tr.carrier td.carrier-title')
+                  .getBoundingClientRect().width;",
+    )
+    .await?;
+    let title = title.as_f64().unwrap_or(0.0);
+    assert!(
+        title >= 150.0,
+        "the title column is {title}px wide at {width}px"
+    );
+    let overflow = eval(
+        session,
+        "const w = document.querySelector('#carrier-table').parentElement;
+         return w.scrollWidth - w.clientWidth;",
+    )
+    .await?;
+    assert!(
+        overflow.as_f64().unwrap_or(1.0) <= 1.0,
+        "the register scrolls sideways at {width}px: {overflow}"
+    );
     let count = text_of(session, "#carrier-table tr.carrier .tag-count").await?;
     assert_eq!(count, "1");
     // Opening the detail shows the tag.

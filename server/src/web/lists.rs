@@ -155,12 +155,12 @@ pub async fn carriers(
                         thead { tr {
                             (sort_header(lang, &asked, "control_no", Key::CarrierControlNo))
                             (sort_header(lang, &asked, "level", Key::Level))
-                            th { (t(lang, Key::CarrierKindLabel)) }
+                            th.col-kind { (t(lang, Key::CarrierKindLabel)) }
                             th { (t(lang, Key::CarrierTitle)) }
                             (sort_header(lang, &asked, "state", Key::CarrierStateLabel))
                             (sort_header(lang, &asked, "holder", Key::Holder))
                             (sort_header(lang, &asked, "owner_unit", Key::OwnerUnit))
-                            th { (t(lang, Key::HomeCabinet)) }
+                            th.col-home { (t(lang, Key::HomeCabinet)) }
                             th.detail-col { (t(lang, Key::Tags)) }
                         } }
                         tbody {
@@ -267,12 +267,12 @@ fn carrier_row(lang: Lang, c: &Carrier) -> Markup {
         tr.carrier data-carrier-id=(s.id) data-state=(s.state.as_str()) data-level=(s.level.code()) {
             td.nowrap { (carrier_link(s.id, &s.control_no)) }
             td.nowrap { (level_tag(lang, s.level)) }
-            td { (t(lang, i18n::carrier_kind(s.kind))) }
+            td.col-kind { (t(lang, i18n::carrier_kind(s.kind))) }
             td.carrier-title { (c.title) }
             td.nowrap { span.carrier-state data-state=(s.state.as_str()) { (t(lang, i18n::carrier_state(s.state))) } }
             td.holder { @if let Some(h) = &s.holder { (h.name) } }
             td.owner-unit { (s.owner_unit) }
-            td { @if let Some(home) = &s.home_device { a href={ "/cabinets/" (encode(home)) } { (home) } } }
+            td.col-home { @if let Some(home) = &s.home_device { a href={ "/cabinets/" (encode(home)) } { (home) } } }
             td.carrier-tags.detail-col {
                 @if !s.tags.is_empty() {
                     details.tag-details {
