@@ -914,6 +914,39 @@ impl<'a> Scenario<'a> {
         Ok(())
     }
 
+    /// A missing carrier found by hand (`POST /carriers/{id}/found`, as the custodian): it was
+    /// missing since its unexplained removal (or, if the sweep has not judged the removal yet,
+    /// the custodian reports it missing by hand first).
+    async fn found(&self, c: &SeedCarrier) -> anyhow::Result<()> {
+        let path = format!("/api/v1/carriers/{}", c.id);
+        let now = self.custodian.get(&path).await?;
+        if now["state"] != "missing" {
+            self.custodian
+                .post(
+                    &format!("{path}/missing"),
+                    &json!({"note": "not on its shelf at the count"}),
+                )
+                .await?;
+            self.say(format!(
+                "custodian reports {} missing by hand",
+                carrier_label(c)
+            ));
+        }
+        let found = self
+            .custodian
+            .post(
+                &format!("{path}/found"),
+                &json!({"note": "found in the reading room, seal intact"}),
+            )
+            .await?;
+        self.say(format!(
+            "custodian finds {} in the reading room: {} again, its incident record closed",
+            carrier_label(c),
+            found["state"].as_str().unwrap_or("?")
+        ));
+        Ok(())
+    }
+
     async fn put(&self, p: &str, c: &SeedCarrier, cabinet: &SiteDevice) -> anyhow::Result<()> {
         cabinet.shelve(c.epc).await?;
         self.say(format!("{p} puts {} into {}", c.control_no, cabinet.id));
@@ -1161,6 +1194,10 @@ impl<'a> Scenario<'a> {
         self.at(hm(11, 40)).await;
         self.take(&cast.p7, &cast.z).await?;
 
+        // Approvals: a rejection, a copy, a destruction (issue #10).
+        self.at(hm(12, 0)).await;
+        self.approvals_steps(cast).await?;
+
         // A return into the wrong cabinet, then home.
         if let Some(wrong) = self.other_cabinet(&cast.t) {
             self.at(hm(13, 30)).await;
@@ -1213,6 +1250,13 @@ impl<'a> Scenario<'a> {
             self.say(format!("the PC of {} is switched back on", desk.id));
         }
 
+        // The carrier gone from its cabinet this morning is found, and put back.
+        self.at(hm(15, 40)).await;
+        self.found(&cast.y).await?;
+        self.at_least(hm(15, 45), SHELF_SETTLE).await;
+        let cabinet = self.home(&cast.y)?;
+        self.put("the custodian", &cast.y, cabinet).await?;
+
         // The authorised borrower comes back and returns the carrier.
         self.at(hm(16, 30)).await;
         self.walk(&cast.p1, east, Direction::In, &[&cast.a], "")
@@ -1241,6 +1285,135 @@ impl<'a> Scenario<'a> {
         ));
         self.at(hm(17, 40)).await;
         Ok(())
+    }
+
+    /// Approves request `id` of `kind` (`copies`, `destructions`) by officer1, and officer2 too
+    /// while it still needs one (TS); its state.
+    async fn approve_request(&self, kind: &str, id: &str) -> anyhow::Result<String> {
+        let path = format!("/api/v1/{kind}/{id}/approve");
+        let mut answer = self.officer1.post(&path, &json!({})).await?;
+        if answer["state"] == "requested" {
+            answer = self.officer2.post(&path, &json!({})).await?;
+        }
+        Ok(answer["state"].as_str().unwrap_or("?").to_owned())
+    }
+
+    /// A sign-out rejected with its reason; a copy of `x` made (with its lineage); that copy
+    /// destroyed before two witnesses (a security officer on the register and a colleague).
+    async fn approvals_steps(&self, cast: &Cast) -> anyhow::Result<()> {
+        let x = &cast.x;
+        let s = self
+            .request(
+                x,
+                &cast.p3,
+                "私人用途 personal use",
+                Duration::from_secs(3600),
+                false,
+            )
+            .await?;
+        let reason = "用途不符合规定 purpose not allowed";
+        let answer = self
+            .officer1
+            .post(
+                &format!("/api/v1/signouts/{s}/reject"),
+                &json!({"reason": reason}),
+            )
+            .await?;
+        self.say(format!(
+            "officer1 rejects sign-out #{s}: {}, because \"{reason}\"",
+            answer["state"].as_str().unwrap_or("?")
+        ));
+
+        let asked = self
+            .custodian
+            .post(
+                "/api/v1/copies",
+                &json!({"original_id": x.id, "count": 1, "purpose": "分发 distribution"}),
+            )
+            .await?;
+        let copy_request = asked["id"].as_str().context("copy request without id")?;
+        let state = self.approve_request("copies", copy_request).await?;
+        let made = self
+            .custodian
+            .post(&format!("/api/v1/copies/{copy_request}/make"), &json!({}))
+            .await?;
+        let copy = made["carrier_ids"][0]
+            .as_str()
+            .context("no copy made")?
+            .to_owned();
+        let shown = self
+            .custodian
+            .get(&format!("/api/v1/carriers/{copy}"))
+            .await?;
+        self.say(format!(
+            "copy request #{copy_request} {state}; custodian makes copy {} (copy no. {}) of {}, linked to its original",
+            shown["control_no"].as_str().unwrap_or("?"),
+            shown["copy_no"],
+            carrier_label(x)
+        ));
+
+        let method = match x.kind {
+            "paper" => "shred",
+            "magnetic_disk" => "degauss",
+            _ => "physical",
+        };
+        let asked = self
+            .custodian
+            .post(
+                "/api/v1/destructions",
+                &json!({"carrier_ids": [copy], "method": method, "reason": "会后销毁 destroyed after the meeting"}),
+            )
+            .await?;
+        let destruction = asked["id"].as_str().context("destruction without id")?;
+        let state = self.approve_request("destructions", destruction).await?;
+        let witness = self.witness_officer().await?;
+        let answer = self
+            .custodian
+            .post(
+                &format!("/api/v1/destructions/{destruction}/record"),
+                &json!({"witnesses": [witness.0, cast.p6.id], "at": self.site.now().to_string(), "count": 1}),
+            )
+            .await?;
+        let after = self
+            .custodian
+            .get(&format!("/api/v1/carriers/{copy}"))
+            .await?;
+        self.say(format!(
+            "destruction #{destruction} {state}; custodian records it ({method}), witnessed by {} and {}: request {}, the copy is {}",
+            witness.1,
+            cast.p6.name,
+            answer["state"].as_str().unwrap_or("?"),
+            after["state"].as_str().unwrap_or("?")
+        ));
+        Ok(())
+    }
+
+    /// A security officer on the register of people, to witness a destruction: a person and
+    /// an account of theirs (created by the administrator; it need never sign in). One per day.
+    async fn witness_officer(&self) -> anyhow::Result<(String, String)> {
+        let name = format!("保密员 王{}", self.day);
+        let person = self
+            .officer1
+            .post(
+                "/api/v1/people",
+                &json!({"name": name, "department": "保密办", "category": "core"}),
+            )
+            .await?;
+        let person = person["id"]
+            .as_str()
+            .context("person without id")?
+            .to_owned();
+        let api = self.site.api();
+        let admin = self.site.logins().first().context("no admin login")?;
+        let admin = api.login(&admin.username, &admin.password).await?;
+        admin
+            .post(
+                "/api/v1/users",
+                &json!({"username": format!("witness{}", self.day), "password": format!("witness password {}", self.day),
+                        "roles": ["security_officer"], "person_id": person}),
+            )
+            .await?;
+        Ok((person, name))
     }
 
     /// The `reader_silent` alerts of a device, with their occurrence counts.

@@ -13,8 +13,10 @@ use serde::Deserialize;
 
 use crate::domain::alert::AlertKind;
 use crate::domain::level::Level;
+use crate::domain::lifecycle::{HOUR_MS, LoanPolicy};
 use crate::domain::person::DecommissioningPolicy;
 use crate::domain::role::Role;
+use crate::domain::sweep::DAY_MS;
 
 /// The annotated example configuration printed by `print-config`; every value is the default.
 pub const EXAMPLE: &str = r#"# custos-server configuration (TOML). Every key is optional; shown are the defaults.
@@ -111,6 +113,19 @@ badge_required = ["TS", "S"]
 core_years = 3
 important_years = 2
 general_years = 1
+
+# Loans (sign-outs) per carrier level: the strictest level among a loan's carriers applies.
+[loans]
+# The longest loan, in days (1 to 365): a due time further away is refused at request and
+# again at issue (422 `loan_too_long`).
+max_days_ts = 7
+max_days_s = 30
+max_days_c = 90
+# An overdue loan's carriers become missing (with an incident record and a `missing` alert)
+# this many hours after the due time (1 to 8760); the leak-deadline clock starts then.
+missing_after_hours_ts = 24
+missing_after_hours_s = 72
+missing_after_hours_c = 168
 
 # The audit trail's signed heads, kept outside the database.
 [audit]
@@ -224,6 +239,76 @@ impl From<Decommissioning> for DecommissioningPolicy {
             core_years: d.core_years,
             important_years: d.important_years,
             general_years: d.general_years,
+        }
+    }
+}
+
+/// `[loans]`: loan limits and the overdue-to-missing escalation, per level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Loans {
+    /// Longest TS loan in days, default 7.
+    pub max_days_ts: u32,
+    /// Longest S loan in days, default 30.
+    pub max_days_s: u32,
+    /// Longest C loan in days, default 90.
+    pub max_days_c: u32,
+    /// Hours after the due time an overdue TS carrier becomes missing, default 24.
+    pub missing_after_hours_ts: u32,
+    /// The same for S, default 72.
+    pub missing_after_hours_s: u32,
+    /// The same for C, default 168.
+    pub missing_after_hours_c: u32,
+}
+
+impl Default for Loans {
+    fn default() -> Self {
+        Loans {
+            max_days_ts: 7,
+            max_days_s: 30,
+            max_days_c: 90,
+            missing_after_hours_ts: 24,
+            missing_after_hours_s: 72,
+            missing_after_hours_c: 168,
+        }
+    }
+}
+
+impl Loans {
+    fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        for (key, days) in [
+            ("loans.max_days_ts", self.max_days_ts),
+            ("loans.max_days_s", self.max_days_s),
+            ("loans.max_days_c", self.max_days_c),
+        ] {
+            if !(1..=365).contains(&days) {
+                return Err((key, "must be 1 to 365 days"));
+            }
+        }
+        for (key, hours) in [
+            ("loans.missing_after_hours_ts", self.missing_after_hours_ts),
+            ("loans.missing_after_hours_s", self.missing_after_hours_s),
+            ("loans.missing_after_hours_c", self.missing_after_hours_c),
+        ] {
+            if !(1..=8760).contains(&hours) {
+                return Err((key, "must be 1 to 8760 hours"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<Loans> for LoanPolicy {
+    fn from(l: Loans) -> Self {
+        let days = |d: u32| i64::from(d) * DAY_MS;
+        let hours = |h: u32| i64::from(h) * HOUR_MS;
+        LoanPolicy {
+            max_loan_ms: [days(l.max_days_ts), days(l.max_days_s), days(l.max_days_c)],
+            missing_after_ms: [
+                hours(l.missing_after_hours_ts),
+                hours(l.missing_after_hours_s),
+                hours(l.missing_after_hours_c),
+            ],
         }
     }
 }
@@ -452,6 +537,8 @@ pub struct Config {
     pub gate: GateSettings,
     /// Decommissioning periods.
     pub decommissioning: Decommissioning,
+    /// Loan limits and overdue escalation per level.
+    pub loans: Loans,
     /// Where signed audit heads go besides the database.
     pub audit: AuditSettings,
     /// The header a trusted reverse proxy names the client in (off by default).
@@ -494,6 +581,7 @@ impl Default for Config {
             label_company_prefix: "0614141".to_owned(),
             gate: GateSettings::default(),
             decommissioning: Decommissioning::default(),
+            loans: Loans::default(),
             audit: AuditSettings::default(),
             trusted_proxy_header: None,
             trusted_proxies: Vec::new(),
@@ -640,6 +728,7 @@ impl Config {
                 return Err((key, "must be 1 to 3 years"));
             }
         }
+        self.loans.check()?;
         self.check_notifications()?;
         Ok(())
     }

@@ -15,6 +15,7 @@ use crate::auth::source::{FailureBudget, TrustedProxies};
 use crate::auth::throttle::LoginThrottle;
 use crate::config::{Config, Notifications, Smtp, Webhook};
 use crate::domain::level::Level;
+use crate::domain::lifecycle::LoanPolicy;
 use crate::domain::person::DecommissioningPolicy;
 use crate::domain::sweep::SweepPolicy;
 use crate::domain::time::Timestamp;
@@ -73,6 +74,8 @@ pub struct Settings {
     pub sweep: SweepPolicy,
     /// Decommissioning period (脱密期) lengths, applied when a departure is approved.
     pub decommissioning: DecommissioningPolicy,
+    /// Loan limits and the overdue-to-missing escalation per level.
+    pub loans: LoanPolicy,
     /// The same tag at two devices closer in time than this is a suspected clone (zero = off).
     pub tag_clone_min_travel: Duration,
     /// Lifetime of a signed gate policy.
@@ -109,6 +112,7 @@ impl From<&Config> for Settings {
                 supervision_ms: ms(config.supervision_interval_secs.saturating_mul(1000)),
             },
             decommissioning: config.decommissioning.into(),
+            loans: config.loans.into(),
             tag_clone_min_travel: Duration::from_secs(config.tag_clone_min_travel_secs),
             policy_ttl: Duration::from_secs(config.policy_ttl_secs),
             badge_required: config.gate.badge_required.clone(),

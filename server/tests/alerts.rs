@@ -966,7 +966,10 @@ async fn sweeps_raise_each_alert_once_on_a_moved_clock() {
         .iter()
         .filter(|e| e["action"] == "carrier.missing")
         .collect();
-    assert_eq!(marked.len(), 1);
+    // The cabinet removal's, and (ten days on) the overdue loan's escalation to missing.
+    assert_eq!(marked.len(), 2, "{marked:?}");
+    assert_eq!(marked[1]["after"]["reason"], "overdue");
+    assert_eq!(marked[1]["actor"], "@sweep");
     assert_eq!(marked[0]["actor"], "@sweep");
     assert_eq!(marked[0]["subject"], "carrier:1");
     assert!(!trail.body.to_string().contains(TITLE));

@@ -39,6 +39,7 @@ use crate::auth::Authenticated;
 use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::ids::is_valid_name;
+use crate::domain::lifecycle::RemovalOutcome;
 use crate::service::{accounts, alerts};
 use crate::store::alerts::{AlertFilter, AlertView, LIST_DEFAULT, LIST_MAX};
 
@@ -156,6 +157,10 @@ pub struct ResolveBody {
         max_length = 2000
     )]
     note: String,
+    /// For an `unauthorized_removal` only: how it ended. Any outcome but `stopped_at_gate`
+    /// marks the carrier missing (with an incident record); on another kind, 400.
+    #[serde(default)]
+    outcome: Option<RemovalOutcome>,
 }
 
 /// An id that is not a number cannot exist: 404 like any unknown id.
@@ -264,7 +269,7 @@ pub async fn resolve(
 ) -> Result<axum::Json<AlertView>, ApiError> {
     let id = alert_id(&id)?;
     Ok(axum::Json(
-        alerts::resolve(&state, &cap, id, &body.note).await?,
+        alerts::resolve_with_outcome(&state, &cap, id, &body.note, body.outcome).await?,
     ))
 }
 

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::auth::AuthError;
+use crate::domain::approval::ApprovalError;
 use crate::domain::carrier::{CarrierInputError, RegistrationError};
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
@@ -297,8 +298,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::AccountChange(e) => ApiError::rule(e.code(), e),
             ServiceError::Placement(e) => ApiError::rule("invalid_placement", e),
             ServiceError::Signout(e) => e.into(),
+            ServiceError::Approval(e) => approval_error(e),
+            ServiceError::EndOfLife { code, message } => ApiError::rule(code, message),
             ServiceError::StatusChange(e) => e.into(),
             ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
+            ServiceError::Lifecycle(e) if e.is_state_conflict() => ApiError::StateConflict {
+                code: e.code(),
+                message: e.to_string(),
+            },
+            ServiceError::Lifecycle(e) => ApiError::rule(e.code(), e),
             ServiceError::Store(e) => e.into(),
         }
     }
@@ -322,6 +330,22 @@ fn registration_error(errors: Vec<RegistrationError>) -> ApiError {
         Some(RegistrationError::Input(_)) => ApiError::BadRequest(message(&errors)),
         Some(RegistrationError::Rule(rule)) => ApiError::rule(rule.code(), message(&errors)),
         None => ApiError::BadRequest("invalid registration".into()),
+    }
+}
+
+/// A refused decision or carry-out: a rule (`self_approval`; `not_approved` when carrying out
+/// a request before its approval) → 422; a state that does not allow it
+/// (`already_approved`, `not_requested`) → 409.
+fn approval_error(e: ApprovalError) -> ApiError {
+    let code = e.code();
+    match e {
+        ApprovalError::SelfApproval | ApprovalError::NotApproved(_) => ApiError::rule(code, e),
+        ApprovalError::AlreadyApproved | ApprovalError::NotAwaitingApproval(_) => {
+            ApiError::StateConflict {
+                code,
+                message: e.to_string(),
+            }
+        }
     }
 }
 

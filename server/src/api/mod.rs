@@ -10,6 +10,7 @@
 //! `routes!(...)`, never with a plain `.route(...)`.
 
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod carriers;
@@ -18,6 +19,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod lifecycle;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
@@ -88,12 +90,43 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(carriers::by_tag))
         .routes(routes!(carriers::one))
         .routes(routes!(carriers::history))
+        // LIFECYCLE: corrections, missing and found, incident records.
+        .routes(routes!(lifecycle::correct))
+        .routes(routes!(lifecycle::corrections))
+        .routes(routes!(lifecycle::missing))
+        .routes(routes!(lifecycle::found))
+        .routes(routes!(lifecycle::incidents))
+        .routes(routes!(lifecycle::incident))
+        .routes(routes!(lifecycle::told))
         .routes(routes!(signouts::create, signouts::list))
         .routes(routes!(signouts::one))
         .routes(routes!(signouts::approve))
+        .routes(routes!(signouts::reject))
         .routes(routes!(signouts::issue))
         .routes(routes!(signouts::return_carriers))
         .routes(routes!(signouts::cancel))
+        // APPROVALS: requests of every kind but sign-outs, and carrier lineage.
+        .routes(routes!(approvals::copies_create, approvals::copies_list))
+        .routes(routes!(approvals::copies_one))
+        .routes(routes!(approvals::copies_approve))
+        .routes(routes!(approvals::copies_reject))
+        .routes(routes!(approvals::copies_make))
+        .routes(routes!(
+            approvals::destructions_create,
+            approvals::destructions_list
+        ))
+        .routes(routes!(approvals::destructions_one))
+        .routes(routes!(approvals::destructions_approve))
+        .routes(routes!(approvals::destructions_reject))
+        .routes(routes!(approvals::destructions_record))
+        .routes(routes!(
+            approvals::reclassifications_create,
+            approvals::reclassifications_list
+        ))
+        .routes(routes!(approvals::reclassifications_one))
+        .routes(routes!(approvals::reclassifications_approve))
+        .routes(routes!(approvals::reclassifications_reject))
+        .routes(routes!(approvals::carrier_lineage))
         .routes(routes!(people::leave))
         .routes(routes!(people::depart))
         // INGEST: device endpoints (Ed25519-signed by the device, no user session) and the

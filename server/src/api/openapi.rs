@@ -46,6 +46,7 @@ use super::error::ErrorBody;
         (name = "people", description = "The register of people (涉密人员)"),
         (name = "carriers", description = "Carriers, their tags and histories"),
         (name = "signouts", description = "Sign-outs: request, approve, issue, return"),
+        (name = "requests", description = "Copies, destructions, reclassifications: request, approve or reject, carry out"),
         (name = "alerts", description = "Alerts and their live stream"),
         (name = "audit", description = "The hash-chained audit trail (auditor)"),
         (name = "devices", description = "Signed device endpoints (Ed25519, no session)"),

@@ -23,7 +23,7 @@ use crate::domain::ids::{CarrierId, PersonId, SignoutId};
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
 use crate::service::lists::ListParams;
-use crate::service::signouts::{self, Approved, Issued, Returned};
+use crate::service::signouts::{self, Approved, Issued, Rejected, Returned};
 use crate::store::signouts::{NewSignout, Signout};
 
 fn signout_id(text: &str) -> Result<SignoutId, ApiError> {
@@ -135,6 +135,44 @@ pub async fn approve(
     let id = signout_id(&id)?;
     let approved = signouts::approve(&state, &cap, id).await?;
     Ok(AxumJson(approved))
+}
+
+/// A rejection's reason.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    /// Why (1 to 200 printable characters).
+    reason: String,
+}
+
+/// Reject a sign-out with a reason (security officer; never the requester or the borrower).
+/// Only while it awaits approval; its carriers are free again at once.
+#[utoipa::path(
+    post,
+    operation_id = "signouts_reject",
+    path = "/signouts/{id}/reject",
+    tag = "signouts",
+    params(("id" = String, Path, description = "Sign-out id")),
+    request_body = RejectBody,
+    responses(
+        (status = 200, description = "Rejected", body = Rejected),
+        (status = 409, description = "Not awaiting approval (`not_requested`)", body = ErrorBody),
+        (status = 422, description = "The officer is the requester or the borrower (`self_approval`)", body = ErrorBody),
+        InputRefusals,
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
+pub async fn reject(
+    cap: SecurityOfficerCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<RejectBody>,
+) -> Result<AxumJson<Rejected>, ApiError> {
+    let id = signout_id(&id)?;
+    let rejected = signouts::reject(&state, &cap, id, body.reason).await?;
+    Ok(AxumJson(rejected))
 }
 
 /// Hand an approved sign-out's carriers to the borrower (custodian). Refused for a borrower
@@ -299,7 +337,7 @@ pub async fn list(
         None | Some("") => None,
         Some(name) => Some(SignoutState::from_name(name).ok_or_else(|| {
             ApiError::BadRequest(
-                "state must be requested, approved, out, returned or cancelled".into(),
+                "state must be requested, approved, out, returned, cancelled or rejected".into(),
             )
         })?),
     };

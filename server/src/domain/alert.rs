@@ -40,11 +40,14 @@ pub enum AlertKind {
     TagCloneSuspected,
     /// An e-mail or webhook delivery of an alert has not succeeded for the configured time.
     NotificationFailed,
+    /// A destroyed carrier's (retired) tag was read by a reader: the destruction record
+    /// and the world disagree.
+    DestroyedSeen,
 }
 
 impl AlertKind {
     /// Every kind, in the order of INTERFACES.md.
-    pub const ALL: [AlertKind; 14] = [
+    pub const ALL: [AlertKind; 15] = [
         AlertKind::UnauthorizedRemoval,
         AlertKind::ClearanceViolation,
         AlertKind::CabinetRemoval,
@@ -59,6 +62,7 @@ impl AlertKind {
         AlertKind::UnknownTag,
         AlertKind::TagCloneSuspected,
         AlertKind::NotificationFailed,
+        AlertKind::DestroyedSeen,
     ];
 
     /// The storage and API name.
@@ -78,6 +82,7 @@ impl AlertKind {
             AlertKind::UnknownTag => "unknown_tag",
             AlertKind::TagCloneSuspected => "tag_clone_suspected",
             AlertKind::NotificationFailed => "notification_failed",
+            AlertKind::DestroyedSeen => "destroyed_seen",
         }
     }
 
@@ -89,7 +94,9 @@ impl AlertKind {
     /// The severity an alert of this kind is raised with.
     pub fn default_severity(self) -> Severity {
         match self {
-            AlertKind::UnauthorizedRemoval | AlertKind::LeakDeadline => Severity::Critical,
+            AlertKind::UnauthorizedRemoval | AlertKind::LeakDeadline | AlertKind::DestroyedSeen => {
+                Severity::Critical
+            }
             AlertKind::ClearanceViolation
             | AlertKind::CabinetRemoval
             | AlertKind::Missing

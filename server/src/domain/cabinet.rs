@@ -56,7 +56,11 @@ impl Custody {
             "in_storage" => Custody::InStorage,
             "out" => Custody::Out,
             "missing" => Custody::Missing,
-            "archived" | "destroyed" => Custody::Retired,
+            // Off the shelves by a recorded step (archived, destroyed, handed over, in the
+            // courier channel, declassified): seen in a cabinet, it is an extra there.
+            "archived" | "destroyed" | "in_transfer" | "dispatched" | "declassified" => {
+                Custody::Retired
+            }
             _ => return None,
         })
     }

@@ -98,16 +98,25 @@ pub enum CarrierState {
     Archived,
     /// Destroyed (销毁).
     Destroyed,
+    /// Handed to another unit, not yet received (移交中).
+    InTransfer,
+    /// On its way through the confidential courier channel (机要传递中).
+    Dispatched,
+    /// Declassified (解密): off the secrecy register, its history kept.
+    Declassified,
 }
 
 impl CarrierState {
     /// Every state.
-    pub const ALL: [CarrierState; 5] = [
+    pub const ALL: [CarrierState; 8] = [
         CarrierState::InStorage,
         CarrierState::Out,
         CarrierState::Missing,
         CarrierState::Archived,
         CarrierState::Destroyed,
+        CarrierState::InTransfer,
+        CarrierState::Dispatched,
+        CarrierState::Declassified,
     ];
 
     /// The storage and API name.
@@ -118,6 +127,9 @@ impl CarrierState {
             CarrierState::Missing => "missing",
             CarrierState::Archived => "archived",
             CarrierState::Destroyed => "destroyed",
+            CarrierState::InTransfer => "in_transfer",
+            CarrierState::Dispatched => "dispatched",
+            CarrierState::Declassified => "declassified",
         }
     }
 

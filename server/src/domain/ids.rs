@@ -145,6 +145,11 @@ int_id!(
     /// A sign-out (a loan of carriers to a borrower).
     SignoutId
 );
+int_id!(
+    /// A request that officers approve (copy, destruction, transfer, dispatch,
+    /// reclassification, travel): see [`crate::domain::approval`].
+    RequestId
+);
 name_id!(
     /// A zone (secure area or public side), chosen by the administrator.
     ZoneId

@@ -5,18 +5,23 @@
 //! types; they never re-implement a rule.
 
 pub mod alert;
+pub mod approval;
 pub mod audit;
 pub mod cabinet;
 pub mod carrier;
+pub mod copy;
+pub mod destruction;
 pub mod device;
 pub mod gate;
 pub mod ids;
 pub mod ingest;
 pub mod level;
+pub mod lifecycle;
 pub mod liveness;
 pub mod notify;
 pub mod page;
 pub mod person;
+pub mod reclassification;
 pub mod role;
 pub mod signout;
 pub mod sweep;

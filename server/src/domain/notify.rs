@@ -66,7 +66,8 @@ impl Dispatch {
             | AlertKind::ReaderFault
             | AlertKind::DeviceAuthFailed
             | AlertKind::LeakDeadline
-            | AlertKind::NotificationFailed => Dispatch::Immediate,
+            | AlertKind::NotificationFailed
+            | AlertKind::DestroyedSeen => Dispatch::Immediate,
             AlertKind::Overdue => Dispatch::Digest,
             _ if severity >= Severity::High => Dispatch::Immediate,
             _ => Dispatch::Digest,
@@ -163,6 +164,7 @@ pub fn kind_names(kind: AlertKind) -> (&'static str, &'static str) {
         AlertKind::UnknownTag => ("未知标签", "Unknown tag"),
         AlertKind::TagCloneSuspected => ("疑似标签克隆", "Tag clone suspected"),
         AlertKind::NotificationFailed => ("通知发送失败", "Notification failed"),
+        AlertKind::DestroyedSeen => ("已销毁载体被读到", "Destroyed carrier seen"),
     }
 }
 

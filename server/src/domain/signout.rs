@@ -22,8 +22,9 @@
 
 use serde::Serialize;
 
+use super::approval::{self, ApprovalError};
 use super::carrier::CarrierState;
-use super::ids::{CarrierId, PersonId, SignoutId, UserId};
+use super::ids::{CarrierId, PersonId, SignoutId};
 use super::level::Level;
 use super::person::{Category, PersonStatus};
 use super::time::{Date, Timestamp};
@@ -45,16 +46,19 @@ pub enum SignoutState {
     Returned,
     /// Withdrawn before it was issued.
     Cancelled,
+    /// Refused by a security officer, with a reason (final).
+    Rejected,
 }
 
 impl SignoutState {
     /// Every state.
-    pub const ALL: [SignoutState; 5] = [
+    pub const ALL: [SignoutState; 6] = [
         SignoutState::Requested,
         SignoutState::Approved,
         SignoutState::Out,
         SignoutState::Returned,
         SignoutState::Cancelled,
+        SignoutState::Rejected,
     ];
 
     /// The storage and API name.
@@ -65,6 +69,7 @@ impl SignoutState {
             SignoutState::Out => "out",
             SignoutState::Returned => "returned",
             SignoutState::Cancelled => "cancelled",
+            SignoutState::Rejected => "rejected",
         }
     }
 
@@ -82,22 +87,7 @@ impl SignoutState {
     }
 }
 
-/// A user account and the person on the register it belongs to (if linked).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Party {
-    /// The account.
-    pub user: UserId,
-    /// The person the account belongs to.
-    pub person: Option<PersonId>,
-}
-
-impl Party {
-    /// Whether `self` and `other` are the same human: the same account, or two accounts of
-    /// the same person.
-    pub fn same_human(&self, other: &Party) -> bool {
-        self.user == other.user || (self.person.is_some() && self.person == other.person)
-    }
-}
+pub use super::approval::Party;
 
 /// A carrier as the request and issue rules see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,9 +270,10 @@ pub fn check_due(due: Timestamp, now: Timestamp) -> Result<(), SignoutRuleError>
     Ok(())
 }
 
-/// Approvals a sign-out needs: two different approvers if any carrier is Top Secret, else one.
+/// Approvals a sign-out needs: two different approvers if any carrier is Top Secret, else one
+/// (the one rule of [`approval::approvals_required`]).
 pub fn approvals_required(has_top_secret: bool) -> u32 {
-    if has_top_secret { 2 } else { 1 }
+    approval::approvals_required(has_top_secret)
 }
 
 /// The result of one approval.
@@ -294,11 +285,20 @@ pub struct ApprovalOutcome {
     pub approvals_needed: u32,
 }
 
-/// Apply one approval by `approver` to a sign-out in `state` that already has `approvals`.
-///
-/// Refused when the sign-out is not awaiting approval, when the approver is the same human
-/// as the requester or is the borrower, and when the approver (or another account of the
-/// same person) has already approved.
+impl From<ApprovalError> for SignoutRuleError {
+    fn from(e: ApprovalError) -> SignoutRuleError {
+        match e {
+            ApprovalError::SelfApproval => SignoutRuleError::SelfApproval,
+            ApprovalError::AlreadyApproved => SignoutRuleError::AlreadyApproved,
+            ApprovalError::NotAwaitingApproval(s) => SignoutRuleError::NotAwaitingApproval(s),
+            ApprovalError::NotApproved(s) => SignoutRuleError::NotApproved(s),
+        }
+    }
+}
+
+/// Apply one approval by `approver` to a sign-out in `state` that already has `approvals`:
+/// the decision rules of [`approval`] (never the requester or the borrower, never twice by
+/// the same human, TS needs two).
 pub fn approve(
     state: SignoutState,
     approvals: &[Party],
@@ -310,16 +310,9 @@ pub fn approve(
     if state != SignoutState::Requested {
         return Err(SignoutRuleError::NotAwaitingApproval(state.as_str()));
     }
-    if approver.same_human(&requester) || approver.person == Some(borrower) {
-        return Err(SignoutRuleError::SelfApproval);
-    }
-    if approvals.iter().any(|a| a.same_human(&approver)) {
-        return Err(SignoutRuleError::AlreadyApproved);
-    }
-    let have = u32::try_from(approvals.len())
-        .unwrap_or(u32::MAX)
-        .saturating_add(1);
-    let needed = approvals_required(has_top_secret).saturating_sub(have);
+    approval::check_decider(approver, requester, Some(borrower))?;
+    approval::check_new_approver(approvals, approver)?;
+    let needed = approval::approvals_needed(approvals.len().saturating_add(1), has_top_secret);
     Ok(ApprovalOutcome {
         state: if needed == 0 {
             SignoutState::Approved
@@ -328,6 +321,21 @@ pub fn approve(
         },
         approvals_needed: needed,
     })
+}
+
+/// Reject a sign-out awaiting approval (with a reason, checked as input by the use case):
+/// never by the requester or the borrower. A TS sign-out's first approver may still reject.
+pub fn reject(
+    state: SignoutState,
+    officer: Party,
+    requester: Party,
+    borrower: PersonId,
+) -> Result<SignoutState, SignoutRuleError> {
+    if state != SignoutState::Requested {
+        return Err(SignoutRuleError::NotAwaitingApproval(state.as_str()));
+    }
+    approval::check_decider(officer, requester, Some(borrower))?;
+    Ok(SignoutState::Rejected)
 }
 
 /// Every reason the borrower may not be handed carriers of `levels` on `today`, in a fixed
@@ -439,6 +447,7 @@ pub fn cancel(state: SignoutState) -> Result<SignoutState, SignoutRuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::UserId;
 
     fn t(unix: i64) -> Timestamp {
         Timestamp::from_unix(unix).unwrap()
@@ -852,6 +861,30 @@ mod tests {
                 Err(SignoutRuleError::NotOut(state.as_str()))
             );
         }
+    }
+
+    #[test]
+    fn a_requested_sign_out_can_be_rejected_but_not_by_its_own_people() {
+        let requester = party(1, Some(10));
+        let borrower = PersonId(30);
+        assert_eq!(
+            reject(SignoutState::Requested, party(2, None), requester, borrower),
+            Ok(SignoutState::Rejected)
+        );
+        assert_eq!(
+            reject(
+                SignoutState::Requested,
+                party(8, Some(30)),
+                requester,
+                borrower
+            ),
+            Err(SignoutRuleError::SelfApproval)
+        );
+        assert_eq!(
+            reject(SignoutState::Approved, party(2, None), requester, borrower),
+            Err(SignoutRuleError::NotAwaitingApproval("approved"))
+        );
+        assert!(!SignoutState::Rejected.is_live());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::alert_hub::{Coalescer, Frame, PublisherGuard, REPEAT_INTERVAL};
 use crate::audit::NewEntry;
 use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::AlertState;
+use crate::domain::lifecycle::RemovalOutcome;
 use crate::domain::page::{Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, finish};
 use crate::domain::time::Timestamp;
 use crate::store::alerts::{AlertCounts, AlertFilter, AlertView};
@@ -238,14 +239,33 @@ pub async fn resolve(
     id: i64,
     note: &str,
 ) -> Result<AlertView, ServiceError> {
+    resolve_with_outcome(app, cap, id, note, None).await
+}
+
+/// [`resolve`], saying how an `unauthorized_removal` ended: any `outcome` but
+/// `stopped_at_gate` marks its carrier missing in the same transaction
+/// ([`super::lifecycle::removal_resolved_in`]); an outcome on another kind of alert is
+/// refused (400).
+pub async fn resolve_with_outcome(
+    app: &AppState,
+    cap: &AlertHandlerCap,
+    id: i64,
+    note: &str,
+    outcome: Option<RemovalOutcome>,
+) -> Result<AlertView, ServiceError> {
     let note = check_note(note)?;
     let actor = cap.actor().name().to_owned();
     let at = app.now();
-    let view = app
+    let (view, raised) = app
         .store()
-        .transact(move |tx| transition_in(tx, id, AlertState::Resolved, &actor, Some(&note), at))
+        .transact(move |tx| {
+            let view = transition_in(tx, id, AlertState::Resolved, &actor, Some(&note), at)?;
+            let raised =
+                super::lifecycle::removal_resolved_in(tx, &actor, &view, outcome, &note, at)?;
+            Ok::<_, ServiceError>((view, raised))
+        })
         .await?;
-    app.alerts().notify([id]);
+    app.alerts().notify(std::iter::once(id).chain(raised));
     Ok(view)
 }
 

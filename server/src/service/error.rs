@@ -4,8 +4,10 @@
 use crate::auth::AuthError;
 use crate::auth::throttle::Blocked;
 use crate::domain::alert::IllegalTransition;
+use crate::domain::approval::ApprovalError;
 use crate::domain::carrier::RegistrationError;
 use crate::domain::device::PlacementError;
+use crate::domain::lifecycle::LifecycleError;
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
 use crate::domain::user::{AccountChangeError, AccountError};
@@ -65,12 +67,26 @@ pub enum ServiceError {
     /// A sign-out rule says no.
     #[error(transparent)]
     Signout(#[from] SignoutRuleError),
+    /// An approval rule says no (any request kind but sign-outs, which keep their own).
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
+    /// An end-of-life rule (copy, reclassification, destruction) says no.
+    #[error("{message}")]
+    EndOfLife {
+        /// Machine-readable code.
+        code: &'static str,
+        /// The reason in words.
+        message: String,
+    },
     /// A person's status change is refused.
     #[error(transparent)]
     StatusChange(#[from] StatusChangeError),
     /// An alert's lifecycle does not allow the move.
     #[error(transparent)]
     AlertTransition(#[from] IllegalTransition),
+    /// A lifecycle rule says no (correction, missing/found, loan limit).
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),

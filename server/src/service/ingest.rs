@@ -47,6 +47,7 @@ use crate::audit::NewEntry;
 use crate::domain::alert::NewAlert;
 use crate::domain::cabinet::{self, CabinetCarrier, Custody};
 use crate::domain::carrier::CarrierState;
+use crate::domain::destruction;
 use crate::domain::device::DeviceKind;
 use crate::domain::gate::{self, BadgeHolder, CarrierAtGate, Gate, Passage};
 use crate::domain::ids::{CarrierId, DeviceId};
@@ -440,10 +441,17 @@ impl<'a> Ingest<'a> {
         let mut last_seen: Vec<(String, Option<Sighting>)> = Vec::new();
         let mut unknown: Vec<Epc> = Vec::new();
         let mut badge_epcs: Vec<Epc> = badges.iter().map(|b| b.epc).collect();
+        // Declassified carriers are off the secrecy register: seen (history), never judged.
+        let mut off_register: Vec<(i64, Epc, String, Option<Sighting>)> = Vec::new();
         for t in tags {
             let tag = rules::epc_tag(&t.epc);
             if let Some((c, last)) = self.tx.gate_carrier_by_tag(&tag)? {
-                if carriers.iter().all(|known| known.carrier_id != c.id) {
+                self.destroyed_seen(&c, event.at_ms)?;
+                if c.state == CarrierState::Declassified {
+                    if off_register.iter().all(|known| known.0 != c.id) {
+                        off_register.push((c.id, t.epc, tag, last));
+                    }
+                } else if carriers.iter().all(|known| known.carrier_id != c.id) {
                     carriers.push(self.at_gate(c, t.epc)?);
                     last_seen.push((tag, last));
                 }
@@ -501,6 +509,11 @@ impl<'a> Ingest<'a> {
             self.tx.mark_seen(c.carrier_id, self.dev(), event.at_ms)?;
             self.sighting(&c.epc, &tag, Some(c.carrier_id), event.at_ms, last.as_ref())?;
         }
+        for (id, epc, tag, last) in off_register {
+            self.history(id, event_id, event.at_ms, "passage", direction)?;
+            self.tx.mark_seen(id, self.dev(), event.at_ms)?;
+            self.sighting(&epc, &tag, Some(id), event.at_ms, last.as_ref())?;
+        }
         for epc in &unknown {
             self.sighting_of(epc, None, event.at_ms)?;
         }
@@ -508,6 +521,22 @@ impl<'a> Ingest<'a> {
             seq: event.seq,
             outcome,
         })
+    }
+
+    /// Raise `destroyed_seen` if `c` is a destroyed carrier (its retired tag was read by this
+    /// device at `at_ms`): the destruction record and the world disagree.
+    fn destroyed_seen(&mut self, c: &TagCarrier, at_ms: i64) -> Result<(), ServiceError> {
+        if let Some(alert) = destruction::destroyed_seen_alert(
+            CarrierId(c.id),
+            c.state,
+            &c.control_no,
+            c.level,
+            self.dev(),
+            at_ms,
+        ) {
+            self.raise(&alert)?;
+        }
+        Ok(())
     }
 
     /// A carrier read at the gate, with the sign-outs the rules consult.
@@ -566,6 +595,7 @@ impl<'a> Ingest<'a> {
             let Some(c) = self.tx.carrier_by_tag(&rules::epc_tag(epc))? else {
                 continue;
             };
+            self.destroyed_seen(&c, event.at_ms)?;
             if here
                 .iter()
                 .any(|known: &CabinetCarrier| known.carrier_id == c.id)
@@ -661,6 +691,7 @@ impl<'a> Ingest<'a> {
             ScannedCode::EmCard { id } => rules::em_tag(id),
         };
         if let Some(c) = self.tx.carrier_by_tag(&tag)? {
+            self.destroyed_seen(&c, event.at_ms)?;
             self.history(c.id, event_id, event.at_ms, "scan", None)?;
             self.tx.mark_seen(c.id, self.dev(), event.at_ms)?;
         }
@@ -1444,5 +1475,59 @@ mod tests {
             .map(|a| a.device_id.unwrap_or_default())
             .collect();
         assert_eq!(causes.len(), 2);
+    }
+
+    fn set_state(db: &MemoryDb, carrier: i64, state: CarrierState) {
+        use crate::store::ChangeRows;
+        let mut tx = db.tx();
+        let [facts] = &tx.carrier_facts(&[CarrierId(carrier)]).unwrap()[..] else {
+            panic!("one carrier");
+        };
+        tx.set_level_and_state(CarrierId(carrier), facts.level, state)
+            .unwrap();
+        tx.retire_tags(CarrierId(carrier), now()).unwrap();
+    }
+
+    #[test]
+    fn a_destroyed_carriers_tag_seen_at_a_gate_raises_destroyed_seen() {
+        let db = MemoryDb::gate_site(now());
+        set_state(&db, 1, CarrierState::Destroyed);
+        let gate = gate();
+        ingest(
+            &db,
+            &gate,
+            vec![passage(1, Direction::In, &[carrier_epc(1)], &[])],
+        );
+        let [alert] = &alerts_of(&db, AlertKind::DestroyedSeen)[..] else {
+            panic!("one destroyed_seen");
+        };
+        assert_eq!(
+            (alert.carrier_id.as_deref(), alert.device_id.as_deref()),
+            (Some("1"), Some("gate-1"))
+        );
+        // Seen again: the same live alert, not a second one.
+        ingest(
+            &db,
+            &gate,
+            vec![passage(2, Direction::Out, &[carrier_epc(1)], &[])],
+        );
+        assert_eq!(alerts_of(&db, AlertKind::DestroyedSeen).len(), 1);
+    }
+
+    #[test]
+    fn a_declassified_carrier_passes_a_gate_without_alarm() {
+        let db = MemoryDb::gate_site(now());
+        set_state(&db, 1, CarrierState::Declassified);
+        let ingested = ingest(
+            &db,
+            &gate(),
+            vec![passage(1, Direction::Out, &[carrier_epc(1)], &[])],
+        );
+        assert_eq!(ack(&ingested).verdicts[0].outcome, Outcome::Allowed);
+        assert!(alerts_of(&db, AlertKind::UnauthorizedRemoval).is_empty());
+        assert_eq!(
+            db.history(1),
+            [("passage".to_owned(), Some("out".to_owned()))]
+        );
     }
 }

@@ -15,17 +15,22 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod cabinets;
 pub mod carriers;
 pub mod console;
+pub mod copies;
+pub mod destructions;
 pub mod devices;
 mod error;
 pub mod ingest;
+pub mod lifecycle;
 pub mod lists;
 pub mod notify;
 pub mod people;
 pub mod policy;
+pub mod reclassifications;
 pub mod signouts;
 pub mod sweep;
 pub mod zones;

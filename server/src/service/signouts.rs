@@ -13,6 +13,7 @@
 use serde::Serialize;
 use serde_json::json;
 
+use super::lifecycle;
 use super::{Problem, ServiceError};
 use crate::AppState;
 use crate::audit::NewEntry;
@@ -109,8 +110,14 @@ pub async fn request(
     check_request_input(&new.carrier_ids, &new.purpose)?;
     let actor = cap.actor().name().to_owned();
     let at = app.now();
+    let loans = app.settings().loans;
     app.store()
-        .transact(move |tx| request_in(tx, &actor, &new, at))
+        .transact(move |tx| {
+            let id = request_in(tx, &actor, &new, at)?;
+            // The loan limit per level (a refusal rolls the request back).
+            lifecycle::check_loan_in(tx, &loans, &new.carrier_ids, new.due_at, at)?;
+            Ok::<_, ServiceError>(id)
+        })
         .await
 }
 
@@ -203,6 +210,54 @@ fn approve_in(
     })
 }
 
+/// The answer to a rejection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Rejected {
+    /// Sign-out id.
+    pub id: SignoutId,
+    /// `rejected`.
+    pub state: SignoutState,
+}
+
+/// Reject a sign-out awaiting approval, with a reason (1 to 200 characters): never by its
+/// requester or borrower. Its carriers are free again at once.
+pub async fn reject(
+    app: &AppState,
+    cap: &SecurityOfficerCap,
+    id: SignoutId,
+    reason: String,
+) -> Result<Rejected, ServiceError> {
+    super::approvals::check_reason("reason", &reason)?;
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| reject_in(tx, &actor, id, &reason, at))
+        .await
+}
+
+fn reject_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: SignoutId,
+    reason: &str,
+    at: Timestamp,
+) -> Result<Rejected, ServiceError> {
+    let head = tx.signout_head(id)?;
+    let officer = tx.party_by_username(actor)?;
+    let requester = tx.party_of(head.requester)?;
+    let state = signout::reject(head.state, officer, requester, head.borrower)?;
+    tx.reject_signout(id, officer.user, reason, at)?;
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "signout.reject",
+        subject: format!("signout:{id}"),
+        before: Some(json!({"state": head.state})),
+        after: Some(json!({"state": state, "reason": reason})),
+    })?;
+    Ok(Rejected { id, state })
+}
+
 /// Hand an approved sign-out's carriers to the borrower; refused (every reason named) for a
 /// borrower who may not hold them today.
 pub async fn issue(
@@ -212,8 +267,14 @@ pub async fn issue(
 ) -> Result<Issued, ServiceError> {
     let actor = cap.actor().name().to_owned();
     let at = app.now();
+    let loans = app.settings().loans;
     app.store()
-        .transact(move |tx| issue_in(tx, &actor, id, at))
+        .transact(move |tx| {
+            let issued = issue_in(tx, &actor, id, at)?;
+            // The loan limit again from the moment of issue (a refusal rolls the issue back).
+            lifecycle::check_issue_loan_in(tx, &loans, id, at)?;
+            Ok::<_, ServiceError>(issued)
+        })
         .await
 }
 

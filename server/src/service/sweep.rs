@@ -46,9 +46,17 @@ pub struct SweepOutcome {
 pub async fn sweep(app: &AppState) -> Result<SweepOutcome, ServiceError> {
     let at = app.now();
     let policy = app.settings().sweep;
+    let loans = app.settings().loans;
     let outcome = app
         .store()
-        .transact(move |tx| run_in(tx, at, policy))
+        .transact(move |tx| {
+            let mut outcome = run_in(tx, at, policy)?;
+            // Overdue loans past their level's escalation time: carriers missing.
+            let escalated = super::lifecycle::escalate_in(tx, at, &loans)?;
+            outcome.marked_missing += escalated.len();
+            outcome.changed.extend(escalated);
+            Ok::<_, ServiceError>(outcome)
+        })
         .await?;
     app.alerts().notify(outcome.changed.iter().copied());
     Ok(outcome)

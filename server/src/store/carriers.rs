@@ -112,6 +112,10 @@ pub struct CarrierSummary {
     pub tags: Vec<TagView>,
     /// Registered at.
     pub created_at: Timestamp,
+    /// For a copy (复制件): the carrier it was copied from (`GET /carriers/{id}/lineage` has
+    /// the whole chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_id: Option<CarrierId>,
 }
 
 /// A carrier with its title: for custodians and security officers only. `Debug` redacts the

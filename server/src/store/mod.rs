@@ -29,11 +29,14 @@
 //! PostgreSQL backend would replace [`Store`]'s insides and [`sqlite`], not their callers.
 
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod carriers;
+pub mod changes;
 pub mod console;
 pub mod devices;
 pub mod ingest;
+pub mod lifecycle;
 pub mod notify;
 pub mod people;
 pub mod policy;
@@ -55,11 +58,14 @@ use sqlite::reader::ReadPool;
 use sqlite::writer::Writer;
 
 pub use alerts::AlertRows;
+pub use approvals::ApprovalRows;
 pub use audit::AuditLog;
 pub use carriers::CarrierRows;
+pub use changes::ChangeRows;
 pub use console::ConsoleRows;
 pub use devices::DeviceRows;
 pub use ingest::IngestRows;
+pub use lifecycle::LifecycleRows;
 pub use notify::NotifyRows;
 pub use people::PeopleRows;
 pub use policy::PolicyRows;
@@ -75,11 +81,14 @@ pub use zones::ZoneRows;
 /// backend.
 pub trait Tx:
     AlertRows
+    + ApprovalRows
     + AuditLog
     + CarrierRows
+    + ChangeRows
     + ConsoleRows
     + DeviceRows
     + IngestRows
+    + LifecycleRows
     + NotifyRows
     + PeopleRows
     + PolicyRows
@@ -93,11 +102,14 @@ pub trait Tx:
 
 impl<T> Tx for T where
     T: AlertRows
+        + ApprovalRows
         + AuditLog
         + CarrierRows
+        + ChangeRows
         + ConsoleRows
         + DeviceRows
         + IngestRows
+        + LifecycleRows
         + NotifyRows
         + PeopleRows
         + PolicyRows

@@ -106,6 +106,9 @@ pub struct Signout {
     pub approvals: Vec<Approval>,
     /// Approvals still needed (0 unless requested).
     pub approvals_needed: u32,
+    /// Why a security officer rejected it (state `rejected` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejection_reason: Option<String>,
     /// For requested and approved sign-outs: the codes of every reason the issue would be
     /// refused if attempted today (empty if it would pass). Absent for other states.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,6 +181,14 @@ pub trait SignoutRows {
         id: SignoutId,
         state: SignoutState,
         closed_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// Reject sign-out `id`: state `rejected`, closed at `at`, by `by`, with `reason`.
+    fn reject_signout(
+        &mut self,
+        id: SignoutId,
+        by: UserId,
+        reason: &str,
+        at: Timestamp,
     ) -> Result<(), StoreError>;
     /// Hand `carriers` over on sign-out `id`: each `out` with `borrower` as holder (no longer
     /// missing), the sign-out `out`, issued by `issuer` at `at`.

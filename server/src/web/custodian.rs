@@ -572,6 +572,8 @@ pub async fn carrier(
         .await
         .map_err(|e| session.internal(e))?;
     let created = query(session).non_empty("created").is_some();
+    let lifecycle_panel =
+        super::lifecycle::carrier_panel(&state, &page.cap, session, &carrier).await?;
     let s = &carrier.summary;
     let fact = |label: Key, field: &'static str, value: Markup| {
         html! { div.fact data-field=(field) { dt { (t(lang, label)) } dd { (value) } } }
@@ -638,6 +640,7 @@ pub async fn carrier(
                 p { a.button #label-open href={ "/carriers/" (s.id) "/label.svg" } target="_blank" rel="noopener" { (t(lang, Key::LabelPrint)) } }
             }
         }
+        (super::approvals::carrier_panel(&state, session, &page.cap, id, s.kind).await?)
         section.panel #history-panel {
             h2 { (t(lang, Key::History)) }
             @if history.is_empty() {
@@ -648,6 +651,7 @@ pub async fn carrier(
                 }
             }
         }
+        (lifecycle_panel)
     };
     let title = format!("{} · {}", t(lang, Key::Carrier), s.control_no);
     Ok(frame(session, &title, "custody", content).into_response())

@@ -13,6 +13,7 @@ use axum::http::HeaderMap;
 use axum::http::header::{ACCEPT_LANGUAGE, COOKIE};
 
 use crate::domain::alert::{AlertKind, AlertState, Severity};
+use crate::domain::approval::{RequestKind, RequestState};
 use crate::domain::carrier::{CarrierKind, CarrierState};
 use crate::domain::device::DeviceKind;
 use crate::domain::level::{Level, ZoneLevel};
@@ -232,6 +233,7 @@ texts! {
     AlertUnknownTag: "未登记标签", "Unknown tag";
     AlertTagCloneSuspected: "疑似标签克隆", "Tag clone suspected";
     AlertNotificationFailed: "通知发送失败", "Notification failed";
+    AlertDestroyedSeen: "已销毁载体被读到", "Destroyed carrier seen";
 
     // Alert states and severities.
     StateOpen: "未处理", "Open";
@@ -636,6 +638,51 @@ texts! {
     DaysLeft: "剩余天数", "Days left";
     DeadlinePassed: "已超过期限", "deadline passed by";
 
+    // Lifecycle: corrections, missing and found, incident records.
+    LcTitle: "更正与查无下落", "Corrections, missing and found";
+    LcDone: "已记录。", "Recorded.";
+    LcErrAlreadyMissing: "该载体已登记为查无下落。", "The carrier is already reported missing.";
+    LcErrNotMissing: "该载体未登记为查无下落。", "The carrier is not missing.";
+    LcErrNotInCirculation: "该载体已退出流转（已归档或已销毁）。", "The carrier is out of circulation (archived or destroyed).";
+    LcErrNothingToChange: "没有任何更改。", "Nothing would change.";
+    LcErrDuplicateTag: "某个标签已属于另一载体。", "A tag belongs to another carrier.";
+    LcErrInvalid: "请填写必填项（说明最多 2000 字，更正原因最多 500 字），格式须正确。", "Fill in the required fields correctly (notes up to 2000 characters, a correction reason up to 500).";
+    LcErrRule: "不符合台账规则（份号、存放柜或标签）。", "This breaks a register rule (copy number, home cabinet or label).";
+    LcCauseManual: "人工报告", "reported by hand";
+    LcCauseCabinet: "从智能柜中取走且无借出单", "taken from its cabinet without a sign-out";
+    LcCauseOverdue: "借出逾期未还", "loan overdue";
+    LcCauseRemoval: "未经授权带出，未在门口拦下", "unauthorised removal not stopped at the gate";
+    LcFoundNote: "在何处、如何找到", "Where and how it was found";
+    LcFoundButton: "登记已找到", "Report found";
+    LcMissingNote: "发生了什么（不要写载体标题）", "What happened (never the title)";
+    LcMissingButton: "报告查无下落", "Report missing";
+    LcCorrectLink: "更正登记信息", "Correct the register entry";
+    LcCorrections: "更正记录", "Corrections";
+    LcNoCorrections: "没有更正记录。", "No corrections.";
+    LcIncidents: "事件记录", "Incident records";
+    LcNoIncidents: "没有事件记录。", "No incidents.";
+    LcFoundAt: "找到时间", "Found at";
+    LcFoundBy: "找到人", "Found by";
+    LcOpen: "尚未找到", "not found yet";
+    LcIncidentRecord: "泄密事件报告记录", "Incident record";
+    LcIncidentNotFound: "没有该事件记录。", "No such incident record.";
+    LcField: "项目", "Field";
+    LcBefore: "更正前", "Before";
+    LcAfter: "更正后", "After";
+    LcCorrectTitle: "更正登记信息", "Correct the entry of";
+    LcCorrectHint: "可更正标题、所属单位、存放柜、标签和份号，须写明原因。密级和编号只能通过变更密级流程修改。", "Title, owning unit, home cabinet, tags and copy number can be corrected, with a reason. The level and the control number change only by reclassification.";
+    LcReason: "更正原因", "Reason for the correction";
+    LcCorrectButton: "保存更正", "Save the correction";
+    LcCause: "原因", "Cause";
+    LcReportedBy: "报告人", "Reported by";
+    LcWhatHappened: "经过", "What happened";
+    LcTold: "已报告对象", "Who was told";
+    LcToldAt: "报告时间", "Told at";
+    LcToldWho: "已向谁报告（如保密局、单位领导）", "Who was told (the secrecy bureau, the unit's leader...)";
+    LcDefaultNow: "留空为现在", "empty for now";
+    LcToldButton: "记录报告情况", "Record who was told";
+    LcPrintHint: "用浏览器的打印功能（Ctrl+P）打印本记录，附于向保密行政管理部门的报告。", "Print this record with the browser (Ctrl+P) for the report to the secrecy bureau.";
+
     // Notification deliveries.
     NotificationsTitle: "告警通知投递", "Alert notifications";
     NoDeliveries: "还没有通知投递。", "No notifications yet.";
@@ -657,6 +704,57 @@ texts! {
     RaisedAt: "发生时间", "Raised";
     AcknowledgedBy: "确认人", "Acknowledged by";
     ResolvedBy: "处理人", "Resolved by";
+
+    // Approvals, one model (issue #10 A): reject with a reason, requests of every kind.
+    SignoutStateRejected: "已驳回", "Rejected";
+    CarrierStateInTransfer: "移交中", "In transfer";
+    CarrierStateDispatched: "机要传递中", "Dispatched";
+    CarrierStateDeclassified: "已解密", "Declassified";
+    RejectButton: "驳回", "Reject";
+    RejectReason: "驳回理由", "Reason for rejecting";
+    RejectedDone: "已驳回，申请人将看到理由。", "Rejected: the requester sees the reason.";
+    YouApprovedAlready: "您已批准，等待另一位保密员。", "You have approved; waiting for another security officer.";
+    ErrReason: "理由须为 1–200 个可打印字符。", "The reason must be 1 to 200 printable characters.";
+    RequestNotFound: "没有该申请。", "No such request.";
+    RequestsTitle: "其他待审批申请", "Other requests awaiting approval";
+    NoRequests: "没有其他待审批的申请。", "No other requests await approval.";
+    RequestKindLabel: "申请类型", "Request";
+    RequestKindSignout: "借出", "Sign-out";
+    RequestKindCopy: "复制", "Copy";
+    RequestKindDestruction: "销毁", "Destruction";
+    RequestKindTransfer: "移交", "Transfer";
+    RequestKindDispatch: "机要传递", "Dispatch";
+    RequestKindReclassification: "变更密级/解密", "Reclassification";
+    RequestKindTravel: "出境", "Travel abroad";
+    RequestStateRequested: "待审批", "Awaiting approval";
+    RequestStateApproved: "已批准", "Approved";
+    RequestStateRejected: "已驳回", "Rejected";
+    RequestStateDone: "已执行", "Carried out";
+    RejectedBecause: "驳回理由", "Rejected because";
+    HistRejected: "借出申请被驳回", "Sign-out rejected";
+    LineageTitle: "复制关系与申请", "Lineage and requests";
+    CopiedFrom: "复制自", "Copied from";
+    LineageRoot: "原件", "First original";
+    CopiesMade: "已复制份", "Copies made";
+    RequestsAboutCarrier: "与本载体有关的申请", "Requests about this carrier";
+    MakeCopies: "制作复制件", "Make the copies";
+    RecordDestruction: "登记销毁", "Record the destruction";
+    NewRequest: "提出申请（复制、销毁、变更密级）", "New request (copy, destruction, reclassification)";
+    CopyCount: "份数", "Number of copies";
+    SendRequest: "提交申请", "Send the request";
+    DestructionMethod: "销毁方式", "Method";
+    Reason: "理由", "Reason";
+    NewLevel: "新密级", "New level";
+    MethodShred: "碎纸", "Shred";
+    MethodIncinerate: "焚毁", "Incinerate";
+    MethodDegauss: "消磁后粉碎", "Degauss, then shred";
+    MethodPhysical: "物理销毁", "Physical destruction";
+    RequestRefused: "申请被拒绝", "Refused";
+    RequestSent: "申请已提交，等待保密员审批。", "Request sent; it awaits a security officer's approval.";
+    Witness: "监销人", "Witness";
+    WitnessRules: "两名不同的监销人，不能是申请人，其中至少一名保密员；清点数量须与申请一致。", "Two different witnesses, neither the requester, at least one a security officer; the count must match the request.";
+    CountedCarriers: "清点数量", "Carriers counted";
+    ErrNotApprovedYet: "该申请尚未批准，不能执行。", "This request is not approved yet and cannot be carried out.";
 
     // Lists: search, sort, pages.
     SearchCarrierWords: "查询（编号、标题词、持有人、部门、标签）", "Search (number, title words, holder, department, tag)";
@@ -731,6 +829,7 @@ pub fn alert_kind(kind: AlertKind) -> Key {
         AlertKind::UnknownTag => Key::AlertUnknownTag,
         AlertKind::TagCloneSuspected => Key::AlertTagCloneSuspected,
         AlertKind::NotificationFailed => Key::AlertNotificationFailed,
+        AlertKind::DestroyedSeen => Key::AlertDestroyedSeen,
     }
 }
 
@@ -783,6 +882,32 @@ pub fn carrier_state(state: CarrierState) -> Key {
         CarrierState::Missing => Key::CarrierStateMissing,
         CarrierState::Archived => Key::CarrierStateArchived,
         CarrierState::Destroyed => Key::CarrierStateDestroyed,
+        CarrierState::InTransfer => Key::CarrierStateInTransfer,
+        CarrierState::Dispatched => Key::CarrierStateDispatched,
+        CarrierState::Declassified => Key::CarrierStateDeclassified,
+    }
+}
+
+/// The name of a request kind.
+pub fn request_kind(kind: RequestKind) -> Key {
+    match kind {
+        RequestKind::Signout => Key::RequestKindSignout,
+        RequestKind::Copy => Key::RequestKindCopy,
+        RequestKind::Destruction => Key::RequestKindDestruction,
+        RequestKind::Transfer => Key::RequestKindTransfer,
+        RequestKind::Dispatch => Key::RequestKindDispatch,
+        RequestKind::Reclassification => Key::RequestKindReclassification,
+        RequestKind::Travel => Key::RequestKindTravel,
+    }
+}
+
+/// The name of a request state.
+pub fn request_state(state: RequestState) -> Key {
+    match state {
+        RequestState::Requested => Key::RequestStateRequested,
+        RequestState::Approved => Key::RequestStateApproved,
+        RequestState::Rejected => Key::RequestStateRejected,
+        RequestState::Done => Key::RequestStateDone,
     }
 }
 
@@ -794,6 +919,7 @@ pub fn signout_state(state: SignoutState) -> Key {
         SignoutState::Out => Key::SignoutStateOut,
         SignoutState::Returned => Key::SignoutStateReturned,
         SignoutState::Cancelled => Key::SignoutStateCancelled,
+        SignoutState::Rejected => Key::SignoutStateRejected,
     }
 }
 
@@ -805,6 +931,7 @@ pub fn signout_event(event: &str) -> Key {
         "approved" => Key::HistApproved,
         "issued" => Key::HistIssued,
         "returned" => Key::HistReturned,
+        "rejected" => Key::HistRejected,
         _ => Key::HistCancelled,
     }
 }

@@ -66,6 +66,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod approvals;
 pub mod assets;
 pub mod audit;
 pub mod custodian;
@@ -75,6 +76,7 @@ pub mod guard;
 pub mod i18n;
 pub mod label;
 pub mod layout;
+pub mod lifecycle;
 pub mod lists;
 pub mod officer;
 pub use crate::replay;
@@ -240,10 +242,35 @@ pub fn router() -> Router<AppState> {
         )
         .route("/carriers/{id}", get(custodian::carrier))
         .route("/carriers/{id}/label.svg", get(custodian::label))
+        .route("/carriers/{id}/missing", post(lifecycle::report_missing))
+        .route("/carriers/{id}/found", post(lifecycle::report_found))
+        .route(
+            "/carriers/{id}/correct",
+            get(lifecycle::correct_form).post(lifecycle::correct),
+        )
+        .route("/incidents/{id}", get(lifecycle::incident))
+        .route("/incidents/{id}/told", post(lifecycle::told))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))
         .route("/approvals/{id}/approve", post(officer::approve))
+        .route("/approvals/{id}/reject", post(officer::reject))
+        .route("/requests/{kind}/{id}/approve", post(approvals::approve))
+        .route("/requests/copies/{id}/make", post(approvals::make_copies))
+        .route("/carriers/{id}/copies", post(approvals::request_copies))
+        .route(
+            "/carriers/{id}/destructions",
+            post(approvals::request_destruction),
+        )
+        .route(
+            "/carriers/{id}/reclassifications",
+            post(approvals::request_reclassification),
+        )
+        .route(
+            "/destructions/{id}/record",
+            get(approvals::record_page).post(approvals::record),
+        )
+        .route("/requests/{kind}/{id}/reject", post(approvals::reject))
         .route("/people", get(officer::people).post(officer::create_person))
         .route("/people/{id}/leave", post(officer::leave))
         .route("/people/{id}/depart", post(officer::depart))

@@ -133,14 +133,33 @@ pub async fn approvals(
     State(state): State<AppState>,
 ) -> Result<Markup, WebError> {
     let q = query(&page.session);
-    let notice = q.non_empty("approved").map(|_| {
-        if q.get("needed").parse::<u32>().unwrap_or(0) > 0 {
-            Notice::ok("approved_partly", Key::ApprovedNeedsSecond)
-        } else {
-            Notice::ok("approved", Key::ApprovedDone)
-        }
-    });
+    let notice = q
+        .non_empty("approved")
+        .map(|_| {
+            if q.get("needed").parse::<u32>().unwrap_or(0) > 0 {
+                Notice::ok("approved_partly", Key::ApprovedNeedsSecond)
+            } else {
+                Notice::ok("approved", Key::ApprovedDone)
+            }
+        })
+        .or_else(|| {
+            q.non_empty("rejected")
+                .map(|_| Notice::ok("rejected", Key::RejectedDone))
+        })
+        .or_else(|| q.non_empty("refused").map(refused_notice));
     approvals_page(&state, &page, notice).await
+}
+
+/// The notice for a decision on a request refused by a rule (`?refused=CODE`, see
+/// [`super::approvals`]).
+fn refused_notice(code: &str) -> Notice {
+    match code {
+        "self_approval" => Notice::bad("self_approval", Key::ErrSelfApproval),
+        "already_approved" => Notice::bad("already_approved", Key::ErrAlreadyApproved),
+        "not_requested" => Notice::bad("not_requested", Key::ErrNotAwaitingApproval),
+        "invalid_reason" => Notice::bad("invalid_reason", Key::ErrReason),
+        _ => Notice::bad("not_found", Key::RequestNotFound),
+    }
 }
 
 async fn approvals_page(
@@ -153,7 +172,10 @@ async fn approvals_page(
     let queue = signouts::list(state, &page.cap.reader(), Some(SignoutState::Requested))
         .await
         .map_err(|e| session.internal(e))?;
+    // The officer's home: the leak-deadline clocks of missing carriers come first.
+    let leak_clocks = super::lifecycle::leak_clocks(state, &page.cap.reader(), session).await?;
     let content = html! {
+        (leak_clocks)
         h1 { (t(lang, Key::ApprovalsTitle)) }
         @if let Some(n) = &notice { (n.render(lang, "approval-message")) }
         @if queue.is_empty() {
@@ -162,6 +184,7 @@ async fn approvals_page(
         ul #approval-list {
             @for so in &queue { (approval_item(lang, session, so)) }
         }
+        (super::approvals::pending_section(state, page).await?)
     };
     Ok(frame(
         session,
@@ -205,10 +228,15 @@ fn approval_item(lang: Lang, session: &WebSession, so: &Signout) -> Markup {
                     }
                 }
             }
-            form.approve method="post" action={ "/approvals/" (so.id) "/approve" } data-once {
-                (csrf_field(session))
-                button.approve.primary type="submit" data-signout-id=(so.id) { (t(lang, Key::ApproveButton)) }
+            @if so.approvals.iter().any(|a| a.approver.username == session.username()) {
+                p.approved-by-you { (t(lang, Key::YouApprovedAlready)) }
+            } @else {
+                form.approve method="post" action={ "/approvals/" (so.id) "/approve" } data-once {
+                    (csrf_field(session))
+                    button.approve.primary type="submit" data-signout-id=(so.id) { (t(lang, Key::ApproveButton)) }
+                }
             }
+            (super::approvals::reject_form(lang, session, &format!("/approvals/{}/reject", so.id), "signout", so.id.0))
         }
     }
 }
@@ -239,6 +267,38 @@ pub async fn approve(
         Err(ServiceError::Signout(SignoutRuleError::NotAwaitingApproval(_))) => (
             StatusCode::CONFLICT,
             Notice::bad("not_requested", Key::ErrNotAwaitingApproval),
+        ),
+        Err(ServiceError::Signout(other)) => (
+            StatusCode::CONFLICT,
+            Notice::bad(other.code(), Key::ErrNotAwaitingApproval),
+        ),
+        Err(ServiceError::NotFound) => return Ok(not_found(&page.session, Key::SignoutNotFound)),
+        Err(e) => return Err(page.session.internal(e)),
+    };
+    let html = approvals_page(&state, &page, Some(notice)).await?;
+    Ok((status, html).into_response())
+}
+
+/// `POST /approvals/{id}/reject` (field `reason`).
+pub async fn reject(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    submitted: WebForm<OfficerDesk>,
+) -> Result<Response, WebError> {
+    let page = submitted.page;
+    let Ok(id) = id.parse::<SignoutId>() else {
+        return Ok(not_found(&page.session, Key::SignoutNotFound));
+    };
+    let reason = submitted.form.get("reason").trim().to_owned();
+    let (status, notice) = match signouts::reject(&state, &page.cap.cap, id, reason).await {
+        Ok(_) => return Ok(see_other(&format!("/approvals?rejected={id}"))),
+        Err(ServiceError::Invalid(_)) => (
+            StatusCode::BAD_REQUEST,
+            Notice::bad("invalid_reason", Key::ErrReason),
+        ),
+        Err(ServiceError::Signout(SignoutRuleError::SelfApproval)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Notice::bad("self_approval", Key::ErrSelfApproval),
         ),
         Err(ServiceError::Signout(other)) => (
             StatusCode::CONFLICT,

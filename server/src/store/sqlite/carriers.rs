@@ -21,7 +21,7 @@ use crate::store::carriers::{
 const SUMMARY_SELECT: &str = "SELECT c.id, c.control_no, c.kind, c.level, c.copy_no, c.copies,
         c.owner_unit, c.home_device, c.state, c.holder, p.name, c.missing_since_ms,
         c.last_seen_device, c.last_seen_at_ms, c.created_at,
-        so.id, so.state, so.may_leave, so.due_at_ms
+        so.id, so.state, so.may_leave, so.due_at_ms, c.original_id
      FROM carriers c
      LEFT JOIN people p ON p.id = c.holder
      LEFT JOIN (SELECT carrier_id, max(signout_id) AS signout_id FROM (";
@@ -73,6 +73,7 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<CarrierSummary> {
         signout,
         tags: Vec::new(),
         created_at: r.get(14)?,
+        original_id: r.get(19)?,
     })
 }
 
@@ -302,6 +303,9 @@ fn history(conn: &Connection, id: CarrierId) -> Result<Vec<HistoryItem>, StoreEr
         }
         if let (SignoutState::Cancelled, Some(ms)) = (state, closed) {
             items.push((ms, 4, signout(at(ms)?, sid, "cancelled", None)));
+        }
+        if let (SignoutState::Rejected, Some(ms)) = (state, closed) {
+            items.push((ms, 4, signout(at(ms)?, sid, "rejected", None)));
         }
     }
 

@@ -393,6 +393,150 @@ CREATE INDEX deliveries_due ON deliveries (due_at_ms) WHERE state = 'pending';
 ALTER TABLE devices ADD COLUMN revoked_at_ms INTEGER;
 ALTER TABLE devices ADD COLUMN key_rotated_at_ms INTEGER;
 "#,
+    // 11 (approvals): one approval model for every request kind (`requests`,
+    // `request_carriers`, `request_approvals`); sign-outs can be rejected with a reason;
+    // carriers gain the states of their later life (in_transfer, dispatched, declassified;
+    // destroyed and archived existed), their copy lineage (`original_id`), and tags are
+    // retired (kept, so a destroyed carrier's tag seen again is recognised) rather than deleted.
+    // carriers and signouts are rebuilt because their state CHECKs widen.
+    r#"
+CREATE TABLE carriers_v11 (
+    id INTEGER PRIMARY KEY,
+    control_no TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('paper', 'magnetic_disk', 'optical_disc', 'flash',
+                                       'hard_disk', 'laptop', 'device')),
+    level TEXT NOT NULL CHECK (level IN ('C', 'S', 'TS')),
+    title TEXT NOT NULL,
+    copy_no INTEGER,
+    copies INTEGER,
+    owner_unit TEXT NOT NULL,
+    home_device TEXT REFERENCES devices (id),
+    state TEXT NOT NULL DEFAULT 'in_storage'
+        CHECK (state IN ('in_storage', 'out', 'missing', 'archived', 'destroyed',
+                         'in_transfer', 'dispatched', 'declassified')),
+    holder INTEGER REFERENCES people (id),
+    missing_since_ms INTEGER,
+    last_seen_device TEXT REFERENCES devices (id),
+    last_seen_at_ms INTEGER,
+    created_at TEXT NOT NULL,
+    original_id INTEGER REFERENCES carriers_v11 (id)
+) STRICT;
+INSERT INTO carriers_v11 (id, control_no, kind, level, title, copy_no, copies, owner_unit,
+                          home_device, state, holder, missing_since_ms, last_seen_device,
+                          last_seen_at_ms, created_at)
+    SELECT id, control_no, kind, level, title, copy_no, copies, owner_unit, home_device, state,
+           holder, missing_since_ms, last_seen_device, last_seen_at_ms, created_at
+    FROM carriers;
+DROP TABLE carriers;
+ALTER TABLE carriers_v11 RENAME TO carriers;
+CREATE INDEX carriers_missing ON carriers (missing_since_ms) WHERE state = 'missing';
+CREATE INDEX carriers_by_original ON carriers (original_id) WHERE original_id IS NOT NULL;
+
+ALTER TABLE carrier_tags ADD COLUMN retired_at_ms INTEGER;
+
+CREATE TABLE signouts_v11 (
+    id INTEGER PRIMARY KEY,
+    requester INTEGER NOT NULL REFERENCES users (id),
+    borrower INTEGER NOT NULL REFERENCES people (id),
+    purpose TEXT NOT NULL,
+    due_at_ms INTEGER NOT NULL,
+    may_leave INTEGER NOT NULL CHECK (may_leave IN (0, 1)),
+    state TEXT NOT NULL DEFAULT 'requested'
+        CHECK (state IN ('requested', 'approved', 'out', 'returned', 'cancelled', 'rejected')),
+    created_at TEXT NOT NULL,
+    issued_at_ms INTEGER,
+    issued_by INTEGER REFERENCES users (id),
+    closed_at_ms INTEGER,
+    overdue_notified_at_ms INTEGER,
+    rejected_by INTEGER REFERENCES users (id),
+    rejection_reason TEXT
+) STRICT;
+INSERT INTO signouts_v11 (id, requester, borrower, purpose, due_at_ms, may_leave, state,
+                          created_at, issued_at_ms, issued_by, closed_at_ms,
+                          overdue_notified_at_ms)
+    SELECT id, requester, borrower, purpose, due_at_ms, may_leave, state, created_at,
+           issued_at_ms, issued_by, closed_at_ms, overdue_notified_at_ms
+    FROM signouts;
+DROP TABLE signouts;
+ALTER TABLE signouts_v11 RENAME TO signouts;
+CREATE INDEX signouts_out_by_due ON signouts (due_at_ms) WHERE state = 'out';
+CREATE INDEX signouts_by_state ON signouts (state);
+
+-- Every request but a sign-out (those keep their own tables). `body_json`: the kind's
+-- payload as asked; `result_json`: what carrying it out produced (new carrier ids, the
+-- destruction record). Carrier titles are never in either.
+CREATE TABLE requests (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('copy', 'destruction', 'transfer', 'dispatch',
+                                       'reclassification', 'travel')),
+    state TEXT NOT NULL DEFAULT 'requested'
+        CHECK (state IN ('requested', 'approved', 'rejected', 'done')),
+    requester INTEGER NOT NULL REFERENCES users (id),
+    beneficiary INTEGER REFERENCES people (id),
+    top_secret INTEGER NOT NULL CHECK (top_secret IN (0, 1)),
+    body_json TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    rejected_by INTEGER REFERENCES users (id),
+    rejection_reason TEXT,
+    decided_at_ms INTEGER,
+    done_by INTEGER REFERENCES users (id),
+    done_at_ms INTEGER,
+    result_json TEXT
+) STRICT;
+CREATE INDEX requests_by_kind_state ON requests (kind, state, id);
+
+CREATE TABLE request_carriers (
+    request_id INTEGER NOT NULL REFERENCES requests (id),
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    PRIMARY KEY (request_id, carrier_id)
+) STRICT;
+CREATE INDEX request_carriers_by_carrier ON request_carriers (carrier_id);
+
+CREATE TABLE request_approvals (
+    request_id INTEGER NOT NULL REFERENCES requests (id),
+    approver INTEGER NOT NULL REFERENCES users (id),
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (request_id, approver)
+) STRICT;
+"#,
+    // 12 (lifecycle): corrections of the register with their before/after (the old and new
+    // title stay in the database like the title itself, never in the audit trail), and one
+    // incident record per missing episode: what happened, who was told and when, how it ended.
+    // An overdue loan escalates a carrier to missing once per loan (the partial unique index).
+    r#"
+CREATE TABLE carrier_corrections (
+    id INTEGER PRIMARY KEY,
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    before_json TEXT NOT NULL,
+    after_json TEXT NOT NULL
+) STRICT;
+CREATE INDEX carrier_corrections_by_carrier ON carrier_corrections (carrier_id, id);
+
+CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY,
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    cause TEXT NOT NULL
+        CHECK (cause IN ('manual', 'cabinet_removal', 'overdue', 'unauthorized_removal')),
+    missing_since_ms INTEGER NOT NULL,
+    reported_by TEXT NOT NULL,
+    reported_at_ms INTEGER NOT NULL,
+    what_happened TEXT NOT NULL,
+    signout_id INTEGER REFERENCES signouts (id),
+    alert_id INTEGER REFERENCES alerts (id),
+    told TEXT,
+    told_at_ms INTEGER,
+    told_recorded_by TEXT,
+    found_at_ms INTEGER,
+    found_by TEXT,
+    found_note TEXT
+) STRICT;
+CREATE INDEX incidents_by_carrier ON incidents (carrier_id, id);
+CREATE UNIQUE INDEX incidents_overdue_once ON incidents (carrier_id, signout_id)
+    WHERE cause = 'overdue';
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -483,6 +627,10 @@ mod tests {
         "7459d7ca4efb74e24eddfcea4b2fb393c1fd493938073a1e124e8750d8a5e341",
         // 10 (devices)
         "cbd8d1135d49bd76778eb75277533b0b5585a88d95e81394cfcd468ad62dbfc6",
+        // 11 (approvals)
+        "2b0a6a4e3fe01da430e9fe6fab376d9d3b905d13461773075d4a501551f0318a",
+        // 12 (lifecycle)
+        "d9780c9936d6ec0c92d0702a686e3807ebc44b8094e779b597c95fae054cddd6",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -530,6 +678,7 @@ mod tests {
                 "audit",
                 "audit_heads",
                 "cabinet_contents",
+                "carrier_corrections",
                 "carrier_events",
                 "carrier_tags",
                 "carriers",
@@ -538,8 +687,12 @@ mod tests {
                 "device_status",
                 "devices",
                 "events",
+                "incidents",
                 "pending_removals",
                 "people",
+                "request_approvals",
+                "request_carriers",
+                "requests",
                 "sessions",
                 "signout_approvals",
                 "signout_carriers",

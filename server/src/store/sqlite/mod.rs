@@ -32,12 +32,15 @@ impl<'c> SqliteTx<'c> {
 }
 
 mod alerts;
+mod approvals;
 pub(crate) mod audit;
 mod carriers;
+mod changes;
 pub(super) mod checkpointer;
 mod console;
 mod devices;
 mod ingest;
+mod lifecycle;
 pub mod migrations;
 mod notify;
 mod paging;

@@ -15,7 +15,7 @@ use crate::store::signouts::{
 
 const SIGNOUT_SELECT: &str = "SELECT so.id, so.state, so.requester, u.username, so.borrower,
         p.name, so.purpose, so.due_at_ms, so.may_leave, so.created_at, so.issued_at_ms,
-        so.closed_at_ms
+        so.closed_at_ms, so.rejection_reason
      FROM signouts so
      JOIN users u ON u.id = so.requester
      JOIN people p ON p.id = so.borrower";
@@ -41,6 +41,7 @@ fn signout_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Signout> {
         carriers: Vec::new(),
         approvals: Vec::new(),
         approvals_needed: 0,
+        rejection_reason: r.get(12)?,
         would_refuse: None,
     })
 }
@@ -265,6 +266,23 @@ impl SignoutRows for SqliteTx<'_> {
                  WHERE id = ?1",
             )?
             .execute(params![id, state, closed_at.map(Timestamp::unix_ms)])?;
+        Ok(())
+    }
+
+    fn reject_signout(
+        &mut self,
+        id: SignoutId,
+        by: UserId,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE signouts SET state = 'rejected', closed_at_ms = ?4, rejected_by = ?2,
+                        rejection_reason = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, by, reason, at.unix_ms()])?;
         Ok(())
     }
 

@@ -7,9 +7,12 @@
 use rusqlite::ToSql;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 
+use crate::domain::approval::{RequestKind, RequestState};
 use crate::domain::carrier::{CarrierKind, CarrierState};
 use crate::domain::device::DeviceKind;
-use crate::domain::ids::{AuditId, CarrierId, DeviceId, PersonId, SignoutId, UserId, ZoneId};
+use crate::domain::ids::{
+    AuditId, CarrierId, DeviceId, PersonId, RequestId, SignoutId, UserId, ZoneId,
+};
 use crate::domain::level::ZoneLevel;
 use crate::domain::person::{Category, PersonStatus};
 use crate::domain::role::Roles;
@@ -34,7 +37,7 @@ macro_rules! int_sql {
         }
     )*};
 }
-int_sql!(UserId, PersonId, AuditId, CarrierId, SignoutId);
+int_sql!(UserId, PersonId, AuditId, CarrierId, SignoutId, RequestId);
 
 macro_rules! name_sql {
     ($($ty:ident),*) => {$(
@@ -100,6 +103,8 @@ macro_rules! static_name_sql {
 static_name_sql!(CarrierKind, "carrier kind");
 static_name_sql!(CarrierState, "carrier state");
 static_name_sql!(SignoutState, "sign-out state");
+static_name_sql!(RequestKind, "request kind");
+static_name_sql!(RequestState, "request state");
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,200 @@
+//! Destruction (销毁): request, then the destruction record with two witnesses once approved.
+//!
+//! The request is a request of the approval model (kind `destruction`); TS carriers need two
+//! approvers. [`record`] carries it out: witnesses and count checked
+//! ([`crate::domain::destruction::check_record`]), every carrier `destroyed`, its tags retired,
+//! all in one transaction with the audit entry. A retired tag read later raises
+//! `destroyed_seen` (the ingest use case).
+
+use serde_json::json;
+
+use super::approvals::{self, Decided, rule};
+use super::{Problem, ServiceError};
+use crate::AppState;
+use crate::auth::capability::CustodianCap;
+use crate::domain::approval::RequestKind;
+use crate::domain::carrier::CarrierState;
+use crate::domain::destruction::{self, Method, ToDestroy};
+use crate::domain::ids::{CarrierId, PersonId, RequestId, is_valid_label};
+use crate::domain::signout::MAX_CARRIERS;
+use crate::domain::time::Timestamp;
+use crate::store::Tx;
+use crate::store::approvals::NewRequest;
+use crate::store::changes::CarrierFacts;
+
+/// How far in the future a destruction record's time may be (clock differences).
+const RECORD_SKEW_SECS: i64 = 300;
+
+/// A destruction request.
+#[derive(Debug, Clone)]
+pub struct NewDestruction {
+    /// The carriers, 1 to 100, distinct.
+    pub carrier_ids: Vec<CarrierId>,
+    /// How they will be destroyed (must fit every carrier's kind).
+    pub method: Method,
+    /// Why (1 to 200 characters).
+    pub reason: String,
+}
+
+/// The destruction record.
+#[derive(Debug, Clone)]
+pub struct DestructionRecord {
+    /// The two witnesses.
+    pub witnesses: Vec<PersonId>,
+    /// When the carriers were destroyed (not in the future).
+    pub at: Timestamp,
+    /// How many carriers were counted at the destruction, if given (checked).
+    pub count: Option<u32>,
+}
+
+fn to_destroy(f: &CarrierFacts) -> ToDestroy {
+    ToDestroy {
+        id: f.id,
+        kind: f.kind,
+        state: f.state,
+        level: f.level,
+    }
+}
+
+fn check_input(new: &NewDestruction) -> Result<(), ServiceError> {
+    let mut problems = Vec::new();
+    let ids = &new.carrier_ids;
+    if ids.is_empty() || ids.len() > MAX_CARRIERS {
+        problems.push(Problem {
+            field: "carrier_ids",
+            code: if ids.is_empty() { "empty" } else { "too_many" },
+            message: "carrier_ids must list 1 to 100 carriers",
+        });
+    } else if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
+        problems.push(Problem {
+            field: "carrier_ids",
+            code: "repeated",
+            message: "carrier_ids repeats a carrier",
+        });
+    }
+    if !is_valid_label(&new.reason) {
+        problems.push(Problem {
+            field: "reason",
+            code: "invalid",
+            message: "reason must be 1 to 200 printable characters",
+        });
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(problems))
+    }
+}
+
+/// Request a destruction (custodian).
+pub async fn request(
+    app: &AppState,
+    cap: &CustodianCap,
+    new: NewDestruction,
+) -> Result<Decided, ServiceError> {
+    check_input(&new)?;
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| request_in(tx, &actor, &new, at))
+        .await
+}
+
+fn request_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    new: &NewDestruction,
+    at: Timestamp,
+) -> Result<Decided, ServiceError> {
+    let requester = tx.party_by_username(actor)?;
+    let facts: Vec<ToDestroy> = tx
+        .carrier_facts(&new.carrier_ids)?
+        .iter()
+        .map(to_destroy)
+        .collect();
+    destruction::check_request(&facts, new.method).map_err(|e| rule(e.code(), e))?;
+    for c in &new.carrier_ids {
+        if tx.open_request_for(RequestKind::Destruction, *c)?.is_some() {
+            return Err(rule(
+                "already_requested",
+                format!("carrier {c} is already on an open destruction request"),
+            ));
+        }
+    }
+    let carriers = tx.carrier_audit_names(&new.carrier_ids)?;
+    let request = NewRequest {
+        kind: RequestKind::Destruction,
+        requester: requester.user,
+        beneficiary: None,
+        top_secret: destruction::is_top_secret(&facts),
+        carriers: new.carrier_ids.clone(),
+        body: json!({
+            "carriers": carriers,
+            "method": new.method,
+            "reason": new.reason,
+            "count": new.carrier_ids.len(),
+        }),
+    };
+    approvals::open_in(tx, actor, &request, request.body.clone(), at)
+}
+
+/// Record an approved destruction (custodian): two different witnesses, neither the
+/// requester, one a security officer; the count matches; every carrier `destroyed` with its
+/// tags retired. 422 `not_approved` before approval.
+pub async fn record(
+    app: &AppState,
+    cap: &CustodianCap,
+    id: RequestId,
+    record: DestructionRecord,
+) -> Result<Vec<CarrierId>, ServiceError> {
+    let now = app.now();
+    if record.at > now.plus_secs(RECORD_SKEW_SECS) {
+        return Err(ServiceError::invalid(
+            "at",
+            "in_future",
+            "at must not be in the future",
+        ));
+    }
+    let actor = cap.actor().name().to_owned();
+    app.store()
+        .transact(move |tx| record_in(tx, &actor, id, &record, now))
+        .await
+}
+
+fn record_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    id: RequestId,
+    record: &DestructionRecord,
+    now: Timestamp,
+) -> Result<Vec<CarrierId>, ServiceError> {
+    let head = approvals::carry_out_in(tx, RequestKind::Destruction, id)?;
+    let requester = tx.party_of(head.requester)?;
+    let ids = tx.request_carriers(id)?;
+    let facts: Vec<ToDestroy> = tx.carrier_facts(&ids)?.iter().map(to_destroy).collect();
+    let witnesses = record
+        .witnesses
+        .iter()
+        .map(|p| tx.witness(*p))
+        .collect::<Result<Vec<_>, _>>()?;
+    destruction::check_record(requester, &witnesses, record.count, &facts)
+        .map_err(|e| rule(e.code(), e))?;
+    for c in &facts {
+        tx.set_level_and_state(c.id, c.level, CarrierState::Destroyed)?;
+        tx.retire_tags(c.id, now)?;
+    }
+    approvals::complete_in(
+        tx,
+        actor,
+        RequestKind::Destruction,
+        id,
+        json!({
+            "witnesses": record.witnesses,
+            "at": record.at,
+            "count": ids.len(),
+            "carrier_ids": ids,
+        }),
+        now,
+    )?;
+    Ok(ids)
+}
