@@ -40,7 +40,7 @@ use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::ids::is_valid_name;
 use crate::domain::lifecycle::RemovalOutcome;
-use crate::service::{accounts, alerts};
+use crate::service::{ServiceError, accounts, alerts};
 use crate::store::alerts::{AlertFilter, AlertView, LIST_DEFAULT, LIST_MAX};
 
 /// Interval of the keep-alive comments on the live stream.
@@ -255,6 +255,7 @@ pub async fn acknowledge(
     responses(
         (status = 200, description = "The alert, now `resolved`", body = AlertView),
         (status = 409, description = "Already resolved (`conflict`)", body = ErrorBody),
+        (status = 422, description = "An `outcome` for an alert that is not an unauthorised removal (`outcome_not_applicable`)", body = ErrorBody),
         Unknown,
         InputRefusals,
         SessionRefusals,
@@ -268,9 +269,22 @@ pub async fn resolve(
     Json(body): Json<ResolveBody>,
 ) -> Result<axum::Json<AlertView>, ApiError> {
     let id = alert_id(&id)?;
-    Ok(axum::Json(
-        alerts::resolve_with_outcome(&state, &cap, id, &body.note, body.outcome).await?,
-    ))
+    match alerts::resolve_with_outcome(&state, &cap, id, &body.note, body.outcome).await {
+        Ok(view) => Ok(axum::Json(view)),
+        // Whether an outcome applies depends on the alert, not on the request's form: a rule
+        // (422), so a request the document calls valid is not answered as malformed.
+        Err(ServiceError::Invalid(problems))
+            if problems
+                .iter()
+                .any(|p| p.field == "outcome" && p.code == "not_applicable") =>
+        {
+            Err(ApiError::rule(
+                "outcome_not_applicable",
+                "outcome is only for unauthorized_removal alerts",
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What the live stream holds between events.

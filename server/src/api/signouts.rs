@@ -53,7 +53,7 @@ pub struct RequestSignout {
 }
 
 /// `carrier_ids` of a request: 1 to 100 distinct carrier ids.
-fn carrier_ids_schema() -> utoipa::openapi::schema::Array {
+pub(crate) fn carrier_ids_schema() -> utoipa::openapi::schema::Array {
     utoipa::openapi::schema::ArrayBuilder::new()
         .items(utoipa::openapi::Ref::from_schema_name("CarrierId"))
         .min_items(Some(1))
@@ -141,7 +141,12 @@ pub async fn approve(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
-    /// Why (1 to 200 printable characters).
+    /// Why (1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     reason: String,
 }
 
@@ -237,10 +242,14 @@ pub async fn return_carriers(
     body: Bytes,
 ) -> Result<AxumJson<Returned>, ApiError> {
     let id = signout_id(&id)?;
+    // No body, or JSON `null` (the document's `oneOf: [null, ReturnCarriers]`): every
+    // outstanding carrier.
     let body: ReturnCarriers = if body.iter().all(u8::is_ascii_whitespace) {
         ReturnCarriers::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+        serde_json::from_slice::<Option<ReturnCarriers>>(&body)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            .unwrap_or_default()
     };
     let returned = signouts::return_carriers(&state, &cap, id, body.carrier_ids).await?;
     Ok(AxumJson(returned))
