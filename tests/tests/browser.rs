@@ -18,6 +18,7 @@
 mod scene;
 #[path = "browser/support.rs"]
 mod support;
+#[allow(dead_code)] // the driver serves every browser test file; this one uses a part
 #[path = "browser/webdriver.rs"]
 mod webdriver;
 

@@ -542,7 +542,8 @@ impl Site {
         let custodian = self.session(api, "custodian").await?;
         let deadline = Instant::now() + FIRST_COUNT_WAIT;
         loop {
-            let list = custodian.get("/api/v1/carriers").await?;
+            // One page of the largest size: the register is paged (100 a page by default).
+            let list = custodian.get("/api/v1/carriers?limit=500").await?;
             let seen_at: HashMap<&str, &str> = list
                 .as_array()
                 .into_iter()

@@ -20,7 +20,8 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
+use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::StreamExt;
 use futures_util::stream::Stream;
@@ -39,7 +40,7 @@ use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::ids::is_valid_name;
 use crate::domain::lifecycle::RemovalOutcome;
-use crate::service::{accounts, alerts};
+use crate::service::{ServiceError, accounts, alerts};
 use crate::store::alerts::{AlertFilter, AlertView, LIST_DEFAULT, LIST_MAX};
 
 /// Interval of the keep-alive comments on the live stream.
@@ -60,11 +61,13 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(value_type = Option<AlertKind>)]
     kind: Option<String>,
-    /// Alerts about this carrier.
+    /// Alerts about this carrier (its numeric id).
     #[serde(default)]
+    #[param(pattern = "^(0|-?[1-9][0-9]{0,17})$")]
     carrier_id: Option<String>,
     /// Alerts about this device.
     #[serde(default)]
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     device_id: Option<String>,
     /// 1 to 1000, default 100.
     #[serde(default)]
@@ -72,10 +75,20 @@ pub struct ListQuery {
     limit: Option<String>,
     /// Only ids above this one (what is new since a stream's `hello`).
     #[serde(default)]
+    #[param(pattern = "^(0|-?[1-9][0-9]{0,17})$")]
     after: Option<String>,
     /// Only ids below this one (the next page back).
     #[serde(default)]
+    #[param(pattern = "^(0|-?[1-9][0-9]{0,17})$")]
     before: Option<String>,
+    /// The cursor from the previous page's `Link: rel="next"` header (opaque).
+    #[serde(default)]
+    #[param(schema_with = super::paging::cursor_schema)]
+    cursor: Option<String>,
+    /// The order: newest first (`-id`), the only one.
+    #[serde(default)]
+    #[param(schema_with = super::paging::newest_first_schema)]
+    sort: Option<String>,
 }
 
 fn present(value: &Option<String>) -> Option<&str> {
@@ -136,8 +149,13 @@ impl ListQuery {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
-    /// What was found and done: required, 1 to 2000 characters, not blank.
-    #[schema(min_length = 1, max_length = 2000)]
+    /// What was found and done: required, 1 to 2000 characters, not blank, no control
+    /// characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 2000
+    )]
     note: String,
     /// For an `unauthorized_removal` only: how it ended. Any outcome but `stopped_at_gate`
     /// marks the carrier missing (with an incident record); on another kind, 400.
@@ -158,7 +176,8 @@ fn alert_id(id: &str) -> Result<i64, ApiError> {
     tag = "alerts",
     params(ListQuery),
     responses(
-        (status = 200, description = "Matching alerts, newest first", body = Vec<AlertView>),
+        (status = 200, description = "Matching alerts, newest first", body = Vec<AlertView>,
+            headers(("link" = String, description = "`<URI>; rel=\"next\"` while more remain"))),
         (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
         SessionRefusals,
     ),
@@ -167,10 +186,15 @@ fn alert_id(id: &str) -> Result<i64, ApiError> {
 pub async fn list(
     cap: AlertReaderCap,
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<ListQuery>,
-) -> Result<axum::Json<Vec<AlertView>>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = query.filter()?;
-    Ok(axum::Json(alerts::list(&state, &cap, filter).await?))
+    if present(&query.sort).is_some_and(|s| s != "-id") {
+        return Err(bad("sort", "-id"));
+    }
+    let page = alerts::page(&state, &cap, filter, query.cursor.as_deref()).await?;
+    Ok(super::paging::answer(&uri, page))
 }
 
 /// One alert (guard, custodian, security officer).
@@ -231,6 +255,7 @@ pub async fn acknowledge(
     responses(
         (status = 200, description = "The alert, now `resolved`", body = AlertView),
         (status = 409, description = "Already resolved (`conflict`)", body = ErrorBody),
+        (status = 422, description = "An `outcome` for an alert that is not an unauthorised removal (`outcome_not_applicable`)", body = ErrorBody),
         Unknown,
         InputRefusals,
         SessionRefusals,
@@ -244,9 +269,22 @@ pub async fn resolve(
     Json(body): Json<ResolveBody>,
 ) -> Result<axum::Json<AlertView>, ApiError> {
     let id = alert_id(&id)?;
-    Ok(axum::Json(
-        alerts::resolve_with_outcome(&state, &cap, id, &body.note, body.outcome).await?,
-    ))
+    match alerts::resolve_with_outcome(&state, &cap, id, &body.note, body.outcome).await {
+        Ok(view) => Ok(axum::Json(view)),
+        // Whether an outcome applies depends on the alert, not on the request's form: a rule
+        // (422), so a request the document calls valid is not answered as malformed.
+        Err(ServiceError::Invalid(problems))
+            if problems
+                .iter()
+                .any(|p| p.field == "outcome" && p.code == "not_applicable") =>
+        {
+            Err(ApiError::rule(
+                "outcome_not_applicable",
+                "outcome is only for unauthorized_removal alerts",
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What the live stream holds between events.

@@ -38,7 +38,12 @@ fn request_id(text: &str) -> Result<RequestId, ApiError> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
-    /// Why (1 to 200 printable characters).
+    /// Why (1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     reason: String,
 }
 
@@ -97,7 +102,12 @@ pub struct CopyBody {
     /// How many copies (1 to 50).
     #[schema(minimum = 1, maximum = 50)]
     count: u32,
-    /// Why (1 to 200 characters).
+    /// Why (1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     purpose: String,
 }
 
@@ -258,11 +268,17 @@ pub async fn copies_make(
 #[serde(deny_unknown_fields)]
 pub struct DestructionBody {
     /// 1 to 100 distinct carriers, in storage.
+    #[schema(schema_with = super::signouts::carrier_ids_schema)]
     carrier_ids: Vec<CarrierId>,
     /// How: `shred`/`incinerate` (paper), `degauss` (magnetic media), `physical` (flash,
     /// optical discs, hard disks, devices); must fit every carrier.
     method: Method,
-    /// Why (1 to 200 characters).
+    /// Why (1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     reason: String,
 }
 
@@ -300,7 +316,7 @@ pub struct Destroyed {
     responses(
         (status = 201, description = "Requested", body = Decided),
         (status = 409, description = "A conflict with another open request (`conflict`)", body = ErrorBody),
-        (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `unknown_reference`, ...)", body = ErrorBody),
+        (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `method_not_for_kind`, `unknown_reference`, ...)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
     ),
@@ -462,7 +478,12 @@ pub struct ReclassificationBody {
     carrier_id: CarrierId,
     /// The new level, or `declassified`.
     level: Target,
-    /// Why (1 to 200 characters).
+    /// Why (1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     reason: String,
 }
 

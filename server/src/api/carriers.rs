@@ -7,8 +7,9 @@
 //! `GuardCap`), which can only be obtained through their own role checks; so the checks stay
 //! in one place and the use cases still cannot be reached without one.
 
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::Created;
@@ -21,20 +22,32 @@ use crate::domain::carrier::{CarrierKind, CarrierState, Tag};
 use crate::domain::ids::{CarrierId, DeviceId};
 use crate::domain::level::Level;
 use crate::service::carriers::{self, CarrierRegistration};
-use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem};
+use crate::service::lists::ListParams;
+use crate::store::carriers::{Carrier, CarrierSummary, HistoryItem};
 
 /// Carrier registration request.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCarrier {
     /// The control number (编号): 1 to 24 characters of `A-Z`, `0-9`, `-`.
-    #[schema(example = "CU-2026-0001")]
+    #[schema(
+        example = "CU-2026-0001",
+        pattern = "^[A-Z0-9-]{1,24}$",
+        min_length = 1,
+        max_length = 24
+    )]
     control_no: String,
     /// What the carrier physically is.
     kind: CarrierKind,
     /// Its classification level.
     level: Level,
-    /// The title: shown only to custodians and security officers, never audited or logged.
+    /// The title: shown only to custodians and security officers, never audited or logged; 1
+    /// to 200 characters, not blank, no control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     title: String,
     /// Copy number, for numbered copies.
     #[serde(default)]
@@ -42,15 +55,43 @@ pub struct RegisterCarrier {
     /// Number of copies made.
     #[serde(default)]
     copies: Option<u32>,
-    /// The owning unit.
+    /// The owning unit: 1 to 200 characters, not blank, no control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     owner_unit: String,
     /// The cabinet it lives in.
     #[serde(default)]
     home_device: Option<DeviceId>,
-    /// Its tags: `epc:HEX`, `barcode:TEXT`, `em:HEX`.
-    #[schema(example = json!(["epc:3474257BF40000000000162E"]))]
+    /// Its tags, at most 16, each once: `epc:HEX` (1 to 62 bytes), `em:HEX` (10 digits) or
+    /// `barcode:TEXT` (printable ASCII; a Custos label `CU…` or a GS1 `(8004)` GIAI is
+    /// checked as such; the pattern declares plain texts that are neither).
+    #[schema(example = json!(["epc:3474257BF40000000000162E"]), max_items = 16, value_type = Vec<TagText>)]
     tags: Vec<String>,
 }
+
+/// A tag as typed, in the OpenAPI document: what [`Tag::parse`] accepts, as a pattern (a
+/// plain barcode text declared by its first character, which cannot start a Custos label
+/// `CU…`, a GS1 `(8004)`/`8004` GIAI, or an AIM prefix `]`).
+pub struct TagText;
+
+/// The pattern of [`TagText`].
+pub const TAG_PATTERN: &str =
+    "^(epc:([0-9A-Fa-f]{2}){1,62}|em:[0-9A-Fa-f]{10}|barcode:[!#-'*-7:-BD-Z^-bd-~][ -~]{0,200})$";
+
+impl utoipa::PartialSchema for TagText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(TAG_PATTERN))
+            .examples([serde_json::Value::from("epc:3474257BF40000000000162E")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TagText {}
 
 impl std::fmt::Debug for RegisterCarrier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,7 +113,7 @@ impl std::fmt::Debug for RegisterCarrier {
     responses(
         (status = 201, description = "Registered", body = Created<CarrierId>),
         (status = 409, description = "The control number or a tag is taken, or a tag is repeated (`conflict`)", body = ErrorBody),
-        (status = 422, description = "A registration rule says no; the code names it", body = ErrorBody),
+        (status = 422, description = "A registration rule says no; the code names it: copies without a copy number (`copy_number_required`), a copy number above the copies (`copy_number_out_of_range`), a home that is not a cabinet (`home_not_cabinet`), a Custos label of another control number (`label_mismatch`), an unknown home device (`unknown_reference`)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
     ),
@@ -126,7 +167,7 @@ pub async fn one(
     Ok(axum::Json(carriers::one(&state, &cap, id).await?))
 }
 
-/// Filters of `GET /carriers`.
+/// Filters and paging of `GET /carriers`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -135,13 +176,29 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(value_type = Option<CarrierState>)]
     state: Option<String>,
-    /// A substring of the control number or of a tag (at most 200 characters).
+    /// Search words (split at white space; at most 200 characters): each must be a substring
+    /// (any case) of the control number, the title, the owning unit, the holder's name or
+    /// department, or a tag.
     #[serde(default)]
+    #[param(schema_with = super::paging::q_schema)]
     q: Option<String>,
+    /// Carriers per page: 1 to 500, 100 when absent.
+    #[serde(default)]
+    #[param(schema_with = super::paging::limit_schema)]
+    limit: Option<String>,
+    /// The cursor from the previous page's `Link: rel="next"` header (opaque).
+    #[serde(default)]
+    #[param(schema_with = super::paging::cursor_schema)]
+    cursor: Option<String>,
+    /// The order: a key, or `-key` for descending; `id` (order of registration) when absent.
+    #[serde(default)]
+    #[param(schema_with = super::paging::carrier_sort_schema)]
+    sort: Option<String>,
 }
 
-/// Carriers, optionally in one state and matching `q` (control number or tag substring)
-/// (custodian, security officer).
+/// One page of the register: carriers optionally in one state and matching every word of
+/// `q`, sorted, at most `limit` (custodian, security officer). While more remain, the answer
+/// has a `Link: <…>; rel="next"` header (RFC 8288) whose URI asks for the next page.
 #[utoipa::path(
     get,
     operation_id = "carriers_list",
@@ -149,8 +206,9 @@ pub struct ListQuery {
     tag = "carriers",
     params(ListQuery),
     responses(
-        (status = 200, description = "Matching carriers", body = Vec<Carrier>),
-        (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
+        (status = 200, description = "One page of matching carriers", body = Vec<Carrier>,
+            headers(("link" = String, description = "`<URI>; rel=\"next\"` while more remain"))),
+        (status = 400, description = "A malformed parameter: state, limit, sort, cursor or q (`bad_request`)", body = ErrorBody),
         SessionRefusals,
     ),
     security(("bearer" = []), ("session_cookie" = []))
@@ -158,8 +216,9 @@ pub struct ListQuery {
 pub async fn list(
     cap: CustodyReader,
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<ListQuery>,
-) -> Result<axum::Json<Vec<Carrier>>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter_state = match query.state.as_deref() {
         None | Some("") => None,
         Some(name) => Some(CarrierState::from_name(name).ok_or_else(|| {
@@ -168,11 +227,14 @@ pub async fn list(
             )
         })?),
     };
-    let filter = CarrierFilter {
-        state: filter_state,
+    let params = ListParams {
+        limit: query.limit,
+        cursor: query.cursor,
+        sort: query.sort,
         q: query.q,
     };
-    Ok(axum::Json(carriers::list(&state, &cap, filter).await?))
+    let page = carriers::page(&state, &cap, filter_state, &params).await?;
+    Ok(super::paging::answer(&uri, page))
 }
 
 /// What `GET /carriers/by-tag/{tag}` answers: the title only for custodians.
@@ -192,7 +254,7 @@ pub enum TagAnswer {
     operation_id = "carriers_by_tag",
     path = "/carriers/by-tag/{tag}",
     tag = "carriers",
-    params(("tag" = String, Path, description = "The tag, percent-encoded", example = "epc:3474257BF40000000000162E")),
+    params(("tag" = TagText, Path, description = "The tag, percent-encoded", example = "epc:3474257BF40000000000162E")),
     responses(
         (status = 200, description = "The carrier (without `title` for a guard)", body = TagAnswer),
         (status = 400, description = "Not a tag (`bad_request`)", body = ErrorBody),

@@ -1,13 +1,14 @@
 //! `POST /devices` (admin), `GET /devices` (admin, security officer),
 //! `POST /devices/{id}/revoke` and `POST /devices/{id}/key` (admin).
 
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::Created;
 use super::error::{ApiError, ErrorBody};
-use super::extract::Json;
+use super::extract::{Json, Query};
 use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
 use crate::auth::capability::{AdminCap, DeviceReaderCap};
@@ -27,6 +28,13 @@ pub struct RegisterDevice {
     /// Ed25519 public key, standard base64 of 32 bytes (as `custosd keygen` prints it); the
     /// canonical encoding of a point of large order: small-order keys (`AQAA…`, all zeros) and
     /// non-canonical encodings are refused (400), since anyone could sign as such a device.
+    /// Format `ed25519-public-key`: such a key; the pattern is its base64 shape.
+    #[schema(
+        format = "ed25519-public-key",
+        pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
+        min_length = 44,
+        max_length = 44
+    )]
     public_key: String,
     /// A gate's secure side.
     #[serde(default)]
@@ -72,14 +80,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
-/// All devices (admin, security officer).
+super::paging::page_query!(
+    /// Search and paging of `GET /devices` (`q` matches id, kind and zones).
+    DeviceQuery,
+    super::paging::device_sort_schema
+);
+
+/// One page of the devices (admin, security officer): matching every word of `q` in their
+/// id, kind or zones, sorted, at most `limit`; a `Link: <…>; rel="next"` header while more
+/// remain.
 #[utoipa::path(
     get,
     operation_id = "devices_list",
     path = "/devices",
     tag = "admin",
+    params(DeviceQuery),
     responses(
-        (status = 200, description = "Every device", body = Vec<Device>),
+        (status = 200, description = "One page of the devices", body = Vec<Device>,
+            headers(("link" = String, description = "`<URI>; rel=\"next\"` while more remain"))),
+        (status = 400, description = "A malformed parameter: limit, sort, cursor or q (`bad_request`)", body = ErrorBody),
         SessionRefusals,
     ),
     security(("bearer" = []), ("session_cookie" = []))
@@ -87,8 +106,11 @@ pub async fn create(
 pub async fn list(
     cap: DeviceReaderCap,
     State(state): State<AppState>,
-) -> Result<axum::Json<Vec<Device>>, ApiError> {
-    Ok(axum::Json(devices::list(&state, &cap).await?))
+    OriginalUri(uri): OriginalUri,
+    Query(query): Query<DeviceQuery>,
+) -> Result<Response, ApiError> {
+    let page = devices::page(&state, &cap, &query.into()).await?;
+    Ok(super::paging::answer(&uri, page))
 }
 
 /// A new key for a device.
@@ -96,7 +118,13 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
     /// The new Ed25519 public key, checked like a registration's (standard base64 of 32 bytes,
-    /// canonical, not of small order).
+    /// canonical, not of small order; format `ed25519-public-key`).
+    #[schema(
+        format = "ed25519-public-key",
+        pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
+        min_length = 44,
+        max_length = 44
+    )]
     public_key: String,
 }
 

@@ -29,8 +29,12 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CorrectBody {
-    /// Why the entry is corrected: required, 1 to 500 characters.
-    #[schema(min_length = 1, max_length = 500)]
+    /// Why the entry is corrected: required, 1 to 500 printable characters, not blank.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 500
+    )]
     reason: String,
     /// New title (1 to 200 printable characters; never audited).
     #[serde(default)]
@@ -146,8 +150,12 @@ pub async fn corrections(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
-    /// What happened: required, 1 to 2000 characters, never a title.
-    #[schema(min_length = 1, max_length = 2000)]
+    /// What happened: required, 1 to 2000 printable characters, not blank, never a title.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 2000
+    )]
     note: String,
 }
 

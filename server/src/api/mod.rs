@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod moves;
 pub mod notifications;
 pub mod openapi;
+pub mod paging;
 pub mod people;
 pub mod session;
 pub mod signouts;

@@ -3,12 +3,13 @@
 //! `PATCH /people/{id}`, `GET /people/{id}/file`, `GET /people/reminders` (security officer).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 
 use super::Created;
 use super::error::{ApiError, ErrorBody};
-use super::extract::Json;
+use super::extract::{Json, Query};
 use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
 use crate::auth::capability::{PeopleReaderCap, SecurityOfficerCap};
@@ -40,14 +41,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
-/// The register (security officer, custodian, admin).
+super::paging::page_query!(
+    /// Search and paging of `GET /people` (`q` matches name, department, badge tag).
+    PeopleQuery,
+    super::paging::people_sort_schema
+);
+
+/// One page of the register (security officer, custodian, admin): people matching every word
+/// of `q` in their name, department or badge tag, sorted, at most `limit`; a
+/// `Link: <…>; rel="next"` header while more remain.
 #[utoipa::path(
     get,
     operation_id = "people_list",
     path = "/people",
     tag = "people",
+    params(PeopleQuery),
     responses(
-        (status = 200, description = "Everyone on the register", body = Vec<Person>),
+        (status = 200, description = "One page of the register", body = Vec<Person>,
+            headers(("link" = String, description = "`<URI>; rel=\"next\"` while more remain"))),
+        (status = 400, description = "A malformed parameter: limit, sort, cursor or q (`bad_request`)", body = ErrorBody),
         SessionRefusals,
     ),
     security(("bearer" = []), ("session_cookie" = []))
@@ -55,8 +67,11 @@ pub async fn create(
 pub async fn list(
     cap: PeopleReaderCap,
     State(state): State<AppState>,
-) -> Result<axum::Json<Vec<Person>>, ApiError> {
-    Ok(axum::Json(people::list(&state, &cap).await?))
+    OriginalUri(uri): OriginalUri,
+    Query(query): Query<PeopleQuery>,
+) -> Result<Response, ApiError> {
+    let page = people::page(&state, &cap, &query.into()).await?;
+    Ok(super::paging::answer(&uri, page))
 }
 
 /// One person (security officer, custodian, admin).

@@ -9,8 +9,9 @@
 
 use axum::Json as AxumJson;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
@@ -21,6 +22,7 @@ use crate::auth::capability::{CustodianCap, CustodyReader, SecurityOfficerCap};
 use crate::domain::ids::{CarrierId, PersonId, SignoutId};
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
+use crate::service::lists::ListParams;
 use crate::service::signouts::{self, Approved, Issued, Rejected, Returned};
 use crate::store::signouts::{NewSignout, Signout};
 
@@ -33,15 +35,32 @@ fn signout_id(text: &str) -> Result<SignoutId, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct RequestSignout {
     /// 1 to 100 distinct carriers.
+    #[schema(schema_with = carrier_ids_schema)]
     carrier_ids: Vec<CarrierId>,
     /// The person who will hold them.
     borrower: PersonId,
-    /// Why (1 to 200 characters).
+    /// Why: 1 to 200 characters, not blank, no control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     purpose: String,
     /// When they are due back (in the future).
     due_at: Timestamp,
     /// Whether they may leave the secure area (外带).
     may_leave: bool,
+}
+
+/// `carrier_ids` of a request: 1 to 100 distinct carrier ids.
+pub(crate) fn carrier_ids_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::Ref::from_schema_name("CarrierId"))
+        .min_items(Some(1))
+        .max_items(Some(100))
+        .unique_items(true)
+        .description(Some("1 to 100 distinct carriers."))
+        .build()
 }
 
 /// The answer to a request.
@@ -122,7 +141,12 @@ pub async fn approve(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
-    /// Why (1 to 200 printable characters).
+    /// Why (1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     reason: String,
 }
 
@@ -221,10 +245,14 @@ pub async fn return_carriers(
     body: Bytes,
 ) -> Result<AxumJson<Returned>, ApiError> {
     let id = signout_id(&id)?;
+    // No body, or JSON `null` (the document's `oneOf: [null, ReturnCarriers]`): every
+    // outstanding carrier.
     let body: ReturnCarriers = if body.iter().all(u8::is_ascii_whitespace) {
         ReturnCarriers::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+        serde_json::from_slice::<Option<ReturnCarriers>>(&body)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            .unwrap_or_default()
     };
     let returned =
         signouts::return_checked(&state, &cap, id, body.carrier_ids, body.condition).await?;
@@ -277,6 +305,23 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(value_type = Option<SignoutState>)]
     state: Option<String>,
+    /// Search words (at most 200 characters): each must be a substring of the borrower's
+    /// name, the requester's username, the purpose or a carrier's control number.
+    #[serde(default)]
+    #[param(schema_with = super::paging::q_schema)]
+    q: Option<String>,
+    /// Sign-outs per page: 1 to 500, 100 when absent.
+    #[serde(default)]
+    #[param(schema_with = super::paging::limit_schema)]
+    limit: Option<String>,
+    /// The cursor from the previous page's `Link: rel="next"` header (opaque).
+    #[serde(default)]
+    #[param(schema_with = super::paging::cursor_schema)]
+    cursor: Option<String>,
+    /// The order: a key, or `-key` for descending; `id` when absent.
+    #[serde(default)]
+    #[param(schema_with = super::paging::signout_sort_schema)]
+    sort: Option<String>,
 }
 
 /// Sign-outs, optionally in one state; requested and approved ones say what an issue would
@@ -288,8 +333,9 @@ pub struct ListQuery {
     tag = "signouts",
     params(ListQuery),
     responses(
-        (status = 200, description = "Matching sign-outs", body = Vec<Signout>),
-        (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
+        (status = 200, description = "One page of matching sign-outs", body = Vec<Signout>,
+            headers(("link" = String, description = "`<URI>; rel=\"next\"` while more remain"))),
+        (status = 400, description = "A malformed parameter: state, limit, sort, cursor or q (`bad_request`)", body = ErrorBody),
         SessionRefusals,
     ),
     security(("bearer" = []), ("session_cookie" = []))
@@ -297,8 +343,9 @@ pub struct ListQuery {
 pub async fn list(
     cap: CustodyReader,
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<ListQuery>,
-) -> Result<AxumJson<Vec<Signout>>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = match query.state.as_deref() {
         None | Some("") => None,
         Some(name) => Some(SignoutState::from_name(name).ok_or_else(|| {
@@ -307,7 +354,14 @@ pub async fn list(
             )
         })?),
     };
-    Ok(AxumJson(signouts::list(&state, &cap, filter).await?))
+    let params = ListParams {
+        limit: query.limit,
+        cursor: query.cursor,
+        sort: query.sort,
+        q: query.q,
+    };
+    let page = signouts::page(&state, &cap, filter, &params).await?;
+    Ok(super::paging::answer(&uri, page))
 }
 
 /// One sign-out (custodian, security officer).

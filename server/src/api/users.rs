@@ -67,8 +67,9 @@ fn user_id(id: &str) -> Result<UserId, ApiError> {
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPassword {
-    /// A temporary password (the policy applies); the account must replace it at its next
-    /// sign-in.
+    /// A temporary password (the policy applies: at least 12 characters, at most 1024 bytes);
+    /// the account must replace it at its next sign-in.
+    #[schema(min_length = 12, max_length = 256)]
     password: String,
 }
 

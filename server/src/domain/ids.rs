@@ -74,7 +74,7 @@ macro_rules! int_id {
         /// In the OpenAPI document: a decimal string, as serialised above.
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                id_schema("^-?[0-9]+$", "1")
+                id_schema("^(0|-?[1-9][0-9]{0,17})$", "1")
             }
         }
 

@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod liveness;
 pub mod moves;
 pub mod notify;
+pub mod page;
 pub mod person;
 pub mod reclassification;
 pub mod role;

@@ -55,11 +55,15 @@ use crate::store::users::{NewUser, User};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    /// Login name.
+    /// Login name: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", min_length = 1, max_length = 64)]
     pub username: String,
-    /// Initial password (checked against the policy, then hashed; never stored or logged).
+    /// Initial password (checked against the policy, then hashed; never stored or logged): at
+    /// least 12 characters and at most 1024 bytes of UTF-8 (declared here as 256 characters).
+    #[schema(min_length = 12, max_length = 256)]
     pub password: String,
-    /// Roles; admin, security_officer and auditor exclude one another.
+    /// Roles, at least one; admin, security_officer and auditor exclude one another.
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
     /// The person on the register this account belongs to.
     #[serde(default)]

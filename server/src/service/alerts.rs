@@ -16,6 +16,7 @@ use crate::audit::NewEntry;
 use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::AlertState;
 use crate::domain::lifecycle::RemovalOutcome;
+use crate::domain::page::{Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, finish};
 use crate::domain::time::Timestamp;
 use crate::store::alerts::{AlertCounts, AlertFilter, AlertView};
 use crate::store::{StoreError, Tx};
@@ -56,6 +57,57 @@ pub async fn list(
     filter: AlertFilter,
 ) -> Result<Vec<AlertView>, ServiceError> {
     app.store().query(move |tx| Ok(tx.alerts(&filter)?)).await
+}
+
+/// Alerts are listed newest first, by id.
+pub const ALERT_SORT: Sort = Sort {
+    key: SortKey::int("id"),
+    descending: true,
+};
+
+/// One page of the alerts matching `filter`, newest first, at most `filter.limit`, below
+/// `cursor` (from a previous page's `Link`) as well as `filter.before`; the next page's cursor
+/// while more remain. A cursor that is not one of this list is [`ServiceError::Invalid`].
+pub async fn page(
+    app: &AppState,
+    _cap: &AlertReaderCap,
+    mut filter: AlertFilter,
+    cursor: Option<&str>,
+) -> Result<Page<AlertView>, ServiceError> {
+    if let Some(text) = cursor.filter(|c| !c.is_empty()) {
+        let c = decode_cursor(text, &ALERT_SORT).ok_or_else(|| {
+            ServiceError::invalid("cursor", "invalid", "cursor is not a cursor of this list")
+        })?;
+        filter.before = Some(filter.before.map_or(c.id, |b| b.min(c.id)));
+    }
+    // Not `PageRequest::first`: alert pages keep their own maximum (`LIST_MAX`).
+    let request = PageRequest {
+        limit: filter.limit,
+        sort: ALERT_SORT,
+        after: None,
+    };
+    app.store()
+        .query(move |tx| {
+            let mut rows = tx.alerts(&filter)?;
+            // The store reads at most LIST_MAX; one more row, if any, is read on its own.
+            if let Some(last) = rows.last().filter(|_| rows.len() >= request.limit as usize) {
+                let beyond = AlertFilter {
+                    before: last.id.parse().ok(),
+                    limit: 1,
+                    ..filter.clone()
+                };
+                rows.extend(tx.alerts(&beyond)?);
+            }
+            let keyed = rows
+                .into_iter()
+                .map(|a| {
+                    let id = a.id.parse().unwrap_or(0);
+                    (a, SortValue::Int(id), id)
+                })
+                .collect();
+            Ok(finish(keyed, &request))
+        })
+        .await
 }
 
 /// One alert.

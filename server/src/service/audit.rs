@@ -11,6 +11,7 @@ use crate::audit::{self, AuditRecord, PAGE_MAX, Verdict};
 use crate::auth::capability::AuditorCap;
 use crate::domain::audit::hex;
 use crate::domain::ids::AuditId;
+use crate::domain::page::{Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, finish};
 use crate::store::Store;
 use crate::store::audit::AuditFilter;
 
@@ -26,6 +27,50 @@ pub async fn entries(
     app.store()
         .query(move |tx| Ok(tx.audit_after(after, limit)?))
         .await
+}
+
+/// The audit trail is read oldest first, by position in the chain.
+pub const AUDIT_SORT: Sort = Sort {
+    key: SortKey::int("id"),
+    descending: false,
+};
+
+/// One page of the trail: entries after `after` and after `cursor` (from a previous page's
+/// `Link`), oldest first, at most `limit` (capped at [`PAGE_MAX`]); the next page's cursor
+/// while more remain. A cursor that is not one of this list is [`ServiceError::Invalid`].
+pub async fn page(
+    app: &AppState,
+    _cap: &AuditorCap,
+    after: AuditId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<Page<AuditRecord>, ServiceError> {
+    let from_cursor = match cursor.filter(|c| !c.is_empty()) {
+        None => None,
+        Some(text) => Some(decode_cursor(text, &AUDIT_SORT).ok_or_else(|| {
+            ServiceError::invalid("cursor", "invalid", "cursor is not a cursor of this list")
+        })?),
+    };
+    let after = AuditId(after.0.max(from_cursor.map_or(0, |c| c.id)));
+    // Not `PageRequest::first`: audit pages keep their own maximum (`PAGE_MAX`).
+    let request = PageRequest {
+        limit: limit.min(PAGE_MAX),
+        sort: AUDIT_SORT,
+        after: None,
+    };
+    let read = request.limit.saturating_add(1);
+    let rows: Vec<AuditRecord> = app
+        .store()
+        .query(move |tx| Ok::<_, ServiceError>(tx.audit_after(after, read)?))
+        .await?;
+    let keyed = rows
+        .into_iter()
+        .map(|r| {
+            let id = r.id.0;
+            (r, SortValue::Int(id), id)
+        })
+        .collect();
+    Ok(finish(keyed, &request))
 }
 
 /// One audit entry as the auditor's page shows it.

@@ -15,14 +15,19 @@ use super::{Problem, ServiceError};
 use crate::AppState;
 use crate::audit::NewEntry;
 use crate::auth::capability::{CustodianCap, CustodyReader, GuardCap};
+use crate::domain::carrier::CarrierState;
 use crate::domain::carrier::{
     CarrierFields, CarrierKind, NewCarrier, RegistrationError, Tag, check_home, check_texts,
 };
 use crate::domain::ids::{CarrierId, DeviceId};
 use crate::domain::level::Level;
+use crate::domain::page::{self, Page, Sort};
 use crate::domain::time::Timestamp;
+use crate::service::lists::ListParams;
 use crate::store::Tx;
-use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem};
+use crate::store::carriers::{
+    CARRIER_SORT_KEYS, Carrier, CarrierFilter, CarrierSummary, HistoryItem,
+};
 
 /// The longest search text of the register, in characters.
 pub const SEARCH_MAX: usize = 200;
@@ -195,6 +200,37 @@ pub async fn list(
         .query(move |tx| {
             let found = tx.carrier_summaries(&filter)?;
             found.into_iter().map(|s| full(tx, s)).collect()
+        })
+        .await
+}
+
+/// The order of the register without a `sort`: by registration.
+pub const CARRIER_DEFAULT_SORT: Sort = Sort {
+    key: CARRIER_SORT_KEYS[0],
+    descending: false,
+};
+
+/// One page of the register (custodian, security officer): carriers in `state` (if any)
+/// matching every word of `params.q` in their control number, title, owning unit, holder's
+/// name or department, or a tag; in `params.sort` order ([`CARRIER_SORT_KEYS`]); at most
+/// `params.limit` (100 unless said, 500 at most), after `params.cursor`. Bad parameters are
+/// [`ServiceError::Invalid`], every one named.
+pub async fn page(
+    app: &AppState,
+    _cap: &CustodyReader,
+    state: Option<CarrierState>,
+    params: &ListParams,
+) -> Result<Page<Carrier>, ServiceError> {
+    let checked = params.check(CARRIER_SORT_KEYS, CARRIER_DEFAULT_SORT)?;
+    let filter = CarrierFilter {
+        state,
+        q: checked.q,
+    };
+    let request = checked.page;
+    app.store()
+        .query(move |tx| {
+            let rows = tx.carrier_page(&filter, &request)?;
+            page::finish(rows, &request).try_map(|s| full(tx, s))
         })
         .await
 }

@@ -23,8 +23,10 @@ use crate::audit::NewEntry;
 use crate::auth::capability::{AdminCap, DeviceReaderCap};
 use crate::domain::device::{DeviceKind, Placement};
 use crate::domain::ids::{DeviceId, ZoneId};
+use crate::domain::page::{Page, Sort, SortKey, SortValue, paginate, search_words, words_match};
 use crate::domain::time::Timestamp;
 use crate::keys;
+use crate::service::lists::{ListParams, WORDS_MAX};
 use crate::store::Tx;
 use crate::store::devices::{Device, DeviceRow, NewDevice};
 
@@ -221,6 +223,47 @@ pub async fn list_with_heartbeat(
 /// Every device, by id.
 pub async fn list(app: &AppState, _cap: &DeviceReaderCap) -> Result<Vec<Device>, ServiceError> {
     app.store().query(|tx| Ok(tx.devices()?)).await
+}
+
+/// The keys the device list may be sorted by (`id` is the text id the administrator chose).
+pub const DEVICE_SORT_KEYS: &[SortKey] = &[SortKey::text("id"), SortKey::text("kind")];
+
+/// One page of the devices matching every word of `params.q` in their id, kind or zones, in
+/// `params.sort` order ([`DEVICE_SORT_KEYS`], by id when absent). A site has tens of devices,
+/// so the list is paged in memory. Device ids are text: each sort value ends with the id
+/// (after a NUL, which no id contains) so that it is unique and the numeric tie-breaker is
+/// not needed.
+pub async fn page(
+    app: &AppState,
+    cap: &DeviceReaderCap,
+    params: &ListParams,
+) -> Result<Page<Device>, ServiceError> {
+    let default = Sort {
+        key: DEVICE_SORT_KEYS[0],
+        descending: false,
+    };
+    let checked = params.check(DEVICE_SORT_KEYS, default)?;
+    let words = search_words(checked.q.as_deref().unwrap_or(""), WORDS_MAX);
+    let zone = |z: &Option<ZoneId>| z.as_ref().map(ZoneId::as_str).unwrap_or("").to_owned();
+    let matching = list(app, cap)
+        .await?
+        .into_iter()
+        .filter(|d| {
+            let (inside, outside, at) =
+                (zone(&d.inside_zone), zone(&d.outside_zone), zone(&d.zone));
+            words_match(
+                &words,
+                &[d.id.as_str(), d.kind.as_str(), &inside, &outside, &at],
+            )
+        })
+        .collect();
+    Ok(paginate(matching, &checked.page, |d, key| {
+        let value = match key {
+            "kind" => format!("{}\0{}", d.kind.as_str(), d.id),
+            _ => format!("\0{}", d.id),
+        };
+        (SortValue::Text(value), 0)
+    }))
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub mod imports;
 pub mod ingest;
 pub mod lifecycle;
 pub mod moves;
+pub mod lists;
 pub mod notify;
 pub mod people;
 pub mod policy;

@@ -20,6 +20,8 @@ use crate::domain::person::{
     StatusChangeError,
 };
 use crate::domain::time::{Date, Timestamp};
+use crate::domain::page::{Page, Sort, SortKey, SortValue, paginate, search_words, words_match};
+use crate::service::lists::{ListParams, WORDS_MAX};
 use crate::store::Tx;
 use crate::store::alerts::Raised;
 use crate::store::people::{HeldCarrier, NewPerson, Person, PersonChange, PersonRecord};
@@ -162,6 +164,50 @@ pub async fn search(
     people.retain(|p| filter.matches(p, today, window));
     people.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.0.cmp(&b.id.0)));
     Ok(people)
+}
+
+/// The keys the register of people may be sorted by.
+pub const PEOPLE_SORT_KEYS: &[SortKey] = &[
+    SortKey::int("id"),
+    SortKey::text("name"),
+    SortKey::text("department"),
+    SortKey::text("category"),
+    SortKey::text("status"),
+];
+
+/// One page of the register of people: those matching every word of `params.q` in their
+/// name, department or badge tag, in `params.sort` order ([`PEOPLE_SORT_KEYS`], by id when
+/// absent). The register is short (one unit's cleared staff), so it is paged in memory with
+/// the same keyset cursor as the database lists.
+pub async fn page(
+    app: &AppState,
+    cap: &PeopleReaderCap,
+    params: &ListParams,
+) -> Result<Page<Person>, ServiceError> {
+    let default = Sort {
+        key: PEOPLE_SORT_KEYS[0],
+        descending: false,
+    };
+    let checked = params.check(PEOPLE_SORT_KEYS, default)?;
+    let words = search_words(checked.q.as_deref().unwrap_or(""), WORDS_MAX);
+    let everyone = list(app, cap).await?;
+    let matching = everyone
+        .into_iter()
+        .filter(|p| {
+            let badge = p.badge_tag.as_deref().unwrap_or("");
+            words_match(&words, &[&p.name, &p.department, badge])
+        })
+        .collect();
+    Ok(paginate(matching, &checked.page, |p, key| {
+        let value = match key {
+            "name" => SortValue::Text(p.name.clone()),
+            "department" => SortValue::Text(p.department.clone()),
+            "category" => SortValue::Text(p.category.as_str().to_owned()),
+            "status" => SortValue::Text(p.status.as_str().to_owned()),
+            _ => SortValue::Int(p.id.0),
+        };
+        (value, p.id.0)
+    }))
 }
 
 /// One person.

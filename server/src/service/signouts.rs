@@ -20,11 +20,13 @@ use crate::audit::NewEntry;
 use crate::auth::capability::{CustodianCap, CustodyReader, SecurityOfficerCap};
 use crate::domain::ids::{CarrierId, DeviceId, SignoutId, is_valid_label};
 use crate::domain::level::Level;
+use crate::domain::page::{Page, Sort, SortKey, SortValue, paginate, search_words, words_match};
 use crate::domain::signout::{
     self, ApprovalOutcome, MAX_CARRIERS, ReturnPlan, SignoutState, approvals_required,
     issue_refusals,
 };
 use crate::domain::time::{Date, Timestamp};
+use crate::service::lists::{ListParams, WORDS_MAX};
 use crate::store::Tx;
 use crate::store::signouts::{NewSignout, Signout};
 
@@ -598,6 +600,55 @@ pub async fn list(
             found.into_iter().map(|s| judged(tx, s, today)).collect()
         })
         .await
+}
+
+/// The keys sign-outs may be sorted by (`due_at` in milliseconds).
+pub const SIGNOUT_SORT_KEYS: &[SortKey] = &[
+    SortKey::int("id"),
+    SortKey::int("due_at"),
+    SortKey::text("state"),
+    SortKey::text("borrower"),
+];
+
+/// One page of the sign-outs (in `state`, if given) matching every word of `params.q` in the
+/// borrower's name, the requester's username, the purpose or a carrier's control number, in
+/// `params.sort` order ([`SIGNOUT_SORT_KEYS`], by id when absent), each judged as [`one`]
+/// does. Paged in memory over the sign-outs in `state` (the live ones are few; the full
+/// history is the CSV export's).
+pub async fn page(
+    app: &AppState,
+    cap: &CustodyReader,
+    state: Option<SignoutState>,
+    params: &ListParams,
+) -> Result<Page<Signout>, ServiceError> {
+    let default = Sort {
+        key: SIGNOUT_SORT_KEYS[0],
+        descending: false,
+    };
+    let checked = params.check(SIGNOUT_SORT_KEYS, default)?;
+    let words = search_words(checked.q.as_deref().unwrap_or(""), WORDS_MAX);
+    let matching = list(app, cap, state)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            let mut fields = vec![
+                s.borrower.name.as_str(),
+                s.requester.username.as_str(),
+                s.purpose.as_str(),
+            ];
+            fields.extend(s.carriers.iter().map(|c| c.control_no.as_str()));
+            words_match(&words, &fields)
+        })
+        .collect();
+    Ok(paginate(matching, &checked.page, |s, key| {
+        let value = match key {
+            "due_at" => SortValue::Int(s.due_at.unix_ms()),
+            "state" => SortValue::Text(s.state.as_str().to_owned()),
+            "borrower" => SortValue::Text(s.borrower.name.clone()),
+            _ => SortValue::Int(s.id.0),
+        };
+        (value, s.id.0)
+    }))
 }
 
 #[cfg(test)]

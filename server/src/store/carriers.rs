@@ -7,7 +7,9 @@
 //! # Titles
 //! A carrier's title can itself be classified. It is read by exactly one method
 //! ([`CarrierRows::carrier_title`]) and only for [`Carrier`], the view of custodians and
-//! security officers; every other view ([`CarrierSummary`], what a guard sees) is built from
+//! security officers; the register search of those same roles matches title words inside the
+//! database without selecting the title, and never sorts by it (a cursor would carry it).
+//! Every other view ([`CarrierSummary`], what a guard sees) is built from
 //! reads that never select it, and no audit entry, error or log line carries it.
 //!
 //! # Tags
@@ -22,6 +24,7 @@ use super::StoreError;
 use crate::domain::carrier::{CarrierKind, CarrierState, NewCarrier, Tag};
 use crate::domain::ids::{CarrierId, DeviceId, PersonId, SignoutId};
 use crate::domain::level::Level;
+use crate::domain::page::{PageRequest, SortKey, SortValue};
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
 
@@ -140,9 +143,22 @@ impl std::fmt::Debug for Carrier {
 pub struct CarrierFilter {
     /// Only carriers in this state.
     pub state: Option<CarrierState>,
-    /// Substring (any case) of the control number or of a tag.
+    /// Search words (split at white space, at most eight): each must be a substring (any
+    /// case) of the control number, the title, the owning unit, the holder's name or
+    /// department, or a tag.
     pub q: Option<String>,
 }
+
+/// The keys the register may be sorted by (`id` is the order of registration). Not the
+/// title: a cursor carries the sort value of the last item.
+pub const CARRIER_SORT_KEYS: &[SortKey] = &[
+    SortKey::int("id"),
+    SortKey::text("control_no"),
+    SortKey::int("level"),
+    SortKey::text("state"),
+    SortKey::text("holder"),
+    SortKey::text("owner_unit"),
+];
 
 /// One entry of a carrier's history (`GET /carriers/{id}/history`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -242,6 +258,15 @@ pub trait CarrierRows {
         &mut self,
         filter: &CarrierFilter,
     ) -> Result<Vec<CarrierSummary>, StoreError>;
+    /// One page of the carriers matching `filter`, without titles, with their tags: in the
+    /// order of `page` (key of [`CARRIER_SORT_KEYS`], then id) after its cursor, at most
+    /// `page.limit + 1` rows (one more than asked tells that more remain), each with its sort
+    /// value and id.
+    fn carrier_page(
+        &mut self,
+        filter: &CarrierFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<(CarrierSummary, SortValue, i64)>, StoreError>;
     /// The carrier a reported tag belongs to: its tag row, or for a Custos label barcode
     /// (`barcode:CU…`) that is not registered as a tag, the carrier with that control number.
     fn carrier_for_tag(&mut self, tag: &Tag) -> Result<Option<CarrierId>, StoreError>;

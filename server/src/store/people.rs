@@ -17,14 +17,25 @@ use crate::domain::time::{Date, Timestamp};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
-    /// Full name.
+    /// Full name: 1 to 200 characters, not blank, no control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub name: String,
-    /// Department or unit.
+    /// Department or unit: 1 to 200 characters, not blank, no control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub department: String,
     /// Category, which bounds the level they may hold.
     pub category: Category,
-    /// Badge tag read at gates, if issued.
+    /// Badge tag read at gates, if issued: 1 to 64 of `A-Z a-z 0-9 . _ -`.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", min_length = 1, max_length = 64)]
     pub badge_tag: Option<String>,
     /// Last day the secrecy training is valid.
     #[serde(default)]

@@ -17,7 +17,12 @@ use crate::domain::time::Timestamp;
 pub struct NewZone {
     /// Id chosen by the administrator.
     pub id: ZoneId,
-    /// Display name.
+    /// Display name: 1 to 200 characters, not blank, no control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub name: String,
     /// `TS`, `S`, `C` or `public`.
     pub level: ZoneLevel,

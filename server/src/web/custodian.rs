@@ -43,7 +43,7 @@ use crate::domain::time::Timestamp;
 use crate::service::ServiceError;
 use crate::service::cabinets::{self, CabinetContents};
 use crate::service::carriers::{self, CarrierRegistration};
-use crate::store::carriers::{Carrier, CarrierFilter, CarrierSummary, HistoryItem, ShelfCarrier};
+use crate::store::carriers::{CarrierSummary, HistoryItem, ShelfCarrier};
 use crate::store::devices::CabinetRow;
 
 /// Field errors of a form: (field name, message).
@@ -141,106 +141,7 @@ fn state_tag(lang: Lang, state: CarrierState) -> Markup {
 // ---------------------------------------------------------------------------------------
 // The register
 
-/// `GET /carriers?q=&state=`: search by control number or tag.
-pub async fn carriers(
-    page: Page<CustodianDesk>,
-    State(state): State<AppState>,
-) -> Result<Markup, WebError> {
-    let session = &page.session;
-    let lang = session.lang;
-    let q = query(session);
-    let text = q.get("q").trim().to_owned();
-    let wanted_state = q.get("state").trim().to_owned();
-    let mut errors = Errors::new();
-    let reader = page.cap.reader();
-    let mut filter = CarrierFilter {
-        state: CarrierState::from_name(&wanted_state),
-        q: Some(text.clone()),
-    };
-    let list = match carriers::list(&state, &reader, filter.clone()).await {
-        Err(ServiceError::Invalid(problems)) if problems.iter().any(|p| p.field == "q") => {
-            // Show the register unsearched, with the search text's problem at its field.
-            errors.push(("q", Key::ErrSearchTooLong));
-            filter.q = None;
-            carriers::list(&state, &reader, filter).await
-        }
-        other => other,
-    }
-    .map_err(|e| session.internal(e))?;
-    let content = html! {
-        div.page-head {
-            h1 { (t(lang, Key::CarriersTitle)) }
-            a.button.primary #carrier-new href="/carriers/new" { (t(lang, Key::RegisterCarrier)) }
-        }
-        section.panel {
-            form #carrier-search .filters method="get" action="/carriers" role="search" {
-                div {
-                    label for="carrier-q" { (t(lang, Key::SearchCarrier)) }
-                    input #carrier-q type="search" name="q" value=(text) maxlength="200"
-                        autocomplete="off" spellcheck="false" autofocus
-                        aria-invalid=[invalid(&errors, "q")];
-                    (field_error(lang, &errors, "q"))
-                }
-                div {
-                    label for="carrier-state" { (t(lang, Key::CarrierStateLabel)) }
-                    select #carrier-state name="state" {
-                        option value="" selected[wanted_state.is_empty()] { (t(lang, Key::AnyOption)) }
-                        @for s in CarrierState::ALL {
-                            option value=(s.as_str()) selected[wanted_state == s.as_str()] {
-                                (t(lang, i18n::carrier_state(s)))
-                            }
-                        }
-                    }
-                }
-                div.filter-buttons {
-                    button #carrier-search-submit .primary type="submit" { (t(lang, Key::Search)) }
-                    a href="/carriers" { (t(lang, Key::ClearFilter)) }
-                }
-            }
-        }
-        section.panel {
-            @if list.is_empty() {
-                p #carrier-empty .empty { (t(lang, Key::NoCarriers)) }
-            } @else {
-                table #carrier-table {
-                    thead { tr {
-                        th { (t(lang, Key::CarrierControlNo)) } th { (t(lang, Key::Level)) }
-                        th { (t(lang, Key::CarrierKindLabel)) } th { (t(lang, Key::CarrierTitle)) }
-                        th { (t(lang, Key::CarrierStateLabel)) } th { (t(lang, Key::Holder)) }
-                        th { (t(lang, Key::HomeCabinet)) } th { (t(lang, Key::Tags)) }
-                    } }
-                    tbody {
-                        @for c in &list {
-                            (carrier_row(lang, c))
-                        }
-                    }
-                }
-            }
-        }
-    };
-    Ok(frame(
-        session,
-        t(lang, Key::CarriersTitle),
-        "custody",
-        content,
-    ))
-}
-
-fn carrier_row(lang: Lang, c: &Carrier) -> Markup {
-    let s = &c.summary;
-    html! {
-        tr.carrier data-carrier-id=(s.id) data-state=(s.state.as_str()) data-level=(s.level.code()) {
-            td { (carrier_link(s.id, &s.control_no)) }
-            td { (level_tag(lang, s.level)) }
-            td { (t(lang, i18n::carrier_kind(s.kind))) }
-            td.carrier-title { (c.title) }
-            td { (state_tag(lang, s.state)) }
-            td { @if let Some(h) = &s.holder { (h.name) } }
-            td { @if let Some(home) = &s.home_device { a href={ "/cabinets/" (encode(home)) } { (home) } } }
-            td { @for tag in &s.tags { code.tag-text { (tag.tag) } " " } }
-        }
-    }
-}
+// The register list itself is in [`super::lists`].
 
 // ---------------------------------------------------------------------------------------
 // Registration

@@ -979,6 +979,19 @@ texts! {
     CloseItem: "确认", "Close";
     RetentionTitle: "超过保管期限的载体", "Carriers past their retention";
     RetentionNone: "没有超过保管期限的载体。", "No carrier is past its retention.";
+
+    // Lists: search, sort, pages.
+    SearchCarrierWords: "查询（编号、标题词、持有人、部门、标签）", "Search (number, title words, holder, department, tag)";
+    SortLabel: "排序", "Sort by";
+    SortRegistered: "登记顺序", "Registration order";
+    OrderLabel: "顺序", "Order";
+    OrderAscending: "升序", "Ascending";
+    OrderDescending: "降序", "Descending";
+    Pages: "翻页", "Pages";
+    NextPage: "下一页", "Next page";
+    FirstPage: "回到第一页", "First page";
+    PagingReset: "翻页位置已失效，已显示第一页。", "That page position no longer applies; showing the first page.";
+    TagDetails: "标签详情", "Tag details";
 }
 
 /// The name of a role.

@@ -91,6 +91,7 @@ pub mod labels;
 pub mod layout;
 pub mod lifecycle;
 pub mod moves;
+pub mod lists;
 pub mod officer;
 pub mod people;
 pub mod reports;
@@ -289,7 +290,7 @@ pub fn router() -> Router<AppState> {
             get(desk::new_signout).post(desk::request_signout),
         )
         .route("/signouts/check.json", get(borrower::check_json))
-        .route("/carriers", get(custodian::carriers))
+        .route("/carriers", get(lists::carriers))
         .route(
             "/carriers/new",
             get(custodian::new_carrier).post(custodian::create_carrier),

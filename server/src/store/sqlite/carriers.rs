@@ -1,12 +1,15 @@
 //! [`CarrierRows`] over SQLite.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::json;
 
 use super::constraint;
+use super::paging;
 use super::{LIVE_CLAIMS, SqliteTx, level_column, ms_column, required_ms_column};
 use crate::domain::carrier::{ControlNo, NewCarrier, Tag};
 use crate::domain::ids::{CarrierId, DeviceId, PersonId, SignoutId};
+use crate::domain::page::{PageRequest, SortValue, search_words};
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
 use crate::store::StoreError;
@@ -140,17 +143,81 @@ fn insert(conn: &Connection, carrier: &NewCarrier, at: Timestamp) -> Result<Carr
     Ok(id)
 }
 
+/// The `WHERE` condition of a register search, pushing its parameters onto `params`: the
+/// state, and each search word as a substring (any case) of the control number, the title,
+/// the owning unit, the holder's name or department (`p`), or a tag. `instr` rather than an
+/// FTS index: Chinese titles have no spaces between words, and a word is often two
+/// characters, below a trigram index's minimum.
+fn search_condition(filter: &CarrierFilter, params: &mut Vec<Value>) -> String {
+    let mut parts = vec!["1".to_owned()];
+    if let Some(state) = filter.state {
+        params.push(Value::Text(state.as_str().to_owned()));
+        parts.push(format!("c.state = ?{}", params.len()));
+    }
+    for word in search_words(filter.q.as_deref().unwrap_or(""), WORDS_MAX) {
+        params.push(Value::Text(word));
+        let n = params.len();
+        let contains = |column: &str| format!("instr(lower({column}), lower(?{n})) > 0");
+        parts.push(format!(
+            "({} OR {} OR {} OR {} OR {} OR EXISTS (SELECT 1 FROM carrier_tags t
+                 WHERE t.carrier_id = c.id AND {}))",
+            contains("c.control_no"),
+            contains("c.title"),
+            contains("c.owner_unit"),
+            contains("coalesce(p.name, '')"),
+            contains("coalesce(p.department, '')"),
+            contains("t.tag"),
+        ));
+    }
+    parts.join(" AND ")
+}
+
+/// The most words of a search that are matched.
+const WORDS_MAX: usize = 8;
+
 fn list(conn: &Connection, filter: &CarrierFilter) -> Result<Vec<CarrierSummary>, StoreError> {
-    let sql = summary_sql(
-        "(?1 IS NULL OR c.state = ?1)
-         AND (?2 IS NULL OR instr(upper(c.control_no), upper(?2)) > 0
-              OR EXISTS (SELECT 1 FROM carrier_tags t
-                         WHERE t.carrier_id = c.id AND instr(upper(t.tag), upper(?2)) > 0))",
-    );
+    let mut params = Vec::new();
+    let sql = summary_sql(&search_condition(filter, &mut params));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![filter.state, filter.q], summary_row)?;
+    let rows = stmt.query_map(params_from_iter(params), summary_row)?;
     let summaries = rows.collect::<Result<Vec<_>, _>>()?;
     with_tags(conn, summaries)
+}
+
+/// The SQL value of a sort key of [`crate::store::carriers::CARRIER_SORT_KEYS`] (never NULL).
+fn sort_expr(key: &str) -> &'static str {
+    match key {
+        "control_no" => "c.control_no",
+        "level" => "CASE c.level WHEN 'TS' THEN 3 WHEN 'S' THEN 2 WHEN 'C' THEN 1 ELSE 0 END",
+        "state" => "c.state",
+        "holder" => "coalesce(p.name, '')",
+        "owner_unit" => "c.owner_unit",
+        _ => "c.id",
+    }
+}
+
+fn page(
+    conn: &Connection,
+    filter: &CarrierFilter,
+    page: &PageRequest,
+) -> Result<Vec<(CarrierSummary, SortValue, i64)>, StoreError> {
+    let mut params = Vec::new();
+    let condition = search_condition(filter, &mut params);
+    let expr = sort_expr(page.sort.key.name);
+    let (after, order) = paging::keyset(expr, "c.id", page, &mut params);
+    let sql = format!(
+        "SELECT c.id, {expr} FROM carriers c LEFT JOIN people p ON p.id = c.holder
+         WHERE {condition} AND {after} {order}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let keys = stmt
+        .query_map(params_from_iter(params), |r| {
+            Ok((r.get::<_, CarrierId>(0)?, r.get::<_, Value>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    keys.into_iter()
+        .map(|(id, key)| Ok((summary(conn, id)?, paging::sort_value(key), id.0)))
+        .collect()
 }
 
 fn history(conn: &Connection, id: CarrierId) -> Result<Vec<HistoryItem>, StoreError> {
@@ -349,6 +416,14 @@ impl CarrierRows for SqliteTx<'_> {
         filter: &CarrierFilter,
     ) -> Result<Vec<CarrierSummary>, StoreError> {
         list(self.conn(), filter)
+    }
+
+    fn carrier_page(
+        &mut self,
+        filter: &CarrierFilter,
+        request: &PageRequest,
+    ) -> Result<Vec<(CarrierSummary, SortValue, i64)>, StoreError> {
+        page(self.conn(), filter, request)
     }
 
     fn carrier_for_tag(&mut self, tag: &Tag) -> Result<Option<CarrierId>, StoreError> {

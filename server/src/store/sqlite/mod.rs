@@ -46,6 +46,7 @@ mod lifecycle;
 pub mod migrations;
 mod moves;
 mod notify;
+mod paging;
 mod people;
 mod policy;
 pub(super) mod reader;
