@@ -78,8 +78,10 @@ impl Client {
             admin,
             (Method::POST, "/api/v1/users"),
             // Privileged accounts must name their holder on the register of people.
-            Some(json!({"username": username, "password": INITIAL_PASSWORD, "roles": roles,
-                "new_person": {"name": username, "department": "保密办", "category": "core"}})),
+            Some(
+                json!({"username": username, "password": INITIAL_PASSWORD, "roles": roles,
+                "new_person": {"name": username, "department": "保密办", "category": "core"}}),
+            ),
             201,
         )
         .await;

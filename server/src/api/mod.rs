@@ -29,8 +29,8 @@ pub mod paging;
 pub mod people;
 pub mod session;
 pub mod signouts;
-pub mod travel;
 pub mod transfers;
+pub mod travel;
 pub mod users;
 pub mod zones;
 

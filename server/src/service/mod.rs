@@ -28,16 +28,16 @@ pub mod exports;
 pub mod imports;
 pub mod ingest;
 pub mod lifecycle;
-pub mod moves;
 pub mod lists;
+pub mod moves;
 pub mod notify;
 pub mod people;
 pub mod policy;
 pub mod reclassifications;
 pub mod signouts;
 pub mod sweep;
-pub mod travel;
 pub mod transfers;
+pub mod travel;
 pub mod zones;
 
 pub use error::{Problem, ServiceError};

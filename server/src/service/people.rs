@@ -15,12 +15,12 @@ use crate::auth::capability::{PeopleReaderCap, SecurityOfficerCap};
 use crate::domain::alert::{AlertKind, NewAlert, cause};
 use crate::domain::ids::{PersonId, is_valid_label, is_valid_name};
 use crate::domain::level::Level;
+use crate::domain::page::{Page, Sort, SortKey, SortValue, paginate, search_words, words_match};
 use crate::domain::person::{
     self, Category, DecommissioningPolicy, Period, PersonDates, PersonStatus, Reminder,
     StatusChangeError,
 };
 use crate::domain::time::{Date, Timestamp};
-use crate::domain::page::{Page, Sort, SortKey, SortValue, paginate, search_words, words_match};
 use crate::service::lists::{ListParams, WORDS_MAX};
 use crate::store::Tx;
 use crate::store::alerts::Raised;
