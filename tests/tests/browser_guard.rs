@@ -488,6 +488,9 @@ async fn readme_screenshots() {
             session.goto(&scene.url("/admin/users")).await?;
             fill(session, "#user-username", "auditor").await?;
             fill(session, "#user-password", "temporary passphrase 2").await?;
+            // An auditor's account names its holder on the register of people.
+            fill(session, "#user-person-name", "审计员 auditor").await?;
+            fill(session, "#user-person-department", "审计处").await?;
             let role = session.find("#user-role-auditor").await?;
             session.click(&role).await?;
             let submit = session.find("#user-submit").await?;
@@ -558,6 +561,9 @@ async fn admin_and_auditor_flow(scene: &Scene, session: &Session, width: u32) ->
     session.goto(&scene.url("/admin/users")).await?;
     fill(session, "#user-username", "auditor").await?;
     fill(session, "#user-password", "temporary passphrase 2").await?;
+    // An auditor's account names its holder on the register of people.
+    fill(session, "#user-person-name", "审计员 auditor").await?;
+    fill(session, "#user-person-department", "审计处").await?;
     tap(session, "#user-role-auditor").await?;
     tap(session, "#user-submit").await?;
     wait_css(session, "#flash").await?;
