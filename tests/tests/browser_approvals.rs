@@ -81,7 +81,7 @@ async fn an_officer_rejects_a_sign_out_with_a_reason() {
             )
             .await;
             sign_in(scene, session, "officer1").await?;
-            wait_path(session, scene, "/guard").await?;
+            wait_path(session, scene, "/officer").await?;
             session.goto(&scene.url("/approvals")).await?;
             let item = format!(r#"#approval-list > li.approval[data-signout-id="{signout}"]"#);
             wait_css(session, &item).await?;
