@@ -2002,3 +2002,101 @@ async fn the_audit_trail_never_holds_a_title() {
         "{verdict:?}"
     );
 }
+
+/// A sign-out the rules would refuse (a Secret carrier for someone cleared only to C) can be
+/// sent as "needs override" with the custodian's note; only an officer approving it with a
+/// written override reason approves it, the reason shows on the sign-out and in the audit, and
+/// the issue then waives the clearance mismatch. An override of a plain request is refused.
+#[tokio::test]
+async fn an_officer_overrides_a_failed_check_only_with_a_written_reason() {
+    let fx = Fx::new().await;
+    let clerk = fx.fit_person("Clerk", "general").await;
+    let carrier = fx.carrier("OVR-1", "S", &[]).await;
+    let body = json!({
+        "carrier_ids": [carrier], "borrower": clerk, "purpose": "review",
+        "due_at": fx.due(), "may_leave": false,
+        "override_note": "需要核对原件"
+    });
+    let made = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            "/api/v1/signouts",
+            Some(body),
+            201,
+        )
+        .await;
+    let id = made["id"].as_str().unwrap().to_owned();
+    let one = format!("/api/v1/signouts/{id}");
+    let path = |step: &str| format!("{one}/{step}");
+
+    // A plain approval, or a blank reason, approves nothing.
+    let before = fx.counts().await;
+    let plain = fx
+        .as_role(Role::SecurityOfficer, Method::POST, &path("approve"), None)
+        .await;
+    assert_eq!(
+        (plain.status, plain.error()),
+        (422, "override_reason_required")
+    );
+    let blank = fx
+        .as_role(
+            Role::SecurityOfficer,
+            Method::POST,
+            &path("override"),
+            Some(json!({"reason": "   "})),
+        )
+        .await;
+    assert_eq!(blank.status, 400, "{:?}", blank.body);
+    // Only a security officer may override.
+    let custodian = fx
+        .as_role(
+            Role::Custodian,
+            Method::POST,
+            &path("override"),
+            Some(json!({"reason": "我来批"})),
+        )
+        .await;
+    assert_eq!(custodian.status, 403);
+    assert_eq!(fx.counts().await, before, "refusals change nothing");
+    let shown = fx.get(Role::Custodian, &one).await;
+    assert_eq!(shown["state"], "requested");
+    assert_eq!(shown["override_note"], "需要核对原件");
+    assert_eq!(shown["would_refuse"], json!(["clearance_insufficient"]));
+
+    let reason = "经处长同意，限阅一天";
+    let approved = fx
+        .expect(
+            Role::SecurityOfficer,
+            Method::POST,
+            &path("override"),
+            Some(json!({ "reason": reason })),
+            200,
+        )
+        .await;
+    assert_eq!(approved["state"], "approved");
+    let shown = fx.get(Role::Custodian, &one).await;
+    assert_eq!(shown["approvals"][0]["override_reason"], reason);
+    assert_eq!(shown["would_refuse"], json!([]));
+    let issued = fx.issue(&id).await;
+    assert_eq!(issued.status, 200, "{:?}", issued.body);
+
+    let trail = fx.get(Role::Auditor, "/api/v1/audit").await.to_string();
+    assert!(trail.contains(reason), "the override reason is audited");
+
+    // An override of a request that did not ask for one is refused.
+    let other = fx.carrier("OVR-2", "C", &[]).await;
+    let plain_id = fx.request(&[&other], &clerk).await;
+    let refused = fx
+        .as_role(
+            Role::SecurityOfficer,
+            Method::POST,
+            &format!("/api/v1/signouts/{plain_id}/override"),
+            Some(json!({ "reason": reason })),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.error()),
+        (422, "override_not_requested")
+    );
+}

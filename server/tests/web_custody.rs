@@ -1111,3 +1111,64 @@ async fn the_alert_history_lists_handled_alerts_by_kind() {
     assert_eq!(resolved.tags(r#"class="alert-row""#).len(), 1);
     fx.server.stop().await.unwrap();
 }
+
+/// "Needs override" through the pages: the custodian sends the request with a note, the
+/// officer's approve form asks for a written override reason (refused without one), and the
+/// reason then shows on the approval at the desk.
+#[tokio::test]
+async fn an_override_is_asked_by_form_and_its_reason_shows_at_the_desk() {
+    let fx = Fx::new().await;
+    let clerk = fx.person("李雷", "general", "2099-12-31").await;
+    let carrier = fx.carrier("2024-0200", "S", Some("cab-1")).await;
+    let label = Fx::label("2024-0200");
+
+    let mut custodian = fx.browser(Role::Custodian).await;
+    let (form, csrf) = custodian.page("/signouts/new").await;
+    assert!(form.body.contains(r#"id="signout-override-note""#));
+    let nonce = form.attr_after(r#"name="nonce""#, "value").unwrap();
+    let due = fx.server.now().plus_secs(86_400).to_string();
+    let due = due.get(..16).unwrap();
+    let requested = custodian
+        .post_form(
+            "/signouts/new",
+            &[
+                ("csrf", &csrf),
+                ("nonce", &nonce),
+                ("carrier_id", &carrier),
+                ("borrower", &clerk),
+                ("purpose", "审查"),
+                ("due", due),
+                ("tz_offset", "0"),
+                ("override_note", "需要核对原件"),
+            ],
+        )
+        .await;
+    assert_eq!(requested.status, 303, "{}", requested.body);
+    let signout = requested
+        .location()
+        .trim_start_matches("/signouts/new?requested=")
+        .to_owned();
+
+    let mut officer = fx.browser(Role::SecurityOfficer).await;
+    let (queue, csrf) = officer.page("/approvals").await;
+    let item = queue.element("approval-list");
+    assert!(item.contains(r#"class="override-note""#) && item.contains("需要核对原件"));
+    assert!(item.contains(r#"name="override_reason""#));
+    let path = format!("/approvals/{signout}/approve");
+    let bare = officer.post_form(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(bare.status, 422, "{}", bare.body);
+    assert!(bare.body.contains("此借出单需特批"));
+    let reason = "经处长同意，限阅一天";
+    let done = officer
+        .post_form(&path, &[("csrf", &csrf), ("override_reason", reason)])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    let (desk, _) = custodian
+        .page(&format!("/desk?scan={}", encode(&label)))
+        .await;
+    assert!(desk.tag(r#"class="override-reason""#).starts_with("<dd"));
+    assert!(desk.body.contains(reason));
+    assert!(desk.tag(r#"id="issue""#).contains(&signout));
+    fx.server.stop().await.unwrap();
+}

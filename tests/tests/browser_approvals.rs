@@ -265,3 +265,45 @@ async fn a_custodian_records_a_witnessed_destruction() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_overrides_a_failed_check_with_a_written_reason() {
+    browser_test(
+        "approvals_override",
+        async |scene: &Scene, session: &Session| {
+            let carrier = scene.carrier("2024-0303", 303).await;
+            let due = scene.state.now().plus_secs(86_400).to_string();
+            let signout = id_of(
+                &post(
+                    scene,
+                    &scene.custodian,
+                    "/api/v1/signouts",
+                    Some(json!({"carrier_ids": [carrier], "borrower": scene.borrower,
+                            "purpose": "review", "due_at": due, "may_leave": false,
+                            "override_note": "需要核对原件"})),
+                    201,
+                )
+                .await,
+            );
+            sign_in(scene, session, "officer1").await?;
+            wait_path(session, scene, "/officer").await?;
+            session.goto(&scene.url("/approvals")).await?;
+            let item = format!(r#"#approval-list > li.approval[data-signout-id="{signout}"]"#);
+            let note = wait_css(session, &format!("{item} dd.override-note")).await?;
+            assert_eq!(session.text(&note).await?, "需要核对原件");
+            let field = session
+                .find(&format!(
+                    r#"{item} input.override-reason[name="override_reason"]"#
+                ))
+                .await?;
+            session.send_keys(&field, "经处长同意").await?;
+            click(session, &format!("{item} button.approve")).await?;
+            wait_css(session, r#"#approval-message[data-code="approved_partly"]"#).await?;
+            let shown = wait_css(session, &format!("{item} dd.override-reason")).await?;
+            assert_eq!(session.text(&shown).await?, "经处长同意");
+            moment(session, "approvals_override", "override_reason_shown").await;
+            Ok(())
+        },
+    )
+    .await;
+}

@@ -363,9 +363,10 @@ impl From<SignoutRuleError> for ApiError {
             SignoutRuleError::NoCarriers | SignoutRuleError::NothingToReturn => {
                 ApiError::BadRequest(e.to_string())
             }
-            SignoutRuleError::DueNotInFuture | SignoutRuleError::SelfApproval => {
-                ApiError::rule(code, e)
-            }
+            SignoutRuleError::DueNotInFuture
+            | SignoutRuleError::SelfApproval
+            | SignoutRuleError::OverrideReasonRequired
+            | SignoutRuleError::OverrideNotRequested => ApiError::rule(code, e),
             SignoutRuleError::Refused(reasons) => ApiError::Refused {
                 message: reasons
                     .iter()

@@ -109,6 +109,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(signouts::create, signouts::list))
         .routes(routes!(signouts::one))
         .routes(routes!(signouts::approve))
+        .routes(routes!(signouts::override_approve))
         .routes(routes!(signouts::reject))
         .routes(routes!(signouts::issue))
         .routes(routes!(signouts::return_carriers))

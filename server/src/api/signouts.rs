@@ -50,6 +50,16 @@ pub struct RequestSignout {
     due_at: Timestamp,
     /// Whether they may leave the secure area (外带).
     may_leave: bool,
+    /// Send it as "needs override" (the rules would refuse the issue, e.g. a clearance
+    /// mismatch, and the custodian still wants it): the custodian's note, 1 to 200
+    /// characters. Only an officer approving with a written override reason approves it.
+    #[serde(default)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    override_note: Option<String>,
 }
 
 /// `carrier_ids` of a request: 1 to 100 distinct carrier ids.
@@ -99,6 +109,7 @@ pub async fn create(
         purpose: body.purpose,
         due_at: body.due_at,
         may_leave: body.may_leave,
+        override_note: body.override_note,
     };
     let id = signouts::request(&state, &cap, new).await?;
     Ok((
@@ -121,7 +132,7 @@ pub async fn create(
     responses(
         (status = 200, description = "Approved (or still waiting for a second TS approver)", body = Approved),
         (status = 409, description = "Not awaiting approval, or already approved by this officer; the code names it", body = ErrorBody),
-        (status = 422, description = "The approver is the requester or the borrower (`self_approval`)", body = ErrorBody),
+        (status = 422, description = "The approver is the requester or the borrower (`self_approval`), or the sign-out needs an override (`override_reason_required`: use `/override`)", body = ErrorBody),
         Unknown,
         SessionRefusals,
     ),
@@ -133,7 +144,53 @@ pub async fn approve(
     Path(id): Path<String>,
 ) -> Result<AxumJson<Approved>, ApiError> {
     let id = signout_id(&id)?;
-    let approved = signouts::approve(&state, &cap, id).await?;
+    let approved = signouts::approve(&state, &cap, id, None).await?;
+    Ok(AxumJson(approved))
+}
+
+/// An override's written reason.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    /// Why the officer overrides the failed checks (1 to 200 printable characters, not
+    /// blank); shown on the sign-out and kept in the audit.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    reason: String,
+}
+
+/// Approve a sign-out sent as "needs override", overriding the failed checks with a written
+/// reason (security officer; the same rules as an approval otherwise). Once approved, the
+/// issue waives the overridable refusals (clearance, training, commitment), never a leaving
+/// borrower or a custodian issuing to themselves.
+#[utoipa::path(
+    post,
+    operation_id = "signouts_override",
+    path = "/signouts/{id}/override",
+    tag = "signouts",
+    params(("id" = String, Path, description = "Sign-out id")),
+    request_body = OverrideBody,
+    responses(
+        (status = 200, description = "Approved with the override (or still waiting for a second TS approver)", body = Approved),
+        (status = 409, description = "Not awaiting approval, or already approved by this officer; the code names it", body = ErrorBody),
+        (status = 422, description = "The approver is the requester or the borrower (`self_approval`), or the sign-out was not sent as needing an override (`override_not_requested`)", body = ErrorBody),
+        InputRefusals,
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
+pub async fn override_approve(
+    cap: SecurityOfficerCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<OverrideBody>,
+) -> Result<AxumJson<Approved>, ApiError> {
+    let id = signout_id(&id)?;
+    let approved = signouts::approve(&state, &cap, id, Some(body.reason)).await?;
     Ok(AxumJson(approved))
 }
 

@@ -153,6 +153,18 @@ impl Refusal {
             Refusal::SelfIssue => "self_issue",
         }
     }
+
+    /// Whether a security officer may override it with a written reason: the borrower's
+    /// clearance, training and commitment are judgements an officer may take responsibility
+    /// for; a person who is leaving and a custodian issuing to themselves are not.
+    pub fn overridable(self) -> bool {
+        matches!(
+            self,
+            Refusal::ClearanceInsufficient { .. }
+                | Refusal::TrainingExpired { .. }
+                | Refusal::CommitmentMissing
+        )
+    }
 }
 
 impl std::fmt::Display for Refusal {
@@ -224,6 +236,12 @@ pub enum SignoutRuleError {
     /// Only requested or approved sign-outs can be cancelled.
     #[error("the sign-out is {0} and cannot be cancelled")]
     NotCancellable(&'static str),
+    /// A sign-out sent as "needs override" is approved only with a written override reason.
+    #[error("this sign-out needs an override: approve it with a written override reason")]
+    OverrideReasonRequired,
+    /// An override reason for a sign-out that was not sent as "needs override".
+    #[error("this sign-out was not sent as needing an override")]
+    OverrideNotRequested,
 }
 
 impl SignoutRuleError {
@@ -244,6 +262,8 @@ impl SignoutRuleError {
             SignoutRuleError::NothingToReturn => "nothing_to_return",
             SignoutRuleError::CarrierNotOut { .. } => "carrier_not_out",
             SignoutRuleError::NotCancellable(_) => "not_cancellable",
+            SignoutRuleError::OverrideReasonRequired => "override_reason_required",
+            SignoutRuleError::OverrideNotRequested => "override_not_requested",
         }
     }
 }
@@ -380,6 +400,27 @@ pub fn issue_refusals(
         refusals.push(Refusal::CommitmentMissing);
     }
     refusals
+}
+
+/// An approval of a sign-out sent as "needs override" (`needs_override`) must carry a written
+/// override reason, and only such a sign-out takes one: so an override is always asked for by
+/// the custodian and answered, in writing, by every approving officer.
+pub fn check_override(needs_override: bool, has_reason: bool) -> Result<(), SignoutRuleError> {
+    match (needs_override, has_reason) {
+        (true, false) => Err(SignoutRuleError::OverrideReasonRequired),
+        (false, true) => Err(SignoutRuleError::OverrideNotRequested),
+        _ => Ok(()),
+    }
+}
+
+/// The refusals left once an override is in force (`overridden`: the sign-out needed one and
+/// was approved with written reasons): the overridable ones are waived, the others stand.
+pub fn after_override(refusals: Vec<Refusal>, overridden: bool) -> Vec<Refusal> {
+    if overridden {
+        refusals.into_iter().filter(|r| !r.overridable()).collect()
+    } else {
+        refusals
+    }
 }
 
 /// Check an issue: the sign-out must be approved, every carrier still in storage, and the
@@ -906,5 +947,38 @@ mod tests {
                 Err(SignoutRuleError::NotCancellable(state.as_str()))
             );
         }
+    }
+
+    #[test]
+    fn an_override_needs_a_written_reason_and_waives_only_the_borrowers_fitness() {
+        assert_eq!(
+            check_override(true, false),
+            Err(SignoutRuleError::OverrideReasonRequired)
+        );
+        assert_eq!(
+            check_override(false, true).unwrap_err().code(),
+            "override_not_requested"
+        );
+        assert!(check_override(true, true).is_ok());
+        assert!(check_override(false, false).is_ok());
+
+        // A TS carrier for someone cleared only to C, who is also leaving.
+        let borrower = Borrower {
+            status: PersonStatus::Leaving,
+            category: Category::General,
+            ..fit_borrower()
+        };
+        let refusals = issue_refusals(&borrower, [Level::TopSecret], date("2025-06-01"));
+        assert_eq!(refusals.len(), 2);
+        // Without an override in force nothing is waived.
+        assert_eq!(after_override(refusals.clone(), false), refusals);
+        // With one, the clearance mismatch is waived; leaving still refuses.
+        assert_eq!(
+            after_override(refusals, true),
+            vec![Refusal::PersonNotActive {
+                status: PersonStatus::Leaving
+            }]
+        );
+        assert!(!Refusal::SelfIssue.overridable());
     }
 }

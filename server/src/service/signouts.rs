@@ -85,6 +85,15 @@ fn carrier_list_problems(ids: &[CarrierId], problems: &mut Vec<Problem>) {
 /// Check a request's input: the carrier list, and a purpose that is a label. (A form that
 /// cannot yet build a whole request checks its parts here too.)
 pub fn check_request_input(carrier_ids: &[CarrierId], purpose: &str) -> Result<(), ServiceError> {
+    check_request_parts(carrier_ids, purpose, None)
+}
+
+/// [`check_request_input`] plus a "needs override" note, which is a label when given.
+fn check_request_parts(
+    carrier_ids: &[CarrierId],
+    purpose: &str,
+    override_note: Option<&str>,
+) -> Result<(), ServiceError> {
     let mut problems = Vec::new();
     carrier_list_problems(carrier_ids, &mut problems);
     if !is_valid_label(purpose) {
@@ -92,6 +101,13 @@ pub fn check_request_input(carrier_ids: &[CarrierId], purpose: &str) -> Result<(
             field: "purpose",
             code: "invalid",
             message: "purpose must be 1 to 200 printable characters",
+        });
+    }
+    if override_note.is_some_and(|note| !is_valid_label(note)) {
+        problems.push(Problem {
+            field: "override_note",
+            code: "invalid",
+            message: "override_note must be 1 to 200 printable characters",
         });
     }
     if problems.is_empty() {
@@ -107,7 +123,7 @@ pub async fn request(
     cap: &CustodianCap,
     new: NewSignout,
 ) -> Result<SignoutId, ServiceError> {
-    check_request_input(&new.carrier_ids, &new.purpose)?;
+    check_request_parts(&new.carrier_ids, &new.purpose, new.override_note.as_deref())?;
     let actor = cap.actor().name().to_owned();
     let at = app.now();
     let loans = app.settings().loans;
@@ -147,21 +163,28 @@ fn request_in(
             "purpose": new.purpose,
             "due_at": new.due_at,
             "may_leave": new.may_leave,
+            "override_note": new.override_note,
         })),
     })?;
     Ok(id)
 }
 
 /// Approve a sign-out: never by its requester or borrower; TS needs two different people.
+/// A sign-out sent as "needs override" is approved only with a written `override_reason`
+/// (1 to 200 characters) from each approving officer, kept on the approval and in the audit.
 pub async fn approve(
     app: &AppState,
     cap: &SecurityOfficerCap,
     id: SignoutId,
+    override_reason: Option<String>,
 ) -> Result<Approved, ServiceError> {
+    if let Some(reason) = &override_reason {
+        super::approvals::check_reason("override_reason", reason)?;
+    }
     let actor = cap.actor().name().to_owned();
     let at = app.now();
     app.store()
-        .transact(move |tx| approve_in(tx, &actor, id, at))
+        .transact(move |tx| approve_in(tx, &actor, id, override_reason.as_deref(), at))
         .await
 }
 
@@ -169,6 +192,7 @@ fn approve_in(
     tx: &mut dyn Tx,
     actor: &str,
     id: SignoutId,
+    override_reason: Option<&str>,
     at: Timestamp,
 ) -> Result<Approved, ServiceError> {
     let head = tx.signout_head(id)?;
@@ -187,7 +211,8 @@ fn approve_in(
         head.borrower,
         has_ts,
     )?;
-    tx.insert_approval(id, approver.user, at)?;
+    signout::check_override(head.needs_override, override_reason.is_some())?;
+    tx.insert_approval(id, approver.user, override_reason, at)?;
     if state != head.state {
         tx.set_signout_state(id, state, None)?;
     }
@@ -201,6 +226,7 @@ fn approve_in(
             "state": state,
             "approvals": so_far.len() + 1,
             "approvals_needed": approvals_needed,
+            "override_reason": override_reason,
         })),
     })?;
     Ok(Approved {
@@ -289,7 +315,15 @@ fn issue_in(
     let ids = tx.signout_carriers(id)?;
     let carriers = tx.carrier_standings(&ids, Some(id))?;
     let person = tx.borrower(head.borrower)?;
-    let mut refusals = issue_refusals(&person, carriers.iter().map(|c| c.level), at.date());
+    // An approved "needs override" sign-out carries every approver's written reason.
+    let overridden = head.needs_override && head.state == SignoutState::Approved;
+    let all = issue_refusals(&person, carriers.iter().map(|c| c.level), at.date());
+    let waived: Vec<&str> = all
+        .iter()
+        .filter(|r| overridden && r.overridable())
+        .map(|r| r.code())
+        .collect();
+    let mut refusals = signout::after_override(all, overridden);
     if issuer.person == Some(head.borrower) {
         refusals.push(signout::Refusal::SelfIssue);
     }
@@ -306,6 +340,7 @@ fn issue_in(
             "state": SignoutState::Out,
             "borrower": head.borrower,
             "carriers": carriers,
+            "overridden": waived,
         })),
     })?;
     Ok(Issued {
@@ -567,6 +602,8 @@ fn judged(tx: &mut dyn Tx, mut s: Signout, today: Date) -> Result<Signout, Servi
     if matches!(s.state, SignoutState::Requested | SignoutState::Approved) {
         let person = tx.borrower(s.borrower.id)?;
         let refusals = issue_refusals(&person, s.carriers.iter().map(|c| c.level), today);
+        let overridden = s.override_note.is_some() && s.state == SignoutState::Approved;
+        let refusals = signout::after_override(refusals, overridden);
         s.would_refuse = Some(refusals.into_iter().map(|r| r.code()).collect());
     }
     Ok(s)
@@ -666,6 +703,7 @@ mod tests {
             purpose: purpose.into(),
             due_at: t(T0 + 86_400),
             may_leave: false,
+            override_note: None,
         }
     }
 
@@ -673,7 +711,7 @@ mod tests {
     fn issued(db: &MemoryDb) -> SignoutId {
         let tx = &mut db.tx();
         let id = request_in(tx, "cust", &new(&[1, 2], "review"), t(T0)).unwrap();
-        approve_in(tx, "so1", id, t(T0 + 1)).unwrap();
+        approve_in(tx, "so1", id, None, t(T0 + 1)).unwrap();
         issue_in(tx, "cust", id, t(T0 + 2)).unwrap();
         id
     }
@@ -808,7 +846,7 @@ mod tests {
             )))
         ));
         assert!(matches!(
-            approve_in(tx, "cust", id, t(T0 + 1)),
+            approve_in(tx, "cust", id, None, t(T0 + 1)),
             Err(ServiceError::Signout(SignoutRuleError::SelfApproval))
         ));
         assert_eq!(db.audit().len(), before);

@@ -29,6 +29,10 @@ pub struct NewSignout {
     pub due_at: Timestamp,
     /// Whether the carriers may leave the secure area (外带).
     pub may_leave: bool,
+    /// Sent as "needs override" (the rules would refuse the issue; the custodian still wants
+    /// it): the custodian's note, a label. Only approvals with a written override reason
+    /// approve such a sign-out.
+    pub override_note: Option<String>,
 }
 
 /// An account as shown on a sign-out.
@@ -75,6 +79,10 @@ pub struct Approval {
     pub approver: UserRef,
     /// When.
     pub at: Timestamp,
+    /// The officer's written reason for overriding the failed checks (sign-outs sent as
+    /// "needs override" only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_reason: Option<String>,
 }
 
 /// A sign-out as shown (`GET /signouts`, `GET /signouts/{id}`).
@@ -106,6 +114,11 @@ pub struct Signout {
     pub approvals: Vec<Approval>,
     /// Approvals still needed (0 unless requested).
     pub approvals_needed: u32,
+    /// The custodian's note when it was sent as "needs override" (the rules would refuse the
+    /// issue): only officers approving with a written override reason approve it, and the
+    /// overridable refusals are then waived at issue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_note: Option<String>,
     /// Why a security officer rejected it (state `rejected` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejection_reason: Option<String>,
@@ -124,6 +137,8 @@ pub struct SignoutHead {
     pub requester: UserId,
     /// The person who holds (or will hold) the carriers.
     pub borrower: PersonId,
+    /// Sent as "needs override".
+    pub needs_override: bool,
 }
 
 /// The sign-out a carrier is outstanding on, as a cabinet that sees it back needs to know.
@@ -168,11 +183,12 @@ pub trait SignoutRows {
         new: &NewSignout,
         at: Timestamp,
     ) -> Result<SignoutId, StoreError>;
-    /// Record `approver`'s approval of `id`.
+    /// Record `approver`'s approval of `id`, with their override reason if any.
     fn insert_approval(
         &mut self,
         id: SignoutId,
         approver: UserId,
+        override_reason: Option<&str>,
         at: Timestamp,
     ) -> Result<(), StoreError>;
     /// Set the state of `id` (and its closing time, if given).

@@ -248,6 +248,10 @@ fn scan_result(
                         div.fact { dt { (t(lang, Key::DueAt)) } dd { (layout::time(so.due_at)) } }
                         div.fact { dt { (t(lang, Key::MayLeave)) } dd { (t(lang, if so.may_leave { Key::Yes } else { Key::No })) } }
                         div.fact { dt { (t(lang, Key::Purpose)) } dd { (so.purpose) } }
+                        @if let Some(note) = &so.override_note {
+                            div.fact { dt { (t(lang, Key::NeedsOverride)) } dd.override-note { (note) } }
+                        }
+                        (super::officer::override_reasons(lang, so))
                     }
                     @if let Some(codes) = &so.would_refuse {
                         @if !codes.is_empty() {
@@ -458,6 +462,8 @@ struct SignoutForm {
     due: String,
     tz_offset: String,
     may_leave: bool,
+    /// The "needs override" note as typed (empty: a plain request).
+    override_note: String,
     nonce: String,
     errors: Errors,
     unknown: Vec<String>,
@@ -479,11 +485,17 @@ impl SignoutForm {
             due: form.get("due").trim().to_owned(),
             tz_offset: form.get("tz_offset").trim().to_owned(),
             may_leave: !form.get("may_leave").is_empty(),
+            override_note: form.get("override_note").trim().to_owned(),
             nonce: form.get(replay::NONCE_FIELD).trim().to_owned(),
             errors: Vec::new(),
             unknown: Vec::new(),
             busy: Vec::new(),
         }
+    }
+
+    /// The "needs override" note, if one was typed.
+    fn override_note(&self) -> Option<String> {
+        (!self.override_note.is_empty()).then(|| self.override_note.clone())
     }
 
     /// Show the use case's input problems at their fields (carrier problems only when every
@@ -492,6 +504,7 @@ impl SignoutForm {
         for p in problems {
             let error = match (p.field, p.code) {
                 ("purpose", _) => ("purpose", Key::ErrPurpose),
+                ("override_note", _) => ("override_note", Key::ErrOverrideNote),
                 _ if !self.unknown.is_empty() => continue,
                 (_, "too_many") => ("carriers", Key::ErrTooManyCarriers),
                 _ => ("carriers", Key::ErrNoCarriers),
@@ -610,6 +623,7 @@ pub async fn request_signout(
                 purpose: f.purpose.clone(),
                 due_at,
                 may_leave: f.may_leave,
+                override_note: f.override_note(),
             };
             match signouts::request(&state, &page.cap.cap, new).await {
                 Ok(id) => {
@@ -754,6 +768,12 @@ async fn signout_page(
                         input #signout-may-leave type="checkbox" name="may_leave" value="on" checked[form.may_leave];
                         span { (t(lang, Key::MayLeave)) }
                     }
+                    label for="signout-override-note" { (t(lang, Key::OverrideNoteLabel)) }
+                    input #signout-override-note type="text" name="override_note" value=(form.override_note)
+                        maxlength="200" aria-describedby="signout-override-hint"
+                        aria-invalid=[invalid(errors, "override_note")];
+                    p.hint #signout-override-hint { (t(lang, Key::OverrideNoteHint)) }
+                    (field_error(lang, errors, "override_note"))
                     button #signout-submit .primary type="submit" { (t(lang, Key::SubmitRequest)) }
                 }
             }

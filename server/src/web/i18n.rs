@@ -431,6 +431,14 @@ texts! {
     Purpose: "用途", "Purpose";
     DueAt: "应还时间", "Due";
     MayLeave: "允许带出涉密区域（外带）", "May leave the secure area";
+    OverrideNoteLabel: "需特批（规则不通过时填写说明）", "Needs override (a note, when the rules refuse)";
+    OverrideNoteHint: "仅当保密员填写特批理由后才能批准；特批理由显示在审批上。", "Only a security officer's written override reason approves it; the reason shows on the approval.";
+    ErrOverrideNote: "说明须为 1 至 200 个字符", "The note must be 1 to 200 characters";
+    NeedsOverride: "需特批", "Needs override";
+    OverrideReasonLabel: "特批理由", "Override reason";
+    OverrideButton: "特批并批准", "Override and approve";
+    OverrideRequired: "此借出单需特批：请填写特批理由后批准。", "This sign-out needs an override: approve it with a written reason.";
+    OverrideReason: "特批理由", "Override reason";
     DaysUnit: "天", "days";
     Expired: "已过期", "expired";
     NoRecord: "无记录", "none on record";

@@ -216,6 +216,10 @@ fn approval_item(lang: Lang, session: &WebSession, so: &Signout) -> Markup {
                     @if so.approvals.is_empty() { "—" }
                     @for a in &so.approvals { span.approver { (a.approver.username) } " " }
                 } }
+                @if let Some(note) = &so.override_note {
+                    div.fact { dt { (t(lang, Key::NeedsOverride)) } dd.override-note { (note) } }
+                }
+                (override_reasons(lang, so))
                 div.fact { dt { (t(lang, Key::ApprovalsNeeded)) } dd.approvals-needed { (so.approvals_needed) } }
             }
             @if let Some(codes) = &so.would_refuse {
@@ -233,6 +237,11 @@ fn approval_item(lang: Lang, session: &WebSession, so: &Signout) -> Markup {
             } @else {
                 form.approve method="post" action={ "/approvals/" (so.id) "/approve" } data-once {
                     (csrf_field(session))
+                    @if so.override_note.is_some() {
+                        label for={ "override-reason-" (so.id) } { (t(lang, Key::OverrideReasonLabel)) }
+                        input.override-reason id={ "override-reason-" (so.id) } type="text"
+                            name="override_reason" required maxlength="200";
+                    }
                     button.approve.primary type="submit" data-signout-id=(so.id) { (t(lang, Key::ApproveButton)) }
                 }
             }
@@ -241,7 +250,20 @@ fn approval_item(lang: Lang, session: &WebSession, so: &Signout) -> Markup {
     }
 }
 
-/// `POST /approvals/{id}/approve`.
+/// The written override reasons of a sign-out's approvals (one fact per approving officer),
+/// shown wherever the approval is: the officer's queue and the custodian's desk.
+pub(super) fn override_reasons(lang: Lang, so: &Signout) -> Markup {
+    html! {
+        @for a in so.approvals.iter().filter(|a| a.override_reason.is_some()) {
+            div.fact.override {
+                dt { (t(lang, Key::OverrideReason)) " · " (a.approver.username) }
+                dd.override-reason { (a.override_reason.as_deref().unwrap_or_default()) }
+            }
+        }
+    }
+}
+
+/// `POST /approvals/{id}/approve` (field `override_reason` for a sign-out that needs one).
 pub async fn approve(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -251,11 +273,21 @@ pub async fn approve(
     let Ok(id) = id.parse::<SignoutId>() else {
         return Ok(not_found(&page.session, Key::SignoutNotFound));
     };
-    let (status, notice) = match signouts::approve(&state, &page.cap.cap, id).await {
+    let reason = submitted.form.get("override_reason").trim().to_owned();
+    let reason = (!reason.is_empty()).then_some(reason);
+    let (status, notice) = match signouts::approve(&state, &page.cap.cap, id, reason).await {
         Ok(done) => {
             let to = format!("/approvals?approved={id}&needed={}", done.approvals_needed);
             return Ok(see_other(&to));
         }
+        Err(ServiceError::Invalid(_)) => (
+            StatusCode::BAD_REQUEST,
+            Notice::bad("invalid_reason", Key::ErrReason),
+        ),
+        Err(ServiceError::Signout(SignoutRuleError::OverrideReasonRequired)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Notice::bad("override_reason_required", Key::OverrideRequired),
+        ),
         Err(ServiceError::Signout(SignoutRuleError::SelfApproval)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Notice::bad("self_approval", Key::ErrSelfApproval),

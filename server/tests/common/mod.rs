@@ -99,8 +99,15 @@ pub async fn raw_request(
         .await
         .expect("body")
         .to_bytes();
+    let text_answer = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/"));
     let body = if bytes.is_empty() {
         Value::Null
+    } else if text_answer {
+        // A CSV export or a plain-text answer: kept as one string.
+        Value::String(String::from_utf8_lossy(&bytes).into_owned())
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| {
             panic!(

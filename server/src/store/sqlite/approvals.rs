@@ -83,6 +83,7 @@ impl SqliteTx<'_> {
                     username: r.get(1)?,
                 },
                 at: required_ms_column(r, 2)?,
+                override_reason: None,
             })
         })?;
         req.approvals = rows.collect::<Result<_, _>>()?;

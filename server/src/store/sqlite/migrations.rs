@@ -645,6 +645,12 @@ CREATE TABLE collection_items (
     PRIMARY KEY (collection_id, carrier_id)
 ) STRICT;
 "#,
+    // 15 (guard): a sign-out the rules would refuse may be sent as "needs override" with the
+    // custodian's note; each officer approving it writes an override reason on the approval.
+    r#"
+ALTER TABLE signouts ADD COLUMN override_note TEXT;
+ALTER TABLE signout_approvals ADD COLUMN override_reason TEXT;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -743,6 +749,8 @@ mod tests {
         "c0ce2696eb123225adbcb23130c9a1e9fdf4c07e98413d1ed60229d154d5a5be",
         // 14 (moves)
         "c64eb6e45d0d306ac87b0e8582a0cf6f29ee0b4bb2978ab19ef4d2d981c4be61",
+        // 15 (guard)
+        "b12cf41fcde361223c367443a343dbbc6d1cdb95590e2386e70ce5d7dd63a44a",
     ];
 
     fn sha256_hex(text: &str) -> String {

@@ -15,7 +15,7 @@ use crate::store::signouts::{
 
 const SIGNOUT_SELECT: &str = "SELECT so.id, so.state, so.requester, u.username, so.borrower,
         p.name, so.purpose, so.due_at_ms, so.may_leave, so.created_at, so.issued_at_ms,
-        so.closed_at_ms, so.rejection_reason
+        so.closed_at_ms, so.rejection_reason, so.override_note
      FROM signouts so
      JOIN users u ON u.id = so.requester
      JOIN people p ON p.id = so.borrower";
@@ -41,6 +41,7 @@ fn signout_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Signout> {
         carriers: Vec::new(),
         approvals: Vec::new(),
         approvals_needed: 0,
+        override_note: r.get(13)?,
         rejection_reason: r.get(12)?,
         would_refuse: None,
     })
@@ -82,7 +83,7 @@ impl SqliteTx<'_> {
         })?;
         s.carriers = rows.collect::<Result<_, _>>()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT u.id, u.username, a.at
+            "SELECT u.id, u.username, a.at, a.override_reason
              FROM signout_approvals a JOIN users u ON u.id = a.approver
              WHERE a.signout_id = ?1 ORDER BY a.at, u.id",
         )?;
@@ -93,6 +94,7 @@ impl SqliteTx<'_> {
                     username: r.get(1)?,
                 },
                 at: r.get(2)?,
+                override_reason: r.get(3)?,
             })
         })?;
         s.approvals = rows.collect::<Result<_, _>>()?;
@@ -119,12 +121,16 @@ impl SignoutRows for SqliteTx<'_> {
 
     fn signout_head(&mut self, id: SignoutId) -> Result<SignoutHead, StoreError> {
         self.conn()
-            .prepare_cached("SELECT state, requester, borrower FROM signouts WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT state, requester, borrower, override_note IS NOT NULL
+                 FROM signouts WHERE id = ?1",
+            )?
             .query_row([id], |r| {
                 Ok(SignoutHead {
                     state: r.get(0)?,
                     requester: r.get(1)?,
                     borrower: r.get(2)?,
+                    needs_override: r.get(3)?,
                 })
             })
             .optional()?
@@ -219,8 +225,8 @@ impl SignoutRows for SqliteTx<'_> {
         let conn = self.conn();
         conn.prepare_cached(
             "INSERT INTO signouts (requester, borrower, purpose, due_at_ms, may_leave, state,
-                                   created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'requested', ?6)",
+                                   created_at, override_note)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'requested', ?6, ?7)",
         )?
         .execute(params![
             requester,
@@ -228,7 +234,8 @@ impl SignoutRows for SqliteTx<'_> {
             new.purpose,
             new.due_at.unix_ms(),
             new.may_leave,
-            at
+            at,
+            new.override_note
         ])?;
         let id = SignoutId(conn.last_insert_rowid());
         let mut stmt = conn.prepare_cached(
@@ -244,13 +251,15 @@ impl SignoutRows for SqliteTx<'_> {
         &mut self,
         id: SignoutId,
         approver: UserId,
+        override_reason: Option<&str>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.conn()
             .prepare_cached(
-                "INSERT INTO signout_approvals (signout_id, approver, at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO signout_approvals (signout_id, approver, at, override_reason)
+                 VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![id, approver, at])?;
+            .execute(params![id, approver, at, override_reason])?;
         Ok(())
     }
 
