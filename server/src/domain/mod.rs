@@ -21,6 +21,7 @@ pub mod level;
 pub mod lifecycle;
 pub mod liveness;
 pub mod moves;
+pub mod repair;
 pub mod notify;
 pub mod page;
 pub mod person;

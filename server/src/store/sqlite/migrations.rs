@@ -645,6 +645,29 @@ CREATE TABLE collection_items (
     PRIMARY KEY (collection_id, carrier_id)
 ) STRICT;
 "#,
+    // 15 (moves): repairs (维修) of laptops, devices and hard disks: to whom, how, what became
+    // of the storage media, and when each came back.
+    r#"
+CREATE TABLE repairs (
+    id INTEGER PRIMARY KEY,
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    repairer TEXT NOT NULL,
+    qualification_no TEXT NOT NULL,
+    qualified_until TEXT NOT NULL,
+    mode TEXT NOT NULL CHECK (mode IN ('on_site', 'dispatch')),
+    escort TEXT,
+    media TEXT NOT NULL CHECK (media IN ('removed_and_kept', 'repaired_on_site')),
+    media_note TEXT,
+    reason TEXT NOT NULL,
+    sent_by TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    returned_by TEXT,
+    returned_at TEXT,
+    return_note TEXT
+) STRICT;
+-- At most one open repair per carrier.
+CREATE UNIQUE INDEX repairs_open ON repairs (carrier_id) WHERE returned_at IS NULL;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -805,6 +828,7 @@ mod tests {
                 "pending_removals",
                 "people",
                 "person_changes",
+                "repairs",
                 "request_approvals",
                 "request_carriers",
                 "request_steps",
