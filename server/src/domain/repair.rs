@@ -169,7 +169,11 @@ mod tests {
 
     #[test]
     fn only_laptops_devices_and_hard_disks_go_for_repair() {
-        for kind in [CarrierKind::Paper, CarrierKind::Flash, CarrierKind::OpticalDisc] {
+        for kind in [
+            CarrierKind::Paper,
+            CarrierKind::Flash,
+            CarrierKind::OpticalDisc,
+        ] {
             let p = RepairPlan { kind, ..plan() };
             assert_eq!(check_repair(&p), Err(MoveRuleError::NotRepairable));
         }

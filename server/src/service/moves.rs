@@ -642,10 +642,18 @@ pub struct SendForRepair {
     /// The laptop, device or hard disk.
     pub carrier_id: CarrierId,
     /// The qualified repairer (a firm or a person), 1 to 200 printable characters.
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub repairer: String,
     /// The repairer's qualification certificate number (资质证书编号).
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9/-]{0,39}$", min_length = 1, max_length = 40)]
+    #[schema(
+        pattern = "^[A-Za-z0-9][A-Za-z0-9/-]{0,39}$",
+        min_length = 1,
+        max_length = 40
+    )]
     pub qualification_no: String,
     /// The last day the qualification is valid: it must run at least to today.
     pub qualified_until: Date,
@@ -653,15 +661,27 @@ pub struct SendForRepair {
     pub mode: RepairMode,
     /// Who escorts the repairer on site (required on site, not the repairer).
     #[serde(default)]
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub escort: Option<String>,
     /// `removed_and_kept` or `repaired_on_site` (off site the media are always removed).
     pub media: MediaHandling,
     /// Which media were removed and where they are kept, or that they stayed in place.
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub media_note: String,
     /// Why it goes for repair.
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub reason: String,
 }
 
@@ -670,7 +690,11 @@ pub struct SendForRepair {
 #[serde(deny_unknown_fields)]
 pub struct ReturnRepair {
     /// What was found on return.
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub note: String,
 }
 
@@ -806,7 +830,9 @@ pub async fn return_repair(
                 actor: actor.clone(),
                 action: "repair.return",
                 subject: format!("repair:{id}"),
-                before: Some(json!({"carrier": names, "state": "in_repair", "media": before.media})),
+                before: Some(
+                    json!({"carrier": names, "state": "in_repair", "media": before.media}),
+                ),
                 after: Some(json!({"state": "returned", "note": note})),
             })?;
             Ok(tx.repair(id)?)

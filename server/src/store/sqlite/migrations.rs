@@ -766,6 +766,8 @@ mod tests {
         "c0ce2696eb123225adbcb23130c9a1e9fdf4c07e98413d1ed60229d154d5a5be",
         // 14 (moves)
         "c64eb6e45d0d306ac87b0e8582a0cf6f29ee0b4bb2978ab19ef4d2d981c4be61",
+        // 15 (moves: repairs)
+        "07d38a87edbb859f1311924075f835fc2e2c6ef577069992e31717511fe91b69",
     ];
 
     fn sha256_hex(text: &str) -> String {
