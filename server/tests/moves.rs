@@ -949,3 +949,180 @@ async fn a_dispatch_is_sent_within_its_window_and_its_delivery_recorded() {
         .await;
     assert_eq!(list[0]["body"]["destination"], "上级机关");
 }
+
+impl Fx {
+    /// A carrier of `kind` in storage at `cab-1`; its id.
+    async fn carrier_of_kind(&self, control_no: &str, kind: &str) -> String {
+        let body = json!({
+            "control_no": control_no, "kind": kind, "level": "S",
+            "title": format!("标题 {control_no}"), "owner_unit": "保密办",
+            "home_device": "cab-1", "tags": []
+        });
+        let reply = self
+            .expect(
+                Role::Custodian,
+                Method::POST,
+                "/api/v1/carriers",
+                Some(body),
+                201,
+            )
+            .await;
+        reply["id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn repair_body(carrier: &str, mode: &str, media: &str, escort: Option<&str>) -> Value {
+    json!({
+        "carrier_id": carrier, "repairer": "Wang Repair Co.", "qualification_no": "BM-2026/017",
+        "qualified_until": "2099-12-31", "mode": mode, "escort": escort, "media": media,
+        "media_note": "SSD removed, kept in cab-1", "reason": "screen broken"
+    })
+}
+
+#[tokio::test]
+async fn a_repair_goes_to_a_qualified_repairer_and_is_tracked_until_it_returns() {
+    let fx = Fx::new().await;
+    let laptop = fx.carrier_of_kind("LT-1", "laptop").await;
+    let disk = fx.carrier_of_kind("HD-1", "hard_disk").await;
+    let paper = fx.carrier_of_kind("P-1", "paper").await;
+
+    // Who may: a guard may not send anything for repair.
+    let on_site = repair_body(&laptop, "on_site", "removed_and_kept", Some("Li Escort"));
+    fx.refused(
+        Role::Guard,
+        Method::POST,
+        "/api/v1/repairs",
+        Some(on_site.clone()),
+        403,
+        "forbidden",
+    )
+    .await;
+
+    // Rule refusals, nothing written.
+    let post = |body: Value, status: u16, code: &'static str| {
+        let fx = &fx;
+        async move {
+            fx.refused(
+                Role::Custodian,
+                Method::POST,
+                "/api/v1/repairs",
+                Some(body),
+                status,
+                code,
+            )
+            .await
+        }
+    };
+    post(
+        repair_body(&paper, "on_site", "removed_and_kept", Some("Li Escort")),
+        422,
+        "not_repairable",
+    )
+    .await;
+    let mut lapsed = on_site.clone();
+    lapsed["qualified_until"] = json!("2000-01-01");
+    post(lapsed, 422, "repairer_not_qualified").await;
+    post(
+        repair_body(&laptop, "on_site", "removed_and_kept", None),
+        422,
+        "escort_required",
+    )
+    .await;
+    post(
+        repair_body(&laptop, "dispatch", "repaired_on_site", None),
+        422,
+        "media_must_be_removed",
+    )
+    .await;
+    post(
+        repair_body(&disk, "dispatch", "removed_and_kept", None),
+        422,
+        "media_must_be_removed",
+    )
+    .await;
+    let mut blank = on_site.clone();
+    blank["reason"] = json!("  ");
+    post(blank, 400, "bad_request").await;
+
+    // The happy path: sent on site under escort with its media removed and kept.
+    let sent = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            "/api/v1/repairs",
+            Some(on_site.clone()),
+            201,
+        )
+        .await;
+    let id = sent["id"].as_str().unwrap().to_owned();
+    assert_eq!(sent["carrier"]["id"], json!(laptop));
+    assert_eq!(sent["mode"], json!("on_site"));
+    assert_eq!(sent["media"], json!("removed_and_kept"));
+    assert_eq!(sent["returned_at"], Value::Null);
+    assert!(sent.get("title").is_none() && sent["carrier"].get("title").is_none());
+
+    // Once at a time; the officer sees it open.
+    post(on_site.clone(), 409, "already_in_repair").await;
+    let list = fx
+        .expect(
+            Role::SecurityOfficer,
+            Method::GET,
+            "/api/v1/repairs",
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(list[0]["id"], json!(id));
+
+    // Back: closed once.
+    let back = format!("/api/v1/repairs/{id}/return");
+    let returned = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            &back,
+            Some(json!({"note": "SSD reinstalled, seals checked"})),
+            200,
+        )
+        .await;
+    assert!(returned["returned_at"].is_string());
+    assert_eq!(returned["returned_by"], sent["sent_by"]);
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        &back,
+        Some(json!({"note": "again"})),
+        409,
+        "repair_closed",
+    )
+    .await;
+    fx.refused(
+        Role::Custodian,
+        Method::POST,
+        "/api/v1/repairs/999/return",
+        Some(json!({"note": "x"})),
+        404,
+        "not_found",
+    )
+    .await;
+
+    // Returned, it may go again, this time by dispatch with its media kept here.
+    fx.expect(
+        Role::Custodian,
+        Method::POST,
+        "/api/v1/repairs",
+        Some(repair_body(&laptop, "dispatch", "removed_and_kept", None)),
+        201,
+    )
+    .await;
+    let one = fx
+        .expect(
+            Role::SecurityOfficer,
+            Method::GET,
+            &format!("/api/v1/repairs/{id}"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(one["return_note"], json!("SSD reinstalled, seals checked"));
+}

@@ -152,6 +152,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(moves::close_item))
         .routes(routes!(moves::set_retention))
         .routes(routes!(moves::retention_review))
+        .routes(routes!(moves::create_repair, moves::list_repairs))
+        .routes(routes!(moves::one_repair))
+        .routes(routes!(moves::return_repair))
         .routes(routes!(
             transfers::create_transfer,
             transfers::list_transfers

@@ -1,8 +1,8 @@
 //! Stocktakes (清点), year-end collections (年底收缴) and retention (保管期限):
 //! `POST /stocktakes`, `/stocktakes/{id}/scans`, `/close`, `/resolutions` (custodian);
 //! `POST /collections` (security officer), `POST /collections/{id}/items/{carrier_id}`
-//! (custodian); `PUT /carriers/{id}/retention` (custodian); the views for custodians and
-//! security officers.
+//! (custodian); `PUT /carriers/{id}/retention` (custodian); `POST /repairs` and
+//! `/repairs/{id}/return` (custodian); the views for custodians and security officers.
 //!
 //! Rule refusals answer 409 when the state does not allow the step (`stocktake_closed`,
 //! `stocktake_open`, `already_resolved`, `cannot_report_missing`, `already_closed`,
@@ -19,10 +19,12 @@ use super::extract::Json;
 use super::openapi::{InputRefusals, SessionRefusals, Unknown};
 use crate::AppState;
 use crate::auth::capability::{CustodianCap, CustodyReader, SecurityOfficerCap};
-use crate::domain::ids::{CarrierId, CollectionId, DeviceId, StocktakeId};
+use crate::domain::ids::{CarrierId, CollectionId, DeviceId, RepairId, StocktakeId};
 use crate::domain::moves::{Outcome, Reconciliation, Resolution};
-use crate::service::moves::{self, CollectionReport, SetRetention, StocktakeView};
-use crate::store::moves::{CollectionHead, NewStocktake, RetentionLine, StocktakeHead};
+use crate::service::moves::{
+    self, CollectionReport, ReturnRepair, SendForRepair, SetRetention, StocktakeView,
+};
+use crate::store::moves::{CollectionHead, NewStocktake, RepairRow, RetentionLine, StocktakeHead};
 
 fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound)
@@ -397,4 +399,101 @@ pub async fn retention_review(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<RetentionLine>>, ApiError> {
     Ok(axum::Json(moves::retention_review(&state, &reader).await?))
+}
+
+/// Send a laptop, device or hard disk for repair (custodian).
+#[utoipa::path(
+    post,
+    operation_id = "repairs_create",
+    path = "/repairs",
+    tag = "moves",
+    request_body = SendForRepair,
+    responses(
+        (status = 201, description = "Sent; the repair stays open until it returns", body = RepairRow),
+        (status = 409, description = "The carrier is not in storage (`carrier_unavailable`) or out for repair already (`already_in_repair`, `duplicate`)", body = ErrorBody),
+        (status = 422, description = "Not a laptop, device or hard disk (`not_repairable`), the repairer's qualification has lapsed (`repairer_not_qualified`), no escort on site (`escort_required`), or media leaving the site (`media_must_be_removed`)", body = ErrorBody),
+        Unknown,
+        InputRefusals,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
+pub async fn create_repair(
+    cap: CustodianCap,
+    State(state): State<AppState>,
+    Json(body): Json<SendForRepair>,
+) -> Result<(StatusCode, axum::Json<RepairRow>), ApiError> {
+    let row = moves::send_for_repair(&state, &cap, body).await?;
+    Ok((StatusCode::CREATED, axum::Json(row)))
+}
+
+/// Every repair, open ones first (custodian, security officer).
+#[utoipa::path(
+    get,
+    operation_id = "repairs_list",
+    path = "/repairs",
+    tag = "moves",
+    responses(
+        (status = 200, description = "Repairs, open ones first, newest first", body = Vec<RepairRow>),
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
+pub async fn list_repairs(
+    reader: CustodyReader,
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<RepairRow>>, ApiError> {
+    Ok(axum::Json(moves::repairs(&state, &reader).await?))
+}
+
+/// One repair (custodian, security officer).
+#[utoipa::path(
+    get,
+    operation_id = "repairs_one",
+    path = "/repairs/{id}",
+    tag = "moves",
+    params(("id" = String, Path, description = "Repair id")),
+    responses(
+        (status = 200, description = "The repair", body = RepairRow),
+        Unknown,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
+pub async fn one_repair(
+    reader: CustodyReader,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<RepairRow>, ApiError> {
+    let id: RepairId = parse_id(&id)?;
+    Ok(axum::Json(moves::repair(&state, &reader, id).await?))
+}
+
+/// Record a repaired carrier back with its removed media (custodian).
+#[utoipa::path(
+    post,
+    operation_id = "repairs_return",
+    path = "/repairs/{id}/return",
+    tag = "moves",
+    params(("id" = String, Path, description = "Repair id")),
+    request_body = ReturnRepair,
+    responses(
+        (status = 200, description = "Returned; the repair is closed", body = RepairRow),
+        (status = 409, description = "Returned already (`repair_closed`)", body = ErrorBody),
+        Unknown,
+        InputRefusals,
+        SessionRefusals,
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
+pub async fn return_repair(
+    cap: CustodianCap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<ReturnRepair>,
+) -> Result<axum::Json<RepairRow>, ApiError> {
+    let id: RepairId = parse_id(&id)?;
+    Ok(axum::Json(
+        moves::return_repair(&state, &cap, id, body).await?,
+    ))
 }

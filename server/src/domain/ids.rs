@@ -158,6 +158,10 @@ int_id!(
     /// A year-end collection (年底收缴).
     CollectionId
 );
+int_id!(
+    /// A repair (维修) of a laptop, device or hard disk.
+    RepairId
+);
 name_id!(
     /// A zone (secure area or public side), chosen by the administrator.
     ZoneId

@@ -25,6 +25,7 @@ pub mod notify;
 pub mod page;
 pub mod person;
 pub mod reclassification;
+pub mod repair;
 pub mod role;
 pub mod signout;
 pub mod sweep;

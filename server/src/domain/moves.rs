@@ -74,6 +74,25 @@ pub enum MoveRuleError {
     /// A dispatch window must end in the future.
     #[error("the dispatch window must end in the future")]
     WindowInPast,
+    /// Only laptops, devices and hard disks go for repair.
+    #[error("only a laptop, device or hard disk can be sent for repair")]
+    NotRepairable,
+    /// The repairer's qualification (资质) has lapsed by the day the carrier leaves.
+    #[error("the repairer's qualification has expired")]
+    RepairerNotQualified,
+    /// A repair on site needs an escort (陪同) who is not the repairer.
+    #[error("a repair on site needs an escort other than the repairer")]
+    EscortRequired,
+    /// A carrier leaving the site for repair leaves its storage media behind; a hard disk is
+    /// the medium itself and is repaired on site only.
+    #[error("storage media must be removed and kept before the carrier leaves the site")]
+    MediaMustBeRemoved,
+    /// The carrier is out for repair already.
+    #[error("the carrier is already out for repair")]
+    AlreadyInRepair,
+    /// The repair has been recorded as returned already.
+    #[error("the repair is closed already")]
+    RepairClosed,
 }
 
 impl MoveRuleError {
@@ -97,6 +116,12 @@ impl MoveRuleError {
             MoveRuleError::SelfReceipt => "self_receipt",
             MoveRuleError::WrongReceiver => "wrong_receiver",
             MoveRuleError::WindowInPast => "window_in_past",
+            MoveRuleError::NotRepairable => "not_repairable",
+            MoveRuleError::RepairerNotQualified => "repairer_not_qualified",
+            MoveRuleError::EscortRequired => "escort_required",
+            MoveRuleError::MediaMustBeRemoved => "media_must_be_removed",
+            MoveRuleError::AlreadyInRepair => "already_in_repair",
+            MoveRuleError::RepairClosed => "repair_closed",
         }
     }
 
@@ -110,6 +135,10 @@ impl MoveRuleError {
                 | MoveRuleError::SelfReceipt
                 | MoveRuleError::WrongReceiver
                 | MoveRuleError::WindowInPast
+                | MoveRuleError::NotRepairable
+                | MoveRuleError::RepairerNotQualified
+                | MoveRuleError::EscortRequired
+                | MoveRuleError::MediaMustBeRemoved
         )
     }
 }

@@ -16,15 +16,18 @@ use crate::AppState;
 use crate::audit::NewEntry;
 use crate::auth::capability::{CustodianCap, CustodyReader, SecurityOfficerCap};
 use crate::domain::carrier::{ControlNo, Tag, TagError};
-use crate::domain::ids::{CarrierId, CollectionId, DeviceId, StocktakeId, is_valid_label};
+use crate::domain::ids::{
+    CarrierId, CollectionId, DeviceId, RepairId, StocktakeId, is_valid_label,
+};
 use crate::domain::moves::{
     self, CalledIn, CountedScan, DepartmentProgress, Outcome, Reconciliation, Resolution, ScopeKind,
 };
+use crate::domain::repair::{self, MediaHandling, RepairMode};
 use crate::domain::time::{Date, Timestamp};
 use crate::store::Tx;
 use crate::store::moves::{
-    CarrierLine, CollectionHead, CollectionItem, NewStocktake, ResolutionRow, RetentionLine,
-    StocktakeHead,
+    CarrierLine, CollectionHead, CollectionItem, NewRepair, NewStocktake, RepairRow, ResolutionRow,
+    RetentionLine, StocktakeHead,
 };
 
 /// The most tags one scan request may carry.
@@ -627,4 +630,229 @@ pub async fn carriers_by_text(
             Ok((found, unknown))
         })
         .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repair (维修)
+
+/// A carrier sent for repair (see [`crate::domain::repair`] for the rules).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendForRepair {
+    /// The laptop, device or hard disk.
+    pub carrier_id: CarrierId,
+    /// The qualified repairer (a firm or a person), 1 to 200 printable characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    pub repairer: String,
+    /// The repairer's qualification certificate number (资质证书编号).
+    #[schema(
+        pattern = "^[A-Za-z0-9][A-Za-z0-9/-]{0,39}$",
+        min_length = 1,
+        max_length = 40
+    )]
+    pub qualification_no: String,
+    /// The last day the qualification is valid: it must run at least to today.
+    pub qualified_until: Date,
+    /// `on_site` (escorted) or `dispatch` (off site).
+    pub mode: RepairMode,
+    /// Who escorts the repairer on site (required on site, not the repairer).
+    #[serde(default)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    pub escort: Option<String>,
+    /// `removed_and_kept` or `repaired_on_site` (off site the media are always removed).
+    pub media: MediaHandling,
+    /// Which media were removed and where they are kept, or that they stayed in place.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    pub media_note: String,
+    /// Why it goes for repair.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    pub reason: String,
+}
+
+/// A repaired carrier back: what was found (media put back, seals checked).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRepair {
+    /// What was found on return.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    pub note: String,
+}
+
+fn label_check(problems: &mut Vec<Problem>, field: &'static str, value: &str) {
+    if !is_valid_label(value) {
+        problems.push(Problem {
+            field,
+            code: "invalid",
+            message: "must be 1 to 200 printable characters",
+        });
+    }
+}
+
+/// Whether a qualification number is 1 to 40 letters, digits, `/` or `-`, starting with a
+/// letter or digit.
+fn is_qualification_no(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.len() <= 40
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '-')
+}
+
+fn check_send(input: &SendForRepair) -> Result<(), ServiceError> {
+    let mut problems = Vec::new();
+    label_check(&mut problems, "repairer", &input.repairer);
+    if !is_qualification_no(&input.qualification_no) {
+        problems.push(Problem {
+            field: "qualification_no",
+            code: "invalid",
+            message: "qualification_no must be 1 to 40 letters, digits, '/' or '-'",
+        });
+    }
+    if let Some(escort) = &input.escort {
+        label_check(&mut problems, "escort", escort);
+    }
+    label_check(&mut problems, "media_note", &input.media_note);
+    label_check(&mut problems, "reason", &input.reason);
+    problems_or(problems)
+}
+
+/// Send a laptop, device or hard disk for repair to a qualified repairer, on site under
+/// escort or by dispatch, recording what became of its storage media. The repair stays open
+/// until [`return_repair`].
+pub async fn send_for_repair(
+    app: &AppState,
+    cap: &CustodianCap,
+    input: SendForRepair,
+) -> Result<RepairRow, ServiceError> {
+    check_send(&input)?;
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| send_in(tx, &actor, input, at))
+        .await
+}
+
+fn send_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    input: SendForRepair,
+    at: Timestamp,
+) -> Result<RepairRow, ServiceError> {
+    let carrier = input.carrier_id;
+    let line = tx.carrier_line(carrier)?;
+    let kind = tx.carrier_kind(carrier)?;
+    let in_repair = tx.open_repair(carrier)?.is_some();
+    repair::check_repair(&repair::RepairPlan {
+        kind,
+        state: line.state,
+        in_repair,
+        mode: input.mode,
+        media: input.media,
+        repairer: &input.repairer,
+        qualified_until: input.qualified_until,
+        escort: input.escort.as_deref(),
+        today: at.date(),
+    })?;
+    let new = NewRepair {
+        carrier_id: carrier,
+        repairer: input.repairer.trim().to_owned(),
+        qualification_no: input.qualification_no,
+        qualified_until: input.qualified_until,
+        mode: input.mode,
+        escort: input.escort.map(|e| e.trim().to_owned()),
+        media: input.media,
+        media_note: Some(input.media_note.trim().to_owned()),
+        reason: input.reason.trim().to_owned(),
+    };
+    let id = tx.insert_repair(&new, actor, at)?;
+    let names = tx.carrier_audit_names(&[carrier])?;
+    tx.append_audit(&NewEntry {
+        at,
+        actor: actor.to_owned(),
+        action: "repair.send",
+        subject: format!("repair:{id}"),
+        before: None,
+        after: Some(json!({
+            "carrier": names,
+            "repairer": new.repairer,
+            "qualification_no": new.qualification_no,
+            "qualified_until": new.qualified_until,
+            "mode": new.mode,
+            "escort": new.escort,
+            "media": new.media,
+            "media_note": new.media_note,
+            "reason": new.reason,
+        })),
+    })?;
+    Ok(tx.repair(id)?)
+}
+
+/// Record a repaired carrier back (and its removed media with it); a repair returns once.
+pub async fn return_repair(
+    app: &AppState,
+    cap: &CustodianCap,
+    id: RepairId,
+    input: ReturnRepair,
+) -> Result<RepairRow, ServiceError> {
+    let mut problems = Vec::new();
+    label_check(&mut problems, "note", &input.note);
+    problems_or(problems)?;
+    let actor = cap.actor().name().to_owned();
+    let at = app.now();
+    app.store()
+        .transact(move |tx| {
+            let before = tx.repair(id)?;
+            repair::check_return(before.returned_at.is_some())?;
+            let note = input.note.trim();
+            tx.close_repair(id, note, &actor, at)?;
+            let names = tx.carrier_audit_names(&[before.carrier.id])?;
+            tx.append_audit(&NewEntry {
+                at,
+                actor: actor.clone(),
+                action: "repair.return",
+                subject: format!("repair:{id}"),
+                before: Some(
+                    json!({"carrier": names, "state": "in_repair", "media": before.media}),
+                ),
+                after: Some(json!({"state": "returned", "note": note})),
+            })?;
+            Ok(tx.repair(id)?)
+        })
+        .await
+}
+
+/// One repair.
+pub async fn repair(
+    app: &AppState,
+    _reader: &CustodyReader,
+    id: RepairId,
+) -> Result<RepairRow, ServiceError> {
+    app.store().query(move |tx| Ok(tx.repair(id)?)).await
+}
+
+/// Every repair, open ones first.
+pub async fn repairs(
+    app: &AppState,
+    _reader: &CustodyReader,
+) -> Result<Vec<RepairRow>, ServiceError> {
+    app.store().query(|tx| Ok(tx.repairs()?)).await
 }

@@ -8,12 +8,14 @@
 use serde::Serialize;
 
 use super::StoreError;
-use crate::domain::carrier::CarrierState;
+use crate::domain::carrier::{CarrierKind, CarrierState};
 use crate::domain::ids::{
-    CarrierId, CollectionId, DeviceId, PersonId, RequestId, SignoutId, StocktakeId, UserId,
+    CarrierId, CollectionId, DeviceId, PersonId, RepairId, RequestId, SignoutId, StocktakeId,
+    UserId,
 };
 use crate::domain::level::Level;
 use crate::domain::moves::{CountedScan, Outcome, Resolution, ScopeKind};
+use crate::domain::repair::{MediaHandling, RepairMode};
 use crate::domain::time::{Date, Timestamp};
 use crate::store::policy::AllowedRow;
 
@@ -155,6 +157,64 @@ pub struct StepRow {
     pub note: Option<String>,
 }
 
+/// A repair as recorded when the carrier goes (checked by [`crate::domain::repair`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRepair {
+    /// The carrier.
+    pub carrier_id: CarrierId,
+    /// The repairer (a firm or a person).
+    pub repairer: String,
+    /// The repairer's qualification certificate number (资质证书编号).
+    pub qualification_no: String,
+    /// The last day that qualification is valid.
+    pub qualified_until: Date,
+    /// On site or by dispatch.
+    pub mode: RepairMode,
+    /// Who escorts the repairer on site.
+    pub escort: Option<String>,
+    /// What became of the storage media.
+    pub media: MediaHandling,
+    /// Which media were removed and where they are kept.
+    pub media_note: Option<String>,
+    /// Why it goes for repair.
+    pub reason: String,
+}
+
+/// A repair as shown: the carrier, to whom and how, its media, and whether it is back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RepairRow {
+    /// Id.
+    pub id: RepairId,
+    /// The carrier (no title).
+    pub carrier: CarrierLine,
+    /// The repairer.
+    pub repairer: String,
+    /// The repairer's qualification certificate number.
+    pub qualification_no: String,
+    /// The last day that qualification is valid.
+    pub qualified_until: Date,
+    /// `on_site` or `dispatch`.
+    pub mode: RepairMode,
+    /// The escort on site.
+    pub escort: Option<String>,
+    /// `removed_and_kept` or `repaired_on_site`.
+    pub media: MediaHandling,
+    /// Which media were removed and where they are kept.
+    pub media_note: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Who sent it.
+    pub sent_by: String,
+    /// When.
+    pub sent_at: Timestamp,
+    /// Who recorded its return.
+    pub returned_by: Option<String>,
+    /// When.
+    pub returned_at: Option<Timestamp>,
+    /// What was found on return (media put back, seals checked).
+    pub return_note: Option<String>,
+}
+
 /// Reading and writing stocktakes, collections and retention.
 pub trait MoveRows {
     /// The carriers a new stocktake of this scope expects: for a cabinet, those at home there
@@ -289,4 +349,28 @@ pub trait MoveRows {
     /// Every EPC tag of a dispatched carrier whose window ends after `now_ms`, as gate policy
     /// entries (no badges), by tag.
     fn dispatch_allowed(&mut self, now_ms: i64) -> Result<Vec<AllowedRow>, StoreError>;
+
+    /// Carrier `id`'s kind; `NotFound` if there is none.
+    fn carrier_kind(&mut self, id: CarrierId) -> Result<CarrierKind, StoreError>;
+    /// The open repair of carrier `id`, if any.
+    fn open_repair(&mut self, id: CarrierId) -> Result<Option<RepairId>, StoreError>;
+    /// Write a new repair; its id.
+    fn insert_repair(
+        &mut self,
+        new: &NewRepair,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<RepairId, StoreError>;
+    /// Repair `id`; `NotFound` if there is none.
+    fn repair(&mut self, id: RepairId) -> Result<RepairRow, StoreError>;
+    /// Every repair, open ones first, newest first.
+    fn repairs(&mut self) -> Result<Vec<RepairRow>, StoreError>;
+    /// Record repair `id` as returned.
+    fn close_repair(
+        &mut self,
+        id: RepairId,
+        note: &str,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
 }

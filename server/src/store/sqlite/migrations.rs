@@ -651,6 +651,29 @@ CREATE TABLE collection_items (
 ALTER TABLE signouts ADD COLUMN override_note TEXT;
 ALTER TABLE signout_approvals ADD COLUMN override_reason TEXT;
 "#,
+    // 16 (moves, repairs): repairs (维修) of laptops, devices and hard disks: to whom, how, what became
+    // of the storage media, and when each came back.
+    r#"
+CREATE TABLE repairs (
+    id INTEGER PRIMARY KEY,
+    carrier_id INTEGER NOT NULL REFERENCES carriers (id),
+    repairer TEXT NOT NULL,
+    qualification_no TEXT NOT NULL,
+    qualified_until TEXT NOT NULL,
+    mode TEXT NOT NULL CHECK (mode IN ('on_site', 'dispatch')),
+    escort TEXT,
+    media TEXT NOT NULL CHECK (media IN ('removed_and_kept', 'repaired_on_site')),
+    media_note TEXT,
+    reason TEXT NOT NULL,
+    sent_by TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    returned_by TEXT,
+    returned_at TEXT,
+    return_note TEXT
+) STRICT;
+-- At most one open repair per carrier.
+CREATE UNIQUE INDEX repairs_open ON repairs (carrier_id) WHERE returned_at IS NULL;
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -751,6 +774,8 @@ mod tests {
         "c64eb6e45d0d306ac87b0e8582a0cf6f29ee0b4bb2978ab19ef4d2d981c4be61",
         // 15 (guard)
         "b12cf41fcde361223c367443a343dbbc6d1cdb95590e2386e70ce5d7dd63a44a",
+        // 16 (moves, repairs)
+        "07d38a87edbb859f1311924075f835fc2e2c6ef577069992e31717511fe91b69",
     ];
 
     fn sha256_hex(text: &str) -> String {
@@ -813,6 +838,7 @@ mod tests {
                 "pending_removals",
                 "people",
                 "person_changes",
+                "repairs",
                 "request_approvals",
                 "request_carriers",
                 "request_steps",

@@ -3,16 +3,16 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteTx, constraint, level_column};
-use crate::domain::carrier::CarrierState;
+use crate::domain::carrier::{CarrierKind, CarrierState};
 use crate::domain::ids::{
-    CarrierId, CollectionId, DeviceId, PersonId, RequestId, StocktakeId, UserId,
+    CarrierId, CollectionId, DeviceId, PersonId, RepairId, RequestId, StocktakeId, UserId,
 };
 use crate::domain::moves::{CountedScan, Outcome, ScopeKind};
 use crate::domain::time::{Date, Timestamp};
 use crate::store::StoreError;
 use crate::store::moves::{
-    CarrierLine, CollectionHead, CollectionItem, Loan, MoveRows, NewStocktake, ResolutionRow,
-    RetentionLine, StepRow, StocktakeHead,
+    CarrierLine, CollectionHead, CollectionItem, Loan, MoveRows, NewRepair, NewStocktake,
+    RepairRow, ResolutionRow, RetentionLine, StepRow, StocktakeHead,
 };
 use crate::store::policy::AllowedRow;
 use custos_protocol::epc::Epc;
@@ -559,4 +559,106 @@ impl MoveRows for SqliteTx<'_> {
         }
         Ok(allowed)
     }
+
+    fn carrier_kind(&mut self, id: CarrierId) -> Result<CarrierKind, StoreError> {
+        self.conn()
+            .prepare_cached("SELECT kind FROM carriers WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn open_repair(&mut self, id: CarrierId) -> Result<Option<RepairId>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT id FROM repairs WHERE carrier_id = ?1 AND returned_at IS NULL")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn insert_repair(
+        &mut self,
+        new: &NewRepair,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<RepairId, StoreError> {
+        let conn = self.conn();
+        conn.prepare_cached(
+            "INSERT INTO repairs (carrier_id, repairer, qualification_no, qualified_until, mode,
+                 escort, media, media_note, reason, sent_by, sent_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            new.carrier_id,
+            new.repairer,
+            new.qualification_no,
+            new.qualified_until,
+            new.mode,
+            new.escort,
+            new.media,
+            new.media_note,
+            new.reason,
+            by,
+            at
+        ])
+        .map_err(|e| constraint(e, "open repair", "repair"))?;
+        Ok(RepairId(conn.last_insert_rowid()))
+    }
+
+    fn repair(&mut self, id: RepairId) -> Result<RepairRow, StoreError> {
+        self.conn()
+            .prepare_cached(&format!("{REPAIR_COLUMNS} WHERE r.id = ?1"))?
+            .query_row([id], repair_row)
+            .optional()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn repairs(&mut self) -> Result<Vec<RepairRow>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "{REPAIR_COLUMNS} ORDER BY r.returned_at IS NOT NULL, r.id DESC"
+        ))?;
+        let rows = stmt.query_map([], repair_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn close_repair(
+        &mut self,
+        id: RepairId,
+        note: &str,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE repairs SET returned_by = ?2, returned_at = ?3, return_note = ?4
+                 WHERE id = ?1 AND returned_at IS NULL",
+            )?
+            .execute(params![id, by, at, note])?;
+        Ok(())
+    }
+}
+
+const REPAIR_COLUMNS: &str = "SELECT c.id, c.control_no, c.level, c.state, c.owner_unit, \
+     r.id, r.repairer, r.qualification_no, r.qualified_until, r.mode, r.escort, r.media, \
+     r.media_note, r.reason, r.sent_by, r.sent_at, r.returned_by, r.returned_at, r.return_note \
+     FROM repairs r JOIN carriers c ON c.id = r.carrier_id";
+
+fn repair_row(r: &Row<'_>) -> rusqlite::Result<RepairRow> {
+    Ok(RepairRow {
+        carrier: line_at(r, 0)?,
+        id: r.get(5)?,
+        repairer: r.get(6)?,
+        qualification_no: r.get(7)?,
+        qualified_until: r.get(8)?,
+        mode: r.get(9)?,
+        escort: r.get(10)?,
+        media: r.get(11)?,
+        media_note: r.get(12)?,
+        reason: r.get(13)?,
+        sent_by: r.get(14)?,
+        sent_at: r.get(15)?,
+        returned_by: r.get(16)?,
+        returned_at: r.get(17)?,
+        return_note: r.get(18)?,
+    })
 }

@@ -13,7 +13,7 @@ use crate::domain::device::DeviceKind;
 use crate::domain::ids::{
     AuditId, CarrierId, DeviceId, PersonId, RequestId, SignoutId, UserId, ZoneId,
 };
-use crate::domain::ids::{CollectionId, StocktakeId};
+use crate::domain::ids::{CollectionId, RepairId, StocktakeId};
 use crate::domain::level::ZoneLevel;
 use crate::domain::person::{Category, PersonStatus};
 use crate::domain::role::Roles;
@@ -39,7 +39,7 @@ macro_rules! int_sql {
     )*};
 }
 int_sql!(UserId, PersonId, AuditId, CarrierId, SignoutId, RequestId);
-int_sql!(StocktakeId, CollectionId);
+int_sql!(StocktakeId, CollectionId, RepairId);
 
 macro_rules! name_sql {
     ($($ty:ident),*) => {$(
@@ -110,6 +110,8 @@ static_name_sql!(RequestState, "request state");
 static_name_sql!(crate::domain::moves::ScopeKind, "stocktake scope");
 static_name_sql!(crate::domain::moves::Resolution, "stocktake resolution");
 static_name_sql!(crate::domain::moves::Outcome, "collection outcome");
+static_name_sql!(crate::domain::repair::RepairMode, "repair mode");
+static_name_sql!(crate::domain::repair::MediaHandling, "media handling");
 
 #[cfg(test)]
 mod tests {
