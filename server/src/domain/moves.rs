@@ -267,9 +267,11 @@ pub fn check_resolution(
 // ---------------------------------------------------------------------------------------------
 // Year-end collection (年底收缴)
 
-/// How a called-in carrier ends the collection.
+/// How a called-in carrier ends the collection. Named `CollectionOutcome` in the OpenAPI
+/// document: the gate decision's `Outcome` has the short name there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = CollectionOutcome)]
 pub enum Outcome {
     /// Back in storage and kept there.
     Kept,

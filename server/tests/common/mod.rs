@@ -99,8 +99,15 @@ pub async fn raw_request(
         .await
         .expect("body")
         .to_bytes();
+    // A text answer (the CSV exports, `text/csv`) is its text; anything else must be JSON.
+    let text_answer = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/"));
     let body = if bytes.is_empty() {
         Value::Null
+    } else if text_answer {
+        Value::String(String::from_utf8_lossy(&bytes).into_owned())
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| {
             panic!(
