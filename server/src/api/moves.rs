@@ -45,11 +45,17 @@ pub struct ScopeBody {
 fn scope_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
     let one = |key: &str, about: &str| {
+        let pattern = if key == "custodian_id" {
+            "^(0|-?[1-9][0-9]{0,17})$"
+        } else {
+            "^[A-Za-z0-9._-]{1,64}$"
+        };
         ObjectBuilder::new()
             .property(
                 key,
                 ObjectBuilder::new()
                     .schema_type(Type::String)
+                    .pattern(Some(pattern))
                     .description(Some(about)),
             )
             .required(key)

@@ -74,6 +74,10 @@ pub enum MoveRuleError {
     /// A dispatch window must end in the future.
     #[error("the dispatch window must end in the future")]
     WindowInPast,
+    /// A transfer of a whole unit needs the unit to keep carriers (a rule about the
+    /// register, not a malformed request).
+    #[error("the unit keeps no carriers")]
+    UnitEmpty,
 }
 
 impl MoveRuleError {
@@ -97,6 +101,7 @@ impl MoveRuleError {
             MoveRuleError::SelfReceipt => "self_receipt",
             MoveRuleError::WrongReceiver => "wrong_receiver",
             MoveRuleError::WindowInPast => "window_in_past",
+            MoveRuleError::UnitEmpty => "unit_empty",
         }
     }
 
@@ -110,6 +115,7 @@ impl MoveRuleError {
                 | MoveRuleError::SelfReceipt
                 | MoveRuleError::WrongReceiver
                 | MoveRuleError::WindowInPast
+                | MoveRuleError::UnitEmpty
         )
     }
 }

@@ -54,6 +54,7 @@ pub struct NewTransfer {
     /// A dissolved or merged unit: every carrier it still keeps (instead of `carrier_ids`).
     #[serde(default)]
     #[schema(
+        nullable = false,
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         min_length = 1,
         max_length = 200
@@ -221,11 +222,7 @@ pub async fn request_transfer(
                 None => new.carrier_ids.clone(),
             };
             if ids.is_empty() {
-                return Err(ServiceError::invalid(
-                    "from_unit",
-                    "empty",
-                    "the unit keeps no carriers",
-                ));
+                return Err(ServiceError::Moves(MoveRuleError::UnitEmpty));
             }
             if let Some(person) = new.to_custodian {
                 tx.borrower(person)?;
