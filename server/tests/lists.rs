@@ -468,3 +468,91 @@ async fn every_list_answers_pages_with_a_next_link() {
         assert_eq!(reply.status, 400, "{bad}: {:?}", reply.body);
     }
 }
+
+#[tokio::test]
+async fn alerts_are_searched_by_kind_control_number_and_note() {
+    let fx = Fx::new().await;
+    let carrier = fx.carrier("ZX-7", "title", "unit").await;
+    fx.server
+        .exec(format!(
+            "INSERT INTO alerts (kind, severity, state, cause, raised_at_ms, last_seen_at_ms,
+                                 carrier_id, resolution_note)
+             VALUES ('reader_silent', 'high', 'open', 'a', 1, 1, NULL, NULL),
+                    ('wrong_cabinet', 'high', 'open', 'b', 2, 2, {carrier}, NULL),
+                    ('reader_fault', 'high', 'resolved', 'c', 3, 3, NULL,
+                     'Found behind the Shelf')"
+        ))
+        .await;
+    for (query, expected) in [
+        ("q=READER", vec!["3", "1"]),
+        ("q=zx-7", vec!["2"]),
+        ("q=shelf", vec!["3"]),
+        ("q=reader%20%20shelf", vec!["3"]),
+        ("q=reader%20zx", vec![]),
+        ("q=%20%20", vec!["3", "2", "1"]),
+        ("q=reader&state=open", vec!["1"]),
+    ] {
+        let path = format!("/api/v1/alerts?limit=1&{query}");
+        assert_eq!(fx.walk(Role::Guard, &path, "id").await, expected, "{query}");
+    }
+    let long = "a".repeat(201);
+    let reply = fx
+        .get(Role::Guard, &format!("/api/v1/alerts?q={long}"))
+        .await;
+    assert_eq!(reply.status, 400, "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn the_audit_trail_is_searched_by_actor_action_and_subject() {
+    let fx = Fx::new().await;
+    fx.carrier("AU-1", "title", "unit").await;
+    fx.carrier("AU-2", "title", "unit").await;
+    let all = fx
+        .pages(Role::Auditor, "/api/v1/audit?limit=500")
+        .await
+        .concat();
+    let fields = |e: &Value| {
+        [&e["actor"], &e["action"], &e["subject"]]
+            .map(|v| text(v).to_lowercase())
+            .to_vec()
+    };
+    let last = all.last().unwrap();
+    let [actor, action, subject] = [&last["actor"], &last["action"], &last["subject"]].map(text);
+    for words in [
+        vec![action.to_uppercase()],
+        vec![actor.clone(), action.clone()],
+        vec![subject.clone()],
+        vec![action.clone(), "no-such-word".to_owned()],
+    ] {
+        let expected: Vec<String> = all
+            .iter()
+            .filter(|e| {
+                let f = fields(e);
+                words
+                    .iter()
+                    .all(|w| f.iter().any(|f| f.contains(&w.to_lowercase())))
+            })
+            .map(|e| text(&e["id"]))
+            .collect();
+        let q: String = words
+            .join(" ")
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let found = fx
+            .walk(Role::Auditor, &format!("/api/v1/audit?limit=2&q={q}"), "id")
+            .await;
+        assert_eq!(found, expected, "{words:?}");
+        assert!(words.len() == 2 && words[1] == "no-such-word" || !found.is_empty());
+    }
+    let long = "a".repeat(201);
+    let reply = fx
+        .get(Role::Auditor, &format!("/api/v1/audit?q={long}"))
+        .await;
+    assert_eq!(reply.status, 400, "{:?}", reply.body);
+}

@@ -40,6 +40,7 @@ use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::{AlertKind, AlertState};
 use crate::domain::ids::is_valid_name;
 use crate::domain::lifecycle::RemovalOutcome;
+use crate::service::lists::Q_MAX;
 use crate::service::{ServiceError, accounts, alerts};
 use crate::store::alerts::{AlertFilter, AlertView, LIST_DEFAULT, LIST_MAX};
 
@@ -85,6 +86,11 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(schema_with = super::paging::cursor_schema)]
     cursor: Option<String>,
+    /// Search words (split at white space; at most 200 characters): each must be in the
+    /// kind, the device, the carrier's control number or the resolution note (any case).
+    #[serde(default)]
+    #[param(schema_with = super::paging::q_schema)]
+    q: Option<String>,
     /// The order: newest first (`-id`), the only one.
     #[serde(default)]
     #[param(schema_with = super::paging::newest_first_schema)]
@@ -103,6 +109,15 @@ fn number(value: &Option<String>, field: &str) -> Result<Option<i64>, ApiError> 
     present(value)
         .map(|v| v.parse().map_err(|_| bad(field, "a numeric id")))
         .transpose()
+}
+
+/// The search text, trimmed (none if blank); longer than [`Q_MAX`] characters is a 400.
+fn search_text(q: &Option<String>) -> Result<Option<String>, ApiError> {
+    let q = q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > Q_MAX) {
+        return Err(bad("q", "at most 200 characters"));
+    }
+    Ok(q.map(str::to_owned))
 }
 
 impl ListQuery {
@@ -141,6 +156,7 @@ impl ListQuery {
             after: number(&self.after, "after")?,
             before: number(&self.before, "before")?,
             limit,
+            q: search_text(&self.q)?,
         })
     }
 }

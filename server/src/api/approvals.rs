@@ -497,7 +497,7 @@ pub struct ReclassificationBody {
     responses(
         (status = 201, description = "Requested", body = Decided),
         (status = 409, description = "A conflict with another open request (`conflict`)", body = ErrorBody),
-        (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `unknown_reference`, ...)", body = ErrorBody),
+        (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `unknown_reference`, `same_level` when the carrier is already at that level)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
     ),

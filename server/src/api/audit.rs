@@ -1,4 +1,4 @@
-//! `GET /audit?after=N&limit=M` (auditor): entries with their chain hashes, oldest first.
+//! `GET /audit?after=N&limit=M&q=…` (auditor): entries with their chain hashes, oldest first.
 
 use axum::extract::{OriginalUri, State};
 use axum::response::Response;
@@ -30,6 +30,11 @@ pub struct Page {
     #[serde(default)]
     #[param(schema_with = super::paging::cursor_schema)]
     cursor: Option<String>,
+    /// Search words (split at white space; at most 200 characters): each must be in the
+    /// actor, the action or the subject (any case).
+    #[serde(default)]
+    #[param(schema_with = super::paging::q_schema)]
+    q: Option<String>,
     /// The order: oldest first (`id`), the only one.
     #[serde(default)]
     #[param(schema_with = super::paging::oldest_first_schema)]
@@ -75,6 +80,7 @@ pub async fn list(
         AuditId(page.after),
         page.limit,
         page.cursor.as_deref(),
+        page.q.as_deref(),
     )
     .await?;
     Ok(super::paging::answer(&uri, entries))

@@ -47,7 +47,7 @@ pub struct Range {
     params(Range),
     responses(
         (status = 200, description = "An EPCIS 2.0 document", content_type = "application/ld+json", body = Object),
-        (status = 400, description = "A malformed time, `from` after `to`, or more than 50000 movements (`bad_request`)", body = ErrorBody),
+        (status = 400, description = "A malformed time or more than 50000 movements (`bad_request`)", body = ErrorBody),
         SessionRefusals,
     ),
     security(("bearer" = []), ("session_cookie" = []))

@@ -270,8 +270,13 @@ pub async fn incident(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToldBody {
-    /// Who was told (the secrecy bureau, the unit's leader...): 1 to 2000 characters.
-    #[schema(min_length = 1, max_length = 2000)]
+    /// Who was told (the secrecy bureau, the unit's leader...): 1 to 2000 printable
+    /// characters, not blank.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 2000
+    )]
     told: String,
     /// When (default: now); not in the future.
     #[serde(default)]

@@ -42,11 +42,50 @@ pub struct ScopeBody {
     custodian_id: Option<String>,
 }
 
+/// The document's `scope`: one of three objects, each naming exactly one key (what
+/// [`moves::scope_of`] accepts; a `null` or a second key is a 400).
+fn scope_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+    let one = |key: &str, about: &str| {
+        let pattern = if key == "custodian_id" {
+            "^(0|-?[1-9][0-9]{0,17})$"
+        } else {
+            "^[A-Za-z0-9._-]{1,64}$"
+        };
+        ObjectBuilder::new()
+            .property(
+                key,
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(pattern))
+                    .description(Some(about)),
+            )
+            .required(key)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+    };
+    let one_of = OneOfBuilder::new()
+        .item(one(
+            "device_id",
+            "A cabinet: the carriers at home there and in storage.",
+        ))
+        .item(one(
+            "zone_id",
+            "A zone: the carriers in storage whose home cabinet is in it.",
+        ))
+        .item(one(
+            "custodian_id",
+            "A person (id): the carriers on loan to them.",
+        ))
+        .build();
+    utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::OneOf(one_of))
+}
+
 /// A new stocktake.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenStocktake {
-    /// What it counts.
+    /// What it counts: exactly one of `device_id`, `zone_id`, `custodian_id`.
+    #[schema(schema_with = scope_schema)]
     scope: ScopeBody,
     /// A desk whose daemon's scans count while the stocktake is open.
     desk_device: Option<DeviceId>,

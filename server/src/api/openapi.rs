@@ -107,8 +107,49 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         let (_, api) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
             .nest(super::BASE_PATH, super::api_routes())
             .split_for_parts();
+        let mut api = api;
+        // `carrier_ids` or `from_unit`, never both (and one of them).
+        one_of_two(&mut api, "NewTransfer", ("carrier_ids", true), "from_unit");
+        // `person_id` or `new_person`, never both (or neither).
+        one_of_two(&mut api, "CreateUser", ("new_person", false), "person_id");
         api
     })
+}
+
+/// Replace the object schema `name` by a `oneOf` of two objects: one with `first` (required
+/// if `.1`) and without `second`, one with `second` required and without `first`; no other
+/// keys (the bodies deny unknown fields). What derive cannot say: two keys that exclude
+/// each other, checked by the service.
+fn one_of_two(api: &mut utoipa::openapi::OpenApi, name: &str, first: (&str, bool), second: &str) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, OneOfBuilder, Schema};
+    let Some(RefOr::T(Schema::Object(object))) =
+        api.components.as_ref().and_then(|c| c.schemas.get(name))
+    else {
+        return;
+    };
+    let object = object.clone();
+    let variant = |keep: &str, drop: &str, required: bool| {
+        let mut v = object.clone();
+        v.properties.remove(drop);
+        v.required.retain(|r| r != drop);
+        if required && !v.required.iter().any(|r| r == keep) {
+            v.required.push(keep.to_owned());
+        }
+        v.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        v.description = None;
+        v
+    };
+    let one_of = OneOfBuilder::new()
+        .item(variant(first.0, second, first.1))
+        .item(variant(second, first.0, true))
+        .description(object.description.clone())
+        .build();
+    if let Some(components) = api.components.as_mut() {
+        components
+            .schemas
+            .insert(name.to_owned(), RefOr::T(Schema::OneOf(one_of)));
+    }
 }
 
 /// The document as JSON text.

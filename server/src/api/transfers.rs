@@ -31,7 +31,12 @@ fn request_id(text: &str) -> Result<RequestId, ApiError> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectReason {
-    /// Why (1 to 200 printable characters).
+    /// Why (1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     reason: String,
 }
 
@@ -53,7 +58,7 @@ pub struct Delivery {
     responses(
         (status = 201, description = "Requested", body = Decided),
         (status = 409, description = "A carrier is not in storage or is on another open transfer or dispatch (`carrier_unavailable`)", body = ErrorBody),
-        (status = 422, description = "An unknown carrier or person (`unknown_reference`)", body = ErrorBody),
+        (status = 422, description = "An unknown carrier or person (`unknown_reference`), or a `from_unit` that keeps no carriers (`unit_empty`)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
     ),

@@ -53,7 +53,7 @@ pub async fn create(
 pub struct TravelQuery {
     /// Only requests in this state (`requested`, `approved`, `rejected`, `done`).
     #[serde(default)]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<RequestState>)]
     state: Option<String>,
 }
 

@@ -93,6 +93,10 @@ pub enum MoveRuleError {
     /// The repair has been recorded as returned already.
     #[error("the repair is closed already")]
     RepairClosed,
+    /// A transfer of a whole unit needs the unit to keep carriers (a rule about the
+    /// register, not a malformed request).
+    #[error("the unit keeps no carriers")]
+    UnitEmpty,
 }
 
 impl MoveRuleError {
@@ -122,6 +126,7 @@ impl MoveRuleError {
             MoveRuleError::MediaMustBeRemoved => "media_must_be_removed",
             MoveRuleError::AlreadyInRepair => "already_in_repair",
             MoveRuleError::RepairClosed => "repair_closed",
+            MoveRuleError::UnitEmpty => "unit_empty",
         }
     }
 
@@ -139,6 +144,7 @@ impl MoveRuleError {
                 | MoveRuleError::RepairerNotQualified
                 | MoveRuleError::EscortRequired
                 | MoveRuleError::MediaMustBeRemoved
+                | MoveRuleError::UnitEmpty
         )
     }
 }
@@ -296,9 +302,11 @@ pub fn check_resolution(
 // ---------------------------------------------------------------------------------------------
 // Year-end collection (年底收缴)
 
-/// How a called-in carrier ends the collection.
+/// How a called-in carrier ends the collection. Named `CollectionOutcome` in the OpenAPI
+/// document: the gate decision's `Outcome` has the short name there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = CollectionOutcome)]
 pub enum Outcome {
     /// Back in storage and kept there.
     Kept,

@@ -6,12 +6,15 @@
 use custos_protocol::uplink::AuditHead;
 
 use super::ServiceError;
+use super::lists::{Q_MAX, WORDS_MAX};
 use crate::AppState;
 use crate::audit::{self, AuditRecord, PAGE_MAX, Verdict};
 use crate::auth::capability::AuditorCap;
 use crate::domain::audit::hex;
 use crate::domain::ids::AuditId;
-use crate::domain::page::{Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, finish};
+use crate::domain::page::{
+    Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, finish, search_words,
+};
 use crate::store::Store;
 use crate::store::audit::AuditFilter;
 
@@ -37,14 +40,26 @@ pub const AUDIT_SORT: Sort = Sort {
 
 /// One page of the trail: entries after `after` and after `cursor` (from a previous page's
 /// `Link`), oldest first, at most `limit` (capped at [`PAGE_MAX`]); the next page's cursor
-/// while more remain. A cursor that is not one of this list is [`ServiceError::Invalid`].
+/// while more remain; with `q`, only entries whose actor, action or subject holds each of its
+/// words. A cursor that is not one of this list, or a `q` over 200 characters, is
+/// [`ServiceError::Invalid`].
 pub async fn page(
     app: &AppState,
     _cap: &AuditorCap,
     after: AuditId,
     limit: u32,
     cursor: Option<&str>,
+    q: Option<&str>,
 ) -> Result<Page<AuditRecord>, ServiceError> {
+    let q = q.map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > Q_MAX) {
+        return Err(ServiceError::invalid(
+            "q",
+            "too_long",
+            "q is longer than 200 characters",
+        ));
+    }
+    let words = search_words(q.unwrap_or(""), WORDS_MAX);
     let from_cursor = match cursor.filter(|c| !c.is_empty()) {
         None => None,
         Some(text) => Some(decode_cursor(text, &AUDIT_SORT).ok_or_else(|| {
@@ -61,7 +76,7 @@ pub async fn page(
     let read = request.limit.saturating_add(1);
     let rows: Vec<AuditRecord> = app
         .store()
-        .query(move |tx| Ok::<_, ServiceError>(tx.audit_after(after, read)?))
+        .query(move |tx| Ok::<_, ServiceError>(tx.audit_search(after, &words, read)?))
         .await?;
     let keyed = rows
         .into_iter()

@@ -312,7 +312,7 @@ fn facts(tx: &mut dyn Tx, rows: Vec<MovementRow>) -> Result<Vec<Fact>, ServiceEr
 }
 
 /// The movements from `from` (default: the beginning) until `to` (default: now) as an EPCIS
-/// 2.0 `EPCISDocument` (auditors, security officers).
+/// 2.0 `EPCISDocument` (auditors, security officers); `to` before `from` is an empty range.
 pub async fn epcis(
     app: &AppState,
     cap: &EventExportCap,
@@ -321,14 +321,9 @@ pub async fn epcis(
 ) -> Result<Value, ServiceError> {
     let now = app.now();
     let from_ms = from.map_or(0, Timestamp::unix_ms);
-    let to_ms = to.unwrap_or(now).unix_ms();
-    if from_ms > to_ms {
-        return Err(ServiceError::Invalid(vec![Problem {
-            field: "from",
-            code: "invalid",
-            message: "from must not be after to",
-        }]));
-    }
+    // A range that ends before it begins (or a `from` after now) holds no movements: an
+    // empty document, like any range with nothing in it (the document allows any two times).
+    let to_ms = to.unwrap_or(now).unix_ms().max(from_ms);
     let facts = app
         .store()
         .query(move |tx| {

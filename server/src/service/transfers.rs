@@ -32,22 +32,50 @@ use crate::store::moves::StepRow;
 /// The most carriers one transfer or dispatch may name.
 pub const MAX_CARRIERS: usize = 500;
 
+/// `carrier_ids` of a transfer or dispatch: 1 to [`MAX_CARRIERS`] distinct carrier ids.
+fn carrier_ids_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::Ref::from_schema_name("CarrierId"))
+        .min_items(Some(1))
+        .max_items(Some(MAX_CARRIERS))
+        .unique_items(true)
+        .description(Some("1 to 500 distinct carriers."))
+        .build()
+}
+
 /// A transfer as asked (`POST /transfers`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTransfer {
     /// The carriers (1 to 500, distinct); or empty with `from_unit`.
     #[serde(default)]
+    #[schema(schema_with = carrier_ids_schema)]
     pub carrier_ids: Vec<CarrierId>,
     /// A dissolved or merged unit: every carrier it still keeps (instead of `carrier_ids`).
     #[serde(default)]
+    #[schema(
+        nullable = false,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub from_unit: Option<String>,
     /// The receiving unit.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub to_unit: String,
     /// The receiving custodian (a person), if one is named: only they may sign for it.
     #[serde(default)]
     pub to_custodian: Option<PersonId>,
-    /// Why (1 to 200 characters).
+    /// Why (1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub reason: String,
 }
 
@@ -56,12 +84,28 @@ pub struct NewTransfer {
 #[serde(deny_unknown_fields)]
 pub struct NewDispatch {
     /// The carriers (1 to 500, distinct).
+    #[schema(schema_with = carrier_ids_schema)]
     pub carrier_ids: Vec<CarrierId>,
     /// Where to (1 to 200 characters).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub destination: String,
     /// The confidential courier (1 to 200 characters).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub courier: String,
     /// Who sealed the package (1 to 200 characters).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub sealed_by: String,
     /// Until when the carriers may pass the gates (in the future).
     pub window_until: Timestamp,
@@ -178,11 +222,7 @@ pub async fn request_transfer(
                 None => new.carrier_ids.clone(),
             };
             if ids.is_empty() {
-                return Err(ServiceError::invalid(
-                    "from_unit",
-                    "empty",
-                    "the unit keeps no carriers",
-                ));
+                return Err(ServiceError::Moves(MoveRuleError::UnitEmpty));
             }
             if let Some(person) = new.to_custodian {
                 tx.borrower(person)?;

@@ -25,13 +25,23 @@ use crate::store::approvals::{NewRequest, Request};
 pub struct NewTravel {
     /// The traveller.
     pub person_id: PersonId,
-    /// Where to (country, city).
+    /// Where to (country, city; 1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub destination: String,
     /// First day abroad.
     pub from: Date,
     /// Last day abroad.
     pub until: Date,
-    /// Why.
+    /// Why (1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub purpose: String,
 }
 

@@ -109,6 +109,9 @@ pub struct AlertFilter {
     pub before: Option<i64>,
     /// At most this many (capped at [`LIST_MAX`]).
     pub limit: u32,
+    /// Search text: each word (any case) in the kind, the device, the carrier's control
+    /// number or the resolution note.
+    pub q: Option<String>,
 }
 
 /// Alert counts per kind, for `/metrics`.

@@ -167,6 +167,14 @@ pub trait AuditLog {
     ) -> Result<(), StoreError>;
     /// Entries with id greater than `after`, oldest first, at most `limit`.
     fn audit_after(&mut self, after: AuditId, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Entries with id greater than `after` whose actor, action or subject holds every one
+    /// of `words` (any case), oldest first, at most `limit`.
+    fn audit_search(
+        &mut self,
+        after: AuditId,
+        words: &[String],
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
     /// Entries matching `filter`, newest first, at most `limit`.
     fn audit_filtered(
         &mut self,

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::SqliteTx;
 use crate::domain::alert::{AlertKind, AlertState, NewAlert, Severity};
 use crate::domain::notify::Change;
+use crate::domain::page::search_words;
 use crate::domain::time::Timestamp;
 use crate::store::StoreError;
 use crate::store::alerts::{AlertCounts, AlertFilter, AlertRows, AlertView, LIST_MAX, Raised};
@@ -16,6 +17,9 @@ const SELECT: &str = "SELECT a.id, a.kind, a.severity, a.state, a.raised_at_ms, 
         a.acknowledged_at_ms, a.resolved_by, a.resolved_at_ms, a.resolution_note,
         c.control_no, c.level
     FROM alerts a LEFT JOIN carriers c ON c.id = a.carrier_id";
+
+/// The most search words matched (as the register's search).
+const WORDS_MAX: usize = 8;
 
 /// A row as read, before its names and times are checked.
 struct RawAlert {
@@ -178,6 +182,18 @@ impl AlertRows for SqliteTx<'_> {
         if let Some(before) = filter.before {
             add("a.id <", SqlValue::Integer(before));
         }
+        for word in search_words(filter.q.as_deref().unwrap_or(""), WORDS_MAX) {
+            values.push(SqlValue::Text(word));
+            let n = values.len();
+            let contains = |column: &str| format!("instr(lower({column}), lower(?{n})) > 0");
+            clauses.push(format!(
+                "({} OR {} OR {} OR {})",
+                contains("a.kind"),
+                contains("coalesce(a.device_id, '')"),
+                contains("coalesce(c.control_no, '')"),
+                contains("coalesce(a.resolution_note, '')"),
+            ));
+        }
         values.push(SqlValue::Integer(i64::from(filter.limit.min(LIST_MAX))));
         let limit = values.len();
         let filter_sql = if clauses.is_empty() {
@@ -185,7 +201,7 @@ impl AlertRows for SqliteTx<'_> {
         } else {
             format!(" WHERE {}", clauses.join(" AND "))
         };
-        // At most 2^6 distinct statements (one per combination of filters): fine for the cache.
+        // At most 2^6 combinations of filters times 0 to 8 search words: fine for the cache.
         let sql = format!("{SELECT}{filter_sql} ORDER BY a.id DESC LIMIT ?{limit}");
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(values), raw_row)?;

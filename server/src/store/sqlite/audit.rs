@@ -3,7 +3,8 @@
 
 use std::ops::ControlFlow;
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
 use super::SqliteTx;
@@ -128,10 +129,32 @@ impl AuditLog for SqliteTx<'_> {
     }
 
     fn audit_after(&mut self, after: AuditId, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        self.audit_search(after, &[], limit)
+    }
+
+    fn audit_search(
+        &mut self,
+        after: AuditId,
+        words: &[String],
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut values = vec![SqlValue::Integer(after.0), SqlValue::Integer(limit.into())];
+        let mut condition = String::new();
+        for word in words {
+            values.push(SqlValue::Text(word.clone()));
+            let n = values.len();
+            let contains = |column: &str| format!("instr(lower({column}), lower(?{n})) > 0");
+            condition.push_str(&format!(
+                " AND ({} OR {} OR {})",
+                contains("actor"),
+                contains("action"),
+                contains("subject"),
+            ));
+        }
         let mut stmt = self.conn().prepare_cached(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2"
+            "SELECT {ENTRY_COLUMNS} FROM audit WHERE id > ?1{condition} ORDER BY id LIMIT ?2"
         ))?;
-        let rows = stmt.query_map(params![after, limit], stored_row)?;
+        let rows = stmt.query_map(params_from_iter(values), stored_row)?;
         let mut out = Vec::new();
         for row in rows {
             let e = row?;
