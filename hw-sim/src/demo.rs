@@ -250,6 +250,10 @@ fn print_banner(site: &Site, dir: &Path) {
             _ => String::new(),
         };
         let hardware = match d.role {
+            DeviceRole::Gate if d.llrp_addr.is_some() => format!(
+                "LLRP portal reader {} (antennas 1-2 inside, 3-4 outside; alarm on GPO 1, sounder on GPO 2)",
+                d.llrp_addr.map(|a| a.to_string()).unwrap_or_default()
+            ),
             DeviceRole::Gate => format!(
                 "0xA0 UHF reader (antennas 1-2 inside, 3-4 outside), Modbus gate I/O {}",
                 d.io_addr.map(|a| a.to_string()).unwrap_or_default()

@@ -32,3 +32,31 @@ async fn an_authorised_exit_through_an_llrp_gate_leaves_the_gpo_low() -> anyhow:
     assert!(raised.is_empty(), "the alarm GPO was set: {raised:?}");
     Ok(())
 }
+
+/// An unauthorised exit through an LLRP gate sets the reader's alarm GPO (no Modbus module:
+/// the daemon writes it with `SET_READER_CONFIG` while the ROSpec streams) and alerts the guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthorised_exit_through_an_llrp_gate_sets_the_alarm_gpo() -> anyhow::Result<()> {
+    let site = Site::start(SiteOptions {
+        gate: true,
+        llrp_gate: true,
+        ..SiteOptions::default()
+    })
+    .await?;
+    let gate = site.gate();
+    let stream = site.alert_stream().await?;
+    let carrier = site.carrier("S-2").clone();
+    let gpo = gate.gpo_mark();
+    let crossing = gate.walk_out(&[carrier.epc]).await?;
+    gate.wait_for_gpo_after(gpo, 1, true, Duration::from_secs(5))
+        .await?;
+    let alert = stream
+        .wait_alert("unauthorized_removal", STEP, |a| {
+            a["carrier_id"] == carrier.id
+        })
+        .await?;
+    assert_eq!(alert["device_id"], GATE, "{alert}");
+    let decided = gate.exit_decided(&crossing).await?;
+    assert_eq!(decided["alarm"], "Some(UnauthorizedRemoval)", "{decided}");
+    Ok(())
+}

@@ -75,6 +75,9 @@ pub struct SiteDevice {
     pub io_addr: Option<SocketAddr>,
     /// A gate's I/O module: its control socket.
     pub io_control: Option<PathBuf>,
+    /// An LLRP portal gate's reader: its address (`reader_link` is then empty: no pty; the
+    /// alarm is on the reader's GPOs, seen through `subscribe_coils` as coils 0 and 1).
+    pub llrp_addr: Option<SocketAddr>,
     /// The daemon's configuration file.
     pub config_path: PathBuf,
     pub(super) reader: Endpoint,
@@ -314,6 +317,8 @@ pub(super) struct DaemonToml<'a> {
     pub(super) dir: &'a Path,
     pub(super) link: &'a Path,
     pub(super) io_addr: Option<SocketAddr>,
+    /// An LLRP portal gate's reader (its alarm light and sounder on GPOs 1 and 2).
+    pub(super) llrp: Option<SocketAddr>,
     pub(super) tuning: DaemonTuning,
 }
 
@@ -330,6 +335,11 @@ pub(super) fn daemon_toml(d: DaemonToml<'_>) -> String {
         toml_str(&d.server_key.to_string()),
     );
     match d.role {
+        DeviceRole::Gate if d.llrp.is_some() => out.push_str(&format!(
+            "[[readers]]\nname = \"uhf\"\nprotocol = \"llrp\"\naddress = \"{}\"\n\
+             inner_antennas = [1, 2]\nouter_antennas = [3, 4]\nalarm_gpo = 1\nsounder_gpo = 2\n\n",
+            d.llrp.map(|a| a.to_string()).unwrap_or_default()
+        )),
         DeviceRole::Gate => out.push_str(&format!(
             "[[readers]]\nname = \"uhf\"\nprotocol = \"uhf-a0\"\nport = {}\naddress = 1\n\
              inner_antennas = [1, 2]\nouter_antennas = [3, 4]\n\n",
@@ -401,6 +411,7 @@ mod tests {
                 dir: Path::new("/x"),
                 link: Path::new("/x/link \"q\""),
                 io_addr: io,
+                llrp: None,
                 tuning: DaemonTuning::default(),
             });
             let config = custos_daemon::config::Config::parse(&text, Path::new("/x/custosd.toml"))

@@ -62,6 +62,7 @@ use tokio::task::JoinHandle;
 
 use crate::barcode::{BarcodeScanner, Terminator};
 use crate::gate_io::{CoilChange, GateIo as SimGateIo, run_gate_io};
+use crate::llrp_reader::{GpoChange, LlrpReader, run_llrp_reader};
 use crate::reader::{Protocol, SimReader};
 use crate::uhf_reader::UhfReaderDevice;
 use crate::{ControlSocket, PtyLink, SimError, run_serial_device};
@@ -269,7 +270,14 @@ struct Hardware {
     reader_link: PathBuf,
     reader_control: PathBuf,
     io: Option<(SocketAddr, PathBuf, broadcast::Sender<CoilChange>)>,
+    /// An LLRP portal's reader: its address, and its GPO changes as coil changes.
+    llrp: Option<(SocketAddr, broadcast::Sender<CoilChange>)>,
 }
+
+/// The gate whose reader is an LLRP portal reader (`custos-sim llrp-reader`, in process) with
+/// the alarm light and sounder on its GPOs 1 and 2, instead of a serial reader and a Modbus
+/// gate I/O module: the demo's day runs through both kinds of gate.
+pub const LLRP_GATE: &str = "gate-west";
 
 impl Site {
     /// Builds and starts the site (see the module docs).
@@ -477,6 +485,7 @@ impl Site {
                 dir: &device_dir,
                 link: &hw.reader_link,
                 io_addr: hw.io.as_ref().map(|(a, _, _)| *a),
+                llrp: hw.llrp.as_ref().map(|(a, _)| *a),
                 tuning: options.daemon,
             });
             std::fs::write(&config_path, toml).map_err(|source| SiteError::Dir {
@@ -485,7 +494,7 @@ impl Site {
             })?;
             let (io_addr, io_control, coils) = match hw.io {
                 Some((a, c, tx)) => (Some(a), Some(c), Some(tx)),
-                None => (None, None, None),
+                None => (None, None, hw.llrp.as_ref().map(|(_, tx)| tx.clone())),
             };
             self.devices.push(SiteDevice {
                 id,
@@ -498,6 +507,7 @@ impl Site {
                 reader_control: hw.reader_control,
                 io_addr,
                 io_control,
+                llrp_addr: hw.llrp.map(|(a, _)| a),
                 config_path,
                 coils,
                 shelves: Mutex::new(vec![
@@ -584,6 +594,15 @@ impl Site {
         };
         let reader_link = links.join(format!("{id}-{suffix}"));
         let reader_control = control.join(format!("{id}-{suffix}.sock"));
+        if role == DeviceRole::Gate && id == LLRP_GATE {
+            let llrp = self.start_llrp_reader(&reader_control).await?;
+            return Ok(Hardware {
+                reader_link: PathBuf::new(),
+                reader_control,
+                io: None,
+                llrp: Some(llrp),
+            });
+        }
         let pty = PtyLink::open(&reader_link)?;
         let socket = ControlSocket::bind(&reader_control)?;
         let stop = stopped(self.sim_stop.subscribe());
@@ -638,7 +657,49 @@ impl Site {
             reader_link,
             reader_control,
             io,
+            llrp: None,
         })
+    }
+
+    /// Starts an LLRP portal reader controlled through `control`: its address, and its GPO
+    /// changes as the coil changes of a gate I/O module (GPO 1 → coil 0, the alarm light;
+    /// GPO 2 → coil 1, the sounder), so the scenario watches both kinds of gate alike.
+    async fn start_llrp_reader(
+        &mut self,
+        control: &Path,
+    ) -> Result<(SocketAddr, broadcast::Sender<CoilChange>), SiteError> {
+        let listen = |source| SimError::Listen {
+            addr: "127.0.0.1:0".into(),
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(listen)?;
+        let addr = listener.local_addr().map_err(listen)?;
+        let socket = ControlSocket::bind(control)?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<GpoChange>();
+        let (coils, _) = broadcast::channel(256);
+        let forward = coils.clone();
+        self.forwarders.push(tokio::spawn(async move {
+            while let Some(change) = rx.recv().await {
+                let coil = change.gpo.saturating_sub(1);
+                let _ = forward.send(CoilChange {
+                    coil,
+                    value: change.value,
+                });
+            }
+        }));
+        let mut stop = self.sim_stop.subscribe();
+        self.sims.push(tokio::spawn(run_llrp_reader(
+            listener,
+            LlrpReader::new(),
+            Some(socket),
+            tx,
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        )));
+        Ok((addr, coils))
     }
 
     /// A logged-in client for one of the site's accounts.
