@@ -316,7 +316,7 @@ pub struct Destroyed {
     responses(
         (status = 201, description = "Requested", body = Decided),
         (status = 409, description = "A conflict with another open request (`conflict`)", body = ErrorBody),
-        (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `method_not_for_kind`, `unknown_reference`, ...)", body = ErrorBody),
+        (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `method_not_for_kind`, `unknown_reference`, `already_requested` when a carrier is on an open destruction request already)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
     ),
@@ -497,7 +497,7 @@ pub struct ReclassificationBody {
     responses(
         (status = 201, description = "Requested", body = Decided),
         (status = 409, description = "A conflict with another open request (`conflict`)", body = ErrorBody),
-        (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `unknown_reference`, `same_level` when the carrier is already at that level)", body = ErrorBody),
+        (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `unknown_reference`, `same_level` when the carrier is already at that level, `already_requested` when it is on an open reclassification request already)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
     ),

@@ -496,8 +496,18 @@ pub struct SetRetention {
     /// Kept until (保管期限); `null` for no date.
     pub retention_until: Option<Date>,
     /// Distribution scope (发放范围), 1 to 200 characters; `null` for none.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub distribution_scope: Option<String>,
-    /// Why (1 to 200 characters).
+    /// Why (1 to 200 printable characters, not blank).
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub reason: String,
 }
 
