@@ -474,16 +474,39 @@ pub fn changed_fields(
 /// The longest incident note or "who was told" text, in characters.
 pub const NOTE_MAX_CHARS: usize = 2000;
 
-/// A note (what happened, who was told), trimmed, if acceptable: 1 to 2000 characters, no
-/// control characters but line breaks and tabs.
-pub fn check_note(text: &str) -> Option<String> {
+/// Why a free-text note is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteError {
+    /// Blank.
+    Empty,
+    /// More than [`NOTE_MAX_CHARS`] characters.
+    TooLong,
+    /// A control character other than a line break or a tab.
+    Control,
+}
+
+/// A free-text note (what happened, who was told, an alert's resolution), trimmed, if
+/// acceptable: 1 to 2000 characters, no control characters but line breaks and tabs. The one
+/// rule for every such note.
+pub fn note(text: &str) -> Result<String, NoteError> {
     let text = text.trim();
-    let ok = !text.is_empty()
-        && text.chars().count() <= NOTE_MAX_CHARS
-        && !text
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
-    ok.then(|| text.to_owned())
+    if text.is_empty() {
+        Err(NoteError::Empty)
+    } else if text.chars().count() > NOTE_MAX_CHARS {
+        Err(NoteError::TooLong)
+    } else if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        Err(NoteError::Control)
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+/// [`note`], when only acceptance matters.
+pub fn check_note(text: &str) -> Option<String> {
+    note(text).ok()
 }
 
 #[cfg(test)]

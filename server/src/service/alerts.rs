@@ -16,38 +16,29 @@ use crate::audit::NewEntry;
 use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
 use crate::domain::alert::AlertState;
 use crate::domain::lifecycle::RemovalOutcome;
+use crate::domain::lifecycle::{self, NoteError};
 use crate::domain::page::{Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, finish};
 use crate::domain::time::Timestamp;
 use crate::store::alerts::{AlertCounts, AlertFilter, AlertView};
 use crate::store::{StoreError, Tx};
 
 /// The longest resolution note, in characters.
-pub const NOTE_MAX_CHARS: usize = 2000;
+pub use crate::domain::lifecycle::NOTE_MAX_CHARS;
 
-/// The note, trimmed, if acceptable: not blank, at most [`NOTE_MAX_CHARS`], no control
-/// characters other than line breaks and tabs.
+/// The note, trimmed, if acceptable ([`lifecycle::note`]: not blank, at most
+/// [`NOTE_MAX_CHARS`], no control characters other than line breaks and tabs).
 pub fn check_note(note: &str) -> Result<String, ServiceError> {
-    let note = note.trim();
-    let problem = |code, message| {
-        Err(ServiceError::Invalid(vec![Problem {
-            field: "note",
-            code,
-            message,
-        }]))
+    let (code, message) = match lifecycle::note(note) {
+        Ok(note) => return Ok(note),
+        Err(NoteError::Empty) => ("empty", "note is required"),
+        Err(NoteError::TooLong) => ("too_long", "note must be at most 2000 characters"),
+        Err(NoteError::Control) => ("invalid", "note must not contain control characters"),
     };
-    if note.is_empty() {
-        return problem("empty", "note is required");
-    }
-    if note.chars().count() > NOTE_MAX_CHARS {
-        return problem("too_long", "note must be at most 2000 characters");
-    }
-    if note
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return problem("invalid", "note must not contain control characters");
-    }
-    Ok(note.to_owned())
+    Err(ServiceError::Invalid(vec![Problem {
+        field: "note",
+        code,
+        message,
+    }]))
 }
 
 /// The alerts matching `filter`, newest first.
