@@ -157,6 +157,7 @@ impl ListQuery {
             before: number(&self.before, "before")?,
             limit,
             q: search_text(&self.q)?,
+            handled_only: false,
         })
     }
 }

@@ -19,6 +19,7 @@ use crate::domain::lifecycle::RemovalOutcome;
 use crate::domain::lifecycle::{self, NoteError};
 use crate::domain::page::{Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, finish};
 use crate::domain::time::Timestamp;
+use crate::service::lists::ListParams;
 use crate::store::alerts::{AlertCounts, AlertFilter, AlertView};
 use crate::store::{StoreError, Tx};
 
@@ -99,6 +100,24 @@ pub async fn page(
             Ok(finish(keyed, &request))
         })
         .await
+}
+
+/// One page of the alerts matching `filter` with the paging parameters of every list
+/// (`limit`, `cursor`, `q`: [`ListParams::check`], so the page and the API refuse alike),
+/// newest first. Alerts have one order: any `sort` is refused.
+pub async fn search_page(
+    app: &AppState,
+    cap: &AlertReaderCap,
+    mut filter: AlertFilter,
+    params: &ListParams,
+) -> Result<Page<AlertView>, ServiceError> {
+    let checked = params.check(&[], ALERT_SORT)?;
+    filter.limit = checked.page.limit;
+    filter.q = checked.q;
+    if let Some(c) = checked.page.after {
+        filter.before = Some(filter.before.map_or(c.id, |b| b.min(c.id)));
+    }
+    page(app, cap, filter, None).await
 }
 
 /// One alert.

@@ -238,6 +238,43 @@ pub async fn page(
     cap: &DeviceReaderCap,
     params: &ListParams,
 ) -> Result<Page<Device>, ServiceError> {
+    let devices = list(app, cap).await?;
+    page_of(devices, params, |d| DeviceFacts {
+        id: &d.id,
+        kind: d.kind,
+        zones: [&d.inside_zone, &d.outside_zone, &d.zone],
+    })
+}
+
+/// [`page`] for the administrator's page, each device with its last heartbeat: the same
+/// parameters, checks, search and sort.
+pub async fn page_with_heartbeat(
+    app: &AppState,
+    cap: &AdminCap,
+    params: &ListParams,
+) -> Result<Page<DeviceRow>, ServiceError> {
+    let devices = list_with_heartbeat(app, cap).await?;
+    page_of(devices, params, |d| DeviceFacts {
+        id: &d.id,
+        kind: d.kind,
+        zones: [&d.inside_zone, &d.outside_zone, &d.zone],
+    })
+}
+
+/// What the device lists search and sort by.
+struct DeviceFacts<'a> {
+    id: &'a DeviceId,
+    kind: DeviceKind,
+    /// Inside, outside (gates) and the zone (cabinets, desks).
+    zones: [&'a Option<ZoneId>; 3],
+}
+
+/// Check `params`, keep the devices matching the search words, sort and page them.
+fn page_of<T>(
+    devices: Vec<T>,
+    params: &ListParams,
+    facts: impl Fn(&T) -> DeviceFacts<'_>,
+) -> Result<Page<T>, ServiceError> {
     let default = Sort {
         key: DEVICE_SORT_KEYS[0],
         descending: false,
@@ -245,22 +282,22 @@ pub async fn page(
     let checked = params.check(DEVICE_SORT_KEYS, default)?;
     let words = search_words(checked.q.as_deref().unwrap_or(""), WORDS_MAX);
     let zone = |z: &Option<ZoneId>| z.as_ref().map(ZoneId::as_str).unwrap_or("").to_owned();
-    let matching = list(app, cap)
-        .await?
+    let matching = devices
         .into_iter()
         .filter(|d| {
-            let (inside, outside, at) =
-                (zone(&d.inside_zone), zone(&d.outside_zone), zone(&d.zone));
+            let f = facts(d);
+            let [inside, outside, at] = f.zones.map(zone);
             words_match(
                 &words,
-                &[d.id.as_str(), d.kind.as_str(), &inside, &outside, &at],
+                &[f.id.as_str(), f.kind.as_str(), &inside, &outside, &at],
             )
         })
         .collect();
     Ok(paginate(matching, &checked.page, |d, key| {
+        let f = facts(d);
         let value = match key {
-            "kind" => format!("{}\0{}", d.kind.as_str(), d.id),
-            _ => format!("\0{}", d.id),
+            "kind" => format!("{}\0{}", f.kind.as_str(), f.id),
+            _ => format!("\0{}", f.id),
         };
         (SortValue::Text(value), 0)
     }))

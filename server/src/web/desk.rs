@@ -779,6 +779,7 @@ async fn signout_page(
             }
             section.panel {
                 h2 { (t(lang, Key::LiveSignouts)) }
+                p { a #all-signouts href="/signouts/list" { (t(lang, Key::AllSignouts)) } }
                 @if live.is_empty() {
                     p.empty { (t(lang, Key::NoLiveSignouts)) }
                 } @else {

@@ -1000,6 +1000,17 @@ texts! {
     FirstPage: "回到第一页", "First page";
     PagingReset: "翻页位置已失效，已显示第一页。", "That page position no longer applies; showing the first page.";
     TagDetails: "标签详情", "Tag details";
+
+    // Lists on the other pages (people, sign-outs, alert history, audit, devices).
+    NavSignoutList: "借出单查询", "Sign-outs";
+    SignoutsTitle: "借出单", "Sign-outs";
+    SignoutNumber: "单号", "No.";
+    SignoutStateLabel: "状态", "State";
+    NoSignoutsFound: "没有匹配的借出单。", "No matching sign-outs.";
+    SearchSignoutWords: "查询（借用人、申请人、用途、载体编号）", "Search (borrower, requester, purpose, control number)";
+    SearchAlertWords: "查询（类型、设备、载体编号、处理说明）", "Search (kind, device, control number, note)";
+    SearchDeviceWords: "查询（设备编号、类型、区域）", "Search (device id, kind, zone)";
+    AllSignouts: "全部借出单", "All sign-outs";
 }
 
 /// The name of a role.

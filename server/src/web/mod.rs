@@ -40,6 +40,7 @@
 //! | `GET /desk?scan=`, `POST /desk/issue`, `POST /desk/return` | custodian | [`desk`]: the scan desk |
 //! | `GET/POST /signouts/new` | custodian | [`desk`]: sign-out requests |
 //! | `GET /signouts/check.json?borrower=&carrier_id=&carriers=` | custodian | [`borrower`]: the issue rules, asked while the sign-out form is filled in |
+//! | `GET /signouts/list?q=&state=&sort=&order=&cursor=` | custodian, security officer | [`signout_list`]: every sign-out, searched, sorted and paged ([`paging`]) |
 //! | `GET /carriers?q=&state=`, `GET/POST /carriers/new` | custodian | [`custodian`]: register, search, registration |
 //! | `GET /carriers/{id}`, `GET /carriers/{id}/label.svg` | custodian, security officer | [`custodian`]: a carrier's page and printable label |
 //! | `GET /labels?ids=&layout=sheet\|roll` | custodian, security officer | [`labels`]: label print layouts |
@@ -93,11 +94,13 @@ pub mod lifecycle;
 pub mod lists;
 pub mod moves;
 pub mod officer;
+pub mod paging;
 pub mod people;
 pub mod reports;
 pub use crate::replay;
 pub mod session;
 pub mod setup;
+pub mod signout_list;
 
 use std::time::Instant;
 
@@ -164,6 +167,11 @@ pub const NAV: &[NavItem] = &[
         path: "/signouts/new",
         label: Key::NavSignoutNew,
         roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/signouts/list",
+        label: Key::NavSignoutList,
+        roles: CustodyReader::ROLES,
     },
     NavItem {
         path: "/cabinets",
@@ -290,6 +298,7 @@ pub fn router() -> Router<AppState> {
             get(desk::new_signout).post(desk::request_signout),
         )
         .route("/signouts/check.json", get(borrower::check_json))
+        .route("/signouts/list", get(signout_list::signouts_page))
         .route("/carriers", get(lists::carriers))
         .route(
             "/carriers/new",
