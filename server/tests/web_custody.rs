@@ -246,6 +246,7 @@ async fn every_new_page_answers_each_role_with_the_page_or_a_403_page() {
         (carrier_page.as_str(), &[Custodian, SecurityOfficer]),
         (label.as_str(), &[Custodian, SecurityOfficer]),
         ("/signouts/new", &[Custodian]),
+        ("/signouts/list", &[Custodian, SecurityOfficer]),
         ("/cabinets", &[Custodian]),
         ("/cabinets/cab-1", &[Custodian]),
         ("/approvals", &[SecurityOfficer]),
