@@ -398,6 +398,22 @@ async fn devices_search_and_sort() {
         column(&zone, row, "data-device-id"),
         ["cab-a", "cab-c", "desk-b"]
     );
+    // A zone's name finds the devices in it, as its id does.
+    let named = b
+        .get("/admin/devices?q=%E4%BF%9D%E5%AF%86%E5%AE%A4+desk")
+        .await;
+    assert_eq!(column(&named, row, "data-device-id"), ["desk-b"]);
+    let api = fx
+        .server
+        .call(
+            Method::GET,
+            "/api/v1/devices?q=%E4%BF%9D%E5%AF%86%E5%AE%A4",
+            Some(&fx.tokens[&Admin]),
+            None,
+        )
+        .await;
+    assert_eq!(api.status, 200, "{:?}", api.body);
+    assert_eq!(api.body.as_array().map(Vec::len), Some(3));
     fx.server.stop().await.unwrap();
 }
 

@@ -105,7 +105,11 @@ async fn seed(scene: &Scene) -> Vec<i64> {
                    "title": "材料", "owner_unit": "一处", "tags": []}),
         )
         .await;
-        let purpose = if n % 5 == 0 { "会议 材料" } else { "审阅" };
+        let purpose = if n % 5 == 0 {
+            "会议 材料"
+        } else {
+            "审阅"
+        };
         ids.push(
             post(
                 scene,
@@ -162,23 +166,20 @@ async fn click(session: &Session, css: &str) -> WdResult<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_sign_outs_and_the_audit_trail_page_search_and_sort() {
-    browser_test(
-        "list_pages",
-        async |scene: &Scene, session: &Session| {
-            let signouts = seed(scene).await;
-            auditor(scene).await;
-            for width in WIDTHS {
-                session.set_window_size(width, 900).await?;
-                switch_to(scene, session, "officer1").await?;
-                people_at(scene, session, width).await?;
-                switch_to(scene, session, "custodian").await?;
-                signouts_at(scene, session, width, &signouts).await?;
-                switch_to(scene, session, "auditor").await?;
-                audit_at(scene, session, width).await?;
-            }
-            Ok(())
-        },
-    )
+    browser_test("list_pages", async |scene: &Scene, session: &Session| {
+        let signouts = seed(scene).await;
+        auditor(scene).await;
+        for width in WIDTHS {
+            session.set_window_size(width, 900).await?;
+            switch_to(scene, session, "officer1").await?;
+            people_at(scene, session, width).await?;
+            switch_to(scene, session, "custodian").await?;
+            signouts_at(scene, session, width, &signouts).await?;
+            switch_to(scene, session, "auditor").await?;
+            audit_at(scene, session, width).await?;
+        }
+        Ok(())
+    })
     .await;
 }
 
@@ -205,7 +206,12 @@ async fn people_at(scene: &Scene, session: &Session, width: u32) -> WdResult<()>
     assert_eq!(first[0], "Bob", "by name by default at {width}px");
     assert_eq!(first[1], "P-01");
     assert!(session.find_all("#people-first").await?.is_empty());
-    assert!(!session.find_all("#people-pager a#people-next[rel=next]").await?.is_empty());
+    assert!(
+        !session
+            .find_all("#people-pager a#people-next[rel=next]")
+            .await?
+            .is_empty()
+    );
 
     // Search with the keyboard: every P-.. matches, three pages of them.
     let q = session.find("#people-q").await?;
@@ -233,12 +239,19 @@ async fn people_at(scene: &Scene, session: &Session, width: u32) -> WdResult<()>
         r#"#people-table th[aria-sort="descending"] a[data-sort="name"]"#,
     )
     .await?;
-    let down = wait_values(session, PERSON_NAMES, "", "people by name, descending", |r| {
-        r.first().map(String::as_str) == Some("P-60")
-    })
+    let down = wait_values(
+        session,
+        PERSON_NAMES,
+        "",
+        "people by name, descending",
+        |r| r.first().map(String::as_str) == Some("P-60"),
+    )
     .await?;
     assert_eq!(down.len(), 25);
-    assert!(down.iter().all(|n| n.starts_with("P-")), "the search is kept");
+    assert!(
+        down.iter().all(|n| n.starts_with("P-")),
+        "the search is kept"
+    );
 
     // The department narrows the search to half.
     session
@@ -280,9 +293,13 @@ async fn signouts_at(scene: &Scene, session: &Session, width: u32, ids: &[i64]) 
     .await?;
     assert_eq!(rest[0], ids[SIGNOUTS - 26].to_string());
     click(session, "#signouts-first").await?;
-    wait_values(session, SIGNOUT_ROWS, "data-signout-id", "the first page again", |r| {
-        r.len() == 25
-    })
+    wait_values(
+        session,
+        SIGNOUT_ROWS,
+        "data-signout-id",
+        "the first page again",
+        |r| r.len() == 25,
+    )
     .await?;
 
     // The meetings, by the purpose's word, sent with the keyboard.
@@ -295,9 +312,13 @@ async fn signouts_at(scene: &Scene, session: &Session, width: u32, ids: &[i64]) 
         .map(|(_, id)| id.to_string())
         .collect();
     let down: Vec<String> = meetings.iter().rev().cloned().collect();
-    wait_values(session, SIGNOUT_ROWS, "data-signout-id", "the meetings", |r| {
-        r == down.as_slice()
-    })
+    wait_values(
+        session,
+        SIGNOUT_ROWS,
+        "data-signout-id",
+        "the meetings",
+        |r| r == down.as_slice(),
+    )
     .await?;
     // The number header sorts the other way (oldest first), keeping the search.
     click(session, r#"#signouts-table th a.sort-link[data-sort="id"]"#).await?;
@@ -325,24 +346,34 @@ fn numbers(values: &[String]) -> Vec<i64> {
 
 async fn audit_at(scene: &Scene, session: &Session, width: u32) -> WdResult<()> {
     session.goto(&scene.url("/audit")).await?;
-    let first = wait_values(session, AUDIT_ROWS, "data-entry-id", "the newest entries", |r| {
-        r.len() == 50
-    })
+    let first = wait_values(
+        session,
+        AUDIT_ROWS,
+        "data-entry-id",
+        "the newest entries",
+        |r| r.len() == 50,
+    )
     .await?;
     let first = numbers(&first);
     assert!(first.windows(2).all(|w| w[0] > w[1]), "newest first");
     assert!(session.find_all("#audit-first").await?.is_empty());
     click(session, "#audit-pager a#audit-next").await?;
     let older = wait_values(session, AUDIT_ROWS, "data-entry-id", "older entries", |r| {
-        numbers(r).first().is_some_and(|id| id < first.last().unwrap_or(&0))
+        numbers(r)
+            .first()
+            .is_some_and(|id| id < first.last().unwrap_or(&0))
     })
     .await?;
     assert!(!older.is_empty());
     moment(session, "list_pages", &format!("audit-{width}")).await;
     click(session, "#audit-first").await?;
-    wait_values(session, AUDIT_ROWS, "data-entry-id", "the newest again", |r| {
-        numbers(r) == first
-    })
+    wait_values(
+        session,
+        AUDIT_ROWS,
+        "data-entry-id",
+        "the newest again",
+        |r| numbers(r) == first,
+    )
     .await?;
 
     // Filtered by an action, the next page keeps the filter.
@@ -365,7 +396,11 @@ async fn audit_at(scene: &Scene, session: &Session, width: u32) -> WdResult<()> 
         AUDIT_ROWS,
         "data-entry-id",
         "more people registered",
-        |r| numbers(r).first().is_some_and(|id| id < last.last().unwrap_or(&0)),
+        |r| {
+            numbers(r)
+                .first()
+                .is_some_and(|id| id < last.last().unwrap_or(&0))
+        },
     )
     .await?;
     let actions = values(session, &format!("{AUDIT_ROWS} span.action"), "data-action").await?;
