@@ -284,6 +284,72 @@ async fn alert_history_and_audit_page_back_in_time() {
         .collect();
     assert_eq!(rest.len(), ALERTS - 50);
     assert!(rest.iter().all(|id| id < ids.last().unwrap()));
+    // The number header turns the history oldest first, and its next page continues so.
+    let header = attr(first.tag(r#"data-sort="id""#), "href").unwrap();
+    let up = b.get(&header).await;
+    let up_ids: Vec<i64> = column(&up, row, "data-alert-id")
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(up_ids.len(), 50);
+    assert!(
+        up_ids.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {up_ids:?}"
+    );
+    let up_next = b.get(&link(&up, "history-next").unwrap()).await;
+    let up_rest: Vec<i64> = column(&up_next, row, "data-alert-id")
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(up_rest.len(), ALERTS - 50);
+    assert!(up_rest.iter().all(|id| id > up_ids.last().unwrap()));
+
+    // The API sorts the same way, and its cursor of one order is refused in the other.
+    let token = &fx.tokens[&SecurityOfficer];
+    let api = fx
+        .server
+        .call(
+            Method::GET,
+            "/api/v1/alerts?sort=id&limit=2",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(api.status, 200, "{:?}", api.body);
+    let ids: Vec<i64> = api
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids[0] < ids[1], "{ids:?}");
+    let next = api
+        .headers
+        .get("link")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let next = next
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap()
+        .replace("/api/v1", "");
+    let more = fx
+        .server
+        .call(Method::GET, &format!("/api/v1{next}"), Some(token), None)
+        .await;
+    assert_eq!(more.status, 200, "{:?}", more.body);
+    let third: i64 = more.body[0]["id"].as_str().unwrap().parse().unwrap();
+    assert!(third > ids[1]);
+    let swapped = next.replace("sort=id", "sort=-id");
+    let refused = fx
+        .server
+        .call(Method::GET, &format!("/api/v1{swapped}"), Some(token), None)
+        .await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+
     let found = b
         .get("/alerts/history?q=%E4%BC%9A%E8%AE%AE&kind=missing")
         .await;
@@ -457,9 +523,9 @@ async fn malformed_page_parameters_are_refused_with_400_not_500() {
             );
         }
     }
-    // A sort the page does not offer is refused even without a cursor (alerts have one order).
+    // A sort the page does not offer is refused even without a cursor (alerts sort by id).
     let mut officer = fx.browser(SecurityOfficer).await;
-    let answer = officer.get("/alerts/history?sort=id").await;
+    let answer = officer.get("/alerts/history?sort=kind").await;
     assert_eq!(answer.status, 400);
     fx.server.stop().await.unwrap();
 }

@@ -114,6 +114,8 @@ pub struct AlertFilter {
     pub q: Option<String>,
     /// Only handled alerts (acknowledged or resolved): the alert history.
     pub handled_only: bool,
+    /// Oldest first (ascending id) instead of newest first.
+    pub oldest_first: bool,
 }
 
 /// Alert counts per kind, for `/metrics`.

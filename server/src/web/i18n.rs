@@ -1011,6 +1011,7 @@ texts! {
     SearchAlertWords: "查询（类型、设备、载体编号、处理说明）", "Search (kind, device, control number, note)";
     SearchDeviceWords: "查询（设备编号、类型、区域）", "Search (device id, kind, zone)";
     AllSignouts: "全部借出单", "All sign-outs";
+    AlertNumber: "编号", "No.";
 }
 
 /// The name of a role.

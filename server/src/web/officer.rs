@@ -905,20 +905,20 @@ pub async fn missing(
 // ---------------------------------------------------------------------------------------
 // Alert history
 
-/// The alert history as a list page: 50 a page, newest first. No sort keys: alerts are read
-/// newest first by id (the API's one order); search words and the filters are kept in the
-/// pager's links.
+/// The alert history as a list page: 50 a page, newest first; the number header turns it
+/// oldest first (alerts sort by id only, as in the API). Search words, the filters and the
+/// order are kept in the pager's links.
 static HISTORY_LIST: ListSpec = ListSpec {
     path: "/alerts/history",
     prefix: "history",
     page_size: 50,
-    default_sort: "",
+    default_sort: "-id",
     filters: &["kind", "state"],
-    sorts: &[],
+    sorts: &[("id", Key::AlertNumber)],
 };
 
-/// `GET /alerts/history?q=&kind=&state=&cursor=`: acknowledged and resolved alerts, newest
-/// first, one page at a time.
+/// `GET /alerts/history?q=&kind=&state=&sort=&cursor=`: acknowledged and resolved alerts,
+/// newest first (or oldest first), one page at a time.
 pub async fn alert_history(
     page: Page<OfficerDesk>,
     State(state): State<AppState>,
@@ -981,7 +981,8 @@ pub async fn alert_history(
             } @else {
                 table #history-table {
                     thead { tr {
-                        th { "#" } th { (t(lang, Key::AlertKindLabel)) } th { (t(lang, Key::AlertStateLabel)) }
+                        (sort_header(lang, &ask, "id", Key::AlertNumber))
+                        th { (t(lang, Key::AlertKindLabel)) } th { (t(lang, Key::AlertStateLabel)) }
                         th { (t(lang, Key::Carrier)) } th { (t(lang, Key::Device)) }
                         th { (t(lang, Key::RaisedAt)) } th { (t(lang, Key::AcknowledgedBy)) }
                         th { (t(lang, Key::ResolvedBy)) } th { (t(lang, Key::ResolveNote)) }

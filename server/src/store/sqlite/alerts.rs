@@ -208,7 +208,8 @@ impl AlertRows for SqliteTx<'_> {
             format!(" WHERE {}", clauses.join(" AND "))
         };
         // At most 2^7 combinations of filters times 0 to 8 search words: fine for the cache.
-        let sql = format!("{SELECT}{filter_sql} ORDER BY a.id DESC LIMIT ?{limit}");
+        let order = if filter.oldest_first { "ASC" } else { "DESC" };
+        let sql = format!("{SELECT}{filter_sql} ORDER BY a.id {order} LIMIT ?{limit}");
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(values), raw_row)?;
         let mut out = Vec::new();
