@@ -87,8 +87,8 @@ super::paging::page_query!(
 );
 
 /// One page of the devices (admin, security officer): matching every word of `q` in their
-/// id, kind, zone ids or zone names, sorted, at most `limit`; a `Link: <…>; rel="next"` header while more
-/// remain.
+/// id, kind, zone ids or zone names, sorted, at most `limit`; a `Link: <…>; rel="next"`
+/// header while more remain.
 #[utoipa::path(
     get,
     operation_id = "devices_list",
