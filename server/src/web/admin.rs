@@ -651,6 +651,7 @@ static DEVICE_LIST: ListSpec = ListSpec {
     default_sort: "id",
     filters: &[],
     sorts: &[("id", Key::DeviceId), ("kind", Key::DeviceKind)],
+    focus_search: false,
 };
 
 /// `GET /admin/devices?q=&sort=&order=&cursor=`.

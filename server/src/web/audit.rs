@@ -42,6 +42,7 @@ static AUDIT_LIST: ListSpec = ListSpec {
     default_sort: "",
     filters: &["actor", "action", "subject", "from", "to", "batches"],
     sorts: &[],
+    focus_search: false,
 };
 /// Signed heads listed.
 pub const HEADS_SHOWN: u32 = 20;

@@ -34,6 +34,7 @@ static SPEC: ListSpec = ListSpec {
     default_sort: "",
     filters: &["state"],
     sorts: &SORTS,
+    focus_search: true,
 };
 
 /// The sortable columns of the register, in the order of the sort menu.

@@ -479,6 +479,7 @@ static PEOPLE_LIST: ListSpec = ListSpec {
         ("status", Key::PersonStatusLabel),
         ("id", Key::SortRegistered),
     ],
+    focus_search: false,
 };
 
 /// `POST /people`: register a person.
@@ -915,6 +916,7 @@ static HISTORY_LIST: ListSpec = ListSpec {
     default_sort: "-id",
     filters: &["kind", "state"],
     sorts: &[("id", Key::AlertNumber)],
+    focus_search: true,
 };
 
 /// `GET /alerts/history?q=&kind=&state=&sort=&cursor=`: acknowledged and resolved alerts,

@@ -43,6 +43,8 @@ pub struct ListSpec {
     pub filters: &'static [&'static str],
     /// The sort keys the page offers, in menu order, with their names (empty: not sortable).
     pub sorts: &'static [(&'static str, Key)],
+    /// Whether the search field takes the focus on load (a page that is mainly the list).
+    pub focus_search: bool,
 }
 
 /// What a list page was asked for, as typed.
@@ -224,7 +226,7 @@ pub fn search_field(lang: Lang, ask: &ListAsk, errors: &Errors, label: Key) -> M
         div {
             label for=(id) { (t(lang, label)) }
             input id=(id) type="search" name="q" value=(ask.q) maxlength="200"
-                autocomplete="off" spellcheck="false"
+                autocomplete="off" spellcheck="false" autofocus[ask.spec.focus_search]
                 aria-invalid=[invalid(errors, "q")];
             (field_error(lang, errors, "q"))
         }
@@ -329,6 +331,7 @@ mod tests {
         default_sort: "name",
         filters: &["category", "state"],
         sorts: &[("name", Key::PersonName)],
+        focus_search: false,
     };
 
     fn ask(query: &str) -> ListAsk {

@@ -38,6 +38,7 @@ static SPEC: ListSpec = ListSpec {
         ("state", Key::SignoutStateLabel),
         ("borrower", Key::Borrower),
     ],
+    focus_search: true,
 };
 
 /// `GET /signouts/list?q=&state=&sort=&order=&cursor=`: one page of the sign-outs.
