@@ -1000,6 +1000,11 @@ texts! {
     FirstPage: "回到第一页", "First page";
     PagingReset: "翻页位置已失效，已显示第一页。", "That page position no longer applies; showing the first page.";
     TagDetails: "标签详情", "Tag details";
+    SecrecyPeriod: "保密期限（年）", "Secrecy period (years)";
+    SecrecyPeriodHint: "留空即按密级的最长期限：绝密30年、机密20年、秘密10年。", "Empty: the level's longest period: Top Secret 30 years, Secret 20, Confidential 10.";
+    ErrSecrecyPeriod: "保密期限须为1年至该密级的最长期限（绝密30年、机密20年、秘密10年）", "The secrecy period must be 1 year up to the level's longest (Top Secret 30, Secret 20, Confidential 10)";
+    SecrecyPeriodFact: "保密期限", "Secrecy period";
+    SecrecyYears: "年", " years";
 }
 
 /// The name of a role.
