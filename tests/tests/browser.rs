@@ -29,7 +29,7 @@ use webdriver::{ENTER, Session};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guard_sees_an_unauthorised_removal_live_and_acknowledges_it() {
-    browser_test("guard_console", async |scene: &Scene, session: &Session| {
+    browser_test_at_widths("guard_console", async |scene: &Scene, session: &Session, _width: u32| {
         let carrier = scene.carrier("2024-0017", 17).await;
         sign_in(scene, session, "guard").await?;
         wait_path(session, scene, "/guard").await?;
@@ -111,7 +111,7 @@ async fn a_guard_sees_an_unauthorised_removal_live_and_acknowledges_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custodian_signs_a_carrier_out_by_typing_its_label() {
-    browser_test("scan_desk", async |scene: &Scene, session: &Session| {
+    browser_test_at_widths("scan_desk", async |scene: &Scene, session: &Session, _width: u32| {
         let carrier = scene.carrier("2024-0042", 42).await;
         let signout = scene.approved_sign_out(&carrier).await;
         sign_in(scene, session, "custodian").await?;

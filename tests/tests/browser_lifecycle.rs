@@ -33,13 +33,11 @@ async fn clear(session: &Session, id: &str) -> webdriver::WdResult<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_carrier_is_corrected_reported_missing_and_found() {
-    browser_test("lifecycle", async |scene: &Scene, session: &Session| {
+    browser_test_at_widths("lifecycle", async |scene: &Scene, session: &Session, _width: u32| {
         let carrier = scene.carrier("2024-0051", 51).await;
         sign_in(scene, session, "custodian").await?;
         wait_css(session, "#current-user").await?;
-        session
-            .goto(&scene.url(&format!("/carriers/{carrier}")))
-            .await?;
+        visit(session, scene, &format!("/carriers/{carrier}")).await?;
         wait_css(session, "#corrections-empty").await?;
 
         // A correction, with its reason; the history shows before and after.
@@ -113,7 +111,7 @@ async fn a_carrier_is_corrected_reported_missing_and_found() {
         sign_in(scene, session, "officer1").await?;
         wait_css(session, "#current-user").await?;
         // (Until the officer's home page lands, the clocks head the approvals page.)
-        session.goto(&scene.url("/approvals")).await?;
+        visit(session, scene, "/approvals").await?;
         let item = format!(
             r#"#leak-clocks li.leak-clock-item[data-carrier-id="{carrier}"][data-passed="false"]"#
         );
@@ -123,9 +121,7 @@ async fn a_carrier_is_corrected_reported_missing_and_found() {
             Some("10")
         );
         moment(session, "lifecycle", "officer_home").await;
-        session
-            .goto(&scene.url(&format!("/carriers/{carrier}")))
-            .await?;
+        visit(session, scene, &format!("/carriers/{carrier}")).await?;
         let note = wait_css(session, "#found-note").await?;
         session.send_keys(&note, "in the reading room safe").await?;
         let submit = session.find("#found-submit").await?;
