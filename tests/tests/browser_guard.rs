@@ -5,10 +5,12 @@
 //! in `server/src/web/DOM_HOOKS.md`); `CUSTOS_BROWSER_SCREENSHOTS=1` keeps screenshots.
 
 #[path = "browser/scene.rs"]
+#[allow(dead_code)]
 mod scene;
 #[path = "browser/support.rs"]
 mod support;
 #[path = "browser/webdriver.rs"]
+#[allow(dead_code)]
 mod webdriver;
 
 use custos_server::domain::alert::{AlertKind, NewAlert};
@@ -299,7 +301,7 @@ async fn blocked_sound_flow(scene: &Scene, session: &Session) -> WdResult<()> {
         assert!(
             text_of(session, "#sound-enable")
                 .await?
-                .contains("点按此处启用警报声音"),
+                .contains("Tap to enable alarm sound"),
             "the button asks for a tap at {width} px"
         );
         assert!(
@@ -312,7 +314,7 @@ async fn blocked_sound_flow(scene: &Scene, session: &Session) -> WdResult<()> {
             r#"#sound-enable[data-on="true"][data-blocked="false"]"#,
         )
         .await?;
-        assert_eq!(text_of(session, "#sound-enable").await?, "警报声音已启用");
+        assert_eq!(text_of(session, "#sound-enable").await?, "Alarm sound on");
     }
     Ok(())
 }
