@@ -421,13 +421,23 @@ async fn signout_form_flow(scene: &Scene, session: &Session, width: u32) -> WdRe
     wait_css(session, r#"#signout-check[data-state="unknown"]"#).await?;
 
     // The label print layouts.
-    visit(session, scene, &format!("/labels?layout=roll&ids={carrier}")).await?;
+    visit(
+        session,
+        scene,
+        &format!("/labels?layout=roll&ids={carrier}"),
+    )
+    .await?;
     wait_css(
         session,
         r#"#label-layout[data-layout="roll"][data-count="1"]"#,
     )
     .await?;
-    visit(session, scene, &format!("/labels?layout=sheet&ids={carrier},{carrier}")).await?;
+    visit(
+        session,
+        scene,
+        &format!("/labels?layout=sheet&ids={carrier},{carrier}"),
+    )
+    .await?;
     wait_css(
         session,
         r#"#label-layout[data-layout="sheet"][data-count="2"]"#,

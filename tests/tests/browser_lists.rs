@@ -209,7 +209,12 @@ async fn register_at(scene: &Scene, session: &Session, width: u32) -> WdResult<(
     moment(session, "lists_register", &format!("sorted-{width}")).await;
 
     // Search by owning unit in the sort menu's other order.
-    visit(session, scene, "/carriers?q=%E4%B8%80%E5%A4%84&sort=control_no&order=desc").await?;
+    visit(
+        session,
+        scene,
+        "/carriers?q=%E4%B8%80%E5%A4%84&sort=control_no&order=desc",
+    )
+    .await?;
     let unit = wait_rows(session, "the first unit's carriers", |r| r.len() == 28).await?;
     assert_eq!(unit.first().map(String::as_str), Some("L-056"));
     Ok(())

@@ -142,20 +142,23 @@ async fn the_register_prints_to_a_multi_page_a4_pdf() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guard_cannot_open_the_reports() {
-    browser_test_at_widths("reports_guard", async |scene: &Scene, session: &Session, _width: u32| {
-        sign_in(scene, session, "guard").await?;
-        wait_css(session, "#current-user").await?;
-        assert!(
-            session
-                .find_all(r#"nav.mainnav a[href="/reports"]"#)
-                .await?
-                .is_empty(),
-            "no reports entry for a guard"
-        );
-        visit(session, scene, "/reports/register").await?;
-        wait_css(session, "#message").await?;
-        assert!(!page_shows(session, "Reactor drawings").await?);
-        Ok(())
-    })
+    browser_test_at_widths(
+        "reports_guard",
+        async |scene: &Scene, session: &Session, _width: u32| {
+            sign_in(scene, session, "guard").await?;
+            wait_css(session, "#current-user").await?;
+            assert!(
+                session
+                    .find_all(r#"nav.mainnav a[href="/reports"]"#)
+                    .await?
+                    .is_empty(),
+                "no reports entry for a guard"
+            );
+            visit(session, scene, "/reports/register").await?;
+            wait_css(session, "#message").await?;
+            assert!(!page_shows(session, "Reactor drawings").await?);
+            Ok(())
+        },
+    )
     .await;
 }

@@ -45,7 +45,12 @@ const HEIGHT: u32 = 1000;
 /// Each role's picture: who signs in, the page, the element that says the page is ready.
 const PICTURES: &[(&str, &str, &str, &str)] = &[
     // (file name, username, path, ready when this is on the page)
-    ("guard", "guard", "/guard", r#"#live-status[data-live="on"]"#),
+    (
+        "guard",
+        "guard",
+        "/guard",
+        r#"#live-status[data-live="on"]"#,
+    ),
     ("security_officer", "officer1", "/officer", "#current-user"),
     ("custodian", "custodian", "/carriers", "#current-user"),
     ("auditor", "auditor", "/audit", "#audit-table"),
@@ -72,7 +77,14 @@ impl Demo {
     fn start(sim: &Path) -> Demo {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut child = Command::new(sim)
-            .args(["demo", "--listen", "127.0.0.1:0", "--speed", SPEED, "--data-dir"])
+            .args([
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--speed",
+                SPEED,
+                "--data-dir",
+            ])
             .arg(dir.path().join("demo"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -326,7 +326,10 @@ mod tests {
         assert!(svg.starts_with("<?xml"));
         assert!(svg.contains(">2024-0017</text>"));
         assert!(svg.contains(">CU2024-0017X</text>"));
-        assert!(svg.contains("绝密★25年 Top Secret"), "the carrier's own period");
+        assert!(
+            svg.contains("绝密★25年 Top Secret"),
+            "the carrier's own period"
+        );
         assert!(svg.contains("№ 1/3"));
         assert!(!svg.contains("style="), "no inline styles under the CSP");
         assert_eq!(svg.matches("<svg").count(), 1);
