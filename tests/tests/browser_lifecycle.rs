@@ -47,6 +47,11 @@ async fn a_carrier_is_corrected_reported_missing_and_found() {
         clear(session, "correct-owner-unit").await?;
         let unit = session.find("#correct-owner-unit").await?;
         session.send_keys(&unit, "档案室").await?;
+        // The secrecy period (保密期限) shown is the level's longest (TS: 30 years) until set.
+        let years = session.find("#correct-secrecy-years").await?;
+        assert_eq!(session.attr(&years, "value").await?.as_deref(), Some("30"));
+        clear(session, "correct-secrecy-years").await?;
+        session.send_keys(&years, "5").await?;
         let reason = session.find("#correct-reason").await?;
         session
             .send_keys(&reason, "owning unit mistyped at registration")
@@ -63,7 +68,24 @@ async fn a_carrier_is_corrected_reported_missing_and_found() {
             text_of(session, &format!("{changed} .after")).await?,
             "档案室"
         );
+        let period = r#"#corrections li.correction tr.changed-field[data-field="secrecy_years"]"#;
+        assert_eq!(text_of(session, &format!("{period} .before")).await?, "30");
+        assert_eq!(text_of(session, &format!("{period} .after")).await?, "5");
+        wait_css(session, r#"#carrier-secrecy[data-years="5"]"#).await?;
         moment(session, "lifecycle", "corrected").await;
+
+        // The label prints the carrier's own period mark.
+        session
+            .goto(&scene.url(&format!("/carriers/{carrier}/label.svg")))
+            .await?;
+        assert!(
+            text_of(session, "#label-level")
+                .await?
+                .starts_with("绝密★5年"),
+            "the label's period mark"
+        );
+        visit(session, scene, &format!("/carriers/{carrier}")).await?;
+        wait_css(session, "#missing-note").await?;
 
         // Reported missing: the leak-deadline clock of a TS carrier runs 10 days.
         let note = session.find("#missing-note").await?;

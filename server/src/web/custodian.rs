@@ -618,7 +618,7 @@ pub async fn carrier(
                     (fact(Key::CarrierStateLabel, "state", state_tag(lang, s.state)))
                     (fact(Key::SecrecyPeriodFact, "secrecy", html! {
                         span #carrier-secrecy data-years=(s.secrecy_years) {
-                            (crate::domain::secrecy::mark(t(lang, i18n::level(s.level)), s.secrecy_years))
+                            (secrecy_text(lang, s.level, s.secrecy_years))
                         }
                     }))
                     (fact(Key::CopyNo, "copy", html! {
@@ -754,6 +754,16 @@ fn history_item(lang: Lang, item: &HistoryItem) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A carrier's secrecy period in the page's language: the period mark `机密★10年` in Chinese
+/// (as the label prints it), `Secret ★ 10 years` in English.
+fn secrecy_text(lang: Lang, level: Level, years: u32) -> String {
+    let name = t(lang, i18n::level(level));
+    match lang {
+        Lang::Zh => crate::domain::secrecy::mark(name, years),
+        Lang::En => format!("{name} ★ {years} {}", t(lang, Key::SecrecyYearsUnit)),
     }
 }
 
