@@ -54,7 +54,7 @@ const PICTURES: &[(&str, &str, &str, &str)] = &[
     ("security_officer", "officer1", "/officer", "#current-user"),
     ("custodian", "custodian", "/carriers", "#current-user"),
     ("auditor", "auditor", "/audit", "#audit-table"),
-    ("admin", "admin", "/admin/start", "#current-user"),
+    ("admin", "admin", "/admin/devices", "#device-table"),
 ];
 
 /// The running demo, stopped when dropped (also when a step of the test panics).
