@@ -16,7 +16,6 @@
 #[allow(dead_code)]
 mod scene;
 #[path = "browser/support.rs"]
-#[allow(dead_code)]
 mod support;
 #[path = "browser/webdriver.rs"]
 #[allow(dead_code)]
