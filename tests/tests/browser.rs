@@ -8,6 +8,11 @@
 //! - A custodian signs in, types a carrier's printed label into the scan desk and presses
 //!   Enter, and issues the approved sign-out.
 //!
+//! Every flow runs at a desk monitor's 1400 px and a tablet's 800 px
+//! (`support::browser_test_at_widths`, a fresh site and browser per width), and every page a
+//! flow opens (`support::visit`, `support::wait_path`) or ends on must fit the window: nothing
+//! wider than it (`support::fits_width`).
+//!
 //! Elements are found by the stable ids and classes listed in `server/src/web/mod.rs`. Every
 //! wait polls with a deadline. When a test fails, a PNG of the page it was on is written to
 //! `target/browser-screenshots/<test>.png`, the driver's log beside it, and the path printed.
