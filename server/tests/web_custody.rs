@@ -420,13 +420,35 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
     assert_eq!(refused.status, 422);
     assert!(refused.body.contains("绝密载体须填写份号和份数"));
 
-    // Accepted: 303 to the carrier's page.
+    // A secrecy period longer than the level's longest (TS: 30 years): refused at its field.
+    let mut too_long = fields("1");
+    too_long.extend([
+        ("csrf", csrf.as_str()),
+        ("nonce", nonce.as_str()),
+        ("secrecy_years", "31"),
+    ]);
+    let refused = b.post_form("/carriers/new", &too_long).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(r#"class="field-error" data-field="secrecy_years""#)
+    );
+    assert!(
+        refused
+            .tag(r#"id="carrier-secrecy-years""#)
+            .contains(r#"value="31""#)
+    );
+    assert_eq!(fx.count("SELECT count(*) FROM carriers").await, 0);
+
+    // Accepted (with its own secrecy period, 绝密★25年): 303 to the carrier's page.
     let tags = format!("epc:{epc}\nbarcode:ACME-778899");
     let mut ok = fields("1");
     ok.extend([
         ("csrf", csrf.as_str()),
         ("nonce", nonce.as_str()),
         ("tags", tags.as_str()),
+        ("secrecy_years", "25"),
     ]);
     let created = b.post_form("/carriers/new", &ok).await;
     assert_eq!(created.status, 303, "{}", created.body);
@@ -463,6 +485,10 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
             .contains(&format!("/carriers/{id}/label.svg"))
     );
     assert!(page.element("history-panel").contains("暂无记录"));
+    assert!(
+        page.element("carrier-secrecy").contains("绝密★25年"),
+        "the carrier page shows its secrecy period"
+    );
 
     // The label: SVG, well-formed, control number and level, never the title.
     let label = b.get(&format!("/carriers/{id}/label.svg")).await;
@@ -475,7 +501,10 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
     );
     assert!(label.body.contains(">2024-0017</text>"));
     assert!(label.body.contains(&format!(">{label_text}</text>")));
-    assert!(label.body.contains("绝密★30年 Top Secret"));
+    assert!(
+        label.body.contains("绝密★25年 Top Secret"),
+        "the label prints the carrier's own secrecy period"
+    );
     assert!(!label.body.contains(TITLE) && !label.body.contains("XYZZY"));
     assert!(!label.body.contains("style="));
     assert_well_formed_xml(&label.body);

@@ -85,13 +85,13 @@ async fn click(session: &Session, css: &str) -> webdriver::WdResult<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_is_handed_over_and_signed_for_by_the_receiving_custodian() {
-    browser_test("moves_transfer", async |scene: &Scene, session: &Session| {
+    browser_test_at_widths("moves_transfer", async |scene: &Scene, session: &Session, _width: u32| {
         let carrier = scene.carrier("2024-0101", 101).await;
         receiver(scene).await;
 
         sign_in(scene, session, "custodian").await?;
         wait_path(session, scene, "/desk").await?;
-        session.goto(&scene.url("/transfers")).await?;
+        visit(session, scene, "/transfers").await?;
         fill(session, "#transfer-carriers", "2024-0101").await?;
         fill(session, "#transfer-to-unit", "档案室").await?;
         fill(session, "#transfer-reason", "部门撤并").await?;
@@ -116,7 +116,7 @@ async fn a_transfer_is_handed_over_and_signed_for_by_the_receiving_custodian() {
             assert_eq!(reply.status, 200, "{:?}", reply.body);
         }
 
-        session.goto(&scene.url("/transfers")).await?;
+        visit(session, scene, "/transfers").await?;
         click(session, &format!(r#"button.handover[data-id="{id}"]"#)).await?;
         wait_css(session, r#"#moves-message[data-code="handed_over"]"#).await?;
         wait_css(
@@ -134,7 +134,7 @@ async fn a_transfer_is_handed_over_and_signed_for_by_the_receiving_custodian() {
         wait_css(session, "#login-form").await?;
         sign_in(scene, session, "receiver").await?;
         wait_path(session, scene, "/desk").await?;
-        session.goto(&scene.url("/transfers")).await?;
+        visit(session, scene, "/transfers").await?;
         click(session, &format!(r#"button.receive[data-id="{id}"]"#)).await?;
         wait_css(session, r#"#moves-message[data-code="received"]"#).await?;
         wait_css(
@@ -153,9 +153,9 @@ async fn a_transfer_is_handed_over_and_signed_for_by_the_receiving_custodian() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stocktake_finds_one_carrier_missing_and_reports_it() {
-    browser_test(
+    browser_test_at_widths(
         "moves_stocktake",
-        async |scene: &Scene, session: &Session| {
+        async |scene: &Scene, session: &Session, _width: u32| {
             let held = scene.carrier("2024-0201", 201).await;
             let lost = scene.carrier("2024-0202", 202).await;
             for carrier in [&held, &lost] {
@@ -173,7 +173,7 @@ async fn a_stocktake_finds_one_carrier_missing_and_reports_it() {
 
             sign_in(scene, session, "custodian").await?;
             wait_path(session, scene, "/desk").await?;
-            session.goto(&scene.url("/stocktakes")).await?;
+            visit(session, scene, "/stocktakes").await?;
             wait_css(session, "#stocktake-form").await?;
             session
                 .execute(

@@ -81,15 +81,15 @@ async fn print_a4(session: &Session) -> webdriver::WdResult<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_register_prints_to_a_multi_page_a4_pdf() {
-    browser_test(
+    browser_test_at_widths(
         "reports_register",
-        async |scene: &Scene, session: &Session| {
+        async |scene: &Scene, session: &Session, _width: u32| {
             for n in 1..=70_u16 {
                 scene.carrier(&format!("2026-{n:04}"), n).await;
             }
             sign_in(scene, session, "custodian").await?;
             wait_css(session, "#current-user").await?;
-            session.goto(&scene.url("/reports")).await?;
+            visit(session, scene, "/reports").await?;
             let link = wait_css(
                 session,
                 r#"#report-list a.report-link[data-report="register"]"#,
@@ -125,9 +125,7 @@ async fn the_register_prints_to_a_multi_page_a4_pdf() {
             assert_a4(&pdf, 2, "register");
 
             for report in ["overdue", "missing"] {
-                session
-                    .goto(&scene.url(&format!("/reports/{report}")))
-                    .await?;
+                visit(session, scene, &format!("/reports/{report}")).await?;
                 wait_css(
                     session,
                     &format!(r#"main[data-report="{report}"] #report-empty"#),
@@ -144,20 +142,23 @@ async fn the_register_prints_to_a_multi_page_a4_pdf() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guard_cannot_open_the_reports() {
-    browser_test("reports_guard", async |scene: &Scene, session: &Session| {
-        sign_in(scene, session, "guard").await?;
-        wait_css(session, "#current-user").await?;
-        assert!(
-            session
-                .find_all(r#"nav.mainnav a[href="/reports"]"#)
-                .await?
-                .is_empty(),
-            "no reports entry for a guard"
-        );
-        session.goto(&scene.url("/reports/register")).await?;
-        wait_css(session, "#message").await?;
-        assert!(!page_shows(session, "Reactor drawings").await?);
-        Ok(())
-    })
+    browser_test_at_widths(
+        "reports_guard",
+        async |scene: &Scene, session: &Session, _width: u32| {
+            sign_in(scene, session, "guard").await?;
+            wait_css(session, "#current-user").await?;
+            assert!(
+                session
+                    .find_all(r#"nav.mainnav a[href="/reports"]"#)
+                    .await?
+                    .is_empty(),
+                "no reports entry for a guard"
+            );
+            visit(session, scene, "/reports/register").await?;
+            wait_css(session, "#message").await?;
+            assert!(!page_shows(session, "Reactor drawings").await?);
+            Ok(())
+        },
+    )
     .await;
 }

@@ -27,6 +27,7 @@ pub mod person;
 pub mod reclassification;
 pub mod repair;
 pub mod role;
+pub mod secrecy;
 pub mod signout;
 pub mod sweep;
 pub mod time;

@@ -92,6 +92,7 @@ impl MemoryDb {
                 owner_unit: "U",
                 home_device: Some(DeviceId::new("cab-1").unwrap()),
                 tags: &tags,
+                secrecy_years: None,
             })
             .unwrap();
             db.tx().insert_carrier(&carrier, t0).unwrap();

@@ -1012,6 +1012,12 @@ texts! {
     SearchDeviceWords: "查询（设备编号、类型、区域）", "Search (device id, kind, zone)";
     AllSignouts: "全部借出单", "All sign-outs";
     AlertNumber: "编号", "No.";
+    SecrecyPeriod: "保密期限（年）", "Secrecy period (years)";
+    SecrecyPeriodHint: "留空即按密级的最长期限：绝密30年、机密20年、秘密10年。", "Empty: the level's longest period: Top Secret 30 years, Secret 20, Confidential 10.";
+    ErrSecrecyPeriod: "保密期限须为1年至该密级的最长期限（绝密30年、机密20年、秘密10年）", "The secrecy period must be 1 year up to the level's longest (Top Secret 30, Secret 20, Confidential 10)";
+    SecrecyPeriodFact: "保密期限", "Secrecy period";
+    SecrecyYearsUnit: "年", "years";
+    SoundTap: "点按此处启用警报声音（浏览器阻止了自动播放）", "Tap to enable alarm sound (the browser blocked autoplay)";
 }
 
 /// The name of a role.
