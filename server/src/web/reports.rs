@@ -79,9 +79,32 @@ pub struct Report<'a> {
     pub signatures: &'a [Signature],
 }
 
+/// What the report of one record (a stocktake, a destruction, a collection) adds to the
+/// plain layout. Everything is optional, so a list report passes the default.
+#[derive(Default)]
+pub struct Extras {
+    /// Where the back link leads (the record's own page); the report list by default.
+    pub back: Option<String>,
+    /// Facts about the record (label, value), shown once, before the rows, on the first
+    /// page; each as `.report-fact[data-field]` with the given field name.
+    pub facts: Vec<(&'static str, Key, Markup)>,
+    /// A small table shown once with the facts (e.g. the progress per department).
+    pub summary: Option<Markup>,
+    /// Signature lines for named people (a stocktake's closer, a destruction's witnesses),
+    /// before the role lines: the role, and the name printed under the line (empty for a
+    /// blank line to fill in by hand).
+    pub named: Vec<(Key, String)>,
+}
+
 /// The whole printable document of `report` (see the module doc).
 pub fn report_document(lang: Lang, report: &Report<'_>) -> Markup {
+    report_document_with(lang, report, &Extras::default())
+}
+
+/// [`report_document`] with the record's facts, summary and named signatures.
+pub fn report_document_with(lang: Lang, report: &Report<'_>, extras: &Extras) -> Markup {
     let span = report.columns.len().max(1);
+    let back = extras.back.as_deref().unwrap_or("/reports");
     html! {
         (DOCTYPE)
         html lang=(lang.html_tag()) {
@@ -94,7 +117,7 @@ pub fn report_document(lang: Lang, report: &Report<'_>) -> Markup {
             }
             body.report {
                 nav.report-tools {
-                    a #report-back href="/reports" { "← " (t(lang, Key::ReportsTitle)) }
+                    a #report-back href=(back) { "← " (t(lang, if extras.back.is_some() { Key::ReportBack } else { Key::ReportsTitle })) }
                     span.hint { (t(lang, Key::ReportPrintHint)) }
                 }
                 main #main .report-page data-report=(report.id) {
@@ -114,6 +137,20 @@ pub fn report_document(lang: Lang, report: &Report<'_>) -> Markup {
                                 @for c in &report.columns { th { (t(lang, *c)) } }
                             }
                         }
+                        @if !extras.facts.is_empty() || extras.summary.is_some() {
+                            tbody #report-facts-body {
+                                tr.report-facts { td colspan=(span) {
+                                    @if !extras.facts.is_empty() {
+                                        dl #report-facts .report-facts-list {
+                                            @for (field, label, value) in &extras.facts {
+                                                div.report-fact data-field=(field) { dt { (t(lang, *label)) } dd { (value) } }
+                                            }
+                                        }
+                                    }
+                                    @if let Some(summary) = &extras.summary { (summary) }
+                                } }
+                            }
+                        }
                         tbody {
                             @if report.rows.is_empty() {
                                 tr #report-empty { td colspan=(span) { (t(lang, report.empty)) } }
@@ -124,6 +161,14 @@ pub fn report_document(lang: Lang, report: &Report<'_>) -> Markup {
                         }
                     }
                     section #report-signatures .signatures {
+                        @for (role, name) in &extras.named {
+                            div.signature.named {
+                                span.role { (t(lang, *role)) }
+                                span.line { span.signer { (name) } }
+                                span.role { (t(lang, Key::ReportDate)) }
+                                span.line.short {}
+                            }
+                        }
                         @for s in report.signatures {
                             div.signature {
                                 span.role { (t(lang, s.0)) }
