@@ -224,7 +224,8 @@ fn the_schema_accepts_the_standards_example_and_refuses_a_broken_one() {
 const DESTROYED_EPC_HEX: &str = "3474257BF40000000000162E";
 
 /// Register a second carrier and destroy it through the whole workflow (request, approval,
-/// a record witnessed by an officer's person and a clerk, at `place`); its id.
+/// a record witnessed by an officer's person and a clerk, at `place`), and a third one
+/// dispatched and delivered; the destroyed carrier's id.
 async fn destroy_one(server: &Server, tokens: &std::collections::HashMap<Role, String>) -> String {
     let post = async |token: &str, path: &str, body: Value, status: u16| {
         let r = server
@@ -256,7 +257,9 @@ async fn destroy_one(server: &Server, tokens: &std::collections::HashMap<Role, S
         .unwrap()
         .to_owned();
     let approve = format!("/api/v1/destructions/{request}/approve");
-    let r = server.call(Method::POST, &approve, Some(officer), None).await;
+    let r = server
+        .call(Method::POST, &approve, Some(officer), None)
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let person = async |name: &str| {
         post(
@@ -288,10 +291,59 @@ async fn destroy_one(server: &Server, tokens: &std::collections::HashMap<Role, S
         200,
     )
     .await;
-    // The export's range ends before "now": let the destruction's second pass.
+    // And a third carrier dispatched (sent, then delivered).
+    let sent = post(
+        custodian,
+        "/api/v1/carriers",
+        json!({"control_no": "S-2026-0100", "kind": "paper", "level": "S", "title": TITLE,
+               "owner_unit": "一处", "tags": [format!("epc:{DISPATCHED_EPC_HEX}")]}),
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let window = server.now().plus_secs(3600).to_string();
+    let dispatch = post(
+        custodian,
+        "/api/v1/dispatches",
+        json!({"carrier_ids": [sent], "destination": "上级机关", "courier": "机要交通员 陈",
+               "sealed_by": "保管员 李", "window_until": window}),
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/dispatches/{dispatch}");
+    let r = server
+        .call(
+            Method::POST,
+            &format!("{path}/approve"),
+            Some(officer),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = server
+        .call(Method::POST, &format!("{path}/send"), Some(custodian), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    server.advance(60);
+    post(
+        custodian,
+        &format!("{path}/delivered"),
+        json!({"received_by": "上级机关 收发室 王"}),
+        200,
+    )
+    .await;
+    // The export's range ends before "now": let these steps' second pass.
     server.advance(1);
     carrier
 }
+
+/// The EPC of the carrier [`destroy_one`] dispatches.
+const DISPATCHED_EPC_HEX: &str = "3474257BF40000000000162F";
 
 #[tokio::test]
 async fn epcis_events_validate_against_the_standard_schema_and_hold_no_title() {
@@ -338,6 +390,21 @@ async fn epcis_events_validate_against_the_standard_schema_and_hold_no_title() {
                 .iter()
                 .filter(|e| e["bizStep"] != "destroying")
                 .all(|e| e["action"] == "OBSERVE")
+        );
+        // The dispatch: shipped (in transit), then received at its destination.
+        let moved = json!([epcis_uri(DISPATCHED_EPC_HEX)]);
+        let steps: Vec<(&Value, &Value)> = events
+            .iter()
+            .filter(|e| e["epcList"] == moved)
+            .map(|e| (&e["bizStep"], &e["disposition"]))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (&json!("shipping"), &json!("in_transit")),
+                (&json!("receiving"), &json!("in_progress"))
+            ],
+            "{events:#?}"
         );
     }
     // A range with nothing in it is still a valid document.

@@ -206,7 +206,7 @@ async fn print_from(
         !page_shows(session, "Reactor drawings").await?,
         "{report}: a record's report never shows a title"
     );
-    Ok(print_a4(session).await?)
+    print_a4(session).await
 }
 
 /// The three records' reports: a closed stocktake (one of two loans seen, the other settled
@@ -328,8 +328,10 @@ async fn a_stocktake_a_collection_and_a_destruction_print_to_a4() {
                 scene,
                 &scene.custodian,
                 &format!("/api/v1/destructions/{destruction}/record"),
-                Some(json!({"witnesses": [officer_person, scene.walker], "at": at,
-                            "count": 1, "place": "保密办碎纸室"})),
+                Some(
+                    json!({"witnesses": [officer_person, scene.walker], "at": at,
+                            "count": 1, "place": "保密办碎纸室"}),
+                ),
                 200,
             )
             .await;
@@ -410,7 +412,10 @@ async fn a_stocktake_a_collection_and_a_destruction_print_to_a4() {
                 "1"
             );
             assert_eq!(
-                session.find_all("#report-signatures .signature").await?.len(),
+                session
+                    .find_all("#report-signatures .signature")
+                    .await?
+                    .len(),
                 3
             );
             assert_a4(&print_a4(session).await?, 1, "collection");

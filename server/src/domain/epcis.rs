@@ -319,7 +319,11 @@ mod tests {
         assert_eq!(Movement::from_step("destroyed"), Some(Movement::Destroyed));
         let shipped = object_event(&fact("rq-5-sent-7", 0, Movement::Shipped, &[]));
         assert_eq!(
-            (&shipped["action"], &shipped["bizStep"], &shipped["disposition"]),
+            (
+                &shipped["action"],
+                &shipped["bizStep"],
+                &shipped["disposition"]
+            ),
             (&json!("OBSERVE"), &json!("shipping"), &json!("in_transit"))
         );
         assert_eq!(Movement::from_step("received"), Some(Movement::Received));

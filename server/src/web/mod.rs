@@ -370,7 +370,10 @@ pub fn router() -> Router<AppState> {
         .route("/reports/overdue", get(reports::overdue))
         .route("/reports/missing", get(reports::missing))
         .route("/reports/stocktakes/{id}", get(record_reports::stocktake))
-        .route("/reports/destructions/{id}", get(record_reports::destruction))
+        .route(
+            "/reports/destructions/{id}",
+            get(record_reports::destruction),
+        )
         .route("/reports/collections/{id}", get(record_reports::collection))
         .route(reports::REPORT_CSS.path, get(reports::report_css))
         .layer(DefaultBodyLimit::max(session::FORM_LIMIT))

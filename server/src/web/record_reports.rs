@@ -113,7 +113,9 @@ pub async fn stocktake(
             "closed",
             Key::StocktakeSignedBy,
             match (&v.head.closed_by, v.head.closed_at) {
-                (Some(by), Some(at)) => html! { span #report-closed-by { (by) } " " (layout::time(at)) },
+                (Some(by), Some(at)) => {
+                    html! { span #report-closed-by { (by) } " " (layout::time(at)) }
+                }
                 _ => html! { span.tone-warn { (t(lang, Key::StocktakeStillOpen)) } },
             },
         ),
