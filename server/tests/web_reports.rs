@@ -154,7 +154,10 @@ async fn record_reports_open_for_custodians_and_officers_and_show_no_title() {
                 let body = &answer.body;
                 assert!(body.contains(r#"data-report="stocktake""#));
                 assert!(body.contains(r#"id="report-facts""#));
-                assert!(body.contains(r#"id="report-closed-by">custodian<"#), "{body}");
+                assert!(
+                    body.contains(r#"id="report-closed-by">custodian<"#),
+                    "{body}"
+                );
                 assert!(body.contains(r#"class="signer">custodian<"#), "{body}");
                 assert!(!body.contains(TITLE), "no title on a stocktake");
             } else {

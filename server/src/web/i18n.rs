@@ -1010,6 +1010,7 @@ texts! {
     StocktakeStillOpen: "清点尚未结束", "Still open";
     StocktakeCounts: "清点结果", "Result";
     StocktakeResult: "结果", "Result";
+    StocktakeCountedBy: "清点人", "Counted by";
     ReportStocktakeTitle: "涉密载体清点结果", "Stocktake result";
     ReportDestructionTitle: "涉密载体销毁记录", "Destruction record";
     ReportCollectionTitle: "年底涉密载体收缴情况", "Year-end collection";

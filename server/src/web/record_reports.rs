@@ -135,7 +135,7 @@ pub async fn stocktake(
         facts,
         summary: None,
         named: vec![(
-            Key::StocktakeSignedBy,
+            Key::StocktakeCountedBy,
             v.head.closed_by.clone().unwrap_or_default(),
         )],
     };

@@ -85,10 +85,12 @@ pub struct Report<'a> {
 pub struct Extras {
     /// Where the back link leads (the record's own page); the report list by default.
     pub back: Option<String>,
-    /// Facts about the record (label, value), shown once, before the rows, on the first
-    /// page; each as `.report-fact[data-field]` with the given field name.
+    /// Facts about the record (field name, label, value), in the head under the title, so
+    /// they are repeated with it on every printed page (a record's sheets stay identified);
+    /// each as `.report-fact[data-field]`. Keep them short.
     pub facts: Vec<(&'static str, Key, Markup)>,
-    /// A small table shown once with the facts (e.g. the progress per department).
+    /// A summary shown once after the rows, before the signatures (e.g. the totals per
+    /// department).
     pub summary: Option<Markup>,
     /// Signature lines for named people (a stocktake's closer, a destruction's witnesses),
     /// before the role lines: the role, and the name printed under the line (empty for a
@@ -132,23 +134,16 @@ pub fn report_document_with(lang: Lang, report: &Report<'_>, extras: &Extras) ->
                                     " · " (t(lang, Key::ReportRows)) " "
                                     span #report-count { (report.rows.len()) }
                                 }
+                                @if !extras.facts.is_empty() {
+                                    dl #report-facts .report-facts-list {
+                                        @for (field, label, value) in &extras.facts {
+                                            div.report-fact data-field=(field) { dt { (t(lang, *label)) } dd { (value) } }
+                                        }
+                                    }
+                                }
                             } }
                             tr.report-columns {
                                 @for c in &report.columns { th { (t(lang, *c)) } }
-                            }
-                        }
-                        @if !extras.facts.is_empty() || extras.summary.is_some() {
-                            tbody #report-facts-body {
-                                tr.report-facts { td colspan=(span) {
-                                    @if !extras.facts.is_empty() {
-                                        dl #report-facts .report-facts-list {
-                                            @for (field, label, value) in &extras.facts {
-                                                div.report-fact data-field=(field) { dt { (t(lang, *label)) } dd { (value) } }
-                                            }
-                                        }
-                                    }
-                                    @if let Some(summary) = &extras.summary { (summary) }
-                                } }
                             }
                         }
                         tbody {
@@ -159,6 +154,9 @@ pub fn report_document_with(lang: Lang, report: &Report<'_>, extras: &Extras) ->
                                 tr.report-row { @for cell in row { td { (cell) } } }
                             }
                         }
+                    }
+                    @if let Some(summary) = &extras.summary {
+                        section #report-summary .report-summary-block { (summary) }
                     }
                     section #report-signatures .signatures {
                         @for (role, name) in &extras.named {
