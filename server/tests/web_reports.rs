@@ -141,6 +141,17 @@ async fn record_reports_open_for_custodians_and_officers_and_show_no_title() {
         };
         assert_eq!(b.sign_in(role.as_str(), password).await.status, 303);
         let allowed = matches!(role, Role::Custodian | Role::SecurityOfficer);
+        if allowed {
+            // An officer has no stocktake page: the report list links the record's report.
+            let list = b.get("/reports").await;
+            assert!(
+                list.body.contains(&format!(
+                    r#"data-report="stocktake" data-id="{stocktake}" href="{report}""#
+                )),
+                "{role}: {}",
+                list.body
+            );
+        }
         for path in [
             report.as_str(),
             "/reports/destructions/1",

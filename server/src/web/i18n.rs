@@ -1011,6 +1011,7 @@ texts! {
     StocktakeCounts: "清点结果", "Result";
     StocktakeResult: "结果", "Result";
     StocktakeCountedBy: "清点人", "Counted by";
+    RecordReportsTitle: "清点、收缴、销毁记录", "Stocktakes, collections, destructions";
     ReportStocktakeTitle: "涉密载体清点结果", "Stocktake result";
     ReportDestructionTitle: "涉密载体销毁记录", "Destruction record";
     ReportCollectionTitle: "年底涉密载体收缴情况", "Year-end collection";

@@ -29,6 +29,7 @@ use super::officer::{LeakClock, leak_clock, whole_days};
 use super::session::{Page, WebError};
 use crate::AppState;
 use crate::auth::capability::{AlertReaderCap, Capability, CustodyReader, PeopleReaderCap};
+use crate::domain::approval::{RequestKind, RequestState};
 use crate::domain::carrier::CarrierState;
 use crate::domain::role::Role;
 use crate::domain::signout::SignoutState;
@@ -191,10 +192,37 @@ const CSV_LINKS: &[(&str, Key, &[Role])] = &[
     ("alerts", Key::CsvAlerts, AlertReaderCap::ROLES),
 ];
 
-/// `GET /reports`: the list of printable reports and the CSV exports.
-pub async fn index(page: Page<CustodyReader>) -> Markup {
+/// How many records of each kind the report list offers (newest first).
+const RECORDS_LISTED: usize = 20;
+
+/// `GET /reports`: the list of printable reports, the latest records' reports (closed
+/// stocktakes, collections, recorded destructions: an officer reaches a stocktake's report
+/// here, not having the custodian's stocktake page) and the CSV exports.
+pub async fn index(
+    page: Page<CustodyReader>,
+    State(state): State<AppState>,
+) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
+    let internal = |e| session.internal(e);
+    let mut stocktakes = crate::service::moves::stocktakes(&state, &page.cap)
+        .await
+        .map_err(internal)?;
+    stocktakes.retain(|s| s.closed_at.is_some());
+    stocktakes.truncate(RECORDS_LISTED);
+    let mut collections = crate::service::moves::collections(&state, &page.cap)
+        .await
+        .map_err(internal)?;
+    collections.truncate(RECORDS_LISTED);
+    let mut destructions = crate::service::approvals::list(
+        &state,
+        &page.cap,
+        Some(RequestKind::Destruction),
+        Some(RequestState::Done),
+    )
+    .await
+    .map_err(internal)?;
+    destructions.truncate(RECORDS_LISTED);
     let content = html! {
         h1 { (t(lang, Key::ReportsTitle)) }
         p.hint { (t(lang, Key::ReportsHint)) }
@@ -206,6 +234,29 @@ pub async fn index(page: Page<CustodyReader>) -> Markup {
                     ("missing", Key::ReportMissingTitle),
                 ] {
                     li { a.report-link data-report=(id) href={ "/reports/" (id) } { (t(lang, key)) } }
+                }
+            }
+        }
+        section.panel #record-reports {
+            h2 { (t(lang, Key::RecordReportsTitle)) }
+            @if stocktakes.is_empty() && collections.is_empty() && destructions.is_empty() {
+                p.hint { (t(lang, Key::ReportNothing)) }
+            }
+            ul {
+                @for s in &stocktakes {
+                    li { a.record-report data-report="stocktake" data-id=(s.id) href={ "/reports/stocktakes/" (s.id) } {
+                        (t(lang, Key::ReportStocktakeTitle)) " #" (s.id) " · " (s.scope_ref) " · " (maybe_time(lang, s.closed_at))
+                    } }
+                }
+                @for c in &collections {
+                    li { a.record-report data-report="collection" data-id=(c.id) href={ "/reports/collections/" (c.id) } {
+                        (t(lang, Key::ReportCollectionTitle)) " " (c.year)
+                    } }
+                }
+                @for d in &destructions {
+                    li { a.record-report data-report="destruction" data-id=(d.id) href={ "/reports/destructions/" (d.id) } {
+                        (t(lang, Key::ReportDestructionTitle)) " #" (d.id) " · " (maybe_time(lang, d.done_at))
+                    } }
                 }
             }
         }
@@ -221,7 +272,12 @@ pub async fn index(page: Page<CustodyReader>) -> Markup {
             }
         }
     };
-    frame(session, t(lang, Key::ReportsTitle), "reports", content)
+    Ok(frame(
+        session,
+        t(lang, Key::ReportsTitle),
+        "reports",
+        content,
+    ))
 }
 
 /// `GET /reports/register`: the carrier register (台账), with titles.
