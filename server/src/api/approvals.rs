@@ -293,6 +293,15 @@ pub struct RecordBody {
     /// How many carriers were counted at the destruction (checked against the request).
     #[serde(default)]
     count: Option<u32>,
+    /// Where they were destroyed (1 to 200 printable characters, not blank), for the printed
+    /// record.
+    #[serde(default)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    place: Option<String>,
 }
 
 /// The carriers a destruction record destroyed.
@@ -458,6 +467,7 @@ pub async fn destructions_record(
         witnesses: body.witnesses,
         at: body.at,
         count: body.count,
+        place: body.place,
     };
     let carrier_ids = destructions::record(&state, &cap, id, record).await?;
     Ok(AxumJson(Destroyed {

@@ -11,6 +11,7 @@ pub mod cabinet;
 pub mod carrier;
 pub mod copy;
 pub mod csv;
+pub mod datetime;
 pub mod destruction;
 pub mod device;
 pub mod epcis;

@@ -1018,6 +1018,27 @@ texts! {
     SecrecyPeriodFact: "保密期限", "Secrecy period";
     SecrecyYearsUnit: "年", "years";
     SoundTap: "点按此处启用警报声音（浏览器阻止了自动播放）", "Tap to enable alarm sound (the browser blocked autoplay)";
+    // Printable records (web/record_reports.rs, exports2).
+    ReportBack: "返回", "Back";
+    PrintRecord: "打印销毁记录", "Print the destruction record";
+    PrintReport: "打印报表", "Print the report";
+    PrintDepartment: "打印本部门", "Print this department";
+    DestructionPlace: "销毁地点", "Place";
+    StocktakeStillOpen: "清点尚未结束", "Still open";
+    StocktakeCounts: "清点结果", "Result";
+    StocktakeResult: "结果", "Result";
+    StocktakeCountedBy: "清点人", "Counted by";
+    RecordReportsTitle: "清点、收缴、销毁记录", "Stocktakes, collections, destructions";
+    ReportStocktakeTitle: "涉密载体清点结果", "Stocktake result";
+    ReportDestructionTitle: "涉密载体销毁记录", "Destruction record";
+    ReportCollectionTitle: "年底涉密载体收缴情况", "Year-end collection";
+    ReportRequest: "申请", "Request";
+    ReportRequestedBy: "申请人", "Requested by";
+    ReportApprovals: "审批", "Approvals";
+    DestroyedAt: "销毁时间", "Destroyed at";
+    AllDepartments: "全部部门", "All departments";
+    CollectionComplete: "已全部处理", "All closed";
+    ReportClosedBy: "处理人", "Closed by";
 }
 
 /// The name of a role.

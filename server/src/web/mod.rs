@@ -54,6 +54,7 @@
 //! | `GET /overdue`, `GET /missing` | security officer | [`officer`]: overdue sign-outs, missing carriers and leak deadlines |
 //! | `GET /alerts/history?kind=&state=` | security officer | [`officer`]: handled alerts |
 //! | `GET /reports`, `GET /reports/{register,overdue,missing}` | custodian, security officer | [`reports`]: printable A4 reports |
+//! | `GET /reports/{stocktakes,destructions,collections}/{id}` | custodian, security officer | [`record_reports`]: printable A4 records |
 //! | `GET /static/custos.css`, `/static/custos.js`, `/static/report.css` | anyone | [`assets`], [`reports`] |
 //!
 //! # Adding a page
@@ -96,6 +97,7 @@ pub mod moves;
 pub mod officer;
 pub mod paging;
 pub mod people;
+pub mod record_reports;
 pub mod reports;
 pub use crate::replay;
 pub mod session;
@@ -376,6 +378,12 @@ pub fn router() -> Router<AppState> {
         .route("/reports/register", get(reports::register))
         .route("/reports/overdue", get(reports::overdue))
         .route("/reports/missing", get(reports::missing))
+        .route("/reports/stocktakes/{id}", get(record_reports::stocktake))
+        .route(
+            "/reports/destructions/{id}",
+            get(record_reports::destruction),
+        )
+        .route("/reports/collections/{id}", get(record_reports::collection))
         .route(reports::REPORT_CSS.path, get(reports::report_css))
         .layer(DefaultBodyLimit::max(session::FORM_LIMIT))
         .layer(middleware::from_fn(protect))

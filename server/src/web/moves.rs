@@ -143,7 +143,7 @@ pub async fn stocktakes(
     ))
 }
 
-fn scope_name(lang: Lang, kind: ScopeKind) -> &'static str {
+pub(super) fn scope_name(lang: Lang, kind: ScopeKind) -> &'static str {
     t(
         lang,
         match kind {
@@ -213,6 +213,7 @@ fn stocktake_content(lang: Lang, session: &WebSession, v: &StocktakeView, title:
                 div.fact data-field="signed" { dt { (t(lang, Key::StocktakeSignedBy)) } dd #stocktake-signed-by { (by) " " (layout::time(at)) } }
             }
         }
+        p { a #stocktake-report-link .report-link href={ "/reports/stocktakes/" (id) } { (t(lang, Key::PrintReport)) } }
         p #stocktake-counts {
             (t(lang, Key::StocktakeExpected)) " " span.count-expected { (v.result.expected) } " · "
             (t(lang, Key::StocktakeSeen)) " " span.count-seen { (v.result.seen) } " · "
@@ -275,7 +276,7 @@ fn stocktake_content(lang: Lang, session: &WebSession, v: &StocktakeView, title:
     }
 }
 
-fn resolution_key(r: Resolution) -> Key {
+pub(super) fn resolution_key(r: Resolution) -> Key {
     match r {
         Resolution::Missing => Key::ResolutionMissing,
         Resolution::Correction => Key::ResolutionCorrection,
@@ -604,11 +605,13 @@ pub async fn collection_page(
     let content = html! {
         h1 #collection-heading data-collection-id=(id) data-complete=(report.complete) { (title) }
         (message(lang, session))
+        p { a #collection-report-link .report-link href={ "/reports/collections/" (id) } { (t(lang, Key::PrintReport)) } }
         table #department-table {
             thead { tr {
                 th { (t(lang, Key::Department)) } th { (t(lang, Key::CalledIn)) } th { (t(lang, Key::Returned)) }
                 th { (t(lang, Key::OutcomeKept)) } th { (t(lang, Key::OutcomeArchived)) }
                 th { (t(lang, Key::OutcomeDestroyed)) } th { (t(lang, Key::StillOpen)) }
+                th { (t(lang, Key::NavReports)) }
             } }
             tbody {
                 @for d in &report.departments {
@@ -616,6 +619,7 @@ pub async fn collection_page(
                         td { (d.department) } td.called-in { (d.called_in) } td.returned { (d.returned) }
                         td.kept { (d.kept) } td.archived { (d.archived) } td.destroyed { (d.destroyed) }
                         td.open { (d.open) }
+                        td { a.department-report href={ "/reports/collections/" (id) "?department=" (super::form::encode(&d.department)) } { (t(lang, Key::PrintDepartment)) } }
                     }
                 }
             }
@@ -649,7 +653,7 @@ pub async fn collection_page(
     Ok(frame(session, &title, "custodian", content).into_response())
 }
 
-fn outcome_key(o: Outcome) -> Key {
+pub(super) fn outcome_key(o: Outcome) -> Key {
     match o {
         Outcome::Kept => Key::OutcomeKept,
         Outcome::Archived => Key::OutcomeArchived,
