@@ -93,6 +93,9 @@ pub enum MoveRuleError {
     /// The repair has been recorded as returned already.
     #[error("the repair is closed already")]
     RepairClosed,
+    /// A carrier is out for repair (维修中): nothing moves it until the repair returns.
+    #[error("a carrier is out for repair until it returns")]
+    InRepair,
     /// A transfer of a whole unit needs the unit to keep carriers (a rule about the
     /// register, not a malformed request).
     #[error("the unit keeps no carriers")]
@@ -126,6 +129,7 @@ impl MoveRuleError {
             MoveRuleError::MediaMustBeRemoved => "media_must_be_removed",
             MoveRuleError::AlreadyInRepair => "already_in_repair",
             MoveRuleError::RepairClosed => "repair_closed",
+            MoveRuleError::InRepair => "in_repair",
             MoveRuleError::UnitEmpty => "unit_empty",
         }
     }

@@ -645,6 +645,14 @@ pub async fn carriers_by_text(
 // ---------------------------------------------------------------------------------------------
 // Repair (维修)
 
+/// Refuse a step over `ids` when any of them is out for repair (409 `in_repair`): the check
+/// every use case that moves a carrier (sign-out, issue, copy, transfer, dispatch,
+/// destruction) makes inside its transaction, through [`repair::check_available`].
+pub(crate) fn refuse_in_repair(tx: &mut dyn Tx, ids: &[CarrierId]) -> Result<(), ServiceError> {
+    repair::check_available(&tx.carriers_in_repair(ids)?)?;
+    Ok(())
+}
+
 /// A carrier sent for repair (see [`crate::domain::repair`] for the rules).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -857,6 +865,21 @@ pub async fn repair(
     id: RepairId,
 ) -> Result<RepairRow, ServiceError> {
     app.store().query(move |tx| Ok(tx.repair(id)?)).await
+}
+
+/// The open repair of a carrier, if it is out for repair (the carrier page shows it with
+/// its removed media).
+pub async fn open_repair_of(
+    app: &AppState,
+    _reader: &CustodyReader,
+    carrier: CarrierId,
+) -> Result<Option<RepairRow>, ServiceError> {
+    app.store()
+        .query(move |tx| match tx.open_repair(carrier)? {
+            Some(id) => Ok(Some(tx.repair(id)?)),
+            None => Ok(None),
+        })
+        .await
 }
 
 /// Every repair, open ones first.

@@ -116,6 +116,9 @@ pub struct CarrierSummary {
     /// the whole chain).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_id: Option<CarrierId>,
+    /// Out for repair (维修中): an open repair holds it (its `state` stays `in_storage`: the
+    /// custodian still answers for it), and nothing moves it until the repair returns.
+    pub in_repair: bool,
 }
 
 /// A carrier with its title: for custodians and security officers only. `Debug` redacts the

@@ -1000,6 +1000,44 @@ texts! {
     FirstPage: "回到第一页", "First page";
     PagingReset: "翻页位置已失效，已显示第一页。", "That page position no longer applies; showing the first page.";
     TagDetails: "标签详情", "Tag details";
+
+    // Repair as a carrier state, the repair and dispatch pages (web/repairs.rs, web/dispatches.rs).
+    CarrierStateInRepair: "维修中", "In repair";
+    ErrCarrierInRepair: "载体正在维修中，维修返回前不能借出、发放、复制、移交、传递或销毁", "A carrier is out for repair: it cannot be signed out, issued, copied, transferred, dispatched or destroyed until it returns";
+    NavRepairs: "维修", "Repairs";
+    RepairsTitle: "涉密设备维修", "Repairs";
+    RepairSend: "送修", "Send for repair";
+    RepairCarrier: "载体编号或标签", "Control number or tag";
+    RepairRepairer: "维修单位或人员（须具备资质）", "Repairer (qualified firm or person)";
+    RepairQualificationNo: "资质证书编号", "Qualification certificate no.";
+    RepairQualifiedUntil: "资质有效期至", "Qualification valid until";
+    RepairMode: "维修方式", "Where";
+    RepairModeOnSite: "现场维修（全程陪同）", "On site, under escort";
+    RepairModeDispatch: "送外维修（机要传递）", "Off site, by dispatch";
+    RepairEscort: "陪同人员", "Escort";
+    RepairMedia: "存储介质", "Storage media";
+    RepairMediaRemoved: "拆除并由保管员留存", "Removed and kept by the custodian";
+    RepairMediaOnSite: "不拆除（现场维修）", "Left in place (repaired on site)";
+    RepairMediaNote: "拆下的介质及存放位置", "Media removed and where they are kept";
+    RepairSubmit: "登记送修", "Record the repair";
+    RepairsOpen: "维修中", "Out for repair";
+    RepairsReturned: "已返回", "Returned";
+    RepairsNone: "没有维修记录。", "No repairs yet.";
+    RepairSentAt: "送修时间", "Sent";
+    RepairReturnNote: "返回检查情况（介质装回、封条）", "Found on return (media put back, seals)";
+    RepairReturnButton: "登记返回", "Record the return";
+    RepairOpenOne: "此载体正在维修", "This carrier is out for repair";
+    NavDispatches: "机要传递", "Dispatches";
+    DispatchesTitle: "机要传递", "Dispatches";
+    DispatchNew: "申请传递", "Ask for a dispatch";
+    DispatchDestination: "收件单位", "Destination";
+    DispatchCourier: "机要通信人员", "Courier";
+    DispatchSealedBy: "封装人", "Sealed by";
+    DispatchWindowHours: "放行时限（小时）", "Gate window (hours)";
+    DispatchSubmit: "提交传递申请", "Ask for the dispatch";
+    DispatchesNone: "尚无传递。", "No dispatches yet.";
+    SendButton: "发出", "Send";
+    DeliveredButton: "确认送达", "Record delivery";
 }
 
 /// The name of a role.
@@ -1118,6 +1156,16 @@ pub fn carrier_state(state: CarrierState) -> Key {
         CarrierState::InTransfer => Key::CarrierStateInTransfer,
         CarrierState::Dispatched => Key::CarrierStateDispatched,
         CarrierState::Declassified => Key::CarrierStateDeclassified,
+    }
+}
+
+/// The name of a carrier's state as pages show it: 维修中 while a repair is open (the register
+/// keeps `in_storage`: see [`crate::domain::repair::check_available`]), else its state.
+pub fn carrier_state_shown(state: CarrierState, in_repair: bool) -> Key {
+    if in_repair {
+        Key::CarrierStateInRepair
+    } else {
+        carrier_state(state)
     }
 }
 

@@ -94,6 +94,7 @@ pub mod lists;
 pub mod moves;
 pub mod officer;
 pub mod people;
+pub mod repairs;
 pub mod reports;
 pub use crate::replay;
 pub mod session;
@@ -189,6 +190,11 @@ pub const NAV: &[NavItem] = &[
         path: "/retention",
         label: Key::NavRetention,
         roles: CustodyReader::ROLES,
+    },
+    NavItem {
+        path: "/repairs",
+        label: Key::NavRepairs,
+        roles: CustodianDesk::ROLES,
     },
     NavItem {
         path: "/approvals",
@@ -330,6 +336,8 @@ pub fn router() -> Router<AppState> {
             post(moves::close_collection_item),
         )
         .route("/retention", get(moves::retention_page))
+        .route("/repairs", get(repairs::repairs_page).post(repairs::send))
+        .route("/repairs/{id}/return", post(repairs::return_repair))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))
