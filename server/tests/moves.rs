@@ -383,6 +383,23 @@ async fn a_stocktake_counts_expected_against_seen_and_settles_what_is_missing() 
     assert_eq!(settled["closed_by"], "custodian");
     assert_eq!(settled["resolutions"][0]["resolution"], "missing");
     assert_eq!(fx.state_of(&c).await, "missing");
+    // Reported missing from a stocktake raises the `missing` alert like every other path.
+    let alerts = fx
+        .expect(
+            Role::SecurityOfficer,
+            Method::GET,
+            "/api/v1/alerts",
+            None,
+            200,
+        )
+        .await;
+    let raised: Vec<&Value> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "missing" && a["carrier_id"] == json!(c))
+        .collect();
+    assert_eq!(raised.len(), 1, "{alerts:?}");
     fx.refused(
         Role::Custodian,
         Method::POST,

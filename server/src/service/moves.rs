@@ -237,7 +237,9 @@ fn close_stocktake_in(
 }
 
 /// Settle one missing carrier of a closed stocktake: report it missing (its state becomes
-/// `missing` now) or record a correction. The note says why.
+/// `missing` now, with the incident record and the `missing` alert every other missing path
+/// raises: [`crate::service::lifecycle::missing_in`]) or record a correction. The note says
+/// why.
 pub async fn resolve(
     app: &AppState,
     cap: &CustodianCap,
@@ -255,9 +257,12 @@ pub async fn resolve(
     }
     let actor = cap.actor().name().to_owned();
     let at = app.now();
-    app.store()
+    let (view, alert) = app
+        .store()
         .transact(move |tx| resolve_in(tx, &actor, id, carrier, resolution, &note, at))
-        .await
+        .await?;
+    app.alerts().notify(alert);
+    Ok(view)
 }
 
 fn resolve_in(
@@ -268,7 +273,7 @@ fn resolve_in(
     resolution: Resolution,
     note: &str,
     at: Timestamp,
-) -> Result<StocktakeView, ServiceError> {
+) -> Result<(StocktakeView, Option<i64>), ServiceError> {
     let view = view_in(tx, id, at)?;
     let line = tx.carrier_line(carrier).map_err(|e| match e {
         crate::store::StoreError::NotFound => ServiceError::UnknownReference { what: "carrier" },
@@ -283,9 +288,12 @@ fn resolve_in(
         resolution,
         line.state,
     )?;
-    if resolution == Resolution::Missing {
-        tx.mark_missing(carrier, at.unix_ms())?;
-    }
+    let alert = if resolution == Resolution::Missing {
+        let what = format!("stocktake {id}: {note}");
+        Some(super::lifecycle::missing_in(tx, actor, carrier, &what, at)?.1)
+    } else {
+        None
+    };
     tx.insert_stocktake_resolution(
         id,
         &ResolutionRow {
@@ -305,7 +313,7 @@ fn resolve_in(
         before: Some(json!({"carrier": names, "state": line.state})),
         after: Some(json!({"resolution": resolution, "note": note})),
     })?;
-    view_in(tx, id, at)
+    Ok((view_in(tx, id, at)?, alert))
 }
 
 fn view_in(
