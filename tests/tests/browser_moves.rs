@@ -354,3 +354,62 @@ async fn a_carrier_in_repair_is_refused_a_sign_out_until_it_returns() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatch_is_asked_for_sent_and_its_delivery_recorded_on_its_page() {
+    browser_test("moves_dispatch", async |scene: &Scene, session: &Session| {
+        let carrier = scene.carrier("2024-0401", 141).await;
+
+        sign_in(scene, session, "custodian").await?;
+        wait_path(session, scene, "/desk").await?;
+        session.goto(&scene.url("/dispatches")).await?;
+        fill(session, "#dispatch-carriers", "2024-0401").await?;
+        fill(session, "#dispatch-destination", "上级机关").await?;
+        fill(session, "#dispatch-courier", "机要交通员 陈").await?;
+        fill(session, "#dispatch-sealed-by", "保管员 李").await?;
+        click(session, "#dispatch-submit").await?;
+        wait_css(session, r#"#moves-message[data-code="requested"]"#).await?;
+        let item = wait_css(session, r#"#dispatch-list > li.dispatch[data-step="requested"]"#).await?;
+        let id = session
+            .attr(&item, "data-request-id")
+            .await?
+            .expect("request id");
+
+        // Top secret: two security officers approve (on their approval page; here by API).
+        for officer in &scene.officers {
+            let reply = scene
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/dispatches/{id}/approve"),
+                    officer,
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{:?}", reply.body);
+        }
+
+        session.goto(&scene.url("/dispatches")).await?;
+        click(session, &format!(r#"button.send[data-id="{id}"]"#)).await?;
+        wait_css(session, r#"#moves-message[data-code="sent"]"#).await?;
+        let sent = format!(r#"li.dispatch[data-request-id="{id}"][data-step="sent"]"#);
+        wait_css(session, &sent).await?;
+        assert_eq!(carrier_json(scene, &carrier).await["state"], "dispatched");
+        assert!(
+            !page_shows(session, "Reactor drawings").await?,
+            "the dispatch page never shows a carrier title"
+        );
+        moment(session, "moves_dispatch", "sent").await;
+
+        fill(session, &format!("{sent} .received-by"), "上级机关 收发室 王").await?;
+        click(session, &format!(r#"button.delivered[data-id="{id}"]"#)).await?;
+        wait_css(session, r#"#moves-message[data-code="delivered"]"#).await?;
+        wait_css(
+            session,
+            &format!(r#"li.dispatch[data-request-id="{id}"][data-step="delivered"][data-state="done"]"#),
+        )
+        .await?;
+        assert!(page_shows(session, "上级机关 收发室 王").await?);
+        Ok(())
+    })
+    .await;
+}

@@ -1038,6 +1038,8 @@ texts! {
     DispatchesNone: "尚无传递。", "No dispatches yet.";
     SendButton: "发出", "Send";
     DeliveredButton: "确认送达", "Record delivery";
+    DispatchWindowUntil: "放行截止", "Gate window ends";
+    DispatchReceivedBy: "收件人", "Received by";
 }
 
 /// The name of a role.

@@ -82,6 +82,7 @@ pub mod borrower;
 pub mod custodian;
 pub mod datetime;
 pub mod desk;
+pub mod dispatches;
 pub mod form;
 pub mod guard;
 pub mod home;
@@ -194,6 +195,11 @@ pub const NAV: &[NavItem] = &[
     NavItem {
         path: "/repairs",
         label: Key::NavRepairs,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/dispatches",
+        label: Key::NavDispatches,
         roles: CustodianDesk::ROLES,
     },
     NavItem {
@@ -338,6 +344,12 @@ pub fn router() -> Router<AppState> {
         .route("/retention", get(moves::retention_page))
         .route("/repairs", get(repairs::repairs_page).post(repairs::send))
         .route("/repairs/{id}/return", post(repairs::return_repair))
+        .route(
+            "/dispatches",
+            get(dispatches::dispatches_page).post(dispatches::request_dispatch),
+        )
+        .route("/dispatches/{id}/send", post(dispatches::send))
+        .route("/dispatches/{id}/delivered", post(dispatches::delivered))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))
