@@ -11,12 +11,12 @@
 //!   through the destruction workflow: a collection never destroys anything by itself.
 //! - A carrier is past its retention on the day after its retention date.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::carrier::CarrierState;
-use super::ids::CarrierId;
+use super::ids::{CarrierId, PersonId};
 use super::time::Date;
 
 /// Why a stocktake, collection or retention step is refused.
@@ -415,6 +415,17 @@ pub fn progress(items: &[CalledIn]) -> Vec<DepartmentProgress> {
     by_dept.into_values().collect()
 }
 
+/// The holders a new collection tells (one notice each, however many carriers they hold),
+/// with how many of the called-in carriers each holds, in person order. `holders` has one
+/// entry per carrier called in: its holder, if the loan names one.
+pub fn holders_to_tell(holders: &[Option<PersonId>]) -> Vec<(PersonId, usize)> {
+    let mut counts: BTreeMap<PersonId, usize> = BTreeMap::new();
+    for holder in holders.iter().flatten() {
+        *counts.entry(*holder).or_default() += 1;
+    }
+    counts.into_iter().collect()
+}
+
 /// A collection is complete when every carrier it called in is closed.
 pub fn is_complete(items: &[CalledIn]) -> bool {
     items.iter().all(|i| i.outcome.is_some())
@@ -753,5 +764,15 @@ mod tests {
             CarrierState::InStorage,
             d("2027-01-01")
         ));
+    }
+
+    #[test]
+    fn a_collection_tells_each_holder_once_with_what_they_hold() {
+        let (a, b) = (PersonId(4), PersonId(2));
+        assert_eq!(
+            holders_to_tell(&[Some(a), None, Some(b), Some(a)]),
+            vec![(b, 1), (a, 2)]
+        );
+        assert!(holders_to_tell(&[None]).is_empty());
     }
 }

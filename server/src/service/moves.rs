@@ -15,9 +15,10 @@ use super::{Problem, ServiceError};
 use crate::AppState;
 use crate::audit::NewEntry;
 use crate::auth::capability::{CustodianCap, CustodyReader, SecurityOfficerCap};
+use crate::domain::alert::{AlertKind, NewAlert, cause};
 use crate::domain::carrier::{ControlNo, Tag, TagError};
 use crate::domain::ids::{
-    CarrierId, CollectionId, DeviceId, RepairId, StocktakeId, is_valid_label,
+    CarrierId, CollectionId, DeviceId, PersonId, RepairId, StocktakeId, is_valid_label,
 };
 use crate::domain::moves::{
     self, CalledIn, CountedScan, DepartmentProgress, Outcome, Reconciliation, Resolution, ScopeKind,
@@ -25,6 +26,7 @@ use crate::domain::moves::{
 use crate::domain::repair::{self, MediaHandling, RepairMode};
 use crate::domain::time::{Date, Timestamp};
 use crate::store::Tx;
+use crate::store::alerts::Raised;
 use crate::store::moves::{
     CarrierLine, CollectionHead, CollectionItem, NewRepair, NewStocktake, RepairRow, ResolutionRow,
     RetentionLine, StocktakeHead,
@@ -392,7 +394,8 @@ pub async fn open_collection(
     }
     let actor = cap.actor().name().to_owned();
     let at = app.now();
-    app.store()
+    let (id, notices) = app
+        .store()
         .transact(move |tx| {
             let loans = tx.loans()?;
             let id = tx.insert_collection(year, &loans, &actor, at)?;
@@ -407,9 +410,57 @@ pub async fn open_collection(
                     "called_in": loans.iter().map(|l| l.carrier_id).collect::<Vec<_>>(),
                 })),
             })?;
-            Ok(id)
+            let holders: Vec<_> = loans.iter().map(|l| l.holder).collect();
+            let notices = tell_holders_in(tx, &actor, id, year, &holders, at)?;
+            Ok::<_, ServiceError>((id, notices))
         })
-        .await
+        .await?;
+    app.alerts().notify(notices);
+    Ok(id)
+}
+
+/// Tell each holder of a called-in carrier that the collection wants it back: one
+/// `collection_due` alert (a reminder) per holder, which the notifier routes like every alert
+/// (e-mail to the routes that take the kind, e.g. `role:custodian`, in the daily digest;
+/// webhooks at once, with the person's id). The alert ids.
+fn tell_holders_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    collection: CollectionId,
+    year: i64,
+    holders: &[Option<PersonId>],
+    at: Timestamp,
+) -> Result<Vec<i64>, ServiceError> {
+    let mut ids = Vec::new();
+    for (person, carriers) in moves::holders_to_tell(holders) {
+        let (c, p) = (collection.to_string(), person.to_string());
+        let kind = AlertKind::CollectionDue;
+        let mut alert = NewAlert::new(
+            kind,
+            cause(kind, &[("collection", &c), ("person", &p)]),
+            at.unix_ms(),
+        );
+        alert.person_id = Some(person.0);
+        alert.detail = json!({"collection_id": c, "year": year, "carriers": carriers});
+        let raised = tx.raise_alert(&alert)?;
+        if let Raised::New(alert_id) = raised {
+            tx.append_audit(&NewEntry {
+                at,
+                actor: actor.to_owned(),
+                action: "alert.raise",
+                subject: format!("alert:{alert_id}"),
+                before: None,
+                after: Some(json!({
+                    "kind": alert.kind,
+                    "severity": alert.severity,
+                    "cause": alert.cause,
+                    "person_id": p,
+                })),
+            })?;
+        }
+        ids.push(raised.id());
+    }
+    Ok(ids)
 }
 
 fn report_in(tx: &mut dyn Tx, id: CollectionId) -> Result<CollectionReport, ServiceError> {

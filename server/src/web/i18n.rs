@@ -235,6 +235,7 @@ texts! {
     AlertNotificationFailed: "通知发送失败", "Notification failed";
     AlertDestroyedSeen: "已销毁载体被读到", "Destroyed carrier seen";
     AlertTrainingExpiredHolding: "培训或承诺过期仍持有载体", "Training or commitment expired while holding carriers";
+    AlertCollectionDue: "年底收缴：持有人须交回载体", "Year-end collection: the holder must return carriers";
 
     // Alert states and severities.
     StateOpen: "未处理", "Open";
@@ -1103,6 +1104,7 @@ pub fn alert_kind(kind: AlertKind) -> Key {
         AlertKind::NotificationFailed => Key::AlertNotificationFailed,
         AlertKind::DestroyedSeen => Key::AlertDestroyedSeen,
         AlertKind::TrainingExpiredHolding => Key::AlertTrainingExpiredHolding,
+        AlertKind::CollectionDue => Key::AlertCollectionDue,
     }
 }
 
