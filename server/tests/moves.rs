@@ -1232,6 +1232,27 @@ async fn a_carrier_in_repair_is_not_available_until_it_returns() {
             .await;
     }
 
+    // A count of its cabinet does not expect it: it is away on its repair.
+    let count = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            "/api/v1/stocktakes",
+            Some(json!({"scope": {"device_id": "cab-1"}})),
+            201,
+        )
+        .await;
+    let view = fx
+        .expect(
+            Role::Custodian,
+            Method::GET,
+            &format!("/api/v1/stocktakes/{}", count["id"].as_str().unwrap()),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(view["result"]["expected"], 0, "{view:?}");
+
     // Back from repair: available again, and the approved sign-out is issued.
     fx.expect(
         Role::Custodian,
