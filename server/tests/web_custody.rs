@@ -258,6 +258,8 @@ async fn every_new_page_answers_each_role_with_the_page_or_a_403_page() {
         ("/transfers", &[Custodian]),
         ("/collections", &[Custodian, SecurityOfficer]),
         ("/retention", &[Custodian, SecurityOfficer]),
+        ("/repairs", &[Custodian]),
+        ("/dispatches", &[Custodian]),
     ];
     let mut browsers = HashMap::new();
     for role in Role::ALL {
@@ -308,7 +310,14 @@ async fn every_new_page_answers_each_role_with_the_page_or_a_403_page() {
     // Forms refuse the wrong role with the 403 page too (with that user's own CSRF secret).
     let guard = browsers.get_mut(&Guard).unwrap();
     let (_, csrf) = guard.page("/guard").await;
-    for path in ["/people", "/carriers/new", "/signouts/new", "/desk/issue"] {
+    for path in [
+        "/people",
+        "/carriers/new",
+        "/signouts/new",
+        "/desk/issue",
+        "/repairs",
+        "/dispatches",
+    ] {
         let answer = guard
             .post_form(path, &[("csrf", &csrf), ("name", "x")])
             .await;

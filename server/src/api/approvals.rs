@@ -120,7 +120,7 @@ pub struct CopyBody {
     request_body = CopyBody,
     responses(
         (status = 201, description = "Requested", body = Decided),
-        (status = 409, description = "A conflict with another open request (`conflict`)", body = ErrorBody),
+        (status = 409, description = "A conflict with another open request (`conflict`), or a carrier is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `unknown_reference`, ...)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
@@ -244,7 +244,7 @@ pub async fn copies_reject(
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "The new carriers", body = Made),
-        (status = 409, description = "A control number is taken (`conflict`)", body = ErrorBody),
+        (status = 409, description = "A control number is taken (`conflict`), or the original is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "Not approved (`not_approved`), or the original cannot be copied now", body = ErrorBody),
         Unknown,
         SessionRefusals,
@@ -324,7 +324,7 @@ pub struct Destroyed {
     request_body = DestructionBody,
     responses(
         (status = 201, description = "Requested", body = Decided),
-        (status = 409, description = "A conflict with another open request (`conflict`)", body = ErrorBody),
+        (status = 409, description = "A conflict with another open request (`conflict`), or a carrier is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `method_not_for_kind`, `unknown_reference`, `already_requested` when a carrier is on an open destruction request already)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
@@ -449,6 +449,7 @@ pub async fn destructions_reject(
     request_body = RecordBody,
     responses(
         (status = 200, description = "Destroyed", body = Destroyed),
+        (status = 409, description = "A carrier is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "Not approved (`not_approved`), `two_witnesses_needed`, `witness_is_requester`, `no_officer_witness`, `count_mismatch`, `carrier_unavailable`, or an unknown witness (`unknown_reference`)", body = ErrorBody),
         InputRefusals,
         Unknown,

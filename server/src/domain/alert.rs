@@ -45,11 +45,14 @@ pub enum AlertKind {
     DestroyedSeen,
     /// A person whose training or commitment has run out still holds carriers.
     TrainingExpiredHolding,
+    /// A year-end collection (年底收缴) calls in carriers a person holds: the notice to the
+    /// holder (a reminder, one per holder and collection).
+    CollectionDue,
 }
 
 impl AlertKind {
     /// Every kind, in the order of INTERFACES.md.
-    pub const ALL: [AlertKind; 16] = [
+    pub const ALL: [AlertKind; 17] = [
         AlertKind::UnauthorizedRemoval,
         AlertKind::ClearanceViolation,
         AlertKind::CabinetRemoval,
@@ -66,6 +69,7 @@ impl AlertKind {
         AlertKind::NotificationFailed,
         AlertKind::DestroyedSeen,
         AlertKind::TrainingExpiredHolding,
+        AlertKind::CollectionDue,
     ];
 
     /// The storage and API name.
@@ -87,6 +91,7 @@ impl AlertKind {
             AlertKind::NotificationFailed => "notification_failed",
             AlertKind::DestroyedSeen => "destroyed_seen",
             AlertKind::TrainingExpiredHolding => "training_expired_holding",
+            AlertKind::CollectionDue => "collection_due",
         }
     }
 
@@ -113,7 +118,7 @@ impl AlertKind {
             | AlertKind::ReaderFault
             | AlertKind::ReplayRejected
             | AlertKind::TrainingExpiredHolding => Severity::Medium,
-            AlertKind::UnknownTag => Severity::Low,
+            AlertKind::UnknownTag | AlertKind::CollectionDue => Severity::Low,
         }
     }
 }

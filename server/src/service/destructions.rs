@@ -116,6 +116,7 @@ fn request_in(
         .map(to_destroy)
         .collect();
     destruction::check_request(&facts, new.method).map_err(|e| rule(e.code(), e))?;
+    super::moves::refuse_in_repair(tx, &new.carrier_ids)?;
     for c in &new.carrier_ids {
         if tx.open_request_for(RequestKind::Destruction, *c)?.is_some() {
             return Err(rule(
@@ -193,6 +194,7 @@ fn record_in(
         .collect::<Result<Vec<_>, _>>()?;
     destruction::check_record(requester, &witnesses, record.count, &facts)
         .map_err(|e| rule(e.code(), e))?;
+    super::moves::refuse_in_repair(tx, &ids)?;
     for c in &facts {
         tx.set_level_and_state(c.id, c.level, CarrierState::Destroyed)?;
         tx.retire_tags(c.id, now)?;

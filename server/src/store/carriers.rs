@@ -120,6 +120,9 @@ pub struct CarrierSummary {
     /// C 10) when none was set; the label prints it as 机密★10年.
     #[schema(minimum = 1, maximum = 30)]
     pub secrecy_years: u32,
+    /// Out for repair (维修中): an open repair holds it (its `state` stays `in_storage`: the
+    /// custodian still answers for it), and nothing moves it until the repair returns.
+    pub in_repair: bool,
 }
 
 /// A carrier with its title: for custodians and security officers only. `Debug` redacts the

@@ -281,6 +281,19 @@ impl MemoryDb {
         id
     }
 
+    /// `carrier` is out for repair (an open repair).
+    pub fn in_repair(&self, carrier: i64) {
+        self.conn
+            .execute(
+                "INSERT INTO repairs (carrier_id, repairer, qualification_no, qualified_until,
+                                      mode, escort, media, reason, sent_by, sent_at)
+                 VALUES (?1, 'Repairer', 'Q-1', '2099-12-31', 'on_site', 'Escort',
+                         'removed_and_kept', 'broken', 'custodian', '2026-01-01T00:00:00Z')",
+                [carrier],
+            )
+            .unwrap();
+    }
+
     /// Cabinet `device` saw `carrier` go at `at_ms`, not yet accounted for.
     pub fn pending_removal(&self, device: &str, carrier: i64, at_ms: i64) {
         self.conn

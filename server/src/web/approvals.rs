@@ -145,6 +145,7 @@ fn refused(e: ServiceError, session: &WebSession) -> Result<Response, WebError> 
     let code = match e {
         ServiceError::Approval(e) => e.code(),
         ServiceError::EndOfLife { code, .. } => code,
+        ServiceError::Moves(e) => e.code(),
         ServiceError::Invalid(_) => "invalid_reason",
         ServiceError::NotFound => "not_found",
         other => return Err(session.internal(other)),
@@ -347,6 +348,7 @@ fn refused_at(
     let code = match e {
         ServiceError::Approval(e) => e.code(),
         ServiceError::EndOfLife { code, .. } => code,
+        ServiceError::Moves(e) => e.code(),
         ServiceError::Invalid(problems) => problems.first().map_or("invalid", |p| p.code),
         ServiceError::UnknownReference { .. } => "unknown_reference",
         ServiceError::Duplicate { .. } => "conflict",
@@ -461,6 +463,7 @@ pub async fn make_copies(
             let code = match e {
                 ServiceError::Approval(e) => e.code(),
                 ServiceError::EndOfLife { code, .. } => code,
+                ServiceError::Moves(e) => e.code(),
                 ServiceError::NotFound => "not_found",
                 other => return Err(page.session.internal(other)),
             };
@@ -574,6 +577,7 @@ pub async fn record(
             let code = match e {
                 ServiceError::Approval(e) => e.code(),
                 ServiceError::EndOfLife { code, .. } => code,
+                ServiceError::Moves(e) => e.code(),
                 ServiceError::UnknownReference { .. } => "unknown_reference",
                 ServiceError::Invalid(_) => "invalid",
                 ServiceError::NotFound => "not_found",

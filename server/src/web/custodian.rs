@@ -615,7 +615,7 @@ pub async fn carrier(
                 dl.facts {
                     (fact(Key::CarrierTitle, "title", html! { span.carrier-title { (carrier.title) } }))
                     (fact(Key::CarrierKindLabel, "kind", html! { (t(lang, i18n::carrier_kind(s.kind))) }))
-                    (fact(Key::CarrierStateLabel, "state", state_tag(lang, s.state)))
+                    (fact(Key::CarrierStateLabel, "state", super::repairs::state_tag(lang, s)))
                     (fact(Key::SecrecyPeriodFact, "secrecy", html! {
                         span #carrier-secrecy data-years=(s.secrecy_years) {
                             (secrecy_text(lang, s.level, s.secrecy_years))
@@ -676,6 +676,7 @@ pub async fn carrier(
             }
         }
         (super::approvals::carrier_panel(&state, session, &page.cap, id, s.kind).await?)
+        (super::repairs::carrier_panel(&state, session, &page.cap, s).await?)
         section.panel #history-panel {
             h2 { (t(lang, Key::History)) }
             @if history.is_empty() {

@@ -235,6 +235,7 @@ texts! {
     AlertNotificationFailed: "通知发送失败", "Notification failed";
     AlertDestroyedSeen: "已销毁载体被读到", "Destroyed carrier seen";
     AlertTrainingExpiredHolding: "培训或承诺过期仍持有载体", "Training or commitment expired while holding carriers";
+    AlertCollectionDue: "年底收缴：持有人须交回载体", "Year-end collection: the holder must return carriers";
 
     // Alert states and severities.
     StateOpen: "未处理", "Open";
@@ -1039,6 +1040,45 @@ texts! {
     AllDepartments: "全部部门", "All departments";
     CollectionComplete: "已全部处理", "All closed";
     ReportClosedBy: "处理人", "Closed by";
+    // Repair as a carrier state, the repair and dispatch pages (web/repairs.rs, web/dispatches.rs).
+    CarrierStateInRepair: "维修中", "In repair";
+    ErrCarrierInRepair: "载体正在维修中，维修返回前不能借出、发放、复制、移交、传递或销毁", "A carrier is out for repair: it cannot be signed out, issued, copied, transferred, dispatched or destroyed until it returns";
+    NavRepairs: "维修", "Repairs";
+    RepairsTitle: "涉密设备维修", "Repairs";
+    RepairSend: "送修", "Send for repair";
+    RepairCarrier: "载体编号或标签", "Control number or tag";
+    RepairRepairer: "维修单位或人员（须具备资质）", "Repairer (qualified firm or person)";
+    RepairQualificationNo: "资质证书编号", "Qualification certificate no.";
+    RepairQualifiedUntil: "资质有效期至", "Qualification valid until";
+    RepairMode: "维修方式", "Where";
+    RepairModeOnSite: "现场维修（全程陪同）", "On site, under escort";
+    RepairModeDispatch: "送外维修（机要传递）", "Off site, by dispatch";
+    RepairEscort: "陪同人员", "Escort";
+    RepairMedia: "存储介质", "Storage media";
+    RepairMediaRemoved: "拆除并由保管员留存", "Removed and kept by the custodian";
+    RepairMediaOnSite: "不拆除（现场维修）", "Left in place (repaired on site)";
+    RepairMediaNote: "拆下的介质及存放位置", "Media removed and where they are kept";
+    RepairSubmit: "登记送修", "Record the repair";
+    RepairsOpen: "维修中", "Out for repair";
+    RepairsReturned: "已返回", "Returned";
+    RepairsNone: "没有维修记录。", "No repairs yet.";
+    RepairSentAt: "送修时间", "Sent";
+    RepairReturnNote: "返回检查情况（介质装回、封条）", "Found on return (media put back, seals)";
+    RepairReturnButton: "登记返回", "Record the return";
+    RepairOpenOne: "此载体正在维修", "This carrier is out for repair";
+    NavDispatches: "机要传递", "Dispatches";
+    DispatchesTitle: "机要传递", "Dispatches";
+    DispatchNew: "申请传递", "Ask for a dispatch";
+    DispatchDestination: "收件单位", "Destination";
+    DispatchCourier: "机要通信人员", "Courier";
+    DispatchSealedBy: "封装人", "Sealed by";
+    DispatchWindowHours: "放行时限（小时）", "Gate window (hours)";
+    DispatchSubmit: "提交传递申请", "Ask for the dispatch";
+    DispatchesNone: "尚无传递。", "No dispatches yet.";
+    SendButton: "发出", "Send";
+    DeliveredButton: "确认送达", "Record delivery";
+    DispatchWindowUntil: "放行截止", "Gate window ends";
+    DispatchReceivedBy: "收件人", "Received by";
 }
 
 /// The name of a role.
@@ -1102,6 +1142,7 @@ pub fn alert_kind(kind: AlertKind) -> Key {
         AlertKind::NotificationFailed => Key::AlertNotificationFailed,
         AlertKind::DestroyedSeen => Key::AlertDestroyedSeen,
         AlertKind::TrainingExpiredHolding => Key::AlertTrainingExpiredHolding,
+        AlertKind::CollectionDue => Key::AlertCollectionDue,
     }
 }
 
@@ -1157,6 +1198,16 @@ pub fn carrier_state(state: CarrierState) -> Key {
         CarrierState::InTransfer => Key::CarrierStateInTransfer,
         CarrierState::Dispatched => Key::CarrierStateDispatched,
         CarrierState::Declassified => Key::CarrierStateDeclassified,
+    }
+}
+
+/// The name of a carrier's state as pages show it: 维修中 while a repair is open (the register
+/// keeps `in_storage`: see [`crate::domain::repair::check_available`]), else its state.
+pub fn carrier_state_shown(state: CarrierState, in_repair: bool) -> Key {
+    if in_repair {
+        Key::CarrierStateInRepair
+    } else {
+        carrier_state(state)
     }
 }
 

@@ -140,7 +140,7 @@ fn carrier_row(lang: Lang, c: &Carrier) -> Markup {
             td.nowrap { (level_tag(lang, s.level)) }
             td.col-kind { (t(lang, i18n::carrier_kind(s.kind))) }
             td.carrier-title { (c.title) }
-            td.nowrap { span.carrier-state data-state=(s.state.as_str()) { (t(lang, i18n::carrier_state(s.state))) } }
+            td.nowrap { (super::repairs::state_tag(lang, s)) }
             td.holder { @if let Some(h) = &s.holder { (h.name) } }
             td.owner-unit { (s.owner_unit) }
             td.col-home { @if let Some(home) = &s.home_device { a href={ "/cabinets/" (encode(home)) } { (home) } } }

@@ -84,6 +84,7 @@ pub mod borrower;
 pub mod custodian;
 pub mod datetime;
 pub mod desk;
+pub mod dispatches;
 pub mod form;
 pub mod guard;
 pub mod home;
@@ -98,6 +99,7 @@ pub mod officer;
 pub mod paging;
 pub mod people;
 pub mod record_reports;
+pub mod repairs;
 pub mod reports;
 pub use crate::replay;
 pub mod session;
@@ -199,6 +201,16 @@ pub const NAV: &[NavItem] = &[
         path: "/retention",
         label: Key::NavRetention,
         roles: CustodyReader::ROLES,
+    },
+    NavItem {
+        path: "/repairs",
+        label: Key::NavRepairs,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/dispatches",
+        label: Key::NavDispatches,
+        roles: CustodianDesk::ROLES,
     },
     NavItem {
         path: "/approvals",
@@ -341,6 +353,14 @@ pub fn router() -> Router<AppState> {
             post(moves::close_collection_item),
         )
         .route("/retention", get(moves::retention_page))
+        .route("/repairs", get(repairs::repairs_page).post(repairs::send))
+        .route("/repairs/{id}/return", post(repairs::return_repair))
+        .route(
+            "/dispatches",
+            get(dispatches::dispatches_page).post(dispatches::request_dispatch),
+        )
+        .route("/dispatches/{id}/send", post(dispatches::send))
+        .route("/dispatches/{id}/delivered", post(dispatches::delivered))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))

@@ -46,7 +46,7 @@ fn refusal_code(e: &ServiceError) -> Option<&'static str> {
     })
 }
 
-fn back(
+pub(super) fn back(
     session: &WebSession,
     to: &str,
     result: Result<&'static str, ServiceError>,
@@ -61,7 +61,7 @@ fn back(
 }
 
 /// `#moves-message[data-code]` from `?done=` or `?refused=`.
-fn message(lang: Lang, session: &WebSession) -> Markup {
+pub(super) fn message(lang: Lang, session: &WebSession) -> Markup {
     let q = query(session);
     html! {
         @if let Some(code) = q.non_empty("done") {
@@ -70,12 +70,13 @@ fn message(lang: Lang, session: &WebSession) -> Markup {
         @if let Some(code) = q.non_empty("refused") {
             div #moves-message .page-message .tone-bad data-code=(code) role="alert" {
                 (t(lang, Key::MovesRefused)) " " code { (code) }
+                @if code == "in_repair" { " " (t(lang, Key::ErrCarrierInRepair)) }
             }
         }
     }
 }
 
-fn lines(text: &str) -> Vec<String> {
+pub(super) fn lines(text: &str) -> Vec<String> {
     text.split(['\n', ',', ' '])
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -435,7 +436,7 @@ fn transfer_item(lang: Lang, session: &WebSession, m: &Movement) -> Markup {
     }
 }
 
-fn step_name(lang: Lang, step: &str) -> &'static str {
+pub(super) fn step_name(lang: Lang, step: &str) -> &'static str {
     t(
         lang,
         match step {
@@ -485,7 +486,7 @@ pub async fn request_transfer(
     back(session, "/transfers", result)
 }
 
-fn request_id(id: &str) -> Option<RequestId> {
+pub(super) fn request_id(id: &str) -> Option<RequestId> {
     id.parse().ok()
 }
 

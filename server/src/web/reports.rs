@@ -301,7 +301,7 @@ pub async fn register(
                 html! { (c.title) },
                 html! { @if let (Some(n), Some(of)) = (s.copy_no, s.copies) { (n) "/" (of) } },
                 html! { (s.owner_unit) },
-                html! { span.carrier-state data-state=(s.state.as_str()) { (t(lang, i18n::carrier_state(s.state))) } },
+                super::repairs::state_tag(lang, s),
                 html! { @if let Some(h) = &s.holder { (h.name) } },
             ]
         })

@@ -22,7 +22,8 @@ use crate::store::carriers::{
 const SUMMARY_SELECT: &str = "SELECT c.id, c.control_no, c.kind, c.level, c.copy_no, c.copies,
         c.owner_unit, c.home_device, c.state, c.holder, p.name, c.missing_since_ms,
         c.last_seen_device, c.last_seen_at_ms, c.created_at,
-        so.id, so.state, so.may_leave, so.due_at_ms, c.original_id, c.secrecy_years
+        so.id, so.state, so.may_leave, so.due_at_ms, c.original_id, c.secrecy_years,
+        EXISTS (SELECT 1 FROM repairs r WHERE r.carrier_id = c.id AND r.returned_at IS NULL)
      FROM carriers c
      LEFT JOIN people p ON p.id = c.holder
      LEFT JOIN (SELECT carrier_id, max(signout_id) AS signout_id FROM (";
@@ -77,6 +78,7 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<CarrierSummary> {
         created_at: r.get(14)?,
         original_id: r.get(19)?,
         secrecy_years: secrecy::effective_years(level, r.get(20)?),
+        in_repair: r.get(21)?,
     })
 }
 
