@@ -185,7 +185,7 @@ pub async fn reject_transfer(
     request_body = NewDispatch,
     responses(
         (status = 201, description = "Requested", body = Decided),
-        (status = 409, description = "A carrier is not in storage or is on another open transfer or dispatch (`carrier_unavailable`), or is out for repair (`in_repair`)", body = ErrorBody),
+        (status = 409, description = "A carrier is not in storage or is on another open transfer or dispatch (`carrier_unavailable`), or is out for repair on site (`in_repair`; a carrier out for repair by dispatch goes to its repairer by a dispatch)", body = ErrorBody),
         (status = 422, description = "An unknown carrier or person (`unknown_reference`), or a window that does not end in the future (`window_in_past`)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
@@ -365,7 +365,7 @@ pub async fn receive(
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "Sent", body = Movement),
-        (status = 409, description = "Not approved or sent already (`not_ready`), or a carrier left storage (`carrier_unavailable`) or is out for repair (`in_repair`)", body = ErrorBody),
+        (status = 409, description = "Not approved or sent already (`not_ready`), or a carrier left storage (`carrier_unavailable`) or is out for repair on site (`in_repair`; a carrier out for repair by dispatch goes to its repairer by a dispatch)", body = ErrorBody),
         Unknown,
         SessionRefusals,
     ),

@@ -129,7 +129,7 @@ pub fn check_repair(plan: &RepairPlan<'_>) -> Result<(), MoveRuleError> {
 
 /// The one rule that makes repair a carrier state (维修中): a carrier with an open repair is
 /// not available to be signed out, issued, copied, transferred, dispatched or destroyed until
-/// it returns. `in_repair` lists the carriers of the step that have an open repair; every use
+/// it returns (save a repair by dispatch, which goes by that dispatch: [`check_dispatchable`]). `in_repair` lists the carriers of the step that have an open repair; every use
 /// case that moves a carrier calls this, so the rule exists once.
 ///
 /// The state is derived from the open repair rather than stored in `carriers.state`: the
@@ -137,6 +137,20 @@ pub fn check_repair(plan: &RepairPlan<'_>) -> Result<(), MoveRuleError> {
 /// it and keeps its removed media), and the open repair is the record of where it is.
 pub fn check_available(in_repair: &[CarrierId]) -> Result<(), MoveRuleError> {
     if in_repair.is_empty() {
+        Ok(())
+    } else {
+        Err(MoveRuleError::InRepair)
+    }
+}
+
+/// The one exception to [`check_available`], for a dispatch: a carrier whose open repair is
+/// by dispatch (off site) may be dispatched, because that dispatch is how it reaches the
+/// repairer (its destination is the repairer); once sent it is a dispatched carrier like any
+/// other, so its gate passage within the dispatch window is authorised and after it alarms.
+/// A carrier repaired on site is never dispatched while the repair is open (`in_repair`).
+/// `open_repairs` holds the mode of every open repair among the dispatch's carriers.
+pub fn check_dispatchable(open_repairs: &[RepairMode]) -> Result<(), MoveRuleError> {
+    if open_repairs.iter().all(|m| *m == RepairMode::Dispatch) {
         Ok(())
     } else {
         Err(MoveRuleError::InRepair)
@@ -276,5 +290,25 @@ mod tests {
         let refused = MoveRuleError::InRepair;
         assert_eq!(refused.code(), "in_repair");
         assert!(refused.is_state_conflict(), "a state conflict answers 409");
+    }
+
+    #[test]
+    fn a_repair_by_dispatch_goes_through_the_dispatch_and_nothing_else() {
+        assert_eq!(check_dispatchable(&[]), Ok(()), "no open repair");
+        assert_eq!(check_dispatchable(&[RepairMode::Dispatch]), Ok(()));
+        assert_eq!(
+            check_dispatchable(&[RepairMode::OnSite]),
+            Err(MoveRuleError::InRepair)
+        );
+        assert_eq!(
+            check_dispatchable(&[RepairMode::Dispatch, RepairMode::OnSite]),
+            Err(MoveRuleError::InRepair),
+            "one carrier repaired on site holds the whole dispatch back"
+        );
+        // Every other step still refuses it, whatever the mode.
+        assert_eq!(
+            check_available(&[CarrierId(7)]),
+            Err(MoveRuleError::InRepair)
+        );
     }
 }

@@ -712,6 +712,23 @@ pub(crate) fn refuse_in_repair(tx: &mut dyn Tx, ids: &[CarrierId]) -> Result<(),
     Ok(())
 }
 
+/// Refuse a dispatch over `ids` when any of them is out for repair on site (409 `in_repair`):
+/// a carrier out for repair by dispatch goes to its repairer by that dispatch, through
+/// [`repair::check_dispatchable`].
+pub(crate) fn refuse_in_repair_for_dispatch(
+    tx: &mut dyn Tx,
+    ids: &[CarrierId],
+) -> Result<(), ServiceError> {
+    let mut open = Vec::new();
+    for id in ids {
+        if let Some(repair) = tx.open_repair(*id)? {
+            open.push(tx.repair(repair)?.mode);
+        }
+    }
+    repair::check_dispatchable(&open)?;
+    Ok(())
+}
+
 /// A carrier sent for repair (see [`crate::domain::repair`] for the rules).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -182,9 +182,10 @@ pub fn check_dispatch(new: &NewDispatch) -> Result<(), ServiceError> {
     done(problems)
 }
 
-/// The carriers a new request may move: every one in storage and on no other open transfer
-/// or dispatch; whether any is Top Secret.
-fn movable_in(tx: &mut dyn Tx, ids: &[CarrierId]) -> Result<bool, ServiceError> {
+/// The carriers a new request of `kind` may move: every one in storage, on no other open
+/// transfer or dispatch and not out for repair (a dispatch may take one out for repair by
+/// dispatch: see [`refuse_repair_in`]); whether any is Top Secret.
+fn movable_in(tx: &mut dyn Tx, kind: RequestKind, ids: &[CarrierId]) -> Result<bool, ServiceError> {
     let mut states = Vec::with_capacity(ids.len());
     let mut top_secret = false;
     for id in ids {
@@ -203,8 +204,22 @@ fn movable_in(tx: &mut dyn Tx, ids: &[CarrierId]) -> Result<bool, ServiceError> 
         states.push(line.state);
     }
     moves::check_movable(&states)?;
-    super::moves::refuse_in_repair(tx, ids)?;
+    refuse_repair_in(tx, kind, ids)?;
     Ok(top_secret)
+}
+
+/// The repair rule for a transfer or dispatch of `ids`: nothing out for repair is
+/// transferred; a dispatch may take a carrier whose repair is by dispatch to its repairer.
+fn refuse_repair_in(
+    tx: &mut dyn Tx,
+    kind: RequestKind,
+    ids: &[CarrierId],
+) -> Result<(), ServiceError> {
+    if kind == RequestKind::Dispatch {
+        super::moves::refuse_in_repair_for_dispatch(tx, ids)
+    } else {
+        super::moves::refuse_in_repair(tx, ids)
+    }
 }
 
 /// Ask for a transfer (custodian).
@@ -228,7 +243,7 @@ pub async fn request_transfer(
             if let Some(person) = new.to_custodian {
                 tx.borrower(person)?;
             }
-            let top_secret = movable_in(tx, &ids)?;
+            let top_secret = movable_in(tx, RequestKind::Transfer, &ids)?;
             let requester = tx.party_by_username(&actor)?;
             let body = json!({
                 "to_unit": new.to_unit,
@@ -264,7 +279,7 @@ pub async fn request_dispatch(
     moves::check_window(new.window_until.unix_ms(), at.unix_ms())?;
     app.store()
         .transact(move |tx| {
-            let top_secret = movable_in(tx, &new.carrier_ids)?;
+            let top_secret = movable_in(tx, RequestKind::Dispatch, &new.carrier_ids)?;
             let requester = tx.party_by_username(&actor)?;
             let body = json!({
                 "destination": new.destination,
@@ -318,7 +333,7 @@ fn start_in(
         states.push(tx.carrier_line(*c)?.state);
     }
     moves::check_movable(&states)?;
-    super::moves::refuse_in_repair(tx, &carriers)?;
+    refuse_repair_in(tx, kind, &carriers)?;
     let window = if kind == RequestKind::Dispatch {
         let body = tx.request_body(id)?;
         body["window_until"]
