@@ -784,6 +784,114 @@ async fn a_dispatched_carrier_passes_within_its_window_and_alarms_after_it() {
     assert_eq!(alarm_of(&ack, 2).unwrap().0, AlarmReason::SignoutExpired);
 }
 
+/// A device out for repair by dispatch reaches its repairer through the dispatch workflow:
+/// the dispatch is asked for, approved and sent, its gate passage within the window is
+/// authorised (no `unauthorized_removal`) and after the window it alarms. A device repaired on
+/// site is never dispatched while its repair is open (409 `in_repair`).
+#[tokio::test]
+async fn a_carrier_out_for_repair_by_dispatch_leaves_within_its_dispatch_window() {
+    let w = World::new().await;
+    let tokens = w.server.tokens_per_role().await;
+    let (custodian, officer) = (&tokens[&Role::Custodian], &tokens[&Role::SecurityOfficer]);
+    let off_site = w.carrier(3, "S", None).await;
+    let on_site = w.carrier(4, "S", None).await;
+    w.server
+        .state
+        .store()
+        .write(move |c| {
+            c.execute(
+                "UPDATE carriers SET kind = 'laptop' WHERE id IN (?1, ?2)",
+                rusqlite::params![off_site, on_site],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let call = |token: &String, path: String, body: Option<Value>| {
+        let token = token.clone();
+        let server = &w.server;
+        async move { server.call(Method::POST, &path, Some(&token), body).await }
+    };
+    for (carrier, mode, escort) in [
+        (off_site, "dispatch", None),
+        (on_site, "on_site", Some("Li Escort")),
+    ] {
+        let body = json!({
+            "carrier_id": carrier.to_string(), "repairer": "Wang Repair Co.",
+            "qualification_no": "BM-2026/017", "qualified_until": "2099-12-31", "mode": mode,
+            "escort": escort, "media": "removed_and_kept",
+            "media_note": "SSD removed, kept in cab-1", "reason": "screen broken"
+        });
+        let reply = call(custodian, "/api/v1/repairs".into(), Some(body)).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+    }
+    let until = w.server.now().plus_secs(3600);
+    let dispatch = |carrier: i64| {
+        json!({
+            "carrier_ids": [carrier.to_string()], "destination": "Wang Repair Co.",
+            "courier": "机要交通员 陈", "sealed_by": "保管员 李", "window_until": until.to_string()
+        })
+    };
+
+    // Repaired on site: no dispatch, nothing written.
+    let before = w.server.audit_count().await;
+    let refused = call(
+        custodian,
+        "/api/v1/dispatches".into(),
+        Some(dispatch(on_site)),
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.error()),
+        (409, "in_repair"),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(w.server.audit_count().await, before);
+
+    // Repaired off site: requested, approved, sent.
+    let asked = call(
+        custodian,
+        "/api/v1/dispatches".into(),
+        Some(dispatch(off_site)),
+    )
+    .await;
+    assert_eq!(asked.status, 201, "{:?}", asked.body);
+    let path = format!("/api/v1/dispatches/{}", asked.body["id"].as_str().unwrap());
+    let approved = call(officer, format!("{path}/approve"), None).await;
+    assert_eq!(approved.status, 200, "{:?}", approved.body);
+    let sent = call(custodian, format!("{path}/send"), None).await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    assert_eq!(
+        w.text_owned(format!("SELECT state FROM carriers WHERE id = {off_site}"))
+            .await
+            .as_deref(),
+        Some("dispatched")
+    );
+
+    // Its gate passage within the window is authorised.
+    let t = w.now_ms();
+    let out = batch(
+        &w.gate,
+        1,
+        vec![passage(1, t, Direction::Out, &[tag(3)], &[])],
+    );
+    let ack = w.ack(&w.gate, &out).await;
+    assert!(allowed(&ack, 1), "within the window: {ack:?}");
+    assert!(w.alerts("unauthorized_removal").await.is_empty());
+
+    // After the window it alarms.
+    w.server.advance(3_601);
+    let t = w.now_ms();
+    let late = batch(
+        &w.gate,
+        1,
+        vec![passage(2, t, Direction::Out, &[tag(3)], &[])],
+    );
+    let ack = w.ack(&w.gate, &late).await;
+    assert!(alarm_of(&ack, 2).is_some(), "after the window: {ack:?}");
+}
+
 #[tokio::test]
 async fn a_carrier_entering_a_lower_zone_is_a_clearance_violation() {
     let w = World::new().await;
