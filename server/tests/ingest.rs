@@ -786,8 +786,10 @@ async fn a_dispatched_carrier_passes_within_its_window_and_alarms_after_it() {
 
 /// A device out for repair by dispatch reaches its repairer through the dispatch workflow:
 /// the dispatch is asked for, approved and sent, its gate passage within the window is
-/// authorised (no `unauthorized_removal`) and after the window it alarms. A device repaired on
-/// site is never dispatched while its repair is open (409 `in_repair`).
+/// authorised (no `unauthorized_removal`) and after the window it alarms. Its return brings it
+/// back into custody (`in_storage`, window cleared, audited) and it is signed out like any
+/// other carrier. A device repaired on site is never dispatched while its repair is open (409
+/// `in_repair`).
 #[tokio::test]
 async fn a_carrier_out_for_repair_by_dispatch_leaves_within_its_dispatch_window() {
     let w = World::new().await;
@@ -812,6 +814,7 @@ async fn a_carrier_out_for_repair_by_dispatch_leaves_within_its_dispatch_window(
         let server = &w.server;
         async move { server.call(Method::POST, &path, Some(&token), body).await }
     };
+    let mut repairs = Vec::new();
     for (carrier, mode, escort) in [
         (off_site, "dispatch", None),
         (on_site, "on_site", Some("Li Escort")),
@@ -824,6 +827,7 @@ async fn a_carrier_out_for_repair_by_dispatch_leaves_within_its_dispatch_window(
         });
         let reply = call(custodian, "/api/v1/repairs".into(), Some(body)).await;
         assert_eq!(reply.status, 201, "{:?}", reply.body);
+        repairs.push(reply.body["id"].as_str().unwrap().to_owned());
     }
     let until = w.server.now().plus_secs(3600);
     let dispatch = |carrier: i64| {
@@ -890,6 +894,68 @@ async fn a_carrier_out_for_repair_by_dispatch_leaves_within_its_dispatch_window(
     );
     let ack = w.ack(&w.gate, &late).await;
     assert!(alarm_of(&ack, 2).is_some(), "after the window: {ack:?}");
+
+    // Its return brings it back into custody, window cleared, in the same step.
+    let returned = call(
+        custodian,
+        format!("/api/v1/repairs/{}/return", repairs[0]),
+        Some(json!({"note": "SSD reinstalled, seals checked"})),
+    )
+    .await;
+    assert_eq!(returned.status, 200, "{:?}", returned.body);
+    assert_eq!(
+        w.text_owned(format!(
+            "SELECT state || '/' || coalesce(dispatch_until_ms, 'none') FROM carriers WHERE id = {off_site}"
+        ))
+        .await
+        .as_deref(),
+        Some("in_storage/none")
+    );
+    let audited = w
+        .text_owned(
+            "SELECT after_json FROM audit WHERE action = 'repair.return' ORDER BY id DESC LIMIT 1"
+                .into(),
+        )
+        .await
+        .unwrap_or_default();
+    assert!(
+        audited.contains("\"carrier_state\":\"in_storage\""),
+        "{audited}"
+    );
+
+    // At home again, it is signed out like any other carrier.
+    let person = call(
+        officer,
+        "/api/v1/people".into(),
+        Some(json!({
+            "name": "张三", "department": "一处", "category": "important",
+            "training_valid_until": "2099-12-31", "commitment_signed_on": "2020-01-01"
+        })),
+    )
+    .await;
+    assert_eq!(person.status, 201, "{:?}", person.body);
+    let due = w.server.now().plus_secs(86_400).to_string();
+    let asked = call(
+        custodian,
+        "/api/v1/signouts".into(),
+        Some(json!({
+            "carrier_ids": [off_site.to_string()], "borrower": person.body["id"],
+            "purpose": "review", "due_at": due, "may_leave": false
+        })),
+    )
+    .await;
+    assert_eq!(asked.status, 201, "{:?}", asked.body);
+    let path = format!("/api/v1/signouts/{}", asked.body["id"].as_str().unwrap());
+    let approved = call(officer, format!("{path}/approve"), None).await;
+    assert_eq!(approved.status, 200, "{:?}", approved.body);
+    let issued = call(custodian, format!("{path}/issue"), None).await;
+    assert_eq!(issued.status, 200, "{:?}", issued.body);
+    assert_eq!(
+        w.text_owned(format!("SELECT state FROM carriers WHERE id = {off_site}"))
+            .await
+            .as_deref(),
+        Some("out")
+    );
 }
 
 #[tokio::test]

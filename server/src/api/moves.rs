@@ -517,7 +517,7 @@ pub async fn one_repair(
     params(("id" = String, Path, description = "Repair id")),
     request_body = ReturnRepair,
     responses(
-        (status = 200, description = "Returned; the repair is closed", body = RepairRow),
+        (status = 200, description = "Returned; the repair is closed (a carrier back from a repair by dispatch is `in_storage` again, its dispatch window cleared)", body = RepairRow),
         (status = 409, description = "Returned already (`repair_closed`)", body = ErrorBody),
         Unknown,
         InputRefusals,

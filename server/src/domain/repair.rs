@@ -157,6 +157,19 @@ pub fn check_dispatchable(open_repairs: &[RepairMode]) -> Result<(), MoveRuleErr
     }
 }
 
+/// What recording a repair's return does to its carrier: the state it is put in, if any.
+///
+/// A repair by dispatch went off site through the dispatch workflow, so its carrier is
+/// `dispatched` with a dispatch window; its return brings it back into custody (`in_storage`,
+/// the window cleared by the caller), so the gate treats it like any carrier at home again. A
+/// repair on site never moved the carrier out of `in_storage`: nothing to change.
+pub fn state_after_return(mode: RepairMode) -> Option<CarrierState> {
+    match mode {
+        RepairMode::OnSite => None,
+        RepairMode::Dispatch => Some(CarrierState::InStorage),
+    }
+}
+
 /// A repair comes back once.
 pub fn check_return(returned: bool) -> Result<(), MoveRuleError> {
     if returned {
@@ -309,6 +322,20 @@ mod tests {
         assert_eq!(
             check_available(&[CarrierId(7)]),
             Err(MoveRuleError::InRepair)
+        );
+    }
+
+    #[test]
+    fn the_return_of_a_repair_by_dispatch_brings_the_carrier_home() {
+        assert_eq!(
+            state_after_return(RepairMode::Dispatch),
+            Some(CarrierState::InStorage),
+            "back from off site: in custody again"
+        );
+        assert_eq!(
+            state_after_return(RepairMode::OnSite),
+            None,
+            "never left custody"
         );
     }
 }

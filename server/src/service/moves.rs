@@ -901,6 +901,7 @@ fn send_in(
 }
 
 /// Record a repaired carrier back (and its removed media with it); a repair returns once.
+/// A carrier back from a repair by dispatch is in custody again ([`repair::state_after_return`]).
 pub async fn return_repair(
     app: &AppState,
     cap: &CustodianCap,
@@ -918,16 +919,26 @@ pub async fn return_repair(
             repair::check_return(before.returned_at.is_some())?;
             let note = input.note.trim();
             tx.close_repair(id, note, &actor, at)?;
+            // Back from off site: in custody again, its dispatch window gone with it.
+            let carrier_state = before.carrier.state;
+            let carrier_after = repair::state_after_return(before.mode);
+            if let Some(state) = carrier_after {
+                tx.set_moving(before.carrier.id, state, None)?;
+            }
             let names = tx.carrier_audit_names(&[before.carrier.id])?;
             tx.append_audit(&NewEntry {
                 at,
                 actor: actor.clone(),
                 action: "repair.return",
                 subject: format!("repair:{id}"),
-                before: Some(
-                    json!({"carrier": names, "state": "in_repair", "media": before.media}),
-                ),
-                after: Some(json!({"state": "returned", "note": note})),
+                before: Some(json!({
+                    "carrier": names, "state": "in_repair", "media": before.media,
+                    "mode": before.mode, "carrier_state": carrier_state
+                })),
+                after: Some(json!({
+                    "state": "returned", "note": note,
+                    "carrier_state": carrier_after.unwrap_or(carrier_state)
+                })),
             })?;
             Ok(tx.repair(id)?)
         })
