@@ -267,20 +267,23 @@ impl From<StoreError> for ApiError {
 }
 
 impl From<ServiceError> for ApiError {
+    /// The status is decided here; a refusal's code is [`ServiceError::refusal_code`], the
+    /// same one the pages show.
     fn from(e: ServiceError) -> ApiError {
+        let code = e.refusal_code().unwrap_or("internal");
         match e {
             ServiceError::Invalid(_) => ApiError::BadRequest(e.to_string()),
             ServiceError::NotFound => ApiError::NotFound,
             ServiceError::UnknownReference { what } => {
-                ApiError::rule("unknown_reference", format!("unknown {what}"))
+                ApiError::rule(code, format!("unknown {what}"))
             }
             ServiceError::Duplicate { what } => {
                 ApiError::Conflict(format!("{what} already exists"))
             }
             ServiceError::Registration(errors) => registration_error(errors),
             ServiceError::Account(errors) => match errors.into_iter().next() {
-                Some(AccountError::Roles(e)) => ApiError::rule("role_conflict", e),
-                Some(AccountError::Password(e)) => ApiError::rule(e.code(), e),
+                Some(AccountError::Roles(e)) => ApiError::rule(code, e),
+                Some(AccountError::Password(e)) => ApiError::rule(code, e),
                 Some(e @ AccountError::Username) => ApiError::BadRequest(e.to_string()),
                 None => ApiError::BadRequest("invalid account".into()),
             },
@@ -295,25 +298,25 @@ impl From<ServiceError> for ApiError {
             ServiceError::AccountChange(AccountChangeError::WrongPassword) => {
                 ApiError::WrongPassword
             }
-            ServiceError::AccountChange(e) => ApiError::rule(e.code(), e),
-            ServiceError::Placement(e) => ApiError::rule("invalid_placement", e),
+            ServiceError::AccountChange(e) => ApiError::rule(code, e),
+            ServiceError::Placement(e) => ApiError::rule(code, e),
             ServiceError::Signout(e) => e.into(),
             ServiceError::Approval(e) => approval_error(e),
-            ServiceError::EndOfLife { code, message } => ApiError::rule(code, message),
+            ServiceError::EndOfLife { message, .. } => ApiError::rule(code, message),
             ServiceError::StatusChange(e) => e.into(),
-            ServiceError::Duty(e) => ApiError::rule(e.code(), e),
-            ServiceError::Travel(e) => ApiError::rule(e.code(), e),
+            ServiceError::Duty(e) => ApiError::rule(code, e),
+            ServiceError::Travel(e) => ApiError::rule(code, e),
             ServiceError::Moves(e) if e.is_state_conflict() => ApiError::StateConflict {
-                code: e.code(),
+                code,
                 message: e.to_string(),
             },
-            ServiceError::Moves(e) => ApiError::rule(e.code(), e),
+            ServiceError::Moves(e) => ApiError::rule(code, e),
             ServiceError::AlertTransition(e) => ApiError::Conflict(e.to_string()),
             ServiceError::Lifecycle(e) if e.is_state_conflict() => ApiError::StateConflict {
-                code: e.code(),
+                code,
                 message: e.to_string(),
             },
-            ServiceError::Lifecycle(e) => ApiError::rule(e.code(), e),
+            ServiceError::Lifecycle(e) => ApiError::rule(code, e),
             ServiceError::Store(e) => e.into(),
         }
     }
@@ -457,6 +460,36 @@ mod tests {
             (StatusCode::UNPROCESSABLE_ENTITY, "unknown_reference")
         );
         assert_eq!(unknown.to_string(), "unknown zone");
+    }
+
+    #[test]
+    fn rule_and_state_codes_are_the_pages_codes() {
+        use crate::domain::lifecycle::LifecycleError;
+        use crate::domain::moves::MoveRuleError;
+        use crate::domain::person::DutyError;
+        for e in [
+            ServiceError::UnknownReference { what: "zone" },
+            ServiceError::Approval(ApprovalError::SelfApproval),
+            ServiceError::Approval(ApprovalError::AlreadyApproved),
+            ServiceError::Signout(SignoutRuleError::SelfApproval),
+            ServiceError::Moves(MoveRuleError::StocktakeClosed),
+            ServiceError::Lifecycle(LifecycleError::AlreadyMissing),
+            ServiceError::StatusChange(StatusChangeError::AlreadyLeaving),
+            ServiceError::Duty(DutyError::PersonRequired),
+            ServiceError::AccountChange(AccountChangeError::DisableSelf),
+            ServiceError::EndOfLife {
+                code: "witness_required",
+                message: String::new(),
+            },
+        ] {
+            let page = e.refusal_code();
+            let (status, code) = ApiError::from(e).status_and_code();
+            assert!(
+                status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::CONFLICT,
+                "{code}: {status}"
+            );
+            assert_eq!(page, Some(code));
+        }
     }
 
     #[test]

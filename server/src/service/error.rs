@@ -5,7 +5,7 @@ use crate::auth::AuthError;
 use crate::auth::throttle::Blocked;
 use crate::domain::alert::IllegalTransition;
 use crate::domain::approval::ApprovalError;
-use crate::domain::carrier::RegistrationError;
+use crate::domain::carrier::{CarrierInputError, RegistrationError};
 use crate::domain::device::PlacementError;
 use crate::domain::lifecycle::LifecycleError;
 use crate::domain::person::StatusChangeError;
@@ -105,6 +105,44 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// The code of a refusal (one rule, one place): what the pages put in `?refused=CODE` and
+    /// `data-code`, and the `error` code the JSON API answers for a rule (422) or a state
+    /// conflict (409). Malformed input, which the API answers 400 `bad_request` naming every
+    /// problem in its message, gives its first problem's own code (`empty`, `invalid`, ...)
+    /// so a page can say which. `None` for the server's own failures (storage, hashing):
+    /// those are not the user's to fix.
+    pub fn refusal_code(&self) -> Option<&'static str> {
+        Some(match self {
+            ServiceError::Invalid(problems) => problems.first().map_or("invalid", |p| p.code),
+            ServiceError::NotFound => "not_found",
+            ServiceError::UnknownReference { .. } => "unknown_reference",
+            ServiceError::Duplicate { .. } | ServiceError::AlertTransition(_) => "conflict",
+            ServiceError::Registration(errors) => match errors.first() {
+                Some(RegistrationError::Rule(rule)) => rule.code(),
+                Some(RegistrationError::Input(CarrierInputError::RepeatedTag { .. })) => "conflict",
+                Some(RegistrationError::Input(_)) | None => "invalid",
+            },
+            ServiceError::Account(errors) => match errors.first() {
+                Some(AccountError::Roles(_)) => "role_conflict",
+                Some(AccountError::Password(e)) => e.code(),
+                Some(AccountError::Username) | None => "invalid",
+            },
+            ServiceError::InvalidCredentials => "invalid_credentials",
+            ServiceError::LoginBlocked(_) => "too_many_attempts",
+            ServiceError::AccountChange(e) => e.code(),
+            ServiceError::Placement(_) => "invalid_placement",
+            ServiceError::Signout(e) => e.code(),
+            ServiceError::Approval(e) => e.code(),
+            ServiceError::EndOfLife { code, .. } => code,
+            ServiceError::Moves(e) => e.code(),
+            ServiceError::StatusChange(e) => e.code(),
+            ServiceError::Duty(e) => e.code(),
+            ServiceError::Travel(e) => e.code(),
+            ServiceError::Lifecycle(e) => e.code(),
+            ServiceError::Store(_) | ServiceError::Auth(_) => return None,
+        })
+    }
+
     /// One problem with one field.
     pub fn invalid(field: &'static str, code: &'static str, message: &'static str) -> Self {
         ServiceError::Invalid(vec![Problem {
@@ -123,5 +161,143 @@ impl From<StoreError> for ServiceError {
             StoreError::Duplicate { what } => ServiceError::Duplicate { what },
             other => ServiceError::Store(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthError;
+    use crate::domain::alert::AlertState;
+    use crate::domain::carrier::CarrierRuleError;
+    use crate::domain::lifecycle::LifecycleError;
+    use crate::domain::moves::MoveRuleError;
+    use crate::domain::person::{DutyError, TravelError};
+    use crate::domain::role::RoleError;
+    use crate::domain::user::PasswordPolicyError;
+
+    fn code(e: ServiceError) -> Option<&'static str> {
+        e.refusal_code()
+    }
+
+    #[test]
+    fn input_and_lookups_have_their_codes() {
+        assert_eq!(
+            code(ServiceError::invalid("reason", "empty", "x")),
+            Some("empty")
+        );
+        assert_eq!(code(ServiceError::Invalid(Vec::new())), Some("invalid"));
+        assert_eq!(code(ServiceError::NotFound), Some("not_found"));
+        assert_eq!(
+            code(ServiceError::UnknownReference { what: "zone" }),
+            Some("unknown_reference")
+        );
+        assert_eq!(
+            code(ServiceError::Duplicate { what: "tag" }),
+            Some("conflict")
+        );
+        let illegal = IllegalTransition {
+            from: AlertState::Open,
+            to: AlertState::Open,
+        };
+        assert_eq!(
+            code(ServiceError::AlertTransition(illegal)),
+            Some("conflict")
+        );
+    }
+
+    #[test]
+    fn registrations_and_accounts_have_their_codes() {
+        let rule = RegistrationError::Rule(CarrierRuleError::CopyNumberRequired);
+        assert_eq!(
+            code(ServiceError::Registration(vec![rule])),
+            Some("copy_number_required")
+        );
+        let repeat = RegistrationError::Input(CarrierInputError::RepeatedTag { index: 1 });
+        assert_eq!(
+            code(ServiceError::Registration(vec![repeat])),
+            Some("conflict")
+        );
+        assert_eq!(
+            code(ServiceError::Registration(Vec::new())),
+            Some("invalid")
+        );
+        let roles = AccountError::Roles(RoleError::Empty);
+        assert_eq!(
+            code(ServiceError::Account(vec![roles])),
+            Some("role_conflict")
+        );
+        let weak = AccountError::Password(PasswordPolicyError::TooShort);
+        assert_eq!(
+            code(ServiceError::Account(vec![weak])),
+            Some("weak_password")
+        );
+        assert_eq!(
+            code(ServiceError::Account(vec![AccountError::Username])),
+            Some("invalid")
+        );
+        assert_eq!(
+            code(ServiceError::InvalidCredentials),
+            Some("invalid_credentials")
+        );
+        let blocked = Blocked {
+            retry_after_secs: 5,
+        };
+        assert_eq!(
+            code(ServiceError::LoginBlocked(blocked)),
+            Some("too_many_attempts")
+        );
+        assert_eq!(
+            code(AccountChangeError::DisableSelf.into()),
+            Some("cannot_disable_self")
+        );
+    }
+
+    #[test]
+    fn rules_have_their_own_codes() {
+        assert_eq!(
+            code(ServiceError::Signout(SignoutRuleError::SelfApproval)),
+            Some("self_approval")
+        );
+        assert_eq!(
+            code(ApprovalError::SelfApproval.into()),
+            Some("self_approval")
+        );
+        let end = ServiceError::EndOfLife {
+            code: "witness_required",
+            message: String::new(),
+        };
+        assert_eq!(code(end), Some("witness_required"));
+        assert_eq!(
+            code(MoveRuleError::StocktakeClosed.into()),
+            Some("stocktake_closed")
+        );
+        assert_eq!(
+            code(StatusChangeError::AlreadyLeaving.into()),
+            Some("already_leaving")
+        );
+        assert_eq!(
+            code(DutyError::PersonRequired.into()),
+            Some("person_required")
+        );
+        assert_eq!(
+            code(TravelError::EndsBeforeStart.into()),
+            Some("ends_before_start")
+        );
+        assert_eq!(
+            code(LifecycleError::AlreadyMissing.into()),
+            Some("already_missing")
+        );
+        assert_eq!(
+            code(PlacementError::GateNeedsBothSides.into()),
+            Some("invalid_placement")
+        );
+    }
+
+    #[test]
+    fn the_servers_own_failures_have_none() {
+        let store = StoreError::CommitFailed("disk".into());
+        assert_eq!(code(ServiceError::Store(store)), None);
+        assert_eq!(code(ServiceError::Auth(AuthError::Task)), None);
     }
 }

@@ -15,7 +15,7 @@ use super::custodian::{CustodianDesk, carrier_link, level_tag};
 use super::i18n::{self, Key, Lang, t};
 use super::layout::csrf_field;
 use super::officer::OfficerDesk;
-use super::session::{Page, WebError, WebForm, WebSession, see_other};
+use super::session::{Page, WebError, WebForm, WebSession, refused_to, see_other};
 use crate::AppState;
 use crate::domain::approval::{RequestKind, RequestState};
 use crate::domain::carrier::level_from_code;
@@ -141,16 +141,9 @@ fn parse(kind: &str, id: &str) -> Option<(RequestKind, RequestId)> {
     Some((kind, id.parse().ok()?))
 }
 
+/// Back to the officer's queue with the refusal's code ([`ServiceError::refusal_code`]).
 fn refused(e: ServiceError, session: &WebSession) -> Result<Response, WebError> {
-    let code = match e {
-        ServiceError::Approval(e) => e.code(),
-        ServiceError::EndOfLife { code, .. } => code,
-        ServiceError::Moves(e) => e.code(),
-        ServiceError::Invalid(_) => "invalid_reason",
-        ServiceError::NotFound => "not_found",
-        other => return Err(session.internal(other)),
-    };
-    Ok(see_other(&format!("/approvals?refused={code}")))
+    refused_to(session, "/approvals", e)
 }
 
 /// `POST /requests/{kind}/{id}/approve`.
@@ -340,22 +333,13 @@ pub(super) fn method_key(m: crate::domain::destruction::Method) -> Key {
     }
 }
 
+/// Back to the carrier's page with the refusal's code ([`ServiceError::refusal_code`]).
 fn refused_at(
     carrier: CarrierId,
     e: ServiceError,
     session: &WebSession,
 ) -> Result<Response, WebError> {
-    let code = match e {
-        ServiceError::Approval(e) => e.code(),
-        ServiceError::EndOfLife { code, .. } => code,
-        ServiceError::Moves(e) => e.code(),
-        ServiceError::Invalid(problems) => problems.first().map_or("invalid", |p| p.code),
-        ServiceError::UnknownReference { .. } => "unknown_reference",
-        ServiceError::Duplicate { .. } => "conflict",
-        ServiceError::NotFound => "not_found",
-        other => return Err(session.internal(other)),
-    };
-    Ok(see_other(&format!("/carriers/{carrier}?refused={code}")))
+    refused_to(session, &format!("/carriers/{carrier}"), e)
 }
 
 fn carrier_of(id: &str) -> Option<CarrierId> {
@@ -459,16 +443,7 @@ pub async fn make_copies(
             Some(first) => Ok(see_other(&format!("/carriers/{first}?copied={id}"))),
             None => Ok(see_other("/carriers")),
         },
-        Err(e) => {
-            let code = match e {
-                ServiceError::Approval(e) => e.code(),
-                ServiceError::EndOfLife { code, .. } => code,
-                ServiceError::Moves(e) => e.code(),
-                ServiceError::NotFound => "not_found",
-                other => return Err(page.session.internal(other)),
-            };
-            Ok(see_other(&format!("/carriers?refused={code}")))
-        }
+        Err(e) => refused_to(&page.session, "/carriers", e),
     }
 }
 
@@ -573,19 +548,6 @@ pub async fn record(
             Some(first) => Ok(see_other(&format!("/carriers/{first}?destroyed={id}"))),
             None => Ok(see_other("/carriers")),
         },
-        Err(e) => {
-            let code = match e {
-                ServiceError::Approval(e) => e.code(),
-                ServiceError::EndOfLife { code, .. } => code,
-                ServiceError::Moves(e) => e.code(),
-                ServiceError::UnknownReference { .. } => "unknown_reference",
-                ServiceError::Invalid(_) => "invalid",
-                ServiceError::NotFound => "not_found",
-                other => return Err(page.session.internal(other)),
-            };
-            Ok(see_other(&format!(
-                "/destructions/{id}/record?refused={code}"
-            )))
-        }
+        Err(e) => refused_to(&page.session, &format!("/destructions/{id}/record"), e),
     }
 }

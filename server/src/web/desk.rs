@@ -123,6 +123,11 @@ impl Notice {
             reasons: Vec::new(),
         }
     }
+
+    /// A refusal shown by its code ([`ServiceError::refusal_code`], the API's), in `text`.
+    fn refused(e: &ServiceError, text: Key) -> Notice {
+        Notice::new(e.refusal_code().unwrap_or("refused"), Tone::Bad, text)
+    }
 }
 
 /// `GET /desk?scan=TEXT`.
@@ -350,14 +355,13 @@ pub async fn issue(
             StatusCode::CONFLICT,
             Notice::new("carrier_unavailable", Tone::Bad, Key::CarrierUnavailable),
         ),
-        Err(ServiceError::Moves(e)) => (
+        Err(e @ ServiceError::Moves(_)) => (
             StatusCode::CONFLICT,
-            Notice::new(e.code(), Tone::Bad, Key::ErrCarrierInRepair),
+            Notice::refused(&e, Key::ErrCarrierInRepair),
         ),
-        Err(ServiceError::Signout(other)) => (
-            StatusCode::CONFLICT,
-            Notice::new(other.code(), Tone::Bad, Key::NoActionNow),
-        ),
+        Err(e @ ServiceError::Signout(_)) => {
+            (StatusCode::CONFLICT, Notice::refused(&e, Key::NoActionNow))
+        }
         Err(ServiceError::NotFound) => (
             StatusCode::NOT_FOUND,
             Notice::new("not_found", Tone::Bad, Key::SignoutNotFound),
@@ -400,10 +404,9 @@ pub async fn return_carrier(
                 StatusCode::CONFLICT,
                 Notice::new("already_returned", Tone::Warn, Key::AlreadyReturned),
             ),
-            Err(ServiceError::Signout(other)) => (
-                StatusCode::CONFLICT,
-                Notice::new(other.code(), Tone::Bad, Key::NoActionNow),
-            ),
+            Err(e @ ServiceError::Signout(_)) => {
+                (StatusCode::CONFLICT, Notice::refused(&e, Key::NoActionNow))
+            }
             Err(ServiceError::NotFound) => (
                 StatusCode::NOT_FOUND,
                 Notice::new("not_found", Tone::Bad, Key::SignoutNotFound),

@@ -17,7 +17,7 @@ use super::custodian::{carrier_link, frame, level_tag, maybe_time, not_found, qu
 use super::i18n::{Key, Lang, t};
 use super::layout::{self, csrf_field};
 use super::officer::{LeakClock, leak_clock};
-use super::session::{Page, WebError, WebForm, WebSession, see_other};
+use super::session::{Page, WebError, WebForm, WebSession, refused_to, see_other};
 use crate::AppState;
 use crate::auth::capability::{CustodianCap, CustodyReader};
 use crate::domain::carrier::CarrierState;
@@ -33,17 +33,7 @@ fn carrier_id(text: &str) -> Option<CarrierId> {
     text.parse().ok()
 }
 
-/// The code a refusal shows as `#lifecycle-message[data-code]`.
-fn refusal_code(e: &ServiceError) -> Option<&'static str> {
-    match e {
-        ServiceError::Lifecycle(e) => Some(e.code()),
-        ServiceError::Invalid(problems) => Some(problems.first().map_or("invalid", |p| p.code)),
-        ServiceError::UnknownReference { .. } => Some("unknown_reference"),
-        ServiceError::Duplicate { .. } => Some("duplicate"),
-        _ => None,
-    }
-}
-
+/// The sentence for a refusal's code ([`ServiceError::refusal_code`]).
 fn refusal_text(lang: Lang, code: &str) -> &'static str {
     t(
         lang,
@@ -52,7 +42,7 @@ fn refusal_text(lang: Lang, code: &str) -> &'static str {
             "not_missing" => Key::LcErrNotMissing,
             "not_in_circulation" => Key::LcErrNotInCirculation,
             "nothing_to_change" => Key::LcErrNothingToChange,
-            "duplicate" => Key::LcErrDuplicateTag,
+            "conflict" => Key::LcErrDuplicateTag,
             "secrecy_period_out_of_range" => Key::ErrSecrecyPeriod,
             "invalid" | "empty" | "too_long" | "too_many" => Key::LcErrInvalid,
             _ => Key::LcErrRule,
@@ -279,10 +269,7 @@ async fn missing_or_found(
             if found { "found" } else { "missing" }
         ))),
         Err(ServiceError::NotFound) => Ok(not_found(&page.session, Key::CarrierNotFound)),
-        Err(e) => match refusal_code(&e) {
-            Some(code) => Ok(see_other(&format!("/carriers/{id}?refused={code}"))),
-            None => Err(page.session.internal(e)),
-        },
+        Err(e) => refused_to(&page.session, &format!("/carriers/{id}"), e),
     }
 }
 
@@ -453,7 +440,7 @@ pub async fn correct(
         Err(ServiceError::NotFound) => return Ok(not_found(session, Key::CarrierNotFound)),
         Err(e) => e,
     };
-    let Some(code) = refusal_code(&e) else {
+    let Some(code) = e.refusal_code() else {
         return Err(session.internal(e));
     };
     let status = match &e {
@@ -571,10 +558,7 @@ pub async fn told(
     match lifecycle::record_told(&state, &page.cap, id, submitted.form.get("told"), told_at).await {
         Ok(_) => Ok(see_other(&format!("/incidents/{id}"))),
         Err(ServiceError::NotFound) => Ok(not_found(session, Key::LcIncidentNotFound)),
-        Err(e) => match refusal_code(&e) {
-            Some(code) => Ok(see_other(&format!("/incidents/{id}?refused={code}"))),
-            None => Err(session.internal(e)),
-        },
+        Err(e) => refused_to(session, &format!("/incidents/{id}"), e),
     }
 }
 
@@ -591,9 +575,16 @@ mod tests {
             LifecycleError::NotInCirculation("destroyed"),
             LifecycleError::NothingToChange,
         ] {
-            let code = refusal_code(&ServiceError::Lifecycle(e)).unwrap();
+            let code = ServiceError::Lifecycle(e).refusal_code().unwrap();
             assert_ne!(refusal_text(Lang::En, code), t(Lang::En, Key::LcErrRule));
         }
+        let taken = ServiceError::Duplicate { what: "tag" }
+            .refusal_code()
+            .unwrap();
+        assert_eq!(
+            refusal_text(Lang::En, taken),
+            t(Lang::En, Key::LcErrDuplicateTag)
+        );
         assert_eq!(
             refusal_text(Lang::Zh, "loan_too_long"),
             t(Lang::Zh, Key::LcErrRule)

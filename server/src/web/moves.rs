@@ -22,7 +22,7 @@ use super::custodian::{CustodianDesk, carrier_link, frame, level_tag, not_found,
 use super::i18n::{self, Key, Lang, t};
 use super::layout::{self, csrf_field};
 use super::officer::OfficerDesk;
-use super::session::{Page, WebError, WebForm, WebSession, see_other};
+use super::session::{Page, WebError, WebForm, WebSession, refused_to, see_other};
 use crate::AppState;
 use crate::auth::capability::CustodyReader;
 use crate::domain::approval::{RequestKind, RequestState};
@@ -33,19 +33,7 @@ use crate::service::moves::{self, StocktakeView};
 use crate::service::transfers::{self, Movement, NewTransfer};
 use crate::store::moves::NewStocktake;
 
-/// The code of a refusal, for `?refused=`; `None` for a failure that is not the user's.
-fn refusal_code(e: &ServiceError) -> Option<&'static str> {
-    Some(match e {
-        ServiceError::Moves(e) => e.code(),
-        ServiceError::Approval(e) => e.code(),
-        ServiceError::Invalid(_) => "invalid",
-        ServiceError::UnknownReference { .. } => "unknown_reference",
-        ServiceError::NotFound => "not_found",
-        ServiceError::Duplicate { .. } => "duplicate",
-        _ => return None,
-    })
-}
-
+/// Back to `to` with `?done=CODE`, or with the refusal's code ([`refused_to`]).
 pub(super) fn back(
     session: &WebSession,
     to: &str,
@@ -53,10 +41,7 @@ pub(super) fn back(
 ) -> Result<Response, WebError> {
     match result {
         Ok(code) => Ok(see_other(&format!("{to}?done={code}"))),
-        Err(e) => match refusal_code(&e) {
-            Some(code) => Ok(see_other(&format!("{to}?refused={code}"))),
-            None => Err(session.internal(e)),
-        },
+        Err(e) => refused_to(session, to, e),
     }
 }
 

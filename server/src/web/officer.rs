@@ -104,6 +104,11 @@ impl Notice {
         }
     }
 
+    /// A refusal shown by its code ([`ServiceError::refusal_code`], the API's), in `text`.
+    pub(super) fn refused(e: &ServiceError, text: Key) -> Notice {
+        Notice::bad(e.refusal_code().unwrap_or("refused"), text)
+    }
+
     pub(super) fn ok(code: &'static str, text: Key) -> Notice {
         Notice {
             code,
@@ -158,6 +163,8 @@ fn refused_notice(code: &str) -> Notice {
         "already_approved" => Notice::bad("already_approved", Key::ErrAlreadyApproved),
         "not_requested" => Notice::bad("not_requested", Key::ErrNotAwaitingApproval),
         "invalid_reason" => Notice::bad("invalid_reason", Key::ErrReason),
+        // A request's reason refused by `service::approvals::check_reason` (the API's code).
+        "invalid" => Notice::bad("invalid", Key::ErrReason),
         _ => Notice::bad("not_found", Key::RequestNotFound),
     }
 }
@@ -300,9 +307,9 @@ pub async fn approve(
             StatusCode::CONFLICT,
             Notice::bad("not_requested", Key::ErrNotAwaitingApproval),
         ),
-        Err(ServiceError::Signout(other)) => (
+        Err(e @ ServiceError::Signout(_)) => (
             StatusCode::CONFLICT,
-            Notice::bad(other.code(), Key::ErrNotAwaitingApproval),
+            Notice::refused(&e, Key::ErrNotAwaitingApproval),
         ),
         Err(ServiceError::NotFound) => return Ok(not_found(&page.session, Key::SignoutNotFound)),
         Err(e) => return Err(page.session.internal(e)),
@@ -332,9 +339,9 @@ pub async fn reject(
             StatusCode::UNPROCESSABLE_ENTITY,
             Notice::bad("self_approval", Key::ErrSelfApproval),
         ),
-        Err(ServiceError::Signout(other)) => (
+        Err(e @ ServiceError::Signout(_)) => (
             StatusCode::CONFLICT,
-            Notice::bad(other.code(), Key::ErrNotAwaitingApproval),
+            Notice::refused(&e, Key::ErrNotAwaitingApproval),
         ),
         Err(ServiceError::NotFound) => return Ok(not_found(&page.session, Key::SignoutNotFound)),
         Err(e) => return Err(page.session.internal(e)),

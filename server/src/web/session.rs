@@ -371,6 +371,18 @@ pub fn see_other(location: &str) -> Response {
     response
 }
 
+/// Back to `to` with `?refused=CODE`, the code being [`ServiceError::refusal_code`] (the
+/// same the JSON API answers); the server's own failures are the generic error page.
+pub fn refused_to(session: &WebSession, to: &str, e: ServiceError) -> Result<Response, WebError> {
+    match e.refusal_code() {
+        Some(code) => {
+            let separator = if to.contains('?') { '&' } else { '?' };
+            Ok(see_other(&format!("{to}{separator}refused={code}")))
+        }
+        None => Err(session.internal(e)),
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {
