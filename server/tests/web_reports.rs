@@ -151,6 +151,13 @@ async fn record_reports_open_for_custodians_and_officers_and_show_no_title() {
                 "{role}: {}",
                 list.body
             );
+            assert!(
+                list.body
+                    .contains(r#"data-scope-kind="custodian" data-scope-ref="#)
+                    && list.body.contains(r#"<span class="scope-name">林</span>"#),
+                "{role}: the listed stocktake names its holder: {}",
+                list.body
+            );
         }
         for path in [
             report.as_str(),
@@ -219,6 +226,14 @@ async fn record_reports_open_for_custodians_and_officers_and_show_no_title() {
     }
     let mut b = Browser::new(&server);
     assert_eq!(b.sign_in("custodian", PASSWORD).await.status, 303);
+    let list = b.get("/stocktakes").await;
+    for (_, _, shown) in &scopes {
+        assert!(
+            list.body.contains(shown),
+            "/stocktakes shows {shown}: {}",
+            list.body
+        );
+    }
     for (id, kind, shown) in &scopes {
         for path in [
             format!("/stocktakes/{id}"),

@@ -422,6 +422,25 @@ pub async fn stocktake(
     app.store().query(move |tx| view_in(tx, id, now)).await
 }
 
+/// Every stocktake, newest first, each with its scope in words (for the pages' lists).
+pub async fn stocktakes_with_places(
+    app: &AppState,
+    _reader: &CustodyReader,
+) -> Result<Vec<(StocktakeHead, ScopePlace)>, ServiceError> {
+    app.store()
+        .query(|tx| {
+            let heads = tx.stocktakes()?;
+            heads
+                .into_iter()
+                .map(|h| {
+                    let place = scope_place_in(tx, h.scope_kind, &h.scope_ref)?;
+                    Ok((h, place))
+                })
+                .collect()
+        })
+        .await
+}
+
 /// Every stocktake, newest first.
 pub async fn stocktakes(
     app: &AppState,

@@ -94,7 +94,7 @@ pub async fn stocktakes(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let list = moves::stocktakes(&state, &page.cap.reader())
+    let list = moves::stocktakes_with_places(&state, &page.cap.reader())
         .await
         .map_err(|e| session.internal(e))?;
     let content = html! {
@@ -124,10 +124,10 @@ pub async fn stocktakes(
                     th { (t(lang, Key::StocktakeSignedBy)) }
                 } }
                 tbody {
-                    @for s in &list {
+                    @for (s, place) in &list {
                         tr.stocktake data-stocktake-id=(s.id) data-state=(if s.closed_at.is_some() { "closed" } else { "open" }) {
                             td { a href={ "/stocktakes/" (s.id) } { "#" (s.id) } }
-                            td { (scope_name(lang, s.scope_kind)) " " (s.scope_ref) }
+                            td { (scope_words(lang, s.scope_kind, &s.scope_ref, place)) }
                             td { (layout::time(s.opened_at)) }
                             td { (s.closed_by.as_deref().unwrap_or("—")) }
                         }
