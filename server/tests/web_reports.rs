@@ -151,6 +151,13 @@ async fn record_reports_open_for_custodians_and_officers_and_show_no_title() {
                 "{role}: {}",
                 list.body
             );
+            assert!(
+                list.body
+                    .contains(r#"data-scope-kind="custodian" data-scope-ref="#)
+                    && list.body.contains(r#"<span class="scope-name">林</span>"#),
+                "{role}: the listed stocktake names its holder: {}",
+                list.body
+            );
         }
         for path in [
             report.as_str(),
@@ -174,6 +181,73 @@ async fn record_reports_open_for_custodians_and_officers_and_show_no_title() {
             } else {
                 assert_eq!(answer.status, 404, "{path} as {role}: nothing recorded");
             }
+        }
+    }
+
+    // Places and people, not ids (issue #15): a holder by name, a zone by name, a cabinet
+    // with the zone it stands in, on the stocktake page and on its report.
+    let admin = &tokens[&Role::Admin];
+    for (path, body) in [
+        (
+            "/api/v1/zones",
+            json!({"id": "z-7", "name": "机要室", "level": "TS"}),
+        ),
+        (
+            "/api/v1/devices",
+            json!({"id": "cab-7", "kind": "cabinet", "zone": "z-7",
+                   "public_key": common::device_key_b64(7)}),
+        ),
+    ] {
+        let reply = server
+            .call(Method::POST, path, Some(admin), Some(body))
+            .await;
+        assert_eq!(reply.status, 201, "{path}: {:?}", reply.body);
+    }
+    let mut scopes = vec![(
+        stocktake.clone(),
+        "custodian",
+        r#"<span class="scope-name">林</span>"#,
+    )];
+    for (scope, kind, shown) in [
+        (
+            json!({"zone_id": "z-7"}),
+            "zone",
+            r#"<span class="scope-name">机要室</span>"#,
+        ),
+        (
+            json!({"device_id": "cab-7"}),
+            "device",
+            r#"<span class="device-id">cab-7</span> · <span class="place">机要室</span>"#,
+        ),
+    ] {
+        let opened = post("/api/v1/stocktakes", json!({"scope": scope}), 201).await;
+        let id = opened["id"].as_str().unwrap().to_owned();
+        scopes.push((id, kind, shown));
+    }
+    let mut b = Browser::new(&server);
+    assert_eq!(b.sign_in("custodian", PASSWORD).await.status, 303);
+    let list = b.get("/stocktakes").await;
+    for (_, _, shown) in &scopes {
+        assert!(
+            list.body.contains(shown),
+            "/stocktakes shows {shown}: {}",
+            list.body
+        );
+    }
+    for (id, kind, shown) in &scopes {
+        for path in [
+            format!("/stocktakes/{id}"),
+            format!("/reports/stocktakes/{id}"),
+        ] {
+            let answer = b.get(&path).await;
+            assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+            let body = &answer.body;
+            assert!(
+                body.contains(&format!(r#"data-scope-kind="{kind}""#)),
+                "{path}: {body}"
+            );
+            assert!(body.contains(shown), "{path} shows {shown}: {body}");
+            assert!(!body.contains("scope-id"), "{path}: no bare id: {body}");
         }
     }
     server.stop().await.unwrap();

@@ -185,6 +185,15 @@ async fn a_stocktake_finds_one_carrier_missing_and_reports_it() {
             click(session, "#stocktake-submit").await?;
             wait_css(session, r#"#stocktake-heading[data-state="open"]"#).await?;
             assert_eq!(text_of(session, ".count-expected").await?, "2");
+            // The holder by name, not "Holder 4" (issue #15).
+            assert_eq!(
+                text_of(
+                    session,
+                    r#"#stocktake-facts .scope-words[data-scope-kind="custodian"] .scope-name"#
+                )
+                .await?,
+                "林"
+            );
 
             fill(session, "#stocktake-scan-input", "2024-0201").await?;
             click(session, "#stocktake-scan-submit").await?;

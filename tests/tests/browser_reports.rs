@@ -355,6 +355,15 @@ async fn a_stocktake_a_collection_and_a_destruction_print_to_a4() {
             assert_eq!(text_of(session, ".count-missing").await?, "1");
             assert_eq!(text_of(session, "#report-closed-by").await?, "custodian");
             assert_eq!(
+                text_of(
+                    session,
+                    r#"#report-facts .scope-words[data-scope-kind="custodian"] .scope-name"#
+                )
+                .await?,
+                "林",
+                "the holder by name, not by id (issue #15)"
+            );
+            assert_eq!(
                 session
                     .find_all(r#"tr.report-row .stocktake-result[data-result="seen"]"#)
                     .await?

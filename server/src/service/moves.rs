@@ -61,6 +61,72 @@ pub struct StocktakeView {
     pub result: Reconciliation,
     /// How its missing carriers were settled.
     pub resolutions: Vec<ResolutionRow>,
+    /// Its scope in words, for pages and reports that show places and people, not ids
+    /// (issue #15).
+    pub scope_place: ScopePlace,
+}
+
+/// A stocktake's scope in words: the holder's name, the zone's name, or the cabinet's zone
+/// (a cabinet is known by its device id and where it stands). A field is absent where the
+/// record it names cannot be read (the scope was checked when the stocktake opened).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ScopePlace {
+    /// The person's name (a holder's scope) or the zone's name (a zone's scope).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A cabinet's zone: its name, or its id when the zone has no row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+}
+
+/// [`ScopePlace`] of `kind` and `scope_ref`, read in `tx`.
+fn scope_place_in(
+    tx: &mut dyn Tx,
+    kind: ScopeKind,
+    scope_ref: &str,
+) -> Result<ScopePlace, ServiceError> {
+    let zone_name = |tx: &mut dyn Tx, zone: &str| -> Result<Option<String>, ServiceError> {
+        Ok(tx
+            .zones()?
+            .into_iter()
+            .find(|z| z.id.as_str() == zone)
+            .map(|z| z.name))
+    };
+    Ok(match kind {
+        ScopeKind::Custodian => ScopePlace {
+            name: match scope_ref.parse::<PersonId>() {
+                Ok(id) => known(tx.person(id))?.map(|p| p.name),
+                Err(_) => None,
+            },
+            zone: None,
+        },
+        ScopeKind::Zone => ScopePlace {
+            name: zone_name(tx, scope_ref)?,
+            zone: None,
+        },
+        ScopeKind::Device => {
+            let zone = match DeviceId::new(scope_ref) {
+                Ok(id) => known(tx.device(&id))?.and_then(|d| d.zone),
+                Err(_) => None,
+            };
+            ScopePlace {
+                name: None,
+                zone: match zone {
+                    Some(z) => Some(zone_name(tx, z.as_str())?.unwrap_or_else(|| z.to_string())),
+                    None => None,
+                },
+            }
+        }
+    })
+}
+
+/// A row read by id, `None` when there is no such row.
+fn known<T>(read: Result<T, crate::store::StoreError>) -> Result<Option<T>, ServiceError> {
+    match read {
+        Ok(row) => Ok(Some(row)),
+        Err(crate::store::StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Open a stocktake over a cabinet, a zone or a person's holdings; what it expects is fixed
@@ -331,7 +397,9 @@ fn view_in(
     }
     let expected: Vec<CarrierId> = expected_carriers.iter().map(|c| c.id).collect();
     let result = moves::reconcile(&expected, &scans);
+    let scope_place = scope_place_in(tx, head.scope_kind, &head.scope_ref)?;
     Ok(StocktakeView {
+        scope_place,
         state: if head.closed_at.is_some() {
             "closed"
         } else {
@@ -352,6 +420,25 @@ pub async fn stocktake(
 ) -> Result<StocktakeView, ServiceError> {
     let now = app.now();
     app.store().query(move |tx| view_in(tx, id, now)).await
+}
+
+/// Every stocktake, newest first, each with its scope in words (for the pages' lists).
+pub async fn stocktakes_with_places(
+    app: &AppState,
+    _reader: &CustodyReader,
+) -> Result<Vec<(StocktakeHead, ScopePlace)>, ServiceError> {
+    app.store()
+        .query(|tx| {
+            let heads = tx.stocktakes()?;
+            heads
+                .into_iter()
+                .map(|h| {
+                    let place = scope_place_in(tx, h.scope_kind, &h.scope_ref)?;
+                    Ok((h, place))
+                })
+                .collect()
+        })
+        .await
 }
 
 /// Every stocktake, newest first.

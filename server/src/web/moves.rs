@@ -29,7 +29,7 @@ use crate::domain::approval::{RequestKind, RequestState};
 use crate::domain::ids::{CarrierId, CollectionId, PersonId, RequestId, StocktakeId};
 use crate::domain::moves::{Outcome, Resolution, ScopeKind};
 use crate::service::ServiceError;
-use crate::service::moves::{self, StocktakeView};
+use crate::service::moves::{self, ScopePlace, StocktakeView};
 use crate::service::transfers::{self, Movement, NewTransfer};
 use crate::store::moves::NewStocktake;
 
@@ -79,7 +79,7 @@ pub async fn stocktakes(
 ) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let list = moves::stocktakes(&state, &page.cap.reader())
+    let list = moves::stocktakes_with_places(&state, &page.cap.reader())
         .await
         .map_err(|e| session.internal(e))?;
     let content = html! {
@@ -109,10 +109,10 @@ pub async fn stocktakes(
                     th { (t(lang, Key::StocktakeSignedBy)) }
                 } }
                 tbody {
-                    @for s in &list {
+                    @for (s, place) in &list {
                         tr.stocktake data-stocktake-id=(s.id) data-state=(if s.closed_at.is_some() { "closed" } else { "open" }) {
                             td { a href={ "/stocktakes/" (s.id) } { "#" (s.id) } }
-                            td { (scope_name(lang, s.scope_kind)) " " (s.scope_ref) }
+                            td { (scope_words(lang, s.scope_kind, &s.scope_ref, place)) }
                             td { (layout::time(s.opened_at)) }
                             td { (s.closed_by.as_deref().unwrap_or("—")) }
                         }
@@ -138,6 +138,30 @@ pub(super) fn scope_name(lang: Lang, kind: ScopeKind) -> &'static str {
             ScopeKind::Custodian => Key::ScopeCustodian,
         },
     )
+}
+
+/// A stocktake's scope as people read it (issue #15): the holder's or zone's name, or the
+/// cabinet with the zone it stands in (`智能柜 cab-1 · 机要室`); the id only where no name
+/// could be read. The kind and id stay on `.scope-words[data-scope-kind][data-scope-ref]`.
+pub(super) fn scope_words(
+    lang: Lang,
+    kind: ScopeKind,
+    scope_ref: &str,
+    place: &ScopePlace,
+) -> Markup {
+    html! {
+        span.scope-words data-scope-kind=(kind.as_str()) data-scope-ref=(scope_ref) {
+            (scope_name(lang, kind)) " "
+            @match (kind, &place.name) {
+                (ScopeKind::Device, _) => {
+                    span.device-id { (scope_ref) }
+                    @if let Some(zone) = &place.zone { " · " span.place { (zone) } }
+                }
+                (_, Some(name)) => span.scope-name { (name) },
+                (_, None) => span.scope-id { (scope_ref) },
+            }
+        }
+    }
 }
 
 /// `POST /stocktakes`: open one, then its page.
@@ -193,7 +217,7 @@ fn stocktake_content(lang: Lang, session: &WebSession, v: &StocktakeView, title:
         h1 #stocktake-heading data-stocktake-id=(id) data-state=(v.state) { (title) }
         (message(lang, session))
         dl.facts #stocktake-facts {
-            div.fact data-field="scope" { dt { (t(lang, Key::StocktakeScope)) } dd { (scope_name(lang, v.head.scope_kind)) " " (v.head.scope_ref) } }
+            div.fact data-field="scope" { dt { (t(lang, Key::StocktakeScope)) } dd { (scope_words(lang, v.head.scope_kind, &v.head.scope_ref, &v.scope_place)) } }
             div.fact data-field="opened" { dt { (t(lang, Key::OpenedAt)) } dd { (v.head.opened_by) " " (layout::time(v.head.opened_at)) } }
             @if let (Some(by), Some(at)) = (&v.head.closed_by, v.head.closed_at) {
                 div.fact data-field="signed" { dt { (t(lang, Key::StocktakeSignedBy)) } dd #stocktake-signed-by { (by) " " (layout::time(at)) } }

@@ -22,7 +22,7 @@ use super::approvals::{body_carriers, method_key};
 use super::custodian::{level_tag, maybe_time, not_found, query};
 use super::i18n::{self, Key, Lang, t};
 use super::layout;
-use super::moves::{outcome_key, resolution_key, scope_name};
+use super::moves::{outcome_key, resolution_key, scope_words};
 use super::reports::{Extras, Report, STANDARD_SIGNATURES, Signature, report_document_with};
 use super::session::{Page, WebError};
 use crate::AppState;
@@ -102,7 +102,7 @@ pub async fn stocktake(
         (
             "scope",
             Key::StocktakeScope,
-            html! { (scope_name(lang, v.head.scope_kind)) " " (v.head.scope_ref) },
+            scope_words(lang, v.head.scope_kind, &v.head.scope_ref, &v.scope_place),
         ),
         (
             "opened",

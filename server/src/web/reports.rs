@@ -205,10 +205,10 @@ pub async fn index(
     let session = &page.session;
     let lang = session.lang;
     let internal = |e| session.internal(e);
-    let mut stocktakes = crate::service::moves::stocktakes(&state, &page.cap)
+    let mut stocktakes = crate::service::moves::stocktakes_with_places(&state, &page.cap)
         .await
         .map_err(internal)?;
-    stocktakes.retain(|s| s.closed_at.is_some());
+    stocktakes.retain(|(s, _)| s.closed_at.is_some());
     stocktakes.truncate(RECORDS_LISTED);
     let mut collections = crate::service::moves::collections(&state, &page.cap)
         .await
@@ -243,9 +243,9 @@ pub async fn index(
                 p.hint { (t(lang, Key::ReportNothing)) }
             }
             ul {
-                @for s in &stocktakes {
+                @for (s, place) in &stocktakes {
                     li { a.record-report data-report="stocktake" data-id=(s.id) href={ "/reports/stocktakes/" (s.id) } {
-                        (t(lang, Key::ReportStocktakeTitle)) " #" (s.id) " · " (s.scope_ref) " · " (maybe_time(lang, s.closed_at))
+                        (t(lang, Key::ReportStocktakeTitle)) " #" (s.id) " · " (super::moves::scope_words(lang, s.scope_kind, &s.scope_ref, place)) " · " (maybe_time(lang, s.closed_at))
                     } }
                 }
                 @for c in &collections {
