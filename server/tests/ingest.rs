@@ -232,9 +232,11 @@ impl World {
                     Method::POST,
                     "/api/v1/people",
                     Some(&officer),
-                    Some(json!({"name": name, "department": "R&D", "category": "core",
+                    Some(
+                        json!({"name": name, "department": "R&D", "category": "core",
                                 "badge_tag": badge, "training_valid_until": training,
-                                "commitment_signed_on": "2020-01-01"})),
+                                "commitment_signed_on": "2020-01-01"}),
+                    ),
                 )
                 .await;
             assert_eq!(reply.status, 201, "{:?}", reply.body);
@@ -784,7 +786,10 @@ async fn an_expired_persons_badge_no_longer_authorises_an_exit() {
     assert_eq!(removals[0]["person_id"], w.alice);
     assert_eq!(removals[0]["detail"]["badge_holders"], json!(["Alice"]));
     let after = w.policy(&w.gate).await;
-    assert!(after.version > before.version, "a new version for the gates");
+    assert!(
+        after.version > before.version,
+        "a new version for the gates"
+    );
     assert!(after.allowed.iter().all(|a| a.epc != tag(1)));
     assert!(
         after.badges.contains(&epc(ALICE_BADGE)),
@@ -811,9 +816,11 @@ async fn a_person_entering_a_zone_above_their_clearance_is_a_clearance_violation
             Method::POST,
             "/api/v1/people",
             Some(&officer),
-            Some(json!({"name": "Carol", "department": "R&D", "category": "general",
+            Some(
+                json!({"name": "Carol", "department": "R&D", "category": "general",
                         "badge_tag": CAROL_BADGE, "training_valid_until": trained_until(&w.server),
-                        "commitment_signed_on": "2020-01-01"})),
+                        "commitment_signed_on": "2020-01-01"}),
+            ),
         )
         .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);

@@ -45,11 +45,18 @@ pub enum AlertKind {
     DestroyedSeen,
     /// A person whose training or commitment has run out still holds carriers.
     TrainingExpiredHolding,
+    /// A reminder: a person's training certificate runs out within the reminder window
+    /// (re-examination due). Raised once per person and expiry date.
+    TrainingExpiring,
+    /// A reminder: a person's confidentiality commitment runs out within the window.
+    CommitmentExpiring,
+    /// A reminder: a departed person's decommissioning period (脱密期) ends within its window.
+    DecommissioningEnding,
 }
 
 impl AlertKind {
     /// Every kind, in the order of INTERFACES.md.
-    pub const ALL: [AlertKind; 16] = [
+    pub const ALL: [AlertKind; 19] = [
         AlertKind::UnauthorizedRemoval,
         AlertKind::ClearanceViolation,
         AlertKind::CabinetRemoval,
@@ -66,6 +73,9 @@ impl AlertKind {
         AlertKind::NotificationFailed,
         AlertKind::DestroyedSeen,
         AlertKind::TrainingExpiredHolding,
+        AlertKind::TrainingExpiring,
+        AlertKind::CommitmentExpiring,
+        AlertKind::DecommissioningEnding,
     ];
 
     /// The storage and API name.
@@ -87,6 +97,9 @@ impl AlertKind {
             AlertKind::NotificationFailed => "notification_failed",
             AlertKind::DestroyedSeen => "destroyed_seen",
             AlertKind::TrainingExpiredHolding => "training_expired_holding",
+            AlertKind::TrainingExpiring => "training_expiring",
+            AlertKind::CommitmentExpiring => "commitment_expiring",
+            AlertKind::DecommissioningEnding => "decommissioning_ending",
         }
     }
 
@@ -113,7 +126,11 @@ impl AlertKind {
             | AlertKind::ReaderFault
             | AlertKind::ReplayRejected
             | AlertKind::TrainingExpiredHolding => Severity::Medium,
-            AlertKind::UnknownTag => Severity::Low,
+            // Reminders: low, so they go in the daily digest, not out at once.
+            AlertKind::UnknownTag
+            | AlertKind::TrainingExpiring
+            | AlertKind::CommitmentExpiring
+            | AlertKind::DecommissioningEnding => Severity::Low,
         }
     }
 }

@@ -470,6 +470,40 @@ pub fn in_decommissioning(
     status == PersonStatus::Departed && (lifelong || ends_on.is_some_and(|d| d >= today))
 }
 
+/// Where a trip abroad stands on a day: the register of who is abroad when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TripPhase {
+    /// It starts after that day.
+    Upcoming,
+    /// The traveller is abroad that day (first and last days included).
+    Abroad,
+    /// It ended before that day.
+    Back,
+}
+
+impl TripPhase {
+    /// The name used on pages (`data-phase`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TripPhase::Upcoming => "upcoming",
+            TripPhase::Abroad => "abroad",
+            TripPhase::Back => "back",
+        }
+    }
+}
+
+/// Where a trip from `from` to `until` (both days abroad) stands on `today`.
+pub fn trip_phase(from: Date, until: Date, today: Date) -> TripPhase {
+    if today < from {
+        TripPhase::Upcoming
+    } else if today <= until {
+        TripPhase::Abroad
+    } else {
+        TripPhase::Back
+    }
+}
+
 /// Why a travel request (出境审批) is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TravelError {
@@ -843,6 +877,16 @@ mod tests {
         );
         assert_eq!(certs.valid_through(60), Some(date("2026-01-10")));
         assert_eq!(Certificates::default().valid_through(60), None);
+    }
+
+    #[test]
+    fn a_trip_is_upcoming_abroad_from_its_first_to_its_last_day_then_back() {
+        let (from, until) = (date("2026-03-01"), date("2026-03-10"));
+        let phase = |d| trip_phase(from, until, date(d));
+        assert_eq!(phase("2026-02-28"), TripPhase::Upcoming);
+        assert_eq!(phase("2026-03-01"), TripPhase::Abroad);
+        assert_eq!(phase("2026-03-10"), TripPhase::Abroad);
+        assert_eq!(phase("2026-03-11"), TripPhase::Back);
     }
 
     #[test]

@@ -235,6 +235,9 @@ texts! {
     AlertNotificationFailed: "通知发送失败", "Notification failed";
     AlertDestroyedSeen: "已销毁载体被读到", "Destroyed carrier seen";
     AlertTrainingExpiredHolding: "培训或承诺过期仍持有载体", "Training or commitment expired while holding carriers";
+    AlertTrainingExpiring: "保密培训即将到期", "Training expiring";
+    AlertCommitmentExpiring: "保密承诺即将到期", "Commitment expiring";
+    AlertDecommissioningEnding: "脱密期即将结束", "Decommissioning period ending";
 
     // Alert states and severities.
     StateOpen: "未处理", "Open";
@@ -1000,6 +1003,18 @@ texts! {
     FirstPage: "回到第一页", "First page";
     PagingReset: "翻页位置已失效，已显示第一页。", "That page position no longer applies; showing the first page.";
     TagDetails: "标签详情", "Tag details";
+    // Travel abroad (people2).
+    NavTravel: "出境登记", "Travel abroad";
+    TravelRegisterTitle: "出境登记：谁在何时出境", "Travel register: who is abroad when";
+    TravelRegisterHint: "已批准的出境，按出境日期排列。", "Approved travel, by first day abroad.";
+    TravelSection: "出境申请", "Travel abroad";
+    NoTravel: "无出境记录", "No travel on record";
+    TravelDestination: "目的地", "Destination";
+    TravelFrom: "出境日期", "From";
+    TravelUntil: "返回日期", "Until";
+    TravelState: "状态", "State";
+    TripAbroadNow: "正在境外", "abroad now";
+    TripDuringDecommissioning: "脱密期内", "during the decommissioning period";
 }
 
 /// The name of a role.
@@ -1063,6 +1078,9 @@ pub fn alert_kind(kind: AlertKind) -> Key {
         AlertKind::NotificationFailed => Key::AlertNotificationFailed,
         AlertKind::DestroyedSeen => Key::AlertDestroyedSeen,
         AlertKind::TrainingExpiredHolding => Key::AlertTrainingExpiredHolding,
+        AlertKind::TrainingExpiring => Key::AlertTrainingExpiring,
+        AlertKind::CommitmentExpiring => Key::AlertCommitmentExpiring,
+        AlertKind::DecommissioningEnding => Key::AlertDecommissioningEnding,
     }
 }
 
