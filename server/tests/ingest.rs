@@ -785,6 +785,11 @@ async fn an_expired_persons_badge_no_longer_authorises_an_exit() {
     assert_eq!(removals.len(), 1, "{removals:?}");
     assert_eq!(removals[0]["person_id"], w.alice);
     assert_eq!(removals[0]["detail"]["badge_holders"], json!(["Alice"]));
+    assert_eq!(removals[0]["detail"]["reason"], "signout_expired");
+    assert_eq!(
+        removals[0]["detail"]["borrower_certification_expired"],
+        true
+    );
     let after = w.policy(&w.gate).await;
     assert!(
         after.version > before.version,

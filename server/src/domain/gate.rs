@@ -238,6 +238,17 @@ pub fn removal_check(
     exit::check(permits(carrier, required_levels), badges, now_ms)
 }
 
+/// Whether a sign-out that lets `carrier` leave is still before its due time at `now_ms` but
+/// no longer current because its borrower's certification ended ([`permit_until_ms`]).
+fn borrower_expired(carrier: &CarrierAtGate, now_ms: i64) -> bool {
+    carrier.out
+        && carrier.signouts.iter().any(|s| {
+            s.may_leave
+                && now_ms < s.due_at_ms
+                && permit_until_ms(s.due_at_ms, s.borrower_valid_through) <= now_ms
+        })
+}
+
 /// Whether the carrier is carried under a current sign-out that lets it leave (badges aside).
 fn carried_under_signout(carrier: &CarrierAtGate, now_ms: i64) -> bool {
     permits(carrier, &[]).any(|p| p.is_current(now_ms))
@@ -319,7 +330,13 @@ pub fn judge(gate: &Gate<'_>, p: &Passage<'_>) -> Judgement {
                         .find(|s| s.may_leave)
                         .map(|s| s.borrower_id)
                 });
-                a.detail = detail(json!({ "reason": reason_name(reason) }));
+                let mut extra = json!({ "reason": reason_name(reason) });
+                if reason == AlarmReason::SignoutExpired && borrower_expired(c, p.now_ms) {
+                    // Not the loan's time that ran out but the borrower's training or
+                    // commitment: say so, or the officer looks for the wrong cause.
+                    extra["borrower_certification_expired"] = json!(true);
+                }
+                a.detail = detail(extra);
                 alerts.push(a);
                 removal.get_or_insert((reason, alerts.len() - 1));
             }
@@ -1044,6 +1061,33 @@ mod tests {
             let offline = policy(&s).decide(&[c.epc], &alices, at).carriers[0].alarm;
             assert_eq!(offline, expected, "the gate agrees at {at}");
         }
+        // The alert says why: the borrower, not the loan's time.
+        let g = gate(ZoneLevel::Classified(Level::TopSecret), ZoneLevel::Public);
+        let j = judge(
+            &g,
+            &Passage {
+                now_ms: midnight,
+                at_ms: midnight,
+                ..passage(Direction::Out, std::slice::from_ref(&c), &alices, &[], &[])
+            },
+        );
+        assert_eq!(j.alerts[0].detail["reason"], "signout_expired");
+        assert_eq!(j.alerts[0].detail["borrower_certification_expired"], true);
+        let due = carrier(1, Level::Secret, true, vec![signout(2, true, NOW, None)]);
+        let j = judge(
+            &g,
+            &Passage {
+                now_ms: NOW,
+                ..passage(Direction::Out, std::slice::from_ref(&due), &[], &[], &[])
+            },
+        );
+        assert!(
+            j.alerts[0]
+                .detail
+                .get("borrower_certification_expired")
+                .is_none(),
+            "a loan past due is just that"
+        );
         // Training never recorded: no exit at all.
         s.borrower_valid_through = None;
         let c = carrier(1, Level::Secret, true, vec![s.clone()]);
