@@ -790,6 +790,27 @@ async fn an_expired_persons_badge_no_longer_authorises_an_exit() {
         removals[0]["detail"]["borrower_certification_expired"],
         true
     );
+    // The next heartbeat of a gate holding the old policy tells it to fetch the new one.
+    let hb = Heartbeat {
+        device_id: "gate-1".into(),
+        epoch: 1,
+        hb_seq: 1,
+        at_ms: t,
+        readers: vec![],
+        outbox_depth: 0,
+        policy_version: before.version,
+        faults: vec![],
+    };
+    let ack: HeartbeatAck = open(
+        &w.heartbeat(&w.gate, &hb).await,
+        &w.key,
+        SignedKind::HeartbeatAck,
+    );
+    assert!(ack.policy_version > before.version);
+    assert!(
+        ack.directives.contains(&Directive::RefreshPolicy),
+        "{ack:?}"
+    );
     let after = w.policy(&w.gate).await;
     assert!(
         after.version > before.version,
