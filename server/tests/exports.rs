@@ -97,8 +97,11 @@ fn text(reply: &RawReply) -> String {
 
 /// A site with zones, a gate and a cabinet, one carrier (with [`TITLE`] and [`EPC_HEX`])
 /// that passed the gate out and came back into the cabinet, and a sign-out of it issued.
+/// The site's zone in these tests: eight hours from UTC, so a CSV time in UTC shows.
+const ZONE: &str = "Asia/Shanghai";
+
 async fn site() -> (Server, std::collections::HashMap<Role, String>) {
-    let server = Server::start().await;
+    let server = Server::start_with(|c| c.time_zone = ZONE.to_owned()).await;
     let tokens = server.tokens_per_role().await;
     let admin = server.login("admin", ADMIN_PASSWORD).await;
     for (id, level) in [("vault", "S"), ("street", "public")] {
@@ -173,6 +176,11 @@ async fn site() -> (Server, std::collections::HashMap<Role, String>) {
     (server, tokens)
 }
 
+/// The EPC URI the export names a tag by.
+fn epcis_uri(hex: &str) -> String {
+    custos_server::domain::epcis::epc_uri(hex).expect("a valid EPC")
+}
+
 fn epcis_validator() -> jsonschema::Validator {
     let schema: Value = serde_json::from_str(include_str!("vectors/epcis/EPCIS-JSON-Schema.json"))
         .expect("the schema parses");
@@ -212,9 +220,135 @@ fn the_schema_accepts_the_standards_example_and_refuses_a_broken_one() {
     );
 }
 
+/// The EPC of the carrier [`destroy_one`] destroys.
+const DESTROYED_EPC_HEX: &str = "3474257BF40000000000162E";
+
+/// Register a second carrier and destroy it through the whole workflow (request, approval,
+/// a record witnessed by an officer's person and a clerk, at `place`), and a third one
+/// dispatched and delivered; the destroyed carrier's id.
+async fn destroy_one(server: &Server, tokens: &std::collections::HashMap<Role, String>) -> String {
+    let post = async |token: &str, path: &str, body: Value, status: u16| {
+        let r = server
+            .call(Method::POST, path, Some(token), Some(body))
+            .await;
+        assert_eq!(r.status, status, "POST {path}: {:?}", r.body);
+        r.body
+    };
+    let (custodian, officer) = (&tokens[&Role::Custodian], &tokens[&Role::SecurityOfficer]);
+    let carrier = post(
+        custodian,
+        "/api/v1/carriers",
+        json!({"control_no": "S-2026-0099", "kind": "paper", "level": "S", "title": TITLE,
+               "owner_unit": "一处", "tags": [format!("epc:{DESTROYED_EPC_HEX}")]}),
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = post(
+        custodian,
+        "/api/v1/destructions",
+        json!({"carrier_ids": [carrier], "method": "shred", "reason": "保管期满"}),
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let approve = format!("/api/v1/destructions/{request}/approve");
+    let r = server
+        .call(Method::POST, &approve, Some(officer), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let person = async |name: &str| {
+        post(
+            officer,
+            "/api/v1/people",
+            json!({"name": name, "department": "保密办", "category": "core"}),
+            201,
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (wang, li) = (person("王保密").await, person("李文书").await);
+    let admin = server.login("admin", ADMIN_PASSWORD).await;
+    post(
+        &admin,
+        "/api/v1/users",
+        json!({"username": "wang", "password": "temporary passphrase 1",
+               "roles": ["security_officer"], "person_id": wang}),
+        201,
+    )
+    .await;
+    post(
+        custodian,
+        &format!("/api/v1/destructions/{request}/record"),
+        json!({"witnesses": [wang, li], "at": server.now().to_string(), "count": 1,
+               "place": "保密办碎纸室"}),
+        200,
+    )
+    .await;
+    // And a third carrier dispatched (sent, then delivered).
+    let sent = post(
+        custodian,
+        "/api/v1/carriers",
+        json!({"control_no": "S-2026-0100", "kind": "paper", "level": "S", "title": TITLE,
+               "owner_unit": "一处", "tags": [format!("epc:{DISPATCHED_EPC_HEX}")]}),
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let window = server.now().plus_secs(3600).to_string();
+    let dispatch = post(
+        custodian,
+        "/api/v1/dispatches",
+        json!({"carrier_ids": [sent], "destination": "上级机关", "courier": "机要交通员 陈",
+               "sealed_by": "保管员 李", "window_until": window}),
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/dispatches/{dispatch}");
+    let r = server
+        .call(
+            Method::POST,
+            &format!("{path}/approve"),
+            Some(officer),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = server
+        .call(Method::POST, &format!("{path}/send"), Some(custodian), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    server.advance(60);
+    post(
+        custodian,
+        &format!("{path}/delivered"),
+        json!({"received_by": "上级机关 收发室 王"}),
+        200,
+    )
+    .await;
+    // The export's range ends before "now": let these steps' second pass.
+    server.advance(1);
+    carrier
+}
+
+/// The EPC of the carrier [`destroy_one`] dispatches.
+const DISPATCHED_EPC_HEX: &str = "3474257BF40000000000162F";
+
 #[tokio::test]
 async fn epcis_events_validate_against_the_standard_schema_and_hold_no_title() {
     let (server, tokens) = site().await;
+    destroy_one(&server, &tokens).await;
     let validator = epcis_validator();
     for role in [Role::Auditor, Role::SecurityOfficer] {
         let reply = get(&server, "/api/v1/epcis/events", &tokens[&role]).await;
@@ -240,6 +374,38 @@ async fn epcis_events_validate_against_the_standard_schema_and_hold_no_title() {
         assert_eq!(exit["bizLocation"]["id"], "urn:custos:zone:street");
         let epc = exit["epcList"][0].as_str().unwrap();
         assert!(epc.starts_with("urn:epc:id:giai:"), "{epc}");
+        // The destruction: one DELETE with the CBV's destroying words, naming the destroyed
+        // carrier's (retired) tag.
+        let destroyed: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["bizStep"] == "destroying")
+            .collect();
+        assert_eq!(destroyed.len(), 1, "{events:#?}");
+        assert_eq!(destroyed[0]["action"], "DELETE");
+        assert_eq!(destroyed[0]["disposition"], "destroyed");
+        let gone = epcis_uri(DESTROYED_EPC_HEX);
+        assert_eq!(destroyed[0]["epcList"], json!([gone]));
+        assert!(
+            events
+                .iter()
+                .filter(|e| e["bizStep"] != "destroying")
+                .all(|e| e["action"] == "OBSERVE")
+        );
+        // The dispatch: shipped (in transit), then received at its destination.
+        let moved = json!([epcis_uri(DISPATCHED_EPC_HEX)]);
+        let steps: Vec<(&Value, &Value)> = events
+            .iter()
+            .filter(|e| e["epcList"] == moved)
+            .map(|e| (&e["bizStep"], &e["disposition"]))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (&json!("shipping"), &json!("in_transit")),
+                (&json!("receiving"), &json!("in_progress"))
+            ],
+            "{events:#?}"
+        );
     }
     // A range with nothing in it is still a valid document.
     let reply = get(
@@ -332,6 +498,33 @@ async fn csv_exports_open_in_excel_quote_per_rfc_4180_and_neutralise_formulas() 
     );
     assert!(body.contains("\"一处, 二科\""), "a comma is quoted: {body}");
     assert!(body.ends_with("\r\n"));
+    // Times are written like the pages write them, in the site's zone.
+    let shown = server
+        .call(
+            Method::GET,
+            "/api/v1/carriers",
+            Some(&tokens[&Role::Custodian]),
+            None,
+        )
+        .await;
+    let created: custos_server::domain::time::Timestamp = shown.body[0]["created_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let local = custos_server::domain::datetime::format(
+        custos_server::domain::datetime::Style::Numeric,
+        &jiff::tz::TimeZone::get(ZONE).unwrap(),
+        created,
+    );
+    let records = custos_server::domain::csv::parse(&body).unwrap();
+    let at = records[0]
+        .fields
+        .iter()
+        .position(|h| h == "created_at")
+        .unwrap();
+    assert_eq!(records[1].fields[at], local, "created_at in Beijing time");
+    assert_ne!(local, created.to_string());
 
     let reply = get(&server, "/api/v1/export/people.csv", officer).await;
     assert_eq!(reply.status, 200);
@@ -362,6 +555,15 @@ async fn csv_exports_open_in_excel_quote_per_rfc_4180_and_neutralise_formulas() 
         "exports are on the trail"
     );
     assert!(!audit.contains(TITLE), "no title in the audit trail");
+    let trail = custos_server::domain::csv::parse(&audit).unwrap();
+    assert_eq!(trail[0].fields[1], "at");
+    for entry in &trail[1..] {
+        let at = &entry.fields[1];
+        assert!(
+            at.len() == 19 && at.as_bytes()[10] == b' ' && !at.ends_with('Z'),
+            "an audit time in the site's format: {at:?}"
+        );
+    }
 
     for (path, role) in [
         ("carriers", Role::Guard),

@@ -455,7 +455,7 @@ async fn every_list_answers_pages_with_a_next_link() {
         "/api/v1/people?sort=badge",
         "/api/v1/devices?limit=0",
         "/api/v1/signouts?cursor=abc",
-        "/api/v1/alerts?sort=id",
+        "/api/v1/alerts?sort=kind",
         "/api/v1/alerts?cursor=zz",
         "/api/v1/audit?cursor=00",
     ] {

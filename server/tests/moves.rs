@@ -383,6 +383,23 @@ async fn a_stocktake_counts_expected_against_seen_and_settles_what_is_missing() 
     assert_eq!(settled["closed_by"], "custodian");
     assert_eq!(settled["resolutions"][0]["resolution"], "missing");
     assert_eq!(fx.state_of(&c).await, "missing");
+    // Reported missing from a stocktake raises the `missing` alert like every other path.
+    let alerts = fx
+        .expect(
+            Role::SecurityOfficer,
+            Method::GET,
+            "/api/v1/alerts",
+            None,
+            200,
+        )
+        .await;
+    let raised: Vec<&Value> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "missing" && a["carrier_id"] == json!(c))
+        .collect();
+    assert_eq!(raised.len(), 1, "{alerts:?}");
     fx.refused(
         Role::Custodian,
         Method::POST,
@@ -1125,4 +1142,128 @@ async fn a_repair_goes_to_a_qualified_repairer_and_is_tracked_until_it_returns()
         )
         .await;
     assert_eq!(one["return_note"], json!("SSD reinstalled, seals checked"));
+}
+
+/// Repair is a carrier state: while a repair is open nothing signs the carrier out, issues
+/// it, copies, transfers, dispatches or destroys it (409 `in_repair`, nothing written); the
+/// register shows it in repair; back from repair it is available again.
+#[tokio::test]
+async fn a_carrier_in_repair_is_not_available_until_it_returns() {
+    let fx = Fx::new().await;
+    let laptop = fx.carrier_of_kind("LT-9", "laptop").await;
+    let borrower = fx.person("张三", "一处").await;
+
+    // Asked for and approved before it went for repair.
+    let due = fx.server.now().plus_secs(86_400).to_string();
+    let signout = json!({
+        "carrier_ids": [laptop], "borrower": borrower, "purpose": "review",
+        "due_at": due, "may_leave": false
+    });
+    let approved = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            "/api/v1/signouts",
+            Some(signout.clone()),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let issue = format!("/api/v1/signouts/{approved}/issue");
+    fx.expect(
+        Role::SecurityOfficer,
+        Method::POST,
+        &format!("/api/v1/signouts/{approved}/approve"),
+        None,
+        200,
+    )
+    .await;
+
+    let sent = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            "/api/v1/repairs",
+            Some(repair_body(
+                &laptop,
+                "on_site",
+                "removed_and_kept",
+                Some("Li Escort"),
+            )),
+            201,
+        )
+        .await;
+    let repair = sent["id"].as_str().unwrap().to_owned();
+    let shown = fx.carrier_json(&laptop).await;
+    assert_eq!(shown["in_repair"], json!(true));
+    assert_eq!(
+        shown["state"],
+        json!("in_storage"),
+        "custody does not change"
+    );
+
+    let window = fx.server.now().plus_secs(4 * 3600).to_string();
+    let refusals: [(&str, Value); 6] = [
+        ("/api/v1/signouts", signout.clone()),
+        (&issue, Value::Null),
+        (
+            "/api/v1/copies",
+            json!({"original_id": laptop, "count": 1, "purpose": "backup"}),
+        ),
+        (
+            "/api/v1/transfers",
+            json!({"carrier_ids": [laptop], "to_unit": "二处", "reason": "reorganised"}),
+        ),
+        (
+            "/api/v1/dispatches",
+            json!({"carrier_ids": [laptop], "destination": "上级机关", "courier": "陈",
+                   "sealed_by": "李", "window_until": window}),
+        ),
+        (
+            "/api/v1/destructions",
+            json!({"carrier_ids": [laptop], "method": "physical", "reason": "end of life"}),
+        ),
+    ];
+    for (path, body) in refusals {
+        let body = (!body.is_null()).then_some(body);
+        fx.refused(Role::Custodian, Method::POST, path, body, 409, "in_repair")
+            .await;
+    }
+
+    // A count of its cabinet does not expect it: it is away on its repair.
+    let count = fx
+        .expect(
+            Role::Custodian,
+            Method::POST,
+            "/api/v1/stocktakes",
+            Some(json!({"scope": {"device_id": "cab-1"}})),
+            201,
+        )
+        .await;
+    let view = fx
+        .expect(
+            Role::Custodian,
+            Method::GET,
+            &format!("/api/v1/stocktakes/{}", count["id"].as_str().unwrap()),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(view["result"]["expected"], 0, "{view:?}");
+
+    // Back from repair: available again, and the approved sign-out is issued.
+    fx.expect(
+        Role::Custodian,
+        Method::POST,
+        &format!("/api/v1/repairs/{repair}/return"),
+        Some(json!({"note": "SSD reinstalled, seals checked"})),
+        200,
+    )
+    .await;
+    assert_eq!(fx.carrier_json(&laptop).await["in_repair"], json!(false));
+    fx.expect(Role::Custodian, Method::POST, &issue, None, 200)
+        .await;
+    assert_eq!(fx.state_of(&laptop).await, "out");
 }

@@ -696,6 +696,107 @@ async fn mail_goes_over_implicit_tls_with_authentication() {
     tls_and_auth("implicit", SmtpTls::Implicit).await;
 }
 
+/// Opening a year-end collection tells each holder of a called-in carrier: one
+/// `collection_due` reminder per holder, to the webhooks that take the kind at once (with the
+/// person's id, so an office system can reach the person) and to the routed custodians' e-mail
+/// in the daily digest. No carrier title in either.
+#[tokio::test]
+async fn a_collection_tells_each_holder_through_the_routed_channels() {
+    let receiver = Receiver::start().await;
+    let mut sink = SmtpSink::start(&[]).await;
+    let (port, url) = (sink.port, receiver.url());
+    let server = Server::start_with(|c| {
+        mail(c, port);
+        c.smtp
+            .roles
+            .insert("custodian".into(), vec!["keeper@site.test".into()]);
+        c.smtp.routes = vec![MailRoute {
+            kinds: vec![AlertKind::CollectionDue],
+            to: vec!["role:custodian".into()],
+        }];
+        c.webhooks = vec![Webhook {
+            name: "oa".into(),
+            url,
+            secret: SECRET.into(),
+            kinds: vec![AlertKind::CollectionDue],
+        }];
+    })
+    .await;
+    let tokens = server.tokens_per_role().await;
+    let officer = &tokens[&Role::SecurityOfficer];
+    let mut people = Vec::new();
+    for name in ["张三", "李四"] {
+        let reply = server
+            .call(
+                Method::POST,
+                "/api/v1/people",
+                Some(officer),
+                Some(serde_json::json!({
+                    "name": name, "department": "一处", "category": "important",
+                    "training_valid_until": "2099-12-31", "commitment_signed_on": "2020-01-01"
+                })),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        people.push(reply.body["id"].as_str().unwrap().to_owned());
+    }
+    // Three carriers out: two with the first holder, one with the second.
+    for (id, holder) in [(1, &people[0]), (2, &people[0]), (3, &people[1])] {
+        carrier(&server, id, &format!("JM-{id}")).await;
+        server
+            .exec(format!(
+                "UPDATE carriers SET state = 'out', holder = {holder} WHERE id = {id}"
+            ))
+            .await;
+    }
+
+    let reply = server
+        .call(
+            Method::POST,
+            "/api/v1/collections",
+            Some(officer),
+            Some(serde_json::json!({"year": 2026})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+
+    // The webhook at once: one notice per holder, naming the person, never a title.
+    let got = receiver.wait_for(2).await;
+    let mut told = BTreeSet::new();
+    for r in &got {
+        assert!(!String::from_utf8_lossy(&r.body).contains(TITLE));
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["event"], "alert.raised");
+        assert_eq!(body["alert"]["kind"], "collection_due");
+        told.insert(body["alert"]["person_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(told, people.iter().cloned().collect::<BTreeSet<_>>());
+    let alerts = server
+        .call(Method::GET, "/api/v1/alerts", Some(officer), None)
+        .await;
+    let due: Vec<&Value> = alerts
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "collection_due")
+        .collect();
+    assert_eq!(due.len(), 2, "{:?}", alerts.body);
+
+    // The custodian's e-mail in the digest: a reminder, not an alarm.
+    server.advance(86_400);
+    let got = sink.next().await;
+    assert_eq!(got["to"][0], "keeper@site.test");
+    let data = got["data"].as_str().unwrap();
+    let text = readable(data);
+    assert!(
+        text.contains("年底收缴") && text.contains("Year-end collection"),
+        "{text}"
+    );
+    assert!(!data.contains("Nightjar") && !text.contains("Nightjar"));
+    server.stop().await.unwrap();
+}
+
 /// The `training_expiring` alerts, as the security officer lists them.
 async fn reminders(server: &Server, officer: &str) -> Vec<Value> {
     let reply = server

@@ -246,6 +246,7 @@ async fn every_new_page_answers_each_role_with_the_page_or_a_403_page() {
         (carrier_page.as_str(), &[Custodian, SecurityOfficer]),
         (label.as_str(), &[Custodian, SecurityOfficer]),
         ("/signouts/new", &[Custodian]),
+        ("/signouts/list", &[Custodian, SecurityOfficer]),
         ("/cabinets", &[Custodian]),
         ("/cabinets/cab-1", &[Custodian]),
         ("/approvals", &[SecurityOfficer]),
@@ -257,6 +258,8 @@ async fn every_new_page_answers_each_role_with_the_page_or_a_403_page() {
         ("/transfers", &[Custodian]),
         ("/collections", &[Custodian, SecurityOfficer]),
         ("/retention", &[Custodian, SecurityOfficer]),
+        ("/repairs", &[Custodian]),
+        ("/dispatches", &[Custodian]),
     ];
     let mut browsers = HashMap::new();
     for role in Role::ALL {
@@ -307,7 +310,14 @@ async fn every_new_page_answers_each_role_with_the_page_or_a_403_page() {
     // Forms refuse the wrong role with the 403 page too (with that user's own CSRF secret).
     let guard = browsers.get_mut(&Guard).unwrap();
     let (_, csrf) = guard.page("/guard").await;
-    for path in ["/people", "/carriers/new", "/signouts/new", "/desk/issue"] {
+    for path in [
+        "/people",
+        "/carriers/new",
+        "/signouts/new",
+        "/desk/issue",
+        "/repairs",
+        "/dispatches",
+    ] {
         let answer = guard
             .post_form(path, &[("csrf", &csrf), ("name", "x")])
             .await;
@@ -419,13 +429,35 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
     assert_eq!(refused.status, 422);
     assert!(refused.body.contains("绝密载体须填写份号和份数"));
 
-    // Accepted: 303 to the carrier's page.
+    // A secrecy period longer than the level's longest (TS: 30 years): refused at its field.
+    let mut too_long = fields("1");
+    too_long.extend([
+        ("csrf", csrf.as_str()),
+        ("nonce", nonce.as_str()),
+        ("secrecy_years", "31"),
+    ]);
+    let refused = b.post_form("/carriers/new", &too_long).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(r#"class="field-error" data-field="secrecy_years""#)
+    );
+    assert!(
+        refused
+            .tag(r#"id="carrier-secrecy-years""#)
+            .contains(r#"value="31""#)
+    );
+    assert_eq!(fx.count("SELECT count(*) FROM carriers").await, 0);
+
+    // Accepted (with its own secrecy period, 绝密★25年): 303 to the carrier's page.
     let tags = format!("epc:{epc}\nbarcode:ACME-778899");
     let mut ok = fields("1");
     ok.extend([
         ("csrf", csrf.as_str()),
         ("nonce", nonce.as_str()),
         ("tags", tags.as_str()),
+        ("secrecy_years", "25"),
     ]);
     let created = b.post_form("/carriers/new", &ok).await;
     assert_eq!(created.status, 303, "{}", created.body);
@@ -462,6 +494,10 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
             .contains(&format!("/carriers/{id}/label.svg"))
     );
     assert!(page.element("history-panel").contains("暂无记录"));
+    assert!(
+        page.element("carrier-secrecy").contains("绝密★25年"),
+        "the carrier page shows its secrecy period"
+    );
 
     // The label: SVG, well-formed, control number and level, never the title.
     let label = b.get(&format!("/carriers/{id}/label.svg")).await;
@@ -474,7 +510,10 @@ async fn a_carrier_registered_through_the_form_has_its_page_and_a_label_without_
     );
     assert!(label.body.contains(">2024-0017</text>"));
     assert!(label.body.contains(&format!(">{label_text}</text>")));
-    assert!(label.body.contains("绝密★30年 Top Secret"));
+    assert!(
+        label.body.contains("绝密★25年 Top Secret"),
+        "the label prints the carrier's own secrecy period"
+    );
     assert!(!label.body.contains(TITLE) && !label.body.contains("XYZZY"));
     assert!(!label.body.contains("style="));
     assert_well_formed_xml(&label.body);

@@ -8,6 +8,11 @@
 //! - A custodian signs in, types a carrier's printed label into the scan desk and presses
 //!   Enter, and issues the approved sign-out.
 //!
+//! Every flow runs at a desk monitor's 1400 px and a tablet's 800 px
+//! (`support::browser_test_at_widths`, a fresh site and browser per width), and every page a
+//! flow opens (`support::visit`, `support::wait_path`) or ends on must fit the window: nothing
+//! wider than it (`support::fits_width`).
+//!
 //! Elements are found by the stable ids and classes listed in `server/src/web/mod.rs`. Every
 //! wait polls with a deadline. When a test fails, a PNG of the page it was on is written to
 //! `target/browser-screenshots/<test>.png`, the driver's log beside it, and the path printed.
@@ -29,7 +34,7 @@ use webdriver::{ENTER, Session};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guard_sees_an_unauthorised_removal_live_and_acknowledges_it() {
-    browser_test("guard_console", async |scene: &Scene, session: &Session| {
+    browser_test_at_widths("guard_console", async |scene: &Scene, session: &Session, _width: u32| {
         let carrier = scene.carrier("2024-0017", 17).await;
         sign_in(scene, session, "guard").await?;
         wait_path(session, scene, "/guard").await?;
@@ -111,71 +116,74 @@ async fn a_guard_sees_an_unauthorised_removal_live_and_acknowledges_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custodian_signs_a_carrier_out_by_typing_its_label() {
-    browser_test("scan_desk", async |scene: &Scene, session: &Session| {
-        let carrier = scene.carrier("2024-0042", 42).await;
-        let signout = scene.approved_sign_out(&carrier).await;
-        sign_in(scene, session, "custodian").await?;
-        wait_path(session, scene, "/desk").await?;
+    browser_test_at_widths(
+        "scan_desk",
+        async |scene: &Scene, session: &Session, _width: u32| {
+            let carrier = scene.carrier("2024-0042", 42).await;
+            let signout = scene.approved_sign_out(&carrier).await;
+            sign_in(scene, session, "custodian").await?;
+            wait_path(session, scene, "/desk").await?;
 
-        // The scan field has the focus, as a keyboard-wedge scanner needs.
-        let input = wait_css(session, "#scan-input").await?;
-        let focused = session
-            .execute(
-                "return document.activeElement ? document.activeElement.id : null;",
-                vec![],
-            )
-            .await?;
-        assert_eq!(focused, "scan-input", "the scan field has the focus");
-        session
-            .send_keys(&input, &format!("{}{ENTER}", label("2024-0042")))
-            .await?;
+            // The scan field has the focus, as a keyboard-wedge scanner needs.
+            let input = wait_css(session, "#scan-input").await?;
+            let focused = session
+                .execute(
+                    "return document.activeElement ? document.activeElement.id : null;",
+                    vec![],
+                )
+                .await?;
+            assert_eq!(focused, "scan-input", "the scan field has the focus");
+            session
+                .send_keys(&input, &format!("{}{ENTER}", label("2024-0042")))
+                .await?;
 
-        let result = format!(r#"#scan-result[data-found="true"][data-carrier-id="{carrier}"]"#);
-        wait_css(session, &result).await?;
-        let borrower = text_of(session, "#scan-result .signout-box .borrower").await?;
-        assert!(borrower.contains('林'), "borrower {borrower:?}");
-        assert!(
-            !page_shows(session, "Reactor drawings").await?,
-            "the desk never shows a carrier title"
-        );
-        let issue = session
-            .find(&format!(r#"button#issue[data-signout-id="{signout}"]"#))
-            .await?;
-        moment(session, "scan_desk", "found").await;
-        session.click(&issue).await?;
+            let result = format!(r#"#scan-result[data-found="true"][data-carrier-id="{carrier}"]"#);
+            wait_css(session, &result).await?;
+            let borrower = text_of(session, "#scan-result .signout-box .borrower").await?;
+            assert!(borrower.contains('林'), "borrower {borrower:?}");
+            assert!(
+                !page_shows(session, "Reactor drawings").await?,
+                "the desk never shows a carrier title"
+            );
+            let issue = session
+                .find(&format!(r#"button#issue[data-signout-id="{signout}"]"#))
+                .await?;
+            moment(session, "scan_desk", "found").await;
+            session.click(&issue).await?;
 
-        wait_css(session, r#"#desk-message[data-kind="issued"]"#).await?;
-        wait_css(session, &format!(r#"{result}[data-state="out"]"#)).await?;
-        session
-            .find(&format!(r#"button#return[data-signout-id="{signout}"]"#))
-            .await?;
-        assert!(
-            session.find_all("button#issue").await?.is_empty(),
-            "nothing left to issue"
-        );
-        moment(session, "scan_desk", "issued").await;
+            wait_css(session, r#"#desk-message[data-kind="issued"]"#).await?;
+            wait_css(session, &format!(r#"{result}[data-state="out"]"#)).await?;
+            session
+                .find(&format!(r#"button#return[data-signout-id="{signout}"]"#))
+                .await?;
+            assert!(
+                session.find_all("button#issue").await?.is_empty(),
+                "nothing left to issue"
+            );
+            moment(session, "scan_desk", "issued").await;
 
-        let reply = scene
-            .call(
-                Method::GET,
-                &format!("/api/v1/signouts/{signout}"),
-                &scene.custodian,
-                None,
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{:?}", reply.body);
-        assert_eq!(reply.body["state"], "out", "{:?}", reply.body);
-        let reply = scene
-            .call(
-                Method::GET,
-                &format!("/api/v1/carriers/{carrier}"),
-                &scene.custodian,
-                None,
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{:?}", reply.body);
-        assert_eq!(reply.body["state"], "out", "{:?}", reply.body);
-        Ok(())
-    })
+            let reply = scene
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/signouts/{signout}"),
+                    &scene.custodian,
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{:?}", reply.body);
+            assert_eq!(reply.body["state"], "out", "{:?}", reply.body);
+            let reply = scene
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/carriers/{carrier}"),
+                    &scene.custodian,
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{:?}", reply.body);
+            assert_eq!(reply.body["state"], "out", "{:?}", reply.body);
+            Ok(())
+        },
+    )
     .await;
 }

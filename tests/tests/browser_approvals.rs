@@ -55,9 +55,9 @@ async fn click(session: &Session, css: &str) -> webdriver::WdResult<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_officer_rejects_a_sign_out_with_a_reason() {
-    browser_test(
+    browser_test_at_widths(
         "approvals_reject",
-        async |scene: &Scene, session: &Session| {
+        async |scene: &Scene, session: &Session, _width: u32| {
             let carrier = scene.carrier("2024-0101", 101).await;
             let due = scene.state.now().plus_secs(86_400).to_string();
             let signout = id_of(
@@ -82,7 +82,7 @@ async fn an_officer_rejects_a_sign_out_with_a_reason() {
             .await;
             sign_in(scene, session, "officer1").await?;
             wait_path(session, scene, "/officer").await?;
-            session.goto(&scene.url("/approvals")).await?;
+            visit(session, scene, "/approvals").await?;
             let item = format!(r#"#approval-list > li.approval[data-signout-id="{signout}"]"#);
             wait_css(session, &item).await?;
             // Having approved, officer1 sees that instead of a second approve button.
@@ -120,7 +120,7 @@ async fn an_officer_rejects_a_sign_out_with_a_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custodian_makes_approved_copies_and_sees_their_lineage() {
-    browser_test("approvals_copy", async |scene: &Scene, session: &Session| {
+    browser_test_at_widths("approvals_copy", async |scene: &Scene, session: &Session, _width: u32| {
         let original = scene.carrier("2024-0202", 202).await;
         let request = id_of(
             &post(
@@ -135,9 +135,7 @@ async fn a_custodian_makes_approved_copies_and_sees_their_lineage() {
         approved_by_both(scene, "copies", &request).await;
         sign_in(scene, session, "custodian").await?;
         wait_path(session, scene, "/desk").await?;
-        session
-            .goto(&scene.url(&format!("/carriers/{original}")))
-            .await?;
+        visit(session, scene, &format!("/carriers/{original}")).await?;
         let row = format!(
             r#"#carrier-requests li.request[data-kind="copies"][data-request-id="{request}"][data-state="approved"]"#
         );
@@ -167,9 +165,9 @@ async fn a_custodian_makes_approved_copies_and_sees_their_lineage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custodian_records_a_witnessed_destruction() {
-    browser_test(
+    browser_test_at_widths(
         "approvals_destroy",
-        async |scene: &Scene, session: &Session| {
+        async |scene: &Scene, session: &Session, _width: u32| {
             let carrier = scene.carrier("2024-0303", 33).await;
             let request = id_of(
                 &post(
@@ -226,9 +224,7 @@ async fn a_custodian_records_a_witnessed_destruction() {
 
             sign_in(scene, session, "custodian").await?;
             wait_path(session, scene, "/desk").await?;
-            session
-                .goto(&scene.url(&format!("/carriers/{carrier}")))
-                .await?;
+            visit(session, scene, &format!("/carriers/{carrier}")).await?;
             click(
                 session,
                 &format!(r#"li.request[data-request-id="{request}"] a.record-destruction"#),
@@ -268,9 +264,9 @@ async fn a_custodian_records_a_witnessed_destruction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_officer_overrides_a_failed_check_with_a_written_reason() {
-    browser_test(
+    browser_test_at_widths(
         "approvals_override",
-        async |scene: &Scene, session: &Session| {
+        async |scene: &Scene, session: &Session, _width: u32| {
             let carrier = scene.carrier("2024-0303", 303).await;
             let due = scene.state.now().plus_secs(86_400).to_string();
             let signout = id_of(
@@ -287,7 +283,7 @@ async fn an_officer_overrides_a_failed_check_with_a_written_reason() {
             );
             sign_in(scene, session, "officer1").await?;
             wait_path(session, scene, "/officer").await?;
-            session.goto(&scene.url("/approvals")).await?;
+            visit(session, scene, "/approvals").await?;
             let item = format!(r#"#approval-list > li.approval[data-signout-id="{signout}"]"#);
             let note = wait_css(session, &format!("{item} dd.override-note")).await?;
             assert_eq!(session.text(&note).await?, "需要核对原件");

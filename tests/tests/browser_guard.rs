@@ -5,10 +5,12 @@
 //! in `server/src/web/DOM_HOOKS.md`); `CUSTOS_BROWSER_SCREENSHOTS=1` keeps screenshots.
 
 #[path = "browser/scene.rs"]
+#[allow(dead_code)]
 mod scene;
 #[path = "browser/support.rs"]
 mod support;
 #[path = "browser/webdriver.rs"]
+#[allow(dead_code)]
 mod webdriver;
 
 use custos_server::domain::alert::{AlertKind, NewAlert};
@@ -18,9 +20,6 @@ use scene::Scene;
 use serde_json::Value;
 use support::*;
 use webdriver::{ENTER, Session, WdResult};
-
-/// The two widths every flow runs at: a desk monitor and a tablet at the guard post.
-const WIDTHS: [u32; 2] = [1400, 800];
 
 /// Raise an alert of `kind` straight in the store (what a sweep would do) and tell the
 /// consoles, as the sweeps do after commit.
@@ -286,18 +285,53 @@ async fn guard_console_flow(scene: &Scene, session: &Session, width: u32) -> WdR
     Ok(())
 }
 
+/// A browser that blocks autoplay (as desktop Chromium does): every load of the console shows
+/// "tap to enable sound" on the sound button, and a tap turns sound on.
+async fn blocked_sound_flow(scene: &Scene, session: &Session) -> WdResult<()> {
+    sign_in(scene, session, "guard").await?;
+    wait_path(session, scene, "/guard").await?;
+    for width in WIDTHS {
+        session.set_window_size(width, 900).await?;
+        // A fresh document with no user gesture in its history: leave the site first, so
+        // the earlier tap does not carry over to the same-origin load.
+        session.goto("about:blank").await?;
+        visit(session, scene, "/guard").await?;
+        let blocked = r#"#sound-enable[data-on="false"][data-blocked="true"]"#;
+        wait_css(session, blocked).await?;
+        assert!(
+            text_of(session, "#sound-enable")
+                .await?
+                .contains("Tap to enable alarm sound"),
+            "the button asks for a tap at {width} px"
+        );
+        assert!(
+            displayed(session, "#sound-enable").await?,
+            "the tap request is on screen at {width} px"
+        );
+        tap(session, "#sound-enable").await?;
+        wait_css(
+            session,
+            r#"#sound-enable[data-on="true"][data-blocked="false"]"#,
+        )
+        .await?;
+        assert_eq!(text_of(session, "#sound-enable").await?, "Alarm sound on");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_blocks_autoplay_asks_for_a_tap_on_every_load() {
+    browser_test_with(
+        "guard_sound_blocked",
+        webdriver::BLOCK_AUTOPLAY,
+        async |scene, session| blocked_sound_flow(scene, session).await,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guard_console_counts_flashes_filters_and_collapses_alarms() {
-    for width in WIDTHS {
-        browser_test(&format!("guard_console_{width}"), async |scene, session| {
-            let outcome = guard_console_flow(scene, session, width).await;
-            if let Err(e) = &outcome {
-                eprintln!("guard_console_flow at {width} px: {e}");
-            }
-            outcome
-        })
-        .await;
-    }
+    browser_test_at_widths("guard_console", guard_console_flow).await;
 }
 
 async fn officer_home_flow(scene: &Scene, session: &Session, width: u32) -> WdResult<()> {
@@ -333,7 +367,7 @@ async fn officer_home_flow(scene: &Scene, session: &Session, width: u32) -> WdRe
     .await?;
     // Headers and statuses never break inside a word, here and on the people list.
     assert!(all_on_one_line(session, ".level, .state, th, .count").await?);
-    session.goto(&scene.url("/people")).await?;
+    visit(session, scene, "/people").await?;
     wait_css(session, "#people-table").await?;
     assert!(all_on_one_line(session, "th, .level").await?);
     moment(session, &format!("officer_home_{width}"), "home").await;
@@ -342,16 +376,7 @@ async fn officer_home_flow(scene: &Scene, session: &Session, width: u32) -> WdRe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_officer_home_page_says_what_needs_the_officer_now() {
-    for width in WIDTHS {
-        browser_test(&format!("officer_home_{width}"), async |scene, session| {
-            let outcome = officer_home_flow(scene, session, width).await;
-            if let Err(e) = &outcome {
-                eprintln!("officer_home_flow at {width} px: {e}");
-            }
-            outcome
-        })
-        .await;
-    }
+    browser_test_at_widths("officer_home", officer_home_flow).await;
 }
 
 async fn signout_form_flow(scene: &Scene, session: &Session, width: u32) -> WdResult<()> {
@@ -359,7 +384,7 @@ async fn signout_form_flow(scene: &Scene, session: &Session, width: u32) -> WdRe
     let carrier = scene.carrier("2024-0042", 42).await;
     sign_in(scene, session, "custodian").await?;
     wait_path(session, scene, "/desk").await?;
-    session.goto(&scene.url("/signouts/new")).await?;
+    visit(session, scene, "/signouts/new").await?;
     let tick = wait_css(session, &format!("#signout-carrier-{carrier}")).await?;
     session.click(&tick).await?;
     // A top-secret carrier proposes the same-day due time of its level.
@@ -396,17 +421,23 @@ async fn signout_form_flow(scene: &Scene, session: &Session, width: u32) -> WdRe
     wait_css(session, r#"#signout-check[data-state="unknown"]"#).await?;
 
     // The label print layouts.
-    session
-        .goto(&scene.url(&format!("/labels?layout=roll&ids={carrier}")))
-        .await?;
+    visit(
+        session,
+        scene,
+        &format!("/labels?layout=roll&ids={carrier}"),
+    )
+    .await?;
     wait_css(
         session,
         r#"#label-layout[data-layout="roll"][data-count="1"]"#,
     )
     .await?;
-    session
-        .goto(&scene.url(&format!("/labels?layout=sheet&ids={carrier},{carrier}")))
-        .await?;
+    visit(
+        session,
+        scene,
+        &format!("/labels?layout=sheet&ids={carrier},{carrier}"),
+    )
+    .await?;
     wait_css(
         session,
         r#"#label-layout[data-layout="sheet"][data-count="2"]"#,
@@ -417,16 +448,7 @@ async fn signout_form_flow(scene: &Scene, session: &Session, width: u32) -> WdRe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sign_out_form_finds_the_borrower_and_checks_the_rules_before_submitting() {
-    for width in WIDTHS {
-        browser_test(&format!("signout_check_{width}"), async |scene, session| {
-            let outcome = signout_form_flow(scene, session, width).await;
-            if let Err(e) = &outcome {
-                eprintln!("signout_form_flow at {width} px: {e}");
-            }
-            outcome
-        })
-        .await;
-    }
+    browser_test_at_widths("signout_check", signout_form_flow).await;
 }
 
 /// Sign in through the form with a password of one's own.
@@ -436,7 +458,7 @@ async fn sign_in_with(
     username: &str,
     password: &str,
 ) -> WdResult<()> {
-    session.goto(&scene.url("/login")).await?;
+    visit(session, scene, "/login").await?;
     let user = wait_css(session, "#login-username").await?;
     session.send_keys(&user, username).await?;
     let field = session.find("#login-password").await?;
@@ -455,96 +477,6 @@ async fn fill(session: &Session, css: &str, text: &str) -> WdResult<()> {
         )
         .await?;
     session.send_keys(&field, text).await
-}
-
-/// Save the page as `docs/screenshots/NAME.png` (the README's pictures).
-async fn keep(session: &Session, name: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../docs/screenshots")
-        .join(format!("{name}.png"));
-    session
-        .save_screenshot(&path)
-        .await
-        .unwrap_or_else(|e| panic!("screenshot {}: {e}", path.display()));
-    eprintln!("screenshot: {}", path.display());
-}
-
-/// The README's screenshots, one per role, at 1400 px:
-/// `cargo test -p custos-e2e --test browser_guard -- --ignored readme_screenshots`
-/// rewrites `docs/screenshots/*.png`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "rewrites docs/screenshots; run by hand after a page changes"]
-async fn readme_screenshots() {
-    browser_test(
-        "readme_screenshots",
-        async |scene: &Scene, session: &Session| {
-            session.set_window_size(1400, 1000).await?;
-            let carrier = scene.carrier("2024-0017", 17).await;
-            scene.carrier("2024-0042", 42).await;
-            let signout = scene.approved_sign_out(&carrier).await;
-            assert!(!signout.is_empty());
-            raise(
-                scene,
-                AlertKind::ReaderSilent,
-                "reader_silent:device:cabinet-2",
-            )
-            .await;
-            scene.walk_out_with(42).await;
-
-            // The administrator: first the start page, then an auditor account.
-            sign_in_with(scene, session, "admin", scene::ADMIN_PASSWORD).await?;
-            wait_path(session, scene, "/admin/start").await?;
-            wait_css(session, "#first-run").await?;
-            keep(session, "admin").await;
-            session.goto(&scene.url("/admin/users")).await?;
-            fill(session, "#user-username", "auditor").await?;
-            fill(session, "#user-password", "temporary passphrase 2").await?;
-            // An auditor's account names its holder on the register of people.
-            fill(session, "#user-person-name", "审计员 auditor").await?;
-            fill(session, "#user-person-department", "审计处").await?;
-            let role = session.find("#user-role-auditor").await?;
-            session.click(&role).await?;
-            let submit = session.find("#user-submit").await?;
-            session.click(&submit).await?;
-            wait_css(session, "#flash").await?;
-
-            for (user, page, name) in [
-                ("guard", "/guard", "guard"),
-                ("custodian", "/signouts/new", "custodian"),
-                ("officer1", "/officer", "security_officer"),
-            ] {
-                let logout = wait_css(session, "#logout-submit").await?;
-                session.click(&logout).await?;
-                wait_css(session, "#login-username").await?;
-                sign_in(scene, session, user).await?;
-                wait_css(session, "#current-user").await?;
-                session.goto(&scene.url(page)).await?;
-                wait_css(session, "#main").await?;
-                if page == "/guard" {
-                    wait_css(session, r#"#live-status[data-live="on"]"#).await?;
-                    wait_css(session, "#banners > .alert-banner").await?;
-                }
-                keep(session, name).await;
-            }
-
-            // The auditor sets a password at the first sign-in, then reads the trail.
-            let logout = wait_css(session, "#logout-submit").await?;
-            session.click(&logout).await?;
-            wait_css(session, "#login-username").await?;
-            sign_in_with(scene, session, "auditor", "temporary passphrase 2").await?;
-            fill(session, "#password-old", "temporary passphrase 2").await?;
-            fill(session, "#password-new", scene::PASSWORD).await?;
-            fill(session, "#password-confirm", scene::PASSWORD).await?;
-            let change = session.find("#password-submit").await?;
-            session.click(&change).await?;
-            wait_css(session, "#current-user").await?;
-            session.goto(&scene.url("/audit")).await?;
-            wait_css(session, "#audit-table").await?;
-            keep(session, "auditor").await;
-            Ok(())
-        },
-    )
-    .await;
 }
 
 /// The administrator's first-run steps, then a new auditor reading the trail in words.
@@ -569,7 +501,7 @@ async fn admin_and_auditor_flow(scene: &Scene, session: &Session, width: u32) ->
         r#"#next-step[data-step="auditor"] a[href="/admin/users"]"#,
     )
     .await?;
-    session.goto(&scene.url("/admin/users")).await?;
+    visit(session, scene, "/admin/users").await?;
     fill(session, "#user-username", "auditor").await?;
     fill(session, "#user-password", "temporary passphrase 2").await?;
     // An auditor's account names its holder on the register of people.
@@ -578,7 +510,7 @@ async fn admin_and_auditor_flow(scene: &Scene, session: &Session, width: u32) ->
     tap(session, "#user-role-auditor").await?;
     tap(session, "#user-submit").await?;
     wait_css(session, "#flash").await?;
-    session.goto(&scene.url("/admin/start")).await?;
+    visit(session, scene, "/admin/start").await?;
     wait_css(session, r#"#first-run[data-complete="true"]"#).await?;
 
     tap(session, "#logout-submit").await?;
@@ -589,7 +521,7 @@ async fn admin_and_auditor_flow(scene: &Scene, session: &Session, width: u32) ->
     fill(session, "#password-confirm", scene::PASSWORD).await?;
     tap(session, "#password-submit").await?;
     wait_css(session, "#current-user").await?;
-    session.goto(&scene.url("/audit")).await?;
+    visit(session, scene, "/audit").await?;
     // Actions in words (the code only in the title), subjects by name with a link.
     let action = wait_css(
         session,
@@ -632,7 +564,7 @@ async fn admin_and_auditor_flow(scene: &Scene, session: &Session, width: u32) ->
     )
     .await?;
     // The action filter is a list of named actions.
-    session.goto(&scene.url("/audit")).await?;
+    visit(session, scene, "/audit").await?;
     let option = wait_css(session, r#"#audit-action option[value="carrier.create"]"#).await?;
     session.click(&option).await?;
     tap(session, "#audit-apply").await?;
@@ -652,14 +584,5 @@ async fn admin_and_auditor_flow(scene: &Scene, session: &Session, width: u32) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_is_guided_and_the_auditor_reads_words() {
-    for width in WIDTHS {
-        browser_test(&format!("admin_auditor_{width}"), async |scene, session| {
-            let outcome = admin_and_auditor_flow(scene, session, width).await;
-            if let Err(e) = &outcome {
-                eprintln!("admin_and_auditor_flow at {width} px: {e}");
-            }
-            outcome
-        })
-        .await;
-    }
+    browser_test_at_widths("admin_auditor", admin_and_auditor_flow).await;
 }

@@ -33,13 +33,11 @@ async fn clear(session: &Session, id: &str) -> webdriver::WdResult<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_carrier_is_corrected_reported_missing_and_found() {
-    browser_test("lifecycle", async |scene: &Scene, session: &Session| {
+    browser_test_at_widths("lifecycle", async |scene: &Scene, session: &Session, _width: u32| {
         let carrier = scene.carrier("2024-0051", 51).await;
         sign_in(scene, session, "custodian").await?;
         wait_css(session, "#current-user").await?;
-        session
-            .goto(&scene.url(&format!("/carriers/{carrier}")))
-            .await?;
+        visit(session, scene, &format!("/carriers/{carrier}")).await?;
         wait_css(session, "#corrections-empty").await?;
 
         // A correction, with its reason; the history shows before and after.
@@ -49,6 +47,11 @@ async fn a_carrier_is_corrected_reported_missing_and_found() {
         clear(session, "correct-owner-unit").await?;
         let unit = session.find("#correct-owner-unit").await?;
         session.send_keys(&unit, "档案室").await?;
+        // The secrecy period (保密期限) shown is the level's longest (TS: 30 years) until set.
+        let years = session.find("#correct-secrecy-years").await?;
+        assert_eq!(session.attr(&years, "value").await?.as_deref(), Some("30"));
+        clear(session, "correct-secrecy-years").await?;
+        session.send_keys(&years, "5").await?;
         let reason = session.find("#correct-reason").await?;
         session
             .send_keys(&reason, "owning unit mistyped at registration")
@@ -65,7 +68,24 @@ async fn a_carrier_is_corrected_reported_missing_and_found() {
             text_of(session, &format!("{changed} .after")).await?,
             "档案室"
         );
+        let period = r#"#corrections li.correction tr.changed-field[data-field="secrecy_years"]"#;
+        assert_eq!(text_of(session, &format!("{period} .before")).await?, "30");
+        assert_eq!(text_of(session, &format!("{period} .after")).await?, "5");
+        wait_css(session, r#"#carrier-secrecy[data-years="5"]"#).await?;
         moment(session, "lifecycle", "corrected").await;
+
+        // The label prints the carrier's own period mark.
+        session
+            .goto(&scene.url(&format!("/carriers/{carrier}/label.svg")))
+            .await?;
+        assert!(
+            text_of(session, "#label-level")
+                .await?
+                .starts_with("绝密★5年"),
+            "the label's period mark"
+        );
+        visit(session, scene, &format!("/carriers/{carrier}")).await?;
+        wait_css(session, "#missing-note").await?;
 
         // Reported missing: the leak-deadline clock of a TS carrier runs 10 days.
         let note = session.find("#missing-note").await?;
@@ -113,7 +133,7 @@ async fn a_carrier_is_corrected_reported_missing_and_found() {
         sign_in(scene, session, "officer1").await?;
         wait_css(session, "#current-user").await?;
         // (Until the officer's home page lands, the clocks head the approvals page.)
-        session.goto(&scene.url("/approvals")).await?;
+        visit(session, scene, "/approvals").await?;
         let item = format!(
             r#"#leak-clocks li.leak-clock-item[data-carrier-id="{carrier}"][data-passed="false"]"#
         );
@@ -123,9 +143,7 @@ async fn a_carrier_is_corrected_reported_missing_and_found() {
             Some("10")
         );
         moment(session, "lifecycle", "officer_home").await;
-        session
-            .goto(&scene.url(&format!("/carriers/{carrier}")))
-            .await?;
+        visit(session, scene, &format!("/carriers/{carrier}")).await?;
         let note = wait_css(session, "#found-note").await?;
         session.send_keys(&note, "in the reading room safe").await?;
         let submit = session.find("#found-submit").await?;

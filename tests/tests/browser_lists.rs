@@ -19,9 +19,6 @@ use serde_json::{Value, json};
 use support::*;
 use webdriver::{ENTER, Session, WdResult};
 
-/// A desk monitor and a tablet.
-const WIDTHS: [u32; 2] = [1400, 800];
-
 /// Carriers registered: more than one page of the register page (50).
 const CARRIERS: u16 = 56;
 
@@ -104,7 +101,7 @@ async fn the_register_searches_sorts_and_pages_with_the_epc_in_a_detail_column()
 }
 
 async fn register_at(scene: &Scene, session: &Session, width: u32) -> WdResult<()> {
-    session.goto(&scene.url("/carriers")).await?;
+    visit(session, scene, "/carriers").await?;
     let first = wait_rows(session, "the first page", |r| r.len() == 50).await?;
     assert_eq!(first[0], "L-001", "registration order by default");
     assert!(session.find_all("#carrier-first").await?.is_empty());
@@ -212,9 +209,12 @@ async fn register_at(scene: &Scene, session: &Session, width: u32) -> WdResult<(
     moment(session, "lists_register", &format!("sorted-{width}")).await;
 
     // Search by owning unit in the sort menu's other order.
-    session
-        .goto(&scene.url("/carriers?q=%E4%B8%80%E5%A4%84&sort=control_no&order=desc"))
-        .await?;
+    visit(
+        session,
+        scene,
+        "/carriers?q=%E4%B8%80%E5%A4%84&sort=control_no&order=desc",
+    )
+    .await?;
     let unit = wait_rows(session, "the first unit's carriers", |r| r.len() == 28).await?;
     assert_eq!(unit.first().map(String::as_str), Some("L-056"));
     Ok(())

@@ -25,9 +25,9 @@ async fn click(session: &Session, css: &str) -> webdriver::WdResult<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_departure_from_start_to_clearance() {
-    browser_test(
+    browser_test_at_widths(
         "people_departure",
-        async |scene: &Scene, session: &Session| {
+        async |scene: &Scene, session: &Session, _width: u32| {
             // Lin (core) holds a carrier.
             let carrier = scene.carrier("2024-0077", 77).await;
             let signout = scene.approved_sign_out(&carrier).await;
@@ -44,9 +44,7 @@ async fn a_departure_from_start_to_clearance() {
 
             sign_in(scene, session, "officer1").await?;
             wait_css(session, "#current-user").await?;
-            session
-                .goto(&scene.url(&format!("/people/{person}")))
-                .await?;
+            visit(session, scene, &format!("/people/{person}")).await?;
             wait_css(session, r#"#person-heading[data-status="active"]"#).await?;
 
             // Start leaving: the carrier still held is listed, with its sign-out.
@@ -82,9 +80,7 @@ async fn a_departure_from_start_to_clearance() {
                 )
                 .await;
             assert_eq!(returned.status, 200, "{:?}", returned.body);
-            session
-                .goto(&scene.url(&format!("/people/{person}")))
-                .await?;
+            visit(session, scene, &format!("/people/{person}")).await?;
             wait_css(session, "#holding-empty").await?;
 
             // Clearance, then the departure with the category's period (core: 36 months).
@@ -104,7 +100,7 @@ async fn a_departure_from_start_to_clearance() {
             moment(session, "people_departure", "departed").await;
 
             // The register lists them as departed, with the end date.
-            session.goto(&scene.url("/people")).await?;
+            visit(session, scene, "/people").await?;
             let row = format!(
                 r#"#people-table tr.person[data-person-id="{person}"][data-status="departed"]"#
             );

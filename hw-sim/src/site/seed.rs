@@ -465,6 +465,11 @@ impl Site {
                 body["copies"] = json!(2);
                 body["copy_no"] = json!(1 + *seq % 2);
             }
+            // Every third secret carrier was marked with a shorter secrecy period than the
+            // level's longest (机密★10年); the others have the default (机密★20年).
+            if level == Level::Secret && *seq % 3 == 0 {
+                body["secrecy_years"] = json!(10);
+            }
             if let Some(home) = &home {
                 body["home_device"] = json!(home);
             }

@@ -91,9 +91,9 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(schema_with = super::paging::q_schema)]
     q: Option<String>,
-    /// The order: newest first (`-id`), the only one.
+    /// The order: newest first (`-id`, the default) or oldest first (`id`).
     #[serde(default)]
-    #[param(schema_with = super::paging::newest_first_schema)]
+    #[param(schema_with = super::paging::alert_sort_schema)]
     sort: Option<String>,
 }
 
@@ -157,6 +157,8 @@ impl ListQuery {
             before: number(&self.before, "before")?,
             limit,
             q: search_text(&self.q)?,
+            handled_only: false,
+            oldest_first: present(&self.sort) == Some("id"),
         })
     }
 }
@@ -192,7 +194,7 @@ fn alert_id(id: &str) -> Result<i64, ApiError> {
     tag = "alerts",
     params(ListQuery),
     responses(
-        (status = 200, description = "Matching alerts, newest first", body = Vec<AlertView>,
+        (status = 200, description = "Matching alerts, newest first (oldest first with `sort=id`)", body = Vec<AlertView>,
             headers(("link" = String, description = "`<URI>; rel=\"next\"` while more remain"))),
         (status = 400, description = "A malformed parameter (`bad_request`)", body = ErrorBody),
         SessionRefusals,
@@ -206,8 +208,8 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let filter = query.filter()?;
-    if present(&query.sort).is_some_and(|s| s != "-id") {
-        return Err(bad("sort", "-id"));
+    if present(&query.sort).is_some_and(|s| s != "-id" && s != "id") {
+        return Err(bad("sort", "-id or id"));
     }
     let page = alerts::page(&state, &cap, filter, query.cursor.as_deref()).await?;
     Ok(super::paging::answer(&uri, page))

@@ -120,7 +120,7 @@ pub struct CopyBody {
     request_body = CopyBody,
     responses(
         (status = 201, description = "Requested", body = Decided),
-        (status = 409, description = "A conflict with another open request (`conflict`)", body = ErrorBody),
+        (status = 409, description = "A conflict with another open request (`conflict`), or a carrier is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `unknown_reference`, ...)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
@@ -244,7 +244,7 @@ pub async fn copies_reject(
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "The new carriers", body = Made),
-        (status = 409, description = "A control number is taken (`conflict`)", body = ErrorBody),
+        (status = 409, description = "A control number is taken (`conflict`), or the original is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "Not approved (`not_approved`), or the original cannot be copied now", body = ErrorBody),
         Unknown,
         SessionRefusals,
@@ -293,6 +293,15 @@ pub struct RecordBody {
     /// How many carriers were counted at the destruction (checked against the request).
     #[serde(default)]
     count: Option<u32>,
+    /// Where they were destroyed (1 to 200 printable characters, not blank), for the printed
+    /// record.
+    #[serde(default)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    place: Option<String>,
 }
 
 /// The carriers a destruction record destroyed.
@@ -315,7 +324,7 @@ pub struct Destroyed {
     request_body = DestructionBody,
     responses(
         (status = 201, description = "Requested", body = Decided),
-        (status = 409, description = "A conflict with another open request (`conflict`)", body = ErrorBody),
+        (status = 409, description = "A conflict with another open request (`conflict`), or a carrier is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "A rule says no (the code names it: `carrier_unavailable`, `method_not_for_kind`, `unknown_reference`, `already_requested` when a carrier is on an open destruction request already)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
@@ -440,6 +449,7 @@ pub async fn destructions_reject(
     request_body = RecordBody,
     responses(
         (status = 200, description = "Destroyed", body = Destroyed),
+        (status = 409, description = "A carrier is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "Not approved (`not_approved`), `two_witnesses_needed`, `witness_is_requester`, `no_officer_witness`, `count_mismatch`, `carrier_unavailable`, or an unknown witness (`unknown_reference`)", body = ErrorBody),
         InputRefusals,
         Unknown,
@@ -458,6 +468,7 @@ pub async fn destructions_record(
         witnesses: body.witnesses,
         at: body.at,
         count: body.count,
+        place: body.place,
     };
     let carrier_ids = destructions::record(&state, &cap, id, record).await?;
     Ok(AxumJson(Destroyed {

@@ -70,6 +70,12 @@ pub struct RegisterCarrier {
     /// checked as such; the pattern declares plain texts that are neither).
     #[schema(example = json!(["epc:3474257BF40000000000162E"]), max_items = 16, value_type = Vec<TagText>)]
     tags: Vec<String>,
+    /// Its secrecy period (保密期限) in whole years: 1 to the level's longest (TS 30, S 20,
+    /// C 10; longer for the level is 422 `secrecy_period_out_of_range`). Absent: the level's
+    /// longest, as the law sets for an unmarked item.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 30, example = 10)]
+    secrecy_years: Option<u32>,
 }
 
 /// A tag as typed, in the OpenAPI document: what [`Tag::parse`] accepts, as a pattern (a
@@ -113,7 +119,7 @@ impl std::fmt::Debug for RegisterCarrier {
     responses(
         (status = 201, description = "Registered", body = Created<CarrierId>),
         (status = 409, description = "The control number or a tag is taken, or a tag is repeated (`conflict`)", body = ErrorBody),
-        (status = 422, description = "A registration rule says no; the code names it: copies without a copy number (`copy_number_required`), a copy number above the copies (`copy_number_out_of_range`), a home that is not a cabinet (`home_not_cabinet`), a Custos label of another control number (`label_mismatch`), an unknown home device (`unknown_reference`)", body = ErrorBody),
+        (status = 422, description = "A registration rule says no; the code names it: copies without a copy number (`copy_number_required`), a copy number above the copies (`copy_number_out_of_range`), a home that is not a cabinet (`home_not_cabinet`), a Custos label of another control number (`label_mismatch`), a secrecy period longer than the level's longest (`secrecy_period_out_of_range`), an unknown home device (`unknown_reference`)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
     ),
@@ -134,6 +140,7 @@ pub async fn create(
         owner_unit: body.owner_unit,
         home_device: body.home_device,
         tags: body.tags,
+        secrecy_years: body.secrecy_years,
     };
     let id = carriers::register(&state, &cap, input).await?;
     Ok((StatusCode::CREATED, axum::Json(Created { id })))

@@ -81,14 +81,14 @@ pub async fn create(
 }
 
 super::paging::page_query!(
-    /// Search and paging of `GET /devices` (`q` matches id, kind and zones).
+    /// Search and paging of `GET /devices` (`q` matches id, kind, zone ids and zone names).
     DeviceQuery,
     super::paging::device_sort_schema
 );
 
 /// One page of the devices (admin, security officer): matching every word of `q` in their
-/// id, kind or zones, sorted, at most `limit`; a `Link: <…>; rel="next"` header while more
-/// remain.
+/// id, kind, zone ids or zone names, sorted, at most `limit`; a `Link: <…>; rel="next"`
+/// header while more remain.
 #[utoipa::path(
     get,
     operation_id = "devices_list",

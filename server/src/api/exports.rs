@@ -36,9 +36,10 @@ pub struct Range {
 }
 
 /// The carrier movements of a time range as an EPCIS 2.0 `EPCISDocument` of `ObjectEvent`s
-/// (gate passages, cabinet movements, desk scans, issues and returns), with EPC URIs, CBV
-/// business steps and dispositions, devices as read points and zones as business locations;
-/// never a title (auditors, security officers). The export is audited.
+/// (gate passages, cabinet movements, desk scans, issues and returns, transfer and dispatch
+/// steps as `shipping`/`receiving`, destructions as `DELETE` with `destroying`/`destroyed`),
+/// with EPC URIs, CBV business steps and dispositions, devices as read points and zones as
+/// business locations; never a title (auditors, security officers). The export is audited.
 #[utoipa::path(
     get,
     operation_id = "epcis_events",

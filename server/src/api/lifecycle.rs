@@ -53,6 +53,11 @@ pub struct CorrectBody {
     #[serde(default)]
     #[schema(minimum = 1)]
     copy_no: Option<u32>,
+    /// New secrecy period (保密期限) in whole years: 1 to the level's longest (TS 30, S 20,
+    /// C 10; longer is 422 `secrecy_period_out_of_range`).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 30)]
+    secrecy_years: Option<u32>,
     /// Not editable here (reclassification): refused with 422 `not_editable`.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
@@ -80,7 +85,7 @@ fn incident_id(text: &str) -> Result<i64, ApiError> {
 }
 
 /// Correct a carrier's register entry with a reason (custodian): title, owning unit, home
-/// cabinet, tags, copy number. The history keeps before and after.
+/// cabinet, tags, copy number, secrecy period. The history keeps before and after.
 #[utoipa::path(
     patch,
     operation_id = "carriers_correct",
@@ -91,7 +96,7 @@ fn incident_id(text: &str) -> Result<i64, ApiError> {
     responses(
         (status = 200, description = "The carrier after the correction", body = Carrier),
         (status = 409, description = "A tag belongs to another carrier (`conflict`)", body = ErrorBody),
-        (status = 422, description = "The level or control number named (`not_editable`), nothing changes (`nothing_to_change`), a register rule (`copy_number_out_of_range`, `home_not_cabinet`, `label_mismatch`), or an unknown home cabinet (`unknown_reference`)", body = ErrorBody),
+        (status = 422, description = "The level or control number named (`not_editable`), nothing changes (`nothing_to_change`), a register rule (`copy_number_out_of_range`, `home_not_cabinet`, `label_mismatch`, `secrecy_period_out_of_range`), or an unknown home cabinet (`unknown_reference`)", body = ErrorBody),
         Unknown,
         InputRefusals,
         SessionRefusals,
@@ -113,6 +118,7 @@ pub async fn correct(
             home_device: body.home_device,
             tags: body.tags,
             copy_no: body.copy_no,
+            secrecy_years: body.secrecy_years,
         },
         level_given: body.level.is_some(),
         control_no_given: body.control_no.is_some(),

@@ -85,11 +85,11 @@ pub fn carrier_sort_schema() -> Object {
     sort_schema(CARRIER_SORT_KEYS)
 }
 
-/// `sort` of the lists read newest first only (`GET /alerts`).
-pub fn newest_first_schema() -> Object {
+/// `sort` of `GET /alerts`: newest first (`-id`) or oldest first (`id`).
+pub fn alert_sort_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .enum_values(Some(["-id"]))
+        .enum_values(Some(["-id", "id"]))
         .build()
 }
 

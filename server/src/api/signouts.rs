@@ -91,7 +91,7 @@ pub struct Requested {
     request_body = RequestSignout,
     responses(
         (status = 201, description = "Requested", body = Requested),
-        (status = 409, description = "A carrier is not available (`carrier_unavailable`)", body = ErrorBody),
+        (status = 409, description = "A carrier is not available (`carrier_unavailable`) or is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "Due time not in the future (`due_in_past`), or an unknown carrier or borrower (`unknown_reference`)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
@@ -248,7 +248,7 @@ pub async fn reject(
     params(("id" = String, Path, description = "Sign-out id")),
     responses(
         (status = 200, description = "Issued: `out`", body = Issued),
-        (status = 409, description = "Not approved (`not_approved`) or a carrier is not available; the code names it", body = ErrorBody),
+        (status = 409, description = "Not approved (`not_approved`) or a carrier is not available (`carrier_unavailable`, out for repair: `in_repair`); the code names it", body = ErrorBody),
         (status = 422, description = "The borrower may not hold them: `reasons` lists every code, `error` is the first", body = ErrorBody),
         Unknown,
         SessionRefusals,

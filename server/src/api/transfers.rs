@@ -57,7 +57,7 @@ pub struct Delivery {
     request_body = NewTransfer,
     responses(
         (status = 201, description = "Requested", body = Decided),
-        (status = 409, description = "A carrier is not in storage or is on another open transfer or dispatch (`carrier_unavailable`)", body = ErrorBody),
+        (status = 409, description = "A carrier is not in storage or is on another open transfer or dispatch (`carrier_unavailable`), or is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "An unknown carrier or person (`unknown_reference`), or a `from_unit` that keeps no carriers (`unit_empty`)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
@@ -185,7 +185,7 @@ pub async fn reject_transfer(
     request_body = NewDispatch,
     responses(
         (status = 201, description = "Requested", body = Decided),
-        (status = 409, description = "A carrier is not in storage or is on another open transfer or dispatch (`carrier_unavailable`)", body = ErrorBody),
+        (status = 409, description = "A carrier is not in storage or is on another open transfer or dispatch (`carrier_unavailable`), or is out for repair (`in_repair`)", body = ErrorBody),
         (status = 422, description = "An unknown carrier or person (`unknown_reference`), or a window that does not end in the future (`window_in_past`)", body = ErrorBody),
         InputRefusals,
         SessionRefusals,
@@ -314,7 +314,7 @@ pub async fn reject_dispatch(
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "Handed over", body = Movement),
-        (status = 409, description = "Not approved or handed over already (`not_ready`), or a carrier left storage (`carrier_unavailable`)", body = ErrorBody),
+        (status = 409, description = "Not approved or handed over already (`not_ready`), or a carrier left storage (`carrier_unavailable`) or is out for repair (`in_repair`)", body = ErrorBody),
         Unknown,
         SessionRefusals,
     ),
@@ -365,7 +365,7 @@ pub async fn receive(
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "Sent", body = Movement),
-        (status = 409, description = "Not approved or sent already (`not_ready`), or a carrier left storage (`carrier_unavailable`)", body = ErrorBody),
+        (status = 409, description = "Not approved or sent already (`not_ready`), or a carrier left storage (`carrier_unavailable`) or is out for repair (`in_repair`)", body = ErrorBody),
         Unknown,
         SessionRefusals,
     ),

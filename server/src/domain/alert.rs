@@ -45,6 +45,9 @@ pub enum AlertKind {
     DestroyedSeen,
     /// A person whose training or commitment has run out still holds carriers.
     TrainingExpiredHolding,
+    /// A year-end collection (年底收缴) calls in carriers a person holds: the notice to the
+    /// holder (a reminder, one per holder and collection).
+    CollectionDue,
     /// A reminder: a person's training certificate runs out within the reminder window
     /// (re-examination due). Raised once per person and expiry date.
     TrainingExpiring,
@@ -56,7 +59,7 @@ pub enum AlertKind {
 
 impl AlertKind {
     /// Every kind, in the order of INTERFACES.md.
-    pub const ALL: [AlertKind; 19] = [
+    pub const ALL: [AlertKind; 20] = [
         AlertKind::UnauthorizedRemoval,
         AlertKind::ClearanceViolation,
         AlertKind::CabinetRemoval,
@@ -73,6 +76,7 @@ impl AlertKind {
         AlertKind::NotificationFailed,
         AlertKind::DestroyedSeen,
         AlertKind::TrainingExpiredHolding,
+        AlertKind::CollectionDue,
         AlertKind::TrainingExpiring,
         AlertKind::CommitmentExpiring,
         AlertKind::DecommissioningEnding,
@@ -97,6 +101,7 @@ impl AlertKind {
             AlertKind::NotificationFailed => "notification_failed",
             AlertKind::DestroyedSeen => "destroyed_seen",
             AlertKind::TrainingExpiredHolding => "training_expired_holding",
+            AlertKind::CollectionDue => "collection_due",
             AlertKind::TrainingExpiring => "training_expiring",
             AlertKind::CommitmentExpiring => "commitment_expiring",
             AlertKind::DecommissioningEnding => "decommissioning_ending",
@@ -128,6 +133,7 @@ impl AlertKind {
             | AlertKind::TrainingExpiredHolding => Severity::Medium,
             // Reminders: low, so they go in the daily digest, not out at once.
             AlertKind::UnknownTag
+            | AlertKind::CollectionDue
             | AlertKind::TrainingExpiring
             | AlertKind::CommitmentExpiring
             | AlertKind::DecommissioningEnding => Severity::Low,

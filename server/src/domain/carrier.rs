@@ -356,6 +356,10 @@ pub enum CarrierRuleError {
     /// A Custos label barcode tag names another control number.
     #[error("a CU label tag must carry this carrier's control number")]
     LabelMismatch,
+    /// The secrecy period (保密期限) is not 1 year to the level's longest
+    /// ([`super::secrecy::check_years`]).
+    #[error("secrecy_years must be between 1 and the level's longest period (TS 30, S 20, C 10)")]
+    SecrecyPeriodOutOfRange,
 }
 
 impl CarrierRuleError {
@@ -366,6 +370,7 @@ impl CarrierRuleError {
             CarrierRuleError::CopyNumberOutOfRange => "copy_number_out_of_range",
             CarrierRuleError::HomeNotCabinet => "home_not_cabinet",
             CarrierRuleError::LabelMismatch => "label_mismatch",
+            CarrierRuleError::SecrecyPeriodOutOfRange => "secrecy_period_out_of_range",
         }
     }
 }
@@ -392,6 +397,8 @@ pub struct NewCarrier {
     pub home_device: Option<DeviceId>,
     /// Normalised tags, no repeats.
     pub tags: Vec<Tag>,
+    /// Its own secrecy period (保密期限) in years; `None`: the level's default.
+    pub secrecy_years: Option<u32>,
 }
 
 impl fmt::Debug for NewCarrier {
@@ -406,6 +413,7 @@ impl fmt::Debug for NewCarrier {
             .field("owner_unit", &self.owner_unit)
             .field("home_device", &self.home_device)
             .field("tags", &self.tags)
+            .field("secrecy_years", &self.secrecy_years)
             .finish()
     }
 }
@@ -431,6 +439,8 @@ pub struct CarrierFields<'a> {
     pub home_device: Option<DeviceId>,
     /// Tag texts.
     pub tags: &'a [String],
+    /// Secrecy period in years; `None`: the level's default.
+    pub secrecy_years: Option<u32>,
 }
 
 /// The copy-numbering rule: TS needs `copy_no` and `copies`; whenever given, `copies >= 1`
@@ -543,6 +553,13 @@ impl NewCarrier {
         {
             rules.push(RegistrationError::Rule(CarrierRuleError::LabelMismatch));
         }
+        if let Some(years) = fields.secrecy_years
+            && super::secrecy::check_years(fields.level, years).is_err()
+        {
+            rules.push(RegistrationError::Rule(
+                CarrierRuleError::SecrecyPeriodOutOfRange,
+            ));
+        }
         if !rules.is_empty() {
             return Err(rules);
         }
@@ -556,6 +573,7 @@ impl NewCarrier {
             owner_unit: fields.owner_unit.to_owned(),
             home_device: fields.home_device,
             tags,
+            secrecy_years: fields.secrecy_years,
         })
     }
 
@@ -590,7 +608,30 @@ mod tests {
             owner_unit: "Office 1",
             home_device: None,
             tags,
+            secrecy_years: None,
         }
+    }
+
+    #[test]
+    fn a_registration_may_carry_its_own_secrecy_period_within_its_level() {
+        let list = tags(&["epc:3474257BF40000000000162E"]);
+        let marked = CarrierFields {
+            secrecy_years: Some(10),
+            ..fields("A1", Level::Secret, &list)
+        };
+        assert_eq!(NewCarrier::new(marked).unwrap().secrecy_years, Some(10));
+        let unmarked = NewCarrier::new(fields("A1", Level::Secret, &list)).unwrap();
+        assert_eq!(unmarked.secrecy_years, None);
+        let too_long = CarrierFields {
+            secrecy_years: Some(21),
+            ..fields("A1", Level::Secret, &list)
+        };
+        assert_eq!(
+            NewCarrier::new(too_long),
+            Err(RegistrationError::Rule(
+                CarrierRuleError::SecrecyPeriodOutOfRange
+            ))
+        );
     }
 
     #[test]

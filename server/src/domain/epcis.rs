@@ -14,6 +14,14 @@
 //! | scanned at a desk | `inspecting` | – | the desk | its zone |
 //! | issued on a sign-out | `dispensing` | `dispensed` | – | – |
 //! | returned from a sign-out | `receiving` | `returned` | the cabinet, if one saw it | – |
+//! | handed over on a transfer, sent on a dispatch | `shipping` | `in_transit` | – | – |
+//! | received on a transfer, delivered on a dispatch | `receiving` | `in_progress` | – | – |
+//! | destroyed (the destruction record) | `destroying` | `destroyed` | – | – |
+//!
+//! Every event is an `OBSERVE` but the destruction, which is a `DELETE`: the CBV pairs the
+//! `destroying` step with the end of the object's life, after which its EPCs name nothing
+//! (its tags are retired here too). Transfers and dispatches use the CBV's shipping/receiving
+//! pair: the carrier leaves one custody (`in_transit`) and enters the next (`in_progress`).
 //!
 //! Carriers are named by the EPC of their tags (`urn:epc:id:giai:…` from the 96-bit tag
 //! value); one without an EPC tag (barcode only) by `urn:custos:carrier:ID`. Devices and zones
@@ -49,6 +57,12 @@ pub enum Movement {
     Issued,
     /// Came back from a sign-out.
     Returned,
+    /// Handed over on a transfer, or sent on a dispatch.
+    Shipped,
+    /// Received on a transfer, or delivered on a dispatch.
+    Received,
+    /// Destroyed, by a witnessed destruction record.
+    Destroyed,
 }
 
 impl Movement {
@@ -60,7 +74,9 @@ impl Movement {
             Movement::CabinetOut => "picking",
             Movement::Scan => "inspecting",
             Movement::Issued => "dispensing",
-            Movement::Returned => "receiving",
+            Movement::Returned | Movement::Received => "receiving",
+            Movement::Shipped => "shipping",
+            Movement::Destroyed => "destroying",
         }
     }
 
@@ -74,6 +90,30 @@ impl Movement {
             Movement::Scan => None,
             Movement::Issued => Some("dispensed"),
             Movement::Returned => Some("returned"),
+            Movement::Shipped => Some("in_transit"),
+            Movement::Received => Some("in_progress"),
+            Movement::Destroyed => Some("destroyed"),
+        }
+    }
+
+    /// The EPCIS action: `DELETE` for the end of the carrier's life, `OBSERVE` otherwise.
+    pub fn action(self) -> &'static str {
+        match self {
+            Movement::Destroyed => "DELETE",
+            _ => "OBSERVE",
+        }
+    }
+
+    /// The movement of a row the store made from a request (`shipped`, `received`,
+    /// `destroyed`), or of a sign-out step (`issued`, `returned`).
+    pub fn from_step(kind: &str) -> Option<Movement> {
+        match kind {
+            "issued" => Some(Movement::Issued),
+            "returned" => Some(Movement::Returned),
+            "shipped" => Some(Movement::Shipped),
+            "received" => Some(Movement::Received),
+            "destroyed" => Some(Movement::Destroyed),
+            _ => None,
         }
     }
 
@@ -155,7 +195,7 @@ pub fn object_event(fact: &Fact) -> Value {
         "eventID": format!("urn:custos:event:{}", uri_segment(&fact.key)),
         "eventTime": fact.at.to_string(),
         "eventTimeZoneOffset": "+00:00",
-        "action": "OBSERVE",
+        "action": fact.movement.action(),
         "epcList": epc_list(fact),
         "bizStep": fact.movement.biz_step(),
     });
@@ -263,5 +303,31 @@ mod tests {
             Some(Movement::CabinetOut)
         );
         assert_eq!(Movement::from_history("alert", None), None);
+    }
+
+    #[test]
+    fn a_destruction_is_a_delete_with_the_cbv_destroying_words() {
+        let e = object_event(&fact(
+            "rq-4-destroyed-7",
+            0,
+            Movement::Destroyed,
+            &["3414257BF400000000002710"],
+        ));
+        assert_eq!(e["action"], "DELETE");
+        assert_eq!(e["bizStep"], "destroying");
+        assert_eq!(e["disposition"], "destroyed");
+        assert_eq!(Movement::from_step("destroyed"), Some(Movement::Destroyed));
+        let shipped = object_event(&fact("rq-5-sent-7", 0, Movement::Shipped, &[]));
+        assert_eq!(
+            (
+                &shipped["action"],
+                &shipped["bizStep"],
+                &shipped["disposition"]
+            ),
+            (&json!("OBSERVE"), &json!("shipping"), &json!("in_transit"))
+        );
+        assert_eq!(Movement::from_step("received"), Some(Movement::Received));
+        assert_eq!(Movement::Received.disposition(), Some("in_progress"));
+        assert_eq!(Movement::from_step("passage"), None);
     }
 }

@@ -274,6 +274,8 @@ pub struct Correctable {
     pub tags: Vec<String>,
     /// Copy number.
     pub copy_no: Option<u32>,
+    /// Secrecy period (保密期限) in years, as it is now (its own or the level's default).
+    pub secrecy_years: u32,
 }
 
 impl std::fmt::Debug for Correctable {
@@ -284,6 +286,7 @@ impl std::fmt::Debug for Correctable {
             .field("home_device", &self.home_device)
             .field("tags", &self.tags)
             .field("copy_no", &self.copy_no)
+            .field("secrecy_years", &self.secrecy_years)
             .finish()
     }
 }
@@ -302,6 +305,8 @@ pub struct CorrectionPatch {
     pub tags: Option<Vec<String>>,
     /// New copy number.
     pub copy_no: Option<u32>,
+    /// New secrecy period in years (1 to the level's longest).
+    pub secrecy_years: Option<u32>,
 }
 
 /// One malformed field of a correction: the field name and what is wrong (never its value).
@@ -411,6 +416,12 @@ pub fn correct(
     if let Some(copy_no) = patch.copy_no {
         after.copy_no = Some(copy_no);
     }
+    if let Some(years) = patch.secrecy_years {
+        super::secrecy::check_years(level, years).map_err(|_| {
+            LifecycleError::Register(super::carrier::CarrierRuleError::SecrecyPeriodOutOfRange)
+        })?;
+        after.secrecy_years = years;
+    }
     check_copies(level, after.copy_no, copies).map_err(LifecycleError::Register)?;
     let foreign_label = after
         .tags
@@ -461,6 +472,11 @@ pub fn changed_fields(
         ),
         ("tags", json!(before.tags), json!(after.tags)),
         ("copy_no", json!(before.copy_no), json!(after.copy_no)),
+        (
+            "secrecy_years",
+            json!(before.secrecy_years),
+            json!(after.secrecy_years),
+        ),
     ];
     for (name, a, b) in pairs {
         if a != b {
@@ -522,7 +538,31 @@ mod tests {
             home_device: Some("cab-1".into()),
             tags: vec!["em:1A00B54E12".into()],
             copy_no: Some(1),
+            secrecy_years: 20,
         }
+    }
+
+    #[test]
+    fn a_correction_sets_the_secrecy_period_within_the_levels_longest() {
+        let patch = |years| CorrectionPatch {
+            secrecy_years: Some(years),
+            ..CorrectionPatch::default()
+        };
+        let after = correct(&entry(), &patch(10), Level::Secret, Some(3), "A1").unwrap();
+        assert_eq!(after.secrecy_years, 10);
+        let (old, new) = changed_fields(&entry(), &after, false);
+        assert_eq!(old, serde_json::json!({"secrecy_years": 20}));
+        assert_eq!(new, serde_json::json!({"secrecy_years": 10}));
+        assert_eq!(
+            correct(&entry(), &patch(21), Level::Secret, Some(3), "A1"),
+            Err(LifecycleError::Register(
+                crate::domain::carrier::CarrierRuleError::SecrecyPeriodOutOfRange
+            ))
+        );
+        assert_eq!(
+            correct(&entry(), &patch(20), Level::Secret, Some(3), "A1"),
+            Err(LifecycleError::NothingToChange)
+        );
     }
 
     #[test]

@@ -11,12 +11,12 @@
 //!   through the destruction workflow: a collection never destroys anything by itself.
 //! - A carrier is past its retention on the day after its retention date.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::carrier::CarrierState;
-use super::ids::CarrierId;
+use super::ids::{CarrierId, PersonId};
 use super::time::Date;
 
 /// Why a stocktake, collection or retention step is refused.
@@ -93,6 +93,9 @@ pub enum MoveRuleError {
     /// The repair has been recorded as returned already.
     #[error("the repair is closed already")]
     RepairClosed,
+    /// A carrier is out for repair (维修中): nothing moves it until the repair returns.
+    #[error("a carrier is out for repair until it returns")]
+    InRepair,
     /// A transfer of a whole unit needs the unit to keep carriers (a rule about the
     /// register, not a malformed request).
     #[error("the unit keeps no carriers")]
@@ -126,6 +129,7 @@ impl MoveRuleError {
             MoveRuleError::MediaMustBeRemoved => "media_must_be_removed",
             MoveRuleError::AlreadyInRepair => "already_in_repair",
             MoveRuleError::RepairClosed => "repair_closed",
+            MoveRuleError::InRepair => "in_repair",
             MoveRuleError::UnitEmpty => "unit_empty",
         }
     }
@@ -409,6 +413,17 @@ pub fn progress(items: &[CalledIn]) -> Vec<DepartmentProgress> {
         }
     }
     by_dept.into_values().collect()
+}
+
+/// The holders a new collection tells (one notice each, however many carriers they hold),
+/// with how many of the called-in carriers each holds, in person order. `holders` has one
+/// entry per carrier called in: its holder, if the loan names one.
+pub fn holders_to_tell(holders: &[Option<PersonId>]) -> Vec<(PersonId, usize)> {
+    let mut counts: BTreeMap<PersonId, usize> = BTreeMap::new();
+    for holder in holders.iter().flatten() {
+        *counts.entry(*holder).or_default() += 1;
+    }
+    counts.into_iter().collect()
 }
 
 /// A collection is complete when every carrier it called in is closed.
@@ -749,5 +764,15 @@ mod tests {
             CarrierState::InStorage,
             d("2027-01-01")
         ));
+    }
+
+    #[test]
+    fn a_collection_tells_each_holder_once_with_what_they_hold() {
+        let (a, b) = (PersonId(4), PersonId(2));
+        assert_eq!(
+            holders_to_tell(&[Some(a), None, Some(b), Some(a)]),
+            vec![(b, 1), (a, 2)]
+        );
+        assert!(holders_to_tell(&[None]).is_empty());
     }
 }

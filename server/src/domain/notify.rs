@@ -165,6 +165,10 @@ pub fn kind_names(kind: AlertKind) -> (&'static str, &'static str) {
         AlertKind::TagCloneSuspected => ("疑似标签克隆", "Tag clone suspected"),
         AlertKind::NotificationFailed => ("通知发送失败", "Notification failed"),
         AlertKind::DestroyedSeen => ("已销毁载体被读到", "Destroyed carrier seen"),
+        AlertKind::CollectionDue => (
+            "年底收缴：请交回所持载体",
+            "Year-end collection: return your carriers",
+        ),
         AlertKind::TrainingExpiredHolding => (
             "培训或承诺过期仍持有载体",
             "Expired training, still holding",

@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::carrier::{CarrierKind, CarrierState};
+use super::ids::CarrierId;
 use super::moves::MoveRuleError;
 use super::time::Date;
 
@@ -124,6 +125,22 @@ pub fn check_repair(plan: &RepairPlan<'_>) -> Result<(), MoveRuleError> {
         }
     }
     Ok(())
+}
+
+/// The one rule that makes repair a carrier state (维修中): a carrier with an open repair is
+/// not available to be signed out, issued, copied, transferred, dispatched or destroyed until
+/// it returns. `in_repair` lists the carriers of the step that have an open repair; every use
+/// case that moves a carrier calls this, so the rule exists once.
+///
+/// The state is derived from the open repair rather than stored in `carriers.state`: the
+/// carrier never leaves the register's `in_storage` custody (the custodian still answers for
+/// it and keeps its removed media), and the open repair is the record of where it is.
+pub fn check_available(in_repair: &[CarrierId]) -> Result<(), MoveRuleError> {
+    if in_repair.is_empty() {
+        Ok(())
+    } else {
+        Err(MoveRuleError::InRepair)
+    }
 }
 
 /// A repair comes back once.
@@ -247,5 +264,17 @@ mod tests {
         );
         assert_eq!(check_return(false), Ok(()));
         assert_eq!(check_return(true), Err(MoveRuleError::RepairClosed));
+    }
+
+    #[test]
+    fn a_carrier_in_repair_is_not_available_until_it_returns() {
+        assert_eq!(check_available(&[]), Ok(()));
+        assert_eq!(
+            check_available(&[CarrierId(7)]),
+            Err(MoveRuleError::InRepair)
+        );
+        let refused = MoveRuleError::InRepair;
+        assert_eq!(refused.code(), "in_repair");
+        assert!(refused.is_state_conflict(), "a state conflict answers 409");
     }
 }

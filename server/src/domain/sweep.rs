@@ -98,6 +98,9 @@ pub enum CarrierStanding {
     Missing,
     /// `archived` or `destroyed`: out of circulation.
     Retired,
+    /// Away on a record of its own: handed over on a transfer, sent on a dispatch, or out for
+    /// repair (an open repair, whatever the register's state).
+    Moving,
 }
 
 impl CarrierStanding {
@@ -106,7 +109,8 @@ impl CarrierStanding {
         match state {
             "in_storage" | "out" => Some(CarrierStanding::Accounted),
             "missing" => Some(CarrierStanding::Missing),
-            "archived" | "destroyed" => Some(CarrierStanding::Retired),
+            "archived" | "destroyed" | "declassified" => Some(CarrierStanding::Retired),
+            "in_transfer" | "dispatched" => Some(CarrierStanding::Moving),
             _ => None,
         }
     }
@@ -115,7 +119,8 @@ impl CarrierStanding {
 /// What to do with a cabinet removal whose grace period is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RemovalOutcome {
-    /// A sign-out that is out covers the carrier: the removal was the hand-over; drop it.
+    /// A sign-out that is out covers the carrier, or a transfer, dispatch or repair it left
+    /// on: the removal was the hand-over; drop it.
     Covered,
     /// Nothing covers it: raise `cabinet_removal`; if `mark_missing`, the carrier becomes
     /// missing since the removal and a `missing` alert is raised too.
@@ -127,7 +132,7 @@ pub enum RemovalOutcome {
 
 /// Decide a removal past its grace period.
 pub fn removal_outcome(on_signout: bool, standing: CarrierStanding) -> RemovalOutcome {
-    if on_signout {
+    if on_signout || standing == CarrierStanding::Moving {
         return RemovalOutcome::Covered;
     }
     RemovalOutcome::Unaccounted {
@@ -254,9 +259,14 @@ mod tests {
     #[test]
     fn a_covered_removal_is_dropped_and_an_unaccounted_one_marks_the_carrier_missing() {
         use CarrierStanding::*;
-        for standing in [Accounted, Missing, Retired] {
+        for standing in [Accounted, Missing, Retired, Moving] {
             assert_eq!(removal_outcome(true, standing), RemovalOutcome::Covered);
         }
+        assert_eq!(
+            removal_outcome(false, Moving),
+            RemovalOutcome::Covered,
+            "a carrier taken out for a transfer, dispatch or repair left on its record"
+        );
         assert_eq!(
             removal_outcome(false, Accounted),
             RemovalOutcome::Unaccounted { mark_missing: true }
@@ -291,6 +301,16 @@ mod tests {
         );
         assert_eq!(
             CarrierStanding::from_state("destroyed"),
+            Some(CarrierStanding::Retired)
+        );
+        for moving in ["in_transfer", "dispatched"] {
+            assert_eq!(
+                CarrierStanding::from_state(moving),
+                Some(CarrierStanding::Moving)
+            );
+        }
+        assert_eq!(
+            CarrierStanding::from_state("declassified"),
             Some(CarrierStanding::Retired)
         );
         assert_eq!(CarrierStanding::from_state("lost"), None);

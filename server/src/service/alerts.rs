@@ -19,6 +19,7 @@ use crate::domain::lifecycle::RemovalOutcome;
 use crate::domain::lifecycle::{self, NoteError};
 use crate::domain::page::{Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, finish};
 use crate::domain::time::Timestamp;
+use crate::service::lists::ListParams;
 use crate::store::alerts::{AlertCounts, AlertFilter, AlertView};
 use crate::store::{StoreError, Tx};
 
@@ -50,31 +51,46 @@ pub async fn list(
     app.store().query(move |tx| Ok(tx.alerts(&filter)?)).await
 }
 
-/// Alerts are listed newest first, by id.
+/// Alerts are listed newest first, by id, unless asked oldest first ([`ALERT_OLDEST_FIRST`]).
 pub const ALERT_SORT: Sort = Sort {
     key: SortKey::int("id"),
     descending: true,
 };
 
-/// One page of the alerts matching `filter`, newest first, at most `filter.limit`, below
-/// `cursor` (from a previous page's `Link`) as well as `filter.before`; the next page's cursor
-/// while more remain. A cursor that is not one of this list is [`ServiceError::Invalid`].
+/// Alerts oldest first, by id (`sort=id`).
+pub const ALERT_OLDEST_FIRST: Sort = Sort {
+    key: SortKey::int("id"),
+    descending: false,
+};
+
+/// The one key alerts sort by (`id` or `-id`).
+pub const ALERT_SORT_KEYS: &[SortKey] = &[SortKey::int("id")];
+
+/// One page of the alerts matching `filter`, newest first (oldest first with
+/// `filter.oldest_first`), at most `filter.limit`, past `cursor` (from a previous page's
+/// `Link`) as well as `filter.before`/`filter.after`; the next page's cursor while more
+/// remain. A cursor that is not one of this list and order is [`ServiceError::Invalid`].
 pub async fn page(
     app: &AppState,
     _cap: &AlertReaderCap,
     mut filter: AlertFilter,
     cursor: Option<&str>,
 ) -> Result<Page<AlertView>, ServiceError> {
+    let sort = if filter.oldest_first {
+        ALERT_OLDEST_FIRST
+    } else {
+        ALERT_SORT
+    };
     if let Some(text) = cursor.filter(|c| !c.is_empty()) {
-        let c = decode_cursor(text, &ALERT_SORT).ok_or_else(|| {
+        let c = decode_cursor(text, &sort).ok_or_else(|| {
             ServiceError::invalid("cursor", "invalid", "cursor is not a cursor of this list")
         })?;
-        filter.before = Some(filter.before.map_or(c.id, |b| b.min(c.id)));
+        past(&mut filter, c.id);
     }
     // Not `PageRequest::first`: alert pages keep their own maximum (`LIST_MAX`).
     let request = PageRequest {
         limit: filter.limit,
-        sort: ALERT_SORT,
+        sort,
         after: None,
     };
     app.store()
@@ -82,11 +98,11 @@ pub async fn page(
             let mut rows = tx.alerts(&filter)?;
             // The store reads at most LIST_MAX; one more row, if any, is read on its own.
             if let Some(last) = rows.last().filter(|_| rows.len() >= request.limit as usize) {
-                let beyond = AlertFilter {
-                    before: last.id.parse().ok(),
+                let mut beyond = AlertFilter {
                     limit: 1,
                     ..filter.clone()
                 };
+                past(&mut beyond, last.id.parse().unwrap_or(0));
                 rows.extend(tx.alerts(&beyond)?);
             }
             let keyed = rows
@@ -99,6 +115,34 @@ pub async fn page(
             Ok(finish(keyed, &request))
         })
         .await
+}
+
+/// Narrow `filter` to the alerts that come after alert `id` in its order.
+fn past(filter: &mut AlertFilter, id: i64) {
+    if filter.oldest_first {
+        filter.after = Some(filter.after.map_or(id, |a| a.max(id)));
+    } else {
+        filter.before = Some(filter.before.map_or(id, |b| b.min(id)));
+    }
+}
+
+/// One page of the alerts matching `filter` with the paging parameters of every list
+/// (`limit`, `cursor`, `sort` of [`ALERT_SORT_KEYS`], `q`: [`ListParams::check`], so the page
+/// and the API refuse alike), newest first unless `sort=id`.
+pub async fn search_page(
+    app: &AppState,
+    cap: &AlertReaderCap,
+    mut filter: AlertFilter,
+    params: &ListParams,
+) -> Result<Page<AlertView>, ServiceError> {
+    let checked = params.check(ALERT_SORT_KEYS, ALERT_SORT)?;
+    filter.limit = checked.page.limit;
+    filter.q = checked.q;
+    filter.oldest_first = !checked.page.sort.descending;
+    if let Some(c) = checked.page.after {
+        past(&mut filter, c.id);
+    }
+    page(app, cap, filter, None).await
 }
 
 /// One alert.

@@ -13,7 +13,8 @@ use crate::auth::capability::AuditorCap;
 use crate::domain::audit::hex;
 use crate::domain::ids::AuditId;
 use crate::domain::page::{
-    Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, finish, search_words,
+    Cursor, Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, encode_cursor, finish,
+    search_words,
 };
 use crate::store::Store;
 use crate::store::audit::AuditFilter;
@@ -37,6 +38,35 @@ pub const AUDIT_SORT: Sort = Sort {
     key: SortKey::int("id"),
     descending: false,
 };
+
+/// The auditor's page reads the trail newest first, by position in the chain. The chain has
+/// one order (its sequence, which the hashes link), so that list pages but does not sort.
+pub const AUDIT_NEWEST_FIRST: Sort = Sort {
+    key: SortKey::int("id"),
+    descending: true,
+};
+
+/// The cursor of a newest-first page of the trail whose last entry is `id`: the same opaque
+/// cursor as the API's ([`crate::domain::page::encode_cursor`]), in the newest-first order.
+pub fn newest_first_cursor(id: i64) -> String {
+    encode_cursor(
+        &AUDIT_NEWEST_FIRST,
+        &Cursor {
+            value: SortValue::Int(id),
+            id,
+        },
+    )
+}
+
+/// The entry a newest-first page's cursor ends at (the next page holds the entries before
+/// it); [`ServiceError::Invalid`] naming `cursor` for anything that is not such a cursor.
+pub fn newest_first_position(cursor: &str) -> Result<AuditId, ServiceError> {
+    decode_cursor(cursor.trim(), &AUDIT_NEWEST_FIRST)
+        .map(|c| AuditId(c.id))
+        .ok_or_else(|| {
+            ServiceError::invalid("cursor", "invalid", "cursor is not a cursor of this list")
+        })
+}
 
 /// One page of the trail: entries after `after` and after `cursor` (from a previous page's
 /// `Link`), oldest first, at most `limit` (capped at [`PAGE_MAX`]); the next page's cursor

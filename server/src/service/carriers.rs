@@ -53,6 +53,8 @@ pub struct CarrierRegistration {
     pub home_device: Option<DeviceId>,
     /// Its tags as typed (`epc:HEX`, `barcode:TEXT`, `em:HEX`).
     pub tags: Vec<String>,
+    /// Its own secrecy period (保密期限) in years; `None`: the level's default.
+    pub secrecy_years: Option<u32>,
 }
 
 impl std::fmt::Debug for CarrierRegistration {
@@ -93,6 +95,7 @@ pub fn check_registration(input: &CarrierRegistration) -> Result<NewCarrier, Ser
         owner_unit: &input.owner_unit,
         home_device: input.home_device.clone(),
         tags: &input.tags,
+        secrecy_years: input.secrecy_years,
     })
     .map_err(ServiceError::Registration)
 }
@@ -147,6 +150,10 @@ pub(super) fn register_in(
             "owner_unit": carrier.owner_unit,
             "home_device": carrier.home_device,
             "tags": tags,
+            "secrecy_years": crate::domain::secrecy::effective_years(
+                carrier.level,
+                carrier.secrecy_years,
+            ),
         })),
     })?;
     Ok(id)
@@ -320,6 +327,7 @@ mod tests {
             owner_unit: "U".into(),
             home_device: Some(DeviceId::new("cab-1").unwrap()),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            secrecy_years: None,
         }
     }
 

@@ -91,6 +91,7 @@ fn request_in(
         })
         .ok_or(ServiceError::UnknownReference { what: "carrier" })?;
     copy::check_request(&original).map_err(|e| rule(e.code(), e))?;
+    super::moves::refuse_in_repair(tx, &[new.original_id])?;
     let carriers = tx.carrier_audit_names(&[new.original_id])?;
     let request = NewRequest {
         kind: RequestKind::Copy,
@@ -149,6 +150,7 @@ fn make_in(
         level: f.level,
     })
     .map_err(|e| rule(e.code(), e))?;
+    super::moves::refuse_in_repair(tx, &[original_id])?;
     let root = tx.lineage_root(original_id)?;
     let root_no = tx
         .carrier_facts(&[root])?

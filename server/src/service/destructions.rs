@@ -11,7 +11,7 @@ use serde_json::json;
 use super::approvals::{self, Decided, rule};
 use super::{Problem, ServiceError};
 use crate::AppState;
-use crate::auth::capability::CustodianCap;
+use crate::auth::capability::{CustodianCap, CustodyReader};
 use crate::domain::approval::RequestKind;
 use crate::domain::carrier::CarrierState;
 use crate::domain::destruction::{self, Method, ToDestroy};
@@ -19,7 +19,7 @@ use crate::domain::ids::{CarrierId, PersonId, RequestId, is_valid_label};
 use crate::domain::signout::MAX_CARRIERS;
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
-use crate::store::approvals::NewRequest;
+use crate::store::approvals::{NewRequest, Request};
 use crate::store::changes::CarrierFacts;
 
 /// How far in the future a destruction record's time may be (clock differences).
@@ -45,6 +45,9 @@ pub struct DestructionRecord {
     pub at: Timestamp,
     /// How many carriers were counted at the destruction, if given (checked).
     pub count: Option<u32>,
+    /// Where they were destroyed (a label, 1 to 200 printable characters), if given: the
+    /// printed record names the place.
+    pub place: Option<String>,
 }
 
 fn to_destroy(f: &CarrierFacts) -> ToDestroy {
@@ -113,6 +116,7 @@ fn request_in(
         .map(to_destroy)
         .collect();
     destruction::check_request(&facts, new.method).map_err(|e| rule(e.code(), e))?;
+    super::moves::refuse_in_repair(tx, &new.carrier_ids)?;
     for c in &new.carrier_ids {
         if tx.open_request_for(RequestKind::Destruction, *c)?.is_some() {
             return Err(rule(
@@ -148,12 +152,23 @@ pub async fn record(
     record: DestructionRecord,
 ) -> Result<Vec<CarrierId>, ServiceError> {
     let now = app.now();
+    let mut problems = Vec::new();
     if record.at > now.plus_secs(RECORD_SKEW_SECS) {
-        return Err(ServiceError::invalid(
-            "at",
-            "in_future",
-            "at must not be in the future",
-        ));
+        problems.push(Problem {
+            field: "at",
+            code: "in_future",
+            message: "at must not be in the future",
+        });
+    }
+    if record.place.as_deref().is_some_and(|p| !is_valid_label(p)) {
+        problems.push(Problem {
+            field: "place",
+            code: "invalid",
+            message: "place must be 1 to 200 printable characters",
+        });
+    }
+    if !problems.is_empty() {
+        return Err(ServiceError::Invalid(problems));
     }
     let actor = cap.actor().name().to_owned();
     app.store()
@@ -179,6 +194,7 @@ fn record_in(
         .collect::<Result<Vec<_>, _>>()?;
     destruction::check_record(requester, &witnesses, record.count, &facts)
         .map_err(|e| rule(e.code(), e))?;
+    super::moves::refuse_in_repair(tx, &ids)?;
     for c in &facts {
         tx.set_level_and_state(c.id, c.level, CarrierState::Destroyed)?;
         tx.retire_tags(c.id, now)?;
@@ -191,10 +207,62 @@ fn record_in(
         json!({
             "witnesses": record.witnesses,
             "at": record.at,
+            "place": record.place,
             "count": ids.len(),
             "carrier_ids": ids,
         }),
         now,
     )?;
     Ok(ids)
+}
+
+/// A witness of a destruction record, by name, as the printed record signs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedWitness {
+    /// The person.
+    pub id: PersonId,
+    /// Their name.
+    pub name: String,
+    /// Their department.
+    pub department: String,
+}
+
+/// A destruction as its printed record shows it: the request (carriers, method, reason,
+/// approvals, and once recorded the time, place and count) and the witnesses by name.
+#[derive(Debug, Clone)]
+pub struct DestructionSheet {
+    /// The request, with what recording it produced in `result`.
+    pub request: Request,
+    /// The witnesses named in the record (none before it is recorded).
+    pub witnesses: Vec<NamedWitness>,
+}
+
+/// Destruction `id` for its printed record (custodians, security officers). Witnesses are
+/// stored by person id in the record; their names are read here, in the same snapshot.
+pub async fn sheet(
+    app: &AppState,
+    _reader: &CustodyReader,
+    id: RequestId,
+) -> Result<DestructionSheet, ServiceError> {
+    app.store()
+        .query(move |tx| {
+            let request = tx.request(RequestKind::Destruction, id)?;
+            let ids: Vec<PersonId> = request
+                .result
+                .as_ref()
+                .and_then(|r| r.get("witnesses"))
+                .and_then(|w| serde_json::from_value(w.clone()).ok())
+                .unwrap_or_default();
+            let mut witnesses = Vec::with_capacity(ids.len());
+            for p in ids {
+                let person = tx.person(p)?;
+                witnesses.push(NamedWitness {
+                    id: p,
+                    name: person.name,
+                    department: person.department,
+                });
+            }
+            Ok(DestructionSheet { request, witnesses })
+        })
+        .await
 }

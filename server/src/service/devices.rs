@@ -13,6 +13,8 @@
 //! The key's encoding and the placement (which zones a kind of device takes) are checked here
 //! once; the API and the administrator's form call the same checks.
 
+use std::collections::HashMap;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
@@ -27,8 +29,8 @@ use crate::domain::page::{Page, Sort, SortKey, SortValue, paginate, search_words
 use crate::domain::time::Timestamp;
 use crate::keys;
 use crate::service::lists::{ListParams, WORDS_MAX};
-use crate::store::Tx;
 use crate::store::devices::{Device, DeviceRow, NewDevice};
+use crate::store::{StoreError, Tx};
 
 /// A device registration as submitted.
 #[derive(Debug, Clone)]
@@ -228,39 +230,94 @@ pub async fn list(app: &AppState, _cap: &DeviceReaderCap) -> Result<Vec<Device>,
 /// The keys the device list may be sorted by (`id` is the text id the administrator chose).
 pub const DEVICE_SORT_KEYS: &[SortKey] = &[SortKey::text("id"), SortKey::text("kind")];
 
-/// One page of the devices matching every word of `params.q` in their id, kind or zones, in
+/// One page of the devices matching every word of `params.q` in their id, kind, zones' ids or
+/// zones' names, in
 /// `params.sort` order ([`DEVICE_SORT_KEYS`], by id when absent). A site has tens of devices,
 /// so the list is paged in memory. Device ids are text: each sort value ends with the id
 /// (after a NUL, which no id contains) so that it is unique and the numeric tie-breaker is
 /// not needed.
 pub async fn page(
     app: &AppState,
-    cap: &DeviceReaderCap,
+    _cap: &DeviceReaderCap,
     params: &ListParams,
 ) -> Result<Page<Device>, ServiceError> {
+    let (devices, zones) = app
+        .store()
+        .query(|tx| Ok::<_, ServiceError>((tx.devices()?, zone_names(tx)?)))
+        .await?;
+    page_of(devices, &zones, params, |d| DeviceFacts {
+        id: &d.id,
+        kind: d.kind,
+        zones: [&d.inside_zone, &d.outside_zone, &d.zone],
+    })
+}
+
+/// [`page`] for the administrator's page, each device with its last heartbeat: the same
+/// parameters, checks, search and sort.
+pub async fn page_with_heartbeat(
+    app: &AppState,
+    _cap: &AdminCap,
+    params: &ListParams,
+) -> Result<Page<DeviceRow>, ServiceError> {
+    let (devices, zones) = app
+        .store()
+        .query(|tx| Ok::<_, ServiceError>((tx.devices_with_heartbeat()?, zone_names(tx)?)))
+        .await?;
+    page_of(devices, &zones, params, |d| DeviceFacts {
+        id: &d.id,
+        kind: d.kind,
+        zones: [&d.inside_zone, &d.outside_zone, &d.zone],
+    })
+}
+
+/// What the device lists search and sort by.
+struct DeviceFacts<'a> {
+    id: &'a DeviceId,
+    kind: DeviceKind,
+    /// Inside, outside (gates) and the zone (cabinets, desks).
+    zones: [&'a Option<ZoneId>; 3],
+}
+
+/// Zone names by zone id: a device is found by the names of its zones as well as their ids.
+fn zone_names(tx: &mut dyn Tx) -> Result<HashMap<String, String>, StoreError> {
+    Ok(tx
+        .zones()?
+        .into_iter()
+        .map(|z| (z.id.as_str().to_owned(), z.name))
+        .collect())
+}
+
+/// Check `params`, keep the devices matching the search words (in the id, kind, zone ids or
+/// the zones' names in `zones`), sort and page them.
+fn page_of<T>(
+    devices: Vec<T>,
+    zones: &HashMap<String, String>,
+    params: &ListParams,
+    facts: impl Fn(&T) -> DeviceFacts<'_>,
+) -> Result<Page<T>, ServiceError> {
     let default = Sort {
         key: DEVICE_SORT_KEYS[0],
         descending: false,
     };
     let checked = params.check(DEVICE_SORT_KEYS, default)?;
     let words = search_words(checked.q.as_deref().unwrap_or(""), WORDS_MAX);
-    let zone = |z: &Option<ZoneId>| z.as_ref().map(ZoneId::as_str).unwrap_or("").to_owned();
-    let matching = list(app, cap)
-        .await?
+    let matching = devices
         .into_iter()
         .filter(|d| {
-            let (inside, outside, at) =
-                (zone(&d.inside_zone), zone(&d.outside_zone), zone(&d.zone));
-            words_match(
-                &words,
-                &[d.id.as_str(), d.kind.as_str(), &inside, &outside, &at],
-            )
+            let f = facts(d);
+            let mut fields = vec![f.id.as_str(), f.kind.as_str()];
+            for z in f.zones.into_iter().flatten() {
+                fields.push(z.as_str());
+                fields.extend(zones.get(z.as_str()).map(String::as_str));
+            }
+            words_match(&words, &fields)
         })
         .collect();
     Ok(paginate(matching, &checked.page, |d, key| {
+        let f = facts(d);
         let value = match key {
-            "kind" => format!("{}\0{}", d.kind.as_str(), d.id),
-            _ => format!("\0{}", d.id),
+            "kind" => format!("{}\0{}", f.kind.as_str(), f.id),
+            _ => format!("\0{}", f.id),
         };
         (SortValue::Text(value), 0)
     }))

@@ -10,7 +10,19 @@
 //! so a file shows exactly what its reader's role may see in the API. EPCIS never holds a
 //! title ([`crate::domain::epcis`]); the register CSV does, for the custodians and security
 //! officers who may see titles.
+//!
+//! # Times in the CSV files
+//! The date-time columns ([`CsvExport::instant_columns`]) are for people: written like the
+//! pages write them ([`crate::domain::datetime::format`], `2026-03-01 16:05:09`) in the
+//! site's time zone (`time_zone`), which a spreadsheet reads as a date-time and sorts. No
+//! importer reads them back (the carrier and people imports ignore them). The columns an
+//! importer does read back stay machine-readable: ids, codes, and the plain dates of the
+//! people register (`training_valid_until`, `commitment_signed_on`,
+//! `decommissioning_ends_on`, `YYYY-MM-DD`). The audit file's `before`/`after` cells are the
+//! stored JSON, with its UTC times; the chain's hashes cover the stored entries, so the chain
+//! is verified with `custos-server audit verify`, not from this file.
 
+use jiff::tz::TimeZone;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -21,6 +33,7 @@ use crate::auth::capability::{
     AlertReaderCap, AuditorCap, CustodyReader, EventExportCap, PeopleReaderCap,
 };
 use crate::domain::csv;
+use crate::domain::datetime::{self, Style};
 use crate::domain::epcis::{self, Fact, Movement};
 use crate::domain::ids::AuditId;
 use crate::domain::time::Timestamp;
@@ -139,6 +152,20 @@ impl CsvExport {
     }
 }
 
+impl CsvExport {
+    /// The columns holding an instant (RFC 3339 in the JSON view), written for people in the
+    /// site's zone (see the module doc). Everything else is written as the API shows it.
+    pub fn instant_columns(self) -> &'static [&'static str] {
+        match self {
+            CsvExport::Carriers => &["missing_since", "last_seen_at", "created_at"],
+            CsvExport::People => &["leaving_since", "created_at"],
+            CsvExport::Signouts => &["due_at", "created_at", "issued_at", "closed_at"],
+            CsvExport::Alerts => &["raised_at", "last_seen_at"],
+            CsvExport::Audit => &["at"],
+        }
+    }
+}
+
 /// One cell: the value at `path` (`a.b.c`) in `row`, as text. Strings as they are, numbers
 /// and booleans as JSON writes them, null or absent as empty, objects as compact JSON; a list
 /// on the way maps the rest of the path over its items, joined with `; `.
@@ -168,9 +195,24 @@ fn scalar(value: &Value) -> String {
     }
 }
 
-/// A CSV document of `rows` (any serialisable views) with `export`'s columns.
-pub fn to_csv<T: Serialize>(export: CsvExport, rows: &[T]) -> Result<String, ServiceError> {
+/// An instant cell in the site's format and `zone`; a cell that is not an RFC 3339 time
+/// (empty, or unexpected) stays as it is.
+fn local_time(cell: String, zone: &TimeZone) -> String {
+    match cell.parse::<Timestamp>() {
+        Ok(at) => datetime::format(Style::Numeric, zone, at),
+        Err(_) => cell,
+    }
+}
+
+/// A CSV document of `rows` (any serialisable views) with `export`'s columns, its instants
+/// written in `zone` (the site's).
+pub fn to_csv<T: Serialize>(
+    export: CsvExport,
+    rows: &[T],
+    zone: &TimeZone,
+) -> Result<String, ServiceError> {
     let columns = export.columns();
+    let instants = export.instant_columns();
     let header: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
     let mut cells = Vec::with_capacity(rows.len());
     for row in rows {
@@ -178,7 +220,14 @@ pub fn to_csv<T: Serialize>(export: CsvExport, rows: &[T]) -> Result<String, Ser
         cells.push(
             columns
                 .iter()
-                .map(|(_, path)| column(&value, path))
+                .map(|(head, path)| {
+                    let cell = column(&value, path);
+                    if instants.contains(head) {
+                        local_time(cell, zone)
+                    } else {
+                        cell
+                    }
+                })
                 .collect::<Vec<_>>(),
         );
     }
@@ -221,7 +270,7 @@ async fn audit_export(
 /// The carrier register as CSV (custodians, security officers).
 pub async fn carriers_csv(app: &AppState, cap: &CustodyReader) -> Result<String, ServiceError> {
     let rows = super::carriers::list(app, cap, CarrierFilter::default()).await?;
-    let text = to_csv(CsvExport::Carriers, &rows)?;
+    let text = to_csv(CsvExport::Carriers, &rows, &app.settings().time_zone)?;
     audit_export(app, cap.actor().name(), "carriers", rows.len(), None).await?;
     Ok(text)
 }
@@ -229,7 +278,7 @@ pub async fn carriers_csv(app: &AppState, cap: &CustodyReader) -> Result<String,
 /// The register of people as CSV.
 pub async fn people_csv(app: &AppState, cap: &PeopleReaderCap) -> Result<String, ServiceError> {
     let rows = super::people::list(app, cap).await?;
-    let text = to_csv(CsvExport::People, &rows)?;
+    let text = to_csv(CsvExport::People, &rows, &app.settings().time_zone)?;
     audit_export(app, cap.actor().name(), "people", rows.len(), None).await?;
     Ok(text)
 }
@@ -237,7 +286,7 @@ pub async fn people_csv(app: &AppState, cap: &PeopleReaderCap) -> Result<String,
 /// Every sign-out as CSV.
 pub async fn signouts_csv(app: &AppState, cap: &CustodyReader) -> Result<String, ServiceError> {
     let rows = super::signouts::list(app, cap, None).await?;
-    let text = to_csv(CsvExport::Signouts, &rows)?;
+    let text = to_csv(CsvExport::Signouts, &rows, &app.settings().time_zone)?;
     audit_export(app, cap.actor().name(), "signouts", rows.len(), None).await?;
     Ok(text)
 }
@@ -245,7 +294,7 @@ pub async fn signouts_csv(app: &AppState, cap: &CustodyReader) -> Result<String,
 /// Every alert as CSV, newest first.
 pub async fn alerts_csv(app: &AppState, cap: &AlertReaderCap) -> Result<String, ServiceError> {
     let rows = super::alerts::list(app, cap, AlertFilter::default()).await?;
-    let text = to_csv(CsvExport::Alerts, &rows)?;
+    let text = to_csv(CsvExport::Alerts, &rows, &app.settings().time_zone)?;
     audit_export(app, cap.actor().name(), "alerts", rows.len(), None).await?;
     Ok(text)
 }
@@ -266,7 +315,7 @@ pub async fn audit_csv(app: &AppState, cap: &AuditorCap) -> Result<String, Servi
             Ok::<_, ServiceError>(all)
         })
         .await?;
-    let text = to_csv(CsvExport::Audit, &rows)?;
+    let text = to_csv(CsvExport::Audit, &rows, &app.settings().time_zone)?;
     audit_export(app, cap.actor().name(), "audit", rows.len(), None).await?;
     Ok(text)
 }
@@ -277,13 +326,11 @@ fn facts(tx: &mut dyn Tx, rows: Vec<MovementRow>) -> Result<Vec<Fact>, ServiceEr
     let mut epcs: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let movement = match row.kind.as_str() {
-            "issued" => Movement::Issued,
-            "returned" => Movement::Returned,
-            kind => match Movement::from_history(kind, row.direction.as_deref()) {
-                Some(m) => m,
-                None => continue,
-            },
+        let kind = row.kind.as_str();
+        let Some(movement) = Movement::from_step(kind)
+            .or_else(|| Movement::from_history(kind, row.direction.as_deref()))
+        else {
+            continue;
         };
         let carrier_epcs = match epcs.get(&row.carrier_id) {
             Some(found) => found.clone(),
@@ -366,9 +413,47 @@ mod tests {
     }
 
     #[test]
+    fn instants_are_written_in_the_sites_zone_and_dates_stay_as_they_are() {
+        let zone = TimeZone::get("Asia/Shanghai").unwrap();
+        let rows = vec![json!({
+            "id": "1", "name": "张三", "created_at": "2026-03-01T20:05:09Z",
+            "leaving_since": null, "training_valid_until": "2027-06-30"
+        })];
+        let text = to_csv(CsvExport::People, &rows, &zone).unwrap();
+        let parsed = csv::parse(&text).unwrap();
+        let header = &parsed[0].fields;
+        let cell = |name: &str| {
+            let i = header.iter().position(|h| h == name).unwrap();
+            parsed[1].fields[i].clone()
+        };
+        assert_eq!(cell("created_at"), "2026-03-02 04:05:09", "Beijing time");
+        assert_eq!(cell("leaving_since"), "");
+        assert_eq!(
+            cell("training_valid_until"),
+            "2027-06-30",
+            "a date the people import reads back stays a plain date"
+        );
+        for export in [
+            CsvExport::Carriers,
+            CsvExport::People,
+            CsvExport::Signouts,
+            CsvExport::Alerts,
+            CsvExport::Audit,
+        ] {
+            for name in export.instant_columns() {
+                assert!(
+                    export.columns().iter().any(|(h, _)| h == name),
+                    "{name} is a column of {}",
+                    export.name()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_csv_export_has_its_header_and_neutralised_cells() {
         let rows = vec![json!({"id": "1", "name": "=cmd|' /C calc'!A0", "department": "一处"})];
-        let text = to_csv(CsvExport::People, &rows).unwrap();
+        let text = to_csv(CsvExport::People, &rows, &TimeZone::UTC).unwrap();
         let mut lines = text.lines();
         assert!(
             lines

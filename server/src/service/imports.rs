@@ -398,6 +398,8 @@ fn carrier_row(
             owner_unit: text("owner_unit"),
             home_device,
             tags,
+            // The import columns predate the secrecy period: the level's default.
+            secrecy_years: None,
         }),
         _ => Err(problems),
     }

@@ -91,6 +91,7 @@ fn correctable(tx: &mut dyn Tx, id: CarrierId) -> Result<(Correctable, Carrier),
         home_device: summary.home_device.clone(),
         tags: summary.tags.iter().map(|t| t.tag.clone()).collect(),
         copy_no: summary.copy_no,
+        secrecy_years: summary.secrecy_years,
     };
     Ok((entry, Carrier { summary, title }))
 }
@@ -117,6 +118,10 @@ pub(crate) fn correct_in(
     }
     let after = correct_entry(&before, &input.patch, s.level, s.copies, &s.control_no)?;
     tx.apply_correction(id, &after)?;
+    // Written only when corrected, so an unmarked carrier keeps following its level's default.
+    if after.secrecy_years != before.secrecy_years {
+        tx.set_secrecy_years(id, after.secrecy_years)?;
+    }
     let (old, new) = changed_fields(&before, &after, true);
     let reason = input.reason.trim();
     tx.insert_correction(id, at, actor, reason, &old, &new)?;

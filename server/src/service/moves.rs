@@ -15,9 +15,10 @@ use super::{Problem, ServiceError};
 use crate::AppState;
 use crate::audit::NewEntry;
 use crate::auth::capability::{CustodianCap, CustodyReader, SecurityOfficerCap};
+use crate::domain::alert::{AlertKind, NewAlert, cause};
 use crate::domain::carrier::{ControlNo, Tag, TagError};
 use crate::domain::ids::{
-    CarrierId, CollectionId, DeviceId, RepairId, StocktakeId, is_valid_label,
+    CarrierId, CollectionId, DeviceId, PersonId, RepairId, StocktakeId, is_valid_label,
 };
 use crate::domain::moves::{
     self, CalledIn, CountedScan, DepartmentProgress, Outcome, Reconciliation, Resolution, ScopeKind,
@@ -25,6 +26,7 @@ use crate::domain::moves::{
 use crate::domain::repair::{self, MediaHandling, RepairMode};
 use crate::domain::time::{Date, Timestamp};
 use crate::store::Tx;
+use crate::store::alerts::Raised;
 use crate::store::moves::{
     CarrierLine, CollectionHead, CollectionItem, NewRepair, NewStocktake, RepairRow, ResolutionRow,
     RetentionLine, StocktakeHead,
@@ -237,7 +239,9 @@ fn close_stocktake_in(
 }
 
 /// Settle one missing carrier of a closed stocktake: report it missing (its state becomes
-/// `missing` now) or record a correction. The note says why.
+/// `missing` now, with the incident record and the `missing` alert every other missing path
+/// raises: [`crate::service::lifecycle::missing_in`]) or record a correction. The note says
+/// why.
 pub async fn resolve(
     app: &AppState,
     cap: &CustodianCap,
@@ -255,9 +259,12 @@ pub async fn resolve(
     }
     let actor = cap.actor().name().to_owned();
     let at = app.now();
-    app.store()
+    let (view, alert) = app
+        .store()
         .transact(move |tx| resolve_in(tx, &actor, id, carrier, resolution, &note, at))
-        .await
+        .await?;
+    app.alerts().notify(alert);
+    Ok(view)
 }
 
 fn resolve_in(
@@ -268,7 +275,7 @@ fn resolve_in(
     resolution: Resolution,
     note: &str,
     at: Timestamp,
-) -> Result<StocktakeView, ServiceError> {
+) -> Result<(StocktakeView, Option<i64>), ServiceError> {
     let view = view_in(tx, id, at)?;
     let line = tx.carrier_line(carrier).map_err(|e| match e {
         crate::store::StoreError::NotFound => ServiceError::UnknownReference { what: "carrier" },
@@ -283,9 +290,12 @@ fn resolve_in(
         resolution,
         line.state,
     )?;
-    if resolution == Resolution::Missing {
-        tx.mark_missing(carrier, at.unix_ms())?;
-    }
+    let alert = if resolution == Resolution::Missing {
+        let what = format!("stocktake {id}: {note}");
+        Some(super::lifecycle::missing_in(tx, actor, carrier, &what, at)?.1)
+    } else {
+        None
+    };
     tx.insert_stocktake_resolution(
         id,
         &ResolutionRow {
@@ -305,7 +315,7 @@ fn resolve_in(
         before: Some(json!({"carrier": names, "state": line.state})),
         after: Some(json!({"resolution": resolution, "note": note})),
     })?;
-    view_in(tx, id, at)
+    Ok((view_in(tx, id, at)?, alert))
 }
 
 fn view_in(
@@ -384,7 +394,8 @@ pub async fn open_collection(
     }
     let actor = cap.actor().name().to_owned();
     let at = app.now();
-    app.store()
+    let (id, notices) = app
+        .store()
         .transact(move |tx| {
             let loans = tx.loans()?;
             let id = tx.insert_collection(year, &loans, &actor, at)?;
@@ -399,9 +410,57 @@ pub async fn open_collection(
                     "called_in": loans.iter().map(|l| l.carrier_id).collect::<Vec<_>>(),
                 })),
             })?;
-            Ok(id)
+            let holders: Vec<_> = loans.iter().map(|l| l.holder).collect();
+            let notices = tell_holders_in(tx, &actor, id, year, &holders, at)?;
+            Ok::<_, ServiceError>((id, notices))
         })
-        .await
+        .await?;
+    app.alerts().notify(notices);
+    Ok(id)
+}
+
+/// Tell each holder of a called-in carrier that the collection wants it back: one
+/// `collection_due` alert (a reminder) per holder, which the notifier routes like every alert
+/// (e-mail to the routes that take the kind, e.g. `role:custodian`, in the daily digest;
+/// webhooks at once, with the person's id). The alert ids.
+fn tell_holders_in(
+    tx: &mut dyn Tx,
+    actor: &str,
+    collection: CollectionId,
+    year: i64,
+    holders: &[Option<PersonId>],
+    at: Timestamp,
+) -> Result<Vec<i64>, ServiceError> {
+    let mut ids = Vec::new();
+    for (person, carriers) in moves::holders_to_tell(holders) {
+        let (c, p) = (collection.to_string(), person.to_string());
+        let kind = AlertKind::CollectionDue;
+        let mut alert = NewAlert::new(
+            kind,
+            cause(kind, &[("collection", &c), ("person", &p)]),
+            at.unix_ms(),
+        );
+        alert.person_id = Some(person.0);
+        alert.detail = json!({"collection_id": c, "year": year, "carriers": carriers});
+        let raised = tx.raise_alert(&alert)?;
+        if let Raised::New(alert_id) = raised {
+            tx.append_audit(&NewEntry {
+                at,
+                actor: actor.to_owned(),
+                action: "alert.raise",
+                subject: format!("alert:{alert_id}"),
+                before: None,
+                after: Some(json!({
+                    "kind": alert.kind,
+                    "severity": alert.severity,
+                    "cause": alert.cause,
+                    "person_id": p,
+                })),
+            })?;
+        }
+        ids.push(raised.id());
+    }
+    Ok(ids)
 }
 
 fn report_in(tx: &mut dyn Tx, id: CollectionId) -> Result<CollectionReport, ServiceError> {
@@ -645,6 +704,14 @@ pub async fn carriers_by_text(
 // ---------------------------------------------------------------------------------------------
 // Repair (维修)
 
+/// Refuse a step over `ids` when any of them is out for repair (409 `in_repair`): the check
+/// every use case that moves a carrier (sign-out, issue, copy, transfer, dispatch,
+/// destruction) makes inside its transaction, through [`repair::check_available`].
+pub(crate) fn refuse_in_repair(tx: &mut dyn Tx, ids: &[CarrierId]) -> Result<(), ServiceError> {
+    repair::check_available(&tx.carriers_in_repair(ids)?)?;
+    Ok(())
+}
+
 /// A carrier sent for repair (see [`crate::domain::repair`] for the rules).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -857,6 +924,21 @@ pub async fn repair(
     id: RepairId,
 ) -> Result<RepairRow, ServiceError> {
     app.store().query(move |tx| Ok(tx.repair(id)?)).await
+}
+
+/// The open repair of a carrier, if it is out for repair (the carrier page shows it with
+/// its removed media).
+pub async fn open_repair_of(
+    app: &AppState,
+    _reader: &CustodyReader,
+    carrier: CarrierId,
+) -> Result<Option<RepairRow>, ServiceError> {
+    app.store()
+        .query(move |tx| match tx.open_repair(carrier)? {
+            Some(id) => Ok(Some(tx.repair(id)?)),
+            None => Ok(None),
+        })
+        .await
 }
 
 /// Every repair, open ones first.

@@ -184,18 +184,32 @@ pub async fn page(
     cap: &PeopleReaderCap,
     params: &ListParams,
 ) -> Result<Page<Person>, ServiceError> {
+    search_page(app, cap, &PeopleFilter::default(), params).await
+}
+
+/// [`page`] of the people `filter` shows as well (the officer's register page: category,
+/// state, training expiring); the search words are `params.q`, not `filter.q`.
+pub async fn search_page(
+    app: &AppState,
+    cap: &PeopleReaderCap,
+    filter: &PeopleFilter,
+    params: &ListParams,
+) -> Result<Page<Person>, ServiceError> {
     let default = Sort {
         key: PEOPLE_SORT_KEYS[0],
         descending: false,
     };
     let checked = params.check(PEOPLE_SORT_KEYS, default)?;
     let words = search_words(checked.q.as_deref().unwrap_or(""), WORDS_MAX);
+    let today = app.now().date();
+    let window = app.settings().people.certificate_reminder_days;
     let everyone = list(app, cap).await?;
     let matching = everyone
         .into_iter()
         .filter(|p| {
             let badge = p.badge_tag.as_deref().unwrap_or("");
             words_match(&words, &[&p.name, &p.department, badge])
+                && filter.matches(p, today, window)
         })
         .collect();
     Ok(paginate(matching, &checked.page, |p, key| {

@@ -146,6 +146,8 @@ fn request_in(
     let requester = tx.party_by_username(actor)?;
     tx.borrower(new.borrower)?;
     let carriers = tx.carrier_standings(&new.carrier_ids, None)?;
+    // In repair first: the clearer reason when a carrier is also claimed by a sign-out.
+    super::moves::refuse_in_repair(tx, &new.carrier_ids)?;
     signout::check_request(&carriers, new.due_at, at)?;
     let id = tx.insert_signout(requester.user, new, at)?;
     let carriers = tx.carrier_audit_names(&new.carrier_ids)?;
@@ -328,6 +330,7 @@ fn issue_in(
         refusals.push(signout::Refusal::SelfIssue);
     }
     signout::issue(head.state, &carriers, refusals)?;
+    super::moves::refuse_in_repair(tx, &ids)?;
     tx.mark_issued(id, head.borrower, &ids, issuer.user, at)?;
     let carriers = tx.carrier_audit_names(&ids)?;
     tx.append_audit(&NewEntry {

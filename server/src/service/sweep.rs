@@ -233,9 +233,13 @@ impl Sweep<'_> {
                 continue;
             }
             let state = self.tx.carrier_state(removal.carrier)?;
-            let standing = CarrierStanding::from_state(state.as_str()).ok_or_else(|| {
-                crate::store::StoreError::Corrupt(format!("carrier {}: state", removal.carrier))
-            })?;
+            let standing = if self.tx.open_repair(removal.carrier)?.is_some() {
+                CarrierStanding::Moving
+            } else {
+                CarrierStanding::from_state(state.as_str()).ok_or_else(|| {
+                    crate::store::StoreError::Corrupt(format!("carrier {}: state", removal.carrier))
+                })?
+            };
             let on_signout = self.tx.on_open_signout(removal.carrier)?;
             if let RemovalOutcome::Unaccounted { mark_missing } =
                 removal_outcome(on_signout, standing)
@@ -489,6 +493,18 @@ mod tests {
         let again = sweep_at(&db, T0_MS + 1_000);
         assert_eq!(again.marked_missing, 0);
         assert!(!again.changed.contains(&id_of(removal)));
+    }
+
+    #[test]
+    fn a_carrier_taken_from_its_cabinet_for_repair_is_not_a_removal() {
+        let db = MemoryDb::custody(at_ms(T0_MS));
+        db.in_repair(1);
+        db.pending_removal("cab-1", 1, T0_MS - 120_000);
+        let out = sweep_at(&db, T0_MS);
+        assert_eq!(out.marked_missing, 0);
+        assert_eq!(db.carrier_row(1), ("in_storage".into(), None, None));
+        assert!(alerts_of(&db, AlertKind::CabinetRemoval).is_empty());
+        assert!(db.pending_removals().is_empty(), "judged once and dropped");
     }
 
     #[test]

@@ -203,6 +203,7 @@ fn movable_in(tx: &mut dyn Tx, ids: &[CarrierId]) -> Result<bool, ServiceError> 
         states.push(line.state);
     }
     moves::check_movable(&states)?;
+    super::moves::refuse_in_repair(tx, ids)?;
     Ok(top_secret)
 }
 
@@ -317,6 +318,7 @@ fn start_in(
         states.push(tx.carrier_line(*c)?.state);
     }
     moves::check_movable(&states)?;
+    super::moves::refuse_in_repair(tx, &carriers)?;
     let window = if kind == RequestKind::Dispatch {
         let body = tx.request_body(id)?;
         body["window_until"]

@@ -112,6 +112,10 @@ pub struct AlertFilter {
     /// Search text: each word (any case) in the kind, the device, the carrier's control
     /// number or the resolution note.
     pub q: Option<String>,
+    /// Only handled alerts (acknowledged or resolved): the alert history.
+    pub handled_only: bool,
+    /// Oldest first (ascending id) instead of newest first.
+    pub oldest_first: bool,
 }
 
 /// Alert counts per kind, for `/metrics`.

@@ -116,6 +116,13 @@ pub struct CarrierSummary {
     /// the whole chain).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_id: Option<CarrierId>,
+    /// Its secrecy period (保密期限) in years: its own, or the level's default (TS 30, S 20,
+    /// C 10) when none was set; the label prints it as 机密★10年.
+    #[schema(minimum = 1, maximum = 30)]
+    pub secrecy_years: u32,
+    /// Out for repair (维修中): an open repair holds it (its `state` stays `in_storage`: the
+    /// custodian still answers for it), and nothing moves it until the repair returns.
+    pub in_repair: bool,
 }
 
 /// A carrier with its title: for custodians and security officers only. `Debug` redacts the
@@ -277,6 +284,8 @@ pub trait CarrierRows {
         carrier: &NewCarrier,
         at: Timestamp,
     ) -> Result<CarrierId, StoreError>;
+    /// Set carrier `id`'s own secrecy period (保密期限), in years; `NotFound` if there is none.
+    fn set_secrecy_years(&mut self, id: CarrierId, years: u32) -> Result<(), StoreError>;
     /// Carrier `id`'s history, oldest first (equal instants in the order: sign-out steps,
     /// reader events, alerts); `NotFound` if there is no such carrier.
     fn carrier_history(&mut self, id: CarrierId) -> Result<Vec<HistoryItem>, StoreError>;

@@ -1,5 +1,5 @@
 //! What the exports read that no other area's rows offer: the carrier movements of a time
-//! range, as plain rows the EPCIS mapping ([`crate::domain::epcis`]) turns into events.
+//! range (device history, sign-outs, transfer and dispatch steps, destructions), as plain rows the EPCIS mapping ([`crate::domain::epcis`]) turns into events.
 //!
 //! Plain types and one trait, [`ExportRows`]; the SQLite implementation is in
 //! [`super::sqlite`].
@@ -10,11 +10,13 @@ use super::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MovementRow {
     /// Unique per movement and carrier: `ev-EVENT-CARRIER`, `so-SIGNOUT-issue-CARRIER`,
-    /// `so-SIGNOUT-return-CARRIER`.
+    /// `so-SIGNOUT-return-CARRIER`, `rq-REQUEST-STEP-CARRIER` (a transfer's or dispatch's
+    /// step), `rq-REQUEST-destroyed-CARRIER`.
     pub key: String,
     /// When, Unix milliseconds.
     pub at_ms: i64,
-    /// `passage`, `turned_back`, `cabinet`, `scan`, `issued` or `returned`.
+    /// `passage`, `turned_back`, `cabinet`, `scan`, `issued`, `returned`, `shipped` (handed
+    /// over, sent), `received` (received, delivered) or `destroyed`.
     pub kind: String,
     /// `in` or `out` for passages and cabinets.
     pub direction: Option<String>,

@@ -218,7 +218,8 @@ pub struct RepairRow {
 /// Reading and writing stocktakes, collections and retention.
 pub trait MoveRows {
     /// The carriers a new stocktake of this scope expects: for a cabinet, those at home there
-    /// and in storage; for a zone, those in storage whose home cabinet is in it; for a person,
+    /// and in storage; for a zone, those in storage whose home cabinet is in it (neither
+    /// counts a carrier out for repair: it is away with the open repair as its record); for a person,
     /// those on loan to them. An unknown cabinet, zone or person is `UnknownReference`.
     fn stocktake_scope(
         &mut self,
@@ -354,6 +355,16 @@ pub trait MoveRows {
     fn carrier_kind(&mut self, id: CarrierId) -> Result<CarrierKind, StoreError>;
     /// The open repair of carrier `id`, if any.
     fn open_repair(&mut self, id: CarrierId) -> Result<Option<RepairId>, StoreError>;
+    /// Those of `ids` that have an open repair (维修中), in the order given.
+    fn carriers_in_repair(&mut self, ids: &[CarrierId]) -> Result<Vec<CarrierId>, StoreError> {
+        let mut out = Vec::new();
+        for id in ids {
+            if self.open_repair(*id)?.is_some() {
+                out.push(*id);
+            }
+        }
+        Ok(out)
+    }
     /// Write a new repair; its id.
     fn insert_repair(
         &mut self,

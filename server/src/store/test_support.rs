@@ -92,6 +92,7 @@ impl MemoryDb {
                 owner_unit: "U",
                 home_device: Some(DeviceId::new("cab-1").unwrap()),
                 tags: &tags,
+                secrecy_years: None,
             })
             .unwrap();
             db.tx().insert_carrier(&carrier, t0).unwrap();
@@ -288,6 +289,19 @@ impl MemoryDb {
             )
             .unwrap();
         id
+    }
+
+    /// `carrier` is out for repair (an open repair).
+    pub fn in_repair(&self, carrier: i64) {
+        self.conn
+            .execute(
+                "INSERT INTO repairs (carrier_id, repairer, qualification_no, qualified_until,
+                                      mode, escort, media, reason, sent_by, sent_at)
+                 VALUES (?1, 'Repairer', 'Q-1', '2099-12-31', 'on_site', 'Escort',
+                         'removed_and_kept', 'broken', 'custodian', '2026-01-01T00:00:00Z')",
+                [carrier],
+            )
+            .unwrap();
     }
 
     /// Cabinet `device` saw `carrier` go at `at_ms`, not yet accounted for.

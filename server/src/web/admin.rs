@@ -14,9 +14,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
+use super::custodian::query;
 use super::form::{FormData, encode};
 use super::i18n::{self, Key, Lang, t};
 use super::layout::{self, csrf_field, field_error, form_errors, invalid};
+use super::paging::{
+    ListAsk, ListSpec, fitting_page, pager, reset_notice, search_field, sort_fields, sort_header,
+};
 use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
 use crate::auth::capability::AdminCap;
@@ -638,11 +642,23 @@ fn placement_error(e: &PlacementError) -> (&'static str, Key) {
     }
 }
 
-/// `GET /admin/devices`.
+/// The administrator's devices as a list page: 50 a page, by id unless sorted by kind;
+/// search words in the id, kind or zones.
+static DEVICE_LIST: ListSpec = ListSpec {
+    path: "/admin/devices",
+    prefix: "device",
+    page_size: 50,
+    default_sort: "id",
+    filters: &[],
+    sorts: &[("id", Key::DeviceId), ("kind", Key::DeviceKind)],
+    focus_search: false,
+};
+
+/// `GET /admin/devices?q=&sort=&order=&cursor=`.
 pub async fn devices(
     page: Page<AdminCap>,
     State(state): State<AppState>,
-) -> Result<Markup, WebError> {
+) -> Result<(StatusCode, Markup), WebError> {
     let done = created(&page.session);
     devices_page(&state, &page, &DeviceForm::default(), done.as_deref()).await
 }
@@ -672,7 +688,7 @@ pub async fn register_device(
             Err(e) => return Err(page.session.internal(e)),
         },
     };
-    let html = devices_page(&state, &page, &device, None).await?;
+    let (_, html) = devices_page(&state, &page, &device, None).await?;
     Ok((status, html).into_response())
 }
 
@@ -702,12 +718,17 @@ async fn devices_page(
     page: &Page<AdminCap>,
     form: &DeviceForm,
     done: Option<&str>,
-) -> Result<Markup, WebError> {
+) -> Result<(StatusCode, Markup), WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let list = devices::list_with_heartbeat(state, &page.cap)
-        .await
-        .map_err(|e| session.internal(e))?;
+    let mut ask = ListAsk::read(&query(session), &DEVICE_LIST);
+    let mut list_errors = Errors::new();
+    let cap = &page.cap;
+    let found = fitting_page(&mut ask, &mut list_errors, |params| async move {
+        devices::page_with_heartbeat(state, cap, &params).await
+    })
+    .await
+    .map_err(|e| session.internal(e))?;
     let zones = zones::list(state, session.caller())
         .await
         .map_err(|e| session.internal(e))?;
@@ -716,14 +737,26 @@ async fn devices_page(
         h1 { (t(lang, Key::DevicesTitle)) }
         (flash(lang, done))
         section.panel {
+            form #device-search .filters method="get" action="/admin/devices" role="search" {
+                (search_field(lang, &ask, &list_errors, Key::SearchDeviceWords))
+                (sort_fields(lang, &ask))
+                div.filter-buttons {
+                    button #device-search-submit .primary type="submit" { (t(lang, Key::Search)) }
+                    a href="/admin/devices" { (t(lang, Key::ClearFilter)) }
+                }
+            }
+        }
+        section.panel {
+            (reset_notice(lang, &ask, found.refused))
             table #device-table {
                 thead { tr {
-                    th { (t(lang, Key::DeviceId)) } th { (t(lang, Key::DeviceKind)) }
+                    (sort_header(lang, &ask, "id", Key::DeviceId))
+                    (sort_header(lang, &ask, "kind", Key::DeviceKind))
                     th { (t(lang, Key::Zone)) } th { (t(lang, Key::PublicKey)) }
                     th { (t(lang, Key::LastHeartbeat)) } th { (t(lang, Key::CreatedAt)) }
                 } }
                 tbody {
-                    @for d in &list {
+                    @for d in &found.page.items {
                         tr data-device-id=(d.id) data-revoked=(d.revoked_at.is_some()) {
                             td {
                                 (d.id)
@@ -749,6 +782,7 @@ async fn devices_page(
                     }
                 }
             }
+            (pager(lang, &ask, found.page.next.as_deref()))
         }
         section.panel.form-panel {
             h2 { (t(lang, Key::RegisterDevice)) }
@@ -799,7 +833,10 @@ async fn devices_page(
             }
         }
     };
-    Ok(admin_page(session, Key::DevicesTitle, content))
+    Ok((
+        found.status(),
+        admin_page(session, Key::DevicesTitle, content),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -145,6 +145,7 @@ fn refused(e: ServiceError, session: &WebSession) -> Result<Response, WebError> 
     let code = match e {
         ServiceError::Approval(e) => e.code(),
         ServiceError::EndOfLife { code, .. } => code,
+        ServiceError::Moves(e) => e.code(),
         ServiceError::Invalid(_) => "invalid_reason",
         ServiceError::NotFound => "not_found",
         other => return Err(session.internal(other)),
@@ -274,6 +275,9 @@ fn carrier_request(lang: Lang, session: &WebSession, custodian: bool, r: &Reques
             @if custodian && r.state == RequestState::Approved && r.kind == RequestKind::Destruction {
                 " " a.record-destruction.button href={ "/destructions/" (r.id) "/record" } { (t(lang, Key::RecordDestruction)) }
             }
+            @if r.kind == RequestKind::Destruction && r.state != RequestState::Rejected {
+                " " a.destruction-report href={ "/reports/destructions/" (r.id) } { (t(lang, Key::PrintRecord)) }
+            }
         }
     }
 }
@@ -326,7 +330,7 @@ fn request_forms(
     }
 }
 
-fn method_key(m: crate::domain::destruction::Method) -> Key {
+pub(super) fn method_key(m: crate::domain::destruction::Method) -> Key {
     use crate::domain::destruction::Method;
     match m {
         Method::Shred => Key::MethodShred,
@@ -344,6 +348,7 @@ fn refused_at(
     let code = match e {
         ServiceError::Approval(e) => e.code(),
         ServiceError::EndOfLife { code, .. } => code,
+        ServiceError::Moves(e) => e.code(),
         ServiceError::Invalid(problems) => problems.first().map_or("invalid", |p| p.code),
         ServiceError::UnknownReference { .. } => "unknown_reference",
         ServiceError::Duplicate { .. } => "conflict",
@@ -458,6 +463,7 @@ pub async fn make_copies(
             let code = match e {
                 ServiceError::Approval(e) => e.code(),
                 ServiceError::EndOfLife { code, .. } => code,
+                ServiceError::Moves(e) => e.code(),
                 ServiceError::NotFound => "not_found",
                 other => return Err(page.session.internal(other)),
             };
@@ -524,11 +530,14 @@ pub async fn record_page(
                 (witness_select("witness-2"))
                 label for="record-count" { (t(lang, Key::CountedCarriers)) }
                 input #record-count type="number" name="count" min="0" required;
+                label for="record-place" { (t(lang, Key::DestructionPlace)) }
+                input #record-place type="text" name="place" maxlength="200";
                 button #record-submit.primary type="submit" { (t(lang, Key::RecordDestruction)) }
             }
         } @else {
             p #record-state .notice data-state=(req.state.as_str()) { (t(lang, i18n::request_state(req.state))) }
         }
+        p { a #destruction-report-link .report-link href={ "/reports/destructions/" (req.id) } { (t(lang, Key::PrintRecord)) } }
     };
     Ok(
         super::custodian::frame(session, t(lang, Key::RecordDestruction), "custody", content)
@@ -555,6 +564,9 @@ pub async fn record(
         witnesses,
         at: state.now(),
         count: submitted.form.get("count").trim().parse().ok(),
+        place: Some(submitted.form.get("place").trim())
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
     };
     match crate::service::destructions::record(&state, &page.cap.cap, id, record).await {
         Ok(ids) => match ids.first() {
@@ -565,6 +577,7 @@ pub async fn record(
             let code = match e {
                 ServiceError::Approval(e) => e.code(),
                 ServiceError::EndOfLife { code, .. } => code,
+                ServiceError::Moves(e) => e.code(),
                 ServiceError::UnknownReference { .. } => "unknown_reference",
                 ServiceError::Invalid(_) => "invalid",
                 ServiceError::NotFound => "not_found",

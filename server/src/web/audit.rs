@@ -5,12 +5,15 @@
 //! ([`crate::service::audit::verify`]): every entry's hash and link, every signed head's
 //! signature.
 //! It runs on the read pool at each page view; at a few hundred thousand entries that is well
-//! under a second. Filters are GET parameters (`actor`, `action`, `subject`, `from`, `to`,
-//! `before`), so a filtered view can be bookmarked.
+//! under a second. Filters are GET parameters (`actor`, `action`, `subject`, `from`, `to`),
+//! so a filtered view can be bookmarked. The trail pages newest first with the API's opaque
+//! cursor (`cursor=`, [`audit::newest_first_cursor`]) and the shared pager
+//! ([`super::paging`]); it does not sort: the chain's one order is its sequence.
 
 use std::collections::HashMap;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use maud::{Markup, html};
@@ -18,6 +21,7 @@ use maud::{Markup, html};
 use super::form::{FormData, encode};
 use super::i18n::{Key, Lang, t};
 use super::layout::{self, field_error, form_errors, invalid};
+use super::paging::{ListAsk, ListSpec, pager, reset_notice};
 use super::session::{Page, WebError};
 use crate::AppState;
 use crate::audit::{Problem, Verdict};
@@ -28,6 +32,18 @@ use crate::store::audit::AuditFilter;
 
 /// Entries per page.
 pub const PAGE_SIZE: u32 = 50;
+
+/// The trail as a list page: its filters are kept in the pager's links. No sort keys: the
+/// chain is ordered by its sequence (newest first here), so it pages but does not sort.
+static AUDIT_LIST: ListSpec = ListSpec {
+    path: "/audit",
+    prefix: "audit",
+    page_size: PAGE_SIZE,
+    default_sort: "",
+    filters: &["actor", "action", "subject", "from", "to", "batches"],
+    sorts: &[],
+    focus_search: false,
+};
 /// Signed heads listed.
 pub const HEADS_SHOWN: u32 = 20;
 /// Hash digits shown in the table (the full hash is in the `title`).
@@ -121,7 +137,8 @@ impl Filters {
             subject: some(&typed.subject),
             from,
             to,
-            before: query.non_empty("before").and_then(|b| b.parse().ok()),
+            // Set from the page's cursor (`trail`), not typed.
+            before: None,
         };
         (typed, filter)
     }
@@ -165,12 +182,23 @@ impl Filters {
 pub async fn trail(
     page: Page<AuditorCap>,
     State(state): State<AppState>,
-) -> Result<Markup, WebError> {
+) -> Result<(StatusCode, Markup), WebError> {
     let session = &page.session;
     let query = session.path().split_once('?').map_or("", |(_, q)| q);
     let query = FormData::parse(query.as_bytes()).unwrap_or_default();
-    let (typed, filter) = Filters::from(&query);
-    let paged = filter.before.is_some();
+    let (typed, mut filter) = Filters::from(&query);
+    let mut ask = ListAsk::read(&query, &AUDIT_LIST);
+    let mut refused = false;
+    if !ask.cursor.is_empty() {
+        match audit::newest_first_position(&ask.cursor) {
+            Ok(at) => filter.before = Some(at.0),
+            Err(_) => {
+                // Not a cursor of this page: the newest entries, with a notice and a 400.
+                refused = true;
+                ask.cursor.clear();
+            }
+        }
+    }
     let show_batches = query.get("batches") == "1" || typed.action.starts_with(BATCH_ACTION);
     let (mut entries, hidden) = if typed.errors.is_empty() {
         page_of(&state, &page.cap, filter, show_batches)
@@ -198,13 +226,21 @@ pub async fn trail(
         hidden,
         typed: &typed,
         entries: &entries,
-        older: more.then(|| entries.last().map(|e| e.id)).flatten(),
-        paged,
+        older: more
+            .then(|| entries.last().map(|e| audit::newest_first_cursor(e.id)))
+            .flatten(),
+        ask: &ask,
+        refused,
         verdict,
         heads: &heads,
         public_key: STANDARD.encode(public_key),
     };
-    Ok(render(&page, &view))
+    let status = if refused {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, render(&page, &view)))
 }
 
 /// One page of entries (one more than [`PAGE_SIZE`] when there are more), skipping device
@@ -247,8 +283,11 @@ struct View<'a> {
     hidden: usize,
     typed: &'a Filters,
     entries: &'a [AuditRow],
-    older: Option<i64>,
-    paged: bool,
+    /// The cursor of the next (older) page.
+    older: Option<String>,
+    ask: &'a ListAsk,
+    /// The cursor asked for was refused (the newest page is shown).
+    refused: bool,
     verdict: Verdict,
     heads: &'a [HeadView],
     public_key: String,
@@ -387,6 +426,7 @@ fn render(page: &Page<AuditorCap>, v: &View<'_>) -> Markup {
                     a #audit-show-batches href={ "/audit?batches=1" @if !filter_query.is_empty() { "&" (filter_query) } } { (t(lang, Key::ShowBatches)) }
                 }
             }
+            (reset_notice(lang, v.ask, v.refused))
             @if v.entries.is_empty() {
                 p #audit-empty .empty { (t(lang, Key::NoEntries)) }
             } @else {
@@ -421,18 +461,7 @@ fn render(page: &Page<AuditorCap>, v: &View<'_>) -> Markup {
                     }
                 }
             }
-            nav.pager {
-                @if v.paged {
-                    a #audit-newest href={ "/audit" @if !filter_query.is_empty() { "?" (filter_query) } } {
-                        (t(lang, Key::Newest))
-                    }
-                }
-                @if let Some(before) = v.older {
-                    a #audit-older href={
-                        "/audit?" (filter_query) @if !filter_query.is_empty() { "&" } "before=" (before)
-                    } { (t(lang, Key::Older)) }
-                }
-            }
+            (pager(lang, v.ask, v.older.as_deref()))
         }
     };
     layout::page(
@@ -451,7 +480,7 @@ mod tests {
 
     #[test]
     fn filters_keep_the_typed_text_and_report_bad_dates() {
-        let q = FormData::parse(b"actor=alice&action=user.&from=2025-13-01&to=2025-02-01&before=9")
+        let q = FormData::parse(b"actor=alice&action=user.&from=2025-13-01&to=2025-02-01&cursor=9")
             .unwrap();
         let (typed, filter) = Filters::from(&q);
         assert_eq!(typed.errors, [("from", Key::ErrDate)]);
@@ -463,7 +492,10 @@ mod tests {
             filter.to.map(|d| d.to_string()).as_deref(),
             Some("2025-02-01")
         );
-        assert_eq!(filter.before, Some(9));
+        assert_eq!(
+            filter.before, None,
+            "the cursor is read by the page, not typed"
+        );
         assert_eq!(
             typed.query(),
             "actor=alice&action=user.&from=2025-13-01&to=2025-02-01"

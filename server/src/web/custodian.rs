@@ -158,6 +158,7 @@ struct CarrierForm {
     owner_unit: String,
     home_device: String,
     tags: String,
+    secrecy_years: String,
     nonce: String,
     errors: Errors,
 }
@@ -182,6 +183,7 @@ impl CarrierForm {
             owner_unit: field("owner_unit"),
             home_device: field("home_device"),
             tags: form.get("tags").to_owned(),
+            secrecy_years: field("secrecy_years"),
             nonce: field(replay::NONCE_FIELD),
             errors: Vec::new(),
         }
@@ -217,6 +219,10 @@ impl CarrierForm {
         if copies.is_err() {
             self.errors.push(("copies", Key::ErrNumber));
         }
+        let secrecy_years = number(&self.secrecy_years);
+        if secrecy_years.is_err() {
+            self.errors.push(("secrecy_years", Key::ErrSecrecyPeriod));
+        }
         let home = if self.home_device.is_empty() {
             Some(None)
         } else {
@@ -227,8 +233,15 @@ impl CarrierForm {
             id.map(Some)
         };
         let tags = self.tag_lines();
-        let checked = match (kind, level, copy_no, copies, home) {
-            (Some(kind), Some(level), Ok(copy_no), Ok(copies), Some(home_device)) => {
+        let checked = match (kind, level, copy_no, copies, home, secrecy_years) {
+            (
+                Some(kind),
+                Some(level),
+                Ok(copy_no),
+                Ok(copies),
+                Some(home_device),
+                Ok(secrecy_years),
+            ) => {
                 let input = CarrierRegistration {
                     control_no: self.control_no.clone(),
                     kind,
@@ -239,6 +252,7 @@ impl CarrierForm {
                     owner_unit: self.owner_unit.clone(),
                     home_device,
                     tags,
+                    secrecy_years,
                 };
                 carriers::check_registration(&input).map(|_| Some(input))
             }
@@ -273,10 +287,11 @@ impl CarrierForm {
 }
 
 /// The registration form's fields, in the order their errors are listed.
-const FIELD_ORDER: [&str; 9] = [
+const FIELD_ORDER: [&str; 10] = [
     "control_no",
     "kind",
     "level",
+    "secrecy_years",
     "title",
     "copy_no",
     "copies",
@@ -302,6 +317,7 @@ fn rule_error(rule: CarrierRuleError) -> (&'static str, Key) {
         CarrierRuleError::CopyNumberOutOfRange => ("copy_no", Key::ErrCopyRange),
         CarrierRuleError::HomeNotCabinet => ("home_device", Key::ErrHomeCabinet),
         CarrierRuleError::LabelMismatch => ("tags", Key::ErrLabelMismatch),
+        CarrierRuleError::SecrecyPeriodOutOfRange => ("secrecy_years", Key::ErrSecrecyPeriod),
     }
 }
 
@@ -463,6 +479,15 @@ async fn new_carrier_page(
                             }
                             (field_error(lang, errors, "level"))
                         }
+                        div {
+                            label for="carrier-secrecy-years" { (t(lang, Key::SecrecyPeriod)) }
+                            input #carrier-secrecy-years type="text" name="secrecy_years"
+                                value=(form.secrecy_years) inputmode="numeric" maxlength="2"
+                                aria-invalid=[invalid(errors, "secrecy_years")]
+                                aria-describedby="carrier-secrecy-years-hint";
+                            p.hint #carrier-secrecy-years-hint { (t(lang, Key::SecrecyPeriodHint)) }
+                            (field_error(lang, errors, "secrecy_years"))
+                        }
                         div.wide {
                             label for="carrier-title" { (t(lang, Key::CarrierTitle)) }
                             input #carrier-title type="text" name="title" value=(form.title) required
@@ -590,7 +615,12 @@ pub async fn carrier(
                 dl.facts {
                     (fact(Key::CarrierTitle, "title", html! { span.carrier-title { (carrier.title) } }))
                     (fact(Key::CarrierKindLabel, "kind", html! { (t(lang, i18n::carrier_kind(s.kind))) }))
-                    (fact(Key::CarrierStateLabel, "state", state_tag(lang, s.state)))
+                    (fact(Key::CarrierStateLabel, "state", super::repairs::state_tag(lang, s)))
+                    (fact(Key::SecrecyPeriodFact, "secrecy", html! {
+                        span #carrier-secrecy data-years=(s.secrecy_years) {
+                            (secrecy_text(lang, s.level, s.secrecy_years))
+                        }
+                    }))
                     (fact(Key::CopyNo, "copy", html! {
                         @match (s.copy_no, s.copies) {
                             (Some(n), Some(total)) => { (n) " / " (total) }
@@ -646,6 +676,7 @@ pub async fn carrier(
             }
         }
         (super::approvals::carrier_panel(&state, session, &page.cap, id, s.kind).await?)
+        (super::repairs::carrier_panel(&state, session, &page.cap, s).await?)
         section.panel #history-panel {
             h2 { (t(lang, Key::History)) }
             @if history.is_empty() {
@@ -727,6 +758,16 @@ fn history_item(lang: Lang, item: &HistoryItem) -> Markup {
     }
 }
 
+/// A carrier's secrecy period in the page's language: the period mark `机密★10年` in Chinese
+/// (as the label prints it), `Secret ★ 10 years` in English.
+fn secrecy_text(lang: Lang, level: Level, years: u32) -> String {
+    let name = t(lang, i18n::level(level));
+    match lang {
+        Lang::Zh => crate::domain::secrecy::mark(name, years),
+        Lang::En => format!("{name} ★ {years} {}", t(lang, Key::SecrecyYearsUnit)),
+    }
+}
+
 /// The facts a label prints, from a carrier's summary (which has no title).
 pub fn label_facts(s: &CarrierSummary) -> LabelFacts<'_> {
     LabelFacts {
@@ -734,6 +775,7 @@ pub fn label_facts(s: &CarrierSummary) -> LabelFacts<'_> {
         label_text: &s.label,
         level: s.level,
         copy: s.copy_no.map(|n| (n, s.copies)),
+        secrecy_years: s.secrecy_years,
     }
 }
 

@@ -8,6 +8,9 @@
 //! formats times it builds itself (the guard console's live alerts) the same way from the
 //! zone named on `<body data-tz>`.
 //!
+//! The formatter itself is [`crate::domain::datetime::format`] (pure, so the CSV exports use
+//! the same one); this module picks its style from the page language.
+//!
 //! The zone and language reach [`super::layout::time`] through a task-local set by
 //! [`scope`] for each page request, so the many call sites keep their one-argument form and
 //! every page uses the same formatter. Outside a request (unit tests) the face is UTC in
@@ -22,6 +25,7 @@ use maud::{Markup, html};
 
 use super::i18n::{Key, Lang, t};
 use crate::AppState;
+use crate::domain::datetime::{self, Style};
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
 
@@ -71,35 +75,14 @@ pub fn zone_name(zone: &TimeZone) -> Option<&str> {
     zone.iana_name()
 }
 
-/// The month names of the English format.
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// `at` in `zone` in the one format of `lang`.
+/// `at` in `zone` in the one format of `lang` ([`crate::domain::datetime::format`], which
+/// the CSV files use too).
 pub fn format(lang: Lang, zone: &TimeZone, at: Timestamp) -> String {
-    let Ok(instant) = jiff::Timestamp::from_second(at.unix()) else {
-        // Timestamps are years 1 to 9999, which jiff covers; keep the UTC text otherwise.
-        return at.to_string();
+    let style = match lang {
+        Lang::Zh => Style::Numeric,
+        Lang::En => Style::Named,
     };
-    let local = instant.to_zoned(zone.clone()).datetime();
-    let (h, m, s) = (local.hour(), local.minute(), local.second());
-    match lang {
-        Lang::Zh => format!(
-            "{:04}-{:02}-{:02} {h:02}:{m:02}:{s:02}",
-            local.year(),
-            local.month(),
-            local.day()
-        ),
-        Lang::En => {
-            let month = MONTHS[usize::try_from(local.month() - 1).unwrap_or(0) % 12];
-            format!(
-                "{} {month} {:04} {h:02}:{m:02}:{s:02}",
-                local.day(),
-                local.year()
-            )
-        }
-    }
+    datetime::format(style, zone, at)
 }
 
 /// `at` formatted for the page being rendered.

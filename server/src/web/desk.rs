@@ -223,13 +223,14 @@ fn scan_result(
                 .any(|c| c.id == s.id && c.returned_at.is_none())
     });
     let may_issue = signout.is_some_and(|so| so.state == SignoutState::Approved)
-        && s.state == CarrierState::InStorage;
+        && s.state == CarrierState::InStorage
+        && !s.in_repair;
     let may_return = outstanding && s.state != CarrierState::InStorage;
     html! {
         section #scan-result .panel data-found="true" data-carrier-id=(s.id) data-state=(s.state.as_str()) {
             h2 {
                 (carrier_link(s.id, &s.control_no)) " " (level_tag(lang, s.level))
-                " " span.carrier-state data-state=(s.state.as_str()) { (t(lang, i18n::carrier_state(s.state))) }
+                " " (super::repairs::state_tag(lang, s))
             }
             dl.facts {
                 div.fact { dt { (t(lang, Key::CarrierKindLabel)) } dd { (t(lang, i18n::carrier_kind(s.kind))) } }
@@ -348,6 +349,10 @@ pub async fn issue(
         Err(ServiceError::Signout(SignoutRuleError::CarrierUnavailable { .. })) => (
             StatusCode::CONFLICT,
             Notice::new("carrier_unavailable", Tone::Bad, Key::CarrierUnavailable),
+        ),
+        Err(ServiceError::Moves(e)) => (
+            StatusCode::CONFLICT,
+            Notice::new(e.code(), Tone::Bad, Key::ErrCarrierInRepair),
         ),
         Err(ServiceError::Signout(other)) => (
             StatusCode::CONFLICT,
@@ -646,6 +651,10 @@ pub async fn request_signout(
                     f.input_problems(&problems);
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
+                Err(ServiceError::Moves(_)) => {
+                    f.errors.push(("carriers", Key::ErrCarrierInRepair));
+                    StatusCode::CONFLICT
+                }
                 Err(ServiceError::Signout(SignoutRuleError::DueNotInFuture)) => {
                     f.errors.push(("due", Key::ErrDueInPast));
                     StatusCode::UNPROCESSABLE_ENTITY
@@ -779,6 +788,7 @@ async fn signout_page(
             }
             section.panel {
                 h2 { (t(lang, Key::LiveSignouts)) }
+                p { a #all-signouts href="/signouts/list" { (t(lang, Key::AllSignouts)) } }
                 @if live.is_empty() {
                     p.empty { (t(lang, Key::NoLiveSignouts)) }
                 } @else {

@@ -579,6 +579,7 @@ fn script_texts(lang: Lang, places: &HashMap<String, String>) -> Value {
             "failed": text(Key::ActionFailed),
             "sound_enable": text(Key::SoundEnable),
             "sound_on": text(Key::SoundOn),
+            "sound_tap": text(Key::SoundTap),
             "live_on": text(Key::LiveConnected),
             "live_off": text(Key::LiveDisconnected),
             "last_heartbeat": text(Key::LastHeartbeat),

@@ -235,6 +235,7 @@ texts! {
     AlertNotificationFailed: "通知发送失败", "Notification failed";
     AlertDestroyedSeen: "已销毁载体被读到", "Destroyed carrier seen";
     AlertTrainingExpiredHolding: "培训或承诺过期仍持有载体", "Training or commitment expired while holding carriers";
+    AlertCollectionDue: "年底收缴：持有人须交回载体", "Year-end collection: the holder must return carriers";
     AlertTrainingExpiring: "保密培训即将到期", "Training expiring";
     AlertCommitmentExpiring: "保密承诺即将到期", "Commitment expiring";
     AlertDecommissioningEnding: "脱密期即将结束", "Decommissioning period ending";
@@ -1003,6 +1004,84 @@ texts! {
     FirstPage: "回到第一页", "First page";
     PagingReset: "翻页位置已失效，已显示第一页。", "That page position no longer applies; showing the first page.";
     TagDetails: "标签详情", "Tag details";
+
+    // Lists on the other pages (people, sign-outs, alert history, audit, devices).
+    NavSignoutList: "借出单查询", "Sign-outs";
+    SignoutsTitle: "借出单", "Sign-outs";
+    SignoutNumber: "单号", "No.";
+    SignoutStateLabel: "状态", "State";
+    NoSignoutsFound: "没有匹配的借出单。", "No matching sign-outs.";
+    SearchSignoutWords: "查询（借用人、申请人、用途、载体编号）", "Search (borrower, requester, purpose, control number)";
+    SearchAlertWords: "查询（类型、设备、载体编号、处理说明）", "Search (kind, device, control number, note)";
+    SearchDeviceWords: "查询（设备编号、类型、区域）", "Search (device id, kind, zone)";
+    AllSignouts: "全部借出单", "All sign-outs";
+    AlertNumber: "编号", "No.";
+    SecrecyPeriod: "保密期限（年）", "Secrecy period (years)";
+    SecrecyPeriodHint: "留空即按密级的最长期限：绝密30年、机密20年、秘密10年。", "Empty: the level's longest period: Top Secret 30 years, Secret 20, Confidential 10.";
+    ErrSecrecyPeriod: "保密期限须为1年至该密级的最长期限（绝密30年、机密20年、秘密10年）", "The secrecy period must be 1 year up to the level's longest (Top Secret 30, Secret 20, Confidential 10)";
+    SecrecyPeriodFact: "保密期限", "Secrecy period";
+    SecrecyYearsUnit: "年", "years";
+    SoundTap: "点按此处启用警报声音（浏览器阻止了自动播放）", "Tap to enable alarm sound (the browser blocked autoplay)";
+    // Printable records (web/record_reports.rs, exports2).
+    ReportBack: "返回", "Back";
+    PrintRecord: "打印销毁记录", "Print the destruction record";
+    PrintReport: "打印报表", "Print the report";
+    PrintDepartment: "打印本部门", "Print this department";
+    DestructionPlace: "销毁地点", "Place";
+    StocktakeStillOpen: "清点尚未结束", "Still open";
+    StocktakeCounts: "清点结果", "Result";
+    StocktakeResult: "结果", "Result";
+    StocktakeCountedBy: "清点人", "Counted by";
+    RecordReportsTitle: "清点、收缴、销毁记录", "Stocktakes, collections, destructions";
+    ReportStocktakeTitle: "涉密载体清点结果", "Stocktake result";
+    ReportDestructionTitle: "涉密载体销毁记录", "Destruction record";
+    ReportCollectionTitle: "年底涉密载体收缴情况", "Year-end collection";
+    ReportRequest: "申请", "Request";
+    ReportRequestedBy: "申请人", "Requested by";
+    ReportApprovals: "审批", "Approvals";
+    DestroyedAt: "销毁时间", "Destroyed at";
+    AllDepartments: "全部部门", "All departments";
+    CollectionComplete: "已全部处理", "All closed";
+    ReportClosedBy: "处理人", "Closed by";
+    // Repair as a carrier state, the repair and dispatch pages (web/repairs.rs, web/dispatches.rs).
+    CarrierStateInRepair: "维修中", "In repair";
+    ErrCarrierInRepair: "载体正在维修中，维修返回前不能借出、发放、复制、移交、传递或销毁", "A carrier is out for repair: it cannot be signed out, issued, copied, transferred, dispatched or destroyed until it returns";
+    NavRepairs: "维修", "Repairs";
+    RepairsTitle: "涉密设备维修", "Repairs";
+    RepairSend: "送修", "Send for repair";
+    RepairCarrier: "载体编号或标签", "Control number or tag";
+    RepairRepairer: "维修单位或人员（须具备资质）", "Repairer (qualified firm or person)";
+    RepairQualificationNo: "资质证书编号", "Qualification certificate no.";
+    RepairQualifiedUntil: "资质有效期至", "Qualification valid until";
+    RepairMode: "维修方式", "Where";
+    RepairModeOnSite: "现场维修（全程陪同）", "On site, under escort";
+    RepairModeDispatch: "送外维修（机要传递）", "Off site, by dispatch";
+    RepairEscort: "陪同人员", "Escort";
+    RepairMedia: "存储介质", "Storage media";
+    RepairMediaRemoved: "拆除并由保管员留存", "Removed and kept by the custodian";
+    RepairMediaOnSite: "不拆除（现场维修）", "Left in place (repaired on site)";
+    RepairMediaNote: "拆下的介质及存放位置", "Media removed and where they are kept";
+    RepairSubmit: "登记送修", "Record the repair";
+    RepairsOpen: "维修中", "Out for repair";
+    RepairsReturned: "已返回", "Returned";
+    RepairsNone: "没有维修记录。", "No repairs yet.";
+    RepairSentAt: "送修时间", "Sent";
+    RepairReturnNote: "返回检查情况（介质装回、封条）", "Found on return (media put back, seals)";
+    RepairReturnButton: "登记返回", "Record the return";
+    RepairOpenOne: "此载体正在维修", "This carrier is out for repair";
+    NavDispatches: "机要传递", "Dispatches";
+    DispatchesTitle: "机要传递", "Dispatches";
+    DispatchNew: "申请传递", "Ask for a dispatch";
+    DispatchDestination: "收件单位", "Destination";
+    DispatchCourier: "机要通信人员", "Courier";
+    DispatchSealedBy: "封装人", "Sealed by";
+    DispatchWindowHours: "放行时限（小时）", "Gate window (hours)";
+    DispatchSubmit: "提交传递申请", "Ask for the dispatch";
+    DispatchesNone: "尚无传递。", "No dispatches yet.";
+    SendButton: "发出", "Send";
+    DeliveredButton: "确认送达", "Record delivery";
+    DispatchWindowUntil: "放行截止", "Gate window ends";
+    DispatchReceivedBy: "收件人", "Received by";
     // Travel abroad (people2).
     NavTravel: "出境登记", "Travel abroad";
     TravelRegisterTitle: "出境登记：谁在何时出境", "Travel register: who is abroad when";
@@ -1078,6 +1157,7 @@ pub fn alert_kind(kind: AlertKind) -> Key {
         AlertKind::NotificationFailed => Key::AlertNotificationFailed,
         AlertKind::DestroyedSeen => Key::AlertDestroyedSeen,
         AlertKind::TrainingExpiredHolding => Key::AlertTrainingExpiredHolding,
+        AlertKind::CollectionDue => Key::AlertCollectionDue,
         AlertKind::TrainingExpiring => Key::AlertTrainingExpiring,
         AlertKind::CommitmentExpiring => Key::AlertCommitmentExpiring,
         AlertKind::DecommissioningEnding => Key::AlertDecommissioningEnding,
@@ -1136,6 +1216,16 @@ pub fn carrier_state(state: CarrierState) -> Key {
         CarrierState::InTransfer => Key::CarrierStateInTransfer,
         CarrierState::Dispatched => Key::CarrierStateDispatched,
         CarrierState::Declassified => Key::CarrierStateDeclassified,
+    }
+}
+
+/// The name of a carrier's state as pages show it: 维修中 while a repair is open (the register
+/// keeps `in_storage`: see [`crate::domain::repair::check_available`]), else its state.
+pub fn carrier_state_shown(state: CarrierState, in_repair: bool) -> Key {
+    if in_repair {
+        Key::CarrierStateInRepair
+    } else {
+        carrier_state(state)
     }
 }
 

@@ -18,6 +18,7 @@
 use std::fmt::Write as _;
 
 use crate::domain::level::Level;
+use crate::domain::secrecy;
 
 use super::i18n::{self, Lang, t};
 
@@ -133,6 +134,8 @@ pub struct LabelFacts<'a> {
     pub level: Level,
     /// Copy number and number of copies, if numbered.
     pub copy: Option<(u32, Option<u32>)>,
+    /// The carrier's secrecy period (保密期限) in years, printed as the period mark.
+    pub secrecy_years: u32,
 }
 
 fn escape(text: &str) -> String {
@@ -163,11 +166,10 @@ pub fn label_svg(facts: &LabelFacts<'_>) -> Result<String, Code128Error> {
     let (bars, width) = bars(&symbols);
     let top = 16;
     let height = top + BAR_HEIGHT + 34;
-    // The level with its secrecy period mark (机密★20年), then the English name.
+    // The level with the carrier's secrecy period mark (机密★10年), then the English name.
     let level = format!(
-        "{}★{}年 {}",
-        t(Lang::Zh, i18n::level(facts.level)),
-        facts.level.default_secrecy_years(),
+        "{} {}",
+        secrecy::mark(t(Lang::Zh, i18n::level(facts.level)), facts.secrecy_years),
         t(Lang::En, i18n::level(facts.level))
     );
     let mm = |modules: u32| {
@@ -318,12 +320,16 @@ mod tests {
             label_text: "CU2024-0017X",
             level: Level::TopSecret,
             copy: Some((1, Some(3))),
+            secrecy_years: 25,
         })
         .unwrap();
         assert!(svg.starts_with("<?xml"));
         assert!(svg.contains(">2024-0017</text>"));
         assert!(svg.contains(">CU2024-0017X</text>"));
-        assert!(svg.contains("绝密★30年 Top Secret"));
+        assert!(
+            svg.contains("绝密★25年 Top Secret"),
+            "the carrier's own period"
+        );
         assert!(svg.contains("№ 1/3"));
         assert!(!svg.contains("style="), "no inline styles under the CSP");
         assert_eq!(svg.matches("<svg").count(), 1);

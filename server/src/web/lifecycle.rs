@@ -53,6 +53,7 @@ fn refusal_text(lang: Lang, code: &str) -> &'static str {
             "not_in_circulation" => Key::LcErrNotInCirculation,
             "nothing_to_change" => Key::LcErrNothingToChange,
             "duplicate" => Key::LcErrDuplicateTag,
+            "secrecy_period_out_of_range" => Key::ErrSecrecyPeriod,
             "invalid" | "empty" | "too_long" | "too_many" => Key::LcErrInvalid,
             _ => Key::LcErrRule,
         },
@@ -311,6 +312,7 @@ struct CorrectionForm {
     home: String,
     tags: String,
     copy_no: String,
+    secrecy_years: String,
 }
 
 fn correction_page(
@@ -342,6 +344,10 @@ fn correction_page(
                 textarea #correct-tags name="tags" rows="3" { (form.tags) }
                 label for="correct-copy-no" { (t(lang, Key::CopyNo)) }
                 input #correct-copy-no name="copy_no" inputmode="numeric" value=(form.copy_no);
+                label for="correct-secrecy-years" { (t(lang, Key::SecrecyPeriod)) }
+                input #correct-secrecy-years name="secrecy_years" inputmode="numeric" maxlength="2"
+                    value=(form.secrecy_years) aria-describedby="correct-secrecy-years-hint";
+                p.hint #correct-secrecy-years-hint { (t(lang, Key::SecrecyPeriodHint)) }
                 label for="correct-reason" { (t(lang, Key::LcReason)) }
                 textarea #correct-reason name="reason" rows="2" maxlength="500" required { (form.reason) }
                 button #correct-submit type="submit" { (t(lang, Key::LcCorrectButton)) }
@@ -366,6 +372,7 @@ fn current_form(carrier: &Carrier) -> CorrectionForm {
             .collect::<Vec<_>>()
             .join("\n"),
         copy_no: s.copy_no.map(|n| n.to_string()).unwrap_or_default(),
+        secrecy_years: s.secrecy_years.to_string(),
     }
 }
 
@@ -402,6 +409,7 @@ pub async fn correct(
     };
     let home = f.get("home_device").trim();
     let copy_no = f.get("copy_no").trim();
+    let secrecy_years = f.get("secrecy_years").trim();
     let patch = CorrectionPatch {
         title: Some(f.get("title").to_owned()),
         owner_unit: Some(f.get("owner_unit").to_owned()),
@@ -415,6 +423,8 @@ pub async fn correct(
                 .collect(),
         ),
         copy_no: copy_no.parse().ok(),
+        // Empty keeps the period as it is.
+        secrecy_years: secrecy_years.parse().ok(),
     };
     let input = Correction {
         reason: f.get("reason").to_owned(),
@@ -422,11 +432,18 @@ pub async fn correct(
         ..Correction::default()
     };
     let bad_copy_no = !copy_no.is_empty() && copy_no.parse::<u32>().is_err();
+    let bad_secrecy = !secrecy_years.is_empty() && secrecy_years.parse::<u32>().is_err();
     let result = if bad_copy_no {
         Err(ServiceError::invalid(
             "copy_no",
             "invalid",
             "copy_no must be a number",
+        ))
+    } else if bad_secrecy {
+        Err(ServiceError::invalid(
+            "secrecy_years",
+            "invalid",
+            "secrecy_years must be a number",
         ))
     } else {
         lifecycle::correct(&state, &page.cap, id, input).await
@@ -456,6 +473,7 @@ pub async fn correct(
         home: home.to_owned(),
         tags: f.get("tags").to_owned(),
         copy_no: copy_no.to_owned(),
+        secrecy_years: secrecy_years.to_owned(),
     };
     Ok((
         status,

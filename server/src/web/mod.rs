@@ -40,6 +40,7 @@
 //! | `GET /desk?scan=`, `POST /desk/issue`, `POST /desk/return` | custodian | [`desk`]: the scan desk |
 //! | `GET/POST /signouts/new` | custodian | [`desk`]: sign-out requests |
 //! | `GET /signouts/check.json?borrower=&carrier_id=&carriers=` | custodian | [`borrower`]: the issue rules, asked while the sign-out form is filled in |
+//! | `GET /signouts/list?q=&state=&sort=&order=&cursor=` | custodian, security officer | [`signout_list`]: every sign-out, searched, sorted and paged ([`paging`]) |
 //! | `GET /carriers?q=&state=`, `GET/POST /carriers/new` | custodian | [`custodian`]: register, search, registration |
 //! | `GET /carriers/{id}`, `GET /carriers/{id}/label.svg` | custodian, security officer | [`custodian`]: a carrier's page and printable label |
 //! | `GET /labels?ids=&layout=sheet\|roll` | custodian, security officer | [`labels`]: label print layouts |
@@ -54,6 +55,7 @@
 //! | `GET /overdue`, `GET /missing` | security officer | [`officer`]: overdue sign-outs, missing carriers and leak deadlines |
 //! | `GET /alerts/history?kind=&state=` | security officer | [`officer`]: handled alerts |
 //! | `GET /reports`, `GET /reports/{register,overdue,missing}` | custodian, security officer | [`reports`]: printable A4 reports |
+//! | `GET /reports/{stocktakes,destructions,collections}/{id}` | custodian, security officer | [`record_reports`]: printable A4 records |
 //! | `GET /static/custos.css`, `/static/custos.js`, `/static/report.css` | anyone | [`assets`], [`reports`] |
 //!
 //! # Adding a page
@@ -83,6 +85,7 @@ pub mod borrower;
 pub mod custodian;
 pub mod datetime;
 pub mod desk;
+pub mod dispatches;
 pub mod form;
 pub mod guard;
 pub mod home;
@@ -94,11 +97,15 @@ pub mod lifecycle;
 pub mod lists;
 pub mod moves;
 pub mod officer;
+pub mod paging;
 pub mod people;
+pub mod record_reports;
+pub mod repairs;
 pub mod reports;
 pub use crate::replay;
 pub mod session;
 pub mod setup;
+pub mod signout_list;
 pub mod travel;
 
 use std::time::Instant;
@@ -168,6 +175,11 @@ pub const NAV: &[NavItem] = &[
         roles: CustodianDesk::ROLES,
     },
     NavItem {
+        path: "/signouts/list",
+        label: Key::NavSignoutList,
+        roles: CustodyReader::ROLES,
+    },
+    NavItem {
         path: "/cabinets",
         label: Key::NavCabinets,
         roles: CustodianDesk::ROLES,
@@ -191,6 +203,16 @@ pub const NAV: &[NavItem] = &[
         path: "/retention",
         label: Key::NavRetention,
         roles: CustodyReader::ROLES,
+    },
+    NavItem {
+        path: "/repairs",
+        label: Key::NavRepairs,
+        roles: CustodianDesk::ROLES,
+    },
+    NavItem {
+        path: "/dispatches",
+        label: Key::NavDispatches,
+        roles: CustodianDesk::ROLES,
     },
     NavItem {
         path: "/approvals",
@@ -297,6 +319,7 @@ pub fn router() -> Router<AppState> {
             get(desk::new_signout).post(desk::request_signout),
         )
         .route("/signouts/check.json", get(borrower::check_json))
+        .route("/signouts/list", get(signout_list::signouts_page))
         .route("/carriers", get(lists::carriers))
         .route(
             "/carriers/new",
@@ -337,6 +360,14 @@ pub fn router() -> Router<AppState> {
             post(moves::close_collection_item),
         )
         .route("/retention", get(moves::retention_page))
+        .route("/repairs", get(repairs::repairs_page).post(repairs::send))
+        .route("/repairs/{id}/return", post(repairs::return_repair))
+        .route(
+            "/dispatches",
+            get(dispatches::dispatches_page).post(dispatches::request_dispatch),
+        )
+        .route("/dispatches/{id}/send", post(dispatches::send))
+        .route("/dispatches/{id}/delivered", post(dispatches::delivered))
         .route("/cabinets", get(custodian::cabinets))
         .route("/cabinets/{id}", get(custodian::cabinet))
         .route("/approvals", get(officer::approvals))
@@ -375,6 +406,12 @@ pub fn router() -> Router<AppState> {
         .route("/reports/register", get(reports::register))
         .route("/reports/overdue", get(reports::overdue))
         .route("/reports/missing", get(reports::missing))
+        .route("/reports/stocktakes/{id}", get(record_reports::stocktake))
+        .route(
+            "/reports/destructions/{id}",
+            get(record_reports::destruction),
+        )
+        .route("/reports/collections/{id}", get(record_reports::collection))
         .route(reports::REPORT_CSS.path, get(reports::report_css))
         .layer(DefaultBodyLimit::max(session::FORM_LIMIT))
         .layer(middleware::from_fn(protect))

@@ -46,7 +46,7 @@ fn refusal_code(e: &ServiceError) -> Option<&'static str> {
     })
 }
 
-fn back(
+pub(super) fn back(
     session: &WebSession,
     to: &str,
     result: Result<&'static str, ServiceError>,
@@ -61,7 +61,7 @@ fn back(
 }
 
 /// `#moves-message[data-code]` from `?done=` or `?refused=`.
-fn message(lang: Lang, session: &WebSession) -> Markup {
+pub(super) fn message(lang: Lang, session: &WebSession) -> Markup {
     let q = query(session);
     html! {
         @if let Some(code) = q.non_empty("done") {
@@ -70,12 +70,13 @@ fn message(lang: Lang, session: &WebSession) -> Markup {
         @if let Some(code) = q.non_empty("refused") {
             div #moves-message .page-message .tone-bad data-code=(code) role="alert" {
                 (t(lang, Key::MovesRefused)) " " code { (code) }
+                @if code == "in_repair" { " " (t(lang, Key::ErrCarrierInRepair)) }
             }
         }
     }
 }
 
-fn lines(text: &str) -> Vec<String> {
+pub(super) fn lines(text: &str) -> Vec<String> {
     text.split(['\n', ',', ' '])
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -143,7 +144,7 @@ pub async fn stocktakes(
     ))
 }
 
-fn scope_name(lang: Lang, kind: ScopeKind) -> &'static str {
+pub(super) fn scope_name(lang: Lang, kind: ScopeKind) -> &'static str {
     t(
         lang,
         match kind {
@@ -213,6 +214,7 @@ fn stocktake_content(lang: Lang, session: &WebSession, v: &StocktakeView, title:
                 div.fact data-field="signed" { dt { (t(lang, Key::StocktakeSignedBy)) } dd #stocktake-signed-by { (by) " " (layout::time(at)) } }
             }
         }
+        p { a #stocktake-report-link .report-link href={ "/reports/stocktakes/" (id) } { (t(lang, Key::PrintReport)) } }
         p #stocktake-counts {
             (t(lang, Key::StocktakeExpected)) " " span.count-expected { (v.result.expected) } " · "
             (t(lang, Key::StocktakeSeen)) " " span.count-seen { (v.result.seen) } " · "
@@ -275,7 +277,7 @@ fn stocktake_content(lang: Lang, session: &WebSession, v: &StocktakeView, title:
     }
 }
 
-fn resolution_key(r: Resolution) -> Key {
+pub(super) fn resolution_key(r: Resolution) -> Key {
     match r {
         Resolution::Missing => Key::ResolutionMissing,
         Resolution::Correction => Key::ResolutionCorrection,
@@ -434,7 +436,7 @@ fn transfer_item(lang: Lang, session: &WebSession, m: &Movement) -> Markup {
     }
 }
 
-fn step_name(lang: Lang, step: &str) -> &'static str {
+pub(super) fn step_name(lang: Lang, step: &str) -> &'static str {
     t(
         lang,
         match step {
@@ -484,7 +486,7 @@ pub async fn request_transfer(
     back(session, "/transfers", result)
 }
 
-fn request_id(id: &str) -> Option<RequestId> {
+pub(super) fn request_id(id: &str) -> Option<RequestId> {
     id.parse().ok()
 }
 
@@ -604,11 +606,13 @@ pub async fn collection_page(
     let content = html! {
         h1 #collection-heading data-collection-id=(id) data-complete=(report.complete) { (title) }
         (message(lang, session))
+        p { a #collection-report-link .report-link href={ "/reports/collections/" (id) } { (t(lang, Key::PrintReport)) } }
         table #department-table {
             thead { tr {
                 th { (t(lang, Key::Department)) } th { (t(lang, Key::CalledIn)) } th { (t(lang, Key::Returned)) }
                 th { (t(lang, Key::OutcomeKept)) } th { (t(lang, Key::OutcomeArchived)) }
                 th { (t(lang, Key::OutcomeDestroyed)) } th { (t(lang, Key::StillOpen)) }
+                th { (t(lang, Key::NavReports)) }
             } }
             tbody {
                 @for d in &report.departments {
@@ -616,6 +620,7 @@ pub async fn collection_page(
                         td { (d.department) } td.called-in { (d.called_in) } td.returned { (d.returned) }
                         td.kept { (d.kept) } td.archived { (d.archived) } td.destroyed { (d.destroyed) }
                         td.open { (d.open) }
+                        td { a.department-report href={ "/reports/collections/" (id) "?department=" (super::form::encode(&d.department)) } { (t(lang, Key::PrintDepartment)) } }
                     }
                 }
             }
@@ -649,7 +654,7 @@ pub async fn collection_page(
     Ok(frame(session, &title, "custodian", content).into_response())
 }
 
-fn outcome_key(o: Outcome) -> Key {
+pub(super) fn outcome_key(o: Outcome) -> Key {
     match o {
         Outcome::Kept => Key::OutcomeKept,
         Outcome::Archived => Key::OutcomeArchived,

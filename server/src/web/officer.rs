@@ -22,6 +22,9 @@ use super::custodian::{Errors, carrier_link, frame, level_tag, maybe_time, not_f
 use super::form::FormData;
 use super::i18n::{self, Key, Lang, t};
 use super::layout::{self, csrf_field, field_error, form_errors, invalid};
+use super::paging::{
+    ListAsk, ListSpec, fitting_page, pager, reset_notice, search_field, sort_header,
+};
 use super::replay::{self, Claim};
 use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
@@ -43,9 +46,6 @@ use crate::store::carriers::{Carrier, CarrierFilter};
 use crate::store::notify::DeliveryState;
 use crate::store::people::{NewPerson, Person};
 use crate::store::signouts::Signout;
-
-/// How many handled alerts of each state the history lists.
-pub const HISTORY_SHOWN: u32 = 200;
 
 /// A security officer, with the read capabilities of people and alerts that the officer's
 /// pages also need. Every security officer holds both; the officer check runs first, so the
@@ -446,7 +446,7 @@ const PERSON_FIELDS: [&str; 6] = [
 pub async fn people(
     page: Page<OfficerDesk>,
     State(state): State<AppState>,
-) -> Result<Markup, WebError> {
+) -> Result<(StatusCode, Markup), WebError> {
     let q = query(&page.session);
     let notice = if q.non_empty("created").is_some() {
         Some(Notice::ok("created", Key::PersonCreated))
@@ -463,6 +463,24 @@ pub async fn people(
     };
     people_page(&state, &page, &form, notice).await
 }
+
+/// The officer's register of people: 25 a page, by name unless sorted otherwise; search
+/// words and the category, state and expiring filters are kept in every link.
+static PEOPLE_LIST: ListSpec = ListSpec {
+    path: "/people",
+    prefix: "people",
+    page_size: 25,
+    default_sort: "name",
+    filters: &["category", "state", "expiring"],
+    sorts: &[
+        ("name", Key::PersonName),
+        ("department", Key::Department),
+        ("category", Key::Category),
+        ("status", Key::PersonStatusLabel),
+        ("id", Key::SortRegistered),
+    ],
+    focus_search: false,
+};
 
 /// `POST /people`: register a person.
 pub async fn create_person(
@@ -501,7 +519,7 @@ pub async fn create_person(
             Err(e) => return Err(page.session.internal(e)),
         },
     };
-    let html = people_page(&state, &page, &person, None).await?;
+    let (_, html) = people_page(&state, &page, &person, None).await?;
     Ok((status, html).into_response())
 }
 
@@ -596,19 +614,25 @@ async fn people_page(
     page: &Page<OfficerDesk>,
     form: &PersonForm,
     notice: Option<Notice>,
-) -> Result<Markup, WebError> {
+) -> Result<(StatusCode, Markup), WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let q = query(session);
+    let mut ask = ListAsk::read(&query(session), &PEOPLE_LIST);
+    // The search words are the list's `q` (paging::ListAsk), not the filter's.
     let filter = people::PeopleFilter {
-        q: q.non_empty("q").map(str::to_owned),
-        category: q.non_empty("category").and_then(Category::from_name),
-        state: q.non_empty("state").map(str::to_owned),
-        expiring: q.non_empty("expiring").is_some(),
+        q: None,
+        category: Category::from_name(ask.filter("category")),
+        state: Some(ask.filter("state").to_owned()).filter(|s| !s.is_empty()),
+        expiring: !ask.filter("expiring").is_empty(),
     };
-    let list = people::search(state, &page.cap.people, filter.clone())
-        .await
-        .map_err(|e| session.internal(e))?;
+    let mut list_errors = Errors::new();
+    let (cap, filter_ref) = (&page.cap.people, &filter);
+    let found = fitting_page(&mut ask, &mut list_errors, |params| async move {
+        people::search_page(state, cap, filter_ref, &params).await
+    })
+    .await
+    .map_err(|e| session.internal(e))?;
+    let list = &found.page.items;
     let reminders = people::reminders(state, &page.cap.cap)
         .await
         .map_err(|e| session.internal(e))?;
@@ -619,20 +643,25 @@ async fn people_page(
         @if let Some(n) = &notice { (n.render(lang, "people-message")) }
         p.hint { (t(lang, Key::DepartHint)) }
         (super::people::reminder_list(lang, &reminders))
-        (super::people::filter_form(lang, &filter))
+        (super::people::filter_form(lang, &filter, &ask, &list_errors))
         section.panel.wide-table {
+            (reset_notice(lang, &ask, found.refused))
             table #people-table {
                 thead { tr {
-                    th { (t(lang, Key::PersonName)) } th { (t(lang, Key::Department)) }
-                    th { (t(lang, Key::Category)) } th { (t(lang, Key::BadgeTag)) }
+                    (sort_header(lang, &ask, "name", Key::PersonName))
+                    (sort_header(lang, &ask, "department", Key::Department))
+                    (sort_header(lang, &ask, "category", Key::Category))
+                    th { (t(lang, Key::BadgeTag)) }
                     th { (t(lang, Key::TrainingValidUntil)) } th { (t(lang, Key::CommitmentSignedOn)) }
-                    th { (t(lang, Key::PersonStatusLabel)) } th { (t(lang, Key::LeavingSince)) }
+                    (sort_header(lang, &ask, "status", Key::PersonStatusLabel))
+                    th { (t(lang, Key::LeavingSince)) }
                     th { (t(lang, Key::DecommissioningEnds)) } th { (t(lang, Key::Action)) }
                 } }
                 tbody {
-                    @for p in &list { (person_row(lang, session, p, today)) }
+                    @for p in list { (person_row(lang, session, p, today)) }
                 }
             }
+            (pager(lang, &ask, found.page.next.as_deref()))
         }
         section.panel.form-panel {
             h2 { (t(lang, Key::AddPerson)) }
@@ -689,11 +718,9 @@ async fn people_page(
             }
         }
     };
-    Ok(frame(
-        session,
-        t(lang, Key::PeopleTitle),
-        "officer",
-        content,
+    Ok((
+        found.status(),
+        frame(session, t(lang, Key::PeopleTitle), "officer", content),
     ))
 }
 
@@ -879,39 +906,52 @@ pub async fn missing(
 // ---------------------------------------------------------------------------------------
 // Alert history
 
-/// `GET /alerts/history?kind=&state=`: acknowledged and resolved alerts, newest first.
+/// The alert history as a list page: 50 a page, newest first; the number header turns it
+/// oldest first (alerts sort by id only, as in the API). Search words, the filters and the
+/// order are kept in the pager's links.
+static HISTORY_LIST: ListSpec = ListSpec {
+    path: "/alerts/history",
+    prefix: "history",
+    page_size: 50,
+    default_sort: "-id",
+    filters: &["kind", "state"],
+    sorts: &[("id", Key::AlertNumber)],
+    focus_search: true,
+};
+
+/// `GET /alerts/history?q=&kind=&state=&sort=&cursor=`: acknowledged and resolved alerts,
+/// newest first (or oldest first), one page at a time.
 pub async fn alert_history(
     page: Page<OfficerDesk>,
     State(state): State<AppState>,
-) -> Result<Markup, WebError> {
+) -> Result<(StatusCode, Markup), WebError> {
     let session = &page.session;
     let lang = session.lang;
-    let q = query(session);
-    let kind_text = q.get("kind").trim().to_owned();
-    let state_text = q.get("state").trim().to_owned();
-    let kind = AlertKind::from_name(&kind_text);
-    let states: Vec<AlertState> = match AlertState::from_name(&state_text) {
-        Some(s @ (AlertState::Acknowledged | AlertState::Resolved)) => vec![s],
-        _ => vec![AlertState::Resolved, AlertState::Acknowledged],
+    let mut ask = ListAsk::read(&query(session), &HISTORY_LIST);
+    let state_text = ask.filter("state").to_owned();
+    let kind = AlertKind::from_name(ask.filter("kind"));
+    let filter = AlertFilter {
+        state: match AlertState::from_name(&state_text) {
+            Some(s @ (AlertState::Acknowledged | AlertState::Resolved)) => Some(s),
+            _ => None,
+        },
+        kind,
+        handled_only: true,
+        ..AlertFilter::default()
     };
-    let mut list: Vec<AlertView> = Vec::new();
-    for s in states {
-        let filter = AlertFilter {
-            state: Some(s),
-            kind,
-            limit: HISTORY_SHOWN,
-            ..AlertFilter::default()
-        };
-        let mut some = crate::service::alerts::list(&state, &page.cap.alerts, filter)
-            .await
-            .map_err(|e| session.internal(e))?;
-        list.append(&mut some);
-    }
-    list.sort_by_key(|a| std::cmp::Reverse(a.id.parse::<i64>().unwrap_or(0)));
+    let mut errors = Errors::new();
+    let (app, cap, filter) = (&state, &page.cap.alerts, &filter);
+    let found = fitting_page(&mut ask, &mut errors, |params| async move {
+        crate::service::alerts::search_page(app, cap, filter.clone(), &params).await
+    })
+    .await
+    .map_err(|e| session.internal(e))?;
+    let list = &found.page.items;
     let content = html! {
         h1 { (t(lang, Key::AlertHistoryTitle)) }
         section.panel {
-            form #history-filter .filters method="get" action="/alerts/history" {
+            form #history-filter .filters method="get" action="/alerts/history" role="search" {
+                (search_field(lang, &ask, &errors, Key::SearchAlertWords))
                 div {
                     label for="history-kind" { (t(lang, Key::AlertKindLabel)) }
                     select #history-kind name="kind" {
@@ -937,28 +977,29 @@ pub async fn alert_history(
             }
         }
         section.panel.wide-table {
+            (reset_notice(lang, &ask, found.refused))
             @if list.is_empty() {
                 p #history-empty .empty { (t(lang, Key::NoHandledAlerts)) }
             } @else {
                 table #history-table {
                     thead { tr {
-                        th { "#" } th { (t(lang, Key::AlertKindLabel)) } th { (t(lang, Key::AlertStateLabel)) }
+                        (sort_header(lang, &ask, "id", Key::AlertNumber))
+                        th { (t(lang, Key::AlertKindLabel)) } th { (t(lang, Key::AlertStateLabel)) }
                         th { (t(lang, Key::Carrier)) } th { (t(lang, Key::Device)) }
                         th { (t(lang, Key::RaisedAt)) } th { (t(lang, Key::AcknowledgedBy)) }
                         th { (t(lang, Key::ResolvedBy)) } th { (t(lang, Key::ResolveNote)) }
                     } }
                     tbody {
-                        @for a in &list { (history_row(lang, a)) }
+                        @for a in list { (history_row(lang, a)) }
                     }
                 }
             }
+            (pager(lang, &ask, found.page.next.as_deref()))
         }
     };
-    Ok(frame(
-        session,
-        t(lang, Key::AlertHistoryTitle),
-        "officer",
-        content,
+    Ok((
+        found.status(),
+        frame(session, t(lang, Key::AlertHistoryTitle), "officer", content),
     ))
 }
 

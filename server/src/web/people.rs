@@ -14,6 +14,7 @@ use super::form::FormData;
 use super::i18n::{self, Key, Lang, t};
 use super::layout::{self, csrf_field};
 use super::officer::{Notice, OfficerDesk, status_change_notice};
+use super::paging::{Errors, ListAsk, search_field, sort_fields};
 use super::session::{Page, WebError, WebForm, WebSession, see_other};
 use crate::AppState;
 use crate::domain::ids::PersonId;
@@ -444,34 +445,49 @@ pub(super) fn reminder_list(lang: Lang, reminders: &[PersonReminder]) -> Markup 
     }
 }
 
-/// The register's search and filters (`GET /people?q=&category=&state=&expiring=1`).
-pub(super) fn filter_form(lang: Lang, f: &people::PeopleFilter) -> Markup {
+/// The register's search, filters and sort (`GET /people?q=&category=&state=&expiring=1&sort=`):
+/// the search box and sort menus are the shared list component's ([`super::paging`]).
+pub(super) fn filter_form(
+    lang: Lang,
+    f: &people::PeopleFilter,
+    ask: &ListAsk,
+    errors: &Errors,
+) -> Markup {
     let state = f.state.as_deref().unwrap_or("");
     html! {
-        form #people-filter method="get" action="/people" {
-            label for="people-q" { (t(lang, Key::Search)) }
-            input #people-q type="search" name="q" value=(f.q.as_deref().unwrap_or(""));
-            label for="people-category" { (t(lang, Key::Category)) }
-            select #people-category name="category" {
-                option value="" { "—" }
-                @for c in [Category::Core, Category::Important, Category::General] {
-                    option value=(c.as_str()) selected[f.category == Some(c)] { (t(lang, i18n::category(c))) }
+        form #people-filter .filters method="get" action="/people" role="search" {
+            (search_field(lang, ask, errors, Key::Search))
+            div {
+                label for="people-category" { (t(lang, Key::Category)) }
+                select #people-category name="category" {
+                    option value="" { "—" }
+                    @for c in [Category::Core, Category::Important, Category::General] {
+                        option value=(c.as_str()) selected[f.category == Some(c)] { (t(lang, i18n::category(c))) }
+                    }
                 }
             }
-            label for="people-state" { (t(lang, Key::PersonStatusLabel)) }
-            select #people-state name="state" {
-                option value="" { "—" }
-                @for (value, key) in [
-                    ("active", Key::StateActive),
-                    ("leaving", Key::StateLeaving),
-                    ("decommissioning", Key::StateDecommissioning),
-                    ("departed", Key::StateDeparted),
-                ] {
-                    option value=(value) selected[state == value] { (t(lang, key)) }
+            div {
+                label for="people-state" { (t(lang, Key::PersonStatusLabel)) }
+                select #people-state name="state" {
+                    option value="" { "—" }
+                    @for (value, key) in [
+                        ("active", Key::StateActive),
+                        ("leaving", Key::StateLeaving),
+                        ("decommissioning", Key::StateDecommissioning),
+                        ("departed", Key::StateDeparted),
+                    ] {
+                        option value=(value) selected[state == value] { (t(lang, key)) }
+                    }
                 }
             }
-            label { input #people-expiring type="checkbox" name="expiring" value="1" checked[f.expiring]; " " (t(lang, Key::ExpiringTraining)) }
-            button #people-filter-apply type="submit" { (t(lang, Key::Search)) }
+            div {
+                label { input #people-expiring type="checkbox" name="expiring" value="1" checked[f.expiring]; " " (t(lang, Key::ExpiringTraining)) }
+            }
+            (sort_fields(lang, ask))
+            div.filter-buttons {
+                button #people-filter-apply .primary type="submit" { (t(lang, Key::Search)) }
+                a href="/people" { (t(lang, Key::ClearFilter)) }
+            }
         }
     }
 }

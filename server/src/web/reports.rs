@@ -29,6 +29,7 @@ use super::officer::{LeakClock, leak_clock, whole_days};
 use super::session::{Page, WebError};
 use crate::AppState;
 use crate::auth::capability::{AlertReaderCap, Capability, CustodyReader, PeopleReaderCap};
+use crate::domain::approval::{RequestKind, RequestState};
 use crate::domain::carrier::CarrierState;
 use crate::domain::role::Role;
 use crate::domain::signout::SignoutState;
@@ -79,9 +80,34 @@ pub struct Report<'a> {
     pub signatures: &'a [Signature],
 }
 
+/// What the report of one record (a stocktake, a destruction, a collection) adds to the
+/// plain layout. Everything is optional, so a list report passes the default.
+#[derive(Default)]
+pub struct Extras {
+    /// Where the back link leads (the record's own page); the report list by default.
+    pub back: Option<String>,
+    /// Facts about the record (field name, label, value), in the head under the title, so
+    /// they are repeated with it on every printed page (a record's sheets stay identified);
+    /// each as `.report-fact[data-field]`. Keep them short.
+    pub facts: Vec<(&'static str, Key, Markup)>,
+    /// A summary shown once after the rows, before the signatures (e.g. the totals per
+    /// department).
+    pub summary: Option<Markup>,
+    /// Signature lines for named people (a stocktake's closer, a destruction's witnesses),
+    /// before the role lines: the role, and the name printed under the line (empty for a
+    /// blank line to fill in by hand).
+    pub named: Vec<(Key, String)>,
+}
+
 /// The whole printable document of `report` (see the module doc).
 pub fn report_document(lang: Lang, report: &Report<'_>) -> Markup {
+    report_document_with(lang, report, &Extras::default())
+}
+
+/// [`report_document`] with the record's facts, summary and named signatures.
+pub fn report_document_with(lang: Lang, report: &Report<'_>, extras: &Extras) -> Markup {
     let span = report.columns.len().max(1);
+    let back = extras.back.as_deref().unwrap_or("/reports");
     html! {
         (DOCTYPE)
         html lang=(lang.html_tag()) {
@@ -94,7 +120,7 @@ pub fn report_document(lang: Lang, report: &Report<'_>) -> Markup {
             }
             body.report {
                 nav.report-tools {
-                    a #report-back href="/reports" { "← " (t(lang, Key::ReportsTitle)) }
+                    a #report-back href=(back) { "← " (t(lang, if extras.back.is_some() { Key::ReportBack } else { Key::ReportsTitle })) }
                     span.hint { (t(lang, Key::ReportPrintHint)) }
                 }
                 main #main .report-page data-report=(report.id) {
@@ -108,6 +134,13 @@ pub fn report_document(lang: Lang, report: &Report<'_>) -> Markup {
                                     span #report-made-at { (layout::time(report.made_at)) }
                                     " · " (t(lang, Key::ReportRows)) " "
                                     span #report-count { (report.rows.len()) }
+                                }
+                                @if !extras.facts.is_empty() {
+                                    dl #report-facts .report-facts-list {
+                                        @for (field, label, value) in &extras.facts {
+                                            div.report-fact data-field=(field) { dt { (t(lang, *label)) } dd { (value) } }
+                                        }
+                                    }
                                 }
                             } }
                             tr.report-columns {
@@ -123,7 +156,18 @@ pub fn report_document(lang: Lang, report: &Report<'_>) -> Markup {
                             }
                         }
                     }
+                    @if let Some(summary) = &extras.summary {
+                        section #report-summary .report-summary-block { (summary) }
+                    }
                     section #report-signatures .signatures {
+                        @for (role, name) in &extras.named {
+                            div.signature.named {
+                                span.role { (t(lang, *role)) }
+                                span.line { span.signer { (name) } }
+                                span.role { (t(lang, Key::ReportDate)) }
+                                span.line.short {}
+                            }
+                        }
                         @for s in report.signatures {
                             div.signature {
                                 span.role { (t(lang, s.0)) }
@@ -148,10 +192,37 @@ const CSV_LINKS: &[(&str, Key, &[Role])] = &[
     ("alerts", Key::CsvAlerts, AlertReaderCap::ROLES),
 ];
 
-/// `GET /reports`: the list of printable reports and the CSV exports.
-pub async fn index(page: Page<CustodyReader>) -> Markup {
+/// How many records of each kind the report list offers (newest first).
+const RECORDS_LISTED: usize = 20;
+
+/// `GET /reports`: the list of printable reports, the latest records' reports (closed
+/// stocktakes, collections, recorded destructions: an officer reaches a stocktake's report
+/// here, not having the custodian's stocktake page) and the CSV exports.
+pub async fn index(
+    page: Page<CustodyReader>,
+    State(state): State<AppState>,
+) -> Result<Markup, WebError> {
     let session = &page.session;
     let lang = session.lang;
+    let internal = |e| session.internal(e);
+    let mut stocktakes = crate::service::moves::stocktakes(&state, &page.cap)
+        .await
+        .map_err(internal)?;
+    stocktakes.retain(|s| s.closed_at.is_some());
+    stocktakes.truncate(RECORDS_LISTED);
+    let mut collections = crate::service::moves::collections(&state, &page.cap)
+        .await
+        .map_err(internal)?;
+    collections.truncate(RECORDS_LISTED);
+    let mut destructions = crate::service::approvals::list(
+        &state,
+        &page.cap,
+        Some(RequestKind::Destruction),
+        Some(RequestState::Done),
+    )
+    .await
+    .map_err(internal)?;
+    destructions.truncate(RECORDS_LISTED);
     let content = html! {
         h1 { (t(lang, Key::ReportsTitle)) }
         p.hint { (t(lang, Key::ReportsHint)) }
@@ -163,6 +234,29 @@ pub async fn index(page: Page<CustodyReader>) -> Markup {
                     ("missing", Key::ReportMissingTitle),
                 ] {
                     li { a.report-link data-report=(id) href={ "/reports/" (id) } { (t(lang, key)) } }
+                }
+            }
+        }
+        section.panel #record-reports {
+            h2 { (t(lang, Key::RecordReportsTitle)) }
+            @if stocktakes.is_empty() && collections.is_empty() && destructions.is_empty() {
+                p.hint { (t(lang, Key::ReportNothing)) }
+            }
+            ul {
+                @for s in &stocktakes {
+                    li { a.record-report data-report="stocktake" data-id=(s.id) href={ "/reports/stocktakes/" (s.id) } {
+                        (t(lang, Key::ReportStocktakeTitle)) " #" (s.id) " · " (s.scope_ref) " · " (maybe_time(lang, s.closed_at))
+                    } }
+                }
+                @for c in &collections {
+                    li { a.record-report data-report="collection" data-id=(c.id) href={ "/reports/collections/" (c.id) } {
+                        (t(lang, Key::ReportCollectionTitle)) " " (c.year)
+                    } }
+                }
+                @for d in &destructions {
+                    li { a.record-report data-report="destruction" data-id=(d.id) href={ "/reports/destructions/" (d.id) } {
+                        (t(lang, Key::ReportDestructionTitle)) " #" (d.id) " · " (maybe_time(lang, d.done_at))
+                    } }
                 }
             }
         }
@@ -178,7 +272,12 @@ pub async fn index(page: Page<CustodyReader>) -> Markup {
             }
         }
     };
-    frame(session, t(lang, Key::ReportsTitle), "reports", content)
+    Ok(frame(
+        session,
+        t(lang, Key::ReportsTitle),
+        "reports",
+        content,
+    ))
 }
 
 /// `GET /reports/register`: the carrier register (台账), with titles.
@@ -202,7 +301,7 @@ pub async fn register(
                 html! { (c.title) },
                 html! { @if let (Some(n), Some(of)) = (s.copy_no, s.copies) { (n) "/" (of) } },
                 html! { (s.owner_unit) },
-                html! { span.carrier-state data-state=(s.state.as_str()) { (t(lang, i18n::carrier_state(s.state))) } },
+                super::repairs::state_tag(lang, s),
                 html! { @if let Some(h) = &s.holder { (h.name) } },
             ]
         })

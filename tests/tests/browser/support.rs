@@ -17,6 +17,10 @@ use futures_util::FutureExt;
 pub const WAIT: Duration = Duration::from_secs(10);
 /// How often a wait looks again.
 pub const POLL: Duration = Duration::from_millis(50);
+/// The widths every browser flow runs at: a desk monitor and a tablet at the guard post.
+pub const WIDTHS: [u32; 2] = [1400, 800];
+/// The window height the flows run at.
+pub const HEIGHT: u32 = 900;
 
 /// `<target>/browser-screenshots`, next to the `tmp` directory cargo gives integration tests.
 pub fn screenshot_dir() -> PathBuf {
@@ -32,9 +36,17 @@ pub async fn browser_test<F>(name: &str, flow: F)
 where
     F: AsyncFnOnce(&Scene, &Session) -> WdResult<()>,
 {
+    browser_test_with(name, &[], flow).await;
+}
+
+/// [`browser_test`] with extra Chromium arguments (e.g. [`crate::webdriver::BLOCK_AUTOPLAY`]).
+pub async fn browser_test_with<F>(name: &str, chromium_args: &[&str], flow: F)
+where
+    F: AsyncFnOnce(&Scene, &Session) -> WdResult<()>,
+{
     let scene = Scene::start().await;
     let driver = Driver::start().await;
-    let session = driver.session().await;
+    let session = driver.session_with(chromium_args).await;
     let outcome = AssertUnwindSafe(flow(&scene, &session))
         .catch_unwind()
         .await;
@@ -62,6 +74,56 @@ where
         std::panic::resume_unwind(failure);
     }
     deleted.expect("closing the browser session");
+}
+
+/// Run `flow` as a browser test at each of [`WIDTHS`] (`{name}_{width}`), each on its own
+/// site and browser so a flow's data and counts are its own; the window is sized before the
+/// flow starts, and the page the flow ends on must fit the width too ([`fits_width`]).
+pub async fn browser_test_at_widths<F>(name: &str, flow: F)
+where
+    F: AsyncFn(&Scene, &Session, u32) -> WdResult<()>,
+{
+    for width in WIDTHS {
+        browser_test(&format!("{name}_{width}"), async |scene, session| {
+            session.set_window_size(width, HEIGHT).await?;
+            flow(scene, session, width).await?;
+            fits_width(session).await
+        })
+        .await;
+    }
+}
+
+/// Assert that nothing on the current page is wider than the window (no sideways scrolling:
+/// `document.documentElement.scrollWidth <= innerWidth`), waiting up to [`WAIT`] for a page
+/// still laying out.
+pub async fn fits_width(session: &Session) -> WdResult<()> {
+    let script = "var d = document.documentElement; \
+                  return d === null || document.readyState !== 'complete' ? null \
+                  : [d.scrollWidth, window.innerWidth];";
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let sizes = session.execute(script, vec![]).await?;
+        if let (Some(scroll), Some(inner)) = (sizes[0].as_u64(), sizes[1].as_u64()) {
+            if scroll <= inner {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let url = session.current_url().await.unwrap_or_default();
+                panic!("{url} is {scroll} px wide in a {inner} px window");
+            }
+        }
+        if Instant::now() >= deadline {
+            let url = session.current_url().await.unwrap_or_default();
+            panic!("gave up after {WAIT:?} waiting for {url} to load");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Open `path` on the scene's site and check that the page fits the window ([`fits_width`]).
+pub async fn visit(session: &Session, scene: &Scene, path: &str) -> WdResult<()> {
+    session.goto(&scene.url(path)).await?;
+    fits_width(session).await
 }
 
 /// With `CUSTOS_BROWSER_SCREENSHOTS` set, keep a screenshot of a moment of a passing run.
@@ -120,7 +182,8 @@ pub async fn wait_path(session: &Session, scene: &Scene, path: &str) -> WdResult
     wait_for(session, &what, async || {
         Ok((session.current_url().await? == wanted).then_some(()))
     })
-    .await
+    .await?;
+    fits_width(session).await
 }
 
 /// The text of the first element matching `css`.

@@ -51,6 +51,10 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--window-size=1280,1000",
 ];
 
+/// Extra Chromium arguments for a browser that blocks autoplay until the page has had a user
+/// gesture, as desktop Chromium does by default (headless Chromium allows autoplay).
+pub const BLOCK_AUTOPLAY: &[&str] = &["--autoplay-policy=document-user-activation-required"];
+
 /// A WebDriver failure: the driver's error code and message, or a transport failure.
 #[derive(Debug)]
 pub struct WebDriverError {
@@ -200,8 +204,15 @@ impl Driver {
 
     /// A new headless Chromium session with a fresh profile.
     pub async fn session(&self) -> Session {
+        self.session_with(&[]).await
+    }
+
+    /// A new headless Chromium session with a fresh profile and `extra_args` after the usual
+    /// ones (e.g. [`BLOCK_AUTOPLAY`]).
+    pub async fn session_with(&self, extra_args: &[&str]) -> Session {
         let profile = self.dir.path().join("profile");
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| (*a).to_owned()).collect();
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
         args.push(format!("--user-data-dir={}", profile.display()));
         let capabilities = json!({
             "capabilities": {

@@ -170,6 +170,12 @@ impl AlertRows for SqliteTx<'_> {
         if let Some(kind) = filter.kind {
             add("a.kind =", SqlValue::Text(kind.as_str().to_owned()));
         }
+        if filter.handled_only {
+            add(
+                "a.state <>",
+                SqlValue::Text(AlertState::Open.as_str().to_owned()),
+            );
+        }
         if let Some(carrier) = filter.carrier_id {
             add("a.carrier_id =", SqlValue::Integer(carrier));
         }
@@ -201,8 +207,9 @@ impl AlertRows for SqliteTx<'_> {
         } else {
             format!(" WHERE {}", clauses.join(" AND "))
         };
-        // At most 2^6 combinations of filters times 0 to 8 search words: fine for the cache.
-        let sql = format!("{SELECT}{filter_sql} ORDER BY a.id DESC LIMIT ?{limit}");
+        // At most 2^7 combinations of filters times 0 to 8 search words: fine for the cache.
+        let order = if filter.oldest_first { "ASC" } else { "DESC" };
+        let sql = format!("{SELECT}{filter_sql} ORDER BY a.id {order} LIMIT ?{limit}");
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(values), raw_row)?;
         let mut out = Vec::new();

@@ -10,6 +10,7 @@ use super::{LIVE_CLAIMS, SqliteTx, level_column, ms_column, required_ms_column};
 use crate::domain::carrier::{ControlNo, NewCarrier, Tag};
 use crate::domain::ids::{CarrierId, DeviceId, PersonId, SignoutId};
 use crate::domain::page::{PageRequest, SortValue, search_words};
+use crate::domain::secrecy;
 use crate::domain::signout::SignoutState;
 use crate::domain::time::Timestamp;
 use crate::store::StoreError;
@@ -21,7 +22,8 @@ use crate::store::carriers::{
 const SUMMARY_SELECT: &str = "SELECT c.id, c.control_no, c.kind, c.level, c.copy_no, c.copies,
         c.owner_unit, c.home_device, c.state, c.holder, p.name, c.missing_since_ms,
         c.last_seen_device, c.last_seen_at_ms, c.created_at,
-        so.id, so.state, so.may_leave, so.due_at_ms, c.original_id
+        so.id, so.state, so.may_leave, so.due_at_ms, c.original_id, c.secrecy_years,
+        EXISTS (SELECT 1 FROM repairs r WHERE r.carrier_id = c.id AND r.returned_at IS NULL)
      FROM carriers c
      LEFT JOIN people p ON p.id = c.holder
      LEFT JOIN (SELECT carrier_id, max(signout_id) AS signout_id FROM (";
@@ -56,12 +58,13 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<CarrierSummary> {
         }),
         None => None,
     };
+    let level = level_column(r, 3)?;
     Ok(CarrierSummary {
         id: r.get(0)?,
         control_no,
         label,
         kind: r.get(2)?,
-        level: level_column(r, 3)?,
+        level,
         copy_no: r.get(4)?,
         copies: r.get(5)?,
         owner_unit: r.get(6)?,
@@ -74,6 +77,8 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<CarrierSummary> {
         tags: Vec::new(),
         created_at: r.get(14)?,
         original_id: r.get(19)?,
+        secrecy_years: secrecy::effective_years(level, r.get(20)?),
+        in_repair: r.get(21)?,
     })
 }
 
@@ -119,8 +124,8 @@ fn carrier_for_tag(conn: &Connection, tag: &Tag) -> Result<Option<CarrierId>, St
 fn insert(conn: &Connection, carrier: &NewCarrier, at: Timestamp) -> Result<CarrierId, StoreError> {
     conn.prepare_cached(
         "INSERT INTO carriers (control_no, kind, level, title, copy_no, copies, owner_unit,
-                               home_device, state, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'in_storage', ?9)",
+                               home_device, state, created_at, secrecy_years)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'in_storage', ?9, ?10)",
     )?
     .execute(params![
         carrier.control_no.as_str(),
@@ -131,7 +136,8 @@ fn insert(conn: &Connection, carrier: &NewCarrier, at: Timestamp) -> Result<Carr
         carrier.copies,
         carrier.owner_unit,
         carrier.home_device,
-        at
+        at,
+        carrier.secrecy_years
     ])
     .map_err(|e| constraint(e, "control_no", "home_device"))?;
     let id = CarrierId(conn.last_insert_rowid());
@@ -436,6 +442,17 @@ impl CarrierRows for SqliteTx<'_> {
         at: Timestamp,
     ) -> Result<CarrierId, StoreError> {
         insert(self.conn(), carrier, at)
+    }
+
+    fn set_secrecy_years(&mut self, id: CarrierId, years: u32) -> Result<(), StoreError> {
+        let changed = self
+            .conn()
+            .prepare_cached("UPDATE carriers SET secrecy_years = ?2 WHERE id = ?1")?
+            .execute(params![id, years])?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     fn carrier_history(&mut self, id: CarrierId) -> Result<Vec<HistoryItem>, StoreError> {

@@ -103,9 +103,10 @@ impl ChangeRows for SqliteTx<'_> {
         let n = conn
             .prepare_cached(
                 "INSERT INTO carriers (control_no, kind, level, title, copy_no, owner_unit,
-                                       home_device, state, created_at, original_id)
+                                       home_device, state, created_at, original_id,
+                                       secrecy_years)
                  SELECT ?2, kind, level, title, ?3, owner_unit, home_device, 'in_storage', ?4,
-                        id
+                        id, secrecy_years
                  FROM carriers WHERE id = ?1",
             )?
             .execute(params![original, control_no, copy_no, at])

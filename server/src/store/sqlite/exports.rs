@@ -26,8 +26,11 @@ impl ExportRows for SqliteTx<'_> {
         to_ms: i64,
         limit: u32,
     ) -> Result<Vec<MovementRow>, StoreError> {
-        // Three sources in one time order: device history rows, issues and returns. A return
-        // a cabinet saw names the cabinet (`returned_by = 'device:ID'`).
+        // Five sources in one time order: device history rows, issues and returns, transfer
+        // and dispatch steps, destructions. A return a cabinet saw names the cabinet
+        // (`returned_by = 'device:ID'`). Request steps and destruction records keep their
+        // times as RFC 3339 text (whole seconds), converted here; a destruction happened at
+        // its record's `at`, not when it was entered.
         let mut stmt = self.conn().prepare_cached(
             "SELECT m.key, m.at_ms, m.kind, m.direction, m.carrier_id, m.device_id,
                     coalesce(d.inside_zone, d.zone), d.outside_zone
@@ -47,6 +50,23 @@ impl ExportRows for SqliteTx<'_> {
                              THEN substr(sc.returned_by, 8) END
                  FROM signout_carriers sc
                  WHERE sc.returned_at_ms >= ?1 AND sc.returned_at_ms < ?2
+                 UNION ALL
+                 SELECT key, at_ms, kind, NULL, carrier_id, NULL FROM (
+                     SELECT 'rq-' || s.request_id || '-' || s.step || '-' || rc.carrier_id AS key,
+                            CAST(strftime('%s', s.at) AS INTEGER) * 1000 AS at_ms,
+                            CASE WHEN s.step IN ('handed_over', 'sent') THEN 'shipped'
+                                 ELSE 'received' END AS kind,
+                            rc.carrier_id AS carrier_id
+                     FROM request_steps s
+                     JOIN request_carriers rc ON rc.request_id = s.request_id
+                     UNION ALL
+                     SELECT 'rq-' || r.id || '-destroyed-' || rc.carrier_id,
+                            coalesce(CAST(strftime('%s', json_extract(r.result_json, '$.at'))
+                                          AS INTEGER) * 1000, r.done_at_ms),
+                            'destroyed', rc.carrier_id
+                     FROM requests r JOIN request_carriers rc ON rc.request_id = r.id
+                     WHERE r.kind = 'destruction' AND r.state = 'done'
+                 ) WHERE at_ms >= ?1 AND at_ms < ?2
              ) m LEFT JOIN devices d ON d.id = m.device_id
              ORDER BY m.at_ms, m.key
              LIMIT ?3",

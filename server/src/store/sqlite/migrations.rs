@@ -674,6 +674,12 @@ CREATE TABLE repairs (
 -- At most one open repair per carrier.
 CREATE UNIQUE INDEX repairs_open ON repairs (carrier_id) WHERE returned_at IS NULL;
 "#,
+    // 17 (guard2): each carrier's own secrecy period (保密期限) in whole years, set at
+    // registration or by a correction; NULL means the level's default (TS 30, S 20, C 10).
+    // Added, never rebuilt: another change adds carriers columns in parallel.
+    r#"
+ALTER TABLE carriers ADD COLUMN secrecy_years INTEGER CHECK (secrecy_years BETWEEN 1 AND 30);
+"#,
 ];
 
 /// Bring the schema up to date, or refuse a file from a newer server.
@@ -776,6 +782,8 @@ mod tests {
         "b12cf41fcde361223c367443a343dbbc6d1cdb95590e2386e70ce5d7dd63a44a",
         // 16 (moves, repairs)
         "07d38a87edbb859f1311924075f835fc2e2c6ef577069992e31717511fe91b69",
+        // 17 (guard2)
+        "278059dd3c17d5d5e4f68f924807bb2dfb059f3c837fef4bd552574efea5d814",
     ];
 
     fn sha256_hex(text: &str) -> String {

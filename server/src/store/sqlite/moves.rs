@@ -85,13 +85,17 @@ impl MoveRows for SqliteTx<'_> {
             ScopeKind::Device => (
                 "SELECT EXISTS (SELECT 1 FROM devices WHERE id = ?1 AND kind = 'cabinet')",
                 "cabinet",
-                "SELECT id FROM carriers WHERE home_device = ?1 AND state = 'in_storage' ORDER BY id",
+                "SELECT id FROM carriers WHERE home_device = ?1 AND state = 'in_storage'
+                 AND id NOT IN (SELECT carrier_id FROM repairs WHERE returned_at IS NULL)
+                 ORDER BY id",
             ),
             ScopeKind::Zone => (
                 "SELECT EXISTS (SELECT 1 FROM zones WHERE id = ?1)",
                 "zone",
                 "SELECT c.id FROM carriers c JOIN devices d ON d.id = c.home_device
-                 WHERE d.zone = ?1 AND c.state = 'in_storage' ORDER BY c.id",
+                 WHERE d.zone = ?1 AND c.state = 'in_storage'
+                 AND c.id NOT IN (SELECT carrier_id FROM repairs WHERE returned_at IS NULL)
+                 ORDER BY c.id",
             ),
             ScopeKind::Custodian => (
                 "SELECT EXISTS (SELECT 1 FROM people WHERE CAST(id AS TEXT) = ?1)",

@@ -252,15 +252,20 @@
       live.textContent = on ? labels.live_on : labels.live_off;
     }
 
-    /* Sound: browsers start audio only after a tap, hence the button. */
+    /* Sound: browsers start audio only after a tap, hence the button. The console tries to
+       start it on every load; a browser that blocks autoplay leaves the context suspended,
+       and the button then says so ("tap to enable sound", data-blocked) until a tap. */
     function audioReady() {
       return audio !== null && audio.state === 'running';
     }
 
     function showSound() {
       var on = audioReady();
+      var blocked = !on && audio !== null && audio.state === 'suspended';
       soundButton.setAttribute('data-on', on ? 'true' : 'false');
-      soundButton.textContent = on ? labels.sound_on : labels.sound_enable;
+      soundButton.setAttribute('data-blocked', blocked ? 'true' : 'false');
+      soundButton.textContent = on ? labels.sound_on
+        : (blocked ? labels.sound_tap : labels.sound_enable);
     }
 
     function tone(freq, start, length) {
