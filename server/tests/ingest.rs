@@ -223,13 +223,20 @@ impl World {
             assert_eq!(reply.status, 201, "{:?}", reply.body);
         }
         let mut people = Vec::new();
+        // In post with a current training and a signed commitment, relative to the test clock:
+        // a badge of someone whose training ran out authorises no exit.
+        let training = trained_until(&server);
         for (name, badge) in [("Alice", ALICE_BADGE), ("Bob", BOB_BADGE)] {
             let reply = server
                 .call(
                     Method::POST,
                     "/api/v1/people",
                     Some(&officer),
-                    Some(json!({"name": name, "department": "R&D", "category": "core", "badge_tag": badge})),
+                    Some(
+                        json!({"name": name, "department": "R&D", "category": "core",
+                                "badge_tag": badge, "training_valid_until": training,
+                                "commitment_signed_on": "2020-01-01"}),
+                    ),
                 )
                 .await;
             assert_eq!(reply.status, 201, "{:?}", reply.body);
@@ -428,6 +435,12 @@ impl World {
             .await
             .unwrap()
     }
+}
+
+/// A training certificate's last day for people in post: five years from the test clock's today.
+fn trained_until(server: &Server) -> String {
+    let today = server.now().date();
+    today.add_years(5).unwrap_or(today).to_string()
 }
 
 fn alarm_of(ack: &BatchAck, seq: u64) -> Option<(AlarmReason, Option<String>)> {
@@ -730,6 +743,145 @@ async fn an_expired_signout_or_one_without_may_leave_alarms() {
         AlarmReason::UnauthorizedRemoval
     );
     assert_eq!(w.alerts("unauthorized_removal").await.len(), 2);
+}
+
+/// A person whose training runs out today: their badge lets the carrier out until midnight
+/// (UTC), and from then on not, although the sign-out is still due later; the gate policy
+/// says the same (the entry ends at midnight, then a new version drops it).
+#[tokio::test]
+async fn an_expired_persons_badge_no_longer_authorises_an_exit() {
+    let w = World::new().await;
+    let c1 = w.carrier(1, "S", None).await;
+    let due_in = 3 * 24 * 3_600_000;
+    w.sign_out(c1, w.alice, true, due_in).await;
+    let today = w.server.now().date();
+    let alice = w.alice;
+    w.server
+        .state
+        .store()
+        .write(move |c| {
+            c.execute(
+                "UPDATE people SET training_valid_until = ?2 WHERE id = ?1",
+                rusqlite::params![alice, today.to_string()],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let midnight = today.plus_days(1).start_unix_ms();
+    let before = w.policy(&w.gate).await;
+    let entry = before.allowed.iter().find(|a| a.epc == tag(1)).unwrap();
+    assert_eq!(entry.until_ms, midnight, "the entry ends with the training");
+    let t = w.now_ms();
+    let out = |seq, at| passage(seq, at, Direction::Out, &[tag(1)], &[epc(ALICE_BADGE)]);
+    let ack = w.ack(&w.gate, &batch(&w.gate, 1, vec![out(1, t)])).await;
+    assert!(allowed(&ack, 1), "still certified today: {ack:?}");
+    // Past midnight: refused, an unauthorised removal, and the policy drops the entry.
+    w.server.advance((midnight - t) / 1000 + 1);
+    let t = w.now_ms();
+    let ack = w.ack(&w.gate, &batch(&w.gate, 1, vec![out(2, t)])).await;
+    assert_eq!(alarm_of(&ack, 2).unwrap().0, AlarmReason::SignoutExpired);
+    let removals = w.alerts("unauthorized_removal").await;
+    assert_eq!(removals.len(), 1, "{removals:?}");
+    assert_eq!(removals[0]["person_id"], w.alice);
+    assert_eq!(removals[0]["detail"]["badge_holders"], json!(["Alice"]));
+    assert_eq!(removals[0]["detail"]["reason"], "signout_expired");
+    assert_eq!(
+        removals[0]["detail"]["borrower_certification_expired"],
+        true
+    );
+    // The next heartbeat of a gate holding the old policy tells it to fetch the new one.
+    let hb = Heartbeat {
+        device_id: "gate-1".into(),
+        epoch: 1,
+        hb_seq: 1,
+        at_ms: t,
+        readers: vec![],
+        outbox_depth: 0,
+        policy_version: before.version,
+        faults: vec![],
+    };
+    let ack: HeartbeatAck = open(
+        &w.heartbeat(&w.gate, &hb).await,
+        &w.key,
+        SignedKind::HeartbeatAck,
+    );
+    assert!(ack.policy_version > before.version);
+    assert!(
+        ack.directives.contains(&Directive::RefreshPolicy),
+        "{ack:?}"
+    );
+    let after = w.policy(&w.gate).await;
+    assert!(
+        after.version > before.version,
+        "a new version for the gates"
+    );
+    assert!(after.allowed.iter().all(|a| a.epc != tag(1)));
+    assert!(
+        after.badges.contains(&epc(ALICE_BADGE)),
+        "her badge is still known as a badge, not taken for a carrier"
+    );
+    assert_eq!(
+        after.decide(&[tag(1)], &[epc(ALICE_BADGE)], t).carriers[0].alarm,
+        Some(AlarmReason::UnauthorizedRemoval),
+        "an offline gate refuses too"
+    );
+}
+
+/// A badge read on an inward passage into a zone above its holder's clearance raises
+/// `clearance_violation` for the person (no carrier involved), and sounds the gate.
+#[tokio::test]
+async fn a_person_entering_a_zone_above_their_clearance_is_a_clearance_violation() {
+    let w = World::new().await;
+    // Carol: general staff (cleared for C at most) with a badge; the vault is S.
+    const CAROL_BADGE: &str = "E20000000000000000000C0C";
+    let officer = w.server.login("officer", PASSWORD).await;
+    let reply = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/people",
+            Some(&officer),
+            Some(
+                json!({"name": "Carol", "department": "R&D", "category": "general",
+                        "badge_tag": CAROL_BADGE, "training_valid_until": trained_until(&w.server),
+                        "commitment_signed_on": "2020-01-01"}),
+            ),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let carol: i64 = reply.body["id"].as_str().unwrap().parse().unwrap();
+    let t = w.now_ms();
+    let b = batch(
+        &w.gate,
+        1,
+        vec![
+            // Alice (core) walks in: cleared for the vault.
+            passage(1, t, Direction::In, &[], &[epc(ALICE_BADGE)]),
+            // Carol walks in: above her clearance.
+            passage(2, t + 1, Direction::In, &[], &[epc(CAROL_BADGE)]),
+            // Carol walks out to the street: leaving is not entering a classified zone.
+            passage(3, t + 2, Direction::Out, &[], &[epc(CAROL_BADGE)]),
+        ],
+    );
+    let ack = w.ack(&w.gate, &b).await;
+    assert!(allowed(&ack, 1), "{ack:?}");
+    assert!(allowed(&ack, 3), "{ack:?}");
+    let (reason, id) = alarm_of(&ack, 2).unwrap();
+    assert_eq!(reason, AlarmReason::ClearanceViolation);
+    assert!(ack.directives.iter().any(|d| matches!(
+        d,
+        Directive::SoundAlarm { lock_door: false, alert_id, .. } if *alert_id == id
+    )));
+    let v = w.alerts("clearance_violation").await;
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0]["person_id"], carol);
+    assert_eq!(v[0]["carrier_id"], Value::Null);
+    assert_eq!(v[0]["device_id"], "gate-1");
+    assert_eq!(v[0]["detail"]["zone_level"], "S");
+    assert_eq!(v[0]["detail"]["person_clearance"], "C");
+    assert_eq!(v[0]["detail"]["badge_holders"], json!(["Carol"]));
+    assert_eq!(v[0]["detail"]["direction"], "in");
 }
 
 #[tokio::test]

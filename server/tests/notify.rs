@@ -796,3 +796,120 @@ async fn a_collection_tells_each_holder_through_the_routed_channels() {
     assert!(!data.contains("Nightjar") && !text.contains("Nightjar"));
     server.stop().await.unwrap();
 }
+
+/// The `training_expiring` alerts, as the security officer lists them.
+async fn reminders(server: &Server, officer: &str) -> Vec<Value> {
+    let reply = server
+        .call(
+            Method::GET,
+            "/api/v1/alerts?kind=training_expiring",
+            Some(officer),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    reply.body.as_array().unwrap().clone()
+}
+
+/// Reminders reach people through the notifications: the sweep raises one low-severity
+/// `training_expiring` alert for a person whose training runs out within the window (none for
+/// someone whose training is years away), the webhook routed for it gets it at once, and the
+/// same window is not reminded again on later sweeps; a renewal ends the reminders.
+#[tokio::test]
+async fn training_about_to_expire_is_reminded_once_through_the_notifications() {
+    let receiver = Receiver::start().await;
+    let url = receiver.url();
+    let server = Server::start_with(|c| {
+        fast(c);
+        c.sweep_interval_ms = 3_600_000;
+        c.silence_watch = false;
+        c.webhooks = vec![Webhook {
+            name: "hr".into(),
+            url,
+            secret: SECRET.into(),
+            kinds: vec![
+                AlertKind::TrainingExpiring,
+                AlertKind::CommitmentExpiring,
+                AlertKind::DecommissioningEnding,
+            ],
+        }];
+    })
+    .await;
+    let tokens = server.tokens_per_role().await;
+    let officer = &tokens[&Role::SecurityOfficer];
+    let today = server.now().date();
+    let mut ids = Vec::new();
+    for (name, training) in [
+        ("Zhou", today.plus_days(10)),
+        ("Qian", today.plus_days(3 * 365)),
+    ] {
+        let reply = server
+            .call(
+                Method::POST,
+                "/api/v1/people",
+                Some(officer),
+                Some(serde_json::json!({
+                    "name": name, "department": "R&D", "category": "important",
+                    "training_valid_until": training.to_string(),
+                    "commitment_signed_on": "2020-01-01"
+                })),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        ids.push(reply.body["id"].as_str().unwrap().to_owned());
+    }
+    custos_server::jobs::sweep_once(&server.state)
+        .await
+        .unwrap();
+    let got = receiver.wait_for(1).await;
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(got[0].headers["custos-event"], "alert.raised");
+    assert_eq!(body["alert"]["kind"], "training_expiring");
+    assert_eq!(body["alert"]["severity"], "low");
+    assert_eq!(body["alert"]["person_id"], ids[0].as_str());
+    assert!(
+        !String::from_utf8_lossy(&got[0].body).contains("Zhou"),
+        "the person is named by id only"
+    );
+    let list = reminders(&server, officer).await;
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(list[0]["detail"]["days_left"], 10);
+    assert_eq!(list[0]["detail"]["due_on"], today.plus_days(10).to_string());
+
+    // Later sweeps, the same day and days later, do not remind the same window again.
+    custos_server::jobs::sweep_once(&server.state)
+        .await
+        .unwrap();
+    server.advance(2 * 86_400);
+    custos_server::jobs::sweep_once(&server.state)
+        .await
+        .unwrap();
+    // Sessions do not outlive the two days: sign in again.
+    let officer = &server.login("security_officer", common::PASSWORD).await;
+    let list = reminders(&server, officer).await;
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(list[0]["occurrences"], 1);
+    // Renewed: nothing more to remind.
+    let reply = server
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/people/{}", ids[0]),
+            Some(officer),
+            Some(serde_json::json!({
+                "training_valid_until": today.plus_days(5 * 365).to_string(),
+                "reason": "re-examined"
+            })),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    server.advance(86_400);
+    custos_server::jobs::sweep_once(&server.state)
+        .await
+        .unwrap();
+    let officer = &server.login("security_officer", common::PASSWORD).await;
+    assert_eq!(reminders(&server, officer).await.len(), 1);
+    // One reminder, one delivery, sent.
+    let list = wait_deliveries(&server, officer, |l| state_of(l, "sent").len() == 1).await;
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(receiver.got.lock().unwrap().len(), 1);
+}

@@ -107,6 +107,73 @@ async fn a_departure_from_start_to_clearance() {
             wait_css(session, &row).await?;
             let cell = text_of(session, &format!("{row} td.decommissioning")).await?;
             assert_eq!(cell, expected);
+
+            // Travel abroad: Lin, departed, asks to travel within the 脱密期 (marked so, two
+            // approvals pending for core staff); Zhao (important) is approved and abroad now.
+            let today = scene.state.now().date();
+            let zhao = scene
+                .call(
+                    Method::POST,
+                    "/api/v1/people",
+                    &scene.officers[0],
+                    Some(serde_json::json!({
+                        "name": "Zhao", "department": "R&D", "category": "important",
+                        "training_valid_until": today.add_years(5).unwrap().to_string(),
+                        "commitment_signed_on": "2020-01-01"
+                    })),
+                )
+                .await;
+            assert_eq!(zhao.status, 201, "{:?}", zhao.body);
+            let zhao = zhao.body["id"].as_str().unwrap().to_owned();
+            let mut trips = Vec::new();
+            for (who, destination) in [(&person, "Geneva"), (&zhao, "Singapore")] {
+                let filed = scene
+                    .call(
+                        Method::POST,
+                        "/api/v1/travel",
+                        &scene.officers[0],
+                        Some(serde_json::json!({
+                            "person_id": who, "destination": destination,
+                            "from": today.to_string(),
+                            "until": today.plus_days(7).to_string(),
+                            "purpose": "conference"
+                        })),
+                    )
+                    .await;
+                assert_eq!(filed.status, 201, "{:?}", filed.body);
+                trips.push(filed.body["id"].as_str().unwrap().to_owned());
+            }
+            let approved = scene
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/travel/{}/approve", trips[1]),
+                    &scene.officers[1],
+                    None,
+                )
+                .await;
+            assert_eq!(approved.status, 200, "{:?}", approved.body);
+            session
+                .goto(&scene.url(&format!("/people/{person}")))
+                .await?;
+            let lin_trip = format!(
+                r#"#person-travel-list tr.trip[data-request-id="{}"][data-state="requested"][data-during-decommissioning="true"]"#,
+                trips[0]
+            );
+            wait_css(session, &lin_trip).await?;
+            let row = text_of(session, &lin_trip).await?;
+            assert!(row.contains("Geneva"), "{row:?}");
+            session.goto(&scene.url("/travel")).await?;
+            let abroad = format!(
+                r#"#travel-register tr.trip[data-person-id="{zhao}"][data-phase="abroad"][data-state="approved"]"#
+            );
+            wait_css(session, &abroad).await?;
+            let row = text_of(session, &abroad).await?;
+            assert!(row.contains("Zhao") && row.contains("Singapore"), "{row:?}");
+            assert!(
+                !page_shows(session, "Geneva").await?,
+                "only approved travel is on the register"
+            );
+            moment(session, "people_departure", "travel").await;
             Ok(())
         },
     )

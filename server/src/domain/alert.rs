@@ -48,11 +48,18 @@ pub enum AlertKind {
     /// A year-end collection (年底收缴) calls in carriers a person holds: the notice to the
     /// holder (a reminder, one per holder and collection).
     CollectionDue,
+    /// A reminder: a person's training certificate runs out within the reminder window
+    /// (re-examination due). Raised once per person and expiry date.
+    TrainingExpiring,
+    /// A reminder: a person's confidentiality commitment runs out within the window.
+    CommitmentExpiring,
+    /// A reminder: a departed person's decommissioning period (脱密期) ends within its window.
+    DecommissioningEnding,
 }
 
 impl AlertKind {
     /// Every kind, in the order of INTERFACES.md.
-    pub const ALL: [AlertKind; 17] = [
+    pub const ALL: [AlertKind; 20] = [
         AlertKind::UnauthorizedRemoval,
         AlertKind::ClearanceViolation,
         AlertKind::CabinetRemoval,
@@ -70,6 +77,9 @@ impl AlertKind {
         AlertKind::DestroyedSeen,
         AlertKind::TrainingExpiredHolding,
         AlertKind::CollectionDue,
+        AlertKind::TrainingExpiring,
+        AlertKind::CommitmentExpiring,
+        AlertKind::DecommissioningEnding,
     ];
 
     /// The storage and API name.
@@ -92,6 +102,9 @@ impl AlertKind {
             AlertKind::DestroyedSeen => "destroyed_seen",
             AlertKind::TrainingExpiredHolding => "training_expired_holding",
             AlertKind::CollectionDue => "collection_due",
+            AlertKind::TrainingExpiring => "training_expiring",
+            AlertKind::CommitmentExpiring => "commitment_expiring",
+            AlertKind::DecommissioningEnding => "decommissioning_ending",
         }
     }
 
@@ -118,7 +131,12 @@ impl AlertKind {
             | AlertKind::ReaderFault
             | AlertKind::ReplayRejected
             | AlertKind::TrainingExpiredHolding => Severity::Medium,
-            AlertKind::UnknownTag | AlertKind::CollectionDue => Severity::Low,
+            // Reminders: low, so they go in the daily digest, not out at once.
+            AlertKind::UnknownTag
+            | AlertKind::CollectionDue
+            | AlertKind::TrainingExpiring
+            | AlertKind::CommitmentExpiring
+            | AlertKind::DecommissioningEnding => Severity::Low,
         }
     }
 }

@@ -8,7 +8,9 @@
 //! gate deciding offline applies to the policy the server signed ([`GatePolicy::decide`]);
 //! here each sign-out with `may_leave` of a carrier that is `out` is one permit
 //! ([`ActiveSignout::permit`]), just as the policy lists it, so the server and the gate agree
-//! (tested below); in particular a sign-out allows leaving while `now < due_at` (exclusive).
+//! (tested below); in particular a sign-out allows leaving while `now < due_at` (exclusive),
+//! and no longer once the borrower's training or commitment has run out ([`permit_until_ms`]:
+//! an expired person's badge authorises no exit; the refusal is then `signout_expired`).
 //! The reason of a refusal: `unauthorized_removal` (no sign-out that lets it leave),
 //! `signout_expired`, `borrower_absent`, `badge_missing`; each raises an `unauthorized_removal`
 //! alert (critical) and the gate sounds and locks.
@@ -64,6 +66,7 @@ use serde_json::json;
 use super::alert::{AlertKind, NewAlert, cause};
 use super::ingest::is_removal;
 use super::level::{Level, ZoneLevel};
+use super::time::Date;
 
 /// A sign-out in state `out` that covers a carrier (not yet returned from it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +81,26 @@ pub struct ActiveSignout {
     pub borrower_id: i64,
     /// The borrower's badge, if they have one a gate can read.
     pub borrower_badge: Option<Epc>,
+    /// The last day the borrower's training and commitment hold
+    /// ([`Certificates::valid_through`]); `None`: never certified.
+    ///
+    /// [`Certificates::valid_through`]: super::person::Certificates::valid_through
+    pub borrower_valid_through: Option<Date>,
+}
+
+/// Until when a permit for a borrower certified through `borrower_valid_through` lets a carrier
+/// leave (Unix ms, exclusive): its due time, or the end of the borrower's last certified day
+/// (midnight UTC after it, as [`Timestamp::date`] counts days) if that comes first; a
+/// borrower never certified has no time at all ([`i64::MIN`]). So an expired person's badge
+/// authorises no exit, and the same bound is the `until_ms` of the gate policy's entry
+/// (`service::policy`): a gate deciding offline on an older policy refuses from the same
+/// instant, and the next policy drops the entry.
+///
+/// [`Timestamp::date`]: super::time::Timestamp::date
+pub fn permit_until_ms(due_at_ms: i64, borrower_valid_through: Option<Date>) -> i64 {
+    borrower_valid_through.map_or(i64::MIN, |last| {
+        due_at_ms.min(last.plus_days(1).start_unix_ms())
+    })
 }
 
 /// Whether a permit for a carrier of `level` requires its borrower's badge to be read at a
@@ -89,13 +112,14 @@ pub fn badge_required(required_levels: &[Level], level: Level, borrower_has_badg
 
 impl ActiveSignout {
     /// This sign-out as a permit of the exit rule, for a carrier of `level`: until its due
-    /// time, for the borrower's badge (no badge check if they have none), required if
+    /// time or the end of the borrower's certification ([`permit_until_ms`]), for the
+    /// borrower's badge (no badge check if they have none), required if
     /// [`badge_required`] says so. Whether it counts at all is [`CarrierAtGate`]'s business
     /// (see `permits`).
     pub fn permit(&self, required_levels: &[Level], level: Level) -> Permit<'_, i64> {
         Permit {
             id: self.signout_id,
-            until_ms: self.due_at_ms,
+            until_ms: permit_until_ms(self.due_at_ms, self.borrower_valid_through),
             borrower_badges: self.borrower_badge.as_slice(),
             badge_required: badge_required(required_levels, level, self.borrower_badge.is_some()),
         }
@@ -214,6 +238,17 @@ pub fn removal_check(
     exit::check(permits(carrier, required_levels), badges, now_ms)
 }
 
+/// Whether a sign-out that lets `carrier` leave is still before its due time at `now_ms` but
+/// no longer current because its borrower's certification ended ([`permit_until_ms`]).
+fn borrower_expired(carrier: &CarrierAtGate, now_ms: i64) -> bool {
+    carrier.out
+        && carrier.signouts.iter().any(|s| {
+            s.may_leave
+                && now_ms < s.due_at_ms
+                && permit_until_ms(s.due_at_ms, s.borrower_valid_through) <= now_ms
+        })
+}
+
 /// Whether the carrier is carried under a current sign-out that lets it leave (badges aside).
 fn carried_under_signout(carrier: &CarrierAtGate, now_ms: i64) -> bool {
     permits(carrier, &[]).any(|p| p.is_current(now_ms))
@@ -295,7 +330,13 @@ pub fn judge(gate: &Gate<'_>, p: &Passage<'_>) -> Judgement {
                         .find(|s| s.may_leave)
                         .map(|s| s.borrower_id)
                 });
-                a.detail = detail(json!({ "reason": reason_name(reason) }));
+                let mut extra = json!({ "reason": reason_name(reason) });
+                if reason == AlarmReason::SignoutExpired && borrower_expired(c, p.now_ms) {
+                    // Not the loan's time that ran out but the borrower's training or
+                    // commitment: say so, or the officer looks for the wrong cause.
+                    extra["borrower_certification_expired"] = json!(true);
+                }
+                a.detail = detail(extra);
                 alerts.push(a);
                 removal.get_or_insert((reason, alerts.len() - 1));
             }
@@ -462,6 +503,7 @@ mod tests {
             due_at_ms: due,
             borrower_id: 100 + id,
             borrower_badge: badge,
+            borrower_valid_through: Date::from_ymd(2099, 12, 31),
         }
     }
 
@@ -955,7 +997,7 @@ mod tests {
                         .filter(|s| s.may_leave)
                         .map(|s| AllowedCarrier {
                             epc: tag,
-                            until_ms: s.due_at_ms,
+                            until_ms: permit_until_ms(s.due_at_ms, s.borrower_valid_through),
                             borrower_badges: s.borrower_badge.into_iter().collect(),
                             badge_required: badge_required(
                                 required,
@@ -975,6 +1017,88 @@ mod tests {
             }
         }
         assert_eq!(checked, (1 + 18 + 18 * 18) * 4 * 2);
+    }
+
+    /// A borrower's badge authorises exits only through the last day their training and
+    /// commitment hold: from midnight (UTC) after it the sign-out no longer lets the carrier
+    /// leave, on the server and in the policy entry alike, even if it is due later; a borrower
+    /// never certified authorises nothing.
+    #[test]
+    fn an_expired_borrowers_badge_authorises_no_exit() {
+        // NOW is 2026-01-01T00:00:00Z.
+        let last_day = Date::from_ymd(2026, 1, 1);
+        let midnight = NOW + 24 * HOUR;
+        assert_eq!(permit_until_ms(NOW + 48 * HOUR, last_day), midnight);
+        assert_eq!(
+            permit_until_ms(NOW + HOUR, last_day),
+            NOW + HOUR,
+            "due first"
+        );
+        assert_eq!(permit_until_ms(NOW + HOUR, None), i64::MIN);
+        let alices = [alice()];
+        let mut s = signout(1, true, NOW + 48 * HOUR, Some(alice()));
+        s.borrower_valid_through = last_day;
+        let c = carrier(1, Level::Secret, true, vec![s.clone()]);
+        let policy = |s: &ActiveSignout| GatePolicy {
+            device_id: "gate-1".into(),
+            version: 1,
+            issued_at_ms: NOW - HOUR,
+            valid_until_ms: NOW + 72 * HOUR,
+            allowed: vec![AllowedCarrier {
+                epc: c.epc,
+                until_ms: permit_until_ms(s.due_at_ms, s.borrower_valid_through),
+                borrower_badges: alices.to_vec(),
+                badge_required: true,
+            }],
+            badges: vec![],
+        };
+        let required = [Level::Secret];
+        for (at, expected) in [
+            (midnight - 1, None),
+            (midnight, Some(AlarmReason::SignoutExpired)),
+        ] {
+            assert_eq!(removal_check(&c, &required, &alices, at).err(), expected);
+            let offline = policy(&s).decide(&[c.epc], &alices, at).carriers[0].alarm;
+            assert_eq!(offline, expected, "the gate agrees at {at}");
+        }
+        // The alert says why: the borrower, not the loan's time.
+        let g = gate(ZoneLevel::Classified(Level::TopSecret), ZoneLevel::Public);
+        let j = judge(
+            &g,
+            &Passage {
+                now_ms: midnight,
+                at_ms: midnight,
+                ..passage(Direction::Out, std::slice::from_ref(&c), &alices, &[], &[])
+            },
+        );
+        assert_eq!(j.alerts[0].detail["reason"], "signout_expired");
+        assert_eq!(j.alerts[0].detail["borrower_certification_expired"], true);
+        let due = carrier(1, Level::Secret, true, vec![signout(2, true, NOW, None)]);
+        let j = judge(
+            &g,
+            &Passage {
+                now_ms: NOW,
+                ..passage(Direction::Out, std::slice::from_ref(&due), &[], &[], &[])
+            },
+        );
+        assert!(
+            j.alerts[0]
+                .detail
+                .get("borrower_certification_expired")
+                .is_none(),
+            "a loan past due is just that"
+        );
+        // Training never recorded: no exit at all.
+        s.borrower_valid_through = None;
+        let c = carrier(1, Level::Secret, true, vec![s.clone()]);
+        assert_eq!(
+            removal_check(&c, &required, &alices, NOW).err(),
+            Some(AlarmReason::SignoutExpired)
+        );
+        assert_eq!(
+            policy(&s).decide(&[c.epc], &alices, NOW).carriers[0].alarm,
+            Some(AlarmReason::SignoutExpired)
+        );
     }
 
     #[test]

@@ -173,6 +173,9 @@ pub fn kind_names(kind: AlertKind) -> (&'static str, &'static str) {
             "培训或承诺过期仍持有载体",
             "Expired training, still holding",
         ),
+        AlertKind::TrainingExpiring => ("保密培训即将到期", "Training expiring"),
+        AlertKind::CommitmentExpiring => ("保密承诺即将到期", "Commitment expiring"),
+        AlertKind::DecommissioningEnding => ("脱密期即将结束", "Decommissioning period ending"),
     }
 }
 
@@ -421,6 +424,17 @@ mod tests {
             Dispatch::of(AlertKind::UnknownTag, Severity::Low),
             Dispatch::Digest
         );
+        // People's reminders (training, commitment, decommissioning) go in the digest.
+        for kind in [
+            AlertKind::TrainingExpiring,
+            AlertKind::CommitmentExpiring,
+            AlertKind::DecommissioningEnding,
+        ] {
+            assert_eq!(
+                Dispatch::of(kind, kind.default_severity()),
+                Dispatch::Digest
+            );
+        }
     }
 
     #[test]

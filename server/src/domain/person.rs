@@ -415,12 +415,49 @@ pub fn reminders(p: &PersonDates, today: Date, windows: &ReminderWindows) -> Vec
     out
 }
 
+/// The last day a person's training and commitment both still hold: the earlier of the
+/// training's last valid day and the commitment's ([`commitment_expires_on`]; a commitment that
+/// does not expire does not bound it); `None` when no training is recorded (never certified).
+///
+/// This is what "expired" means for a person in post, in one place: past this day they are
+/// alerted while holding carriers ([`expired_while_holding`]) and their badge no longer lets
+/// anything leave through a gate (`domain::gate::permit_until_ms`, on the server and in the
+/// gate policy alike).
+pub fn certified_through(
+    training_valid_until: Option<Date>,
+    commitment_expires_on: Option<Date>,
+) -> Option<Date> {
+    let training = training_valid_until?;
+    Some(commitment_expires_on.map_or(training, |c| c.min(training)))
+}
+
+/// A person's certificates as the register holds them (what [`certified_through`] needs
+/// besides the site's commitment validity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Certificates {
+    /// Last valid day of the training.
+    pub training_valid_until: Option<Date>,
+    /// Day the confidentiality commitment was signed.
+    pub commitment_signed_on: Option<Date>,
+}
+
+impl Certificates {
+    /// The last day these certificates hold when commitments last `commitment_valid_months`
+    /// (0 = they do not expire): [`certified_through`].
+    pub fn valid_through(&self, commitment_valid_months: u32) -> Option<Date> {
+        certified_through(
+            self.training_valid_until,
+            commitment_expires_on(self.commitment_signed_on, commitment_valid_months),
+        )
+    }
+}
+
 /// Whether a person holding `carriers_held` carriers has a training or commitment that has
 /// run out (or was never recorded) on `today`: the `training_expired_holding` alert.
 pub fn expired_while_holding(p: &PersonDates, carriers_held: u32, today: Date) -> bool {
-    let training_ok = p.training_valid_until.is_some_and(|d| d >= today);
-    let commitment_ok = p.commitment_expires_on.is_none_or(|d| d >= today);
-    carriers_held > 0 && !(training_ok && commitment_ok)
+    let certified = certified_through(p.training_valid_until, p.commitment_expires_on)
+        .is_some_and(|d| d >= today);
+    carriers_held > 0 && !certified
 }
 
 /// Whether the decommissioning period is running on `today`.
@@ -431,6 +468,40 @@ pub fn in_decommissioning(
     today: Date,
 ) -> bool {
     status == PersonStatus::Departed && (lifelong || ends_on.is_some_and(|d| d >= today))
+}
+
+/// Where a trip abroad stands on a day: the register of who is abroad when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TripPhase {
+    /// It starts after that day.
+    Upcoming,
+    /// The traveller is abroad that day (first and last days included).
+    Abroad,
+    /// It ended before that day.
+    Back,
+}
+
+impl TripPhase {
+    /// The name used on pages (`data-phase`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TripPhase::Upcoming => "upcoming",
+            TripPhase::Abroad => "abroad",
+            TripPhase::Back => "back",
+        }
+    }
+}
+
+/// Where a trip from `from` to `until` (both days abroad) stands on `today`.
+pub fn trip_phase(from: Date, until: Date, today: Date) -> TripPhase {
+    if today < from {
+        TripPhase::Upcoming
+    } else if today <= until {
+        TripPhase::Abroad
+    } else {
+        TripPhase::Back
+    }
 }
 
 /// Why a travel request (出境审批) is refused.
@@ -778,6 +849,44 @@ mod tests {
         let mut lapsed = valid;
         lapsed.commitment_expires_on = Some(date("2025-05-01"));
         assert!(expired_while_holding(&lapsed, 1, today));
+    }
+
+    /// Certified through the earlier of the training's and the commitment's last day; never
+    /// without a training; a commitment that does not expire bounds nothing.
+    #[test]
+    fn certification_ends_with_the_earlier_of_training_and_commitment() {
+        let training = Some(date("2026-03-31"));
+        assert_eq!(certified_through(training, None), training);
+        assert_eq!(
+            certified_through(training, Some(date("2026-01-15"))),
+            Some(date("2026-01-15"))
+        );
+        assert_eq!(
+            certified_through(training, Some(date("2027-01-01"))),
+            training
+        );
+        assert_eq!(certified_through(None, Some(date("2027-01-01"))), None);
+        let certs = Certificates {
+            training_valid_until: training,
+            commitment_signed_on: Some(date("2021-01-10")),
+        };
+        assert_eq!(
+            certs.valid_through(0),
+            training,
+            "commitments do not expire"
+        );
+        assert_eq!(certs.valid_through(60), Some(date("2026-01-10")));
+        assert_eq!(Certificates::default().valid_through(60), None);
+    }
+
+    #[test]
+    fn a_trip_is_upcoming_abroad_from_its_first_to_its_last_day_then_back() {
+        let (from, until) = (date("2026-03-01"), date("2026-03-10"));
+        let phase = |d| trip_phase(from, until, date(d));
+        assert_eq!(phase("2026-02-28"), TripPhase::Upcoming);
+        assert_eq!(phase("2026-03-01"), TripPhase::Abroad);
+        assert_eq!(phase("2026-03-10"), TripPhase::Abroad);
+        assert_eq!(phase("2026-03-11"), TripPhase::Back);
     }
 
     #[test]

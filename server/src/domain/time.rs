@@ -132,6 +132,14 @@ impl Date {
     pub fn days_until(self, later: Date) -> i64 {
         later.days - self.days
     }
+
+    /// The first instant of this day (midnight UTC), in Unix milliseconds: where a date-bound
+    /// right that lasts "until the end of the day before" stops, for the rules that count in
+    /// `*_ms` ([`Timestamp::date`] is the UTC date too, so both agree on when a day starts).
+    pub fn start_unix_ms(self) -> i64 {
+        // |days| < 2^22 within years 1..=9999, so this stays far inside i64.
+        self.days.saturating_mul(86_400_000)
+    }
 }
 
 impl FromStr for Date {

@@ -66,6 +66,9 @@ pub struct IngestRules {
     pub min_tag_travel_ms: i64,
     /// The carrier levels whose gate exits need the borrower's badge read.
     pub badge_required: Vec<Level>,
+    /// How long a confidentiality commitment lasts, in months (0 = it does not expire): a
+    /// borrower's badge authorises exits only while training and commitment hold.
+    pub commitment_valid_months: u32,
 }
 
 impl IngestRules {
@@ -75,6 +78,7 @@ impl IngestRules {
             min_tag_travel_ms: i64::try_from(app.settings().tag_clone_min_travel.as_millis())
                 .unwrap_or(i64::MAX),
             badge_required: app.settings().badge_required.clone(),
+            commitment_valid_months: app.settings().people.commitment_valid_months,
         }
     }
 }
@@ -545,7 +549,8 @@ impl<'a> Ingest<'a> {
         let signouts = if in_storage {
             Vec::new()
         } else {
-            self.tx.active_signouts(c.id)?
+            self.tx
+                .active_signouts(c.id, self.rules.commitment_valid_months)?
         };
         Ok(CarrierAtGate {
             carrier_id: c.id,
@@ -856,10 +861,14 @@ impl<'a> Ingest<'a> {
             return Ok(0);
         }
         let dev = self.dev();
+        let rules = policy::Rules {
+            badge_levels: &self.rules.badge_required,
+            commitment_valid_months: self.rules.commitment_valid_months,
+        };
         Ok(if recent {
-            policy::recent_version(self.tx, dev, &self.rules.badge_required, self.now_ms)?
+            policy::recent_version(self.tx, dev, rules, self.now_ms)?
         } else {
-            policy::current(self.tx, dev, &self.rules.badge_required, self.now_ms)?.0
+            policy::current(self.tx, dev, rules, self.now_ms)?.0
         })
     }
 
@@ -1154,6 +1163,7 @@ mod tests {
     const RULES: IngestRules = IngestRules {
         min_tag_travel_ms: 0,
         badge_required: Vec::new(),
+        commitment_valid_months: 0,
     };
 
     fn now() -> Timestamp {

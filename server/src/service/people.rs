@@ -18,7 +18,7 @@ use crate::domain::level::Level;
 use crate::domain::page::{Page, Sort, SortKey, SortValue, paginate, search_words, words_match};
 use crate::domain::person::{
     self, Category, DecommissioningPolicy, Period, PersonDates, PersonStatus, Reminder,
-    StatusChangeError,
+    ReminderKind, ReminderWindows, StatusChangeError,
 };
 use crate::domain::time::{Date, Timestamp};
 use crate::service::lists::{ListParams, WORDS_MAX};
@@ -717,23 +717,73 @@ pub fn expired_holders_in(
         let mut alert = NewAlert::new(AlertKind::TrainingExpiredHolding, cause, now_ms);
         alert.person_id = Some(id.0);
         alert.detail = json!({"carriers_held": held});
-        let r = tx.raise_alert(&alert)?;
-        if let Raised::New(alert_id) = r {
-            tx.append_audit(&NewEntry {
-                at,
-                actor: "@sweep".to_owned(),
-                action: "alert.raise",
-                subject: format!("alert:{alert_id}"),
-                before: None,
-                after: Some(json!({
-                    "kind": alert.kind,
-                    "severity": alert.severity,
-                    "cause": alert.cause,
-                    "person_id": id.to_string(),
-                })),
-            })?;
+        raised.push(raise_for_person(tx, at, &alert, id)?);
+    }
+    Ok(raised)
+}
+
+/// Raise `alert` about person `id` as the sweep, auditing it when it is new; its id.
+fn raise_for_person(
+    tx: &mut dyn Tx,
+    at: Timestamp,
+    alert: &NewAlert,
+    id: PersonId,
+) -> Result<i64, ServiceError> {
+    let r = tx.raise_alert(alert)?;
+    if let Raised::New(alert_id) = r {
+        tx.append_audit(&NewEntry {
+            at,
+            actor: "@sweep".to_owned(),
+            action: "alert.raise",
+            subject: format!("alert:{alert_id}"),
+            before: None,
+            after: Some(json!({
+                "kind": alert.kind,
+                "severity": alert.severity,
+                "cause": alert.cause,
+                "person_id": id.to_string(),
+            })),
+        })?;
+    }
+    Ok(r.id())
+}
+
+/// The alert kind that sends a reminder of `kind` through the notifications.
+pub fn reminder_alert_kind(kind: ReminderKind) -> AlertKind {
+    match kind {
+        ReminderKind::TrainingExpiring => AlertKind::TrainingExpiring,
+        ReminderKind::CommitmentExpiring => AlertKind::CommitmentExpiring,
+        ReminderKind::DecommissioningEnding => AlertKind::DecommissioningEnding,
+    }
+}
+
+/// Send the reminders due at `at` ([`person::reminders`], the ones the officer's page lists)
+/// through the notifications: one low-severity alert per person, kind and due date, so each
+/// reaches the officers once per window, in the daily digest (and on webhooks), and a renewal
+/// (a new due date) is reminded afresh when its own window opens. The ids of the alerts
+/// raised. Part of the sweep (as `@sweep`). The alert names the person by id only.
+pub fn reminders_in(
+    tx: &mut dyn Tx,
+    at: Timestamp,
+    windows: &ReminderWindows,
+    commitment_valid_months: u32,
+) -> Result<Vec<i64>, ServiceError> {
+    let today = at.date();
+    let mut raised = Vec::new();
+    for p in tx.people()? {
+        let dates = person_dates(&p, commitment_valid_months);
+        for reminder in person::reminders(&dates, today, windows) {
+            let kind = reminder_alert_kind(reminder.kind);
+            let due = reminder.due_on.to_string();
+            let cause = cause(kind, &[("person", &p.id.to_string()), ("due", &due)]);
+            if tx.alert_last_seen(&cause)?.is_some() {
+                continue;
+            }
+            let mut alert = NewAlert::new(kind, cause, at.unix_ms());
+            alert.person_id = Some(p.id.0);
+            alert.detail = json!({"due_on": due, "days_left": reminder.days_left});
+            raised.push(raise_for_person(tx, at, &alert, p.id)?);
         }
-        raised.push(r.id());
     }
     Ok(raised)
 }
@@ -743,6 +793,7 @@ mod tests {
     use super::*;
     use crate::domain::person::{MonthRange, StatusChangeError};
     use crate::store::PeopleRows;
+    use crate::store::alerts::AlertRows;
     use crate::store::test_support::{MemoryDb, T0, t};
 
     const POLICY: DecommissioningPolicy = DecommissioningPolicy {
@@ -934,6 +985,50 @@ mod tests {
             expired_holders_in(&mut db.tx(), next_day, 0).unwrap(),
             raised
         );
+    }
+
+    /// Each reminder is raised once per person, kind and due date (a low alert, audited), the
+    /// same window never again, and a departed person's period ending is reminded too.
+    #[test]
+    fn reminders_are_raised_once_per_window() {
+        let db = MemoryDb::custody(t(T0));
+        let windows = ReminderWindows {
+            certificate_days: 30,
+            decommissioning_days: 60,
+        };
+        let today = t(T0).date();
+        let set = |sql: String| {
+            db.tx().conn().execute(&sql, []).unwrap();
+        };
+        let remind = |at: Timestamp| reminders_in(&mut db.tx(), at, &windows, 0).unwrap();
+        assert!(remind(t(T0)).is_empty(), "training valid for years");
+        set(format!(
+            "UPDATE people SET training_valid_until = '{}'",
+            today.plus_days(10)
+        ));
+        let raised = remind(t(T0));
+        assert_eq!(raised.len(), 1);
+        assert_eq!(db.audit().pop().unwrap().action, "alert.raise");
+        let alert = db.tx().alert(raised[0]).unwrap().unwrap();
+        assert_eq!(alert.kind, AlertKind::TrainingExpiring);
+        assert_eq!(alert.severity, crate::domain::alert::Severity::Low);
+        assert_eq!(alert.person_id, Some("1".to_owned()));
+        assert_eq!(alert.detail["days_left"], 10);
+        assert!(remind(t(T0)).is_empty(), "once");
+        assert!(
+            remind(t(T0).plus_secs(3 * 86_400)).is_empty(),
+            "once per window"
+        );
+        // Departed, the period ending in 20 days: reminded once, the training no longer.
+        set(format!(
+            "UPDATE people SET status = 'departed', decommissioning_ends_on = '{}'",
+            today.plus_days(20)
+        ));
+        let raised = remind(t(T0));
+        assert_eq!(raised.len(), 1);
+        let alert = db.tx().alert(raised[0]).unwrap().unwrap();
+        assert_eq!(alert.kind, AlertKind::DecommissioningEnding);
+        assert!(remind(t(T0)).is_empty());
     }
 
     #[test]

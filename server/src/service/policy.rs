@@ -2,7 +2,9 @@
 //!
 //! # Contents
 //! Every carrier currently allowed to leave ([`PolicyRows::allowed_carriers`]): one entry per
-//! (EPC tag, sign-out), with `until_ms` = the due time and the borrower's badge (none if the
+//! (EPC tag, sign-out), with `until_ms` = the due time, or the end of the borrower's training
+//! or commitment if sooner ([`gate::permit_until_ms`]: an expired person's badge authorises no
+//! exit, offline either), and the borrower's badge (none if the
 //! borrower has no badge a gate can read: then the gate does not check badges, exactly as the
 //! server's own rule in `domain::gate`), and `badge_required` set by the same function the
 //! server's verdict uses ([`gate::badge_required`], from the carrier's level and the `[gate]
@@ -41,7 +43,7 @@ use crate::domain::gate;
 use crate::domain::ingest::{clock_in_step, unix_ms};
 use crate::domain::level::Level;
 use crate::store::ingest::DeviceAuth;
-use crate::store::policy::AllowedRow;
+use crate::store::policy::{AllowedRow, LoanRow};
 use crate::store::{StoreError, Tx};
 
 /// How old a version check may be for a batch ack to reuse it, in ms.
@@ -58,15 +60,11 @@ impl Contents {
     /// The contents now. More than [`MAX_POLICY_CARRIERS`] carriers or [`MAX_POLICY_BADGES`]
     /// badges are cut at the limit, with an error logged: offline gates then alarm on what
     /// was left out (fail secure).
-    fn read(tx: &mut dyn Tx, badge_levels: &[Level], now_ms: i64) -> Result<Contents, StoreError> {
+    fn read(tx: &mut dyn Tx, rules: Rules<'_>, now_ms: i64) -> Result<Contents, StoreError> {
         let mut allowed: Vec<AllowedCarrier> = tx
             .allowed_carriers(now_ms)?
             .into_iter()
-            .map(|AllowedRow { mut entry, level }| {
-                let has_badge = !entry.borrower_badges.is_empty();
-                entry.badge_required = gate::badge_required(badge_levels, level, has_badge);
-                entry
-            })
+            .filter_map(|row| entry(row, rules, now_ms))
             // Dispatched carriers (机要传递) within their window: no badge check, as in
             // `domain::gate`.
             .chain(
@@ -104,6 +102,39 @@ impl Contents {
     }
 }
 
+/// What a policy's contents depend on besides the register: the settings the server's own
+/// verdict applies too (`service::ingest::IngestRules`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rules<'a> {
+    /// The carrier levels whose exits need the borrower's badge (`[gate] badge_required`).
+    pub badge_levels: &'a [Level],
+    /// How long a commitment lasts (`[people] commitment_valid_months`, 0 = for ever).
+    pub commitment_valid_months: u32,
+}
+
+/// The policy entry for `row` at `now_ms`, as the server's verdict sees the same sign-out
+/// (`domain::gate::ActiveSignout::permit`): the badge requirement of the carrier's level, and
+/// lasting until the due time or the end of the borrower's certification
+/// ([`gate::permit_until_ms`]), whichever comes first. `None` once that has passed: an expired
+/// person's carriers leave the policy, so its contents (and version) change at the expiry and
+/// the next heartbeat tells every gate to fetch it, exactly as for a replaced badge.
+fn entry(
+    LoanRow {
+        row: AllowedRow { mut entry, level },
+        borrower,
+    }: LoanRow,
+    rules: Rules<'_>,
+    now_ms: i64,
+) -> Option<AllowedCarrier> {
+    let has_badge = !entry.borrower_badges.is_empty();
+    entry.badge_required = gate::badge_required(rules.badge_levels, level, has_badge);
+    entry.until_ms = gate::permit_until_ms(
+        entry.until_ms,
+        borrower.valid_through(rules.commitment_valid_months),
+    );
+    (entry.until_ms > now_ms).then_some(entry)
+}
+
 /// The version for contents hashing to `hash`, given the version and hash stored last.
 pub fn next_version(stored: Option<(u64, &[u8])>, hash: &[u8]) -> u64 {
     match stored {
@@ -118,7 +149,7 @@ pub fn next_version(stored: Option<(u64, &[u8])>, hash: &[u8]) -> u64 {
 pub(crate) fn recent_version(
     tx: &mut dyn Tx,
     device: &str,
-    badge_levels: &[Level],
+    rules: Rules<'_>,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     match tx.policy_check(device)? {
@@ -130,20 +161,19 @@ pub(crate) fn recent_version(
         {
             Ok(check.version)
         }
-        _ => Ok(current(tx, device, badge_levels, now_ms)?.0),
+        _ => Ok(current(tx, device, rules, now_ms)?.0),
     }
 }
 
 /// The current policy contents for `device` and their version, bumping the stored version
-/// if the contents changed, and recording when it was checked. `badge_levels`: the carrier
-/// levels whose exits need the borrower's badge (`[gate] badge_required`).
+/// if the contents changed, and recording when it was checked.
 pub(crate) fn current(
     tx: &mut dyn Tx,
     device: &str,
-    badge_levels: &[Level],
+    rules: Rules<'_>,
     now_ms: i64,
 ) -> Result<(u64, Contents), StoreError> {
-    let contents = Contents::read(tx, badge_levels, now_ms)?;
+    let contents = Contents::read(tx, rules, now_ms)?;
     let hash = contents.hash()?;
     let stored = tx.policy_check(device)?;
     let version = next_version(
@@ -185,10 +215,15 @@ pub async fn gate_policy(
     let ttl_ms = i64::try_from(app.settings().policy_ttl.as_millis()).unwrap_or(i64::MAX);
     let device = device.id.clone();
     let badge_levels = app.settings().badge_required.clone();
+    let commitment_valid_months = app.settings().people.commitment_valid_months;
     app.store()
         .transact(move |tx| {
+            let rules = Rules {
+                badge_levels: &badge_levels,
+                commitment_valid_months,
+            };
             let (version, Contents { allowed, badges }) =
-                current(tx, device.as_str(), &badge_levels, now_ms)?;
+                current(tx, device.as_str(), rules, now_ms)?;
             Ok(PolicyAnswer::Policy(GatePolicy {
                 device_id: device.as_str().to_owned(),
                 version,
@@ -208,6 +243,14 @@ mod tests {
     use crate::store::test_support::{MemoryDb, carrier_epc};
 
     const T: i64 = 1_767_225_600_000;
+
+    /// The rules with `badge_levels`, commitments not expiring.
+    fn rules(badge_levels: &[Level]) -> Rules<'_> {
+        Rules {
+            badge_levels,
+            commitment_valid_months: 0,
+        }
+    }
 
     #[test]
     fn versions_start_at_one_and_grow_only_on_change() {
@@ -251,31 +294,34 @@ mod tests {
         let db = MemoryDb::gate_site(Timestamp::from_unix_ms(T).unwrap());
         let tx = &mut db.tx();
         assert_eq!(
-            recent_version(tx, "gate-1", &[], T).unwrap(),
+            recent_version(tx, "gate-1", rules(&[]), T).unwrap(),
             1,
             "first check"
         );
         db.signed_out(1, 9_000_000_000_000, true);
         let fresh = T + ACK_VERSION_MAX_AGE_MS - 1;
         assert_eq!(
-            recent_version(tx, "gate-1", &[], fresh).unwrap(),
+            recent_version(tx, "gate-1", rules(&[]), fresh).unwrap(),
             1,
             "reused"
         );
         let stale = T + ACK_VERSION_MAX_AGE_MS;
         assert_eq!(
-            recent_version(tx, "gate-1", &[], stale).unwrap(),
+            recent_version(tx, "gate-1", rules(&[]), stale).unwrap(),
             2,
             "recomputed"
         );
-        assert_eq!(recent_version(tx, "gate-1", &[], stale + 1).unwrap(), 2);
+        assert_eq!(
+            recent_version(tx, "gate-1", rules(&[]), stale + 1).unwrap(),
+            2
+        );
         // A clock that went back does not reuse a check from its future.
         db.unlend_all();
-        assert_eq!(recent_version(tx, "gate-1", &[], T).unwrap(), 3);
+        assert_eq!(recent_version(tx, "gate-1", rules(&[]), T).unwrap(), 3);
         // `current` never reuses.
         db.signed_out(1, 9_000_000_000_000, true);
-        assert_eq!(current(tx, "gate-1", &[], T + 1).unwrap().0, 4);
-        let (_, contents) = current(tx, "gate-1", &[], T + 2).unwrap();
+        assert_eq!(current(tx, "gate-1", rules(&[]), T + 1).unwrap().0, 4);
+        let (_, contents) = current(tx, "gate-1", rules(&[]), T + 2).unwrap();
         let allowed: Vec<Epc> = contents.allowed.iter().map(|a| a.epc).collect();
         assert_eq!(allowed, [carrier_epc(1)]);
     }
@@ -290,17 +336,56 @@ mod tests {
         let required =
             |c: &Contents| -> Vec<bool> { c.allowed.iter().map(|a| a.badge_required).collect() };
         // Carrier 1 is S and person 1 has a badge: required under the default setting.
-        let (v1, contents) = current(tx, "gate-1", &[Level::TopSecret, Level::Secret], T).unwrap();
+        let (v1, contents) =
+            current(tx, "gate-1", rules(&[Level::TopSecret, Level::Secret]), T).unwrap();
         assert_eq!(required(&contents), [true]);
         // Not for TS only, nor with no levels.
-        let (v2, contents) = current(tx, "gate-1", &[Level::TopSecret], T).unwrap();
+        let (v2, contents) = current(tx, "gate-1", rules(&[Level::TopSecret]), T).unwrap();
         assert_eq!(required(&contents), [false]);
         assert_eq!(v2, v1 + 1, "a changed requirement is a new version");
         // A borrower without a gate-readable badge cannot be required to show one.
         db.set_badge(1, "barcode:XYZ");
-        let (_, contents) = current(tx, "gate-1", &[Level::Secret], T).unwrap();
+        let (_, contents) = current(tx, "gate-1", rules(&[Level::Secret]), T).unwrap();
         assert_eq!(required(&contents), [false]);
         assert!(contents.allowed[0].borrower_badges.is_empty());
+    }
+
+    /// A borrower's entry lasts no longer than their training (or, where commitments
+    /// expire, their commitment): bounded by midnight after the last valid day, and gone from
+    /// the next policy once that has passed, a new version the gates are told to fetch.
+    #[test]
+    fn an_expired_borrowers_entries_end_with_the_certification() {
+        // T is 2026-01-01T00:00:00Z; person 1's training lasts through that day.
+        const DAY: i64 = 86_400_000;
+        let db = MemoryDb::gate_site(Timestamp::from_unix_ms(T).unwrap());
+        db.set_training(1, "2026-01-01");
+        db.signed_out(1, T + 7 * DAY, true);
+        let tx = &mut db.tx();
+        let until = |c: &Contents| -> Vec<i64> { c.allowed.iter().map(|a| a.until_ms).collect() };
+        let (v1, contents) = current(tx, "gate-1", rules(&[]), T).unwrap();
+        assert_eq!(until(&contents), [T + DAY], "bounded by the training");
+        let (v, contents) = current(tx, "gate-1", rules(&[]), T + DAY - 1).unwrap();
+        assert_eq!(
+            (v, until(&contents)),
+            (v1, vec![T + DAY]),
+            "unchanged before"
+        );
+        let (v2, contents) = current(tx, "gate-1", rules(&[]), T + DAY).unwrap();
+        assert!(contents.allowed.is_empty(), "expired at midnight");
+        assert_eq!(v2, v1 + 1, "a new version for the gates to fetch");
+        // The badge stays known as a staff badge (not mistaken for a carrier).
+        assert_eq!(contents.badges, [crate::store::test_support::badge_epc(1)]);
+        // Renewed: back in. A commitment signed 2020-01-01 lasting 60 months ran out on
+        // 2025-01-01: out again.
+        db.set_training(1, "2030-12-31");
+        let (_, contents) = current(tx, "gate-1", rules(&[]), T + DAY).unwrap();
+        assert_eq!(until(&contents), [T + 7 * DAY]);
+        let five_years = Rules {
+            badge_levels: &[],
+            commitment_valid_months: 60,
+        };
+        let (_, contents) = current(tx, "gate-1", five_years, T + DAY).unwrap();
+        assert!(contents.allowed.is_empty(), "commitment expired");
     }
 
     #[test]
@@ -308,7 +393,7 @@ mod tests {
         let db = MemoryDb::gate_site(Timestamp::from_unix_ms(T).unwrap());
         db.set_badge(1, "E2000000000000000000000A");
         let tx = &mut db.tx();
-        let (v1, contents) = current(tx, "gate-1", &[], T).unwrap();
+        let (v1, contents) = current(tx, "gate-1", rules(&[]), T).unwrap();
         let hex =
             |c: &Contents| -> Vec<String> { c.badges.iter().map(ToString::to_string).collect() };
         assert_eq!(hex(&contents), ["E2000000000000000000000A"]);
@@ -322,7 +407,7 @@ mod tests {
         ] {
             db.person_with_badge(name, badge);
         }
-        let (v2, contents) = current(tx, "gate-1", &[], T).unwrap();
+        let (v2, contents) = current(tx, "gate-1", rules(&[]), T).unwrap();
         assert_eq!(v2, v1 + 1, "new badges are new contents");
         assert_eq!(
             hex(&contents),
@@ -333,7 +418,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            current(tx, "gate-1", &[], T + 1).unwrap().0,
+            current(tx, "gate-1", rules(&[]), T + 1).unwrap().0,
             v2,
             "unchanged"
         );

@@ -47,7 +47,8 @@ pub async fn sweep(app: &AppState) -> Result<SweepOutcome, ServiceError> {
     let at = app.now();
     let policy = app.settings().sweep;
     let loans = app.settings().loans;
-    let commitment_months = app.settings().people.commitment_valid_months;
+    let people_settings = app.settings().people;
+    let commitment_months = people_settings.commitment_valid_months;
     let outcome = app
         .store()
         .transact(move |tx| {
@@ -59,6 +60,10 @@ pub async fn sweep(app: &AppState) -> Result<SweepOutcome, ServiceError> {
             // People whose training or commitment ran out while they hold carriers.
             let people = super::people::expired_holders_in(tx, at, commitment_months)?;
             outcome.changed.extend(people);
+            // Reminders (training, commitment, decommissioning) through the notifications.
+            let reminded =
+                super::people::reminders_in(tx, at, &people_settings.windows(), commitment_months)?;
+            outcome.changed.extend(reminded);
             Ok::<_, ServiceError>(outcome)
         })
         .await?;

@@ -160,3 +160,79 @@ pub async fn list(
     let reader = CustodyReader::SecurityOfficer(cap.clone());
     approvals::list(app, &reader, Some(RequestKind::Travel), state).await
 }
+
+/// A travel request as the pages show it: who, where, when, how it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trip {
+    /// The request.
+    pub id: RequestId,
+    /// The traveller.
+    pub person_id: PersonId,
+    /// Their name.
+    pub name: String,
+    /// Where to.
+    pub destination: String,
+    /// First day abroad.
+    pub from: Date,
+    /// Last day abroad.
+    pub until: Date,
+    /// Requested, approved, rejected.
+    pub state: RequestState,
+    /// The trip overlaps the traveller's decommissioning period (marked as such).
+    pub during_decommissioning: bool,
+}
+
+impl Trip {
+    /// The trip a travel request describes; `None` for a request whose stored body lacks a
+    /// field (never written so by [`request`]; logged rather than failing the page).
+    fn of(r: &Request) -> Option<Trip> {
+        let person = r.beneficiary.as_ref()?;
+        let date = |field: &str| r.body.get(field)?.as_str()?.parse::<Date>().ok();
+        let trip = Trip {
+            id: r.id,
+            person_id: person.id,
+            name: person.name.clone(),
+            destination: r.body.get("destination")?.as_str()?.to_owned(),
+            from: date("from")?,
+            until: date("until")?,
+            state: r.state,
+            during_decommissioning: r.body.get("during_decommissioning")?.as_bool()?,
+        };
+        Some(trip)
+    }
+}
+
+fn trips(requests: &[Request]) -> Vec<Trip> {
+    requests
+        .iter()
+        .filter_map(|r| {
+            let trip = Trip::of(r);
+            if trip.is_none() {
+                tracing::warn!(request = %r.id, "travel request body unreadable; left off the page");
+            }
+            trip
+        })
+        .collect()
+}
+
+/// A person's travel requests, newest first (security officer): their page.
+pub async fn of_person(
+    app: &AppState,
+    cap: &SecurityOfficerCap,
+    person: PersonId,
+) -> Result<Vec<Trip>, ServiceError> {
+    let all = list(app, cap, None).await?;
+    Ok(trips(&all)
+        .into_iter()
+        .filter(|t| t.person_id == person)
+        .collect())
+}
+
+/// The register of who is abroad when (security officer): every approved trip, by its first
+/// day (then its last day, then the traveller), so the officer reads it as a timeline.
+pub async fn register(app: &AppState, cap: &SecurityOfficerCap) -> Result<Vec<Trip>, ServiceError> {
+    let approved = list(app, cap, Some(RequestState::Approved)).await?;
+    let mut trips = trips(&approved);
+    trips.sort_by(|a, b| (a.from, a.until, &a.name).cmp(&(b.from, b.until, &b.name)));
+    Ok(trips)
+}

@@ -205,8 +205,13 @@ pub trait IngestRows {
     /// The person whose badge is `epc`, in either stored form.
     fn person_by_badge(&mut self, epc: &Epc) -> Result<Option<BadgeHolder>, StoreError>;
 
-    /// The sign-outs in state `out` that a carrier is outstanding on.
-    fn active_signouts(&mut self, carrier: i64) -> Result<Vec<ActiveSignout>, StoreError>;
+    /// The sign-outs in state `out` that a carrier is outstanding on, with how long each
+    /// borrower stays certified when commitments last `commitment_valid_months`.
+    fn active_signouts(
+        &mut self,
+        carrier: i64,
+        commitment_valid_months: u32,
+    ) -> Result<Vec<ActiveSignout>, StoreError>;
 
     /// The carrier was seen at `device` at `at_ms` (kept only if newer than what is stored).
     fn mark_seen(&mut self, carrier: i64, device: &str, at_ms: i64) -> Result<(), StoreError>;

@@ -146,6 +146,16 @@ impl MemoryDb {
             .unwrap();
     }
 
+    /// Person `person`'s training certificate lasts through `valid_until` (`YYYY-MM-DD`).
+    pub fn set_training(&self, person: i64, valid_until: &str) {
+        self.conn
+            .execute(
+                "UPDATE people SET training_valid_until = ?2 WHERE id = ?1",
+                rusqlite::params![person, valid_until],
+            )
+            .unwrap();
+    }
+
     /// A new person (core, trained) with badge tag `badge_tag`; their id.
     pub fn person_with_badge(&self, name: &str, badge_tag: &str) -> i64 {
         self.conn

@@ -236,6 +236,9 @@ texts! {
     AlertDestroyedSeen: "已销毁载体被读到", "Destroyed carrier seen";
     AlertTrainingExpiredHolding: "培训或承诺过期仍持有载体", "Training or commitment expired while holding carriers";
     AlertCollectionDue: "年底收缴：持有人须交回载体", "Year-end collection: the holder must return carriers";
+    AlertTrainingExpiring: "保密培训即将到期", "Training expiring";
+    AlertCommitmentExpiring: "保密承诺即将到期", "Commitment expiring";
+    AlertDecommissioningEnding: "脱密期即将结束", "Decommissioning period ending";
 
     // Alert states and severities.
     StateOpen: "未处理", "Open";
@@ -1079,6 +1082,18 @@ texts! {
     DeliveredButton: "确认送达", "Record delivery";
     DispatchWindowUntil: "放行截止", "Gate window ends";
     DispatchReceivedBy: "收件人", "Received by";
+    // Travel abroad (people2).
+    NavTravel: "出境登记", "Travel abroad";
+    TravelRegisterTitle: "出境登记：谁在何时出境", "Travel register: who is abroad when";
+    TravelRegisterHint: "已批准的出境，按出境日期排列。", "Approved travel, by first day abroad.";
+    TravelSection: "出境申请", "Travel abroad";
+    NoTravel: "无出境记录", "No travel on record";
+    TravelDestination: "目的地", "Destination";
+    TravelFrom: "出境日期", "From";
+    TravelUntil: "返回日期", "Until";
+    TravelState: "状态", "State";
+    TripAbroadNow: "正在境外", "abroad now";
+    TripDuringDecommissioning: "脱密期内", "during the decommissioning period";
 }
 
 /// The name of a role.
@@ -1143,6 +1158,9 @@ pub fn alert_kind(kind: AlertKind) -> Key {
         AlertKind::DestroyedSeen => Key::AlertDestroyedSeen,
         AlertKind::TrainingExpiredHolding => Key::AlertTrainingExpiredHolding,
         AlertKind::CollectionDue => Key::AlertCollectionDue,
+        AlertKind::TrainingExpiring => Key::AlertTrainingExpiring,
+        AlertKind::CommitmentExpiring => Key::AlertCommitmentExpiring,
+        AlertKind::DecommissioningEnding => Key::AlertDecommissioningEnding,
     }
 }
 

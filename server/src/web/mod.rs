@@ -51,6 +51,7 @@
 //! | `GET /retention` | custodian, security officer | [`moves`]: retention review |
 //! | `GET /approvals`, `POST /approvals/{id}/approve` | security officer | [`officer`]: approval queue |
 //! | `GET/POST /people`, `GET /people/{id}`, `POST /people/{id}/edit`, `POST /people/{id}/leave`, `POST /people/{id}/clearance`, `POST /people/{id}/depart` | security officer | [`officer`], [`people`]: people, training, the departure sequence, 清退 |
+//! | `GET /travel` | security officer | [`travel`]: who is abroad when (approved travel by date) |
 //! | `GET /overdue`, `GET /missing` | security officer | [`officer`]: overdue sign-outs, missing carriers and leak deadlines |
 //! | `GET /alerts/history?kind=&state=` | security officer | [`officer`]: handled alerts |
 //! | `GET /reports`, `GET /reports/{register,overdue,missing}` | custodian, security officer | [`reports`]: printable A4 reports |
@@ -105,6 +106,7 @@ pub use crate::replay;
 pub mod session;
 pub mod setup;
 pub mod signout_list;
+pub mod travel;
 
 use std::time::Instant;
 
@@ -220,6 +222,11 @@ pub const NAV: &[NavItem] = &[
     NavItem {
         path: "/people",
         label: Key::NavPeople,
+        roles: OfficerDesk::ROLES,
+    },
+    NavItem {
+        path: "/travel",
+        label: Key::NavTravel,
         roles: OfficerDesk::ROLES,
     },
     NavItem {
@@ -388,6 +395,7 @@ pub fn router() -> Router<AppState> {
         .route("/people/{id}/leave", post(people::leave))
         .route("/people/{id}/clearance", post(people::clearance))
         .route("/people/{id}/depart", post(people::depart))
+        .route("/travel", get(travel::register))
         .route("/overdue", get(officer::overdue))
         .route("/missing", get(officer::missing))
         .route("/alerts/history", get(officer::alert_history))

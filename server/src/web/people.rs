@@ -24,6 +24,7 @@ use crate::domain::person::{Category, PersonStatus};
 use crate::domain::time::Date;
 use crate::service::ServiceError;
 use crate::service::people::{self, DepartInput, PersonEdit, PersonFile, PersonReminder};
+use crate::service::travel;
 
 /// `GET /people/{id}`.
 pub async fn person(
@@ -208,6 +209,9 @@ async fn person_page(
         Err(ServiceError::NotFound) => return Ok(not_found(session, Key::PersonNotFound)),
         Err(e) => return Err(session.internal(e)),
     };
+    let trips = travel::of_person(state, &page.cap.cap, id)
+        .await
+        .map_err(|e| session.internal(e))?;
     let lang = session.lang;
     let content = html! {
         h1 #person-heading data-person-id=(id) data-status=(file.person.status.as_str()) {
@@ -217,6 +221,7 @@ async fn person_page(
         p { a href="/people" { (t(lang, Key::PeopleTitle)) } }
         (facts(lang, &file))
         (departure(lang, session, &file))
+        (super::travel::person_section(lang, &trips, state.now().date()))
         (history(lang, &file))
         @if file.person.status != PersonStatus::Departed { (edit_form(lang, session, &file)) }
     };

@@ -9,7 +9,7 @@ use crate::domain::gate::{ActiveSignout, BadgeHolder};
 use crate::domain::ids::DeviceId;
 use crate::domain::ingest::{EpochRecord, badge_epc, badge_forms};
 use crate::domain::level::ZoneLevel;
-use crate::domain::person::{self, Category, PersonStatus, level_of_code};
+use crate::domain::person::{self, Category, Certificates, PersonStatus, level_of_code};
 use crate::store::StoreError;
 use crate::store::ingest::{
     CarrierEvent, DeviceAuth, IngestRows, NewEvent, Sighting, StoredEvent, TagCarrier,
@@ -23,7 +23,8 @@ const PERSON_BY_BADGE: &str = "SELECT id, name, category, clearance, status
      ORDER BY id LIMIT 1";
 
 /// The live sign-outs of a carrier (see `active_signouts`).
-const ACTIVE_SIGNOUTS: &str = "SELECT s.id, s.may_leave, s.due_at_ms, s.borrower, p.badge_tag
+const ACTIVE_SIGNOUTS: &str = "SELECT s.id, s.may_leave, s.due_at_ms, s.borrower, p.badge_tag,
+            p.training_valid_until, p.commitment_signed_on
      FROM signout_carriers sc INDEXED BY signout_carriers_by_carrier
      JOIN signouts s ON s.id = sc.signout_id
      JOIN people p ON p.id = s.borrower
@@ -375,9 +376,17 @@ impl IngestRows for SqliteTx<'_> {
     /// sign-outs open on the site; through the carrier's index it reads only that carrier's
     /// few rows. They are put in sign-out order here rather than by `ORDER BY`, which would
     /// open a sorter for every carrier read at a gate.
-    fn active_signouts(&mut self, carrier: i64) -> Result<Vec<ActiveSignout>, StoreError> {
+    fn active_signouts(
+        &mut self,
+        carrier: i64,
+        commitment_valid_months: u32,
+    ) -> Result<Vec<ActiveSignout>, StoreError> {
         let mut stmt = self.conn().prepare_cached(ACTIVE_SIGNOUTS)?;
         let rows = stmt.query_map([carrier], |r| {
+            let certificates = Certificates {
+                training_valid_until: r.get(5)?,
+                commitment_signed_on: r.get(6)?,
+            };
             Ok(ActiveSignout {
                 signout_id: r.get(0)?,
                 may_leave: r.get::<_, i64>(1)? == 1,
@@ -387,6 +396,7 @@ impl IngestRows for SqliteTx<'_> {
                     .get::<_, Option<String>>(4)?
                     .as_deref()
                     .and_then(badge_epc),
+                borrower_valid_through: certificates.valid_through(commitment_valid_months),
             })
         })?;
         let mut signouts: Vec<ActiveSignout> = rows.collect::<Result<_, _>>()?;

@@ -6,13 +6,15 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteTx, level_column};
 use crate::domain::ingest::badge_epc;
+use crate::domain::person::Certificates;
 use crate::store::StoreError;
-use crate::store::policy::{AllowedRow, PolicyCheck, PolicyRows};
+use crate::store::policy::{AllowedRow, LoanRow, PolicyCheck, PolicyRows};
 
 impl PolicyRows for SqliteTx<'_> {
-    fn allowed_carriers(&mut self, now_ms: i64) -> Result<Vec<AllowedRow>, StoreError> {
+    fn allowed_carriers(&mut self, now_ms: i64) -> Result<Vec<LoanRow>, StoreError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT ct.tag, s.due_at_ms, p.badge_tag, c.level
+            "SELECT ct.tag, s.due_at_ms, p.badge_tag, c.level, p.training_valid_until,
+                    p.commitment_signed_on
              FROM signouts s
              JOIN signout_carriers sc ON sc.signout_id = s.id AND sc.returned_at_ms IS NULL
              JOIN carriers c ON c.id = sc.carrier_id AND c.state = 'out'
@@ -31,14 +33,20 @@ impl PolicyRows for SqliteTx<'_> {
                 continue;
             };
             let badge: Option<String> = row.get(2)?;
-            allowed.push(AllowedRow {
-                entry: AllowedCarrier {
-                    epc,
-                    until_ms: row.get(1)?,
-                    borrower_badges: badge.as_deref().and_then(badge_epc).into_iter().collect(),
-                    badge_required: false,
+            allowed.push(LoanRow {
+                row: AllowedRow {
+                    entry: AllowedCarrier {
+                        epc,
+                        until_ms: row.get(1)?,
+                        borrower_badges: badge.as_deref().and_then(badge_epc).into_iter().collect(),
+                        badge_required: false,
+                    },
+                    level: level_column(row, 3)?,
                 },
-                level: level_column(row, 3)?,
+                borrower: Certificates {
+                    training_valid_until: row.get(4)?,
+                    commitment_signed_on: row.get(5)?,
+                },
             });
         }
         Ok(allowed)
