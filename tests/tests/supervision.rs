@@ -99,7 +99,8 @@ async fn a_daemon_start_with_a_working_reader_raises_no_reader_fault() -> anyhow
 /// A daemon that goes quiet is flagged at its own deadline (its last heartbeat + the
 /// supervision interval), not at the next sweep: with sweeps a minute apart, `reader_silent`
 /// still comes within the supervision interval (2 s here) plus one heartbeat interval of the
-/// daemon's death, with a second of slack for the machine.
+/// daemon's death, with three seconds of slack for a loaded 2-core machine (one second was
+/// exceeded once in a full run; the next sweep is still a minute away, so the claim stands).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_daemon_is_flagged_at_its_own_deadline_not_at_the_next_sweep() -> anyhow::Result<()>
 {
@@ -119,7 +120,7 @@ async fn a_quiet_daemon_is_flagged_at_its_own_deadline_not_at_the_next_sweep() -
     })
     .await?;
     let heartbeat = Duration::from_millis(site.options().daemon.heartbeat_interval_ms);
-    let bound = Duration::from_secs(2) + heartbeat + Duration::from_secs(1);
+    let bound = Duration::from_secs(2) + heartbeat + Duration::from_secs(3);
     site.gate_mut().kill_daemon().await?;
     let killed = Instant::now();
     let silent = stream

@@ -14,14 +14,45 @@ use crate::AppState;
 use crate::alert_hub::{Coalescer, Frame, PublisherGuard, REPEAT_INTERVAL};
 use crate::audit::NewEntry;
 use crate::auth::capability::{AlertHandlerCap, AlertReaderCap};
-use crate::domain::alert::AlertState;
+use crate::domain::alert::{AlertState, NewAlert};
 use crate::domain::lifecycle::RemovalOutcome;
 use crate::domain::lifecycle::{self, NoteError};
 use crate::domain::page::{Page, PageRequest, Sort, SortKey, SortValue, decode_cursor, finish};
 use crate::domain::time::Timestamp;
 use crate::service::lists::ListParams;
-use crate::store::alerts::{AlertCounts, AlertFilter, AlertView};
+use crate::store::alerts::{AlertCounts, AlertFilter, AlertView, Raised};
 use crate::store::{StoreError, Tx};
+
+/// Raise (or repeat) `alert` in `tx` on behalf of `actor`: a new alert is audited
+/// (`alert.raise`, with its kind, severity, cause and the ids it names, never a title) in the
+/// same transaction, a repeat only counts. Every path that raises an alert outside ingest
+/// goes through here, so the audit entry of a raised alert reads the same wherever it came from.
+pub fn raise_in(
+    tx: &mut dyn Tx,
+    at: Timestamp,
+    actor: &str,
+    alert: &NewAlert,
+) -> Result<Raised, ServiceError> {
+    let raised = tx.raise_alert(alert)?;
+    if let Raised::New(id) = raised {
+        tx.append_audit(&NewEntry {
+            at,
+            actor: actor.to_owned(),
+            action: "alert.raise",
+            subject: format!("alert:{id}"),
+            before: None,
+            after: Some(json!({
+                "kind": alert.kind,
+                "severity": alert.severity,
+                "cause": alert.cause,
+                "carrier_id": alert.carrier_id.map(|c| c.to_string()),
+                "device_id": alert.device_id,
+                "person_id": alert.person_id.map(|p| p.to_string()),
+            })),
+        })?;
+    }
+    Ok(raised)
+}
 
 /// The longest resolution note, in characters.
 pub use crate::domain::lifecycle::NOTE_MAX_CHARS;

@@ -23,7 +23,7 @@ use crate::domain::lifecycle::{
 };
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
-use crate::store::alerts::{AlertView, Raised};
+use crate::store::alerts::AlertView;
 use crate::store::carriers::Carrier;
 use crate::store::lifecycle::{CorrectionRecord, Incident, NewIncident};
 
@@ -179,23 +179,7 @@ fn raise_missing(
         "missing_since": rfc3339(since_ms),
         "reason": reason.as_str(),
     });
-    let raised = tx.raise_alert(&alert)?;
-    if let Raised::New(id) = raised {
-        tx.append_audit(&NewEntry {
-            at,
-            actor: actor.to_owned(),
-            action: "alert.raise",
-            subject: format!("alert:{id}"),
-            before: None,
-            after: Some(json!({
-                "kind": alert.kind,
-                "severity": alert.severity,
-                "cause": alert.cause,
-                "carrier_id": text,
-            })),
-        })?;
-    }
-    Ok(raised.id())
+    Ok(super::alerts::raise_in(tx, at, actor, &alert)?.id())
 }
 
 fn rfc3339(ms: i64) -> Value {

@@ -26,7 +26,6 @@ use crate::domain::moves::{
 use crate::domain::repair::{self, MediaHandling, RepairMode};
 use crate::domain::time::{Date, Timestamp};
 use crate::store::Tx;
-use crate::store::alerts::Raised;
 use crate::store::moves::{
     CarrierLine, CollectionHead, CollectionItem, NewRepair, NewStocktake, RepairRow, ResolutionRow,
     RetentionLine, StocktakeHead,
@@ -529,23 +528,7 @@ fn tell_holders_in(
         );
         alert.person_id = Some(person.0);
         alert.detail = json!({"collection_id": c, "year": year, "carriers": carriers});
-        let raised = tx.raise_alert(&alert)?;
-        if let Raised::New(alert_id) = raised {
-            tx.append_audit(&NewEntry {
-                at,
-                actor: actor.to_owned(),
-                action: "alert.raise",
-                subject: format!("alert:{alert_id}"),
-                before: None,
-                after: Some(json!({
-                    "kind": alert.kind,
-                    "severity": alert.severity,
-                    "cause": alert.cause,
-                    "person_id": p,
-                })),
-            })?;
-        }
-        ids.push(raised.id());
+        ids.push(super::alerts::raise_in(tx, at, actor, &alert)?.id());
     }
     Ok(ids)
 }

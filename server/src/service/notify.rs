@@ -20,7 +20,6 @@ use crate::domain::alert::{AlertKind, NewAlert, cause};
 use crate::domain::notify::{self, HookRoute, PlannedChannel, Route};
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
-use crate::store::alerts::Raised;
 use crate::store::notify::{
     Channel, DeliveryState, DeliveryView, DueDelivery, NewDelivery, Outcome,
 };
@@ -249,21 +248,7 @@ fn report_stuck_in(
             "target": target,
             "deliveries": ids.len(),
         });
-        let raised = tx.raise_alert(&alert)?;
-        if let Raised::New(id) = raised {
-            tx.append_audit(&NewEntry {
-                at,
-                actor: Actor::system("notify").name().to_owned(),
-                action: "alert.raise",
-                subject: format!("alert:{id}"),
-                before: None,
-                after: Some(json!({
-                    "kind": kind,
-                    "severity": alert.severity,
-                    "cause": alert.cause,
-                })),
-            })?;
-        }
+        let raised = super::alerts::raise_in(tx, at, Actor::system("notify").name(), &alert)?;
         tx.mark_reported(&ids)?;
         changed.push(raised.id());
     }

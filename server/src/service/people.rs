@@ -23,7 +23,6 @@ use crate::domain::person::{
 use crate::domain::time::{Date, Timestamp};
 use crate::service::lists::{ListParams, WORDS_MAX};
 use crate::store::Tx;
-use crate::store::alerts::Raised;
 use crate::store::people::{HeldCarrier, NewPerson, Person, PersonChange, PersonRecord};
 
 /// Check a new person's free-text fields, every problem at once, in field order: a name and a
@@ -729,23 +728,8 @@ fn raise_for_person(
     alert: &NewAlert,
     id: PersonId,
 ) -> Result<i64, ServiceError> {
-    let r = tx.raise_alert(alert)?;
-    if let Raised::New(alert_id) = r {
-        tx.append_audit(&NewEntry {
-            at,
-            actor: "@sweep".to_owned(),
-            action: "alert.raise",
-            subject: format!("alert:{alert_id}"),
-            before: None,
-            after: Some(json!({
-                "kind": alert.kind,
-                "severity": alert.severity,
-                "cause": alert.cause,
-                "person_id": id.to_string(),
-            })),
-        })?;
-    }
-    Ok(r.id())
+    debug_assert_eq!(alert.person_id, Some(id.0));
+    Ok(super::alerts::raise_in(tx, at, "@sweep", alert)?.id())
 }
 
 /// The alert kind that sends a reminder of `kind` through the notifications.

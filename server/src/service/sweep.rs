@@ -173,21 +173,8 @@ impl Sweep<'_> {
 
     /// Raise (or repeat) `alert`; a new one is audited.
     fn raise(&mut self, alert: &NewAlert) -> Result<Raised, ServiceError> {
-        let raised = self.tx.raise_alert(alert)?;
-        if let Raised::New(id) = raised {
-            self.audit(
-                "alert.raise",
-                format!("alert:{id}"),
-                None,
-                json!({
-                    "kind": alert.kind,
-                    "severity": alert.severity,
-                    "cause": alert.cause,
-                    "carrier_id": alert.carrier_id.map(|c| c.to_string()),
-                    "device_id": alert.device_id,
-                    "person_id": alert.person_id.map(|p| p.to_string()),
-                }),
-            )?;
+        let raised = super::alerts::raise_in(&mut *self.tx, self.at, self.actor.name(), alert)?;
+        if let Raised::New(_) = raised {
             self.out.raised += 1;
         }
         self.out.changed.push(raised.id());

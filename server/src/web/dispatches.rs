@@ -76,20 +76,9 @@ pub async fn dispatches_page(
     ))
 }
 
-/// The step a dispatch has reached: `delivered`, `sent`, or its request state.
-fn dispatch_step(m: &Movement) -> &'static str {
-    if m.steps.iter().any(|s| s.step == "delivered") {
-        "delivered"
-    } else if m.steps.iter().any(|s| s.step == "sent") {
-        "sent"
-    } else {
-        m.request.state.as_str()
-    }
-}
-
 fn dispatch_item(lang: Lang, session: &WebSession, m: &Movement) -> Markup {
     let r = &m.request;
-    let step = dispatch_step(m);
+    let step = super::moves::step_reached(m, &["delivered", "sent"]);
     let carriers = super::approvals::body_carriers(&r.body);
     let text = |field: &str| r.body[field].as_str().unwrap_or("").to_owned();
     html! {

@@ -401,19 +401,19 @@ pub async fn transfers_page(
     ))
 }
 
-fn transfer_step(m: &Movement) -> &'static str {
-    if m.steps.iter().any(|s| s.step == "received") {
-        "received"
-    } else if m.steps.iter().any(|s| s.step == "handed_over") {
-        "handed_over"
-    } else {
-        m.request.state.as_str()
-    }
+/// The furthest step a movement has reached, from `steps` listed furthest first (a transfer:
+/// `received`, `handed_over`), or its request's state before any of them.
+pub(super) fn step_reached(m: &Movement, steps: &[&'static str]) -> &'static str {
+    steps
+        .iter()
+        .find(|&&step| m.steps.iter().any(|s| s.step == step))
+        .copied()
+        .unwrap_or_else(|| m.request.state.as_str())
 }
 
 fn transfer_item(lang: Lang, session: &WebSession, m: &Movement) -> Markup {
     let r = &m.request;
-    let step = transfer_step(m);
+    let step = step_reached(m, &["received", "handed_over"]);
     let carriers = super::approvals::body_carriers(&r.body);
     html! {
         li.transfer.panel data-request-id=(r.id) data-state=(r.state.as_str()) data-step=(step) {
