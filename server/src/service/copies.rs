@@ -54,11 +54,7 @@ fn check_input(new: &NewCopies) -> Result<(), ServiceError> {
             message: "purpose must be 1 to 200 printable characters",
         });
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(problems))
-    }
+    Problem::none_or_invalid(problems)
 }
 
 /// Request copies of a carrier (custodian). Unknown carrier: `unknown_reference`.

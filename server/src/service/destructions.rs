@@ -61,20 +61,12 @@ fn to_destroy(f: &CarrierFacts) -> ToDestroy {
 
 fn check_input(new: &NewDestruction) -> Result<(), ServiceError> {
     let mut problems = Vec::new();
-    let ids = &new.carrier_ids;
-    if ids.is_empty() || ids.len() > MAX_CARRIERS {
-        problems.push(Problem {
-            field: "carrier_ids",
-            code: if ids.is_empty() { "empty" } else { "too_many" },
-            message: "carrier_ids must list 1 to 100 carriers",
-        });
-    } else if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
-        problems.push(Problem {
-            field: "carrier_ids",
-            code: "repeated",
-            message: "carrier_ids repeats a carrier",
-        });
-    }
+    Problem::carrier_list(
+        &mut problems,
+        &new.carrier_ids,
+        MAX_CARRIERS,
+        "carrier_ids must list 1 to 100 carriers",
+    );
     if !is_valid_label(&new.reason) {
         problems.push(Problem {
             field: "reason",
@@ -82,11 +74,7 @@ fn check_input(new: &NewDestruction) -> Result<(), ServiceError> {
             message: "reason must be 1 to 200 printable characters",
         });
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(problems))
-    }
+    Problem::none_or_invalid(problems)
 }
 
 /// Request a destruction (custodian).

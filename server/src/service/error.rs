@@ -7,6 +7,7 @@ use crate::domain::alert::IllegalTransition;
 use crate::domain::approval::ApprovalError;
 use crate::domain::carrier::{CarrierInputError, RegistrationError};
 use crate::domain::device::PlacementError;
+use crate::domain::ids::CarrierId;
 use crate::domain::lifecycle::LifecycleError;
 use crate::domain::person::StatusChangeError;
 use crate::domain::signout::SignoutRuleError;
@@ -22,6 +23,41 @@ pub struct Problem {
     pub code: &'static str,
     /// The reason in words (English; pages translate by field and code).
     pub message: &'static str,
+}
+
+impl Problem {
+    /// `Ok` when nothing was found wrong, else every problem as [`ServiceError::Invalid`]: the
+    /// last line of every input check.
+    pub fn none_or_invalid(problems: Vec<Problem>) -> Result<(), ServiceError> {
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::Invalid(problems))
+        }
+    }
+
+    /// The problems of a request's carrier list (`carrier_ids`): 1 to `max` carriers (`bound`
+    /// says so in words, e.g. "carrier_ids must list 1 to 100 carriers"), none repeated.
+    pub fn carrier_list(
+        problems: &mut Vec<Problem>,
+        ids: &[CarrierId],
+        max: usize,
+        bound: &'static str,
+    ) {
+        if ids.is_empty() || ids.len() > max {
+            problems.push(Problem {
+                field: "carrier_ids",
+                code: if ids.is_empty() { "empty" } else { "too_many" },
+                message: bound,
+            });
+        } else if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
+            problems.push(Problem {
+                field: "carrier_ids",
+                code: "repeated",
+                message: "carrier_ids repeats a carrier",
+            });
+        }
+    }
 }
 
 /// Why a use case was refused or failed. Nothing was written in either case.

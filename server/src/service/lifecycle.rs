@@ -58,11 +58,7 @@ pub fn check_correction(input: &Correction) -> Result<(), ServiceError> {
             message: p.message,
         })
         .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(problems))
-    }
+    Problem::none_or_invalid(problems)
 }
 
 /// Correct carrier `id`'s register entry (custodian): title, owning unit, home cabinet, tags,

@@ -34,14 +34,6 @@ use crate::store::moves::{
 /// The most tags one scan request may carry.
 pub const MAX_SCANS: usize = 500;
 
-fn problems_or(problems: Vec<Problem>) -> Result<(), ServiceError> {
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(problems))
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Stocktakes
 
@@ -209,7 +201,7 @@ pub fn check_scans(texts: &[String]) -> Result<(), ServiceError> {
             message: "each scan must be a tag (epc:, barcode:, em:) or a control number",
         });
     }
-    problems_or(problems)
+    Problem::none_or_invalid(problems)
 }
 
 /// Record scans in an open stocktake; the stocktake as it stands after them.
@@ -667,7 +659,7 @@ pub async fn set_retention(
             message: "reason must be 1 to 200 printable characters",
         });
     }
-    problems_or(problems)?;
+    Problem::none_or_invalid(problems)?;
     let actor = cap.actor().name().to_owned();
     let at = app.now();
     app.store()
@@ -896,7 +888,7 @@ fn check_send(input: &SendForRepair) -> Result<(), ServiceError> {
     }
     label_check(&mut problems, "media_note", &input.media_note);
     label_check(&mut problems, "reason", &input.reason);
-    problems_or(problems)
+    Problem::none_or_invalid(problems)
 }
 
 /// Send a laptop, device or hard disk for repair to a qualified repairer, on site under
@@ -980,7 +972,7 @@ pub async fn return_repair(
 ) -> Result<RepairRow, ServiceError> {
     let mut problems = Vec::new();
     label_check(&mut problems, "note", &input.note);
-    problems_or(problems)?;
+    Problem::none_or_invalid(problems)?;
     let actor = cap.actor().name().to_owned();
     let at = app.now();
     app.store()

@@ -55,11 +55,7 @@ pub fn check_new_person(
             message: "badge_tag must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
         });
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(problems))
-    }
+    Problem::none_or_invalid(problems)
 }
 
 /// Register a person, status `active`, with the audit entry. A taken badge tag is

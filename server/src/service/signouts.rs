@@ -65,23 +65,6 @@ pub struct Approved {
     pub approvals_needed: u32,
 }
 
-/// The problems of a request's carrier list: 1 to [`MAX_CARRIERS`], no repeats.
-fn carrier_list_problems(ids: &[CarrierId], problems: &mut Vec<Problem>) {
-    if ids.is_empty() || ids.len() > MAX_CARRIERS {
-        problems.push(Problem {
-            field: "carrier_ids",
-            code: if ids.is_empty() { "empty" } else { "too_many" },
-            message: "carrier_ids must list 1 to 100 carriers",
-        });
-    } else if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
-        problems.push(Problem {
-            field: "carrier_ids",
-            code: "repeated",
-            message: "carrier_ids repeats a carrier",
-        });
-    }
-}
-
 /// Check a request's input: the carrier list, and a purpose that is a label. (A form that
 /// cannot yet build a whole request checks its parts here too.)
 pub fn check_request_input(carrier_ids: &[CarrierId], purpose: &str) -> Result<(), ServiceError> {
@@ -95,7 +78,12 @@ fn check_request_parts(
     override_note: Option<&str>,
 ) -> Result<(), ServiceError> {
     let mut problems = Vec::new();
-    carrier_list_problems(carrier_ids, &mut problems);
+    Problem::carrier_list(
+        &mut problems,
+        carrier_ids,
+        MAX_CARRIERS,
+        "carrier_ids must list 1 to 100 carriers",
+    );
     if !is_valid_label(purpose) {
         problems.push(Problem {
             field: "purpose",
@@ -110,11 +98,7 @@ fn check_request_parts(
             message: "override_note must be 1 to 200 printable characters",
         });
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(problems))
-    }
+    Problem::none_or_invalid(problems)
 }
 
 /// Request a sign-out. Unknown carriers or borrower: [`ServiceError::UnknownReference`].

@@ -131,30 +131,6 @@ fn label_problem(problems: &mut Vec<Problem>, field: &'static str, text: &str) {
     }
 }
 
-fn carrier_problems(problems: &mut Vec<Problem>, ids: &[CarrierId]) {
-    if ids.is_empty() || ids.len() > MAX_CARRIERS {
-        problems.push(Problem {
-            field: "carrier_ids",
-            code: if ids.is_empty() { "empty" } else { "too_many" },
-            message: "carrier_ids must list 1 to 500 carriers",
-        });
-    } else if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
-        problems.push(Problem {
-            field: "carrier_ids",
-            code: "repeated",
-            message: "carrier_ids repeats a carrier",
-        });
-    }
-}
-
-fn done(problems: Vec<Problem>) -> Result<(), ServiceError> {
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(problems))
-    }
-}
-
 /// Check a transfer's input: carriers or a unit (not both), labels.
 pub fn check_transfer(new: &NewTransfer) -> Result<(), ServiceError> {
     let mut problems = Vec::new();
@@ -165,21 +141,31 @@ pub fn check_transfer(new: &NewTransfer) -> Result<(), ServiceError> {
             code: "invalid",
             message: "name either carrier_ids or from_unit, not both",
         }),
-        None => carrier_problems(&mut problems, &new.carrier_ids),
+        None => Problem::carrier_list(
+            &mut problems,
+            &new.carrier_ids,
+            MAX_CARRIERS,
+            "carrier_ids must list 1 to 500 carriers",
+        ),
     }
     label_problem(&mut problems, "to_unit", &new.to_unit);
     label_problem(&mut problems, "reason", &new.reason);
-    done(problems)
+    Problem::none_or_invalid(problems)
 }
 
 /// Check a dispatch's input.
 pub fn check_dispatch(new: &NewDispatch) -> Result<(), ServiceError> {
     let mut problems = Vec::new();
-    carrier_problems(&mut problems, &new.carrier_ids);
+    Problem::carrier_list(
+        &mut problems,
+        &new.carrier_ids,
+        MAX_CARRIERS,
+        "carrier_ids must list 1 to 500 carriers",
+    );
     label_problem(&mut problems, "destination", &new.destination);
     label_problem(&mut problems, "courier", &new.courier);
     label_problem(&mut problems, "sealed_by", &new.sealed_by);
-    done(problems)
+    Problem::none_or_invalid(problems)
 }
 
 /// The carriers a new request of `kind` may move: every one in storage, on no other open
@@ -467,7 +453,7 @@ pub async fn delivered(
 ) -> Result<Movement, ServiceError> {
     let mut problems = Vec::new();
     label_problem(&mut problems, "received_by", &received_by);
-    done(problems)?;
+    Problem::none_or_invalid(problems)?;
     let actor = cap.actor().name().to_owned();
     let at = app.now();
     app.store()

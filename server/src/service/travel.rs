@@ -69,11 +69,7 @@ fn check(input: &NewTravel) -> Result<(), ServiceError> {
             });
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(problems))
-    }
+    Problem::none_or_invalid(problems)
 }
 
 /// File a travel request (security officer).
