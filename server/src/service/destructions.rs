@@ -223,6 +223,27 @@ pub struct DestructionSheet {
     pub request: Request,
     /// The witnesses named in the record (none before it is recorded).
     pub witnesses: Vec<NamedWitness>,
+    /// The method asked for.
+    pub method: Option<Method>,
+    /// Why the carriers are destroyed.
+    pub reason: Option<String>,
+    /// When the destruction was recorded (`None` before).
+    pub done_at: Option<Timestamp>,
+    /// Where it took place, when the record says.
+    pub place: Option<String>,
+    /// The carriers counted at the destruction.
+    pub count: Option<u64>,
+}
+
+/// A field of a request's stored JSON (its body or its result), parsed; `None` when absent
+/// or of another shape.
+fn stored<T: serde::de::DeserializeOwned>(
+    value: Option<&serde_json::Value>,
+    field: &str,
+) -> Option<T> {
+    value
+        .and_then(|v| v.get(field))
+        .and_then(|f| serde_json::from_value(f.clone()).ok())
 }
 
 /// Destruction `id` for its printed record (custodians, security officers). Witnesses are
@@ -235,12 +256,8 @@ pub async fn sheet(
     app.store()
         .query(move |tx| {
             let request = tx.request(RequestKind::Destruction, id)?;
-            let ids: Vec<PersonId> = request
-                .result
-                .as_ref()
-                .and_then(|r| r.get("witnesses"))
-                .and_then(|w| serde_json::from_value(w.clone()).ok())
-                .unwrap_or_default();
+            let result = request.result.as_ref();
+            let ids: Vec<PersonId> = stored(result, "witnesses").unwrap_or_default();
             let mut witnesses = Vec::with_capacity(ids.len());
             for p in ids {
                 let person = tx.person(p)?;
@@ -250,7 +267,15 @@ pub async fn sheet(
                     department: person.department,
                 });
             }
-            Ok(DestructionSheet { request, witnesses })
+            Ok(DestructionSheet {
+                method: stored(Some(&request.body), "method"),
+                reason: stored(Some(&request.body), "reason"),
+                done_at: stored(result, "at"),
+                place: stored(result, "place"),
+                count: stored(result, "count"),
+                request,
+                witnesses,
+            })
         })
         .await
 }

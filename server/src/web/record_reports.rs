@@ -28,9 +28,7 @@ use super::session::{Page, WebError};
 use crate::AppState;
 use crate::auth::capability::CustodyReader;
 use crate::domain::carrier::level_from_code;
-use crate::domain::destruction::Method;
 use crate::domain::ids::{CollectionId, RequestId, StocktakeId};
-use crate::domain::time::Timestamp;
 use crate::service::ServiceError;
 use crate::service::{destructions, moves};
 
@@ -159,16 +157,6 @@ pub async fn stocktake(
     Ok(report_document_with(lang, &report, &extras).into_response())
 }
 
-/// A field of a stored JSON object, parsed.
-fn json_field<T: serde::de::DeserializeOwned>(
-    value: Option<&serde_json::Value>,
-    field: &str,
-) -> Option<T> {
-    value
-        .and_then(|v| v.get(field))
-        .and_then(|f| serde_json::from_value(f.clone()).ok())
-}
-
 /// `GET /reports/destructions/{id}`: the carriers, method, reason, approvals, and once
 /// recorded the date, place and count; the two witnesses named on their signature lines
 /// (blank lines before the record, to be filled in by hand at the destruction).
@@ -188,11 +176,8 @@ pub async fn destruction(
         Err(e) => return Err(session.internal(e)),
     };
     let req = &sheet.request;
-    let method: Option<Method> = json_field(Some(&req.body), "method");
-    let reason: Option<String> = json_field(Some(&req.body), "reason");
-    let done_at: Option<Timestamp> = json_field(req.result.as_ref(), "at");
-    let place: Option<String> = json_field(req.result.as_ref(), "place");
-    let count: Option<u64> = json_field(req.result.as_ref(), "count");
+    let (method, reason, done_at) = (sheet.method, &sheet.reason, sheet.done_at);
+    let (place, count) = (&sheet.place, sheet.count);
     let method_cell = html! { @if let Some(m) = method { (t(lang, method_key(m))) } };
     let rows: Vec<Vec<Markup>> = body_carriers(&req.body)
         .into_iter()
@@ -222,7 +207,7 @@ pub async fn destruction(
         (
             "reason",
             Key::Reason,
-            html! { (reason.unwrap_or_default()) },
+            html! { (reason.as_deref().unwrap_or_default()) },
         ),
         (
             "approvals",
@@ -238,7 +223,7 @@ pub async fn destruction(
         (
             "place",
             Key::DestructionPlace,
-            html! { span #report-place { (place.unwrap_or_default()) } },
+            html! { span #report-place { (place.as_deref().unwrap_or_default()) } },
         ),
         (
             "count",
